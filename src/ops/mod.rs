@@ -1,0 +1,2 @@
+//! Metrics endpoint, logging and signals (non-worker threads).
+#![deny(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Traffic generator and measurement.
+#![deny(unsafe_code)]

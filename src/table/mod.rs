@@ -1,0 +1,2 @@
+//! Lockless lookup tables read by workers, written by one control thread.
+#![deny(unsafe_code)]
