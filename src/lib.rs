@@ -8,6 +8,7 @@ pub mod config;
 pub mod control;
 pub mod dpdk;
 pub mod ffi;
+pub mod fwd;
 pub mod ops;
 pub mod pipeline;
 pub mod pktgen;

@@ -1,1 +1,178 @@
-fn main() {}
+//! The `vxgate` command line: `run` (the gateway), `fwd` (an L2 forwarder
+//! that proves a DPDK data path) and `pktgen` (traffic generator).
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+use vxgate::dpdk::{self, Eal, Mempool, Port, PortConf};
+use vxgate::fwd::{FwdCounters, Forwarder};
+
+#[derive(Parser)]
+#[command(
+    name = "vxgate",
+    version,
+    about = "DPDK poll-mode VXLAN gateway for flannel overlays",
+    long_about = "vxgate joins a flannel (VXLAN backend) overlay as a VTEP and serves its subnet \
+to bare-metal hosts on an access port.\n\nDPDK EAL arguments go after `--`, e.g.\n  \
+vxgate fwd --port-a net_tap0 --port-b net_tap1 -- -l 0-1 --no-pci --vdev net_tap0 --vdev net_tap1"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Forward frames between two ports unchanged (L2 bridge of two ports,
+    /// one worker lcore); prints per-port counters on exit.
+    Fwd(FwdArgs),
+}
+
+#[derive(clap::Args)]
+struct FwdArgs {
+    /// First port: DPDK device name (net_tap0, 0000:3b:00.0) or port id.
+    #[arg(long, value_name = "DEV")]
+    port_a: String,
+    /// Second port: DPDK device name or port id.
+    #[arg(long, value_name = "DEV")]
+    port_b: String,
+    /// Packet buffers in the pool (both ports' RX rings draw from it).
+    #[arg(long, default_value_t = 8191, value_name = "N")]
+    mbufs: u32,
+    /// Stop by itself after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// EAL arguments, after `--`.
+    #[arg(last = true, value_name = "EAL_ARGS")]
+    eal: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Fwd(a) => fwd(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vxgate: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping exits at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+fn fwd(a: FwdArgs) -> anyhow::Result<()> {
+    if a.port_a == a.port_b {
+        anyhow::bail!("--port-a and --port-b name the same device {:?}", a.port_a);
+    }
+    let stop = stop_flag()?;
+    let eal = Eal::init(&a.eal)?;
+    let pool = Mempool::new("fwd_pool", a.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)?;
+    let conf = PortConf::default();
+    let (mut port_a, mut rxa, mut txa) = Port::open(&a.port_a, &conf, &pool)?;
+    let (mut port_b, mut rxb, mut txb) = Port::open(&a.port_b, &conf, &pool)?;
+    port_a.start()?;
+    port_b.start()?;
+    eprintln!(
+        "vxgate fwd: {} ({}) <-> {} ({}), {} mbufs",
+        port_a.name(),
+        port_a.info().driver,
+        port_b.name(),
+        port_b.info().driver,
+        a.mbufs
+    );
+    let baseline = pool.in_use();
+    let fwd = Forwarder {
+        rx_a: rxa.remove(0),
+        tx_a: txa.remove(0),
+        rx_b: rxb.remove(0),
+        tx_b: txb.remove(0),
+    };
+    let counters = Arc::new(FwdCounters::default());
+    let started = Instant::now();
+    let deadline = a.duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let workers = eal.worker_lcores();
+    if let Some(&lcore) = workers.first() {
+        let (s, c) = (Arc::clone(&stop), Arc::clone(&counters));
+        let h = dpdk::launch(lcore, move || {
+            fwd.run(&s, &c);
+            0
+        })?;
+        while !stop.load(Ordering::Relaxed) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let rc = h.join();
+        if rc != 0 {
+            anyhow::bail!("forwarding lcore {lcore} ended with code {rc}");
+        }
+    } else {
+        // Only the main lcore: forward on it, checking the deadline per poll round.
+        if let Some(d) = deadline {
+            let s = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                std::thread::sleep(d.saturating_duration_since(Instant::now()));
+                s.store(true, Ordering::Relaxed);
+            });
+        }
+        fwd.run(&stop, &counters);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    port_a.stop();
+    port_b.stop();
+    let (sa, sb) = (port_a.stats(), port_b.stats());
+    let ab = &counters.a_to_b;
+    let ba = &counters.b_to_a;
+    let ld = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
+    println!("vxgate fwd: stopped after {secs:.2} s");
+    println!(
+        "  {:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}",
+        port_a.name(),
+        sa.rx_packets,
+        sa.tx_packets,
+        sa.rx_missed,
+        sa.rx_errors + sa.tx_errors
+    );
+    println!(
+        "  {:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}",
+        port_b.name(),
+        sb.rx_packets,
+        sb.tx_packets,
+        sb.rx_missed,
+        sb.rx_errors + sb.tx_errors
+    );
+    println!(
+        "  a->b forwarded {} (tx_full drops {}), b->a forwarded {} (tx_full drops {})",
+        ld(&ab.tx),
+        ld(&ab.tx_full),
+        ld(&ba.tx),
+        ld(&ba.tx_full)
+    );
+    let total = ld(&ab.rx) + ld(&ba.rx);
+    println!(
+        "  rate {:.3} Mpps received, mbufs in use {} (baseline {})",
+        total as f64 / secs / 1e6,
+        pool.in_use(),
+        baseline
+    );
+    drop(port_a);
+    drop(port_b);
+    drop(pool);
+    drop(eal);
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Fixed-size bursts of mbufs: an array of 32 on the stack, never a heap
+//! allocation per burst. A burst owns its mbufs: whatever is left in it when
+//! it is dropped is freed, so no mbuf can leak or be dropped silently.
+use std::ptr::{self, NonNull};
+
+use super::mbuf::Mbuf;
+use super::mempool::Mempool;
+use crate::ffi;
+
+/// Packets per burst (a multiple of 8, as every PMD's vector path wants).
+pub const BURST: usize = 32;
+
+pub struct Burst {
+    pkts: [*mut ffi::rte_mbuf; BURST],
+    len: usize,
+}
+
+// SAFETY: a Burst owns its mbufs exclusively, like Vec<Mbuf> would.
+unsafe impl Send for Burst {}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Burst {
+    pub const fn new() -> Burst {
+        Burst {
+            pkts: [ptr::null_mut(); BURST],
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline(always)]
+    pub fn is_full(&self) -> bool {
+        self.len == BURST
+    }
+
+    /// Appends an mbuf; gives it back when the burst is full.
+    #[inline(always)]
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.len == BURST {
+            return Err(m);
+        }
+        self.pkts[self.len] = m.into_raw();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Takes the mbuf at `i` out, leaving a hole (skipped by everything
+    /// else); `None` when out of range or already taken.
+    #[inline(always)]
+    pub fn take(&mut self, i: usize) -> Option<Mbuf> {
+        if i >= self.len {
+            return None;
+        }
+        let p = std::mem::replace(&mut self.pkts[i], ptr::null_mut());
+        NonNull::new(p).map(Mbuf::from_raw_owned)
+    }
+
+    /// Borrows the mbuf at `i` as an owned view whose drop does not free.
+    #[inline(always)]
+    pub fn get_mut(&mut self, i: usize) -> Option<MbufRef<'_>> {
+        if i >= self.len {
+            return None;
+        }
+        NonNull::new(self.pkts[i]).map(|p| MbufRef {
+            m: std::mem::ManuallyDrop::new(Mbuf::from_raw_owned(p)),
+            _burst: std::marker::PhantomData,
+        })
+    }
+
+    /// Receives up to a full burst from `port`/`queue` into an empty burst.
+    #[inline(always)]
+    pub(crate) fn rx(&mut self, port: u16, queue: u16) -> usize {
+        debug_assert!(self.len == 0, "rx into a non-empty burst");
+        // SAFETY: pkts has room for BURST pointers; the PMD writes at most
+        // BURST owned mbufs and returns how many.
+        let n = unsafe { ffi::vxg_rx_burst(port, queue, self.pkts.as_mut_ptr(), BURST as u16) };
+        self.len = n as usize;
+        self.len
+    }
+
+    /// Sends every packet it holds on `port`/`queue`; returns how many the
+    /// device took. The rest stay in the burst (compacted to the front) for
+    /// the caller to retry, count or free.
+    #[inline(always)]
+    pub(crate) fn tx(&mut self, port: u16, queue: u16) -> usize {
+        self.compact();
+        if self.len == 0 {
+            return 0;
+        }
+        // SAFETY: the first len pointers are owned, non-null mbufs; the PMD takes
+        // ownership of the first `sent` of them.
+        let sent =
+            unsafe { ffi::vxg_tx_burst(port, queue, self.pkts.as_mut_ptr(), self.len as u16) }
+                as usize;
+        self.pkts.copy_within(sent..self.len, 0);
+        self.len -= sent;
+        sent
+    }
+
+    /// Moves holes left by `take` out of the way.
+    #[inline(always)]
+    fn compact(&mut self) {
+        let mut w = 0;
+        for r in 0..self.len {
+            if !self.pkts[r].is_null() {
+                self.pkts[w] = self.pkts[r];
+                w += 1;
+            }
+        }
+        self.len = w;
+    }
+
+    /// Frees every mbuf held; returns how many.
+    #[inline(always)]
+    pub fn free_all(&mut self) -> usize {
+        self.compact();
+        let n = self.len;
+        if n > 0 {
+            // SAFETY: the first n pointers are owned, non-null mbufs.
+            unsafe { ffi::rte_pktmbuf_free_bulk(self.pkts.as_mut_ptr(), n as u32) };
+        }
+        self.len = 0;
+        n
+    }
+
+    /// Fills an empty burst with `n` fresh mbufs from `pool`; false (burst
+    /// unchanged) when the pool cannot supply all of them.
+    pub fn alloc(&mut self, pool: &Mempool, n: usize) -> bool {
+        debug_assert!(self.len == 0);
+        let n = n.min(BURST);
+        // SAFETY: pkts has room for n pointers; on success all n are owned mbufs.
+        let rc = unsafe { ffi::vxg_pktmbuf_alloc_bulk(pool.as_ptr(), self.pkts.as_mut_ptr(), n as u32) };
+        if rc != 0 {
+            return false;
+        }
+        self.len = n;
+        true
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        self.free_all();
+    }
+}
+
+/// A borrowed mbuf inside a burst: full mbuf access, no free on drop.
+pub struct MbufRef<'a> {
+    m: std::mem::ManuallyDrop<Mbuf>,
+    _burst: std::marker::PhantomData<&'a mut Burst>,
+}
+
+impl std::ops::Deref for MbufRef<'_> {
+    type Target = Mbuf;
+    fn deref(&self) -> &Mbuf {
+        &self.m
+    }
+}
+
+impl std::ops::DerefMut for MbufRef<'_> {
+    fn deref_mut(&mut self) -> &mut Mbuf {
+        &mut self.m
+    }
+}

@@ -1,0 +1,203 @@
+//! The one file that touches `rte_mbuf` fields. An owned `Mbuf` frees itself
+//! on drop; it is `Send` (it can move to another lcore) but not `Sync`.
+use std::ptr::NonNull;
+
+use crate::ffi;
+
+pub struct Mbuf {
+    ptr: NonNull<ffi::rte_mbuf>,
+}
+
+// SAFETY: an mbuf is owned by exactly one Mbuf value; moving ownership to
+// another thread is how DPDK pipelines work. It is not Sync: no shared access.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    pub(crate) fn from_raw_owned(ptr: NonNull<ffi::rte_mbuf>) -> Mbuf {
+        Mbuf { ptr }
+    }
+
+    /// Gives up ownership without freeing (the pointer goes to a TX ring).
+    pub(crate) fn into_raw(self) -> *mut ffi::rte_mbuf {
+        let p = self.ptr.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    #[inline(always)]
+    fn m(&self) -> &ffi::rte_mbuf {
+        // SAFETY: ptr is a live mbuf we own exclusively.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    #[inline(always)]
+    fn m_mut(&mut self) -> &mut ffi::rte_mbuf {
+        // SAFETY: ptr is a live mbuf we own exclusively (&mut self).
+        unsafe { self.ptr.as_mut() }
+    }
+
+    /// Bytes of the first (and, for our pools, only) segment.
+    #[inline(always)]
+    pub fn data(&self) -> &[u8] {
+        let m = self.m();
+        // SAFETY: buf_addr + data_off .. + data_len lies inside the mbuf's data
+        // buffer by DPDK's invariants; the borrow is tied to &self.
+        unsafe {
+            std::slice::from_raw_parts(
+                (m.buf_addr as *const u8).add(m.data_off as usize),
+                m.data_len as usize,
+            )
+        }
+    }
+
+    #[inline(always)]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let m = self.m_mut();
+        // SAFETY: as in data(); exclusive through &mut self.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                (m.buf_addr as *mut u8).add(m.data_off as usize),
+                m.data_len as usize,
+            )
+        }
+    }
+
+    /// Frame length over all segments.
+    #[inline(always)]
+    pub fn pkt_len(&self) -> u32 {
+        self.m().pkt_len
+    }
+
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.m().data_len as usize
+    }
+
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the whole frame is in this one segment.
+    #[inline(always)]
+    pub fn is_contiguous(&self) -> bool {
+        let m = self.m();
+        m.nb_segs == 1 && m.pkt_len == m.data_len as u32
+    }
+
+    #[inline(always)]
+    pub fn headroom(&self) -> usize {
+        self.m().data_off as usize
+    }
+
+    #[inline(always)]
+    pub fn tailroom(&self) -> usize {
+        let m = self.m();
+        (m.buf_len as usize).saturating_sub(m.data_off as usize + m.data_len as usize)
+    }
+
+    /// Grows the frame at the front by `n` bytes taken from the headroom and
+    /// returns them, or `None` if the headroom is too small.
+    #[inline(always)]
+    pub fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
+        if n > self.headroom() || !self.is_contiguous() {
+            return None;
+        }
+        let m = self.m_mut();
+        m.data_off -= n as u16;
+        m.data_len += n as u16;
+        m.pkt_len += n as u32;
+        Some(&mut self.data_mut()[..n])
+    }
+
+    /// Removes `n` bytes from the front; false (unchanged) if too short.
+    #[inline(always)]
+    pub fn adj(&mut self, n: usize) -> bool {
+        if n > self.len() || !self.is_contiguous() {
+            return false;
+        }
+        let m = self.m_mut();
+        m.data_off += n as u16;
+        m.data_len -= n as u16;
+        m.pkt_len -= n as u32;
+        true
+    }
+
+    /// Removes `n` bytes from the end; false (unchanged) if too short.
+    #[inline(always)]
+    pub fn trim(&mut self, n: usize) -> bool {
+        if n > self.len() || !self.is_contiguous() {
+            return false;
+        }
+        let m = self.m_mut();
+        m.data_len -= n as u16;
+        m.pkt_len -= n as u32;
+        true
+    }
+
+    /// Grows the frame at the end by `n` bytes; returns them, or `None` if the
+    /// tailroom is too small.
+    #[inline(always)]
+    pub fn append(&mut self, n: usize) -> Option<&mut [u8]> {
+        if n > self.tailroom() || !self.is_contiguous() {
+            return None;
+        }
+        let old = self.len();
+        let m = self.m_mut();
+        m.data_len += n as u16;
+        m.pkt_len += n as u32;
+        Some(&mut self.data_mut()[old..])
+    }
+
+    /// Sets the frame to `bytes` (single segment); false if it does not fit.
+    pub fn set_bytes(&mut self, bytes: &[u8]) -> bool {
+        let cap = self.len() + self.tailroom();
+        if bytes.len() > cap || !self.is_contiguous() {
+            return false;
+        }
+        let m = self.m_mut();
+        m.data_len = bytes.len() as u16;
+        m.pkt_len = bytes.len() as u32;
+        self.data_mut().copy_from_slice(bytes);
+        true
+    }
+
+    /// The RSS hash the NIC computed, when it set one.
+    #[inline(always)]
+    pub fn rss_hash(&self) -> Option<u32> {
+        let m = self.m();
+        if m.ol_flags & (1 << 1) != 0 {
+            // SAFETY: the union holds the RSS hash when RTE_MBUF_F_RX_RSS_HASH is set.
+            Some(unsafe { m.__bindgen_anon_2.hash.rss })
+        } else {
+            None
+        }
+    }
+
+    /// The port the frame was received on.
+    #[inline(always)]
+    pub fn port(&self) -> u16 {
+        self.m().port
+    }
+
+    /// Prefetches the first cache line of the packet data.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        let m = self.m();
+        // SAFETY: prefetch of any address is harmless; this one is inside the buffer.
+        unsafe { ffi::vxg_prefetch0((m.buf_addr as *const u8).add(m.data_off as usize) as *const _) }
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf; it returns to its pool.
+        unsafe { ffi::vxg_pktmbuf_free(self.ptr.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for Mbuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mbuf(len={}, headroom={})", self.len(), self.headroom())
+    }
+}

@@ -1,0 +1,88 @@
+//! Packet mempools (`rte_pktmbuf_pool_create`).
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+use super::error::{last_errno, strerror, DpdkError, Result};
+use super::mbuf::Mbuf;
+use crate::ffi;
+
+/// Default data room: 2048 bytes of frame plus the 128-byte headroom that
+/// encap prepends into.
+pub const DEFAULT_DATA_ROOM: u16 = 2048 + ffi::RTE_PKTMBUF_HEADROOM as u16;
+
+/// A pool of packet buffers. DPDK's mempool is multi-thread safe, so the
+/// handle is `Send + Sync`; it is freed on drop (every mbuf must be back).
+pub struct Mempool {
+    ptr: NonNull<ffi::rte_mempool>,
+    name: String,
+}
+
+// SAFETY: rte_mempool get/put are thread-safe (lockless ring + per-lcore cache);
+// the pointer is only freed in Drop, when no other handle can exist.
+unsafe impl Send for Mempool {}
+// SAFETY: as above; shared references only call thread-safe functions.
+unsafe impl Sync for Mempool {}
+
+impl Mempool {
+    /// Creates a pool of `n` mbufs with a per-lcore cache of `cache` and
+    /// `data_room` bytes per buffer, on the caller's NUMA socket.
+    pub fn new(name: &str, n: u32, cache: u32, data_room: u16) -> Result<Mempool> {
+        let cname = CString::new(name).map_err(|_| DpdkError::Mempool {
+            name: name.into(),
+            n,
+            reason: "name contains NUL".into(),
+        })?;
+        // SAFETY: EAL is initialised by the caller (a mempool can only be made
+        // after Eal::init); the name is a valid C string copied by DPDK.
+        let raw = unsafe {
+            ffi::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, ffi::rte_socket_id() as i32)
+        };
+        match NonNull::new(raw) {
+            Some(ptr) => Ok(Mempool {
+                ptr,
+                name: name.to_owned(),
+            }),
+            None => Err(DpdkError::Mempool {
+                name: name.into(),
+                n,
+                reason: strerror(last_errno()),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Mbufs currently allocated (including those in per-lcore caches as DPDK
+    /// counts them). Walks the caches: call from a control thread, not per packet.
+    pub fn in_use(&self) -> u32 {
+        // SAFETY: ptr is a live mempool.
+        unsafe { ffi::vxg_mempool_in_use(self.ptr.as_ptr()) }
+    }
+
+    /// Mbufs free in the pool.
+    pub fn available(&self) -> u32 {
+        // SAFETY: ptr is a live mempool.
+        unsafe { ffi::vxg_mempool_avail(self.ptr.as_ptr()) }
+    }
+
+    /// One mbuf, or `None` when the pool is empty.
+    pub fn alloc(&self) -> Option<Mbuf> {
+        // SAFETY: ptr is a live mempool; a non-null result is a fresh mbuf we own.
+        let m = unsafe { ffi::vxg_pktmbuf_alloc(self.ptr.as_ptr()) };
+        NonNull::new(m).map(Mbuf::from_raw_owned)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut ffi::rte_mempool {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for Mempool {
+    fn drop(&mut self) {
+        // SAFETY: the pool is no longer referenced by ports (the caller stops
+        // and drops ports first) and this is the only handle.
+        unsafe { ffi::rte_mempool_free(self.ptr.as_ptr()) }
+    }
+}
