@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs vxgate's whole test suite (installs what it needs first).
+# Each test runs in its own process (nextest): EAL starts once per process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo nextest run --workspace --all-targets --no-fail-fast "$@"

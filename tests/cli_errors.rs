@@ -1,0 +1,117 @@
+//! Bad input to the binary: a clear message and a non-zero exit, never a
+//! panic (exit 101) or a hang.
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Outcome {
+    code: Option<i32>,
+    stderr: String,
+}
+
+fn vxgate(args: &[&str]) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vxgate"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vxgate");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(_status) = child.try_wait().unwrap() {
+            break;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("vxgate {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Outcome {
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn prefix(tag: &str) -> String {
+    format!("--file-prefix=vxt-cli-{tag}-{}", std::process::id())
+}
+
+fn assert_clean_failure(o: &Outcome, needle: &str) {
+    assert!(
+        matches!(o.code, Some(c) if c != 0 && c != 101),
+        "expected a non-zero, non-panic exit, got {:?}; stderr:\n{}",
+        o.code,
+        o.stderr
+    );
+    assert!(!o.stderr.contains("panicked"), "panicked:\n{}", o.stderr);
+    assert!(o.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", o.stderr);
+}
+
+#[test]
+fn unknown_device_name_is_refused_with_the_list_of_devices() {
+    let p = prefix("dev");
+    let o = vxgate(&[
+        "fwd", "--port-a", "net_nothere9", "--port-b", "net_null0", "--", "--no-pci",
+        "--vdev=net_null0", &p,
+    ]);
+    assert_clean_failure(&o, "unknown DPDK device \"net_nothere9\"");
+    assert!(o.stderr.contains("0=net_null0"), "lists what exists:\n{}", o.stderr);
+}
+
+#[test]
+fn bad_eal_arguments_are_refused() {
+    let p = prefix("eal");
+    let o = vxgate(&["fwd", "--port-a", "0", "--port-b", "1", "--", "--no-such-eal-flag", &p]);
+    assert_clean_failure(&o, "EAL initialisation failed (invalid EAL arguments)");
+}
+
+#[test]
+fn unprobeable_vdev_is_refused() {
+    let p = prefix("vdev");
+    let o = vxgate(&["fwd", "--port-a", "0", "--port-b", "1", "--", "--no-pci", "--vdev=net_nosuchdriver0", &p]);
+    assert_clean_failure(&o, "could not be probed");
+}
+
+/// EAL pointed at a directory without hugetlbfs finds no hugepages.
+#[test]
+fn missing_hugepages_are_reported_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = format!("--huge-dir={}", dir.path().display());
+    let p = prefix("huge");
+    let o = vxgate(&[
+        "fwd", "--port-a", "net_null0", "--port-b", "net_null1", "--", "--no-pci", "--vdev=net_null0",
+        "--vdev=net_null1", &huge, &p,
+    ]);
+    assert_clean_failure(&o, "no free hugepages");
+    assert!(o.stderr.contains("nr_hugepages"), "says how to fix it:\n{}", o.stderr);
+}
+
+#[test]
+fn same_port_twice_is_refused_before_eal() {
+    let o = vxgate(&["fwd", "--port-a", "net_null0", "--port-b", "net_null0", "--", "--no-pci"]);
+    assert_clean_failure(&o, "same device");
+}
+
+#[test]
+fn fwd_runs_for_a_set_duration_and_prints_counters() {
+    let p = prefix("dur");
+    let out = Command::new(env!("CARGO_BIN_EXE_vxgate"))
+        .args([
+            "fwd", "--port-a", "net_null0", "--port-b", "net_null1", "--duration", "0.5", "--", "-l", "0-1",
+            "--no-pci", "--vdev=net_null0", "--vdev=net_null1", &p,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("a->b forwarded"), "{text}");
+    assert!(text.contains("(tx_full drops 0)"), "{text}");
+    let rate: f64 = text
+        .split("rate ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .expect("a rate figure");
+    assert!(rate > 0.0, "{text}");
+}
