@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 
 use vxgate::dpdk::{self, Eal, Mempool, Port, PortConf};
-use vxgate::fwd::{FwdCounters, Forwarder};
+use vxgate::fwd::{Forwarder, FwdCounters};
 
 #[derive(Parser)]
 #[command(
@@ -103,7 +103,9 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     };
     let counters = Arc::new(FwdCounters::default());
     let started = Instant::now();
-    let deadline = a.duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = a
+        .duration
+        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
     let workers = eal.worker_lcores();
     if let Some(&lcore) = workers.first() {
         let (s, c) = (Arc::clone(&stop), Arc::clone(&counters));

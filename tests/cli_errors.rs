@@ -45,31 +45,65 @@ fn assert_clean_failure(o: &Outcome, needle: &str) {
         o.stderr
     );
     assert!(!o.stderr.contains("panicked"), "panicked:\n{}", o.stderr);
-    assert!(o.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", o.stderr);
+    assert!(
+        o.stderr.contains(needle),
+        "stderr lacks {needle:?}:\n{}",
+        o.stderr
+    );
 }
 
 #[test]
 fn unknown_device_name_is_refused_with_the_list_of_devices() {
     let p = prefix("dev");
     let o = vxgate(&[
-        "fwd", "--port-a", "net_nothere9", "--port-b", "net_null0", "--", "--no-pci",
-        "--vdev=net_null0", &p,
+        "fwd",
+        "--port-a",
+        "net_nothere9",
+        "--port-b",
+        "net_null0",
+        "--",
+        "--no-pci",
+        "--vdev=net_null0",
+        &p,
     ]);
     assert_clean_failure(&o, "unknown DPDK device \"net_nothere9\"");
-    assert!(o.stderr.contains("0=net_null0"), "lists what exists:\n{}", o.stderr);
+    assert!(
+        o.stderr.contains("0=net_null0"),
+        "lists what exists:\n{}",
+        o.stderr
+    );
 }
 
 #[test]
 fn bad_eal_arguments_are_refused() {
     let p = prefix("eal");
-    let o = vxgate(&["fwd", "--port-a", "0", "--port-b", "1", "--", "--no-such-eal-flag", &p]);
+    let o = vxgate(&[
+        "fwd",
+        "--port-a",
+        "0",
+        "--port-b",
+        "1",
+        "--",
+        "--no-such-eal-flag",
+        &p,
+    ]);
     assert_clean_failure(&o, "EAL initialisation failed (invalid EAL arguments)");
 }
 
 #[test]
 fn unprobeable_vdev_is_refused() {
     let p = prefix("vdev");
-    let o = vxgate(&["fwd", "--port-a", "0", "--port-b", "1", "--", "--no-pci", "--vdev=net_nosuchdriver0", &p]);
+    let o = vxgate(&[
+        "fwd",
+        "--port-a",
+        "0",
+        "--port-b",
+        "1",
+        "--",
+        "--no-pci",
+        "--vdev=net_nosuchdriver0",
+        &p,
+    ]);
     assert_clean_failure(&o, "could not be probed");
 }
 
@@ -80,16 +114,37 @@ fn missing_hugepages_are_reported_with_the_fix() {
     let huge = format!("--huge-dir={}", dir.path().display());
     let p = prefix("huge");
     let o = vxgate(&[
-        "fwd", "--port-a", "net_null0", "--port-b", "net_null1", "--", "--no-pci", "--vdev=net_null0",
-        "--vdev=net_null1", &huge, &p,
+        "fwd",
+        "--port-a",
+        "net_null0",
+        "--port-b",
+        "net_null1",
+        "--",
+        "--no-pci",
+        "--vdev=net_null0",
+        "--vdev=net_null1",
+        &huge,
+        &p,
     ]);
     assert_clean_failure(&o, "no free hugepages");
-    assert!(o.stderr.contains("nr_hugepages"), "says how to fix it:\n{}", o.stderr);
+    assert!(
+        o.stderr.contains("nr_hugepages"),
+        "says how to fix it:\n{}",
+        o.stderr
+    );
 }
 
 #[test]
 fn same_port_twice_is_refused_before_eal() {
-    let o = vxgate(&["fwd", "--port-a", "net_null0", "--port-b", "net_null0", "--", "--no-pci"]);
+    let o = vxgate(&[
+        "fwd",
+        "--port-a",
+        "net_null0",
+        "--port-b",
+        "net_null0",
+        "--",
+        "--no-pci",
+    ]);
     assert_clean_failure(&o, "same device");
 }
 
@@ -98,12 +153,29 @@ fn fwd_runs_for_a_set_duration_and_prints_counters() {
     let p = prefix("dur");
     let out = Command::new(env!("CARGO_BIN_EXE_vxgate"))
         .args([
-            "fwd", "--port-a", "net_null0", "--port-b", "net_null1", "--duration", "0.5", "--", "-l", "0-1",
-            "--no-pci", "--vdev=net_null0", "--vdev=net_null1", &p,
+            "fwd",
+            "--port-a",
+            "net_null0",
+            "--port-b",
+            "net_null1",
+            "--duration",
+            "0.5",
+            "--",
+            "-l",
+            "0-1",
+            "--no-pci",
+            "--vdev=net_null0",
+            "--vdev=net_null1",
+            &p,
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("a->b forwarded"), "{text}");
     assert!(text.contains("(tx_full drops 0)"), "{text}");

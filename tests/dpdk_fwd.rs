@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use pnet_datalink::{self as datalink, Channel, NetworkInterface};
 use vxgate::dpdk::{self, Burst, Eal, Mempool, Port, PortConf};
-use vxgate::fwd::{forward_once, DirCounters, FwdCounters, Forwarder};
+use vxgate::fwd::{forward_once, DirCounters, Forwarder, FwdCounters};
 
 /// EAL arguments for a test: its own file prefix, no PCI, the given vdevs.
 fn eal_args(tag: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
@@ -46,11 +46,17 @@ fn iface(name: &str) -> NetworkInterface {
 
 #[test]
 fn tap_pair_forwards_exact_bytes_from_the_kernel() {
-    let (ta, tb) = (format!("vxa{}", std::process::id()), format!("vxb{}", std::process::id()));
+    let (ta, tb) = (
+        format!("vxa{}", std::process::id()),
+        format!("vxb{}", std::process::id()),
+    );
     let eal = Eal::init(&eal_args(
         "tap",
         "0-1",
-        &[format!("net_tap0,iface={ta}"), format!("net_tap1,iface={tb}")],
+        &[
+            format!("net_tap0,iface={ta}"),
+            format!("net_tap1,iface={tb}"),
+        ],
     ))
     .expect("EAL with two net_tap devices");
     let pool = Mempool::new("tap_pool", 4095, 64, dpdk::DEFAULT_DATA_ROOM).unwrap();
@@ -85,7 +91,9 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
     let Channel::Ethernet(_, mut rx_b) = datalink::channel(&iface(&tb), cfg).unwrap() else {
         panic!("not an Ethernet channel")
     };
-    let sent: Vec<Vec<u8>> = (0..20u32).map(|i| test_frame(i, 60 + 67 * i as usize)).collect();
+    let sent: Vec<Vec<u8>> = (0..20u32)
+        .map(|i| test_frame(i, 60 + 67 * i as usize))
+        .collect();
     for f in &sent {
         tx_a.send_to(f, None).unwrap().unwrap();
     }
@@ -100,7 +108,10 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
     }
     stop.store(true, Ordering::Relaxed);
     assert_eq!(worker.join(), 0);
-    assert_eq!(got, sent, "the frames out of tap B are exactly those sent into tap A, in order");
+    assert_eq!(
+        got, sent,
+        "the frames out of tap B are exactly those sent into tap A, in order"
+    );
     assert!(counters.a_to_b.tx.load(Ordering::Relaxed) >= sent.len() as u64);
     assert_eq!(counters.a_to_b.tx_full.load(Ordering::Relaxed), 0);
     pa.stop();
@@ -111,7 +122,12 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
 /// forward ring0 -> ring1, read them back from ring1.
 #[test]
 fn ring_pair_forwards_exact_bytes_and_leaks_nothing() {
-    let _eal = Eal::init(&eal_args("ring", "0", &["net_ring0".into(), "net_ring1".into()])).unwrap();
+    let _eal = Eal::init(&eal_args(
+        "ring",
+        "0",
+        &["net_ring0".into(), "net_ring1".into()],
+    ))
+    .unwrap();
     let pool = Mempool::new("ring_pool", 2047, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
     let conf = PortConf::default();
     let (mut p0, mut rx0, mut tx0) = Port::open("net_ring0", &conf, &pool).unwrap();
@@ -120,7 +136,9 @@ fn ring_pair_forwards_exact_bytes_and_leaks_nothing() {
     p1.start().unwrap();
     let baseline = pool.in_use();
 
-    let frames: Vec<Vec<u8>> = (0..32u32).map(|i| test_frame(i, 64 + 40 * i as usize)).collect();
+    let frames: Vec<Vec<u8>> = (0..32u32)
+        .map(|i| test_frame(i, 64 + 40 * i as usize))
+        .collect();
     let mut burst = Burst::new();
     assert!(burst.alloc(&pool, frames.len()));
     for (i, f) in frames.iter().enumerate() {
@@ -132,11 +150,21 @@ fn ring_pair_forwards_exact_bytes_and_leaks_nothing() {
     assert_eq!(forward_once(&mut rx0[0], &mut tx1[0], &dir), 32);
     let mut out = Burst::new();
     assert_eq!(rx1[0].rx(&mut out), 32);
-    let got: Vec<Vec<u8>> = (0..out.len()).map(|i| out.get_mut(i).unwrap().data().to_vec()).collect();
+    let got: Vec<Vec<u8>> = (0..out.len())
+        .map(|i| out.get_mut(i).unwrap().data().to_vec())
+        .collect();
     assert_eq!(got, frames);
-    assert_eq!(pool.in_use(), baseline + 32, "all 32 are held by the test's burst");
+    assert_eq!(
+        pool.in_use(),
+        baseline + 32,
+        "all 32 are held by the test's burst"
+    );
     drop(out);
-    assert_eq!(pool.in_use(), baseline, "received, forwarded and freed: back to baseline");
+    assert_eq!(
+        pool.in_use(),
+        baseline,
+        "received, forwarded and freed: back to baseline"
+    );
     assert_eq!(dir.tx.load(Ordering::Relaxed), 32);
     p0.stop();
     p1.stop();
@@ -147,7 +175,12 @@ fn ring_pair_forwards_exact_bytes_and_leaks_nothing() {
 /// on a worker lcore and check the pool's in-use count returns to baseline.
 #[test]
 fn null_pair_forwards_under_load_without_mbuf_leak() {
-    let eal = Eal::init(&eal_args("null", "0-1", &["net_null0".into(), "net_null1".into()])).unwrap();
+    let eal = Eal::init(&eal_args(
+        "null",
+        "0-1",
+        &["net_null0".into(), "net_null1".into()],
+    ))
+    .unwrap();
     let pool = Mempool::new("null_pool", 8191, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();
     let conf = PortConf::default();
     let (mut pa, mut rxa, mut txa) = Port::open("net_null0", &conf, &pool).unwrap();
@@ -178,7 +211,8 @@ fn null_pair_forwards_under_load_without_mbuf_leak() {
     let rx = counters.a_to_b.rx.load(Ordering::Relaxed);
     assert!(rx >= 2_000_000, "forwarded only {rx} frames");
     assert_eq!(
-        counters.a_to_b.tx.load(Ordering::Relaxed) + counters.a_to_b.tx_full.load(Ordering::Relaxed),
+        counters.a_to_b.tx.load(Ordering::Relaxed)
+            + counters.a_to_b.tx_full.load(Ordering::Relaxed),
         rx,
         "every received frame is either sent or freed and counted"
     );

@@ -143,7 +143,8 @@ impl Burst {
         debug_assert!(self.len == 0);
         let n = n.min(BURST);
         // SAFETY: pkts has room for n pointers; on success all n are owned mbufs.
-        let rc = unsafe { ffi::vxg_pktmbuf_alloc_bulk(pool.as_ptr(), self.pkts.as_mut_ptr(), n as u32) };
+        let rc =
+            unsafe { ffi::vxg_pktmbuf_alloc_bulk(pool.as_ptr(), self.pkts.as_mut_ptr(), n as u32) };
         if rc != 0 {
             return false;
         }

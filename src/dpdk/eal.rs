@@ -107,7 +107,7 @@ pub fn lcore_id() -> u32 {
 }
 
 fn wants_no_huge(args: &[&str]) -> bool {
-    args.iter().any(|a| *a == "--no-huge")
+    args.contains(&"--no-huge")
 }
 
 /// True when at least one hugepage is free in some pool and hugetlbfs is

@@ -26,7 +26,11 @@ pub enum DpdkError {
         reason: String,
     },
     #[error("mempool {name:?} of {n} mbufs could not be created: {reason}; reserve more hugepages or lower --mbufs")]
-    Mempool { name: String, n: u32, reason: String },
+    Mempool {
+        name: String,
+        n: u32,
+        reason: String,
+    },
     #[error("lcore {lcore}: {reason}")]
     Lcore { lcore: u32, reason: String },
     #[error("{0}")]

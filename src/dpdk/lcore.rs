@@ -42,7 +42,10 @@ where
         drop(unsafe { Box::from_raw(arg as *mut Job) });
         return Err(DpdkError::Lcore {
             lcore,
-            reason: format!("launch failed: {} (is it the main lcore or busy?)", strerror(rc)),
+            reason: format!(
+                "launch failed: {} (is it the main lcore or busy?)",
+                strerror(rc)
+            ),
         });
     }
     Ok(LcoreHandle {

@@ -185,7 +185,9 @@ impl Mbuf {
     pub fn prefetch(&self) {
         let m = self.m();
         // SAFETY: prefetch of any address is harmless; this one is inside the buffer.
-        unsafe { ffi::vxg_prefetch0((m.buf_addr as *const u8).add(m.data_off as usize) as *const _) }
+        unsafe {
+            ffi::vxg_prefetch0((m.buf_addr as *const u8).add(m.data_off as usize) as *const _)
+        }
     }
 }
 

@@ -35,7 +35,14 @@ impl Mempool {
         // SAFETY: EAL is initialised by the caller (a mempool can only be made
         // after Eal::init); the name is a valid C string copied by DPDK.
         let raw = unsafe {
-            ffi::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, ffi::rte_socket_id() as i32)
+            ffi::rte_pktmbuf_pool_create(
+                cname.as_ptr(),
+                n,
+                cache,
+                0,
+                data_room,
+                ffi::rte_socket_id() as i32,
+            )
         };
         match NonNull::new(raw) {
             Some(ptr) => Ok(Mempool {

@@ -18,4 +18,7 @@ pub use error::{DpdkError, Result};
 pub use lcore::{launch, LcoreHandle};
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM};
-pub use port::{available_ports, find_port, port_stats, Link, Port, PortConf, PortInfo, PortStats, RxQueue, TxQueue};
+pub use port::{
+    available_ports, find_port, port_stats, Link, Port, PortConf, PortInfo, PortStats, RxQueue,
+    TxQueue,
+};

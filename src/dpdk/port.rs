@@ -217,7 +217,11 @@ impl Port {
                 op: "configure",
                 reason: format!(
                     "needs {} RX / {} TX queues but driver {} offers {} / {}: use fewer workers",
-                    conf.rx_queues, conf.tx_queues, info.driver, info.max_rx_queues, info.max_tx_queues
+                    conf.rx_queues,
+                    conf.tx_queues,
+                    info.driver,
+                    info.max_rx_queues,
+                    info.max_tx_queues
                 ),
             });
         }
@@ -229,7 +233,8 @@ impl Port {
             eth_conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
         }
         // SAFETY: id is valid and stopped; eth_conf is a valid, initialised struct.
-        let rc = unsafe { ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf) };
+        let rc =
+            unsafe { ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf) };
         if rc != 0 {
             return Err(err("configure", rc));
         }
@@ -247,7 +252,14 @@ impl Port {
             // SAFETY: id is configured; null rxconf means driver defaults; the pool
             // outlives the port (caller's contract: drop ports before pools).
             let rc = unsafe {
-                ffi::rte_eth_rx_queue_setup(id, q, conf.rx_desc, socket, std::ptr::null(), pool.as_ptr())
+                ffi::rte_eth_rx_queue_setup(
+                    id,
+                    q,
+                    conf.rx_desc,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
             };
             if rc != 0 {
                 return Err(err("rx_queue_setup", rc));
@@ -257,7 +269,9 @@ impl Port {
         let mut txq = Vec::with_capacity(conf.tx_queues as usize);
         for q in 0..conf.tx_queues {
             // SAFETY: id is configured; null txconf means driver defaults.
-            let rc = unsafe { ffi::rte_eth_tx_queue_setup(id, q, conf.tx_desc, socket, std::ptr::null()) };
+            let rc = unsafe {
+                ffi::rte_eth_tx_queue_setup(id, q, conf.tx_desc, socket, std::ptr::null())
+            };
             if rc != 0 {
                 return Err(err("tx_queue_setup", rc));
             }
