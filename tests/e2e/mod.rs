@@ -1,0 +1,402 @@
+//! End-to-end topology in network namespaces: an underlay bridge, Kubernetes
+//! style nodes with the kernel's VXLAN configured as flanneld configures it,
+//! pods, a bare-metal host, and a namespace for the gateway. Everything it
+//! creates is removed on drop, pass or fail.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs a command; panics with its output when it fails.
+pub fn sh(cmd: &str) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "command failed: {cmd}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn run(cmd: &str) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("sh runs")
+}
+
+/// Network settings of the overlay under test (flannel's config).
+#[derive(Clone, Debug)]
+pub struct Net {
+    pub prefix: String,
+    pub network: (Ipv4Addr, u8),
+    pub subnet_len: u8,
+    pub vni: u32,
+    pub port: u16,
+    /// Underlay prefix (all nodes and the gateway are on-link).
+    pub underlay: (Ipv4Addr, u8),
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Net {
+            prefix: "/coreos.com/network".into(),
+            network: (Ipv4Addr::new(10, 244, 0, 0), 16),
+            subnet_len: 24,
+            vni: 1,
+            port: 8472,
+            underlay: (Ipv4Addr::new(172, 28, 147, 32), 27),
+        }
+    }
+}
+
+impl Net {
+    pub fn config_json(&self) -> String {
+        format!(
+            r#"{{"Network":"{}/{}","SubnetLen":{},"Backend":{{"Type":"vxlan","VNI":{},"Port":{}}}}}"#,
+            self.network.0, self.network.1, self.subnet_len, self.vni, self.port
+        )
+    }
+    /// The i-th subnet of the network (i >= 1).
+    pub fn subnet(&self, i: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network.0) + (i << (32 - self.subnet_len)))
+    }
+    pub fn underlay_ip(&self, host: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.underlay.0) + host)
+    }
+    fn host(&self, subnet: Ipv4Addr, h: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(subnet) + h)
+    }
+}
+
+pub struct Node {
+    pub ns: String,
+    pub public_ip: Ipv4Addr,
+    pub subnet: Ipv4Addr,
+    pub vtep_mac: String,
+    pub pods: Vec<(String, Ipv4Addr)>,
+    /// Leases this node's "flanneld" has programmed: subnet -> (PublicIP, VtepMAC).
+    programmed: BTreeMap<String, (String, String)>,
+}
+
+/// The namespaces of one test. `tag` keeps names unique per test process.
+pub struct Topology {
+    pub tag: String,
+    pub net: Net,
+    pub ul: String,
+    pub nodes: Vec<Node>,
+    namespaces: Vec<String>,
+    children: Vec<Child>,
+}
+
+impl Topology {
+    /// The underlay: a bridge in its own namespace.
+    pub fn new(net: Net) -> Topology {
+        let tag = format!("{}", std::process::id() % 100000);
+        let ul = format!("vxe{tag}ul");
+        let mut t = Topology {
+            tag,
+            net,
+            ul: ul.clone(),
+            nodes: Vec::new(),
+            namespaces: Vec::new(),
+            children: Vec::new(),
+        };
+        t.add_ns(&ul);
+        sh(&format!(
+            "ip -n {ul} link add br0 type bridge && ip -n {ul} link set br0 up"
+        ));
+        t
+    }
+
+    fn add_ns(&mut self, ns: &str) {
+        let _ = run(&format!("ip netns del {ns} 2>/dev/null"));
+        sh(&format!("ip netns add {ns}"));
+        self.namespaces.push(ns.to_string());
+        sh(&format!(
+            "ip -n {ns} link set lo up && ip netns exec {ns} sysctl -qw net.ipv4.ip_forward=1 \
+             net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+             net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
+        ));
+    }
+
+    /// A veth from namespace `ns` (named `ifname`) into the underlay bridge.
+    pub fn plug_underlay(&mut self, ns: &str, ifname: &str) {
+        let peer = format!("u{}{}", self.tag, self.namespaces.len());
+        sh(&format!(
+            "ip link add {peer} type veth peer name {ifname} netns {ns} && \
+             ip link set {peer} netns {ul} && ip -n {ul} link set {peer} master br0 up && \
+             ip -n {ns} link set {ifname} up",
+            ul = self.ul
+        ));
+    }
+
+    /// A Kubernetes-style node: eth0 on the underlay, flannel.<VNI> exactly as
+    /// flanneld creates it, cni0 with the subnet's .1, and `pods` pods.
+    pub fn add_node(&mut self, index: u32, pods: u32) -> usize {
+        let ns = format!("vxe{}n{index}", self.tag);
+        self.add_ns(&ns);
+        self.plug_underlay(&ns, "eth0");
+        let n = &self.net;
+        let public_ip = n.underlay_ip(index);
+        let subnet = n.subnet(index);
+        let vtep_mac = format!(
+            "0e:00:00:00:{:02x}:{:02x}",
+            (index >> 8) & 0xff,
+            index & 0xff
+        );
+        let mtu = 1500 - 50;
+        sh(&format!(
+            "ip -n {ns} addr add {public_ip}/{ulen} dev eth0 && \
+             ip -n {ns} link add flannel.{vni} type vxlan id {vni} dstport {port} nolearning local {public_ip} dev eth0 && \
+             ip -n {ns} link set flannel.{vni} address {vtep_mac} mtu {mtu} && \
+             ip -n {ns} addr add {subnet}/32 dev flannel.{vni} && \
+             ip -n {ns} link set flannel.{vni} up && \
+             ip -n {ns} link add cni0 type bridge && ip -n {ns} link set cni0 mtu {mtu} && \
+             ip -n {ns} addr add {gw}/{slen} dev cni0 && ip -n {ns} link set cni0 up",
+            ulen = n.underlay.1,
+            vni = n.vni,
+            port = n.port,
+            gw = n.host(subnet, 1),
+            slen = n.subnet_len,
+        ));
+        let mut pod_list = Vec::new();
+        for p in 0..pods {
+            let pns = format!("vxe{}n{index}p{p}", self.tag);
+            self.add_ns(&pns);
+            let ip = self.net.host(subnet, 10 + p);
+            let peer = format!("v{}n{index}p{p}", self.tag);
+            sh(&format!(
+                "ip link add {peer} type veth peer name eth0 netns {pns} && \
+                 ip link set {peer} netns {ns} && ip -n {ns} link set {peer} master cni0 mtu {mtu} up && \
+                 ip -n {pns} link set eth0 mtu {mtu} up && ip -n {pns} addr add {ip}/{slen} dev eth0 && \
+                 ip -n {pns} route add default via {gw}",
+                slen = self.net.subnet_len,
+                gw = self.net.host(subnet, 1),
+            ));
+            pod_list.push((pns, ip));
+        }
+        self.nodes.push(Node {
+            ns,
+            public_ip,
+            subnet,
+            vtep_mac,
+            pods: pod_list,
+            programmed: BTreeMap::new(),
+        });
+        self.nodes.len() - 1
+    }
+
+    /// flannel's lease value for node `i`.
+    pub fn lease_value(&self, i: usize) -> String {
+        let n = &self.nodes[i];
+        format!(
+            r#"{{"PublicIP":"{}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{{"VNI":{},"VtepMAC":"{}"}}}}"#,
+            n.public_ip, self.net.vni, n.vtep_mac
+        )
+    }
+
+    pub fn lease_key(&self, subnet: Ipv4Addr) -> String {
+        format!(
+            "{}/subnets/{}-{}",
+            self.net.prefix, subnet, self.net.subnet_len
+        )
+    }
+
+    /// What flanneld does on every node: read all leases from etcd and
+    /// install route, permanent neighbour and FDB entry for each other one;
+    /// remove what vanished. Safe to re-run.
+    pub fn sync_flannel(&mut self, etcdctl: &Etcdctl) {
+        let leases = etcdctl.leases(&self.net.prefix);
+        let vni = self.net.vni;
+        let slen = self.net.subnet_len;
+        for node in &mut self.nodes {
+            let own = format!("{}-{}", node.subnet, slen);
+            let want: BTreeMap<String, (String, String)> = leases
+                .iter()
+                .filter(|(k, _)| **k != own)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let stale: BTreeSet<String> = node
+                .programmed
+                .iter()
+                .filter(|(k, v)| want.get(*k) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in stale {
+                let (ip, mac) = node.programmed.remove(&key).unwrap();
+                let (net, _) = key.split_once('-').unwrap();
+                let _ = run(&format!(
+                    "ip -n {ns} route del {net}/{slen} ; ip -n {ns} neigh del {net} dev flannel.{vni} ; \
+                     bridge -n {ns} fdb del {mac} dev flannel.{vni} dst {ip} self",
+                    ns = node.ns
+                ));
+            }
+            for (key, (ip, mac)) in &want {
+                if node.programmed.get(key) == Some(&(ip.clone(), mac.clone())) {
+                    continue;
+                }
+                let (net, _) = key.split_once('-').unwrap();
+                sh(&format!(
+                    "ip -n {ns} neigh replace {net} lladdr {mac} dev flannel.{vni} nud permanent && \
+                     bridge -n {ns} fdb replace {mac} dev flannel.{vni} dst {ip} self permanent && \
+                     ip -n {ns} route replace {net}/{slen} via {net} dev flannel.{vni} onlink",
+                    ns = node.ns
+                ));
+                node.programmed
+                    .insert(key.clone(), (ip.clone(), mac.clone()));
+            }
+        }
+    }
+
+    /// A namespace of the test's own (gateway, bare-metal host...).
+    pub fn namespace(&mut self, name: &str) -> String {
+        let ns = format!("vxe{}{name}", self.tag);
+        self.add_ns(&ns);
+        ns
+    }
+
+    /// Starts a process inside `ns`; it is killed when the topology drops.
+    pub fn spawn(&mut self, ns: &str, cmd: &str) -> usize {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "sh", "-c", &format!("exec {cmd}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn in namespace");
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    pub fn child(&mut self, i: usize) -> &mut Child {
+        &mut self.children[i]
+    }
+
+    /// Waits for a spawned process and returns its stdout (panics on timeout).
+    pub fn wait_output(&mut self, i: usize, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.children[i].try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {i} did not finish in {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut out = String::new();
+        use std::io::Read;
+        if let Some(mut s) = self.children[i].stdout.take() {
+            s.read_to_string(&mut out).ok();
+        }
+        out
+    }
+
+    pub fn ping(&self, ns: &str, dst: Ipv4Addr, count: u32) -> bool {
+        run(&format!(
+            "ip netns exec {ns} ping -c {count} -i 0.2 -W 1 {dst}"
+        ))
+        .status
+        .success()
+    }
+
+    /// A TCP transfer of `bytes` from namespace `from` to `to_ip` in `to`,
+    /// checksummed at both ends. Returns (bytes, seconds).
+    pub fn tcp_transfer(
+        &mut self,
+        from: &str,
+        to: &str,
+        to_ip: Ipv4Addr,
+        port: u16,
+        bytes: u64,
+    ) -> (u64, f64) {
+        let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/tcpxfer.py");
+        let srv = self.spawn(to, &format!("python3 {py} serve {port}"));
+        // Wait for "listening".
+        {
+            use std::io::BufRead;
+            let out = self.children[srv].stdout.as_mut().unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(out).read_line(&mut line).unwrap();
+            assert!(line.contains("listening"), "server did not start: {line:?}");
+        }
+        let sent = sh(&format!(
+            "ip netns exec {from} python3 {py} send {to_ip} {port} {bytes}"
+        ));
+        let got = self.wait_output(srv, Duration::from_secs(90));
+        let s: Vec<&str> = sent.split_whitespace().collect();
+        let g: Vec<&str> = got.split_whitespace().collect();
+        assert_eq!(g.len(), 3, "server output: {got:?}");
+        assert_eq!(s[0], g[0], "byte counts differ: sent {sent:?} got {got:?}");
+        assert_eq!(s[1], g[1], "sha256 differs: sent {sent:?} got {got:?}");
+        (g[0].parse().unwrap(), s[2].parse().unwrap())
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = run(&format!(
+                "for p in $(ip netns pids {ns} 2>/dev/null); do kill -9 $p; done; ip netns del {ns} 2>/dev/null"
+            ));
+        }
+    }
+}
+
+/// etcdctl against one endpoint (v3 API).
+pub struct Etcdctl {
+    pub endpoint: String,
+}
+
+impl Etcdctl {
+    pub fn cmd(&self, args: &str) -> String {
+        sh(&format!(
+            "ETCDCTL_API=3 etcdctl --endpoints={} {args}",
+            self.endpoint
+        ))
+    }
+    pub fn put(&self, key: &str, value: &str) {
+        self.cmd(&format!("put '{key}' '{value}'"));
+    }
+    pub fn put_with_ttl(&self, key: &str, value: &str, ttl: u32) {
+        let grant = self.cmd(&format!("lease grant {ttl}"));
+        let id = grant.split_whitespace().nth(1).expect("lease id");
+        self.cmd(&format!("put --lease={id} '{key}' '{value}'"));
+    }
+    pub fn del(&self, key: &str) {
+        self.cmd(&format!("del '{key}'"));
+    }
+    /// Leases under `prefix`: "a.b.c.d-len" -> (PublicIP, VtepMAC).
+    pub fn leases(&self, prefix: &str) -> BTreeMap<String, (String, String)> {
+        let out = self.cmd(&format!("get --prefix '{prefix}/subnets/'"));
+        let lines: Vec<&str> = out.lines().collect();
+        let mut m = BTreeMap::new();
+        for kv in lines.chunks(2) {
+            let [key, val] = kv else { continue };
+            let Some(sub) = key.rsplit('/').next() else {
+                continue;
+            };
+            let Ok(j) = serde_json::from_str::<serde_json::Value>(val) else {
+                continue;
+            };
+            let ip = j["PublicIP"].as_str().unwrap_or("").to_string();
+            let mac = j["BackendData"]["VtepMAC"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if !ip.is_empty() && !mac.is_empty() {
+                m.insert(sub.split('&').next().unwrap_or(sub).to_string(), (ip, mac));
+            }
+        }
+        m
+    }
+}
