@@ -42,4 +42,6 @@ command -v cargo >/dev/null || { echo "setup: cargo not found (install Rust with
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
+t0=$(date +%s)
 cargo build --release --bins
+echo "setup: release build took $(( $(date +%s) - t0 )) s"
