@@ -1,7 +1,7 @@
 //! A minimal HTTP/1.1 server for `/metrics`: one thread, one request per
 //! connection, bounded reads, never a panic on client input.
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -172,13 +172,32 @@ fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
             "bad request\n",
             false,
         ),
-        Route::TooLarge => respond(
-            &mut stream,
-            "431 Request Header Fields Too Large",
-            "text/plain",
-            "request too large\n",
-            false,
-        ),
+        Route::TooLarge => {
+            respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "request too large\n",
+                false,
+            )?;
+            linger(&mut stream);
+            Ok(())
+        }
+    }
+}
+
+/// Closing with unread input makes the kernel send a reset, which can
+/// destroy the reply in flight: read (a bounded amount of) the rest first.
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 4096];
+    let mut left = 16 * MAX_REQUEST_BYTES;
+    while left > 0 {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
     }
 }
 
