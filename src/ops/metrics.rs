@@ -259,7 +259,6 @@ fn encode_snapshot(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(
     for (label, n) in PORT_LABELS.iter().zip(s.neighbors) {
         gauge_u64(&mut m.encode_family(&[("port", *label)])?, n)?;
     }
-    drop(m);
 
     enc.encode_descriptor(
         "vxgate_etcd_connected",
@@ -326,7 +325,6 @@ fn encode_snapshot(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(
             w.packets,
         )?;
     }
-    drop(m);
     let mut m = enc.encode_descriptor(
         "vxgate_worker_polls",
         "RX polls of each worker lcore, busy (got packets) or idle.",
