@@ -1,2 +1,12 @@
 //! Metrics endpoint, logging and signals (non-worker threads).
 #![deny(unsafe_code)]
+
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod signals;
+
+pub use http::{serve, MetricsServer};
+pub use logging::{LogControl, RateLimitedLog};
+pub use metrics::{HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats};
+pub use signals::SignalHandler;

@@ -1,0 +1,201 @@
+//! `vxgate run` flags. Every field is optional here so that a value from
+//! the config file can be told apart from a default; defaults are applied
+//! (and stated in each help text) when flags and file are merged.
+use std::path::PathBuf;
+
+pub(crate) const RUN_AFTER_HELP: &str = "\
+Arguments after `--` go to DPDK's EAL unchanged, e.g.
+  vxgate run --underlay 0000:3b:00.0 --underlay-ip 172.28.147.40/28 \\
+             --access 0000:3b:00.1 --etcd-endpoints http://10.0.0.5:2379 \\
+             -- -l 0-2 -n 4 -a 0000:3b:00.0 -a 0000:3b:00.1
+The main lcore (the first of -l) runs the control plane; every further lcore
+can run one worker, so --workers must be at most the lcore count minus one.
+
+A TOML file (--config) holds the same keys as the flags, spelled the same way
+without the leading dashes (underlay-ip = \"172.28.147.40/28\",
+neighbor = [\"access,10.244.255.10,02:00:00:00:00:0a\"], eal = [\"-l\", \"0-2\"]).
+Flags override the file; `eal` is used when nothing follows `--`.
+Examples: dpdk-config/appliance.toml, dpdk-config/ci-tap.toml.
+
+Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime failure, 2 bad flags or
+configuration (nothing was started), 130/143 a second SIGINT/SIGTERM
+during shutdown.";
+
+/// Flags of `vxgate run` (see SPEC "Operations"). Turn them into a
+/// validated [`crate::config::Config`] with
+/// [`Config::from_run_args`](crate::config::Config::from_run_args).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+#[command(after_long_help = RUN_AFTER_HELP)]
+pub struct RunArgs {
+    /// Underlay (VXLAN) port: PCI address, vdev name or DPDK port id.
+    ///
+    /// The port facing the Kubernetes nodes. Required (flag or file).
+    /// Example: --underlay 0000:3b:00.0, --underlay net_tap0, --underlay 0
+    #[arg(long, value_name = "DEV")]
+    pub underlay: Option<String>,
+
+    /// Underlay IPv4 address with prefix length; the VTEP's PublicIP.
+    ///
+    /// Registered in etcd as the lease's PublicIP; the prefix says which
+    /// nodes are on-link (resolved by ARP). Required.
+    /// Example: --underlay-ip 172.28.147.40/28
+    #[arg(long, value_name = "IP/LEN")]
+    pub underlay_ip: Option<String>,
+
+    /// Next hop for underlay destinations that are not on-link.
+    ///
+    /// Must lie inside --underlay-ip's prefix. Default: none (every node
+    /// must be on-link). Example: --underlay-gateway 172.28.147.33
+    #[arg(long, value_name = "IP")]
+    pub underlay_gateway: Option<String>,
+
+    /// Access port: PCI address, vdev name or DPDK port id.
+    ///
+    /// The port facing the bare-metal hosts. Required.
+    /// Example: --access 0000:3b:00.1
+    #[arg(long, value_name = "DEV")]
+    pub access: Option<String>,
+
+    /// Gateway address on the access port, with prefix length.
+    ///
+    /// Default: the first host of the subnet (.1, like flannel's cni0).
+    /// With --subnet it must lie inside it. Example: --access-ip 10.244.255.1/24
+    #[arg(long, value_name = "IP/LEN")]
+    pub access_ip: Option<String>,
+
+    /// Subnet to claim in etcd (a network address inside flannel's Network).
+    ///
+    /// Default: acquire a free subnet as flanneld does (reused after a
+    /// restart with the same PublicIP). Example: --subnet 10.244.255.0/24
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+
+    /// VtepMAC announced in the lease (unicast MAC).
+    ///
+    /// Default: derived from the underlay IP and the VNI as
+    /// 0e:<VNI low byte>:<IP bytes>, so it is stable across restarts.
+    /// Example: --vtep-mac 0e:01:ac:1c:93:28
+    #[arg(long, value_name = "MAC")]
+    pub vtep_mac: Option<String>,
+
+    /// Static neighbour PORT,IP,MAC (PORT is underlay or access); repeatable.
+    ///
+    /// For links that cannot answer ARP (appliances, traffic generators).
+    /// Given on the command line, replaces the file's list.
+    /// Example: --neighbor access,10.244.255.10,02:00:00:00:00:0a
+    #[arg(long, value_name = "PORT,IP,MAC")]
+    pub neighbor: Vec<String>,
+
+    /// Comma-separated etcd endpoint URLs.
+    ///
+    /// Default: http://127.0.0.1:2379 (flanneld's default).
+    /// Example: --etcd-endpoints https://10.0.0.5:2379,https://10.0.0.6:2379
+    #[arg(long, value_name = "URLS")]
+    pub etcd_endpoints: Option<String>,
+
+    /// etcd key prefix of the flannel network.
+    ///
+    /// Default: /coreos.com/network (reads <prefix>/config and <prefix>/subnets/).
+    /// Example: --etcd-prefix /coreos.com/network
+    #[arg(long, value_name = "P")]
+    pub etcd_prefix: Option<String>,
+
+    /// PEM CA bundle that verifies the etcd servers (https endpoints).
+    ///
+    /// Default: none. Example: --etcd-cafile /etc/vxgate/tls/ca.pem
+    #[arg(long, value_name = "FILE")]
+    pub etcd_cafile: Option<PathBuf>,
+
+    /// PEM client certificate for etcd; needs --etcd-keyfile.
+    ///
+    /// Default: none. Example: --etcd-certfile /etc/vxgate/tls/client.pem
+    #[arg(long, value_name = "FILE")]
+    pub etcd_certfile: Option<PathBuf>,
+
+    /// PEM private key of --etcd-certfile.
+    ///
+    /// Default: none. Example: --etcd-keyfile /etc/vxgate/tls/client-key.pem
+    #[arg(long, value_name = "FILE")]
+    pub etcd_keyfile: Option<PathBuf>,
+
+    /// etcd user name; needs --etcd-password.
+    ///
+    /// Default: none (no authentication). Example: --etcd-username vxgate
+    #[arg(long, value_name = "U")]
+    pub etcd_username: Option<String>,
+
+    /// etcd password (prefer the VXGATE_ETCD_PASSWORD environment variable
+    /// or the config file: command lines are visible to other users).
+    ///
+    /// Default: none.
+    #[arg(
+        long,
+        value_name = "P",
+        env = "VXGATE_ETCD_PASSWORD",
+        hide_env_values = true
+    )]
+    pub etcd_password: Option<String>,
+
+    /// Renew the own lease this many minutes before it expires (1-1439).
+    ///
+    /// Default: 60, as flanneld. Example: --subnet-lease-renew-margin 60
+    #[arg(long, value_name = "MIN")]
+    pub subnet_lease_renew_margin: Option<u32>,
+
+    /// TTL of the own lease in seconds; must exceed the renew margin.
+    ///
+    /// Default: 86400 (24 h, as flanneld); lower it only for tests.
+    /// Example: --subnet-lease-ttl 86400
+    #[arg(long, value_name = "S")]
+    pub subnet_lease_ttl: Option<u64>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    ///
+    /// Default: off. Example: --metrics-addr 127.0.0.1:9477 ([::1]:9477 for IPv6)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// Number of worker lcores (each owns one RX and one TX queue per port).
+    ///
+    /// Default: 1. At most the EAL lcore count minus one (the main lcore
+    /// runs the control plane). Example: --workers 4 with -- -l 0-4
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
+
+    /// Mbufs in the packet pool.
+    ///
+    /// Default: 65535. At least 4096 per worker (2048 per port and worker:
+    /// 1024 RX + 1024 TX descriptors); raise it for net_pcap infinite_rx
+    /// replays, which keep the whole capture in mbufs. Example: --mbufs 131071
+    #[arg(long, value_name = "N")]
+    pub mbufs: Option<u32>,
+
+    /// TOML configuration file with the same keys as these flags.
+    ///
+    /// Default: none. Example: --config /etc/vxgate/vxgate.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log filter: a level (error, warn, info, debug, trace) or
+    /// tracing directives.
+    ///
+    /// Default: RUST_LOG, else info. SIGHUP re-reads `log-level` from the
+    /// config file. Example: --log-level debug, --log-level vxgate::control=debug,info
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// EAL arguments, after `--`. Default: the file's `eal` list.
+    #[arg(last = true, value_name = "EAL ARGS")]
+    pub eal: Vec<String>,
+}
+
+/// Standalone parser for `vxgate run`, used by [`crate::config::Config::from_args`].
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "vxgate run",
+    about = "Run the VXLAN gateway: join the flannel overlay as a VTEP and serve the lease's subnet on the access port"
+)]
+pub(crate) struct RunCli {
+    #[command(flatten)]
+    pub args: RunArgs,
+}

@@ -1,0 +1,94 @@
+//! Configuration errors: each names the key, the problem and the fix.
+use std::path::PathBuf;
+
+/// Exit code for every configuration error (and for clap usage errors).
+pub const CONFIG_EXIT_CODE: i32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Bad flag syntax, or `--help`/`--version` (then the "error" is the text
+    /// to print and the exit code is 0).
+    #[error("{0}")]
+    Usage(#[from] clap::Error),
+
+    #[error("cannot read config file {path}: {source}; check the path given to --config")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("config file {path} is not valid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+
+    #[error("missing {key}: give --{key} {example} or `{key} = ...` in the config file")]
+    Missing {
+        key: &'static str,
+        example: &'static str,
+    },
+
+    #[error("invalid {key} `{value}`: {problem}; {fix}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        problem: String,
+        fix: String,
+    },
+
+    #[error("{key}: cannot use file {path}: {source}; {fix}")]
+    UnusableFile {
+        key: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+        fix: &'static str,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(
+        key: &'static str,
+        value: impl ToString,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            key,
+            value: value.to_string(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// The flag / file key at fault, when there is one.
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Missing { key, .. }
+            | ConfigError::Invalid { key, .. }
+            | ConfigError::UnusableFile { key, .. } => Some(key),
+            ConfigError::Usage(_)
+            | ConfigError::ReadFile { .. }
+            | ConfigError::ParseFile { .. } => None,
+        }
+    }
+
+    /// Process exit code: [`CONFIG_EXIT_CODE`], or clap's own (0 for `--help`).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ConfigError::Usage(e) => e.exit_code(),
+            _ => CONFIG_EXIT_CODE,
+        }
+    }
+
+    /// Prints the message (help text to stdout, errors to stderr) and exits
+    /// with [`ConfigError::exit_code`].
+    pub fn exit(&self) -> ! {
+        match self {
+            ConfigError::Usage(e) => e.exit(),
+            other => {
+                eprintln!("vxgate: {other}");
+                std::process::exit(other.exit_code())
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Flags + TOML file -> one validated [`Config`], before EAL starts.
+//!
+//! `vxgate run`'s flags ([`RunArgs`]) and the optional `--config` file
+//! ([`FileConfig`], same keys in kebab-case) are merged, flags winning, and
+//! checked as a whole: every error names its key, says what is wrong and
+//! what to do, and maps to exit code [`CONFIG_EXIT_CODE`].
+#![deny(unsafe_code)]
+
+mod args;
+mod eal;
+mod error;
+mod file;
+mod types;
+mod validate;
+
+use std::ffi::OsString;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+pub use args::RunArgs;
+pub use eal::{lcore_count, LcoreArgError};
+pub use error::{ConfigError, CONFIG_EXIT_CODE};
+pub use file::{Endpoints, FileConfig};
+pub use types::{
+    format_mac, parse_mac, parse_unicast_mac, CidrError, DeviceRef, Ipv4Cidr, MacError, Side,
+    StaticNeighbor,
+};
+
+/// flanneld's default etcd endpoint.
+pub const DEFAULT_ETCD_ENDPOINT: &str = "http://127.0.0.1:2379";
+/// flanneld's default key prefix.
+pub const DEFAULT_ETCD_PREFIX: &str = "/coreos.com/network";
+/// Minutes before expiry at which the own lease is renewed (flanneld: 60).
+pub const DEFAULT_RENEW_MARGIN_MIN: u32 = 60;
+/// flanneld's range for the renew margin, in minutes.
+pub const RENEW_MARGIN_RANGE_MIN: std::ops::RangeInclusive<u32> = 1..=1439;
+/// Lease TTL in seconds (flanneld: 24 h).
+pub const DEFAULT_LEASE_TTL_S: u64 = 86_400;
+pub const DEFAULT_MBUFS: u32 = 65_535;
+pub const DEFAULT_WORKERS: u16 = 1;
+/// Mbufs each worker needs per port: 1024 RX descriptors + 1024 TX
+/// descriptors that can be in flight. `--mbufs` must be at least
+/// `2 * workers * MBUFS_PER_PORT_AND_WORKER`.
+pub const MBUFS_PER_PORT_AND_WORKER: u32 = 2048;
+
+/// One validated configuration of `vxgate run`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub underlay_dev: DeviceRef,
+    /// PublicIP of the lease and the underlay port's address.
+    pub underlay_ip: Ipv4Cidr,
+    /// On the underlay prefix, not the underlay IP.
+    pub underlay_gateway: Option<Ipv4Addr>,
+    pub access_dev: DeviceRef,
+    /// A host address whose prefix lies inside `subnet` (when given). `None`:
+    /// the subnet's first host, see [`Config::access_ip_for`].
+    pub access_ip: Option<Ipv4Cidr>,
+    /// A network address (host bits zero) that does not overlap the
+    /// underlay prefix. `None`: acquire one from etcd.
+    pub subnet: Option<Ipv4Cidr>,
+    /// Unicast. `None`: [`default_vtep_mac`] once the VNI is known.
+    pub vtep_mac: Option<[u8; 6]>,
+    /// Distinct (side, ip) pairs; underlay ones on the underlay prefix.
+    pub neighbors: Vec<StaticNeighbor>,
+    pub etcd: EtcdConfig,
+    pub subnet_lease_renew_margin: Duration,
+    /// Longer than the renew margin.
+    pub subnet_lease_ttl: Duration,
+    pub metrics_addr: Option<SocketAddr>,
+    /// 1 ..= EAL lcores - 1 (when the EAL args name lcores).
+    pub workers: u16,
+    /// At least `2 * workers * MBUFS_PER_PORT_AND_WORKER`.
+    pub mbufs: u32,
+    /// A valid tracing filter from `--log-level` or the file; `None`:
+    /// RUST_LOG, else `info` (see `ops::logging`).
+    pub log_level: Option<String>,
+    /// The `--config` file, kept so SIGHUP can re-read `log-level`.
+    pub config_file: Option<PathBuf>,
+    /// EAL arguments without a program name.
+    pub eal_args: Vec<String>,
+}
+
+/// How to reach etcd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcdConfig {
+    /// At least one `http://` or `https://` URL.
+    pub endpoints: Vec<String>,
+    /// Starts with `/`, no trailing `/`.
+    pub prefix: String,
+    pub tls: Option<EtcdTls>,
+    pub auth: Option<EtcdAuth>,
+}
+
+/// TLS material; given only with `https://` endpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcdTls {
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and its key, always both.
+    pub identity: Option<TlsIdentity>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsIdentity {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// etcd user and password, always both.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EtcdAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for EtcdAuth {
+    // Keeps the password out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdAuth")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+impl Config {
+    /// Parses the arguments that follow `vxgate run` (no program name),
+    /// reads `--config` when given, merges and validates.
+    pub fn from_args<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let argv =
+            std::iter::once(OsString::from("vxgate run")).chain(args.into_iter().map(Into::into));
+        let cli = args::RunCli::try_parse_from(argv)?;
+        Config::from_run_args(cli.args)
+    }
+
+    /// Reads `args.config` when given, then merges and validates.
+    pub fn from_run_args(args: RunArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => Some(FileConfig::load(path)?),
+            None => None,
+        };
+        Config::from_parts(args, file)
+    }
+
+    /// Merges flags over an already-parsed file (flags win; a non-empty
+    /// `--neighbor` list or EAL list replaces the file's) and validates.
+    pub fn from_parts(args: RunArgs, file: Option<FileConfig>) -> Result<Config, ConfigError> {
+        validate::build(args, file.unwrap_or_default())
+    }
+
+    /// Checks that the files the configuration names (etcd TLS) can be
+    /// read. Separate from parsing so example files check without the
+    /// TLS material present; `vxgate run` calls both before EAL starts.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        validate::check_files(self)
+    }
+
+    /// The access address for a subnet: `--access-ip` when given, else the
+    /// subnet's first host with the subnet's prefix length.
+    pub fn access_ip_for(&self, subnet: Ipv4Cidr) -> Ipv4Cidr {
+        self.access_ip.unwrap_or_else(|| {
+            Ipv4Cidr::new(subnet.first_host(), subnet.prefix_len()).unwrap_or(subnet)
+        })
+    }
+
+    /// `--vtep-mac` when given, else [`default_vtep_mac`] for this VNI.
+    pub fn vtep_mac_for(&self, vni: u32) -> [u8; 6] {
+        self.vtep_mac
+            .unwrap_or_else(|| default_vtep_mac(self.underlay_ip.addr(), vni))
+    }
+
+    /// Smallest `--mbufs` accepted for `workers` workers.
+    pub fn min_mbufs(workers: u16) -> u32 {
+        2 * u32::from(workers) * MBUFS_PER_PORT_AND_WORKER
+    }
+}
+
+/// The default VtepMAC: `0e:<VNI low byte>:<underlay IP, 4 bytes>`.
+///
+/// 0x0e has the locally-administered bit set and the multicast bit clear,
+/// so the MAC is unicast and cannot collide with a vendor MAC; it depends
+/// only on the underlay IP and VNI, so it survives restarts and peers keep
+/// their neighbour/FDB entries. The VNI comes from `<prefix>/config`, so the
+/// control plane calls this after reading it.
+pub fn default_vtep_mac(underlay_ip: Ipv4Addr, vni: u32) -> [u8; 6] {
+    let ip = underlay_ip.octets();
+    [0x0e, vni.to_be_bytes()[3], ip[0], ip[1], ip[2], ip[3]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vtep_mac_is_local_unicast_and_stable() {
+        let mac = default_vtep_mac(Ipv4Addr::new(172, 28, 147, 40), 1);
+        assert_eq!(mac, [0x0e, 0x01, 172, 28, 147, 40]);
+        assert_eq!(mac[0] & 0x01, 0, "unicast");
+        assert_eq!(mac[0] & 0x02, 0x02, "locally administered");
+        assert_eq!(parse_unicast_mac(&format_mac(&mac)), Ok(mac));
+    }
+}

@@ -1,0 +1,297 @@
+//! Logging: tracing-subscriber, one line per event on stderr, the filter
+//! reloadable at runtime (SIGHUP), and a rate limiter for summary lines.
+//!
+//! Level at start: `--log-level` (or the file's `log-level`), else
+//! `RUST_LOG`, else `info`. On SIGHUP [`LogControl::reload`] re-reads the
+//! config file's `log-level` and applies it; without a config file, or
+//! without that key, the start-up level is applied again.
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+use crate::config::{ConfigError, FileConfig};
+
+/// Used when neither a flag, the file nor RUST_LOG sets a level.
+pub const DEFAULT_LEVEL: &str = "info";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("invalid log-level `{directive}`: {message}; use error, warn, info, debug or trace, or directives like vxgate::control=debug,info")]
+    InvalidFilter { directive: String, message: String },
+    #[error("cannot re-read log-level: {0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot change the log level: the logging system is gone")]
+    Reload,
+    #[error("a global logger is already installed")]
+    AlreadyInstalled,
+}
+
+/// Changes the active filter; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct LogControl {
+    handle: reload::Handle<EnvFilter, Registry>,
+    startup: String,
+    config_file: Option<PathBuf>,
+}
+
+/// The filter in force at start: `level`, else RUST_LOG, else `info`.
+pub fn startup_directive(level: Option<&str>) -> String {
+    match level {
+        Some(l) => l.to_owned(),
+        None => std::env::var("RUST_LOG")
+            .ok()
+            .filter(|v| !v.trim().is_empty() && parse_filter(v).is_ok())
+            .unwrap_or_else(|| DEFAULT_LEVEL.to_owned()),
+    }
+}
+
+fn parse_filter(directive: &str) -> Result<EnvFilter, LogError> {
+    EnvFilter::builder()
+        .parse(directive)
+        .map_err(|e| LogError::InvalidFilter {
+            directive: directive.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+/// Builds the subscriber without installing it (tests use it with
+/// `tracing::subscriber::with_default` and their own writer).
+pub fn subscriber<W>(
+    directive: &str,
+    config_file: Option<PathBuf>,
+    writer: W,
+    ansi: bool,
+) -> Result<(impl tracing::Subscriber + Send + Sync, LogControl), LogError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let (filter, handle) = reload::Layer::new(parse_filter(directive)?);
+    let subscriber = Registry::default().with(filter).with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .with_target(true),
+    );
+    let control = LogControl {
+        handle,
+        startup: directive.to_owned(),
+        config_file,
+    };
+    Ok((subscriber, control))
+}
+
+/// Installs the process-wide logger on stderr. `level` is
+/// `Config::log_level`, `config_file` is `Config::config_file`.
+pub fn init(level: Option<&str>, config_file: Option<PathBuf>) -> Result<LogControl, LogError> {
+    let directive = startup_directive(level);
+    let ansi = std::io::stderr().is_terminal();
+    let (subscriber, control) = subscriber(&directive, config_file, std::io::stderr, ansi)?;
+    subscriber
+        .try_init()
+        .map_err(|_| LogError::AlreadyInstalled)?;
+    Ok(control)
+}
+
+impl LogControl {
+    /// Applies a new filter.
+    pub fn set_level(&self, directive: &str) -> Result<(), LogError> {
+        let filter = parse_filter(directive)?;
+        self.handle.reload(filter).map_err(|_| LogError::Reload)
+    }
+
+    /// The filter in force now.
+    pub fn current(&self) -> String {
+        self.handle
+            .with_current(|f| f.to_string())
+            .unwrap_or_default()
+    }
+
+    /// SIGHUP: applies the config file's `log-level`, or the start-up level
+    /// when there is no file or no key. A file that no longer parses
+    /// leaves the level unchanged. Returns the directive applied.
+    pub fn reload(&self) -> Result<String, LogError> {
+        let from_file = match &self.config_file {
+            Some(path) => FileConfig::load(path)?.log_level,
+            None => None,
+        };
+        let directive = from_file.unwrap_or_else(|| self.startup.clone());
+        self.set_level(&directive)?;
+        Ok(directive)
+    }
+
+    /// [`LogControl::reload`], logging the outcome.
+    pub fn reload_and_log(&self) {
+        match self.reload() {
+            Ok(level) => tracing::info!(%level, "SIGHUP: log level applied"),
+            Err(e) => tracing::warn!(error = %e, "SIGHUP: log level unchanged"),
+        }
+    }
+}
+
+/// At most one line per key and interval, for summaries and repeated
+/// warnings from non-worker threads (takes a lock).
+#[derive(Debug)]
+pub struct RateLimitedLog {
+    interval: Duration,
+    max_keys: usize,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    last: Instant,
+    suppressed: u64,
+}
+
+/// Key used once `max_keys` distinct keys are being tracked.
+pub const OVERFLOW_KEY: &str = "<other>";
+
+impl RateLimitedLog {
+    /// Tracks up to 1024 keys.
+    pub fn new(interval: Duration) -> Self {
+        Self::with_max_keys(interval, 1024)
+    }
+
+    pub fn with_max_keys(interval: Duration, max_keys: usize) -> Self {
+        Self {
+            interval,
+            max_keys: max_keys.max(1),
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(n)` when a line for `key` may be written now, `n` being how
+    /// many were suppressed since the last one; `None` to stay quiet.
+    pub fn check(&self, key: &str) -> Option<u64> {
+        self.check_at(key, Instant::now())
+    }
+
+    /// [`RateLimitedLog::check`] at a given time.
+    pub fn check_at(&self, key: &str, now: Instant) -> Option<u64> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if !slots.contains_key(key) && slots.len() >= self.max_keys {
+            let interval = self.interval;
+            slots.retain(|_, s| now.saturating_duration_since(s.last) < interval);
+        }
+        let key = if slots.contains_key(key) || slots.len() < self.max_keys {
+            key
+        } else {
+            OVERFLOW_KEY
+        };
+        match slots.get_mut(key) {
+            None => {
+                slots.insert(
+                    key.to_owned(),
+                    Slot {
+                        last: now,
+                        suppressed: 0,
+                    },
+                );
+                Some(0)
+            }
+            Some(slot) if now.saturating_duration_since(slot.last) >= self.interval => {
+                let suppressed = slot.suppressed;
+                *slot = Slot {
+                    last: now,
+                    suppressed: 0,
+                };
+                Some(suppressed)
+            }
+            Some(slot) => {
+                slot.suppressed += 1;
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'w self) -> Buf {
+            self.clone()
+        }
+    }
+
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    #[test]
+    fn reload_changes_what_is_logged() {
+        let buf = Buf::default();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vxgate.toml");
+        std::fs::write(&file, "log-level = \"debug\"\n").unwrap();
+        let (sub, control) = subscriber("info", Some(file.clone()), buf.clone(), false).unwrap();
+        tracing::subscriber::with_default(sub, || {
+            tracing::debug!("hidden-before-reload");
+            tracing::info!("shown-at-info");
+            assert_eq!(control.reload().unwrap(), "debug");
+            tracing::debug!("shown-after-reload");
+            // Key removed from the file: back to the start-up level.
+            std::fs::write(&file, "workers = 1\n").unwrap();
+            assert_eq!(control.reload().unwrap(), "info");
+            tracing::debug!("hidden-again");
+            // A broken file leaves the level alone.
+            std::fs::write(&file, "log-level = [\n").unwrap();
+            assert!(matches!(control.reload(), Err(LogError::Config(_))));
+            assert_eq!(control.current(), "info");
+        });
+        let text = buf.text();
+        assert!(!text.contains("hidden-before-reload"), "{text}");
+        assert!(text.contains("shown-at-info"), "{text}");
+        assert!(text.contains("shown-after-reload"), "{text}");
+        assert!(!text.contains("hidden-again"), "{text}");
+        assert_eq!(text.lines().count(), 2, "one line per event: {text}");
+    }
+
+    #[test]
+    fn invalid_directive_is_refused() {
+        let err = subscriber("info,[[", None, Buf::default(), false)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("log-level"), "{err}");
+        assert_eq!(startup_directive(Some("warn")), "warn");
+    }
+
+    #[test]
+    fn rate_limit_per_key() {
+        let rl = RateLimitedLog::with_max_keys(Duration::from_secs(10), 2);
+        let t0 = Instant::now();
+        assert_eq!(rl.check_at("a", t0), Some(0));
+        assert_eq!(rl.check_at("a", t0 + Duration::from_secs(1)), None);
+        assert_eq!(rl.check_at("a", t0 + Duration::from_secs(2)), None);
+        assert_eq!(rl.check_at("b", t0 + Duration::from_secs(2)), Some(0));
+        assert_eq!(rl.check_at("a", t0 + Duration::from_secs(10)), Some(2));
+        // Third key while two are tracked and fresh: shares the overflow slot.
+        assert_eq!(rl.check_at("c", t0 + Duration::from_secs(11)), Some(0));
+        assert_eq!(rl.check_at("d", t0 + Duration::from_secs(11)), None);
+    }
+}

@@ -1,0 +1,485 @@
+//! Every configuration error names its key, says what is wrong, and maps to
+//! exit code 2; valid flags give the typed values.
+use std::net::Ipv4Addr;
+
+use vxgate::config::{Config, ConfigError, DeviceRef, Side, CONFIG_EXIT_CODE};
+
+const BASE: &[(&str, &str)] = &[
+    ("--underlay", "0000:3b:00.0"),
+    ("--underlay-ip", "172.28.147.40/28"),
+    ("--access", "0000:3b:00.1"),
+    ("--subnet", "10.244.255.0/24"),
+];
+
+/// BASE with `changes` applied: a pair replaces the flag's value or adds
+/// it; an empty value removes the flag. `eal` goes after `--`.
+fn args(changes: &[(&str, &str)], eal: &[&str]) -> Vec<String> {
+    let mut pairs: Vec<(String, String)> = BASE
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in changes {
+        pairs.retain(|(pk, _)| pk != k || *k == "--neighbor");
+        if !v.is_empty() {
+            pairs.push((k.to_string(), v.to_string()));
+        }
+    }
+    let mut out: Vec<String> = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
+    if !eal.is_empty() {
+        out.push("--".into());
+        out.extend(eal.iter().map(|s| s.to_string()));
+    }
+    out
+}
+
+fn parse(changes: &[(&str, &str)], eal: &[&str]) -> Result<Config, ConfigError> {
+    Config::from_args(args(changes, eal))
+}
+
+/// Asserts a config error for `key` whose message contains every `parts`.
+fn expect_err(changes: &[(&str, &str)], eal: &[&str], key: &str, parts: &[&str]) {
+    let err = parse(changes, eal).expect_err("configuration must be refused");
+    let msg = err.to_string();
+    assert_eq!(err.exit_code(), CONFIG_EXIT_CODE, "{msg}");
+    assert_eq!(err.key(), Some(key), "{msg}");
+    assert!(msg.contains(key), "message lacks key `{key}`: {msg}");
+    for p in parts {
+        assert!(msg.contains(p), "message lacks `{p}`: {msg}");
+    }
+}
+
+#[test]
+fn valid_flags_give_typed_config_and_defaults() {
+    let cfg = parse(
+        &[
+            ("--underlay", "net_tap0"),
+            ("--access", "1"),
+            ("--underlay-gateway", "172.28.147.33"),
+            ("--access-ip", "10.244.255.254/24"),
+            ("--vtep-mac", "0E:01:AC:1C:93:28"),
+            ("--neighbor", "access,10.244.255.10,02:00:00:00:00:0a"),
+            ("--neighbor", "underlay,172.28.147.44,16:ab:0a:e0:e7:60"),
+            ("--metrics-addr", "127.0.0.1:9477"),
+            ("--workers", "2"),
+            ("--log-level", "vxgate=debug,info"),
+        ],
+        &["-l", "0-2", "-n", "4"],
+    )
+    .unwrap();
+    assert_eq!(cfg.underlay_dev, DeviceRef::Name("net_tap0".into()));
+    assert_eq!(cfg.access_dev, DeviceRef::PortId(1));
+    assert_eq!(cfg.underlay_ip.addr(), Ipv4Addr::new(172, 28, 147, 40));
+    assert_eq!(cfg.underlay_ip.prefix_len(), 28);
+    assert_eq!(cfg.underlay_gateway, Some(Ipv4Addr::new(172, 28, 147, 33)));
+    assert_eq!(cfg.access_ip.unwrap().to_string(), "10.244.255.254/24");
+    assert_eq!(cfg.vtep_mac, Some([0x0e, 0x01, 0xac, 0x1c, 0x93, 0x28]));
+    assert_eq!(cfg.neighbors.len(), 2);
+    assert_eq!(cfg.neighbors[0].side, Side::Access);
+    assert_eq!(cfg.neighbors[1].side, Side::Underlay);
+    assert_eq!(cfg.neighbors[1].mac, [0x16, 0xab, 0x0a, 0xe0, 0xe7, 0x60]);
+    assert_eq!(cfg.metrics_addr.unwrap().port(), 9477);
+    assert_eq!(cfg.workers, 2);
+    assert_eq!(cfg.log_level.as_deref(), Some("vxgate=debug,info"));
+    assert_eq!(cfg.eal_args, ["-l", "0-2", "-n", "4"]);
+    // Defaults.
+    assert_eq!(cfg.etcd.endpoints, ["http://127.0.0.1:2379"]);
+    assert_eq!(cfg.etcd.prefix, "/coreos.com/network");
+    assert!(cfg.etcd.tls.is_none() && cfg.etcd.auth.is_none());
+    assert_eq!(cfg.subnet_lease_renew_margin.as_secs(), 3600);
+    assert_eq!(cfg.subnet_lease_ttl.as_secs(), 86400);
+    assert_eq!(cfg.mbufs, 65535);
+
+    let plain = parse(&[], &[]).unwrap();
+    assert_eq!(plain.workers, 1);
+    assert_eq!(plain.metrics_addr, None, "metrics are off by default");
+    assert_eq!(
+        plain.access_ip_for(plain.subnet.unwrap()).to_string(),
+        "10.244.255.1/24"
+    );
+    assert_eq!(plain.vtep_mac_for(1), [0x0e, 1, 172, 28, 147, 40]);
+}
+
+#[test]
+fn etcd_flags_parse() {
+    let cfg = parse(
+        &[
+            (
+                "--etcd-endpoints",
+                "https://10.0.0.5:2379, https://10.0.0.6:2379",
+            ),
+            ("--etcd-prefix", "/kube/network/"),
+            ("--etcd-cafile", "/tls/ca.pem"),
+            ("--etcd-certfile", "/tls/c.pem"),
+            ("--etcd-keyfile", "/tls/k.pem"),
+            ("--etcd-username", "vxgate"),
+            ("--etcd-password", "s3cret"),
+            ("--subnet-lease-renew-margin", "1"),
+            ("--subnet-lease-ttl", "120"),
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.etcd.endpoints,
+        ["https://10.0.0.5:2379", "https://10.0.0.6:2379"]
+    );
+    assert_eq!(cfg.etcd.prefix, "/kube/network");
+    let tls = cfg.etcd.tls.as_ref().unwrap();
+    assert_eq!(
+        tls.ca_file.as_deref(),
+        Some(std::path::Path::new("/tls/ca.pem"))
+    );
+    assert!(tls.identity.is_some());
+    let auth = cfg.etcd.auth.as_ref().unwrap();
+    assert_eq!(auth.username, "vxgate");
+    assert!(
+        !format!("{auth:?}").contains("s3cret"),
+        "password must not be printed"
+    );
+    assert_eq!(cfg.subnet_lease_ttl.as_secs(), 120);
+    // The TLS files do not exist: check_files names the first one.
+    let err = cfg.check_files().unwrap_err();
+    assert_eq!(err.key(), Some("etcd-cafile"));
+    assert!(err.to_string().contains("/tls/ca.pem"), "{err}");
+}
+
+#[test]
+fn addressing_errors() {
+    expect_err(
+        &[("--underlay-ip", "172.28.147.40")],
+        &[],
+        "underlay-ip",
+        &["prefix length"],
+    );
+    expect_err(
+        &[("--underlay-ip", "172.28.147/28")],
+        &[],
+        "underlay-ip",
+        &["not an IPv4 address"],
+    );
+    expect_err(
+        &[("--underlay-ip", "172.28.147.40/33")],
+        &[],
+        "underlay-ip",
+        &["0 to 32"],
+    );
+    expect_err(
+        &[("--underlay-ip", "172.28.147.32/28")],
+        &[],
+        "underlay-ip",
+        &["network or broadcast"],
+    );
+    expect_err(
+        &[("--underlay-ip", "127.0.0.1/8")],
+        &[],
+        "underlay-ip",
+        &["loopback"],
+    );
+    expect_err(
+        &[("--underlay-ip", "")],
+        &[],
+        "underlay-ip",
+        &["missing", "--underlay-ip"],
+    );
+    expect_err(
+        &[("--underlay-gateway", "172.28.147.60")],
+        &[],
+        "underlay-gateway",
+        &["underlay prefix"],
+    );
+    expect_err(
+        &[("--underlay-gateway", "172.28.147.40")],
+        &[],
+        "underlay-gateway",
+        &["172.28.147.32/28"],
+    );
+    expect_err(
+        &[("--subnet", "10.244.255.1/24")],
+        &[],
+        "subnet",
+        &["not a network address", "use 10.244.255.0/24"],
+    );
+    expect_err(&[("--subnet", "10.244.255.0/31")], &[], "subnet", &["/30"]);
+    expect_err(
+        &[("--subnet", "172.28.147.32/28")],
+        &[],
+        "subnet",
+        &["overlaps the underlay"],
+    );
+    expect_err(
+        &[("--subnet", "172.28.0.0/16")],
+        &[],
+        "subnet",
+        &["overlaps the underlay"],
+    );
+    expect_err(
+        &[("--access-ip", "10.244.254.1/24")],
+        &[],
+        "access-ip",
+        &["not inside subnet 10.244.255.0/24"],
+    );
+    expect_err(
+        &[("--access-ip", "10.244.255.1/16")],
+        &[],
+        "access-ip",
+        &["not inside subnet"],
+    );
+    expect_err(
+        &[("--access-ip", "10.244.255.0/24")],
+        &[],
+        "access-ip",
+        &["network or broadcast"],
+    );
+    expect_err(
+        &[("--subnet", ""), ("--access-ip", "172.28.147.41/28")],
+        &[],
+        "access-ip",
+        &["overlaps the underlay"],
+    );
+}
+
+#[test]
+fn mac_and_neighbor_errors() {
+    expect_err(
+        &[("--vtep-mac", "01:00:5e:00:00:01")],
+        &[],
+        "vtep-mac",
+        &["unicast"],
+    );
+    expect_err(
+        &[("--vtep-mac", "0e:01:ac:1c:93")],
+        &[],
+        "vtep-mac",
+        &["six hex octets"],
+    );
+    expect_err(
+        &[("--vtep-mac", "00:00:00:00:00:00")],
+        &[],
+        "vtep-mac",
+        &["zeros"],
+    );
+    expect_err(
+        &[("--neighbor", "access,10.244.255.10")],
+        &[],
+        "neighbor",
+        &["three"],
+    );
+    expect_err(
+        &[("--neighbor", "lan,10.244.255.10,02:00:00:00:00:0a")],
+        &[],
+        "neighbor",
+        &["unknown port `lan`"],
+    );
+    expect_err(
+        &[("--neighbor", "access,10.244.255.10,ff:ff:ff:ff:ff:ff")],
+        &[],
+        "neighbor",
+        &["unicast"],
+    );
+    expect_err(
+        &[("--neighbor", "underlay,10.0.0.1,02:00:00:00:00:0a")],
+        &[],
+        "neighbor",
+        &["not on the underlay link"],
+    );
+    expect_err(
+        &[("--neighbor", "access,10.244.1.5,02:00:00:00:00:0a")],
+        &[],
+        "neighbor",
+        &["not on the access link"],
+    );
+    expect_err(
+        &[("--neighbor", "underlay,172.28.147.40,02:00:00:00:00:0a")],
+        &[],
+        "neighbor",
+        &["own underlay address"],
+    );
+    expect_err(
+        &[
+            ("--neighbor", "access,10.244.255.10,02:00:00:00:00:0a"),
+            ("--neighbor", "access,10.244.255.10,02:00:00:00:00:0b"),
+        ],
+        &[],
+        "neighbor",
+        &["given twice"],
+    );
+}
+
+#[test]
+fn device_errors() {
+    expect_err(&[("--underlay", " ")], &[], "underlay", &["empty"]);
+    expect_err(&[("--access", "")], &[], "access", &["missing", "--access"]);
+    expect_err(
+        &[("--access", "0000:3b:00.0")],
+        &[],
+        "access",
+        &["same port as underlay"],
+    );
+    expect_err(&[("--access", "70000")], &[], "access", &["65535"]);
+}
+
+#[test]
+fn etcd_errors() {
+    expect_err(
+        &[("--etcd-endpoints", " , ")],
+        &[],
+        "etcd-endpoints",
+        &["no endpoint"],
+    );
+    expect_err(
+        &[("--etcd-endpoints", "10.0.0.5:2379")],
+        &[],
+        "etcd-endpoints",
+        &["http://"],
+    );
+    expect_err(
+        &[("--etcd-prefix", "coreos.com/network")],
+        &[],
+        "etcd-prefix",
+        &["absolute"],
+    );
+    expect_err(
+        &[
+            ("--etcd-endpoints", "https://e:2379"),
+            ("--etcd-certfile", "/c.pem"),
+        ],
+        &[],
+        "etcd-keyfile",
+        &["missing", "/c.pem"],
+    );
+    expect_err(
+        &[
+            ("--etcd-endpoints", "https://e:2379"),
+            ("--etcd-keyfile", "/k.pem"),
+        ],
+        &[],
+        "etcd-certfile",
+        &["missing"],
+    );
+    expect_err(
+        &[("--etcd-cafile", "/ca.pem")],
+        &[],
+        "etcd-endpoints",
+        &["plain http://"],
+    );
+    expect_err(
+        &[("--etcd-username", "vxgate")],
+        &[],
+        "etcd-password",
+        &["missing"],
+    );
+    expect_err(
+        &[("--etcd-password", "x")],
+        &[],
+        "etcd-username",
+        &["missing"],
+    );
+}
+
+#[test]
+fn lease_timing_errors() {
+    expect_err(
+        &[("--subnet-lease-renew-margin", "0")],
+        &[],
+        "subnet-lease-renew-margin",
+        &["1 to 1439"],
+    );
+    expect_err(
+        &[("--subnet-lease-renew-margin", "1440")],
+        &[],
+        "subnet-lease-renew-margin",
+        &["out of range"],
+    );
+    expect_err(
+        &[("--subnet-lease-ttl", "3600")],
+        &[],
+        "subnet-lease-ttl",
+        &["renew margin"],
+    );
+}
+
+#[test]
+fn worker_and_mbuf_errors() {
+    expect_err(&[("--workers", "0")], &[], "workers", &["at least one"]);
+    expect_err(
+        &[("--workers", "2")],
+        &["-l", "0-1"],
+        "workers",
+        &["2 lcore(s)", "at most 1 worker", "-l 0-2"],
+    );
+    expect_err(
+        &[("--workers", "4")],
+        &["-c", "0xf"],
+        "workers",
+        &["4 lcore(s)"],
+    );
+    expect_err(&[], &["-l", "0"], "workers", &["1 lcore(s)"]);
+    expect_err(&[], &["-l", "3-1"], "eal", &["-l 3-1"]);
+    expect_err(&[("--mbufs", "4095")], &[], "mbufs", &["at least 4096"]);
+    expect_err(
+        &[("--workers", "4"), ("--mbufs", "16383")],
+        &[],
+        "mbufs",
+        &["4 worker(s)", "16384"],
+    );
+    assert_eq!(
+        parse(&[("--workers", "4"), ("--mbufs", "16384")], &["-l", "0-4"])
+            .unwrap()
+            .mbufs,
+        16384
+    );
+}
+
+#[test]
+fn misc_errors() {
+    expect_err(
+        &[("--metrics-addr", "localhost:9477")],
+        &[],
+        "metrics-addr",
+        &["HOST:PORT"],
+    );
+    expect_err(&[("--log-level", "info,[[")], &[], "log-level", &["debug"]);
+}
+
+#[test]
+fn usage_errors_and_help_exit_codes() {
+    let err = Config::from_args(["--bogus"]).unwrap_err();
+    assert_eq!(err.exit_code(), CONFIG_EXIT_CODE, "{err}");
+    assert!(err.to_string().contains("--bogus"), "{err}");
+    let err = Config::from_args(args(&[("--workers", "many")], &[])).unwrap_err();
+    assert_eq!(err.exit_code(), CONFIG_EXIT_CODE);
+    assert!(err.to_string().contains("--workers"), "{err}");
+
+    let help = Config::from_args(["--help"]).unwrap_err();
+    assert_eq!(help.exit_code(), 0);
+    let text = help.to_string();
+    for flag in [
+        "--underlay <DEV>",
+        "--underlay-ip <IP/LEN>",
+        "--underlay-gateway <IP>",
+        "--access <DEV>",
+        "--access-ip <IP/LEN>",
+        "--subnet <CIDR>",
+        "--vtep-mac <MAC>",
+        "--neighbor <PORT,IP,MAC>",
+        "--etcd-endpoints <URLS>",
+        "--etcd-prefix <P>",
+        "--etcd-cafile <FILE>",
+        "--etcd-certfile <FILE>",
+        "--etcd-keyfile <FILE>",
+        "--etcd-username <U>",
+        "--etcd-password <P>",
+        "--subnet-lease-renew-margin <MIN>",
+        "--subnet-lease-ttl <S>",
+        "--metrics-addr <ADDR>",
+        "--workers <N>",
+        "--mbufs <N>",
+        "--config <FILE>",
+        "--log-level <LEVEL>",
+        "Default: 65535",
+        "Default: http://127.0.0.1:2379",
+        "Exit codes",
+    ] {
+        assert!(text.contains(flag), "--help lacks `{flag}`:\n{text}");
+    }
+}

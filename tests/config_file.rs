@@ -1,0 +1,157 @@
+//! The TOML file: merge with flags, unknown keys, the shipped examples.
+use std::path::{Path, PathBuf};
+
+use vxgate::config::{Config, ConfigError, DeviceRef, FileConfig, Side, CONFIG_EXIT_CODE};
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("vxgate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("dpdk-config")
+        .join(name)
+}
+
+const FILE: &str = r#"
+underlay = "0000:3b:00.0"
+underlay-ip = "172.28.147.40/28"
+access = "0000:3b:00.1"
+subnet = "10.244.255.0/24"
+neighbor = ["access,10.244.255.10,02:00:00:00:00:0a"]
+etcd-endpoints = ["http://10.0.0.5:2379", "http://10.0.0.6:2379"]
+workers = 2
+mbufs = 32768
+log-level = "warn"
+eal = ["-l", "0-2", "-n", "4"]
+"#;
+
+#[test]
+fn flags_override_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), FILE);
+    let p = path.to_str().unwrap();
+
+    let file_only = Config::from_args(["--config", p]).unwrap();
+    assert_eq!(
+        file_only.underlay_dev,
+        DeviceRef::Name("0000:3b:00.0".into())
+    );
+    assert_eq!(
+        file_only.etcd.endpoints,
+        ["http://10.0.0.5:2379", "http://10.0.0.6:2379"]
+    );
+    assert_eq!(file_only.workers, 2);
+    assert_eq!(file_only.eal_args, ["-l", "0-2", "-n", "4"]);
+    assert_eq!(file_only.neighbors.len(), 1);
+    assert_eq!(file_only.config_file.as_deref(), Some(path.as_path()));
+
+    let merged = Config::from_args([
+        "--config",
+        p,
+        "--underlay",
+        "net_tap0",
+        "--workers",
+        "1",
+        "--log-level",
+        "debug",
+        "--etcd-endpoints",
+        "http://127.0.0.1:2379",
+        "--neighbor",
+        "underlay,172.28.147.44,16:ab:0a:e0:e7:60",
+        "--",
+        "-l",
+        "0-1",
+        "--no-pci",
+    ])
+    .unwrap();
+    assert_eq!(merged.underlay_dev, DeviceRef::Name("net_tap0".into()));
+    assert_eq!(
+        merged.access_dev,
+        DeviceRef::Name("0000:3b:00.1".into()),
+        "kept from file"
+    );
+    assert_eq!(merged.workers, 1);
+    assert_eq!(merged.mbufs, 32768, "kept from file");
+    assert_eq!(merged.log_level.as_deref(), Some("debug"));
+    assert_eq!(merged.etcd.endpoints, ["http://127.0.0.1:2379"]);
+    assert_eq!(merged.neighbors.len(), 1, "flag list replaces the file's");
+    assert_eq!(merged.neighbors[0].side, Side::Underlay);
+    assert_eq!(merged.eal_args, ["-l", "0-1", "--no-pci"]);
+
+    // Merged values are validated together: the file's 2 workers do not fit
+    // the 2 lcores given on the command line.
+    let err = Config::from_args(["--config", p, "--", "-l", "0-1"]).unwrap_err();
+    assert_eq!(err.key(), Some("workers"), "{err}");
+}
+
+#[test]
+fn unknown_key_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &format!("{FILE}\nunderlay_ip = \"1.2.3.4/24\"\n"),
+    );
+    let err = Config::from_args(["--config", path.to_str().unwrap()]).unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(err.exit_code(), CONFIG_EXIT_CODE);
+    assert!(matches!(err, ConfigError::ParseFile { .. }), "{msg}");
+    assert!(msg.contains("unknown field `underlay_ip`"), "{msg}");
+    assert!(msg.contains("vxgate.toml"), "{msg}");
+
+    let err = FileConfig::parse("config = \"/x.toml\"\n", Path::new("f.toml")).unwrap_err();
+    assert!(err.to_string().contains("unknown field `config`"), "{err}");
+}
+
+#[test]
+fn file_errors_name_file_and_key() {
+    let err = Config::from_args(["--config", "/nonexistent/vxgate.toml"]).unwrap_err();
+    assert_eq!(err.exit_code(), CONFIG_EXIT_CODE);
+    assert!(
+        err.to_string().contains("/nonexistent/vxgate.toml"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "workers = \"two\"\n");
+    let err = Config::from_args(["--config", path.to_str().unwrap()]).unwrap_err();
+    assert!(err.to_string().contains("workers"), "{err}");
+
+    // A value error found after merging names the file key.
+    let path = write(
+        dir.path(),
+        &FILE.replace("10.244.255.0/24", "10.244.255.7/24"),
+    );
+    let err = Config::from_args(["--config", path.to_str().unwrap()]).unwrap_err();
+    assert_eq!(err.key(), Some("subnet"), "{err}");
+}
+
+#[test]
+fn appliance_example_parses() {
+    let cfg = Config::from_args(["--config", example("appliance.toml").to_str().unwrap()]).unwrap();
+    assert_eq!(cfg.underlay_dev, DeviceRef::Name("0000:3b:00.0".into()));
+    assert_eq!(cfg.access_dev, DeviceRef::Name("0000:3b:00.1".into()));
+    assert_eq!(cfg.workers, 4);
+    assert_eq!(cfg.eal_args[..2], ["-l", "0-4"]);
+    assert_eq!(cfg.etcd.endpoints.len(), 3);
+    let tls = cfg.etcd.tls.as_ref().expect("appliance example uses TLS");
+    assert!(tls.ca_file.is_some() && tls.identity.is_some());
+    assert!(cfg.metrics_addr.is_some());
+}
+
+#[test]
+fn ci_tap_example_parses() {
+    let cfg = Config::from_args(["--config", example("ci-tap.toml").to_str().unwrap()]).unwrap();
+    assert_eq!(cfg.underlay_dev, DeviceRef::Name("net_tap0".into()));
+    assert_eq!(cfg.workers, 1);
+    assert!(cfg.eal_args.iter().any(|a| a == "--no-pci"));
+    assert!(cfg.eal_args.iter().any(|a| a == "net_tap0,iface=vxu0"));
+    assert!(cfg.eal_args.iter().any(|a| a == "--file-prefix"));
+    assert_eq!(
+        cfg.access_ip_for(cfg.subnet.unwrap()).to_string(),
+        "10.244.255.1/24"
+    );
+    cfg.check_files().unwrap();
+}

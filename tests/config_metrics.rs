@@ -1,0 +1,240 @@
+//! Scrapes `/metrics` over real HTTP from a fixed snapshot and checks every
+//! SPEC metric name with its value.
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use vxgate::ops::metrics::{DROP_REASONS, SLOWPATH_KINDS};
+use vxgate::ops::{
+    serve, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats,
+};
+
+/// A fixed snapshot with a distinct value everywhere, counting scrapes.
+struct Fixed {
+    snapshot: MetricsSnapshot,
+    scrapes: AtomicU64,
+}
+
+impl MetricsSource for Fixed {
+    fn snapshot(&self) -> MetricsSnapshot {
+        self.scrapes.fetch_add(1, Ordering::SeqCst);
+        self.snapshot.clone()
+    }
+}
+
+fn port(base: u64) -> PortStats {
+    PortStats {
+        rx_packets: base + 1,
+        tx_packets: base + 2,
+        rx_bytes: base + 3,
+        tx_bytes: base + 4,
+        rx_missed: base + 5,
+        errors: base + 6,
+    }
+}
+
+fn snapshot() -> MetricsSnapshot {
+    MetricsSnapshot {
+        ports: [port(100), port(200)],
+        encap_packets: 301,
+        decap_packets: 302,
+        slowpath: vec![("arp", 11), ("icmp", 12)],
+        drops: DROP_REASONS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 3) // outer_fragment left out: must read 0
+            .map(|(i, r)| (*r, 1000 + i as u64))
+            .collect(),
+        leases: 42,
+        neighbors: [7, 9],
+        etcd_connected: true,
+        etcd_revision: 123_456,
+        etcd_last_event_age_seconds: 2.5,
+        etcd_invalid_entries_total: 3,
+        own_lease_expiry_seconds: 86_000.0,
+        control_to_dataplane: HistogramSnapshot {
+            upper_bounds: vec![0.0001, 0.001],
+            cumulative_counts: vec![4, 9],
+            sum: 0.004,
+            count: 10,
+        },
+        workers: vec![
+            WorkerStats {
+                packets: 500,
+                busy_polls: 50,
+                idle_polls: 5000,
+            },
+            WorkerStats {
+                packets: 600,
+                busy_polls: 60,
+                idle_polls: 6000,
+            },
+        ],
+    }
+}
+
+fn http(addr: SocketAddr, request: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+/// `name{labels}` -> value, from the text exposition.
+fn samples(body: &str) -> HashMap<String, f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k.to_owned(), v.parse::<f64>().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn scrape_has_every_spec_metric_with_snapshot_values() {
+    let source = Arc::new(Fixed {
+        snapshot: snapshot(),
+        scrapes: AtomicU64::new(0),
+    });
+    let server = serve("127.0.0.1:0".parse().unwrap(), source.clone()).unwrap();
+    let addr = server.local_addr();
+
+    let (head, body) = http(addr, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(
+        head.contains("Content-Type: application/openmetrics-text"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("Content-Length: {}", body.len())),
+        "{head}"
+    );
+    assert!(body.ends_with("# EOF\n"));
+    let m = samples(&body);
+
+    let mut expect: Vec<(String, f64)> = Vec::new();
+    for (label, base) in [("underlay", 100.0), ("access", 200.0)] {
+        for (i, name) in [
+            "vxgate_port_rx_packets_total",
+            "vxgate_port_tx_packets_total",
+            "vxgate_port_rx_bytes_total",
+            "vxgate_port_tx_bytes_total",
+            "vxgate_port_rx_missed_total",
+            "vxgate_port_errors_total",
+        ]
+        .iter()
+        .enumerate()
+        {
+            expect.push((format!("{name}{{port=\"{label}\"}}"), base + 1.0 + i as f64));
+        }
+    }
+    expect.push(("vxgate_encap_packets_total".into(), 301.0));
+    expect.push(("vxgate_decap_packets_total".into(), 302.0));
+    for (kind, v) in SLOWPATH_KINDS.iter().zip([11.0, 12.0, 0.0]) {
+        expect.push((
+            format!("vxgate_slowpath_packets_total{{kind=\"{kind}\"}}"),
+            v,
+        ));
+    }
+    for (i, reason) in DROP_REASONS.iter().enumerate() {
+        let v = if i == 3 { 0.0 } else { 1000.0 + i as f64 };
+        expect.push((format!("vxgate_drops_total{{reason=\"{reason}\"}}"), v));
+    }
+    expect.extend([
+        ("vxgate_leases".into(), 42.0),
+        ("vxgate_neighbors{port=\"underlay\"}".into(), 7.0),
+        ("vxgate_neighbors{port=\"access\"}".into(), 9.0),
+        ("vxgate_etcd_connected".into(), 1.0),
+        ("vxgate_etcd_revision".into(), 123_456.0),
+        ("vxgate_etcd_last_event_age_seconds".into(), 2.5),
+        ("vxgate_etcd_invalid_entries_total".into(), 3.0),
+        ("vxgate_own_lease_expiry_seconds".into(), 86_000.0),
+        (
+            "vxgate_control_to_dataplane_seconds_bucket{le=\"0.0001\"}".into(),
+            4.0,
+        ),
+        (
+            "vxgate_control_to_dataplane_seconds_bucket{le=\"0.001\"}".into(),
+            9.0,
+        ),
+        (
+            "vxgate_control_to_dataplane_seconds_bucket{le=\"+Inf\"}".into(),
+            10.0,
+        ),
+        ("vxgate_control_to_dataplane_seconds_sum".into(), 0.004),
+        ("vxgate_control_to_dataplane_seconds_count".into(), 10.0),
+        ("vxgate_worker_packets_total{worker=\"0\"}".into(), 500.0),
+        ("vxgate_worker_packets_total{worker=\"1\"}".into(), 600.0),
+        (
+            "vxgate_worker_polls_total{worker=\"0\",state=\"busy\"}".into(),
+            50.0,
+        ),
+        (
+            "vxgate_worker_polls_total{worker=\"0\",state=\"idle\"}".into(),
+            5000.0,
+        ),
+        (
+            "vxgate_worker_polls_total{worker=\"1\",state=\"busy\"}".into(),
+            60.0,
+        ),
+        (
+            "vxgate_worker_polls_total{worker=\"1\",state=\"idle\"}".into(),
+            6000.0,
+        ),
+    ]);
+    for (name, value) in &expect {
+        assert_eq!(m.get(name), Some(value), "{name} in:\n{body}");
+    }
+    assert_eq!(
+        m.len(),
+        expect.len(),
+        "no sample beyond the contract:\n{body}"
+    );
+
+    // TYPE lines use the base names (the exposition adds _total etc.).
+    for (base, kind) in [
+        ("vxgate_drops", "counter"),
+        ("vxgate_leases", "gauge"),
+        ("vxgate_control_to_dataplane_seconds", "histogram"),
+    ] {
+        assert!(
+            body.contains(&format!("# TYPE {base} {kind}\n")),
+            "{base}:\n{body}"
+        );
+    }
+
+    // Other paths and methods; the server survives bad requests.
+    let (head, _) = http(addr, "GET / HTTP/1.1\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let (head, _) = http(addr, "DELETE /metrics HTTP/1.1\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    let (head, _) = http(addr, "garbage\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    let mut s = TcpStream::connect(addr).unwrap();
+    // The server may close before reading everything; only the reply matters.
+    let _ = s.write_all(huge.as_bytes());
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    drop(TcpStream::connect(addr).unwrap()); // connect and close without a request
+    let (head, body) = http(addr, "HEAD /metrics HTTP/1.0\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body.is_empty());
+
+    let before = source.scrapes.load(Ordering::SeqCst);
+    let (_, body) = http(addr, "GET /metrics?x=1 HTTP/1.1\r\n\r\n");
+    assert_eq!(samples(&body), m, "each scrape encodes a fresh snapshot");
+    assert_eq!(source.scrapes.load(Ordering::SeqCst), before + 1);
+
+    server.shutdown();
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "listener closed after shutdown"
+    );
+}
