@@ -290,7 +290,7 @@ async fn udp_backend_refused_with_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_test_lease_then_leases_with_ttl_are_not_taken() {
+async fn subnet_held_under_ttl_is_free_after_expiry() {
     // A lease held by another node under an etcd lease blocks that subnet
     // until it expires; then it is free again.
     let etcd = Etcd::start();
