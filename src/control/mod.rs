@@ -1,2 +1,203 @@
 //! flannel's etcd registry: config, leases, our own lease -> table updates.
+//!
+//! The control plane knows nothing of the tables or the pipeline: it hands
+//! every lease change to a [`LeaseSink`], which the caller implements on the
+//! real tables. See docs/control-plane.md for the decisions.
 #![deny(unsafe_code)]
+
+mod backoff;
+mod own_lease;
+mod registry;
+mod schema;
+mod status;
+mod subnet;
+mod watch;
+
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use own_lease::OwnLease;
+pub use schema::{
+    format_mac, parse_mac, ConfigError, LeaseAttrs, LeaseError, LeaseValue, NetworkConfig,
+    VxlanBackend, DEFAULT_VNI, DEFAULT_VXLAN_PORT,
+};
+pub use status::{ControlStatus, LatencySummary, LATENCY_BUCKETS_S};
+pub use subnet::{LeaseKey, Subnet, SubnetError};
+
+/// flanneld's default `--etcd-prefix`.
+pub const DEFAULT_PREFIX: &str = "/coreos.com/network";
+/// flanneld's `subnetTTL` (24 h), our `--subnet-lease-ttl` default.
+pub const DEFAULT_LEASE_TTL_S: u64 = 86_400;
+/// flanneld's `--subnet-lease-renew-margin` default (minutes).
+pub const DEFAULT_RENEW_MARGIN_MIN: u64 = 60;
+
+/// Where lease changes go. Called from the control thread only.
+pub trait LeaseSink: Send {
+    /// A vxlan lease appeared or its attributes changed.
+    fn upsert(&mut self, subnet: Subnet, lease: &LeaseAttrs);
+    /// A lease vanished (deleted, expired, or found gone after a resync).
+    fn remove(&mut self, subnet: Subnet);
+    /// Which subnet is our own; told once at the start of `Control::run`
+    /// (before any upsert). Our own lease is also delivered by `upsert`.
+    fn own_subnet(&mut self, _subnet: Subnet) {}
+}
+
+/// How to reach etcd and how to hold our lease (`vxgate run` flags).
+#[derive(Clone, Debug)]
+pub struct EtcdOptions {
+    /// `--etcd-endpoints`, e.g. `http://127.0.0.1:2379` (https with TLS).
+    pub endpoints: Vec<String>,
+    /// `--etcd-prefix`, default `/coreos.com/network`.
+    pub prefix: String,
+    pub cafile: Option<PathBuf>,
+    pub certfile: Option<PathBuf>,
+    pub keyfile: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `--subnet-lease-renew-margin` in minutes (flanneld: 60).
+    pub renew_margin_min: u64,
+    /// `--subnet-lease-ttl` in seconds (flanneld: 86400).
+    pub lease_ttl_s: u64,
+}
+
+impl EtcdOptions {
+    /// Defaults as flanneld's, for the given endpoints.
+    pub fn new(endpoints: Vec<String>) -> Self {
+        Self {
+            endpoints,
+            prefix: DEFAULT_PREFIX.to_string(),
+            cafile: None,
+            certfile: None,
+            keyfile: None,
+            username: None,
+            password: None,
+            renew_margin_min: DEFAULT_RENEW_MARGIN_MIN,
+            lease_ttl_s: DEFAULT_LEASE_TTL_S,
+        }
+    }
+}
+
+/// Control-plane errors; each says what the operator should do.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("etcd options: {0}")]
+    Options(String),
+    #[error("cannot read {flag} file {path}: {source}; check --{flag}")]
+    TlsFile {
+        flag: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("etcd at {endpoints} is unreachable or refused the connection ({detail}); check --etcd-endpoints, TLS flags, and that etcd runs")]
+    Unreachable { endpoints: String, detail: String },
+    #[error("etcd refused our credentials ({0}); check --etcd-username/--etcd-password and the user's role")]
+    Auth(String),
+    #[error("etcd request {op} failed: {detail}")]
+    Etcd { op: &'static str, detail: String },
+    #[error("invalid flannel network config at {key}: {source}")]
+    Config {
+        key: String,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("--subnet {subnet} cannot be used: {why}")]
+    BadSubnet { subnet: Subnet, why: String },
+    #[error("subnet {subnet} is held by another node (PublicIP {holder}, key {key}); choose another --subnet, or delete that lease if it is stale (etcdctl del {key})")]
+    SubnetTaken {
+        subnet: Subnet,
+        holder: String,
+        key: String,
+    },
+    #[error("no free subnet left between SubnetMin {min} and SubnetMax {max}; widen the Network or remove stale leases")]
+    NoFreeSubnet { min: Ipv4Addr, max: Ipv4Addr },
+    #[error("could not acquire a subnet after {0} attempts, other nodes kept taking the chosen ones; start vxgate again")]
+    RaceLost(u32),
+}
+
+/// The control plane: one etcd client, our lease, the watch loop.
+pub struct Control {
+    reg: registry::Registry,
+    status: Arc<ControlStatus>,
+    config: Option<(NetworkConfig, Vec<u8>)>,
+    own: Option<OwnLease>,
+}
+
+impl Control {
+    /// Builds the etcd client (TLS files are read here, credentials are
+    /// checked here if given). Does not wait for etcd otherwise.
+    pub async fn connect(opts: EtcdOptions) -> Result<Self, ControlError> {
+        let reg = registry::Registry::connect(opts).await?;
+        Ok(Self {
+            reg,
+            status: Arc::new(ControlStatus::new()),
+            config: None,
+            own: None,
+        })
+    }
+
+    /// The status the metrics thread reads.
+    pub fn status(&self) -> Arc<ControlStatus> {
+        self.status.clone()
+    }
+
+    /// One round trip to etcd; returns the store's current revision.
+    pub async fn ping(&mut self) -> Result<i64, ControlError> {
+        self.reg.ping().await
+    }
+
+    /// Reads `<prefix>/config`, waiting (with backoff, logging what is
+    /// missing) until it exists and etcd is reachable. An invalid config
+    /// or refused credentials are returned at once.
+    pub async fn network_config(&mut self) -> Result<NetworkConfig, ControlError> {
+        let (cfg, raw) = self.reg.wait_for_config().await?;
+        for k in &cfg.ipv6_keys_ignored {
+            tracing::warn!(key = %k, "IPv6 is not supported by vxgate yet; network config key ignored");
+        }
+        self.config = Some((cfg.clone(), raw));
+        Ok(cfg)
+    }
+
+    /// Registers our lease (see docs/control-plane.md): `requested` is
+    /// `--subnet`. Reads the network config first if not done yet.
+    pub async fn acquire_own_lease(
+        &mut self,
+        public_ip: Ipv4Addr,
+        vtep_mac: [u8; 6],
+        requested: Option<Subnet>,
+    ) -> Result<OwnLease, ControlError> {
+        if self.config.is_none() {
+            self.network_config().await?;
+        }
+        let Some((cfg, _)) = &self.config else {
+            return Err(ControlError::Options("network config not loaded".into()));
+        };
+        let own = own_lease::acquire(&mut self.reg, cfg, public_ip, vtep_mac, requested).await?;
+        self.status.set_own_expiry(own.expiry);
+        self.own = Some(own.clone());
+        Ok(own)
+    }
+
+    /// Lists and watches leases into `sink` and keeps our lease renewed,
+    /// until `shutdown` completes. Survives etcd outages (nothing is
+    /// removed while etcd is away). Our lease is kept on shutdown.
+    pub async fn run<F>(mut self, sink: &mut dyn LeaseSink, shutdown: F) -> Result<(), ControlError>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        if self.config.is_none() {
+            self.network_config().await?;
+        }
+        let raw_config = self
+            .config
+            .as_ref()
+            .map(|c| c.1.clone())
+            .unwrap_or_default();
+        if let Some(own) = &self.own {
+            sink.own_subnet(own.subnet);
+        }
+        watch::run(self.reg, self.own, raw_config, self.status, sink, shutdown).await
+    }
+}

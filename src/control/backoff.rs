@@ -1,0 +1,95 @@
+//! Capped exponential backoff with jitter, and a cheap reachability probe
+//! so a returning etcd is noticed long before a 5 s backoff runs out.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(100);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// While etcd is unreachable, how often a TCP connect is tried.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Self { next: BACKOFF_MIN }
+    }
+    pub(crate) fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
+    }
+    /// The next delay: uniform in [d/2, d], d doubling up to BACKOFF_MAX.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (d * 2).min(BACKOFF_MAX);
+        let half = d.as_micros() as u64 / 2;
+        Duration::from_micros(half + rand::thread_rng().gen_range(0..=half))
+    }
+}
+
+/// `host:port` of an endpoint URL such as `http://127.0.0.1:2379`.
+pub(crate) fn host_port(endpoint: &str) -> Option<String> {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let hp = rest.split('/').next()?;
+    (!hp.is_empty() && hp.contains(':')).then(|| hp.to_string())
+}
+
+/// Sleeps for `delay`, but returns early once any endpoint accepts a TCP
+/// connection again (only used after "unreachable" errors, so a reachable
+/// etcd that keeps failing still gets the full backoff).
+pub(crate) async fn sleep_or_reachable(delay: Duration, endpoints: &[String]) {
+    let deadline = tokio::time::Instant::now() + delay;
+    let addrs: Vec<String> = endpoints.iter().filter_map(|e| host_port(e)).collect();
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return;
+        }
+        tokio::time::sleep((deadline - now).min(PROBE_EVERY)).await;
+        for a in &addrs {
+            let c = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(a.as_str()))
+                .await;
+            if matches!(c, Ok(Ok(_))) {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_jittered_and_caps() {
+        let mut b = Backoff::new();
+        let first = b.next_delay();
+        assert!(first >= BACKOFF_MIN / 2 && first <= BACKOFF_MIN);
+        let mut last = first;
+        for _ in 0..20 {
+            last = b.next_delay();
+        }
+        assert!(last >= BACKOFF_MAX / 2 && last <= BACKOFF_MAX);
+        b.reset();
+        assert!(b.next_delay() <= BACKOFF_MIN);
+    }
+
+    #[test]
+    fn endpoint_host_port() {
+        assert_eq!(
+            host_port("http://127.0.0.1:2379").as_deref(),
+            Some("127.0.0.1:2379")
+        );
+        assert_eq!(
+            host_port("https://etcd.local:2379/").as_deref(),
+            Some("etcd.local:2379")
+        );
+        assert_eq!(host_port("127.0.0.1:1").as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(host_port("http://nohost"), None);
+    }
+}

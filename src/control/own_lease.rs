@@ -1,0 +1,438 @@
+//! Our own lease: acquire it as flanneld does (`local_manager.go`), then
+//! keep it renewed. Renewal = a new etcd lease + a Put under it, like
+//! flanneld, but guarded by a transaction so we never overwrite a subnet
+//! that another node took after ours vanished.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use etcd_client::{Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
+use rand::Rng;
+use tokio::sync::Notify;
+
+use super::registry::{call, Registry};
+use super::schema::{LeaseAttrs, LeaseValue, NetworkConfig, VXLAN};
+use super::status::ControlStatus;
+use super::subnet::{LeaseKey, Subnet};
+use super::ControlError;
+
+/// flanneld's `raceRetries`.
+const RACE_RETRIES: u32 = 10;
+/// flanneld picks among at most this many free subnets.
+const FREE_CANDIDATES: usize = 100;
+/// Retry delay after a failed renewal (flanneld: 1 min; ours is shorter
+/// because a short test TTL would otherwise run out).
+const RENEW_RETRY: Duration = Duration::from_secs(2);
+
+/// The lease we hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnLease {
+    pub subnet: Subnet,
+    /// Full etcd key, e.g. `/coreos.com/network/subnets/10.244.7.0-24`.
+    pub key: String,
+    pub attrs: LeaseAttrs,
+    /// The etcd lease the key is attached to; 0 for a reservation.
+    pub etcd_lease_id: i64,
+    /// When the etcd lease runs out (local clock); None for a reservation.
+    pub expiry: Option<SystemTime>,
+}
+
+impl OwnLease {
+    pub fn is_reservation(&self) -> bool {
+        self.etcd_lease_id == 0
+    }
+}
+
+/// One listed lease key, parsed as far as possible.
+struct Listed {
+    key: String,
+    subnet: Subnet,
+    holder: Option<Ipv4Addr>,
+    value: Vec<u8>,
+    mod_revision: i64,
+    lease: i64,
+}
+
+fn parse_listing(dir: &str, kvs: Vec<KeyValue>) -> Vec<Listed> {
+    kvs.into_iter()
+        .filter_map(|kv| {
+            let key = String::from_utf8(kv.key().to_vec()).ok()?;
+            let lk = LeaseKey::parse(key.strip_prefix(dir)?).ok()?;
+            let holder = match LeaseValue::parse(kv.value()) {
+                Ok(LeaseValue::Vxlan(a)) => Some(a.public_ip),
+                Ok(LeaseValue::OtherBackend { public_ip, .. }) => Some(public_ip),
+                Err(_) => None,
+            };
+            Some(Listed {
+                key,
+                subnet: lk.v4,
+                holder,
+                value: kv.value().to_vec(),
+                mod_revision: kv.mod_revision(),
+                lease: kv.lease(),
+            })
+        })
+        .collect()
+}
+
+/// `ttl - margin`, with the margin clamped to half the TTL so a short
+/// test TTL still renews in time.
+pub(crate) fn renew_after(ttl_s: i64, margin_min: u64) -> Duration {
+    let ttl = ttl_s.max(1) as u64;
+    let margin = margin_min.saturating_mul(60).min(ttl / 2);
+    Duration::from_secs(ttl - margin)
+}
+
+enum Attempt {
+    Done(OwnLease),
+    Conflict,
+}
+
+pub(crate) async fn acquire(
+    reg: &mut Registry,
+    cfg: &NetworkConfig,
+    public_ip: Ipv4Addr,
+    vtep_mac: [u8; 6],
+    requested: Option<Subnet>,
+) -> Result<OwnLease, ControlError> {
+    if let Some(s) = requested {
+        if !cfg.network.covers(s) {
+            return Err(ControlError::BadSubnet {
+                subnet: s,
+                why: format!("not inside Network {}", cfg.network),
+            });
+        }
+        if s.len != cfg.subnet_len {
+            return Err(ControlError::BadSubnet {
+                subnet: s,
+                why: format!("prefix length must equal SubnetLen /{}", cfg.subnet_len),
+            });
+        }
+    }
+    let attrs = LeaseAttrs {
+        public_ip,
+        public_ipv6: None,
+        backend_type: VXLAN.to_string(),
+        vtep_mac,
+        vni: Some(cfg.backend.vni),
+    };
+    let dir = reg.subnets_dir();
+    for attempt in 0..RACE_RETRIES {
+        let (_, kvs) = reg.list_subnets().await?;
+        let listed = parse_listing(&dir, kvs);
+        let step = match requested {
+            Some(s) => claim_requested(reg, &listed, s, &attrs).await?,
+            None => claim_any(reg, cfg, &listed, &attrs).await?,
+        };
+        match step {
+            Attempt::Done(own) => {
+                tracing::info!(subnet = %own.subnet, key = %own.key, reservation = own.is_reservation(), "own lease acquired");
+                return Ok(own);
+            }
+            Attempt::Conflict => tracing::info!(
+                attempt,
+                "subnet taken concurrently by another node; retrying"
+            ),
+        }
+    }
+    Err(ControlError::RaceLost(RACE_RETRIES))
+}
+
+async fn claim_requested(
+    reg: &mut Registry,
+    listed: &[Listed],
+    s: Subnet,
+    attrs: &LeaseAttrs,
+) -> Result<Attempt, ControlError> {
+    if let Some(other) = listed
+        .iter()
+        .find(|l| l.subnet.overlaps(s) && l.holder != Some(attrs.public_ip))
+    {
+        return Err(ControlError::SubnetTaken {
+            subnet: s,
+            holder: other
+                .holder
+                .map_or_else(|| "unreadable lease value".to_string(), |h| h.to_string()),
+            key: other.key.clone(),
+        });
+    }
+    match listed.iter().find(|l| l.subnet == s) {
+        Some(mine) => take_back(reg, mine, attrs).await,
+        None => create(reg, s, attrs).await,
+    }
+}
+
+async fn claim_any(
+    reg: &mut Registry,
+    cfg: &NetworkConfig,
+    listed: &[Listed],
+    attrs: &LeaseAttrs,
+) -> Result<Attempt, ControlError> {
+    // A restart: our PublicIP already holds a usable lease; a reservation first.
+    let mut mine: Vec<&Listed> = listed
+        .iter()
+        .filter(|l| l.holder == Some(attrs.public_ip) && cfg.in_range(l.subnet))
+        .collect();
+    mine.sort_by_key(|l| l.lease != 0);
+    if let Some(m) = mine.first() {
+        return take_back(reg, m, attrs).await;
+    }
+    let free: Vec<Subnet> = cfg
+        .candidate_subnets()
+        .filter(|c| !listed.iter().any(|l| l.subnet.overlaps(*c)))
+        .take(FREE_CANDIDATES)
+        .collect();
+    if free.is_empty() {
+        return Err(ControlError::NoFreeSubnet {
+            min: cfg.subnet_min,
+            max: cfg.subnet_max,
+        });
+    }
+    let pick = free[rand::thread_rng().gen_range(0..free.len())];
+    create(reg, pick, attrs).await
+}
+
+async fn grant(reg: &mut Registry) -> Result<(i64, SystemTime), ControlError> {
+    let ttl = i64::try_from(reg.opts.lease_ttl_s)
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let mut lc = reg.client.lease_client();
+    let r = call("lease grant", &reg.opts.endpoints, lc.grant(ttl, None)).await?;
+    Ok((
+        r.id(),
+        SystemTime::now() + Duration::from_secs(r.ttl().max(0) as u64),
+    ))
+}
+
+async fn revoke(reg: &mut Registry, id: i64) {
+    let mut lc = reg.client.lease_client();
+    if let Err(e) = call("lease revoke", &reg.opts.endpoints, lc.revoke(id)).await {
+        tracing::debug!(error = %e, id, "revoking an unused etcd lease failed; it will expire");
+    }
+}
+
+async fn txn(reg: &mut Registry, t: Txn) -> Result<etcd_client::TxnResponse, ControlError> {
+    let mut kv = reg.client.kv_client();
+    call("txn", &reg.opts.endpoints, kv.txn(t)).await
+}
+
+/// Creates a free subnet's key: `If(version==0) Then(Put with lease)`.
+async fn create(
+    reg: &mut Registry,
+    s: Subnet,
+    attrs: &LeaseAttrs,
+) -> Result<Attempt, ControlError> {
+    let key = format!("{}{}", reg.subnets_dir(), s.key_string());
+    let (id, expiry) = grant(reg).await?;
+    let t = Txn::new()
+        .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(
+            key.clone(),
+            attrs.encode(),
+            Some(PutOptions::new().with_lease(id)),
+        )]);
+    if !txn(reg, t).await?.succeeded() {
+        revoke(reg, id).await;
+        return Ok(Attempt::Conflict);
+    }
+    Ok(Attempt::Done(OwnLease {
+        subnet: s,
+        key,
+        attrs: attrs.clone(),
+        etcd_lease_id: id,
+        expiry: Some(expiry),
+    }))
+}
+
+/// Re-uses a key our PublicIP holds. A reservation stays one (no lease);
+/// its value is rewritten only if our attributes changed.
+async fn take_back(
+    reg: &mut Registry,
+    l: &Listed,
+    attrs: &LeaseAttrs,
+) -> Result<Attempt, ControlError> {
+    let value = attrs.encode();
+    let unchanged = Compare::mod_revision(l.key.clone(), CompareOp::Equal, l.mod_revision);
+    if l.lease == 0 {
+        if l.value != value.as_bytes() {
+            let t = Txn::new()
+                .when([unchanged])
+                .and_then([TxnOp::put(l.key.clone(), value, None)]);
+            if !txn(reg, t).await?.succeeded() {
+                return Ok(Attempt::Conflict);
+            }
+        }
+        return Ok(Attempt::Done(OwnLease {
+            subnet: l.subnet,
+            key: l.key.clone(),
+            attrs: attrs.clone(),
+            etcd_lease_id: 0,
+            expiry: None,
+        }));
+    }
+    let (id, expiry) = grant(reg).await?;
+    let t = Txn::new().when([unchanged]).and_then([TxnOp::put(
+        l.key.clone(),
+        value,
+        Some(PutOptions::new().with_lease(id)),
+    )]);
+    if !txn(reg, t).await?.succeeded() {
+        revoke(reg, id).await;
+        return Ok(Attempt::Conflict);
+    }
+    Ok(Attempt::Done(OwnLease {
+        subnet: l.subnet,
+        key: l.key.clone(),
+        attrs: attrs.clone(),
+        etcd_lease_id: id,
+        expiry: Some(expiry),
+    }))
+}
+
+/// Writes our key under a fresh etcd lease: succeeds if the key is still
+/// ours (same etcd lease, or our PublicIP) or gone (then re-created).
+pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), ControlError> {
+    if own.is_reservation() {
+        // Only woken when the reservation was seen deleted: if it is back
+        // (an operator re-put it), leave it; if still gone, re-create ours.
+        let mut kv = reg.client.kv_client();
+        let r = call(
+            "get own",
+            &reg.opts.endpoints,
+            kv.get(own.key.clone(), None),
+        )
+        .await?;
+        if !r.kvs().is_empty() {
+            return Ok(());
+        }
+    }
+    let (id, expiry) = grant(reg).await?;
+    let put = || {
+        TxnOp::put(
+            own.key.clone(),
+            own.attrs.encode(),
+            Some(PutOptions::new().with_lease(id)),
+        )
+    };
+    let t = Txn::new()
+        .when([Compare::lease(
+            own.key.clone(),
+            CompareOp::Equal,
+            own.etcd_lease_id,
+        )])
+        .and_then([put()])
+        .or_else([TxnOp::get(own.key.clone(), None)]);
+    let resp = txn(reg, t).await?;
+    let mut ok = resp.succeeded();
+    if ok && own.is_reservation() {
+        tracing::error!(key = %own.key, "OWN RESERVATION WAS DELETED while running; re-created it as a normal lease");
+    }
+    if !ok {
+        let current = resp.op_responses().into_iter().find_map(|r| match r {
+            TxnOpResponse::Get(g) => Some(g.kvs().first().map(|kv| kv.value().to_vec())),
+            _ => None,
+        });
+        match current.flatten() {
+            None => {
+                let t = Txn::new()
+                    .when([Compare::version(own.key.clone(), CompareOp::Equal, 0)])
+                    .and_then([put()]);
+                ok = txn(reg, t).await?.succeeded();
+                if ok {
+                    tracing::error!(key = %own.key, "OWN LEASE WAS DELETED while running; re-created it (flanneld would exit here)");
+                }
+            }
+            Some(v) => match LeaseValue::parse(&v) {
+                Ok(LeaseValue::Vxlan(a)) if a.public_ip == own.attrs.public_ip => {
+                    let t = Txn::new().and_then([put()]);
+                    ok = txn(reg, t).await?.succeeded();
+                }
+                other => {
+                    revoke(reg, id).await;
+                    let holder = match other {
+                        Ok(LeaseValue::Vxlan(a)) => a.public_ip.to_string(),
+                        Ok(LeaseValue::OtherBackend { public_ip, .. }) => public_ip.to_string(),
+                        Err(_) => "unreadable lease value".to_string(),
+                    };
+                    return Err(ControlError::SubnetTaken {
+                        subnet: own.subnet,
+                        holder,
+                        key: own.key.clone(),
+                    });
+                }
+            },
+        }
+    }
+    if !ok {
+        revoke(reg, id).await;
+        return Err(ControlError::Etcd {
+            op: "renew",
+            detail: "the key changed during renewal; will retry".into(),
+        });
+    }
+    own.etcd_lease_id = id;
+    own.expiry = Some(expiry);
+    Ok(())
+}
+
+/// Keeps our lease alive until the task is dropped. A reservation is left
+/// alone unless it is deleted, then it is re-created as a normal lease.
+pub(crate) async fn keep_renewed(
+    mut reg: Registry,
+    mut own: OwnLease,
+    status: Arc<ControlStatus>,
+    deleted: Arc<Notify>,
+) {
+    let margin = reg.opts.renew_margin_min;
+    loop {
+        let wait = match own.expiry {
+            None => None,
+            Some(exp) => {
+                let ttl = exp.duration_since(SystemTime::now()).unwrap_or_default();
+                let granted = reg.opts.lease_ttl_s as i64;
+                // Renew `margin` before expiry, margin clamped to ttl/2.
+                let after = renew_after(granted, margin);
+                let lead = Duration::from_secs(granted.max(1) as u64).saturating_sub(after);
+                Some(ttl.saturating_sub(lead))
+            }
+        };
+        match wait {
+            Some(w) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(w) => {}
+                    _ = deleted.notified() => {}
+                }
+            }
+            None => deleted.notified().await,
+        }
+        loop {
+            match renew(&mut reg, &mut own).await {
+                Ok(()) => {
+                    status.set_own_expiry(own.expiry);
+                    tracing::debug!(key = %own.key, lease = own.etcd_lease_id, "own lease renewed");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, key = %own.key, "renewing our lease failed; retrying in {RENEW_RETRY:?}");
+                    tokio::time::sleep(RENEW_RETRY).await;
+                    if let Err(e) = reg.reconnect().await {
+                        tracing::debug!(error = %e, "etcd reconnect for renewal failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_margin_is_clamped_for_short_ttls() {
+        assert_eq!(renew_after(86_400, 60), Duration::from_secs(82_800));
+        assert_eq!(renew_after(4, 60), Duration::from_secs(2));
+        assert_eq!(renew_after(3600, 1), Duration::from_secs(3540));
+    }
+}

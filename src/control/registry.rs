@@ -1,0 +1,332 @@
+//! The etcd connection and the reads every other part needs: ping, the
+//! network config (waiting for it like flanneld), and a paged lease list.
+
+use std::time::Duration;
+
+use etcd_client::{
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, TlsOptions,
+};
+
+use super::backoff::{sleep_or_reachable, Backoff};
+use super::schema::NetworkConfig;
+use super::{ControlError, EtcdOptions};
+
+/// Deadline for each unary etcd request.
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keys per page when listing leases (a page stays far below 4 MiB).
+const LIST_PAGE: i64 = 2_000;
+
+#[derive(Clone)]
+pub(crate) struct Registry {
+    pub(crate) opts: EtcdOptions,
+    pub(crate) client: Client,
+    /// Prefix without trailing '/'.
+    pub(crate) prefix: String,
+}
+
+/// Runs an etcd call under OP_TIMEOUT and maps its error.
+pub(crate) async fn call<T, F>(
+    op: &'static str,
+    endpoints: &[String],
+    f: F,
+) -> Result<T, ControlError>
+where
+    F: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    match tokio::time::timeout(OP_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(map_error(op, endpoints, e)),
+        Err(_) => Err(ControlError::Unreachable {
+            endpoints: endpoints.join(","),
+            detail: format!("{op} timed out after {OP_TIMEOUT:?}"),
+        }),
+    }
+}
+
+/// Sorts etcd-client errors into unreachable / credentials / other.
+pub(crate) fn map_error(
+    op: &'static str,
+    endpoints: &[String],
+    e: etcd_client::Error,
+) -> ControlError {
+    use etcd_client::Error as E;
+    // gRPC status codes (tonic is not a direct dependency).
+    const CANCELLED: i32 = 1;
+    const UNKNOWN: i32 = 2;
+    const DEADLINE_EXCEEDED: i32 = 4;
+    const PERMISSION_DENIED: i32 = 7;
+    const UNAVAILABLE: i32 = 14;
+    const UNAUTHENTICATED: i32 = 16;
+    let unreachable = |detail: String| ControlError::Unreachable {
+        endpoints: endpoints.join(","),
+        detail,
+    };
+    match e {
+        E::TransportError(t) => unreachable(format!("{op}: {t}")),
+        E::IoError(io) => unreachable(format!("{op}: {io}")),
+        E::GRpcStatus(s) => {
+            let msg = s.message().to_string();
+            let lower = msg.to_ascii_lowercase();
+            let code = s.code() as i32;
+            if matches!(code, UNAUTHENTICATED | PERMISSION_DENIED)
+                || lower.contains("authentication failed")
+                || lower.contains("invalid auth token")
+                || lower.contains("user name is empty")
+                || lower.contains("permission denied")
+            {
+                ControlError::Auth(format!("{op}: {msg}"))
+            } else if matches!(code, UNAVAILABLE | DEADLINE_EXCEEDED | CANCELLED | UNKNOWN) {
+                unreachable(format!("{op}: {:?}: {msg}", s.code()))
+            } else {
+                ControlError::Etcd {
+                    op,
+                    detail: format!("{:?}: {msg}", s.code()),
+                }
+            }
+        }
+        other => ControlError::Etcd {
+            op,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn read_file(flag: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ControlError> {
+    std::fs::read(path).map_err(|source| ControlError::TlsFile {
+        flag,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn connect_options(opts: &EtcdOptions) -> Result<ConnectOptions, ControlError> {
+    let mut co = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+        .with_keep_alive_while_idle(true);
+    if opts.cafile.is_some() || opts.certfile.is_some() || opts.keyfile.is_some() {
+        let mut tls = TlsOptions::new();
+        if let Some(ca) = &opts.cafile {
+            tls = tls.ca_certificate(Certificate::from_pem(read_file("etcd-cafile", ca)?));
+        }
+        match (&opts.certfile, &opts.keyfile) {
+            (Some(c), Some(k)) => {
+                tls = tls.identity(Identity::from_pem(
+                    read_file("etcd-certfile", c)?,
+                    read_file("etcd-keyfile", k)?,
+                ));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ControlError::Options(
+                    "--etcd-certfile and --etcd-keyfile must be given together".into(),
+                ))
+            }
+        }
+        if let Some(e) = opts.endpoints.iter().find(|e| e.starts_with("http://")) {
+            return Err(ControlError::Options(format!(
+                "endpoint {e} is plain http but TLS files are given; use https://"
+            )));
+        }
+        co = co.with_tls(tls);
+    } else if opts.endpoints.iter().any(|e| e.starts_with("https://")) {
+        tracing::info!(
+            "https etcd endpoint without --etcd-cafile: using system trust roots if any"
+        );
+    }
+    if let Some(user) = &opts.username {
+        co = co.with_user(user.clone(), opts.password.clone().unwrap_or_default());
+    } else if opts.password.is_some() {
+        return Err(ControlError::Options(
+            "--etcd-password given without --etcd-username".into(),
+        ));
+    }
+    Ok(co)
+}
+
+/// One client; authenticates at once when credentials are configured.
+async fn new_client(opts: &EtcdOptions) -> Result<Client, ControlError> {
+    let co = connect_options(opts)?;
+    call(
+        "connect",
+        &opts.endpoints,
+        Client::connect(&opts.endpoints, Some(co)),
+    )
+    .await
+}
+
+impl Registry {
+    /// Builds the client. With credentials, waits (with backoff) while etcd
+    /// is unreachable, and fails at once if the credentials are refused.
+    pub(crate) async fn connect(mut opts: EtcdOptions) -> Result<Self, ControlError> {
+        if opts.endpoints.is_empty() {
+            return Err(ControlError::Options("no --etcd-endpoints given".into()));
+        }
+        let prefix = opts.prefix.trim_end_matches('/').to_string();
+        if prefix.is_empty() || !prefix.starts_with('/') {
+            return Err(ControlError::Options(format!(
+                "--etcd-prefix {:?} must start with '/' (flanneld default: /coreos.com/network)",
+                opts.prefix
+            )));
+        }
+        opts.prefix = prefix.clone();
+        let mut backoff = Backoff::new();
+        loop {
+            match new_client(&opts).await {
+                Ok(client) => {
+                    return Ok(Self {
+                        opts,
+                        client,
+                        prefix,
+                    })
+                }
+                Err(e @ ControlError::Unreachable { .. }) => {
+                    tracing::warn!(error = %e, "cannot connect to etcd yet; retrying");
+                    sleep_or_reachable(backoff.next_delay(), &opts.endpoints).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A fresh client (new connections, new auth token) after an error.
+    pub(crate) async fn reconnect(&mut self) -> Result<(), ControlError> {
+        self.client = new_client(&self.opts).await?;
+        Ok(())
+    }
+
+    pub(crate) fn config_key(&self) -> String {
+        format!("{}/config", self.prefix)
+    }
+
+    pub(crate) fn subnets_dir(&self) -> String {
+        format!("{}/subnets/", self.prefix)
+    }
+
+    pub(crate) async fn ping(&mut self) -> Result<i64, ControlError> {
+        let key = self.config_key();
+        let kv = self.client.kv_client();
+        let mut kv = kv;
+        let resp = call(
+            "get",
+            &self.opts.endpoints,
+            kv.get(key, Some(GetOptions::new().with_count_only())),
+        )
+        .await?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+
+    /// The raw config value, or None if the key does not exist.
+    pub(crate) async fn get_config(&mut self) -> Result<Option<Vec<u8>>, ControlError> {
+        let key = self.config_key();
+        let mut kv = self.client.kv_client();
+        let resp = call("get config", &self.opts.endpoints, kv.get(key, None)).await?;
+        Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
+    }
+
+    /// Waits for a readable `<prefix>/config`, like flanneld.
+    pub(crate) async fn wait_for_config(
+        &mut self,
+    ) -> Result<(NetworkConfig, Vec<u8>), ControlError> {
+        let mut backoff = Backoff::new();
+        loop {
+            let err = match self.get_config().await {
+                Ok(Some(raw)) => {
+                    let cfg =
+                        NetworkConfig::parse(&raw).map_err(|source| ControlError::Config {
+                            key: self.config_key(),
+                            source,
+                        })?;
+                    return Ok((cfg, raw));
+                }
+                Ok(None) => {
+                    tracing::warn!(
+                        key = %self.config_key(),
+                        "flannel config not found in etcd store. Did you create your config using etcdv3 API? Waiting for {}",
+                        self.config_key()
+                    );
+                    None
+                }
+                Err(e @ ControlError::Auth(_)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the flannel config from etcd; retrying");
+                    Some(e)
+                }
+            };
+            let delay = backoff.next_delay();
+            if err.is_some() {
+                sleep_or_reachable(delay, &self.opts.endpoints).await;
+                if let Err(e) = self.reconnect().await {
+                    if matches!(e, ControlError::Auth(_)) {
+                        return Err(e);
+                    }
+                }
+            } else {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    /// All keys under `<prefix>/subnets/` at one revision, read in pages.
+    pub(crate) async fn list_subnets(&mut self) -> Result<(i64, Vec<KeyValue>), ControlError> {
+        let dir = self.subnets_dir();
+        let end = prefix_end(dir.as_bytes());
+        let mut kv = self.client.kv_client();
+        let mut from = dir.into_bytes();
+        let mut rev = 0;
+        let mut out = Vec::new();
+        loop {
+            let mut o = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(LIST_PAGE);
+            if rev != 0 {
+                o = o.with_revision(rev);
+            }
+            let mut resp = call(
+                "list subnets",
+                &self.opts.endpoints,
+                kv.get(from.clone(), Some(o)),
+            )
+            .await?;
+            if rev == 0 {
+                rev = resp.header().map_or(0, |h| h.revision());
+            }
+            let more = resp.more();
+            let kvs = resp.take_kvs();
+            match kvs.last() {
+                Some(last) if more => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => {
+                    out.extend(kvs);
+                    return Ok((rev, out));
+                }
+            }
+            out.extend(kvs);
+        }
+    }
+}
+
+/// The smallest key after every key starting with `p` (etcd's prefix end).
+pub(crate) fn prefix_end(p: &[u8]) -> Vec<u8> {
+    let mut end = p.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_increments_last_byte() {
+        assert_eq!(prefix_end(b"/a/subnets/"), b"/a/subnets0".to_vec());
+        assert_eq!(prefix_end(&[b'a', 0xff]), b"b".to_vec());
+    }
+}

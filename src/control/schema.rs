@@ -1,0 +1,602 @@
+//! flannel's JSON documents in etcd: the network `config` and lease values.
+//!
+//! Go's `encoding/json` matches object keys to struct fields
+//! case-insensitively, so `"vni"` and `"VNI"` both reach `VNI` in flanneld.
+//! We read through `serde_json::Value` and look keys up the same way
+//! (an exact match wins over a case-folded one).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+
+use super::subnet::Subnet;
+
+/// The UDP port the Linux kernel (and so flannel.1) uses when none is set.
+pub const DEFAULT_VXLAN_PORT: u16 = 8472;
+/// flannel's `defaultVNI`.
+pub const DEFAULT_VNI: u32 = 1;
+/// The only backend vxgate speaks.
+pub const VXLAN: &str = "vxlan";
+
+/// A validated `<prefix>/config`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkConfig {
+    pub network: Subnet,
+    pub subnet_len: u8,
+    pub subnet_min: Ipv4Addr,
+    pub subnet_max: Ipv4Addr,
+    pub backend: VxlanBackend,
+    /// IPv6 keys that were present (e.g. `EnableIPv6`, `IPv6Network`);
+    /// read but not supported yet, reported by the caller.
+    pub ipv6_keys_ignored: Vec<String>,
+}
+
+/// `Backend` for `Type: "vxlan"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VxlanBackend {
+    pub vni: u32,
+    /// Resolved UDP destination port (0/absent -> 8472).
+    pub port: u16,
+    /// `Backend.MTU` if set (non-zero): the tunnel MTU is this minus 50.
+    pub mtu: Option<u32>,
+    pub direct_routing: bool,
+}
+
+/// What is wrong with `<prefix>/config`; each says what to change.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("network config is not valid JSON ({0}); fix the value of <prefix>/config")]
+    Json(String),
+    #[error("network config must be a JSON object")]
+    NotObject,
+    #[error("network config key {key}: expected {expected}")]
+    Type {
+        key: &'static str,
+        expected: &'static str,
+    },
+    #[error("network config has EnableIPv4=false; vxgate needs an IPv4 Network")]
+    Ipv4Disabled,
+    #[error("network config has no \"Network\"; add e.g. \"Network\": \"10.244.0.0/16\"")]
+    MissingNetwork,
+    #[error("network config key {key}: {value:?} is not valid: {why}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("network config has no Backend.Type; flanneld treats that as \"udp\", vxgate needs \"Backend\": {{\"Type\": \"vxlan\"}}")]
+    MissingBackendType,
+    #[error("network config Backend.Type is {0:?}; vxgate only supports \"vxlan\" (set Backend.Type to \"vxlan\" or do not run vxgate on this network)")]
+    UnsupportedBackend(String),
+}
+
+/// Looks `name` up like Go's encoding/json: exact match first, then
+/// ASCII case-insensitive. `null` counts as absent (Go leaves the field).
+pub fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    let v = obj.get(name).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    });
+    v.filter(|v| !v.is_null())
+}
+
+fn get_str<'a>(
+    obj: &'a Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<&'a str>, ConfigError> {
+    match field(obj, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ConfigError::Type {
+            key,
+            expected: "a string",
+        }),
+    }
+}
+
+fn get_bool(obj: &Map<String, Value>, key: &'static str) -> Result<Option<bool>, ConfigError> {
+    match field(obj, key) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ConfigError::Type {
+            key,
+            expected: "true or false",
+        }),
+    }
+}
+
+fn get_uint(
+    obj: &Map<String, Value>,
+    key: &'static str,
+    max: u64,
+) -> Result<Option<u64>, ConfigError> {
+    match field(obj, key) {
+        None => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= max => Ok(Some(n)),
+            Some(n) => Err(ConfigError::Invalid {
+                key,
+                value: n.to_string(),
+                why: format!("must be at most {max}"),
+            }),
+            None => Err(ConfigError::Type {
+                key,
+                expected: "a non-negative integer",
+            }),
+        },
+    }
+}
+
+impl NetworkConfig {
+    /// Parses and validates with flanneld's defaults (`pkg/subnet/config.go`).
+    pub fn parse(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let obj = v.as_object().ok_or(ConfigError::NotObject)?;
+
+        if get_bool(obj, "EnableIPv4")? == Some(false) {
+            return Err(ConfigError::Ipv4Disabled);
+        }
+        let network_str = get_str(obj, "Network")?.ok_or(ConfigError::MissingNetwork)?;
+        let network = Subnet::parse_cidr(network_str).map_err(|e| ConfigError::Invalid {
+            key: "Network",
+            value: network_str.to_string(),
+            why: e.to_string(),
+        })?;
+
+        let subnet_len = subnet_len(network, get_uint(obj, "SubnetLen", 255)?)?;
+        let sub_size = 1u64 << (32 - u32::from(subnet_len));
+        let net_base = u64::from(u32::from(network.addr));
+        // Both fit in u32: SubnetLen >= Network.len + 2 and len <= 30.
+        let default_min = net_base + sub_size;
+        let default_max = net_base + network.size() - sub_size;
+        let subnet_min = bound(obj, "SubnetMin", network, subnet_len, default_min)?;
+        let subnet_max = bound(obj, "SubnetMax", network, subnet_len, default_max)?;
+        if u32::from(subnet_min) > u32::from(subnet_max) {
+            return Err(ConfigError::Invalid {
+                key: "SubnetMin",
+                value: subnet_min.to_string(),
+                why: format!("is above SubnetMax {subnet_max}"),
+            });
+        }
+
+        let backend = backend(obj)?;
+        let ipv6_keys_ignored = obj
+            .iter()
+            .filter(|(k, v)| {
+                let k = k.to_ascii_lowercase();
+                (k.starts_with("ipv6") || k == "enableipv6")
+                    && !v.is_null()
+                    && **v != Value::Bool(false)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        Ok(Self {
+            network,
+            subnet_len,
+            subnet_min,
+            subnet_max,
+            backend,
+            ipv6_keys_ignored,
+        })
+    }
+
+    /// Every subnet of `subnet_len` from SubnetMin to SubnetMax, in order.
+    pub fn candidate_subnets(&self) -> impl Iterator<Item = Subnet> + '_ {
+        let step = 1u64 << (32 - u32::from(self.subnet_len));
+        let (lo, hi) = (
+            u64::from(u32::from(self.subnet_min)),
+            u64::from(u32::from(self.subnet_max)),
+        );
+        (0..)
+            .map(move |i| lo + i * step)
+            .take_while(move |a| *a <= hi)
+            .filter_map(move |a| u32::try_from(a).ok())
+            .map(move |a| Subnet {
+                addr: Ipv4Addr::from(a),
+                len: self.subnet_len,
+            })
+    }
+
+    /// A subnet we may hold: inside Network with exactly SubnetLen.
+    pub fn accepts(&self, s: Subnet) -> bool {
+        s.len == self.subnet_len && self.network.covers(s)
+    }
+
+    /// A subnet flanneld would re-use on restart: also inside Min..Max.
+    pub fn in_range(&self, s: Subnet) -> bool {
+        self.accepts(s)
+            && u32::from(s.addr) >= u32::from(self.subnet_min)
+            && u32::from(s.addr) <= u32::from(self.subnet_max)
+    }
+}
+
+fn subnet_len(network: Subnet, given: Option<u64>) -> Result<u8, ConfigError> {
+    let invalid = |value: String, why: &str| ConfigError::Invalid {
+        key: "SubnetLen",
+        value,
+        why: why.to_string(),
+    };
+    match given {
+        Some(n) if n > 0 => {
+            let n = u8::try_from(n).map_err(|_| invalid(n.to_string(), "must be at most 30"))?;
+            if n > 30 {
+                return Err(invalid(n.to_string(), "must be at most 30"));
+            }
+            if n < network.len + 2 {
+                return Err(invalid(
+                    n.to_string(),
+                    "Network must hold at least four subnets (SubnetLen >= Network prefix + 2)",
+                ));
+            }
+            Ok(n)
+        }
+        _ if network.len < 23 => Ok(24),
+        _ if network.len <= 28 => Ok(network.len + 2),
+        _ => Err(ConfigError::Invalid {
+            key: "Network",
+            value: network.to_string(),
+            why: "too small; the shortest useful prefix is /28".to_string(),
+        }),
+    }
+}
+
+fn bound(
+    obj: &Map<String, Value>,
+    key: &'static str,
+    network: Subnet,
+    subnet_len: u8,
+    default: u64,
+) -> Result<Ipv4Addr, ConfigError> {
+    let Some(s) = get_str(obj, key)? else {
+        return u32::try_from(default)
+            .map(Ipv4Addr::from)
+            .map_err(|_| ConfigError::Invalid {
+                key,
+                value: default.to_string(),
+                why: "out of the IPv4 range".to_string(),
+            });
+    };
+    let invalid = |why: &str| ConfigError::Invalid {
+        key,
+        value: s.to_string(),
+        why: why.to_string(),
+    };
+    let ip = Ipv4Addr::from_str(s).map_err(|_| invalid("not an IPv4 address"))?;
+    if !network.contains(ip) {
+        return Err(invalid(&format!("not inside Network {network}")));
+    }
+    if Subnet::new(ip, subnet_len).is_err() {
+        return Err(invalid(&format!(
+            "not on a /{subnet_len} (SubnetLen) boundary"
+        )));
+    }
+    Ok(ip)
+}
+
+fn backend(obj: &Map<String, Value>) -> Result<VxlanBackend, ConfigError> {
+    let b = match field(obj, "Backend") {
+        None => return Err(ConfigError::MissingBackendType),
+        Some(Value::Object(b)) => b,
+        Some(_) => {
+            return Err(ConfigError::Type {
+                key: "Backend",
+                expected: "an object",
+            })
+        }
+    };
+    match get_str(b, "Type")? {
+        None => return Err(ConfigError::MissingBackendType),
+        Some(VXLAN) => {}
+        Some(other) => return Err(ConfigError::UnsupportedBackend(other.to_string())),
+    }
+    let vni = get_uint(b, "VNI", (1 << 24) - 1)?.map_or(DEFAULT_VNI, |v| v as u32);
+    let port = match get_uint(b, "Port", u64::from(u16::MAX))? {
+        None | Some(0) => DEFAULT_VXLAN_PORT,
+        Some(p) => p as u16,
+    };
+    let mtu = get_uint(b, "MTU", u64::from(u32::MAX))?
+        .filter(|m| *m > 0)
+        .map(|m| m as u32);
+    let direct_routing = get_bool(b, "DirectRouting")?.unwrap_or(false);
+    Ok(VxlanBackend {
+        vni,
+        port,
+        mtu,
+        direct_routing,
+    })
+}
+
+/// A vxlan lease's attributes, as read from or written to etcd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseAttrs {
+    pub public_ip: Ipv4Addr,
+    pub public_ipv6: Option<Ipv6Addr>,
+    pub backend_type: String,
+    pub vtep_mac: [u8; 6],
+    /// Older flanneld omits it; informative only.
+    pub vni: Option<u32>,
+}
+
+/// A well-formed lease value: either ours to use, or another backend's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseValue {
+    Vxlan(LeaseAttrs),
+    /// `BackendType` other than "vxlan" (udp, host-gw, ...): ignored.
+    OtherBackend {
+        backend_type: String,
+        public_ip: Ipv4Addr,
+    },
+}
+
+/// Why a lease value was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    #[error("not a JSON object")]
+    NotObject,
+    #[error("missing required field {0}")]
+    Missing(&'static str),
+    #[error("field {field} is not valid: {value}")]
+    Invalid { field: &'static str, value: String },
+}
+
+fn lease_str<'a>(
+    obj: &'a Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<&'a str>, LeaseError> {
+    match field(obj, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(LeaseError::Invalid {
+            field: key,
+            value: v.to_string(),
+        }),
+    }
+}
+
+impl LeaseValue {
+    /// Parses a lease value as flanneld writes it (case-insensitive keys).
+    pub fn parse(bytes: &[u8]) -> Result<Self, LeaseError> {
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| LeaseError::Json(e.to_string()))?;
+        let obj = v.as_object().ok_or(LeaseError::NotObject)?;
+        let ip = lease_str(obj, "PublicIP")?.ok_or(LeaseError::Missing("PublicIP"))?;
+        let public_ip = Ipv4Addr::from_str(ip).map_err(|_| LeaseError::Invalid {
+            field: "PublicIP",
+            value: ip.to_string(),
+        })?;
+        let public_ipv6 = lease_str(obj, "PublicIPv6")?
+            .map(|s| {
+                Ipv6Addr::from_str(s).map_err(|_| LeaseError::Invalid {
+                    field: "PublicIPv6",
+                    value: s.to_string(),
+                })
+            })
+            .transpose()?;
+        let backend_type =
+            lease_str(obj, "BackendType")?.ok_or(LeaseError::Missing("BackendType"))?;
+        if backend_type != VXLAN {
+            return Ok(Self::OtherBackend {
+                backend_type: backend_type.to_string(),
+                public_ip,
+            });
+        }
+        let data = match field(obj, "BackendData") {
+            None => return Err(LeaseError::Missing("BackendData")),
+            Some(Value::Object(d)) => d,
+            Some(v) => {
+                return Err(LeaseError::Invalid {
+                    field: "BackendData",
+                    value: v.to_string(),
+                })
+            }
+        };
+        let mac = lease_str(data, "VtepMAC")?.ok_or(LeaseError::Missing("BackendData.VtepMAC"))?;
+        let vtep_mac = parse_mac(mac).ok_or_else(|| LeaseError::Invalid {
+            field: "BackendData.VtepMAC",
+            value: mac.to_string(),
+        })?;
+        let vni =
+            match field(data, "VNI") {
+                None => None,
+                Some(v) => Some(v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(
+                    || LeaseError::Invalid {
+                        field: "BackendData.VNI",
+                        value: v.to_string(),
+                    },
+                )?),
+            };
+        Ok(Self::Vxlan(LeaseAttrs {
+            public_ip,
+            public_ipv6,
+            backend_type: VXLAN.to_string(),
+            vtep_mac,
+            vni,
+        }))
+    }
+}
+
+impl LeaseAttrs {
+    /// The value flanneld would write, byte for byte in field order:
+    /// `{"PublicIP":"…","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"…"}}`.
+    pub fn encode(&self) -> String {
+        let v6 = match self.public_ipv6 {
+            Some(ip) => format!("\"{ip}\""),
+            None => "null".to_string(),
+        };
+        let vni = match self.vni {
+            Some(n) => format!("\"VNI\":{n},"),
+            None => String::new(),
+        };
+        format!(
+            "{{\"PublicIP\":\"{}\",\"PublicIPv6\":{v6},\"BackendType\":\"{}\",\"BackendData\":{{{vni}\"VtepMAC\":\"{}\"}}}}",
+            self.public_ip,
+            self.backend_type,
+            format_mac(self.vtep_mac)
+        )
+    }
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff` (hex, any case).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let sep = if s.contains('-') { '-' } else { ':' };
+    let mut out = [0u8; 6];
+    let mut parts = s.split(sep);
+    for b in out.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// Go's `net.HardwareAddr.String()`: lowercase, colon-separated.
+pub fn format_mac(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(s: &str) -> Result<NetworkConfig, ConfigError> {
+        NetworkConfig::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn config_defaults_like_flanneld() {
+        let c = cfg(r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#).unwrap();
+        assert_eq!(c.subnet_len, 24);
+        assert_eq!(c.subnet_min, Ipv4Addr::new(10, 244, 1, 0));
+        assert_eq!(c.subnet_max, Ipv4Addr::new(10, 244, 255, 0));
+        assert_eq!(
+            c.backend,
+            VxlanBackend {
+                vni: 1,
+                port: 8472,
+                mtu: None,
+                direct_routing: false
+            }
+        );
+        assert_eq!(c.candidate_subnets().count(), 255);
+        let c = cfg(r#"{"Network":"10.5.0.0/26","Backend":{"Type":"vxlan","Port":0}}"#).unwrap();
+        assert_eq!((c.subnet_len, c.backend.port), (28, 8472));
+        assert_eq!(c.subnet_max, Ipv4Addr::new(10, 5, 0, 48));
+    }
+
+    #[test]
+    fn config_keys_are_case_insensitive_exact_wins() {
+        let c = cfg(r#"{"network":"10.1.0.0/16","subnetlen":25,"BACKEND":{"type":"vxlan","vni":7,"port":4789,"mtu":9000,"directrouting":true}}"#)
+            .unwrap();
+        assert_eq!(c.network, Subnet::parse_cidr("10.1.0.0/16").unwrap());
+        assert_eq!(c.subnet_len, 25);
+        assert_eq!(
+            c.backend,
+            VxlanBackend {
+                vni: 7,
+                port: 4789,
+                mtu: Some(9000),
+                direct_routing: true
+            }
+        );
+        let c =
+            cfg(r#"{"network":"10.9.0.0/16","Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}"#)
+                .unwrap();
+        assert_eq!(c.network.addr, Ipv4Addr::new(10, 1, 0, 0));
+    }
+
+    #[test]
+    fn config_errors_are_specific() {
+        assert_eq!(
+            cfg(r#"{"Network":"10.1.0.0/16","Backend":{"Type":"udp"}}"#),
+            Err(ConfigError::UnsupportedBackend("udp".into()))
+        );
+        assert_eq!(
+            cfg(r#"{"Network":"10.1.0.0/16"}"#),
+            Err(ConfigError::MissingBackendType)
+        );
+        assert_eq!(
+            cfg(r#"{"Backend":{"Type":"vxlan"}}"#),
+            Err(ConfigError::MissingNetwork)
+        );
+        let bad = [
+            r#"{"Network":"10.1.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}"#,
+            r#"{"Network":"10.1.0.0/16","SubnetLen":17,"Backend":{"Type":"vxlan"}}"#,
+            r#"{"Network":"10.1.0.0/29","Backend":{"Type":"vxlan"}}"#,
+            r#"{"Network":"10.1.0.5/16","Backend":{"Type":"vxlan"}}"#,
+            r#"{"Network":"10.1.0.0/16","SubnetMin":"10.2.0.0","Backend":{"Type":"vxlan"}}"#,
+            r#"{"Network":"10.1.0.0/16","SubnetMax":"10.1.0.7","Backend":{"Type":"vxlan"}}"#,
+            r#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","VNI":16777216}}"#,
+            r#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","Port":"8472"}}"#,
+            r#"{"Network":"10.1.0.0/16","EnableIPv4":false,"Backend":{"Type":"vxlan"}}"#,
+            "[1]",
+            "{",
+        ];
+        for b in bad {
+            let e = cfg(b).unwrap_err();
+            assert!(!e.to_string().is_empty(), "{b}");
+        }
+    }
+
+    #[test]
+    fn ipv6_keys_are_reported() {
+        let c = cfg(r#"{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#)
+            .unwrap();
+        assert_eq!(
+            c.ipv6_keys_ignored,
+            vec!["EnableIPv6".to_string(), "IPv6Network".to_string()]
+        );
+    }
+
+    #[test]
+    fn lease_value_round_trip_exact_bytes() {
+        let text = r#"{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}"#;
+        let LeaseValue::Vxlan(a) = LeaseValue::parse(text.as_bytes()).unwrap() else {
+            panic!("not vxlan")
+        };
+        assert_eq!(a.public_ip, Ipv4Addr::new(192, 168, 64, 3));
+        assert_eq!(a.vtep_mac, [0xc6, 0xd2, 0x32, 0x6f, 0x8f, 0x44]);
+        assert_eq!(a.vni, Some(1));
+        assert_eq!(a.encode(), text);
+    }
+
+    #[test]
+    fn lease_value_variants() {
+        let p = |s: &str| LeaseValue::parse(s.as_bytes());
+        let LeaseValue::Vxlan(a) =
+            p(r#"{"publicip":"10.0.0.1","backendtype":"vxlan","backenddata":{"vtepmac":"02-00-00-00-00-0A"}}"#).unwrap()
+        else {
+            panic!("not vxlan")
+        };
+        assert_eq!((a.vni, a.vtep_mac[5]), (None, 10));
+        assert!(matches!(
+            p(r#"{"PublicIP":"10.0.0.1","BackendType":"host-gw"}"#),
+            Ok(LeaseValue::OtherBackend { .. })
+        ));
+        let bad = [
+            r#"{"BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01"}}"#,
+            r#"{"PublicIP":"10.0.0.300","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01"}}"#,
+            r#"{"PublicIP":"10.0.0.1","BackendData":{"VtepMAC":"02:00:00:00:00:01"}}"#,
+            r#"{"PublicIP":"10.0.0.1","BackendType":"vxlan"}"#,
+            r#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{}}"#,
+            r#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:01"}}"#,
+            r#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01","VNI":-1}}"#,
+            r#"{"PublicIP":"10.0.0.1","PublicIPv6":"x","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01"}}"#,
+            r#"{"PublicIP":1,"BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01"}}"#,
+            "not json",
+            "[]",
+        ];
+        for b in bad {
+            assert!(p(b).is_err(), "{b}");
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Control-plane state shared with the metrics thread.
+//!
+//! Everything the metrics thread reads is an atomic, except the latency
+//! histogram, which sits behind a Mutex touched only by the control thread
+//! (record) and the scrape (read); the data plane never sees it.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+
+/// Upper bounds (seconds) of the `vxgate_control_to_dataplane_seconds` buckets.
+pub const LATENCY_BUCKETS_S: [f64; 12] = [
+    0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1.0,
+];
+
+const NO_EVENT: u64 = u64::MAX;
+/// `own_lease_expiry_unix` for a reservation (never expires).
+const NEVER: u64 = u64::MAX;
+
+#[derive(Debug)]
+pub struct ControlStatus {
+    started: Instant,
+    etcd_connected: AtomicBool,
+    revision: AtomicI64,
+    /// Micros since `started` of the last applied etcd event.
+    last_event_us: AtomicU64,
+    invalid_entries_total: AtomicU64,
+    ignored_non_vxlan_total: AtomicU64,
+    resyncs_total: AtomicU64,
+    compactions_total: AtomicU64,
+    leases: AtomicU64,
+    /// Unix seconds; 0 = no own lease, NEVER = reservation.
+    own_lease_expiry_unix: AtomicU64,
+    latency_sum_us: AtomicU64,
+    latency_us: Mutex<Histogram<u64>>,
+}
+
+/// A snapshot of the event -> data-plane latency histogram.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub sum_seconds: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// (upper bound in seconds, cumulative count) for each of LATENCY_BUCKETS_S.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl Default for ControlStatus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ControlStatus {
+    pub fn new() -> Self {
+        // 1 us .. 60 s at 3 significant digits; bounds are constants, so
+        // creation cannot fail, but fall back to an auto-resizing one anyway.
+        let h = Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| {
+            let mut h = Histogram::new(3)
+                .unwrap_or_else(|_| Histogram::new(2).expect("hdrhistogram sigfig 2"));
+            h.auto(true);
+            h
+        });
+        Self {
+            started: Instant::now(),
+            etcd_connected: AtomicBool::new(false),
+            revision: AtomicI64::new(0),
+            last_event_us: AtomicU64::new(NO_EVENT),
+            invalid_entries_total: AtomicU64::new(0),
+            ignored_non_vxlan_total: AtomicU64::new(0),
+            resyncs_total: AtomicU64::new(0),
+            compactions_total: AtomicU64::new(0),
+            leases: AtomicU64::new(0),
+            own_lease_expiry_unix: AtomicU64::new(0),
+            latency_sum_us: AtomicU64::new(0),
+            latency_us: Mutex::new(h),
+        }
+    }
+
+    pub fn etcd_connected(&self) -> bool {
+        self.etcd_connected.load(Relaxed)
+    }
+    pub fn revision(&self) -> i64 {
+        self.revision.load(Relaxed)
+    }
+    /// Time since the last etcd event was applied; None before the first.
+    pub fn last_event_age(&self) -> Option<Duration> {
+        let us = self.last_event_us.load(Relaxed);
+        (us != NO_EVENT).then(|| {
+            self.started
+                .elapsed()
+                .saturating_sub(Duration::from_micros(us))
+        })
+    }
+    pub fn invalid_entries_total(&self) -> u64 {
+        self.invalid_entries_total.load(Relaxed)
+    }
+    pub fn ignored_non_vxlan_total(&self) -> u64 {
+        self.ignored_non_vxlan_total.load(Relaxed)
+    }
+    /// Full re-lists after the first one (reconnects, compactions).
+    pub fn resyncs_total(&self) -> u64 {
+        self.resyncs_total.load(Relaxed)
+    }
+    /// Watches cancelled by etcd because their revision was compacted.
+    pub fn compactions_total(&self) -> u64 {
+        self.compactions_total.load(Relaxed)
+    }
+    /// Valid vxlan leases currently delivered to the sink (ours included).
+    pub fn leases(&self) -> u64 {
+        self.leases.load(Relaxed)
+    }
+    /// Seconds until our etcd lease expires: None without an own lease,
+    /// Some(+inf) for a reservation; negative once expired.
+    pub fn own_lease_expiry_seconds(&self) -> Option<f64> {
+        match self.own_lease_expiry_unix.load(Relaxed) {
+            0 => None,
+            NEVER => Some(f64::INFINITY),
+            t => Some(t as f64 - unix_now_f64()),
+        }
+    }
+
+    /// Snapshot of the event -> sink latency (microseconds).
+    pub fn latency(&self) -> LatencySummary {
+        let h = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+        let buckets = LATENCY_BUCKETS_S
+            .iter()
+            .map(|le| {
+                let le_us = (le * 1e6) as u64;
+                let n = if h.is_empty() {
+                    0
+                } else {
+                    h.count_between(0, le_us)
+                };
+                (*le, n)
+            })
+            .collect();
+        LatencySummary {
+            count: h.len(),
+            sum_seconds: self.latency_sum_us.load(Relaxed) as f64 / 1e6,
+            p50_us: h.value_at_quantile(0.5),
+            p99_us: h.value_at_quantile(0.99),
+            max_us: h.max(),
+            buckets,
+        }
+    }
+
+    // ---- writers (control thread only) ----
+
+    pub(crate) fn set_connected(&self, up: bool) {
+        self.etcd_connected.store(up, Relaxed);
+    }
+    pub(crate) fn set_revision(&self, rev: i64) {
+        self.revision.fetch_max(rev, Relaxed);
+    }
+    /// After an etcd restore the revision may go back; follow it.
+    pub(crate) fn reset_revision(&self, rev: i64) {
+        self.revision.store(rev, Relaxed);
+    }
+    pub(crate) fn add_invalid(&self) {
+        self.invalid_entries_total.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn add_ignored(&self) {
+        self.ignored_non_vxlan_total.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn add_resync(&self) {
+        self.resyncs_total.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn add_compaction(&self) {
+        self.compactions_total.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn set_leases(&self, n: usize) {
+        self.leases.store(n as u64, Relaxed);
+    }
+    pub(crate) fn set_own_expiry(&self, expiry: Option<SystemTime>) {
+        let v = match expiry {
+            None => NEVER,
+            Some(t) => t
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs().max(1)),
+        };
+        self.own_lease_expiry_unix.store(v, Relaxed);
+    }
+    /// Records one event: `arrived` is when its watch response was received.
+    pub(crate) fn record_event(&self, arrived: Instant) {
+        let now = Instant::now();
+        let us = now
+            .saturating_duration_since(arrived)
+            .as_micros()
+            .min(u128::from(u64::MAX)) as u64;
+        self.last_event_us.store(
+            now.saturating_duration_since(self.started).as_micros() as u64,
+            Relaxed,
+        );
+        self.latency_sum_us.fetch_add(us, Relaxed);
+        let mut h = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+        h.saturating_record(us.max(1));
+    }
+}
+
+fn unix_now_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_cumulative() {
+        let s = ControlStatus::new();
+        let t = Instant::now();
+        for _ in 0..10 {
+            s.record_event(t);
+        }
+        let l = s.latency();
+        assert_eq!(l.count, 10);
+        assert!(l.p50_us <= l.p99_us && l.p99_us <= l.max_us);
+        let counts: Vec<u64> = l.buckets.iter().map(|b| b.1).collect();
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*counts.last().unwrap(), 10, "all events well under 1 s");
+        assert!(s.last_event_age().is_some());
+    }
+
+    #[test]
+    fn own_expiry_states() {
+        let s = ControlStatus::new();
+        assert_eq!(s.own_lease_expiry_seconds(), None);
+        s.set_own_expiry(None);
+        assert_eq!(s.own_lease_expiry_seconds(), Some(f64::INFINITY));
+        s.set_own_expiry(Some(SystemTime::now() + Duration::from_secs(100)));
+        let left = s.own_lease_expiry_seconds().unwrap();
+        assert!(left > 90.0 && left <= 100.0);
+    }
+}

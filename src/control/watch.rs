@@ -1,0 +1,493 @@
+//! List + watch of `<prefix>/subnets/`, a local mirror, and the resync diff.
+//!
+//! Every (re)connection re-lists at one revision and diffs the listing
+//! against the mirror, then watches from that revision + 1. So after an
+//! outage, a compaction, or even an etcd restored from backup (revisions
+//! going back), the sink ends up equal to etcd's content.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use etcd_client::{EventType, KeyValue, WatchOptions};
+use tokio::sync::Notify;
+
+use super::backoff::{sleep_or_reachable, Backoff};
+use super::own_lease::{keep_renewed, OwnLease};
+use super::registry::{call, map_error, Registry};
+use super::schema::{LeaseAttrs, LeaseValue};
+use super::status::ControlStatus;
+use super::subnet::{LeaseKey, Subnet};
+use super::{ControlError, LeaseSink};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    /// Last path element, e.g. `10.5.1.0-24` or `10.5.1.0-24&fc00::-64`.
+    key: String,
+    attrs: LeaseAttrs,
+}
+
+/// What one key/value means to us.
+enum Classified {
+    Valid(Subnet, LeaseAttrs),
+    /// Well-formed, but not vxlan: ignored (and counted).
+    OtherBackend(Subnet),
+    /// Key fine, value malformed.
+    BadValue(Subnet),
+    BadKey,
+}
+
+fn classify(key: &str, value: &[u8], status: &ControlStatus) -> Classified {
+    let lk = match LeaseKey::parse(key) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(key, error = %e, "skipping lease with a malformed key");
+            status.add_invalid();
+            return Classified::BadKey;
+        }
+    };
+    match LeaseValue::parse(value) {
+        Ok(LeaseValue::Vxlan(a)) => Classified::Valid(lk.v4, a),
+        Ok(LeaseValue::OtherBackend { backend_type, .. }) => {
+            tracing::info!(key, backend_type, "ignoring a lease of a non-vxlan backend");
+            status.add_ignored();
+            Classified::OtherBackend(lk.v4)
+        }
+        Err(e) => {
+            tracing::warn!(key, error = %e, "skipping lease with a malformed value");
+            status.add_invalid();
+            Classified::BadValue(lk.v4)
+        }
+    }
+}
+
+/// The leases delivered to the sink, by subnet.
+#[derive(Default)]
+pub(crate) struct Mirror {
+    by_subnet: BTreeMap<Subnet, Entry>,
+}
+
+impl Mirror {
+    pub(crate) fn len(&self) -> usize {
+        self.by_subnet.len()
+    }
+
+    /// A PUT. A malformed value never replaces a good entry; a
+    /// well-formed non-vxlan value does remove it (that node left vxlan).
+    fn put(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        sink: &mut dyn LeaseSink,
+        st: &ControlStatus,
+        arrived: Instant,
+    ) {
+        match classify(key, value, st) {
+            Classified::BadKey | Classified::BadValue(_) => {}
+            Classified::OtherBackend(s) => {
+                if self.by_subnet.get(&s).is_some_and(|e| e.key == key) {
+                    self.by_subnet.remove(&s);
+                    sink.remove(s);
+                    st.record_event(arrived);
+                }
+            }
+            Classified::Valid(s, attrs) => match self.by_subnet.get(&s) {
+                Some(e) if e.key != key => {
+                    tracing::warn!(key, other = %e.key, "skipping lease: its subnet is already held under another key");
+                    st.add_invalid();
+                }
+                Some(e) if e.attrs == attrs => {} // daily re-put: nothing changed
+                _ => {
+                    sink.upsert(s, &attrs);
+                    st.record_event(arrived);
+                    self.by_subnet.insert(
+                        s,
+                        Entry {
+                            key: key.to_string(),
+                            attrs,
+                        },
+                    );
+                }
+            },
+        }
+        st.set_leases(self.len());
+    }
+
+    /// A DELETE (or expiry). Returns the subnet removed, if any.
+    fn delete(
+        &mut self,
+        key: &str,
+        sink: &mut dyn LeaseSink,
+        st: &ControlStatus,
+        arrived: Instant,
+    ) -> Option<Subnet> {
+        let s = LeaseKey::parse(key).ok()?.v4;
+        if !self.by_subnet.get(&s).is_some_and(|e| e.key == key) {
+            return None;
+        }
+        self.by_subnet.remove(&s);
+        sink.remove(s);
+        st.record_event(arrived);
+        st.set_leases(self.len());
+        Some(s)
+    }
+
+    /// Replaces the mirror by a full listing, telling the sink only the
+    /// differences (attribute changes included). Malformed values keep
+    /// the previous good entry of the same key.
+    fn resync(
+        &mut self,
+        listing: &[(String, Vec<u8>)],
+        sink: &mut dyn LeaseSink,
+        st: &ControlStatus,
+    ) {
+        let mut next: BTreeMap<Subnet, Entry> = BTreeMap::new();
+        for (key, value) in listing {
+            match classify(key, value, st) {
+                Classified::Valid(s, attrs) => {
+                    if let Some(e) = next.get(&s) {
+                        tracing::warn!(key, other = %e.key, "skipping lease: its subnet is already held under another key");
+                        st.add_invalid();
+                        continue;
+                    }
+                    next.insert(
+                        s,
+                        Entry {
+                            key: key.clone(),
+                            attrs,
+                        },
+                    );
+                }
+                Classified::BadValue(s) => {
+                    if let Some(old) = self.by_subnet.get(&s).filter(|e| &e.key == key) {
+                        next.entry(s).or_insert_with(|| old.clone());
+                    }
+                }
+                Classified::OtherBackend(_) | Classified::BadKey => {}
+            }
+        }
+        let gone: Vec<Subnet> = self
+            .by_subnet
+            .keys()
+            .filter(|s| !next.contains_key(s))
+            .copied()
+            .collect();
+        // Not recorded in the latency histogram: that measures watch events.
+        for s in gone {
+            sink.remove(s);
+        }
+        for (s, e) in &next {
+            if self.by_subnet.get(s).map(|o| &o.attrs) != Some(&e.attrs) {
+                sink.upsert(*s, &e.attrs);
+            }
+        }
+        self.by_subnet = next;
+        st.set_leases(self.len());
+    }
+
+    #[cfg(test)]
+    fn holds_key(&self, key: &str) -> bool {
+        LeaseKey::parse(key)
+            .ok()
+            .and_then(|k| self.by_subnet.get(&k.v4))
+            .is_some_and(|e| e.key == key)
+    }
+}
+
+/// Why one list+watch session ended.
+enum SessionEnd {
+    Compacted,
+    Failed(ControlError),
+}
+
+struct Session<'a> {
+    reg: &'a mut Registry,
+    mirror: &'a mut Mirror,
+    sink: &'a mut dyn LeaseSink,
+    status: &'a ControlStatus,
+    own_key: Option<&'a str>,
+    own_deleted: &'a Notify,
+    raw_config: &'a mut Vec<u8>,
+}
+
+impl Session<'_> {
+    fn suffix<'k>(&self, dir: &str, key: &'k [u8]) -> Option<&'k str> {
+        std::str::from_utf8(key).ok()?.strip_prefix(dir)
+    }
+
+    async fn list_and_diff(&mut self) -> Result<i64, ControlError> {
+        let (rev, kvs) = self.reg.list_subnets().await?;
+        let dir = self.reg.subnets_dir();
+        let listing: Vec<(String, Vec<u8>)> = kvs
+            .iter()
+            .filter_map(|kv: &KeyValue| {
+                Some((
+                    self.suffix(&dir, kv.key())?.to_string(),
+                    kv.value().to_vec(),
+                ))
+            })
+            .collect();
+        self.mirror.resync(&listing, self.sink, self.status);
+        if let Some(own) = self.own_key.and_then(|k| k.strip_prefix(dir.as_str())) {
+            if !listing.iter().any(|(k, _)| k == own) {
+                self.own_deleted.notify_one();
+            }
+        }
+        self.status.reset_revision(rev);
+        Ok(rev)
+    }
+
+    async fn run(&mut self, first: bool, backoff: &mut Backoff) -> SessionEnd {
+        let rev = match self.list_and_diff().await {
+            Ok(r) => r,
+            Err(e) => return SessionEnd::Failed(e),
+        };
+        self.status.set_connected(true);
+        if !first {
+            self.status.add_resync();
+        }
+        tracing::info!(
+            revision = rev,
+            leases = self.mirror.len(),
+            "etcd leases listed; watching"
+        );
+        let endpoints = self.reg.opts.endpoints.clone();
+        let watch_key = format!("{}/", self.reg.prefix);
+        let mut wc = self.reg.client.watch_client();
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(rev + 1);
+        // `_watcher` must live: dropping it closes the request stream.
+        let (_watcher, mut stream) =
+            match call("watch", &endpoints, wc.watch(watch_key, Some(opts))).await {
+                Ok(w) => w,
+                Err(e) => return SessionEnd::Failed(e),
+            };
+        backoff.reset();
+        let dir = self.reg.subnets_dir();
+        let config_key = self.reg.config_key();
+        loop {
+            let resp = match stream.message().await {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    return SessionEnd::Failed(ControlError::Unreachable {
+                        endpoints: endpoints.join(","),
+                        detail: "watch stream closed".into(),
+                    })
+                }
+                Err(e) => return SessionEnd::Failed(map_error("watch", &endpoints, e)),
+            };
+            let arrived = Instant::now();
+            if resp.compact_revision() != 0 {
+                tracing::warn!(
+                    compacted = resp.compact_revision(),
+                    "watch revision was compacted; re-listing"
+                );
+                self.status.add_compaction();
+                return SessionEnd::Compacted;
+            }
+            if resp.canceled() {
+                return SessionEnd::Failed(ControlError::Etcd {
+                    op: "watch",
+                    detail: format!("cancelled by etcd: {}", resp.cancel_reason()),
+                });
+            }
+            for ev in resp.events() {
+                let Some(kv) = ev.kv() else { continue };
+                if kv.key() == config_key.as_bytes() {
+                    self.config_event(ev.event_type(), kv.value());
+                    continue;
+                }
+                let Some(key) = self.suffix(&dir, kv.key()) else {
+                    continue;
+                };
+                match ev.event_type() {
+                    EventType::Put => {
+                        self.mirror
+                            .put(key, kv.value(), self.sink, self.status, arrived)
+                    }
+                    EventType::Delete => {
+                        let own = self.own_key.is_some_and(|k| k.as_bytes() == kv.key());
+                        self.mirror.delete(key, self.sink, self.status, arrived);
+                        if own {
+                            tracing::error!(
+                                key,
+                                "our own lease was deleted in etcd; re-creating it"
+                            );
+                            self.own_deleted.notify_one();
+                        }
+                    }
+                }
+            }
+            if let Some(h) = resp.header() {
+                self.status.set_revision(h.revision());
+            }
+        }
+    }
+
+    fn config_event(&mut self, ty: EventType, value: &[u8]) {
+        match ty {
+            EventType::Delete => {
+                tracing::warn!("flannel network config was deleted from etcd; vxgate keeps running with the config it started with")
+            }
+            EventType::Put if value != self.raw_config.as_slice() => {
+                tracing::warn!("flannel network config changed in etcd; restart vxgate to apply it (running with the old one)");
+                *self.raw_config = value.to_vec();
+            }
+            EventType::Put => {}
+        }
+    }
+}
+
+pub(crate) async fn run<F>(
+    mut reg: Registry,
+    own: Option<OwnLease>,
+    mut raw_config: Vec<u8>,
+    status: Arc<ControlStatus>,
+    sink: &mut dyn LeaseSink,
+    shutdown: F,
+) -> Result<(), ControlError>
+where
+    F: Future<Output = ()> + Send,
+{
+    let own_deleted = Arc::new(Notify::new());
+    let own_key = own.as_ref().map(|o| o.key.clone());
+    let renewer = own.map(|o| {
+        tokio::spawn(keep_renewed(
+            reg.clone(),
+            o,
+            status.clone(),
+            own_deleted.clone(),
+        ))
+    });
+    let mut mirror = Mirror::default();
+    let mut backoff = Backoff::new();
+    let mut first = true;
+    tokio::pin!(shutdown);
+    let result = loop {
+        let mut session = Session {
+            reg: &mut reg,
+            mirror: &mut mirror,
+            sink: &mut *sink,
+            status: &status,
+            own_key: own_key.as_deref(),
+            own_deleted: &own_deleted,
+            raw_config: &mut raw_config,
+        };
+        let end = tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            end = session.run(first, &mut backoff) => end,
+        };
+        first = false;
+        status.set_connected(false);
+        let delay = backoff.next_delay();
+        let wait_for_etcd = match end {
+            SessionEnd::Compacted => false,
+            SessionEnd::Failed(e) => {
+                tracing::warn!(error = %e, "etcd watch interrupted; keeping the last known leases and retrying");
+                true
+            }
+        };
+        if wait_for_etcd {
+            tokio::select! {
+                _ = &mut shutdown => break Ok(()),
+                _ = sleep_or_reachable(delay, &reg.opts.endpoints) => {}
+            }
+        }
+        // Fresh connections and auth token for the next session.
+        if let Err(e) = reg.reconnect().await {
+            tracing::debug!(error = %e, "etcd reconnect failed; will retry");
+        }
+    };
+    if let Some(r) = renewer {
+        r.abort();
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[derive(Default)]
+    struct Rec(BTreeMap<Subnet, LeaseAttrs>, u32);
+    impl LeaseSink for Rec {
+        fn upsert(&mut self, s: Subnet, l: &LeaseAttrs) {
+            self.0.insert(s, l.clone());
+            self.1 += 1;
+        }
+        fn remove(&mut self, s: Subnet) {
+            self.0.remove(&s);
+            self.1 += 1;
+        }
+    }
+
+    fn val(ip: u8, mac: u8) -> Vec<u8> {
+        format!(r#"{{"PublicIP":"192.0.2.{ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{{"VNI":1,"VtepMAC":"02:00:00:00:00:{mac:02x}"}}}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn put_delete_and_malformed_keeps_good() {
+        let (mut m, mut r, st, t) = (
+            Mirror::default(),
+            Rec::default(),
+            ControlStatus::new(),
+            Instant::now(),
+        );
+        m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t);
+        m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t); // idempotent re-put
+        assert_eq!(r.1, 1);
+        m.put("10.1.1.0-24", b"{garbage", &mut r, &st, t);
+        assert_eq!(r.0.len(), 1);
+        assert_eq!(st.invalid_entries_total(), 1);
+        m.put(
+            "10.1.1.0-24",
+            br#"{"PublicIP":"192.0.2.1","BackendType":"host-gw"}"#,
+            &mut r,
+            &st,
+            t,
+        );
+        assert!(r.0.is_empty());
+        assert_eq!(st.ignored_non_vxlan_total(), 1);
+        m.put("10.1.2.0-24", &val(2, 2), &mut r, &st, t);
+        m.put("10.1.2.0-24&fc00::-64", &val(3, 3), &mut r, &st, t);
+        assert_eq!(
+            r.0.values().next().unwrap().public_ip,
+            Ipv4Addr::new(192, 0, 2, 2)
+        );
+        assert_eq!(m.delete("10.1.2.0-24&fc00::-64", &mut r, &st, t), None);
+        assert!(m.delete("10.1.2.0-24", &mut r, &st, t).is_some());
+        assert!(r.0.is_empty() && m.len() == 0);
+    }
+
+    #[test]
+    fn resync_diffs_attrs_and_removes_vanished() {
+        let (mut m, mut r, st, t) = (
+            Mirror::default(),
+            Rec::default(),
+            ControlStatus::new(),
+            Instant::now(),
+        );
+        for i in 1..=3u8 {
+            m.put(&format!("10.1.{i}.0-24"), &val(i, i), &mut r, &st, t);
+        }
+        let listing = vec![
+            ("10.1.1.0-24".to_string(), val(1, 1)),     // unchanged
+            ("10.1.2.0-24".to_string(), val(2, 9)),     // new VtepMAC
+            ("10.1.3.0-24".to_string(), b"x".to_vec()), // now malformed: kept
+            ("10.1.4.0-24".to_string(), val(4, 4)),     // new
+        ];
+        let before = r.1;
+        m.resync(&listing, &mut r, &st);
+        assert_eq!(r.1 - before, 2);
+        assert_eq!(r.0.len(), 4);
+        let s2 = Subnet::parse_key("10.1.2.0-24").unwrap();
+        assert_eq!(r.0[&s2].vtep_mac[5], 9);
+        m.resync(&listing[..1], &mut r, &st);
+        assert_eq!(r.0.len(), 1);
+        assert!(m.holds_key("10.1.1.0-24") && !m.holds_key("10.1.2.0-24"));
+    }
+}

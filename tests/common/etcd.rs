@@ -1,0 +1,395 @@
+//! A real etcd per test: started on free loopback ports in a temp dir,
+//! waited for until healthy, killed on Drop (also when the test panics).
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use vxgate::control::{LeaseAttrs, LeaseSink, Subnet};
+
+pub const PREFIX: &str = "/coreos.com/network";
+pub const CONFIG: &str = r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#;
+
+/// A free TCP port on 127.0.0.1 (bind port 0, read it, release it).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// TLS material for `Etcd::start_tls`.
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+pub struct Etcd {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub client_port: u16,
+    peer_port: u16,
+    tls: Option<TlsFiles>,
+    /// etcdctl credentials once auth is enabled ("root:pw").
+    pub ctl_user: Option<String>,
+}
+
+impl Etcd {
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    pub fn start_tls(tls: TlsFiles) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<TlsFiles>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut e = Self {
+            child: None,
+            dir,
+            client_port: free_port(),
+            peer_port: free_port(),
+            tls,
+            ctl_user: None,
+        };
+        e.spawn(e.client_port);
+        e
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.scheme(), self.client_port)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self, client_port: u16) {
+        let client = format!("{}://127.0.0.1:{client_port}", self.scheme());
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("etcd.log"))
+            .expect("etcd log file");
+        let mut cmd = Command::new("/usr/bin/etcd");
+        cmd.args(["--name", "t", "--data-dir"])
+            .arg(self.data_dir())
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &format!("t={peer}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log);
+        if let Some(t) = &self.tls {
+            cmd.arg("--cert-file").arg(&t.server_cert);
+            cmd.arg("--key-file").arg(&t.server_key);
+            cmd.arg("--trusted-ca-file").arg(&t.ca);
+            cmd.arg("--client-cert-auth");
+        }
+        self.child = Some(cmd.spawn().expect("start /usr/bin/etcd"));
+        self.wait_healthy(client_port);
+    }
+
+    fn ctl_cmd(&self, port: u16) -> Command {
+        let mut c = Command::new("/usr/bin/etcdctl");
+        c.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}://127.0.0.1:{port}", self.scheme()))
+            .arg("--command-timeout=5s");
+        if let Some(t) = &self.tls {
+            c.arg(format!("--cacert={}", t.ca.display()));
+            c.arg(format!("--cert={}", t.client_cert.display()));
+            c.arg(format!("--key={}", t.client_key.display()));
+        }
+        if let Some(u) = &self.ctl_user {
+            c.arg(format!("--user={u}"));
+        }
+        c
+    }
+
+    fn wait_healthy(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self
+                .ctl_cmd(port)
+                .args(["endpoint", "health"])
+                .output()
+                .expect("run etcdctl");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not become healthy: {}\nlog: {}",
+                String::from_utf8_lossy(&out.stderr),
+                std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs etcdctl against the normal client port; panics on failure.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        self.ctl_on(self.client_port, args)
+    }
+
+    pub fn ctl_on(&self, port: u16, args: &[&str]) -> String {
+        let out = self.ctl_cmd(port).args(args).output().expect("run etcdctl");
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same data dir and client port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let p = self.client_port;
+        self.spawn(p);
+    }
+
+    /// Starts on the same data dir but another client port, where the
+    /// vxgate client cannot see it: changes made now happen "while down".
+    pub fn restart_hidden(&mut self) -> u16 {
+        self.kill();
+        let p = free_port();
+        self.spawn(p);
+        p
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A test client (not the code under test) for writing fixtures.
+pub async fn client(endpoint: &str) -> etcd_client::Client {
+    etcd_client::Client::connect([endpoint], None)
+        .await
+        .expect("test etcd client")
+}
+
+pub fn lease_key(subnet: &str) -> String {
+    format!("{PREFIX}/subnets/{subnet}")
+}
+
+pub fn lease_value(public_ip: Ipv4Addr, mac_last: u8) -> String {
+    format!(
+        r#"{{"PublicIP":"{public_ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{{"VNI":1,"VtepMAC":"0e:00:00:00:00:{mac_last:02x}"}}}}"#
+    )
+}
+
+/// The test's observation point: what the control plane delivered.
+#[derive(Clone, Default)]
+pub struct MemSink {
+    pub leases: Arc<Mutex<BTreeMap<Subnet, LeaseAttrs>>>,
+    pub own: Arc<Mutex<Option<Subnet>>>,
+}
+
+impl LeaseSink for MemSink {
+    fn upsert(&mut self, subnet: Subnet, lease: &LeaseAttrs) {
+        self.leases.lock().unwrap().insert(subnet, lease.clone());
+    }
+    fn remove(&mut self, subnet: Subnet) {
+        self.leases.lock().unwrap().remove(&subnet);
+    }
+    fn own_subnet(&mut self, subnet: Subnet) {
+        *self.own.lock().unwrap() = Some(subnet);
+    }
+}
+
+impl MemSink {
+    pub fn snapshot(&self) -> BTreeMap<Subnet, LeaseAttrs> {
+        self.leases.lock().unwrap().clone()
+    }
+}
+
+/// Polls `cond` until true; panics with `what` after `limit` (a liveness
+/// bound, generous so that a slow machine does not fail the test).
+pub async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t.elapsed()
+}
+
+/// What etcd holds under `<prefix>/subnets/`, parsed the same way the
+/// control plane does (valid vxlan leases only), for exact comparison.
+pub async fn etcd_view(c: &mut etcd_client::Client) -> BTreeMap<Subnet, LeaseAttrs> {
+    use vxgate::control::{LeaseKey, LeaseValue};
+    let dir = format!("{PREFIX}/subnets/");
+    let r = c
+        .get(
+            dir.clone(),
+            Some(etcd_client::GetOptions::new().with_prefix()),
+        )
+        .await
+        .expect("list");
+    let mut out = BTreeMap::new();
+    for kv in r.kvs() {
+        let Some(k) = kv.key_str().ok().and_then(|k| k.strip_prefix(&dir)) else {
+            continue;
+        };
+        let (Ok(k), Ok(LeaseValue::Vxlan(a))) = (LeaseKey::parse(k), LeaseValue::parse(kv.value()))
+        else {
+            continue;
+        };
+        out.insert(k.v4, a);
+    }
+    out
+}
+
+/// Generates a CA, a server cert for 127.0.0.1 and a client cert with openssl.
+pub fn make_certs(dir: &Path) -> TlsFiles {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vxgate-test-ca",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .expect("ext file");
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext file");
+    for (name, cn) in [("server", "127.0.0.1"), ("client", "vxgate")] {
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+    }
+    TlsFiles {
+        ca: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client.key"),
+    }
+}
+
+/// A running `Control::run` on the test's runtime.
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<Result<(), vxgate::control::ControlError>>,
+}
+
+pub fn spawn_run(control: vxgate::control::Control, sink: MemSink) -> Running {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let mut sink = sink;
+        control
+            .run(&mut sink, async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Running {
+        stop: Some(tx),
+        handle,
+    }
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let r = tokio::time::timeout(Duration::from_secs(10), &mut self.handle).await;
+        assert!(
+            matches!(r, Ok(Ok(Ok(())))),
+            "control did not stop cleanly: {r:?}"
+        );
+    }
+}
+
+pub fn options(endpoint: &str) -> vxgate::control::EtcdOptions {
+    vxgate::control::EtcdOptions::new(vec![endpoint.to_string()])
+}

@@ -1,0 +1,323 @@
+//! Our own lease against a real etcd: acquisition, races, renewal,
+//! take-back after restart, reservations, and config handling.
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use common::etcd::*;
+use etcd_client::PutOptions;
+use vxgate::control::{Control, ControlError, EtcdOptions, LeaseValue, Subnet};
+
+const LIMIT: Duration = Duration::from_secs(30);
+const MAC: [u8; 6] = [0x0e, 0xaa, 0, 0, 0, 1];
+
+fn sn(s: &str) -> Subnet {
+    s.parse().unwrap()
+}
+
+async fn with_config(etcd: &Etcd, config: &str) -> etcd_client::Client {
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), config, None)
+        .await
+        .unwrap();
+    tc
+}
+
+async fn acquire(
+    opts: EtcdOptions,
+    ip: Ipv4Addr,
+    requested: Option<Subnet>,
+) -> Result<vxgate::control::OwnLease, ControlError> {
+    let mut c = Control::connect(opts).await?;
+    c.acquire_own_lease(ip, MAC, requested).await
+}
+
+/// (value, etcd lease id) of a key, None if absent.
+async fn key_state(tc: &mut etcd_client::Client, key: &str) -> Option<(Vec<u8>, i64)> {
+    let r = tc.get(key, None).await.unwrap();
+    r.kvs().first().map(|kv| (kv.value().to_vec(), kv.lease()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_started_together_get_different_subnets() {
+    let etcd = Etcd::start();
+    // /28 split in /30s: SubnetMin .4 .. SubnetMax .12 = three subnets, so
+    // concurrent random picks collide often and must retry.
+    let mut tc = with_config(
+        &etcd,
+        r#"{"Network":"10.9.0.0/28","Backend":{"Type":"vxlan"}}"#,
+    )
+    .await;
+    let ep = etcd.endpoint();
+    let ips = [1u8, 2, 3].map(|i| Ipv4Addr::new(192, 0, 2, i));
+    let (a, b, c) = tokio::join!(
+        acquire(options(&ep), ips[0], None),
+        acquire(options(&ep), ips[1], None),
+        acquire(options(&ep), ips[2], None)
+    );
+    let got: BTreeSet<Subnet> = [a.unwrap().subnet, b.unwrap().subnet, c.unwrap().subnet].into();
+    assert_eq!(
+        got,
+        [sn("10.9.0.4/30"), sn("10.9.0.8/30"), sn("10.9.0.12/30")].into()
+    );
+    for s in &got {
+        let (v, lease) = key_state(&mut tc, &lease_key(&s.key_string()))
+            .await
+            .unwrap();
+        assert_ne!(lease, 0);
+        let LeaseValue::Vxlan(a) = LeaseValue::parse(&v).unwrap() else {
+            panic!("not vxlan")
+        };
+        assert!(ips.contains(&a.public_ip));
+    }
+    let e = acquire(options(&ep), Ipv4Addr::new(192, 0, 2, 4), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ControlError::NoFreeSubnet { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requested_subnet_checks() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    tc.put(
+        lease_key("10.244.5.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 9), 9),
+        None,
+    )
+    .await
+    .unwrap();
+    let me = Ipv4Addr::new(192, 0, 2, 1);
+    let e = acquire(options(&etcd.endpoint()), me, Some(sn("10.244.5.0/24")))
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    eprintln!("held: {msg}");
+    assert!(
+        matches!(e, ControlError::SubnetTaken { .. }) && msg.contains("192.0.2.9"),
+        "{msg}"
+    );
+    for bad in ["10.245.5.0/24", "10.244.5.0/25", "10.244.0.0/23"] {
+        let e = acquire(options(&etcd.endpoint()), me, Some(sn(bad)))
+            .await
+            .unwrap_err();
+        eprintln!("{bad}: {e}");
+        assert!(matches!(e, ControlError::BadSubnet { .. }), "{e}");
+    }
+    let own = acquire(options(&etcd.endpoint()), me, Some(sn("10.244.6.0/24")))
+        .await
+        .unwrap();
+    assert_eq!(own.subnet, sn("10.244.6.0/24"));
+    let (v, _) = key_state(&mut tc, &lease_key("10.244.6.0-24"))
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(v).unwrap(),
+        r#"{"PublicIP":"192.0.2.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:00:00:00:01"}}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_lease_renewed_with_short_ttl_never_disappears() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let mut opts = options(&etcd.endpoint());
+    opts.lease_ttl_s = 4;
+    let mut c = Control::connect(opts).await.unwrap();
+    let own = c
+        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
+        .await
+        .unwrap();
+    let status = c.status();
+    let sink = MemSink::default();
+    let run = spawn_run(c, sink.clone());
+    let mut ids = BTreeSet::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        let (_, id) = key_state(&mut tc, &own.key)
+            .await
+            .expect("own key vanished during renewal");
+        ids.insert(id);
+        let left = status.own_lease_expiry_seconds().unwrap();
+        assert!(left > 0.0, "own lease expiry in the past: {left}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "FIGURE ttl 4 s over 10 s: {} distinct etcd leases",
+        ids.len()
+    );
+    assert!(ids.len() >= 3, "lease renewed only {} times", ids.len() - 1);
+    assert_eq!(*sink.own.lock().unwrap(), Some(own.subnet));
+    assert!(sink.snapshot().contains_key(&own.subnet));
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_with_same_public_ip_takes_old_lease_back() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let me = Ipv4Addr::new(192, 0, 2, 1);
+    tc.put(
+        lease_key("10.244.3.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 3), 3),
+        None,
+    )
+    .await
+    .unwrap();
+    let first = acquire(options(&etcd.endpoint()), me, None).await.unwrap();
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let second = c
+        .acquire_own_lease(me, [0x0e, 0xbb, 0, 0, 0, 2], None)
+        .await
+        .unwrap();
+    assert_eq!(second.subnet, first.subnet);
+    assert_ne!(second.etcd_lease_id, first.etcd_lease_id);
+    let (v, id) = key_state(&mut tc, &first.key).await.unwrap();
+    assert_eq!(id, second.etcd_lease_id);
+    let LeaseValue::Vxlan(a) = LeaseValue::parse(&v).unwrap() else {
+        panic!("not vxlan")
+    };
+    assert_eq!(a.vtep_mac, [0x0e, 0xbb, 0, 0, 0, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservation_is_used_and_stays_a_reservation() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let me = Ipv4Addr::new(192, 0, 2, 1);
+    let key = lease_key("10.244.77.0-24");
+    tc.put(key.clone(), lease_value(me, 0x77), None)
+        .await
+        .unwrap();
+    let mut opts = options(&etcd.endpoint());
+    opts.lease_ttl_s = 2;
+    let mut c = Control::connect(opts).await.unwrap();
+    let own = c.acquire_own_lease(me, MAC, None).await.unwrap();
+    assert_eq!(own.subnet, sn("10.244.77.0/24"));
+    assert!(own.is_reservation());
+    let status = c.status();
+    assert_eq!(status.own_lease_expiry_seconds(), Some(f64::INFINITY));
+    let sink = MemSink::default();
+    let run = spawn_run(c, sink.clone());
+    wait_for("own reservation in sink", LIMIT, || {
+        sink.snapshot().contains_key(&own.subnet)
+    })
+    .await;
+    // Several short-TTL periods: a reservation is never put under a lease.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (v, lease) = key_state(&mut tc, &key).await.unwrap();
+    assert_eq!(lease, 0, "reservation got an etcd lease");
+    let LeaseValue::Vxlan(a) = LeaseValue::parse(&v).unwrap() else {
+        panic!("not vxlan")
+    };
+    assert_eq!(
+        a.vtep_mac, MAC,
+        "our attributes are written into the reservation"
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_lease_deleted_while_running_is_recreated() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let own = c
+        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
+        .await
+        .unwrap();
+    let run = spawn_run(c, MemSink::default());
+    tc.delete(own.key.clone(), None).await.unwrap();
+    let mut back = None;
+    let t = Instant::now();
+    while back.is_none() {
+        assert!(t.elapsed() < LIMIT, "own lease not re-created");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        back = key_state(&mut tc, &own.key).await;
+    }
+    let (v, lease) = back.unwrap();
+    assert_ne!(lease, 0);
+    assert!(
+        matches!(LeaseValue::parse(&v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 1))
+    );
+    eprintln!("own lease re-created {:?} after deletion", t.elapsed());
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_config_is_waited_for() {
+    let etcd = Etcd::start();
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let task = tokio::spawn(async move { c.network_config().await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !task.is_finished(),
+        "network_config returned without a config"
+    );
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    let cfg = tokio::time::timeout(LIMIT, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(cfg.network, sn("10.244.0.0/16"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_backend_refused_with_clear_error() {
+    let etcd = Etcd::start();
+    with_config(
+        &etcd,
+        r#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}"#,
+    )
+    .await;
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let e = c.network_config().await.unwrap_err();
+    let msg = e.to_string();
+    eprintln!("{msg}");
+    assert!(matches!(e, ControlError::Config { .. }));
+    assert!(
+        msg.contains("\"udp\"")
+            && msg.contains("vxlan")
+            && msg.contains("/coreos.com/network/config"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subnet_held_under_ttl_is_free_after_expiry() {
+    // A lease held by another node under an etcd lease blocks that subnet
+    // until it expires; then it is free again.
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, r#"{"Network":"10.9.0.0/28","SubnetMin":"10.9.0.4","SubnetMax":"10.9.0.4","Backend":{"Type":"vxlan"}}"#).await;
+    let id = tc.lease_grant(3, None).await.unwrap().id();
+    tc.put(
+        lease_key("10.9.0.4-30"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 9), 9),
+        Some(PutOptions::new().with_lease(id)),
+    )
+    .await
+    .unwrap();
+    let e = acquire(options(&etcd.endpoint()), Ipv4Addr::new(192, 0, 2, 1), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ControlError::NoFreeSubnet { .. }), "{e}");
+    wait_for_key_gone(&mut tc, &lease_key("10.9.0.4-30")).await;
+    let own = acquire(options(&etcd.endpoint()), Ipv4Addr::new(192, 0, 2, 1), None)
+        .await
+        .unwrap();
+    assert_eq!(own.subnet, sn("10.9.0.4/30"));
+}
+
+async fn wait_for_key_gone(tc: &mut etcd_client::Client, key: &str) {
+    let t = Instant::now();
+    while key_state(tc, key).await.is_some() {
+        assert!(t.elapsed() < LIMIT, "{key} did not expire");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,492 @@
+//! Lease list + watch against a real etcd: events, expiry, scale,
+//! malformed entries, outages and compaction.
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use common::etcd::*;
+use etcd_client::{PutOptions, Txn, TxnOp};
+use vxgate::control::{Control, Subnet};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn sn(s: &str) -> Subnet {
+    s.parse().unwrap()
+}
+
+async fn control_for(etcd: &Etcd) -> Control {
+    let mut c = Control::connect(options(&etcd.endpoint()))
+        .await
+        .expect("connect");
+    c.network_config().await.expect("config");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_put_update_delete_reach_sink() {
+    let etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    tc.put(
+        lease_key("10.244.1.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 1), 1),
+        None,
+    )
+    .await
+    .unwrap();
+    let control = control_for(&etcd).await;
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("initial lease", LIMIT, || {
+        sink.snapshot().contains_key(&sn("10.244.1.0/24"))
+    })
+    .await;
+
+    tc.put(
+        lease_key("10.244.2.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 2), 2),
+        None,
+    )
+    .await
+    .unwrap();
+    wait_for("added lease", LIMIT, || sink.snapshot().len() == 2).await;
+    let a = sink.snapshot()[&sn("10.244.2.0/24")].clone();
+    assert_eq!(
+        (a.public_ip, a.vtep_mac, a.vni),
+        (Ipv4Addr::new(192, 0, 2, 2), [0x0e, 0, 0, 0, 0, 2], Some(1))
+    );
+
+    tc.put(
+        lease_key("10.244.2.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 2), 0x22),
+        None,
+    )
+    .await
+    .unwrap();
+    wait_for("updated VtepMAC", LIMIT, || {
+        sink.snapshot()[&sn("10.244.2.0/24")].vtep_mac[5] == 0x22
+    })
+    .await;
+
+    tc.delete(lease_key("10.244.1.0-24"), None).await.unwrap();
+    wait_for("deleted lease", LIMIT, || {
+        !sink.snapshot().contains_key(&sn("10.244.1.0/24"))
+    })
+    .await;
+    assert_eq!(sink.snapshot(), etcd_view(&mut tc).await);
+    assert_eq!(status.leases(), 1);
+    assert!(status.etcd_connected());
+    assert!(status.revision() > 0);
+    assert!(status.last_event_age().is_some());
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_whose_etcd_lease_expires_disappears() {
+    let etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    let sink = MemSink::default();
+    let run = spawn_run(control_for(&etcd).await, sink.clone());
+    let id = tc.lease_grant(3, None).await.unwrap().id();
+    let v = lease_value(Ipv4Addr::new(192, 0, 2, 7), 7);
+    tc.put(
+        lease_key("10.244.7.0-24"),
+        v,
+        Some(PutOptions::new().with_lease(id)),
+    )
+    .await
+    .unwrap();
+    wait_for("lease appears", LIMIT, || sink.snapshot().len() == 1).await;
+    let gone = wait_for("lease expires", LIMIT, || sink.snapshot().is_empty()).await;
+    eprintln!("lease with TTL 3 s removed from the sink {gone:?} after it appeared");
+    run.stop().await;
+}
+
+/// Writes `n` leases 10.x.y.0/24 in transactions of 100 puts.
+async fn bulk_leases(tc: &mut etcd_client::Client, n: u32, mac_last: u8) {
+    let mut i = 0;
+    while i < n {
+        let ops: Vec<TxnOp> = (i..(i + 100).min(n))
+            .map(|k| {
+                let s = format!("10.{}.{}.0-24", 1 + k / 256, k % 256);
+                TxnOp::put(
+                    lease_key(&s),
+                    lease_value(
+                        Ipv4Addr::new(192, 0, (k / 256) as u8, (k % 256) as u8),
+                        mac_last,
+                    ),
+                    None,
+                )
+            })
+            .collect();
+        i += ops.len() as u32;
+        tc.txn(Txn::new().and_then(ops)).await.unwrap();
+    }
+}
+
+const BIG_CONFIG: &str = r#"{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"vxlan"}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_leases_loaded_at_start() {
+    let etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), BIG_CONFIG, None)
+        .await
+        .unwrap();
+    bulk_leases(&mut tc, 10_000, 1).await;
+    let control = control_for(&etcd).await;
+    let sink = MemSink::default();
+    let t = Instant::now();
+    let run = spawn_run(control, sink.clone());
+    let took = wait_for("10 000 leases", Duration::from_secs(120), || {
+        sink.leases.lock().unwrap().len() == 10_000
+    })
+    .await;
+    eprintln!(
+        "FIGURE initial sync of 10 000 leases: {:?} (run start to last sink upsert: {took:?})",
+        t.elapsed()
+    );
+    assert_eq!(sink.snapshot(), etcd_view(&mut tc).await);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_entries_skipped_counted_good_ones_loaded() {
+    let etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    let good = |i: u8| {
+        (
+            format!("10.244.{i}.0-24"),
+            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
+        )
+    };
+    for i in 1..=3 {
+        let (k, v) = good(i);
+        tc.put(lease_key(&k), v, None).await.unwrap();
+    }
+    let okv = lease_value(Ipv4Addr::new(192, 0, 2, 50), 50);
+    let bad_keys = [
+        "10.244.9.5-24",
+        "10.244.9.0-33",
+        "garbage",
+        "10.244.9.0-24&zz::-64",
+        "10.244.9.0/24",
+        "x10.244.9.0-24",
+    ];
+    for k in bad_keys {
+        tc.put(lease_key(k), okv.clone(), None).await.unwrap();
+    }
+    let bad_values = [
+        "not json",
+        "[]",
+        r#"{"BackendType":"vxlan","BackendData":{"VtepMAC":"0e:00:00:00:00:01"}}"#,
+        r#"{"PublicIP":"192.0.2.300","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:00:00:00:00:01"}}"#,
+        r#"{"PublicIP":"192.0.2.1","BackendData":{"VtepMAC":"0e:00:00:00:00:01"}}"#,
+        r#"{"PublicIP":"192.0.2.1","BackendType":"vxlan"}"#,
+        r#"{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":"x"}"#,
+        r#"{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VNI":1}}"#,
+        r#"{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:00:00:00:01"}}"#,
+        r#"{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:00:00:00:00:01","VNI":"1"}}"#,
+    ];
+    for (i, v) in bad_values.iter().enumerate() {
+        tc.put(lease_key(&format!("10.244.{}.0-24", 100 + i)), *v, None)
+            .await
+            .unwrap();
+    }
+    tc.put(
+        lease_key("10.244.200.0-24"),
+        r#"{"PublicIP":"192.0.2.9","BackendType":"host-gw"}"#,
+        None,
+    )
+    .await
+    .unwrap();
+
+    let control = control_for(&etcd).await;
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("good leases", LIMIT, || sink.snapshot().len() == 3).await;
+    let expected_invalid = (bad_keys.len() + bad_values.len()) as u64;
+    assert_eq!(status.invalid_entries_total(), expected_invalid);
+    assert_eq!(status.ignored_non_vxlan_total(), 1);
+    assert_eq!(sink.snapshot(), etcd_view(&mut tc).await);
+
+    // A malformed PUT over a good key keeps the good entry.
+    let before = sink.snapshot();
+    tc.put(lease_key("10.244.1.0-24"), "{broken", None)
+        .await
+        .unwrap();
+    wait_for("malformed put counted", LIMIT, || {
+        status.invalid_entries_total() == expected_invalid + 1
+    })
+    .await;
+    assert_eq!(sink.snapshot(), before);
+    // A malformed key at runtime is counted, good ones still flow.
+    tc.put(lease_key("10.244.8.1-24"), okv.clone(), None)
+        .await
+        .unwrap();
+    let (k, v) = good(4);
+    tc.put(lease_key(&k), v, None).await.unwrap();
+    wait_for("good lease after bad key", LIMIT, || {
+        sink.snapshot().len() == 4
+    })
+    .await;
+    assert_eq!(status.invalid_entries_total(), expected_invalid + 2);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_insensitive_config_and_lease_keys() {
+    let etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(
+        format!("{PREFIX}/config"),
+        r#"{"network":"10.50.0.0/16","subnetlen":26,"backend":{"type":"vxlan","vni":42,"port":4789,"directrouting":true}}"#,
+        None,
+    )
+    .await
+    .unwrap();
+    tc.put(
+        lease_key("10.50.1.64-26"),
+        r#"{"publicip":"192.0.2.5","publicipv6":null,"backendtype":"vxlan","backenddata":{"vni":42,"vtepmac":"0E:00:00:00:00:05"}}"#,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let cfg = c.network_config().await.unwrap();
+    assert_eq!(
+        (
+            cfg.subnet_len,
+            cfg.backend.vni,
+            cfg.backend.port,
+            cfg.backend.direct_routing
+        ),
+        (26, 42, 4789, true)
+    );
+    let sink = MemSink::default();
+    let run = spawn_run(c, sink.clone());
+    wait_for("lowercase lease", LIMIT, || sink.snapshot().len() == 1).await;
+    let a = sink.snapshot()[&sn("10.50.1.64/26")].clone();
+    assert_eq!(
+        (a.public_ip, a.vtep_mac[0], a.vni),
+        (Ipv4Addr::new(192, 0, 2, 5), 0x0e, Some(42))
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_restart_with_changes_while_down_resyncs_exactly() {
+    let mut etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    for i in 1..=3u8 {
+        tc.put(
+            lease_key(&format!("10.244.{i}.0-24")),
+            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let control = control_for(&etcd).await;
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("initial leases", LIMIT, || sink.snapshot().len() == 3).await;
+    let before = sink.snapshot();
+
+    etcd.kill();
+    wait_for("disconnect noticed", LIMIT, || !status.etcd_connected()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sink.snapshot(),
+        before,
+        "nothing may be removed while etcd is away"
+    );
+
+    // Change etcd where the gateway cannot see it.
+    let hidden = etcd.restart_hidden();
+    let mut hc = client(&format!("http://127.0.0.1:{hidden}")).await;
+    hc.delete(lease_key("10.244.1.0-24"), None).await.unwrap();
+    hc.put(
+        lease_key("10.244.2.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 2), 0x99),
+        None,
+    )
+    .await
+    .unwrap();
+    hc.put(
+        lease_key("10.244.4.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 4), 4),
+        None,
+    )
+    .await
+    .unwrap();
+    drop(hc);
+    assert_eq!(sink.snapshot(), before);
+
+    etcd.restart();
+    let back = Instant::now();
+    let mut tc = client(&etcd.endpoint()).await;
+    let want = etcd_view(&mut tc).await;
+    wait_for("resync after etcd returns", LIMIT, || {
+        sink.snapshot() == want
+    })
+    .await;
+    eprintln!(
+        "FIGURE resync after etcd came back: {:?} (spec: within 2 s)",
+        back.elapsed()
+    );
+    assert!(status.resyncs_total() >= 1);
+    wait_for("connected again", LIMIT, || status.etcd_connected()).await;
+    // The watch works again after the resync.
+    tc.delete(lease_key("10.244.3.0-24"), None).await.unwrap();
+    wait_for("event after resync", LIMIT, || sink.snapshot().len() == 2).await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_past_watch_revision_recovered_by_relist() {
+    let mut etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    for i in 1..=20u8 {
+        tc.put(
+            lease_key(&format!("10.244.{i}.0-24")),
+            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let control = control_for(&etcd).await;
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("initial leases", LIMIT, || sink.snapshot().len() == 20).await;
+    let watched_rev = status.revision();
+
+    let hidden = etcd.restart_hidden();
+    let mut hc = client(&format!("http://127.0.0.1:{hidden}")).await;
+    for round in 0..5u8 {
+        for i in 1..=20u8 {
+            let k = lease_key(&format!("10.244.{i}.0-24"));
+            if (i + round) % 7 == 0 {
+                hc.delete(k, None).await.unwrap();
+            } else {
+                hc.put(
+                    k,
+                    lease_value(
+                        Ipv4Addr::new(192, 0, 2, i),
+                        round.wrapping_mul(20).wrapping_add(i),
+                    ),
+                    None,
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+    let rev = hc
+        .get("x", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    assert!(rev > watched_rev + 1);
+    hc.compact(rev, None).await.unwrap();
+    drop(hc);
+
+    etcd.restart();
+    let mut tc = client(&etcd.endpoint()).await;
+    let want = etcd_view(&mut tc).await;
+    wait_for("resync after compaction", LIMIT, || sink.snapshot() == want).await;
+    // Watch again live.
+    tc.put(
+        lease_key("10.244.99.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 99), 99),
+        None,
+    )
+    .await
+    .unwrap();
+    wait_for("event after compaction", LIMIT, || {
+        sink.snapshot().contains_key(&sn("10.244.99.0/24"))
+    })
+    .await;
+    eprintln!(
+        "compacted at {rev}, watcher had seen {watched_rev}; compactions seen by watch: {}",
+        status.compactions_total()
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_to_sink_latency_at_1000_updates_per_second() {
+    let etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), BIG_CONFIG, None)
+        .await
+        .unwrap();
+    bulk_leases(&mut tc, 1_000, 0).await;
+    let control = control_for(&etcd).await;
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("1000 leases", LIMIT, || sink.snapshot().len() == 1000).await;
+    let base = status.latency().count;
+
+    // 10 transactions of 10 puts every 100 ms = 1000 lease updates per second, 3 s.
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut written = 0u32;
+    for step in 0..300u32 {
+        tick.tick().await;
+        let round = (1 + step / 100) as u8; // new VtepMAC each second
+        let ops: Vec<TxnOp> = (0..10)
+            .map(|j| {
+                let k = (step * 10 + j) % 1000;
+                let s = format!("10.{}.{}.0-24", 1 + k / 256, k % 256);
+                TxnOp::put(
+                    lease_key(&s),
+                    lease_value(
+                        Ipv4Addr::new(192, 0, (k / 256) as u8, (k % 256) as u8),
+                        round,
+                    ),
+                    None,
+                )
+            })
+            .collect();
+        tc.txn(Txn::new().and_then(ops)).await.unwrap();
+        written += 10;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let want = etcd_view(&mut tc).await;
+    wait_for("all updates applied", LIMIT, || sink.snapshot() == want).await;
+    let l = status.latency();
+    eprintln!(
+        "FIGURE {written} updates in {secs:.2} s ({:.0}/s); event->sink latency over {} events: p50 {} us, p99 {} us, max {} us",
+        f64::from(written) / secs,
+        l.count - base,
+        l.p50_us,
+        l.p99_us,
+        l.max_us
+    );
+    assert_eq!(l.count - base, u64::from(written));
+    run.stop().await;
+}
