@@ -1,17 +1,16 @@
 //! The test topology with the kernel alone: pods on two flannel-style nodes
 //! talk through the kernel's VXLAN (the baseline for the gateway's tests).
+mod common;
 #[path = "e2e/mod.rs"]
 mod e2e;
-#[path = "e2e/etcd.rs"]
-mod etcd;
 
 use e2e::{Etcdctl, Net, Topology};
 
 #[test]
 fn pods_on_two_kernel_vxlan_nodes_talk_through_flannel_style_programming() {
-    let etcd = etcd::Etcd::start();
+    let etcd = common::etcd::Etcd::start();
     let ctl = Etcdctl {
-        endpoint: etcd.endpoint.clone(),
+        endpoint: etcd.endpoint(),
     };
     let net = Net::default();
     ctl.put(&format!("{}/config", net.prefix), &net.config_json());
