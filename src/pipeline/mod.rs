@@ -28,3 +28,6 @@ pub use drop_reason::{DropReason, SlowKind};
 pub use lookup::{Lease, Lookup, VtepMatch};
 pub use state::WorkerState;
 pub use verdict::{Side, Verdict};
+
+#[cfg(test)]
+mod tests;

@@ -280,7 +280,6 @@ pub fn icmp_error_in_place<B: PacketBuf>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::buf::VecBuf;
     use crate::pipeline::testing;
 
     #[test]
