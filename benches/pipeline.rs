@@ -7,7 +7,7 @@
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::time::{Duration, Instant};
 use vxgate::pipeline::testing::{self, MapLookup};
-use vxgate::pipeline::{buf::DEFAULT_HEADROOM, process_burst, Side, Verdict, VecBuf, BURST};
+use vxgate::pipeline::{buf::DEFAULT_HEADROOM, process_burst, Side, VecBuf, Verdict, BURST};
 use vxgate::wire::{ethernet, ipv4, udp, vxlan};
 
 struct Setup {
@@ -22,8 +22,12 @@ fn setup() -> Setup {
         ctx: testing::context(),
         lookup: MapLookup::standard(),
         // 64 bytes of UDP data: a 106-byte inner frame.
-        encap_frames: (0..BURST).map(|i| testing::host_to_pod(64 + i % 4)).collect(),
-        decap_frames: (0..BURST).map(|i| testing::pod_to_host(64 + i % 4)).collect(),
+        encap_frames: (0..BURST)
+            .map(|i| testing::host_to_pod(64 + i % 4))
+            .collect(),
+        decap_frames: (0..BURST)
+            .map(|i| testing::pod_to_host(64 + i % 4))
+            .collect(),
     }
 }
 
@@ -44,14 +48,17 @@ fn parse(frame: &[u8]) -> Option<u32> {
     let vx = vxlan::Packet::new_checked(u.payload()).ok()?;
     let ie = ethernet::Frame::new_checked(vx.payload()).ok()?;
     let iip = ipv4::Packet::new_checked(ie.payload()).ok()?;
-    iip.verify_checksum().then(|| iip.dst_u32() ^ vx.vni().get())
+    iip.verify_checksum()
+        .then(|| iip.dst_u32() ^ vx.vni().get())
 }
 
 type Step = fn(&Setup, &mut vxgate::pipeline::WorkerState, &mut [VecBuf], &mut [Verdict]);
 
 fn steps() -> [(&'static str, Step); 4] {
     [
-        ("refill_baseline", |s, _, bufs, _| refill(bufs, &s.decap_frames)),
+        ("refill_baseline", |s, _, bufs, _| {
+            refill(bufs, &s.decap_frames)
+        }),
         ("parse", |s, _, bufs, _| {
             refill(bufs, &s.decap_frames);
             for b in bufs.iter() {
@@ -70,7 +77,9 @@ fn steps() -> [(&'static str, Step); 4] {
 }
 
 fn fresh_bufs() -> Vec<VecBuf> {
-    (0..BURST).map(|_| VecBuf::new(DEFAULT_HEADROOM, 256)).collect()
+    (0..BURST)
+        .map(|_| VecBuf::new(DEFAULT_HEADROOM, 256))
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -115,7 +124,11 @@ fn summary() {
     let base = results[0].1;
     println!("\nper packet (burst of {BURST}, VecBuf, HashMap lookup):");
     for (name, ns) in &results {
-        println!("  {name:<16} {ns:8.1} ns/packet  ({:5.2}x refill baseline, {:6.1} ns over it)", ns / base, ns - base);
+        println!(
+            "  {name:<16} {ns:8.1} ns/packet  ({:5.2}x refill baseline, {:6.1} ns over it)",
+            ns / base,
+            ns - base
+        );
     }
 }
 
