@@ -1,2 +1,33 @@
 //! Classify, encap, decap and slow path: the per-burst packet logic.
+//!
+//! Pure Rust over the [`buf::PacketBuf`] trait and the [`lookup::Lookup`]
+//! trait, so it runs on byte vectors in tests and on mbufs in the workers.
+//! See docs/pipeline.md for the decisions (UDP checksum, 802.1Q, unresolved
+//! next hops, where ICMP is generated) and for how verdicts are counted.
 #![deny(unsafe_code)]
+
+pub mod buf;
+pub mod classify;
+pub mod context;
+pub mod counters;
+pub mod decap;
+pub mod drop_reason;
+pub mod encap;
+pub mod fragment;
+pub mod lookup;
+pub mod slowpath;
+pub mod state;
+pub mod testing;
+pub mod verdict;
+
+pub use buf::{PacketBuf, VecBuf};
+pub use classify::{process_access, process_burst, process_decapped, process_underlay, BURST};
+pub use context::{Context, ContextConfig, ContextError, Prefix};
+pub use counters::{CounterSnapshot, Counters};
+pub use drop_reason::{DropReason, SlowKind};
+pub use lookup::{Lease, Lookup, VtepMatch};
+pub use state::WorkerState;
+pub use verdict::{Side, Verdict};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,418 @@
+//! Entry points: classify a frame from either port and send it down the
+//! right path (ARP, local ICMP, encap, decap, DirectRouting), plus the
+//! burst function with a bulk lease lookup, and the helpers those paths
+//! share (validation, routing, ICMP error generation).
+
+use super::buf::PacketBuf;
+use super::context::Context;
+use super::decap::{decap, to_access};
+use super::drop_reason::{DropReason, SlowKind};
+use super::encap::to_overlay;
+use super::lookup::{Lease, Lookup};
+use super::slowpath::{
+    echo_reply_in_place, handle_arp, icmp_error_allowed, icmp_error_in_place, IcmpError,
+};
+use super::state::WorkerState;
+use super::verdict::{Side, Verdict};
+use crate::wire::ethernet::{self, ethertype, Frame};
+use crate::wire::{ipv4, Error};
+
+/// Packets per burst: the size of the stack arrays in `process_burst`.
+pub const BURST: usize = 32;
+
+/// Where the packet being routed came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A host on the access port.
+    Access,
+    /// Decapsulated from a VXLAN tunnel.
+    Tunnel,
+    /// Plain routed IPv4 from the underlay (DirectRouting).
+    Direct,
+    /// Built by the gateway (ICMP replies and errors): no TTL decrement,
+    /// never answered with an ICMP error.
+    Gateway,
+}
+
+/// Structure and header checksum of an IPv4 packet; its total length.
+pub(crate) fn check_ipv4(b: &[u8]) -> Result<usize, DropReason> {
+    let ip = ipv4::Packet::new_checked(b).map_err(|e| match e {
+        Error::Truncated => DropReason::Truncated,
+        Error::Malformed => DropReason::BadIpv4,
+    })?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadChecksum);
+    }
+    Ok(usize::from(ip.total_len()))
+}
+
+/// The IPv4 packet behind the buffer's Ethernet header.
+pub(crate) fn ip_view<B: PacketBuf>(buf: &B) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+    let b = buf
+        .data()
+        .get(ethernet::HEADER_LEN..)
+        .ok_or(DropReason::Truncated)?;
+    ipv4::Packet::new_checked(b).map_err(|_| DropReason::Truncated)
+}
+
+/// Cuts the buffer to `len` bytes (drops Ethernet padding); `false` if it
+/// is shorter than that.
+pub(crate) fn trim_to<B: PacketBuf>(buf: &mut B, len: usize) -> bool {
+    match buf.len().checked_sub(len) {
+        Some(0) => true,
+        Some(excess) => buf.trim(excess),
+        None => false,
+    }
+}
+
+/// Counts what only the verdict tells: drops, punts and held packets.
+#[inline]
+fn account(st: &WorkerState, v: Verdict) -> Verdict {
+    match v {
+        Verdict::Drop(r) => st.counters.dropped(r),
+        Verdict::Punt(k) => st.counters.slowpath(k),
+        Verdict::Hold { .. } => st.counters.slowpath(SlowKind::Arp),
+        Verdict::TxUnderlay | Verdict::TxAccess | Verdict::Reply(_) => {}
+    }
+    v
+}
+
+/// Drops the packet under `reason` and, rate limit permitting, turns the
+/// buffer into an ICMP error back to its sender: out of the access port
+/// for hosts, routed back through the overlay for everyone else.
+pub(crate) fn reject<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    origin: Origin,
+    kind: IcmpError,
+    reason: DropReason,
+) -> Verdict {
+    if origin == Origin::Gateway {
+        return Verdict::Drop(reason);
+    }
+    match ip_view(buf) {
+        Ok(ip) if icmp_error_allowed(&ip) => {}
+        _ => return Verdict::Drop(reason),
+    }
+    if !st.icmp_limiter.allow(st.now_ns) {
+        return Verdict::Drop(reason);
+    }
+    if !icmp_error_in_place(buf, ctx.cfg.access_mac, ctx.cfg.access_ip, kind) {
+        return Verdict::Drop(reason);
+    }
+    let v = match origin {
+        Origin::Access => Verdict::Reply(Side::Access),
+        _ => route(ctx, lookup, st, buf, Origin::Gateway, None),
+    };
+    if let Verdict::Drop(_) = v {
+        return Verdict::Drop(reason);
+    }
+    st.counters.dropped(reason);
+    st.counters.slowpath(SlowKind::Icmp);
+    v
+}
+
+/// A packet larger than the MTU toward its next hop: with DF, dropped as
+/// `mtu_exceeded` and answered with fragmentation-needed carrying `mtu`;
+/// without DF, punted for the slow path to fragment.
+pub(crate) fn too_big<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    origin: Origin,
+    mtu: u16,
+    df: bool,
+) -> Verdict {
+    if df || origin == Origin::Gateway {
+        reject(
+            ctx,
+            lookup,
+            st,
+            buf,
+            origin,
+            IcmpError::FragNeeded { mtu },
+            DropReason::MtuExceeded,
+        )
+    } else {
+        Verdict::Punt(SlowKind::Fragment)
+    }
+}
+
+/// Routes a validated `[Ethernet][IPv4]` frame by its destination: own
+/// subnet to the access port, another lease into the overlay, else drop.
+/// `lease` is the bulk-looked-up lease when the burst function has it.
+pub(crate) fn route<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    origin: Origin,
+    lease: Option<Option<Lease>>,
+) -> Verdict {
+    let dst = match ip_view(buf) {
+        Ok(ip) => ip.dst_u32(),
+        Err(r) => return Verdict::Drop(r),
+    };
+    if ctx.cfg.subnet.contains(dst) {
+        if origin == Origin::Access {
+            // Hosts on the access segment reach each other directly.
+            return Verdict::Drop(DropReason::NotForUs);
+        }
+        return to_access(ctx, lookup, st, buf, origin);
+    }
+    if ctx.cfg.network.contains(dst) {
+        let lease = match lease {
+            Some(l) => l,
+            None => lookup.lease(ctx.subnet_key(dst)),
+        };
+        return to_overlay(ctx, lookup, st, buf, origin, lease);
+    }
+    Verdict::Drop(DropReason::NoRoute)
+}
+
+/// A validated IPv4 frame to one of our addresses: echo requests are
+/// answered in place (sent back out `reply_side`, or routed back through
+/// the overlay when they came through a tunnel); everything else is not
+/// for us.
+pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    reply_side: Option<Side>,
+) -> Verdict {
+    let mac = ctx.port_mac(reply_side.unwrap_or(Side::Access));
+    if let Err(r) = echo_reply_in_place(buf.data_mut(), mac) {
+        return Verdict::Drop(r);
+    }
+    st.counters.slowpath(SlowKind::Icmp);
+    match reply_side {
+        Some(side) => Verdict::Reply(side),
+        None => route(ctx, lookup, st, buf, Origin::Gateway, None),
+    }
+}
+
+/// Ethertype and destination MAC, or the drop reason for frames that are
+/// not unicast IPv4 to `our_mac`. ARP is `Ok(None)`.
+fn l2_check(frame: &[u8], our_mac: crate::wire::MacAddr) -> Result<Option<()>, DropReason> {
+    let f = Frame::new_checked(frame).map_err(|_| DropReason::Truncated)?;
+    match f.ethertype() {
+        ethertype::ARP => Ok(None),
+        // 802.1Q/802.1ad tagged frames are not untagged IPv4: counted as
+        // not_ipv4 (the ports carry untagged traffic only).
+        ethertype::IPV4 if f.dst() == our_mac => Ok(Some(())),
+        ethertype::IPV4 => Err(DropReason::NotForUs),
+        _ => Err(DropReason::NotIpv4),
+    }
+}
+
+/// Validates the IPv4 header behind the Ethernet header and trims padding;
+/// returns the destination.
+fn ipv4_in<B: PacketBuf>(buf: &mut B) -> Result<u32, DropReason> {
+    let b = buf
+        .data()
+        .get(ethernet::HEADER_LEN..)
+        .ok_or(DropReason::Truncated)?;
+    let total = check_ipv4(b)?;
+    if !trim_to(buf, ethernet::HEADER_LEN + total) {
+        return Err(DropReason::Truncated);
+    }
+    ip_view(buf).map(|ip| ip.dst_u32())
+}
+
+/// A frame received on the access port.
+pub fn process_access<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+) -> Verdict {
+    let v = access(ctx, lookup, st, buf, None);
+    account(st, v)
+}
+
+fn access<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    lease: Option<Option<Lease>>,
+) -> Verdict {
+    match l2_check(buf.data(), ctx.cfg.access_mac) {
+        Err(r) => return Verdict::Drop(r),
+        Ok(None) => return arp(ctx, st, Side::Access, buf),
+        Ok(Some(())) => {}
+    }
+    let dst = match ipv4_in(buf) {
+        Ok(d) => d,
+        Err(r) => return Verdict::Drop(r),
+    };
+    if ctx.is_local(dst) {
+        return local_deliver(ctx, lookup, st, buf, Some(Side::Access));
+    }
+    route(ctx, lookup, st, buf, Origin::Access, lease)
+}
+
+fn arp<B: PacketBuf>(ctx: &Context, st: &WorkerState, side: Side, buf: &mut B) -> Verdict {
+    let v = handle_arp(ctx, side, buf);
+    if let Verdict::Reply(_) = v {
+        st.counters.slowpath(SlowKind::Arp);
+    }
+    v
+}
+
+/// A frame received on the underlay port.
+pub fn process_underlay<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+) -> Verdict {
+    let v = underlay(ctx, lookup, st, buf);
+    account(st, v)
+}
+
+fn underlay<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+) -> Verdict {
+    match l2_check(buf.data(), ctx.cfg.underlay_mac) {
+        Err(r) => return Verdict::Drop(r),
+        Ok(None) => return arp(ctx, st, Side::Underlay, buf),
+        Ok(Some(())) => {}
+    }
+    let dst = match ipv4_in(buf) {
+        Ok(d) => d,
+        Err(r) => return Verdict::Drop(r),
+    };
+    if dst != u32::from(ctx.cfg.underlay_ip) {
+        if ctx.cfg.direct_routing && ctx.cfg.subnet.contains(dst) {
+            if dst == u32::from(ctx.cfg.access_ip) {
+                return local_deliver(ctx, lookup, st, buf, Some(Side::Underlay));
+            }
+            return to_access(ctx, lookup, st, buf, Origin::Direct);
+        }
+        return Verdict::Drop(DropReason::NotForUs);
+    }
+    let (fragment, proto) = match ip_view(buf) {
+        Ok(ip) => (ip.is_fragment(), ip.protocol()),
+        Err(r) => return Verdict::Drop(r),
+    };
+    if fragment {
+        return Verdict::Drop(DropReason::OuterFragment);
+    }
+    match proto {
+        ipv4::protocol::UDP => decap(ctx, lookup, st, buf),
+        ipv4::protocol::ICMP => local_deliver(ctx, lookup, st, buf, Some(Side::Underlay)),
+        _ => Verdict::Drop(DropReason::NotForUs),
+    }
+}
+
+/// An inner `[Ethernet][IPv4]` frame that came out of a tunnel (or was
+/// direct-routed) and was fragmented by the slow path: validated and routed
+/// like a freshly decapsulated packet (not counted as a decap again).
+pub fn process_decapped<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+) -> Verdict {
+    let v = decapped(ctx, lookup, st, buf);
+    account(st, v)
+}
+
+fn decapped<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+) -> Verdict {
+    match Frame::new_checked(buf.data()) {
+        Err(_) => return Verdict::Drop(DropReason::Truncated),
+        Ok(f) if f.ethertype() != ethertype::IPV4 => return Verdict::Drop(DropReason::NotIpv4),
+        Ok(_) => {}
+    }
+    let dst = match ipv4_in(buf) {
+        Ok(d) => d,
+        Err(r) => return Verdict::Drop(r),
+    };
+    if ctx.is_local(dst) {
+        return local_deliver(ctx, lookup, st, buf, None);
+    }
+    route(ctx, lookup, st, buf, Origin::Tunnel, None)
+}
+
+/// The lease-table key of an access frame headed into the overlay, read
+/// without validation (the full checks run afterwards).
+fn access_lease_key(ctx: &Context, frame: &[u8]) -> Option<u32> {
+    let f = Frame::new_checked(frame).ok()?;
+    if f.ethertype() != ethertype::IPV4 {
+        return None;
+    }
+    let d = frame.get(30..34)?;
+    let dst = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+    (ctx.cfg.network.contains(dst) && !ctx.cfg.subnet.contains(dst)).then(|| ctx.subnet_key(dst))
+}
+
+/// Processes a burst received on `rx`, writing one verdict per buffer.
+/// Handles `min(bufs.len(), verdicts.len())` buffers, in chunks of
+/// [`BURST`], and returns that count. Access bursts look their leases up
+/// with one `leases_bulk` call per chunk.
+pub fn process_burst<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    rx: Side,
+    bufs: &mut [B],
+    verdicts: &mut [Verdict],
+) -> usize {
+    let n = bufs.len().min(verdicts.len());
+    for (bchunk, vchunk) in bufs[..n]
+        .chunks_mut(BURST)
+        .zip(verdicts[..n].chunks_mut(BURST))
+    {
+        match rx {
+            Side::Underlay => {
+                for (b, v) in bchunk.iter_mut().zip(vchunk.iter_mut()) {
+                    *v = process_underlay(ctx, lookup, st, b);
+                }
+            }
+            Side::Access => access_chunk(ctx, lookup, st, bchunk, vchunk),
+        }
+    }
+    n
+}
+
+fn access_chunk<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    bufs: &mut [B],
+    verdicts: &mut [Verdict],
+) {
+    let mut keys = [0u32; BURST];
+    let mut owner = [0u8; BURST];
+    let mut n = 0;
+    for (i, b) in bufs.iter().enumerate().take(BURST) {
+        if let Some(k) = access_lease_key(ctx, b.data()) {
+            keys[n] = k;
+            owner[n] = i as u8;
+            n += 1;
+        }
+    }
+    let mut found = [None; BURST];
+    lookup.leases_bulk(&keys[..n], &mut found[..n]);
+    let mut hints: [Option<Option<Lease>>; BURST] = [None; BURST];
+    for (o, l) in owner[..n].iter().zip(&found[..n]) {
+        hints[usize::from(*o)] = Some(*l);
+    }
+    for ((b, v), h) in bufs.iter_mut().zip(verdicts.iter_mut()).zip(hints) {
+        let r = access(ctx, lookup, st, b, h);
+        *v = account(st, r);
+    }
+}

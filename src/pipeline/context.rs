@@ -1,0 +1,340 @@
+//! The gateway's static configuration as the pipeline sees it, plus the
+//! outer-header template built once from it (STYLE item 7).
+
+use super::verdict::Side;
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::{checksum, ipv4, udp, vxlan, MacAddr, Vni};
+use std::net::Ipv4Addr;
+
+/// An IPv4 prefix, host order, with the host bits cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix {
+    addr: u32,
+    len: u8,
+}
+
+impl Prefix {
+    /// `None` if `len > 32`; host bits of `addr` are cleared.
+    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Prefix> {
+        if len > 32 {
+            return None;
+        }
+        Some(Prefix {
+            addr: u32::from(addr) & mask(len),
+            len,
+        })
+    }
+    pub fn addr(self) -> Ipv4Addr {
+        Ipv4Addr::from(self.addr)
+    }
+    pub fn addr_u32(self) -> u32 {
+        self.addr
+    }
+    pub fn prefix_len(self) -> u8 {
+        self.len
+    }
+    #[inline]
+    pub fn contains(self, ip: u32) -> bool {
+        ip & mask(self.len) == self.addr
+    }
+    /// The all-ones host address.
+    pub fn broadcast(self) -> u32 {
+        self.addr | !mask(self.len)
+    }
+    /// True when `other` lies entirely inside `self`.
+    pub fn covers(self, other: Prefix) -> bool {
+        other.len >= self.len && self.contains(other.addr)
+    }
+}
+
+/// Network mask of `len` bits, host order.
+#[inline]
+pub const fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else if len >= 32 {
+        u32::MAX
+    } else {
+        u32::MAX << (32 - len)
+    }
+}
+
+/// The settings, as the configuration module resolves them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextConfig {
+    pub underlay_ip: Ipv4Addr,
+    pub underlay_mac: MacAddr,
+    /// The underlay's on-link prefix (from `--underlay-ip IP/LEN`).
+    pub underlay_prefix: Prefix,
+    /// Next hop for PublicIPs off the on-link prefix.
+    pub underlay_gateway: Option<Ipv4Addr>,
+    pub access_ip: Ipv4Addr,
+    pub access_mac: MacAddr,
+    /// The gateway's own lease.
+    pub subnet: Prefix,
+    /// flannel's `Network`.
+    pub network: Prefix,
+    /// flannel's `SubnetLen`.
+    pub subnet_len: u8,
+    pub vni: Vni,
+    /// VXLAN UDP destination port (`Backend.Port`, 8472 by default).
+    pub udp_port: u16,
+    /// Largest inner IPv4 packet a tunnel carries (underlay MTU - 50).
+    pub tunnel_mtu: u16,
+    /// The underlay port's MTU (direct-routed packets).
+    pub underlay_mtu: u16,
+    pub access_mtu: u16,
+    /// The gateway's VtepMAC (inner source MAC it sends, inner destination
+    /// MAC it accepts).
+    pub vtep_mac: MacAddr,
+    pub direct_routing: bool,
+}
+
+/// A configuration the pipeline cannot work with (setup tier).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContextError {
+    #[error("subnet {subnet}/{len} is not inside Network {network}/{nlen}: choose a --subnet inside Network")]
+    SubnetOutsideNetwork {
+        subnet: Ipv4Addr,
+        len: u8,
+        network: Ipv4Addr,
+        nlen: u8,
+    },
+    #[error("SubnetLen {0} must be between Network's prefix length and 32, and equal the gateway subnet's length")]
+    BadSubnetLen(u8),
+    #[error("access IP {0} is not inside the gateway subnet: pass an --access-ip inside --subnet")]
+    AccessIpOutsideSubnet(Ipv4Addr),
+    #[error("{what} MTU {mtu} is below the IPv4 minimum of 68 (tunnel MTU is the underlay MTU minus 50): raise the port or Backend.MTU")]
+    MtuTooSmall { what: &'static str, mtu: u16 },
+}
+
+/// Outer Ethernet + IPv4 + UDP + VXLAN: the bytes prepended by encap.
+pub const OUTER_LEN: usize =
+    ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + vxlan::HEADER_LEN;
+
+/// Pre-built config plus the outer header template.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub cfg: ContextConfig,
+    subnet_mask: u32,
+    template: [u8; OUTER_LEN],
+    /// Unfolded sum of the template's IPv4 header (length, ident,
+    /// destination and checksum zero), patched per packet.
+    ip_sum: u32,
+}
+
+pub(crate) mod outer {
+    pub const DST_MAC: core::ops::Range<usize> = 0..6;
+    pub const IP: usize = 14;
+    pub const IP_LEN: usize = IP + 2;
+    pub const IP_IDENT: usize = IP + 4;
+    pub const IP_CSUM: usize = IP + 10;
+    pub const IP_DST: usize = IP + 16;
+    pub const UDP: usize = 34;
+    pub const UDP_SPORT: usize = UDP;
+    pub const UDP_LEN: usize = UDP + 4;
+}
+
+impl Context {
+    pub fn new(cfg: ContextConfig) -> Result<Context, ContextError> {
+        if !cfg.network.covers(cfg.subnet) {
+            return Err(ContextError::SubnetOutsideNetwork {
+                subnet: cfg.subnet.addr(),
+                len: cfg.subnet.prefix_len(),
+                network: cfg.network.addr(),
+                nlen: cfg.network.prefix_len(),
+            });
+        }
+        if cfg.subnet_len < cfg.network.prefix_len()
+            || cfg.subnet_len > 32
+            || cfg.subnet_len != cfg.subnet.prefix_len()
+        {
+            return Err(ContextError::BadSubnetLen(cfg.subnet_len));
+        }
+        if !cfg.subnet.contains(u32::from(cfg.access_ip)) {
+            return Err(ContextError::AccessIpOutsideSubnet(cfg.access_ip));
+        }
+        for (what, mtu) in [
+            ("tunnel", cfg.tunnel_mtu),
+            ("underlay", cfg.underlay_mtu),
+            ("access", cfg.access_mtu),
+        ] {
+            if mtu < 68 {
+                return Err(ContextError::MtuTooSmall { what, mtu });
+            }
+        }
+        let mut t = [0u8; OUTER_LEN];
+        {
+            let mut eth = ethernet::Frame::new_unchecked(&mut t[..]);
+            eth.set_src(cfg.underlay_mac);
+            eth.set_ethertype(ethertype::IPV4);
+        }
+        {
+            let mut ip = ipv4::Packet::new_unchecked(&mut t[outer::IP..outer::UDP]);
+            ip.set_ver_ihl(ipv4::HEADER_LEN);
+            ip.set_frag(false, false, 0);
+            ip.set_ttl(64);
+            ip.set_protocol(ipv4::protocol::UDP);
+            ip.set_src(cfg.underlay_ip);
+        }
+        {
+            let mut u =
+                udp::Packet::new_unchecked(&mut t[outer::UDP..outer::UDP + udp::HEADER_LEN]);
+            u.set_dst_port(cfg.udp_port);
+        }
+        vxlan::Packet::new_unchecked(&mut t[outer::UDP + udp::HEADER_LEN..]).set_header(cfg.vni);
+        let ip_sum = checksum::sum(0, &t[outer::IP..outer::UDP]);
+        Ok(Context {
+            cfg,
+            subnet_mask: mask(cfg.subnet_len),
+            template: t,
+            ip_sum,
+        })
+    }
+
+    /// Destination masked with SubnetLen: the lease table key.
+    #[inline]
+    pub fn subnet_key(&self, dst: u32) -> u32 {
+        dst & self.subnet_mask
+    }
+
+    /// One of the gateway's own addresses.
+    #[inline]
+    pub fn is_local(&self, ip: u32) -> bool {
+        ip == u32::from(self.cfg.access_ip) || ip == u32::from(self.cfg.underlay_ip)
+    }
+
+    pub fn port_mac(&self, side: Side) -> MacAddr {
+        match side {
+            Side::Underlay => self.cfg.underlay_mac,
+            Side::Access => self.cfg.access_mac,
+        }
+    }
+
+    pub fn port_ip(&self, side: Side) -> Ipv4Addr {
+        match side {
+            Side::Underlay => self.cfg.underlay_ip,
+            Side::Access => self.cfg.access_ip,
+        }
+    }
+
+    /// The MTU the slow path fragments `Punt(Fragment)` frames to, by the
+    /// port they were received on (small enough for every way out).
+    pub fn fragment_mtu(&self, rx: Side) -> u16 {
+        match rx {
+            Side::Access => self.cfg.tunnel_mtu,
+            Side::Underlay => self.cfg.tunnel_mtu.min(self.cfg.access_mtu),
+        }
+    }
+
+    /// The next hop on the underlay toward a VTEP's PublicIP.
+    #[inline]
+    pub fn underlay_next_hop(&self, public_ip: u32) -> u32 {
+        match self.cfg.underlay_gateway {
+            Some(gw) if !self.cfg.underlay_prefix.contains(public_ip) => u32::from(gw),
+            _ => public_ip,
+        }
+    }
+
+    /// Writes the outer header into `out` (exactly `OUTER_LEN` bytes) for
+    /// an inner Ethernet frame of `inner_len` bytes, patching what varies
+    /// per packet. `inner_len + 36` fits in u16 because callers checked
+    /// the inner IPv4 length against the tunnel MTU.
+    #[inline]
+    pub(crate) fn write_outer(
+        &self,
+        out: &mut [u8],
+        dst_mac: MacAddr,
+        dst_ip: Ipv4Addr,
+        ident: u16,
+        src_port: u16,
+        inner_len: u16,
+    ) {
+        out.copy_from_slice(&self.template);
+        out[outer::DST_MAC].copy_from_slice(&dst_mac.0);
+        let ip_len = inner_len.wrapping_add((OUTER_LEN - ethernet::HEADER_LEN) as u16);
+        out[outer::IP_LEN..outer::IP_LEN + 2].copy_from_slice(&ip_len.to_be_bytes());
+        out[outer::IP_IDENT..outer::IP_IDENT + 2].copy_from_slice(&ident.to_be_bytes());
+        let d = dst_ip.octets();
+        out[outer::IP_DST..outer::IP_DST + 4].copy_from_slice(&d);
+        let s = self.ip_sum
+            + u32::from(ip_len)
+            + u32::from(ident)
+            + u32::from(u16::from_be_bytes([d[0], d[1]]))
+            + u32::from(u16::from_be_bytes([d[2], d[3]]));
+        out[outer::IP_CSUM..outer::IP_CSUM + 2]
+            .copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
+        out[outer::UDP_SPORT..outer::UDP_SPORT + 2].copy_from_slice(&src_port.to_be_bytes());
+        let udp_len = inner_len.wrapping_add((udp::HEADER_LEN + vxlan::HEADER_LEN) as u16);
+        out[outer::UDP_LEN..outer::UDP_LEN + 2].copy_from_slice(&udp_len.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing;
+
+    #[test]
+    fn prefix_math() {
+        let p = Prefix::new(Ipv4Addr::new(10, 244, 255, 7), 24).unwrap();
+        assert_eq!(p.addr(), Ipv4Addr::new(10, 244, 255, 0));
+        assert!(p.contains(u32::from(Ipv4Addr::new(10, 244, 255, 200))));
+        assert!(!p.contains(u32::from(Ipv4Addr::new(10, 244, 1, 1))));
+        assert_eq!(p.broadcast(), u32::from(Ipv4Addr::new(10, 244, 255, 255)));
+        assert!(Prefix::new(Ipv4Addr::UNSPECIFIED, 0)
+            .unwrap()
+            .contains(12345));
+        assert!(Prefix::new(Ipv4Addr::UNSPECIFIED, 33).is_none());
+        assert_eq!(mask(0), 0);
+        assert_eq!(mask(32), u32::MAX);
+    }
+
+    #[test]
+    fn rejects_inconsistent_config() {
+        let good = testing::config();
+        assert!(Context::new(good).is_ok());
+        let mut c = good;
+        c.subnet = Prefix::new(Ipv4Addr::new(10, 5, 0, 0), 24).unwrap();
+        assert!(matches!(
+            Context::new(c),
+            Err(ContextError::SubnetOutsideNetwork { .. })
+        ));
+        let mut c = good;
+        c.subnet_len = 25;
+        assert_eq!(Context::new(c).err(), Some(ContextError::BadSubnetLen(25)));
+        let mut c = good;
+        c.access_ip = Ipv4Addr::new(10, 244, 1, 1);
+        assert!(matches!(
+            Context::new(c),
+            Err(ContextError::AccessIpOutsideSubnet(_))
+        ));
+        let mut c = good;
+        c.tunnel_mtu = 50;
+        let e = Context::new(c).unwrap_err();
+        assert!(e.to_string().contains("tunnel MTU 50"), "{e}");
+    }
+
+    #[test]
+    fn template_checksum_patch_matches_full_computation() {
+        let ctx = Context::new(testing::config()).unwrap();
+        let mut out = [0u8; OUTER_LEN];
+        for (len, ident, dst) in [
+            (98u16, 0u16, [172, 28, 147, 44]),
+            (1464, 0xffff, [255, 255, 255, 255]),
+            (60, 7, [1, 2, 3, 4]),
+        ] {
+            ctx.write_outer(
+                &mut out,
+                MacAddr::BROADCAST,
+                Ipv4Addr::from(dst),
+                ident,
+                40000,
+                len,
+            );
+            let ip = ipv4::Packet::new_unchecked(&out[14..34]);
+            assert!(ip.verify_checksum());
+            assert_eq!(usize::from(ip.total_len()), usize::from(len) + 36);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Decapsulation (underlay -> access): every SPEC check in order, each with
+//! its own drop reason, then the 50 outer bytes are stripped in place and
+//! the inner packet is routed (to the access port or back into the overlay).
+//! Also delivery to the access port, shared with DirectRouting.
+
+use super::buf::PacketBuf;
+use super::classify::{
+    check_ipv4, ip_view, local_deliver, reject, route, too_big, trim_to, Origin,
+};
+use super::context::Context;
+use super::drop_reason::DropReason;
+use super::lookup::{Lookup, VtepMatch};
+use super::slowpath::IcmpError;
+use super::state::WorkerState;
+use super::verdict::{Side, Verdict};
+use crate::wire::ethernet::{self, ethertype, Frame};
+use crate::wire::{ipv4, udp, vxlan, MacAddr};
+
+/// Checks a VXLAN datagram whose outer Ethernet and IPv4 headers are
+/// already valid, addressed to us, unfragmented and trimmed, then strips
+/// the outer headers and routes the inner packet.
+pub(crate) fn decap<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+) -> Verdict {
+    let (outer_len, inner_frame_len) = match check_vxlan(ctx, lookup, buf.data()) {
+        Ok(lens) => lens,
+        Err(r) => return Verdict::Drop(r),
+    };
+    if !trim_to(buf, outer_len + inner_frame_len) || !buf.adj(outer_len) {
+        return Verdict::Drop(DropReason::Truncated);
+    }
+    st.counters.decap();
+    let dst = match ip_view(buf) {
+        Ok(ip) => ip.dst_u32(),
+        Err(r) => return Verdict::Drop(r),
+    };
+    if ctx.is_local(dst) {
+        return local_deliver(ctx, lookup, st, buf, None);
+    }
+    route(ctx, lookup, st, buf, Origin::Tunnel, None)
+}
+
+/// The checks, in order. Returns the outer header length and the inner
+/// frame length (inner Ethernet + IPv4 total length).
+fn check_vxlan<L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    frame: &[u8],
+) -> Result<(usize, usize), DropReason> {
+    let outer_ip = frame
+        .get(ethernet::HEADER_LEN..)
+        .ok_or(DropReason::Truncated)?;
+    let ip = ipv4::Packet::new_checked(outer_ip).map_err(|_| DropReason::Truncated)?;
+    let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::Truncated)?;
+    if u.dst_port() != ctx.cfg.udp_port {
+        return Err(DropReason::NotForUs);
+    }
+    if !u.checksum_ok(ip.src(), ip.dst()) {
+        return Err(DropReason::BadChecksum);
+    }
+    let vx = vxlan::Packet::new_checked(u.payload()).map_err(|_| DropReason::Truncated)?;
+    if !vx.flags_strict_ok() {
+        return Err(DropReason::BadVxlanFlags);
+    }
+    if vx.vni() != ctx.cfg.vni {
+        return Err(DropReason::UnknownVni);
+    }
+    let inner = Frame::new_checked(vx.payload()).map_err(|_| DropReason::Truncated)?;
+    match lookup.vtep_match(ip.src_u32(), inner.src()) {
+        VtepMatch::UnknownVtep => return Err(DropReason::UnknownVtep),
+        VtepMatch::WrongMac => return Err(DropReason::SpoofedInnerMac),
+        VtepMatch::Ok => {}
+    }
+    if inner.dst() != ctx.cfg.vtep_mac {
+        return Err(DropReason::WrongInnerDstMac);
+    }
+    if inner.ethertype() != ethertype::IPV4 {
+        return Err(DropReason::NotIpv4);
+    }
+    let inner_total = check_ipv4(inner.payload())?;
+    let outer_len = ethernet::HEADER_LEN + ip.header_len() + udp::HEADER_LEN + vxlan::HEADER_LEN;
+    Ok((outer_len, ethernet::HEADER_LEN + inner_total))
+}
+
+/// Delivers a validated `[Ethernet][IPv4]` frame whose destination is in
+/// the gateway's subnet to that host on the access port.
+pub(crate) fn to_access<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    origin: Origin,
+) -> Verdict {
+    let (dst, ttl, total, df) = match ip_view(buf) {
+        Ok(ip) => (ip.dst_u32(), ip.ttl(), ip.total_len(), ip.dont_frag()),
+        Err(r) => return Verdict::Drop(r),
+    };
+    let subnet = ctx.cfg.subnet;
+    if dst == subnet.addr_u32() || dst == subnet.broadcast() {
+        // No directed broadcasts onto the access segment.
+        return Verdict::Drop(DropReason::NoRoute);
+    }
+    let forwarded = origin != Origin::Gateway;
+    if forwarded && ttl <= 1 {
+        return reject(
+            ctx,
+            lookup,
+            st,
+            buf,
+            origin,
+            IcmpError::TimeExceeded,
+            DropReason::TtlExpired,
+        );
+    }
+    if total > ctx.cfg.access_mtu {
+        return too_big(ctx, lookup, st, buf, origin, ctx.cfg.access_mtu, df);
+    }
+    if forwarded {
+        if let Some(ipb) = buf.data_mut().get_mut(ethernet::HEADER_LEN..) {
+            ipv4::Packet::new_unchecked(ipb).decrement_ttl();
+        }
+    }
+    let mac = lookup.neighbor(Side::Access, dst);
+    let mut f = Frame::new_unchecked(buf.data_mut());
+    f.set_src(ctx.cfg.access_mac);
+    f.set_dst(mac.unwrap_or(MacAddr::ZERO));
+    match mac {
+        Some(_) => Verdict::TxAccess,
+        None => Verdict::Hold {
+            side: Side::Access,
+            next_hop: dst,
+        },
+    }
+}

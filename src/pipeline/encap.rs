@@ -1,0 +1,204 @@
+//! Encapsulation toward a remote VTEP (or plain routing with
+//! DirectRouting), in place: the inner Ethernet header is rewritten, then
+//! the 50 outer bytes are prepended into headroom from the context's
+//! template. The payload is never copied.
+
+use super::buf::PacketBuf;
+use super::classify::{ip_view, reject, too_big, Origin};
+use super::context::{Context, OUTER_LEN};
+use super::drop_reason::DropReason;
+use super::lookup::{Lease, Lookup};
+use super::slowpath::IcmpError;
+use super::state::WorkerState;
+use super::verdict::{Side, Verdict};
+use crate::wire::ethernet::{self, Frame};
+use crate::wire::{ipv4, MacAddr};
+
+/// The kernel's default ephemeral range (`ip_local_port_range`), which
+/// flannel.1 spreads VXLAN source ports over.
+pub const SRC_PORT_MIN: u16 = 32768;
+pub const SRC_PORT_MAX: u16 = 60999;
+
+/// A hash of the inner flow: addresses, protocol and, for TCP/UDP/SCTP
+/// datagrams that are not fragments, the ports. Stable per flow; every
+/// fragment of a datagram hashes alike. `ip` is a checked IPv4 packet.
+pub fn flow_hash<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> u32 {
+    let proto = ip.protocol();
+    let ports = match proto {
+        ipv4::protocol::TCP | ipv4::protocol::UDP | ipv4::protocol::SCTP if !ip.is_fragment() => {
+            match ip.payload().get(..4) {
+                Some(p) => u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+                None => 0,
+            }
+        }
+        _ => 0,
+    };
+    let mut h = (u64::from(ip.src_u32()) << 32) | u64::from(ip.dst_u32());
+    h ^= ((u64::from(ports) << 8) | u64::from(proto)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // murmur3's 64-bit finaliser: every input bit reaches every output bit.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h as u32
+}
+
+/// Maps a flow hash onto SRC_PORT_MIN..=SRC_PORT_MAX as the kernel's
+/// `udp_flow_src_port` does: `hash ^= hash << 16`, then scale.
+#[inline]
+pub fn src_port(hash: u32) -> u16 {
+    let h = hash ^ (hash << 16);
+    let span = u64::from(SRC_PORT_MAX - SRC_PORT_MIN) + 1;
+    ((u64::from(h) * span) >> 32) as u16 + SRC_PORT_MIN
+}
+
+/// Sends a validated `[Ethernet][IPv4]` frame (padding trimmed) toward the
+/// lease of its destination. `origin` says whether this is forwarding (TTL
+/// decremented, ICMP errors on failure) or the gateway's own packet.
+pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    origin: Origin,
+    lease: Option<Lease>,
+) -> Verdict {
+    let Some(lease) = lease else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
+    let (ttl, total, df, sport) = match ip_view(buf) {
+        Ok(ip) => (
+            ip.ttl(),
+            ip.total_len(),
+            ip.dont_frag(),
+            src_port(flow_hash(&ip)),
+        ),
+        Err(r) => return Verdict::Drop(r),
+    };
+    let forwarded = origin != Origin::Gateway;
+    if forwarded && ttl <= 1 {
+        return reject(
+            ctx,
+            lookup,
+            st,
+            buf,
+            origin,
+            IcmpError::TimeExceeded,
+            DropReason::TtlExpired,
+        );
+    }
+    let public = u32::from(lease.public_ip);
+    let direct = ctx.cfg.direct_routing && ctx.cfg.underlay_prefix.contains(public);
+    let mtu = if direct {
+        ctx.cfg.underlay_mtu
+    } else {
+        ctx.cfg.tunnel_mtu
+    };
+    if total > mtu {
+        return too_big(ctx, lookup, st, buf, origin, mtu, df);
+    }
+    if !direct && buf.headroom() < OUTER_LEN {
+        // Cannot build the TX frame: counted like a full TX queue.
+        return Verdict::Drop(DropReason::TxFull);
+    }
+    if forwarded {
+        if let Some(ipb) = buf.data_mut().get_mut(ethernet::HEADER_LEN..) {
+            ipv4::Packet::new_unchecked(ipb).decrement_ttl();
+        }
+    }
+    let next_hop = if direct {
+        public
+    } else {
+        ctx.underlay_next_hop(public)
+    };
+    let mac = lookup.neighbor(Side::Underlay, next_hop);
+    let mut f = Frame::new_unchecked(buf.data_mut());
+    if direct {
+        // DirectRouting: plain routed IPv4 to the on-link node.
+        f.set_src(ctx.cfg.underlay_mac);
+        f.set_dst(mac.unwrap_or(MacAddr::ZERO));
+    } else {
+        f.set_src(ctx.cfg.vtep_mac);
+        f.set_dst(lease.vtep_mac);
+        let inner_len = buf.len() as u16;
+        let ident = st.take_ident();
+        let Some(hdr) = buf.prepend(OUTER_LEN) else {
+            return Verdict::Drop(DropReason::TxFull);
+        };
+        ctx.write_outer(
+            hdr,
+            mac.unwrap_or(MacAddr::ZERO),
+            lease.public_ip,
+            ident,
+            sport,
+            inner_len,
+        );
+        st.counters.encap();
+    }
+    match mac {
+        Some(_) => Verdict::TxUnderlay,
+        None => Verdict::Hold {
+            side: Side::Underlay,
+            next_hop,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn udp_packet(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+        let mut b = vec![0u8; 28];
+        ipv4::Repr {
+            src: Ipv4Addr::from(src),
+            dst: Ipv4Addr::from(dst),
+            protocol: ipv4::protocol::UDP,
+            payload_len: 8,
+            ttl: 64,
+            ident: 1,
+            dont_frag: false,
+            dscp_ecn: 0,
+        }
+        .emit(&mut b)
+        .unwrap();
+        b[20..22].copy_from_slice(&sport.to_be_bytes());
+        b[22..24].copy_from_slice(&dport.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn src_port_stays_in_kernel_range_and_spreads() {
+        assert_eq!(src_port(0), SRC_PORT_MIN);
+        assert_eq!(src_port(0xffff_0000), SRC_PORT_MAX);
+        let mut seen = std::collections::HashSet::new();
+        for sp in 1000..3000u16 {
+            let p = udp_packet([10, 244, 255, 10], [10, 244, 1, 36], sp, 80);
+            let port = src_port(flow_hash(&ipv4::Packet::new_checked(&p[..]).unwrap()));
+            assert!((SRC_PORT_MIN..=SRC_PORT_MAX).contains(&port));
+            seen.insert(port / 1024);
+        }
+        // 2000 flows land in (nearly) every 1024-port bucket of the range.
+        assert!(seen.len() >= 27, "only {} buckets", seen.len());
+    }
+
+    #[test]
+    fn flow_hash_is_per_flow() {
+        let a = udp_packet([10, 244, 255, 10], [10, 244, 1, 36], 5000, 80);
+        let b = udp_packet([10, 244, 255, 10], [10, 244, 1, 36], 5001, 80);
+        let h = |p: &Vec<u8>| flow_hash(&ipv4::Packet::new_checked(&p[..]).unwrap());
+        assert_eq!(h(&a), h(&a.clone()));
+        assert_ne!(h(&a), h(&b));
+        // A fragment of the flow ignores ports: all fragments hash alike.
+        let mut fa = a.clone();
+        let mut fb = b.clone();
+        for f in [&mut fa, &mut fb] {
+            let mut p = ipv4::Packet::new_unchecked(&mut f[..]);
+            p.set_frag(false, true, 0);
+            p.fill_checksum();
+        }
+        assert_eq!(h(&fa), h(&fb));
+    }
+}

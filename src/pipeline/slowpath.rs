@@ -1,0 +1,318 @@
+//! Responders and builders: ARP replies, ICMP echo replies and errors built
+//! in place, gratuitous ARP and ARP requests, and the ICMP rate limiter.
+//! All pure functions on buffers.
+
+use super::buf::PacketBuf;
+use super::context::Context;
+use super::drop_reason::{DropReason, SlowKind};
+use super::verdict::{Side, Verdict};
+use crate::wire::ethernet::{self, ethertype, Frame};
+use crate::wire::{arp, checksum, icmp, ipv4, MacAddr};
+use std::net::Ipv4Addr;
+
+/// A token bucket driven by a caller-supplied monotonic time in ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimiter {
+    /// Nanoseconds of credit one token costs (0: never allow).
+    interval_ns: u64,
+    /// Credit cap: `burst` tokens.
+    cap_ns: u64,
+    credit_ns: u64,
+    last_ns: u64,
+}
+
+impl RateLimiter {
+    /// `rate_per_sec` tokens a second, at most `burst` at once; starts full.
+    pub fn new(rate_per_sec: u32, burst: u32) -> RateLimiter {
+        let interval_ns = if rate_per_sec == 0 {
+            0
+        } else {
+            1_000_000_000 / u64::from(rate_per_sec)
+        };
+        let cap_ns = interval_ns.saturating_mul(u64::from(burst.max(1)));
+        RateLimiter {
+            interval_ns,
+            cap_ns,
+            credit_ns: cap_ns,
+            last_ns: 0,
+        }
+    }
+
+    /// Takes a token if one is available at time `now_ns`.
+    pub fn allow(&mut self, now_ns: u64) -> bool {
+        if self.interval_ns == 0 {
+            return false;
+        }
+        let elapsed = now_ns.saturating_sub(self.last_ns);
+        self.last_ns = self.last_ns.max(now_ns);
+        self.credit_ns = self.credit_ns.saturating_add(elapsed).min(self.cap_ns);
+        if self.credit_ns >= self.interval_ns {
+            self.credit_ns -= self.interval_ns;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Minimum Ethernet frame without FCS; ARP frames are padded to it.
+pub const MIN_FRAME_LEN: usize = 60;
+
+/// Writes an ARP frame (padded to 60 bytes) into `out`; `None` if `out`
+/// is shorter than 60 bytes.
+pub fn build_arp_frame(eth_dst: MacAddr, repr: &arp::Repr, out: &mut [u8]) -> Option<usize> {
+    let out = out.get_mut(..MIN_FRAME_LEN)?;
+    out.fill(0);
+    let mut f = Frame::new_unchecked(&mut *out);
+    ethernet::Repr {
+        src: repr.sender_mac,
+        dst: eth_dst,
+        ethertype: ethertype::ARP,
+    }
+    .emit(&mut f);
+    repr.emit(&mut arp::Packet::new_unchecked(f.payload_mut()));
+    Some(MIN_FRAME_LEN)
+}
+
+/// A gratuitous ARP announcing `ip` at `mac` (a broadcast request whose
+/// sender and target address are both `ip`), as sent three times at start.
+pub fn build_gratuitous_arp(mac: MacAddr, ip: Ipv4Addr, out: &mut [u8]) -> Option<usize> {
+    let r = arp::Repr {
+        operation: arp::Operation::Request,
+        sender_mac: mac,
+        sender_ip: ip,
+        target_mac: MacAddr::ZERO,
+        target_ip: ip,
+    };
+    build_arp_frame(MacAddr::BROADCAST, &r, out)
+}
+
+/// A broadcast ARP request for `target` from our `mac`/`ip`.
+pub fn build_arp_request(
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    target: Ipv4Addr,
+    out: &mut [u8],
+) -> Option<usize> {
+    let r = arp::Repr {
+        operation: arp::Operation::Request,
+        sender_mac: mac,
+        sender_ip: ip,
+        target_mac: MacAddr::ZERO,
+        target_ip: target,
+    };
+    build_arp_frame(MacAddr::BROADCAST, &r, out)
+}
+
+/// An ARP frame arriving on `side`: a request for the port's address is
+/// answered in place (`Reply`); replies and gratuitous ARPs are punted so
+/// the slow path learns the sender; other requests are not for us.
+pub fn handle_arp<B: PacketBuf>(ctx: &Context, side: Side, buf: &mut B) -> Verdict {
+    let our_mac = ctx.port_mac(side);
+    let our_ip = ctx.port_ip(side);
+    let frame = buf.data_mut();
+    let Some(body) = frame.get_mut(ethernet::HEADER_LEN..) else {
+        return Verdict::Drop(DropReason::Truncated);
+    };
+    let Ok(pkt) = arp::Packet::new_checked(&mut *body) else {
+        return Verdict::Drop(DropReason::Truncated);
+    };
+    let Ok(req) = arp::Repr::parse(&pkt) else {
+        return Verdict::Drop(DropReason::NotForUs);
+    };
+    match req.operation {
+        arp::Operation::Request if req.target_ip == our_ip && req.sender_ip != our_ip => {
+            let reply = arp::Repr {
+                operation: arp::Operation::Reply,
+                sender_mac: our_mac,
+                sender_ip: our_ip,
+                target_mac: req.sender_mac,
+                target_ip: req.sender_ip,
+            };
+            reply.emit(&mut arp::Packet::new_unchecked(body));
+            let mut f = Frame::new_unchecked(frame);
+            f.set_dst(req.sender_mac);
+            f.set_src(our_mac);
+            Verdict::Reply(side)
+        }
+        arp::Operation::Reply => Verdict::Punt(SlowKind::Arp),
+        arp::Operation::Request if req.sender_ip == req.target_ip => Verdict::Punt(SlowKind::Arp),
+        arp::Operation::Request => Verdict::Drop(DropReason::NotForUs),
+    }
+}
+
+/// Turns a validated Ethernet+IPv4 ICMP echo request (padding trimmed)
+/// addressed to one of our addresses into the echo reply, in place: MACs
+/// and IPs swapped, TTL 64, checksums updated. Anything else addressed to
+/// us is `not_for_us`; a bad ICMP checksum is `bad_checksum`.
+pub fn echo_reply_in_place(frame: &mut [u8], our_mac: MacAddr) -> Result<(), DropReason> {
+    let Some(ip_bytes) = frame.get_mut(ethernet::HEADER_LEN..) else {
+        return Err(DropReason::Truncated);
+    };
+    let mut ip = ipv4::Packet::new_checked(ip_bytes).map_err(|_| DropReason::BadIpv4)?;
+    if ip.protocol() != ipv4::protocol::ICMP || ip.is_fragment() {
+        return Err(DropReason::NotForUs);
+    }
+    {
+        let msg = icmp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::Truncated)?;
+        if msg.msg_type() != icmp::msg::ECHO_REQUEST || msg.code() != 0 {
+            return Err(DropReason::NotForUs);
+        }
+        if !msg.verify_checksum() {
+            return Err(DropReason::BadChecksum);
+        }
+    }
+    let (src, dst) = (ip.src(), ip.dst());
+    ip.set_src(dst);
+    ip.set_dst(src);
+    ip.set_ttl(64);
+    ip.fill_checksum();
+    {
+        let mut msg = icmp::Packet::new_unchecked(ip.payload_mut());
+        let c = checksum::update16(msg.checksum(), u16::from(icmp::msg::ECHO_REQUEST) << 8, 0);
+        msg.set_msg_type(icmp::msg::ECHO_REPLY);
+        msg.set_checksum(c);
+    }
+    let mut f = Frame::new_unchecked(frame);
+    let peer = f.src();
+    f.set_dst(peer);
+    f.set_src(our_mac);
+    Ok(())
+}
+
+/// ICMP errors the gateway generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpError {
+    TimeExceeded,
+    FragNeeded { mtu: u16 },
+}
+
+/// Bytes of the offending datagram quoted in an ICMP error, so that the
+/// whole error stays within 576 bytes (RFC 1812 4.3.2.3).
+pub const ICMP_ERROR_QUOTE_MAX: usize = 576 - ipv4::HEADER_LEN - icmp::HEADER_LEN;
+
+/// May an ICMP error be sent about this datagram (RFC 1122 3.2.2)? Not
+/// about ICMP errors, non-first fragments, or non-unicast sources.
+pub fn icmp_error_allowed<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> bool {
+    if ip.frag_offset() != 0 {
+        return false;
+    }
+    let src = ip.src();
+    if src.is_unspecified() || src.is_broadcast() || src.is_multicast() || src.is_loopback() {
+        return false;
+    }
+    if ip.protocol() == ipv4::protocol::ICMP {
+        if let Ok(m) = icmp::Packet::new_checked(ip.payload()) {
+            return !icmp::msg::is_error(m.msg_type());
+        }
+        return false;
+    }
+    true
+}
+
+/// Rewrites a buffer holding `[Ethernet][IPv4 ...]` (padding trimmed) into
+/// an ICMP error about it, from `src_ip`/`src_mac` back to the sender: the
+/// Ethernet destination is the frame's source. Uses 28 bytes of headroom
+/// and quotes the datagram's start. Returns `false`, leaving the buffer
+/// unchanged, when no error may be sent about this datagram or the
+/// headroom is short.
+pub fn icmp_error_in_place<B: PacketBuf>(
+    buf: &mut B,
+    src_mac: MacAddr,
+    src_ip: Ipv4Addr,
+    kind: IcmpError,
+) -> bool {
+    const EXTRA: usize = ipv4::HEADER_LEN + icmp::HEADER_LEN;
+    let (peer_mac, peer_ip, quote_len, tos) = {
+        let d = buf.data();
+        let Ok(f) = Frame::new_checked(d) else {
+            return false;
+        };
+        let Ok(ip) = ipv4::Packet::new_checked(f.payload()) else {
+            return false;
+        };
+        if !icmp_error_allowed(&ip) {
+            return false;
+        }
+        let quote = usize::from(ip.total_len()).min(ICMP_ERROR_QUOTE_MAX);
+        (f.src(), ip.src(), quote, ip.dscp_ecn() & 0xfc)
+    };
+    if buf.headroom() < EXTRA {
+        return false;
+    }
+    let excess = buf.len() - ethernet::HEADER_LEN - quote_len;
+    if !buf.trim(excess) || buf.prepend(EXTRA).is_none() {
+        return false;
+    }
+    let d = buf.data_mut();
+    let total = d.len();
+    let mut f = Frame::new_unchecked(&mut d[..]);
+    ethernet::Repr {
+        src: src_mac,
+        dst: peer_mac,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f);
+    let icmp_len = total - ethernet::HEADER_LEN - ipv4::HEADER_LEN;
+    let ipr = ipv4::Repr {
+        src: src_ip,
+        dst: peer_ip,
+        protocol: ipv4::protocol::ICMP,
+        payload_len: icmp_len as u16,
+        ttl: 64,
+        ident: 0,
+        dont_frag: false,
+        dscp_ecn: tos | 0xc0, // internetwork control, like Linux's ICMP errors
+    };
+    if ipr.emit(&mut d[ethernet::HEADER_LEN..]).is_err() {
+        return false;
+    }
+    let repr = match kind {
+        IcmpError::TimeExceeded => icmp::Repr::TimeExceeded,
+        IcmpError::FragNeeded { mtu } => icmp::Repr::FragNeeded { next_hop_mtu: mtu },
+    };
+    repr.emit(&mut icmp::Packet::new_unchecked(
+        &mut d[ethernet::HEADER_LEN + ipv4::HEADER_LEN..],
+    ));
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing;
+
+    #[test]
+    fn rate_limiter_refills_with_time() {
+        let mut r = RateLimiter::new(10, 2); // a token every 100 ms
+        assert!(r.allow(0));
+        assert!(r.allow(0));
+        assert!(!r.allow(0));
+        assert!(!r.allow(99_999_999));
+        assert!(r.allow(100_000_000));
+        assert!(!r.allow(100_000_000));
+        // A long pause refills only up to the burst.
+        assert!(r.allow(10_000_000_000));
+        assert!(r.allow(10_000_000_000));
+        assert!(!r.allow(10_000_000_000));
+        let mut never = RateLimiter::new(0, 5);
+        assert!(!never.allow(1_000_000_000));
+    }
+
+    #[test]
+    fn gratuitous_arp_golden() {
+        let mut out = [0xaau8; 64];
+        let n = build_gratuitous_arp(testing::ACCESS_MAC, testing::ACCESS_IP, &mut out).unwrap();
+        assert_eq!(n, 60);
+        let mut want = vec![0xff; 6];
+        want.extend_from_slice(&testing::ACCESS_MAC.0);
+        want.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        want.extend_from_slice(&testing::ACCESS_MAC.0);
+        want.extend_from_slice(&[10, 244, 255, 1, 0, 0, 0, 0, 0, 0, 10, 244, 255, 1]);
+        want.resize(60, 0);
+        assert_eq!(&out[..60], &want[..]);
+        assert!(
+            build_gratuitous_arp(testing::ACCESS_MAC, testing::ACCESS_IP, &mut out[..59]).is_none()
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! Per-worker mutable state the pipeline needs: counters, the ICMP error
+//! rate limiter, the outer IPv4 ident sequence and the current time.
+
+use super::counters::Counters;
+use super::slowpath::RateLimiter;
+use std::sync::Arc;
+
+/// Owned by one worker; moved into it at start.
+#[derive(Debug)]
+pub struct WorkerState {
+    /// Shared with the metrics thread, written only by this worker.
+    pub counters: Arc<Counters>,
+    /// Limits ICMP errors (time-exceeded, fragmentation-needed) this
+    /// worker generates.
+    pub icmp_limiter: RateLimiter,
+    /// Next outer IPv4 ident; starts per worker at a distinct value.
+    pub next_ident: u16,
+    /// Monotonic time in nanoseconds; the caller sets it once per burst.
+    pub now_ns: u64,
+}
+
+/// Default ICMP error rate per worker (Linux's icmp_ratelimit is ~1/ms).
+pub const ICMP_ERRORS_PER_SEC: u32 = 1000;
+pub const ICMP_ERROR_BURST: u32 = 50;
+
+impl WorkerState {
+    pub fn new(counters: Arc<Counters>, worker_index: u16) -> WorkerState {
+        WorkerState {
+            counters,
+            icmp_limiter: RateLimiter::new(ICMP_ERRORS_PER_SEC, ICMP_ERROR_BURST),
+            next_ident: worker_index.wrapping_mul(0x9e37),
+            now_ns: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn take_ident(&mut self) -> u16 {
+        let i = self.next_ident;
+        self.next_ident = i.wrapping_add(1);
+        i
+    }
+}

@@ -1,0 +1,1021 @@
+//! Pipeline tests on byte vectors: golden packets, etherparse cross-checks,
+//! every drop reason, truncation, jumbo frames, ARP/ICMP responders,
+//! DirectRouting, bursts, and decap(encap(x)) as a property.
+
+use super::buf::{PacketBuf, VecBuf};
+use super::context::{Context, Prefix, OUTER_LEN};
+use super::fragment::Fragmenter;
+use super::lookup::Lookup;
+use super::testing::*;
+use super::*;
+use crate::wire::{checksum, icmp, ipv4, MacAddr};
+use etherparse::{Icmpv4Type, NetSlice, SlicedPacket, TransportSlice};
+use proptest::prelude::*;
+use std::net::Ipv4Addr;
+
+fn run(
+    ctx: &Context,
+    l: &testing::MapLookup,
+    side: Side,
+    frame: &[u8],
+) -> (Verdict, VecBuf, WorkerState) {
+    let mut st = worker();
+    let mut b = VecBuf::from_frame(frame);
+    let v = match side {
+        Side::Access => process_access(ctx, l, &mut st, &mut b),
+        Side::Underlay => process_underlay(ctx, l, &mut st, &mut b),
+    };
+    (v, b, st)
+}
+
+/// Asserts the verdict is the drop `r`, counted once and alone.
+fn assert_drop(ctx: &Context, l: &MapLookup, side: Side, frame: &[u8], r: DropReason) {
+    let (v, _, st) = run(ctx, l, side, frame);
+    assert_eq!(v, Verdict::Drop(r));
+    let s = st.counters.snapshot();
+    assert_eq!(s.drop_count(r), 1, "{r:?}");
+    assert_eq!(s.total_drops(), 1, "{r:?}: {s:?}");
+}
+
+// Offsets in a VXLAN frame with option-less outer and inner IPv4.
+const O_IP: usize = 14;
+const O_UDP: usize = 34;
+const O_VX: usize = 42;
+const I_ETH: usize = 50;
+const I_IP: usize = 64;
+
+fn fix_ip(f: &mut [u8], at: usize) {
+    let hl = usize::from(f[at] & 0x0f) * 4;
+    f[at + 10] = 0;
+    f[at + 11] = 0;
+    let c = checksum::checksum(&f[at..at + hl.max(20)]);
+    f[at + 10..at + 12].copy_from_slice(&c.to_be_bytes());
+}
+
+fn no_udp_csum(f: &mut [u8]) {
+    f[O_UDP + 6] = 0;
+    f[O_UDP + 7] = 0;
+}
+
+// ---------------------------------------------------------------- encap
+
+/// The outer header for host_to_pod(64): worker 0's first ident (0); the
+/// source port 0xec9f (60575) was computed independently (Python) from the
+/// documented hash of the flow 10.244.255.10:5000 -> 10.244.1.36:80/UDP.
+#[rustfmt::skip]
+const GOLDEN_OUTER: [u8; OUTER_LEN] = [
+    // Ethernet: node MAC <- underlay MAC, IPv4
+    0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00,
+    // IPv4: len 20+8+8+14+20+8+64 = 142, ident 0, DF clear, TTL 64, UDP, checksum
+    0x45, 0x00, 0x00, 0x8e, 0x00, 0x00, 0x00, 0x00, 0x40, 0x11, 0xfb, 0xd1,
+    172, 28, 147, 40, 172, 28, 147, 44,
+    // UDP: source port, 8472, length 122, checksum 0
+    0xec, 0x9f, 0x21, 0x18, 0x00, 0x7a, 0x00, 0x00,
+    // VXLAN: I flag, VNI 1
+    0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+];
+
+#[test]
+fn encap_golden_outer_header() {
+    let ctx = context();
+    let inner = host_to_pod(64);
+    let (v, b, st) = run(&ctx, &MapLookup::standard(), Side::Access, &inner);
+    assert_eq!(v, Verdict::TxUnderlay);
+    let out = b.data();
+    assert_eq!(out.len(), inner.len() + OUTER_LEN);
+    assert_eq!(&out[..OUTER_LEN], &GOLDEN_OUTER[..]);
+    // Inner: Ethernet rewritten to VtepMACs, TTL 63, checksum patched, the
+    // rest untouched.
+    let mut inner_want = inner.clone();
+    inner_want[..6].copy_from_slice(&NODE_VTEP_MAC.0);
+    inner_want[6..12].copy_from_slice(&VTEP_MAC.0);
+    inner_want[22] = 63;
+    fix_ip(&mut inner_want, 14);
+    assert_eq!(&out[OUTER_LEN..], &inner_want[..]);
+    assert_eq!(st.counters.snapshot().encap, 1);
+    // The same flow always gets the same port.
+    let (_, b2, _) = run(&ctx, &MapLookup::standard(), Side::Access, &inner);
+    assert_eq!(&b2.data()[O_UDP..O_UDP + 2], &[0xec, 0x9f]);
+}
+
+#[test]
+fn encap_output_parsed_by_etherparse() {
+    let ctx = context();
+    let inner = host_to_pod(100);
+    let (_, b, _) = run(&ctx, &MapLookup::standard(), Side::Access, &inner);
+    let p = SlicedPacket::from_ethernet(b.data()).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("outer not IPv4")
+    };
+    let h = ip.header().to_header();
+    assert_eq!(
+        (h.source, h.destination),
+        (UNDERLAY_IP.octets(), NODE_IP.octets())
+    );
+    assert_eq!(
+        (h.time_to_live, h.dont_fragment, h.more_fragments),
+        (64, false, false)
+    );
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    let Some(TransportSlice::Udp(u)) = &p.transport else {
+        panic!("not UDP")
+    };
+    assert_eq!((u.destination_port(), u.checksum()), (PORT, 0));
+    let vx = u.payload();
+    assert_eq!(&vx[..8], &[0x08, 0, 0, 0, 0, 0, 1, 0]);
+    let ip_inner = SlicedPacket::from_ethernet(&vx[8..]).unwrap();
+    let Some(etherparse::LinkSlice::Ethernet2(e)) = &ip_inner.link else {
+        panic!()
+    };
+    assert_eq!((e.source(), e.destination()), (VTEP_MAC.0, NODE_VTEP_MAC.0));
+    let Some(NetSlice::Ipv4(iip)) = &ip_inner.net else {
+        panic!()
+    };
+    let ih = iip.header().to_header();
+    assert_eq!(ih.time_to_live, 63);
+    assert_eq!(ih.header_checksum, ih.calc_header_checksum());
+    let Some(TransportSlice::Udp(iu)) = &ip_inner.transport else {
+        panic!()
+    };
+    assert_eq!(iu.payload(), &pattern(100)[..]);
+}
+
+#[test]
+fn encap_unresolved_next_hop_is_held_complete() {
+    let ctx = context();
+    let mut l = MapLookup::standard();
+    l.neighbors.clear();
+    let (v, b, st) = run(&ctx, &l, Side::Access, &host_to_pod(10));
+    assert_eq!(
+        v,
+        Verdict::Hold {
+            side: Side::Underlay,
+            next_hop: u32::from(NODE_IP)
+        }
+    );
+    assert_eq!(&b.data()[..6], &[0; 6]);
+    assert!(ipv4::Packet::new_checked(&b.data()[O_IP..])
+        .unwrap()
+        .verify_checksum());
+    assert_eq!(st.counters.snapshot().slowpath_count(SlowKind::Arp), 1);
+}
+
+#[test]
+fn encap_off_link_vtep_goes_via_underlay_gateway() {
+    let mut c = config();
+    c.underlay_gateway = Some(UNDERLAY_GW);
+    let ctx = Context::new(c).unwrap();
+    let ip = Ip::new(HOST_IP, Ipv4Addr::new(10, 244, 7, 9));
+    let f = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ip,
+        &udp_datagram(ip.src, ip.dst, 1, 2, b"x"),
+    );
+    let (v, b, _) = run(&ctx, &MapLookup::standard(), Side::Access, &f);
+    assert_eq!(v, Verdict::TxUnderlay);
+    assert_eq!(&b.data()[..6], &UNDERLAY_GW_MAC.0);
+    assert_eq!(&b.data()[O_IP + 16..O_IP + 20], &FAR_NODE_IP.octets());
+    assert_eq!(&b.data()[I_ETH..I_ETH + 6], &FAR_NODE_VTEP_MAC.0);
+}
+
+#[test]
+fn encap_without_headroom_is_counted_not_panicking() {
+    let ctx = context();
+    let mut st = worker();
+    let f = host_to_pod(10);
+    let mut b = VecBuf::new(10, f.len());
+    b.reset(10, &f);
+    let v = process_access(&ctx, &MapLookup::standard(), &mut st, &mut b);
+    assert_eq!(v, Verdict::Drop(DropReason::TxFull));
+    assert_eq!(b.data(), &f[..]);
+}
+
+// ---------------------------------------------------- access-side drops
+
+#[test]
+fn access_drops_each_with_its_reason() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let good = host_to_pod(20);
+    let mut f = good.clone();
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotIpv4);
+    let mut f = good.clone();
+    f[12..14].copy_from_slice(&[0x81, 0x00]); // 802.1Q tagged
+    assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotIpv4);
+    let mut f = good.clone();
+    f[0] = 0x04;
+    assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotForUs);
+    let mut f = good.clone();
+    f[14] = 0x46; // IHL 6 but the checksum covers 20 bytes: header invalid
+    f[14] = 0x35;
+    assert_drop(&ctx, &l, Side::Access, &f, DropReason::BadIpv4);
+    let mut f = good.clone();
+    f[24] ^= 0xff;
+    assert_drop(&ctx, &l, Side::Access, &f, DropReason::BadChecksum);
+    assert_drop(
+        &ctx,
+        &l,
+        Side::Access,
+        &good[..good.len() - 1],
+        DropReason::Truncated,
+    );
+    assert_drop(&ctx, &l, Side::Access, &good[..13], DropReason::Truncated);
+    for (dst, r) in [
+        (Ipv4Addr::new(8, 8, 8, 8), DropReason::NoRoute),
+        (Ipv4Addr::new(10, 244, 9, 9), DropReason::NoRoute),
+        (Ipv4Addr::new(10, 244, 255, 77), DropReason::NotForUs),
+    ] {
+        let ip = Ip::new(HOST_IP, dst);
+        let f = ipv4_frame(
+            ACCESS_MAC,
+            HOST_MAC,
+            ip,
+            &udp_datagram(ip.src, dst, 1, 2, b"x"),
+        );
+        assert_drop(&ctx, &l, Side::Access, &f, r);
+    }
+}
+
+#[test]
+fn access_ttl_expired_answers_time_exceeded() {
+    let ctx = context();
+    let mut ip = Ip::new(HOST_IP, POD_IP);
+    ip.ttl = 1;
+    let f = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ip,
+        &udp_datagram(ip.src, ip.dst, 1, 2, b"hello"),
+    );
+    let (v, b, st) = run(&ctx, &MapLookup::standard(), Side::Access, &f);
+    assert_eq!(v, Verdict::Reply(Side::Access));
+    let s = st.counters.snapshot();
+    assert_eq!(
+        (s.drop_count(DropReason::TtlExpired), s.total_drops()),
+        (1, 1)
+    );
+    assert_eq!(s.slowpath_count(SlowKind::Icmp), 1);
+    let p = SlicedPacket::from_ethernet(b.data()).unwrap();
+    let Some(etherparse::LinkSlice::Ethernet2(e)) = &p.link else {
+        panic!()
+    };
+    assert_eq!((e.source(), e.destination()), (ACCESS_MAC.0, HOST_MAC.0));
+    let Some(NetSlice::Ipv4(i)) = &p.net else {
+        panic!()
+    };
+    let h = i.header().to_header();
+    assert_eq!(
+        (h.source, h.destination),
+        (ACCESS_IP.octets(), HOST_IP.octets())
+    );
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    let Some(TransportSlice::Icmpv4(m)) = &p.transport else {
+        panic!()
+    };
+    assert_eq!(
+        m.icmp_type(),
+        Icmpv4Type::TimeExceeded(etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit)
+    );
+    assert!(icmp::Packet::new_checked(m.slice())
+        .unwrap()
+        .verify_checksum());
+    // The quote is the whole original datagram (it is short).
+    assert_eq!(m.payload(), &f[14..]);
+}
+
+#[test]
+fn access_df_too_big_answers_frag_needed_with_tunnel_mtu() {
+    let ctx = context();
+    let mut ip = Ip::new(HOST_IP, POD_IP);
+    ip.df = true;
+    let f = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ip,
+        &udp_datagram(ip.src, ip.dst, 1, 2, &pattern(1472)),
+    );
+    let (v, b, st) = run(&ctx, &MapLookup::standard(), Side::Access, &f);
+    assert_eq!(v, Verdict::Reply(Side::Access));
+    assert_eq!(
+        st.counters.snapshot().drop_count(DropReason::MtuExceeded),
+        1
+    );
+    let p = SlicedPacket::from_ethernet(b.data()).unwrap();
+    let Some(TransportSlice::Icmpv4(m)) = &p.transport else {
+        panic!()
+    };
+    assert_eq!(
+        m.icmp_type(),
+        Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1450 }
+        )
+    );
+    // The error stays within 576 bytes.
+    assert_eq!(b.len(), 14 + 576);
+    // Rate limited: with the bucket empty, only the drop remains.
+    let mut st = worker();
+    st.icmp_limiter = slowpath::RateLimiter::new(0, 1);
+    let mut b = VecBuf::from_frame(&f);
+    let v = process_access(&ctx, &MapLookup::standard(), &mut st, &mut b);
+    assert_eq!(v, Verdict::Drop(DropReason::MtuExceeded));
+}
+
+#[test]
+fn access_too_big_without_df_is_fragmented_by_slow_path() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let f = host_to_pod(9000 - 28); // a 9000-byte IPv4 packet, DF clear
+    let (v, b, st) = run(&ctx, &l, Side::Access, &f);
+    assert_eq!(v, Verdict::Punt(SlowKind::Fragment));
+    assert_eq!(st.counters.snapshot().slowpath_count(SlowKind::Fragment), 1);
+    assert_eq!(b.data(), &f[..]);
+    // What the slow path does: fragment, then each fragment down the fast path.
+    let mut fr = Fragmenter::new(b.data(), ctx.fragment_mtu(Side::Access)).unwrap();
+    let mut tmp = [0u8; 2048];
+    let mut payload = Vec::new();
+    let (peer, pl) = peer();
+    let mut st = worker();
+    while let Some(n) = fr.next_into(&mut tmp).unwrap() {
+        let mut fb = VecBuf::from_frame(&tmp[..n]);
+        assert_eq!(
+            process_access(&ctx, &l, &mut st, &mut fb),
+            Verdict::TxUnderlay
+        );
+        assert!(fb.len() - OUTER_LEN - 14 <= 1450);
+        let mut pst = worker();
+        assert_eq!(
+            process_underlay(&peer, &pl, &mut pst, &mut fb),
+            Verdict::TxAccess
+        );
+        let ip = ipv4::Packet::new_checked(&fb.data()[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(usize::from(ip.frag_offset()), payload.len());
+        payload.extend_from_slice(ip.payload());
+    }
+    assert_eq!(payload, f[34..].to_vec());
+}
+
+// -------------------------------------------------------------- decap
+
+/// The node's view: a gateway-like context for the flannel node, so that
+/// what we encapsulate can be decapsulated by the same code.
+fn peer() -> (Context, MapLookup) {
+    peer_with(VNI, PORT, 1450, 1500)
+}
+
+fn peer_with(vni_v: u32, port: u16, tunnel_mtu: u16, access_mtu: u16) -> (Context, MapLookup) {
+    let mut c = config();
+    c.underlay_ip = NODE_IP;
+    c.underlay_mac = NODE_MAC;
+    c.access_ip = Ipv4Addr::new(10, 244, 1, 1);
+    c.subnet = Prefix::new(NODE_SUBNET, 24).unwrap();
+    c.vtep_mac = NODE_VTEP_MAC;
+    c.vni = vni(vni_v);
+    c.udp_port = port;
+    c.tunnel_mtu = tunnel_mtu;
+    c.underlay_mtu = tunnel_mtu + 50;
+    c.access_mtu = access_mtu;
+    let mut l = MapLookup::default();
+    l.add_lease(Ipv4Addr::new(10, 244, 255, 0), UNDERLAY_IP, VTEP_MAC);
+    l.add_neighbor(Side::Access, POD_IP, MacAddr([2, 0, 0, 0, 0, 0x36]));
+    l.add_neighbor(Side::Underlay, UNDERLAY_IP, UNDERLAY_MAC);
+    (Context::new(c).unwrap(), l)
+}
+
+#[test]
+fn decap_to_host_golden() {
+    let ctx = context();
+    let inner = pod_to_host_inner(64);
+    let (v, b, st) = run(
+        &ctx,
+        &MapLookup::standard(),
+        Side::Underlay,
+        &vxlan_frame(NODE_IP, VNI, &inner),
+    );
+    assert_eq!(v, Verdict::TxAccess);
+    let mut want = inner.clone();
+    want[..6].copy_from_slice(&HOST_MAC.0);
+    want[6..12].copy_from_slice(&ACCESS_MAC.0);
+    want[22] = 63;
+    fix_ip(&mut want, 14);
+    assert_eq!(b.data(), &want[..]);
+    assert_eq!(st.counters.snapshot().decap, 1);
+}
+
+#[test]
+fn decap_accepts_zero_udp_checksum_and_unresolved_host_is_held() {
+    let ctx = context();
+    let mut f = pod_to_host(10);
+    no_udp_csum(&mut f);
+    let mut l = MapLookup::standard();
+    assert_eq!(run(&ctx, &l, Side::Underlay, &f).0, Verdict::TxAccess);
+    l.neighbors.clear();
+    let (v, b, _) = run(&ctx, &l, Side::Underlay, &f);
+    assert_eq!(
+        v,
+        Verdict::Hold {
+            side: Side::Access,
+            next_hop: u32::from(HOST_IP)
+        }
+    );
+    assert_eq!(&b.data()[6..12], &ACCESS_MAC.0);
+}
+
+#[test]
+fn decap_drops_each_with_its_reason() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let good = pod_to_host(30);
+    assert_eq!(run(&ctx, &l, Side::Underlay, &good).0, Verdict::TxAccess);
+    type Mutation = (&'static str, DropReason, fn(&mut Vec<u8>));
+    let cases: &[Mutation] = &[
+        ("ipv6 ethertype", DropReason::NotIpv4, |f| {
+            f[12..14].copy_from_slice(&[0x86, 0xdd])
+        }),
+        ("802.1Q tag", DropReason::NotIpv4, |f| {
+            f[12..14].copy_from_slice(&[0x81, 0x00])
+        }),
+        ("other dst mac", DropReason::NotForUs, |f| f[5] ^= 1),
+        ("version 6", DropReason::BadIpv4, |f| f[O_IP] = 0x65),
+        ("ihl 4", DropReason::BadIpv4, |f| f[O_IP] = 0x44),
+        ("total length < ihl", DropReason::BadIpv4, |f| {
+            f[O_IP + 3] = 10
+        }),
+        ("header checksum", DropReason::BadChecksum, |f| {
+            f[O_IP + 10] ^= 0x10
+        }),
+        ("other dst ip", DropReason::NotForUs, |f| {
+            f[O_IP + 19] = 41;
+            fix_ip(f, O_IP);
+        }),
+        ("more fragments", DropReason::OuterFragment, |f| {
+            f[O_IP + 6] = 0x20;
+            fix_ip(f, O_IP);
+        }),
+        ("fragment offset", DropReason::OuterFragment, |f| {
+            f[O_IP + 7] = 0x01;
+            fix_ip(f, O_IP);
+        }),
+        ("not udp", DropReason::NotForUs, |f| {
+            f[O_IP + 9] = 6;
+            fix_ip(f, O_IP);
+        }),
+        ("udp port 4789", DropReason::NotForUs, |f| {
+            f[O_UDP + 2..O_UDP + 4].copy_from_slice(&4789u16.to_be_bytes());
+            no_udp_csum(f);
+        }),
+        ("udp checksum", DropReason::BadChecksum, |f| {
+            f[O_UDP + 7] ^= 1
+        }),
+        ("udp length short", DropReason::Truncated, |f| {
+            f[O_UDP + 4..O_UDP + 6].copy_from_slice(&12u16.to_be_bytes());
+            no_udp_csum(f);
+        }),
+        ("vxlan flags", DropReason::BadVxlanFlags, |f| {
+            f[O_VX] = 0x0c;
+            no_udp_csum(f);
+        }),
+        ("vxlan reserved", DropReason::BadVxlanFlags, |f| {
+            f[O_VX + 7] = 1;
+            no_udp_csum(f);
+        }),
+        ("vni", DropReason::UnknownVni, |f| {
+            f[O_VX + 6] = 2;
+            no_udp_csum(f);
+        }),
+        ("outer src", DropReason::UnknownVtep, |f| {
+            f[O_IP + 15] = 45;
+            fix_ip(f, O_IP);
+            no_udp_csum(f);
+        }),
+        ("inner src mac", DropReason::SpoofedInnerMac, |f| {
+            f[I_ETH + 11] ^= 1;
+            no_udp_csum(f);
+        }),
+        ("inner dst mac", DropReason::WrongInnerDstMac, |f| {
+            f[I_ETH + 5] ^= 1;
+            no_udp_csum(f);
+        }),
+        ("inner broadcast", DropReason::WrongInnerDstMac, |f| {
+            f[I_ETH..I_ETH + 6].copy_from_slice(&[0xff; 6]);
+            no_udp_csum(f);
+        }),
+        ("inner arp", DropReason::NotIpv4, |f| {
+            f[I_ETH + 12..I_ETH + 14].copy_from_slice(&[0x08, 0x06]);
+            no_udp_csum(f);
+        }),
+        ("inner ihl", DropReason::BadIpv4, |f| {
+            f[I_IP] = 0x43;
+            no_udp_csum(f);
+        }),
+        ("inner checksum", DropReason::BadChecksum, |f| {
+            f[I_IP + 10] ^= 1;
+            no_udp_csum(f);
+        }),
+        ("inner length past frame", DropReason::Truncated, |f| {
+            f[I_IP + 2..I_IP + 4].copy_from_slice(&2000u16.to_be_bytes());
+            fix_ip(f, I_IP);
+            no_udp_csum(f);
+        }),
+        ("inner dst outside network", DropReason::NoRoute, |f| {
+            f[I_IP + 16..I_IP + 20].copy_from_slice(&[192, 0, 2, 99]);
+            fix_ip(f, I_IP);
+            no_udp_csum(f);
+        }),
+        ("inner dst without lease", DropReason::NoRoute, |f| {
+            f[I_IP + 16..I_IP + 20].copy_from_slice(&[10, 244, 200, 1]);
+            fix_ip(f, I_IP);
+            no_udp_csum(f);
+        }),
+        ("inner dst subnet broadcast", DropReason::NoRoute, |f| {
+            f[I_IP + 19] = 255;
+            fix_ip(f, I_IP);
+            no_udp_csum(f);
+        }),
+        ("inner tcp to gateway", DropReason::NotForUs, |f| {
+            f[I_IP + 9] = 6;
+            f[I_IP + 16..I_IP + 20].copy_from_slice(&ACCESS_IP.octets());
+            fix_ip(f, I_IP);
+            no_udp_csum(f);
+        }),
+    ];
+    for (name, reason, mutate) in cases {
+        let mut f = good.clone();
+        mutate(&mut f);
+        let (v, _, st) = run(&ctx, &l, Side::Underlay, &f);
+        assert_eq!(v, Verdict::Drop(*reason), "{name}");
+        let s = st.counters.snapshot();
+        assert_eq!((s.drop_count(*reason), s.total_drops()), (1, 1), "{name}");
+    }
+}
+
+#[test]
+fn decap_ttl_expired_sends_time_exceeded_back_through_the_tunnel() {
+    let ctx = context();
+    let mut f = pod_to_host(30);
+    f[I_IP + 8] = 1;
+    fix_ip(&mut f, I_IP);
+    no_udp_csum(&mut f);
+    let (v, b, st) = run(&ctx, &MapLookup::standard(), Side::Underlay, &f);
+    assert_eq!(v, Verdict::TxUnderlay);
+    let s = st.counters.snapshot();
+    assert_eq!(
+        (s.drop_count(DropReason::TtlExpired), s.total_drops()),
+        (1, 1)
+    );
+    // Outer to the node, inner ICMP from our access IP to the pod.
+    let d = b.data();
+    assert_eq!(&d[O_IP + 16..O_IP + 20], &NODE_IP.octets());
+    let inner = ipv4::Packet::new_checked(&d[I_IP..]).unwrap();
+    assert_eq!((inner.src(), inner.dst()), (ACCESS_IP, POD_IP));
+    assert_eq!(inner.protocol(), ipv4::protocol::ICMP);
+    assert_eq!(inner.ttl(), 64);
+    let m = icmp::Packet::new_checked(inner.payload()).unwrap();
+    assert_eq!(icmp::Repr::parse(&m), icmp::Repr::TimeExceeded);
+    assert!(m.verify_checksum());
+}
+
+#[test]
+fn decap_to_another_lease_is_reencapsulated() {
+    let ctx = context();
+    let ip = Ip::new(POD_IP, Ipv4Addr::new(10, 244, 7, 5));
+    let inner = ipv4_frame(
+        VTEP_MAC,
+        NODE_VTEP_MAC,
+        ip,
+        &udp_datagram(ip.src, ip.dst, 1, 2, b"hairpin"),
+    );
+    let (v, b, st) = run(
+        &ctx,
+        &MapLookup::standard(),
+        Side::Underlay,
+        &vxlan_frame(NODE_IP, VNI, &inner),
+    );
+    assert_eq!(v, Verdict::TxUnderlay);
+    let d = b.data();
+    assert_eq!(&d[O_IP + 16..O_IP + 20], &FAR_NODE_IP.octets());
+    assert_eq!(&d[I_ETH..I_ETH + 6], &FAR_NODE_VTEP_MAC.0);
+    assert_eq!(d[I_IP + 8], 63);
+    let s = st.counters.snapshot();
+    assert_eq!((s.decap, s.encap), (1, 1));
+}
+
+#[test]
+fn outer_ip_options_are_handled() {
+    // A VXLAN packet whose outer header carries 4 bytes of options (NOPs).
+    let ctx = context();
+    let f = pod_to_host(16);
+    let mut g = f[..34].to_vec();
+    g.extend_from_slice(&[1, 1, 1, 1]);
+    g.extend_from_slice(&f[34..]);
+    g[O_IP] = 0x46;
+    let tl = u16::from_be_bytes([g[O_IP + 2], g[O_IP + 3]]) + 4;
+    g[O_IP + 2..O_IP + 4].copy_from_slice(&tl.to_be_bytes());
+    fix_ip(&mut g, O_IP);
+    g[O_UDP + 4 + 6] = 0;
+    g[O_UDP + 4 + 7] = 0;
+    let (v, b, _) = run(&ctx, &MapLookup::standard(), Side::Underlay, &g);
+    assert_eq!(v, Verdict::TxAccess);
+    assert_eq!(b.len(), f.len() - OUTER_LEN);
+}
+
+// ------------------------------------------------------ property: round trip
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn decap_of_encap_is_the_frame_with_ttl_minus_two(
+        host in 2u8..=254,
+        pod in 2u8..=254,
+        proto in prop::sample::select(vec![1u8, 6, 17, 47, 132]),
+        ttl in 3u8..=255,
+        df: bool,
+        vni_v in 0u32..=0xff_ffff,
+        port in 1u16..=65535,
+        len in 0usize..1400,
+        sport: u16,
+        dport: u16,
+    ) {
+        let mut c = config();
+        c.vni = vni(vni_v);
+        c.udp_port = port;
+        let ctx = Context::new(c).unwrap();
+        let (peer, pl) = peer_with(vni_v, port, 1450, 1500);
+        let pod_ip = Ipv4Addr::new(10, 244, 1, pod);
+        let host_ip = Ipv4Addr::new(10, 244, 255, host);
+        let mut ip = Ip::new(host_ip, pod_ip);
+        ip.protocol = proto;
+        ip.ttl = ttl;
+        ip.df = df;
+        let mut l4 = pattern(len);
+        if len >= 4 {
+            l4[..2].copy_from_slice(&sport.to_be_bytes());
+            l4[2..4].copy_from_slice(&dport.to_be_bytes());
+        }
+        let f = ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &l4);
+        let mut l = MapLookup::standard();
+        l.add_neighbor(Side::Access, host_ip, HOST_MAC);
+        let mut pl = pl;
+        pl.add_neighbor(Side::Access, pod_ip, MacAddr([2, 0, 0, 0, 0, pod]));
+        let mut st = worker();
+        let mut b = VecBuf::from_frame(&f);
+        prop_assert_eq!(process_access(&ctx, &l, &mut st, &mut b), Verdict::TxUnderlay);
+        let sp = u16::from_be_bytes([b.data()[O_UDP], b.data()[O_UDP + 1]]);
+        prop_assert!((encap::SRC_PORT_MIN..=encap::SRC_PORT_MAX).contains(&sp));
+        let mut pst = worker();
+        prop_assert_eq!(process_underlay(&peer, &pl, &mut pst, &mut b), Verdict::TxAccess);
+        let out = b.data();
+        prop_assert_eq!(out.len(), f.len());
+        prop_assert_eq!(&out[..6], &[2, 0, 0, 0, 0, pod]);
+        let oip = ipv4::Packet::new_checked(&out[14..]).unwrap();
+        prop_assert!(oip.verify_checksum());
+        prop_assert_eq!(oip.ttl(), ttl - 2);
+        let mut want = f.clone();
+        want[22] = ttl - 2;
+        fix_ip(&mut want, 14);
+        prop_assert_eq!(&out[12..], &want[12..]);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_output_is_well_formed(data in prop::collection::vec(any::<u8>(), 0..200)) {
+        prop_assert!(fuzz_one(&data).is_ok());
+    }
+
+    #[test]
+    fn mutated_valid_frames_never_panic(idx in 0usize..10, pos: prop::sample::Index, val: u8) {
+        let samples = sample_frames();
+        let (_, _, f) = &samples[idx % samples.len()];
+        let mut f = f.clone();
+        let i = pos.index(f.len());
+        f[i] = val;
+        prop_assert_eq!(fuzz_one(&f), Ok(()));
+    }
+}
+
+// ----------------------------------------------------- truncation, jumbo
+
+#[test]
+fn every_truncation_of_every_kind_is_truncated() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    for (name, side, f) in sample_frames() {
+        // ARP frames are padded to 60 bytes; the ARP body ends at 42.
+        let needed = if f[12..14] == [0x08, 0x06] {
+            42
+        } else {
+            f.len()
+        };
+        for k in 0..f.len() {
+            let (v, _, _) = run(&ctx, &l, side, &f[..k]);
+            let other = match side {
+                Side::Access => Side::Underlay,
+                Side::Underlay => Side::Access,
+            };
+            let _ = run(&ctx, &l, other, &f[..k]);
+            if k < needed {
+                assert_eq!(v, Verdict::Drop(DropReason::Truncated), "{name} cut at {k}");
+            } else {
+                assert!(!matches!(v, Verdict::Drop(_)), "{name} at {k}: {v:?}");
+            }
+        }
+        // Ethernet padding behind a valid frame is ignored.
+        let mut padded = f.clone();
+        padded.extend_from_slice(&[0; 17]);
+        let (v1, _, _) = run(&ctx, &l, side, &f);
+        let (v2, _, _) = run(&ctx, &l, side, &padded);
+        assert_eq!(v1, v2, "{name} padded");
+    }
+}
+
+#[test]
+fn jumbo_9000_byte_frames_through_a_9000_mtu_underlay() {
+    let mut c = config();
+    c.tunnel_mtu = 8950;
+    c.underlay_mtu = 9000;
+    c.access_mtu = 9000;
+    let ctx = Context::new(c).unwrap();
+    let (peer, pl) = peer_with(VNI, PORT, 8950, 9000);
+    let f = host_to_pod(8950 - 28);
+    let mut st = worker();
+    let mut b = VecBuf::from_frame(&f);
+    assert_eq!(
+        process_access(&ctx, &MapLookup::standard(), &mut st, &mut b),
+        Verdict::TxUnderlay
+    );
+    assert_eq!(b.len(), 14 + 9000);
+    assert_eq!(
+        process_underlay(&peer, &pl, &mut worker(), &mut b),
+        Verdict::TxAccess
+    );
+    assert_eq!(&b.data()[34..], &f[34..]);
+    // 9000-byte inner packets from a tunnel toward a 1500-byte access port.
+    let ctx = context();
+    let inner = pod_to_host_inner(9000 - 28);
+    let v = run(
+        &ctx,
+        &MapLookup::standard(),
+        Side::Underlay,
+        &vxlan_frame(NODE_IP, VNI, &inner),
+    )
+    .0;
+    assert_eq!(v, Verdict::Punt(SlowKind::Fragment));
+}
+
+// ------------------------------------------------------------ slow path
+
+#[test]
+fn arp_reply_golden() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let req = arp_request(HOST_MAC, HOST_IP, ACCESS_IP);
+    let (v, b, st) = run(&ctx, &l, Side::Access, &req);
+    assert_eq!(v, Verdict::Reply(Side::Access));
+    #[rustfmt::skip]
+    let mut want = vec![
+        0x02, 0, 0, 0, 0, 0x0a,  0x02, 0, 0, 0, 0, 0x02,  0x08, 0x06,
+        0, 1, 8, 0, 6, 4, 0, 2,
+        0x02, 0, 0, 0, 0, 0x02,  10, 244, 255, 1,
+        0x02, 0, 0, 0, 0, 0x0a,  10, 244, 255, 10,
+    ];
+    want.resize(60, 0);
+    assert_eq!(b.data(), &want[..]);
+    assert_eq!(st.counters.snapshot().slowpath_count(SlowKind::Arp), 1);
+    // The underlay answers for the underlay address only.
+    let req = arp_request(NODE_MAC, NODE_IP, UNDERLAY_IP);
+    assert_eq!(
+        run(&ctx, &l, Side::Underlay, &req).0,
+        Verdict::Reply(Side::Underlay)
+    );
+    let req = arp_request(NODE_MAC, NODE_IP, ACCESS_IP);
+    assert_drop(&ctx, &l, Side::Underlay, &req, DropReason::NotForUs);
+    // Replies and gratuitous ARPs are punted to learn from.
+    let mut rep = arp_request(HOST_MAC, HOST_IP, ACCESS_IP);
+    rep[21] = 2;
+    assert_eq!(
+        run(&ctx, &l, Side::Access, &rep).0,
+        Verdict::Punt(SlowKind::Arp)
+    );
+    let mut g = [0u8; 60];
+    slowpath::build_gratuitous_arp(HOST_MAC, HOST_IP, &mut g).unwrap();
+    assert_eq!(
+        run(&ctx, &l, Side::Access, &g).0,
+        Verdict::Punt(SlowKind::Arp)
+    );
+    let mut bad = arp_request(HOST_MAC, HOST_IP, ACCESS_IP);
+    bad[15] = 6; // IEEE 802 hardware
+    assert_drop(&ctx, &l, Side::Access, &bad, DropReason::NotForUs);
+}
+
+#[test]
+fn echo_reply_golden() {
+    let ctx = context();
+    let ping = Ip {
+        protocol: ipv4::protocol::ICMP,
+        ..Ip::new(HOST_IP, ACCESS_IP)
+    };
+    let req = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ping,
+        &echo_request(0x0102, 3, b"abcdefgh"),
+    );
+    let (v, b, st) = run(&ctx, &MapLookup::standard(), Side::Access, &req);
+    assert_eq!(v, Verdict::Reply(Side::Access));
+    let rep = Ip {
+        protocol: ipv4::protocol::ICMP,
+        ..Ip::new(ACCESS_IP, HOST_IP)
+    };
+    let mut want = ipv4_frame(
+        HOST_MAC,
+        ACCESS_MAC,
+        rep,
+        &echo_request(0x0102, 3, b"abcdefgh"),
+    );
+    want[34] = 0; // echo reply
+    want[36] = 0;
+    want[37] = 0;
+    let c = checksum::checksum(&want[34..]);
+    want[36..38].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(b.data(), &want[..]);
+    assert_eq!(st.counters.snapshot().slowpath_count(SlowKind::Icmp), 1);
+    let p = SlicedPacket::from_ethernet(b.data()).unwrap();
+    let Some(TransportSlice::Icmpv4(m)) = &p.transport else {
+        panic!()
+    };
+    match m.icmp_type() {
+        Icmpv4Type::EchoReply(h) => assert_eq!((h.id, h.seq), (0x0102, 3)),
+        t => panic!("{t:?}"),
+    }
+    // A corrupted ICMP checksum is dropped, not answered.
+    let mut bad = req.clone();
+    bad[40] ^= 1;
+    assert_drop(
+        &ctx,
+        &MapLookup::standard(),
+        Side::Access,
+        &bad,
+        DropReason::BadChecksum,
+    );
+}
+
+#[test]
+fn echo_through_the_tunnel_is_answered_through_the_tunnel() {
+    let ctx = context();
+    let frames = sample_frames();
+    let (_, side, f) = frames
+        .iter()
+        .find(|(n, _, _)| *n == "underlay_vxlan_echo_request")
+        .unwrap();
+    let (v, b, _) = run(&ctx, &MapLookup::standard(), *side, f);
+    assert_eq!(v, Verdict::TxUnderlay);
+    let (peer, mut pl) = peer();
+    pl.add_neighbor(Side::Access, POD_IP, MacAddr([2, 0, 0, 0, 0, 0x36]));
+    let mut b = b;
+    assert_eq!(
+        process_underlay(&peer, &pl, &mut worker(), &mut b),
+        Verdict::TxAccess
+    );
+    let p = SlicedPacket::from_ethernet(b.data()).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!()
+    };
+    assert_eq!(ip.header().source_addr(), ACCESS_IP);
+    let Some(TransportSlice::Icmpv4(m)) = &p.transport else {
+        panic!()
+    };
+    assert!(matches!(m.icmp_type(), Icmpv4Type::EchoReply(h) if h.id == 9 && h.seq == 2));
+    assert_eq!(m.payload(), b"through the tunnel");
+}
+
+// -------------------------------------------------------- DirectRouting
+
+#[test]
+fn direct_routing_sends_and_accepts_plain_ipv4() {
+    let mut c = config();
+    c.direct_routing = true;
+    let ctx = Context::new(c).unwrap();
+    let l = MapLookup::standard();
+    let f = host_to_pod(40);
+    let (v, b, st) = run(&ctx, &l, Side::Access, &f);
+    assert_eq!(v, Verdict::TxUnderlay);
+    assert_eq!(b.len(), f.len());
+    assert_eq!(&b.data()[..12], &[NODE_MAC.0, UNDERLAY_MAC.0].concat()[..]);
+    assert_eq!(b.data()[22], 63);
+    assert_eq!(st.counters.snapshot().encap, 0);
+    // Off-link VTEPs still get VXLAN.
+    let ip = Ip::new(HOST_IP, Ipv4Addr::new(10, 244, 7, 9));
+    let g = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ip,
+        &udp_datagram(ip.src, ip.dst, 1, 2, b"x"),
+    );
+    let (_, b, _) = run(&ctx, &l, Side::Access, &g);
+    assert_eq!(b.len(), g.len() + OUTER_LEN);
+    // Plain IPv4 from a node to a host in our subnet.
+    let ip = Ip::new(POD_IP, HOST_IP);
+    let p = ipv4_frame(
+        UNDERLAY_MAC,
+        NODE_MAC,
+        ip,
+        &udp_datagram(ip.src, ip.dst, 1, 2, b"plain"),
+    );
+    let (v, b, _) = run(&ctx, &l, Side::Underlay, &p);
+    assert_eq!(v, Verdict::TxAccess);
+    assert_eq!(&b.data()[..6], &HOST_MAC.0);
+    // Without DirectRouting that packet is not for us.
+    assert_drop(&context(), &l, Side::Underlay, &p, DropReason::NotForUs);
+}
+
+// ---------------------------------------------------------------- burst
+
+#[test]
+fn burst_matches_packet_by_packet_and_uses_bulk_lookup() {
+    use std::cell::Cell;
+    struct Counting(MapLookup, Cell<usize>, Cell<usize>);
+    impl Lookup for Counting {
+        fn lease(&self, s: u32) -> Option<Lease> {
+            self.1.set(self.1.get() + 1);
+            self.0.lease(s)
+        }
+        fn leases_bulk(&self, s: &[u32], out: &mut [Option<Lease>]) {
+            self.2.set(self.2.get() + 1);
+            self.0.leases_bulk(s, out)
+        }
+        fn vtep_match(&self, ip: u32, mac: MacAddr) -> VtepMatch {
+            self.0.vtep_match(ip, mac)
+        }
+        fn neighbor(&self, side: Side, ip: u32) -> Option<MacAddr> {
+            self.0.neighbor(side, ip)
+        }
+    }
+    let ctx = context();
+    let frames: Vec<Vec<u8>> = (0..40)
+        .map(|i| match i % 4 {
+            0 => host_to_pod(i),
+            1 => arp_request(HOST_MAC, HOST_IP, ACCESS_IP),
+            2 => host_to_pod(i)[..20].to_vec(),
+            _ => {
+                let ip = Ip::new(HOST_IP, Ipv4Addr::new(10, 244, 7, i as u8));
+                ipv4_frame(
+                    ACCESS_MAC,
+                    HOST_MAC,
+                    ip,
+                    &udp_datagram(ip.src, ip.dst, 1, 2, b"y"),
+                )
+            }
+        })
+        .collect();
+    let lk = Counting(MapLookup::standard(), Cell::new(0), Cell::new(0));
+    let mut bufs: Vec<VecBuf> = frames.iter().map(|f| VecBuf::from_frame(f)).collect();
+    let mut verdicts = [Verdict::default(); 40];
+    let mut st = worker();
+    assert_eq!(
+        process_burst(&ctx, &lk, &mut st, Side::Access, &mut bufs, &mut verdicts),
+        40
+    );
+    assert_eq!((lk.1.get(), lk.2.get()), (0, 2)); // one bulk call per 32
+    for (i, f) in frames.iter().enumerate() {
+        let (v, b, _) = run(&ctx, &MapLookup::standard(), Side::Access, f);
+        assert_eq!(verdicts[i], v, "packet {i}");
+        // Idents differ per packet; compare everything but the outer IPv4
+        // ident and checksum.
+        if v == Verdict::TxUnderlay {
+            assert_eq!(bufs[i].data()[..18], b.data()[..18]);
+            assert_eq!(bufs[i].data()[26..], b.data()[26..]);
+        } else {
+            assert_eq!(bufs[i].data(), b.data());
+        }
+    }
+    let s = st.counters.snapshot();
+    assert_eq!(s.encap, 20);
+    assert_eq!(s.drop_count(DropReason::Truncated), 10);
+    assert_eq!(s.slowpath_count(SlowKind::Arp), 10);
+}
+
+// ---------------------------------------------------------------- fuzz corpus
+
+#[test]
+fn seed_corpus_is_the_sample_frames_and_passes_the_fuzz_checks() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/classify");
+    let write = std::env::var_os("VXGATE_WRITE_CORPUS").is_some();
+    for (name, _, f) in sample_frames() {
+        let path = dir.join(name);
+        if write {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &f).unwrap();
+        }
+        let on_disk = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (set VXGATE_WRITE_CORPUS=1)", path.display()));
+        assert_eq!(on_disk, f, "{name}: regenerate with VXGATE_WRITE_CORPUS=1");
+    }
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        assert_eq!(fuzz_one(&data), Ok(()));
+        n += 1;
+    }
+    assert!(n >= sample_frames().len());
+}
