@@ -10,7 +10,7 @@ use std::thread;
 use vxgate::table::{map, LeaseTables, Packed, Reader, BULK};
 
 const KEYS: u32 = 4096;
-const WRITES: u64 = 200_000;
+const WRITES: u64 = 1_000_000;
 const READERS: usize = 3;
 
 /// All three words derive from (key, version): a torn or misplaced value
@@ -139,9 +139,9 @@ fn readers_see_only_whole_values_during_churn_and_rebuilds() {
     for version in 1..=WRITES {
         let i = (rng.next() % u64::from(KEYS)) as u32;
         progress.started.store(version, Ordering::Release);
-        // Mostly writes early, mostly removes in the middle, so the table
-        // both grows and fills with tombstones.
-        let remove_odds = if (WRITES / 3..WRITES / 2).contains(&version) {
+        // Phases of mostly inserts and mostly removes, so the table grows,
+        // fills with tombstones and shrinks again, many times.
+        let remove_odds = if (version / (WRITES / 20)) % 2 == 1 {
             3
         } else {
             1
