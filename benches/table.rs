@@ -1,0 +1,200 @@
+//! Lookup and write cost of the lockless table at 10, 10 000 and 1 000 000
+//! entries, and the ratio of the largest to the smallest (the cost of
+//! falling out of cache). Prints figures; asserts nothing about speed.
+//!
+//! cargo bench --bench table
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use vxgate::table::{map, LeaseEntry, Reader, Writer, BULK};
+
+const SIZES: [usize; 3] = [10, 10_000, 1_000_000];
+/// Lookups per timed pass.
+const LOOKUPS: usize = 1 << 21;
+/// Timed passes; the fastest is reported (least disturbed by neighbours).
+const PASSES: usize = 5;
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn entry(key: u32) -> LeaseEntry {
+    LeaseEntry {
+        public_ip: key ^ 0xac1c_0000,
+        vtep_mac: [0x02, 0, 0, 0, (key >> 8) as u8, key as u8],
+    }
+}
+
+/// Distinct random keys (like subnet addresses spread over the space).
+fn distinct_keys(n: usize, rng: &mut XorShift) -> Vec<u32> {
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    while keys.len() < n {
+        let k = rng.next() as u32;
+        if seen.insert(k) {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+fn best_ns_per_op(ops: usize, mut pass: impl FnMut()) -> f64 {
+    (0..PASSES)
+        .map(|_| {
+            let t = Instant::now();
+            pass();
+            t.elapsed().as_secs_f64() * 1e9 / ops as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+struct Figures {
+    insert: f64,
+    update: f64,
+    get: f64,
+    bulk: f64,
+    /// Lookup cost left exposed when each packet also does other work.
+    get_work: f64,
+    bulk_work: f64,
+}
+
+/// Stand-in for per-packet work between lookups (parsing, rewriting): a
+/// dependent chain of ~60 cycles that fills the out-of-order window.
+#[inline(always)]
+fn work(mut x: u32) -> u32 {
+    for _ in 0..20 {
+        x = x.wrapping_mul(0x9e37_79b1).rotate_left(7);
+    }
+    x
+}
+
+fn measure(n: usize, rng: &mut XorShift) -> Figures {
+    let keys = distinct_keys(n, rng);
+    // Inserting from empty includes the cost of every slot write; the map
+    // is sized by its hint, so no rebuild happens here.
+    let mut writer: Option<Writer<LeaseEntry>> = None;
+    let mut reader: Option<Reader<LeaseEntry>> = None;
+    let insert = best_ns_per_op(n, || {
+        let (mut w, r) = map::<LeaseEntry>(n);
+        for &k in &keys {
+            w.insert(k, entry(k));
+        }
+        writer = Some(w);
+        reader = Some(r);
+    });
+    let (Some(mut w), Some(mut r)) = (writer, reader) else {
+        return Figures {
+            insert,
+            update: f64::NAN,
+            get: f64::NAN,
+            bulk: f64::NAN,
+            get_work: f64::NAN,
+            bulk_work: f64::NAN,
+        };
+    };
+    r.refresh();
+
+    let mut flip = 0u32;
+    let update = best_ns_per_op(n, || {
+        flip ^= 1;
+        for &k in &keys {
+            w.insert(k, entry(k ^ flip));
+        }
+    });
+
+    // Random picks among the present keys, so large tables miss the cache.
+    let probes: Vec<u32> = (0..LOOKUPS)
+        .map(|_| keys[(rng.next() % n as u64) as usize])
+        .collect();
+    let get = best_ns_per_op(LOOKUPS, || {
+        let mut acc = 0u32;
+        for &k in &probes {
+            if let Some(e) = r.get(k) {
+                acc = acc.wrapping_add(e.public_ip);
+            }
+        }
+        black_box(acc);
+    });
+    let mut out = [None; BULK];
+    let bulk = best_ns_per_op(LOOKUPS, || {
+        let mut acc = 0u32;
+        for chunk in probes.chunks_exact(BULK) {
+            r.get_bulk(chunk, &mut out);
+            for e in out.iter().flatten() {
+                acc = acc.wrapping_add(e.public_ip);
+            }
+        }
+        black_box(acc);
+    });
+    let work_only = best_ns_per_op(LOOKUPS, || {
+        let mut acc = 0u32;
+        for &k in &probes {
+            acc = work(acc ^ k);
+        }
+        black_box(acc);
+    });
+    let get_work = best_ns_per_op(LOOKUPS, || {
+        let mut acc = 0u32;
+        for &k in &probes {
+            let ip = r.get(k).map_or(0, |e| e.public_ip);
+            acc = work(acc ^ ip);
+        }
+        black_box(acc);
+    });
+    let bulk_work = best_ns_per_op(LOOKUPS, || {
+        let mut acc = 0u32;
+        for chunk in probes.chunks_exact(BULK) {
+            r.get_bulk(chunk, &mut out);
+            for e in &out {
+                acc = work(acc ^ e.map_or(0, |e| e.public_ip));
+            }
+        }
+        black_box(acc);
+    });
+    Figures {
+        insert,
+        update,
+        get,
+        bulk,
+        get_work: get_work - work_only,
+        bulk_work: bulk_work - work_only,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    println!(
+        "{:>10} {:>10} {:>10} {:>8} {:>11} {:>9} {:>12}",
+        "entries", "insert ns", "update ns", "get ns", "bulk32 ns", "get+w ns", "bulk32+w ns"
+    );
+    let figures: Vec<(usize, Figures)> = SIZES.iter().map(|&n| (n, measure(n, &mut rng))).collect();
+    for (n, f) in &figures {
+        println!(
+            "{:>10} {:>10.1} {:>10.1} {:>8.2} {:>11.2} {:>9.2} {:>12.2}",
+            n, f.insert, f.update, f.get, f.bulk, f.get_work, f.bulk_work
+        );
+    }
+    if let (Some((_, small)), Some((_, big))) = (figures.first(), figures.last()) {
+        println!(
+            "ratio 1M/10: get {:.2}x, get_bulk32 {:.2}x",
+            big.get / small.get,
+            big.bulk / small.bulk
+        );
+        println!(
+            "with per-packet work at 1M: {:.1} ns exposed per get, {:.1} per get_bulk32 lookup ({:.2}x)",
+            big.get_work,
+            big.bulk_work,
+            big.get_work / big.bulk_work
+        );
+        println!("(+w: time per packet minus the ~60-cycle work alone; in-cache values are noise)");
+    }
+}

@@ -1,0 +1,620 @@
+//! A fixed-capacity open-addressing hash map keyed by `u32`, one writer,
+//! any number of lock-free readers.
+//!
+//! Linear probing over 32-byte seqlocked slots (two per cache line).
+//! Removes leave tombstones, reused by later inserts; when live entries plus
+//! tombstones would pass half the slots, the writer builds a new table and
+//! publishes it through an `ArcSwap` plus a generation counter. Each reader
+//! caches an `Arc` of the table it reads and swaps it in `refresh()`, at a
+//! burst boundary; the last holder of an old table releases it. The writer
+//! keeps its own reference to retired tables and frees them itself once no
+//! reader holds one, so a worker never runs a large `free`.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use crossbeam_utils::CachePadded;
+
+use super::slot::{Probe, Slot, State, WORDS};
+
+// Two slots per 64-byte cache line, and no slot straddles one.
+const _: () = assert!(std::mem::size_of::<Slot>() == 32);
+const _: () = assert!(std::mem::align_of::<Slot>() == 32);
+
+/// Keys looked up together by `Reader::get_bulk` (one burst).
+pub const BULK: usize = 32;
+
+/// Smallest table, in slots.
+const MIN_SLOTS: usize = 16;
+
+/// A value that fits three 64-bit words (24 bytes), so a slot is 32 bytes.
+///
+/// `unpack` receives only words that `pack` produced, but must not panic on
+/// any input.
+pub trait Packed: Copy {
+    fn pack(&self) -> [u64; WORDS];
+    fn unpack(w: [u64; WORDS]) -> Self;
+}
+
+/// One published table: the slots plus the hash parameters that go with them.
+struct Inner {
+    slots: Box<[Slot]>,
+    mask: usize,
+    shift: u32,
+    /// Odd multiplier of the multiply-shift hash, random per table.
+    mul: u64,
+}
+
+impl Inner {
+    fn new(slots: usize) -> Self {
+        debug_assert!(slots.is_power_of_two() && slots >= MIN_SLOTS);
+        Inner {
+            slots: (0..slots).map(|_| Slot::new()).collect(),
+            mask: slots - 1,
+            shift: 64 - slots.trailing_zeros(),
+            mul: rand::random::<u64>() | 1,
+        }
+    }
+
+    /// Multiply-shift hashing: the top bits of key * odd constant.
+    #[inline]
+    fn home(&self, key: u32) -> usize {
+        (u64::from(key).wrapping_mul(self.mul) >> self.shift) as usize
+    }
+
+    /// Reader-side lookup starting at the key's home slot.
+    #[inline]
+    fn lookup_from(&self, mut i: usize, key: u32) -> Option<[u64; WORDS]> {
+        // The writer keeps at least half of the slots empty, so a chain ends
+        // long before this bound; it only makes termination obvious.
+        for _ in 0..self.slots.len() {
+            match self.slots.get(i)?.probe(key) {
+                Probe::Hit(w) => return Some(w),
+                Probe::Empty => return None,
+                Probe::Miss => i = (i + 1) & self.mask,
+            }
+        }
+        None
+    }
+
+    /// Writer-side search: where `key` lives, or where it would be inserted.
+    fn find(&self, key: u32) -> Find {
+        let mut i = self.home(key);
+        let mut tomb = None;
+        for _ in 0..self.slots.len() {
+            let Some(slot) = self.slots.get(i) else { break };
+            match slot.state() {
+                State::Live(k) if k == key => return Find::Found(i),
+                State::Live(_) => {}
+                State::Tombstone => {
+                    tomb.get_or_insert(i);
+                }
+                State::Empty => {
+                    return match tomb {
+                        Some(t) => Find::Tombstone(t),
+                        None => Find::Empty(i),
+                    }
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+        // Unreachable while the load factor is kept below one.
+        match tomb {
+            Some(t) => Find::Tombstone(t),
+            None => Find::Full,
+        }
+    }
+}
+
+enum Find {
+    Found(usize),
+    Tombstone(usize),
+    Empty(usize),
+    Full,
+}
+
+/// What the writer and every reader share.
+struct Shared {
+    table: ArcSwap<Inner>,
+    /// Bumped after each `table` store; readers poll this one word.
+    generation: CachePadded<AtomicU64>,
+}
+
+/// The single writer of a map. `Send`, not `Clone`.
+pub struct Writer<V: Packed> {
+    shared: Arc<Shared>,
+    table: Arc<Inner>,
+    generation: u64,
+    live: usize,
+    tombstones: usize,
+    min_slots: usize,
+    /// Replaced tables some reader may still hold; freed here once not.
+    retired: Vec<Arc<Inner>>,
+    _v: PhantomData<fn() -> V>,
+}
+
+/// A worker's handle: lookups read only, `refresh` at burst boundaries.
+pub struct Reader<V: Packed> {
+    shared: Arc<Shared>,
+    table: Arc<Inner>,
+    generation: u64,
+    _v: PhantomData<fn() -> V>,
+}
+
+/// A new map sized so `capacity_hint` entries fit without a rebuild.
+pub fn map<V: Packed>(capacity_hint: usize) -> (Writer<V>, Reader<V>) {
+    let min_slots = capacity_hint
+        .saturating_mul(2)
+        .max(MIN_SLOTS)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << (usize::BITS - 1));
+    let table = Arc::new(Inner::new(min_slots));
+    let shared = Arc::new(Shared {
+        table: ArcSwap::new(Arc::clone(&table)),
+        generation: CachePadded::new(AtomicU64::new(0)),
+    });
+    let writer = Writer {
+        shared,
+        table,
+        generation: 0,
+        live: 0,
+        tombstones: 0,
+        min_slots,
+        retired: Vec::new(),
+        _v: PhantomData,
+    };
+    let reader = writer.reader();
+    (writer, reader)
+}
+
+impl<V: Packed> Writer<V> {
+    /// Inserts or updates; returns the previous value.
+    pub fn insert(&mut self, key: u32, v: V) -> Option<V> {
+        self.reclaim();
+        let words = v.pack();
+        match self.table.find(key) {
+            Find::Found(i) => {
+                let slot = &self.table.slots[i];
+                let old = slot.words();
+                // A re-put of the same value (flannel renews daily) costs
+                // no store and makes no reader retry.
+                if old != words {
+                    slot.publish(key, words);
+                }
+                Some(V::unpack(old))
+            }
+            Find::Tombstone(i) => {
+                self.table.slots[i].publish(key, words);
+                self.live += 1;
+                self.tombstones -= 1;
+                None
+            }
+            Find::Empty(i) if self.fits(self.live + self.tombstones + 1) => {
+                self.table.slots[i].publish(key, words);
+                self.live += 1;
+                None
+            }
+            Find::Empty(_) | Find::Full => {
+                self.rebuild(Some((key, words)));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`; returns its value.
+    pub fn remove(&mut self, key: u32) -> Option<V> {
+        self.reclaim();
+        match self.table.find(key) {
+            Find::Found(i) => {
+                let slot = &self.table.slots[i];
+                let old = slot.words();
+                slot.retire();
+                self.live -= 1;
+                self.tombstones += 1;
+                // Mostly tombstones: long chains for misses and a table
+                // bigger than needed. Rebuild (and maybe shrink) it.
+                if self.tombstones > self.live && self.tombstones > self.capacity() / 4 {
+                    self.rebuild(None);
+                }
+                Some(V::unpack(old))
+            }
+            _ => None,
+        }
+    }
+
+    /// The current value of `key`, as the writer last wrote it.
+    pub fn get(&self, key: u32) -> Option<V> {
+        match self.table.find(key) {
+            Find::Found(i) => Some(V::unpack(self.table.slots[i].words())),
+            _ => None,
+        }
+    }
+
+    /// Number of live entries.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// All live entries, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, V)> + '_ {
+        self.table
+            .slots
+            .iter()
+            .filter_map(|slot| match slot.state() {
+                State::Live(k) => Some((k, V::unpack(slot.words()))),
+                _ => None,
+            })
+    }
+
+    /// A new reader of the current table (one per worker).
+    pub fn reader(&self) -> Reader<V> {
+        Reader {
+            shared: Arc::clone(&self.shared),
+            table: Arc::clone(&self.table),
+            generation: self.generation,
+            _v: PhantomData,
+        }
+    }
+
+    /// Slots in the current table.
+    pub fn capacity(&self) -> usize {
+        self.table.slots.len()
+    }
+
+    /// Tombstones in the current table.
+    pub fn tombstones(&self) -> usize {
+        self.tombstones
+    }
+
+    /// How many tables have been published after the first.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Frees retired tables no reader holds any more; returns how many are
+    /// still held (a reader that has not refreshed since the rebuild).
+    pub fn reclaim(&mut self) -> usize {
+        if !self.retired.is_empty() {
+            // Count 1 = only our reference is left, and no reader can get a
+            // new one: the ArcSwap already points to a newer table.
+            self.retired.retain(|t| Arc::strong_count(t) > 1);
+        }
+        self.retired.len()
+    }
+
+    fn fits(&self, used: usize) -> bool {
+        used <= self.table.slots.len() / 2
+    }
+
+    /// Copies the live entries (plus `extra`) into a fresh table sized for
+    /// them with room to grow, then publishes it.
+    fn rebuild(&mut self, extra: Option<(u32, [u64; WORDS])>) {
+        let live = self.live + usize::from(extra.is_some());
+        // Live entries at most 3/8 of the slots after a rebuild, so at least
+        // 1/8 of the table is inserted before the next one (amortised O(1)).
+        let mut slots = self.min_slots;
+        while live.saturating_mul(8) > slots.saturating_mul(3) && slots < (1 << 40) {
+            slots *= 2;
+        }
+        let next = Inner::new(slots);
+        let old = &self.table;
+        let entries = old.slots.iter().filter_map(|s| match s.state() {
+            State::Live(k) => Some((k, s.words())),
+            _ => None,
+        });
+        for (key, words) in entries.chain(extra) {
+            if let Find::Empty(i) = next.find(key) {
+                next.slots[i].publish(key, words);
+            }
+        }
+        let next = Arc::new(next);
+        self.shared.table.store(Arc::clone(&next));
+        self.generation += 1;
+        self.shared
+            .generation
+            .store(self.generation, Ordering::Release);
+        self.retired.push(std::mem::replace(&mut self.table, next));
+        self.live = live;
+        self.tombstones = 0;
+        self.reclaim();
+    }
+}
+
+impl<V: Packed> Reader<V> {
+    /// Switches to the newest table if the writer published one. Call at a
+    /// burst boundary: one load of a generation word when nothing changed.
+    #[inline]
+    pub fn refresh(&mut self) {
+        let g = self.shared.generation.load(Ordering::Acquire);
+        if g != self.generation {
+            self.table = self.shared.table.load_full();
+            self.generation = g;
+        }
+    }
+
+    /// The value of `key` in this reader's table.
+    #[inline]
+    pub fn get(&self, key: u32) -> Option<V> {
+        let t = &*self.table;
+        t.lookup_from(t.home(key), key).map(V::unpack)
+    }
+
+    /// Looks up `keys[i]` into `out[i]` for the shorter of the two slices.
+    /// Hashes a chunk of keys and touches all their home slots before
+    /// probing any, so the cache misses overlap instead of queueing.
+    pub fn get_bulk(&self, keys: &[u32], out: &mut [Option<V>]) {
+        let t = &*self.table;
+        for (kc, oc) in keys.chunks(BULK).zip(out.chunks_mut(BULK)) {
+            let mut home = [0usize; BULK];
+            let mut touched = 0u32;
+            for (h, &k) in home.iter_mut().zip(kc) {
+                *h = t.home(k);
+                if let Some(slot) = t.slots.get(*h) {
+                    touched ^= slot.touch();
+                }
+            }
+            std::hint::black_box(touched);
+            for ((o, &k), &h) in oc.iter_mut().zip(kc).zip(&home) {
+                *o = t.lookup_from(h, k).map(V::unpack);
+            }
+        }
+    }
+}
+
+impl<V: Packed> Clone for Reader<V> {
+    fn clone(&self) -> Self {
+        Reader {
+            shared: Arc::clone(&self.shared),
+            table: Arc::clone(&self.table),
+            generation: self.generation,
+            _v: PhantomData,
+        }
+    }
+}
+
+impl<V: Packed> std::fmt::Debug for Writer<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("len", &self.live)
+            .field("tombstones", &self.tombstones)
+            .field("capacity", &self.capacity())
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+impl<V: Packed> std::fmt::Debug for Reader<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("capacity", &self.table.slots.len())
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A test value: key-derived words, so a wrong slot shows up.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Val(u64, u64, u64);
+
+    impl Packed for Val {
+        fn pack(&self) -> [u64; WORDS] {
+            [self.0, self.1, self.2]
+        }
+        fn unpack(w: [u64; WORDS]) -> Self {
+            Val(w[0], w[1], w[2])
+        }
+    }
+
+    fn val(key: u32, version: u64) -> Val {
+        Val(
+            u64::from(key),
+            version,
+            u64::from(key) ^ version.rotate_left(17),
+        )
+    }
+
+    fn assert_send<T: Send>() {}
+    fn assert_sync<T: Sync>() {}
+
+    #[test]
+    fn handles_are_send() {
+        assert_send::<Writer<Val>>();
+        assert_send::<Reader<Val>>();
+        assert_sync::<Reader<Val>>();
+    }
+
+    #[test]
+    fn insert_get_update_remove() {
+        let (mut w, mut r) = map::<Val>(8);
+        assert!(w.is_empty());
+        assert_eq!(w.insert(7, val(7, 1)), None);
+        assert_eq!(w.insert(0, val(0, 1)), None, "key 0 is an ordinary key");
+        assert_eq!(w.insert(u32::MAX, val(u32::MAX, 1)), None);
+        r.refresh();
+        assert_eq!(r.get(7), Some(val(7, 1)));
+        assert_eq!(r.get(0), Some(val(0, 1)));
+        assert_eq!(r.get(u32::MAX), Some(val(u32::MAX, 1)));
+        assert_eq!(r.get(8), None);
+        assert_eq!(w.len(), 3);
+
+        assert_eq!(w.insert(7, val(7, 2)), Some(val(7, 1)));
+        assert_eq!(r.get(7), Some(val(7, 2)), "update is visible in place");
+        assert_eq!(w.get(7), Some(val(7, 2)));
+        assert_eq!(w.len(), 3);
+
+        assert_eq!(w.remove(7), Some(val(7, 2)));
+        assert_eq!(w.remove(7), None);
+        assert_eq!(r.get(7), None);
+        assert_eq!(w.get(7), None);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w.tombstones(), 1);
+    }
+
+    #[test]
+    fn same_value_reput_is_a_no_op() {
+        let (mut w, _r) = map::<Val>(8);
+        w.insert(5, val(5, 1));
+        let gen = w.generation();
+        assert_eq!(w.insert(5, val(5, 1)), Some(val(5, 1)));
+        assert_eq!(w.generation(), gen);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn tombstones_are_reused() {
+        let (mut w, r) = map::<Val>(64);
+        let cap = w.capacity();
+        for k in 1..=30 {
+            w.insert(k, val(k, 1));
+        }
+        for k in 1..=30 {
+            w.remove(k);
+        }
+        assert_eq!(w.tombstones(), 30);
+        // The same keys find their own (or an earlier) tombstone again.
+        for k in 1..=30 {
+            w.insert(k, val(k, 2));
+        }
+        assert_eq!(w.tombstones(), 0);
+        assert_eq!(w.capacity(), cap);
+        assert_eq!(w.generation(), 0, "no rebuild was needed");
+        for k in 1..=30 {
+            assert_eq!(r.get(k), Some(val(k, 2)));
+        }
+    }
+
+    #[test]
+    fn grows_and_rebuilds_under_churn() {
+        let (mut w, mut r) = map::<Val>(4);
+        let mut model = HashMap::new();
+        let mut rng_state = 0x1234_5678_u32;
+        for version in 0..20_000u64 {
+            // xorshift: a deterministic mix of inserts and removes.
+            rng_state ^= rng_state << 13;
+            rng_state ^= rng_state >> 17;
+            rng_state ^= rng_state << 5;
+            let key = rng_state % 3000;
+            if rng_state & 0x300 == 0 {
+                assert_eq!(w.remove(key), model.remove(&key));
+            } else {
+                let v = val(key, version);
+                assert_eq!(w.insert(key, v), model.insert(key, v));
+            }
+            assert_eq!(w.len(), model.len());
+        }
+        assert!(w.generation() > 3, "churn must have rebuilt the table");
+        assert!(w.capacity() >= 2 * w.len());
+        r.refresh();
+        for key in 0..3000 {
+            assert_eq!(r.get(key), model.get(&key).copied());
+            assert_eq!(w.get(key), model.get(&key).copied());
+        }
+        let mut seen: Vec<(u32, Val)> = w.iter().collect();
+        seen.sort_by_key(|e| e.0);
+        let mut want: Vec<(u32, Val)> = model.into_iter().collect();
+        want.sort_by_key(|e| e.0);
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn shrinks_after_mass_removal() {
+        let (mut w, _r) = map::<Val>(16);
+        for k in 0..10_000 {
+            w.insert(k, val(k, 0));
+        }
+        let big = w.capacity();
+        let gen = w.generation();
+        for k in 0..9_990 {
+            assert_eq!(w.remove(k), Some(val(k, 0)));
+        }
+        assert!(w.generation() > gen, "mass removal rebuilds");
+        assert!(w.capacity() < big, "{} !< {}", w.capacity(), big);
+        assert!(w.tombstones() <= w.capacity() / 4);
+        assert_eq!(w.len(), 10);
+        for k in 9_990..10_000 {
+            assert_eq!(w.get(k), Some(val(k, 0)));
+        }
+    }
+
+    #[test]
+    fn stale_reader_sees_old_table_until_refresh() {
+        let (mut w, mut r) = map::<Val>(4);
+        let cap = w.capacity();
+        let mut k = 1;
+        while w.capacity() == cap {
+            w.insert(k, val(k, 0));
+            k += 1;
+        }
+        let last = k - 1;
+        // The key that triggered the rebuild went into the new table only.
+        assert_eq!(r.get(last), None);
+        assert_eq!(w.reclaim(), 1, "the reader still holds the old table");
+        r.refresh();
+        assert_eq!(r.get(last), Some(val(last, 0)));
+        assert_eq!(w.reclaim(), 0, "old table freed by the writer");
+    }
+
+    #[test]
+    fn get_bulk_matches_get() {
+        let (mut w, mut r) = map::<Val>(100);
+        for k in (0..200).step_by(2) {
+            w.insert(k, val(k, 3));
+        }
+        r.refresh();
+        let keys: Vec<u32> = (0..70).map(|i| i * 3).collect();
+        let mut out = vec![None; keys.len()];
+        r.get_bulk(&keys, &mut out);
+        for (k, o) in keys.iter().zip(&out) {
+            assert_eq!(*o, r.get(*k));
+            assert_eq!(o.is_some(), k % 2 == 0 && *k < 200);
+        }
+        // A shorter output slice bounds the work.
+        let mut short = [None; 3];
+        r.get_bulk(&keys, &mut short);
+        assert_eq!(short[..], out[..3]);
+    }
+
+    #[test]
+    fn cloned_reader_is_independent() {
+        let (mut w, r) = map::<Val>(4);
+        let mut r2 = r.clone();
+        for k in 1..100 {
+            w.insert(k, val(k, 1));
+        }
+        r2.refresh();
+        assert_eq!(r2.get(99), Some(val(99, 1)));
+        assert_eq!(r.get(99), None, "r has not refreshed yet");
+    }
+
+    #[test]
+    fn capacity_one_million() {
+        const N: u32 = 1_000_000;
+        let (mut w, mut r) = map::<Val>(N as usize);
+        let cap = w.capacity();
+        // Spread keys like addresses over the whole u32 space.
+        let key = |i: u32| i.wrapping_mul(2_654_435_761);
+        for i in 0..N {
+            assert_eq!(w.insert(key(i), val(key(i), 1)), None);
+        }
+        assert_eq!(w.len(), N as usize);
+        assert_eq!(w.capacity(), cap, "hint must avoid any rebuild");
+        assert_eq!(w.generation(), 0);
+        r.refresh();
+        for i in (0..N).step_by(7) {
+            assert_eq!(r.get(key(i)), Some(val(key(i), 1)));
+        }
+        assert_eq!(r.get(key(N)), None);
+        assert_eq!(w.iter().count(), N as usize);
+    }
+}
