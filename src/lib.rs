@@ -8,6 +8,7 @@ pub mod config;
 pub mod control;
 pub mod dpdk;
 pub mod ffi;
+pub mod gateway;
 pub mod fwd;
 pub mod ops;
 pub mod pipeline;

@@ -26,6 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the gateway: join the flannel overlay through etcd and serve our
+    /// subnet on the access port.
+    Run(vxgate::config::RunArgs),
     /// Forward frames between two ports unchanged (L2 bridge of two ports,
     /// one worker lcore); prints per-port counters on exit.
     Fwd(FwdArgs),
@@ -53,6 +56,7 @@ struct FwdArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Run(a) => run(a),
         Cmd::Fwd(a) => fwd(a),
     };
     match result {
@@ -62,6 +66,19 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn run(args: vxgate::config::RunArgs) -> anyhow::Result<()> {
+    // Every flag and config-file error exits (code 2) before EAL starts.
+    let cfg = vxgate::config::Config::from_run_args(args)
+        .and_then(|c| c.check_files().map(|()| c))
+        .unwrap_or_else(|e| e.exit());
+    let log = vxgate::ops::logging::init(cfg.log_level.as_deref(), cfg.config_file.clone())?;
+    let signals = vxgate::ops::signals::install({
+        let log = log.clone();
+        move || log.reload_and_log()
+    })?;
+    vxgate::gateway::run(cfg, signals.stop_flag())
 }
 
 fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {

@@ -3,7 +3,7 @@
 //! it is dropped is freed, so no mbuf can leak or be dropped silently.
 use std::ptr::{self, NonNull};
 
-use super::mbuf::Mbuf;
+use super::mbuf::{Mbuf, MbufView};
 use super::mempool::Mempool;
 use crate::ffi;
 
@@ -69,16 +69,27 @@ impl Burst {
         NonNull::new(p).map(Mbuf::from_raw_owned)
     }
 
-    /// Borrows the mbuf at `i` as an owned view whose drop does not free.
+    /// Borrows the mbuf at `i`; `None` when out of range or taken.
     #[inline(always)]
-    pub fn get_mut(&mut self, i: usize) -> Option<MbufRef<'_>> {
-        if i >= self.len {
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut MbufView> {
+        if i >= self.len || self.pkts[i].is_null() {
             return None;
         }
-        NonNull::new(self.pkts[i]).map(|p| MbufRef {
-            m: std::mem::ManuallyDrop::new(Mbuf::from_raw_owned(p)),
-            _burst: std::marker::PhantomData,
-        })
+        // SAFETY: MbufView is repr(transparent) over NonNull<rte_mbuf>, which has
+        // the layout of a non-null *mut rte_mbuf; pkts[i] is non-null and owned
+        // by this burst, and the borrow is tied to &mut self.
+        Some(unsafe { &mut *(&mut self.pkts[i] as *mut *mut ffi::rte_mbuf as *mut MbufView) })
+    }
+
+    /// The packets as a slice of views (holes left by `take` are closed
+    /// first, so indices shift after a take).
+    #[inline(always)]
+    pub fn as_mut_slice(&mut self) -> &mut [MbufView] {
+        self.compact();
+        // SAFETY: after compact the first len pointers are non-null owned mbufs;
+        // MbufView is repr(transparent) over NonNull<rte_mbuf> (same layout as a
+        // non-null *mut); the slice borrows self mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.pkts.as_mut_ptr() as *mut MbufView, self.len) }
     }
 
     /// Receives up to a full burst from `port`/`queue` into an empty burst.
@@ -156,24 +167,5 @@ impl Burst {
 impl Drop for Burst {
     fn drop(&mut self) {
         self.free_all();
-    }
-}
-
-/// A borrowed mbuf inside a burst: full mbuf access, no free on drop.
-pub struct MbufRef<'a> {
-    m: std::mem::ManuallyDrop<Mbuf>,
-    _burst: std::marker::PhantomData<&'a mut Burst>,
-}
-
-impl std::ops::Deref for MbufRef<'_> {
-    type Target = Mbuf;
-    fn deref(&self) -> &Mbuf {
-        &self.m
-    }
-}
-
-impl std::ops::DerefMut for MbufRef<'_> {
-    fn deref_mut(&mut self) -> &mut Mbuf {
-        &mut self.m
     }
 }

@@ -1,11 +1,22 @@
-//! The one file that touches `rte_mbuf` fields. An owned `Mbuf` frees itself
-//! on drop; it is `Send` (it can move to another lcore) but not `Sync`.
+//! The one file that touches `rte_mbuf` fields.
+//!
+//! `MbufView` is the packet accessors over an mbuf someone else owns (a
+//! burst hands out `&mut MbufView`s); `Mbuf` owns its mbuf, frees it on
+//! drop, and derefs to the view. Both are `repr(transparent)` over the mbuf
+//! pointer so a burst's pointer array can be seen as a slice of views.
 use std::ptr::NonNull;
 
 use crate::ffi;
 
-pub struct Mbuf {
+#[repr(transparent)]
+pub struct MbufView {
     ptr: NonNull<ffi::rte_mbuf>,
+}
+
+/// An owned mbuf: `Send` (it can move to another lcore), not `Sync`.
+#[repr(transparent)]
+pub struct Mbuf {
+    view: MbufView,
 }
 
 // SAFETY: an mbuf is owned by exactly one Mbuf value; moving ownership to
@@ -14,25 +25,44 @@ unsafe impl Send for Mbuf {}
 
 impl Mbuf {
     pub(crate) fn from_raw_owned(ptr: NonNull<ffi::rte_mbuf>) -> Mbuf {
-        Mbuf { ptr }
+        Mbuf {
+            view: MbufView { ptr },
+        }
     }
 
     /// Gives up ownership without freeing (the pointer goes to a TX ring).
     pub(crate) fn into_raw(self) -> *mut ffi::rte_mbuf {
-        let p = self.ptr.as_ptr();
+        let p = self.view.ptr.as_ptr();
         std::mem::forget(self);
         p
     }
+}
 
+impl std::ops::Deref for Mbuf {
+    type Target = MbufView;
+    #[inline(always)]
+    fn deref(&self) -> &MbufView {
+        &self.view
+    }
+}
+
+impl std::ops::DerefMut for Mbuf {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut MbufView {
+        &mut self.view
+    }
+}
+
+impl MbufView {
     #[inline(always)]
     fn m(&self) -> &ffi::rte_mbuf {
-        // SAFETY: ptr is a live mbuf we own exclusively.
+        // SAFETY: ptr is a live mbuf, owned by us or by the burst we borrow.
         unsafe { self.ptr.as_ref() }
     }
 
     #[inline(always)]
     fn m_mut(&mut self) -> &mut ffi::rte_mbuf {
-        // SAFETY: ptr is a live mbuf we own exclusively (&mut self).
+        // SAFETY: ptr is a live mbuf, exclusively ours through &mut self.
         unsafe { self.ptr.as_mut() }
     }
 
@@ -194,11 +224,11 @@ impl Mbuf {
 impl Drop for Mbuf {
     fn drop(&mut self) {
         // SAFETY: we own the mbuf; it returns to its pool.
-        unsafe { ffi::vxg_pktmbuf_free(self.ptr.as_ptr()) }
+        unsafe { ffi::vxg_pktmbuf_free(self.view.ptr.as_ptr()) }
     }
 }
 
-impl std::fmt::Debug for Mbuf {
+impl std::fmt::Debug for MbufView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Mbuf(len={}, headroom={})", self.len(), self.headroom())
     }

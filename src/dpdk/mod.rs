@@ -12,11 +12,11 @@ pub mod mbuf;
 pub mod mempool;
 pub mod port;
 
-pub use burst::{Burst, MbufRef, BURST};
+pub use burst::{Burst, BURST};
 pub use eal::{lcore_id, rdtsc, Eal};
 pub use error::{DpdkError, Result};
 pub use lcore::{launch, LcoreHandle};
-pub use mbuf::Mbuf;
+pub use mbuf::{Mbuf, MbufView};
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM};
 pub use port::{
     available_ports, find_port, port_stats, Link, Port, PortConf, PortInfo, PortStats, RxQueue,

@@ -15,10 +15,14 @@ pub mod drop_reason;
 pub mod encap;
 pub mod fragment;
 pub mod lookup;
+pub mod mbuf;
 pub mod slowpath;
+pub mod slowpath_loop;
 pub mod state;
+pub mod tables;
 pub mod testing;
 pub mod verdict;
+pub mod worker;
 
 pub use buf::{PacketBuf, VecBuf};
 pub use classify::{process_access, process_burst, process_decapped, process_underlay, BURST};

@@ -1,0 +1,333 @@
+//! `vxgate run`: wires the parts together. EAL and ports, then etcd (config
+//! and our own lease), then the tables, the workers on their lcores, the
+//! slow path on the main lcore, the control plane on a tokio thread and the
+//! metrics endpoint; and the reverse on SIGINT/SIGTERM.
+#![deny(unsafe_code)]
+
+mod sink;
+mod stats;
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tracing::{error, info, warn};
+
+use crate::config::{Config, DeviceRef, Side as CfgSide};
+use crate::control::{Control, EtcdOptions, NetworkConfig, OwnLease, Subnet};
+use crate::dpdk::{self, Eal, Mempool, Port, PortConf};
+use crate::pipeline::context::{Context, ContextConfig, Prefix};
+use crate::pipeline::slowpath_loop::SlowPath;
+use crate::pipeline::tables::TableLookup;
+use crate::pipeline::worker::{PuntQueue, Queues, Worker, WorkerStats};
+use crate::pipeline::{Counters, WorkerState};
+use crate::table::{LeaseTables, NeighborPort, NeighborTables};
+use crate::wire::{MacAddr, Vni};
+
+pub use sink::TableSink;
+pub use stats::Shared;
+
+/// Punted packets waiting for the slow path, all workers together.
+const PUNT_QUEUE: usize = 4096;
+
+fn device(d: &DeviceRef) -> String {
+    d.to_string()
+}
+
+fn etcd_options(cfg: &Config) -> EtcdOptions {
+    let mut o = EtcdOptions::new(cfg.etcd.endpoints.clone());
+    o.prefix = cfg.etcd.prefix.clone();
+    if let Some(tls) = &cfg.etcd.tls {
+        o.cafile = tls.ca_file.clone();
+        if let Some(id) = &tls.identity {
+            o.certfile = Some(id.cert_file.clone());
+            o.keyfile = Some(id.key_file.clone());
+        }
+    }
+    if let Some(a) = &cfg.etcd.auth {
+        o.username = Some(a.username.clone());
+        o.password = Some(a.password.clone());
+    }
+    o.renew_margin_min = cfg.subnet_lease_renew_margin.as_secs() / 60;
+    o.lease_ttl_s = cfg.subnet_lease_ttl.as_secs();
+    o
+}
+
+/// Runs `fut` unless `stop` is raised first.
+fn until_stop<T>(
+    rt: &tokio::runtime::Runtime,
+    stop: &Arc<AtomicBool>,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let stop = Arc::clone(stop);
+    rt.block_on(async move {
+        tokio::select! {
+            v = fut => Some(v),
+            _ = async {
+                while !stop.load(Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } => None,
+        }
+    })
+}
+
+/// Runs the gateway until `stop` is raised.
+pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let eal = Eal::init(&cfg.eal_args)?;
+    let lcores = eal.worker_lcores();
+    let workers = usize::from(cfg.workers);
+    if lcores.len() < workers {
+        bail!(
+            "--workers {workers} needs {workers} worker lcores besides the main one, but EAL has {} ({:?}): widen -l",
+            lcores.len(),
+            lcores
+        );
+    }
+    let pool = Arc::new(Mempool::new("vxgate_pool", cfg.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)?);
+    // One RX queue per worker, one TX queue per worker plus the slow path's.
+    let conf = PortConf {
+        rx_queues: cfg.workers,
+        tx_queues: cfg.workers + 1,
+        ..PortConf::default()
+    };
+    let (mut ul_port, ul_rx, mut ul_tx) = Port::open(&device(&cfg.underlay_dev), &conf, &pool)?;
+    let (mut ac_port, ac_rx, mut ac_tx) = Port::open(&device(&cfg.access_dev), &conf, &pool)?;
+    if ul_port.id() == ac_port.id() {
+        bail!("--underlay and --access name the same port {}", ul_port.name());
+    }
+    ul_port.start()?;
+    ac_port.start()?;
+    // RX rings hold their mbufs while ports run: this is the no-traffic level.
+    let baseline_in_use = pool.in_use();
+    info!(
+        underlay = ul_port.name(),
+        underlay_driver = %ul_port.info().driver,
+        access = ac_port.name(),
+        access_driver = %ac_port.info().driver,
+        workers,
+        mbufs = cfg.mbufs,
+        "ports started"
+    );
+
+    // The control plane: etcd config and our own lease come first.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("vxgate-control")
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let Some(control) = until_stop(&rt, &stop, Control::connect(etcd_options(&cfg))) else {
+        return Ok(());
+    };
+    let mut control = control?;
+    let Some(net) = until_stop(&rt, &stop, control.network_config()) else {
+        return Ok(());
+    };
+    let net: NetworkConfig = net?;
+    if !net.ipv6_keys_ignored.is_empty() {
+        warn!(keys = ?net.ipv6_keys_ignored, "IPv6 is not supported yet; these config keys are ignored");
+    }
+    let vni = net.backend.vni;
+    let vtep_mac = cfg.vtep_mac_for(vni);
+    let requested = match cfg.subnet {
+        Some(s) => Some(Subnet::new(s.network_addr(), s.prefix_len()).map_err(|e| anyhow::anyhow!("--subnet {s}: {e}"))?),
+        None => None,
+    };
+    let Some(own) = until_stop(
+        &rt,
+        &stop,
+        control.acquire_own_lease(cfg.underlay_ip.addr(), vtep_mac, requested),
+    ) else {
+        return Ok(());
+    };
+    let own: OwnLease = own?;
+    info!(
+        subnet = %own.subnet,
+        key = %own.key,
+        reservation = own.is_reservation(),
+        vtep_mac = %MacAddr(vtep_mac),
+        "own lease held"
+    );
+
+    let subnet_cidr = crate::config::Ipv4Cidr::new(own.subnet.addr, own.subnet.len)
+        .map_err(|e| anyhow::anyhow!("own subnet {}: {e}", own.subnet))?;
+    let access_ip = cfg.access_ip_for(subnet_cidr);
+    if !subnet_cidr.contains(access_ip.addr()) {
+        bail!("--access-ip {access_ip} is not inside our subnet {}: pick an address inside it", own.subnet);
+    }
+    let tunnel_mtu = match net.backend.mtu {
+        Some(m) => m.saturating_sub(50).min(u32::from(u16::MAX)) as u16,
+        None => ul_port.mtu().saturating_sub(50),
+    };
+    let prefix = |a: Ipv4Addr, l: u8| Prefix::new(a, l).context("prefix length above 32");
+    let ctx = Context::new(ContextConfig {
+        underlay_ip: cfg.underlay_ip.addr(),
+        underlay_mac: MacAddr(ul_port.mac()),
+        underlay_prefix: prefix(cfg.underlay_ip.network_addr(), cfg.underlay_ip.prefix_len())?,
+        underlay_gateway: cfg.underlay_gateway,
+        access_ip: access_ip.addr(),
+        access_mac: MacAddr(ac_port.mac()),
+        subnet: prefix(own.subnet.addr, own.subnet.len)?,
+        network: prefix(net.network.addr, net.network.len)?,
+        subnet_len: net.subnet_len,
+        vni: Vni::new(vni).context("VNI above 24 bits")?,
+        udp_port: net.backend.port,
+        tunnel_mtu,
+        underlay_mtu: ul_port.mtu(),
+        access_mtu: ac_port.mtu(),
+        vtep_mac: MacAddr(vtep_mac),
+        direct_routing: net.backend.direct_routing,
+    })?;
+    info!(
+        vni,
+        port = net.backend.port,
+        tunnel_mtu,
+        access_ip = %access_ip,
+        network = %net.network,
+        direct_routing = net.backend.direct_routing,
+        "data plane configured"
+    );
+
+    // Tables: leases from etcd (control thread), neighbours (slow path).
+    let (lease_tables, lease_readers) = LeaseTables::new(1024);
+    let (mut neighbors, neighbor_readers) = NeighborTables::new(256);
+    for n in &cfg.neighbors {
+        let port = match n.side {
+            CfgSide::Underlay => NeighborPort::Underlay,
+            CfgSide::Access => NeighborPort::Access,
+        };
+        neighbors.set_static(port, u32::from(n.ip), n.mac);
+    }
+    let punt = Arc::new(PuntQueue::new(PUNT_QUEUE));
+    let tsc_ns = 1e9 / eal.tsc_hz() as f64;
+
+    // Control plane: watch leases into the tables until shutdown.
+    let status = control.status();
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    let mut table_sink = TableSink {
+        tables: lease_tables,
+        subnet_len: net.subnet_len,
+        own: Some(own.subnet),
+    };
+    let control_task = {
+        let shutdown = Arc::clone(&shutdown);
+        rt.spawn(async move {
+            let r = control.run(&mut table_sink, shutdown.notified()).await;
+            if let Err(e) = &r {
+                error!("control plane stopped: {e}");
+            }
+            r
+        })
+    };
+
+    // Workers.
+    let mut shared = Shared::new(ul_port.id(), ac_port.id(), Arc::clone(&status), Arc::clone(&pool));
+    let mut handles = Vec::new();
+    for (i, ((ulr, acr), lcore)) in ul_rx.into_iter().zip(ac_rx).zip(lcores.iter().copied()).enumerate() {
+        let counters = Arc::new(Counters::new());
+        let wstats = Arc::new(WorkerStats::default());
+        shared.counters.push(Arc::clone(&counters));
+        shared.workers.push(Arc::clone(&wstats));
+        let w = Worker {
+            ctx: ctx.clone(),
+            lookup: TableLookup {
+                leases: lease_readers.clone(),
+                neighbors: neighbor_readers.clone(),
+            },
+            state: WorkerState::new(counters, i as u16),
+            underlay: Queues {
+                rx: ulr,
+                tx: ul_tx.remove(0),
+            },
+            access: Queues {
+                rx: acr,
+                tx: ac_tx.remove(0),
+            },
+            punt: Arc::clone(&punt),
+            stats: wstats,
+            ns_per_tick: tsc_ns,
+        };
+        let s = Arc::clone(&stop);
+        handles.push(dpdk::launch(lcore, move || {
+            w.run(&s);
+            0
+        })?);
+    }
+    let slow_counters = Arc::new(Counters::new());
+    shared.counters.push(Arc::clone(&slow_counters));
+    let neighbor_counts = Arc::clone(&shared.neighbors);
+    let mut slow = SlowPath::new(
+        ctx.clone(),
+        TableLookup {
+            leases: lease_readers,
+            neighbors: neighbor_readers,
+        },
+        WorkerState::new(slow_counters, workers as u16),
+        neighbors,
+        Arc::clone(&punt),
+        Arc::clone(&pool),
+        ul_tx.remove(0),
+        ac_tx.remove(0),
+    );
+    let shared = Arc::new(shared);
+    let metrics = match cfg.metrics_addr {
+        Some(addr) => {
+            let src = Arc::clone(&shared);
+            let server = crate::ops::serve(addr, Arc::new(move || src.snapshot()))
+                .with_context(|| format!("--metrics-addr {addr}"))?;
+            info!(addr = %server.local_addr(), "metrics at /metrics");
+            Some(server)
+        }
+        None => None,
+    };
+    info!("vxgate running");
+
+    // The main lcore runs the slow path until told to stop.
+    let t0 = Instant::now();
+    while !stop.load(Relaxed) {
+        let now = Instant::now();
+        let n = slow.poll(now, (now - t0).as_nanos() as u64);
+        for p in NeighborPort::ALL {
+            let i = match p {
+                NeighborPort::Underlay => 0,
+                NeighborPort::Access => 1,
+            };
+            neighbor_counts[i].store(slow.neighbors.len(p) as u64, Relaxed);
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    // Stop: workers finish their burst, the control plane lets go (our lease
+    // stays in etcd), ports stop, final counters.
+    info!("stopping");
+    for h in handles {
+        let code = h.join();
+        if code != 0 {
+            error!(code, "worker ended abnormally");
+        }
+    }
+    drop(slow);
+    drop(punt);
+    let in_use = pool.in_use();
+    shutdown.notify_waiters();
+    shutdown.notify_one();
+    let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), control_task).await });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    ul_port.stop();
+    ac_port.stop();
+    drop(metrics);
+    let snap = shared.snapshot();
+    print!("{}", stats::final_report(&snap, ul_port.name(), ac_port.name()));
+    println!("  mbufs in use {in_use} (baseline {baseline_in_use}, leaked {})", in_use.saturating_sub(baseline_in_use));
+    drop(ul_port);
+    drop(ac_port);
+    drop(shared);
+    drop(pool);
+    drop(eal);
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! What the metrics endpoint and the final report read: per-worker
+//! counters summed on read, port statistics, control-plane status.
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::control::ControlStatus;
+use crate::dpdk::{port_stats, Mempool};
+use crate::ops::{HistogramSnapshot, MetricsSnapshot, PortStats, WorkerStats as OpsWorkerStats};
+use crate::pipeline::worker::WorkerStats;
+use crate::pipeline::{CounterSnapshot, Counters, DropReason, SlowKind};
+
+/// Handles to every counter of a running gateway.
+pub struct Shared {
+    pub underlay_port: u16,
+    pub access_port: u16,
+    pub status: Arc<ControlStatus>,
+    pub pool: Arc<Mempool>,
+    /// One per worker, then the slow path's.
+    pub counters: Vec<Arc<Counters>>,
+    pub workers: Vec<Arc<WorkerStats>>,
+    /// Resolved neighbours `[underlay, access]`, kept by the slow path.
+    pub neighbors: Arc<[AtomicU64; 2]>,
+}
+
+impl Shared {
+    pub fn new(underlay_port: u16, access_port: u16, status: Arc<ControlStatus>, pool: Arc<Mempool>) -> Shared {
+        Shared {
+            underlay_port,
+            access_port,
+            status,
+            pool,
+            counters: Vec::new(),
+            workers: Vec::new(),
+            neighbors: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
+        }
+    }
+
+    pub fn totals(&self) -> CounterSnapshot {
+        CounterSnapshot::sum(self.counters.iter().map(|c| &**c))
+    }
+
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let t = self.totals();
+        let port = |id| {
+            let s = port_stats(id);
+            PortStats {
+                rx_packets: s.rx_packets,
+                tx_packets: s.tx_packets,
+                rx_bytes: s.rx_bytes,
+                tx_bytes: s.tx_bytes,
+                rx_missed: s.rx_missed,
+                errors: s.rx_errors + s.tx_errors,
+            }
+        };
+        let lat = self.status.latency();
+        MetricsSnapshot {
+            ports: [port(self.underlay_port), port(self.access_port)],
+            encap_packets: t.encap,
+            decap_packets: t.decap,
+            slowpath: SlowKind::ALL.iter().map(|k| (k.name(), t.slowpath_count(*k))).collect(),
+            drops: DropReason::ALL.iter().map(|r| (r.name(), t.drop_count(*r))).collect(),
+            leases: self.status.leases(),
+            neighbors: [self.neighbors[0].load(Relaxed), self.neighbors[1].load(Relaxed)],
+            etcd_connected: self.status.etcd_connected(),
+            etcd_revision: self.status.revision(),
+            etcd_last_event_age_seconds: self.status.last_event_age().map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            etcd_invalid_entries_total: self.status.invalid_entries_total(),
+            own_lease_expiry_seconds: self.status.own_lease_expiry_seconds().unwrap_or(0.0),
+            control_to_dataplane: HistogramSnapshot {
+                upper_bounds: lat.buckets.iter().map(|b| b.0).collect(),
+                cumulative_counts: lat.buckets.iter().map(|b| b.1).collect(),
+                sum: lat.sum_seconds,
+                count: lat.count,
+            },
+            workers: self
+                .workers
+                .iter()
+                .map(|w| OpsWorkerStats {
+                    packets: w.packets.load(Relaxed),
+                    busy_polls: w.busy_polls.load(Relaxed),
+                    idle_polls: w.idle_polls.load(Relaxed),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The counters printed when vxgate stops.
+pub fn final_report(s: &MetricsSnapshot, underlay: &str, access: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "vxgate: final counters");
+    for (label, name, p) in [("underlay", underlay, &s.ports[0]), ("access", access, &s.ports[1])] {
+        let _ = writeln!(
+            o,
+            "  port {label:<8} {name:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}",
+            p.rx_packets, p.tx_packets, p.rx_missed, p.errors
+        );
+    }
+    let _ = writeln!(o, "  encap {} decap {}", s.encap_packets, s.decap_packets);
+    let slow: Vec<String> = s.slowpath.iter().map(|(k, n)| format!("{k}={n}")).collect();
+    let _ = writeln!(o, "  slowpath {}", slow.join(" "));
+    let drops: Vec<String> = s.drops.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k}={n}")).collect();
+    let _ = writeln!(o, "  drops {}", if drops.is_empty() { "none".to_string() } else { drops.join(" ") });
+    let _ = writeln!(o, "  leases {} neighbors underlay={} access={}", s.leases, s.neighbors[0], s.neighbors[1]);
+    o
+}

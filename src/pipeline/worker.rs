@@ -1,0 +1,182 @@
+//! The worker lcore loop: RX a burst, classify + encap/decap it in place,
+//! TX what goes out, hand slow-path work to the slow-path thread, free the
+//! rest in bulk. No lock, no allocation, no syscall, no panic in the loop.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+
+use super::classify::process_burst;
+use super::context::Context;
+use super::drop_reason::DropReason;
+use super::state::WorkerState;
+use super::tables::TableLookup;
+use super::verdict::{Side, Verdict};
+use crate::dpdk::{rdtsc, Burst, Mbuf, RxQueue, TxQueue, BURST};
+
+/// A packet handed to the slow-path thread, with why.
+pub struct Punted {
+    pub mbuf: Mbuf,
+    /// The port it was received on.
+    pub rx: Side,
+    /// `Punt(..)` or `Hold { .. }`.
+    pub verdict: Verdict,
+}
+
+/// Bounded lock-free queue from the workers to the slow-path thread.
+pub type PuntQueue = ArrayQueue<Punted>;
+
+/// Poll statistics of one worker (single writer, any reader).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub packets: CachePadded<AtomicU64>,
+    pub busy_polls: AtomicU64,
+    pub idle_polls: AtomicU64,
+}
+
+/// One port's queues owned by a worker.
+pub struct Queues {
+    pub rx: RxQueue,
+    pub tx: TxQueue,
+}
+
+/// Everything one worker owns; moved onto its lcore.
+pub struct Worker {
+    pub ctx: Context,
+    pub lookup: TableLookup,
+    pub state: WorkerState,
+    pub underlay: Queues,
+    pub access: Queues,
+    pub punt: Arc<PuntQueue>,
+    pub stats: Arc<WorkerStats>,
+    /// Nanoseconds per TSC tick.
+    pub ns_per_tick: f64,
+}
+
+/// Where a verdict sends a packet received on `rx`.
+#[inline(always)]
+fn out_port(v: Verdict) -> Option<Side> {
+    match v {
+        Verdict::TxUnderlay => Some(Side::Underlay),
+        Verdict::TxAccess => Some(Side::Access),
+        Verdict::Reply(s) => Some(s),
+        _ => None,
+    }
+}
+
+impl Worker {
+    /// Polls both ports until `stop` is set (checked after every round).
+    pub fn run(mut self, stop: &AtomicBool) {
+        let (mut busy, mut idle, mut packets) = (0u64, 0u64, 0u64);
+        while !stop.load(Relaxed) {
+            self.state.now_ns = (rdtsc() as f64 * self.ns_per_tick) as u64;
+            // A quiescent point: no table reference is held across it.
+            self.lookup.refresh();
+            let n = self.poll(Side::Access) + self.poll(Side::Underlay);
+            if n == 0 {
+                idle += 1;
+            } else {
+                busy += 1;
+                packets += n as u64;
+            }
+            if (busy + idle) & 0x3ff == 0 {
+                self.publish_stats(busy, idle, packets);
+            }
+        }
+        self.publish_stats(busy, idle, packets);
+    }
+
+    fn publish_stats(&self, busy: u64, idle: u64, packets: u64) {
+        self.stats.busy_polls.store(busy, Relaxed);
+        self.stats.idle_polls.store(idle, Relaxed);
+        self.stats.packets.store(packets, Relaxed);
+    }
+
+    /// One burst from port `rx`; returns the packets received.
+    #[inline(always)]
+    pub fn poll(&mut self, rx: Side) -> usize {
+        let mut burst = Burst::new();
+        let n = match rx {
+            Side::Access => self.access.rx.rx(&mut burst),
+            Side::Underlay => self.underlay.rx.rx(&mut burst),
+        };
+        if n == 0 {
+            return 0;
+        }
+        let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
+        process_burst(
+            &self.ctx,
+            &self.lookup,
+            &mut self.state,
+            rx,
+            burst.as_mut_slice(),
+            &mut verdicts,
+        );
+        let mut to_underlay = Burst::new();
+        let mut to_access = Burst::new();
+        for (i, v) in verdicts.iter().enumerate().take(n) {
+            match *v {
+                Verdict::Drop(_) => {} // counted by the pipeline; freed in bulk below
+                Verdict::Punt(_) | Verdict::Hold { .. } => {
+                    if let Some(m) = burst.take(i) {
+                        self.punt(m, rx, *v);
+                    }
+                }
+                v => {
+                    let Some(m) = burst.take(i) else { continue };
+                    let out = match out_port(v) {
+                        Some(Side::Underlay) => &mut to_underlay,
+                        Some(Side::Access) => &mut to_access,
+                        None => continue,
+                    };
+                    // Cannot overflow: at most BURST packets came in.
+                    if let Err(m) = out.push(m) {
+                        drop(m);
+                        self.state.counters.dropped(DropReason::TxFull);
+                    }
+                }
+            }
+        }
+        burst.free_all();
+        self.flush(Side::Underlay, &mut to_underlay);
+        self.flush(Side::Access, &mut to_access);
+        n
+    }
+
+    #[inline(always)]
+    fn flush(&mut self, side: Side, b: &mut Burst) {
+        if b.is_empty() {
+            return;
+        }
+        match side {
+            Side::Underlay => self.underlay.tx.tx(b),
+            Side::Access => self.access.tx.tx(b),
+        };
+        let unsent = b.free_all();
+        for _ in 0..unsent {
+            self.state.counters.dropped(DropReason::TxFull);
+        }
+    }
+
+    #[inline(always)]
+    fn punt(&mut self, m: Mbuf, rx: Side, verdict: Verdict) {
+        if let Err(p) = self.punt.push(Punted { mbuf: m, rx, verdict }) {
+            // The slow path is overloaded: a held packet is lost for want of
+            // its neighbour; any other punt is a full queue.
+            let reason = match p.verdict {
+                Verdict::Hold { .. } => DropReason::NoNeighbor,
+                _ => DropReason::TxFull,
+            };
+            self.state.counters.dropped(reason);
+            drop(p);
+        }
+    }
+}
+
+// Workers and punted packets move between threads.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Worker>();
+    is_send::<Punted>();
+};
