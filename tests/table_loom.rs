@@ -43,11 +43,13 @@ fn version_of(key: u32, w: [u64; 3]) -> Option<u64> {
 }
 
 /// Explores with a bound on preemptions (the usual loom practice: bugs
-/// need few of them); `LOOM_MAX_PREEMPTIONS` overrides it.
+/// need few of them): 3 in release builds (~1 min), 2 in debug builds so a
+/// plain `cargo test` stays under a minute. `LOOM_MAX_PREEMPTIONS`
+/// overrides it.
 fn model<F: Fn() + Sync + Send + 'static>(f: F) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(if cfg!(debug_assertions) { 2 } else { 3 });
     }
     b.check(f);
 }

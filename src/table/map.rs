@@ -299,7 +299,7 @@ impl<V: Packed> Writer<V> {
         // Live entries at most 3/8 of the slots after a rebuild, so at least
         // 1/8 of the table is inserted before the next one (amortised O(1)).
         let mut slots = self.min_slots;
-        while live.saturating_mul(8) > slots.saturating_mul(3) && slots < (1 << 40) {
+        while live.saturating_mul(8) > slots.saturating_mul(3) && slots <= usize::MAX / 4 {
             slots *= 2;
         }
         let next = Inner::new(slots);
