@@ -11,6 +11,7 @@ fn pods_on_two_kernel_vxlan_nodes_talk_through_flannel_style_programming() {
     let etcd = common::etcd::Etcd::start();
     let ctl = Etcdctl {
         endpoint: etcd.endpoint(),
+        netns: None,
     };
     let net = Net::default();
     ctl.put(&format!("{}/config", net.prefix), &net.config_json());

@@ -21,7 +21,7 @@ use crate::dpdk::{self, Eal, Mempool, Port, PortConf};
 use crate::pipeline::context::{Context, ContextConfig, Prefix};
 use crate::pipeline::slowpath_loop::SlowPath;
 use crate::pipeline::tables::TableLookup;
-use crate::pipeline::worker::{PuntQueue, Queues, Worker, WorkerStats};
+use crate::pipeline::worker::{OutgoingQueue, PuntQueue, Queues, Worker, WorkerStats};
 use crate::pipeline::{Counters, WorkerState};
 use crate::table::{LeaseTables, NeighborPort, NeighborTables};
 use crate::wire::{MacAddr, Vni};
@@ -87,10 +87,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         );
     }
     let pool = Arc::new(Mempool::new("vxgate_pool", cfg.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)?);
-    // One RX queue per worker, one TX queue per worker plus the slow path's.
+    // One RX and one TX queue per worker on each port.
     let conf = PortConf {
         rx_queues: cfg.workers,
-        tx_queues: cfg.workers + 1,
+        tx_queues: cfg.workers,
         ..PortConf::default()
     };
     let (mut ul_port, ul_rx, mut ul_tx) = Port::open(&device(&cfg.underlay_dev), &conf, &pool)?;
@@ -202,6 +202,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         neighbors.set_static(port, u32::from(n.ip), n.mac);
     }
     let punt = Arc::new(PuntQueue::new(PUNT_QUEUE));
+    let outgoing = Arc::new(OutgoingQueue::new(PUNT_QUEUE));
     let tsc_ns = 1e9 / eal.tsc_hz() as f64;
 
     // Control plane: watch leases into the tables until shutdown.
@@ -247,6 +248,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
                 tx: ac_tx.remove(0),
             },
             punt: Arc::clone(&punt),
+            outgoing: (i == 0).then(|| Arc::clone(&outgoing)),
             stats: wstats,
             ns_per_tick: tsc_ns,
         };
@@ -269,8 +271,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         neighbors,
         Arc::clone(&punt),
         Arc::clone(&pool),
-        ul_tx.remove(0),
-        ac_tx.remove(0),
+        Arc::clone(&outgoing),
     );
     let shared = Arc::new(shared);
     let metrics = match cfg.metrics_addr {
@@ -313,6 +314,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     drop(slow);
     drop(punt);
+    drop(outgoing);
     let in_use = pool.in_use();
     shutdown.notify_waiters();
     shutdown.notify_one();

@@ -2,7 +2,8 @@
 //! holds packets for unresolved next hops (a small bounded queue each) while
 //! it ARPs for them, fragments inner packets too big for the tunnel, sends
 //! the start-up gratuitous ARPs and ages neighbours. It owns the neighbour
-//! tables' writer and one TX queue per port; allocation is fine here.
+//! tables' writer; what it sends goes through worker 0 (`Outgoing`).
+//! Allocation is fine here.
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use super::slowpath::{build_arp_request, build_gratuitous_arp};
 use super::state::WorkerState;
 use super::tables::{side_port, TableLookup};
 use super::verdict::{Side, Verdict};
-use super::worker::{PuntQueue, Punted};
-use crate::dpdk::{Burst, Mbuf, Mempool, TxQueue};
+use super::worker::{Outgoing, OutgoingQueue, PuntQueue, Punted};
+use crate::dpdk::{Mbuf, Mempool};
 use crate::table::NeighborTables;
 use crate::wire::{arp, ethernet, MacAddr};
 
@@ -54,8 +55,7 @@ pub struct SlowPath {
     pub neighbors: NeighborTables,
     pub punt: Arc<PuntQueue>,
     pub pool: Arc<Mempool>,
-    pub underlay_tx: TxQueue,
-    pub access_tx: TxQueue,
+    pub outgoing: Arc<OutgoingQueue>,
     pending: HashMap<(Side, u32), Pending>,
     started: Instant,
     garps_sent: usize,
@@ -71,8 +71,7 @@ impl SlowPath {
         neighbors: NeighborTables,
         punt: Arc<PuntQueue>,
         pool: Arc<Mempool>,
-        underlay_tx: TxQueue,
-        access_tx: TxQueue,
+        outgoing: Arc<OutgoingQueue>,
     ) -> SlowPath {
         let now = Instant::now();
         SlowPath {
@@ -82,8 +81,7 @@ impl SlowPath {
             neighbors,
             punt,
             pool,
-            underlay_tx,
-            access_tx,
+            outgoing,
             pending: HashMap::new(),
             started: now,
             garps_sent: 0,
@@ -127,15 +125,7 @@ impl SlowPath {
     }
 
     fn send(&mut self, side: Side, m: Mbuf) {
-        let mut b = Burst::new();
-        if b.push(m).is_err() {
-            return;
-        }
-        match side {
-            Side::Underlay => self.underlay_tx.tx(&mut b),
-            Side::Access => self.access_tx.tx(&mut b),
-        };
-        if b.free_all() > 0 {
+        if self.outgoing.push(Outgoing { mbuf: m, side }).is_err() {
             self.state.counters.dropped(DropReason::TxFull);
         }
     }

@@ -27,6 +27,18 @@ pub struct Punted {
 /// Bounded lock-free queue from the workers to the slow-path thread.
 pub type PuntQueue = ArrayQueue<Punted>;
 
+/// A frame the slow path wants sent (ARP request, released held packet,
+/// fragment). Worker 0 drains these into its TX queues: some drivers
+/// (net_tap, net_af_packet) need as many RX as TX queues, so the slow
+/// path cannot have a TX queue of its own without an RX queue nobody polls.
+pub struct Outgoing {
+    pub mbuf: Mbuf,
+    pub side: Side,
+}
+
+/// Bounded lock-free queue from the slow-path thread to worker 0.
+pub type OutgoingQueue = ArrayQueue<Outgoing>;
+
 /// Poll statistics of one worker (single writer, any reader).
 #[derive(Debug, Default)]
 pub struct WorkerStats {
@@ -49,6 +61,8 @@ pub struct Worker {
     pub underlay: Queues,
     pub access: Queues,
     pub punt: Arc<PuntQueue>,
+    /// Frames from the slow path to send (worker 0 only).
+    pub outgoing: Option<Arc<OutgoingQueue>>,
     pub stats: Arc<WorkerStats>,
     /// Nanoseconds per TSC tick.
     pub ns_per_tick: f64,
@@ -74,6 +88,7 @@ impl Worker {
             // A quiescent point: no table reference is held across it.
             self.lookup.refresh();
             let n = self.poll(Side::Access) + self.poll(Side::Underlay);
+            self.send_outgoing();
             if n == 0 {
                 idle += 1;
             } else {
@@ -142,6 +157,28 @@ impl Worker {
         self.flush(Side::Underlay, &mut to_underlay);
         self.flush(Side::Access, &mut to_access);
         n
+    }
+
+    /// Sends up to a burst of what the slow path queued.
+    #[inline(always)]
+    fn send_outgoing(&mut self) {
+        let Some(q) = &self.outgoing else { return };
+        if q.is_empty() {
+            return;
+        }
+        let (mut ul, mut ac) = (Burst::new(), Burst::new());
+        for _ in 0..BURST {
+            let Some(o) = q.pop() else { break };
+            let b = match o.side {
+                Side::Underlay => &mut ul,
+                Side::Access => &mut ac,
+            };
+            if b.push(o.mbuf).is_err() {
+                self.state.counters.dropped(DropReason::TxFull);
+            }
+        }
+        self.flush(Side::Underlay, &mut ul);
+        self.flush(Side::Access, &mut ac);
     }
 
     #[inline(always)]

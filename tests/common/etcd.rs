@@ -37,6 +37,8 @@ pub struct Etcd {
     tls: Option<TlsFiles>,
     /// etcdctl credentials once auth is enabled ("root:pw").
     pub ctl_user: Option<String>,
+    /// Network namespace etcd (and etcdctl) run in; None = the test's own.
+    netns: Option<String>,
 }
 
 impl Etcd {
@@ -48,7 +50,18 @@ impl Etcd {
         Self::start_with(Some(tls))
     }
 
+    /// etcd on the loopback of network namespace `ns` (where the vxgate
+    /// under test runs); etcdctl calls run there too.
+    #[allow(dead_code)]
+    pub fn start_in_netns(ns: &str) -> Self {
+        Self::start_full(None, Some(ns.to_string()))
+    }
+
     fn start_with(tls: Option<TlsFiles>) -> Self {
+        Self::start_full(tls, None)
+    }
+
+    fn start_full(tls: Option<TlsFiles>, netns: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut e = Self {
             child: None,
@@ -57,6 +70,7 @@ impl Etcd {
             peer_port: free_port(),
             tls,
             ctl_user: None,
+            netns,
         };
         e.spawn(e.client_port);
         e
@@ -86,7 +100,7 @@ impl Etcd {
             .append(true)
             .open(self.dir.path().join("etcd.log"))
             .expect("etcd log file");
-        let mut cmd = Command::new("/usr/bin/etcd");
+        let mut cmd = self.command("/usr/bin/etcd");
         cmd.args(["--name", "t", "--data-dir"])
             .arg(self.data_dir())
             .args([
@@ -115,8 +129,21 @@ impl Etcd {
         self.wait_healthy(client_port);
     }
 
+    /// `program`, inside the namespace when there is one (`ip netns exec`
+    /// execs it, so the child's pid is the program's).
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+
     fn ctl_cmd(&self, port: u16) -> Command {
-        let mut c = Command::new("/usr/bin/etcdctl");
+        let mut c = self.command("/usr/bin/etcdctl");
         c.env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}://127.0.0.1:{port}", self.scheme()))
             .arg("--command-timeout=5s");

@@ -253,6 +253,31 @@ impl Topology {
         }
     }
 
+    /// The gateway's namespace and a bare-metal host on its access side.
+    /// With `Dpdk::Tap`, vxgate's TAP interfaces are bridged (once they
+    /// exist, see `attach_taps`) to a veth into the underlay and to the host;
+    /// with `Dpdk::AfPacket` vxgate opens the veth ends itself.
+    pub fn add_gateway(&mut self, host_ip: Ipv4Addr, access_ip: Ipv4Addr, subnet_len: u8) -> Gateway {
+        let gw = self.namespace("gw");
+        let bm = self.namespace("bm");
+        self.plug_underlay(&gw, "gwul");
+        sh(&format!(
+            "ip link add gwac netns {gw} type veth peer name eth0 netns {bm} && \
+             ip -n {gw} link set gwac up && ip -n {bm} link set eth0 up && \
+             ip -n {bm} addr add {host_ip}/{subnet_len} dev eth0 && \
+             ip -n {bm} route add {net}/{nlen} via {access_ip}",
+            net = self.net.network.0,
+            nlen = self.net.network.1,
+        ));
+        Gateway {
+            ns: gw,
+            bm_ns: bm,
+            host_ip,
+            access_ip,
+            underlay_ip: self.net.underlay_ip(8),
+        }
+    }
+
     /// A namespace of the test's own (gateway, bare-metal host...).
     pub fn namespace(&mut self, name: &str) -> String {
         let ns = format!("vxe{}{name}", self.tag);
@@ -292,6 +317,9 @@ impl Topology {
         let mut out = String::new();
         use std::io::Read;
         if let Some(mut s) = self.children[i].stdout.take() {
+            s.read_to_string(&mut out).ok();
+        }
+        if let Some(mut s) = self.children[i].stderr.take() {
             s.read_to_string(&mut out).ok();
         }
         out
@@ -352,17 +380,78 @@ impl Drop for Topology {
     }
 }
 
-/// etcdctl against one endpoint (v3 API).
+/// Which DPDK virtual device vxgate runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dpdk {
+    Tap,
+    AfPacket,
+}
+
+pub struct Gateway {
+    pub ns: String,
+    pub bm_ns: String,
+    pub host_ip: Ipv4Addr,
+    pub access_ip: Ipv4Addr,
+    pub underlay_ip: Ipv4Addr,
+}
+
+impl Gateway {
+    /// EAL arguments and `--underlay/--access` device names for `kind`.
+    pub fn devices(&self, kind: Dpdk, tag: &str) -> (Vec<String>, String, String) {
+        let mut eal = vec![
+            "-l".to_string(),
+            "0-1".into(),
+            "--no-pci".into(),
+            format!("--file-prefix=vxe-{tag}"),
+            "--log-level=lib.eal:warning".into(),
+        ];
+        match kind {
+            Dpdk::Tap => {
+                eal.push("--vdev=net_tap0,iface=vxgu0".into());
+                eal.push("--vdev=net_tap1,iface=vxga0".into());
+                (eal, "net_tap0".into(), "net_tap1".into())
+            }
+            Dpdk::AfPacket => {
+                eal.push("--vdev=net_af_packet0,iface=gwul,qpairs=1".into());
+                eal.push("--vdev=net_af_packet1,iface=gwac,qpairs=1".into());
+                (eal, "net_af_packet0".into(), "net_af_packet1".into())
+            }
+        }
+    }
+
+    /// Bridges vxgate's TAP interfaces to the veths once they exist.
+    pub fn attach_taps(&self) {
+        let ns = &self.ns;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !run(&format!("ip -n {ns} link show vxga0")).status.success() {
+            assert!(Instant::now() < deadline, "vxgate's TAP interfaces did not appear");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // net_tap gives the kernel side of each TAP the DPDK port's MAC; a
+        // bridge would take frames to that MAC as its own and never forward
+        // them to vxgate, so the kernel side gets a MAC of its own.
+        sh(&format!(
+            "ip -n {ns} link set vxgu0 address 02:00:00:00:ee:01 && \
+             ip -n {ns} link set vxga0 address 02:00:00:00:ee:02 && \
+             ip -n {ns} link add brul type bridge && ip -n {ns} link add brac type bridge && \
+             ip -n {ns} link set gwul master brul && ip -n {ns} link set vxgu0 master brul && \
+             ip -n {ns} link set gwac master brac && ip -n {ns} link set vxga0 master brac && \
+             ip -n {ns} link set brul up && ip -n {ns} link set brac up && \
+             ip -n {ns} link set vxgu0 up && ip -n {ns} link set vxga0 up"
+        ));
+    }
+}
+
+/// etcdctl against one endpoint (v3 API), inside `netns` when set.
 pub struct Etcdctl {
     pub endpoint: String,
+    pub netns: Option<String>,
 }
 
 impl Etcdctl {
     pub fn cmd(&self, args: &str) -> String {
-        sh(&format!(
-            "ETCDCTL_API=3 etcdctl --endpoints={} {args}",
-            self.endpoint
-        ))
+        let ns = self.netns.as_ref().map(|n| format!("ip netns exec {n} ")).unwrap_or_default();
+        sh(&format!("ETCDCTL_API=3 {ns}etcdctl --endpoints={} {args}", self.endpoint))
     }
     pub fn put(&self, key: &str, value: &str) {
         self.cmd(&format!("put '{key}' '{value}'"));

@@ -1,0 +1,167 @@
+//! vxgate between kernel-VXLAN nodes (configured exactly as flanneld does)
+//! and a bare-metal host, everything in network namespaces.
+mod common;
+#[path = "e2e/mod.rs"]
+mod e2e;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use e2e::{run, sh, Dpdk, Etcdctl, Net, Topology};
+
+const HOST: Ipv4Addr = Ipv4Addr::new(10, 244, 255, 10);
+const ACCESS: Ipv4Addr = Ipv4Addr::new(10, 244, 255, 1);
+
+struct Running {
+    topo: Topology,
+    gw: e2e::Gateway,
+    ctl: Etcdctl,
+    etcd: common::etcd::Etcd,
+    vxgate: usize,
+}
+
+/// The whole topology with `nodes` nodes (one pod each), vxgate started on
+/// `kind` devices, and every node programmed with every lease (vxgate's too).
+fn start(kind: Dpdk, net: Net, nodes: u32) -> Running {
+    let mut topo = Topology::new(net.clone());
+    let gw = topo.add_gateway(HOST, ACCESS, net.subnet_len);
+    let etcd = common::etcd::Etcd::start_in_netns(&gw.ns);
+    let ctl = Etcdctl {
+        endpoint: etcd.endpoint(),
+        netns: Some(gw.ns.clone()),
+    };
+    ctl.put(&format!("{}/config", net.prefix), &net.config_json());
+    for i in 1..=nodes {
+        let n = topo.add_node(i, 1);
+        let key = topo.lease_key(topo.nodes[n].subnet);
+        ctl.put_with_ttl(&key, &topo.lease_value(n), 600);
+    }
+    let tag = format!("{}{:?}", topo.tag, kind);
+    let (eal, ul, ac) = gw.devices(kind, &tag);
+    let bin = env!("CARGO_BIN_EXE_vxgate");
+    let cmd = format!(
+        "{bin} run --underlay {ul} --underlay-ip {}/{} --access {ac} --subnet {}/{} \
+         --etcd-endpoints {} --etcd-prefix {} --metrics-addr 127.0.0.1:9477 -- {}",
+        gw.underlay_ip,
+        net.underlay.1,
+        net.subnet(255),
+        net.subnet_len,
+        etcd.endpoint(),
+        net.prefix,
+        eal.join(" ")
+    );
+    let vxgate = topo.spawn(&gw.ns, &cmd);
+    // vxgate registers its lease; the nodes' "flanneld" then programs it.
+    let own_key = topo.lease_key(net.subnet(255));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ctl.leases(&net.prefix).contains_key(&format!("{}-{}", net.subnet(255), net.subnet_len)) {
+        if let Some(st) = topo.child(vxgate).try_wait().unwrap() {
+            let out = topo.wait_output(vxgate, Duration::from_secs(1));
+            panic!("vxgate exited early ({st}): {out}");
+        }
+        assert!(Instant::now() < deadline, "vxgate did not register {own_key}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Ports are started before vxgate talks to etcd: the TAPs are final now.
+    if kind == Dpdk::Tap {
+        gw.attach_taps();
+    }
+    topo.sync_flannel(&ctl);
+    Running {
+        topo,
+        gw,
+        ctl,
+        etcd,
+        vxgate,
+    }
+}
+
+impl Running {
+    fn metrics(&self) -> String {
+        sh(&format!("ip netns exec {} curl -sf http://127.0.0.1:9477/metrics", self.gw.ns))
+    }
+
+    /// The value of one sample line (`name{labels}`), 0 if absent.
+    fn metric(&self, sample: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// SIGTERM: vxgate exits 0 and prints its final counters.
+    fn stop(mut self) -> String {
+        let pid = self.topo.child(self.vxgate).id();
+        sh(&format!("kill -TERM {pid}"));
+        let t0 = Instant::now();
+        let out = self.topo.wait_output(self.vxgate, Duration::from_secs(10));
+        let status = self.topo.child(self.vxgate).wait().unwrap();
+        assert_eq!(status.code(), Some(0), "exit status after SIGTERM; output:\n{out}");
+        eprintln!("vxgate stopped {:?} after SIGTERM", t0.elapsed());
+        assert!(out.contains("final counters"), "{out}");
+        assert!(out.contains("leaked 0)"), "mbuf leak reported:\n{out}");
+        drop(self.etcd);
+        out
+    }
+}
+
+/// Pings until `dst` answers; on timeout, fails with vxgate's metrics.
+fn ping_until(r: &Running, ns: &str, dst: Ipv4Addr, within: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if run(&format!("ip netns exec {ns} ping -c 1 -W 0.2 {dst}")).status.success() {
+            return t0.elapsed();
+        }
+        if t0.elapsed() >= within {
+            if std::env::var("VXGATE_E2E_DEBUG").is_ok() {
+                eprintln!("{}", run(&format!("ip netns exec {ns} ip neigh; ip netns exec {ns} timeout 3 tcpdump -nei eth0 -c 20 & sleep 0.5; ip netns exec {ns} ping -c 2 {dst}; ip netns exec {g} timeout 2 tcpdump -nei vxga0 -c 10; ip -n {g} -d link show vxga0; ip -n {g} link show gwac", g = r.gw.ns)).stdout.iter().map(|&c| c as char).collect::<String>());
+            }
+            let m: Vec<String> = r
+                .metrics()
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.ends_with(" 0"))
+                .map(str::to_string)
+                .collect();
+            panic!("{dst} not reachable from {ns} within {within:?}; non-zero metrics:\n{}", m.join("\n"));
+        }
+    }
+}
+
+fn pods_and_host_talk(kind: Dpdk) {
+    let mut r = start(kind, Net::default(), 2);
+    let bm = r.gw.bm_ns.clone();
+    for n in 0..r.topo.nodes.len() {
+        let (pod_ns, pod_ip) = r.topo.nodes[n].pods[0].clone();
+        // The first packets wait for ARP on both sides of vxgate.
+        ping_until(&r, &bm, pod_ip, Duration::from_secs(10));
+        assert!(r.topo.ping(&bm, pod_ip, 3), "bare-metal -> pod {pod_ip}");
+        assert!(r.topo.ping(&pod_ns, HOST, 3), "pod {pod_ip} -> bare-metal");
+        assert!(r.topo.ping(&bm, ACCESS, 2), "bare-metal -> vxgate's access address");
+        assert!(r.topo.ping(&pod_ns, ACCESS, 2), "pod -> vxgate's access address through the tunnel");
+        let (bytes, secs) = r.topo.tcp_transfer(&pod_ns, &bm, HOST, 5001, 8 << 20);
+        eprintln!(
+            "{kind:?}: pod {pod_ip} -> bare-metal TCP {bytes} bytes in {secs:.3} s = {:.1} Mbit/s",
+            bytes as f64 * 8.0 / secs / 1e6
+        );
+        let (bytes, secs) = r.topo.tcp_transfer(&bm, &pod_ns, pod_ip, 5002, 8 << 20);
+        eprintln!(
+            "{kind:?}: bare-metal -> pod {pod_ip} TCP {bytes} bytes in {secs:.3} s = {:.1} Mbit/s",
+            bytes as f64 * 8.0 / secs / 1e6
+        );
+    }
+    assert!(r.metric("vxgate_encap_packets_total") > 10_000.0);
+    assert!(r.metric("vxgate_decap_packets_total") > 10_000.0);
+    assert_eq!(r.metric("vxgate_leases"), 3.0, "two nodes and our own lease");
+    assert_eq!(r.metric("vxgate_etcd_connected"), 1.0);
+    r.stop();
+}
+
+#[test]
+fn pods_and_bare_metal_talk_through_vxgate_on_net_tap() {
+    pods_and_host_talk(Dpdk::Tap);
+}
+
+#[test]
+fn pods_and_bare_metal_talk_through_vxgate_on_af_packet() {
+    pods_and_host_talk(Dpdk::AfPacket);
+}
