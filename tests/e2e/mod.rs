@@ -29,6 +29,14 @@ pub fn run(cmd: &str) -> Output {
         .expect("sh runs")
 }
 
+/// Makes the kernel finish checksums before a frame leaves `ifname`. On a
+/// veth the kernel otherwise hands partial checksums (offload) to the peer,
+/// which an AF_PACKET reader such as DPDK's net_af_packet then sees as they
+/// are; a real NIC would have completed them on the wire.
+pub fn full_checksums(ns: &str, ifname: &str) {
+    sh(&format!("ip netns exec {ns} ethtool -K {ifname} tx off >/dev/null"));
+}
+
 /// Network settings of the overlay under test (flannel's config).
 #[derive(Clone, Debug)]
 pub struct Net {
@@ -133,6 +141,7 @@ impl Topology {
              ip -n {ns} link set {ifname} up",
             ul = self.ul
         ));
+        full_checksums(ns, ifname);
     }
 
     /// A Kubernetes-style node: eth0 on the underlay, flannel.<VNI> exactly as
@@ -178,6 +187,7 @@ impl Topology {
                 slen = self.net.subnet_len,
                 gw = self.net.host(subnet, 1),
             ));
+            full_checksums(&pns, "eth0");
             pod_list.push((pns, ip));
         }
         self.nodes.push(Node {
@@ -269,6 +279,7 @@ impl Topology {
             net = self.net.network.0,
             nlen = self.net.network.1,
         ));
+        full_checksums(&bm, "eth0");
         Gateway {
             ns: gw,
             bm_ns: bm,
