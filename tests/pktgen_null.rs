@@ -14,12 +14,24 @@ struct Cli {
     a: PktgenArgs,
 }
 
+/// Removes EAL's runtime directory for a file prefix when dropped (after
+/// the `Eal`, so declare it first).
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
+    }
+}
+
 /// One measurement per process: closing a port releases it for good.
 fn measure(tag: &str, extra: &[&str]) -> pktgen::report::Report {
     let pid = std::process::id();
+    let _dir = RuntimeDir(format!("vxt-pg-{tag}-{pid}"));
     let eal = Eal::init(&[
         "--lcores=0@0,1@1".to_string(),
         "--no-pci".into(),
+        "--in-memory".into(),
         format!("--file-prefix=vxt-pg-{tag}-{pid}"),
         "--log-level=lib.eal:warning".into(),
         "--vdev=net_null0".into(),
@@ -40,7 +52,10 @@ fn measure(tag: &str, extra: &[&str]) -> pktgen::report::Report {
 #[test]
 fn full_speed_inner_tx_into_net_null() {
     // net_null swallows what it is given; RX listens on an idle ring.
-    let r = measure("null", &["--tx-port", "net_null0", "--rx-port", "net_ring0"]);
+    let r = measure(
+        "null",
+        &["--tx-port", "net_null0", "--rx-port", "net_ring0"],
+    );
     assert!(r.tx_packets > 0);
     assert_eq!(r.rx_packets, 0, "nothing comes back from a sink");
     assert_eq!(r.loss, r.tx_packets);
@@ -50,7 +65,14 @@ fn full_speed_inner_tx_into_net_null() {
 fn full_speed_vxlan_tx_into_net_null() {
     let r = measure(
         "nullvx",
-        &["--tx-port", "net_null0", "--rx-port", "net_ring0", "--mode", "vxlan"],
+        &[
+            "--tx-port",
+            "net_null0",
+            "--rx-port",
+            "net_ring0",
+            "--mode",
+            "vxlan",
+        ],
     );
     assert!(r.tx_packets > 0);
     assert_eq!(r.rx_packets, 0);

@@ -21,7 +21,11 @@ fn args(extra: &[&str]) -> PktgenArgs {
 /// Reads a classic little-endian microsecond pcap into its frames.
 fn read_pcap(bytes: &[u8]) -> Vec<Vec<u8>> {
     assert_eq!(&bytes[0..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
-    assert_eq!(u32::from_le_bytes(bytes[20..24].try_into().unwrap()), 1, "Ethernet");
+    assert_eq!(
+        u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
+        1,
+        "Ethernet"
+    );
     let mut out = Vec::new();
     let mut at = 24;
     while at < bytes.len() {
@@ -41,7 +45,11 @@ fn check_l2_l4(frame: &[u8]) -> (Ethernet2Header, Ipv4Header, UdpHeader, &[u8]) 
     let (eth, rest) = Ethernet2Header::from_slice(frame).expect("Ethernet");
     assert_eq!(eth.ether_type, EtherType::IPV4);
     let (ip, rest) = Ipv4Header::from_slice(rest).expect("IPv4");
-    assert_eq!(ip.header_checksum, ip.calc_header_checksum(), "IPv4 checksum");
+    assert_eq!(
+        ip.header_checksum,
+        ip.calc_header_checksum(),
+        "IPv4 checksum"
+    );
     assert_eq!(ip.total_len as usize, 20 + rest.len(), "IPv4 length");
     assert_eq!(ip.protocol, IpNumber::UDP);
     assert!(!ip.dont_fragment && !ip.more_fragments);
@@ -163,7 +171,11 @@ fn vxlan_pcap_frames_come_from_the_derived_vteps() {
         assert!((32768..=60999).contains(&udp.source_port));
         sports.insert(udp.source_port);
         assert_eq!(udp.checksum, 0, "outer UDP checksum zero, as Linux VXLAN");
-        assert_eq!(&vx[..8], &[0x08, 0, 0, 0, 0, 0, 7, 0], "VXLAN I flag, VNI 7");
+        assert_eq!(
+            &vx[..8],
+            &[0x08, 0, 0, 0, 0, 0, 7, 0],
+            "VXLAN I flag, VNI 7"
+        );
         let inner = &vx[8..];
         let (ieth, iip, iudp, ipayload) = check_l2_l4(inner);
         assert_ne!(iudp.checksum, 0);
@@ -171,8 +183,16 @@ fn vxlan_pcap_frames_come_from_the_derived_vteps() {
         assert_eq!(ieth.source[..3], [0x0e, 0x56, 0x54]);
         assert_eq!(ieth.destination, [0x0e, 0x11, 0x22, 0x33, 0x44, 0x55]);
         let [a, b, c, _] = iip.source;
-        assert_eq!((a, b, u32::from(c)), (10, 244, v + 1), "from lease v = 10.244.(v+1).0/24");
-        assert!(in_range(iip.destination, Ipv4Addr::new(10, 244, 255, 10), 8));
+        assert_eq!(
+            (a, b, u32::from(c)),
+            (10, 244, v + 1),
+            "from lease v = 10.244.(v+1).0/24"
+        );
+        assert!(in_range(
+            iip.destination,
+            Ipv4Addr::new(10, 244, 255, 10),
+            8
+        ));
         assert_eq!(&ipayload[..4], b"VXPG");
         assert_eq!(payload::find(f).expect("stamp").seq, k as u64);
     }

@@ -20,17 +20,29 @@ fn args(extra: &[&str]) -> PktgenArgs {
         .a
 }
 
+/// Removes EAL's runtime directory for a file prefix when dropped (after
+/// the `Eal`, so declare it first).
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
+    }
+}
+
 /// EAL with its own file prefix; `lcores` in `--lcores` syntax so that
 /// three lcores can share the machine's two CPUs.
-fn eal(tag: &str, lcores: &str, vdevs: &[&str]) -> Eal {
+fn eal(tag: &str, lcores: &str, vdevs: &[&str]) -> (RuntimeDir, Eal) {
+    let prefix = format!("vxt-pg-{tag}-{}", std::process::id());
     let mut a = vec![
         format!("--lcores={lcores}"),
         "--no-pci".into(),
-        format!("--file-prefix=vxt-pg-{tag}-{}", std::process::id()),
+        "--in-memory".into(),
+        format!("--file-prefix={prefix}"),
         "--log-level=lib.eal:warning".into(),
     ];
     a.extend(vdevs.iter().map(|v| format!("--vdev={v}")));
-    Eal::init(&a).expect("EAL starts")
+    (RuntimeDir(prefix), Eal::init(&a).expect("EAL starts"))
 }
 
 fn json(r: &pktgen::report::Report) -> Value {
@@ -39,7 +51,7 @@ fn json(r: &pktgen::report::Report) -> Value {
 
 #[test]
 fn ring_loopback_at_a_set_rate_on_split_lcores_loses_nothing() {
-    let eal = eal("split", "0@0,1@0,2@1", &["net_ring0"]);
+    let (_dir, eal) = eal("split", "0@0,1@0,2@1", &["net_ring0"]);
     let n = 20_000u64;
     let a = args(&[
         "--tx-port",
@@ -82,7 +94,7 @@ fn ring_loopback_at_a_set_rate_on_split_lcores_loses_nothing() {
 
 #[test]
 fn ring_loopback_vxlan_frames_on_one_worker_for_a_duration() {
-    let eal = eal("shared", "0@0,1@1", &["net_ring0"]);
+    let (_dir, eal) = eal("shared", "0@0,1@1", &["net_ring0"]);
     let a = args(&[
         "--tx-port",
         "net_ring0",
@@ -111,7 +123,7 @@ fn ring_loopback_vxlan_frames_on_one_worker_for_a_duration() {
 
 #[test]
 fn ring_loopback_rfc2544_on_the_main_lcore_finds_a_zero_loss_rate() {
-    let eal = eal("rfc", "0@0", &["net_ring0"]);
+    let (_dir, eal) = eal("rfc", "0@0", &["net_ring0"]);
     let a = args(&[
         "--tx-port",
         "net_ring0",
@@ -133,7 +145,10 @@ fn ring_loopback_rfc2544_on_the_main_lcore_finds_a_zero_loss_rate() {
     let trials = rfc["trials"].as_array().expect("trials listed");
     assert!(!trials.is_empty());
     let line = rfc["line_rate_pps"].as_f64().unwrap();
-    assert!((line - 20e6 / (84.0 * 8.0)).abs() < 1.0, "64 B at 20 Mbit/s");
+    assert!(
+        (line - 20e6 / (84.0 * 8.0)).abs() < 1.0,
+        "64 B at 20 Mbit/s"
+    );
     // A loopback ring loses nothing: the first trial, at line rate, passes.
     assert_eq!(rfc["throughput_pps"].as_f64(), Some(line));
     assert_eq!(trials[0]["pass"], true);

@@ -16,7 +16,10 @@ struct Cli {
 }
 
 fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("iproute2 runs");
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("iproute2 runs");
     assert!(
         out.status.success(),
         "ip {}: {}",
@@ -58,13 +61,25 @@ impl Drop for Bridge {
     }
 }
 
+/// Removes EAL's runtime directory for a file prefix when dropped (after
+/// the `Eal`, so declare it first).
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
+    }
+}
+
 #[test]
 fn tap_pair_through_a_kernel_bridge_delivers_every_packet() {
     let pid = std::process::id();
     let (ta, tb) = (format!("vxtA{pid}"), format!("vxtB{pid}"));
+    let _dir = RuntimeDir(format!("vxt-pg-tap-{pid}"));
     let eal = Eal::init(&[
         "--lcores=0@0,1@0,2@1".to_string(),
         "--no-pci".into(),
+        "--in-memory".into(),
         format!("--file-prefix=vxt-pg-tap-{pid}"),
         "--log-level=lib.eal:warning".into(),
         format!("--vdev=net_tap0,iface={ta}"),
@@ -101,7 +116,10 @@ fn tap_pair_through_a_kernel_bridge_delivers_every_packet() {
     let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
     println!("{}", r.to_table());
     assert_eq!(r.tx_packets, n);
-    assert_eq!(r.rx_packets, r.tx_packets, "the bridge delivered every frame");
+    assert_eq!(
+        r.rx_packets, r.tx_packets,
+        "the bridge delivered every frame"
+    );
     assert_eq!(r.loss, 0);
     assert_eq!(r.latency_samples, n);
 }

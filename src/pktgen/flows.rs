@@ -41,7 +41,7 @@ impl Ipv4Net {
     pub fn network(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.addr)
     }
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
     /// Addresses in the prefix.

@@ -203,12 +203,12 @@ impl PktgenArgs {
         {
             return Err(flag("hosts", "must be at least 1 and fit after --host-ip"));
         }
-        if self.subnet_len < self.network.len() || self.subnet_len > 30 {
+        if self.subnet_len < self.network.prefix_len() || self.subnet_len > 30 {
             return Err(flag(
                 "subnet-len",
                 format!(
                     "must lie in {}..=30 for --network {}",
-                    self.network.len(),
+                    self.network.prefix_len(),
                     self.network
                 ),
             ));
@@ -270,7 +270,7 @@ impl PktgenArgs {
         (0..u64::from(n))
             .map(|i| {
                 lease_subnet(self.network, self.subnet_len, i).ok_or_else(|| {
-                    let max = (1u64 << (self.subnet_len - self.network.len())) - 1;
+                    let max = (1u64 << (self.subnet_len - self.network.prefix_len())) - 1;
                     flag(
                         what,
                         format!(
