@@ -1,0 +1,451 @@
+//! The DPDK side: a paced transmitter and a receiver/meter, run on separate
+//! worker lcores, on one worker, or on the main lcore, one trial at a time.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_utils::CachePadded;
+
+use super::flows::Templates;
+use super::meter::{Latency, Meter, RxCounts};
+use crate::dpdk::{self, rdtsc, Burst, Mempool, RxQueue, TxQueue, BURST};
+
+/// Shared between the TX and RX sides of a trial and the main thread.
+/// Every counter has a single writer (store, never a locked RMW).
+#[derive(Default)]
+pub struct Ctl {
+    /// Set by the operator (SIGINT) or the caller: stop sending now.
+    pub stop: Arc<AtomicBool>,
+    tx_sent: CachePadded<AtomicU64>,
+    tx_done: AtomicBool,
+    rx_ours: CachePadded<AtomicU64>,
+}
+
+impl Ctl {
+    pub fn new(stop: Arc<AtomicBool>) -> Ctl {
+        Ctl {
+            stop,
+            ..Default::default()
+        }
+    }
+    fn reset(&self) {
+        self.tx_sent.store(0, Ordering::Relaxed);
+        self.rx_ours.store(0, Ordering::Relaxed);
+        self.tx_done.store(false, Ordering::Release);
+    }
+    pub fn tx_sent(&self) -> u64 {
+        self.tx_sent.load(Ordering::Relaxed)
+    }
+    pub fn rx_received(&self) -> u64 {
+        self.rx_ours.load(Ordering::Relaxed)
+    }
+}
+
+/// What a trial asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct TrialParams {
+    /// `None`: as fast as the device takes them.
+    pub rate_pps: Option<f64>,
+    pub duration_s: Option<f64>,
+    pub count: Option<u64>,
+    /// How long RX keeps waiting for missing frames after TX ends.
+    pub drain_s: f64,
+}
+
+/// What TX did in a trial.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TxOutcome {
+    pub sent: u64,
+    /// Frames built but never taken by the device (freed at the end).
+    pub unsent: u64,
+    pub alloc_failures: u64,
+    pub first_tsc: u64,
+    pub last_tsc: u64,
+}
+
+/// The transmitter: owns its TX queue and the frame templates.
+pub struct TxGen {
+    txq: TxQueue,
+    pool: Arc<Mempool>,
+    tpl: Templates,
+    pending: Burst,
+    next_seq: u64,
+    flow: u32,
+    hz: u64,
+}
+
+/// Pacing and limits of one trial (TSC fixed point: 8 fractional bits).
+struct TxRun {
+    end_tsc: Option<u64>,
+    end_seq: Option<u64>,
+    ticks_q8: Option<u64>,
+    next_q8: u64,
+    out: TxOutcome,
+    done: bool,
+}
+
+/// A transmitter that falls behind by more than this starts afresh instead
+/// of sending a long catch-up burst.
+const MAX_LAG_S: f64 = 0.001;
+
+impl TxGen {
+    pub fn new(txq: TxQueue, pool: Arc<Mempool>, tpl: Templates, hz: u64) -> TxGen {
+        TxGen {
+            txq,
+            pool,
+            tpl,
+            pending: Burst::new(),
+            next_seq: 0,
+            flow: 0,
+            hz,
+        }
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    fn start(&self, p: &TrialParams) -> TxRun {
+        let now = rdtsc();
+        let hz = self.hz as f64;
+        TxRun {
+            end_tsc: p.duration_s.map(|d| now + (d * hz) as u64),
+            end_seq: p.count.map(|c| self.next_seq + c),
+            ticks_q8: p
+                .rate_pps
+                .filter(|r| *r > 0.0)
+                .map(|r| ((hz * 256.0 / r) as u64).max(1)),
+            next_q8: now << 8,
+            out: TxOutcome::default(),
+            done: false,
+        }
+    }
+
+    /// One round: build a burst when it is due, hand it to the device.
+    #[inline(always)]
+    fn step(&mut self, run: &mut TxRun, ctl: &Ctl) {
+        let now = rdtsc();
+        let stopped = ctl.stop.load(Ordering::Relaxed) || run.end_tsc.is_some_and(|e| now >= e);
+        if stopped {
+            self.finish(run, ctl);
+            return;
+        }
+        if self.pending.is_empty() {
+            let want = match run.end_seq {
+                Some(end) => (end.saturating_sub(self.next_seq) as usize).min(BURST),
+                None => BURST,
+            };
+            if want == 0 {
+                self.finish(run, ctl);
+                return;
+            }
+            if let Some(t) = run.ticks_q8 {
+                let now_q8 = now << 8;
+                if now_q8 < run.next_q8 {
+                    return;
+                }
+                let lag_q8 = ((MAX_LAG_S * self.hz as f64) as u64) << 8;
+                if now_q8 - run.next_q8 > lag_q8 {
+                    run.next_q8 = now_q8;
+                }
+                run.next_q8 += t * want as u64;
+            }
+            if !self.pending.alloc(&self.pool, want) {
+                run.out.alloc_failures += 1;
+                return;
+            }
+            self.fill(want, now);
+        }
+        let sent = self.txq.tx(&mut self.pending) as u64;
+        if sent > 0 {
+            if run.out.sent == 0 {
+                run.out.first_tsc = now;
+            }
+            run.out.last_tsc = now;
+            run.out.sent += sent;
+            ctl.tx_sent.store(run.out.sent, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes frames into the first `n` (fresh, empty) mbufs of the burst.
+    #[inline(always)]
+    fn fill(&mut self, n: usize, tsc: u64) {
+        let len = self.tpl.frame_len();
+        let flows = self.tpl.flows();
+        for i in 0..n {
+            let ok = match self.pending.get_mut(i) {
+                Some(mut m) => match m.append(len) {
+                    Some(buf) => self.tpl.write_frame(self.flow, self.next_seq, tsc, buf),
+                    None => false,
+                },
+                None => false,
+            };
+            if !ok {
+                // Cannot happen with a validated size; never send a half-built frame.
+                drop(self.pending.take(i));
+                continue;
+            }
+            self.next_seq += 1;
+            self.flow += 1;
+            if self.flow == flows {
+                self.flow = 0;
+            }
+        }
+    }
+
+    fn finish(&mut self, run: &mut TxRun, ctl: &Ctl) {
+        run.out.unsent += self.pending.free_all() as u64;
+        run.done = true;
+        ctl.tx_sent.store(run.out.sent, Ordering::Relaxed);
+        ctl.tx_done.store(true, Ordering::Release);
+    }
+}
+
+/// The receiver: owns its RX queue and the meter.
+pub struct RxSide {
+    rxq: RxQueue,
+    meter: Meter,
+    drain_deadline: Option<u64>,
+    hz: u64,
+}
+
+impl RxSide {
+    pub fn new(rxq: RxQueue, meter: Meter, hz: u64) -> RxSide {
+        RxSide {
+            rxq,
+            meter,
+            drain_deadline: None,
+            hz,
+        }
+    }
+
+    fn start(&mut self, first_seq: u64) {
+        self.meter.reset(first_seq);
+        self.drain_deadline = None;
+    }
+
+    #[inline(always)]
+    fn poll(&mut self, ctl: &Ctl) -> usize {
+        let mut b = Burst::new();
+        let n = self.rxq.rx(&mut b);
+        if n == 0 {
+            return 0;
+        }
+        let now = rdtsc();
+        for i in 0..n {
+            if let Some(m) = b.get_mut(i) {
+                self.meter.account(m.data(), now);
+            }
+        }
+        ctl.rx_ours.store(self.meter.counts().rx, Ordering::Relaxed);
+        n
+    }
+
+    /// True once TX is done and either everything arrived or the drain
+    /// time is over.
+    fn finished(&mut self, ctl: &Ctl, drain_s: f64) -> bool {
+        if !ctl.tx_done.load(Ordering::Acquire) {
+            return false;
+        }
+        if self.meter.counts().rx >= ctl.tx_sent() {
+            return true;
+        }
+        let now = rdtsc();
+        let hz = self.hz as f64;
+        let deadline = *self
+            .drain_deadline
+            .get_or_insert(now + (drain_s * hz) as u64);
+        now >= deadline
+    }
+}
+
+fn tx_loop(tx: &mut TxGen, p: &TrialParams, ctl: &Ctl) -> TxOutcome {
+    let mut run = tx.start(p);
+    while !run.done {
+        tx.step(&mut run, ctl);
+    }
+    run.out
+}
+
+fn rx_loop(rx: &mut RxSide, p: &TrialParams, ctl: &Ctl) {
+    while !rx.finished(ctl, p.drain_s) {
+        rx.poll(ctl);
+    }
+}
+
+fn both_loop(tx: &mut TxGen, rx: &mut RxSide, p: &TrialParams, ctl: &Ctl) -> TxOutcome {
+    let mut run = tx.start(p);
+    while !run.done {
+        tx.step(&mut run, ctl);
+        rx.poll(ctl);
+    }
+    rx_loop(rx, p, ctl);
+    run.out
+}
+
+/// Where the two sides run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// TX on the first worker lcore, RX on the second.
+    Split { tx: u32, rx: u32 },
+    /// Both on one worker lcore.
+    Shared(u32),
+    /// Both on the calling (main) lcore.
+    Main,
+}
+
+impl Layout {
+    pub fn from_workers(workers: &[u32]) -> Layout {
+        match workers {
+            [tx, rx, ..] => Layout::Split { tx: *tx, rx: *rx },
+            [one] => Layout::Shared(*one),
+            [] => Layout::Main,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Layout::Split { tx, rx } => format!("tx on lcore {tx}, rx on lcore {rx}"),
+            Layout::Shared(l) => format!("tx and rx on lcore {l}"),
+            Layout::Main => "tx and rx on the main lcore".into(),
+        }
+    }
+}
+
+/// Runs `f` on `lcore` and hands its result back on join.
+struct Remote<T> {
+    handle: dpdk::LcoreHandle,
+    slot: Arc<Mutex<Option<T>>>,
+}
+
+impl<T: Send + 'static> Remote<T> {
+    fn launch(lcore: u32, f: impl FnOnce() -> T + Send + 'static) -> dpdk::Result<Remote<T>> {
+        let slot = Arc::new(Mutex::new(None));
+        let s = Arc::clone(&slot);
+        let handle = dpdk::launch(lcore, move || {
+            let v = f();
+            match s.lock() {
+                Ok(mut g) => {
+                    *g = Some(v);
+                    0
+                }
+                Err(_) => 1,
+            }
+        })?;
+        Ok(Remote { handle, slot })
+    }
+
+    fn join(self) -> Option<T> {
+        let lcore = self.handle.lcore();
+        let rc = self.handle.join();
+        if rc != 0 {
+            tracing::error!(lcore, rc, "pktgen worker ended abnormally");
+        }
+        self.slot.lock().ok().and_then(|mut g| g.take())
+    }
+}
+
+/// The result of one trial.
+#[derive(Clone, Copy, Debug)]
+pub struct TrialResult {
+    pub tx: TxOutcome,
+    pub rx: RxCounts,
+    pub latency: Latency,
+    pub latency_samples: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Dpdk(#[from] dpdk::DpdkError),
+    #[error("a pktgen worker lcore failed and its queue is lost; see the log above")]
+    WorkerLost,
+}
+
+/// Owns both sides between trials.
+pub struct Engine {
+    tx: Option<TxGen>,
+    rx: Option<RxSide>,
+    layout: Layout,
+    ctl: Arc<Ctl>,
+}
+
+impl Engine {
+    pub fn new(tx: TxGen, rx: RxSide, layout: Layout, ctl: Arc<Ctl>) -> Engine {
+        Engine {
+            tx: Some(tx),
+            rx: Some(rx),
+            layout,
+            ctl,
+        }
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn trial(&mut self, p: TrialParams) -> Result<TrialResult, EngineError> {
+        let (Some(mut tx), Some(mut rx)) = (self.tx.take(), self.rx.take()) else {
+            return Err(EngineError::WorkerLost);
+        };
+        self.ctl.reset();
+        rx.start(tx.next_seq());
+        let ctl = Arc::clone(&self.ctl);
+        let (tx, rx, out) = match self.layout {
+            Layout::Main => {
+                let out = both_loop(&mut tx, &mut rx, &p, &ctl);
+                (Some(tx), Some(rx), out)
+            }
+            Layout::Shared(l) => {
+                let r = Remote::launch(l, move || {
+                    let out = both_loop(&mut tx, &mut rx, &p, &ctl);
+                    (tx, rx, out)
+                })?;
+                match r.join() {
+                    Some((tx, rx, out)) => (Some(tx), Some(rx), out),
+                    None => (None, None, TxOutcome::default()),
+                }
+            }
+            Layout::Split { tx: tl, rx: rl } => {
+                let c = Arc::clone(&ctl);
+                let rr = Remote::launch(rl, move || {
+                    rx_loop(&mut rx, &p, &c);
+                    rx
+                })?;
+                let tr = Remote::launch(tl, move || {
+                    let out = tx_loop(&mut tx, &p, &ctl);
+                    (tx, out)
+                });
+                let tr = match tr {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // RX waits for TX: tell it there is nothing to wait for.
+                        self.ctl.tx_done.store(true, Ordering::Release);
+                        self.rx = rr.join();
+                        return Err(e.into());
+                    }
+                };
+                let (tx, out) = match tr.join() {
+                    Some((tx, out)) => (Some(tx), out),
+                    None => {
+                        self.ctl.tx_done.store(true, Ordering::Release);
+                        (None, TxOutcome::default())
+                    }
+                };
+                (tx, rr.join(), out)
+            }
+        };
+        self.tx = tx;
+        self.rx = rx;
+        let rx = self.rx.as_ref().ok_or(EngineError::WorkerLost)?;
+        if self.tx.is_none() {
+            return Err(EngineError::WorkerLost);
+        }
+        let h = rx.meter.histogram();
+        Ok(TrialResult {
+            tx: out,
+            rx: rx.meter.counts(),
+            latency: Latency::of(h),
+            latency_samples: h.len(),
+        })
+    }
+}

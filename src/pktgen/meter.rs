@@ -1,0 +1,187 @@
+//! Receive-side accounting on plain bytes: counts, reordering and latency.
+//!
+//! Reordering: a frame is *reordered* when its sequence number is lower than
+//! the highest one already received in the same flow (sequence numbers are
+//! global and increase by one per frame sent, so within a flow they only
+//! grow). `reordered_global` counts frames lower than the highest sequence
+//! number received in any flow: it also counts flows overtaking each other
+//! (e.g. spread over several queues), which is not an error for a gateway.
+use hdrhistogram::Histogram;
+
+use super::payload::{self, MASK48};
+
+/// Latencies above this (one minute) are recorded as this.
+const MAX_NS: u64 = 60_000_000_000;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxCounts {
+    /// Our frames of the current trial.
+    pub rx: u64,
+    pub reordered: u64,
+    pub reordered_global: u64,
+    /// Our frames sent before the current trial started.
+    pub late: u64,
+    /// Frames without our payload (kernel chatter, other traffic).
+    pub other: u64,
+}
+
+pub struct Meter {
+    /// Per flow: highest sequence number received plus one (0 = none).
+    flow_top: Vec<u64>,
+    global_top: u64,
+    min_seq: u64,
+    ns_per_tick_q32: u64,
+    hist: Histogram<u64>,
+    counts: RxCounts,
+}
+
+impl Meter {
+    /// A meter for `flows` flows and a TSC running at `tsc_hz`.
+    pub fn new(flows: u32, tsc_hz: u64) -> Result<Meter, hdrhistogram::CreationError> {
+        let hist = Histogram::new_with_bounds(1, MAX_NS, 3)?;
+        Ok(Meter {
+            flow_top: vec![0; flows as usize],
+            global_top: 0,
+            min_seq: 0,
+            ns_per_tick_q32: ((1_000_000_000u128 << 32) / u128::from(tsc_hz.max(1))) as u64,
+            hist,
+            counts: RxCounts::default(),
+        })
+    }
+
+    /// Starts a new trial whose first frame has sequence `first_seq`: frames
+    /// below it still arriving are counted as late, not received.
+    pub fn reset(&mut self, first_seq: u64) {
+        self.min_seq = first_seq;
+        self.counts = RxCounts::default();
+        self.hist.reset();
+    }
+
+    pub fn counts(&self) -> RxCounts {
+        self.counts
+    }
+
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.hist
+    }
+
+    /// Accounts one received frame at TSC `now`. Returns true for our frame
+    /// of the current trial.
+    #[inline(always)]
+    pub fn account(&mut self, frame: &[u8], now: u64) -> bool {
+        let Some(st) = payload::find(frame) else {
+            self.counts.other += 1;
+            return false;
+        };
+        let Some(top) = self.flow_top.get_mut(usize::from(st.flow)) else {
+            self.counts.other += 1;
+            return false;
+        };
+        if st.seq < self.min_seq {
+            self.counts.late += 1;
+            return false;
+        }
+        self.counts.rx += 1;
+        if st.seq < *top {
+            self.counts.reordered += 1;
+        } else {
+            *top = st.seq + 1;
+        }
+        if st.seq < self.global_top {
+            self.counts.reordered_global += 1;
+        } else {
+            self.global_top = st.seq + 1;
+        }
+        let ticks = now.wrapping_sub(st.tsc48) & MASK48;
+        let ns = ((u128::from(ticks) * u128::from(self.ns_per_tick_q32)) >> 32) as u64;
+        self.hist.saturating_record(ns.clamp(1, MAX_NS));
+        true
+    }
+}
+
+/// Latency percentiles in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Latency {
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub min: u64,
+    pub mean: f64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        Latency {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            min: h.min(),
+            mean: h.mean(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pktgen::flows::{tests_support::plan, Mode};
+
+    fn frames(seqs: &[(u32, u64)], tsc: u64) -> Vec<Vec<u8>> {
+        let t = plan(Mode::Inner, 60, 4).templates();
+        seqs.iter()
+            .map(|&(flow, seq)| {
+                let mut f = vec![0u8; 60];
+                assert!(t.write_frame(flow, seq, tsc, &mut f));
+                f
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counts_reordering_per_flow_and_globally() {
+        // 1 GHz TSC: one tick per nanosecond.
+        let mut m = Meter::new(4, 1_000_000_000).unwrap();
+        // Flow 0: 0, 4, 8; flow 1: 1, 5. Flow 1's 1 arrives after flow 0's 4
+        // (global reorder only); flow 0's 4 arrives after its 8 (both).
+        let fs = frames(&[(0, 0), (0, 4), (1, 1), (1, 5), (0, 8), (0, 4)], 1000);
+        for f in &fs {
+            assert!(m.account(f, 1500));
+        }
+        let c = m.counts();
+        assert_eq!(c.rx, 6);
+        assert_eq!(c.reordered, 1);
+        assert_eq!(c.reordered_global, 2, "1 after 4, and 4 after 8");
+        assert_eq!(m.histogram().len(), 6);
+        assert_eq!(Latency::of(m.histogram()).max, 500);
+    }
+
+    #[test]
+    fn late_and_foreign_frames_are_not_received() {
+        let mut m = Meter::new(4, 2_000_000_000).unwrap();
+        m.reset(10);
+        let fs = frames(&[(0, 9), (1, 10)], 0);
+        assert!(!m.account(&fs[0], 0));
+        assert!(m.account(&fs[1], 4000));
+        assert!(!m.account(&[0u8; 60], 0));
+        let c = m.counts();
+        assert_eq!((c.rx, c.late, c.other), (1, 1, 1));
+        assert_eq!(
+            Latency::of(m.histogram()).p50,
+            2000,
+            "4000 ticks at 2 GHz are 2 us"
+        );
+    }
+
+    #[test]
+    fn latency_survives_tsc_wrap_at_48_bits() {
+        let mut m = Meter::new(1, 1_000_000_000).unwrap();
+        let fs = frames(&[(0, 0)], MASK48 - 9);
+        assert!(m.account(&fs[0], (MASK48 + 1) + 20));
+        assert_eq!(m.histogram().max(), 30);
+    }
+}

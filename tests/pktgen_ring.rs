@@ -1,0 +1,157 @@
+//! pktgen over net_ring loopback devices (a net_ring's TX loops back to its
+//! own RX). EAL starts once per process: run with `cargo nextest`.
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+use serde_json::Value;
+use vxgate::dpdk::Eal;
+use vxgate::pktgen::{self, PktgenArgs};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    a: PktgenArgs,
+}
+
+fn args(extra: &[&str]) -> PktgenArgs {
+    Cli::try_parse_from(std::iter::once("pktgen").chain(extra.iter().copied()))
+        .expect("valid flags")
+        .a
+}
+
+/// Removes EAL's runtime directory for a file prefix when dropped (after
+/// the `Eal`, so declare it first).
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
+    }
+}
+
+/// EAL with its own file prefix; `lcores` in `--lcores` syntax so that
+/// three lcores can share the machine's two CPUs.
+fn eal(tag: &str, lcores: &str, vdevs: &[&str]) -> (RuntimeDir, Eal) {
+    let prefix = format!("vxt-pg-{tag}-{}", std::process::id());
+    let mut a = vec![
+        format!("--lcores={lcores}"),
+        "--no-pci".into(),
+        "--in-memory".into(),
+        format!("--file-prefix={prefix}"),
+        "--log-level=lib.eal:warning".into(),
+    ];
+    a.extend(vdevs.iter().map(|v| format!("--vdev={v}")));
+    (RuntimeDir(prefix), Eal::init(&a).expect("EAL starts"))
+}
+
+fn json(r: &pktgen::report::Report) -> Value {
+    serde_json::from_str(&r.to_json()).expect("the report is one JSON object")
+}
+
+#[test]
+fn ring_loopback_at_a_set_rate_on_split_lcores_loses_nothing() {
+    let (_dir, eal) = eal("split", "0@0,1@0,2@1", &["net_ring0"]);
+    let n = 20_000u64;
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--rate-pps",
+        "100000",
+        "--count",
+        &n.to_string(),
+        "--flows",
+        "64",
+        "--drain-ms",
+        "2000",
+    ]);
+    let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
+    println!("{}", r.to_table());
+    assert_eq!(r.lcores, "tx on lcore 1, rx on lcore 2");
+    assert_eq!(r.tx_packets, n);
+    assert_eq!(r.rx_packets, n);
+    assert_eq!(r.loss, 0);
+    assert_eq!((r.reordered, r.reordered_global, r.late), (0, 0, 0));
+    assert_eq!(r.latency_samples, n, "one latency sample per packet");
+    let v = json(&r);
+    assert_eq!(v["tx_packets"], n);
+    assert_eq!(v["rx_packets"], n);
+    assert_eq!(v["loss"], 0);
+    assert_eq!(v["reordered"], 0);
+    let l = &v["latency_ns"];
+    let (p50, p99, p999, max) = (
+        l["p50"].as_u64().unwrap(),
+        l["p99"].as_u64().unwrap(),
+        l["p999"].as_u64().unwrap(),
+        l["max"].as_u64().unwrap(),
+    );
+    assert!(p50 > 0 && p50 <= p99 && p99 <= p999 && p999 <= max, "{l}");
+    assert!(v["duration_s"].as_f64().unwrap() > 0.0);
+    assert!(v["tx_mpps"].as_f64().unwrap() > 0.0);
+    assert!(v["rx_mpps"].as_f64().unwrap() > 0.0);
+    assert!(v.get("rfc2544").is_none());
+}
+
+#[test]
+fn ring_loopback_vxlan_frames_on_one_worker_for_a_duration() {
+    let (_dir, eal) = eal("shared", "0@0,1@1", &["net_ring0"]);
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--mode",
+        "vxlan",
+        "--vteps",
+        "8",
+        "--flows",
+        "256",
+        "--rate-pps",
+        "50000",
+        "--duration",
+        "0.5",
+        "--size",
+        "256",
+    ]);
+    let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
+    println!("{}", r.to_table());
+    assert_eq!(r.lcores, "tx and rx on lcore 1");
+    assert!(r.tx_packets > 0);
+    assert_eq!(r.rx_packets, r.tx_packets);
+    assert_eq!((r.loss, r.reordered), (0, 0));
+    assert_eq!(r.latency_samples, r.tx_packets);
+    assert_eq!(json(&r)["mode"], "vxlan");
+}
+
+#[test]
+fn ring_loopback_rfc2544_on_the_main_lcore_finds_a_zero_loss_rate() {
+    let (_dir, eal) = eal("rfc", "0@0", &["net_ring0"]);
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--rfc2544",
+        "--line-rate-mbps",
+        "20",
+        "--trial",
+        "0.2",
+        "--resolution",
+        "10",
+        "--flows",
+        "16",
+    ]);
+    let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
+    println!("{}", r.to_table());
+    assert_eq!(r.lcores, "tx and rx on the main lcore");
+    let v = json(&r);
+    let rfc = &v["rfc2544"];
+    let trials = rfc["trials"].as_array().expect("trials listed");
+    assert!(!trials.is_empty());
+    let line = rfc["line_rate_pps"].as_f64().unwrap();
+    assert!(
+        (line - 20e6 / (84.0 * 8.0)).abs() < 1.0,
+        "64 B at 20 Mbit/s"
+    );
+    // A loopback ring loses nothing: the first trial, at line rate, passes.
+    assert_eq!(rfc["throughput_pps"].as_f64(), Some(line));
+    assert_eq!(trials[0]["pass"], true);
+    assert_eq!(r.loss, 0);
+    assert_eq!(r.rx_packets, r.tx_packets);
+}
