@@ -29,6 +29,9 @@ enum Cmd {
     /// Run the gateway: join the flannel overlay through etcd and serve our
     /// subnet on the access port.
     Run(vxgate::config::RunArgs),
+    /// Traffic generator: inner or VXLAN frames at a set rate or line rate,
+    /// loss, reordering and latency, RFC 2544 zero-loss search, pcap files.
+    Pktgen(vxgate::pktgen::PktgenArgs),
     /// Forward frames between two ports unchanged (L2 bridge of two ports,
     /// one worker lcore); prints per-port counters on exit.
     Fwd(FwdArgs),
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Run(a) => run(a),
         Cmd::Fwd(a) => fwd(a),
+        Cmd::Pktgen(a) => vxgate::pktgen::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

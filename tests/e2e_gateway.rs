@@ -54,12 +54,18 @@ fn start(kind: Dpdk, net: Net, nodes: u32) -> Running {
     // vxgate registers its lease; the nodes' "flanneld" then programs it.
     let own_key = topo.lease_key(net.subnet(255));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !ctl.leases(&net.prefix).contains_key(&format!("{}-{}", net.subnet(255), net.subnet_len)) {
+    while !ctl
+        .leases(&net.prefix)
+        .contains_key(&format!("{}-{}", net.subnet(255), net.subnet_len))
+    {
         if let Some(st) = topo.child(vxgate).try_wait().unwrap() {
             let out = topo.wait_output(vxgate, Duration::from_secs(1));
             panic!("vxgate exited early ({st}): {out}");
         }
-        assert!(Instant::now() < deadline, "vxgate did not register {own_key}");
+        assert!(
+            Instant::now() < deadline,
+            "vxgate did not register {own_key}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // Ports are started before vxgate talks to etcd: the TAPs are final now.
@@ -78,7 +84,10 @@ fn start(kind: Dpdk, net: Net, nodes: u32) -> Running {
 
 impl Running {
     fn metrics(&self) -> String {
-        sh(&format!("ip netns exec {} curl -sf http://127.0.0.1:9477/metrics", self.gw.ns))
+        sh(&format!(
+            "ip netns exec {} curl -sf http://127.0.0.1:9477/metrics",
+            self.gw.ns
+        ))
     }
 
     /// The value of one sample line (`name{labels}`), 0 if absent.
@@ -96,7 +105,11 @@ impl Running {
         let t0 = Instant::now();
         let out = self.topo.wait_output(self.vxgate, Duration::from_secs(10));
         let status = self.topo.child(self.vxgate).wait().unwrap();
-        assert_eq!(status.code(), Some(0), "exit status after SIGTERM; output:\n{out}");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "exit status after SIGTERM; output:\n{out}"
+        );
         eprintln!("vxgate stopped {:?} after SIGTERM", t0.elapsed());
         assert!(out.contains("final counters"), "{out}");
         assert!(out.contains("leaked 0)"), "mbuf leak reported:\n{out}");
@@ -109,7 +122,10 @@ impl Running {
 fn ping_until(r: &Running, ns: &str, dst: Ipv4Addr, within: Duration) -> Duration {
     let t0 = Instant::now();
     loop {
-        if run(&format!("ip netns exec {ns} ping -c 1 -W 0.2 {dst}")).status.success() {
+        if run(&format!("ip netns exec {ns} ping -c 1 -W 0.2 {dst}"))
+            .status
+            .success()
+        {
             return t0.elapsed();
         }
         if t0.elapsed() >= within {
@@ -122,7 +138,10 @@ fn ping_until(r: &Running, ns: &str, dst: Ipv4Addr, within: Duration) -> Duratio
                 .filter(|l| !l.starts_with('#') && !l.ends_with(" 0"))
                 .map(str::to_string)
                 .collect();
-            panic!("{dst} not reachable from {ns} within {within:?}; non-zero metrics:\n{}", m.join("\n"));
+            panic!(
+                "{dst} not reachable from {ns} within {within:?}; non-zero metrics:\n{}",
+                m.join("\n")
+            );
         }
     }
 }
@@ -136,8 +155,14 @@ fn pods_and_host_talk(kind: Dpdk) {
         ping_until(&r, &bm, pod_ip, Duration::from_secs(10));
         assert!(r.topo.ping(&bm, pod_ip, 3), "bare-metal -> pod {pod_ip}");
         assert!(r.topo.ping(&pod_ns, HOST, 3), "pod {pod_ip} -> bare-metal");
-        assert!(r.topo.ping(&bm, ACCESS, 2), "bare-metal -> vxgate's access address");
-        assert!(r.topo.ping(&pod_ns, ACCESS, 2), "pod -> vxgate's access address through the tunnel");
+        assert!(
+            r.topo.ping(&bm, ACCESS, 2),
+            "bare-metal -> vxgate's access address"
+        );
+        assert!(
+            r.topo.ping(&pod_ns, ACCESS, 2),
+            "pod -> vxgate's access address through the tunnel"
+        );
         let (bytes, secs) = r.topo.tcp_transfer(&pod_ns, &bm, HOST, 5001, 8 << 20);
         eprintln!(
             "{kind:?}: pod {pod_ip} -> bare-metal TCP {bytes} bytes in {secs:.3} s = {:.1} Mbit/s",
@@ -151,7 +176,11 @@ fn pods_and_host_talk(kind: Dpdk) {
     }
     assert!(r.metric("vxgate_encap_packets_total") > 10_000.0);
     assert!(r.metric("vxgate_decap_packets_total") > 10_000.0);
-    assert_eq!(r.metric("vxgate_leases"), 3.0, "two nodes and our own lease");
+    assert_eq!(
+        r.metric("vxgate_leases"),
+        3.0,
+        "two nodes and our own lease"
+    );
     assert_eq!(r.metric("vxgate_etcd_connected"), 1.0);
     r.stop();
 }
@@ -164,4 +193,50 @@ fn pods_and_bare_metal_talk_through_vxgate_on_net_tap() {
 #[test]
 fn pods_and_bare_metal_talk_through_vxgate_on_af_packet() {
     pods_and_host_talk(Dpdk::AfPacket);
+}
+
+/// A node whose lease appears while vxgate runs is reachable from the
+/// bare-metal host within two seconds; deleting its lease stops the traffic.
+#[test]
+fn node_joining_later_is_reachable_within_two_seconds_and_deleted_lease_stops_traffic() {
+    let mut r = start(Dpdk::Tap, Net::default(), 1);
+    let bm = r.gw.bm_ns.clone();
+    let first = r.topo.nodes[0].pods[0].1;
+    ping_until(&r, &bm, first, Duration::from_secs(10));
+    // Traffic keeps running to the first node while the second one joins.
+    let bg = r.topo.spawn(&bm, &format!("ping -i 0.05 -c 100 {first}"));
+    let n = r.topo.add_node(2, 1);
+    let key = r.topo.lease_key(r.topo.nodes[n].subnet);
+    r.ctl.put_with_ttl(&key, &r.topo.lease_value(n), 600);
+    let joined = Instant::now();
+    r.topo.sync_flannel(&r.ctl);
+    let pod = r.topo.nodes[n].pods[0].1;
+    let took = ping_until(&r, &bm, pod, Duration::from_secs(2));
+    eprintln!(
+        "new node reachable {:?} after its lease was put ({took:?} of pinging)",
+        joined.elapsed()
+    );
+    assert!(joined.elapsed() < Duration::from_secs(2));
+    let out = r.topo.wait_output(bg, Duration::from_secs(30));
+    assert!(
+        out.contains(" 0% packet loss"),
+        "traffic to the first node was disturbed:\n{out}"
+    );
+    // The lease goes: vxgate drops traffic to that subnet as no_route.
+    r.ctl.del(&key);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while r.metric("vxgate_leases") != 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "lease removal did not reach vxgate"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = r.metric("vxgate_drops_total{reason=\"no_route\"}");
+    assert!(
+        !r.topo.ping(&bm, pod, 2),
+        "traffic to a deleted lease must stop"
+    );
+    assert!(r.metric("vxgate_drops_total{reason=\"no_route\"}") >= before + 2.0);
+    r.stop();
 }

@@ -86,7 +86,12 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             lcores
         );
     }
-    let pool = Arc::new(Mempool::new("vxgate_pool", cfg.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)?);
+    let pool = Arc::new(Mempool::new(
+        "vxgate_pool",
+        cfg.mbufs,
+        256,
+        dpdk::DEFAULT_DATA_ROOM,
+    )?);
     // One RX and one TX queue per worker on each port.
     let conf = PortConf {
         rx_queues: cfg.workers,
@@ -96,7 +101,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let (mut ul_port, ul_rx, mut ul_tx) = Port::open(&device(&cfg.underlay_dev), &conf, &pool)?;
     let (mut ac_port, ac_rx, mut ac_tx) = Port::open(&device(&cfg.access_dev), &conf, &pool)?;
     if ul_port.id() == ac_port.id() {
-        bail!("--underlay and --access name the same port {}", ul_port.name());
+        bail!(
+            "--underlay and --access name the same port {}",
+            ul_port.name()
+        );
     }
     ul_port.start()?;
     ac_port.start()?;
@@ -133,7 +141,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let vni = net.backend.vni;
     let vtep_mac = cfg.vtep_mac_for(vni);
     let requested = match cfg.subnet {
-        Some(s) => Some(Subnet::new(s.network_addr(), s.prefix_len()).map_err(|e| anyhow::anyhow!("--subnet {s}: {e}"))?),
+        Some(s) => Some(
+            Subnet::new(s.network_addr(), s.prefix_len())
+                .map_err(|e| anyhow::anyhow!("--subnet {s}: {e}"))?,
+        ),
         None => None,
     };
     let Some(own) = until_stop(
@@ -156,7 +167,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("own subnet {}: {e}", own.subnet))?;
     let access_ip = cfg.access_ip_for(subnet_cidr);
     if !subnet_cidr.contains(access_ip.addr()) {
-        bail!("--access-ip {access_ip} is not inside our subnet {}: pick an address inside it", own.subnet);
+        bail!(
+            "--access-ip {access_ip} is not inside our subnet {}: pick an address inside it",
+            own.subnet
+        );
     }
     let tunnel_mtu = match net.backend.mtu {
         Some(m) => m.saturating_sub(50).min(u32::from(u16::MAX)) as u16,
@@ -225,9 +239,19 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     };
 
     // Workers.
-    let mut shared = Shared::new(ul_port.id(), ac_port.id(), Arc::clone(&status), Arc::clone(&pool));
+    let mut shared = Shared::new(
+        ul_port.id(),
+        ac_port.id(),
+        Arc::clone(&status),
+        Arc::clone(&pool),
+    );
     let mut handles = Vec::new();
-    for (i, ((ulr, acr), lcore)) in ul_rx.into_iter().zip(ac_rx).zip(lcores.iter().copied()).enumerate() {
+    for (i, ((ulr, acr), lcore)) in ul_rx
+        .into_iter()
+        .zip(ac_rx)
+        .zip(lcores.iter().copied())
+        .enumerate()
+    {
         let counters = Arc::new(Counters::new());
         let wstats = Arc::new(WorkerStats::default());
         shared.counters.push(Arc::clone(&counters));
@@ -324,8 +348,14 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     ac_port.stop();
     drop(metrics);
     let snap = shared.snapshot();
-    print!("{}", stats::final_report(&snap, ul_port.name(), ac_port.name()));
-    println!("  mbufs in use {in_use} (baseline {baseline_in_use}, leaked {})", in_use.saturating_sub(baseline_in_use));
+    print!(
+        "{}",
+        stats::final_report(&snap, ul_port.name(), ac_port.name())
+    );
+    println!(
+        "  mbufs in use {in_use} (baseline {baseline_in_use}, leaked {})",
+        in_use.saturating_sub(baseline_in_use)
+    );
     drop(ul_port);
     drop(ac_port);
     drop(shared);

@@ -23,8 +23,11 @@ impl LeaseSink for TableSink {
             return;
         }
         debug!(%subnet, public_ip = %lease.public_ip, "lease installed");
-        self.tables
-            .upsert_lease(u32::from(subnet.addr), u32::from(lease.public_ip), lease.vtep_mac);
+        self.tables.upsert_lease(
+            u32::from(subnet.addr),
+            u32::from(lease.public_ip),
+            lease.vtep_mac,
+        );
     }
 
     fn remove(&mut self, subnet: Subnet) {

@@ -24,7 +24,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(underlay_port: u16, access_port: u16, status: Arc<ControlStatus>, pool: Arc<Mempool>) -> Shared {
+    pub fn new(
+        underlay_port: u16,
+        access_port: u16,
+        status: Arc<ControlStatus>,
+        pool: Arc<Mempool>,
+    ) -> Shared {
         Shared {
             underlay_port,
             access_port,
@@ -58,13 +63,26 @@ impl Shared {
             ports: [port(self.underlay_port), port(self.access_port)],
             encap_packets: t.encap,
             decap_packets: t.decap,
-            slowpath: SlowKind::ALL.iter().map(|k| (k.name(), t.slowpath_count(*k))).collect(),
-            drops: DropReason::ALL.iter().map(|r| (r.name(), t.drop_count(*r))).collect(),
+            slowpath: SlowKind::ALL
+                .iter()
+                .map(|k| (k.name(), t.slowpath_count(*k)))
+                .collect(),
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (r.name(), t.drop_count(*r)))
+                .collect(),
             leases: self.status.leases(),
-            neighbors: [self.neighbors[0].load(Relaxed), self.neighbors[1].load(Relaxed)],
+            neighbors: [
+                self.neighbors[0].load(Relaxed),
+                self.neighbors[1].load(Relaxed),
+            ],
             etcd_connected: self.status.etcd_connected(),
             etcd_revision: self.status.revision(),
-            etcd_last_event_age_seconds: self.status.last_event_age().map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            etcd_last_event_age_seconds: self
+                .status
+                .last_event_age()
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
             etcd_invalid_entries_total: self.status.invalid_entries_total(),
             own_lease_expiry_seconds: self.status.own_lease_expiry_seconds().unwrap_or(0.0),
             control_to_dataplane: HistogramSnapshot {
@@ -90,7 +108,10 @@ impl Shared {
 pub fn final_report(s: &MetricsSnapshot, underlay: &str, access: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "vxgate: final counters");
-    for (label, name, p) in [("underlay", underlay, &s.ports[0]), ("access", access, &s.ports[1])] {
+    for (label, name, p) in [
+        ("underlay", underlay, &s.ports[0]),
+        ("access", access, &s.ports[1]),
+    ] {
         let _ = writeln!(
             o,
             "  port {label:<8} {name:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}",
@@ -100,8 +121,25 @@ pub fn final_report(s: &MetricsSnapshot, underlay: &str, access: &str) -> String
     let _ = writeln!(o, "  encap {} decap {}", s.encap_packets, s.decap_packets);
     let slow: Vec<String> = s.slowpath.iter().map(|(k, n)| format!("{k}={n}")).collect();
     let _ = writeln!(o, "  slowpath {}", slow.join(" "));
-    let drops: Vec<String> = s.drops.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k}={n}")).collect();
-    let _ = writeln!(o, "  drops {}", if drops.is_empty() { "none".to_string() } else { drops.join(" ") });
-    let _ = writeln!(o, "  leases {} neighbors underlay={} access={}", s.leases, s.neighbors[0], s.neighbors[1]);
+    let drops: Vec<String> = s
+        .drops
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  drops {}",
+        if drops.is_empty() {
+            "none".to_string()
+        } else {
+            drops.join(" ")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  leases {} neighbors underlay={} access={}",
+        s.leases, s.neighbors[0], s.neighbors[1]
+    );
     o
 }

@@ -217,7 +217,8 @@ impl SlowPath {
         }
         match side {
             Side::Underlay => {
-                c.underlay_prefix.contains(ip) || c.underlay_gateway.is_some_and(|g| u32::from(g) == ip)
+                c.underlay_prefix.contains(ip)
+                    || c.underlay_gateway.is_some_and(|g| u32::from(g) == ip)
             }
             Side::Access => c.subnet.contains(ip),
         }
@@ -238,7 +239,8 @@ impl SlowPath {
         if !self.on_link(side, ip) || r.sender_mac == MacAddr::ZERO || r.sender_mac.0[0] & 1 != 0 {
             return;
         }
-        self.neighbors.learn(side_port(side), ip, r.sender_mac.0, now);
+        self.neighbors
+            .learn(side_port(side), ip, r.sender_mac.0, now);
         if let Some(p) = self.pending.remove(&(side, ip)) {
             for mut h in p.held {
                 if let Some(d) = h.data_mut().get_mut(0..6) {
@@ -269,8 +271,12 @@ impl SlowPath {
                     };
                     f.data_mut().copy_from_slice(&scratch[..len]);
                     let v = match rx {
-                        Side::Access => process_access(&self.ctx, &self.lookup, &mut self.state, &mut *f),
-                        Side::Underlay => process_decapped(&self.ctx, &self.lookup, &mut self.state, &mut *f),
+                        Side::Access => {
+                            process_access(&self.ctx, &self.lookup, &mut self.state, &mut *f)
+                        }
+                        Side::Underlay => {
+                            process_decapped(&self.ctx, &self.lookup, &mut self.state, &mut *f)
+                        }
                     };
                     self.dispatch(f, v, now);
                 }

@@ -198,7 +198,11 @@ impl Worker {
 
     #[inline(always)]
     fn punt(&mut self, m: Mbuf, rx: Side, verdict: Verdict) {
-        if let Err(p) = self.punt.push(Punted { mbuf: m, rx, verdict }) {
+        if let Err(p) = self.punt.push(Punted {
+            mbuf: m,
+            rx,
+            verdict,
+        }) {
             // The slow path is overloaded: a held packet is lost for want of
             // its neighbour; any other punt is a full queue.
             let reason = match p.verdict {

@@ -173,7 +173,7 @@ impl TxGen {
         let flows = self.tpl.flows();
         for i in 0..n {
             let ok = match self.pending.get_mut(i) {
-                Some(mut m) => match m.append(len) {
+                Some(m) => match m.append(len) {
                     Some(buf) => self.tpl.write_frame(self.flow, self.next_seq, tsc, buf),
                     None => false,
                 },

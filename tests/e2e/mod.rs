@@ -34,7 +34,9 @@ pub fn run(cmd: &str) -> Output {
 /// which an AF_PACKET reader such as DPDK's net_af_packet then sees as they
 /// are; a real NIC would have completed them on the wire.
 pub fn full_checksums(ns: &str, ifname: &str) {
-    sh(&format!("ip netns exec {ns} ethtool -K {ifname} tx off >/dev/null"));
+    sh(&format!(
+        "ip netns exec {ns} ethtool -K {ifname} tx off >/dev/null"
+    ));
 }
 
 /// Network settings of the overlay under test (flannel's config).
@@ -267,7 +269,12 @@ impl Topology {
     /// With `Dpdk::Tap`, vxgate's TAP interfaces are bridged (once they
     /// exist, see `attach_taps`) to a veth into the underlay and to the host;
     /// with `Dpdk::AfPacket` vxgate opens the veth ends itself.
-    pub fn add_gateway(&mut self, host_ip: Ipv4Addr, access_ip: Ipv4Addr, subnet_len: u8) -> Gateway {
+    pub fn add_gateway(
+        &mut self,
+        host_ip: Ipv4Addr,
+        access_ip: Ipv4Addr,
+        subnet_len: u8,
+    ) -> Gateway {
         let gw = self.namespace("gw");
         let bm = self.namespace("bm");
         self.plug_underlay(&gw, "gwul");
@@ -435,7 +442,10 @@ impl Gateway {
         let ns = &self.ns;
         let deadline = Instant::now() + Duration::from_secs(20);
         while !run(&format!("ip -n {ns} link show vxga0")).status.success() {
-            assert!(Instant::now() < deadline, "vxgate's TAP interfaces did not appear");
+            assert!(
+                Instant::now() < deadline,
+                "vxgate's TAP interfaces did not appear"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         // net_tap gives the kernel side of each TAP the DPDK port's MAC; a
@@ -461,8 +471,15 @@ pub struct Etcdctl {
 
 impl Etcdctl {
     pub fn cmd(&self, args: &str) -> String {
-        let ns = self.netns.as_ref().map(|n| format!("ip netns exec {n} ")).unwrap_or_default();
-        sh(&format!("ETCDCTL_API=3 {ns}etcdctl --endpoints={} {args}", self.endpoint))
+        let ns = self
+            .netns
+            .as_ref()
+            .map(|n| format!("ip netns exec {n} "))
+            .unwrap_or_default();
+        sh(&format!(
+            "ETCDCTL_API=3 {ns}etcdctl --endpoints={} {args}",
+            self.endpoint
+        ))
     }
     pub fn put(&self, key: &str, value: &str) {
         self.cmd(&format!("put '{key}' '{value}'"));
