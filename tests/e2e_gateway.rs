@@ -9,8 +9,13 @@ use std::time::{Duration, Instant};
 
 use e2e::{run, sh, Dpdk, Etcdctl, Net, Topology};
 
-const HOST: Ipv4Addr = Ipv4Addr::new(10, 244, 255, 10);
-const ACCESS: Ipv4Addr = Ipv4Addr::new(10, 244, 255, 1);
+/// The gateway's subnet is the network's 255th; host .10 behind it.
+fn host_ip(net: &Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.subnet(255)) + 10)
+}
+fn access_ip(net: &Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.subnet(255)) + 1)
+}
 
 struct Running {
     topo: Topology,
@@ -24,7 +29,7 @@ struct Running {
 /// `kind` devices, and every node programmed with every lease (vxgate's too).
 fn start(kind: Dpdk, net: Net, nodes: u32) -> Running {
     let mut topo = Topology::new(net.clone());
-    let gw = topo.add_gateway(HOST, ACCESS, net.subnet_len);
+    let gw = topo.add_gateway(host_ip(&net), access_ip(&net), net.subnet_len);
     let etcd = common::etcd::Etcd::start_in_netns(&gw.ns);
     let ctl = Etcdctl {
         endpoint: etcd.endpoint(),
@@ -146,24 +151,24 @@ fn ping_until(r: &Running, ns: &str, dst: Ipv4Addr, within: Duration) -> Duratio
     }
 }
 
-fn pods_and_host_talk(kind: Dpdk) {
-    let mut r = start(kind, Net::default(), 2);
+fn pods_and_host_talk(kind: Dpdk, net: Net) {
+    let mut r = start(kind, net, 2);
     let bm = r.gw.bm_ns.clone();
     for n in 0..r.topo.nodes.len() {
         let (pod_ns, pod_ip) = r.topo.nodes[n].pods[0].clone();
         // The first packets wait for ARP on both sides of vxgate.
         ping_until(&r, &bm, pod_ip, Duration::from_secs(10));
         assert!(r.topo.ping(&bm, pod_ip, 3), "bare-metal -> pod {pod_ip}");
-        assert!(r.topo.ping(&pod_ns, HOST, 3), "pod {pod_ip} -> bare-metal");
+        assert!(r.topo.ping(&pod_ns, r.gw.host_ip, 3), "pod {pod_ip} -> bare-metal");
         assert!(
-            r.topo.ping(&bm, ACCESS, 2),
+            r.topo.ping(&bm, r.gw.access_ip, 2),
             "bare-metal -> vxgate's access address"
         );
         assert!(
-            r.topo.ping(&pod_ns, ACCESS, 2),
+            r.topo.ping(&pod_ns, r.gw.access_ip, 2),
             "pod -> vxgate's access address through the tunnel"
         );
-        let (bytes, secs) = r.topo.tcp_transfer(&pod_ns, &bm, HOST, 5001, 8 << 20);
+        let (bytes, secs) = r.topo.tcp_transfer(&pod_ns, &bm, r.gw.host_ip, 5001, 8 << 20);
         eprintln!(
             "{kind:?}: pod {pod_ip} -> bare-metal TCP {bytes} bytes in {secs:.3} s = {:.1} Mbit/s",
             bytes as f64 * 8.0 / secs / 1e6
@@ -187,12 +192,12 @@ fn pods_and_host_talk(kind: Dpdk) {
 
 #[test]
 fn pods_and_bare_metal_talk_through_vxgate_on_net_tap() {
-    pods_and_host_talk(Dpdk::Tap);
+    pods_and_host_talk(Dpdk::Tap, Net::default());
 }
 
 #[test]
 fn pods_and_bare_metal_talk_through_vxgate_on_af_packet() {
-    pods_and_host_talk(Dpdk::AfPacket);
+    pods_and_host_talk(Dpdk::AfPacket, Net::default());
 }
 
 /// A node whose lease appears while vxgate runs is reachable from the
@@ -239,4 +244,17 @@ fn node_joining_later_is_reachable_within_two_seconds_and_deleted_lease_stops_tr
     );
     assert!(r.metric("vxgate_drops_total{reason=\"no_route\"}") >= before + 2.0);
     r.stop();
+}
+
+/// Another etcd prefix, another Network, VNI 42 and the IANA port 4789.
+#[test]
+fn non_default_prefix_network_vni_and_port_work() {
+    let net = Net {
+        prefix: "/example.org/overlay".into(),
+        network: (Ipv4Addr::new(10, 32, 0, 0), 16),
+        vni: 42,
+        port: 4789,
+        ..Net::default()
+    };
+    pods_and_host_talk(Dpdk::Tap, net);
 }
