@@ -258,3 +258,70 @@ fn non_default_prefix_network_vni_and_port_work() {
     };
     pods_and_host_talk(Dpdk::Tap, net);
 }
+
+/// The gateway's packets on the underlay, decoded by an independent
+/// dissector (tshark's VXLAN dissector on the configured port), carry the
+/// right VNI, UDP port and inner MACs; different flows use different UDP
+/// source ports.
+#[test]
+fn underlay_capture_decoded_by_tshark_has_right_vni_port_macs_and_spread_source_ports() {
+    let net = Net {
+        vni: 7,
+        ..Net::default()
+    };
+    let r = start(Dpdk::Tap, net.clone(), 1);
+    let bm = r.gw.bm_ns.clone();
+    let (pod_ns, pod) = r.topo.nodes[0].pods[0].clone();
+    ping_until(&r, &bm, pod, Duration::from_secs(10));
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("underlay.pcap");
+    let ul = r.topo.ul.clone();
+    let gw_ip = r.gw.underlay_ip;
+    // Capture what vxgate sends onto the underlay bridge.
+    let cap = std::process::Command::new("ip")
+        .args(["netns", "exec", &ul, "tcpdump", "-U", "-i", "br0", "-w"])
+        .arg(&pcap)
+        .arg(format!("udp and src host {gw_ip}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // 16 flows: UDP datagrams from the host to the pod on different ports.
+    sh(&format!(
+        "ip netns exec {bm} python3 -c \"import socket\nfor p in range(16):\n s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0', 40000+p)); s.sendto(b'flow%d' % p, ('{pod}', 7000+p))\""
+    ));
+    assert!(r.topo.ping(&bm, pod, 2));
+    std::thread::sleep(Duration::from_millis(500));
+    sh(&format!("kill -INT {}", cap.id()));
+    let _ = cap.wait_with_output();
+    let fields = sh(&format!(
+        "tshark -r {} -d udp.port=={},vxlan -Y vxlan -T fields -E separator=/t -e ip.src -e ip.dst -e udp.srcport -e udp.dstport -e vxlan.vni -e eth.src -e eth.dst 2>/dev/null",
+        pcap.display(),
+        net.port
+    ));
+    let rows: Vec<Vec<&str>> = fields.lines().map(|l| l.split('\t').collect()).collect();
+    assert!(rows.len() >= 16, "captured {} VXLAN packets:\n{fields}", rows.len());
+    let node = &r.topo.nodes[0];
+    let own_vtep = "0e:07:ac:1c:93:28"; // default VtepMAC: 0e:<VNI>:<underlay IP>
+    let mut sports = std::collections::BTreeSet::new();
+    for row in &rows {
+        // ip.src, ip.dst and eth.* list outer then inner values.
+        let (ips, ipd) = (row[0], row[1]);
+        assert!(ips.starts_with(&gw_ip.to_string()), "{row:?}");
+        assert!(ipd.starts_with(&node.public_ip.to_string()), "{row:?}");
+        assert_eq!(row[3].split(',').next(), Some(net.port.to_string().as_str()), "{row:?}");
+        assert_eq!(row[4], net.vni.to_string(), "{row:?}");
+        let src: Vec<&str> = row[5].split(',').collect();
+        let dst: Vec<&str> = row[6].split(',').collect();
+        assert_eq!(src.get(1), Some(&own_vtep), "inner source MAC is our VtepMAC: {row:?}");
+        assert_eq!(dst.get(1), Some(&node.vtep_mac.as_str()), "inner destination MAC is the node's VtepMAC: {row:?}");
+        let sp: u16 = row[2].split(',').next().unwrap().parse().unwrap();
+        assert!((32768..=60999).contains(&sp), "source port {sp} in the kernel's range");
+        sports.insert(sp);
+    }
+    assert!(sports.len() >= 8, "16 flows used only {} source ports: {sports:?}", sports.len());
+    eprintln!("{} packets decoded, {} distinct UDP source ports", rows.len(), sports.len());
+    let _ = pod_ns;
+    r.stop();
+}
