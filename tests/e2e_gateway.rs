@@ -325,3 +325,39 @@ fn underlay_capture_decoded_by_tshark_has_right_vni_port_macs_and_spread_source_
     let _ = pod_ns;
     r.stop();
 }
+
+/// etcd goes away in the middle of a transfer and comes back: the data
+/// plane keeps forwarding with what it has, the transfer completes intact,
+/// and the etcd gauges follow.
+#[test]
+fn etcd_restarted_during_a_transfer_does_not_disturb_it() {
+    let mut r = start(Dpdk::Tap, Net::default(), 1);
+    let bm = r.gw.bm_ns.clone();
+    let (pod_ns, pod) = r.topo.nodes[0].pods[0].clone();
+    ping_until(&r, &bm, pod, Duration::from_secs(10));
+    let x = r.topo.tcp_transfer_start(&pod_ns, &bm, r.gw.host_ip, 5003, 96 << 20);
+    std::thread::sleep(Duration::from_millis(200));
+    r.etcd.kill();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while r.metric("vxgate_etcd_connected") != 0.0 {
+        assert!(Instant::now() < deadline, "vxgate_etcd_connected stayed 1 with etcd down");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lost = Instant::now();
+    r.etcd.restart();
+    let back = Instant::now();
+    while r.metric("vxgate_etcd_connected") != 1.0 {
+        assert!(Instant::now() < back + Duration::from_secs(10), "vxgate did not reconnect");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "etcd down {:?}, reconnected {:?} after its return",
+        back - lost,
+        back.elapsed()
+    );
+    let (bytes, secs) = r.topo.tcp_transfer_finish(x);
+    eprintln!("transfer of {bytes} bytes across the etcd restart took {secs:.2} s");
+    assert_eq!(bytes, 96 << 20);
+    assert_eq!(r.metric("vxgate_leases"), 2.0, "state unchanged after the resync");
+    r.stop();
+}

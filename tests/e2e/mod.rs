@@ -353,17 +353,15 @@ impl Topology {
 
     /// A TCP transfer of `bytes` from namespace `from` to `to_ip` in `to`,
     /// checksummed at both ends. Returns (bytes, seconds).
-    pub fn tcp_transfer(
-        &mut self,
-        from: &str,
-        to: &str,
-        to_ip: Ipv4Addr,
-        port: u16,
-        bytes: u64,
-    ) -> (u64, f64) {
+    pub fn tcp_transfer(&mut self, from: &str, to: &str, to_ip: Ipv4Addr, port: u16, bytes: u64) -> (u64, f64) {
+        let x = self.tcp_transfer_start(from, to, to_ip, port, bytes);
+        self.tcp_transfer_finish(x)
+    }
+
+    /// Starts a transfer in the background; `tcp_transfer_finish` checks it.
+    pub fn tcp_transfer_start(&mut self, from: &str, to: &str, to_ip: Ipv4Addr, port: u16, bytes: u64) -> (usize, usize) {
         let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/tcpxfer.py");
         let srv = self.spawn(to, &format!("python3 {py} serve {port}"));
-        // Wait for "listening".
         {
             use std::io::BufRead;
             let out = self.children[srv].stdout.as_mut().unwrap();
@@ -371,13 +369,16 @@ impl Topology {
             std::io::BufReader::new(out).read_line(&mut line).unwrap();
             assert!(line.contains("listening"), "server did not start: {line:?}");
         }
-        let sent = sh(&format!(
-            "ip netns exec {from} python3 {py} send {to_ip} {port} {bytes}"
-        ));
-        let got = self.wait_output(srv, Duration::from_secs(90));
+        let cli = self.spawn(from, &format!("python3 {py} send {to_ip} {port} {bytes}"));
+        (srv, cli)
+    }
+
+    pub fn tcp_transfer_finish(&mut self, (srv, cli): (usize, usize)) -> (u64, f64) {
+        let sent = self.wait_output(cli, Duration::from_secs(120));
+        let got = self.wait_output(srv, Duration::from_secs(120));
         let s: Vec<&str> = sent.split_whitespace().collect();
         let g: Vec<&str> = got.split_whitespace().collect();
-        assert_eq!(g.len(), 3, "server output: {got:?}");
+        assert!(s.len() == 3 && g.len() == 3, "sender: {sent:?} receiver: {got:?}");
         assert_eq!(s[0], g[0], "byte counts differ: sent {sent:?} got {got:?}");
         assert_eq!(s[1], g[1], "sha256 differs: sent {sent:?} got {got:?}");
         (g[0].parse().unwrap(), s[2].parse().unwrap())
