@@ -21,7 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 netns() { ip netns del "$1" 2>/dev/null || true; ip netns add "$1"; NSS+=("$1"); ip -n "$1" link set lo up
-          ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; }
+          ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+          ip netns exec "$1" sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true; }
 step() { printf '\n== %s\n' "$*"; }
 
 step "underlay bridge, gateway and bare-metal namespaces"

@@ -159,7 +159,10 @@ fn pods_and_host_talk(kind: Dpdk, net: Net) {
         // The first packets wait for ARP on both sides of vxgate.
         ping_until(&r, &bm, pod_ip, Duration::from_secs(10));
         assert!(r.topo.ping(&bm, pod_ip, 3), "bare-metal -> pod {pod_ip}");
-        assert!(r.topo.ping(&pod_ns, r.gw.host_ip, 3), "pod {pod_ip} -> bare-metal");
+        assert!(
+            r.topo.ping(&pod_ns, r.gw.host_ip, 3),
+            "pod {pod_ip} -> bare-metal"
+        );
         assert!(
             r.topo.ping(&bm, r.gw.access_ip, 2),
             "bare-metal -> vxgate's access address"
@@ -168,7 +171,9 @@ fn pods_and_host_talk(kind: Dpdk, net: Net) {
             r.topo.ping(&pod_ns, r.gw.access_ip, 2),
             "pod -> vxgate's access address through the tunnel"
         );
-        let (bytes, secs) = r.topo.tcp_transfer(&pod_ns, &bm, r.gw.host_ip, 5001, 8 << 20);
+        let (bytes, secs) = r
+            .topo
+            .tcp_transfer(&pod_ns, &bm, r.gw.host_ip, 5001, 8 << 20);
         eprintln!(
             "{kind:?}: pod {pod_ip} -> bare-metal TCP {bytes} bytes in {secs:.3} s = {:.1} Mbit/s",
             bytes as f64 * 8.0 / secs / 1e6
@@ -301,7 +306,11 @@ fn underlay_capture_decoded_by_tshark_has_right_vni_port_macs_and_spread_source_
         net.port
     ));
     let rows: Vec<Vec<&str>> = fields.lines().map(|l| l.split('\t').collect()).collect();
-    assert!(rows.len() >= 16, "captured {} VXLAN packets:\n{fields}", rows.len());
+    assert!(
+        rows.len() >= 16,
+        "captured {} VXLAN packets:\n{fields}",
+        rows.len()
+    );
     let node = &r.topo.nodes[0];
     let own_vtep = "0e:07:ac:1c:93:28"; // default VtepMAC: 0e:<VNI>:<underlay IP>
     let mut sports = std::collections::BTreeSet::new();
@@ -310,18 +319,41 @@ fn underlay_capture_decoded_by_tshark_has_right_vni_port_macs_and_spread_source_
         let (ips, ipd) = (row[0], row[1]);
         assert!(ips.starts_with(&gw_ip.to_string()), "{row:?}");
         assert!(ipd.starts_with(&node.public_ip.to_string()), "{row:?}");
-        assert_eq!(row[3].split(',').next(), Some(net.port.to_string().as_str()), "{row:?}");
+        assert_eq!(
+            row[3].split(',').next(),
+            Some(net.port.to_string().as_str()),
+            "{row:?}"
+        );
         assert_eq!(row[4], net.vni.to_string(), "{row:?}");
         let src: Vec<&str> = row[5].split(',').collect();
         let dst: Vec<&str> = row[6].split(',').collect();
-        assert_eq!(src.get(1), Some(&own_vtep), "inner source MAC is our VtepMAC: {row:?}");
-        assert_eq!(dst.get(1), Some(&node.vtep_mac.as_str()), "inner destination MAC is the node's VtepMAC: {row:?}");
+        assert_eq!(
+            src.get(1),
+            Some(&own_vtep),
+            "inner source MAC is our VtepMAC: {row:?}"
+        );
+        assert_eq!(
+            dst.get(1),
+            Some(&node.vtep_mac.as_str()),
+            "inner destination MAC is the node's VtepMAC: {row:?}"
+        );
         let sp: u16 = row[2].split(',').next().unwrap().parse().unwrap();
-        assert!((32768..=60999).contains(&sp), "source port {sp} in the kernel's range");
+        assert!(
+            (32768..=60999).contains(&sp),
+            "source port {sp} in the kernel's range"
+        );
         sports.insert(sp);
     }
-    assert!(sports.len() >= 8, "16 flows used only {} source ports: {sports:?}", sports.len());
-    eprintln!("{} packets decoded, {} distinct UDP source ports", rows.len(), sports.len());
+    assert!(
+        sports.len() >= 8,
+        "16 flows used only {} source ports: {sports:?}",
+        sports.len()
+    );
+    eprintln!(
+        "{} packets decoded, {} distinct UDP source ports",
+        rows.len(),
+        sports.len()
+    );
     let _ = pod_ns;
     r.stop();
 }
@@ -335,19 +367,27 @@ fn etcd_restarted_during_a_transfer_does_not_disturb_it() {
     let bm = r.gw.bm_ns.clone();
     let (pod_ns, pod) = r.topo.nodes[0].pods[0].clone();
     ping_until(&r, &bm, pod, Duration::from_secs(10));
-    let x = r.topo.tcp_transfer_start(&pod_ns, &bm, r.gw.host_ip, 5003, 96 << 20);
+    let x = r
+        .topo
+        .tcp_transfer_start(&pod_ns, &bm, r.gw.host_ip, 5003, 96 << 20);
     std::thread::sleep(Duration::from_millis(200));
     r.etcd.kill();
     let deadline = Instant::now() + Duration::from_secs(20);
     while r.metric("vxgate_etcd_connected") != 0.0 {
-        assert!(Instant::now() < deadline, "vxgate_etcd_connected stayed 1 with etcd down");
+        assert!(
+            Instant::now() < deadline,
+            "vxgate_etcd_connected stayed 1 with etcd down"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let lost = Instant::now();
     r.etcd.restart();
     let back = Instant::now();
     while r.metric("vxgate_etcd_connected") != 1.0 {
-        assert!(Instant::now() < back + Duration::from_secs(10), "vxgate did not reconnect");
+        assert!(
+            Instant::now() < back + Duration::from_secs(10),
+            "vxgate did not reconnect"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
@@ -358,6 +398,120 @@ fn etcd_restarted_during_a_transfer_does_not_disturb_it() {
     let (bytes, secs) = r.topo.tcp_transfer_finish(x);
     eprintln!("transfer of {bytes} bytes across the etcd restart took {secs:.2} s");
     assert_eq!(bytes, 96 << 20);
-    assert_eq!(r.metric("vxgate_leases"), 2.0, "state unchanged after the resync");
+    assert_eq!(
+        r.metric("vxgate_leases"),
+        2.0,
+        "state unchanged after the resync"
+    );
+    r.stop();
+}
+
+/// Malformed and hostile frames sent at the gateway from a node are dropped
+/// and counted under their own reason while pod <-> host traffic flows on.
+#[test]
+fn hostile_frames_are_dropped_counted_and_traffic_keeps_flowing() {
+    let mut r = start(Dpdk::Tap, Net::default(), 1);
+    let bm = r.gw.bm_ns.clone();
+    let (pod_ns, pod) = r.topo.nodes[0].pods[0].clone();
+    ping_until(&r, &bm, pod, Duration::from_secs(10));
+    let node = r.topo.nodes[0].ns.clone();
+    let gw_ip = r.gw.underlay_ip;
+    // The node has resolved the gateway's underlay MAC by now.
+    let neigh = sh(&format!("ip -n {node} neigh show {gw_ip}"));
+    let gw_mac = neigh
+        .split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .expect("gateway MAC")
+        .to_string();
+    let bg = r.topo.spawn(&bm, &format!("ping -i 0.05 -c 60 {pod}"));
+    let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/hostile.py");
+    let n = &r.topo.nodes[0];
+    let (src, vmac) = (n.public_ip, n.vtep_mac.clone());
+    let gw_vtep = "0e:01:ac:1c:93:28";
+    let cases = [
+        ("truncated", "truncated"),
+        ("bad_checksum", "bad_checksum"),
+        ("bad_vxlan_flags", "bad_vxlan_flags"),
+        ("unknown_vni", "unknown_vni"),
+        ("unknown_vtep", "unknown_vtep"),
+        ("spoofed_inner_mac", "spoofed_inner_mac"),
+        ("wrong_inner_dst_mac", "wrong_inner_dst_mac"),
+        ("not_ipv4_inner", "not_ipv4"),
+    ];
+    for (kind, reason) in cases {
+        let metric = format!("vxgate_drops_total{{reason=\"{reason}\"}}");
+        let before = r.metric(&metric);
+        sh(&format!(
+            "ip netns exec {node} python3 {py} eth0 {kind} 5 {gw_mac} {gw_ip} {src} {vmac} {gw_vtep} 1 8472"
+        ));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while r.metric(&metric) < before + 5.0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let nonzero: Vec<String> = r
+            .metrics()
+            .lines()
+            .filter(|l| {
+                (l.starts_with("vxgate_drops") || l.starts_with("vxgate_port"))
+                    && !l.ends_with(" 0")
+            })
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            r.metric(&metric),
+            before + 5.0,
+            "{kind}: 5 frames, 5 drops as {reason}; counters:\n{}",
+            nonzero.join("\n")
+        );
+    }
+    // Random bytes and jumbo frames: each dropped somewhere, never forwarded.
+    let drops_total = |r: &Running| -> f64 {
+        r.metrics()
+            .lines()
+            .filter(|l| l.starts_with("vxgate_drops_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+            + r.metric("vxgate_port_errors_total{port=\"underlay\"}")
+            + r.metric("vxgate_port_rx_missed_total{port=\"underlay\"}")
+    };
+    let decap_before = r.metric("vxgate_decap_packets_total");
+    // Jumbo frames need a 9000-byte path from the node to vxgate's TAP.
+    let (ul, gwns) = (r.topo.ul.clone(), r.gw.ns.clone());
+    sh(&format!(
+        "for l in $(ip -n {ul} -o link show | awk -F': ' '{{print $2}}' | cut -d@ -f1); do ip -n {ul} link set $l mtu 9000; done; \
+         ip -n {node} link set eth0 mtu 9000; ip -n {gwns} link set gwul mtu 9000; ip -n {gwns} link set vxgu0 mtu 9000; ip -n {gwns} link set brul mtu 9000"
+    ));
+    for kind in ["random", "jumbo"] {
+        let before = drops_total(&r);
+        sh(&format!(
+            "ip netns exec {node} python3 {py} eth0 {kind} 20 {gw_mac} {gw_ip} {src} {vmac} {gw_vtep} 1 8472"
+        ));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while drops_total(&r) < before + 20.0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let after = drops_total(&r);
+        eprintln!("{kind}: {} of 20 frames counted as dropped", after - before);
+        assert_eq!(after - before, 20.0, "every {kind} frame is counted once");
+    }
+    let out = r.topo.wait_output(bg, Duration::from_secs(30));
+    assert!(
+        out.contains(" 0% packet loss"),
+        "traffic disturbed by hostile frames:\n{out}"
+    );
+    assert!(r.metric("vxgate_decap_packets_total") >= decap_before);
+    let (bytes, _) = r
+        .topo
+        .tcp_transfer(&pod_ns, &bm, r.gw.host_ip, 5004, 4 << 20);
+    assert_eq!(bytes, 4 << 20);
+    eprintln!(
+        "{}",
+        r.metrics()
+            .lines()
+            .filter(|l| l.starts_with("vxgate_drops_total") && !l.ends_with(" 0"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     r.stop();
 }

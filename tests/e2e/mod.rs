@@ -132,6 +132,12 @@ impl Topology {
              net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
              net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
         ));
+        // With br_netfilter loaded, bridges validate IPv4 headers and would
+        // drop malformed frames before they reach vxgate: bridges here are wires.
+        let _ = run(&format!(
+            "ip netns exec {ns} sysctl -qw net.bridge.bridge-nf-call-iptables=0 \
+             net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0 2>/dev/null"
+        ));
     }
 
     /// A veth from namespace `ns` (named `ifname`) into the underlay bridge.
@@ -353,13 +359,27 @@ impl Topology {
 
     /// A TCP transfer of `bytes` from namespace `from` to `to_ip` in `to`,
     /// checksummed at both ends. Returns (bytes, seconds).
-    pub fn tcp_transfer(&mut self, from: &str, to: &str, to_ip: Ipv4Addr, port: u16, bytes: u64) -> (u64, f64) {
+    pub fn tcp_transfer(
+        &mut self,
+        from: &str,
+        to: &str,
+        to_ip: Ipv4Addr,
+        port: u16,
+        bytes: u64,
+    ) -> (u64, f64) {
         let x = self.tcp_transfer_start(from, to, to_ip, port, bytes);
         self.tcp_transfer_finish(x)
     }
 
     /// Starts a transfer in the background; `tcp_transfer_finish` checks it.
-    pub fn tcp_transfer_start(&mut self, from: &str, to: &str, to_ip: Ipv4Addr, port: u16, bytes: u64) -> (usize, usize) {
+    pub fn tcp_transfer_start(
+        &mut self,
+        from: &str,
+        to: &str,
+        to_ip: Ipv4Addr,
+        port: u16,
+        bytes: u64,
+    ) -> (usize, usize) {
         let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/tcpxfer.py");
         let srv = self.spawn(to, &format!("python3 {py} serve {port}"));
         {
@@ -378,7 +398,10 @@ impl Topology {
         let got = self.wait_output(srv, Duration::from_secs(120));
         let s: Vec<&str> = sent.split_whitespace().collect();
         let g: Vec<&str> = got.split_whitespace().collect();
-        assert!(s.len() == 3 && g.len() == 3, "sender: {sent:?} receiver: {got:?}");
+        assert!(
+            s.len() == 3 && g.len() == 3,
+            "sender: {sent:?} receiver: {got:?}"
+        );
         assert_eq!(s[0], g[0], "byte counts differ: sent {sent:?} got {got:?}");
         assert_eq!(s[1], g[1], "sha256 differs: sent {sent:?} got {got:?}");
         (g[0].parse().unwrap(), s[2].parse().unwrap())
