@@ -342,8 +342,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let in_use = pool.in_use();
     shutdown.notify_waiters();
     shutdown.notify_one();
-    let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), control_task).await });
-    rt.shutdown_timeout(Duration::from_secs(1));
+    let _ =
+        rt.block_on(async { tokio::time::timeout(Duration::from_millis(500), control_task).await });
+    // The etcd client's background tasks hold nothing we need: do not wait for them.
+    rt.shutdown_background();
     ul_port.stop();
     ac_port.stop();
     drop(metrics);
