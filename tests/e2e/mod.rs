@@ -440,9 +440,20 @@ pub struct Gateway {
 impl Gateway {
     /// EAL arguments and `--underlay/--access` device names for `kind`.
     pub fn devices(&self, kind: Dpdk, tag: &str) -> (Vec<String>, String, String) {
+        self.devices_for(kind, tag, 1)
+    }
+
+    /// Like `devices`, with `workers` worker lcores (on a 2-CPU machine the
+    /// extra ones share the second CPU: correct, not fast).
+    pub fn devices_for(
+        &self,
+        kind: Dpdk,
+        tag: &str,
+        workers: u32,
+    ) -> (Vec<String>, String, String) {
+        let lcores: Vec<String> = (0..=workers).map(|l| format!("{l}@{}", l.min(1))).collect();
         let mut eal = vec![
-            "-l".to_string(),
-            "0-1".into(),
+            format!("--lcores={}", lcores.join(",")),
             "--no-pci".into(),
             format!("--file-prefix=vxe-{tag}"),
             "--log-level=lib.eal:warning".into(),
