@@ -55,6 +55,15 @@ fn etcd_options(cfg: &Config) -> EtcdOptions {
     o
 }
 
+/// Raises the stop flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
+    }
+}
+
 /// Runs `fut` unless `stop` is raised first.
 fn until_stop<T>(
     rt: &tokio::runtime::Runtime,
@@ -246,6 +255,9 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         Arc::clone(&pool),
     );
     let mut handles = Vec::new();
+    // Declared after `handles`, so dropped before them: on any early return
+    // the workers are told to stop before their handles wait for them.
+    let _stop_workers = StopOnDrop(Arc::clone(&stop));
     for (i, ((ulr, acr), lcore)) in ul_rx
         .into_iter()
         .zip(ac_rx)
