@@ -37,6 +37,36 @@ fn test_frame(seq: u32, len: usize) -> Vec<u8> {
     f
 }
 
+/// Opens and starts ports `a` and `b` (one queue each) and hands their
+/// queues to a forwarder.
+fn forwarder(a: &str, b: &str, pool: &Mempool) -> (Port, Port, Forwarder) {
+    let conf = PortConf::default();
+    let (mut pa, mut rxa, mut txa) = Port::open(a, &conf, pool).unwrap();
+    let (mut pb, mut rxb, mut txb) = Port::open(b, &conf, pool).unwrap();
+    pa.start().unwrap();
+    pb.start().unwrap();
+    let fwd = Forwarder {
+        rx_a: rxa.remove(0),
+        tx_a: txa.remove(0),
+        rx_b: rxb.remove(0),
+        tx_b: txb.remove(0),
+    };
+    (pa, pb, fwd)
+}
+
+/// Runs `fwd` on `lcore` until the returned flag is raised.
+fn launch(lcore: u32, fwd: Forwarder) -> (Arc<AtomicBool>, Arc<FwdCounters>, dpdk::LcoreHandle) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(FwdCounters::default());
+    let (s, c) = (stop.clone(), counters.clone());
+    let h = dpdk::launch(lcore, move || {
+        fwd.run(&s, &c);
+        0
+    })
+    .unwrap();
+    (stop, counters, h)
+}
+
 fn iface(name: &str) -> NetworkInterface {
     datalink::interfaces()
         .into_iter()
@@ -60,26 +90,8 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
     ))
     .expect("EAL with two net_tap devices");
     let pool = Mempool::new("tap_pool", 4095, 64, dpdk::DEFAULT_DATA_ROOM).unwrap();
-    let conf = PortConf::default();
-    let (mut pa, mut rxa, mut txa) = Port::open("net_tap0", &conf, &pool).unwrap();
-    let (mut pb, mut rxb, mut txb) = Port::open("net_tap1", &conf, &pool).unwrap();
-    pa.start().unwrap();
-    pb.start().unwrap();
-    let fwd = Forwarder {
-        rx_a: rxa.remove(0),
-        tx_a: txa.remove(0),
-        rx_b: rxb.remove(0),
-        tx_b: txb.remove(0),
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let counters = Arc::new(FwdCounters::default());
-    let lcore = eal.worker_lcores()[0];
-    let (s, c) = (stop.clone(), counters.clone());
-    let worker = dpdk::launch(lcore, move || {
-        fwd.run(&s, &c);
-        0
-    })
-    .unwrap();
+    let (mut pa, mut pb, fwd) = forwarder("net_tap0", "net_tap1", &pool);
+    let (stop, counters, worker) = launch(eal.worker_lcores()[0], fwd);
 
     let cfg = datalink::Config {
         read_timeout: Some(Duration::from_millis(50)),
@@ -182,26 +194,9 @@ fn null_pair_forwards_under_load_without_mbuf_leak() {
     ))
     .unwrap();
     let pool = Mempool::new("null_pool", 8191, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();
-    let conf = PortConf::default();
-    let (mut pa, mut rxa, mut txa) = Port::open("net_null0", &conf, &pool).unwrap();
-    let (mut pb, mut rxb, mut txb) = Port::open("net_null1", &conf, &pool).unwrap();
-    pa.start().unwrap();
-    pb.start().unwrap();
+    let (mut pa, mut pb, fwd) = forwarder("net_null0", "net_null1", &pool);
     let baseline = pool.in_use();
-    let fwd = Forwarder {
-        rx_a: rxa.remove(0),
-        tx_a: txa.remove(0),
-        rx_b: rxb.remove(0),
-        tx_b: txb.remove(0),
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let counters = Arc::new(FwdCounters::default());
-    let (s, c) = (stop.clone(), counters.clone());
-    let worker = dpdk::launch(eal.worker_lcores()[0], move || {
-        fwd.run(&s, &c);
-        0
-    })
-    .unwrap();
+    let (stop, counters, worker) = launch(eal.worker_lcores()[0], fwd);
     let deadline = Instant::now() + Duration::from_secs(20);
     while counters.a_to_b.rx.load(Ordering::Relaxed) < 2_000_000 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));

@@ -48,7 +48,8 @@ fn start_with(kind: Dpdk, net: Net, nodes: u32, workers: u32) -> Running {
     let tag = format!("{}{:?}", topo.tag, kind);
     let (eal, ul, ac) = gw.devices_for(kind, &tag, workers);
     // VXGATE_BIN runs another build (e.g. target/release/vxgate for figures).
-    let bin = std::env::var("VXGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vxgate").to_string());
+    let bin =
+        std::env::var("VXGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vxgate").to_string());
     let cmd = format!(
         "{bin} run --underlay {ul} --underlay-ip {}/{} --access {ac} --subnet {}/{} \
          --etcd-endpoints {} --etcd-prefix {} --metrics-addr 127.0.0.1:9477 --workers {workers} -- {}",
