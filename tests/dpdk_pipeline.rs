@@ -2,7 +2,8 @@
 //! exact bytes of encap and decap bursts, every drop reason of a mixed burst
 //! counted once, ICMP errors out of the right port, frames held for an
 //! unresolved next hop released by an ARP reply or dropped after
-//! `RESOLVE_TIMEOUT`, and the mempool back at its baseline (no mbuf leak).
+//! `RESOLVE_TIMEOUT`, a too-big packet fragmented by the slow path, and the
+//! mempool back at its baseline (no mbuf leak).
 //! EAL starts once per process: run with `cargo nextest`.
 //!
 //! Two net_ring ports, access = net_ring0 and underlay = net_ring1, with two
@@ -871,11 +872,11 @@ struct Live {
 }
 
 impl Live {
-    /// Starts worker 0 and the slow path with no underlay neighbour known;
-    /// the first slow-path poll sends the start-up gratuitous ARPs, which
-    /// this checks and drains.
-    fn start(rig: &mut Rig) -> (Live, LeaseTables) {
-        let (leases, neighbors, lookup) = tables(false);
+    /// Starts worker 0 and the slow path, with the underlay next hops
+    /// known or not; the first slow-path poll sends the start-up
+    /// gratuitous ARPs, which this checks and drains.
+    fn start(rig: &mut Rig, underlay_resolved: bool) -> (Live, LeaseTables) {
+        let (leases, neighbors, lookup) = tables(underlay_resolved);
         let punt = Arc::new(PuntQueue::new(256));
         let outgoing = Arc::new(OutgoingQueue::new(256));
         let slow_lookup = second_lookup(&lookup);
@@ -946,7 +947,7 @@ impl Drop for Live {
 #[test]
 fn held_frames_go_out_after_the_arp_reply() {
     let mut rig = Rig::new("hold", "0-1");
-    let (mut live, _leases) = Live::start(&mut rig);
+    let (mut live, _leases) = Live::start(&mut rig, false);
     let n0 = NODES[0];
 
     let held: Vec<Vec<u8>> = (0..3)
@@ -1008,7 +1009,7 @@ fn held_frames_go_out_after_the_arp_reply() {
 #[test]
 fn unanswered_arp_drops_held_frames_after_timeout() {
     let mut rig = Rig::new("timeout", "0-1");
-    let (mut live, _leases) = Live::start(&mut rig);
+    let (mut live, _leases) = Live::start(&mut rig, false);
     let [n0, n1, _, _] = NODES;
 
     let over = HOLD_PER_NEIGHBOR + 2;
@@ -1091,5 +1092,50 @@ fn unanswered_arp_drops_held_frames_after_timeout() {
         )
     );
     assert_eq!(rig.pool.in_use(), rig.baseline, "held mbufs freed: no leak");
+    drop(live);
+}
+
+/// A packet from a host too big for the tunnel, DF clear: punted, cut into
+/// two fragments by the slow path, and each fragment encapsulated (by the
+/// slow path's own state) and sent out of the underlay through worker 0.
+#[test]
+fn too_big_packet_is_fragmented_by_the_slow_path() {
+    let mut rig = Rig::new("frag", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, true);
+    let n0 = NODES[0];
+    // A 1500-byte IPv4 packet; the tunnel MTU is 1450.
+    let big = from_host(1, pod(&n0, 120), 64, 9500, 1500 - 28);
+    rig.inject(Side::Access, std::slice::from_ref(&big));
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::ZERO), 1);
+    let out = rig.wait_for(Side::Underlay, 2);
+
+    // 1430 bytes of room after the header, rounded down to 8: 1424.
+    let payload = &big[34..];
+    let (first, rest) = payload.split_at(1424);
+    // The slow path's WorkerState (index 1) numbers outer idents from 0x9e37.
+    for (i, (o, part)) in out.iter().zip([first, rest]).enumerate() {
+        let mut inner = forwarded(&big[..34], n0.vtep_mac, VTEP_MAC);
+        inner.extend_from_slice(part);
+        let total = (20 + part.len()) as u16;
+        inner[16..18].copy_from_slice(&total.to_be_bytes());
+        let frag = if i == 0 { 0x2000 } else { 1424 / 8 }; // MF, offset
+        inner[20..22].copy_from_slice(&(frag as u16).to_be_bytes());
+        fill_checksum(&mut inner[14..34], 10);
+        assert_encap(o, &n0, 0x9e37 + i as u16, &inner);
+    }
+
+    live.stop();
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
+    assert_eq!(
+        live.worker_counters.snapshot(),
+        counts(0, 0, &[], &[(SlowKind::Fragment, 1)])
+    );
+    assert_eq!(live.slow_counters.snapshot(), counts(2, 0, &[], &[]));
+    assert_eq!(
+        rig.pool.in_use(),
+        rig.baseline,
+        "the original and the fragments freed"
+    );
     drop(live);
 }
