@@ -1,0 +1,1141 @@
+//! The worker and the slow path on real DPDK ports with known tables: the
+//! exact bytes of encap and decap bursts, every drop reason of a mixed burst
+//! counted once, ICMP errors out of the right port, frames held for an
+//! unresolved next hop released by an ARP reply or dropped after
+//! `RESOLVE_TIMEOUT`, a too-big packet fragmented by the slow path, and the
+//! mempool back at its baseline (no mbuf leak).
+//! EAL starts once per process: run with `cargo nextest`.
+//!
+//! Two net_ring ports, access = net_ring0 and underlay = net_ring1, with two
+//! queue pairs each. A net_ring queue's TX loops back to the same queue's
+//! RX, so the worker reads queue 0 and sends on queue 1, and the test
+//! injects on queue 0 and reads what the worker sent from queue 1:
+//!
+//! ```text
+//! test tx q0 -> ring0 q0 -> worker access rx     worker access tx q1 -> ring0 q1 -> test rx
+//! test tx q0 -> ring1 q0 -> worker underlay rx   worker underlay tx q1 -> ring1 q1 -> test rx
+//! ```
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etherparse::{EtherType, IpNumber, LinkSlice, NetSlice, SlicedPacket, TransportSlice};
+use vxgate::dpdk::{self, Burst, Eal, Mempool, Port, PortConf, RxQueue, TxQueue, BURST};
+use vxgate::pipeline::context::Context;
+use vxgate::pipeline::encap::{flow_hash, src_port, SRC_PORT_MAX, SRC_PORT_MIN};
+use vxgate::pipeline::slowpath_loop::{SlowPath, ARP_RETRY, HOLD_PER_NEIGHBOR, RESOLVE_TIMEOUT};
+use vxgate::pipeline::tables::TableLookup;
+use vxgate::pipeline::testing::{
+    self, Ip, ACCESS_IP, ACCESS_MAC, UNDERLAY_GW, UNDERLAY_IP, UNDERLAY_MAC, VTEP_MAC,
+};
+use vxgate::pipeline::worker::{OutgoingQueue, PuntQueue, Queues, Worker, WorkerStats};
+use vxgate::pipeline::{CounterSnapshot, Counters, DropReason, Side, SlowKind, WorkerState};
+use vxgate::table::{LeaseTables, NeighborPort, NeighborTables};
+use vxgate::wire::{ipv4, MacAddr};
+
+// ------------------------------------------------------------ topology
+
+/// A flannel node holding a lease, and the underlay MAC its VXLAN frames
+/// go to (its own when on-link, the underlay gateway's when not).
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    subnet: Ipv4Addr,
+    public_ip: Ipv4Addr,
+    vtep_mac: MacAddr,
+    hop_ip: Ipv4Addr,
+    hop_mac: MacAddr,
+}
+
+const NODE1_IP: Ipv4Addr = Ipv4Addr::new(172, 28, 147, 45);
+const NODE2_IP: Ipv4Addr = Ipv4Addr::new(172, 28, 147, 46);
+
+/// Three on-link nodes and one behind the underlay gateway.
+const NODES: [Node; 4] = [
+    Node {
+        subnet: testing::NODE_SUBNET,
+        public_ip: testing::NODE_IP,
+        vtep_mac: testing::NODE_VTEP_MAC,
+        hop_ip: testing::NODE_IP,
+        hop_mac: testing::NODE_MAC,
+    },
+    Node {
+        subnet: Ipv4Addr::new(10, 244, 2, 0),
+        public_ip: NODE1_IP,
+        vtep_mac: MacAddr([0x16, 0xab, 0x0a, 0x00, 0x00, 0x02]),
+        hop_ip: NODE1_IP,
+        hop_mac: MacAddr([0x52, 0x54, 0x00, 0x00, 0x00, 0x45]),
+    },
+    Node {
+        subnet: Ipv4Addr::new(10, 244, 3, 0),
+        public_ip: NODE2_IP,
+        vtep_mac: MacAddr([0x16, 0xab, 0x0a, 0x00, 0x00, 0x03]),
+        hop_ip: NODE2_IP,
+        hop_mac: MacAddr([0x52, 0x54, 0x00, 0x00, 0x00, 0x46]),
+    },
+    Node {
+        subnet: testing::FAR_SUBNET,
+        public_ip: testing::FAR_NODE_IP,
+        vtep_mac: testing::FAR_NODE_VTEP_MAC,
+        hop_ip: UNDERLAY_GW,
+        hop_mac: testing::UNDERLAY_GW_MAC,
+    },
+];
+
+/// Bare-metal hosts on the access port (statically resolved).
+const HOSTS: [(Ipv4Addr, MacAddr); 3] = [
+    (testing::HOST_IP, testing::HOST_MAC),
+    (
+        Ipv4Addr::new(10, 244, 255, 11),
+        MacAddr([0x02, 0, 0, 0, 0, 0x0b]),
+    ),
+    (
+        Ipv4Addr::new(10, 244, 255, 12),
+        MacAddr([0x02, 0, 0, 0, 0, 0x0c]),
+    ),
+];
+
+/// A host in the gateway's subnet nobody has a MAC for.
+const SILENT_HOST: Ipv4Addr = Ipv4Addr::new(10, 244, 255, 20);
+
+fn pod(node: &Node, n: u8) -> Ipv4Addr {
+    let o = node.subnet.octets();
+    Ipv4Addr::new(o[0], o[1], o[2], n)
+}
+
+/// SPEC's example gateway (testing::config) with an underlay gateway, so
+/// that the far node is reached through it.
+fn context() -> Context {
+    let mut c = testing::config();
+    c.underlay_gateway = Some(UNDERLAY_GW);
+    Context::new(c).expect("valid test configuration")
+}
+
+/// Lease tables with every node; neighbour tables with every host and,
+/// when `underlay_resolved`, every underlay next hop (all static).
+fn tables(underlay_resolved: bool) -> (LeaseTables, NeighborTables, TableLookup) {
+    let (mut leases, lr) = LeaseTables::new(64);
+    for n in &NODES {
+        leases.upsert_lease(u32::from(n.subnet), u32::from(n.public_ip), n.vtep_mac.0);
+    }
+    let (mut neighbors, nr) = NeighborTables::new(64);
+    if underlay_resolved {
+        for n in &NODES {
+            neighbors.set_static(NeighborPort::Underlay, u32::from(n.hop_ip), n.hop_mac.0);
+        }
+    }
+    for (ip, mac) in HOSTS {
+        neighbors.set_static(NeighborPort::Access, u32::from(ip), mac.0);
+    }
+    let lookup = TableLookup {
+        leases: lr,
+        neighbors: nr,
+    };
+    (leases, neighbors, lookup)
+}
+
+fn second_lookup(l: &TableLookup) -> TableLookup {
+    TableLookup {
+        leases: l.leases.clone(),
+        neighbors: l.neighbors.clone(),
+    }
+}
+
+// ------------------------------------------------------------ the rig
+
+/// Removes EAL's runtime directory for a file prefix when dropped.
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
+    }
+}
+
+/// EAL, a pool, the two ring ports and the test's ends of their queues.
+/// Fields drop in order: queues, ports (stopped, closed), pool, EAL.
+struct Rig {
+    inject_access: TxQueue,
+    inject_underlay: TxQueue,
+    out_access: RxQueue,
+    out_underlay: RxQueue,
+    /// The worker's (underlay, access) queues until a worker takes them.
+    worker_queues: Option<(Queues, Queues)>,
+    _ports: [Port; 2],
+    pool: Arc<Mempool>,
+    /// Mbufs in use with the ports started and no traffic.
+    baseline: u32,
+    eal: Eal,
+    _dir: RuntimeDir,
+}
+
+impl Rig {
+    fn new(tag: &str, lcores: &str) -> Rig {
+        let prefix = format!("vxt-dp-{tag}-{}", std::process::id());
+        let args = [
+            "-l".to_string(),
+            lcores.to_string(),
+            "--no-pci".into(),
+            "--in-memory".into(),
+            format!("--file-prefix={prefix}"),
+            "--log-level=lib.eal:warning".into(),
+            "--vdev=net_ring0".into(),
+            "--vdev=net_ring1".into(),
+        ];
+        let dir = RuntimeDir(prefix);
+        let eal = Eal::init(&args).expect("EAL with two net_ring devices");
+        // No per-lcore cache: in_use() is then exact from any thread.
+        let pool =
+            Arc::new(Mempool::new("dp_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).expect("mempool"));
+        let conf = PortConf {
+            rx_queues: 2,
+            tx_queues: 2,
+            rx_desc: 512,
+            tx_desc: 512,
+            rss: false,
+            ..PortConf::default()
+        };
+        let (mut ac, mut ac_rx, mut ac_tx) = Port::open("net_ring0", &conf, &pool).expect("ring0");
+        let (mut ul, mut ul_rx, mut ul_tx) = Port::open("net_ring1", &conf, &pool).expect("ring1");
+        ac.start().expect("start ring0");
+        ul.start().expect("start ring1");
+        let baseline = pool.in_use();
+        // Queue 1 is the worker's TX and the test's RX; queue 0 the reverse.
+        let (out_access, worker_ac_rx) = (ac_rx.remove(1), ac_rx.remove(0));
+        let (worker_ac_tx, inject_access) = (ac_tx.remove(1), ac_tx.remove(0));
+        let (out_underlay, worker_ul_rx) = (ul_rx.remove(1), ul_rx.remove(0));
+        let (worker_ul_tx, inject_underlay) = (ul_tx.remove(1), ul_tx.remove(0));
+        Rig {
+            inject_access,
+            inject_underlay,
+            out_access,
+            out_underlay,
+            worker_queues: Some((
+                Queues {
+                    rx: worker_ul_rx,
+                    tx: worker_ul_tx,
+                },
+                Queues {
+                    rx: worker_ac_rx,
+                    tx: worker_ac_tx,
+                },
+            )),
+            _ports: [ac, ul],
+            pool,
+            baseline,
+            eal,
+            _dir: dir,
+        }
+    }
+
+    /// Worker 0 on the rig's queues; returns it with its counters.
+    fn worker(
+        &mut self,
+        lookup: TableLookup,
+        punt: &Arc<PuntQueue>,
+        outgoing: Option<&Arc<OutgoingQueue>>,
+    ) -> (Worker, Arc<Counters>) {
+        let (underlay, access) = self.worker_queues.take().expect("one worker per rig");
+        let counters = Arc::new(Counters::new());
+        let w = Worker {
+            ctx: context(),
+            lookup,
+            state: WorkerState::new(Arc::clone(&counters), 0),
+            underlay,
+            access,
+            punt: Arc::clone(punt),
+            outgoing: outgoing.cloned(),
+            stats: Arc::new(WorkerStats::default()),
+            ns_per_tick: 1e9 / self.eal.tsc_hz() as f64,
+        };
+        (w, counters)
+    }
+
+    /// Puts `frames` into fresh mbufs and sends them toward the worker's
+    /// RX queue of port `side`.
+    fn inject(&mut self, side: Side, frames: &[Vec<u8>]) {
+        for chunk in frames.chunks(BURST) {
+            let mut b = Burst::new();
+            assert!(b.alloc(&self.pool, chunk.len()), "pool has room");
+            for (i, f) in chunk.iter().enumerate() {
+                let m = b.get_mut(i).expect("allocated");
+                assert!(m.set_bytes(f), "a {}-byte frame fits an mbuf", f.len());
+            }
+            let q = match side {
+                Side::Access => &mut self.inject_access,
+                Side::Underlay => &mut self.inject_underlay,
+            };
+            assert_eq!(q.tx(&mut b), chunk.len(), "the ring takes the burst");
+        }
+    }
+
+    /// Everything the worker has sent out of port `side` so far (the
+    /// mbufs are freed).
+    fn drain(&mut self, side: Side) -> Vec<Vec<u8>> {
+        let q = match side {
+            Side::Access => &mut self.out_access,
+            Side::Underlay => &mut self.out_underlay,
+        };
+        let mut got = Vec::new();
+        loop {
+            let mut b = Burst::new();
+            let n = q.rx(&mut b);
+            if n == 0 {
+                return got;
+            }
+            for i in 0..n {
+                got.push(b.get_mut(i).expect("received").data().to_vec());
+            }
+        }
+    }
+
+    /// Waits until a worker running on another lcore has sent exactly `n`
+    /// more frames out of `side` (gives up after 10 s).
+    fn wait_for(&mut self, side: Side, n: usize) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < n && Instant::now() < deadline {
+            got.extend(self.drain(side));
+            std::thread::yield_now();
+        }
+        assert_eq!(got.len(), n, "frames out of the {} port", side.name());
+        got
+    }
+}
+
+/// Waits until the worker on another lcore has punted `n` packets.
+fn wait_punted(punt: &PuntQueue, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while punt.len() < n && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(punt.len(), n, "packets punted to the slow path");
+}
+
+// ------------------------------------------------------------ frames
+
+/// A UDP frame from host `h` to `dst` as it arrives on the access port.
+fn from_host(h: usize, dst: Ipv4Addr, ttl: u8, sport: u16, len: usize) -> Vec<u8> {
+    let (src, mac) = HOSTS[h];
+    let l4 = testing::udp_datagram(src, dst, sport, 80, &testing::pattern(len));
+    testing::ipv4_frame(
+        ACCESS_MAC,
+        mac,
+        Ip {
+            ttl,
+            ..Ip::new(src, dst)
+        },
+        &l4,
+    )
+}
+
+/// The inner frame pod `n` of `node` sends to `dst` through the tunnel.
+fn from_pod(node: &Node, n: u8, dst: Ipv4Addr, ttl: u8, len: usize) -> Vec<u8> {
+    let src = pod(node, n);
+    let l4 = testing::udp_datagram(src, dst, 80, 6000 + u16::from(n), &testing::pattern(len));
+    testing::ipv4_frame(
+        VTEP_MAC,
+        node.vtep_mac,
+        Ip {
+            ttl,
+            ..Ip::new(src, dst)
+        },
+        &l4,
+    )
+}
+
+/// `inner` in VXLAN from `node` (outer UDP checksum computed).
+fn vxlan_from(node: &Node, inner: &[u8]) -> Vec<u8> {
+    testing::vxlan_frame(node.public_ip, testing::VNI, inner)
+}
+
+fn eth(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An ARP frame (operation 1 request, 2 reply), padded to 60 bytes.
+fn arp_frame(
+    op: u16,
+    eth_dst: MacAddr,
+    sender: (MacAddr, Ipv4Addr),
+    target: (MacAddr, Ipv4Addr),
+) -> Vec<u8> {
+    let mut a = vec![0, 1, 0x08, 0x00, 6, 4];
+    a.extend_from_slice(&op.to_be_bytes());
+    a.extend_from_slice(&sender.0 .0);
+    a.extend_from_slice(&sender.1.octets());
+    a.extend_from_slice(&target.0 .0);
+    a.extend_from_slice(&target.1.octets());
+    let mut f = eth(eth_dst, sender.0, 0x0806, &a);
+    f.resize(60, 0);
+    f
+}
+
+/// The gateway's broadcast ARP request for `target` out of `side`.
+fn our_arp_request(side: Side, target: Ipv4Addr) -> Vec<u8> {
+    let (mac, ip) = port_addr(side);
+    arp_frame(1, MacAddr::BROADCAST, (mac, ip), (MacAddr::ZERO, target))
+}
+
+/// The gateway's gratuitous ARP out of `side`.
+fn our_garp(side: Side) -> Vec<u8> {
+    let (_, ip) = port_addr(side);
+    our_arp_request(side, ip)
+}
+
+fn port_addr(side: Side) -> (MacAddr, Ipv4Addr) {
+    match side {
+        Side::Underlay => (UNDERLAY_MAC, UNDERLAY_IP),
+        Side::Access => (ACCESS_MAC, ACCESS_IP),
+    }
+}
+
+// ------------------------------------------------------------ expectations
+
+/// The Internet checksum's one's-complement sum, folded.
+fn ones_sum(data: &[u8]) -> u16 {
+    let mut s: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+fn checksum_ok(data: &[u8]) -> bool {
+    ones_sum(data) == 0xffff
+}
+
+/// Zeroes and recomputes the checksum at `at..at + 2` of `data`.
+fn fill_checksum(data: &mut [u8], at: usize) {
+    data[at..at + 2].fill(0);
+    let c = !ones_sum(data);
+    data[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// `frame` as the gateway forwards it: new MACs, TTL one less, IPv4 header
+/// checksum recomputed; the rest unchanged.
+fn forwarded(frame: &[u8], dst: MacAddr, src: MacAddr) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[..6].copy_from_slice(&dst.0);
+    f[6..12].copy_from_slice(&src.0);
+    f[22] -= 1;
+    fill_checksum(&mut f[14..34], 10);
+    f
+}
+
+/// The ICMP time-exceeded datagram the gateway sends from its access IP to
+/// `dst` about `offending` (a short IPv4 datagram, quoted whole): TOS 0xc0,
+/// ident 0, TTL 64, as Linux sends them.
+fn time_exceeded(dst: Ipv4Addr, offending: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + offending.len();
+    let mut d = vec![0u8; total];
+    d[0] = 0x45;
+    d[1] = 0xc0;
+    d[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    d[8] = 64;
+    d[9] = 1;
+    d[12..16].copy_from_slice(&ACCESS_IP.octets());
+    d[16..20].copy_from_slice(&dst.octets());
+    fill_checksum(&mut d[..20], 10);
+    d[20] = 11;
+    d[28..].copy_from_slice(offending);
+    fill_checksum(&mut d[20..], 2);
+    d
+}
+
+/// An ICMP echo request frame from `src` to one of our addresses.
+fn echo_request(to: MacAddr, src: (MacAddr, Ipv4Addr), dst: Ipv4Addr, seq: u16) -> Vec<u8> {
+    let ip = Ip {
+        protocol: 1,
+        ..Ip::new(src.1, dst)
+    };
+    let icmp = testing::echo_request(0x77, seq, b"are you there?");
+    testing::ipv4_frame(to, src.0, ip, &icmp)
+}
+
+/// The echo reply to `req`: MACs and addresses swapped, TTL 64, type 0,
+/// both checksums recomputed; ident, sequence and data unchanged.
+fn echo_reply(req: &[u8]) -> Vec<u8> {
+    let mut f = req.to_vec();
+    f[..6].copy_from_slice(&req[6..12]);
+    f[6..12].copy_from_slice(&req[..6]);
+    f[26..30].copy_from_slice(&req[30..34]);
+    f[30..34].copy_from_slice(&req[26..30]);
+    f[22] = 64;
+    fill_checksum(&mut f[14..34], 10);
+    f[34] = 0;
+    fill_checksum(&mut f[34..], 2);
+    f
+}
+
+/// Asserts `out` is `inner` VXLAN-encapsulated toward `node` as
+/// docs/pipeline.md specifies, with outer IPv4 ident `ident`, parsed by
+/// etherparse field by field.
+fn assert_encap(out: &[u8], node: &Node, ident: u16, inner: &[u8]) {
+    assert_eq!(out.len(), 50 + inner.len(), "50 outer bytes");
+    let p = SlicedPacket::from_ethernet(out).expect("outer headers parse");
+    let Some(LinkSlice::Ethernet2(e)) = &p.link else {
+        panic!("outer is not Ethernet II")
+    };
+    assert_eq!(
+        (e.destination(), e.source(), e.ether_type()),
+        (node.hop_mac.0, UNDERLAY_MAC.0, EtherType::IPV4),
+        "outer MACs: next hop <- underlay port"
+    );
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("outer is not IPv4")
+    };
+    let h = ip.header().to_header();
+    assert_eq!(
+        (h.source, h.destination),
+        (UNDERLAY_IP.octets(), node.public_ip.octets())
+    );
+    assert_eq!(out[15], 0, "outer TOS");
+    assert_eq!(
+        (h.time_to_live, h.protocol, h.identification),
+        (64, IpNumber::UDP, ident)
+    );
+    assert_eq!(
+        (h.dont_fragment, h.more_fragments, h.fragment_offset.value()),
+        (false, false, 0)
+    );
+    assert_eq!(usize::from(h.total_len), out.len() - 14);
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    assert!(checksum_ok(&out[14..34]), "outer IPv4 checksum");
+    let Some(TransportSlice::Udp(u)) = &p.transport else {
+        panic!("outer is not UDP")
+    };
+    let inner_ip = ipv4::Packet::new_checked(&inner[14..]).expect("inner IPv4");
+    let sport = u.source_port();
+    assert!((SRC_PORT_MIN..=SRC_PORT_MAX).contains(&sport), "{sport}");
+    assert_eq!(
+        sport,
+        src_port(flow_hash(&inner_ip)),
+        "source port from the flow hash"
+    );
+    assert_eq!((u.destination_port(), u.checksum()), (testing::PORT, 0));
+    assert_eq!(usize::from(u.length()), out.len() - 34);
+    assert_eq!(
+        &out[42..50],
+        &[0x08, 0, 0, 0, 0, 0, 0x01, 0],
+        "VXLAN: I flag, VNI 1"
+    );
+    assert_eq!(&out[50..], inner, "inner frame");
+    let ip_in = SlicedPacket::from_ethernet(&out[50..]).expect("inner parses");
+    let Some(NetSlice::Ipv4(iip)) = &ip_in.net else {
+        panic!("inner is not IPv4")
+    };
+    let ih = iip.header().to_header();
+    assert_eq!(
+        ih.header_checksum,
+        ih.calc_header_checksum(),
+        "inner checksum"
+    );
+}
+
+/// Asserts a frame delivered to the access port is exactly `want` and
+/// that etherparse agrees its IPv4 header checksum is valid.
+fn assert_delivered(out: &[u8], want: &[u8]) {
+    assert_eq!(out, want);
+    let p = SlicedPacket::from_ethernet(out).expect("parses");
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("not IPv4")
+    };
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+}
+
+/// Expected counters: encap, decap, drops and slow-path kinds.
+fn counts(
+    encap: u64,
+    decap: u64,
+    drops: &[(DropReason, u64)],
+    slow: &[(SlowKind, u64)],
+) -> CounterSnapshot {
+    let mut s = CounterSnapshot {
+        encap,
+        decap,
+        ..CounterSnapshot::default()
+    };
+    for &(r, n) in drops {
+        s.drops[r.index()] = n;
+    }
+    for &(k, n) in slow {
+        s.slowpath[k.index()] = n;
+    }
+    s
+}
+
+// ------------------------------------------------------------ tests
+
+/// 26 frames from three hosts to pods of four leases (one behind the
+/// underlay gateway), sizes up to the tunnel MTU, in one burst: each comes
+/// out of the underlay port correctly encapsulated, in order, with idents
+/// 0..26; the same flow gets the same source port.
+#[test]
+fn encap_burst_to_several_leases_is_exact() {
+    let mut rig = Rig::new("encap", "0");
+    let (_leases, _neighbors, lookup) = tables(true);
+    let punt = Arc::new(PuntQueue::new(64));
+    let (mut w, counters) = rig.worker(lookup, &punt, None);
+    w.lookup.refresh();
+
+    let mut sent = Vec::new();
+    let mut dest = Vec::new();
+    for i in 0..24usize {
+        let node = NODES[i % 4];
+        // 1450 is the tunnel MTU: the largest inner packet that fits.
+        let len = if i == 23 { 1450 - 28 } else { 18 + 61 * i };
+        let ttl = 64 - (i % 5) as u8;
+        sent.push(from_host(
+            i % 3,
+            pod(&node, 10 + i as u8),
+            ttl,
+            5000 + i as u16,
+            len,
+        ));
+        dest.push(node);
+    }
+    // Two more packets of the first two flows.
+    sent.push(sent[0].clone());
+    sent.push(sent[1].clone());
+    dest.push(dest[0]);
+    dest.push(dest[1]);
+    rig.inject(Side::Access, &sent);
+
+    assert_eq!(w.poll(Side::Access), sent.len());
+    let out = rig.drain(Side::Underlay);
+    assert_eq!(out.len(), sent.len());
+    for (i, ((o, f), node)) in out.iter().zip(&sent).zip(&dest).enumerate() {
+        let inner = forwarded(f, node.vtep_mac, VTEP_MAC);
+        assert_encap(o, node, i as u16, &inner);
+    }
+    assert_eq!(
+        out[24][34..36],
+        out[0][34..36],
+        "same flow, same source port"
+    );
+    assert_eq!(
+        out[25][34..36],
+        out[1][34..36],
+        "same flow, same source port"
+    );
+    assert!(
+        rig.drain(Side::Access).is_empty(),
+        "nothing back to the hosts"
+    );
+    assert_eq!(counters.snapshot(), counts(26, 0, &[], &[]));
+    assert!(punt.is_empty());
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+}
+
+/// 24 VXLAN frames from all four VTEPs to the three hosts (outer UDP
+/// checksum set or zero, some with Ethernet padding), in one burst: each
+/// inner frame comes out of the access port with the host's MAC, TTL - 1
+/// and a fixed checksum, padding and outer headers gone.
+#[test]
+fn decap_burst_from_known_vteps_is_exact() {
+    let mut rig = Rig::new("decap", "0");
+    let (_leases, _neighbors, lookup) = tables(true);
+    let punt = Arc::new(PuntQueue::new(64));
+    let (mut w, counters) = rig.worker(lookup, &punt, None);
+    w.lookup.refresh();
+
+    let mut sent = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..24usize {
+        let node = NODES[i % 4];
+        let (host_ip, host_mac) = HOSTS[i % 3];
+        let len = if i == 23 { 1500 - 28 } else { 6 + 53 * i };
+        let inner = from_pod(&node, 30 + i as u8, host_ip, 64 - (i % 7) as u8, len);
+        let mut f = vxlan_from(&node, &inner);
+        if i % 2 == 0 {
+            f[40..42].fill(0); // no outer UDP checksum, as RFC 7348 allows
+        }
+        if i % 6 == 5 {
+            f.extend_from_slice(&[0xee; 6]); // padding after the IPv4 packet
+        }
+        sent.push(f);
+        want.push(forwarded(&inner, host_mac, ACCESS_MAC));
+    }
+    rig.inject(Side::Underlay, &sent);
+
+    assert_eq!(w.poll(Side::Underlay), sent.len());
+    let out = rig.drain(Side::Access);
+    assert_eq!(out.len(), want.len());
+    for (o, wnt) in out.iter().zip(&want) {
+        assert_delivered(o, wnt);
+    }
+    assert!(rig.drain(Side::Underlay).is_empty());
+    assert_eq!(counters.snapshot(), counts(0, 24, &[], &[]));
+    assert!(punt.is_empty());
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+}
+
+/// A burst on each port mixing good frames, ARP and ICMP echo for the
+/// gateway, TTL-1 packets and one frame for each of many drop reasons:
+/// every output is exact, time-exceeded errors go back to hosts out of the
+/// access port and to pods re-encapsulated toward their VTEP, and the
+/// counters equal what was sent.
+#[test]
+fn mixed_burst_counts_every_drop_and_answers_ttl_1() {
+    let mut rig = Rig::new("mixed", "0");
+    let (_leases, _neighbors, lookup) = tables(true);
+    let punt = Arc::new(PuntQueue::new(64));
+    let (mut w, counters) = rig.worker(lookup, &punt, None);
+    w.lookup.refresh();
+    let [n0, n1, _, far] = NODES;
+    let (h0, h1, h2) = (HOSTS[0], HOSTS[1], HOSTS[2]);
+
+    // ---- underlay
+    let u0_inner = from_pod(&n0, 40, h0.0, 64, 100);
+    let u0 = vxlan_from(&n0, &u0_inner);
+    let unknown_vtep = {
+        let stranger = Node {
+            public_ip: Ipv4Addr::new(172, 28, 147, 47),
+            vtep_mac: MacAddr([0x16, 0xab, 0x0a, 0, 0, 0x47]),
+            ..n0
+        };
+        vxlan_from(&stranger, &from_pod(&stranger, 41, h0.0, 64, 20))
+    };
+    let wrong_vni = testing::vxlan_frame(n0.public_ip, 2, &from_pod(&n0, 42, h0.0, 64, 20));
+    // Node 0's address with node 1's VtepMAC inside.
+    let spoofed = vxlan_from(&n0, &from_pod(&n1, 43, h0.0, 64, 20));
+    let mut truncated_ul = u0.clone();
+    truncated_ul.truncate(70);
+    let mut bad_outer_ip_csum = vxlan_from(&n0, &from_pod(&n0, 44, h1.0, 64, 20));
+    bad_outer_ip_csum[24] ^= 0x5a;
+    let mut bad_udp_csum = vxlan_from(&n0, &from_pod(&n0, 45, h1.0, 64, 20));
+    *bad_udp_csum.last_mut().expect("non-empty") ^= 0x01; // corrupted in transit
+    let ttl1_inner = from_pod(&n0, 46, h1.0, 1, 30);
+    let ttl1 = vxlan_from(&n0, &ttl1_inner);
+    let far_inner = from_pod(&far, 47, h2.0, 9, 200);
+    let to_far_host = vxlan_from(&far, &far_inner);
+    let far_ttl1_inner = from_pod(&far, 48, h2.0, 1, 10);
+    let far_ttl1 = vxlan_from(&far, &far_ttl1_inner);
+    let mut wrong_inner_dst = from_pod(&n0, 49, h0.0, 64, 20);
+    wrong_inner_dst[..6].copy_from_slice(&MacAddr::BROADCAST.0);
+    let wrong_inner_dst = vxlan_from(&n0, &wrong_inner_dst);
+    let mut other_mac = vxlan_from(&n0, &from_pod(&n0, 50, h0.0, 64, 20));
+    other_mac[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+    let arp_req = arp_frame(
+        1,
+        MacAddr::BROADCAST,
+        (n0.hop_mac, n0.public_ip),
+        (MacAddr::ZERO, UNDERLAY_IP),
+    );
+    let ping_ul = echo_request(UNDERLAY_MAC, (n0.hop_mac, n0.public_ip), UNDERLAY_IP, 1);
+    let underlay = vec![
+        u0.clone(),
+        unknown_vtep,
+        wrong_vni,
+        spoofed,
+        truncated_ul,
+        bad_outer_ip_csum,
+        bad_udp_csum,
+        ttl1,
+        to_far_host,
+        far_ttl1,
+        wrong_inner_dst,
+        other_mac,
+        arp_req,
+        ping_ul.clone(),
+    ];
+    rig.inject(Side::Underlay, &underlay);
+    assert_eq!(w.poll(Side::Underlay), underlay.len());
+
+    let to_access = rig.drain(Side::Access);
+    assert_eq!(to_access.len(), 2);
+    assert_delivered(&to_access[0], &forwarded(&u0_inner, h0.1, ACCESS_MAC));
+    assert_delivered(&to_access[1], &forwarded(&far_inner, h2.1, ACCESS_MAC));
+    let to_underlay = rig.drain(Side::Underlay);
+    assert_eq!(to_underlay.len(), 4);
+    // Time exceeded from the access IP to the pod, back through the tunnel.
+    let te = |node: &Node, inner: &[u8]| {
+        let src = Ipv4Addr::new(inner[26], inner[27], inner[28], inner[29]);
+        eth(
+            node.vtep_mac,
+            VTEP_MAC,
+            0x0800,
+            &time_exceeded(src, &inner[14..]),
+        )
+    };
+    assert_encap(&to_underlay[0], &n0, 0, &te(&n0, &ttl1_inner));
+    assert_encap(&to_underlay[1], &far, 1, &te(&far, &far_ttl1_inner));
+    assert_eq!(
+        to_underlay[2],
+        arp_frame(
+            2,
+            n0.hop_mac,
+            (UNDERLAY_MAC, UNDERLAY_IP),
+            (n0.hop_mac, n0.public_ip)
+        ),
+        "ARP reply for the underlay IP"
+    );
+    assert_eq!(to_underlay[3], echo_reply(&ping_ul), "echo reply");
+
+    // ---- access
+    let a0 = from_host(0, pod(&n1, 60), 64, 7000, 80);
+    let a1 = from_host(1, pod(&n0, 61), 1, 7001, 40);
+    let mut truncated_ac = from_host(0, pod(&n0, 62), 64, 7002, 40);
+    truncated_ac.truncate(30);
+    let mut bad_ip_csum = from_host(0, pod(&n0, 63), 64, 7003, 40);
+    bad_ip_csum[24] ^= 0x5a;
+    let no_lease = from_host(1, Ipv4Addr::new(10, 244, 9, 9), 64, 7004, 40);
+    let outside = from_host(1, Ipv4Addr::new(198, 51, 100, 7), 64, 7005, 40);
+    let neighbour_host = from_host(2, h1.0, 64, 7006, 40);
+    let a7 = from_host(2, pod(&far, 64), 64, 7007, 300);
+    let a8 = from_host(0, pod(&far, 65), 1, 7008, 12);
+    let ipv6 = eth(ACCESS_MAC, h0.1, 0x86dd, &[0x60; 46]);
+    let ping_ac = echo_request(ACCESS_MAC, (h2.1, h2.0), ACCESS_IP, 2);
+    let access = vec![
+        a0.clone(),
+        a1.clone(),
+        truncated_ac,
+        bad_ip_csum,
+        no_lease,
+        outside,
+        neighbour_host,
+        a7.clone(),
+        a8.clone(),
+        ipv6,
+        ping_ac.clone(),
+    ];
+    rig.inject(Side::Access, &access);
+    assert_eq!(w.poll(Side::Access), access.len());
+
+    let to_underlay = rig.drain(Side::Underlay);
+    assert_eq!(to_underlay.len(), 2);
+    assert_encap(
+        &to_underlay[0],
+        &n1,
+        2,
+        &forwarded(&a0, n1.vtep_mac, VTEP_MAC),
+    );
+    assert_encap(
+        &to_underlay[1],
+        &far,
+        3,
+        &forwarded(&a7, far.vtep_mac, VTEP_MAC),
+    );
+    let to_access = rig.drain(Side::Access);
+    assert_eq!(to_access.len(), 3);
+    // Time exceeded straight back to the host, out of the access port.
+    let te_host = |f: &[u8], host: (Ipv4Addr, MacAddr)| {
+        eth(host.1, ACCESS_MAC, 0x0800, &time_exceeded(host.0, &f[14..]))
+    };
+    assert_delivered(&to_access[0], &te_host(&a1, h1));
+    assert_delivered(&to_access[1], &te_host(&a8, h0));
+    assert_eq!(to_access[2], echo_reply(&ping_ac), "echo reply");
+
+    let want = counts(
+        4, // a0, a7 and the two time-exceeded errors sent into tunnels
+        4, // u0, ttl1, to_far_host, far_ttl1
+        &[
+            (DropReason::UnknownVtep, 1),
+            (DropReason::UnknownVni, 1),
+            (DropReason::SpoofedInnerMac, 1),
+            (DropReason::Truncated, 2),
+            (DropReason::BadChecksum, 3),
+            (DropReason::TtlExpired, 4),
+            (DropReason::WrongInnerDstMac, 1),
+            (DropReason::NotForUs, 2),
+            (DropReason::NoRoute, 2),
+            (DropReason::NotIpv4, 1),
+        ],
+        &[(SlowKind::Icmp, 6), (SlowKind::Arp, 1)],
+    );
+    assert_eq!(counters.snapshot(), want);
+    assert!(punt.is_empty());
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+}
+
+/// The slow path as `gateway::run` wires it, with worker 0 running on its
+/// own lcore (it is the one that sends what the slow path queues).
+struct Live {
+    slow: SlowPath,
+    punt: Arc<PuntQueue>,
+    outgoing: Arc<OutgoingQueue>,
+    worker_counters: Arc<Counters>,
+    slow_counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    handle: Option<dpdk::LcoreHandle>,
+    t0: Instant,
+}
+
+impl Live {
+    /// Starts worker 0 and the slow path, with the underlay next hops
+    /// known or not; the first slow-path poll sends the start-up
+    /// gratuitous ARPs, which this checks and drains.
+    fn start(rig: &mut Rig, underlay_resolved: bool) -> (Live, LeaseTables) {
+        let (leases, neighbors, lookup) = tables(underlay_resolved);
+        let punt = Arc::new(PuntQueue::new(256));
+        let outgoing = Arc::new(OutgoingQueue::new(256));
+        let slow_lookup = second_lookup(&lookup);
+        let (w, worker_counters) = rig.worker(lookup, &punt, Some(&outgoing));
+        let slow_counters = Arc::new(Counters::new());
+        let slow = SlowPath::new(
+            context(),
+            slow_lookup,
+            WorkerState::new(Arc::clone(&slow_counters), 1),
+            neighbors,
+            Arc::clone(&punt),
+            Arc::clone(&rig.pool),
+            Arc::clone(&outgoing),
+        );
+        let t0 = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let lcore = rig.eal.worker_lcores()[0];
+        let s = Arc::clone(&stop);
+        let handle = dpdk::launch(lcore, move || {
+            w.run(&s);
+            0
+        })
+        .expect("worker lcore");
+        let mut live = Live {
+            slow,
+            punt,
+            outgoing,
+            worker_counters,
+            slow_counters,
+            stop,
+            handle: Some(handle),
+            t0,
+        };
+        assert_eq!(live.poll_at(Duration::ZERO), 0);
+        for side in [Side::Underlay, Side::Access] {
+            assert_eq!(rig.wait_for(side, 1), [our_garp(side)], "gratuitous ARP");
+        }
+        (live, leases)
+    }
+
+    /// One slow-path poll at `t0 + at` (time is the caller's: no sleeping).
+    fn poll_at(&mut self, at: Duration) -> usize {
+        let now = self.t0 + at;
+        self.slow.poll(now, at.as_nanos() as u64)
+    }
+
+    /// Stops and joins worker 0.
+    fn stop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(h) = self.handle.take() {
+            assert_eq!(h.join(), 0, "worker ended cleanly");
+        }
+        assert!(self.punt.is_empty() && self.outgoing.is_empty());
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        // Never leave the worker running on a failed assertion.
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// Frames toward a node whose MAC is unknown are held and punted; the slow
+/// path ARPs for it through worker 0; the node's ARP reply releases the
+/// held frames with its MAC filled in, in order, and later frames go out
+/// directly.
+#[test]
+fn held_frames_go_out_after_the_arp_reply() {
+    let mut rig = Rig::new("hold", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, false);
+    let n0 = NODES[0];
+
+    let held: Vec<Vec<u8>> = (0..3)
+        .map(|i| from_host(i, pod(&n0, 70 + i as u8), 64, 8000 + i as u16, 50 + 10 * i))
+        .collect();
+    rig.inject(Side::Access, &held);
+    wait_punted(&live.punt, 3);
+    assert_eq!(live.poll_at(Duration::ZERO), 3);
+    assert_eq!(live.slow.pending_neighbors(), 1);
+    assert_eq!(
+        rig.wait_for(Side::Underlay, 1),
+        [our_arp_request(Side::Underlay, n0.public_ip)],
+        "one ARP request for the node"
+    );
+    assert_eq!(rig.pool.in_use(), rig.baseline + 3, "the held frames");
+
+    let reply = arp_frame(
+        2,
+        UNDERLAY_MAC,
+        (n0.hop_mac, n0.public_ip),
+        (UNDERLAY_MAC, UNDERLAY_IP),
+    );
+    rig.inject(Side::Underlay, &[reply]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::from_millis(10)), 1);
+    assert_eq!(live.slow.pending_neighbors(), 0);
+    let learned = live
+        .slow
+        .neighbors
+        .get(NeighborPort::Underlay, u32::from(n0.public_ip));
+    assert_eq!(learned.map(|e| e.mac), Some(n0.hop_mac.0));
+    let out = rig.wait_for(Side::Underlay, 3);
+    for (i, (o, f)) in out.iter().zip(&held).enumerate() {
+        assert_encap(o, &n0, i as u16, &forwarded(f, n0.vtep_mac, VTEP_MAC));
+    }
+
+    // Now resolved: the worker sends directly, nothing is punted.
+    let direct = from_host(0, pod(&n0, 80), 64, 8100, 64);
+    rig.inject(Side::Access, std::slice::from_ref(&direct));
+    let out = rig.wait_for(Side::Underlay, 1);
+    assert_encap(&out[0], &n0, 3, &forwarded(&direct, n0.vtep_mac, VTEP_MAC));
+
+    live.stop();
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
+    assert_eq!(
+        live.worker_counters.snapshot(),
+        // Three holds and the punted ARP reply are slow-path ARP work.
+        counts(4, 0, &[], &[(SlowKind::Arp, 4)])
+    );
+    assert_eq!(live.slow_counters.snapshot(), CounterSnapshot::default());
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+    drop(live);
+}
+
+/// Frames held for next hops nobody answers for, on both ports: two more
+/// than a neighbour's hold queue takes are dropped at once as no_neighbor;
+/// ARP requests are repeated after ARP_RETRY; at RESOLVE_TIMEOUT every
+/// held frame is dropped and counted as no_neighbor, its mbuf freed.
+#[test]
+fn unanswered_arp_drops_held_frames_after_timeout() {
+    let mut rig = Rig::new("timeout", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, false);
+    let [n0, n1, _, _] = NODES;
+
+    let over = HOLD_PER_NEIGHBOR + 2;
+    let mut to_pods: Vec<Vec<u8>> = (0..over)
+        .map(|i| from_host(i % 3, pod(&n0, 100 + i as u8), 64, 9000 + i as u16, 30))
+        .collect();
+    to_pods.push(from_host(2, pod(&n1, 92), 64, 9100, 30));
+    let to_silent_host: Vec<Vec<u8>> = (0..2)
+        .map(|i| vxlan_from(&n0, &from_pod(&n0, 93 + i, SILENT_HOST, 64, 30)))
+        .collect();
+    let punted = to_pods.len() + to_silent_host.len();
+    rig.inject(Side::Access, &to_pods);
+    wait_punted(&live.punt, to_pods.len());
+    rig.inject(Side::Underlay, &to_silent_host);
+    wait_punted(&live.punt, punted);
+    assert_eq!(live.poll_at(Duration::ZERO), punted);
+    assert_eq!(live.slow.pending_neighbors(), 3);
+    let underlay_requests = [
+        our_arp_request(Side::Underlay, n0.public_ip),
+        our_arp_request(Side::Underlay, n1.public_ip),
+    ];
+    let access_request = our_arp_request(Side::Access, SILENT_HOST);
+    assert_eq!(rig.wait_for(Side::Underlay, 2), underlay_requests);
+    assert_eq!(
+        rig.wait_for(Side::Access, 1),
+        std::slice::from_ref(&access_request)
+    );
+    let held = HOLD_PER_NEIGHBOR + 1 + 2;
+    assert_eq!(
+        rig.pool.in_use(),
+        rig.baseline + held as u32,
+        "only the held frames are out of the pool"
+    );
+    assert_eq!(
+        live.slow_counters.snapshot(),
+        counts(0, 0, &[(DropReason::NoNeighbor, 2)], &[]),
+        "the hold queue's overflow"
+    );
+
+    // After ARP_RETRY: the second gratuitous ARPs and a retry per neighbour.
+    assert_eq!(live.poll_at(ARP_RETRY), 0);
+    let mut ul = rig.wait_for(Side::Underlay, 3);
+    ul.sort();
+    let mut want = vec![
+        our_garp(Side::Underlay),
+        underlay_requests[0].clone(),
+        underlay_requests[1].clone(),
+    ];
+    want.sort();
+    assert_eq!(ul, want);
+    let mut ac = rig.wait_for(Side::Access, 2);
+    ac.sort();
+    let mut want = vec![our_garp(Side::Access), access_request];
+    want.sort();
+    assert_eq!(ac, want);
+    assert_eq!(live.slow.pending_neighbors(), 3);
+
+    // At RESOLVE_TIMEOUT: the held frames are gone, only the last
+    // gratuitous ARPs go out.
+    assert_eq!(live.poll_at(RESOLVE_TIMEOUT), 0);
+    assert_eq!(live.slow.pending_neighbors(), 0);
+    assert_eq!(
+        live.slow_counters.snapshot(),
+        counts(0, 0, &[(DropReason::NoNeighbor, 2 + held as u64)], &[])
+    );
+    for side in [Side::Underlay, Side::Access] {
+        assert_eq!(rig.wait_for(side, 1), [our_garp(side)]);
+    }
+
+    live.stop();
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
+    assert_eq!(
+        live.worker_counters.snapshot(),
+        // Encap counts packets built, not delivered (docs/pipeline.md).
+        counts(
+            to_pods.len() as u64,
+            2,
+            &[],
+            &[(SlowKind::Arp, punted as u64)]
+        )
+    );
+    assert_eq!(rig.pool.in_use(), rig.baseline, "held mbufs freed: no leak");
+    drop(live);
+}
+
+/// A packet from a host too big for the tunnel, DF clear: punted, cut into
+/// two fragments by the slow path, and each fragment encapsulated (by the
+/// slow path's own state) and sent out of the underlay through worker 0.
+#[test]
+fn too_big_packet_is_fragmented_by_the_slow_path() {
+    let mut rig = Rig::new("frag", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, true);
+    let n0 = NODES[0];
+    // A 1500-byte IPv4 packet; the tunnel MTU is 1450.
+    let big = from_host(1, pod(&n0, 120), 64, 9500, 1500 - 28);
+    rig.inject(Side::Access, std::slice::from_ref(&big));
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::ZERO), 1);
+    let out = rig.wait_for(Side::Underlay, 2);
+
+    // 1430 bytes of room after the header, rounded down to 8: 1424.
+    let payload = &big[34..];
+    let (first, rest) = payload.split_at(1424);
+    // The slow path's WorkerState (index 1) numbers outer idents from 0x9e37.
+    for (i, (o, part)) in out.iter().zip([first, rest]).enumerate() {
+        let mut inner = forwarded(&big[..34], n0.vtep_mac, VTEP_MAC);
+        inner.extend_from_slice(part);
+        let total = (20 + part.len()) as u16;
+        inner[16..18].copy_from_slice(&total.to_be_bytes());
+        let frag = if i == 0 { 0x2000 } else { 1424 / 8 }; // MF, offset
+        inner[20..22].copy_from_slice(&(frag as u16).to_be_bytes());
+        fill_checksum(&mut inner[14..34], 10);
+        assert_encap(o, &n0, 0x9e37 + i as u16, &inner);
+    }
+
+    live.stop();
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
+    assert_eq!(
+        live.worker_counters.snapshot(),
+        counts(0, 0, &[], &[(SlowKind::Fragment, 1)])
+    );
+    assert_eq!(live.slow_counters.snapshot(), counts(2, 0, &[], &[]));
+    assert_eq!(
+        rig.pool.in_use(),
+        rig.baseline,
+        "the original and the fragments freed"
+    );
+    drop(live);
+}
