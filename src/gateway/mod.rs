@@ -107,14 +107,12 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         tx_queues: cfg.workers,
         ..PortConf::default()
     };
-    let (mut ul_port, ul_rx, mut ul_tx) = Port::open(&device(&cfg.underlay_dev), &conf, &pool)?;
-    let (mut ac_port, ac_rx, mut ac_tx) = Port::open(&device(&cfg.access_dev), &conf, &pool)?;
-    if ul_port.id() == ac_port.id() {
-        bail!(
-            "--underlay and --access name the same port {}",
-            ul_port.name()
-        );
+    let (ul_dev, ac_dev) = (device(&cfg.underlay_dev), device(&cfg.access_dev));
+    if dpdk::find_port(&ul_dev)? == dpdk::find_port(&ac_dev)? {
+        bail!("--underlay {ul_dev} and --access {ac_dev} are the same port: give two ports");
     }
+    let (mut ul_port, ul_rx, mut ul_tx) = Port::open(&ul_dev, &conf, &pool)?;
+    let (mut ac_port, ac_rx, mut ac_tx) = Port::open(&ac_dev, &conf, &pool)?;
     ul_port.start()?;
     ac_port.start()?;
     // RX rings hold their mbufs while ports run: this is the no-traffic level.
