@@ -187,3 +187,24 @@ fn fwd_runs_for_a_set_duration_and_prints_counters() {
         .expect("a rate figure");
     assert!(rate > 0.0, "{text}");
 }
+
+#[test]
+fn run_refuses_one_port_named_twice_by_id_and_by_name() {
+    let p = prefix("same");
+    let o = vxgate(&[
+        "run",
+        "--underlay",
+        "0",
+        "--underlay-ip",
+        "172.28.147.40/27",
+        "--access",
+        "net_null0",
+        "--subnet",
+        "10.244.255.0/24",
+        "--",
+        "--no-pci",
+        "--vdev=net_null0",
+        &p,
+    ]);
+    assert_clean_failure(&o, "are the same port");
+}
