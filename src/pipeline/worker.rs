@@ -128,6 +128,13 @@ impl Worker {
             burst.as_mut_slice(),
             &mut verdicts,
         );
+        // The common case: the whole burst leaves by one port, in place.
+        if let Some(side) = out_port(verdicts[0]) {
+            if verdicts[1..n].iter().all(|v| *v == verdicts[0]) {
+                self.flush(side, &mut burst);
+                return n;
+            }
+        }
         let mut to_underlay = Burst::new();
         let mut to_access = Burst::new();
         for (i, v) in verdicts.iter().enumerate().take(n) {
