@@ -5,6 +5,7 @@
 
 use super::buf::PacketBuf;
 use super::classify::{
+    decrement_ttl,
     check_ipv4, header_checksum_ok, ip_view, local_deliver, reject, route, too_big, trim_to,
     NeighborCache, Origin,
 };
@@ -55,13 +56,20 @@ pub(crate) fn decap<B: PacketBuf, L: Lookup>(
 /// full path (`process_underlay`), which gives the same verdict, bytes and
 /// counts (unit test `fast_paths_match_full_paths`).
 #[inline(always)]
+///
+/// `vtep` is the burst function's `vtep_match` of the outer source address
+/// (bytes 26..30) and the inner source MAC (bytes 56..62).
 pub(crate) fn fast_decap<B: PacketBuf, L: Lookup>(
     ctx: &Context,
-    lookup: &L,
     st: &mut WorkerState,
     buf: &mut B,
+    vtep: Option<VtepMatch>,
     neighbors: &mut NeighborCache,
+    lookup: &L,
 ) -> Option<Verdict> {
+    if vtep != Some(VtepMatch::Ok) {
+        return None;
+    }
     let data = buf.data();
     let len = data.len();
     let h: &[u8; 84] = data.get(..84)?.try_into().ok()?;
@@ -120,11 +128,6 @@ pub(crate) fn fast_decap<B: PacketBuf, L: Lookup>(
     {
         return None;
     }
-    let osrc = u32::from_be_bytes([oip[12], oip[13], oip[14], oip[15]]);
-    let isrc_mac = MacAddr([h[56], h[57], h[58], h[59], h[60], h[61]]);
-    if lookup.vtep_match(osrc, isrc_mac) != VtepMatch::Ok {
-        return None;
-    }
     let mac = neighbors.get(lookup, idst)?;
     // From here on, exactly what `decap` and `to_access` do, in their order.
     let outer_len = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + vxlan::HEADER_LEN;
@@ -136,9 +139,7 @@ pub(crate) fn fast_decap<B: PacketBuf, L: Lookup>(
         return Some(Verdict::Drop(DropReason::Truncated));
     }
     st.counters.decap();
-    if let Some(ipb) = buf.data_mut().get_mut(ethernet::HEADER_LEN..) {
-        ipv4::Packet::new_unchecked(ipb).decrement_ttl();
-    }
+    decrement_ttl(buf.data_mut());
     let mut f = Frame::new_unchecked(buf.data_mut());
     f.set_src(ctx.cfg.access_mac);
     f.set_dst(mac);

@@ -4,7 +4,8 @@
 //! template. The payload is never copied.
 
 use super::buf::PacketBuf;
-use super::classify::{header_checksum_ok, ip_view, reject, too_big, trim_to, NeighborCache, Origin};
+use super::classify::{
+    decrement_ttl,header_checksum_ok, ip_view, reject, too_big, trim_to, NeighborCache, Origin};
 use super::context::{Context, OUTER_LEN};
 use super::drop_reason::DropReason;
 use super::lookup::{Lease, Lookup};
@@ -126,9 +127,7 @@ pub(crate) fn fast_encap<B: PacketBuf, L: Lookup>(
         return None;
     }
     // From here on, exactly what `to_overlay` does, in its order.
-    if let Some(ipb) = buf.data_mut().get_mut(ethernet::HEADER_LEN..) {
-        ipv4::Packet::new_unchecked(ipb).decrement_ttl();
-    }
+    decrement_ttl(buf.data_mut());
     let mut f = Frame::new_unchecked(buf.data_mut());
     f.set_src(ctx.cfg.vtep_mac);
     f.set_dst(lease.vtep_mac);
