@@ -606,7 +606,11 @@ mod tests {
         // The frames the fast paths are for, with and without a resolved
         // next hop, and a non-zero (valid) outer UDP checksum.
         let mut lk2 = MapLookup::default();
-        lk2.add_lease(testing::NODE_SUBNET, testing::NODE_IP, testing::NODE_VTEP_MAC);
+        lk2.add_lease(
+            testing::NODE_SUBNET,
+            testing::NODE_IP,
+            testing::NODE_VTEP_MAC,
+        );
         let mut no_csum = testing::pod_to_host(64);
         no_csum[40..42].copy_from_slice(&[0, 0]);
         let mut bad_csum = testing::pod_to_host(64);
@@ -615,7 +619,13 @@ mod tests {
             same_both_ways(&ctx, l, Side::Access, &testing::host_to_pod(64), "encap");
             same_both_ways(&ctx, l, Side::Underlay, &testing::pod_to_host(64), "decap");
             same_both_ways(&ctx, l, Side::Underlay, &no_csum, "decap, no UDP checksum");
-            same_both_ways(&ctx, l, Side::Underlay, &bad_csum, "decap, bad UDP checksum");
+            same_both_ways(
+                &ctx,
+                l,
+                Side::Underlay,
+                &bad_csum,
+                "decap, bad UDP checksum",
+            );
         }
     }
 }

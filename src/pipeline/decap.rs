@@ -5,9 +5,8 @@
 
 use super::buf::PacketBuf;
 use super::classify::{
-    decrement_ttl,
-    check_ipv4, header_checksum_ok, ip_view, local_deliver, reject, route, too_big, trim_to,
-    NeighborCache, Origin,
+    check_ipv4, decrement_ttl, header_checksum_ok, ip_view, local_deliver, reject, route, too_big,
+    trim_to, NeighborCache, Origin,
 };
 use super::context::Context;
 use super::drop_reason::DropReason;

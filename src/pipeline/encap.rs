@@ -5,7 +5,8 @@
 
 use super::buf::PacketBuf;
 use super::classify::{
-    decrement_ttl,header_checksum_ok, ip_view, reject, too_big, trim_to, NeighborCache, Origin};
+    decrement_ttl, header_checksum_ok, ip_view, reject, too_big, trim_to, NeighborCache, Origin,
+};
 use super::context::{Context, OUTER_LEN};
 use super::drop_reason::DropReason;
 use super::lookup::{Lease, Lookup};
