@@ -240,7 +240,7 @@ impl Context {
     /// an inner Ethernet frame of `inner_len` bytes, patching what varies
     /// per packet. `inner_len + 36` fits in u16 because callers checked
     /// the inner IPv4 length against the tunnel MTU.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write_outer(
         &self,
         out: &mut [u8],

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# vxgate's data plane (benches/dataplane.rs: one Worker, net_pcap -> net_null)
+# next to dpdk-testpmd --forward-mode=macswap on the same devices and pcaps,
+# alternated ROUNDS times in one run; plus lookup scaling (10 vs 1 000 000
+# leases on 65 536-frame pcaps) and 1 000 lease changes/s during the run.
+# Prints a table and ONE JSON object (last line). Ratios are per round, then
+# the median: on a shared machine only same-run ratios mean something.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3} SECS=${SECS:-3}
+
+grep -q " /dev/hugepages hugetlbfs " /proc/mounts \
+  || { echo "refusing: no hugetlbfs mounted (benchmarks never run under --no-huge)"; exit 1; }
+free=$(awk '/^HugePages_Free:/{print $2}' /proc/meminfo)
+[ "${free:-0}" -ge 512 ] || { echo "refusing: $free free hugepages, need 512 x 2 MiB (echo 1024 > /proc/sys/vm/nr_hugepages)"; exit 1; }
+command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd not found (apt-get install dpdk)"; exit 1; }
+
+cargo build --release --bins -q
+BENCH=$(cargo bench --bench dataplane --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
+[ -x "$BENCH" ] || { echo "could not find the dataplane bench executable"; exit 1; }
+VX=./target/release/vxgate
+
+TMP=$(mktemp -d /tmp/vxgate-dataplane.XXXXXX)
+cleanup() { rm -rf "$TMP"; rm -rf /var/run/dpdk/vxbd* /var/run/dpdk/vxbt* 2>/dev/null || true; }
+trap cleanup EXIT
+
+# The layout benches/dataplane.rs serves (see its header): Network 10.0.0.0/8,
+# SubnetLen 28, own subnet 10.255.255.240/28, hosts from .242, VTEP i at
+# 100.64.0.0 + i, underlay 172.28.147.40.
+NET="--network 10.0.0.0/8 --subnet-len 28 --host-ip 10.255.255.242 --hosts 4"
+inner() { # file leases frames
+  $VX pktgen --write-pcap "$1" --mode inner --dst-mac 02:00:00:00:00:aa $NET \
+    --leases "$2" --flows "$3" --count "$3" >/dev/null; }
+vxlan() { # file vteps frames
+  $VX pktgen --write-pcap "$1" --mode vxlan --dst-mac 02:00:00:00:00:bb $NET \
+    --vteps "$2" --vtep-base 100.64.0.0 --gw-ip 172.28.147.40 \
+    --gw-vtep-mac 0e:aa:bb:cc:dd:ee --flows "$3" --count "$3" >/dev/null; }
+inner "$TMP/inner.pcap" 1000 4096
+vxlan "$TMP/vxlan.pcap" 1000 4096
+inner "$TMP/inner-10.pcap" 10 65536
+inner "$TMP/inner-1m.pcap" 1000000 65536
+vxlan "$TMP/vxlan-10.pcap" 10 65536
+vxlan "$TMP/vxlan-1m.pcap" 1000000 65536
+
+RES="$TMP/results.txt"
+: >"$RES"
+# vxgate NAME MODE PCAP LEASES CHURN: one bench run, its RESULT line kept.
+vxgate() {
+  local out
+  out=$(VXB_MODE=$2 VXB_PCAP=$3 VXB_LEASES=$4 VXB_CHURN=$5 VXB_SECS=$SECS VXB_PREFIX=vxbd \
+        "$BENCH" 2>&1) || { echo "$out" >&2; echo "bench run $1 failed" >&2; exit 1; }
+  local line; line=$(sed -n 's/^RESULT //p' <<<"$out")
+  printf '%s %s %s\n' "$r" "$1" "$line" >>"$RES"
+  printf '  %-14s %s\n' "$1" "$(grep -m1 Mpps <<<"$out" | sed 's/^ *//')"
+}
+# testpmd NAME MODE PCAP: Rx-pps of port 0 every second; the median after
+# the first two samples (start-up).
+testpmd() {
+  local pps
+  pps=$( { timeout -s INT $((SECS + 3)) dpdk-testpmd -l 0-1 --no-pci \
+          --vdev "net_pcap0,rx_pcap=$3,infinite_rx=1" --vdev net_null0,no-rx=1 \
+          --file-prefix vxbt --log-level=lib.eal:warning -- \
+          --forward-mode="$2" --stats-period 1 --total-num-mbufs=32768 2>/dev/null || true; } \
+        | awk '/Rx-pps:/{n++; if (n % 2 == 1) print $2}' | tail -n +3 | sort -g \
+        | awk '{a[NR]=$1} END{if (NR) print a[int((NR+1)/2)]; else print 0}')
+  printf '%s %s {"mpps":%s}\n' "$r" "$1" "$(awk -v p="$pps" 'BEGIN{printf "%.3f", p/1e6}')" >>"$RES"
+  printf '  %-14s %.2f Mpps\n' "$1" "$(awk -v p="$pps" 'BEGIN{print p/1e6}')"
+}
+
+for r in $(seq "$ROUNDS"); do
+  echo "round $r/$ROUNDS"
+  vxgate  encap        encap "$TMP/inner.pcap" 10000 0
+  testpmd tp_inner     macswap "$TMP/inner.pcap"
+  vxgate  decap        decap "$TMP/vxlan.pcap" 10000 0
+  testpmd tp_vxlan     macswap "$TMP/vxlan.pcap"
+  testpmd tp_inner_io  io "$TMP/inner.pcap"
+  vxgate  encap_churn  encap "$TMP/inner.pcap" 10000 1000
+  vxgate  decap_churn  decap "$TMP/vxlan.pcap" 10000 1000
+  vxgate  encap_10     encap "$TMP/inner-10.pcap" 10 0
+  vxgate  encap_1m     encap "$TMP/inner-1m.pcap" 1000000 0
+  vxgate  decap_10     decap "$TMP/vxlan-10.pcap" 10 0
+  vxgate  decap_1m     decap "$TMP/vxlan-1m.pcap" 1000000 0
+done
+
+python3 - "$RES" "$ROUNDS" <<'EOF'
+import json, statistics, sys, datetime, platform
+rows = [l.split(" ", 2) for l in open(sys.argv[1]) if l.strip()]
+runs = {}
+for r, name, js in rows:
+    runs.setdefault(name, {})[int(r)] = json.loads(js)
+hz = next(v["tsc_hz"] for n in runs for v in runs[n].values() if "tsc_hz" in v)
+med = statistics.median
+def mpps(n): return med(v["mpps"] for v in runs[n].values())
+def cpp(n):
+    return med(v.get("cycles_per_packet", hz / (v["mpps"] * 1e6) if v["mpps"] else 0)
+               for v in runs[n].values())
+def ratio(a, b):  # median of per-round ratios
+    return med(runs[a][r]["mpps"] / runs[b][r]["mpps"] for r in runs[a] if runs[b][r]["mpps"])
+print(f"\nmedians of {sys.argv[2]} rounds (TSC {hz/1e9:.2f} GHz, one worker core):")
+print(f"{'run':<14} {'Mpps':>7} {'cycles/pkt':>10}  ratio")
+ref = {"encap": "tp_inner", "decap": "tp_vxlan", "encap_churn": "encap",
+       "decap_churn": "decap", "encap_1m": "encap_10", "decap_1m": "decap_10"}
+for n in ["tp_inner_io", "tp_inner", "tp_vxlan", "encap", "decap", "encap_churn",
+          "decap_churn", "encap_10", "encap_1m", "decap_10", "decap_1m"]:
+    extra = f"  {ratio(n, ref[n]):.2f} x {ref[n]}" if n in ref else ""
+    print(f"{n:<14} {mpps(n):7.2f} {cpp(n):10.1f}{extra}")
+out = {
+    "date": datetime.date.today().isoformat(), "machine": platform.node(),
+    "tsc_hz": hz, "rounds": int(sys.argv[2]),
+    "testpmd": {"macswap_inner_mpps": mpps("tp_inner"), "macswap_vxlan_mpps": mpps("tp_vxlan"),
+                "io_inner_mpps": mpps("tp_inner_io")},
+    "encap": {"mpps": mpps("encap"), "cycles_per_packet": cpp("encap"),
+              "ratio": round(ratio("encap", "tp_inner"), 3)},
+    "decap": {"mpps": mpps("decap"), "cycles_per_packet": cpp("decap"),
+              "ratio": round(ratio("decap", "tp_vxlan"), 3)},
+    "lookup_scaling": {m: {"cycles_per_packet_10": cpp(f"{m}_10"),
+                           "cycles_per_packet_1m": cpp(f"{m}_1m"),
+                           "cost_ratio_1m_vs_10": round(cpp(f"{m}_1m") / cpp(f"{m}_10"), 3)}
+                       for m in ["encap", "decap"]},
+    "churn_1000_per_s": {m: {"mpps": mpps(f"{m}_churn"),
+                             "ratio_vs_no_churn": round(ratio(f"{m}_churn", m), 3)}
+                         for m in ["encap", "decap"]},
+}
+print(json.dumps(out))
+EOF

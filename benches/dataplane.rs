@@ -1,0 +1,363 @@
+//! The real data plane on DPDK devices: one `Worker` on lcore 1 reads a
+//! pcap in a loop (`net_pcap`, `infinite_rx=1`) and sends into `net_null`.
+//! Encap reads inner frames on the access port, decap VXLAN frames on the
+//! underlay port. Prints Mpps and TSC cycles per packet measured over the
+//! run after a warm-up, the verdict counters, and one `RESULT {json}` line.
+//!
+//! Settings (environment; `bench/dataplane.sh` writes matching pcaps):
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `VXB_MODE` | `encap` or `decap` | `encap` |
+//! | `VXB_PCAP` | input pcap (pktgen `--write-pcap`) | required |
+//! | `VXB_LEASES` | leases in the tables (lease `i` as in docs/pktgen.md) | `10000` |
+//! | `VXB_SECS` | measured seconds (after 1 s of warm-up) | `4` |
+//! | `VXB_CHURN` | lease changes per second during the run | `0` |
+//! | `VXB_HOSTS` | bare-metal hosts (static access neighbours) | `4` |
+//! | `VXB_MBUFS` | mempool size (the pcap is held in mbufs) | `2 * frames + 8192` |
+//! | `VXB_PREFIX` | EAL `--file-prefix` | `vxb<pid>` |
+//!
+//! Network layout (must match the pcaps): flannel Network 10.0.0.0/8 with
+//! SubnetLen 28 (room for 1 000 000 leases), the gateway's own subnet
+//! 10.255.255.240/28, access IP .241, hosts from .242; underlay
+//! 172.28.147.40/24 with gateway 172.28.147.1 (one static neighbour for
+//! every VTEP); VTEP `i` = 100.64.0.0 + i with VtepMAC 0e:56:54:i.
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vxgate::dpdk::{self, rdtsc, Eal, Mempool, Port, PortConf};
+use vxgate::pipeline::context::{Context, ContextConfig, Prefix};
+use vxgate::pipeline::tables::TableLookup;
+use vxgate::pipeline::worker::{PuntQueue, Queues, Worker, WorkerStats};
+use vxgate::pipeline::{CounterSnapshot, Counters, DropReason, SlowKind, WorkerState};
+use vxgate::table::{LeaseTables, NeighborPort, NeighborTables};
+use vxgate::wire::{MacAddr, Vni};
+
+const NETWORK: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 0);
+const SUBNET_LEN: u8 = 28;
+const OWN_SUBNET: Ipv4Addr = Ipv4Addr::new(10, 255, 255, 240);
+const ACCESS_IP: Ipv4Addr = Ipv4Addr::new(10, 255, 255, 241);
+const FIRST_HOST: Ipv4Addr = Ipv4Addr::new(10, 255, 255, 242);
+const UNDERLAY_IP: Ipv4Addr = Ipv4Addr::new(172, 28, 147, 40);
+const UNDERLAY_GW: Ipv4Addr = Ipv4Addr::new(172, 28, 147, 1);
+const VTEP_BASE: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 0);
+const ACCESS_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+const UNDERLAY_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
+const VTEP_MAC: [u8; 6] = [0x0e, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+const GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const WARMUP: Duration = Duration::from_secs(1);
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not a valid value")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// Subnet address of lease `i` (docs/pktgen.md: subnet `i + 1` of Network).
+fn lease_subnet(i: u32) -> u32 {
+    u32::from(NETWORK) + ((i + 1) << (32 - SUBNET_LEN))
+}
+
+fn vtep_ip(i: u32) -> u32 {
+    u32::from(VTEP_BASE) + i
+}
+
+fn vtep_mac(i: u32) -> [u8; 6] {
+    [0x0e, 0x56, 0x54, (i >> 16) as u8, (i >> 8) as u8, i as u8]
+}
+
+/// Frames in a pcap file (classic format, either byte order).
+fn pcap_frames(path: &str) -> Result<u64, String> {
+    let b = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let le = match b.get(..4) {
+        Some([0xd4, 0xc3, 0xb2, 0xa1]) | Some([0x4d, 0x3c, 0xb2, 0xa1]) => true,
+        Some([0xa1, 0xb2, 0xc3, 0xd4]) | Some([0xa1, 0xb2, 0x3c, 0x4d]) => false,
+        _ => return Err(format!("{path}: not a pcap file")),
+    };
+    let (mut off, mut n) = (24usize, 0u64);
+    while let Some(h) = b.get(off + 8..off + 12) {
+        let w = [h[0], h[1], h[2], h[3]];
+        let caplen = if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        };
+        off += 16 + caplen as usize;
+        n += 1;
+    }
+    Ok(n)
+}
+
+struct Settings {
+    encap: bool,
+    pcap: String,
+    leases: u32,
+    secs: f64,
+    churn: u32,
+    hosts: u32,
+    mbufs: u32,
+    prefix: String,
+    frames: u64,
+}
+
+fn settings() -> Result<Settings, String> {
+    let mode: String = env("VXB_MODE", "encap".to_string())?;
+    let encap = match mode.as_str() {
+        "encap" => true,
+        "decap" => false,
+        m => return Err(format!("VXB_MODE={m}: use encap or decap")),
+    };
+    let pcap: String = env("VXB_PCAP", String::new())?;
+    if pcap.is_empty() {
+        return Err("set VXB_PCAP to a pcap written by `vxgate pktgen --write-pcap`".into());
+    }
+    let frames = pcap_frames(&pcap)?;
+    let leases = env("VXB_LEASES", 10_000u32)?;
+    if leases == 0 || leases > 1_048_000 {
+        return Err(format!(
+            "VXB_LEASES={leases}: between 1 and 1048000 (Network /8, SubnetLen 28)"
+        ));
+    }
+    Ok(Settings {
+        encap,
+        pcap,
+        leases,
+        secs: env("VXB_SECS", 4.0f64)?,
+        churn: env("VXB_CHURN", 0u32)?,
+        hosts: env("VXB_HOSTS", 4u32)?,
+        mbufs: env("VXB_MBUFS", (2 * frames + 8192) as u32)?,
+        prefix: env("VXB_PREFIX", format!("vxb{}", std::process::id()))?,
+        frames,
+    })
+}
+
+fn context() -> Result<Context, String> {
+    let p = |a, l| Prefix::new(a, l).ok_or("prefix length");
+    Context::new(ContextConfig {
+        underlay_ip: UNDERLAY_IP,
+        underlay_mac: MacAddr(UNDERLAY_MAC),
+        underlay_prefix: p(UNDERLAY_IP, 24)?,
+        underlay_gateway: Some(UNDERLAY_GW),
+        access_ip: ACCESS_IP,
+        access_mac: MacAddr(ACCESS_MAC),
+        subnet: p(OWN_SUBNET, SUBNET_LEN)?,
+        network: p(NETWORK, 8)?,
+        subnet_len: SUBNET_LEN,
+        vni: Vni::new(1).ok_or("vni")?,
+        udp_port: 8472,
+        tunnel_mtu: 1450,
+        underlay_mtu: 1500,
+        access_mtu: 1500,
+        vtep_mac: MacAddr(VTEP_MAC),
+        direct_routing: false,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Applies `per_sec` lease changes a second until `until`: inserts and
+/// removes of leases past the traffic's (keys `leases..leases + 1000`, so
+/// traffic never loses its lease), spread evenly over time. Returns how many
+/// changes were made.
+fn churn(tables: &mut LeaseTables, leases: u32, per_sec: u32, until: Instant) -> u64 {
+    let start = Instant::now();
+    let (mut done, mut next) = (0u64, 0u32);
+    const POOL: u32 = 1000;
+    while Instant::now() < until {
+        let due = (start.elapsed().as_secs_f64() * f64::from(per_sec)) as u64;
+        while done < due {
+            let i = leases + next % POOL;
+            if tables.lease(lease_subnet(i)).is_some() {
+                tables.remove_lease(lease_subnet(i));
+            } else {
+                tables.upsert_lease(lease_subnet(i), vtep_ip(i), vtep_mac(i));
+            }
+            next = next.wrapping_add(1);
+            done += 1;
+            if done % 1000 == 0 {
+                tables.reclaim();
+            }
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    done
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dataplane bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let s = settings()?;
+    let ctx = context()?;
+    let eal_args = vec![
+        "-l".to_string(),
+        "0-1".into(),
+        "--no-pci".into(),
+        "--vdev".into(),
+        format!("net_pcap0,rx_pcap={},infinite_rx=1", s.pcap),
+        "--vdev".into(),
+        "net_null0,no-rx=1".into(),
+        "--file-prefix".into(),
+        s.prefix.clone(),
+        "--log-level=lib.eal:warning".into(),
+    ];
+    let eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
+    let lcore = *eal
+        .worker_lcores()
+        .first()
+        .ok_or("EAL has no worker lcore: -l 0-1")?;
+    let tsc_hz = eal.tsc_hz();
+    let pool = Arc::new(
+        Mempool::new("vxb_pool", s.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)
+            .map_err(|e| format!("{e} (VXB_MBUFS={}, more hugepages?)", s.mbufs))?,
+    );
+    let conf = PortConf::default();
+    let (mut pcap, mut pcap_rx, mut pcap_tx) =
+        Port::open("net_pcap0", &conf, &pool).map_err(|e| e.to_string())?;
+    let (mut null, mut null_rx, mut null_tx) =
+        Port::open("net_null0", &conf, &pool).map_err(|e| e.to_string())?;
+    pcap.start().map_err(|e| e.to_string())?;
+    null.start().map_err(|e| e.to_string())?;
+
+    // Tables: N leases, the underlay gateway and the hosts as static neighbours.
+    let t0 = Instant::now();
+    let (mut leases, lease_readers) = LeaseTables::new(s.leases as usize + 1000);
+    for i in 0..s.leases {
+        leases.upsert_lease(lease_subnet(i), vtep_ip(i), vtep_mac(i));
+    }
+    let (mut neighbors, neighbor_readers) = NeighborTables::new(64);
+    neighbors.set_static(NeighborPort::Underlay, u32::from(UNDERLAY_GW), GW_MAC);
+    for j in 0..s.hosts {
+        let mac = [0x02, 0x00, 0x00, 0x01, (j >> 8) as u8, j as u8];
+        neighbors.set_static(NeighborPort::Access, u32::from(FIRST_HOST) + j, mac);
+    }
+    let fill_s = t0.elapsed().as_secs_f64();
+
+    let (rx_port, tx_port) = (pcap.id(), null.id());
+    let (pcap_q, null_q) = (
+        Queues {
+            rx: pcap_rx.remove(0),
+            tx: pcap_tx.remove(0),
+        },
+        Queues {
+            rx: null_rx.remove(0),
+            tx: null_tx.remove(0),
+        },
+    );
+    let (access, underlay) = if s.encap {
+        (pcap_q, null_q)
+    } else {
+        (null_q, pcap_q)
+    };
+    let counters = Arc::new(Counters::new());
+    let stats = Arc::new(WorkerStats::default());
+    let worker = Worker {
+        ctx,
+        lookup: TableLookup {
+            leases: lease_readers,
+            neighbors: neighbor_readers,
+        },
+        state: WorkerState::new(Arc::clone(&counters), 0),
+        underlay,
+        access,
+        punt: Arc::new(PuntQueue::new(1024)),
+        outgoing: None,
+        stats: Arc::clone(&stats),
+        ns_per_tick: 1e9 / tsc_hz as f64,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = {
+        let stop = Arc::clone(&stop);
+        dpdk::launch(lcore, move || {
+            worker.run(&stop);
+            0
+        })
+        .map_err(|e| e.to_string())?
+    };
+
+    // Warm up, then measure between two samples of the worker's packet count.
+    std::thread::sleep(WARMUP);
+    let (p0, c0) = (stats.packets.load(Relaxed), rdtsc());
+    let until = Instant::now() + Duration::from_secs_f64(s.secs);
+    let changes = if s.churn > 0 {
+        churn(&mut leases, s.leases, s.churn, until)
+    } else {
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        0
+    };
+    let (p1, c1) = (stats.packets.load(Relaxed), rdtsc());
+    stop.store(true, Relaxed);
+    let code = handle.join();
+    if code != 0 {
+        return Err(format!("worker ended with code {code}"));
+    }
+
+    let packets = p1.saturating_sub(p0);
+    let secs = (c1 - c0) as f64 / tsc_hz as f64;
+    let mpps = packets as f64 / secs / 1e6;
+    let cpp = (c1 - c0) as f64 / packets.max(1) as f64;
+    let busy = stats.busy_polls.load(Relaxed);
+    let idle = stats.idle_polls.load(Relaxed);
+    let snap: CounterSnapshot = counters.snapshot();
+    let (rxs, txs) = (dpdk::port_stats(rx_port), dpdk::port_stats(tx_port));
+    let total = stats.packets.load(Relaxed);
+    let good = if s.encap { snap.encap } else { snap.decap };
+    let drops: Vec<String> = DropReason::ALL
+        .iter()
+        .filter(|r| snap.drop_count(**r) > 0)
+        .map(|r| format!("{}={}", r.name(), snap.drop_count(*r)))
+        .collect();
+    let slow: u64 = SlowKind::ALL.iter().map(|k| snap.slowpath_count(*k)).sum();
+    let mode = if s.encap { "encap" } else { "decap" };
+    println!(
+        "{mode}: leases {} churn {}/s ({changes} changes) pcap {} frames, tables filled in {fill_s:.2} s",
+        s.leases, s.churn, s.frames
+    );
+    println!(
+        "  {mpps:.2} Mpps, {cpp:.1} cycles/packet over {secs:.2} s (TSC {:.3} GHz); polls busy {busy} idle {idle}",
+        tsc_hz as f64 / 1e9
+    );
+    println!(
+        "  worker rx {total}, {mode} {good}, slowpath {slow}, drops {}; port rx {} tx {} (rx_nombuf {})",
+        if drops.is_empty() {
+            "none".into()
+        } else {
+            drops.join(" ")
+        },
+        rxs.rx_packets,
+        txs.tx_packets,
+        rxs.rx_nombuf
+    );
+    println!(
+        "RESULT {{\"mode\":\"{mode}\",\"leases\":{},\"churn_per_s\":{},\"changes\":{changes},\"mpps\":{mpps:.3},\"cycles_per_packet\":{cpp:.1},\"tsc_hz\":{tsc_hz},\"packets\":{packets},\"drops\":{},\"frames\":{}}}",
+        s.leases,
+        s.churn,
+        snap.total_drops(),
+        s.frames
+    );
+
+    drop(pcap);
+    drop(null);
+    drop(pool);
+    drop(eal);
+    // Most packets must have been forwarded, or the figure times drops.
+    if total == 0 || good < total / 10 * 9 || snap.total_drops() > total / 10 {
+        return Err(format!(
+            "only {good} of {total} packets were {mode}ed (drops {}): the pcap does not match the tables",
+            snap.total_drops()
+        ));
+    }
+    Ok(())
+}
