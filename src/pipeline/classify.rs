@@ -8,7 +8,7 @@ use super::context::Context;
 use super::decap::{decap, fast_decap, to_access};
 use super::drop_reason::{DropReason, SlowKind};
 use super::encap::{fast_encap, to_overlay};
-use super::lookup::{Lease, Lookup};
+use super::lookup::{Lease, Lookup, VtepMatch};
 use super::slowpath::{
     echo_reply_in_place, handle_arp, icmp_error_allowed, icmp_error_in_place, IcmpError,
 };
@@ -447,13 +447,22 @@ pub fn process_burst<B: PacketBuf, L: Lookup>(
                 // The VTEP check of every frame first, back to back: with
                 // large tables the cache and TLB misses of a burst overlap
                 // instead of stalling each packet in turn.
-                let mut vteps = [None; BURST];
-                for (b, m) in bchunk.iter().zip(vteps.iter_mut()) {
+                let (mut ips, mut macs, mut owner) =
+                    ([0u32; BURST], [MacAddr::ZERO; BURST], [0u8; BURST]);
+                let mut k = 0;
+                for (i, b) in bchunk.iter().enumerate() {
                     if let Some(h) = b.data().get(..62) {
-                        let src = u32::from_be_bytes([h[26], h[27], h[28], h[29]]);
-                        let mac = MacAddr([h[56], h[57], h[58], h[59], h[60], h[61]]);
-                        *m = Some(lookup.vtep_match(src, mac));
+                        ips[k] = u32::from_be_bytes([h[26], h[27], h[28], h[29]]);
+                        macs[k] = MacAddr([h[56], h[57], h[58], h[59], h[60], h[61]]);
+                        owner[k] = i as u8;
+                        k += 1;
                     }
+                }
+                let mut found = [VtepMatch::UnknownVtep; BURST];
+                lookup.vtep_match_bulk(&ips[..k], &macs[..k], &mut found[..k]);
+                let mut vteps = [None; BURST];
+                for (o, f) in owner[..k].iter().zip(&found[..k]) {
+                    vteps[usize::from(*o)] = Some(*f);
                 }
                 for ((b, v), m) in bchunk.iter_mut().zip(vchunk.iter_mut()).zip(vteps) {
                     *v = match fast_decap(ctx, st, b, m, &mut hosts, lookup) {

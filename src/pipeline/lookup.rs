@@ -41,6 +41,14 @@ pub trait Lookup {
     /// VtepMACs of the leases it holds?
     fn vtep_match(&self, public_ip: u32, mac: MacAddr) -> VtepMatch;
 
+    /// `out[i] = vtep_match(ips[i], macs[i])` for a whole burst; tables
+    /// override this to overlap their memory accesses.
+    fn vtep_match_bulk(&self, ips: &[u32], macs: &[MacAddr], out: &mut [VtepMatch]) {
+        for ((ip, mac), o) in ips.iter().zip(macs).zip(out.iter_mut()) {
+            *o = self.vtep_match(*ip, *mac);
+        }
+    }
+
     /// The resolved MAC of `ip` (host order) on port `side`.
     fn neighbor(&self, side: Side, ip: u32) -> Option<MacAddr>;
 }

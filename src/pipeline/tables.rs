@@ -56,6 +56,26 @@ impl Lookup for TableLookup {
     }
 
     #[inline]
+    fn vtep_match_bulk(&self, ips: &[u32], macs: &[MacAddr], out: &mut [VtepMatch]) {
+        let mut found = [None; BULK];
+        for ((ips, macs), outs) in ips
+            .chunks(BULK)
+            .zip(macs.chunks(BULK))
+            .zip(out.chunks_mut(BULK))
+        {
+            let n = ips.len().min(macs.len()).min(outs.len());
+            self.leases.vteps.get_bulk(&ips[..n], &mut found[..n]);
+            for ((o, f), mac) in outs.iter_mut().zip(&found[..n]).zip(macs) {
+                *o = match f {
+                    None => VtepMatch::UnknownVtep,
+                    Some(m) if m.contains(&mac.0) => VtepMatch::Ok,
+                    Some(_) => VtepMatch::WrongMac,
+                };
+            }
+        }
+    }
+
+    #[inline]
     fn neighbor(&self, side: Side, ip: u32) -> Option<MacAddr> {
         let r = match side {
             Side::Underlay => &self.neighbors.underlay,
