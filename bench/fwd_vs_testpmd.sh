@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-5}
 grep -q " /dev/hugepages hugetlbfs " /proc/mounts || { echo "refusing: no hugetlbfs (benchmarks never run under --no-huge)"; exit 1; }
 cargo build --release --bins -q
+trap 'rm -rf /var/run/dpdk/bfv /var/run/dpdk/bft' EXIT
 EAL="-l 0-1 --no-pci --vdev net_null0 --vdev net_null1 --log-level=lib.eal:warning"
 vx=() tp=()
 for r in $(seq "$ROUNDS"); do
