@@ -1,7 +1,7 @@
 //! The `vxgate` command line: `run` (the gateway), `fwd` (an L2 forwarder
 //! that proves a DPDK data path) and `pktgen` (traffic generator).
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,21 +85,13 @@ fn run(args: vxgate::config::RunArgs) -> anyhow::Result<()> {
     vxgate::gateway::run(cfg, signals.stop_flag())
 }
 
-fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while stopping exits at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-    }
-    Ok(stop)
-}
-
 fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     if a.port_a == a.port_b {
         anyhow::bail!("--port-a and --port-b name the same device {:?}", a.port_a);
     }
-    let stop = stop_flag()?;
+    // SIGINT/SIGTERM stop; a second one exits at once.
+    let signals = vxgate::ops::signals::install(|| {})?;
+    let stop = signals.stop_flag();
     let eal = Eal::init(&a.eal)?;
     let pool = Mempool::new("fwd_pool", a.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)?;
     let conf = PortConf::default();
