@@ -23,6 +23,43 @@ async fn control_for(etcd: &Etcd) -> Control {
     c
 }
 
+/// etcd with flannel's config and the leases 10.244.1.0/24 ..= 10.244.n.0/24.
+async fn etcd_with_leases(n: u8) -> (Etcd, etcd_client::Client) {
+    let etcd = Etcd::start();
+    let mut tc = client(&etcd.endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    for i in 1..=n {
+        tc.put(
+            lease_key(&format!("10.244.{i}.0-24")),
+            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    (etcd, tc)
+}
+
+/// The control plane watching `etcd` into a fresh sink, once the sink
+/// holds the `n` leases present at start.
+async fn watching(
+    etcd: &Etcd,
+    n: usize,
+) -> (
+    std::sync::Arc<vxgate::control::ControlStatus>,
+    MemSink,
+    Running,
+) {
+    let control = control_for(etcd).await;
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("initial leases", LIMIT, || sink.snapshot().len() == n).await;
+    (status, sink, run)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_put_update_delete_reach_sink() {
     let etcd = Etcd::start();
@@ -287,25 +324,8 @@ async fn case_insensitive_config_and_lease_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_restart_with_changes_while_down_resyncs_exactly() {
-    let mut etcd = Etcd::start();
-    let mut tc = client(&etcd.endpoint()).await;
-    tc.put(format!("{PREFIX}/config"), CONFIG, None)
-        .await
-        .unwrap();
-    for i in 1..=3u8 {
-        tc.put(
-            lease_key(&format!("10.244.{i}.0-24")),
-            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
-            None,
-        )
-        .await
-        .unwrap();
-    }
-    let control = control_for(&etcd).await;
-    let status = control.status();
-    let sink = MemSink::default();
-    let run = spawn_run(control, sink.clone());
-    wait_for("initial leases", LIMIT, || sink.snapshot().len() == 3).await;
+    let (mut etcd, _) = etcd_with_leases(3).await;
+    let (status, sink, run) = watching(&etcd, 3).await;
     let before = sink.snapshot();
 
     etcd.kill();
@@ -360,25 +380,8 @@ async fn etcd_restart_with_changes_while_down_resyncs_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_past_watch_revision_recovered_by_relist() {
-    let mut etcd = Etcd::start();
-    let mut tc = client(&etcd.endpoint()).await;
-    tc.put(format!("{PREFIX}/config"), CONFIG, None)
-        .await
-        .unwrap();
-    for i in 1..=20u8 {
-        tc.put(
-            lease_key(&format!("10.244.{i}.0-24")),
-            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
-            None,
-        )
-        .await
-        .unwrap();
-    }
-    let control = control_for(&etcd).await;
-    let status = control.status();
-    let sink = MemSink::default();
-    let run = spawn_run(control, sink.clone());
-    wait_for("initial leases", LIMIT, || sink.snapshot().len() == 20).await;
+    let (mut etcd, _) = etcd_with_leases(20).await;
+    let (status, sink, run) = watching(&etcd, 20).await;
     let watched_rev = status.revision();
 
     let hidden = etcd.restart_hidden();
