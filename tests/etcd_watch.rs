@@ -62,26 +62,8 @@ async fn watching(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_put_update_delete_reach_sink() {
-    let etcd = Etcd::start();
-    let mut tc = client(&etcd.endpoint()).await;
-    tc.put(format!("{PREFIX}/config"), CONFIG, None)
-        .await
-        .unwrap();
-    tc.put(
-        lease_key("10.244.1.0-24"),
-        lease_value(Ipv4Addr::new(192, 0, 2, 1), 1),
-        None,
-    )
-    .await
-    .unwrap();
-    let control = control_for(&etcd).await;
-    let status = control.status();
-    let sink = MemSink::default();
-    let run = spawn_run(control, sink.clone());
-    wait_for("initial lease", LIMIT, || {
-        sink.snapshot().contains_key(&sn("10.244.1.0/24"))
-    })
-    .await;
+    let (etcd, mut tc) = etcd_with_leases(1).await;
+    let (status, sink, run) = watching(&etcd, 1).await;
 
     tc.put(
         lease_key("10.244.2.0-24"),
@@ -124,11 +106,7 @@ async fn leases_put_update_delete_reach_sink() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_whose_etcd_lease_expires_disappears() {
-    let etcd = Etcd::start();
-    let mut tc = client(&etcd.endpoint()).await;
-    tc.put(format!("{PREFIX}/config"), CONFIG, None)
-        .await
-        .unwrap();
+    let (etcd, mut tc) = etcd_with_leases(0).await;
     let sink = MemSink::default();
     let run = spawn_run(control_for(&etcd).await, sink.clone());
     let id = tc.lease_grant(3, None).await.unwrap().id();
@@ -196,11 +174,7 @@ async fn ten_thousand_leases_loaded_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_entries_skipped_counted_good_ones_loaded() {
-    let etcd = Etcd::start();
-    let mut tc = client(&etcd.endpoint()).await;
-    tc.put(format!("{PREFIX}/config"), CONFIG, None)
-        .await
-        .unwrap();
+    let (etcd, mut tc) = etcd_with_leases(0).await;
     let good = |i: u8| {
         (
             format!("10.244.{i}.0-24"),
