@@ -414,6 +414,8 @@ impl Drop for Topology {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // vxgate's EAL runtime directory (its --file-prefix starts with vxe-<tag>).
+        let _ = run(&format!("rm -rf /var/run/dpdk/vxe-{}*", self.tag));
         for ns in self.namespaces.iter().rev() {
             let _ = run(&format!(
                 "for p in $(ip netns pids {ns} 2>/dev/null); do kill -9 $p; done; ip netns del {ns} 2>/dev/null"
