@@ -27,9 +27,23 @@ fn vxgate(args: &[&str]) -> Outcome {
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
+    remove_runtime_dirs();
     Outcome {
         code: out.status.code(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// EAL's runtime directories of this test process's vxgate runs.
+fn remove_runtime_dirs() {
+    let pid = std::process::id();
+    if let Ok(dirs) = std::fs::read_dir("/var/run/dpdk") {
+        for d in dirs.flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            if name.starts_with("vxt-cli-") && name.ends_with(&format!("-{pid}")) {
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
     }
 }
 
@@ -170,6 +184,7 @@ fn fwd_runs_for_a_set_duration_and_prints_counters() {
         ])
         .output()
         .unwrap();
+    remove_runtime_dirs();
     assert_eq!(
         out.status.code(),
         Some(0),

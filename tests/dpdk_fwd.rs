@@ -8,6 +8,15 @@ use pnet_datalink::{self as datalink, Channel, NetworkInterface};
 use vxgate::dpdk::{self, Burst, Eal, Mempool, Port, PortConf};
 use vxgate::fwd::{forward_once, DirCounters, Forwarder, FwdCounters};
 
+/// Removes this process's EAL runtime directory when the test ends.
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
+    }
+}
+
 /// EAL arguments for a test: its own file prefix, no PCI, the given vdevs.
 fn eal_args(tag: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
     let mut a = vec![
@@ -80,6 +89,7 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
         format!("vxa{}", std::process::id()),
         format!("vxb{}", std::process::id()),
     );
+    let _rt = RuntimeDir(format!("vxt-tap-{}", std::process::id()));
     let eal = Eal::init(&eal_args(
         "tap",
         "0-1",
@@ -134,6 +144,7 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
 /// forward ring0 -> ring1, read them back from ring1.
 #[test]
 fn ring_pair_forwards_exact_bytes_and_leaks_nothing() {
+    let _rt = RuntimeDir(format!("vxt-ring-{}", std::process::id()));
     let _eal = Eal::init(&eal_args(
         "ring",
         "0",
@@ -187,6 +198,7 @@ fn ring_pair_forwards_exact_bytes_and_leaks_nothing() {
 /// on a worker lcore and check the pool's in-use count returns to baseline.
 #[test]
 fn null_pair_forwards_under_load_without_mbuf_leak() {
+    let _rt = RuntimeDir(format!("vxt-null-{}", std::process::id()));
     let eal = Eal::init(&eal_args(
         "null",
         "0-1",
