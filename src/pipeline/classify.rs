@@ -179,6 +179,48 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
     v
 }
 
+/// The checks every forwarding path makes before it rewrites a packet, as
+/// a router does: TTL (answered with time-exceeded) and the MTU of the way
+/// out (frag-needed, or fragmentation by the slow path). `None`: forward.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_check<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    origin: Origin,
+    ttl: u8,
+    total: u16,
+    df: bool,
+    mtu: u16,
+) -> Option<Verdict> {
+    if origin != Origin::Gateway && ttl <= 1 {
+        return Some(reject(
+            ctx,
+            lookup,
+            st,
+            buf,
+            origin,
+            IcmpError::TimeExceeded,
+            DropReason::TtlExpired,
+        ));
+    }
+    if total > mtu {
+        return Some(too_big(ctx, lookup, st, buf, origin, mtu, df));
+    }
+    None
+}
+
+/// Decrements the TTL (checksum updated incrementally) unless the gateway
+/// built the packet itself.
+pub(crate) fn decrement_forwarded_ttl<B: PacketBuf>(buf: &mut B, origin: Origin) {
+    if origin != Origin::Gateway {
+        if let Some(ipb) = buf.data_mut().get_mut(ethernet::HEADER_LEN..) {
+            ipv4::Packet::new_unchecked(ipb).decrement_ttl();
+        }
+    }
+}
+
 /// A packet larger than the MTU toward its next hop: with DF, dropped as
 /// `mtu_exceeded` and answered with fragmentation-needed carrying `mtu`;
 /// without DF, punted for the slow path to fragment.

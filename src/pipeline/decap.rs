@@ -5,13 +5,12 @@
 
 use super::buf::PacketBuf;
 use super::classify::{
-    check_ipv4, decrement_ttl, header_checksum_ok, ip_view, local_deliver, reject, route, too_big,
-    trim_to, NeighborCache, Origin,
+    check_ipv4, decrement_forwarded_ttl, decrement_ttl, forward_check, header_checksum_ok, ip_view,
+    local_deliver, route, trim_to, NeighborCache, Origin,
 };
 use super::context::Context;
 use super::drop_reason::DropReason;
 use super::lookup::{Lookup, VtepMatch};
-use super::slowpath::IcmpError;
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
 use crate::wire::ethernet::{self, ethertype, Frame};
@@ -205,26 +204,11 @@ pub(crate) fn to_access<B: PacketBuf, L: Lookup>(
         // No directed broadcasts onto the access segment.
         return Verdict::Drop(DropReason::NoRoute);
     }
-    let forwarded = origin != Origin::Gateway;
-    if forwarded && ttl <= 1 {
-        return reject(
-            ctx,
-            lookup,
-            st,
-            buf,
-            origin,
-            IcmpError::TimeExceeded,
-            DropReason::TtlExpired,
-        );
+    let mtu = ctx.cfg.access_mtu;
+    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, ttl, total, df, mtu) {
+        return v;
     }
-    if total > ctx.cfg.access_mtu {
-        return too_big(ctx, lookup, st, buf, origin, ctx.cfg.access_mtu, df);
-    }
-    if forwarded {
-        if let Some(ipb) = buf.data_mut().get_mut(ethernet::HEADER_LEN..) {
-            ipv4::Packet::new_unchecked(ipb).decrement_ttl();
-        }
-    }
+    decrement_forwarded_ttl(buf, origin);
     let mac = lookup.neighbor(Side::Access, dst);
     let mut f = Frame::new_unchecked(buf.data_mut());
     f.set_src(ctx.cfg.access_mac);

@@ -5,12 +5,12 @@
 
 use super::buf::PacketBuf;
 use super::classify::{
-    decrement_ttl, header_checksum_ok, ip_view, reject, too_big, trim_to, NeighborCache, Origin,
+    decrement_forwarded_ttl, decrement_ttl, forward_check, header_checksum_ok, ip_view, trim_to,
+    NeighborCache, Origin,
 };
 use super::context::{Context, OUTER_LEN};
 use super::drop_reason::DropReason;
 use super::lookup::{Lease, Lookup};
-use super::slowpath::IcmpError;
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
 use crate::wire::ethernet::{self, Frame};
@@ -166,18 +166,6 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         ),
         Err(r) => return Verdict::Drop(r),
     };
-    let forwarded = origin != Origin::Gateway;
-    if forwarded && ttl <= 1 {
-        return reject(
-            ctx,
-            lookup,
-            st,
-            buf,
-            origin,
-            IcmpError::TimeExceeded,
-            DropReason::TtlExpired,
-        );
-    }
     let public = u32::from(lease.public_ip);
     let direct = ctx.cfg.direct_routing && ctx.cfg.underlay_prefix.contains(public);
     let mtu = if direct {
@@ -185,18 +173,14 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
     } else {
         ctx.cfg.tunnel_mtu
     };
-    if total > mtu {
-        return too_big(ctx, lookup, st, buf, origin, mtu, df);
+    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, ttl, total, df, mtu) {
+        return v;
     }
     if !direct && buf.headroom() < OUTER_LEN {
         // Cannot build the TX frame: counted like a full TX queue.
         return Verdict::Drop(DropReason::TxFull);
     }
-    if forwarded {
-        if let Some(ipb) = buf.data_mut().get_mut(ethernet::HEADER_LEN..) {
-            ipv4::Packet::new_unchecked(ipb).decrement_ttl();
-        }
-    }
+    decrement_forwarded_ttl(buf, origin);
     let next_hop = if direct {
         public
     } else {
