@@ -4,6 +4,7 @@
 //!
 //! cargo bench --bench table
 
+use rand::Rng as _;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -15,15 +16,11 @@ const LOOKUPS: usize = 1 << 21;
 /// Timed passes; the fastest is reported (least disturbed by neighbours).
 const PASSES: usize = 5;
 
-struct XorShift(u64);
+/// A seeded generator: the same sequence on every run.
+type Seeded = rand::rngs::StdRng;
 
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+fn rng(seed: u64) -> Seeded {
+    rand::SeedableRng::seed_from_u64(seed)
 }
 
 fn entry(key: u32) -> LeaseEntry {
@@ -34,11 +31,11 @@ fn entry(key: u32) -> LeaseEntry {
 }
 
 /// Distinct random keys (like subnet addresses spread over the space).
-fn distinct_keys(n: usize, rng: &mut XorShift) -> Vec<u32> {
+fn distinct_keys(n: usize, rng: &mut Seeded) -> Vec<u32> {
     let mut seen = std::collections::HashSet::with_capacity(n);
     let mut keys = Vec::with_capacity(n);
     while keys.len() < n {
-        let k = rng.next() as u32;
+        let k = rng.gen::<u64>() as u32;
         if seen.insert(k) {
             keys.push(k);
         }
@@ -76,7 +73,7 @@ fn work(mut x: u32) -> u32 {
     x
 }
 
-fn measure(n: usize, rng: &mut XorShift) -> Figures {
+fn measure(n: usize, rng: &mut Seeded) -> Figures {
     let keys = distinct_keys(n, rng);
     // Inserting from empty includes the cost of every slot write; the map
     // is sized by its hint, so no rebuild happens here.
@@ -112,7 +109,7 @@ fn measure(n: usize, rng: &mut XorShift) -> Figures {
 
     // Random picks among the present keys, so large tables miss the cache.
     let probes: Vec<u32> = (0..LOOKUPS)
-        .map(|_| keys[(rng.next() % n as u64) as usize])
+        .map(|_| keys[(rng.gen::<u64>() % n as u64) as usize])
         .collect();
     let get = best_ns_per_op(LOOKUPS, || {
         let mut acc = 0u32;
@@ -171,7 +168,7 @@ fn measure(n: usize, rng: &mut XorShift) -> Figures {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
-    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut rng = rng(0x2545_f491_4f6c_dd1d);
     println!(
         "{:>10} {:>10} {:>10} {:>8} {:>11} {:>9} {:>12}",
         "entries", "insert ns", "update ns", "get ns", "bulk32 ns", "get+w ns", "bulk32+w ns"

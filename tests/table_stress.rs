@@ -3,6 +3,7 @@
 //! writer wrote whole, for that key, and after the writer stops every reader
 //! must see exactly the final state.
 
+use rand::Rng as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -49,15 +50,11 @@ fn key(i: u32) -> u32 {
     i.wrapping_mul(0x9e37_79b1)
 }
 
-struct XorShift(u64);
+/// A seeded generator: the same sequence on every run.
+type Seeded = rand::rngs::StdRng;
 
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+fn rng(seed: u64) -> Seeded {
+    rand::SeedableRng::seed_from_u64(seed)
 }
 
 /// What the writer publishes for the readers' checks.
@@ -84,16 +81,16 @@ fn verify(key: u32, seen: Option<Stamp>, progress: &Progress) -> bool {
 }
 
 fn read_until_done(mut reader: Reader<Stamp>, progress: &Progress, seed: u64) -> (u64, u64) {
-    let mut rng = XorShift(seed);
+    let mut rng = rng(seed);
     let mut keys = [0u32; BULK];
     let mut out = [None; BULK];
     let (mut lookups, mut hits) = (0u64, 0u64);
     while !progress.done.load(Ordering::Acquire) {
         reader.refresh();
-        let k = key((rng.next() % u64::from(KEYS)) as u32);
+        let k = key((rng.gen::<u64>() % u64::from(KEYS)) as u32);
         hits += u64::from(verify(k, reader.get(k), progress));
         for k in keys.iter_mut() {
-            *k = key((rng.next() % u64::from(KEYS)) as u32);
+            *k = key((rng.gen::<u64>() % u64::from(KEYS)) as u32);
         }
         reader.get_bulk(&keys, &mut out);
         for (k, o) in keys.iter().zip(&out) {
@@ -134,10 +131,10 @@ fn readers_see_only_whole_values_during_churn_and_rebuilds() {
         .collect();
     drop(reader);
 
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = rng(0x9e37_79b9_7f4a_7c15);
     let mut generations = 0;
     for version in 1..=WRITES {
-        let i = (rng.next() % u64::from(KEYS)) as u32;
+        let i = (rng.gen::<u64>() % u64::from(KEYS)) as u32;
         progress.started.store(version, Ordering::Release);
         // Phases of mostly inserts and mostly removes, so the table grows,
         // fills with tombstones and shrinks again, many times.
@@ -146,7 +143,7 @@ fn readers_see_only_whole_values_during_churn_and_rebuilds() {
         } else {
             1
         };
-        if rng.next() % 4 < remove_odds {
+        if rng.gen::<u64>() % 4 < remove_odds {
             writer.remove(key(i));
         } else {
             writer.insert(key(i), Stamp::new(key(i), version));
@@ -203,11 +200,11 @@ fn lease_readers_follow_lease_churn() {
             let mut r = readers.clone();
             let done = Arc::clone(&done);
             thread::spawn(move || {
-                let mut rng = XorShift(77 + n);
+                let mut rng = rng(77 + n);
                 let mut seen = 0u64;
                 while !done.load(Ordering::Acquire) {
                     r.refresh();
-                    let i = (rng.next() % u64::from(SUBNETS)) as u32;
+                    let i = (rng.gen::<u64>() % u64::from(SUBNETS)) as u32;
                     if let Some(l) = r.lease(subnet(i)) {
                         let v = l.public_ip & 0xff;
                         assert_eq!(l.public_ip, ip_of(i, v), "lease of {i}");
@@ -229,11 +226,11 @@ fn lease_readers_follow_lease_churn() {
         })
         .collect();
 
-    let mut rng = XorShift(5);
+    let mut rng = rng(5);
     for _ in 0..50_000 {
-        let i = (rng.next() % u64::from(SUBNETS)) as u32;
-        let v = (rng.next() % 4) as u32 + 1;
-        if rng.next() % 3 == 0 {
+        let i = (rng.gen::<u64>() % u64::from(SUBNETS)) as u32;
+        let v = (rng.gen::<u64>() % 4) as u32 + 1;
+        if rng.gen::<u64>() % 3 == 0 {
             tables.remove_lease(subnet(i));
         } else {
             tables.upsert_lease(subnet(i), ip_of(i, v), mac_of(i, v));
