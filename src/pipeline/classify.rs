@@ -5,10 +5,11 @@
 
 use super::buf::PacketBuf;
 use super::context::Context;
-use super::decap::{decap, fast_decap, to_access};
+use super::decap::{decap, to_access};
 use super::drop_reason::{DropReason, SlowKind};
-use super::encap::{fast_encap, to_overlay};
-use super::lookup::{Lease, Lookup, VtepMatch};
+use super::encap::to_overlay;
+use super::fastpath::{access_burst, underlay_burst};
+use super::lookup::{Lease, Lookup};
 use super::slowpath::{
     echo_reply_in_place, handle_arp, icmp_error_allowed, icmp_error_in_place, IcmpError,
 };
@@ -21,12 +22,15 @@ use crate::wire::{ipv4, Error, MacAddr};
 pub const BURST: usize = 32;
 
 /// True when an option-less IPv4 header sums to all ones: the same test
-/// as `ipv4::Packet::verify_checksum`, over five 32-bit words (the ones'
-/// complement sum of the 16-bit words is the folded sum of the 32-bit ones).
+/// as `ipv4::Packet::verify_checksum`. The ones' complement sum does not
+/// depend on byte order (RFC 1071 2(B)), so the header is summed as two
+/// little-endian 64-bit words and one 32-bit word, folded to 16 bits.
 #[inline(always)]
 pub(crate) fn header_checksum_ok(h: &[u8; 20]) -> bool {
-    let w = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let s = w(0) + w(4) + w(8) + w(12) + w(16);
+    let a = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let b = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
+    let c = u64::from(u32::from_le_bytes([h[16], h[17], h[18], h[19]]));
+    let s = (a & 0xffff_ffff) + (a >> 32) + (b & 0xffff_ffff) + (b >> 32) + c;
     let s = (s & 0xffff_ffff) + (s >> 32);
     let s = (s & 0xffff) + (s >> 16);
     let s = (s & 0xffff) + (s >> 16);
@@ -59,7 +63,10 @@ pub(crate) fn decrement_ttl(frame: &mut [u8]) {
 /// than the burst itself.
 pub(crate) struct NeighborCache {
     side: Side,
-    entries: [Option<(u32, MacAddr)>; 4],
+    /// Bit `i` set: `ips[i]` resolved to `macs[i]`.
+    valid: u8,
+    ips: [u32; 4],
+    macs: [MacAddr; 4],
 }
 
 impl NeighborCache {
@@ -67,21 +74,23 @@ impl NeighborCache {
     pub(crate) fn new(side: Side) -> NeighborCache {
         NeighborCache {
             side,
-            entries: [None; 4],
+            valid: 0,
+            ips: [0; 4],
+            macs: [MacAddr::ZERO; 4],
         }
     }
 
     #[inline(always)]
     pub(crate) fn get<L: Lookup>(&mut self, lookup: &L, ip: u32) -> Option<MacAddr> {
-        let e = &mut self.entries[(ip & 3) as usize];
-        match *e {
-            Some((k, mac)) if k == ip => Some(mac),
-            _ => {
-                let mac = lookup.neighbor(self.side, ip)?;
-                *e = Some((ip, mac));
-                Some(mac)
-            }
+        let i = (ip & 3) as usize;
+        if self.valid >> i & 1 == 1 && self.ips[i] == ip {
+            return Some(self.macs[i]);
         }
+        let mac = lookup.neighbor(self.side, ip)?;
+        self.ips[i] = ip;
+        self.macs[i] = mac;
+        self.valid |= 1 << i;
+        Some(mac)
     }
 }
 
@@ -337,8 +346,7 @@ pub fn process_access<B: PacketBuf, L: Lookup>(
     st: &mut WorkerState,
     buf: &mut B,
 ) -> Verdict {
-    let v = access(ctx, lookup, st, buf, None);
-    account(st, v)
+    access_fallback(ctx, lookup, st, buf, None)
 }
 
 fn access<B: PacketBuf, L: Lookup>(
@@ -454,22 +462,24 @@ fn decapped<B: PacketBuf, L: Lookup>(
     route(ctx, lookup, st, buf, Origin::Tunnel, None)
 }
 
-/// The lease-table key of an access frame headed into the overlay, read
-/// without validation (the full checks run afterwards).
-fn access_lease_key(ctx: &Context, frame: &[u8]) -> Option<u32> {
-    let f = Frame::new_checked(frame).ok()?;
-    if f.ethertype() != ethertype::IPV4 {
-        return None;
-    }
-    let d = frame.get(30..34)?;
-    let dst = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-    (ctx.cfg.network.contains(dst) && !ctx.cfg.subnet.contains(dst)).then(|| ctx.subnet_key(dst))
+/// A frame from the access port that the fast path passed over, through
+/// the full path; `lease` is the burst's lookup of its lease key, if made.
+pub(crate) fn access_fallback<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    lease: Option<Option<Lease>>,
+) -> Verdict {
+    let v = access(ctx, lookup, st, buf, lease);
+    account(st, v)
 }
 
 /// Processes a burst received on `rx`, writing one verdict per buffer.
 /// Handles `min(bufs.len(), verdicts.len())` buffers, in chunks of
-/// [`BURST`], and returns that count. Access bursts look their leases up
-/// with one `leases_bulk` call per chunk.
+/// [`BURST`], and returns that count. Each chunk goes through the burst
+/// fast path (`fastpath`), which sends what is not the common case down
+/// the full per-packet path.
 pub fn process_burst<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
@@ -484,75 +494,11 @@ pub fn process_burst<B: PacketBuf, L: Lookup>(
         .zip(verdicts[..n].chunks_mut(BURST))
     {
         match rx {
-            Side::Underlay => {
-                let mut hosts = NeighborCache::new(Side::Access);
-                // The VTEP check of every frame first, back to back: with
-                // large tables the cache and TLB misses of a burst overlap
-                // instead of stalling each packet in turn.
-                let (mut ips, mut macs, mut owner) =
-                    ([0u32; BURST], [MacAddr::ZERO; BURST], [0u8; BURST]);
-                let mut k = 0;
-                for (i, b) in bchunk.iter().enumerate() {
-                    if let Some(h) = b.data().get(..62) {
-                        ips[k] = u32::from_be_bytes([h[26], h[27], h[28], h[29]]);
-                        macs[k] = MacAddr([h[56], h[57], h[58], h[59], h[60], h[61]]);
-                        owner[k] = i as u8;
-                        k += 1;
-                    }
-                }
-                let mut found = [VtepMatch::UnknownVtep; BURST];
-                lookup.vtep_match_bulk(&ips[..k], &macs[..k], &mut found[..k]);
-                let mut vteps = [None; BURST];
-                for (o, f) in owner[..k].iter().zip(&found[..k]) {
-                    vteps[usize::from(*o)] = Some(*f);
-                }
-                for ((b, v), m) in bchunk.iter_mut().zip(vchunk.iter_mut()).zip(vteps) {
-                    *v = match fast_decap(ctx, st, b, m, &mut hosts, lookup) {
-                        Some(fast) => fast,
-                        None => process_underlay(ctx, lookup, st, b),
-                    };
-                }
-            }
-            Side::Access => access_chunk(ctx, lookup, st, bchunk, vchunk),
-        }
+            Side::Underlay => underlay_burst(ctx, lookup, st, bchunk, vchunk),
+            Side::Access => access_burst(ctx, lookup, st, bchunk, vchunk),
+        };
     }
     n
-}
-
-fn access_chunk<B: PacketBuf, L: Lookup>(
-    ctx: &Context,
-    lookup: &L,
-    st: &mut WorkerState,
-    bufs: &mut [B],
-    verdicts: &mut [Verdict],
-) {
-    let mut keys = [0u32; BURST];
-    let mut owner = [0u8; BURST];
-    let mut n = 0;
-    for (i, b) in bufs.iter().enumerate().take(BURST) {
-        if let Some(k) = access_lease_key(ctx, b.data()) {
-            keys[n] = k;
-            owner[n] = i as u8;
-            n += 1;
-        }
-    }
-    let mut found = [None; BURST];
-    lookup.leases_bulk(&keys[..n], &mut found[..n]);
-    let mut hints: [Option<Option<Lease>>; BURST] = [None; BURST];
-    for (o, l) in owner[..n].iter().zip(&found[..n]) {
-        hints[usize::from(*o)] = Some(*l);
-    }
-    let mut next_hops = NeighborCache::new(Side::Underlay);
-    for ((b, v), h) in bufs.iter_mut().zip(verdicts.iter_mut()).zip(hints) {
-        if let Some(Some(lease)) = h {
-            if let Some(fast) = fast_encap(ctx, lookup, st, b, lease, &mut next_hops) {
-                *v = fast;
-                continue;
-            }
-        }
-        let r = access(ctx, lookup, st, b, h);
-        *v = account(st, r);
-    }
 }
 
 #[cfg(test)]
@@ -640,20 +586,13 @@ mod tests {
         assert!(n > 1000);
         // The sample frames really take the fast paths (not only the fallback).
         let mut st = testing::worker();
-        let mut b = VecBuf::from_frame(&testing::pod_to_host(64));
-        let mut hosts = NeighborCache::new(Side::Access);
-        let vtep = lk.vtep_match(u32::from(testing::NODE_IP), testing::NODE_VTEP_MAC);
-        assert_eq!(
-            fast_decap(&ctx, &mut st, &mut b, Some(vtep), &mut hosts, &lk),
-            Some(Verdict::TxAccess)
-        );
-        let mut b = VecBuf::from_frame(&testing::host_to_pod(64));
-        let lease = lk.lease(u32::from(testing::NODE_SUBNET)).unwrap();
-        let mut hops = NeighborCache::new(Side::Underlay);
-        assert_eq!(
-            fast_encap(&ctx, &lk, &mut st, &mut b, lease, &mut hops),
-            Some(Verdict::TxUnderlay)
-        );
+        let mut v = [Verdict::default()];
+        let mut b = [VecBuf::from_frame(&testing::pod_to_host(64))];
+        assert_eq!(underlay_burst(&ctx, &lk, &mut st, &mut b, &mut v), 1);
+        assert_eq!(v[0], Verdict::TxAccess);
+        let mut b = [VecBuf::from_frame(&testing::host_to_pod(64))];
+        assert_eq!(access_burst(&ctx, &lk, &mut st, &mut b, &mut v), 1);
+        assert_eq!(v[0], Verdict::TxUnderlay);
         // The frames the fast paths are for, with and without a resolved
         // next hop, and a non-zero (valid) outer UDP checksum.
         let mut lk2 = MapLookup::default();

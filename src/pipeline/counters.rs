@@ -48,6 +48,17 @@ impl Counters {
     pub fn decap(&self) {
         bump(&self.block.decap);
     }
+    /// `n` encapsulations at once (the burst fast path counts per burst).
+    #[inline]
+    pub fn encaps(&self, n: u64) {
+        let c = &self.block.encap;
+        c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn decaps(&self, n: u64) {
+        let c = &self.block.decap;
+        c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+    }
     /// A copy of the current values (from any thread).
     pub fn snapshot(&self) -> CounterSnapshot {
         let mut s = CounterSnapshot::default();

@@ -4,16 +4,13 @@
 //! template. The payload is never copied.
 
 use super::buf::PacketBuf;
-use super::classify::{
-    decrement_forwarded_ttl, decrement_ttl, forward_check, header_checksum_ok, ip_view, trim_to,
-    NeighborCache, Origin,
-};
+use super::classify::{decrement_forwarded_ttl, forward_check, ip_view, Origin};
 use super::context::{Context, OUTER_LEN};
 use super::drop_reason::DropReason;
 use super::lookup::{Lease, Lookup};
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
-use crate::wire::ethernet::{self, Frame};
+use crate::wire::ethernet::Frame;
 use crate::wire::{ipv4, MacAddr};
 
 /// The kernel's default ephemeral range (`ip_local_port_range`), which
@@ -39,7 +36,7 @@ pub fn flow_hash<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> u32 {
 
 /// Whether `flow_hash` mixes in the first four payload bytes (the ports).
 #[inline(always)]
-fn has_ports(proto: u8, fragment: bool) -> bool {
+pub(crate) fn has_ports(proto: u8, fragment: bool) -> bool {
     matches!(
         proto,
         ipv4::protocol::TCP | ipv4::protocol::UDP | ipv4::protocol::SCTP
@@ -50,15 +47,12 @@ fn has_ports(proto: u8, fragment: bool) -> bool {
 /// bytes big-endian, or 0 where `flow_hash` ignores them).
 #[inline(always)]
 pub(crate) fn flow_hash_of(src: u32, dst: u32, proto: u8, ports: u32) -> u32 {
-    let mut h = (u64::from(src) << 32) | u64::from(dst);
-    h ^= ((u64::from(ports) << 8) | u64::from(proto)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    // murmur3's 64-bit finaliser: every input bit reaches every output bit.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    h as u32
+    // Two multiply-shift hashes, independent so they run side by side,
+    // xored: the top half of a 64-bit product depends on (nearly) every
+    // bit of its input, and `src_port` keeps mostly the top bits.
+    let a = ((u64::from(src) << 32) | u64::from(dst)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let b = ((u64::from(ports) << 8) | u64::from(proto)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    ((a ^ b) >> 32) as u32
 }
 
 /// Maps a flow hash onto SRC_PORT_MIN..=SRC_PORT_MAX as the kernel's
@@ -68,79 +62,6 @@ pub fn src_port(hash: u32) -> u16 {
     let h = hash ^ (hash << 16);
     let span = u64::from(SRC_PORT_MAX - SRC_PORT_MIN) + 1;
     ((u64::from(h) * span) >> 32) as u16 + SRC_PORT_MIN
-}
-
-/// The common case of encapsulation in one pass, for a frame from the
-/// access port whose lease the burst function looked up: an option-less,
-/// unfragmented-or-not IPv4 packet with a good header checksum, TTL above
-/// 1, within the tunnel MTU, toward a lease reached through the tunnel
-/// with a resolved next hop. Everything is checked before anything is
-/// written; `None` means "not the common case": the buffer is untouched
-/// and the caller runs the full path (`process_access`), which gives the
-/// same verdict, bytes and counts this function would have (the unit test
-/// `fast_paths_match_full_paths` holds both to that).
-#[inline(always)]
-pub(crate) fn fast_encap<B: PacketBuf, L: Lookup>(
-    ctx: &Context,
-    lookup: &L,
-    st: &mut WorkerState,
-    buf: &mut B,
-    lease: Lease,
-    neighbors: &mut NeighborCache,
-) -> Option<Verdict> {
-    let data = buf.data();
-    let len = data.len();
-    let h: &[u8; 34] = data.get(..34)?.try_into().ok()?;
-    if h[12..14] != [0x08, 0x00] || h[0..6] != ctx.cfg.access_mac.0 {
-        return None;
-    }
-    let ip: &[u8; 20] = h[14..34].try_into().ok()?;
-    let total = u16::from_be_bytes([ip[2], ip[3]]);
-    if ip[0] != 0x45 || total < 20 || usize::from(total) + 14 > len {
-        return None;
-    }
-    if total > ctx.cfg.tunnel_mtu || ip[8] <= 1 || !header_checksum_ok(ip) {
-        return None;
-    }
-    let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
-    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-    if ctx.is_local(dst) || ctx.cfg.subnet.contains(dst) || !ctx.cfg.network.contains(dst) {
-        return None;
-    }
-    let public = u32::from(lease.public_ip);
-    if ctx.cfg.direct_routing && ctx.cfg.underlay_prefix.contains(public) {
-        return None;
-    }
-    if buf.headroom() < OUTER_LEN {
-        return None;
-    }
-    let mac = neighbors.get(lookup, ctx.underlay_next_hop(public))?;
-    let proto = ip[9];
-    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
-    let ports = match data.get(34..38) {
-        Some(p) if total >= 24 && has_ports(proto, fragment) => {
-            u32::from_be_bytes([p[0], p[1], p[2], p[3]])
-        }
-        _ => 0,
-    };
-    let sport = src_port(flow_hash_of(src, dst, proto, ports));
-    if !trim_to(buf, ethernet::HEADER_LEN + usize::from(total)) {
-        return None;
-    }
-    // From here on, exactly what `to_overlay` does, in its order.
-    decrement_ttl(buf.data_mut());
-    let mut f = Frame::new_unchecked(buf.data_mut());
-    f.set_src(ctx.cfg.vtep_mac);
-    f.set_dst(lease.vtep_mac);
-    let inner_len = buf.len() as u16;
-    let ident = st.take_ident();
-    let Some(hdr) = buf.prepend(OUTER_LEN) else {
-        st.counters.dropped(DropReason::TxFull);
-        return Some(Verdict::Drop(DropReason::TxFull));
-    };
-    ctx.write_outer(hdr, mac, lease.public_ip, ident, sport, inner_len);
-    st.counters.encap();
-    Some(Verdict::TxUnderlay)
 }
 
 /// Sends a validated `[Ethernet][IPv4]` frame (padding trimmed) toward the

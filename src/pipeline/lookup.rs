@@ -2,6 +2,7 @@
 //! tables are built (the lock-free tables implement this for the workers;
 //! `testing::MapLookup` for tests).
 
+use super::classify::BURST;
 use super::verdict::Side;
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
@@ -11,6 +12,14 @@ use std::net::Ipv4Addr;
 pub struct Lease {
     pub public_ip: Ipv4Addr,
     pub vtep_mac: MacAddr,
+}
+
+impl Lease {
+    /// A placeholder for arrays the lookups fill.
+    pub const NONE: Lease = Lease {
+        public_ip: Ipv4Addr::UNSPECIFIED,
+        vtep_mac: MacAddr::ZERO,
+    };
 }
 
 /// Result of checking a VXLAN packet's outer source and inner source MAC.
@@ -28,25 +37,32 @@ pub trait Lookup {
     /// The lease of `subnet` (destination masked with SubnetLen, host order).
     fn lease(&self, subnet: u32) -> Option<Lease>;
 
-    /// `out[i] = lease(subnets[i])` for a whole burst; tables override this
-    /// to overlap their memory accesses. `out` is at least as long as
-    /// `subnets`; extra entries are left alone.
-    fn leases_bulk(&self, subnets: &[u32], out: &mut [Option<Lease>]) {
-        for (s, o) in subnets.iter().zip(out.iter_mut()) {
-            *o = self.lease(*s);
+    /// For every bit `i` set in `want`: `out[i] = lease(keys[i])` when
+    /// there is one; returns the bits of the keys found (`out` is left
+    /// alone elsewhere). One call per burst; tables override it to overlap
+    /// their memory accesses.
+    fn leases_masked(&self, keys: &[u32; BURST], want: u32, out: &mut [Lease; BURST]) -> u32 {
+        let mut found = 0;
+        for i in (0..BURST).filter(|i| want >> i & 1 == 1) {
+            if let Some(l) = self.lease(keys[i]) {
+                out[i] = l;
+                found |= 1 << i;
+            }
         }
+        found
     }
 
     /// Is `public_ip` (host order) a known VTEP, and is `mac` one of the
     /// VtepMACs of the leases it holds?
     fn vtep_match(&self, public_ip: u32, mac: MacAddr) -> VtepMatch;
 
-    /// `out[i] = vtep_match(ips[i], macs[i])` for a whole burst; tables
-    /// override this to overlap their memory accesses.
-    fn vtep_match_bulk(&self, ips: &[u32], macs: &[MacAddr], out: &mut [VtepMatch]) {
-        for ((ip, mac), o) in ips.iter().zip(macs).zip(out.iter_mut()) {
-            *o = self.vtep_match(*ip, *mac);
-        }
+    /// The bits `i` of `want` for which `vtep_match(ips[i], macs[i])` is
+    /// `Ok`, for a whole burst; tables override it to overlap their memory
+    /// accesses.
+    fn vteps_ok_masked(&self, ips: &[u32; BURST], macs: &[MacAddr; BURST], want: u32) -> u32 {
+        (0..BURST)
+            .filter(|&i| want >> i & 1 == 1 && self.vtep_match(ips[i], macs[i]) == VtepMatch::Ok)
+            .fold(0, |m, i| m | 1 << i)
     }
 
     /// The resolved MAC of `ip` (host order) on port `side`.

@@ -13,6 +13,7 @@ pub mod counters;
 pub mod decap;
 pub mod drop_reason;
 pub mod encap;
+mod fastpath;
 pub mod fragment;
 pub mod lookup;
 pub mod mbuf;

@@ -6,6 +6,9 @@ use crate::table::{LeaseEntry, LeaseReaders, NeighborReaders, BULK};
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 
+// The pipeline's bursts are the tables' bulk-lookup unit.
+const _: () = assert!(BULK == super::classify::BURST && BULK <= 32);
+
 pub struct TableLookup {
     pub leases: LeaseReaders,
     pub neighbors: NeighborReaders,
@@ -35,15 +38,13 @@ impl Lookup for TableLookup {
     }
 
     #[inline]
-    fn leases_bulk(&self, subnets: &[u32], out: &mut [Option<Lease>]) {
-        let mut raw = [None; BULK];
-        for (keys, outs) in subnets.chunks(BULK).zip(out.chunks_mut(BULK)) {
-            let n = keys.len().min(outs.len());
-            self.leases.leases.get_bulk(&keys[..n], &mut raw[..n]);
-            for (o, r) in outs.iter_mut().zip(&raw[..n]) {
-                *o = r.map(to_lease);
-            }
-        }
+    fn leases_masked(&self, keys: &[u32; BULK], want: u32, out: &mut [Lease; BULK]) -> u32 {
+        let mut found = 0;
+        self.leases.leases.get_masked(keys, want, |i, e| {
+            out[i] = to_lease(e);
+            found |= 1 << i;
+        });
+        found
     }
 
     #[inline]
@@ -56,23 +57,14 @@ impl Lookup for TableLookup {
     }
 
     #[inline]
-    fn vtep_match_bulk(&self, ips: &[u32], macs: &[MacAddr], out: &mut [VtepMatch]) {
-        let mut found = [None; BULK];
-        for ((ips, macs), outs) in ips
-            .chunks(BULK)
-            .zip(macs.chunks(BULK))
-            .zip(out.chunks_mut(BULK))
-        {
-            let n = ips.len().min(macs.len()).min(outs.len());
-            self.leases.vteps.get_bulk(&ips[..n], &mut found[..n]);
-            for ((o, f), mac) in outs.iter_mut().zip(&found[..n]).zip(macs) {
-                *o = match f {
-                    None => VtepMatch::UnknownVtep,
-                    Some(m) if m.contains(&mac.0) => VtepMatch::Ok,
-                    Some(_) => VtepMatch::WrongMac,
-                };
+    fn vteps_ok_masked(&self, ips: &[u32; BULK], macs: &[MacAddr; BULK], want: u32) -> u32 {
+        let mut ok = 0;
+        self.leases.vteps.get_masked(ips, want, |i, m| {
+            if m.contains(&macs[i].0) {
+                ok |= 1 << i;
             }
-        }
+        });
+        ok
     }
 
     #[inline]

@@ -367,6 +367,42 @@ impl<V: Packed> Reader<V> {
     }
 }
 
+impl<V: Packed> Reader<V> {
+    /// Looks up `keys[i]` for every bit `i` set in `want` and calls
+    /// `found(i, value)` for each key present. Like `get_bulk`, all home
+    /// slots are touched before any is probed; unlike it, nothing is copied
+    /// through `Option` staging arrays (the burst fast paths' lookup).
+    #[inline]
+    pub fn get_masked<F: FnMut(usize, V)>(&self, keys: &[u32; BULK], want: u32, mut found: F) {
+        let t = &*self.table;
+        let mut home = [0usize; BULK];
+        let mut touched = 0u32;
+        let mut w = want;
+        while w != 0 {
+            let i = w.trailing_zeros() as usize;
+            w &= w - 1;
+            home[i] = t.home(keys[i]);
+            if let Some(slot) = t.slots.get(home[i]) {
+                touched ^= slot.touch();
+            }
+        }
+        std::hint::black_box(touched);
+        let mut w = want;
+        while w != 0 {
+            let i = w.trailing_zeros() as usize;
+            w &= w - 1;
+            // Most keys sit in their home slot: one straight-line read.
+            let hit = match t.slots.get(home[i]).and_then(|s| s.try_hit(keys[i])) {
+                Some(words) => Some(words),
+                None => t.lookup_from(home[i], keys[i]),
+            };
+            if let Some(words) = hit {
+                found(i, V::unpack(words));
+            }
+        }
+    }
+}
+
 impl<V: Packed> Clone for Reader<V> {
     fn clone(&self) -> Self {
         Reader {
@@ -563,6 +599,29 @@ mod tests {
         r.refresh();
         assert_eq!(r.get(last), Some(val(last, 0)));
         assert_eq!(w.reclaim(), 0, "old table freed by the writer");
+    }
+
+    #[test]
+    fn get_masked_matches_get() {
+        let (mut w, r) = map::<Val>(100);
+        for k in (0..200u32).step_by(3) {
+            w.insert(k, val(k, 1));
+        }
+        let mut keys = [0u32; BULK];
+        for (i, k) in keys.iter_mut().enumerate() {
+            *k = i as u32 * 2;
+        }
+        for want in [0u32, 1, 0x8000_0001, 0x5555_5555, u32::MAX] {
+            let mut seen = 0u32;
+            r.get_masked(&keys, want, |i, v| {
+                assert_eq!(Some(v), r.get(keys[i]), "key {}", keys[i]);
+                seen |= 1 << i;
+            });
+            let expect = (0..BULK)
+                .filter(|&i| want >> i & 1 == 1 && r.get(keys[i]).is_some())
+                .fold(0u32, |m, i| m | 1 << i);
+            assert_eq!(seen, expect, "want {want:#x}");
+        }
     }
 
     #[test]

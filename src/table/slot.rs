@@ -100,6 +100,24 @@ impl Slot {
         }
     }
 
+    /// The common case of `probe` without its loop: the slot holds `key`
+    /// and no write overlapped the reads. `None` means "ask `probe`" (a
+    /// miss, an empty or retired slot, or a write in progress).
+    #[inline]
+    pub fn try_hit(&self, key: u32) -> Option<[u64; WORDS]> {
+        let s1 = self.seq.load(Ordering::Acquire);
+        let k = self.key.load(Ordering::Relaxed);
+        let w = [
+            self.words[0].load(Ordering::Relaxed),
+            self.words[1].load(Ordering::Relaxed),
+            self.words[2].load(Ordering::Relaxed),
+        ];
+        // As in `probe`: the data loads before the re-check.
+        fence(Ordering::Acquire);
+        let s2 = self.seq.load(Ordering::Relaxed);
+        (s1 == s2 && s1 & (WRITING | LIVE) == LIVE && k == key).then_some(w)
+    }
+
     /// A plain load of the sequence word, used to pull the slot's cache
     /// line in early for a bulk lookup.
     #[inline]

@@ -1,0 +1,424 @@
+//! The fast paths, a burst at a time, in three passes: check every header
+//! of the burst (reads only), look the whole burst up in the tables with
+//! one masked call, then rewrite the packets that passed. A packet that is
+//! not the common case at any point is left untouched and takes the full
+//! per-packet path (`process_access` / `process_underlay`), which alone
+//! decides drops, ICMP errors, punts and held packets. The unit test
+//! `classify::tests::fast_paths_match_full_paths` holds both to the same
+//! verdict, bytes and counters.
+//!
+//! Why passes: a packet's work is a chain of dependent steps (parse, hash,
+//! probe, write); done packet by packet the core waits on each chain in
+//! turn, done pass by pass the chains of 32 packets overlap, and the table
+//! probes of a burst are all in flight together.
+
+use super::buf::PacketBuf;
+use super::classify::{
+    access_fallback, decrement_ttl, header_checksum_ok, process_underlay, trim_to, NeighborCache,
+    BURST,
+};
+use super::context::{mask, Context, OUTER_LEN};
+use super::drop_reason::DropReason;
+use super::encap::{flow_hash_of, has_ports, src_port};
+use super::lookup::{Lease, Lookup};
+use super::state::WorkerState;
+use super::verdict::{Side, Verdict};
+use crate::wire::ethernet::{self, Frame};
+use crate::wire::{ipv4, udp, vxlan, MacAddr};
+use std::net::Ipv4Addr;
+
+/// Bytes the encap header pass reads: Ethernet, option-less IPv4, ports.
+const ENCAP_HDR: usize = 38;
+/// Bytes the decap header pass reads: outer Ethernet/IPv4/UDP/VXLAN (50),
+/// inner Ethernet (14) and option-less inner IPv4 (20).
+const DECAP_HDR: usize = 84;
+/// Outer headers decap strips.
+const DECAP_OUTER: usize =
+    ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + vxlan::HEADER_LEN;
+
+/// A prefix as address and mask, computed once per burst.
+#[derive(Clone, Copy)]
+struct Net {
+    addr: u32,
+    mask: u32,
+}
+
+impl Net {
+    #[inline(always)]
+    fn new(p: super::context::Prefix) -> Net {
+        Net {
+            addr: p.addr_u32(),
+            mask: mask(p.prefix_len()),
+        }
+    }
+    #[inline(always)]
+    fn contains(self, ip: u32) -> bool {
+        ip & self.mask == self.addr
+    }
+}
+
+/// What the encap header pass keeps of a candidate.
+#[derive(Clone, Copy, Default)]
+struct EncapMeta {
+    /// Inner IPv4 total length.
+    total: u16,
+    /// Outer UDP source port (from the inner flow hash).
+    sport: u16,
+}
+
+/// The configuration the encap header pass compares against, hoisted
+/// out of the packet loop.
+struct EncapConsts {
+    mac: [u8; 6],
+    tunnel_mtu: u16,
+    network: Net,
+    subnet: Net,
+    subnet_mask: u32,
+    access_ip: u32,
+    underlay_ip: u32,
+}
+
+impl EncapConsts {
+    #[inline(always)]
+    fn new(ctx: &Context) -> EncapConsts {
+        EncapConsts {
+            mac: ctx.cfg.access_mac.0,
+            tunnel_mtu: ctx.cfg.tunnel_mtu,
+            network: Net::new(ctx.cfg.network),
+            subnet: Net::new(ctx.cfg.subnet),
+            subnet_mask: mask(ctx.cfg.subnet_len),
+            access_ip: u32::from(ctx.cfg.access_ip),
+            underlay_ip: u32::from(ctx.cfg.underlay_ip),
+        }
+    }
+
+    /// The lease key and what the write pass needs, for a frame from the
+    /// access port that is an option-less IPv4 packet to our MAC with a
+    /// good header checksum, TTL above 1, within the tunnel MTU, to
+    /// another lease's subnet. `None`: not the common case.
+    #[inline(always)]
+    fn candidate(&self, data: &[u8]) -> Option<(u32, EncapMeta)> {
+        let h: &[u8; ENCAP_HDR] = data.get(..ENCAP_HDR)?.try_into().ok()?;
+        let ip: &[u8; 20] = h[14..34].try_into().ok()?;
+        let total = u16::from_be_bytes([ip[2], ip[3]]);
+        let ok = h[0..6] == self.mac
+            && h[12..14] == [0x08, 0x00]
+            && ip[0] == 0x45
+            && total >= 20
+            && usize::from(total) + ethernet::HEADER_LEN <= data.len()
+            && total <= self.tunnel_mtu
+            && ip[8] > 1;
+        if !ok || !header_checksum_ok(ip) {
+            return None;
+        }
+        let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+        let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+        if !self.network.contains(dst)
+            || self.subnet.contains(dst)
+            || dst == self.access_ip
+            || dst == self.underlay_ip
+        {
+            return None;
+        }
+        let proto = ip[9];
+        let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+        let ports = if total >= 24 && has_ports(proto, fragment) {
+            u32::from_be_bytes([h[34], h[35], h[36], h[37]])
+        } else {
+            0
+        };
+        let sport = src_port(flow_hash_of(src, dst, proto, ports));
+        Some((dst & self.subnet_mask, EncapMeta { total, sport }))
+    }
+}
+
+/// Rewrites one candidate whose lease was found into its VXLAN frame, as
+/// `to_overlay` would. `None` (buffer untouched): the lease is reached by
+/// DirectRouting, the headroom is short or the next hop is unresolved.
+#[inline(always)]
+fn encap_one<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    buf: &mut B,
+    lease: Lease,
+    meta: EncapMeta,
+    hops: &mut NeighborCache,
+    ident: u16,
+) -> Option<Verdict> {
+    let public = u32::from(lease.public_ip);
+    if ctx.cfg.direct_routing && ctx.cfg.underlay_prefix.contains(public) {
+        return None;
+    }
+    if buf.headroom() < OUTER_LEN {
+        return None;
+    }
+    let mac = hops.get(lookup, ctx.underlay_next_hop(public))?;
+    if !trim_to(buf, ethernet::HEADER_LEN + usize::from(meta.total)) {
+        return None;
+    }
+    // From here on, exactly what `to_overlay` does, in its order.
+    decrement_ttl(buf.data_mut());
+    let mut f = Frame::new_unchecked(buf.data_mut());
+    f.set_src(ctx.cfg.vtep_mac);
+    f.set_dst(lease.vtep_mac);
+    let inner_len = buf.len() as u16;
+    let Some(hdr) = buf.prepend(OUTER_LEN) else {
+        return Some(Verdict::Drop(DropReason::TxFull));
+    };
+    ctx.write_outer(hdr, mac, lease.public_ip, ident, meta.sport, inner_len);
+    Some(Verdict::TxUnderlay)
+}
+
+/// A burst (at most [`BURST`]) from the access port. Returns the bits of
+/// the packets the fast path handled (for tests).
+pub(crate) fn access_burst<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    bufs: &mut [B],
+    verdicts: &mut [Verdict],
+) -> u32 {
+    let n = bufs.len().min(verdicts.len()).min(BURST);
+    let consts = EncapConsts::new(ctx);
+    let mut keys = [0u32; BURST];
+    let mut meta = [EncapMeta::default(); BURST];
+    let mut want = 0u32;
+    for (i, b) in bufs[..n].iter().enumerate() {
+        if let Some((k, m)) = consts.candidate(b.data()) {
+            keys[i] = k;
+            meta[i] = m;
+            want |= 1 << i;
+        }
+    }
+    let mut leases = [Lease::NONE; BURST];
+    let found = if want != 0 {
+        lookup.leases_masked(&keys, want, &mut leases)
+    } else {
+        0
+    };
+    let mut hops = NeighborCache::new(Side::Underlay);
+    let (mut encaps, mut fast_bits) = (0u64, 0u32);
+    for (i, (b, v)) in bufs[..n].iter_mut().zip(verdicts.iter_mut()).enumerate() {
+        if found >> i & 1 == 1 {
+            if let Some(fast) =
+                encap_one(ctx, lookup, b, leases[i], meta[i], &mut hops, st.next_ident)
+            {
+                st.next_ident = st.next_ident.wrapping_add(1);
+                fast_bits |= 1 << i;
+                match fast {
+                    Verdict::TxUnderlay => encaps += 1,
+                    Verdict::Drop(r) => st.counters.dropped(r),
+                    _ => {}
+                }
+                *v = fast;
+                continue;
+            }
+        }
+        // The lease lookup already made (found or not) goes along.
+        let hint = (want >> i & 1 == 1).then(|| (found >> i & 1 == 1).then_some(leases[i]));
+        *v = access_fallback(ctx, lookup, st, b, hint);
+    }
+    st.counters.encaps(encaps);
+    fast_bits
+}
+
+/// What the decap header pass keeps of a candidate.
+#[derive(Clone, Copy, Default)]
+struct DecapMeta {
+    /// Inner destination: a host of our subnet.
+    dst: u32,
+    /// Inner IPv4 total length.
+    total: u16,
+    /// UDP length, when the datagram carries a (non-zero) UDP checksum
+    /// still to verify; 0 otherwise.
+    csum_len: u16,
+}
+
+/// The configuration the decap header pass compares against.
+struct DecapConsts {
+    mac: [u8; 6],
+    ip: u32,
+    port: u16,
+    vni: [u8; 3],
+    vtep_mac: [u8; 6],
+    access_mtu: u16,
+    subnet: Net,
+    broadcast: u32,
+    access_ip: u32,
+    underlay_ip: u32,
+}
+
+impl DecapConsts {
+    #[inline(always)]
+    fn new(ctx: &Context) -> DecapConsts {
+        let vni = ctx.cfg.vni.get().to_be_bytes();
+        DecapConsts {
+            mac: ctx.cfg.underlay_mac.0,
+            ip: u32::from(ctx.cfg.underlay_ip),
+            port: ctx.cfg.udp_port,
+            vni: [vni[1], vni[2], vni[3]],
+            vtep_mac: ctx.cfg.vtep_mac.0,
+            access_mtu: ctx.cfg.access_mtu,
+            subnet: Net::new(ctx.cfg.subnet),
+            broadcast: ctx.cfg.subnet.broadcast(),
+            access_ip: u32::from(ctx.cfg.access_ip),
+            underlay_ip: u32::from(ctx.cfg.underlay_ip),
+        }
+    }
+
+    /// The outer source (the VTEP key), the inner source MAC and what the
+    /// write pass needs, for an option-less, unfragmented IPv4/UDP frame to
+    /// our address and VXLAN port, with strict VXLAN flags and our VNI,
+    /// carrying an option-less inner IPv4 packet to our VtepMAC with a good
+    /// checksum and TTL above 1 for a host of our subnet. `None`: not the
+    /// common case.
+    #[inline(always)]
+    fn candidate(&self, data: &[u8]) -> Option<(u32, MacAddr, DecapMeta)> {
+        let h: &[u8; DECAP_HDR] = data.get(..DECAP_HDR)?.try_into().ok()?;
+        let oip: &[u8; 20] = h[14..34].try_into().ok()?;
+        let total = usize::from(u16::from_be_bytes([oip[2], oip[3]]));
+        let odst = u32::from_be_bytes([oip[16], oip[17], oip[18], oip[19]]);
+        let fragment = u16::from_be_bytes([oip[6], oip[7]]) & 0x3fff != 0;
+        let udp_len = usize::from(u16::from_be_bytes([h[38], h[39]]));
+        let outer_ok = h[0..6] == self.mac
+            && h[12..14] == [0x08, 0x00]
+            && oip[0] == 0x45
+            && oip[9] == ipv4::protocol::UDP
+            && total >= 20
+            && total + ethernet::HEADER_LEN <= data.len()
+            && odst == self.ip
+            && !fragment
+            && u16::from_be_bytes([h[36], h[37]]) == self.port
+            && udp_len == total - 20
+            // VXLAN: the I flag only, reserved bytes zero, our VNI.
+            && h[42..46] == [0x08, 0, 0, 0]
+            && h[46..49] == self.vni
+            && h[49] == 0
+            // Inner Ethernet to our VtepMAC, IPv4.
+            && h[50..56] == self.vtep_mac
+            && h[62..64] == [0x08, 0x00];
+        if !outer_ok || !header_checksum_ok(oip) {
+            return None;
+        }
+        let iip: &[u8; 20] = h[64..84].try_into().ok()?;
+        let itotal = u16::from_be_bytes([iip[2], iip[3]]);
+        let inner_room = udp_len.checked_sub(udp::HEADER_LEN + vxlan::HEADER_LEN + 14)?;
+        let idst = u32::from_be_bytes([iip[16], iip[17], iip[18], iip[19]]);
+        let inner_ok = iip[0] == 0x45
+            && itotal >= 20
+            && usize::from(itotal) <= inner_room
+            && iip[8] > 1
+            && itotal <= self.access_mtu
+            && self.subnet.contains(idst)
+            && idst != self.access_ip
+            && idst != self.underlay_ip
+            && idst != self.subnet.addr
+            && idst != self.broadcast;
+        if !inner_ok || !header_checksum_ok(iip) {
+            return None;
+        }
+        let osrc = u32::from_be_bytes([oip[12], oip[13], oip[14], oip[15]]);
+        let smac = MacAddr([h[56], h[57], h[58], h[59], h[60], h[61]]);
+        let csum_len = if h[40..42] == [0, 0] {
+            0
+        } else {
+            udp_len as u16
+        };
+        Some((
+            osrc,
+            smac,
+            DecapMeta {
+                dst: idst,
+                total: itotal,
+                csum_len,
+            },
+        ))
+    }
+}
+
+/// Strips the outer headers of one candidate from a known VTEP and hands
+/// the inner frame to its host, as `decap` and `to_access` would. `None`
+/// (buffer untouched): a UDP checksum that is wrong, or an unresolved host.
+#[inline(always)]
+fn decap_one<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    buf: &mut B,
+    meta: DecapMeta,
+    hosts: &mut NeighborCache,
+) -> Option<Verdict> {
+    if meta.csum_len != 0 {
+        let data = buf.data();
+        let d = data.get(34..34 + usize::from(meta.csum_len))?;
+        let u = udp::Packet::new_checked(d).ok()?;
+        let src = Ipv4Addr::new(data[26], data[27], data[28], data[29]);
+        if !u.checksum_ok(src, ctx.cfg.underlay_ip) {
+            return None;
+        }
+    }
+    let mac = hosts.get(lookup, meta.dst)?;
+    if !trim_to(
+        buf,
+        DECAP_OUTER + ethernet::HEADER_LEN + usize::from(meta.total),
+    ) {
+        return None;
+    }
+    // From here on, exactly what `decap` and `to_access` do, in their order.
+    if !buf.adj(DECAP_OUTER) {
+        return Some(Verdict::Drop(DropReason::Truncated));
+    }
+    decrement_ttl(buf.data_mut());
+    let mut f = Frame::new_unchecked(buf.data_mut());
+    f.set_src(ctx.cfg.access_mac);
+    f.set_dst(mac);
+    Some(Verdict::TxAccess)
+}
+
+/// A burst (at most [`BURST`]) from the underlay port. Returns the bits
+/// of the packets the fast path handled (for tests).
+pub(crate) fn underlay_burst<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    bufs: &mut [B],
+    verdicts: &mut [Verdict],
+) -> u32 {
+    let n = bufs.len().min(verdicts.len()).min(BURST);
+    let consts = DecapConsts::new(ctx);
+    let mut ips = [0u32; BURST];
+    let mut macs = [MacAddr::ZERO; BURST];
+    let mut meta = [DecapMeta::default(); BURST];
+    let mut want = 0u32;
+    for (i, b) in bufs[..n].iter().enumerate() {
+        if let Some((ip, mac, m)) = consts.candidate(b.data()) {
+            ips[i] = ip;
+            macs[i] = mac;
+            meta[i] = m;
+            want |= 1 << i;
+        }
+    }
+    let ok = if want != 0 {
+        lookup.vteps_ok_masked(&ips, &macs, want)
+    } else {
+        0
+    };
+    let mut hosts = NeighborCache::new(Side::Access);
+    let (mut decaps, mut fast_bits) = (0u64, 0u32);
+    for (i, (b, v)) in bufs[..n].iter_mut().zip(verdicts.iter_mut()).enumerate() {
+        if ok >> i & 1 == 1 {
+            if let Some(fast) = decap_one(ctx, lookup, b, meta[i], &mut hosts) {
+                fast_bits |= 1 << i;
+                match fast {
+                    Verdict::TxAccess => decaps += 1,
+                    Verdict::Drop(r) => st.counters.dropped(r),
+                    _ => {}
+                }
+                *v = fast;
+                continue;
+            }
+        }
+        *v = process_underlay(ctx, lookup, st, b);
+    }
+    st.counters.decaps(decaps);
+    fast_bits
+}
