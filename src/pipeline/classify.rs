@@ -38,22 +38,27 @@ pub(crate) fn header_checksum_ok(h: &[u8; 20]) -> bool {
     s == 0xffff
 }
 
-/// `ipv4::Packet::decrement_ttl` on the IPv4 header behind an Ethernet
-/// header, inlined: the same RFC 1624 update (identical bytes), without
-/// the call and the fold loops.
+/// What a router does to the first 26 bytes of an `[Ethernet][IPv4]`
+/// frame it forwards: new Ethernet addresses, TTL - 1 with the header
+/// checksum updated as `ipv4::Packet::decrement_ttl` does (RFC 1624,
+/// identical bytes), on a fixed-size view: no bounds checks, no fold loops.
+/// `false` (untouched) if the frame is shorter than that.
 #[inline(always)]
-pub(crate) fn decrement_ttl(frame: &mut [u8]) {
-    let Some(h) = frame.get_mut(ethernet::HEADER_LEN..ethernet::HEADER_LEN + 12) else {
-        return;
+pub(crate) fn forward_rewrite(frame: &mut [u8], src: MacAddr, dst: MacAddr) -> bool {
+    let Some(Ok(h)) = frame.get_mut(..26).map(<&mut [u8; 26]>::try_from) else {
+        return false;
     };
-    let old = u16::from_be_bytes([h[8], h[9]]);
-    h[8] = h[8].wrapping_sub(1);
-    let new = u16::from_be_bytes([h[8], h[9]]);
-    let check = u16::from_be_bytes([h[10], h[11]]);
+    h[0..6].copy_from_slice(&dst.0);
+    h[6..12].copy_from_slice(&src.0);
+    let old = u16::from_be_bytes([h[22], h[23]]);
+    h[22] = h[22].wrapping_sub(1);
+    let new = u16::from_be_bytes([h[22], h[23]]);
+    let check = u16::from_be_bytes([h[24], h[25]]);
     let s = u32::from(!check) + u32::from(!old) + u32::from(new);
     let s = (s & 0xffff) + (s >> 16);
     let s = (s & 0xffff) + (s >> 16);
-    h[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
+    h[24..26].copy_from_slice(&(!(s as u16)).to_be_bytes());
+    true
 }
 
 /// Neighbour answers within one burst, for the fast paths: most packets
@@ -545,18 +550,25 @@ mod tests {
     }
 
     #[test]
-    fn inline_ttl_decrement_matches_wire() {
+    fn forward_rewrite_matches_wire() {
         let mut f = testing::host_to_pod(10);
+        let (src, dst) = (MacAddr([1, 2, 3, 4, 5, 6]), MacAddr([7, 8, 9, 10, 11, 12]));
         for ttl in [0u8, 1, 2, 64, 255] {
             for check in [0u16, 1, 0xfeff, 0xff00, 0xffff, 0x1234] {
                 f[22] = ttl;
                 f[24..26].copy_from_slice(&check.to_be_bytes());
                 let mut want = f.clone();
                 ipv4::Packet::new_unchecked(&mut want[14..]).decrement_ttl();
-                decrement_ttl(&mut f);
+                let mut e = Frame::new_unchecked(&mut want[..]);
+                e.set_src(src);
+                e.set_dst(dst);
+                assert!(forward_rewrite(&mut f, src, dst));
                 assert_eq!(f, want, "ttl {ttl} check {check:#x}");
             }
         }
+        let mut short = [0u8; 25];
+        assert!(!forward_rewrite(&mut short, src, dst));
+        assert_eq!(short, [0u8; 25]);
     }
 
     #[test]

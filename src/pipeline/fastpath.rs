@@ -14,7 +14,7 @@
 
 use super::buf::PacketBuf;
 use super::classify::{
-    access_fallback, decrement_ttl, header_checksum_ok, process_underlay, trim_to, NeighborCache,
+    access_fallback, forward_rewrite, header_checksum_ok, process_underlay, trim_to, NeighborCache,
     BURST,
 };
 use super::context::{mask, Context, OUTER_LEN};
@@ -23,7 +23,7 @@ use super::encap::{flow_hash_of, has_ports, src_port};
 use super::lookup::{Lease, Lookup};
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
-use crate::wire::ethernet::{self, Frame};
+use crate::wire::ethernet;
 use crate::wire::{ipv4, udp, vxlan, MacAddr};
 use std::net::Ipv4Addr;
 
@@ -35,6 +35,28 @@ const DECAP_HDR: usize = 84;
 /// Outer headers decap strips.
 const DECAP_OUTER: usize =
     ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + vxlan::HEADER_LEN;
+
+/// The low 48 bits of a little-endian word: a MAC address.
+const MAC_BITS: u64 = (1 << 48) - 1;
+/// Ethertype IPv4 and an option-less IPv4 version/IHL byte, as the three
+/// bytes they are on the wire read little-endian.
+const IPV4_NO_OPTIONS: u64 = 0x45_00_08;
+
+/// The 8 bytes at `at` of a fixed-size header as a little-endian word:
+/// several header fields compared in one go.
+#[inline(always)]
+fn word<const N: usize>(h: &[u8; N], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&h[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// A MAC address as the low 48 bits of a little-endian word.
+#[inline(always)]
+fn mac_word(m: MacAddr) -> u64 {
+    let b = m.0;
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
+}
 
 /// A prefix as address and mask, computed once per burst.
 #[derive(Clone, Copy)]
@@ -69,7 +91,7 @@ struct EncapMeta {
 /// The configuration the encap header pass compares against, hoisted
 /// out of the packet loop.
 struct EncapConsts {
-    mac: [u8; 6],
+    mac: u64,
     tunnel_mtu: u16,
     network: Net,
     subnet: Net,
@@ -82,7 +104,7 @@ impl EncapConsts {
     #[inline(always)]
     fn new(ctx: &Context) -> EncapConsts {
         EncapConsts {
-            mac: ctx.cfg.access_mac.0,
+            mac: mac_word(ctx.cfg.access_mac),
             tunnel_mtu: ctx.cfg.tunnel_mtu,
             network: Net::new(ctx.cfg.network),
             subnet: Net::new(ctx.cfg.subnet),
@@ -101,9 +123,9 @@ impl EncapConsts {
         let h: &[u8; ENCAP_HDR] = data.get(..ENCAP_HDR)?.try_into().ok()?;
         let ip: &[u8; 20] = h[14..34].try_into().ok()?;
         let total = u16::from_be_bytes([ip[2], ip[3]]);
-        let ok = h[0..6] == self.mac
-            && h[12..14] == [0x08, 0x00]
-            && ip[0] == 0x45
+        // Destination MAC (bytes 0..6); ethertype and version/IHL (12..15).
+        let ok = word(h, 0) & MAC_BITS == self.mac
+            && (word(h, 8) >> 32) & 0xff_ffff == IPV4_NO_OPTIONS
             && total >= 20
             && usize::from(total) + ethernet::HEADER_LEN <= data.len()
             && total <= self.tunnel_mtu
@@ -142,31 +164,56 @@ fn encap_one<B: PacketBuf, L: Lookup>(
     buf: &mut B,
     lease: Lease,
     meta: EncapMeta,
+    hop: &NextHop,
     hops: &mut NeighborCache,
     ident: u16,
 ) -> Option<Verdict> {
     let public = u32::from(lease.public_ip);
-    if ctx.cfg.direct_routing && ctx.cfg.underlay_prefix.contains(public) {
+    let on_link = hop.prefix.contains(public);
+    if hop.direct_routing && on_link {
         return None;
     }
     if buf.headroom() < OUTER_LEN {
         return None;
     }
-    let mac = hops.get(lookup, ctx.underlay_next_hop(public))?;
+    let mac = match hop.gateway {
+        Some(gw) if !on_link => hops.get(lookup, gw)?,
+        _ => hops.get(lookup, public)?,
+    };
     if !trim_to(buf, ethernet::HEADER_LEN + usize::from(meta.total)) {
         return None;
     }
-    // From here on, exactly what `to_overlay` does, in its order.
-    decrement_ttl(buf.data_mut());
-    let mut f = Frame::new_unchecked(buf.data_mut());
-    f.set_src(ctx.cfg.vtep_mac);
-    f.set_dst(lease.vtep_mac);
+    // From here on, exactly what `to_overlay` does.
+    if !forward_rewrite(buf.data_mut(), hop.vtep_mac, lease.vtep_mac) {
+        return None;
+    }
     let inner_len = buf.len() as u16;
     let Some(hdr) = buf.prepend(OUTER_LEN) else {
         return Some(Verdict::Drop(DropReason::TxFull));
     };
     ctx.write_outer(hdr, mac, lease.public_ip, ident, meta.sport, inner_len);
     Some(Verdict::TxUnderlay)
+}
+
+/// How encap picks the next hop (`Context::underlay_next_hop` and the
+/// DirectRouting test of `to_overlay`), hoisted out of the packet loop.
+struct NextHop {
+    prefix: Net,
+    gateway: Option<u32>,
+    direct_routing: bool,
+    vtep_mac: MacAddr,
+}
+
+impl NextHop {
+    #[inline(always)]
+    fn new(ctx: &Context) -> NextHop {
+        NextHop {
+            prefix: Net::new(ctx.cfg.underlay_prefix),
+            gateway: ctx.cfg.underlay_gateway.map(u32::from),
+            direct_routing: ctx.cfg.direct_routing,
+            vtep_mac: ctx.cfg.vtep_mac,
+        }
+    }
 }
 
 /// A burst (at most [`BURST`]) from the access port. Returns the bits of
@@ -196,13 +243,21 @@ pub(crate) fn access_burst<B: PacketBuf, L: Lookup>(
     } else {
         0
     };
+    let hop = NextHop::new(ctx);
     let mut hops = NeighborCache::new(Side::Underlay);
     let (mut encaps, mut fast_bits) = (0u64, 0u32);
     for (i, (b, v)) in bufs[..n].iter_mut().zip(verdicts.iter_mut()).enumerate() {
         if found >> i & 1 == 1 {
-            if let Some(fast) =
-                encap_one(ctx, lookup, b, leases[i], meta[i], &mut hops, st.next_ident)
-            {
+            if let Some(fast) = encap_one(
+                ctx,
+                lookup,
+                b,
+                leases[i],
+                meta[i],
+                &hop,
+                &mut hops,
+                st.next_ident,
+            ) {
                 st.next_ident = st.next_ident.wrapping_add(1);
                 fast_bits |= 1 << i;
                 match fast {
@@ -236,11 +291,12 @@ struct DecapMeta {
 
 /// The configuration the decap header pass compares against.
 struct DecapConsts {
-    mac: [u8; 6],
+    mac: u64,
     ip: u32,
     port: u16,
-    vni: [u8; 3],
-    vtep_mac: [u8; 6],
+    /// The whole VXLAN header we accept (I flag, our VNI, zero reserved).
+    vxlan: u64,
+    vtep_mac: u64,
     access_mtu: u16,
     subnet: Net,
     broadcast: u32,
@@ -253,11 +309,11 @@ impl DecapConsts {
     fn new(ctx: &Context) -> DecapConsts {
         let vni = ctx.cfg.vni.get().to_be_bytes();
         DecapConsts {
-            mac: ctx.cfg.underlay_mac.0,
+            mac: mac_word(ctx.cfg.underlay_mac),
             ip: u32::from(ctx.cfg.underlay_ip),
             port: ctx.cfg.udp_port,
-            vni: [vni[1], vni[2], vni[3]],
-            vtep_mac: ctx.cfg.vtep_mac.0,
+            vxlan: u64::from_le_bytes([0x08, 0, 0, 0, vni[1], vni[2], vni[3], 0]),
+            vtep_mac: mac_word(ctx.cfg.vtep_mac),
             access_mtu: ctx.cfg.access_mtu,
             subnet: Net::new(ctx.cfg.subnet),
             broadcast: ctx.cfg.subnet.broadcast(),
@@ -280,9 +336,9 @@ impl DecapConsts {
         let odst = u32::from_be_bytes([oip[16], oip[17], oip[18], oip[19]]);
         let fragment = u16::from_be_bytes([oip[6], oip[7]]) & 0x3fff != 0;
         let udp_len = usize::from(u16::from_be_bytes([h[38], h[39]]));
-        let outer_ok = h[0..6] == self.mac
-            && h[12..14] == [0x08, 0x00]
-            && oip[0] == 0x45
+        // Destination MAC (bytes 0..6); ethertype and version/IHL (12..15).
+        let outer_ok = word(h, 0) & MAC_BITS == self.mac
+            && (word(h, 8) >> 32) & 0xff_ffff == IPV4_NO_OPTIONS
             && oip[9] == ipv4::protocol::UDP
             && total >= 20
             && total + ethernet::HEADER_LEN <= data.len()
@@ -290,13 +346,11 @@ impl DecapConsts {
             && !fragment
             && u16::from_be_bytes([h[36], h[37]]) == self.port
             && udp_len == total - 20
-            // VXLAN: the I flag only, reserved bytes zero, our VNI.
-            && h[42..46] == [0x08, 0, 0, 0]
-            && h[46..49] == self.vni
-            && h[49] == 0
-            // Inner Ethernet to our VtepMAC, IPv4.
-            && h[50..56] == self.vtep_mac
-            && h[62..64] == [0x08, 0x00];
+            // VXLAN (42..50): the I flag only, reserved bytes zero, our VNI.
+            && word(h, 42) == self.vxlan
+            // Inner Ethernet to our VtepMAC (50..56), IPv4 without options (62..65).
+            && word(h, 50) & MAC_BITS == self.vtep_mac
+            && (word(h, 58) >> 32) & 0xff_ffff == IPV4_NO_OPTIONS;
         if !outer_ok || !header_checksum_ok(oip) {
             return None;
         }
@@ -304,8 +358,7 @@ impl DecapConsts {
         let itotal = u16::from_be_bytes([iip[2], iip[3]]);
         let inner_room = udp_len.checked_sub(udp::HEADER_LEN + vxlan::HEADER_LEN + 14)?;
         let idst = u32::from_be_bytes([iip[16], iip[17], iip[18], iip[19]]);
-        let inner_ok = iip[0] == 0x45
-            && itotal >= 20
+        let inner_ok = itotal >= 20
             && usize::from(itotal) <= inner_room
             && iip[8] > 1
             && itotal <= self.access_mtu
@@ -363,14 +416,13 @@ fn decap_one<B: PacketBuf, L: Lookup>(
     ) {
         return None;
     }
-    // From here on, exactly what `decap` and `to_access` do, in their order.
+    // From here on, exactly what `decap` and `to_access` do.
     if !buf.adj(DECAP_OUTER) {
         return Some(Verdict::Drop(DropReason::Truncated));
     }
-    decrement_ttl(buf.data_mut());
-    let mut f = Frame::new_unchecked(buf.data_mut());
-    f.set_src(ctx.cfg.access_mac);
-    f.set_dst(mac);
+    if !forward_rewrite(buf.data_mut(), ctx.cfg.access_mac, mac) {
+        return Some(Verdict::Drop(DropReason::Truncated));
+    }
     Some(Verdict::TxAccess)
 }
 

@@ -2,7 +2,7 @@
 //! holding its own readers (refreshed at burst boundaries).
 use super::lookup::{Lease, Lookup, VtepMatch};
 use super::verdict::Side;
-use crate::table::{LeaseEntry, LeaseReaders, NeighborReaders, BULK};
+use crate::table::{LeaseEntry, LeaseReaders, NeighborReaders, VtepMacs, BULK};
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 
@@ -59,8 +59,8 @@ impl Lookup for TableLookup {
     #[inline]
     fn vteps_ok_masked(&self, ips: &[u32; BULK], macs: &[MacAddr; BULK], want: u32) -> u32 {
         let mut ok = 0;
-        self.leases.vteps.get_masked(ips, want, |i, m| {
-            if m.contains(&macs[i].0) {
+        self.leases.vteps.get_masked_words(ips, want, |i, w| {
+            if VtepMacs::packed_contains(w, &macs[i].0) {
                 ok |= 1 << i;
             }
         });

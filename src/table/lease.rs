@@ -65,6 +65,19 @@ impl Packed for LeaseEntry {
     }
 }
 
+impl VtepMacs {
+    /// `unpack(words).contains(mac)` on the packed words of a table slot,
+    /// without unpacking: the data plane's check of every decapsulated
+    /// frame.
+    #[inline]
+    pub fn packed_contains(w: &[u64; WORDS], mac: &[u8; 6]) -> bool {
+        const MAC_BITS: u64 = (1 << 48) - 1;
+        let m = mac_to_word(mac);
+        let n = ((w[0] >> 56) as usize).min(MAX_VTEP_MACS);
+        w.iter().take(n).any(|x| x & MAC_BITS == m)
+    }
+}
+
 impl Packed for VtepMacs {
     fn pack(&self) -> [u64; WORDS] {
         // The count rides in the top byte of the first MAC's word.
@@ -278,6 +291,22 @@ impl LeaseReaders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_contains_matches_contains() {
+        let macs = [[1, 2, 3, 4, 5, 6], [0xff; 6], [0, 0, 0, 0, 0, 1]];
+        for len in 0..=3u8 {
+            let v = VtepMacs { macs, len };
+            let w = v.pack();
+            for m in macs.iter().chain(&[[0u8; 6], [1, 2, 3, 4, 5, 7]]) {
+                assert_eq!(
+                    VtepMacs::packed_contains(&w, m),
+                    v.contains(m),
+                    "{len} {m:?}"
+                );
+            }
+        }
+    }
 
     const MAC_A: [u8; 6] = [0x16, 0xab, 0x0a, 0xe0, 0xe7, 0x60];
     const MAC_B: [u8; 6] = [0x0e, 0x01, 0x02, 0x03, 0x04, 0x05];

@@ -374,6 +374,18 @@ impl<V: Packed> Reader<V> {
     /// through `Option` staging arrays (the burst fast paths' lookup).
     #[inline]
     pub fn get_masked<F: FnMut(usize, V)>(&self, keys: &[u32; BULK], want: u32, mut found: F) {
+        self.get_masked_words(keys, want, |i, w| found(i, V::unpack(*w)));
+    }
+
+    /// `get_masked` handing over the packed words (for a test on them that
+    /// is cheaper than unpacking).
+    #[inline]
+    pub fn get_masked_words<F: FnMut(usize, &[u64; WORDS])>(
+        &self,
+        keys: &[u32; BULK],
+        want: u32,
+        mut found: F,
+    ) {
         let t = &*self.table;
         let mut home = [0usize; BULK];
         let mut touched = 0u32;
@@ -397,7 +409,7 @@ impl<V: Packed> Reader<V> {
                 None => t.lookup_from(home[i], keys[i]),
             };
             if let Some(words) = hit {
-                found(i, V::unpack(words));
+                found(i, &words);
             }
         }
     }
