@@ -21,7 +21,7 @@ BENCH=$(cargo bench --bench dataplane --no-run 2>&1 | sed -n 's/.*Executable .*(
 VX=./target/release/vxgate
 
 TMP=$(mktemp -d /tmp/vxgate-dataplane.XXXXXX)
-cleanup() { rm -rf "$TMP"; rm -rf /var/run/dpdk/vxbd* /var/run/dpdk/vxbt* 2>/dev/null || true; }
+cleanup() { rm -rf "$TMP"; rm -rf /var/run/dpdk/vxbd* /var/run/dpdk/vxbt* /var/run/dpdk/vxbf* 2>/dev/null || true; }
 trap cleanup EXIT
 
 # The layout benches/dataplane.rs serves (see its header): Network 10.0.0.0/8,
@@ -67,6 +67,20 @@ testpmd() {
   printf '  %-14s %.2f Mpps\n' "$1" "$(awk -v p="$pps" 'BEGIN{print p/1e6}')"
 }
 
+# floor NAME PCAP: `vxgate fwd` on the same devices: vxgate's burst loop
+# and the two PMDs with no packet work at all (the I/O floor any pipeline
+# adds its per-packet cost to). Its rate is over the whole --duration.
+floor() {
+  local out mpps
+  out=$("$VX" fwd --port-a net_pcap0 --port-b net_null0 --duration "$SECS" --mbufs 16383 -- \
+        -l 0-1 --no-pci --vdev "net_pcap0,rx_pcap=$2,infinite_rx=1" --vdev net_null0,no-rx=1 \
+        --file-prefix vxbf --log-level=lib.eal:warning 2>&1) \
+    || { echo "$out" >&2; echo "vxgate fwd run $1 failed" >&2; exit 1; }
+  mpps=$(sed -n 's/.*rate \([0-9.]*\) Mpps.*/\1/p' <<<"$out")
+  printf '%s %s {"mpps":%s}\n' "$r" "$1" "${mpps:-0}" >>"$RES"
+  printf '  %-14s %s Mpps\n' "$1" "${mpps:-0}"
+}
+
 for r in $(seq "$ROUNDS"); do
   echo "round $r/$ROUNDS"
   vxgate  encap        encap "$TMP/inner.pcap" 10000 0
@@ -74,6 +88,8 @@ for r in $(seq "$ROUNDS"); do
   vxgate  decap        decap "$TMP/vxlan.pcap" 10000 0
   testpmd tp_vxlan     macswap "$TMP/vxlan.pcap"
   testpmd tp_inner_io  io "$TMP/inner.pcap"
+  floor   fwd_inner    "$TMP/inner.pcap"
+  floor   fwd_vxlan    "$TMP/vxlan.pcap"
   vxgate  encap_churn  encap "$TMP/inner.pcap" 10000 1000
   vxgate  decap_churn  decap "$TMP/vxlan.pcap" 10000 1000
   vxgate  encap_10     encap "$TMP/inner-10.pcap" 10 0
@@ -100,7 +116,7 @@ print(f"\nmedians of {sys.argv[2]} rounds (TSC {hz/1e9:.2f} GHz, one worker core
 print(f"{'run':<14} {'Mpps':>7} {'cycles/pkt':>10}  ratio")
 ref = {"encap": "tp_inner", "decap": "tp_vxlan", "encap_churn": "encap",
        "decap_churn": "decap", "encap_1m": "encap_10", "decap_1m": "decap_10"}
-for n in ["tp_inner_io", "tp_inner", "tp_vxlan", "encap", "decap", "encap_churn",
+for n in ["tp_inner_io", "tp_inner", "tp_vxlan", "fwd_inner", "fwd_vxlan", "encap", "decap", "encap_churn",
           "decap_churn", "encap_10", "encap_1m", "decap_10", "decap_1m"]:
     extra = f"  {ratio(n, ref[n]):.2f} x {ref[n]}" if n in ref else ""
     print(f"{n:<14} {mpps(n):7.2f} {cpp(n):10.1f}{extra}")
@@ -109,6 +125,12 @@ out = {
     "tsc_hz": hz, "rounds": int(sys.argv[2]),
     "testpmd": {"macswap_inner_mpps": mpps("tp_inner"), "macswap_vxlan_mpps": mpps("tp_vxlan"),
                 "io_inner_mpps": mpps("tp_inner_io")},
+    "io_floor": {"fwd_inner_mpps": mpps("fwd_inner"), "fwd_vxlan_mpps": mpps("fwd_vxlan"),
+                 "encap_pipeline_cycles": round(cpp("encap") - cpp("fwd_inner"), 1),
+                 "decap_pipeline_cycles": round(cpp("decap") - cpp("fwd_vxlan"), 1),
+                 "macswap_budget_at_0_75_cycles": {
+                     "encap": round(cpp("tp_inner") / 0.75 - cpp("fwd_inner"), 1),
+                     "decap": round(cpp("tp_vxlan") / 0.75 - cpp("fwd_vxlan"), 1)}},
     "encap": {"mpps": mpps("encap"), "cycles_per_packet": cpp("encap"),
               "ratio": round(ratio("encap", "tp_inner"), 3)},
     "decap": {"mpps": mpps("decap"), "cycles_per_packet": cpp("decap"),
@@ -121,5 +143,9 @@ out = {
                              "ratio_vs_no_churn": round(ratio(f"{m}_churn", m), 3)}
                          for m in ["encap", "decap"]},
 }
+print(f"pipeline cycles/packet above the I/O floor (vxgate fwd): encap "
+      f"{out['io_floor']['encap_pipeline_cycles']}, decap {out['io_floor']['decap_pipeline_cycles']}; "
+      f"0.75 x macswap leaves {out['io_floor']['macswap_budget_at_0_75_cycles']['encap']} (encap) and "
+      f"{out['io_floor']['macswap_budget_at_0_75_cycles']['decap']} (decap)")
 print(json.dumps(out))
 EOF

@@ -164,8 +164,7 @@ fn encap_one<B: PacketBuf, L: Lookup>(
     buf: &mut B,
     lease: Lease,
     meta: EncapMeta,
-    hop: &NextHop,
-    hops: &mut NeighborCache,
+    hop: &mut NextHop,
     ident: u16,
 ) -> Option<Verdict> {
     let public = u32::from(lease.public_ip);
@@ -177,8 +176,8 @@ fn encap_one<B: PacketBuf, L: Lookup>(
         return None;
     }
     let mac = match hop.gateway {
-        Some(gw) if !on_link => hops.get(lookup, gw)?,
-        _ => hops.get(lookup, public)?,
+        Some(gw) if !on_link => hop.cache.get(lookup, gw)?,
+        _ => hop.cache.get(lookup, public)?,
     };
     if !trim_to(buf, ethernet::HEADER_LEN + usize::from(meta.total)) {
         return None;
@@ -196,8 +195,10 @@ fn encap_one<B: PacketBuf, L: Lookup>(
 }
 
 /// How encap picks the next hop (`Context::underlay_next_hop` and the
-/// DirectRouting test of `to_overlay`), hoisted out of the packet loop.
+/// DirectRouting test of `to_overlay`), hoisted out of the packet loop,
+/// and the burst's neighbour answers.
 struct NextHop {
+    cache: NeighborCache,
     prefix: Net,
     gateway: Option<u32>,
     direct_routing: bool,
@@ -208,6 +209,7 @@ impl NextHop {
     #[inline(always)]
     fn new(ctx: &Context) -> NextHop {
         NextHop {
+            cache: NeighborCache::new(Side::Underlay),
             prefix: Net::new(ctx.cfg.underlay_prefix),
             gateway: ctx.cfg.underlay_gateway.map(u32::from),
             direct_routing: ctx.cfg.direct_routing,
@@ -243,21 +245,13 @@ pub(crate) fn access_burst<B: PacketBuf, L: Lookup>(
     } else {
         0
     };
-    let hop = NextHop::new(ctx);
-    let mut hops = NeighborCache::new(Side::Underlay);
+    let mut hop = NextHop::new(ctx);
     let (mut encaps, mut fast_bits) = (0u64, 0u32);
     for (i, (b, v)) in bufs[..n].iter_mut().zip(verdicts.iter_mut()).enumerate() {
         if found >> i & 1 == 1 {
-            if let Some(fast) = encap_one(
-                ctx,
-                lookup,
-                b,
-                leases[i],
-                meta[i],
-                &hop,
-                &mut hops,
-                st.next_ident,
-            ) {
+            if let Some(fast) =
+                encap_one(ctx, lookup, b, leases[i], meta[i], &mut hop, st.next_ident)
+            {
                 st.next_ident = st.next_ident.wrapping_add(1);
                 fast_bits |= 1 << i;
                 match fast {
