@@ -44,11 +44,16 @@ vxlan "$TMP/vxlan-1m.pcap" 1000000 65536
 
 RES="$TMP/results.txt"
 : >"$RES"
-# vxgate NAME MODE PCAP LEASES CHURN: one bench run, its RESULT line kept.
+# vxgate NAME MODE PCAP LEASES CHURN [WORKERS]: one bench run, its RESULT
+# line kept. With WORKERS, lcores 1 and 2 are pinned to CPUs 0 and 1 (the
+# main lcore, which only sleeps and samples, shares CPU 0), so 1 and 2
+# workers run on the same layout; each worker has its own pcap and null port.
 vxgate() {
-  local out
+  local out lcores=0-1 workers=1
+  [ -n "${6:-}" ] && { workers=$6; lcores='0@0,1@0,2@1'; }
   out=$(VXB_MODE=$2 VXB_PCAP=$3 VXB_LEASES=$4 VXB_CHURN=$5 VXB_SECS=$SECS VXB_PREFIX=vxbd \
-        "$BENCH" 2>&1) || { echo "$out" >&2; echo "bench run $1 failed" >&2; exit 1; }
+        VXB_WORKERS=$workers VXB_LCORES=$lcores "$BENCH" 2>&1) \
+    || { echo "$out" >&2; echo "bench run $1 failed" >&2; exit 1; }
   local line; line=$(sed -n 's/^RESULT //p' <<<"$out")
   printf '%s %s %s\n' "$r" "$1" "$line" >>"$RES"
   printf '  %-14s %s\n' "$1" "$(grep -m1 Mpps <<<"$out" | sed 's/^ *//')"
@@ -96,6 +101,10 @@ for r in $(seq "$ROUNDS"); do
   vxgate  encap_1m     encap "$TMP/inner-1m.pcap" 1000000 0
   vxgate  decap_10     decap "$TMP/vxlan-10.pcap" 10 0
   vxgate  decap_1m     decap "$TMP/vxlan-1m.pcap" 1000000 0
+  vxgate  encap_w1     encap "$TMP/inner.pcap" 10000 0 1
+  vxgate  encap_w2     encap "$TMP/inner.pcap" 10000 0 2
+  vxgate  decap_w1     decap "$TMP/vxlan.pcap" 10000 0 1
+  vxgate  decap_w2     decap "$TMP/vxlan.pcap" 10000 0 2
 done
 
 python3 - "$RES" "$ROUNDS" <<'EOF'
@@ -115,9 +124,11 @@ def ratio(a, b):  # median of per-round ratios
 print(f"\nmedians of {sys.argv[2]} rounds (TSC {hz/1e9:.2f} GHz, one worker core):")
 print(f"{'run':<14} {'Mpps':>7} {'cycles/pkt':>10}  ratio")
 ref = {"encap": "tp_inner", "decap": "tp_vxlan", "encap_churn": "encap",
-       "decap_churn": "decap", "encap_1m": "encap_10", "decap_1m": "decap_10"}
+       "decap_churn": "decap", "encap_1m": "encap_10", "decap_1m": "decap_10",
+       "encap_w2": "encap_w1", "decap_w2": "decap_w1"}
 for n in ["tp_inner_io", "tp_inner", "tp_vxlan", "fwd_inner", "fwd_vxlan", "encap", "decap", "encap_churn",
-          "decap_churn", "encap_10", "encap_1m", "decap_10", "decap_1m"]:
+          "decap_churn", "encap_10", "encap_1m", "decap_10", "decap_1m",
+          "encap_w1", "encap_w2", "decap_w1", "decap_w2"]:
     extra = f"  {ratio(n, ref[n]):.2f} x {ref[n]}" if n in ref else ""
     print(f"{n:<14} {mpps(n):7.2f} {cpp(n):10.1f}{extra}")
 out = {
@@ -139,6 +150,9 @@ out = {
                            "cycles_per_packet_1m": cpp(f"{m}_1m"),
                            "cost_ratio_1m_vs_10": round(cpp(f"{m}_1m") / cpp(f"{m}_10"), 3)}
                        for m in ["encap", "decap"]},
+    "workers_scaling": {m: {"mpps_1": mpps(f"{m}_w1"), "mpps_2": mpps(f"{m}_w2"),
+                            "ratio_2_vs_1": round(ratio(f"{m}_w2", f"{m}_w1"), 3)}
+                        for m in ["encap", "decap"]},
     "churn_1000_per_s": {m: {"mpps": mpps(f"{m}_churn"),
                              "ratio_vs_no_churn": round(ratio(f"{m}_churn", m), 3)}
                          for m in ["encap", "decap"]},

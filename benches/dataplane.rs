@@ -14,8 +14,10 @@
 //! | `VXB_SECS` | measured seconds (after 1 s of warm-up) | `4` |
 //! | `VXB_CHURN` | lease changes per second during the run | `0` |
 //! | `VXB_HOSTS` | bare-metal hosts (static access neighbours) | `4` |
-//! | `VXB_MBUFS` | mempool size (the pcap is held in mbufs) | `2 * frames + 8192` |
+//! | `VXB_MBUFS` | mempool size (each pcap port holds its pcap in mbufs) | `4 * frames + 16384` |
 //! | `VXB_PREFIX` | EAL `--file-prefix` | `vxb<pid>` |
+//! | `VXB_WORKERS` | workers, each with its own pcap and null port (1 or 2) | `1` |
+//! | `VXB_LCORES` | EAL lcore list (`-l`, or `--lcores` when it has `@`) | `0-1` |
 //!
 //! Network layout (must match the pcaps): flannel Network 10.0.0.0/8 with
 //! SubnetLen 28 (room for 1 000 000 leases), the gateway's own subnet
@@ -104,6 +106,8 @@ struct Settings {
     mbufs: u32,
     prefix: String,
     frames: u64,
+    workers: usize,
+    lcores: String,
 }
 
 fn settings() -> Result<Settings, String> {
@@ -131,9 +135,14 @@ fn settings() -> Result<Settings, String> {
         secs: env("VXB_SECS", 4.0f64)?,
         churn: env("VXB_CHURN", 0u32)?,
         hosts: env("VXB_HOSTS", 4u32)?,
-        mbufs: env("VXB_MBUFS", (2 * frames + 8192) as u32)?,
+        mbufs: env("VXB_MBUFS", (4 * frames + 16384) as u32)?,
         prefix: env("VXB_PREFIX", format!("vxb{}", std::process::id()))?,
         frames,
+        workers: match env("VXB_WORKERS", 1usize)? {
+            w @ 1..=2 => w,
+            w => return Err(format!("VXB_WORKERS={w}: 1 or 2")),
+        },
+        lcores: env("VXB_LCORES", "0-1".to_string())?,
     })
 }
 
@@ -201,35 +210,63 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let s = settings()?;
     let ctx = context()?;
-    let eal_args = vec![
-        "-l".to_string(),
-        "0-1".into(),
-        "--no-pci".into(),
-        "--vdev".into(),
-        format!("net_pcap0,rx_pcap={},infinite_rx=1", s.pcap),
-        "--vdev".into(),
-        "net_null0,no-rx=1".into(),
-        "--file-prefix".into(),
+    let lcore_flag = if s.lcores.contains('@') {
+        "--lcores"
+    } else {
+        "-l"
+    };
+    let mut eal_args = vec![lcore_flag.to_string(), s.lcores.clone(), "--no-pci".into()];
+    for w in 0..s.workers {
+        eal_args.push("--vdev".into());
+        eal_args.push(format!("net_pcap{w},rx_pcap={},infinite_rx=1", s.pcap));
+        eal_args.push("--vdev".into());
+        eal_args.push(format!("net_null{w},no-rx=1"));
+    }
+    eal_args.extend([
+        "--file-prefix".to_string(),
         s.prefix.clone(),
         "--log-level=lib.eal:warning".into(),
-    ];
+    ]);
     let eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
-    let lcore = *eal
-        .worker_lcores()
-        .first()
-        .ok_or("EAL has no worker lcore: -l 0-1")?;
+    let lcores = eal.worker_lcores();
+    if lcores.len() < s.workers {
+        return Err(format!(
+            "EAL has {} worker lcores for {} workers: set VXB_LCORES",
+            lcores.len(),
+            s.workers
+        ));
+    }
     let tsc_hz = eal.tsc_hz();
     let pool = Arc::new(
         Mempool::new("vxb_pool", s.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)
             .map_err(|e| format!("{e} (VXB_MBUFS={}, more hugepages?)", s.mbufs))?,
     );
     let conf = PortConf::default();
-    let (mut pcap, mut pcap_rx, mut pcap_tx) =
-        Port::open("net_pcap0", &conf, &pool).map_err(|e| e.to_string())?;
-    let (mut null, mut null_rx, mut null_tx) =
-        Port::open("net_null0", &conf, &pool).map_err(|e| e.to_string())?;
-    pcap.start().map_err(|e| e.to_string())?;
-    null.start().map_err(|e| e.to_string())?;
+    // Worker w: its own pcap port (RX) and null port (TX), queue 0 of each.
+    let mut ports = Vec::new();
+    let mut queues = Vec::new();
+    for w in 0..s.workers {
+        let (mut pcap, mut pcap_rx, mut pcap_tx) =
+            Port::open(&format!("net_pcap{w}"), &conf, &pool).map_err(|e| e.to_string())?;
+        let (mut null, mut null_rx, mut null_tx) =
+            Port::open(&format!("net_null{w}"), &conf, &pool).map_err(|e| e.to_string())?;
+        pcap.start().map_err(|e| e.to_string())?;
+        null.start().map_err(|e| e.to_string())?;
+        let pcap_q = Queues {
+            rx: pcap_rx.remove(0),
+            tx: pcap_tx.remove(0),
+        };
+        let null_q = Queues {
+            rx: null_rx.remove(0),
+            tx: null_tx.remove(0),
+        };
+        queues.push(if s.encap {
+            (pcap_q, null_q)
+        } else {
+            (null_q, pcap_q)
+        });
+        ports.push((pcap, null));
+    }
 
     // Tables: N leases, the underlay gateway and the hosts as static neighbours.
     let t0 = Instant::now();
@@ -245,51 +282,44 @@ fn run() -> Result<(), String> {
     }
     let fill_s = t0.elapsed().as_secs_f64();
 
-    let (rx_port, tx_port) = (pcap.id(), null.id());
-    let (pcap_q, null_q) = (
-        Queues {
-            rx: pcap_rx.remove(0),
-            tx: pcap_tx.remove(0),
-        },
-        Queues {
-            rx: null_rx.remove(0),
-            tx: null_tx.remove(0),
-        },
-    );
-    let (access, underlay) = if s.encap {
-        (pcap_q, null_q)
-    } else {
-        (null_q, pcap_q)
-    };
-    let counters = Arc::new(Counters::new());
-    let stats = Arc::new(WorkerStats::default());
-    let worker = Worker {
-        ctx,
-        lookup: TableLookup {
-            leases: lease_readers,
-            neighbors: neighbor_readers,
-        },
-        state: WorkerState::new(Arc::clone(&counters), 0),
-        underlay,
-        access,
-        punt: Arc::new(PuntQueue::new(1024)),
-        outgoing: None,
-        stats: Arc::clone(&stats),
-        ns_per_tick: 1e9 / tsc_hz as f64,
-    };
     let stop = Arc::new(AtomicBool::new(false));
-    let handle = {
+    let mut all_counters = Vec::new();
+    let mut all_stats = Vec::new();
+    let mut handles = Vec::new();
+    for (w, (access, underlay)) in queues.into_iter().enumerate() {
+        let counters = Arc::new(Counters::new());
+        let stats = Arc::new(WorkerStats::default());
+        let worker = Worker {
+            ctx: ctx.clone(),
+            lookup: TableLookup {
+                leases: lease_readers.clone(),
+                neighbors: neighbor_readers.clone(),
+            },
+            state: WorkerState::new(Arc::clone(&counters), w as u16),
+            underlay,
+            access,
+            punt: Arc::new(PuntQueue::new(1024)),
+            outgoing: None,
+            stats: Arc::clone(&stats),
+            ns_per_tick: 1e9 / tsc_hz as f64,
+        };
         let stop = Arc::clone(&stop);
-        dpdk::launch(lcore, move || {
-            worker.run(&stop);
-            0
-        })
-        .map_err(|e| e.to_string())?
-    };
+        handles.push(
+            dpdk::launch(lcores[w], move || {
+                worker.run(&stop);
+                0
+            })
+            .map_err(|e| e.to_string())?,
+        );
+        all_counters.push(counters);
+        all_stats.push(stats);
+    }
+    drop((lease_readers, neighbor_readers));
+    let packets_now = || -> u64 { all_stats.iter().map(|st| st.packets.load(Relaxed)).sum() };
 
-    // Warm up, then measure between two samples of the worker's packet count.
+    // Warm up, then measure between two samples of the workers' packet counts.
     std::thread::sleep(WARMUP);
-    let (p0, c0) = (stats.packets.load(Relaxed), rdtsc());
+    let (p0, c0) = (packets_now(), rdtsc());
     let until = Instant::now() + Duration::from_secs_f64(s.secs);
     let changes = if s.churn > 0 {
         churn(&mut leases, s.leases, s.churn, until)
@@ -297,22 +327,34 @@ fn run() -> Result<(), String> {
         std::thread::sleep(until.saturating_duration_since(Instant::now()));
         0
     };
-    let (p1, c1) = (stats.packets.load(Relaxed), rdtsc());
+    let (p1, c1) = (packets_now(), rdtsc());
     stop.store(true, Relaxed);
-    let code = handle.join();
-    if code != 0 {
-        return Err(format!("worker ended with code {code}"));
+    for h in handles {
+        let code = h.join();
+        if code != 0 {
+            return Err(format!("worker ended with code {code}"));
+        }
     }
 
     let packets = p1.saturating_sub(p0);
     let secs = (c1 - c0) as f64 / tsc_hz as f64;
     let mpps = packets as f64 / secs / 1e6;
-    let cpp = (c1 - c0) as f64 / packets.max(1) as f64;
-    let busy = stats.busy_polls.load(Relaxed);
-    let idle = stats.idle_polls.load(Relaxed);
-    let snap: CounterSnapshot = counters.snapshot();
-    let (rxs, txs) = (dpdk::port_stats(rx_port), dpdk::port_stats(tx_port));
-    let total = stats.packets.load(Relaxed);
+    // Cycles of one worker core per packet: all workers' cycles over all packets.
+    let cpp = (c1 - c0) as f64 * s.workers as f64 / packets.max(1) as f64;
+    let busy: u64 = all_stats.iter().map(|st| st.busy_polls.load(Relaxed)).sum();
+    let idle: u64 = all_stats.iter().map(|st| st.idle_polls.load(Relaxed)).sum();
+    let mut snap = CounterSnapshot::default();
+    for c in &all_counters {
+        snap.add(&c.snapshot());
+    }
+    let (mut rx_packets, mut tx_packets, mut rx_nombuf) = (0, 0, 0);
+    for (pcap, null) in &ports {
+        let (rxs, txs) = (dpdk::port_stats(pcap.id()), dpdk::port_stats(null.id()));
+        rx_packets += rxs.rx_packets;
+        rx_nombuf += rxs.rx_nombuf;
+        tx_packets += txs.tx_packets;
+    }
+    let total = packets_now();
     let good = if s.encap { snap.encap } else { snap.decap };
     let drops: Vec<String> = DropReason::ALL
         .iter()
@@ -322,8 +364,8 @@ fn run() -> Result<(), String> {
     let slow: u64 = SlowKind::ALL.iter().map(|k| snap.slowpath_count(*k)).sum();
     let mode = if s.encap { "encap" } else { "decap" };
     println!(
-        "{mode}: leases {} churn {}/s ({changes} changes) pcap {} frames, tables filled in {fill_s:.2} s",
-        s.leases, s.churn, s.frames
+        "{mode}: {} worker(s), leases {} churn {}/s ({changes} changes) pcap {} frames, tables filled in {fill_s:.2} s",
+        s.workers, s.leases, s.churn, s.frames
     );
     println!(
         "  {mpps:.2} Mpps, {cpp:.1} cycles/packet over {secs:.2} s (TSC {:.3} GHz); polls busy {busy} idle {idle}",
@@ -336,20 +378,18 @@ fn run() -> Result<(), String> {
         } else {
             drops.join(" ")
         },
-        rxs.rx_packets,
-        txs.tx_packets,
-        rxs.rx_nombuf
+        rx_packets, tx_packets, rx_nombuf
     );
     println!(
-        "RESULT {{\"mode\":\"{mode}\",\"leases\":{},\"churn_per_s\":{},\"changes\":{changes},\"mpps\":{mpps:.3},\"cycles_per_packet\":{cpp:.1},\"tsc_hz\":{tsc_hz},\"packets\":{packets},\"drops\":{},\"frames\":{}}}",
+        "RESULT {{\"mode\":\"{mode}\",\"workers\":{},\"leases\":{},\"churn_per_s\":{},\"changes\":{changes},\"mpps\":{mpps:.3},\"cycles_per_packet\":{cpp:.1},\"tsc_hz\":{tsc_hz},\"packets\":{packets},\"drops\":{},\"frames\":{}}}",
+        s.workers,
         s.leases,
         s.churn,
         snap.total_drops(),
         s.frames
     );
 
-    drop(pcap);
-    drop(null);
+    drop(ports);
     drop(pool);
     drop(eal);
     // Most packets must have been forwarded, or the figure times drops.

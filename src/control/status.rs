@@ -88,6 +88,7 @@ impl ControlStatus {
         self.revision.load(Relaxed)
     }
     /// Time since the last etcd event was applied; None before the first.
+    /// See `event_age_or_uptime` for the exported gauge.
     pub fn last_event_age(&self) -> Option<Duration> {
         let us = self.last_event_us.load(Relaxed);
         (us != NO_EVENT).then(|| {
@@ -95,6 +96,13 @@ impl ControlStatus {
                 .elapsed()
                 .saturating_sub(Duration::from_micros(us))
         })
+    }
+    /// The exported age: since the last event, or since start while there
+    /// was none, so "no news from etcd for N seconds" alerts work from the
+    /// first moment (0 would read as "an event just arrived").
+    pub fn event_age_or_uptime(&self) -> Duration {
+        self.last_event_age()
+            .unwrap_or_else(|| self.started.elapsed())
     }
     pub fn invalid_entries_total(&self) -> u64 {
         self.invalid_entries_total.load(Relaxed)
@@ -226,6 +234,14 @@ mod tests {
         assert!(counts.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(*counts.last().unwrap(), 10, "all events well under 1 s");
         assert!(s.last_event_age().is_some());
+    }
+
+    #[test]
+    fn event_age_grows_from_start_before_the_first_event() {
+        let s = ControlStatus::new();
+        assert_eq!(s.last_event_age(), None);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(s.event_age_or_uptime() >= Duration::from_millis(20));
     }
 
     #[test]

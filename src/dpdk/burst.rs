@@ -13,6 +13,8 @@ pub const BURST: usize = 32;
 pub struct Burst {
     pkts: [*mut ffi::rte_mbuf; BURST],
     len: usize,
+    /// A `take` left a null in `pkts[..len]` (compaction is skipped otherwise).
+    holes: bool,
 }
 
 // SAFETY: a Burst owns its mbufs exclusively, like Vec<Mbuf> would.
@@ -29,6 +31,7 @@ impl Burst {
         Burst {
             pkts: [ptr::null_mut(); BURST],
             len: 0,
+            holes: false,
         }
     }
 
@@ -66,6 +69,7 @@ impl Burst {
             return None;
         }
         let p = std::mem::replace(&mut self.pkts[i], ptr::null_mut());
+        self.holes = true;
         NonNull::new(p).map(Mbuf::from_raw_owned)
     }
 
@@ -125,6 +129,10 @@ impl Burst {
     /// Moves holes left by `take` out of the way.
     #[inline(always)]
     fn compact(&mut self) {
+        if !self.holes {
+            return;
+        }
+        self.holes = false;
         let mut w = 0;
         for r in 0..self.len {
             if !self.pkts[r].is_null() {

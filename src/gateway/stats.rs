@@ -78,11 +78,7 @@ impl Shared {
             ],
             etcd_connected: self.status.etcd_connected(),
             etcd_revision: self.status.revision(),
-            etcd_last_event_age_seconds: self
-                .status
-                .last_event_age()
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            etcd_last_event_age_seconds: self.status.event_age_or_uptime().as_secs_f64(),
             etcd_invalid_entries_total: self.status.invalid_entries_total(),
             own_lease_expiry_seconds: self.status.own_lease_expiry_seconds().unwrap_or(0.0),
             control_to_dataplane: HistogramSnapshot {

@@ -134,12 +134,22 @@ impl Worker {
             burst.as_mut_slice(),
             &mut verdicts,
         );
-        // The common case: the whole burst leaves by one port, in place.
-        if let Some(side) = out_port(verdicts[0]) {
-            if verdicts[1..n].iter().all(|v| *v == verdicts[0]) {
-                self.flush(side, &mut burst);
-                return n;
-            }
+        // The common case: the whole burst leaves by one port, in place
+        // (a tag compare per packet, not a full `Verdict` compare).
+        let uniform = match verdicts[0] {
+            Verdict::TxUnderlay => verdicts[1..n]
+                .iter()
+                .all(|v| matches!(v, Verdict::TxUnderlay))
+                .then_some(Side::Underlay),
+            Verdict::TxAccess => verdicts[1..n]
+                .iter()
+                .all(|v| matches!(v, Verdict::TxAccess))
+                .then_some(Side::Access),
+            _ => None,
+        };
+        if let Some(side) = uniform {
+            self.flush(side, &mut burst);
+            return n;
         }
         let mut to_underlay = Burst::new();
         let mut to_access = Burst::new();
