@@ -8,7 +8,7 @@ use super::counters::Counters;
 use super::lookup::{Lease, Lookup, VtepMatch};
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
-use super::{process_access, process_decapped, process_underlay};
+use super::{process_access, process_burst, process_decapped, process_underlay};
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::{arp, icmp, ipv4, udp, vxlan, MacAddr, Vni};
 use std::collections::HashMap;
@@ -356,7 +356,9 @@ fn fuzz_env() -> &'static FuzzEnv {
 /// Runs arbitrary bytes through every entry point under two fixed
 /// configurations and checks that what is sent is well formed: every
 /// IPv4 frame transmitted or replied has a valid header checksum and a
-/// length that matches the buffer. Returns a description of a violation.
+/// length that matches the buffer; and that the burst fast path
+/// (`process_burst`) gives the full path's verdict, bytes and counters.
+/// Returns a description of a violation.
 pub fn fuzz_one(data: &[u8]) -> Result<(), String> {
     let env = fuzz_env();
     for ctx in [&env.ctx, &env.direct] {
@@ -369,6 +371,23 @@ pub fn fuzz_one(data: &[u8]) -> Result<(), String> {
                 _ => process_decapped(ctx, &env.lookup, &mut st, &mut buf),
             };
             check_output(&buf, v).map_err(|e| format!("entry {entry}: {v:?}: {e}"))?;
+            // The burst fast path must agree with the full path exactly.
+            if entry < 2 {
+                let side = [Side::Access, Side::Underlay][entry];
+                let mut fast_st = worker();
+                let mut fast = [VecBuf::from_frame(data)];
+                let mut fv = [Verdict::default()];
+                process_burst(ctx, &env.lookup, &mut fast_st, side, &mut fast, &mut fv);
+                if fv[0] != v
+                    || fast[0] != buf
+                    || fast_st.counters.snapshot() != st.counters.snapshot()
+                {
+                    return Err(format!(
+                        "entry {entry}: burst path gave {:?}, full path {v:?} (or bytes/counters differ)",
+                        fv[0]
+                    ));
+                }
+            }
         }
     }
     Ok(())
