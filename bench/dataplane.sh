@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-3}
+# One command on a fresh machine: packages (dpdk-testpmd among them),
+# hugepages and hugetlbfs, the release build (idempotent, quick when done).
+./scripts/setup.sh
 
 grep -q " /dev/hugepages hugetlbfs " /proc/mounts \
   || { echo "refusing: no hugetlbfs mounted (benchmarks never run under --no-huge)"; exit 1; }

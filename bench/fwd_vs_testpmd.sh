@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-5}
+# One command on a fresh machine: packages (dpdk-testpmd among them),
+# hugepages and hugetlbfs, the release build (idempotent, quick when done).
+./scripts/setup.sh
 grep -q " /dev/hugepages hugetlbfs " /proc/mounts || { echo "refusing: no hugetlbfs (benchmarks never run under --no-huge)"; exit 1; }
 cargo build --release --bins -q
 trap 'rm -rf /var/run/dpdk/bfv /var/run/dpdk/bft' EXIT
