@@ -18,6 +18,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf /var/run/dpdk/vxgate-demo   # vxgate's EAL runtime directory
 }
 trap cleanup EXIT
 netns() { ip netns del "$1" 2>/dev/null || true; ip netns add "$1"; NSS+=("$1"); ip -n "$1" link set lo up
