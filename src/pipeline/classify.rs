@@ -16,7 +16,7 @@ use super::slowpath::{
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
 use crate::wire::ethernet::{self, ethertype, Frame};
-use crate::wire::{ipv4, Error, MacAddr};
+use crate::wire::{checksum, ipv4, Error, MacAddr};
 
 /// Packets per burst: the size of the stack arrays in `process_burst`.
 pub const BURST: usize = 32;
@@ -41,7 +41,7 @@ pub(crate) fn header_checksum_ok(h: &[u8; 20]) -> bool {
 /// What a router does to the first 26 bytes of an `[Ethernet][IPv4]`
 /// frame it forwards: new Ethernet addresses, TTL - 1 with the header
 /// checksum updated as `ipv4::Packet::decrement_ttl` does (RFC 1624,
-/// identical bytes), on a fixed-size view: no bounds checks, no fold loops.
+/// identical bytes), on a fixed-size view: no bounds checks.
 /// `false` (untouched) if the frame is shorter than that.
 #[inline(always)]
 pub(crate) fn forward_rewrite(frame: &mut [u8], src: MacAddr, dst: MacAddr) -> bool {
@@ -54,10 +54,7 @@ pub(crate) fn forward_rewrite(frame: &mut [u8], src: MacAddr, dst: MacAddr) -> b
     h[22] = h[22].wrapping_sub(1);
     let new = u16::from_be_bytes([h[22], h[23]]);
     let check = u16::from_be_bytes([h[24], h[25]]);
-    let s = u32::from(!check) + u32::from(!old) + u32::from(new);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    h[24..26].copy_from_slice(&(!(s as u16)).to_be_bytes());
+    h[24..26].copy_from_slice(&checksum::update16(check, old, new).to_be_bytes());
     true
 }
 

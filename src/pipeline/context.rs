@@ -11,6 +11,9 @@ use std::net::Ipv4Addr;
 pub struct Prefix {
     addr: u32,
     len: u8,
+    /// `mask(len)`, kept so `contains` is one AND and one compare (the
+    /// data plane's fast paths test several prefixes per packet).
+    mask: u32,
 }
 
 impl Prefix {
@@ -22,6 +25,7 @@ impl Prefix {
         Some(Prefix {
             addr: u32::from(addr) & mask(len),
             len,
+            mask: mask(len),
         })
     }
     pub fn addr(self) -> Ipv4Addr {
@@ -35,11 +39,12 @@ impl Prefix {
     }
     #[inline]
     pub fn contains(self, ip: u32) -> bool {
-        ip & mask(self.len) == self.addr
+        ip & self.mask == self.addr
     }
     /// The all-ones host address.
+    #[inline]
     pub fn broadcast(self) -> u32 {
-        self.addr | !mask(self.len)
+        self.addr | !self.mask
     }
     /// True when `other` lies entirely inside `self`.
     pub fn covers(self, other: Prefix) -> bool {

@@ -24,8 +24,8 @@ pub struct Counters {
 }
 
 #[inline]
-fn bump(c: &AtomicU64) {
-    c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+fn add(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
 impl Counters {
@@ -34,30 +34,28 @@ impl Counters {
     }
     #[inline]
     pub fn dropped(&self, r: DropReason) {
-        bump(&self.block.drops[r.index()]);
+        add(&self.block.drops[r.index()], 1);
     }
     #[inline]
     pub fn slowpath(&self, k: SlowKind) {
-        bump(&self.block.slowpath[k.index()]);
+        add(&self.block.slowpath[k.index()], 1);
     }
     #[inline]
     pub fn encap(&self) {
-        bump(&self.block.encap);
+        add(&self.block.encap, 1);
     }
     #[inline]
     pub fn decap(&self) {
-        bump(&self.block.decap);
+        add(&self.block.decap, 1);
     }
     /// `n` encapsulations at once (the burst fast path counts per burst).
     #[inline]
     pub fn encaps(&self, n: u64) {
-        let c = &self.block.encap;
-        c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+        add(&self.block.encap, n);
     }
     #[inline]
     pub fn decaps(&self, n: u64) {
-        let c = &self.block.decap;
-        c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+        add(&self.block.decap, n);
     }
     /// A copy of the current values (from any thread).
     pub fn snapshot(&self) -> CounterSnapshot {

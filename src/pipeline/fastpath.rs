@@ -17,7 +17,7 @@ use super::classify::{
     access_fallback, forward_rewrite, header_checksum_ok, process_underlay, trim_to, NeighborCache,
     BURST,
 };
-use super::context::{mask, Context, OUTER_LEN};
+use super::context::{mask, Context, Prefix, OUTER_LEN};
 use super::drop_reason::DropReason;
 use super::encap::{flow_hash_of, has_ports, src_port};
 use super::lookup::{Lease, Lookup};
@@ -51,34 +51,6 @@ fn word<const N: usize>(h: &[u8; N], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// A MAC address as the low 48 bits of a little-endian word.
-#[inline(always)]
-fn mac_word(m: MacAddr) -> u64 {
-    let b = m.0;
-    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
-}
-
-/// A prefix as address and mask, computed once per burst.
-#[derive(Clone, Copy)]
-struct Net {
-    addr: u32,
-    mask: u32,
-}
-
-impl Net {
-    #[inline(always)]
-    fn new(p: super::context::Prefix) -> Net {
-        Net {
-            addr: p.addr_u32(),
-            mask: mask(p.prefix_len()),
-        }
-    }
-    #[inline(always)]
-    fn contains(self, ip: u32) -> bool {
-        ip & self.mask == self.addr
-    }
-}
-
 /// What the encap header pass keeps of a candidate.
 #[derive(Clone, Copy, Default)]
 struct EncapMeta {
@@ -93,8 +65,8 @@ struct EncapMeta {
 struct EncapConsts {
     mac: u64,
     tunnel_mtu: u16,
-    network: Net,
-    subnet: Net,
+    network: Prefix,
+    subnet: Prefix,
     subnet_mask: u32,
     access_ip: u32,
     underlay_ip: u32,
@@ -104,10 +76,10 @@ impl EncapConsts {
     #[inline(always)]
     fn new(ctx: &Context) -> EncapConsts {
         EncapConsts {
-            mac: mac_word(ctx.cfg.access_mac),
+            mac: ctx.cfg.access_mac.to_word(),
             tunnel_mtu: ctx.cfg.tunnel_mtu,
-            network: Net::new(ctx.cfg.network),
-            subnet: Net::new(ctx.cfg.subnet),
+            network: ctx.cfg.network,
+            subnet: ctx.cfg.subnet,
             subnet_mask: mask(ctx.cfg.subnet_len),
             access_ip: u32::from(ctx.cfg.access_ip),
             underlay_ip: u32::from(ctx.cfg.underlay_ip),
@@ -199,7 +171,7 @@ fn encap_one<B: PacketBuf, L: Lookup>(
 /// and the burst's neighbour answers.
 struct NextHop {
     cache: NeighborCache,
-    prefix: Net,
+    prefix: Prefix,
     gateway: Option<u32>,
     direct_routing: bool,
     vtep_mac: MacAddr,
@@ -210,7 +182,7 @@ impl NextHop {
     fn new(ctx: &Context) -> NextHop {
         NextHop {
             cache: NeighborCache::new(Side::Underlay),
-            prefix: Net::new(ctx.cfg.underlay_prefix),
+            prefix: ctx.cfg.underlay_prefix,
             gateway: ctx.cfg.underlay_gateway.map(u32::from),
             direct_routing: ctx.cfg.direct_routing,
             vtep_mac: ctx.cfg.vtep_mac,
@@ -292,8 +264,7 @@ struct DecapConsts {
     vxlan: u64,
     vtep_mac: u64,
     access_mtu: u16,
-    subnet: Net,
-    broadcast: u32,
+    subnet: Prefix,
     access_ip: u32,
     underlay_ip: u32,
 }
@@ -303,14 +274,13 @@ impl DecapConsts {
     fn new(ctx: &Context) -> DecapConsts {
         let vni = ctx.cfg.vni.get().to_be_bytes();
         DecapConsts {
-            mac: mac_word(ctx.cfg.underlay_mac),
+            mac: ctx.cfg.underlay_mac.to_word(),
             ip: u32::from(ctx.cfg.underlay_ip),
             port: ctx.cfg.udp_port,
             vxlan: u64::from_le_bytes([0x08, 0, 0, 0, vni[1], vni[2], vni[3], 0]),
-            vtep_mac: mac_word(ctx.cfg.vtep_mac),
+            vtep_mac: ctx.cfg.vtep_mac.to_word(),
             access_mtu: ctx.cfg.access_mtu,
-            subnet: Net::new(ctx.cfg.subnet),
-            broadcast: ctx.cfg.subnet.broadcast(),
+            subnet: ctx.cfg.subnet,
             access_ip: u32::from(ctx.cfg.access_ip),
             underlay_ip: u32::from(ctx.cfg.underlay_ip),
         }
@@ -359,8 +329,8 @@ impl DecapConsts {
             && self.subnet.contains(idst)
             && idst != self.access_ip
             && idst != self.underlay_ip
-            && idst != self.subnet.addr
-            && idst != self.broadcast;
+            && idst != self.subnet.addr_u32()
+            && idst != self.subnet.broadcast();
         if !inner_ok || !header_checksum_ok(iip) {
             return None;
         }

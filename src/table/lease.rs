@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use crate::wire::MacAddr;
+
 use super::map::{map, Packed, Reader, Writer};
 use super::slot::WORDS;
 
@@ -43,14 +45,11 @@ impl VtepMacs {
 }
 
 fn mac_to_word(mac: &[u8; 6]) -> u64 {
-    let mut b = [0u8; 8];
-    b[..6].copy_from_slice(mac);
-    u64::from_le_bytes(b)
+    MacAddr(*mac).to_word()
 }
 
 fn word_to_mac(w: u64) -> [u8; 6] {
-    let b = w.to_le_bytes();
-    [b[0], b[1], b[2], b[3], b[4], b[5]]
+    MacAddr::from_word(w).0
 }
 
 impl Packed for LeaseEntry {

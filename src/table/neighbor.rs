@@ -5,6 +5,8 @@
 //! side, so a refresh of a neighbour's age never touches a worker's cache.
 
 use std::collections::HashMap;
+
+use crate::wire::MacAddr;
 use std::time::{Duration, Instant};
 
 use super::map::{map, Packed, Reader, Writer};
@@ -40,16 +42,17 @@ impl NeighborEntry {
 
 impl Packed for NeighborEntry {
     fn pack(&self) -> [u64; WORDS] {
-        let mut b = [0u8; 8];
-        b[..6].copy_from_slice(&self.mac);
-        b[6] = self.flags;
-        [u64::from_le_bytes(b), 0, 0]
+        // The flags ride in byte 6, above the MAC's 48 bits.
+        [
+            MacAddr(self.mac).to_word() | (u64::from(self.flags) << 48),
+            0,
+            0,
+        ]
     }
     fn unpack(w: [u64; WORDS]) -> Self {
-        let b = w[0].to_le_bytes();
         NeighborEntry {
-            mac: [b[0], b[1], b[2], b[3], b[4], b[5]],
-            flags: b[6],
+            mac: MacAddr::from_word(w[0]).0,
+            flags: (w[0] >> 48) as u8,
         }
     }
 }

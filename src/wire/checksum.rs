@@ -51,6 +51,7 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) ->
 
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit word of the covered
 /// data changed from `old` to `new`: HC' = ~(~HC + ~m + m').
+#[inline]
 pub fn update16(check: u16, old: u16, new: u16) -> u16 {
     let s = u32::from(!check) + u32::from(!old) + u32::from(new);
     !fold(s)

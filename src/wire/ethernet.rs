@@ -15,6 +15,20 @@ impl MacAddr {
     pub const fn octets(self) -> [u8; 6] {
         self.0
     }
+    /// The address as the low 48 bits of a little-endian word: how the
+    /// tables pack MACs and how the fast paths compare them (one compare
+    /// against 8 header bytes masked to 48 bits).
+    #[inline]
+    pub const fn to_word(self) -> u64 {
+        let b = self.0;
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
+    }
+    /// The inverse of `to_word` (bits above 48 are ignored).
+    #[inline]
+    pub const fn from_word(w: u64) -> MacAddr {
+        let b = w.to_le_bytes();
+        MacAddr([b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
     /// Group bit set (multicast or broadcast).
     pub const fn is_multicast(self) -> bool {
         self.0[0] & 0x01 != 0
