@@ -31,7 +31,10 @@ fn port(base: u64) -> PortStats {
         rx_bytes: base + 3,
         tx_bytes: base + 4,
         rx_missed: base + 5,
-        errors: base + 6,
+        // Exported as one counter: vxgate_port_errors_total = base + 6.
+        rx_errors: base + 4,
+        tx_errors: 2,
+        rx_nombuf: 77,
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::control::ControlStatus;
 use crate::dpdk::{port_stats, Mempool};
-use crate::ops::{HistogramSnapshot, MetricsSnapshot, PortStats, WorkerStats as OpsWorkerStats};
+use crate::ops::{HistogramSnapshot, MetricsSnapshot, WorkerStats as OpsWorkerStats};
 use crate::pipeline::worker::WorkerStats;
 use crate::pipeline::{CounterSnapshot, Counters, DropReason, SlowKind};
 
@@ -47,20 +47,9 @@ impl Shared {
 
     pub fn snapshot(&self) -> MetricsSnapshot {
         let t = self.totals();
-        let port = |id| {
-            let s = port_stats(id);
-            PortStats {
-                rx_packets: s.rx_packets,
-                tx_packets: s.tx_packets,
-                rx_bytes: s.rx_bytes,
-                tx_bytes: s.tx_bytes,
-                rx_missed: s.rx_missed,
-                errors: s.rx_errors + s.tx_errors,
-            }
-        };
         let lat = self.status.latency();
         MetricsSnapshot {
-            ports: [port(self.underlay_port), port(self.access_port)],
+            ports: [port_stats(self.underlay_port), port_stats(self.access_port)],
             encap_packets: t.encap,
             decap_packets: t.decap,
             slowpath: SlowKind::ALL
@@ -111,7 +100,10 @@ pub fn final_report(s: &MetricsSnapshot, underlay: &str, access: &str) -> String
         let _ = writeln!(
             o,
             "  port {label:<8} {name:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}",
-            p.rx_packets, p.tx_packets, p.rx_missed, p.errors
+            p.rx_packets,
+            p.tx_packets,
+            p.rx_missed,
+            p.rx_errors + p.tx_errors
         );
     }
     let _ = writeln!(o, "  encap {} decap {}", s.encap_packets, s.decap_packets);

@@ -41,16 +41,8 @@ pub const CONTROL_TO_DATAPLANE_BOUNDS: [f64; 12] = [
     10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 100e-3, 1.0,
 ];
 
-/// Counters of one DPDK port.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct PortStats {
-    pub rx_packets: u64,
-    pub tx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
-    pub rx_missed: u64,
-    pub errors: u64,
-}
+/// Counters of one DPDK port, as the port reports them.
+pub use crate::dpdk::PortStats;
 
 /// Counters of one worker lcore.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -195,7 +187,7 @@ fn encode_snapshot(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(
         (
             "vxgate_port_errors",
             "RX and TX errors reported by the NIC.",
-            |p| p.errors,
+            |p| p.rx_errors + p.tx_errors,
         ),
     ];
     for (name, help, field) in port_counters {
