@@ -35,6 +35,7 @@ use vxgate::pipeline::context::{Context, ContextConfig, Prefix};
 use vxgate::pipeline::tables::TableLookup;
 use vxgate::pipeline::worker::{PuntQueue, Queues, Worker, WorkerStats};
 use vxgate::pipeline::{CounterSnapshot, Counters, DropReason, SlowKind, WorkerState};
+use vxgate::pktgen::flows;
 use vxgate::table::{LeaseTables, NeighborPort, NeighborTables};
 use vxgate::wire::{MacAddr, Vni};
 
@@ -61,17 +62,21 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     }
 }
 
-/// Subnet address of lease `i` (docs/pktgen.md: subnet `i + 1` of Network).
+/// Subnet address of lease `i`: pktgen's derivation (docs/pktgen.md), so
+/// the tables hold exactly the leases the pcaps it writes talk to.
 fn lease_subnet(i: u32) -> u32 {
-    u32::from(NETWORK) + ((i + 1) << (32 - SUBNET_LEN))
+    let net = flows::Ipv4Net::new(NETWORK, 8).expect("Network /8");
+    flows::lease_subnet(net, SUBNET_LEN, u64::from(i))
+        .map(|n| u32::from(n.network()))
+        .expect("VXB_LEASES is bounded to the subnets of Network")
 }
 
 fn vtep_ip(i: u32) -> u32 {
-    u32::from(VTEP_BASE) + i
+    u32::from(flows::vtep_ip(VTEP_BASE, i))
 }
 
 fn vtep_mac(i: u32) -> [u8; 6] {
-    [0x0e, 0x56, 0x54, (i >> 16) as u8, (i >> 8) as u8, i as u8]
+    flows::vtep_mac(i)
 }
 
 /// Frames in a pcap file (classic format, either byte order).

@@ -23,6 +23,7 @@ use vxgate::pipeline::{
     buf::DEFAULT_HEADROOM, process_burst, Lease, Lookup, PacketBuf, Side, VecBuf, Verdict,
     WorkerState, BURST,
 };
+use vxgate::pktgen::flows;
 use vxgate::table::{LeaseTables, NeighborPort, NeighborTables};
 use vxgate::wire::{ethernet, ipv4, udp, vxlan, MacAddr};
 
@@ -30,16 +31,20 @@ const SUBNET_LEN: u8 = 28;
 const FRAMES: usize = 65_536;
 const SIZES: [u32; 3] = [10, 10_000, 1_000_000];
 
+/// Lease `i`'s subnet and VTEP: pktgen's derivations (docs/pktgen.md).
 fn lease_subnet(i: u32) -> u32 {
-    u32::from(Ipv4Addr::new(10, 0, 0, 0)) + ((i + 1) << (32 - SUBNET_LEN))
+    let net = flows::Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 8).expect("Network /8");
+    flows::lease_subnet(net, SUBNET_LEN, u64::from(i))
+        .map(|n| u32::from(n.network()))
+        .expect("at most a million leases: inside Network")
 }
 
 fn vtep_ip(i: u32) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + i)
+    flows::vtep_ip(Ipv4Addr::new(100, 64, 0, 0), i)
 }
 
 fn vtep_mac(i: u32) -> MacAddr {
-    MacAddr([0x0e, 0x56, 0x54, (i >> 16) as u8, (i >> 8) as u8, i as u8])
+    MacAddr(flows::vtep_mac(i))
 }
 
 fn context() -> Context {
