@@ -125,3 +125,28 @@ fn first_publication_of_an_empty_slot() {
         writer.join().expect("writer");
     });
 }
+
+#[test]
+fn try_hit_returns_only_whole_values_of_its_key() {
+    model(|| {
+        let slot = Arc::new(Slot::new());
+        slot.publish(K1, value(K1, 1));
+
+        let w = Arc::clone(&slot);
+        let writer = thread::spawn(move || {
+            w.publish(K1, value(K1, 2));
+            w.retire();
+            w.publish(K2, value(K2, 3));
+        });
+
+        // `None` is always allowed (the caller then probes); a `Some` must
+        // be a whole value that K1 really had.
+        if let Some(words) = slot.try_hit(K1) {
+            let v = version_of(K1, words).expect("torn value or another key's");
+            assert!((1..=2).contains(&v), "version {v} never written for K1");
+        }
+        writer.join().unwrap();
+        assert_eq!(slot.try_hit(K2), Some(value(K2, 3)));
+        assert_eq!(slot.try_hit(K1), None);
+    });
+}
