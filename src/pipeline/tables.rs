@@ -7,7 +7,7 @@ use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 
 // The pipeline's bursts are the tables' bulk-lookup unit.
-const _: () = assert!(BULK == super::classify::BURST && BULK <= 32);
+const _: () = assert!(BULK == super::classify::BURST);
 
 pub struct TableLookup {
     pub leases: LeaseReaders,

@@ -25,6 +25,8 @@ const _: () = assert!(std::mem::align_of::<Slot>() == 32);
 
 /// Keys looked up together by `Reader::get_bulk` (one burst).
 pub const BULK: usize = 32;
+// `get_masked` takes the keys it looks up as the bits of a `u32`.
+const _: () = assert!(BULK <= 32);
 
 /// Smallest table, in slots.
 const MIN_SLOTS: usize = 16;
@@ -345,33 +347,25 @@ impl<V: Packed> Reader<V> {
         t.lookup_from(t.home(key), key).map(V::unpack)
     }
 
-    /// Looks up `keys[i]` into `out[i]` for the shorter of the two slices.
-    /// Hashes a chunk of keys and touches all their home slots before
-    /// probing any, so the cache misses overlap instead of queueing.
+    /// Looks up `keys[i]` into `out[i]` for the shorter of the two slices,
+    /// a chunk of `BULK` keys at a time through `get_masked`.
     pub fn get_bulk(&self, keys: &[u32], out: &mut [Option<V>]) {
-        let t = &*self.table;
         for (kc, oc) in keys.chunks(BULK).zip(out.chunks_mut(BULK)) {
-            let mut home = [0usize; BULK];
-            let mut touched = 0u32;
-            for (h, &k) in home.iter_mut().zip(kc) {
-                *h = t.home(k);
-                if let Some(slot) = t.slots.get(*h) {
-                    touched ^= slot.touch();
-                }
-            }
-            std::hint::black_box(touched);
-            for ((o, &k), &h) in oc.iter_mut().zip(kc).zip(&home) {
-                *o = t.lookup_from(h, k).map(V::unpack);
-            }
+            let n = kc.len().min(oc.len());
+            let mut chunk = [0u32; BULK];
+            chunk[..n].copy_from_slice(&kc[..n]);
+            oc[..n].fill(None);
+            let want = if n == BULK { u32::MAX } else { (1 << n) - 1 };
+            self.get_masked(&chunk, want, |i, v| oc[i] = Some(v));
         }
     }
 }
 
 impl<V: Packed> Reader<V> {
     /// Looks up `keys[i]` for every bit `i` set in `want` and calls
-    /// `found(i, value)` for each key present. Like `get_bulk`, all home
-    /// slots are touched before any is probed; unlike it, nothing is copied
-    /// through `Option` staging arrays (the burst fast paths' lookup).
+    /// `found(i, value)` for each key present. All home slots are touched
+    /// before any is probed, so the cache misses of a burst overlap instead
+    /// of queueing (the burst fast paths' lookup).
     #[inline]
     pub fn get_masked<F: FnMut(usize, V)>(&self, keys: &[u32; BULK], want: u32, mut found: F) {
         self.get_masked_words(keys, want, |i, w| found(i, V::unpack(*w)));
