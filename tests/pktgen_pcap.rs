@@ -1,22 +1,12 @@
 //! The pcap writer (no EAL): every frame re-read with etherparse, headers,
 //! addresses and checksums checked against the documented derivations.
+
+mod common;
+use common::pktgen::args;
 use std::net::Ipv4Addr;
 
-use clap::Parser;
 use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, UdpHeader};
-use vxgate::pktgen::{self, flows, payload, PktgenArgs};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    a: PktgenArgs,
-}
-
-fn args(extra: &[&str]) -> PktgenArgs {
-    Cli::try_parse_from(std::iter::once("pktgen").chain(extra.iter().copied()))
-        .expect("valid flags")
-        .a
-}
+use vxgate::pktgen::{self, flows, payload};
 
 /// Reads a classic little-endian microsecond pcap into its frames.
 fn read_pcap(bytes: &[u8]) -> Vec<Vec<u8>> {

@@ -1,24 +1,14 @@
 //! pktgen over net_ring loopback devices (a net_ring's TX loops back to its
 //! own RX). EAL starts once per process: run with `cargo nextest`.
+
+mod common;
+use common::pktgen::args;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use clap::Parser;
 use serde_json::Value;
 use vxgate::dpdk::Eal;
-use vxgate::pktgen::{self, PktgenArgs};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    a: PktgenArgs,
-}
-
-fn args(extra: &[&str]) -> PktgenArgs {
-    Cli::try_parse_from(std::iter::once("pktgen").chain(extra.iter().copied()))
-        .expect("valid flags")
-        .a
-}
+use vxgate::pktgen;
 
 /// Removes EAL's runtime directory for a file prefix when dropped (after
 /// the `Eal`, so declare it first).

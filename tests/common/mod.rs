@@ -1,1 +1,2 @@
 pub mod etcd;
+pub mod pktgen;
