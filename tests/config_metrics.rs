@@ -1,5 +1,6 @@
 //! Scrapes `/metrics` over real HTTP from a fixed snapshot and checks every
-//! SPEC metric name with its value.
+//! SPEC metric name with its value, in both exposition formats: Prometheus
+//! text 0.0.4 by default, OpenMetrics when the `Accept` header asks for it.
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -56,6 +57,7 @@ fn snapshot() -> MetricsSnapshot {
         etcd_revision: 123_456,
         etcd_last_event_age_seconds: 2.5,
         etcd_invalid_entries_total: 3,
+        etcd_ignored_leases_total: 5,
         own_lease_expiry_seconds: 86_000.0,
         control_to_dataplane: HistogramSnapshot {
             upper_bounds: vec![0.0001, 0.001],
@@ -107,17 +109,19 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
     let server = serve("127.0.0.1:0".parse().unwrap(), source.clone()).unwrap();
     let addr = server.local_addr();
 
+    // No Accept header (curl, most tools): Prometheus text format 0.0.4.
     let (head, body) = http(addr, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
     assert!(
-        head.contains("Content-Type: application/openmetrics-text"),
+        head.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
         "{head}"
     );
     assert!(
         head.contains(&format!("Content-Length: {}", body.len())),
         "{head}"
     );
-    assert!(body.ends_with("# EOF\n"));
+    assert!(!body.contains("# EOF"), "{body}");
+    assert!(!body.contains("# UNIT"), "{body}");
     let m = samples(&body);
 
     let mut expect: Vec<(String, f64)> = Vec::new();
@@ -156,6 +160,7 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
         ("vxgate_etcd_revision".into(), 123_456.0),
         ("vxgate_etcd_last_event_age_seconds".into(), 2.5),
         ("vxgate_etcd_invalid_entries_total".into(), 3.0),
+        ("vxgate_etcd_ignored_leases_total".into(), 5.0),
         ("vxgate_own_lease_expiry_seconds".into(), 86_000.0),
         (
             "vxgate_control_to_dataplane_seconds_bucket{le=\"0.0001\"}".into(),
@@ -199,17 +204,59 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
         "no sample beyond the contract:\n{body}"
     );
 
-    // TYPE lines use the base names (the exposition adds _total etc.).
-    for (base, kind) in [
-        ("vxgate_drops", "counter"),
+    // In 0.0.4, counter families are named with their _total suffix.
+    for (family, kind) in [
+        ("vxgate_drops_total", "counter"),
+        ("vxgate_etcd_ignored_leases_total", "counter"),
         ("vxgate_leases", "gauge"),
         ("vxgate_control_to_dataplane_seconds", "histogram"),
     ] {
         assert!(
-            body.contains(&format!("# TYPE {base} {kind}\n")),
-            "{base}:\n{body}"
+            body.contains(&format!("\n# TYPE {family} {kind}\n")),
+            "{family}:\n{body}"
         );
     }
+
+    // What Prometheus sends: OpenMetrics, with the same samples.
+    let (head, om) = http(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\naccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n\r\n",
+    );
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(
+        head.contains(
+            "\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"
+        ),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("Content-Length: {}", om.len())),
+        "{head}"
+    );
+    assert!(om.ends_with("\n# EOF\n"), "{om}");
+    assert_eq!(samples(&om), m, "same samples in both formats");
+    // OpenMetrics TYPE lines use the base names (the exposition adds _total etc.).
+    for (base, kind) in [
+        ("vxgate_drops", "counter"),
+        ("vxgate_etcd_ignored_leases", "counter"),
+        ("vxgate_leases", "gauge"),
+        ("vxgate_control_to_dataplane_seconds", "histogram"),
+    ] {
+        assert!(
+            om.contains(&format!("\n# TYPE {base} {kind}\n")),
+            "{base}:\n{om}"
+        );
+    }
+    // Explicitly asking for the text format.
+    let (head, text) = http(
+        addr,
+        "GET /metrics HTTP/1.1\r\nAccept: text/plain;version=0.0.4\r\n\r\n",
+    );
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert_eq!(samples(&text), m);
 
     // Other paths and methods; the server survives bad requests.
     let (head, _) = http(addr, "GET / HTTP/1.1\r\n\r\n");
@@ -228,6 +275,19 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
     drop(TcpStream::connect(addr).unwrap()); // connect and close without a request
     let (head, body) = http(addr, "HEAD /metrics HTTP/1.0\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(body.is_empty());
+    let (head, body) = http(
+        addr,
+        "HEAD /metrics HTTP/1.0\r\nAccept: application/openmetrics-text\r\n\r\n",
+    );
+    assert!(
+        head.contains("Content-Type: application/openmetrics-text"),
+        "{head}"
+    );
     assert!(body.is_empty());
 
     let before = source.scrapes.load(Ordering::SeqCst);

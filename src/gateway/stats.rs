@@ -69,6 +69,7 @@ impl Shared {
             etcd_revision: self.status.revision(),
             etcd_last_event_age_seconds: self.status.event_age_or_uptime().as_secs_f64(),
             etcd_invalid_entries_total: self.status.invalid_entries_total(),
+            etcd_ignored_leases_total: self.status.ignored_non_vxlan_total(),
             own_lease_expiry_seconds: self.status.own_lease_expiry_seconds().unwrap_or(0.0),
             control_to_dataplane: HistogramSnapshot {
                 upper_bounds: lat.buckets.iter().map(|b| b.0).collect(),

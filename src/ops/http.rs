@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::metrics::{self, MetricsSource};
+use super::metrics::{self, ExpositionFormat, MetricsSource};
 
 /// Longest request head accepted; scrapers send a few hundred bytes.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
@@ -102,7 +102,10 @@ fn accept_loop(listener: &TcpListener, source: &dyn MetricsSource, stop: &Atomic
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
-    Metrics { head_only: bool },
+    Metrics {
+        head_only: bool,
+        format: ExpositionFormat,
+    },
     NotFound,
     MethodNotAllowed,
     BadRequest,
@@ -129,16 +132,16 @@ fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
         }
     };
     match route {
-        Route::Metrics { head_only } => {
+        Route::Metrics { head_only, format } => {
             // A panicking source must not take the endpoint down with it.
             let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                metrics::encode(&source.snapshot()).ok()
+                metrics::encode(&source.snapshot(), format).ok()
             }));
             match encoded.ok().flatten() {
                 Some(body) => respond(
                     &mut stream,
                     "200 OK",
-                    metrics::CONTENT_TYPE,
+                    format.content_type(),
                     &body,
                     head_only,
                 ),
@@ -226,10 +229,52 @@ fn route(head: &[u8]) -> Route {
         _ => return Route::MethodNotAllowed,
     };
     if path == "/metrics" {
-        Route::Metrics { head_only }
+        let accept = header(head, "accept");
+        Route::Metrics {
+            head_only,
+            format: ExpositionFormat::negotiate(accept.as_deref()),
+        }
     } else {
         Route::NotFound
     }
+}
+
+/// The value of header `name` (compared case-insensitively) in a request
+/// head, or `None` when absent. Repeated headers are joined with `, ` (RFC
+/// 9110 5.3) and obsolete line folding is unfolded. Malformed lines are
+/// skipped.
+fn header(head: &str, name: &str) -> Option<String> {
+    let mut value: Option<String> = None;
+    // Whether the previous field line was `name`, for folded continuations.
+    let mut in_field = false;
+    for line in head.split("\r\n").skip(1) {
+        if line.starts_with([' ', '\t']) {
+            if in_field {
+                if let Some(v) = value.as_mut() {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+            }
+            continue;
+        }
+        in_field = false;
+        let Some((field, v)) = line.split_once(':') else {
+            continue;
+        };
+        if !field.eq_ignore_ascii_case(name) {
+            continue;
+        }
+        in_field = true;
+        let v = v.trim();
+        match value.as_mut() {
+            Some(all) => {
+                all.push_str(", ");
+                all.push_str(v);
+            }
+            None => value = Some(v.to_owned()),
+        }
+    }
+    value
 }
 
 fn respond(
@@ -254,15 +299,24 @@ fn respond(
 mod tests {
     use super::*;
 
+    const TEXT: ExpositionFormat = ExpositionFormat::Text;
+    const OPENMETRICS: ExpositionFormat = ExpositionFormat::OpenMetrics;
+
     #[test]
     fn routes() {
         assert_eq!(
             route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Route::Metrics { head_only: false }
+            Route::Metrics {
+                head_only: false,
+                format: TEXT
+            }
         );
         assert_eq!(
             route(b"HEAD /metrics?x=1 HTTP/1.0\r\n\r\n"),
-            Route::Metrics { head_only: true }
+            Route::Metrics {
+                head_only: true,
+                format: TEXT
+            }
         );
         assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
         assert_eq!(
@@ -275,5 +329,62 @@ mod tests {
             route(&[0xff, 0xfe, b'\r', b'\n', b'\r', b'\n']),
             Route::BadRequest
         );
+    }
+
+    #[test]
+    fn accept_header_picks_the_format() {
+        let format = |head: &str| match route(head.as_bytes()) {
+            Route::Metrics { format, .. } => format,
+            other => panic!("{other:?} for {head:?}"),
+        };
+        let prometheus =
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(
+            format(&format!(
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {prometheus}\r\n\r\n"
+            )),
+            OPENMETRICS
+        );
+        assert_eq!(
+            format("GET /metrics HTTP/1.1\r\naCCEPT:application/openmetrics-text\r\n\r\n"),
+            OPENMETRICS
+        );
+        assert_eq!(format("GET /metrics HTTP/1.1\r\nAccept: */*\r\n\r\n"), TEXT);
+        assert_eq!(
+            format("GET /metrics HTTP/1.1\r\nAccept: text/plain\r\n\r\n"),
+            TEXT
+        );
+        assert_eq!(format("GET /metrics HTTP/1.1\r\n\r\n"), TEXT);
+        // Header names only match whole: X-Accept is not Accept.
+        assert_eq!(
+            format("GET /metrics HTTP/1.1\r\nX-Accept: application/openmetrics-text\r\n\r\n"),
+            TEXT
+        );
+        // Repeated and folded headers.
+        assert_eq!(
+            format(
+                "GET /metrics HTTP/1.1\r\nAccept: text/plain;q=0.2\r\nAccept: application/openmetrics-text;q=0.3\r\n\r\n"
+            ),
+            OPENMETRICS
+        );
+        assert_eq!(
+            format("GET /metrics HTTP/1.1\r\nAccept: text/plain;q=0.2,\r\n application/openmetrics-text\r\n\r\n"),
+            OPENMETRICS
+        );
+        // Odd lines are skipped, never fatal.
+        assert_eq!(
+            format("GET /metrics HTTP/1.1\r\n no field\r\n:\r\nAccept\r\nAccept:\r\n\r\n"),
+            TEXT
+        );
+    }
+
+    #[test]
+    fn header_values() {
+        let head = "GET / HTTP/1.1\r\nHost: x\r\nACCEPT:  a/b \r\nOther: y\r\naccept: c/d\r\n\r\n";
+        assert_eq!(header(head, "accept").as_deref(), Some("a/b, c/d"));
+        assert_eq!(header(head, "host").as_deref(), Some("x"));
+        assert_eq!(header(head, "missing"), None);
+        // The request line is not a header even if it has a colon.
+        assert_eq!(header("GET http://h:1/ HTTP/1.1\r\n\r\n", "get http"), None);
     }
 }

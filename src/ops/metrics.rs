@@ -1,6 +1,14 @@
 //! Prometheus metrics with SPEC's names, encoded from a snapshot on each
 //! scrape. The data and control planes fill a [`MetricsSnapshot`] through
 //! [`MetricsSource`]; nothing here depends on them.
+//!
+//! Two exposition formats, chosen per request from its `Accept` header
+//! ([`ExpositionFormat::negotiate`], as Prometheus' client_golang does):
+//! OpenMetrics 1.0.0 when the scraper asks for it, else the Prometheus text
+//! format 0.0.4. prometheus-client writes OpenMetrics; the 0.0.4 text is
+//! derived from it ([`openmetrics_to_text`]), so both carry the same sample
+//! lines.
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -110,6 +118,8 @@ pub struct MetricsSnapshot {
     pub etcd_revision: i64,
     pub etcd_last_event_age_seconds: f64,
     pub etcd_invalid_entries_total: u64,
+    /// Leases in etcd whose BackendType is not `vxlan`, ignored.
+    pub etcd_ignored_leases_total: u64,
     /// Seconds until the own lease expires (0 while none is held).
     pub own_lease_expiry_seconds: f64,
     pub control_to_dataplane: HistogramSnapshot,
@@ -129,9 +139,83 @@ impl<F: Fn() -> MetricsSnapshot + Send + Sync> MetricsSource for F {
     }
 }
 
-/// Encodes one snapshot in the OpenMetrics text format (what Prometheus
-/// scrapes; ends with `# EOF`).
-pub fn encode(snapshot: &MetricsSnapshot) -> Result<String, fmt::Error> {
+/// The exposition formats `/metrics` speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpositionFormat {
+    /// Prometheus text format 0.0.4: what scrapers get unless they ask for
+    /// OpenMetrics (curl, `*/*`, `text/plain`, no `Accept`).
+    #[default]
+    Text,
+    /// OpenMetrics 1.0.0 text (ends with `# EOF`).
+    OpenMetrics,
+}
+
+/// Content-Type of [`ExpositionFormat::Text`].
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Content-Type of [`ExpositionFormat::OpenMetrics`].
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl ExpositionFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExpositionFormat::Text => TEXT_CONTENT_TYPE,
+            ExpositionFormat::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+
+    /// Picks the format for a request's `Accept` header value (`None` when
+    /// the request has none), like client_golang's `NegotiateIncludingOpenMetrics`:
+    /// of the media ranges we can serve, `application/openmetrics-text`
+    /// (version absent, `1.0.0` or `0.0.1`) and `text/plain` (version
+    /// absent or `0.0.4`), the one with the highest `q` wins, the earlier
+    /// one on a tie; ranges with `q=0` or an unparsable `q` are refused.
+    /// Anything else, wildcards included, gets [`ExpositionFormat::Text`].
+    pub fn negotiate(accept: Option<&str>) -> ExpositionFormat {
+        let mut best: Option<(f64, ExpositionFormat)> = None;
+        for range in accept.unwrap_or("").split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let mut version = None;
+            let mut q = 1.0;
+            for param in parts {
+                let Some((key, value)) = param.split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"');
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "version" => version = Some(value.to_owned()),
+                    "q" => q = value.parse::<f64>().unwrap_or(0.0),
+                    _ => {}
+                }
+            }
+            let format = match (media.as_str(), version.as_deref()) {
+                ("application/openmetrics-text", None | Some("1.0.0" | "0.0.1")) => {
+                    ExpositionFormat::OpenMetrics
+                }
+                ("text/plain", None | Some("0.0.4")) => ExpositionFormat::Text,
+                _ => continue,
+            };
+            if q.is_nan() || q <= 0.0 || best.is_some_and(|(b, _)| b >= q) {
+                continue;
+            }
+            best = Some((q, format));
+        }
+        best.map_or(ExpositionFormat::Text, |(_, f)| f)
+    }
+}
+
+/// Encodes one snapshot in `format`.
+pub fn encode(snapshot: &MetricsSnapshot, format: ExpositionFormat) -> Result<String, fmt::Error> {
+    let om = encode_openmetrics(snapshot)?;
+    Ok(match format {
+        ExpositionFormat::OpenMetrics => om,
+        ExpositionFormat::Text => openmetrics_to_text(&om),
+    })
+}
+
+/// Encodes one snapshot in the OpenMetrics text format (ends with `# EOF`).
+pub fn encode_openmetrics(snapshot: &MetricsSnapshot) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Fixed(Arc::new(snapshot.clone()))));
     let mut out = String::with_capacity(8 * 1024);
@@ -139,8 +223,59 @@ pub fn encode(snapshot: &MetricsSnapshot) -> Result<String, fmt::Error> {
     Ok(out)
 }
 
-/// Content-Type of [`encode`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Rewrites OpenMetrics text as written by prometheus-client into the
+/// Prometheus text format 0.0.4. Sample lines are kept byte for byte; only
+/// the metadata differs:
+/// - a counter family is named with its `_total` suffix in `# HELP` and
+///   `# TYPE` (OpenMetrics names the family without it);
+/// - `unknown` is spelled `untyped`;
+/// - `# UNIT` lines, `# EOF` and `_created` samples are dropped.
+///
+/// prometheus-client writes HELP text unescaped, and ours has no `\` or
+/// line break, so HELP needs no re-escaping. No exemplars are encoded
+/// (0.0.4 has none).
+pub fn openmetrics_to_text(om: &str) -> String {
+    let types: HashMap<&str, &str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split_once(' '))
+        .collect();
+    let family_name = |name: &str| -> String {
+        match types.get(name) {
+            Some(&"counter") => format!("{name}_total"),
+            _ => name.to_owned(),
+        }
+    };
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            out.push_str("# HELP ");
+            out.push_str(&family_name(name));
+            out.push(' ');
+            out.push_str(help);
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            out.push_str("# TYPE ");
+            out.push_str(&family_name(name));
+            out.push(' ');
+            out.push_str(if kind == "unknown" { "untyped" } else { kind });
+        } else if line.starts_with('#') || line.is_empty() {
+            // `# EOF`, `# UNIT`, anything else OpenMetrics-only.
+            continue;
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap_or(line);
+            let created_of = name
+                .strip_suffix("_created")
+                .and_then(|base| types.get(base));
+            if matches!(created_of, Some(&("counter" | "histogram"))) {
+                continue;
+            }
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
 
 #[derive(Debug)]
 struct Fixed(Arc<MetricsSnapshot>);
@@ -282,6 +417,15 @@ fn encode_snapshot(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(
         )?,
         s.etcd_invalid_entries_total,
     )?;
+    counter(
+        &mut enc.encode_descriptor(
+            "vxgate_etcd_ignored_leases",
+            "Leases in etcd whose BackendType is not vxlan, ignored.",
+            None,
+            MetricType::Counter,
+        )?,
+        s.etcd_ignored_leases_total,
+    )?;
     enc.encode_descriptor(
         "vxgate_own_lease_expiry_seconds",
         "Seconds until the gateway's own subnet lease expires (0 while none is held).",
@@ -389,16 +533,21 @@ mod tests {
 
     #[test]
     fn counters_get_total_suffix_once() {
-        let text = encode(&MetricsSnapshot::default()).unwrap();
-        assert!(text.contains("\nvxgate_encap_packets_total 0\n"), "{text}");
-        assert!(
-            text.contains("\nvxgate_etcd_invalid_entries_total 0\n"),
-            "{text}"
-        );
-        assert!(!text.contains("_total_total"), "{text}");
-        assert!(text.ends_with("# EOF\n"));
-        for reason in DROP_REASONS {
-            assert!(text.contains(&format!("vxgate_drops_total{{reason=\"{reason}\"}} 0\n")));
+        for format in [ExpositionFormat::OpenMetrics, ExpositionFormat::Text] {
+            let text = encode(&MetricsSnapshot::default(), format).unwrap();
+            assert!(text.contains("\nvxgate_encap_packets_total 0\n"), "{text}");
+            assert!(
+                text.contains("\nvxgate_etcd_invalid_entries_total 0\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("\nvxgate_etcd_ignored_leases_total 0\n"),
+                "{text}"
+            );
+            assert!(!text.contains("_total_total"), "{text}");
+            for reason in DROP_REASONS {
+                assert!(text.contains(&format!("vxgate_drops_total{{reason=\"{reason}\"}} 0\n")));
+            }
         }
     }
 
@@ -433,7 +582,7 @@ mod tests {
             drops: vec![("tx_full", 2), ("tx_full", 3), ("made_up", 1)],
             ..Default::default()
         };
-        let text = encode(&snap).unwrap();
+        let text = encode(&snap, ExpositionFormat::Text).unwrap();
         assert!(
             text.contains("vxgate_drops_total{reason=\"tx_full\"} 5\n"),
             "{text}"
@@ -441,6 +590,213 @@ mod tests {
         assert!(
             text.contains("vxgate_drops_total{reason=\"made_up\"} 1\n"),
             "{text}"
+        );
+    }
+
+    /// A snapshot with a distinct, non-zero value in every field.
+    fn busy_snapshot() -> MetricsSnapshot {
+        let port = |b: u64| PortStats {
+            rx_packets: b + 1,
+            tx_packets: b + 2,
+            rx_bytes: b + 3,
+            tx_bytes: b + 4,
+            rx_missed: b + 5,
+            rx_errors: b + 6,
+            tx_errors: 1,
+            rx_nombuf: 9,
+        };
+        MetricsSnapshot {
+            ports: [port(100), port(200)],
+            encap_packets: 301,
+            decap_packets: 302,
+            slowpath: vec![("arp", 11), ("icmp", 12), ("fragment", 13)],
+            drops: vec![("tx_full", 7), ("no_route", 8)],
+            leases: 42,
+            neighbors: [7, 9],
+            etcd_connected: true,
+            etcd_revision: 123_456,
+            etcd_last_event_age_seconds: 2.5,
+            etcd_invalid_entries_total: 3,
+            etcd_ignored_leases_total: 4,
+            own_lease_expiry_seconds: 86_000.25,
+            control_to_dataplane: HistogramSnapshot {
+                upper_bounds: CONTROL_TO_DATAPLANE_BOUNDS.to_vec(),
+                cumulative_counts: (1..=12).collect(),
+                sum: 0.0042,
+                count: 13,
+            },
+            workers: vec![
+                WorkerStats {
+                    packets: 500,
+                    busy_polls: 50,
+                    idle_polls: 5000,
+                },
+                WorkerStats {
+                    packets: 600,
+                    busy_polls: 60,
+                    idle_polls: 6000,
+                },
+            ],
+        }
+    }
+
+    fn sample_lines(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn both_formats_have_the_same_samples() {
+        let snap = busy_snapshot();
+        let om = encode(&snap, ExpositionFormat::OpenMetrics).unwrap();
+        let text = encode(&snap, ExpositionFormat::Text).unwrap();
+        assert_eq!(sample_lines(&om), sample_lines(&text));
+        assert_eq!(openmetrics_to_text(&om), text);
+        for line in [
+            "vxgate_port_errors_total{port=\"access\"} 207",
+            "vxgate_etcd_ignored_leases_total 4",
+            "vxgate_etcd_last_event_age_seconds 2.5",
+            "vxgate_own_lease_expiry_seconds 86000.25",
+            "vxgate_control_to_dataplane_seconds_bucket{le=\"1.0\"} 12",
+            "vxgate_control_to_dataplane_seconds_bucket{le=\"+Inf\"} 13",
+            "vxgate_control_to_dataplane_seconds_sum 0.0042",
+            "vxgate_control_to_dataplane_seconds_count 13",
+            "vxgate_worker_polls_total{worker=\"1\",state=\"idle\"} 6000",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_with_eof() {
+        let om = encode(&busy_snapshot(), ExpositionFormat::OpenMetrics).unwrap();
+        assert!(om.ends_with("\n# EOF\n"), "{om}");
+        for line in [
+            "# TYPE vxgate_encap_packets counter",
+            "# TYPE vxgate_drops counter",
+            "# TYPE vxgate_etcd_ignored_leases counter",
+            "# TYPE vxgate_leases gauge",
+            "# TYPE vxgate_control_to_dataplane_seconds histogram",
+        ] {
+            assert!(om.lines().any(|l| l == line), "{line} in:\n{om}");
+        }
+    }
+
+    #[test]
+    fn text_format_is_prometheus_0_0_4() {
+        let text = encode(&busy_snapshot(), ExpositionFormat::Text).unwrap();
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(!text.contains("# UNIT"), "{text}");
+        assert!(!text.contains("_created"), "{text}");
+        assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "{text}");
+        for line in [
+            "# HELP vxgate_encap_packets_total Packets encapsulated into VXLAN (access to underlay).",
+            "# TYPE vxgate_encap_packets_total counter",
+            "# TYPE vxgate_drops_total counter",
+            "# HELP vxgate_etcd_ignored_leases_total Leases in etcd whose BackendType is not vxlan, ignored.",
+            "# TYPE vxgate_etcd_ignored_leases_total counter",
+            "# TYPE vxgate_port_rx_packets_total counter",
+            "# TYPE vxgate_worker_polls_total counter",
+            "# TYPE vxgate_leases gauge",
+            "# TYPE vxgate_neighbors gauge",
+            "# TYPE vxgate_etcd_last_event_age_seconds gauge",
+            "# TYPE vxgate_control_to_dataplane_seconds histogram",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+
+        // Every sample belongs to the family announced just before it, by
+        // 0.0.4's rules: a counter or gauge sample has the family's name, a
+        // histogram's the name plus _bucket, _sum or _count. HELP comes
+        // right before TYPE, with the same name.
+        let mut family: Option<(&str, &str)> = None;
+        let mut help: Option<&str> = None;
+        let mut seen = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                help = Some(rest.split_once(' ').unwrap().0);
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                assert_eq!(help.take(), Some(name), "HELP before TYPE for {name}");
+                assert!(seen.insert(name), "family {name} announced twice");
+                family = Some((name, kind));
+            } else {
+                let sample = line.split(['{', ' ']).next().unwrap();
+                let (name, kind) = family.unwrap_or_else(|| panic!("{line} before any TYPE"));
+                let ok = match kind {
+                    "counter" | "gauge" => sample == name,
+                    "histogram" => ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|s| sample.strip_suffix(s) == Some(name)),
+                    _ => false,
+                };
+                assert!(ok, "{line} under `# TYPE {name} {kind}`");
+            }
+        }
+    }
+
+    #[test]
+    fn converter_drops_openmetrics_only_lines() {
+        let om = "# HELP a_seconds A.\n# TYPE a_seconds counter\n# UNIT a_seconds seconds\n\
+                  a_seconds_total{x=\"1\"} 1\na_seconds_created{x=\"1\"} 1.7e9\n\
+                  # HELP h H.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.5\n\
+                  h_count 2\nh_created 1.7e9\n# HELP u U.\n# TYPE u unknown\nu 3\n\
+                  # HELP g G.\n# TYPE g gauge\ng_created 4\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_text(om),
+            "# HELP a_seconds_total A.\n# TYPE a_seconds_total counter\n\
+             a_seconds_total{x=\"1\"} 1\n\
+             # HELP h H.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.5\nh_count 2\n\
+             # HELP u U.\n# TYPE u untyped\nu 3\n\
+             # HELP g G.\n# TYPE g gauge\ng_created 4\n"
+        );
+        assert_eq!(openmetrics_to_text(""), "");
+        assert_eq!(openmetrics_to_text("# EOF\n"), "");
+    }
+
+    #[test]
+    fn negotiation() {
+        use ExpositionFormat::{OpenMetrics, Text};
+        for (accept, want) in [
+            // Prometheus 2.x.
+            (
+                Some("application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+                OpenMetrics,
+            ),
+            // Prometheus 3.x.
+            (
+                Some("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"),
+                OpenMetrics,
+            ),
+            (Some("application/openmetrics-text"), OpenMetrics),
+            (Some("Application/OpenMetrics-Text ; Version=\"0.0.1\""), OpenMetrics),
+            (Some("text/plain;version=0.0.4;q=0.5, application/openmetrics-text;q=0.6"), OpenMetrics),
+            (None, Text),
+            (Some(""), Text),
+            (Some("*/*"), Text),
+            (Some("text/plain"), Text),
+            (Some("text/plain; version=0.0.4; charset=utf-8"), Text),
+            (Some("text/html,application/xhtml+xml,*/*;q=0.8"), Text),
+            (Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"), Text),
+            // Preference and refusals.
+            (Some("text/plain, application/openmetrics-text"), Text),
+            (Some("text/plain;q=0.9, application/openmetrics-text;q=0.5"), Text),
+            (Some("application/openmetrics-text;q=0"), Text),
+            (Some("application/openmetrics-text;q=abc"), Text),
+            (Some("application/openmetrics-text;q=NaN"), Text),
+            (Some("application/openmetrics-text;version=2.0.0"), Text),
+            // Odd input never panics.
+            (Some(",,;;==;q=;version,application/openmetrics-text;;"), OpenMetrics),
+            (Some("\u{fffd};q=\u{fffd}"), Text),
+        ] {
+            assert_eq!(ExpositionFormat::negotiate(accept), want, "{accept:?}");
+        }
+        assert_eq!(
+            Text.content_type(),
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        assert_eq!(
+            OpenMetrics.content_type(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
         );
     }
 }

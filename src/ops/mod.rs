@@ -8,5 +8,7 @@ pub mod signals;
 
 pub use http::{serve, MetricsServer};
 pub use logging::{LogControl, RateLimitedLog};
-pub use metrics::{HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats};
+pub use metrics::{
+    ExpositionFormat, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats,
+};
 pub use signals::SignalHandler;
