@@ -65,10 +65,18 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vxgate: error: {e:#}");
-            ExitCode::from(1)
-        }
+        // Config errors found only against etcd's network config (before
+        // EAL starts) exit like every other config error.
+        Err(e) => match e.downcast_ref::<vxgate::config::ConfigError>() {
+            Some(ce) => {
+                eprintln!("vxgate: {ce}");
+                ExitCode::from(u8::try_from(ce.exit_code()).unwrap_or(2))
+            }
+            None => {
+                eprintln!("vxgate: error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 

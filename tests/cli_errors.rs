@@ -1,5 +1,7 @@
 //! Bad input to the binary: a clear message and a non-zero exit, never a
 //! panic (exit 101) or a hang.
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -205,9 +207,20 @@ fn fwd_runs_for_a_set_duration_and_prints_counters() {
 
 #[test]
 fn run_refuses_one_port_named_twice_by_id_and_by_name() {
+    // Port identity is known only once EAL runs, after etcd's network
+    // config has been read: a real etcd with a config is needed.
+    let etcd = common::etcd::Etcd::start();
+    etcd.ctl(&[
+        "put",
+        &format!("{}/config", common::etcd::PREFIX),
+        r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#,
+    ]);
+    let endpoint = etcd.endpoint();
     let p = prefix("same");
     let o = vxgate(&[
         "run",
+        "--etcd-endpoints",
+        &endpoint,
         "--underlay",
         "0",
         "--underlay-ip",

@@ -59,7 +59,8 @@ pub struct RunArgs {
     /// Gateway address on the access port, with prefix length.
     ///
     /// Default: the first host of the subnet (.1, like flannel's cni0).
-    /// With --subnet it must lie inside it. Example: --access-ip 10.244.255.1/24
+    /// With --subnet it must lie inside it; without, vxgate claims the
+    /// subnet of flannel's SubnetLen around it. Example: --access-ip 10.244.255.1/24
     #[arg(long, value_name = "IP/LEN")]
     pub access_ip: Option<String>,
 

@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use own_lease::OwnLease;
+pub use own_lease::{check_requested, OwnLease};
 pub use schema::{
     format_mac, parse_mac, ConfigError, LeaseAttrs, LeaseError, LeaseValue, NetworkConfig,
     VxlanBackend, DEFAULT_VNI, DEFAULT_VXLAN_PORT,
@@ -42,6 +42,12 @@ pub trait LeaseSink: Send {
     /// Which subnet is our own; told once at the start of `Control::run`
     /// (before any upsert). Our own lease is also delivered by `upsert`.
     fn own_subnet(&mut self, _subnet: Subnet) {}
+    /// How many leases the sink actually installed (`vxgate_leases`), when
+    /// it skips some it was given (our own, a length other than
+    /// SubnetLen); `None`: all of them.
+    fn installed(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// How to reach etcd and how to hold our lease (`vxgate run` flags).

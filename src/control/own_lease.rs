@@ -84,6 +84,21 @@ pub(crate) fn renew_after(ttl_s: i64, margin_min: u64) -> Duration {
     Duration::from_secs(ttl - margin)
 }
 
+/// Whether a requested subnet (`--subnet`) fits flannel's config: inside
+/// `Network`, of length `SubnetLen`. `Err`: why not.
+pub fn check_requested(cfg: &NetworkConfig, s: Subnet) -> Result<(), String> {
+    if !cfg.network.covers(s) {
+        return Err(format!("not inside Network {}", cfg.network));
+    }
+    if s.len != cfg.subnet_len {
+        return Err(format!(
+            "prefix length must equal SubnetLen /{}",
+            cfg.subnet_len
+        ));
+    }
+    Ok(())
+}
+
 enum Attempt {
     Done(OwnLease),
     Conflict,
@@ -97,18 +112,7 @@ pub(crate) async fn acquire(
     requested: Option<Subnet>,
 ) -> Result<OwnLease, ControlError> {
     if let Some(s) = requested {
-        if !cfg.network.covers(s) {
-            return Err(ControlError::BadSubnet {
-                subnet: s,
-                why: format!("not inside Network {}", cfg.network),
-            });
-        }
-        if s.len != cfg.subnet_len {
-            return Err(ControlError::BadSubnet {
-                subnet: s,
-                why: format!("prefix length must equal SubnetLen /{}", cfg.subnet_len),
-            });
-        }
+        check_requested(cfg, s).map_err(|why| ControlError::BadSubnet { subnet: s, why })?;
     }
     let attrs = LeaseAttrs {
         public_ip,

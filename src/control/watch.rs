@@ -32,32 +32,58 @@ struct Entry {
 enum Classified {
     Valid(Subnet, LeaseAttrs),
     /// Well-formed, but not vxlan: ignored (and counted).
-    OtherBackend(Subnet),
+    OtherBackend(Subnet, String),
     /// Key fine, value malformed.
-    BadValue(Subnet),
-    BadKey,
+    BadValue(Subnet, String),
+    BadKey(String),
 }
 
-fn classify(key: &str, value: &[u8], status: &ControlStatus) -> Classified {
+fn classify(key: &str, value: &[u8]) -> Classified {
     let lk = match LeaseKey::parse(key) {
         Ok(k) => k,
-        Err(e) => {
-            tracing::warn!(key, error = %e, "skipping lease with a malformed key");
-            status.add_invalid();
-            return Classified::BadKey;
-        }
+        Err(e) => return Classified::BadKey(e.to_string()),
     };
     match LeaseValue::parse(value) {
         Ok(LeaseValue::Vxlan(a)) => Classified::Valid(lk.v4, a),
         Ok(LeaseValue::OtherBackend { backend_type, .. }) => {
-            tracing::info!(key, backend_type, "ignoring a lease of a non-vxlan backend");
-            status.add_ignored();
-            Classified::OtherBackend(lk.v4)
+            Classified::OtherBackend(lk.v4, backend_type)
         }
-        Err(e) => {
-            tracing::warn!(key, error = %e, "skipping lease with a malformed value");
-            status.add_invalid();
-            Classified::BadValue(lk.v4)
+        Err(e) => Classified::BadValue(lk.v4, e.to_string()),
+    }
+}
+
+/// Why a key was skipped.
+enum Skip {
+    BadKey(String),
+    BadValue(String),
+    OtherBackend(String),
+    /// Its subnet is already held under this other key.
+    Duplicate(String),
+}
+
+impl Skip {
+    fn report(&self, key: &str, st: &ControlStatus) {
+        match self {
+            Skip::BadKey(error) => {
+                tracing::warn!(key, %error, "skipping lease with a malformed key");
+                st.add_invalid();
+            }
+            Skip::BadValue(error) => {
+                tracing::warn!(key, %error, "skipping lease with a malformed value");
+                st.add_invalid();
+            }
+            Skip::OtherBackend(backend_type) => {
+                tracing::info!(key, backend_type, "ignoring a lease of a non-vxlan backend");
+                st.add_ignored();
+            }
+            Skip::Duplicate(other) => {
+                tracing::warn!(
+                    key,
+                    other,
+                    "skipping lease: its subnet is already held under another key"
+                );
+                st.add_invalid();
+            }
         }
     }
 }
@@ -66,11 +92,28 @@ fn classify(key: &str, value: &[u8], status: &ControlStatus) -> Classified {
 #[derive(Default)]
 pub(crate) struct Mirror {
     by_subnet: BTreeMap<Subnet, Entry>,
+    /// Skipped keys and the value they were skipped for: a skipped entry
+    /// is logged and counted once per value, not again at every re-list
+    /// after a reconnect (no log flood, counters that count entries).
+    skipped: BTreeMap<String, Vec<u8>>,
 }
 
 impl Mirror {
     pub(crate) fn len(&self) -> usize {
         self.by_subnet.len()
+    }
+
+    fn skip(&mut self, key: &str, value: &[u8], why: Skip, st: &ControlStatus) {
+        if self.skipped.get(key).map(Vec::as_slice) != Some(value) {
+            why.report(key, st);
+            self.skipped.insert(key.to_string(), value.to_vec());
+        }
+    }
+
+    /// What `vxgate_leases` reports: what the sink installed when it
+    /// says, else every lease held.
+    fn publish_len(&self, sink: &dyn LeaseSink, st: &ControlStatus) {
+        st.set_leases(sink.installed().unwrap_or(self.len()));
     }
 
     /// A PUT. A malformed value never replaces a good entry; a
@@ -83,9 +126,11 @@ impl Mirror {
         st: &ControlStatus,
         arrived: Instant,
     ) {
-        match classify(key, value, st) {
-            Classified::BadKey | Classified::BadValue(_) => {}
-            Classified::OtherBackend(s) => {
+        match classify(key, value) {
+            Classified::BadKey(e) => self.skip(key, value, Skip::BadKey(e), st),
+            Classified::BadValue(_, e) => self.skip(key, value, Skip::BadValue(e), st),
+            Classified::OtherBackend(s, backend) => {
+                self.skip(key, value, Skip::OtherBackend(backend), st);
                 if self.by_subnet.get(&s).is_some_and(|e| e.key == key) {
                     self.by_subnet.remove(&s);
                     sink.remove(s);
@@ -94,11 +139,12 @@ impl Mirror {
             }
             Classified::Valid(s, attrs) => match self.by_subnet.get(&s) {
                 Some(e) if e.key != key => {
-                    tracing::warn!(key, other = %e.key, "skipping lease: its subnet is already held under another key");
-                    st.add_invalid();
+                    let other = e.key.clone();
+                    self.skip(key, value, Skip::Duplicate(other), st);
                 }
                 Some(e) if e.attrs == attrs => {} // daily re-put: nothing changed
                 _ => {
+                    self.skipped.remove(key);
                     sink.upsert(s, &attrs);
                     st.record_event(arrived);
                     self.by_subnet.insert(
@@ -111,7 +157,7 @@ impl Mirror {
                 }
             },
         }
-        st.set_leases(self.len());
+        self.publish_len(sink, st);
     }
 
     /// A DELETE (or expiry). Returns the subnet removed, if any.
@@ -122,6 +168,7 @@ impl Mirror {
         st: &ControlStatus,
         arrived: Instant,
     ) -> Option<Subnet> {
+        self.skipped.remove(key);
         let s = LeaseKey::parse(key).ok()?.v4;
         if !self.by_subnet.get(&s).is_some_and(|e| e.key == key) {
             return None;
@@ -129,7 +176,7 @@ impl Mirror {
         self.by_subnet.remove(&s);
         sink.remove(s);
         st.record_event(arrived);
-        st.set_leases(self.len());
+        self.publish_len(sink, st);
         Some(s)
     }
 
@@ -143,30 +190,35 @@ impl Mirror {
         st: &ControlStatus,
     ) {
         let mut next: BTreeMap<Subnet, Entry> = BTreeMap::new();
+        let mut skipped_now = std::collections::BTreeSet::new();
         for (key, value) in listing {
-            match classify(key, value, st) {
-                Classified::Valid(s, attrs) => {
-                    if let Some(e) = next.get(&s) {
-                        tracing::warn!(key, other = %e.key, "skipping lease: its subnet is already held under another key");
-                        st.add_invalid();
+            let why = match classify(key, value) {
+                Classified::Valid(s, attrs) => match next.get(&s) {
+                    Some(e) => Skip::Duplicate(e.key.clone()),
+                    None => {
+                        next.insert(
+                            s,
+                            Entry {
+                                key: key.clone(),
+                                attrs,
+                            },
+                        );
                         continue;
                     }
-                    next.insert(
-                        s,
-                        Entry {
-                            key: key.clone(),
-                            attrs,
-                        },
-                    );
-                }
-                Classified::BadValue(s) => {
+                },
+                Classified::BadValue(s, e) => {
                     if let Some(old) = self.by_subnet.get(&s).filter(|e| &e.key == key) {
                         next.entry(s).or_insert_with(|| old.clone());
                     }
+                    Skip::BadValue(e)
                 }
-                Classified::OtherBackend(_) | Classified::BadKey => {}
-            }
+                Classified::OtherBackend(_, backend) => Skip::OtherBackend(backend),
+                Classified::BadKey(e) => Skip::BadKey(e),
+            };
+            self.skip(key, value, why, st);
+            skipped_now.insert(key.as_str());
         }
+        self.skipped.retain(|k, _| skipped_now.contains(k.as_str()));
         let gone: Vec<Subnet> = self
             .by_subnet
             .keys()
@@ -183,7 +235,7 @@ impl Mirror {
             }
         }
         self.by_subnet = next;
-        st.set_leases(self.len());
+        self.publish_len(sink, st);
     }
 
     #[cfg(test)]
@@ -461,6 +513,48 @@ mod tests {
         assert_eq!(m.delete("10.1.2.0-24&fc00::-64", &mut r, &st, t), None);
         assert!(m.delete("10.1.2.0-24", &mut r, &st, t).is_some());
         assert!(r.0.is_empty() && m.len() == 0);
+    }
+
+    #[test]
+    fn skipped_entries_count_once_per_value() {
+        let (mut m, mut r, st, t) = (
+            Mirror::default(),
+            Rec::default(),
+            ControlStatus::new(),
+            Instant::now(),
+        );
+        let host_gw = br#"{"PublicIP":"192.0.2.9","BackendType":"host-gw"}"#.to_vec();
+        let listing = vec![
+            ("10.1.1.0-24".to_string(), val(1, 1)),
+            ("garbage".to_string(), val(2, 2)),
+            ("10.1.3.0-24".to_string(), b"x".to_vec()),
+            ("10.1.4.0-24".to_string(), host_gw.clone()),
+        ];
+        m.resync(&listing, &mut r, &st);
+        let counts =
+            |st: &ControlStatus| (st.invalid_entries_total(), st.ignored_non_vxlan_total());
+        assert_eq!(counts(&st), (2, 1));
+        // A re-list after a reconnect, and the same values put again.
+        m.resync(&listing, &mut r, &st);
+        m.put("10.1.3.0-24", b"x", &mut r, &st, t);
+        m.put("10.1.4.0-24", &host_gw, &mut r, &st, t);
+        assert_eq!(counts(&st), (2, 1));
+        // Another bad value is another entry.
+        m.put("10.1.3.0-24", b"y", &mut r, &st, t);
+        assert_eq!(counts(&st), (3, 1));
+        // Fixed, then broken again with an old value: counted again.
+        m.put("10.1.3.0-24", &val(3, 3), &mut r, &st, t);
+        m.put("10.1.3.0-24", b"y", &mut r, &st, t);
+        assert_eq!(counts(&st), (4, 1));
+        // Deleted while we were away, then back: counted again.
+        m.resync(&listing[..1], &mut r, &st);
+        m.resync(&listing, &mut r, &st);
+        assert_eq!(counts(&st), (6, 2));
+        // A second key for a held subnet is skipped, once.
+        m.put("10.1.1.0-24&fc00::-64", &val(5, 5), &mut r, &st, t);
+        m.put("10.1.1.0-24&fc00::-64", &val(5, 5), &mut r, &st, t);
+        assert_eq!(counts(&st), (7, 2));
+        assert_eq!(st.leases(), 1);
     }
 
     #[test]

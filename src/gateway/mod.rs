@@ -1,9 +1,11 @@
-//! `vxgate run`: wires the parts together. EAL and ports, then etcd (config
-//! and our own lease), then the tables, the workers on their lcores, the
+//! `vxgate run`: wires the parts together. etcd's network config first (it
+//! decides whether `--subnet`/`--access-ip` can work: a config error before
+//! EAL starts), then EAL and ports, our own lease, the tables, the workers on their lcores, the
 //! slow path on the main lcore, the control plane on a tokio thread and the
 //! metrics endpoint; and the reverse on SIGINT/SIGTERM.
 #![deny(unsafe_code)]
 
+mod requested;
 mod sink;
 mod stats;
 
@@ -13,10 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::config::{Config, DeviceRef, Side as CfgSide};
-use crate::control::{Control, EtcdOptions, NetworkConfig, OwnLease, Subnet};
+use crate::control::{Control, EtcdOptions, NetworkConfig, OwnLease};
 use crate::dpdk::{self, Eal, Mempool, Port, PortConf};
 use crate::pipeline::context::{Context, ContextConfig, Prefix};
 use crate::pipeline::slowpath_loop::SlowPath;
@@ -26,6 +28,7 @@ use crate::pipeline::{Counters, WorkerState};
 use crate::table::{LeaseTables, NeighborPort, NeighborTables};
 use crate::wire::{MacAddr, Vni};
 
+pub use requested::requested_subnet;
 pub use sink::TableSink;
 pub use stats::Shared;
 
@@ -83,8 +86,41 @@ fn until_stop<T>(
     })
 }
 
+/// What a stop during start-up prints: SIGINT/SIGTERM always end with the
+/// final counters (all zero: nothing was forwarded yet).
+fn stopped_during_startup(cfg: &Config, stage: &str) -> anyhow::Result<()> {
+    info!(stage, "stopped during start-up");
+    print!(
+        "{}",
+        stats::final_report(
+            &crate::ops::MetricsSnapshot::default(),
+            &device(&cfg.underlay_dev),
+            &device(&cfg.access_dev)
+        )
+    );
+    Ok(())
+}
+
 /// Runs the gateway until `stop` is raised.
 pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    // The control plane's runtime; etcd's network config comes first.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("vxgate-control")
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let Some(control) = until_stop(&rt, &stop, Control::connect(etcd_options(&cfg))) else {
+        return stopped_during_startup(&cfg, "connecting to etcd");
+    };
+    let mut control = control?;
+    let Some(net) = until_stop(&rt, &stop, control.network_config()) else {
+        return stopped_during_startup(&cfg, "waiting for the network config");
+    };
+    let net: NetworkConfig = net?;
+    // A ConfigError: `main` exits with code 2, before EAL starts.
+    let requested = requested_subnet(cfg.subnet, cfg.access_ip, &net)?;
+
     let eal = Eal::init(&cfg.eal_args)?;
     let lcores = eal.worker_lcores();
     let workers = usize::from(cfg.workers);
@@ -127,39 +163,15 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         "ports started"
     );
 
-    // The control plane: etcd config and our own lease come first.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("vxgate-control")
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    let Some(control) = until_stop(&rt, &stop, Control::connect(etcd_options(&cfg))) else {
-        return Ok(());
-    };
-    let mut control = control?;
-    let Some(net) = until_stop(&rt, &stop, control.network_config()) else {
-        return Ok(());
-    };
-    let net: NetworkConfig = net?;
-    if !net.ipv6_keys_ignored.is_empty() {
-        warn!(keys = ?net.ipv6_keys_ignored, "IPv6 is not supported yet; these config keys are ignored");
-    }
+    // Our own lease, now that the ports can serve it.
     let vni = net.backend.vni;
     let vtep_mac = cfg.vtep_mac_for(vni);
-    let requested = match cfg.subnet {
-        Some(s) => Some(
-            Subnet::new(s.network_addr(), s.prefix_len())
-                .map_err(|e| anyhow::anyhow!("--subnet {s}: {e}"))?,
-        ),
-        None => None,
-    };
     let Some(own) = until_stop(
         &rt,
         &stop,
         control.acquire_own_lease(cfg.underlay_ip.addr(), vtep_mac, requested),
     ) else {
-        return Ok(());
+        return stopped_during_startup(&cfg, "acquiring our lease");
     };
     let own: OwnLease = own?;
     info!(

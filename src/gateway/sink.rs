@@ -39,4 +39,44 @@ impl LeaseSink for TableSink {
         self.own = Some(subnet);
         self.tables.remove_lease(u32::from(subnet.addr));
     }
+
+    fn installed(&self) -> Option<usize> {
+        Some(self.tables.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn attrs(i: u8) -> LeaseAttrs {
+        LeaseAttrs {
+            public_ip: Ipv4Addr::new(192, 0, 2, i),
+            public_ipv6: None,
+            backend_type: "vxlan".into(),
+            vtep_mac: [0x0e, 0, 0, 0, 0, i],
+            vni: Some(1),
+        }
+    }
+
+    #[test]
+    fn installed_counts_only_what_the_tables_hold() {
+        let (tables, _readers) = LeaseTables::new(16);
+        let mut sink = TableSink {
+            tables,
+            subnet_len: 24,
+            own: None,
+        };
+        let own = Subnet::parse_key("10.244.255.0-24").unwrap();
+        sink.own_subnet(own);
+        sink.upsert(own, &attrs(1)); // our own: served locally
+        sink.upsert(Subnet::parse_key("10.244.7.0-25").unwrap(), &attrs(2)); // not SubnetLen
+        sink.upsert(Subnet::parse_key("10.244.1.0-24").unwrap(), &attrs(3));
+        sink.upsert(Subnet::parse_key("10.244.2.0-24").unwrap(), &attrs(4));
+        assert_eq!(sink.installed(), Some(2));
+        sink.remove(Subnet::parse_key("10.244.1.0-24").unwrap());
+        sink.remove(Subnet::parse_key("10.244.7.0-25").unwrap()); // never installed
+        assert_eq!(sink.installed(), Some(1));
+    }
 }

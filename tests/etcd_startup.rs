@@ -1,0 +1,198 @@
+//! `vxgate run` start-up against a real etcd: flags that cannot work with
+//! flannel's network config exit 2 before EAL starts (no EAL runtime
+//! directory ever appears), `--access-ip` alone pins the subnet claimed, and
+//! a SIGTERM while still starting ends cleanly with the final counters.
+//! The ports are `net_null` devices: no traffic leaves the process.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::etcd::*;
+
+const CONFIG: &str = r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#;
+const UNDERLAY_IP: &str = "192.0.2.10";
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// One `vxgate run`, killed and cleaned up (EAL runtime directory, output
+/// files) when dropped, also when the test fails.
+struct Vxgate {
+    child: Child,
+    prefix: String,
+    out: tempfile::TempDir,
+}
+
+impl Vxgate {
+    fn spawn(etcd: &Etcd, tag: &str, flags: &[&str]) -> Vxgate {
+        let prefix = format!("vxt-start-{tag}-{}", std::process::id());
+        let out = tempfile::tempdir().unwrap();
+        let file = |n: &str| std::fs::File::create(out.path().join(n)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vxgate"))
+            .args(["run", "--underlay", "net_null0", "--access", "net_null1"])
+            .args(["--underlay-ip", &format!("{UNDERLAY_IP}/24")])
+            .args(["--etcd-endpoints", &etcd.endpoint()])
+            .args(flags)
+            .args([
+                "--",
+                "--no-pci",
+                "--lcores=0@0,1@1",
+                "--vdev=net_null0",
+                "--vdev=net_null1",
+                "--log-level=lib.eal:warning",
+                &format!("--file-prefix={prefix}"),
+            ])
+            .stdout(Stdio::from(file("stdout")))
+            .stderr(Stdio::from(file("stderr")))
+            .spawn()
+            .expect("spawn vxgate");
+        Vxgate { child, prefix, out }
+    }
+
+    fn runtime_dir(&self) -> PathBuf {
+        Path::new("/var/run/dpdk").join(&self.prefix)
+    }
+
+    fn text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.out.path().join(name)).unwrap_or_default()
+    }
+
+    /// Waits for the exit; the code.
+    fn wait(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vxgate did not exit; stderr:\n{}",
+                self.text("stderr")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_until(&self, what: &str, mut cond: impl FnMut(&Vxgate) -> bool) {
+        let deadline = Instant::now() + LIMIT;
+        while !cond(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; stderr:\n{}",
+                self.text("stderr")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM");
+    }
+}
+
+impl Drop for Vxgate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(self.runtime_dir());
+    }
+}
+
+fn etcd_with_config() -> Etcd {
+    let etcd = Etcd::start();
+    etcd.ctl(&["put", &format!("{PREFIX}/config"), CONFIG]);
+    etcd
+}
+
+#[test]
+fn flags_that_do_not_fit_the_network_config_exit_2_before_eal() {
+    let etcd = etcd_with_config();
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "out",
+            &["--subnet", "10.9.1.0/24"],
+            "invalid subnet `10.9.1.0/24`: not inside Network 10.244.0.0/16",
+        ),
+        (
+            "len",
+            &["--subnet", "10.244.3.0/25"],
+            "prefix length must equal SubnetLen /24",
+        ),
+        (
+            "acc",
+            &["--access-ip", "10.9.0.1/24"],
+            "invalid access-ip `10.9.0.1/24`: its subnet 10.9.0.0/24 is not inside Network",
+        ),
+        (
+            "wide",
+            &["--access-ip", "10.244.7.1/16"],
+            "invalid access-ip `10.244.7.1/16`: its prefix is wider than flannel's SubnetLen /24",
+        ),
+    ];
+    for (tag, flags, needle) in cases {
+        let mut vx = Vxgate::spawn(&etcd, tag, flags);
+        let code = vx.wait();
+        let err = vx.text("stderr");
+        assert_eq!(code, Some(2), "{flags:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{flags:?}: stderr lacks {needle:?}:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            !vx.runtime_dir().exists(),
+            "{flags:?}: EAL started before the error"
+        );
+    }
+    // Nothing was registered.
+    let leases = etcd.ctl(&[
+        "get",
+        "--prefix",
+        "--keys-only",
+        &format!("{PREFIX}/subnets/"),
+    ]);
+    assert!(leases.trim().is_empty(), "{leases}");
+}
+
+#[test]
+fn access_ip_alone_claims_its_subnet_and_sigterm_prints_final_counters() {
+    let etcd = etcd_with_config();
+    let mut vx = Vxgate::spawn(&etcd, "pin", &["--access-ip", "10.244.7.1/24"]);
+    let key = lease_key("10.244.7.0-24");
+    vx.wait_until("our lease for 10.244.7.0/24", |_| {
+        etcd.ctl(&["get", &key]).contains(UNDERLAY_IP)
+    });
+    vx.wait_until("vxgate running", |v| {
+        v.text("stderr").contains("vxgate running")
+    });
+    vx.sigterm();
+    assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+    let out = vx.text("stdout");
+    assert!(out.contains("vxgate: final counters"), "{out}");
+    assert!(
+        out.contains("net_null0") && out.contains("net_null1"),
+        "{out}"
+    );
+    // The lease stays for a restart to take back.
+    assert!(etcd.ctl(&["get", &key]).contains(UNDERLAY_IP));
+}
+
+#[test]
+fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
+    let etcd = Etcd::start(); // no <prefix>/config yet
+    let mut vx = Vxgate::spawn(&etcd, "wait", &[]);
+    vx.wait_until("the wait for the config", |v| {
+        v.text("stderr").contains("flannel config not found")
+    });
+    vx.sigterm();
+    assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+    let out = vx.text("stdout");
+    assert!(out.contains("vxgate: final counters"), "{out}");
+    assert!(out.contains("encap 0 decap 0"), "{out}");
+    assert!(!vx.runtime_dir().exists(), "EAL was not started yet");
+}
