@@ -48,9 +48,10 @@ struct FwdArgs {
     /// Packet buffers in the pool (both ports' RX rings draw from it).
     #[arg(long, default_value_t = 8191, value_name = "N")]
     mbufs: u32,
-    /// Stop by itself after this many seconds (default: run until SIGINT/SIGTERM).
-    #[arg(long, value_name = "SECONDS")]
-    duration: Option<f64>,
+    /// Stop by itself after this many seconds, fractions allowed, at most
+    /// ten years (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    duration: Option<Duration>,
     /// EAL arguments, after `--`.
     #[arg(last = true, value_name = "EAL_ARGS")]
     eal: Vec<String>,
@@ -93,6 +94,19 @@ fn run(args: vxgate::config::RunArgs) -> anyhow::Result<()> {
     vxgate::gateway::run(cfg, signals.stop_flag())
 }
 
+/// `--duration`: seconds as a finite number from 0 to ten years.
+fn seconds(s: &str) -> Result<Duration, String> {
+    const MAX_S: f64 = 10.0 * 365.0 * 86_400.0;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.0..=MAX_S).contains(&v) {
+        return Err(format!("`{s}`: give seconds from 0 to {MAX_S}"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
 fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     if a.port_a == a.port_b {
         anyhow::bail!("--port-a and --port-b name the same device {:?}", a.port_a);
@@ -124,9 +138,7 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     };
     let counters = Arc::new(FwdCounters::default());
     let started = Instant::now();
-    let deadline = a
-        .duration
-        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = a.duration.and_then(|d| started.checked_add(d));
     let workers = eal.worker_lcores();
     if let Some(&lcore) = workers.first() {
         let (s, c) = (Arc::clone(&stop), Arc::clone(&counters));

@@ -236,3 +236,17 @@ fn run_refuses_one_port_named_twice_by_id_and_by_name() {
     ]);
     assert_clean_failure(&o, "are the same port");
 }
+
+#[test]
+fn fwd_duration_out_of_range_is_a_usage_error() {
+    for (d, needle) in [
+        ("inf", "give seconds from 0 to"),
+        ("1e20", "give seconds from 0 to"),
+        ("nan", "give seconds from 0 to"),
+        ("soon", "is not a number of seconds"),
+    ] {
+        let o = vxgate(&["fwd", "--port-a", "0", "--port-b", "1", "--duration", d]);
+        assert_eq!(o.code, Some(2), "--duration {d}: {}", o.stderr);
+        assert_clean_failure(&o, needle);
+    }
+}

@@ -205,7 +205,11 @@ async fn grant(reg: &mut Registry) -> Result<(i64, SystemTime), ControlError> {
     let r = call("lease grant", &reg.opts.endpoints, lc.grant(ttl, None)).await?;
     Ok((
         r.id(),
-        SystemTime::now() + Duration::from_secs(r.ttl().max(0) as u64),
+        // A TTL beyond what SystemTime holds (only from a broken etcd)
+        // is taken as "far away".
+        SystemTime::now()
+            .checked_add(Duration::from_secs(r.ttl().max(0) as u64))
+            .unwrap_or(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX))),
     ))
 }
 

@@ -7,8 +7,10 @@ use crate::ffi;
 
 type Job = Box<dyn FnOnce() -> i32 + Send + 'static>;
 
-/// Exit code a worker reports when its closure panicked (the panic is
-/// caught at the lcore boundary: an unwind out of `extern "C"` would abort).
+/// Exit code a worker reports when its closure panicked, in builds that
+/// unwind (tests, dev): the panic is caught at the lcore boundary, as an
+/// unwind out of `extern "C"` would abort. Release builds abort on any
+/// panic (Cargo.toml), so there the whole process ends instead.
 pub const PANICKED: i32 = -99;
 
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{Config, DeviceRef, Side as CfgSide};
 use crate::control::{Control, EtcdOptions, NetworkConfig, OwnLease};
@@ -195,6 +195,15 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         Some(m) => m.saturating_sub(50).min(u32::from(u16::MAX)) as u16,
         None => ul_port.mtu().saturating_sub(50),
     };
+    if let Some(m) = net.backend.mtu.filter(|m| *m > u32::from(ul_port.mtu())) {
+        // SPEC: the tunnel MTU is Backend.MTU - 50 when set; frames that do
+        // not fit the port are still dropped and counted (mtu_exceeded).
+        warn!(
+            backend_mtu = m,
+            port_mtu = ul_port.mtu(),
+            "Backend.MTU in etcd exceeds the underlay port's MTU: VXLAN frames larger than the port's MTU are dropped (mtu_exceeded); raise the port MTU or lower Backend.MTU"
+        );
+    }
     let prefix = |a: Ipv4Addr, l: u8| Prefix::new(a, l).context("prefix length above 32");
     let ctx = Context::new(ContextConfig {
         underlay_ip: cfg.underlay_ip.addr(),

@@ -133,7 +133,9 @@ fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
     };
     match route {
         Route::Metrics { head_only, format } => {
-            // A panicking source must not take the endpoint down with it.
+            // In builds that unwind (tests, dev), a panicking source must not
+            // take the endpoint down with it. Release builds abort on panic
+            // (Cargo.toml): the process ends and its supervisor restarts it.
             let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 metrics::encode(&source.snapshot(), format).ok()
             }));

@@ -146,9 +146,12 @@ impl SlowPath {
                     self.hold(m, side, next_hop, now);
                 }
             }
-            // Fragments of fragments cannot happen (they fit by construction);
-            // drops were counted by the pipeline.
-            Verdict::Punt(_) | Verdict::Drop(_) => {}
+            // Drops were counted by the pipeline. A fragment punted again
+            // does not fit the port after all (the tunnel MTU is clamped to
+            // the underlay port's at start, so this should not happen):
+            // dropped, and counted as what it is.
+            Verdict::Punt(_) => self.state.counters.dropped(DropReason::MtuExceeded),
+            Verdict::Drop(_) => {}
         }
     }
 
@@ -163,7 +166,8 @@ impl SlowPath {
         let entry = self.pending.entry((side, ip)).or_insert_with(|| Pending {
             held: VecDeque::new(),
             since: now,
-            last_request: now - ARP_RETRY,
+            // Due at once; `now` itself if the clock is younger than that.
+            last_request: now.checked_sub(ARP_RETRY).unwrap_or(now),
         });
         if entry.held.len() >= HOLD_PER_NEIGHBOR {
             self.state.counters.dropped(DropReason::NoNeighbor);

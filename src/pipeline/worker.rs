@@ -162,12 +162,13 @@ impl Worker {
                     }
                 }
                 v => {
-                    let Some(m) = burst.take(i) else { continue };
                     let out = match out_port(v) {
                         Some(Side::Underlay) => &mut to_underlay,
                         Some(Side::Access) => &mut to_access,
+                        // Only Drop/Punt/Hold have no port, handled above.
                         None => continue,
                     };
+                    let Some(m) = burst.take(i) else { continue };
                     // Cannot overflow: at most BURST packets came in.
                     if let Err(m) = out.push(m) {
                         drop(m);
