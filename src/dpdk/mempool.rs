@@ -6,9 +6,12 @@ use super::error::{last_errno, strerror, DpdkError, Result};
 use super::mbuf::Mbuf;
 use crate::ffi;
 
-/// Default data room: 2048 bytes of frame plus the 128-byte headroom that
-/// encap prepends into.
-pub const DEFAULT_DATA_ROOM: u16 = 2048 + ffi::RTE_PKTMBUF_HEADROOM as u16;
+/// The largest frame one mbuf of the default pool receives.
+pub const FRAME_ROOM: u16 = 2048;
+
+/// Default data room: [`FRAME_ROOM`] plus the 128-byte headroom that encap
+/// prepends into.
+pub const DEFAULT_DATA_ROOM: u16 = FRAME_ROOM + ffi::RTE_PKTMBUF_HEADROOM as u16;
 
 /// A pool of packet buffers. DPDK's mempool is multi-thread safe, so the
 /// handle is `Send + Sync`; it is freed on drop (every mbuf must be back).

@@ -86,6 +86,30 @@ fn until_stop<T>(
     })
 }
 
+/// The largest IPv4 packet one mbuf carries: frames are single-segment, so
+/// `FRAME_ROOM` less the Ethernet header.
+const MAX_MTU: u16 = dpdk::FRAME_ROOM - 14;
+
+/// The port's MTU, or [`MAX_MTU`] when the port's is larger (jumbo frames
+/// need multi-segment mbufs, not supported yet): then what vxgate
+/// advertises in ICMP fragmentation-needed and checks against is what it
+/// can really carry, and the operator is told.
+fn usable_mtu(port: &Port) -> u16 {
+    capped_mtu(port.name(), port.mtu())
+}
+
+fn capped_mtu(port: &str, mtu: u16) -> u16 {
+    if mtu > MAX_MTU {
+        warn!(
+            port,
+            port_mtu = mtu,
+            using = MAX_MTU,
+            "port MTU above what one packet buffer holds: jumbo frames are not supported yet, vxgate uses the smaller MTU (larger frames are dropped by the port)"
+        );
+    }
+    mtu.min(MAX_MTU)
+}
+
 /// What a stop during start-up prints: SIGINT/SIGTERM always end with the
 /// final counters (all zero: nothing was forwarded yet).
 fn stopped_during_startup(cfg: &Config, stage: &str) -> anyhow::Result<()> {
@@ -191,16 +215,17 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             own.subnet
         );
     }
+    let (ul_mtu, ac_mtu) = (usable_mtu(&ul_port), usable_mtu(&ac_port));
     let tunnel_mtu = match net.backend.mtu {
         Some(m) => m.saturating_sub(50).min(u32::from(u16::MAX)) as u16,
-        None => ul_port.mtu().saturating_sub(50),
+        None => ul_mtu.saturating_sub(50),
     };
-    if let Some(m) = net.backend.mtu.filter(|m| *m > u32::from(ul_port.mtu())) {
+    if let Some(m) = net.backend.mtu.filter(|m| *m > u32::from(ul_mtu)) {
         // SPEC: the tunnel MTU is Backend.MTU - 50 when set; frames that do
         // not fit the port are still dropped and counted (mtu_exceeded).
         warn!(
             backend_mtu = m,
-            port_mtu = ul_port.mtu(),
+            port_mtu = ul_mtu,
             "Backend.MTU in etcd exceeds the underlay port's MTU: VXLAN frames larger than the port's MTU are dropped (mtu_exceeded); raise the port MTU or lower Backend.MTU"
         );
     }
@@ -218,8 +243,8 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         vni: Vni::new(vni).context("VNI above 24 bits")?,
         udp_port: net.backend.port,
         tunnel_mtu,
-        underlay_mtu: ul_port.mtu(),
-        access_mtu: ac_port.mtu(),
+        underlay_mtu: ul_mtu,
+        access_mtu: ac_mtu,
         vtep_mac: MacAddr(vtep_mac),
         direct_routing: net.backend.direct_routing,
     })?;
@@ -395,4 +420,17 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     drop(pool);
     drop(eal);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtu_is_capped_to_what_one_buffer_holds() {
+        assert_eq!(MAX_MTU, 2034);
+        assert_eq!(capped_mtu("p", 1500), 1500);
+        assert_eq!(capped_mtu("p", 2034), 2034);
+        assert_eq!(capped_mtu("p", 9000), 2034);
+    }
 }
