@@ -45,8 +45,10 @@ struct FwdArgs {
     /// Second port: DPDK device name or port id.
     #[arg(long, value_name = "DEV")]
     port_b: String,
-    /// Packet buffers in the pool (both ports' RX rings draw from it).
-    #[arg(long, default_value_t = 8191, value_name = "N")]
+    /// Packet buffers in the pool (both ports' RX rings draw from it),
+    /// 4096 to 16777216.
+    #[arg(long, default_value_t = 8191, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(4096..=i64::from(dpdk::MAX_MBUFS)))]
     mbufs: u32,
     /// Stop by itself after this many seconds, fractions allowed, at most
     /// ten years (default: run until SIGINT/SIGTERM).
@@ -115,6 +117,14 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     let signals = vxgate::ops::signals::install(|| {})?;
     let stop = signals.stop_flag();
     let eal = Eal::init(&a.eal)?;
+    // The same port by two names (an id and a device name) is one port.
+    if dpdk::find_port(&a.port_a)? == dpdk::find_port(&a.port_b)? {
+        anyhow::bail!(
+            "--port-a {} and --port-b {} are the same port: give two ports",
+            a.port_a,
+            a.port_b
+        );
+    }
     let pool = Mempool::new("fwd_pool", a.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)?;
     let conf = PortConf::default();
     let (mut port_a, mut rxa, mut txa) = Port::open(&a.port_a, &conf, &pool)?;

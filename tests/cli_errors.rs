@@ -250,3 +250,32 @@ fn fwd_duration_out_of_range_is_a_usage_error() {
         assert_clean_failure(&o, needle);
     }
 }
+
+#[test]
+fn fwd_mbufs_out_of_range_is_a_usage_error() {
+    for n in ["0", "383", "4095", "16777217", "2147483648"] {
+        let o = vxgate(&["fwd", "--port-a", "0", "--port-b", "1", "--mbufs", n]);
+        assert_eq!(o.code, Some(2), "--mbufs {n}: {}", o.stderr);
+        assert_clean_failure(&o, "--mbufs");
+    }
+}
+
+#[test]
+fn fwd_refuses_one_port_named_twice_by_id_and_by_name() {
+    let p = prefix("fwdsame");
+    let o = vxgate(&[
+        "fwd",
+        "--port-a",
+        "0",
+        "--port-b",
+        "net_null0",
+        "--duration",
+        "0.2",
+        "--",
+        "--no-pci",
+        "--vdev=net_null0",
+        "--vdev=net_null1",
+        &p,
+    ]);
+    assert_clean_failure(&o, "are the same port");
+}

@@ -229,3 +229,27 @@ fn null_pair_forwards_under_load_without_mbuf_leak() {
     pa.stop();
     pb.stop();
 }
+
+#[test]
+fn mempool_sizes_dpdk_cannot_take_are_refused_with_the_fix() {
+    let _rt = RuntimeDir(format!("vxt-pool-{}", std::process::id()));
+    let _eal = Eal::init(&eal_args("pool", "0", &[])).unwrap();
+    let small = Mempool::new("small_pool", 383, 256, dpdk::DEFAULT_DATA_ROOM)
+        .err()
+        .expect("383 mbufs with a cache of 256 is refused")
+        .to_string();
+    assert!(small.contains("at least 384; raise --mbufs"), "{small}");
+    let huge = Mempool::new(
+        "huge_pool",
+        dpdk::MAX_MBUFS + 1,
+        256,
+        dpdk::DEFAULT_DATA_ROOM,
+    )
+    .err()
+    .expect("more than MAX_MBUFS is refused")
+    .to_string();
+    assert!(huge.contains("at most 16777216; lower --mbufs"), "{huge}");
+    // The smallest pool that fits the cache is made.
+    let ok = Mempool::new("ok_pool", 384, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    assert_eq!(ok.available(), 384);
+}

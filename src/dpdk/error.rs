@@ -25,7 +25,7 @@ pub enum DpdkError {
         op: &'static str,
         reason: String,
     },
-    #[error("mempool {name:?} of {n} mbufs could not be created: {reason}; reserve more hugepages or lower --mbufs")]
+    #[error("mempool {name:?} of {n} mbufs could not be created: {reason}")]
     Mempool {
         name: String,
         n: u32,

@@ -13,6 +13,9 @@ pub const FRAME_ROOM: u16 = 2048;
 /// prepends into.
 pub const DEFAULT_DATA_ROOM: u16 = FRAME_ROOM + ffi::RTE_PKTMBUF_HEADROOM as u16;
 
+/// The most mbufs one pool may hold (2^24: 36 GiB of default buffers).
+pub const MAX_MBUFS: u32 = 1 << 24;
+
 /// A pool of packet buffers. DPDK's mempool is multi-thread safe, so the
 /// handle is `Send + Sync`; it is freed on drop (every mbuf must be back).
 pub struct Mempool {
@@ -30,11 +33,23 @@ impl Mempool {
     /// Creates a pool of `n` mbufs with a per-lcore cache of `cache` and
     /// `data_room` bytes per buffer, on the caller's NUMA socket.
     pub fn new(name: &str, n: u32, cache: u32, data_room: u16) -> Result<Mempool> {
-        let cname = CString::new(name).map_err(|_| DpdkError::Mempool {
+        let refuse = |reason: String| DpdkError::Mempool {
             name: name.into(),
             n,
-            reason: "name contains NUL".into(),
-        })?;
+            reason,
+        };
+        // DPDK wants at least 1.5 x the per-lcore cache, and crashes on its
+        // own failure path for very large counts: both refused here.
+        let min = cache.saturating_mul(3).div_ceil(2).max(1);
+        if n < min {
+            return Err(refuse(format!(
+                "a per-lcore cache of {cache} needs at least {min}; raise --mbufs"
+            )));
+        }
+        if n > MAX_MBUFS {
+            return Err(refuse(format!("at most {MAX_MBUFS}; lower --mbufs")));
+        }
+        let cname = CString::new(name).map_err(|_| refuse("name contains NUL".into()))?;
         // SAFETY: EAL is initialised by the caller (a mempool can only be made
         // after Eal::init); the name is a valid C string copied by DPDK.
         let raw = unsafe {
@@ -52,11 +67,10 @@ impl Mempool {
                 ptr,
                 name: name.to_owned(),
             }),
-            None => Err(DpdkError::Mempool {
-                name: name.into(),
-                n,
-                reason: strerror(last_errno()),
-            }),
+            None => Err(refuse(format!(
+                "{}; reserve more hugepages or lower --mbufs",
+                strerror(last_errno())
+            ))),
         }
     }
 

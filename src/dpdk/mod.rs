@@ -17,7 +17,7 @@ pub use eal::{lcore_id, rdtsc, Eal};
 pub use error::{DpdkError, Result};
 pub use lcore::{launch, LcoreHandle};
 pub use mbuf::{Mbuf, MbufView};
-pub use mempool::{Mempool, DEFAULT_DATA_ROOM, FRAME_ROOM};
+pub use mempool::{Mempool, DEFAULT_DATA_ROOM, FRAME_ROOM, MAX_MBUFS};
 pub use port::{
     available_ports, find_port, port_stats, Link, Port, PortConf, PortInfo, PortStats, RxQueue,
     TxQueue,
