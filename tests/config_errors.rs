@@ -483,3 +483,398 @@ fn usage_errors_and_help_exit_codes() {
         assert!(text.contains(flag), "--help lacks `{flag}`:\n{text}");
     }
 }
+
+#[test]
+fn etcd_endpoints_are_checked_fully() {
+    for (url, part) in [
+        (
+            "http://127.0.0.1:99999",
+            "port `99999` is not a number from 1 to 65535",
+        ),
+        ("http://127.0.0.1:-1", "port `-1`"),
+        ("http://127.0.0.1:0", "1 to 65535"),
+        ("http://127.0.0.1:", "without a port"),
+        ("http://:", "no host"),
+        ("http://a b:1", "host `a b` contains ' '"),
+        ("http://[::1", "`[` without `]`"),
+        ("http://é:1", "host `é` contains 'é'"),
+        ("http://10.0.0.256:2379", "not an IPv4 address"),
+        ("http://fd00::5:2379", "IPv6 host in brackets"),
+        ("http://10.0.0.5:2379/v3/kv", "no path"),
+        ("https://etcd:2379?x", "no path"),
+        ("ftp://10.0.0.5:2379", "scheme `ftp`"),
+    ] {
+        expect_err(&[("--etcd-endpoints", url)], &[], "etcd-endpoints", &[part]);
+    }
+    // One bad URL in a list is named by itself.
+    expect_err(
+        &[(
+            "--etcd-endpoints",
+            "http://10.0.0.5:2379,http://10.0.0.6:99999",
+        )],
+        &[],
+        "etcd-endpoints",
+        &["`http://10.0.0.6:99999`", "1 to 65535"],
+    );
+    // Every accepted form.
+    let cfg = parse(
+        &[(
+            "--etcd-endpoints",
+            "http://127.0.0.1:2379,http://10.0.0.5,http://etcd-0.etcd.svc:2379/,http://[::1]:2379,http://[fd00::5]",
+        )],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(cfg.etcd.endpoints.len(), 5);
+}
+
+#[test]
+fn etcd_endpoint_with_user_info_is_refused_without_showing_the_password() {
+    for url in [
+        "http://vxgate:s3cret@10.0.0.5:2379",
+        "https://s3cret@etcd:2379",
+        "http://vxgate:s3/cret@10.0.0.5:2379",
+    ] {
+        let err = parse(&[("--etcd-endpoints", url)], &[]).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.key(), Some("etcd-endpoints"), "{msg}");
+        assert!(msg.contains("user name or password"), "{msg}");
+        assert!(
+            msg.contains("--etcd-username") && msg.contains("--etcd-password"),
+            "{msg}"
+        );
+        assert!(!msg.contains("s3"), "the password must not be shown: {msg}");
+        assert!(msg.contains("***@"), "{msg}");
+    }
+}
+
+const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+/// An https config whose TLS files are `ca`, `cert` and `key` in `dir`.
+fn tls_config(dir: &std::path::Path, ca: &str, cert: &str, key: &str) -> Config {
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    Config::from_args(args(
+        &[
+            ("--etcd-endpoints", "https://10.0.0.5:2379"),
+            ("--etcd-cafile", &p(ca)),
+            ("--etcd-certfile", &p(cert)),
+            ("--etcd-keyfile", &p(key)),
+        ],
+        &[],
+    ))
+    .unwrap()
+}
+
+fn expect_file_err(cfg: &Config, key: &str, parts: &[&str]) {
+    let err = cfg
+        .check_files()
+        .expect_err("the TLS files must be refused");
+    let msg = err.to_string();
+    assert_eq!(err.exit_code(), CONFIG_EXIT_CODE, "{msg}");
+    assert_eq!(err.key(), Some(key), "{msg}");
+    assert!(msg.contains(key), "{msg}");
+    for p in parts {
+        assert!(msg.contains(p), "message lacks `{p}`: {msg}");
+    }
+}
+
+#[test]
+fn tls_files_must_be_regular_pem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let write = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+    write("ca.pem", &format!("# bundle\n{CERT_PEM}{CERT_PEM}"));
+    write("client.pem", CERT_PEM);
+    for (name, label) in [
+        ("pkcs8.pem", "PRIVATE KEY"),
+        ("rsa.pem", "RSA PRIVATE KEY"),
+        ("ec.pem", "EC PRIVATE KEY"),
+    ] {
+        write(
+            name,
+            &format!("-----BEGIN {label}-----\nMIIE\n-----END {label}-----\n"),
+        );
+        tls_config(d, "ca.pem", "client.pem", name)
+            .check_files()
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+    }
+    write("garbage", "not a certificate\n");
+    write(
+        "encrypted.pem",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIE\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    );
+    std::fs::create_dir(d.join("somedir")).unwrap();
+
+    // A directory opens fine but is not a PEM file.
+    expect_file_err(
+        &tls_config(d, "somedir", "client.pem", "pkcs8.pem"),
+        "etcd-cafile",
+        &["not a regular file", "a directory"],
+    );
+    expect_file_err(
+        &tls_config(d, "ca.pem", "somedir", "pkcs8.pem"),
+        "etcd-certfile",
+        &["not a regular file"],
+    );
+    expect_file_err(
+        &tls_config(d, "ca.pem", "client.pem", "somedir"),
+        "etcd-keyfile",
+        &["not a regular file"],
+    );
+    // Garbage.
+    expect_file_err(
+        &tls_config(d, "garbage", "client.pem", "pkcs8.pem"),
+        "etcd-cafile",
+        &["-----BEGIN CERTIFICATE-----", "not a PEM certificate"],
+    );
+    expect_file_err(
+        &tls_config(d, "ca.pem", "garbage", "pkcs8.pem"),
+        "etcd-certfile",
+        &["not a PEM certificate"],
+    );
+    expect_file_err(
+        &tls_config(d, "ca.pem", "client.pem", "garbage"),
+        "etcd-keyfile",
+        &["PRIVATE KEY", "not a PEM private key"],
+    );
+    // Certificate and key swapped: the certificate is checked first.
+    expect_file_err(
+        &tls_config(d, "ca.pem", "pkcs8.pem", "client.pem"),
+        "etcd-certfile",
+        &["holds a private key", "swapped"],
+    );
+    expect_file_err(
+        &tls_config(d, "ca.pem", "client.pem", "client.pem"),
+        "etcd-keyfile",
+        &["holds a certificate", "swapped"],
+    );
+    expect_file_err(
+        &tls_config(d, "ca.pem", "client.pem", "encrypted.pem"),
+        "etcd-keyfile",
+        &["encrypted"],
+    );
+    // A missing file is still named.
+    expect_file_err(
+        &tls_config(d, "nonexistent.pem", "client.pem", "pkcs8.pem"),
+        "etcd-cafile",
+        &["nonexistent.pem", "check the path"],
+    );
+}
+
+#[test]
+fn log_level_must_be_levels_or_target_directives() {
+    for (value, part) in [
+        ("bogus", "`bogus` is not a level"),
+        ("", "empty"),
+        ("é", "`é` is not a level"),
+        ("inf", "not a level"),
+        ("debug,", "empty directive"),
+        ("vxgate=loud", "`loud` in `vxgate=loud` is not a level"),
+        ("vx-gate=debug", "contains '-'"),
+        ("vxgate[conn]=debug", "contains '['"),
+    ] {
+        let err = Config::from_args({
+            let mut a = args(&[], &[]);
+            a.extend(["--log-level".to_owned(), value.to_owned()]);
+            a
+        })
+        .expect_err(value);
+        let msg = err.to_string();
+        assert_eq!(err.key(), Some("log-level"), "{value}: {msg}");
+        assert_eq!(err.exit_code(), CONFIG_EXIT_CODE);
+        assert!(msg.contains(part), "{value}: {msg}");
+        assert!(msg.contains("vxgate::control=debug,info"), "the fix: {msg}");
+    }
+    for (ok, kept) in [
+        ("ERROR", "ERROR"),
+        ("Warn", "Warn"),
+        ("off", "off"),
+        ("trace", "trace"),
+        ("vxgate::control=debug,info", "vxgate::control=debug,info"),
+        // Blanks are dropped: tracing would read ` info` as a target name.
+        (" h2=off, info ", "h2=off,info"),
+    ] {
+        let cfg = parse(&[("--log-level", ok)], &[]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(cfg.log_level.as_deref(), Some(kept));
+    }
+}
+
+#[test]
+fn mbufs_have_an_upper_bound() {
+    expect_err(
+        &[("--mbufs", "16777217")],
+        &[],
+        "mbufs",
+        &["more than 16777216", "give at most 16777216"],
+    );
+    expect_err(&[("--mbufs", "2147483648")], &[], "mbufs", &["2^24"]);
+    expect_err(&[("--mbufs", "4294967295")], &[], "mbufs", &["2^24"]);
+    assert_eq!(
+        parse(&[("--mbufs", "16777216")], &[]).unwrap().mbufs,
+        vxgate::config::MAX_MBUFS
+    );
+}
+
+#[test]
+fn macs_are_six_groups_of_two_hex_digits() {
+    for bad in [
+        "+e:01:ac:1c:93:28",
+        "00:01:ac:1c:93:001",
+        "0e:1:ac:1c:93:28",
+        "0e:01:ac:1c:93:-8",
+        "0e:01-ac:1c:93:28",
+    ] {
+        expect_err(&[("--vtep-mac", bad)], &[], "vtep-mac", &["six hex octets"]);
+        expect_err(
+            &[("--neighbor", &format!("access,10.244.255.10,{bad}"))],
+            &[],
+            "neighbor",
+            &["six hex octets"],
+        );
+    }
+    let cfg = parse(
+        &[
+            ("--vtep-mac", "0e-01-ac-1c-93-28"),
+            ("--neighbor", "access,10.244.255.10,02-00-00-00-00-0A"),
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(cfg.vtep_mac, Some([0x0e, 0x01, 0xac, 0x1c, 0x93, 0x28]));
+    assert_eq!(cfg.neighbors[0].mac, [2, 0, 0, 0, 0, 0x0a]);
+}
+
+#[test]
+fn special_ranges_are_refused() {
+    for (subnet, part) in [
+        ("127.0.0.0/8", "loopback range 127.0.0.0/8"),
+        ("127.1.0.0/16", "loopback"),
+        ("224.0.0.0/8", "multicast range 224.0.0.0/4"),
+        ("239.255.0.0/24", "multicast"),
+        ("255.255.255.0/24", "reserved range 240.0.0.0/4"),
+        ("240.0.0.0/8", "reserved"),
+        ("0.0.0.0/8", "0.0.0.0/8"),
+        ("0.1.0.0/16", "0.0.0.0/8"),
+    ] {
+        expect_err(&[("--subnet", subnet)], &[], "subnet", &[part]);
+    }
+    for (ip, part) in [
+        ("127.0.0.1/8", "loopback"),
+        ("0.1.2.3/8", "0.0.0.0/8"),
+        ("224.0.0.5/24", "multicast"),
+        ("250.1.1.1/24", "reserved"),
+        ("255.255.255.254/24", "reserved"),
+    ] {
+        expect_err(&[("--underlay-ip", ip)], &[], "underlay-ip", &[part]);
+        expect_err(
+            &[("--subnet", ""), ("--access-ip", ip)],
+            &[],
+            "access-ip",
+            &[part],
+        );
+    }
+    expect_err(
+        &[("--underlay-gateway", "0.0.0.0")],
+        &[],
+        "underlay-gateway",
+        &["0.0.0.0/8"],
+    );
+}
+
+#[test]
+fn neighbor_may_not_be_own_or_network_or_broadcast_address() {
+    // access-ip not given: it defaults to the subnet's first host.
+    expect_err(
+        &[("--neighbor", "access,10.244.255.1,02:00:00:00:00:0a")],
+        &[],
+        "neighbor",
+        &["own access address", "first host"],
+    );
+    expect_err(
+        &[
+            ("--access-ip", "10.244.255.254/24"),
+            ("--neighbor", "access,10.244.255.254,02:00:00:00:00:0a"),
+        ],
+        &[],
+        "neighbor",
+        &["own access address"],
+    );
+    expect_err(
+        &[
+            ("--subnet", ""),
+            ("--access-ip", "10.244.255.7/24"),
+            ("--neighbor", "access,10.244.255.7,02:00:00:00:00:0a"),
+        ],
+        &[],
+        "neighbor",
+        &["own access address"],
+    );
+    // With access-ip given, .1 is an ordinary host.
+    parse(
+        &[
+            ("--access-ip", "10.244.255.254/24"),
+            ("--neighbor", "access,10.244.255.1,02:00:00:00:00:0a"),
+        ],
+        &[],
+    )
+    .unwrap();
+    for (spec, part) in [
+        (
+            "access,10.244.255.0,02:00:00:00:00:0a",
+            "network address of the access link 10.244.255.0/24",
+        ),
+        (
+            "access,10.244.255.255,02:00:00:00:00:0a",
+            "broadcast address of the access link",
+        ),
+        (
+            "underlay,172.28.147.32,02:00:00:00:00:0a",
+            "network address of the underlay link 172.28.147.32/28",
+        ),
+        (
+            "underlay,172.28.147.47,02:00:00:00:00:0a",
+            "broadcast address of the underlay link",
+        ),
+    ] {
+        expect_err(&[("--neighbor", spec)], &[], "neighbor", &[part]);
+    }
+    // On /31 every address is a host.
+    parse(
+        &[
+            ("--underlay-ip", "172.28.147.40/31"),
+            ("--neighbor", "underlay,172.28.147.41,02:00:00:00:00:0a"),
+        ],
+        &[],
+    )
+    .unwrap();
+}
+
+#[test]
+fn long_lcore_lists_and_lcores_above_rte_max_lcore() {
+    // 10 KB of ranges: counted without listing every id.
+    let long = vec!["0-127"; 2000].join(",");
+    let cfg = parse(&[("--workers", "4")], &["-l", &long]).unwrap();
+    assert_eq!(cfg.workers, 4);
+    let max = vxgate::config::MAX_LCORE;
+    expect_err(
+        &[],
+        &["-l", &format!("0-{max}")],
+        "eal",
+        &["RTE_MAX_LCORE", &format!("0 to {}", max - 1)],
+    );
+    expect_err(
+        &[],
+        &["--lcores", "0,4294967295"],
+        "eal",
+        &["RTE_MAX_LCORE"],
+    );
+    // The message stays short even for a huge argument.
+    let huge = format!("{},{max}", vec!["0-3"; 3000].join(","));
+    let err = parse(&[], &["-l", &huge]).unwrap_err();
+    assert_eq!(err.key(), Some("eal"));
+    assert!(
+        err.to_string().len() < 1000,
+        "{} bytes",
+        err.to_string().len()
+    );
+}

@@ -155,3 +155,50 @@ fn ci_tap_example_parses() {
     );
     cfg.check_files().unwrap();
 }
+
+#[test]
+fn config_file_must_be_a_small_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |path: &Path, part: &str| {
+        let err = Config::from_args(["--config", path.to_str().unwrap()]).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.exit_code(), CONFIG_EXIT_CODE, "{msg}");
+        assert!(matches!(err, ConfigError::ReadFile { .. }), "{msg}");
+        assert!(msg.contains(path.to_str().unwrap()), "{msg}");
+        assert!(msg.contains(part), "{msg}");
+        assert!(msg.contains("--config"), "{msg}");
+        // SIGHUP reloads read through the same function.
+        let err = FileConfig::load(path).unwrap_err();
+        assert!(err.to_string().contains(part), "{err}");
+    };
+    // /dev/zero would grow memory without limit; a directory opens fine.
+    check(
+        Path::new("/dev/zero"),
+        "not a regular file (it is a character device)",
+    );
+    check(dir.path(), "not a regular file (it is a directory)");
+    // A FIFO would block on open.
+    let fifo = dir.path().join("fifo.toml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        check(&fifo, "not a regular file (it is a FIFO)");
+    }
+    // Over 1 MiB.
+    let big = dir.path().join("big.toml");
+    let mut text = FILE.to_owned();
+    while text.len() as u64 <= vxgate::config::MAX_CONFIG_FILE_BYTES {
+        text.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&big, &text).unwrap();
+    check(&big, "larger than 1 MiB");
+    // Exactly at the limit is read.
+    text.truncate(vxgate::config::MAX_CONFIG_FILE_BYTES as usize - 1);
+    let cut = text.rfind('\n').unwrap();
+    text.truncate(cut + 1);
+    std::fs::write(&big, &text).unwrap();
+    Config::from_args(["--config", big.to_str().unwrap()]).unwrap();
+    // A symlink to a regular file (as Kubernetes ConfigMap mounts are) is fine.
+    let link = dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&big, &link).unwrap();
+    Config::from_args(["--config", link.to_str().unwrap()]).unwrap();
+}

@@ -89,7 +89,9 @@ pub struct RunArgs {
 
     /// Comma-separated etcd endpoint URLs.
     ///
-    /// Default: http://127.0.0.1:2379 (flanneld's default).
+    /// http:// or https://, a host (IPv4, [IPv6] or DNS name) and an
+    /// optional port; no path, no user:password@ (use --etcd-username and
+    /// --etcd-password). Default: http://127.0.0.1:2379 (flanneld's default).
     /// Example: --etcd-endpoints https://10.0.0.5:2379,https://10.0.0.6:2379
     #[arg(long, value_name = "URLS")]
     pub etcd_endpoints: Option<String>,
@@ -166,7 +168,7 @@ pub struct RunArgs {
     /// Mbufs in the packet pool.
     ///
     /// Default: 65535. At least 4096 per worker (2048 per port and worker:
-    /// 1024 RX + 1024 TX descriptors); raise it for net_pcap infinite_rx
+    /// 1024 RX + 1024 TX descriptors), at most 16777216 (2^24); raise it for net_pcap infinite_rx
     /// replays, which keep the whole capture in mbufs. Example: --mbufs 131071
     #[arg(long, value_name = "N")]
     pub mbufs: Option<u32>,
@@ -177,10 +179,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Log filter: a level (error, warn, info, debug, trace) or
-    /// tracing directives.
+    /// Log filter: a level (error, warn, info, debug, trace, off) or
+    /// comma-separated directives, each a level or TARGET=LEVEL.
     ///
-    /// Default: RUST_LOG, else info. SIGHUP re-reads `log-level` from the
+    /// Any other word is refused (tracing would read it as a target name
+    /// and log nothing else). Default: RUST_LOG, else info. SIGHUP re-reads `log-level` from the
     /// config file. Example: --log-level debug, --log-level vxgate::control=debug,info
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,

@@ -1,6 +1,9 @@
 //! Reads the lcore set out of EAL arguments, so `--workers` is checked
 //! before EAL starts rather than failing inside it.
-use std::collections::BTreeSet;
+
+/// Lcore ids go from 0 to `MAX_LCORE - 1` (DPDK's `RTE_MAX_LCORE`, fixed
+/// when DPDK is built: 128 in Debian's packages).
+pub const MAX_LCORE: u32 = crate::ffi::RTE_MAX_LCORE;
 
 /// Why an EAL lcore argument could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -8,38 +11,31 @@ use std::collections::BTreeSet;
 pub struct LcoreArgError {
     pub option: String,
     pub value: String,
-    pub problem: &'static str,
+    pub problem: String,
 }
 
 /// Number of distinct lcores named by `-l`, `--lcores` or `-c` (the last of
 /// them wins, as in EAL's own option parsing); `None` when none is given,
 /// in which case EAL uses every CPU of the process and nothing is checked.
+/// Lcore ids must be below [`MAX_LCORE`].
 pub fn lcore_count(eal: &[String]) -> Result<Option<usize>, LcoreArgError> {
-    let mut last: Option<(String, String)> = None;
+    let mut last: Option<(&str, &str)> = None;
     let mut i = 0;
     while i < eal.len() {
         let arg = eal[i].as_str();
-        let next = eal.get(i + 1).cloned();
-        let mut take = |opt: &str, inline: Option<&str>| -> bool {
-            match inline {
-                Some(v) => {
-                    last = Some((opt.to_owned(), v.to_owned()));
-                    false
-                }
-                None => {
-                    last = Some((opt.to_owned(), next.clone().unwrap_or_default()));
-                    true
-                }
-            }
-        };
+        let next = eal.get(i + 1).map_or("", String::as_str);
         let consumed_next = if arg == "-l" || arg == "--lcores" || arg == "-c" {
-            take(arg, None)
+            last = Some((arg, next));
+            true
         } else if let Some(v) = arg.strip_prefix("--lcores=") {
-            take("--lcores", Some(v))
+            last = Some(("--lcores", v));
+            false
         } else if let Some(v) = arg.strip_prefix("-l").filter(|_| !arg.starts_with("--")) {
-            take("-l", Some(v))
+            last = Some(("-l", v));
+            false
         } else if let Some(v) = arg.strip_prefix("-c").filter(|_| !arg.starts_with("--")) {
-            take("-c", Some(v))
+            last = Some(("-c", v));
+            false
         } else {
             false
         };
@@ -48,44 +44,76 @@ pub fn lcore_count(eal: &[String]) -> Result<Option<usize>, LcoreArgError> {
     let Some((opt, value)) = last else {
         return Ok(None);
     };
-    let err = |problem| LcoreArgError {
-        option: opt.clone(),
-        value: value.clone(),
+    let err = |problem: String| LcoreArgError {
+        option: opt.to_owned(),
+        value: shorten(value),
         problem,
     };
     if value.is_empty() {
-        return Err(err("the option has no value"));
+        return Err(err("the option has no value".into()));
     }
     let count = if opt == "-c" {
-        count_mask(&value).ok_or_else(|| err("a core mask is hexadecimal, e.g. 0x1f"))?
+        count_mask(value).map_err(err)?
     } else {
-        count_lcore_list(&value)
-            .ok_or_else(|| err("expected a list such as 0-4 or 0,2,4 or (0-3)@1"))?
+        count_lcore_list(value).map_err(err)?
     };
     if count == 0 {
-        return Err(err("it names no lcore"));
+        return Err(err("it names no lcore".into()));
     }
     Ok(Some(count))
 }
 
-fn count_mask(mask: &str) -> Option<usize> {
+/// A value cut to 200 characters for messages (an lcore list can be long).
+pub(super) fn shorten(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}… ({} more characters)", &s[..i], s[i..].chars().count()),
+        None => s.to_owned(),
+    }
+}
+
+fn too_high(what: &str) -> String {
+    format!(
+        "{what}: lcore ids go from 0 to {} (RTE_MAX_LCORE is {MAX_LCORE} in this DPDK build)",
+        MAX_LCORE - 1
+    )
+}
+
+/// Bits set in a hexadecimal core mask; a bit at or above [`MAX_LCORE`] is
+/// refused.
+fn count_mask(mask: &str) -> Result<usize, String> {
+    const SYNTAX: &str = "a core mask is hexadecimal, e.g. 0x1f";
     let hex = mask
         .strip_prefix("0x")
         .or_else(|| mask.strip_prefix("0X"))
         .unwrap_or(mask);
     if hex.is_empty() {
-        return None;
+        return Err(SYNTAX.into());
     }
-    hex.chars().try_fold(0usize, |n, c| {
-        Some(n + c.to_digit(16)?.count_ones() as usize)
-    })
+    let mut count = 0usize;
+    // The last digit holds lcores 0-3, the one before it 4-7, and so on.
+    for (pos, c) in hex.chars().rev().enumerate() {
+        let digit = c.to_digit(16).ok_or_else(|| SYNTAX.to_owned())?;
+        if digit == 0 {
+            continue;
+        }
+        let highest = pos.saturating_mul(4) + (31 - digit.leading_zeros()) as usize;
+        if highest >= MAX_LCORE as usize {
+            return Err(too_high(&format!("the mask sets bit {highest}")));
+        }
+        count += digit.count_ones() as usize;
+    }
+    Ok(count)
 }
 
 /// Counts lcore ids in `-l 0-3,5` or `--lcores '(0-3)@1,4@2,5'` syntax; the
-/// `@cpus` part says where an lcore runs and does not add lcores.
-fn count_lcore_list(list: &str) -> Option<usize> {
-    let mut ids = BTreeSet::new();
-    for element in split_top_level(list)? {
+/// `@cpus` part says where an lcore runs and does not add lcores. Ranges are
+/// merged, not expanded, so a long list costs memory in proportion to its
+/// length only.
+fn count_lcore_list(list: &str) -> Result<usize, String> {
+    const SYNTAX: &str = "expected a list such as 0-4 or 0,2,4 or (0-3)@1";
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for element in split_top_level(list).ok_or(SYNTAX)? {
         let lcores = match element.find('@') {
             Some(at) if !in_parens_at(element, at) => &element[..at],
             _ => element,
@@ -96,20 +124,44 @@ fn count_lcore_list(list: &str) -> Option<usize> {
             .unwrap_or(lcores);
         for item in inner.split(',') {
             let item = item.trim();
+            let id = |s: &str| -> Result<u32, String> {
+                let s = s.trim();
+                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(SYNTAX.into());
+                }
+                match s.parse::<u32>() {
+                    Ok(n) if n < MAX_LCORE => Ok(n),
+                    _ => Err(too_high(&format!("lcore {s}"))),
+                }
+            };
             let (lo, hi) = match item.split_once('-') {
-                Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+                Some((a, b)) => (id(a)?, id(b)?),
                 None => {
-                    let n = item.parse::<u32>().ok()?;
+                    let n = id(item)?;
                     (n, n)
                 }
             };
-            if lo > hi || hi - lo > 1 << 16 {
-                return None;
+            if lo > hi {
+                return Err(format!(
+                    "the range {lo}-{hi} goes downwards; write {hi}-{lo}"
+                ));
             }
-            ids.extend(lo..=hi);
+            ranges.push((lo, hi));
         }
     }
-    Some(ids.len())
+    ranges.sort_unstable();
+    let mut count = 0usize;
+    let mut covered_to: Option<u32> = None; // highest id counted so far
+    for (lo, hi) in ranges {
+        let from = match covered_to {
+            Some(c) if c >= hi => continue,
+            Some(c) if c >= lo => c + 1,
+            _ => lo,
+        };
+        count += (hi - from) as usize + 1;
+        covered_to = Some(hi);
+    }
+    Ok(count)
 }
 
 /// Splits at commas that are not inside parentheses.
@@ -174,5 +226,60 @@ mod tests {
         assert!(lcore_count(&v(&["-c", "0xg"])).is_err());
         assert!(lcore_count(&v(&["-c", "0x0"])).is_err());
         assert!(lcore_count(&v(&["--lcores", "(0-1"])).is_err());
+        assert!(lcore_count(&v(&["-l", "+1"])).is_err());
+        assert!(lcore_count(&v(&["-l", "0,,1"])).is_err());
+    }
+
+    #[test]
+    fn overlapping_ranges_count_once() {
+        assert_eq!(lcore_count(&v(&["-l", "0-3,2-5,5,1"])), Ok(Some(6)));
+        assert_eq!(lcore_count(&v(&["-l", "4-7,0-1,0-7"])), Ok(Some(8)));
+        assert_eq!(lcore_count(&v(&["-l", "0-1,3-4"])), Ok(Some(4)));
+        assert_eq!(
+            lcore_count(&v(&["--lcores", "(0-3)@0,(2-5)@1"])),
+            Ok(Some(6))
+        );
+        let max = MAX_LCORE - 1;
+        assert_eq!(
+            lcore_count(&v(&["-l", &format!("0-{max}")])),
+            Ok(Some(MAX_LCORE as usize))
+        );
+    }
+
+    #[test]
+    fn lcore_ids_above_rte_max_lcore_are_refused() {
+        for list in [
+            format!("{MAX_LCORE}"),
+            format!("0-{MAX_LCORE}"),
+            "0-4294967295".to_owned(),
+            "99999999999".to_owned(),
+        ] {
+            let err = lcore_count(&v(&["-l", &list])).unwrap_err();
+            assert!(err.problem.contains("RTE_MAX_LCORE"), "{list}: {err}");
+        }
+        // A mask bit at RTE_MAX_LCORE or above.
+        let mask = format!("0x1{}", "0".repeat(MAX_LCORE as usize / 4));
+        let err = lcore_count(&v(&["-c", &mask])).unwrap_err();
+        assert!(err.problem.contains("RTE_MAX_LCORE"), "{err}");
+        let ok = format!("0x8{}", "0".repeat(MAX_LCORE as usize / 4 - 1));
+        assert_eq!(lcore_count(&v(&["-c", &ok])), Ok(Some(1)));
+        assert_eq!(
+            lcore_count(&v(&["-c", "0x000000000000000000000000000000000000000f"])),
+            Ok(Some(4))
+        );
+    }
+
+    #[test]
+    fn a_long_lcore_list_is_counted_without_expanding_it() {
+        // 10 KB of large ranges: counted from the ranges, not by listing
+        // every id (which once took hundreds of MB).
+        let list = vec!["0-127"; 2000].join(",");
+        assert!(list.len() > 10_000);
+        assert_eq!(lcore_count(&v(&["-l", &list])), Ok(Some(128)));
+        let list = (0..2000)
+            .map(|i| format!("{}", i % 128))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(lcore_count(&v(&["-l", &list])), Ok(Some(128)));
     }
 }

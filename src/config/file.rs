@@ -64,12 +64,72 @@ impl FileConfig {
         })
     }
 
-    /// Reads and parses the file.
+    /// Reads and parses the file (also on SIGHUP, for `log-level`). Only a
+    /// regular file of at most [`MAX_CONFIG_FILE_BYTES`] is read: `--config
+    /// /dev/zero` or a FIFO would otherwise grow memory without limit or
+    /// block.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        let text = read_bounded(path).map_err(|source| ConfigError::ReadFile {
             path: path.to_owned(),
             source,
         })?;
         FileConfig::parse(&text, path)
+    }
+}
+
+/// Largest config file read (1 MiB; the examples are about 1 KiB).
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let not_regular = |meta: &std::fs::Metadata| {
+        (!meta.is_file()).then(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("not a regular file (it is {})", kind_of(meta)),
+            )
+        })
+    };
+    // Checked before opening: opening a FIFO would block.
+    if let Some(e) = not_regular(&std::fs::metadata(path)?) {
+        return Err(e);
+    }
+    let file = std::fs::File::open(path)?;
+    if let Some(e) = not_regular(&file.metadata()?) {
+        return Err(e);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "larger than {} MiB, more than a configuration file holds",
+                MAX_CONFIG_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// "a directory", "a character device", … for messages.
+pub(super) fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
     }
 }

@@ -8,8 +8,10 @@
 
 mod args;
 mod eal;
+mod endpoint;
 mod error;
 mod file;
+mod log_level;
 mod types;
 mod validate;
 
@@ -21,9 +23,10 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use args::RunArgs;
-pub use eal::{lcore_count, LcoreArgError};
+pub use eal::{lcore_count, LcoreArgError, MAX_LCORE};
 pub use error::{ConfigError, CONFIG_EXIT_CODE};
-pub use file::{Endpoints, FileConfig};
+pub use file::{Endpoints, FileConfig, MAX_CONFIG_FILE_BYTES};
+pub use log_level::{check_log_level, LOG_LEVELS};
 pub use types::{
     format_mac, parse_mac, parse_unicast_mac, CidrError, DeviceRef, Ipv4Cidr, MacError, Side,
     StaticNeighbor,
@@ -40,6 +43,9 @@ pub const RENEW_MARGIN_RANGE_MIN: std::ops::RangeInclusive<u32> = 1..=1439;
 /// Lease TTL in seconds (flanneld: 24 h).
 pub const DEFAULT_LEASE_TTL_S: u64 = 86_400;
 pub const DEFAULT_MBUFS: u32 = 65_535;
+/// Largest `--mbufs` accepted: 2^24 mbufs already take about 36 GiB of
+/// hugepages, and DPDK's mempool creation crashes from 2^31 on.
+pub const MAX_MBUFS: u32 = 1 << 24;
 pub const DEFAULT_WORKERS: u16 = 1;
 /// Mbufs each worker needs per port: 1024 RX descriptors + 1024 TX
 /// descriptors that can be in flight. `--mbufs` must be at least
@@ -72,9 +78,11 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// 1 ..= EAL lcores - 1 (when the EAL args name lcores).
     pub workers: u16,
-    /// At least `2 * workers * MBUFS_PER_PORT_AND_WORKER`.
+    /// At least `2 * workers * MBUFS_PER_PORT_AND_WORKER`, at most
+    /// [`MAX_MBUFS`].
     pub mbufs: u32,
-    /// A valid tracing filter from `--log-level` or the file; `None`:
+    /// A valid tracing filter from `--log-level` or the file, in the
+    /// syntax of [`check_log_level`]; `None`:
     /// RUST_LOG, else `info` (see `ops::logging`).
     pub log_level: Option<String>,
     /// The `--config` file, kept so SIGHUP can re-read `log-level`.
@@ -86,7 +94,8 @@ pub struct Config {
 /// How to reach etcd.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EtcdConfig {
-    /// At least one `http://` or `https://` URL.
+    /// At least one `http://` or `https://` URL: a host (IPv4, `[IPv6]` or
+    /// DNS name), an optional port, no user info or path.
     pub endpoints: Vec<String>,
     /// Starts with `/`, no trailing `/`.
     pub prefix: String,
@@ -154,8 +163,10 @@ impl Config {
         validate::build(args, file.unwrap_or_default())
     }
 
-    /// Checks that the files the configuration names (etcd TLS) can be
-    /// read. Separate from parsing so example files check without the
+    /// Checks that the files the configuration names (etcd TLS) are
+    /// readable regular files holding the expected PEM blocks (a
+    /// certificate in the CA and cert files, a private key in the key
+    /// file). Separate from parsing so example files check without the
     /// TLS material present; `vxgate run` calls both before EAL starts.
     pub fn check_files(&self) -> Result<(), ConfigError> {
         validate::check_files(self)

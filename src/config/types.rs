@@ -121,7 +121,7 @@ impl fmt::Display for Ipv4Cidr {
 /// Why a string is not a MAC address.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MacError {
-    #[error("not six hex octets separated by `:` (e.g. 0e:01:ac:1c:93:28)")]
+    #[error("not six hex octets of two digits each, separated by `:` (e.g. 0e:01:ac:1c:93:28) or all by `-`")]
     Syntax,
     #[error("it is a multicast/broadcast address (lowest bit of the first octet set); a unicast MAC is needed")]
     NotUnicast,
@@ -129,7 +129,9 @@ pub enum MacError {
     Zero,
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff` (also `-` separated) into bytes; any MAC.
+/// Parses `aa:bb:cc:dd:ee:ff` (also `aa-bb-cc-dd-ee-ff`) into bytes; any
+/// MAC. Exactly six groups of exactly two hex digits, one separator
+/// throughout: `0e:1:…`, `+e:…`, `00:…:001` and `0e:01-…` are refused.
 pub fn parse_mac(s: &str) -> Result<[u8; 6], MacError> {
     let s = s.trim();
     let sep = if s.contains('-') { '-' } else { ':' };
@@ -137,7 +139,8 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], MacError> {
     let mut parts = s.split(sep);
     for byte in out.iter_mut() {
         let part = parts.next().ok_or(MacError::Syntax)?;
-        if part.is_empty() || part.len() > 2 {
+        // from_str_radix alone would take a sign (`+e`); check the digits.
+        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(MacError::Syntax);
         }
         *byte = u8::from_str_radix(part, 16).map_err(|_| MacError::Syntax)?;
@@ -287,6 +290,27 @@ mod tests {
         assert_eq!(parse_mac("0e:01:ac:1c:93"), Err(MacError::Syntax));
         assert_eq!(parse_mac("0e:01:ac:1c:93:28:11"), Err(MacError::Syntax));
         assert_eq!(parse_mac("0e:01:ac:1c:93:zz"), Err(MacError::Syntax));
+        assert_eq!(
+            parse_mac("0E-01-AC-1C-93-28"),
+            Ok([0x0e, 0x01, 0xac, 0x1c, 0x93, 0x28])
+        );
+        for bad in [
+            "+e:01:ac:1c:93:28",
+            "0e:01:ac:1c:93:+8",
+            "0e:01:ac:1c:93:-8",
+            "00:01:ac:1c:93:001",
+            "0e:1:ac:1c:93:28",
+            "e:01:ac:1c:93:28",
+            "0e:01-ac-1c-93-28",
+            "0e-01-ac-1c-93:28",
+            "0e::ac:1c:93:28",
+            "0e:01:ac:1c:93:28:",
+            "0e 01 ac 1c 93 28",
+            "0e:01:ac:1c:93:é8",
+            "",
+        ] {
+            assert_eq!(parse_mac(bad), Err(MacError::Syntax), "{bad}");
+        }
         assert_eq!(format_mac(&[0x0e, 1, 2, 3, 4, 0xff]), "0e:01:02:03:04:ff");
     }
 }

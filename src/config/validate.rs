@@ -141,6 +141,18 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
             format!("give at least {min_mbufs} (default {DEFAULT_MBUFS})"),
         ));
     }
+    if mbufs > MAX_MBUFS {
+        return Err(ConfigError::invalid(
+            "mbufs",
+            mbufs,
+            format!(
+                "more than {MAX_MBUFS} (2^24): each mbuf takes about 2.3 KB of hugepage memory, and DPDK's mempool creation crashes from 2^31 on"
+            ),
+            format!(
+                "give at most {MAX_MBUFS} (at least {min_mbufs} for {workers} worker(s); default {DEFAULT_MBUFS})"
+            ),
+        ));
+    }
 
     Ok(Config {
         underlay_dev,
@@ -176,14 +188,94 @@ pub(super) fn check_files(config: &Config) -> Result<(), ConfigError> {
         files.push(("etcd-keyfile", &id.key_file));
     }
     for (key, path) in files {
-        std::fs::File::open(path).map_err(|source| ConfigError::UnusableFile {
-            key,
-            path: path.to_owned(),
-            source,
-            fix: "check the path and that vxgate's user may read it",
-        })?;
+        check_pem_file(key, path)?;
     }
     Ok(())
+}
+
+/// Largest PEM file read (a full public CA bundle is about 250 KiB).
+const MAX_PEM_BYTES: u64 = 4 << 20;
+const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+const KEY_BEGINS: [&str; 3] = [
+    "-----BEGIN PRIVATE KEY-----",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "-----BEGIN EC PRIVATE KEY-----",
+];
+
+/// A readable regular file with the PEM block `key` needs: a cheap check
+/// that turns a wrong, garbage or swapped file into an error naming the
+/// key, instead of TLS handshakes that fail forever as "etcd unreachable".
+fn check_pem_file(key: &'static str, path: &Path) -> Result<(), ConfigError> {
+    use std::io::{Error, ErrorKind, Read};
+    let unusable = |source: Error, fix: &'static str| ConfigError::UnusableFile {
+        key,
+        path: path.to_owned(),
+        source,
+        fix,
+    };
+    const FIX_PATH: &str = "check the path and that vxgate's user may read it";
+    // Checked before opening: opening a FIFO would block.
+    let meta = std::fs::metadata(path).map_err(|e| unusable(e, FIX_PATH))?;
+    if !meta.is_file() {
+        return Err(unusable(
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("not a regular file (it is {})", file::kind_of(&meta)),
+            ),
+            "give the path of the PEM file itself",
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| unusable(e, FIX_PATH))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unusable(e, FIX_PATH))?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(unusable(
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("larger than {} MiB", MAX_PEM_BYTES >> 20),
+            ),
+            "give the PEM file, not an archive or a disk image",
+        ));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let has_cert = text.contains(CERT_BEGIN);
+    let has_key = KEY_BEGINS.iter().any(|b| text.contains(b));
+    let invalid = |problem: String, fix: &'static str| {
+        unusable(Error::new(ErrorKind::InvalidData, problem), fix)
+    };
+    match key {
+        "etcd-keyfile" if !has_key => Err(invalid(
+            if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+                "the private key is encrypted (`-----BEGIN ENCRYPTED PRIVATE KEY-----`); vxgate cannot ask for a passphrase".to_owned()
+            } else if has_cert {
+                "it holds a certificate, not a `-----BEGIN ... PRIVATE KEY-----` block".to_owned()
+            } else {
+                "no `-----BEGIN PRIVATE KEY-----` (or RSA / EC PRIVATE KEY) block: not a PEM private key".to_owned()
+            },
+            if has_cert {
+                "are etcd-certfile and etcd-keyfile swapped? give the client certificate's PEM private key"
+            } else {
+                "give the client certificate's unencrypted PEM private key (e.g. from `openssl pkey -in KEY -out KEY.pem`)"
+            },
+        )),
+        "etcd-certfile" | "etcd-cafile" if !has_cert => Err(invalid(
+            if has_key {
+                format!("it holds a private key, not a `{CERT_BEGIN}` block")
+            } else {
+                format!("no `{CERT_BEGIN}` block: not a PEM certificate")
+            },
+            if key == "etcd-cafile" {
+                "give the PEM CA certificate(s) that signed the etcd servers' certificates"
+            } else if has_key {
+                "are etcd-certfile and etcd-keyfile swapped? give the PEM client certificate"
+            } else {
+                "give the PEM client certificate (convert DER with `openssl x509 -inform der -in CERT -out CERT.pem`)"
+            },
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn device(key: &'static str, value: Option<String>) -> Result<DeviceRef, ConfigError> {
@@ -241,12 +333,46 @@ fn host_cidr(key: &'static str, s: &str, example: &str) -> Result<Ipv4Cidr, Conf
     Ok(c)
 }
 
+/// Ranges no interface, neighbour or overlay subnet may use, with what
+/// they are.
+const RESERVED: [(Ipv4Addr, u8, &str); 4] = [
+    (
+        Ipv4Addr::new(0, 0, 0, 0),
+        8,
+        "the \"this network\" range 0.0.0.0/8 (with the unspecified address 0.0.0.0)",
+    ),
+    (
+        Ipv4Addr::new(127, 0, 0, 0),
+        8,
+        "the loopback range 127.0.0.0/8",
+    ),
+    (
+        Ipv4Addr::new(224, 0, 0, 0),
+        4,
+        "the multicast range 224.0.0.0/4",
+    ),
+    (
+        Ipv4Addr::new(240, 0, 0, 0),
+        4,
+        "the reserved range 240.0.0.0/4 (with the broadcast address 255.255.255.255)",
+    ),
+];
+
+fn reserved_range(c: Ipv4Cidr) -> Option<&'static str> {
+    RESERVED.iter().find_map(|&(addr, len, what)| {
+        let r = Ipv4Cidr::new(addr, len).ok()?;
+        r.overlaps(&c).then_some(what)
+    })
+}
+
+/// Refuses an address in 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 or
+/// 240.0.0.0/4.
 fn special_addr(key: &'static str, s: &str, ip: Ipv4Addr) -> Result<(), ConfigError> {
-    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
+    if let Some(what) = Ipv4Cidr::new(ip, 32).ok().and_then(reserved_range) {
         return Err(ConfigError::invalid(
             key,
             s,
-            "unspecified, loopback, multicast or broadcast address",
+            format!("{ip} is in {what}, not a unicast host address"),
             "give a unicast address",
         ));
     }
@@ -289,6 +415,14 @@ fn subnet(s: &str, underlay_net: Ipv4Cidr) -> Result<Ipv4Cidr, ConfigError> {
             s,
             "prefix length must be from /8 to /30 so the subnet has host addresses",
             "use flannel's SubnetLen, usually /24",
+        ));
+    }
+    if let Some(what) = reserved_range(c) {
+        return Err(ConfigError::invalid(
+            KEY,
+            s,
+            format!("it lies in {what}, which no overlay subnet may use"),
+            "give a subnet of flannel's Network, e.g. 10.244.255.0/24",
         ));
     }
     if c.overlaps(&underlay_net) {
@@ -371,9 +505,15 @@ fn neighbors(
         special_addr(KEY, spec, ip)?;
         let mac = parse_unicast_mac(mac_s)
             .map_err(|e| ConfigError::invalid(KEY, spec, format!("MAC `{mac_s}`: {e}"), FORMAT))?;
+        // The access address defaults to the subnet's first host.
         let (own, range) = match side {
-            Side::Underlay => (Some(underlay_ip), Some(underlay_ip.network())),
-            Side::Access => (access_ip, subnet.or(access_ip.map(|a| a.network()))),
+            Side::Underlay => (Some(underlay_ip.addr()), Some(underlay_ip.network())),
+            Side::Access => (
+                access_ip
+                    .map(|a| a.addr())
+                    .or(subnet.map(|s| s.first_host())),
+                subnet.or(access_ip.map(|a| a.network())),
+            ),
         };
         if let Some(range) = range.filter(|r| !r.contains(ip)) {
             return Err(ConfigError::invalid(
@@ -383,13 +523,35 @@ fn neighbors(
                 "static neighbours must be directly reachable on their port",
             ));
         }
-        if own.is_some_and(|o| o.addr() == ip) {
+        if own == Some(ip) {
+            let default = if side == Side::Access && access_ip.is_none() {
+                " (access-ip defaults to the subnet's first host)"
+            } else {
+                ""
+            };
             return Err(ConfigError::invalid(
                 KEY,
                 spec,
-                format!("{ip} is vxgate's own {side} address"),
-                "remove this neighbour",
+                format!("{ip} is vxgate's own {side} address{default}"),
+                "remove this neighbour; vxgate answers for its own address",
             ));
+        }
+        if let Some(range) = range.filter(|r| r.prefix_len() < 31) {
+            let which = if ip == range.network_addr() {
+                Some("network")
+            } else if ip == range.broadcast_addr() {
+                Some("broadcast")
+            } else {
+                None
+            };
+            if let Some(which) = which {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    spec,
+                    format!("{ip} is the {which} address of the {side} link {range}, not a host"),
+                    "give the neighbour's own address on the link",
+                ));
+            }
         }
         if !seen.insert((side, ip)) {
             return Err(ConfigError::invalid(
@@ -431,23 +593,15 @@ fn etcd(input: EtcdInput) -> Result<EtcdConfig, ConfigError> {
     if endpoints.is_empty() {
         return Err(ConfigError::invalid(
             "etcd-endpoints",
-            &shown,
+            endpoint::redact(&shown),
             "no endpoint given",
             FIX_URL,
         ));
     }
     for e in &endpoints {
-        let host = e
-            .strip_prefix("http://")
-            .or_else(|| e.strip_prefix("https://"));
-        if host.map_or(true, |h| h.is_empty() || h.starts_with('/')) {
-            return Err(ConfigError::invalid(
-                "etcd-endpoints",
-                e,
-                "not an http:// or https:// URL with a host",
-                FIX_URL,
-            ));
-        }
+        endpoint::check_endpoint(e).map_err(|err| {
+            ConfigError::invalid("etcd-endpoints", endpoint::redact(e), err.problem, err.fix)
+        })?;
     }
 
     let raw_prefix = input
@@ -551,19 +705,14 @@ fn etcd(input: EtcdInput) -> Result<EtcdConfig, ConfigError> {
     })
 }
 
-fn log_level(s: &str) -> Result<String, ConfigError> {
-    let s = s.trim();
+fn log_level(raw: &str) -> Result<String, ConfigError> {
+    const FIX: &str = "use error, warn, info, debug, trace or off, or comma-separated TARGET=LEVEL directives like vxgate::control=debug,info";
+    let s = check_log_level(raw)
+        .map_err(|problem| ConfigError::invalid("log-level", raw, problem, FIX))?;
     tracing_subscriber::EnvFilter::builder()
-        .parse(s)
-        .map(|_| s.to_owned())
-        .map_err(|e| {
-            ConfigError::invalid(
-                "log-level",
-                s,
-                e.to_string(),
-                "use error, warn, info, debug or trace, or directives like vxgate::control=debug,info",
-            )
-        })
+        .parse(&s)
+        .map(|_| s.clone())
+        .map_err(|e| ConfigError::invalid("log-level", raw, e.to_string(), FIX))
 }
 
 fn workers(value: Option<u32>, eal: &[String]) -> Result<u16, ConfigError> {
@@ -572,7 +721,7 @@ fn workers(value: Option<u32>, eal: &[String]) -> Result<u16, ConfigError> {
     let lcores = lcore_count(eal).map_err(|e| {
         ConfigError::invalid(
             "eal",
-            eal.join(" "),
+            eal::shorten(&eal.join(" ")),
             e.to_string(),
             "fix the lcore option after `--` (or the file's `eal` list)",
         )

@@ -16,7 +16,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
-use crate::config::{ConfigError, FileConfig};
+use crate::config::{check_log_level, ConfigError, FileConfig};
 
 /// Used when neither a flag, the file nor RUST_LOG sets a level.
 pub const DEFAULT_LEVEL: &str = "info";
@@ -114,14 +114,23 @@ impl LogControl {
     }
 
     /// SIGHUP: applies the config file's `log-level`, or the start-up level
-    /// when there is no file or no key. A file that no longer parses
-    /// leaves the level unchanged. Returns the directive applied.
+    /// when there is no file or no key. A file that no longer reads or
+    /// parses (same limits as at start: a regular file of at most 1 MiB),
+    /// or a `log-level` that `vxgate run --log-level` would refuse (see
+    /// [`check_log_level`]), leaves the level unchanged. Returns the
+    /// directive applied.
     pub fn reload(&self) -> Result<String, LogError> {
         let from_file = match &self.config_file {
             Some(path) => FileConfig::load(path)?.log_level,
             None => None,
         };
-        let directive = from_file.unwrap_or_else(|| self.startup.clone());
+        let directive = match from_file {
+            Some(level) => check_log_level(&level).map_err(|message| LogError::InvalidFilter {
+                directive: level.clone(),
+                message,
+            })?,
+            None => self.startup.clone(),
+        };
         self.set_level(&directive)?;
         Ok(directive)
     }
@@ -270,6 +279,73 @@ mod tests {
         assert!(text.contains("shown-after-reload"), "{text}");
         assert!(!text.contains("hidden-again"), "{text}");
         assert_eq!(text.lines().count(), 2, "one line per event: {text}");
+    }
+
+    #[test]
+    fn reload_keeps_the_level_on_an_invalid_log_level() {
+        let buf = Buf::default();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vxgate.toml");
+        std::fs::write(&file, "log-level = \"debug\"\n").unwrap();
+        let (sub, control) = subscriber("info", Some(file.clone()), buf.clone(), false).unwrap();
+        tracing::subscriber::with_default(sub, || {
+            assert_eq!(control.reload().unwrap(), "debug");
+            // Words tracing would take for target names (turning every
+            // other line off), and empty values, are refused.
+            for bad in ["bogus", "", "é", "debug,", "vxgate=loud", "vx-gate=debug"] {
+                std::fs::write(&file, format!("log-level = {bad:?}\n")).unwrap();
+                let err = control.reload().unwrap_err();
+                assert!(
+                    matches!(err, LogError::InvalidFilter { .. }),
+                    "{bad}: {err}"
+                );
+                assert!(err.to_string().contains("log-level"), "{err}");
+                assert_eq!(control.current(), "debug", "{bad}");
+            }
+            tracing::debug!("still-shown-at-debug");
+            // reload_and_log warns and keeps the level.
+            std::fs::write(&file, "log-level = \"bogus\"\n").unwrap();
+            control.reload_and_log();
+            assert_eq!(control.current(), "debug");
+            // A valid directive list, any case, is applied, without the
+            // blanks tracing would misread (` warn` as a target name).
+            std::fs::write(&file, "log-level = \" vxgate=TRACE, warn \"\n").unwrap();
+            assert_eq!(control.reload().unwrap(), "vxgate=TRACE,warn");
+            tracing::warn!("warn-after-list");
+        });
+        let text = buf.text();
+        assert!(text.contains("still-shown-at-debug"), "{text}");
+        assert!(text.contains("warn-after-list"), "{text}");
+        assert!(
+            text.contains("SIGHUP: log level unchanged") && text.contains("bogus"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reload_refuses_a_non_regular_or_huge_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory, then /dev/zero (which would grow memory forever).
+        for path in [dir.path().to_owned(), PathBuf::from("/dev/zero")] {
+            let (sub, control) =
+                subscriber("warn", Some(path.clone()), Buf::default(), false).unwrap();
+            tracing::subscriber::with_default(sub, || {
+                let err = control.reload().unwrap_err();
+                assert!(matches!(err, LogError::Config(_)), "{err}");
+                assert!(err.to_string().contains("not a regular file"), "{err}");
+                assert_eq!(control.current(), "warn");
+            });
+        }
+        let big = dir.path().join("big.toml");
+        let mut text = "log-level = \"debug\"\n".to_owned();
+        text.push_str(&"# padding\n".repeat(200_000));
+        std::fs::write(&big, text).unwrap();
+        let (sub, control) = subscriber("warn", Some(big), Buf::default(), false).unwrap();
+        tracing::subscriber::with_default(sub, || {
+            let err = control.reload().unwrap_err();
+            assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
+            assert_eq!(control.current(), "warn");
+        });
     }
 
     #[test]

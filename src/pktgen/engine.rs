@@ -73,12 +73,12 @@ pub struct TxGen {
     hz: u64,
 }
 
-/// Pacing and limits of one trial (TSC fixed point: 8 fractional bits).
+/// Pacing and limits of one trial (TSC fixed point: 8 fractional bits, in
+/// 128 bits so that neither the TSC nor a long trial can overflow it).
 struct TxRun {
     end_tsc: Option<u64>,
     end_seq: Option<u64>,
-    ticks_q8: Option<u64>,
-    next_q8: u64,
+    pace: Option<Pace>,
     out: TxOutcome,
     done: bool,
 }
@@ -86,6 +86,66 @@ struct TxRun {
 /// A transmitter that falls behind by more than this starts afresh instead
 /// of sending a long catch-up burst.
 const MAX_LAG_S: f64 = 0.001;
+
+/// `secs` seconds in TSC ticks at `hz`, saturating at `u64::MAX` (NaN and
+/// negative are 0): never wraps, whatever the caller passes.
+pub fn secs_to_ticks(secs: f64, hz: u64) -> u64 {
+    let t = secs * hz as f64;
+    if t.is_nan() || t <= 0.0 {
+        0
+    } else if t >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        t as u64
+    }
+}
+
+/// The TSC `secs` after `now`, saturating: a deadline past the end of the
+/// TSC is "never", not a wrapped one in the past.
+pub fn deadline(now: u64, secs: f64, hz: u64) -> u64 {
+    now.saturating_add(secs_to_ticks(secs, hz))
+}
+
+/// The TSC pacing of one trial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pace {
+    /// Ticks per packet, Q8, at least 1.
+    ticks_q8: u128,
+    /// When the next burst is due, Q8.
+    next_q8: u128,
+    /// How far behind the schedule may fall before it restarts, Q8.
+    lag_q8: u128,
+}
+
+impl Pace {
+    /// Pacing at `rate_pps` from TSC `now`; `None` for no pacing (no rate,
+    /// or one that is not a positive number).
+    pub fn new(rate_pps: Option<f64>, hz: u64, now: u64) -> Option<Pace> {
+        let r = rate_pps.filter(|r| *r > 0.0)?;
+        let ticks_q8 = u128::from(secs_to_ticks(256.0 / r, hz).max(1));
+        Some(Pace {
+            ticks_q8,
+            next_q8: u128::from(now) << 8,
+            lag_q8: u128::from(secs_to_ticks(MAX_LAG_S, hz)) << 8,
+        })
+    }
+
+    /// Whether a burst of `n` may go at TSC `now`; if so, books it.
+    #[inline(always)]
+    pub fn take(&mut self, now: u64, n: usize) -> bool {
+        let now_q8 = u128::from(now) << 8;
+        if now_q8 < self.next_q8 {
+            return false;
+        }
+        if now_q8 - self.next_q8 > self.lag_q8 {
+            self.next_q8 = now_q8;
+        }
+        self.next_q8 = self
+            .next_q8
+            .saturating_add(self.ticks_q8.saturating_mul(n as u128));
+        true
+    }
+}
 
 impl TxGen {
     pub fn new(txq: TxQueue, pool: Arc<Mempool>, tpl: Templates, hz: u64) -> TxGen {
@@ -106,15 +166,10 @@ impl TxGen {
 
     fn start(&self, p: &TrialParams) -> TxRun {
         let now = rdtsc();
-        let hz = self.hz as f64;
         TxRun {
-            end_tsc: p.duration_s.map(|d| now + (d * hz) as u64),
-            end_seq: p.count.map(|c| self.next_seq + c),
-            ticks_q8: p
-                .rate_pps
-                .filter(|r| *r > 0.0)
-                .map(|r| ((hz * 256.0 / r) as u64).max(1)),
-            next_q8: now << 8,
+            end_tsc: p.duration_s.map(|d| deadline(now, d, self.hz)),
+            end_seq: p.count.map(|c| self.next_seq.saturating_add(c)),
+            pace: Pace::new(p.rate_pps, self.hz, now),
             out: TxOutcome::default(),
             done: false,
         }
@@ -138,16 +193,10 @@ impl TxGen {
                 self.finish(run, ctl);
                 return;
             }
-            if let Some(t) = run.ticks_q8 {
-                let now_q8 = now << 8;
-                if now_q8 < run.next_q8 {
+            if let Some(pace) = run.pace.as_mut() {
+                if !pace.take(now, want) {
                     return;
                 }
-                let lag_q8 = ((MAX_LAG_S * self.hz as f64) as u64) << 8;
-                if now_q8 - run.next_q8 > lag_q8 {
-                    run.next_q8 = now_q8;
-                }
-                run.next_q8 += t * want as u64;
             }
             if !self.pending.alloc(&self.pool, want) {
                 run.out.alloc_failures += 1;
@@ -250,11 +299,10 @@ impl RxSide {
             return true;
         }
         let now = rdtsc();
-        let hz = self.hz as f64;
-        let deadline = *self
+        let end = *self
             .drain_deadline
-            .get_or_insert(now + (drain_s * hz) as u64);
-        now >= deadline
+            .get_or_insert_with(|| deadline(now, drain_s, self.hz));
+        now >= end
     }
 }
 
@@ -447,5 +495,60 @@ impl Engine {
             latency: Latency::of(h),
             latency_samples: h.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HZ: u64 = 3_000_000_000;
+
+    #[test]
+    fn deadlines_saturate_instead_of_wrapping() {
+        let now = 1u64 << 62;
+        // Ten years at 3 GHz fits; 1e10 s or an absurd TSC saturates.
+        let ten_years = 10.0 * 365.0 * 86_400.0;
+        assert_eq!(deadline(now, ten_years, HZ), now + 946_080_000_000_000_000);
+        assert_eq!(deadline(now, 1e10, HZ), u64::MAX);
+        assert_eq!(deadline(u64::MAX - 5, 1.0, HZ), u64::MAX);
+        assert_eq!(deadline(now, f64::INFINITY, HZ), u64::MAX);
+        // 2^64 - 1 ms of drain: later than any TSC, never before now.
+        assert!(deadline(now, u64::MAX as f64 / 1000.0, HZ) >= now);
+        assert_eq!(secs_to_ticks(f64::NAN, HZ), 0);
+        assert_eq!(secs_to_ticks(-1.0, HZ), 0);
+        assert_eq!(secs_to_ticks(0.5, HZ), HZ / 2);
+    }
+
+    #[test]
+    fn pacing_holds_its_rate_and_never_wraps_to_full_speed() {
+        // 1 Mpps: a burst of 32 every 32 us = 96000 ticks.
+        let now = u64::MAX - 1_000_000; // a TSC near its end: Q8 needs 72 bits
+        let mut p = Pace::new(Some(1e6), HZ, now).unwrap();
+        assert!(p.take(now, 32));
+        assert!(!p.take(now + 95_999, 32));
+        assert!(p.take(now + 96_000, 32));
+        // Far too slow (1e-320 pps, refused by validation anyway): one
+        // burst, then nothing for 2^61 ticks (the most per packet is 2^56),
+        // not a wrapped schedule that sends back to back.
+        let mut slow = Pace::new(Some(1e-320), HZ, 1000).unwrap();
+        assert!(slow.take(1000, 32));
+        assert!(!slow.take(1 << 60, 32));
+        // Far too fast: every burst is due (one tick per packet at least).
+        let mut fast = Pace::new(Some(1e300), HZ, 1000).unwrap();
+        assert!(fast.take(1000, 32) && fast.take(1032, 32));
+        assert!(Pace::new(None, HZ, 0).is_none());
+        assert!(Pace::new(Some(0.0), HZ, 0).is_none());
+    }
+
+    #[test]
+    fn falling_behind_restarts_the_schedule() {
+        let mut p = Pace::new(Some(1e6), HZ, 0).unwrap();
+        assert!(p.take(0, 32));
+        // 10 ms late (more than the 1 ms lag): one burst, then paced again.
+        let late = 30_000_000;
+        assert!(p.take(late, 32));
+        assert!(!p.take(late + 1, 32));
+        assert!(p.take(late + 96_000, 32));
     }
 }
