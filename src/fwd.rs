@@ -1,6 +1,8 @@
 //! `vxgate fwd`: an L2 forwarder between two ports on one lcore, the smallest
 //! real data path. Every packet received on one port is sent on the other;
 //! what the device does not take is freed and counted, never lost silently.
+#![deny(unsafe_code)]
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;

@@ -1,5 +1,6 @@
 //! The `vxgate` command line: `run` (the gateway), `fwd` (an L2 forwarder
 //! that proves a DPDK data path) and `pktgen` (traffic generator).
+#![deny(unsafe_code)]
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -111,7 +112,14 @@ fn seconds(s: &str) -> Result<Duration, String> {
 
 fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     if a.port_a == a.port_b {
-        anyhow::bail!("--port-a and --port-b name the same device {:?}", a.port_a);
+        // A flag error: exit 2, before EAL starts.
+        return Err(vxgate::config::ConfigError::Invalid {
+            key: "port-b",
+            value: a.port_b.clone(),
+            problem: "it names the same device as --port-a".into(),
+            fix: "give two different ports".into(),
+        }
+        .into());
     }
     // SIGINT/SIGTERM stop; a second one exits at once.
     let signals = vxgate::ops::signals::install(|| {})?;

@@ -161,7 +161,8 @@ fn same_port_twice_is_refused_before_eal() {
         "--",
         "--no-pci",
     ]);
-    assert_clean_failure(&o, "same device");
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
+    assert_clean_failure(&o, "same device as --port-a");
 }
 
 #[test]

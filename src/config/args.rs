@@ -19,7 +19,7 @@ Examples: dpdk-config/appliance.toml, dpdk-config/ci-tap.toml.
 
 Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime failure, 2 bad flags or
 configuration (nothing was started), 130/143 a second SIGINT/SIGTERM
-during shutdown.";
+during shutdown, 134 a bug (release builds abort on a panic).";
 
 /// Flags of `vxgate run` (see SPEC "Operations"). Turn them into a
 /// validated [`crate::config::Config`] with
