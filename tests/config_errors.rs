@@ -878,3 +878,46 @@ fn long_lcore_lists_and_lcores_above_rte_max_lcore() {
         err.to_string().len()
     );
 }
+
+#[test]
+fn access_neighbors_are_checked_against_an_acquired_subnet() {
+    // Neither --subnet nor --access-ip: the access link is unknown until the
+    // lease is acquired, so validation lets these through ...
+    let cfg = |n: &str| {
+        parse(
+            &[
+                ("--subnet", ""),
+                ("--neighbor", n),
+                ("--neighbor", "underlay,172.28.147.41,02:00:00:00:00:01"),
+            ],
+            &[],
+        )
+        .unwrap()
+    };
+    let cidr = |a: [u8; 4], l: u8| vxgate::config::Ipv4Cidr::new(Ipv4Addr::from(a), l).unwrap();
+    let (subnet, own) = (cidr([10, 244, 7, 0], 24), cidr([10, 244, 7, 1], 24));
+    cfg("access,10.244.7.10,02:00:00:00:00:0a")
+        .check_access_neighbors(subnet, own)
+        .unwrap();
+    // ... and the same rules refuse them once it is known.
+    for (n, why) in [
+        (
+            "access,10.244.8.10,02:00:00:00:00:0a",
+            "10.244.8.10 is not on the access link (10.244.7.0/24)",
+        ),
+        (
+            "access,10.244.7.255,02:00:00:00:00:0a",
+            "is the broadcast address of the access link 10.244.7.0/24",
+        ),
+        (
+            "access,10.244.7.1,02:00:00:00:00:0a",
+            "10.244.7.1 is vxgate's own access address (access-ip defaults to the subnet's first host)",
+        ),
+    ] {
+        let e = cfg(n).check_access_neighbors(subnet, own).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), CONFIG_EXIT_CODE, "{msg}");
+        assert_eq!(e.key(), Some("neighbor"), "{msg}");
+        assert!(msg.contains(n) && msg.contains(why), "{n}: {msg}");
+    }
+}

@@ -180,6 +180,17 @@ impl Config {
         })
     }
 
+    /// Checks the access neighbours against our subnet and access address
+    /// once they are known (the lease acquired from etcd): exit 2 if one is
+    /// not a host of the access link or is our own address.
+    pub fn check_access_neighbors(
+        &self,
+        subnet: Ipv4Cidr,
+        access_ip: Ipv4Cidr,
+    ) -> Result<(), ConfigError> {
+        validate::access_neighbors_on(self, subnet, access_ip)
+    }
+
     /// `--vtep-mac` when given, else [`default_vtep_mac`] for this VNI.
     pub fn vtep_mac_for(&self, vni: u32) -> [u8; 6] {
         self.vtep_mac

@@ -515,44 +515,7 @@ fn neighbors(
                 subnet.or(access_ip.map(|a| a.network())),
             ),
         };
-        if let Some(range) = range.filter(|r| !r.contains(ip)) {
-            return Err(ConfigError::invalid(
-                KEY,
-                spec,
-                format!("{ip} is not on the {side} link ({range})"),
-                "static neighbours must be directly reachable on their port",
-            ));
-        }
-        if own == Some(ip) {
-            let default = if side == Side::Access && access_ip.is_none() {
-                " (access-ip defaults to the subnet's first host)"
-            } else {
-                ""
-            };
-            return Err(ConfigError::invalid(
-                KEY,
-                spec,
-                format!("{ip} is vxgate's own {side} address{default}"),
-                "remove this neighbour; vxgate answers for its own address",
-            ));
-        }
-        if let Some(range) = range.filter(|r| r.prefix_len() < 31) {
-            let which = if ip == range.network_addr() {
-                Some("network")
-            } else if ip == range.broadcast_addr() {
-                Some("broadcast")
-            } else {
-                None
-            };
-            if let Some(which) = which {
-                return Err(ConfigError::invalid(
-                    KEY,
-                    spec,
-                    format!("{ip} is the {which} address of the {side} link {range}, not a host"),
-                    "give the neighbour's own address on the link",
-                ));
-            }
-        }
+        on_link(spec, side, ip, own, range, access_ip.is_none())?;
         if !seen.insert((side, ip)) {
             return Err(ConfigError::invalid(
                 KEY,
@@ -564,6 +527,82 @@ fn neighbors(
         out.push(StaticNeighbor { side, ip, mac });
     }
     Ok(out)
+}
+
+/// A neighbour's address on its link: inside `range`, not vxgate's `own`
+/// address there, not the link's network or broadcast address (ranges
+/// vxgate does not know yet are not checked). `own_defaulted`: the access
+/// address is the subnet's first host, not given.
+fn on_link(
+    spec: &str,
+    side: Side,
+    ip: Ipv4Addr,
+    own: Option<Ipv4Addr>,
+    range: Option<Ipv4Cidr>,
+    own_defaulted: bool,
+) -> Result<(), ConfigError> {
+    const KEY: &str = "neighbor";
+    if let Some(range) = range.filter(|r| !r.contains(ip)) {
+        return Err(ConfigError::invalid(
+            KEY,
+            spec,
+            format!("{ip} is not on the {side} link ({range})"),
+            "static neighbours must be directly reachable on their port",
+        ));
+    }
+    if own == Some(ip) {
+        let default = if side == Side::Access && own_defaulted {
+            " (access-ip defaults to the subnet's first host)"
+        } else {
+            ""
+        };
+        return Err(ConfigError::invalid(
+            KEY,
+            spec,
+            format!("{ip} is vxgate's own {side} address{default}"),
+            "remove this neighbour; vxgate answers for its own address",
+        ));
+    }
+    if let Some(range) = range.filter(|r| r.prefix_len() < 31) {
+        let which = if ip == range.network_addr() {
+            Some("network")
+        } else if ip == range.broadcast_addr() {
+            Some("broadcast")
+        } else {
+            None
+        };
+        if let Some(which) = which {
+            return Err(ConfigError::invalid(
+                KEY,
+                spec,
+                format!("{ip} is the {which} address of the {side} link {range}, not a host"),
+                "give the neighbour's own address on the link",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The access neighbours against the subnet and access address known only
+/// once the lease is acquired (without `subnet` and `access-ip`, the
+/// checks of [`build`] could not place them).
+pub(super) fn access_neighbors_on(
+    cfg: &Config,
+    subnet: Ipv4Cidr,
+    access_ip: Ipv4Cidr,
+) -> Result<(), ConfigError> {
+    for n in cfg.neighbors.iter().filter(|n| n.side == Side::Access) {
+        let spec = format!("access,{},{}", n.ip, format_mac(&n.mac));
+        on_link(
+            &spec,
+            Side::Access,
+            n.ip,
+            Some(access_ip.addr()),
+            Some(subnet),
+            cfg.access_ip.is_none(),
+        )?;
+    }
+    Ok(())
 }
 
 struct EtcdInput {

@@ -110,37 +110,6 @@ fn capped_mtu(port: &str, mtu: u16) -> u16 {
     mtu.min(MAX_MTU)
 }
 
-/// Static access neighbours must be hosts of our subnet other than our own
-/// access address.
-fn check_access_neighbors(
-    cfg: &Config,
-    subnet: crate::config::Ipv4Cidr,
-    access_ip: Ipv4Addr,
-) -> Result<(), crate::config::ConfigError> {
-    for n in cfg.neighbors.iter().filter(|n| n.side == CfgSide::Access) {
-        let ip = n.ip;
-        let u = u32::from(ip);
-        let host = subnet.contains(ip)
-            && (subnet.prefix_len() >= 31
-                || (u != u32::from(subnet.network_addr())
-                    && u != u32::from(subnet.broadcast_addr())));
-        let problem = if !host {
-            format!("{ip} is not a host of our subnet {subnet} (acquired from etcd)")
-        } else if ip == access_ip {
-            format!("{ip} is vxgate's own access address")
-        } else {
-            continue;
-        };
-        return Err(crate::config::ConfigError::invalid(
-            "neighbor",
-            format!("access,{ip},{}", MacAddr(n.mac)),
-            problem,
-            format!("give access neighbours inside {subnet}, or give --subnet so they are checked before start"),
-        ));
-    }
-    Ok(())
-}
-
 /// What a stop during start-up prints: SIGINT/SIGTERM always end with the
 /// final counters (all zero: nothing was forwarded yet).
 fn stopped_during_startup(cfg: &Config, stage: &str) -> anyhow::Result<()> {
@@ -248,7 +217,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     // Access neighbours could only be checked against a subnet known before
     // the lease: with an acquired one, now (a config error, exit 2).
-    check_access_neighbors(&cfg, subnet_cidr, access_ip.addr())?;
+    cfg.check_access_neighbors(subnet_cidr, access_ip)?;
     let (ul_mtu, ac_mtu) = (usable_mtu(&ul_port), usable_mtu(&ac_port));
     let tunnel_mtu = match net.backend.mtu {
         Some(m) => m.saturating_sub(50).min(u32::from(u16::MAX)) as u16,
@@ -459,51 +428,6 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn access_neighbors_are_checked_against_an_acquired_subnet() {
-        let cfg = |n: &str| {
-            Config::from_args([
-                "--underlay",
-                "net_null0",
-                "--underlay-ip",
-                "172.28.147.40/28",
-                "--access",
-                "net_null1",
-                "--neighbor",
-                n,
-                "--neighbor",
-                "underlay,172.28.147.41,02:00:00:00:00:01",
-            ])
-            .unwrap()
-        };
-        let subnet = crate::config::Ipv4Cidr::new(Ipv4Addr::new(10, 244, 7, 0), 24).unwrap();
-        let own = Ipv4Addr::new(10, 244, 7, 1);
-        let ok = cfg("access,10.244.7.10,02:00:00:00:00:0a");
-        assert!(check_access_neighbors(&ok, subnet, own).is_ok());
-        for (n, why) in [
-            (
-                "access,10.244.8.10,02:00:00:00:00:0a",
-                "not a host of our subnet 10.244.7.0/24",
-            ),
-            (
-                "access,10.244.7.255,02:00:00:00:00:0a",
-                "not a host of our subnet",
-            ),
-            (
-                "access,10.244.7.1,02:00:00:00:00:0a",
-                "vxgate's own access address",
-            ),
-        ] {
-            let e = check_access_neighbors(&cfg(n), subnet, own).unwrap_err();
-            assert_eq!(e.exit_code(), 2);
-            let msg = e.to_string();
-            assert!(
-                msg.contains("invalid neighbor") && msg.contains(why),
-                "{n}: {msg}"
-            );
-        }
-    }
 
     #[test]
     fn mtu_is_capped_to_what_one_buffer_holds() {
