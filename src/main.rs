@@ -99,7 +99,8 @@ fn run(args: vxgate::config::RunArgs) -> anyhow::Result<()> {
 
 /// `--duration`: seconds as a finite number from 0 to ten years.
 fn seconds(s: &str) -> Result<Duration, String> {
-    const MAX_S: f64 = 10.0 * 365.0 * 86_400.0;
+    // The same ten-year limit as pktgen's --duration.
+    const MAX_S: f64 = vxgate::pktgen::MAX_DURATION_S;
     let v: f64 = s
         .trim()
         .parse()

@@ -43,9 +43,8 @@ pub const RENEW_MARGIN_RANGE_MIN: std::ops::RangeInclusive<u32> = 1..=1439;
 /// Lease TTL in seconds (flanneld: 24 h).
 pub const DEFAULT_LEASE_TTL_S: u64 = 86_400;
 pub const DEFAULT_MBUFS: u32 = 65_535;
-/// Largest `--mbufs` accepted: 2^24 mbufs already take about 36 GiB of
-/// hugepages, and DPDK's mempool creation crashes from 2^31 on.
-pub const MAX_MBUFS: u32 = 1 << 24;
+/// Largest `--mbufs` accepted: the most one mempool may hold.
+pub use crate::dpdk::MAX_MBUFS;
 pub const DEFAULT_WORKERS: u16 = 1;
 /// Mbufs each worker needs per port: 1024 RX descriptors + 1024 TX
 /// descriptors that can be in flight. `--mbufs` must be at least

@@ -2,7 +2,6 @@
 //! config before EAL starts: a `--subnet` or `--access-ip` that cannot work
 //! with this overlay is a configuration error (exit 2), not a failure after
 //! the ports are up.
-use std::net::Ipv4Addr;
 
 use crate::config::{ConfigError, Ipv4Cidr};
 use crate::control::{check_requested, NetworkConfig, Subnet};
@@ -41,10 +40,9 @@ pub fn requested_subnet(
             format!("give /{} (or longer)", net.subnet_len),
         ));
     }
-    let mask = u32::MAX
-        .checked_shl(32 - u32::from(net.subnet_len))
-        .unwrap_or(0);
-    let around = Ipv4Addr::from(u32::from(a.addr()) & mask);
+    let around = Ipv4Cidr::new(a.addr(), net.subnet_len)
+        .map_err(|e| ConfigError::invalid("access-ip", a, e.to_string(), fix()))?
+        .network_addr();
     let s = Subnet::new(around, net.subnet_len)
         .map_err(|e| ConfigError::invalid("access-ip", a, e.to_string(), fix()))?;
     check_requested(net, s).map_err(|why| {
