@@ -47,9 +47,10 @@ struct FwdArgs {
     #[arg(long, value_name = "DEV")]
     port_b: String,
     /// Packet buffers in the pool (both ports' RX rings draw from it),
-    /// 4096 to 16777216.
+    /// 4096 (what one worker's two ports need, as `vxgate run`) to 16777216.
     #[arg(long, default_value_t = 8191, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(4096..=i64::from(dpdk::MAX_MBUFS)))]
+          value_parser = clap::value_parser!(u32).range(
+              i64::from(vxgate::config::Config::min_mbufs(1))..=i64::from(dpdk::MAX_MBUFS)))]
     mbufs: u32,
     /// Stop by itself after this many seconds, fractions allowed, at most
     /// ten years (default: run until SIGINT/SIGTERM).
