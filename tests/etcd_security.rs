@@ -85,3 +85,189 @@ async fn user_password_accepted_wrong_password_refused() {
     eprintln!("no credentials: {e}");
     assert!(matches!(e, ControlError::Auth(_)), "{e}");
 }
+
+/// A client certificate for `key` (a file in `dir`) signed by the test CA:
+/// X.509 v3 with `ext` (an extension file of `make_certs`), v1 without.
+fn client_cert_for(dir: &std::path::Path, key: &str, cert: &str, ext: Option<&str>) {
+    let ext: Vec<&str> = ext.map(|e| vec!["-extfile", e]).unwrap_or_default();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            key,
+            "-out",
+            "x.csr",
+            "-subj",
+            "/CN=vxgate",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            &[
+                "x509", "-req", "-in", "x.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-out", cert,
+                "-days", "2",
+            ][..],
+            &ext,
+        ]
+        .concat(),
+    );
+}
+
+/// `vxgate run`'s config check of these TLS files.
+fn check(
+    ca: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(), vxgate::config::ConfigError> {
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let cfg = vxgate::config::Config::from_args([
+        "--underlay".to_owned(),
+        "net_null0".into(),
+        "--underlay-ip".into(),
+        "172.28.147.40/28".into(),
+        "--access".into(),
+        "net_null1".into(),
+        "--etcd-endpoints".into(),
+        "https://127.0.0.1:2379".into(),
+        "--etcd-cafile".into(),
+        s(ca),
+        "--etcd-certfile".into(),
+        s(cert),
+        "--etcd-keyfile".into(),
+        s(key),
+    ])
+    .expect("flags are valid");
+    cfg.check_files()
+}
+
+#[test]
+fn tls_files_are_read_as_the_etcd_client_reads_them_and_the_key_must_fit_the_cert() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let files = make_certs(d);
+    // Every key format the client takes: PKCS#8 RSA (openssl's default),
+    // PKCS#1 RSA, SEC1 EC, PKCS#8 Ed25519.
+    openssl(
+        d,
+        &[
+            "rsa",
+            "-in",
+            "client.key",
+            "-traditional",
+            "-out",
+            "rsa1.key",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ec.key",
+        ],
+    );
+    client_cert_for(d, "ec.key", "ec.pem", Some("client.ext"));
+    openssl(d, &["genpkey", "-algorithm", "ed25519", "-out", "ed.key"]);
+    client_cert_for(d, "ed.key", "ed.pem", Some("client.ext"));
+    // X.509 v1, which webpki cannot read but an etcd server may accept.
+    client_cert_for(d, "client.key", "v1.pem", None);
+    for (cert, key, begin) in [
+        ("client.pem", "client.key", "-----BEGIN PRIVATE KEY-----"),
+        ("client.pem", "rsa1.key", "-----BEGIN RSA PRIVATE KEY-----"),
+        ("ec.pem", "ec.key", "-----BEGIN EC PRIVATE KEY-----"),
+        ("ed.pem", "ed.key", "-----BEGIN PRIVATE KEY-----"),
+        ("v1.pem", "client.key", "-----BEGIN PRIVATE KEY-----"),
+    ] {
+        let text = std::fs::read_to_string(d.join(key)).unwrap();
+        assert!(text.contains(begin), "{key} is not {begin}");
+        check(&files.ca, &d.join(cert), &d.join(key))
+            .unwrap_or_else(|e| panic!("{cert} + {key}: {e}"));
+    }
+
+    // A key of another certificate, of the same type and of another type.
+    for (cert, key) in [
+        ("client.pem", "server.key"),
+        ("client.pem", "ec.key"),
+        ("ec.pem", "client.key"),
+        ("ed.pem", "rsa1.key"),
+    ] {
+        let err = check(&files.ca, &d.join(cert), &d.join(key)).expect_err(key);
+        let msg = err.to_string();
+        assert_eq!(err.key(), Some("etcd-keyfile"), "{msg}");
+        assert_eq!(err.exit_code(), vxgate::config::CONFIG_EXIT_CODE, "{msg}");
+        assert!(msg.contains("does not belong to the certificate"), "{msg}");
+        assert!(msg.contains(cert) && msg.contains(key), "{msg}");
+        assert!(msg.contains("openssl x509 -noout -pubkey"), "{msg}");
+    }
+
+    // Damaged files with the right PEM armour.
+    let ca = std::fs::read_to_string(&files.ca).unwrap();
+    let broken = ca.replacen("MII", "MIJ", 1);
+    std::fs::write(d.join("bundle.pem"), format!("{ca}{broken}")).unwrap();
+    let err = check(&d.join("bundle.pem"), &files.client_cert, &files.client_key).unwrap_err();
+    assert_eq!(err.key(), Some("etcd-cafile"), "{err}");
+    assert!(err.to_string().contains("1 of its certificates"), "{err}");
+
+    let cert = std::fs::read_to_string(&files.client_cert).unwrap();
+    std::fs::write(d.join("cut.pem"), cert.replacen("MII", "M*I", 1)).unwrap();
+    let err = check(&files.ca, &d.join("cut.pem"), &files.client_key).unwrap_err();
+    assert_eq!(err.key(), Some("etcd-certfile"), "{err}");
+    assert!(err.to_string().contains("not valid PEM"), "{err}");
+
+    let key = std::fs::read_to_string(&files.client_key).unwrap();
+    let lines: Vec<&str> = key.lines().collect();
+    let short = [&lines[..3], &lines[lines.len() - 1..]].concat().join("\n");
+    std::fs::write(d.join("short.key"), short).unwrap();
+    let err = check(&files.ca, &files.client_cert, &d.join("short.key")).unwrap_err();
+    assert_eq!(err.key(), Some("etcd-keyfile"), "{err}");
+    assert!(err.to_string().contains("cannot be used"), "{err}");
+}
+
+#[test]
+fn vxgate_run_with_a_key_that_does_not_fit_exits_2_before_eal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let files = make_certs(d);
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vxgate"))
+        .args([
+            "run",
+            "--underlay",
+            "net_null0",
+            "--underlay-ip",
+            "172.28.147.40/28",
+        ])
+        .args([
+            "--access",
+            "net_null1",
+            "--etcd-endpoints",
+            "https://127.0.0.1:9",
+        ])
+        .args(["--etcd-cafile", &s(&files.ca)])
+        .args(["--etcd-certfile", &s(&files.client_cert)])
+        .args(["--etcd-keyfile", &s(&files.server_key)])
+        .args([
+            "--",
+            "--no-pci",
+            "--file-prefix",
+            "vxg-tls-mismatch",
+            "--in-memory",
+        ])
+        .output()
+        .expect("run vxgate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("etcd-keyfile"), "{stderr}");
+    assert!(
+        stderr.contains("does not belong to the certificate"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("EAL"), "EAL must not start: {stderr}");
+}

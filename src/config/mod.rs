@@ -12,6 +12,7 @@ mod endpoint;
 mod error;
 mod file;
 mod log_level;
+mod tls;
 mod types;
 mod validate;
 
@@ -165,10 +166,12 @@ impl Config {
     /// Checks that the files the configuration names (etcd TLS) are
     /// readable regular files holding the expected PEM blocks (a
     /// certificate in the CA and cert files, a private key in the key
-    /// file). Separate from parsing so example files check without the
-    /// TLS material present; `vxgate run` calls both before EAL starts.
+    /// file) that the etcd client can use: certificates that parse, a key
+    /// its crypto provider loads, and a key that belongs to the client
+    /// certificate. Separate from parsing so example files check without
+    /// the TLS material present; `vxgate run` calls both before EAL starts.
     pub fn check_files(&self) -> Result<(), ConfigError> {
-        validate::check_files(self)
+        tls::check_files(self)
     }
 
     /// The access address for a subnet: `--access-ip` when given, else the

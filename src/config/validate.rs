@@ -1,7 +1,7 @@
 //! Merging flags over the file and checking the result as a whole.
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
@@ -173,109 +173,6 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         config_file: args.config,
         eal_args,
     })
-}
-
-pub(super) fn check_files(config: &Config) -> Result<(), ConfigError> {
-    let Some(tls) = &config.etcd.tls else {
-        return Ok(());
-    };
-    let mut files: Vec<(&'static str, &Path)> = Vec::new();
-    if let Some(ca) = &tls.ca_file {
-        files.push(("etcd-cafile", ca));
-    }
-    if let Some(id) = &tls.identity {
-        files.push(("etcd-certfile", &id.cert_file));
-        files.push(("etcd-keyfile", &id.key_file));
-    }
-    for (key, path) in files {
-        check_pem_file(key, path)?;
-    }
-    Ok(())
-}
-
-/// Largest PEM file read (a full public CA bundle is about 250 KiB).
-const MAX_PEM_BYTES: u64 = 4 << 20;
-const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-const KEY_BEGINS: [&str; 3] = [
-    "-----BEGIN PRIVATE KEY-----",
-    "-----BEGIN RSA PRIVATE KEY-----",
-    "-----BEGIN EC PRIVATE KEY-----",
-];
-
-/// A readable regular file with the PEM block `key` needs: a cheap check
-/// that turns a wrong, garbage or swapped file into an error naming the
-/// key, instead of TLS handshakes that fail forever as "etcd unreachable".
-fn check_pem_file(key: &'static str, path: &Path) -> Result<(), ConfigError> {
-    use std::io::{Error, ErrorKind, Read};
-    let unusable = |source: Error, fix: &'static str| ConfigError::UnusableFile {
-        key,
-        path: path.to_owned(),
-        source,
-        fix,
-    };
-    const FIX_PATH: &str = "check the path and that vxgate's user may read it";
-    // Checked before opening: opening a FIFO would block.
-    let meta = std::fs::metadata(path).map_err(|e| unusable(e, FIX_PATH))?;
-    if !meta.is_file() {
-        return Err(unusable(
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("not a regular file (it is {})", file::kind_of(&meta)),
-            ),
-            "give the path of the PEM file itself",
-        ));
-    }
-    let file = std::fs::File::open(path).map_err(|e| unusable(e, FIX_PATH))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PEM_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| unusable(e, FIX_PATH))?;
-    if bytes.len() as u64 > MAX_PEM_BYTES {
-        return Err(unusable(
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("larger than {} MiB", MAX_PEM_BYTES >> 20),
-            ),
-            "give the PEM file, not an archive or a disk image",
-        ));
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let has_cert = text.contains(CERT_BEGIN);
-    let has_key = KEY_BEGINS.iter().any(|b| text.contains(b));
-    let invalid = |problem: String, fix: &'static str| {
-        unusable(Error::new(ErrorKind::InvalidData, problem), fix)
-    };
-    match key {
-        "etcd-keyfile" if !has_key => Err(invalid(
-            if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-                "the private key is encrypted (`-----BEGIN ENCRYPTED PRIVATE KEY-----`); vxgate cannot ask for a passphrase".to_owned()
-            } else if has_cert {
-                "it holds a certificate, not a `-----BEGIN ... PRIVATE KEY-----` block".to_owned()
-            } else {
-                "no `-----BEGIN PRIVATE KEY-----` (or RSA / EC PRIVATE KEY) block: not a PEM private key".to_owned()
-            },
-            if has_cert {
-                "are etcd-certfile and etcd-keyfile swapped? give the client certificate's PEM private key"
-            } else {
-                "give the client certificate's unencrypted PEM private key (e.g. from `openssl pkey -in KEY -out KEY.pem`)"
-            },
-        )),
-        "etcd-certfile" | "etcd-cafile" if !has_cert => Err(invalid(
-            if has_key {
-                format!("it holds a private key, not a `{CERT_BEGIN}` block")
-            } else {
-                format!("no `{CERT_BEGIN}` block: not a PEM certificate")
-            },
-            if key == "etcd-cafile" {
-                "give the PEM CA certificate(s) that signed the etcd servers' certificates"
-            } else if has_key {
-                "are etcd-certfile and etcd-keyfile swapped? give the PEM client certificate"
-            } else {
-                "give the PEM client certificate (convert DER with `openssl x509 -inform der -in CERT -out CERT.pem`)"
-            },
-        )),
-        _ => Ok(()),
-    }
 }
 
 fn device(key: &'static str, value: Option<String>) -> Result<DeviceRef, ConfigError> {

@@ -307,20 +307,23 @@ pub async fn etcd_view(c: &mut etcd_client::Client) -> BTreeMap<Subnet, LeaseAtt
     out
 }
 
+/// Runs the openssl command line in `dir`, asserting success.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Generates a CA, a server cert for 127.0.0.1 and a client cert with openssl.
 pub fn make_certs(dir: &Path) -> TlsFiles {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     run(&[
         "req",
         "-x509",
