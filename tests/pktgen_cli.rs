@@ -284,3 +284,29 @@ fn a_missing_port_is_a_runtime_failure_exit_1() {
     assert_eq!(o.code, Some(1), "{}", o.stderr);
     assert!(o.stderr.contains("net_nosuch0"), "{}", o.stderr);
 }
+
+#[test]
+fn write_pcap_refuses_the_flags_it_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("x.pcap");
+    let p = pcap.to_str().unwrap();
+    for (flag, value) in [
+        ("--tx-port", Some("net_null0")),
+        ("--rx-port", Some("net_null1")),
+        ("--rate-pps", Some("1000")),
+        ("--duration", Some("5")),
+        ("--json", None),
+    ] {
+        let mut a = with(&["--write-pcap", p, flag], &DST);
+        if let Some(v) = value {
+            a.insert(3, v.to_owned());
+        }
+        let key = flag.trim_start_matches("--");
+        assert_flag_error(&strs(&a), key, &["sends nothing", &format!("drop {flag}")]);
+    }
+    let a = with(&["--write-pcap", p], &DST);
+    let mut a = strs(&a);
+    a.extend(["--", "--no-pci"]);
+    assert_flag_error(&a, "write-pcap", &["EAL arguments", "would be ignored"]);
+    assert!(!pcap.exists(), "nothing may be written after a flag error");
+}

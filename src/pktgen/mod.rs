@@ -176,7 +176,9 @@ pub struct PktgenArgs {
     /// Packet buffers in the pool, 4288 to 16777216.
     #[arg(long, default_value_t = 16383, value_name = "N")]
     pub mbufs: u32,
-    /// Write the frames to this pcap file and exit, without starting EAL.
+    /// Write the frames to this pcap file and exit, without starting EAL
+    /// (so not with --tx-port, --rx-port, --rate-pps, --duration, --json,
+    /// --rfc2544 or EAL arguments).
     #[arg(long, value_name = "FILE")]
     pub write_pcap: Option<PathBuf>,
     /// EAL arguments, after `--`.
@@ -381,6 +383,7 @@ impl PktgenArgs {
             in_range("min-rate-pps", m, MIN_RATE_PPS, MAX_RATE_PPS, "packets/s")?;
         }
         self.check_rfc2544()?;
+        self.check_write_pcap()?;
         match self.mode {
             Mode::Inner => {
                 if self.dst_subnets.is_empty() {
@@ -482,6 +485,41 @@ impl PktgenArgs {
                 format!(
                     "give --{key} from 1 to {max}, a shorter --network prefix or a longer --subnet-len{alt}"
                 ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// --write-pcap only writes a file: the flags that send, receive or
+    /// start EAL would be silently ignored with it, so they are refused.
+    fn check_write_pcap(&self) -> Result<(), ConfigError> {
+        let Some(path) = &self.write_pcap else {
+            return Ok(());
+        };
+        const IGNORED: &str = "--write-pcap writes frames to a file and sends nothing";
+        let stray = [
+            ("tx-port", self.tx_port.clone()),
+            ("rx-port", self.rx_port.clone()),
+            ("rate-pps", self.rate_pps.map(num)),
+            ("duration", self.duration.map(num)),
+            ("json", self.json.then(|| "true".to_owned())),
+        ];
+        if let Some((key, Some(v))) = stray.into_iter().find(|(_, v)| v.is_some()) {
+            return Err(ConfigError::invalid(
+                key,
+                v,
+                format!("{IGNORED}: --{key} would be ignored"),
+                format!("drop --{key}, or drop --write-pcap to send"),
+            ));
+        }
+        if !self.eal.is_empty() {
+            return Err(ConfigError::invalid(
+                "write-pcap",
+                path.display(),
+                format!(
+                    "{IGNORED} without starting EAL: the EAL arguments after -- would be ignored"
+                ),
+                "drop the EAL arguments, or drop --write-pcap to send",
             ));
         }
         Ok(())
