@@ -925,3 +925,19 @@ fn access_neighbors_are_checked_against_an_acquired_subnet() {
         assert!(msg.contains(n) && msg.contains(why), "{n}: {msg}");
     }
 }
+
+#[test]
+fn port_mtus_are_optional_and_range_checked() {
+    let c = parse(&[], &[]).unwrap();
+    assert_eq!((c.underlay_mtu, c.access_mtu), (None, None));
+    let c = parse(&[("--underlay-mtu", "9000"), ("--access-mtu", "1500")], &[]).unwrap();
+    assert_eq!((c.underlay_mtu, c.access_mtu), (Some(9000), Some(1500)));
+    for key in ["underlay-mtu", "access-mtu"] {
+        let flag = format!("--{key}");
+        for bad in ["575", "9601", "70000", "0"] {
+            expect_err(&[(flag.as_str(), bad)], &[], key, &["576 to 9600"]);
+        }
+        let e = parse(&[(flag.as_str(), "-1")], &[]).unwrap_err();
+        assert_ne!(e.exit_code(), 0, "{e}");
+    }
+}

@@ -134,6 +134,7 @@ fn appliance_example_parses() {
     assert_eq!(cfg.underlay_dev, DeviceRef::Name("0000:3b:00.0".into()));
     assert_eq!(cfg.access_dev, DeviceRef::Name("0000:3b:00.1".into()));
     assert_eq!(cfg.workers, 4);
+    assert_eq!((cfg.underlay_mtu, cfg.access_mtu), (Some(9000), Some(9000)));
     assert_eq!(cfg.eal_args[..2], ["-l", "0-4"]);
     assert_eq!(cfg.etcd.endpoints.len(), 3);
     let tls = cfg.etcd.tls.as_ref().expect("appliance example uses TLS");

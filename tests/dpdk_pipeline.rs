@@ -104,10 +104,14 @@ fn pod(node: &Node, n: u8) -> Ipv4Addr {
 }
 
 /// SPEC's example gateway (testing::config) with an underlay gateway, so
-/// that the far node is reached through it.
-fn context() -> Context {
+/// that the far node is reached through it, and the MTUs of the ports as
+/// `vxgate run` takes them (the tunnel's is the underlay's less 50).
+fn context(underlay_mtu: u16, access_mtu: u16) -> Context {
     let mut c = testing::config();
     c.underlay_gateway = Some(UNDERLAY_GW);
+    c.underlay_mtu = underlay_mtu;
+    c.access_mtu = access_mtu;
+    c.tunnel_mtu = underlay_mtu - 50;
     Context::new(c).expect("valid test configuration")
 }
 
@@ -162,6 +166,8 @@ struct Rig {
     /// The worker's (underlay, access) queues until a worker takes them.
     worker_queues: Option<(Queues, Queues)>,
     _ports: [Port; 2],
+    /// Built from the ports' MTUs.
+    ctx: Context,
     pool: Arc<Mempool>,
     /// Mbufs in use with the ports started and no traffic.
     baseline: u32,
@@ -171,6 +177,12 @@ struct Rig {
 
 impl Rig {
     fn new(tag: &str, lcores: &str) -> Rig {
+        Rig::with_mtu(tag, lcores, None)
+    }
+
+    /// A rig whose ports are opened with `mtu` (as `--underlay-mtu` and
+    /// `--access-mtu`) and whose buffers are sized for it.
+    fn with_mtu(tag: &str, lcores: &str, mtu: Option<u16>) -> Rig {
         let prefix = format!("vxt-dp-{tag}-{}", std::process::id());
         let args = [
             "-l".to_string(),
@@ -185,20 +197,22 @@ impl Rig {
         let dir = RuntimeDir(prefix);
         let eal = Eal::init(&args).expect("EAL with two net_ring devices");
         // No per-lcore cache: in_use() is then exact from any thread.
-        let pool =
-            Arc::new(Mempool::new("dp_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).expect("mempool"));
+        let room = mtu.map_or(dpdk::DEFAULT_DATA_ROOM, dpdk::data_room_for_mtu);
+        let pool = Arc::new(Mempool::new("dp_pool", 1023, 0, room).expect("mempool"));
         let conf = PortConf {
             rx_queues: 2,
             tx_queues: 2,
             rx_desc: 512,
             tx_desc: 512,
             rss: false,
+            mtu,
             ..PortConf::default()
         };
         let (mut ac, mut ac_rx, mut ac_tx) = Port::open("net_ring0", &conf, &pool).expect("ring0");
         let (mut ul, mut ul_rx, mut ul_tx) = Port::open("net_ring1", &conf, &pool).expect("ring1");
         ac.start().expect("start ring0");
         ul.start().expect("start ring1");
+        let ctx = context(ul.mtu(), ac.mtu());
         let baseline = pool.in_use();
         // Queue 1 is the worker's TX and the test's RX; queue 0 the reverse.
         let (out_access, worker_ac_rx) = (ac_rx.remove(1), ac_rx.remove(0));
@@ -221,6 +235,7 @@ impl Rig {
                 },
             )),
             _ports: [ac, ul],
+            ctx,
             pool,
             baseline,
             eal,
@@ -238,7 +253,7 @@ impl Rig {
         let (underlay, access) = self.worker_queues.take().expect("one worker per rig");
         let counters = Arc::new(Counters::new());
         let w = Worker {
-            ctx: context(),
+            ctx: self.ctx.clone(),
             lookup,
             state: WorkerState::new(Arc::clone(&counters), 0),
             underlay,
@@ -883,7 +898,7 @@ impl Live {
         let (w, worker_counters) = rig.worker(lookup, &punt, Some(&outgoing));
         let slow_counters = Arc::new(Counters::new());
         let slow = SlowPath::new(
-            context(),
+            rig.ctx.clone(),
             slow_lookup,
             WorkerState::new(Arc::clone(&slow_counters), 1),
             neighbors,
@@ -1138,4 +1153,95 @@ fn too_big_packet_is_fragmented_by_the_slow_path() {
         "the original and the fragments freed"
     );
     drop(live);
+}
+
+/// Jumbo frames in real mbufs: both ports opened with MTU 9000 as
+/// `--underlay-mtu 9000 --access-mtu 9000` open them (net_ring has no MTU
+/// setting and no frame limit, so the port reports the MTU asked for),
+/// buffers of `data_room_for_mtu(9000)`, the context from the ports' MTUs:
+/// 8950-byte packets (the tunnel MTU) from a host go out as 9000-byte
+/// VXLAN packets, 8950-byte packets from a pod come out to the host, and
+/// one byte more with DF set is answered with fragmentation-needed
+/// carrying 8950.
+#[test]
+fn jumbo_frames_through_ports_of_mtu_9000() {
+    let mut rig = Rig::with_mtu("jumbo", "0", Some(9000));
+    assert_eq!(
+        (rig._ports[0].mtu(), rig._ports[1].mtu()),
+        (9000, 9000),
+        "the MTU asked for"
+    );
+    assert_eq!(rig.ctx.cfg.tunnel_mtu, 8950);
+    let (_leases, _neighbors, lookup) = tables(true);
+    let punt = Arc::new(PuntQueue::new(64));
+    let (mut w, counters) = rig.worker(lookup, &punt, None);
+    w.lookup.refresh();
+    let node = NODES[0];
+
+    // Host -> pod: the largest packet the tunnel takes, and a small one.
+    let sent: Vec<Vec<u8>> = [8950 - 28, 100]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| from_host(i, pod(&node, 10 + i as u8), 64, 7000, len))
+        .collect();
+    rig.inject(Side::Access, &sent);
+    assert_eq!(w.poll(Side::Access), 2);
+    let out = rig.drain(Side::Underlay);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].len(), 14 + 9000, "a 9000-byte VXLAN packet");
+    for (i, (o, f)) in out.iter().zip(&sent).enumerate() {
+        assert_encap(o, &node, i as u16, &forwarded(f, node.vtep_mac, VTEP_MAC));
+    }
+
+    // Pod -> host: 8950 bytes inside a 9000-byte VXLAN packet.
+    let (host_ip, host_mac) = HOSTS[1];
+    let inner = from_pod(&node, 40, host_ip, 64, 8950 - 28);
+    let vx = vxlan_from(&node, &inner);
+    assert_eq!(vx.len(), 14 + 9000);
+    rig.inject(Side::Underlay, &[vx]);
+    assert_eq!(w.poll(Side::Underlay), 1);
+    let out = rig.drain(Side::Access);
+    assert_eq!(out.len(), 1);
+    assert_delivered(&out[0], &forwarded(&inner, host_mac, ACCESS_MAC));
+
+    // One byte over the tunnel MTU with DF: ICMP fragmentation-needed.
+    let (src, mac) = HOSTS[2];
+    let dst = pod(&node, 12);
+    let l4 = testing::udp_datagram(src, dst, 7001, 80, &testing::pattern(8951 - 28));
+    let big = testing::ipv4_frame(
+        ACCESS_MAC,
+        mac,
+        Ip {
+            df: true,
+            ..Ip::new(src, dst)
+        },
+        &l4,
+    );
+    rig.inject(Side::Access, &[big]);
+    assert_eq!(w.poll(Side::Access), 1);
+    let out = rig.drain(Side::Access);
+    assert_eq!(out.len(), 1, "the error goes back to the host");
+    let p = SlicedPacket::from_ethernet(&out[0]).expect("parses");
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!(
+        (ip.header().source(), ip.header().destination()),
+        (ACCESS_IP.octets(), src.octets())
+    );
+    let icmp = &out[0][34..];
+    assert_eq!((icmp[0], icmp[1]), (3, 4), "fragmentation needed");
+    assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 8950, "next-hop MTU");
+    assert!(rig.drain(Side::Underlay).is_empty());
+    assert_eq!(
+        counters.snapshot(),
+        counts(
+            2,
+            1,
+            &[(DropReason::MtuExceeded, 1)],
+            &[(SlowKind::Icmp, 1)]
+        )
+    );
+    assert!(punt.is_empty());
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
 }

@@ -196,3 +196,37 @@ fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
     assert!(out.contains("encap 0 decap 0"), "{out}");
     assert!(!vx.runtime_dir().exists(), "EAL was not started yet");
 }
+
+#[test]
+fn port_mtus_are_set_and_size_the_buffers_and_the_tunnel_mtu() {
+    let etcd = etcd_with_config();
+    let mut vx = Vxgate::spawn(
+        &etcd,
+        "mtu",
+        &[
+            "--underlay-mtu",
+            "9000",
+            "--access-mtu",
+            "9000",
+            "--mbufs",
+            "8192",
+        ],
+    );
+    vx.wait_until("vxgate running", |v| {
+        v.text("stderr").contains("vxgate running")
+    });
+    let log = vx.text("stderr");
+    for needle in [
+        "underlay_mtu=9000",
+        "access_mtu=9000",
+        // 9000 + Ethernet, VLAN tag and FCS, rounded up to 1 KiB, + headroom.
+        "data_room=9344",
+        // No Backend.MTU in the config: the underlay port's less 50.
+        "tunnel_mtu=8950",
+    ] {
+        assert!(log.contains(needle), "log lacks {needle}:\n{log}");
+    }
+    assert!(!log.contains("WARN"), "{log}");
+    vx.sigterm();
+    assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+}

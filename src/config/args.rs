@@ -49,6 +49,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "IP")]
     pub underlay_gateway: Option<String>,
 
+    /// MTU to set on the underlay port (jumbo frames: 9000).
+    ///
+    /// Default: the port's own (DPDK's default is 1500). From 576 to 9600;
+    /// packet buffers grow to hold a whole frame. flannel's nodes use their
+    /// interface's MTU (or Backend.MTU) less 50 for flannel.1: give the
+    /// same underlay MTU here. Example: --underlay-mtu 9000
+    #[arg(long, value_name = "N")]
+    pub underlay_mtu: Option<u32>,
+
     /// Access port: PCI address, vdev name or DPDK port id.
     ///
     /// The port facing the bare-metal hosts. Required.
@@ -63,6 +72,13 @@ pub struct RunArgs {
     /// subnet of flannel's SubnetLen around it. Example: --access-ip 10.244.255.1/24
     #[arg(long, value_name = "IP/LEN")]
     pub access_ip: Option<String>,
+
+    /// MTU to set on the access port (the hosts' link MTU).
+    ///
+    /// Default: the port's own (DPDK's default is 1500). From 576 to 9600.
+    /// Example: --access-mtu 9000
+    #[arg(long, value_name = "N")]
+    pub access_mtu: Option<u32>,
 
     /// Subnet to claim in etcd (a network address inside flannel's Network).
     ///

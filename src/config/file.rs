@@ -31,8 +31,10 @@ pub struct FileConfig {
     pub underlay: Option<String>,
     pub underlay_ip: Option<String>,
     pub underlay_gateway: Option<String>,
+    pub underlay_mtu: Option<u32>,
     pub access: Option<String>,
     pub access_ip: Option<String>,
+    pub access_mtu: Option<u32>,
     pub subnet: Option<String>,
     pub vtep_mac: Option<String>,
     #[serde(default)]

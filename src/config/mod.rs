@@ -46,6 +46,8 @@ pub const DEFAULT_LEASE_TTL_S: u64 = 86_400;
 pub const DEFAULT_MBUFS: u32 = 65_535;
 /// Largest `--mbufs` accepted: the most one mempool may hold.
 pub use crate::dpdk::MAX_MBUFS;
+/// MTUs `underlay-mtu` and `access-mtu` take.
+pub use crate::dpdk::PORT_MTU_RANGE;
 pub const DEFAULT_WORKERS: u16 = 1;
 /// Mbufs each worker needs per port: 1024 RX descriptors + 1024 TX
 /// descriptors that can be in flight. `--mbufs` must be at least
@@ -60,6 +62,8 @@ pub struct Config {
     pub underlay_ip: Ipv4Cidr,
     /// On the underlay prefix, not the underlay IP.
     pub underlay_gateway: Option<Ipv4Addr>,
+    /// In [`PORT_MTU_RANGE`]; `None`: the port's own.
+    pub underlay_mtu: Option<u16>,
     pub access_dev: DeviceRef,
     /// A host address whose prefix lies inside `subnet` (when given). `None`:
     /// the subnet's first host, see [`Config::access_ip_for`].
@@ -67,6 +71,8 @@ pub struct Config {
     /// A network address (host bits zero) that does not overlap the
     /// underlay prefix. `None`: acquire one from etcd.
     pub subnet: Option<Ipv4Cidr>,
+    /// In [`PORT_MTU_RANGE`]; `None`: the port's own.
+    pub access_mtu: Option<u16>,
     /// Unicast. `None`: [`default_vtep_mac`] once the VNI is known.
     pub vtep_mac: Option<[u8; 6]>,
     /// Distinct (side, ip) pairs; underlay ones on the underlay prefix.

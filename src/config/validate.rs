@@ -129,6 +129,9 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
     };
     let workers = workers(args.workers.or(file.workers), &eal_args)?;
 
+    let underlay_mtu = port_mtu("underlay-mtu", args.underlay_mtu.or(file.underlay_mtu))?;
+    let access_mtu = port_mtu("access-mtu", args.access_mtu.or(file.access_mtu))?;
+
     let mbufs = args.mbufs.or(file.mbufs).unwrap_or(DEFAULT_MBUFS);
     let min_mbufs = Config::min_mbufs(workers);
     if mbufs < min_mbufs {
@@ -158,9 +161,11 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         underlay_dev,
         underlay_ip,
         underlay_gateway,
+        underlay_mtu,
         access_dev,
         access_ip,
         subnet,
+        access_mtu,
         vtep_mac,
         neighbors,
         etcd,
@@ -173,6 +178,23 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         config_file: args.config,
         eal_args,
     })
+}
+
+fn port_mtu(key: &'static str, value: Option<u32>) -> Result<Option<u16>, ConfigError> {
+    let Some(v) = value else { return Ok(None) };
+    match u16::try_from(v) {
+        Ok(mtu) if PORT_MTU_RANGE.contains(&mtu) => Ok(Some(mtu)),
+        _ => Err(ConfigError::invalid(
+            key,
+            v,
+            "an Ethernet MTU (IPv4 packet size) vxgate sets on the port",
+            format!(
+                "give {} to {} (9000 for jumbo frames), or leave it out to keep the port's own",
+                PORT_MTU_RANGE.start(),
+                PORT_MTU_RANGE.end()
+            ),
+        )),
+    }
 }
 
 fn device(key: &'static str, value: Option<String>) -> Result<DeviceRef, ConfigError> {

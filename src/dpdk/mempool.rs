@@ -16,6 +16,33 @@ pub const DEFAULT_DATA_ROOM: u16 = FRAME_ROOM + ffi::RTE_PKTMBUF_HEADROOM as u16
 /// The most mbufs one pool may hold (2^24: 36 GiB of default buffers).
 pub const MAX_MBUFS: u32 = 1 << 24;
 
+/// Port MTUs vxgate sets: from the IPv4 datagram size every host must take
+/// to the usual top of jumbo frames.
+pub const PORT_MTU_RANGE: std::ops::RangeInclusive<u16> = 576..=9600;
+
+const HEADROOM: u32 = ffi::RTE_PKTMBUF_HEADROOM;
+/// Ethernet header, one VLAN tag and an FCS that some drivers keep.
+const FRAME_OVERHEAD: u32 = 14 + 4 + 4;
+
+/// Data room for single-segment frames of `mtu`: the default when its
+/// [`FRAME_ROOM`] holds them, else the frame rounded up to 1 KiB, plus
+/// the headroom encap prepends into.
+pub fn data_room_for_mtu(mtu: u16) -> u16 {
+    let frame = u32::from(mtu) + FRAME_OVERHEAD;
+    let room = if frame <= u32::from(FRAME_ROOM) {
+        u32::from(FRAME_ROOM)
+    } else {
+        frame.div_ceil(1024) * 1024
+    };
+    (room + HEADROOM).min(u32::from(u16::MAX)) as u16
+}
+
+/// The largest MTU whose frames one buffer of `data_room` holds whole:
+/// its frame room less the Ethernet header (2034 for the default).
+pub fn mtu_for_data_room(data_room: u16) -> u16 {
+    (u32::from(data_room).saturating_sub(HEADROOM + 14)).min(u32::from(u16::MAX)) as u16
+}
+
 /// A pool of packet buffers. DPDK's mempool is multi-thread safe, so the
 /// handle is `Send + Sync`; it is freed on drop (every mbuf must be back).
 pub struct Mempool {
@@ -108,5 +135,23 @@ impl Drop for Mempool {
         // SAFETY: the pool is no longer referenced by ports (the caller stops
         // and drops ports first) and this is the only handle.
         unsafe { ffi::rte_mempool_free(self.ptr.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_room_grows_only_for_jumbo_mtus() {
+        assert_eq!(data_room_for_mtu(1500), DEFAULT_DATA_ROOM);
+        assert_eq!(data_room_for_mtu(576), DEFAULT_DATA_ROOM);
+        assert_eq!(mtu_for_data_room(DEFAULT_DATA_ROOM), 2034);
+        assert_eq!(data_room_for_mtu(9000), 9216 + 128);
+        for mtu in PORT_MTU_RANGE {
+            let room = data_room_for_mtu(mtu);
+            assert!(mtu_for_data_room(room) >= mtu, "mtu {mtu} room {room}");
+            assert!(u32::from(room) >= u32::from(mtu) + FRAME_OVERHEAD + HEADROOM);
+        }
     }
 }

@@ -17,7 +17,10 @@ pub use eal::{lcore_id, rdtsc, Eal};
 pub use error::{DpdkError, Result};
 pub use lcore::{launch, LcoreHandle};
 pub use mbuf::{Mbuf, MbufView};
-pub use mempool::{Mempool, DEFAULT_DATA_ROOM, FRAME_ROOM, MAX_MBUFS};
+pub use mempool::{
+    data_room_for_mtu, mtu_for_data_room, Mempool, DEFAULT_DATA_ROOM, FRAME_ROOM, MAX_MBUFS,
+    PORT_MTU_RANGE,
+};
 pub use port::{
     available_ports, find_port, port_stats, Link, Port, PortConf, PortInfo, PortStats, RxQueue,
     TxQueue,

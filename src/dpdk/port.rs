@@ -15,6 +15,21 @@ const RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
 const RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
 
 /// How to set a port up.
+/// The largest MTU a device takes, as ethdev's `rte_eth_dev_set_mtu`
+/// works it out: its frame limit less the overhead it implies (the
+/// difference of the two limits when the driver gives both, else an
+/// Ethernet header and FCS).
+fn max_mtu(max_mtu: u16, max_rx_pktlen: u32) -> u16 {
+    let overhead = if max_mtu != u16::MAX && max_rx_pktlen > u32::from(max_mtu) {
+        max_rx_pktlen - u32::from(max_mtu)
+    } else {
+        14 + 4
+    };
+    max_rx_pktlen
+        .saturating_sub(overhead)
+        .min(u32::from(max_mtu)) as u16
+}
+
 #[derive(Clone, Debug)]
 pub struct PortConf {
     pub rx_queues: u16,
@@ -74,6 +89,9 @@ pub struct Port {
     name: String,
     info: PortInfo,
     started: bool,
+    /// The MTU asked for on a driver that has no MTU setting and no frame
+    /// limit (net_ring, net_pcap): what `mtu()` reports.
+    mtu_unlimited: Option<u16>,
 }
 
 /// One RX queue of a port; owned by one worker.
@@ -238,10 +256,27 @@ impl Port {
         if rc != 0 {
             return Err(err("configure", rc));
         }
+        let mut mtu_unlimited = None;
         if let Some(mtu) = conf.mtu {
+            let max = max_mtu(dev.max_mtu, dev.max_rx_pktlen);
+            if mtu < dev.min_mtu || mtu > max {
+                return Err(DpdkError::Port {
+                    port: id,
+                    name: name.clone(),
+                    op: "set_mtu",
+                    reason: format!(
+                        "MTU {mtu} is outside what driver {} takes ({}..={max}, frames up to {} bytes)",
+                        info.driver, dev.min_mtu, dev.max_rx_pktlen
+                    ),
+                });
+            }
             // SAFETY: id is valid.
             let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, mtu) };
-            if rc != 0 {
+            if rc == -libc::ENOTSUP {
+                // No MTU to set, and (checked above) no frame limit below
+                // it: frames of this MTU pass as they are.
+                mtu_unlimited = Some(mtu);
+            } else if rc != 0 {
                 return Err(err("set_mtu", rc));
             }
         }
@@ -282,6 +317,7 @@ impl Port {
             name,
             info,
             started: false,
+            mtu_unlimited,
         };
         if conf.promiscuous {
             // Some virtual devices cannot do it; they receive everything anyway.
@@ -334,7 +370,12 @@ impl Port {
         a.addr_bytes
     }
 
+    /// The device's MTU, or the one asked for when the driver has no MTU
+    /// setting and no frame limit.
     pub fn mtu(&self) -> u16 {
+        if let Some(mtu) = self.mtu_unlimited {
+            return mtu;
+        }
         let mut mtu = 1500u16;
         // SAFETY: id is valid; mtu is a valid out-pointer.
         unsafe { ffi::rte_eth_dev_get_mtu(self.id, &mut mtu) };
@@ -380,5 +421,20 @@ impl Drop for Port {
         // SAFETY: the port is stopped; no queue handle is used after this
         // (workers are joined before ports are dropped).
         unsafe { ffi::rte_eth_dev_close(self.id) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_mtu;
+
+    #[test]
+    fn max_mtu_follows_ethdev() {
+        // net_tap (22.11): no max_mtu, frames up to a VLAN-tagged 1522.
+        assert_eq!(max_mtu(u16::MAX, 1522), 1504);
+        // A driver that gives both limits: their difference is the overhead.
+        assert_eq!(max_mtu(9600, 9618), 9600);
+        assert_eq!(max_mtu(9000, 9000), 8982);
+        assert_eq!(max_mtu(u16::MAX, 0), 0);
     }
 }

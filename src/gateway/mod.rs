@@ -86,28 +86,36 @@ fn until_stop<T>(
     })
 }
 
-/// The largest IPv4 packet one mbuf carries: frames are single-segment, so
-/// `FRAME_ROOM` less the Ethernet header.
-const MAX_MTU: u16 = dpdk::FRAME_ROOM - 14;
-
-/// The port's MTU, or [`MAX_MTU`] when the port's is larger (jumbo frames
-/// need multi-segment mbufs, not supported yet): then what vxgate
-/// advertises in ICMP fragmentation-needed and checks against is what it
-/// can really carry, and the operator is told.
-fn usable_mtu(port: &Port) -> u16 {
-    capped_mtu(port.name(), port.mtu())
+/// The packet buffers' data room: large enough for a whole frame of the
+/// MTUs the configuration sets (frames are single-segment), the default
+/// 2048-byte frames otherwise.
+fn data_room(cfg: &Config) -> u16 {
+    [cfg.underlay_mtu, cfg.access_mtu]
+        .into_iter()
+        .flatten()
+        .map(dpdk::data_room_for_mtu)
+        .fold(dpdk::DEFAULT_DATA_ROOM, u16::max)
 }
 
-fn capped_mtu(port: &str, mtu: u16) -> u16 {
-    if mtu > MAX_MTU {
+/// The port's MTU, or the largest one buffer of `data_room` holds when the
+/// port's own is larger (a device that starts with a jumbo MTU nobody
+/// asked for): then what vxgate advertises in ICMP fragmentation-needed and
+/// checks against is what it can really carry, and the operator is told.
+fn usable_mtu(port: &Port, flag: &str, data_room: u16) -> u16 {
+    capped_mtu(port.name(), flag, port.mtu(), data_room)
+}
+
+fn capped_mtu(port: &str, flag: &str, mtu: u16, data_room: u16) -> u16 {
+    let max = dpdk::mtu_for_data_room(data_room);
+    if mtu > max {
         warn!(
             port,
             port_mtu = mtu,
-            using = MAX_MTU,
-            "port MTU above what one packet buffer holds: jumbo frames are not supported yet, vxgate uses the smaller MTU (larger frames are dropped by the port)"
+            using = max,
+            "port MTU above what one packet buffer holds: vxgate uses the smaller MTU (larger frames are dropped by the port); give --{flag} {mtu} to size the buffers for it"
         );
     }
-    mtu.min(MAX_MTU)
+    mtu.min(max)
 }
 
 /// What a stop during start-up prints: SIGINT/SIGTERM always end with the
@@ -155,24 +163,21 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             lcores
         );
     }
-    let pool = Arc::new(Mempool::new(
-        "vxgate_pool",
-        cfg.mbufs,
-        256,
-        dpdk::DEFAULT_DATA_ROOM,
-    )?);
+    let data_room = data_room(&cfg);
+    let pool = Arc::new(Mempool::new("vxgate_pool", cfg.mbufs, 256, data_room)?);
     // One RX and one TX queue per worker on each port.
-    let conf = PortConf {
+    let conf = |mtu| PortConf {
         rx_queues: cfg.workers,
         tx_queues: cfg.workers,
+        mtu,
         ..PortConf::default()
     };
     let (ul_dev, ac_dev) = (device(&cfg.underlay_dev), device(&cfg.access_dev));
     if dpdk::find_port(&ul_dev)? == dpdk::find_port(&ac_dev)? {
         bail!("--underlay {ul_dev} and --access {ac_dev} are the same port: give two ports");
     }
-    let (mut ul_port, ul_rx, mut ul_tx) = Port::open(&ul_dev, &conf, &pool)?;
-    let (mut ac_port, ac_rx, mut ac_tx) = Port::open(&ac_dev, &conf, &pool)?;
+    let (mut ul_port, ul_rx, mut ul_tx) = Port::open(&ul_dev, &conf(cfg.underlay_mtu), &pool)?;
+    let (mut ac_port, ac_rx, mut ac_tx) = Port::open(&ac_dev, &conf(cfg.access_mtu), &pool)?;
     ul_port.start()?;
     ac_port.start()?;
     // RX rings hold their mbufs while ports run: this is the no-traffic level.
@@ -184,6 +189,9 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         access_driver = %ac_port.info().driver,
         workers,
         mbufs = cfg.mbufs,
+        data_room,
+        underlay_mtu = ul_port.mtu(),
+        access_mtu = ac_port.mtu(),
         "ports started"
     );
 
@@ -218,7 +226,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     // Access neighbours could only be checked against a subnet known before
     // the lease: with an acquired one, now (a config error, exit 2).
     cfg.check_access_neighbors(subnet_cidr, access_ip)?;
-    let (ul_mtu, ac_mtu) = (usable_mtu(&ul_port), usable_mtu(&ac_port));
+    let (ul_mtu, ac_mtu) = (
+        usable_mtu(&ul_port, "underlay-mtu", data_room),
+        usable_mtu(&ac_port, "access-mtu", data_room),
+    );
     let tunnel_mtu = match net.backend.mtu {
         Some(m) => m.saturating_sub(50).min(u32::from(u16::MAX)) as u16,
         None => ul_mtu.saturating_sub(50),
@@ -229,7 +240,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         warn!(
             backend_mtu = m,
             port_mtu = ul_mtu,
-            "Backend.MTU in etcd exceeds the underlay port's MTU: VXLAN frames larger than the port's MTU are dropped (mtu_exceeded); raise the port MTU or lower Backend.MTU"
+            "Backend.MTU in etcd exceeds the underlay port's MTU: VXLAN frames larger than the port's MTU are dropped (mtu_exceeded); raise the port MTU (--underlay-mtu) or lower Backend.MTU"
         );
     }
     let prefix = |a: Ipv4Addr, l: u8| Prefix::new(a, l).context("prefix length above 32");
@@ -431,9 +442,39 @@ mod tests {
 
     #[test]
     fn mtu_is_capped_to_what_one_buffer_holds() {
-        assert_eq!(MAX_MTU, 2034);
-        assert_eq!(capped_mtu("p", 1500), 1500);
-        assert_eq!(capped_mtu("p", 2034), 2034);
-        assert_eq!(capped_mtu("p", 9000), 2034);
+        let room = dpdk::DEFAULT_DATA_ROOM;
+        assert_eq!(capped_mtu("p", "underlay-mtu", 1500, room), 1500);
+        assert_eq!(capped_mtu("p", "underlay-mtu", 2034, room), 2034);
+        assert_eq!(capped_mtu("p", "underlay-mtu", 9000, room), 2034);
+        let jumbo = dpdk::data_room_for_mtu(9000);
+        assert_eq!(capped_mtu("p", "underlay-mtu", 9000, jumbo), 9000);
+    }
+
+    #[test]
+    fn buffers_grow_for_the_largest_mtu_asked_for() {
+        let cfg = |extra: &[&str]| {
+            let mut a = vec![
+                "--underlay",
+                "net_null0",
+                "--underlay-ip",
+                "172.28.147.40/28",
+                "--access",
+                "net_null1",
+            ];
+            a.extend(extra);
+            Config::from_args(a).unwrap()
+        };
+        assert_eq!(data_room(&cfg(&[])), dpdk::DEFAULT_DATA_ROOM);
+        assert_eq!(
+            data_room(&cfg(&["--underlay-mtu", "1500"])),
+            dpdk::DEFAULT_DATA_ROOM
+        );
+        let jumbo = dpdk::data_room_for_mtu(9000);
+        assert_eq!(data_room(&cfg(&["--underlay-mtu", "9000"])), jumbo);
+        assert_eq!(data_room(&cfg(&["--access-mtu", "9000"])), jumbo);
+        assert_eq!(
+            data_room(&cfg(&["--underlay-mtu", "9000", "--access-mtu", "1500"])),
+            jumbo
+        );
     }
 }
