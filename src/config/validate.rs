@@ -187,12 +187,12 @@ fn port_mtu(key: &'static str, value: Option<u32>) -> Result<Option<u16>, Config
         _ => Err(ConfigError::invalid(
             key,
             v,
-            "an Ethernet MTU (IPv4 packet size) vxgate sets on the port",
             format!(
-                "give {} to {} (9000 for jumbo frames), or leave it out to keep the port's own",
+                "outside the port MTUs vxgate sets ({} to {} bytes of IPv4 packet)",
                 PORT_MTU_RANGE.start(),
                 PORT_MTU_RANGE.end()
             ),
+            "give 9000 for jumbo frames, or leave it out to keep the port's own MTU",
         )),
     }
 }
