@@ -1110,31 +1110,29 @@ fn unanswered_arp_drops_held_frames_after_timeout() {
     drop(live);
 }
 
-/// A packet from a host too big for the tunnel, DF clear: punted, cut into
-/// two fragments by the slow path, and each fragment encapsulated (by the
-/// slow path's own state) and sent out of the underlay through worker 0.
-#[test]
-fn too_big_packet_is_fragmented_by_the_slow_path() {
-    let mut rig = Rig::new("frag", "0-1");
+/// A `total`-byte IPv4 packet without DF from a host, through a rig whose
+/// ports have `mtu`: the slow path cuts it to the tunnel MTU, into two
+/// fragments of which the first carries `first` payload bytes, and both go
+/// out encapsulated. Returns the two VXLAN frames.
+fn fragmented_in_two(tag: &str, mtu: Option<u16>, total: usize, first: usize) -> Vec<Vec<u8>> {
+    let mut rig = Rig::with_mtu(tag, "0-1", mtu);
     let (mut live, _leases) = Live::start(&mut rig, true);
     let n0 = NODES[0];
-    // A 1500-byte IPv4 packet; the tunnel MTU is 1450.
-    let big = from_host(1, pod(&n0, 120), 64, 9500, 1500 - 28);
+    let big = from_host(1, pod(&n0, 120), 64, 9500, total - 28);
     rig.inject(Side::Access, std::slice::from_ref(&big));
     wait_punted(&live.punt, 1);
     assert_eq!(live.poll_at(Duration::ZERO), 1);
     let out = rig.wait_for(Side::Underlay, 2);
 
-    // 1430 bytes of room after the header, rounded down to 8: 1424.
     let payload = &big[34..];
-    let (first, rest) = payload.split_at(1424);
+    let (head, rest) = payload.split_at(first);
     // The slow path's WorkerState (index 1) numbers outer idents from 0x9e37.
-    for (i, (o, part)) in out.iter().zip([first, rest]).enumerate() {
+    for (i, (o, part)) in out.iter().zip([head, rest]).enumerate() {
         let mut inner = forwarded(&big[..34], n0.vtep_mac, VTEP_MAC);
         inner.extend_from_slice(part);
-        let total = (20 + part.len()) as u16;
-        inner[16..18].copy_from_slice(&total.to_be_bytes());
-        let frag = if i == 0 { 0x2000 } else { 1424 / 8 }; // MF, offset
+        let len = (20 + part.len()) as u16;
+        inner[16..18].copy_from_slice(&len.to_be_bytes());
+        let frag = if i == 0 { 0x2000 } else { first / 8 }; // MF, offset
         inner[20..22].copy_from_slice(&(frag as u16).to_be_bytes());
         fill_checksum(&mut inner[14..34], 10);
         assert_encap(o, &n0, 0x9e37 + i as u16, &inner);
@@ -1153,6 +1151,24 @@ fn too_big_packet_is_fragmented_by_the_slow_path() {
         "the original and the fragments freed"
     );
     drop(live);
+    out
+}
+
+/// A 1500-byte packet without DF: the tunnel MTU is 1450, so 1430 bytes of
+/// room after the header, rounded down to 8: 1424 + 56 bytes of payload.
+#[test]
+fn too_big_packet_is_fragmented_by_the_slow_path() {
+    fragmented_in_two("frag", None, 1500, 1424);
+}
+
+/// The same on ports of MTU 9000: a 9000-byte packet against the 8950-byte
+/// tunnel MTU is cut into 8928 + 52 bytes of payload; the first fragment
+/// is a 9012-byte VXLAN frame (its IPv4 packet 8998 bytes, within 9000).
+#[test]
+fn jumbo_packet_without_df_is_fragmented_to_the_tunnel_mtu() {
+    let out = fragmented_in_two("jfrag", Some(9000), 9000, 8928);
+    assert_eq!(out[0].len(), 50 + 14 + 20 + 8928);
+    assert_eq!(out[1].len(), 50 + 14 + 20 + 52);
 }
 
 /// Jumbo frames in real mbufs: both ports opened with MTU 9000 as

@@ -176,14 +176,13 @@ fn tls_files_are_read_as_the_etcd_client_reads_them_and_the_key_must_fit_the_cer
     client_cert_for(d, "ec.key", "ec.pem", Some("client.ext"));
     openssl(d, &["genpkey", "-algorithm", "ed25519", "-out", "ed.key"]);
     client_cert_for(d, "ed.key", "ed.pem", Some("client.ext"));
-    // X.509 v1, which webpki cannot read but an etcd server may accept.
+    // X.509 v1, which rustls (under the etcd client) refuses to present.
     client_cert_for(d, "client.key", "v1.pem", None);
     for (cert, key, begin) in [
         ("client.pem", "client.key", "-----BEGIN PRIVATE KEY-----"),
         ("client.pem", "rsa1.key", "-----BEGIN RSA PRIVATE KEY-----"),
         ("ec.pem", "ec.key", "-----BEGIN EC PRIVATE KEY-----"),
         ("ed.pem", "ed.key", "-----BEGIN PRIVATE KEY-----"),
-        ("v1.pem", "client.key", "-----BEGIN PRIVATE KEY-----"),
     ] {
         let text = std::fs::read_to_string(d.join(key)).unwrap();
         assert!(text.contains(begin), "{key} is not {begin}");
@@ -206,6 +205,10 @@ fn tls_files_are_read_as_the_etcd_client_reads_them_and_the_key_must_fit_the_cer
         assert!(msg.contains(cert) && msg.contains(key), "{msg}");
         assert!(msg.contains("openssl x509 -noout -pubkey"), "{msg}");
     }
+
+    let err = check(&files.ca, &d.join("v1.pem"), &files.client_key).unwrap_err();
+    assert_eq!(err.key(), Some("etcd-certfile"), "{err}");
+    assert!(err.to_string().contains("X.509 v3"), "{err}");
 
     // Damaged files with the right PEM armour.
     let ca = std::fs::read_to_string(&files.ca).unwrap();

@@ -169,8 +169,10 @@ fn check_ca(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The key loads with the crypto provider the etcd client uses and, when
-/// the certificate's public key can be read, is that certificate's.
+/// What rustls (under tonic) demands of a client identity before it
+/// connects (`CertifiedKey::from_der`): the key loads with the crypto
+/// provider, the certificate parses, and the key is the certificate's
+/// unless the key cannot tell its public key.
 fn check_identity(
     cert_path: &Path,
     cert: &[u8],
@@ -213,9 +215,13 @@ fn check_identity(
                 FIX_KEY_PAIR,
             ))
         }
-        // The key cannot say its public key, or the certificate is one
-        // webpki will not parse (an X.509 v1 certificate, say) but the
-        // etcd server may accept: the handshake will tell.
-        Err(_) => Ok(()),
+        // The key cannot say its public key: rustls accepts it too.
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
+        Err(e) => Err(unusable(
+            "etcd-certfile",
+            cert_path,
+            format!("the etcd client cannot use this certificate ({e})"),
+            "give an X.509 v3 client certificate in PEM (`openssl x509 -req` needs `-extfile` with an extension, e.g. extendedKeyUsage=clientAuth, to make v3)",
+        )),
     }
 }

@@ -21,8 +21,10 @@ pub const MAX_MBUFS: u32 = 1 << 24;
 pub const PORT_MTU_RANGE: std::ops::RangeInclusive<u16> = 576..=9600;
 
 const HEADROOM: u32 = ffi::RTE_PKTMBUF_HEADROOM;
-/// Ethernet header, one VLAN tag and an FCS that some drivers keep.
-const FRAME_OVERHEAD: u32 = 14 + 4 + 4;
+/// Ethernet header, FCS and two VLAN tags: what ixgbe, i40e and ice add
+/// to the MTU for their frame size (more than that and they chain
+/// buffers, which the pipeline does not take).
+const FRAME_OVERHEAD: u32 = 14 + 4 + 2 * 4;
 
 /// Data room for single-segment frames of `mtu`: the default when its
 /// [`FRAME_ROOM`] holds them, else the frame rounded up to 1 KiB, plus
@@ -37,10 +39,10 @@ pub fn data_room_for_mtu(mtu: u16) -> u16 {
     (room + HEADROOM).min(u32::from(u16::MAX)) as u16
 }
 
-/// The largest MTU whose frames one buffer of `data_room` holds whole:
-/// its frame room less the Ethernet header (2034 for the default).
+/// The largest MTU whose frames one buffer of `data_room` holds whole,
+/// the inverse of [`data_room_for_mtu`] (2022 for the default).
 pub fn mtu_for_data_room(data_room: u16) -> u16 {
-    (u32::from(data_room).saturating_sub(HEADROOM + 14)).min(u32::from(u16::MAX)) as u16
+    (u32::from(data_room).saturating_sub(HEADROOM + FRAME_OVERHEAD)).min(u32::from(u16::MAX)) as u16
 }
 
 /// A pool of packet buffers. DPDK's mempool is multi-thread safe, so the
@@ -146,7 +148,9 @@ mod tests {
     fn data_room_grows_only_for_jumbo_mtus() {
         assert_eq!(data_room_for_mtu(1500), DEFAULT_DATA_ROOM);
         assert_eq!(data_room_for_mtu(576), DEFAULT_DATA_ROOM);
-        assert_eq!(mtu_for_data_room(DEFAULT_DATA_ROOM), 2034);
+        assert_eq!(mtu_for_data_room(DEFAULT_DATA_ROOM), 2022);
+        assert_eq!(data_room_for_mtu(2022), DEFAULT_DATA_ROOM);
+        assert_eq!(data_room_for_mtu(2023), 3072 + 128);
         assert_eq!(data_room_for_mtu(9000), 9216 + 128);
         for mtu in PORT_MTU_RANGE {
             let room = data_room_for_mtu(mtu);

@@ -14,7 +14,6 @@ const RSS_FRAG_IPV4: u64 = 1 << 3;
 const RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
 const RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
 
-/// How to set a port up.
 /// The largest MTU a device takes, as ethdev's `rte_eth_dev_set_mtu`
 /// works it out: its frame limit less the overhead it implies (the
 /// difference of the two limits when the driver gives both, else an
@@ -30,6 +29,7 @@ fn max_mtu(max_mtu: u16, max_rx_pktlen: u32) -> u16 {
         .min(u32::from(max_mtu)) as u16
 }
 
+/// How to set a port up.
 #[derive(Clone, Debug)]
 pub struct PortConf {
     pub rx_queues: u16,
@@ -272,9 +272,9 @@ impl Port {
             }
             // SAFETY: id is valid.
             let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, mtu) };
-            if rc == -libc::ENOTSUP {
-                // No MTU to set, and (checked above) no frame limit below
-                // it: frames of this MTU pass as they are.
+            if rc == -libc::ENOTSUP && dev.max_rx_pktlen == u32::MAX {
+                // No MTU to set and no frame limit (net_ring, net_pcap):
+                // frames of this MTU pass as they are.
                 mtu_unlimited = Some(mtu);
             } else if rc != 0 {
                 return Err(err("set_mtu", rc));

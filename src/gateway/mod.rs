@@ -444,8 +444,9 @@ mod tests {
     fn mtu_is_capped_to_what_one_buffer_holds() {
         let room = dpdk::DEFAULT_DATA_ROOM;
         assert_eq!(capped_mtu("p", "underlay-mtu", 1500, room), 1500);
-        assert_eq!(capped_mtu("p", "underlay-mtu", 2034, room), 2034);
-        assert_eq!(capped_mtu("p", "underlay-mtu", 9000, room), 2034);
+        assert_eq!(capped_mtu("p", "underlay-mtu", 2022, room), 2022);
+        assert_eq!(capped_mtu("p", "underlay-mtu", 2034, room), 2022);
+        assert_eq!(capped_mtu("p", "underlay-mtu", 9000, room), 2022);
         let jumbo = dpdk::data_room_for_mtu(9000);
         assert_eq!(capped_mtu("p", "underlay-mtu", 9000, jumbo), 9000);
     }

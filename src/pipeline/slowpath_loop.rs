@@ -57,6 +57,9 @@ pub struct SlowPath {
     pub pool: Arc<Mempool>,
     pub outgoing: Arc<OutgoingQueue>,
     pending: HashMap<(Side, u32), Pending>,
+    /// Where fragments are built: room for a frame of any IPv4 MTU, so
+    /// jumbo MTUs fragment as 1500-byte ones do (allocated once).
+    scratch: Vec<u8>,
     started: Instant,
     garps_sent: usize,
     last_ageing: Instant,
@@ -83,6 +86,7 @@ impl SlowPath {
             pool,
             outgoing,
             pending: HashMap::new(),
+            scratch: vec![0; usize::from(u16::MAX) + ethernet::HEADER_LEN],
             started: now,
             garps_sent: 0,
             last_ageing: now,
@@ -265,9 +269,21 @@ impl SlowPath {
                 return;
             }
         };
-        let mut scratch = [0u8; 2048];
+        // Taken out for the loop, which needs `self` for each fragment.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.send_fragments(&mut frag, &mut scratch, rx, now);
+        self.scratch = scratch;
+    }
+
+    fn send_fragments(
+        &mut self,
+        frag: &mut Fragmenter<'_>,
+        scratch: &mut [u8],
+        rx: Side,
+        now: Instant,
+    ) {
         loop {
-            match frag.next_into(&mut scratch) {
+            match frag.next_into(scratch) {
                 Ok(Some(len)) => {
                     let Some(mut f) = self.new_frame(len) else {
                         self.state.counters.dropped(DropReason::TxFull);
