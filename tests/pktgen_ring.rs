@@ -145,3 +145,31 @@ fn ring_loopback_rfc2544_on_the_main_lcore_finds_a_zero_loss_rate() {
     assert_eq!(r.loss, 0);
     assert_eq!(r.rx_packets, r.tx_packets);
 }
+
+#[test]
+fn ring_loopback_jumbo_vxlan_frames_arrive_whole() {
+    let (_dir, eal) = eal("jumbo", "0@0,1@1", &["net_ring0"]);
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--mode",
+        "vxlan",
+        "--flows",
+        "64",
+        "--rate-pps",
+        "20000",
+        "--count",
+        "2000",
+        "--size",
+        "9018",
+    ]);
+    // 9018-byte frames with FCS: the ports get MTU 9000.
+    assert_eq!(a.port_mtu(), Some(9000));
+    let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
+    println!("{}", r.to_table());
+    assert_eq!(r.tx_packets, 2000);
+    assert_eq!(r.rx_packets, 2000, "every jumbo frame back, stamp intact");
+    assert_eq!((r.loss, r.reordered), (0, 0));
+    let v = json(&r);
+    assert_eq!(v["size"], 9018);
+}

@@ -30,8 +30,14 @@ use headers::{parse_mac, Mac};
 use meter::Meter;
 use report::{Report, L1_OVERHEAD};
 
-/// Largest frame (with FCS) that fits a default mbuf data room.
-pub const MAX_SIZE: u32 = 2048;
+/// Ethernet header and FCS: a frame of `--size` carries an MTU of
+/// `size - FRAME_OVERHEAD`.
+const FRAME_OVERHEAD: u32 = 14 + 4;
+/// Standard Ethernet's largest frame (with FCS); larger ones are jumbo
+/// frames, for which pktgen sets the ports' MTU.
+const MAX_STANDARD_SIZE: u32 = 1518;
+/// Largest frame (with FCS): the largest port MTU vxgate sets, framed.
+pub const MAX_SIZE: u32 = *dpdk::PORT_MTU_RANGE.end() as u32 + FRAME_OVERHEAD;
 /// Flow indices travel in 16 bits of the payload.
 pub const MAX_FLOWS: u32 = 1 << 16;
 
@@ -72,7 +78,8 @@ pub struct PktgenArgs {
     #[arg(long, value_enum, default_value_t = Mode::Inner)]
     pub mode: Mode,
     /// Frame size in bytes including the 4-byte FCS (default: 64 for inner,
-    /// 114, the smallest that holds the stamp, for vxlan).
+    /// 114, the smallest that holds the stamp, for vxlan), up to 9618.
+    /// Above 1518 (jumbo frames) the ports' MTU is set to size - 18.
     #[arg(long, value_name = "BYTES")]
     pub size: Option<u32>,
     /// Number of flows (distinct address/port tuples), at most 65536.
@@ -253,6 +260,13 @@ impl PktgenArgs {
     pub fn frame_size(&self) -> u32 {
         self.size
             .unwrap_or_else(|| FlowPlan::min_frame_len(self.mode) as u32 + 4)
+    }
+
+    /// The MTU the ports need for jumbo frames; `None`: standard frames,
+    /// ports left as they are.
+    pub fn port_mtu(&self) -> Option<u16> {
+        let size = self.frame_size();
+        (size > MAX_STANDARD_SIZE).then(|| (size - FRAME_OVERHEAD).min(u32::from(u16::MAX)) as u16)
     }
 
     fn mode_name(&self) -> &'static str {
@@ -732,13 +746,18 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     args.validate()?;
     let tx_name = args.tx_port.clone().ok_or_else(no_tx_port)?;
     let rx_name = args.rx_port.clone().unwrap_or_else(|| tx_name.clone());
+    let mtu = args.port_mtu();
+    let room = mtu.map_or(dpdk::DEFAULT_DATA_ROOM, dpdk::data_room_for_mtu);
     let pool = Arc::new(Mempool::new(
         "pktgen_pool",
         args.mbufs,
         MEMPOOL_CACHE,
-        dpdk::DEFAULT_DATA_ROOM,
+        room,
     )?);
-    let conf = PortConf::default();
+    let conf = PortConf {
+        mtu,
+        ..PortConf::default()
+    };
     let (mut tx_port, _tx_rxq, mut txqs) = Port::open(&tx_name, &conf, &pool)?;
     let same = dpdk::find_port(&rx_name)? == tx_port.id();
     let (mut rx_port, mut rxqs) = if same {
@@ -986,10 +1005,22 @@ mod tests {
     }
 
     #[test]
+    fn jumbo_sizes_set_the_port_mtu() {
+        let mtu = |size: &str| parse(&["--size", size]).unwrap().port_mtu();
+        assert_eq!(mtu("64"), None);
+        assert_eq!(mtu("1518"), None, "standard Ethernet's largest");
+        assert_eq!(mtu("1519"), Some(1501));
+        assert_eq!(mtu("9018"), Some(9000));
+        assert_eq!(mtu("9618"), Some(9600));
+        accepted(&["--size", "9618"]);
+    }
+
+    #[test]
     fn bad_flags_name_the_flag() {
         for (args, key) in [
             (&["--size", "63"][..], "size"),
             (&["--mode", "vxlan", "--size", "100"][..], "size"),
+            (&["--size", "9619"][..], "size"),
             (&["--flows", "70000"][..], "flows"),
             (&["--mode", "vxlan", "--vteps", "300"][..], "vteps"),
             (&["--leases", "256"][..], "leases"),
