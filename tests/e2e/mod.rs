@@ -49,6 +49,9 @@ pub struct Net {
     pub port: u16,
     /// Underlay prefix (all nodes and the gateway are on-link).
     pub underlay: (Ipv4Addr, u8),
+    /// Underlay (and access) link MTU, written as flannel's `Backend.MTU`;
+    /// `None`: 1500 and no `MTU` key.
+    pub mtu: Option<u32>,
 }
 
 impl Default for Net {
@@ -60,16 +63,25 @@ impl Default for Net {
             vni: 1,
             port: 8472,
             underlay: (Ipv4Addr::new(172, 28, 147, 32), 27),
+            mtu: None,
         }
     }
 }
 
 impl Net {
     pub fn config_json(&self) -> String {
+        let mtu = self
+            .mtu
+            .map(|m| format!(r#","MTU":{m}"#))
+            .unwrap_or_default();
         format!(
-            r#"{{"Network":"{}/{}","SubnetLen":{},"Backend":{{"Type":"vxlan","VNI":{},"Port":{}}}}}"#,
+            r#"{{"Network":"{}/{}","SubnetLen":{},"Backend":{{"Type":"vxlan","VNI":{},"Port":{}{mtu}}}}}"#,
             self.network.0, self.network.1, self.subnet_len, self.vni, self.port
         )
+    }
+    /// The link MTU of the underlay and the access side.
+    pub fn link_mtu(&self) -> u32 {
+        self.mtu.unwrap_or(1500)
     }
     /// The i-th subnet of the network (i >= 1).
     pub fn subnet(&self, i: u32) -> Ipv4Addr {
@@ -118,7 +130,8 @@ impl Topology {
         };
         t.add_ns(&ul);
         sh(&format!(
-            "ip -n {ul} link add br0 type bridge && ip -n {ul} link set br0 up"
+            "ip -n {ul} link add br0 type bridge && ip -n {ul} link set br0 mtu {mtu} up",
+            mtu = t.net.link_mtu()
         ));
         t
     }
@@ -145,9 +158,10 @@ impl Topology {
         let peer = format!("u{}{}", self.tag, self.namespaces.len());
         sh(&format!(
             "ip link add {peer} type veth peer name {ifname} netns {ns} && \
-             ip link set {peer} netns {ul} && ip -n {ul} link set {peer} master br0 up && \
-             ip -n {ns} link set {ifname} up",
-            ul = self.ul
+             ip link set {peer} netns {ul} && ip -n {ul} link set {peer} master br0 mtu {mtu} up && \
+             ip -n {ns} link set {ifname} mtu {mtu} up",
+            ul = self.ul,
+            mtu = self.net.link_mtu()
         ));
         full_checksums(ns, ifname);
     }
@@ -166,7 +180,8 @@ impl Topology {
             (index >> 8) & 0xff,
             index & 0xff
         );
-        let mtu = 1500 - 50;
+        // What flanneld gives flannel.1: Backend.MTU (else eth0's) less 50.
+        let mtu = n.link_mtu() - 50;
         sh(&format!(
             "ip -n {ns} addr add {public_ip}/{ulen} dev eth0 && \
              ip -n {ns} link add flannel.{vni} type vxlan id {vni} dstport {port} nolearning local {public_ip} dev eth0 && \
@@ -274,7 +289,8 @@ impl Topology {
     /// The gateway's namespace and a bare-metal host on its access side.
     /// With `Dpdk::Tap`, vxgate's TAP interfaces are bridged (once they
     /// exist, see `attach_taps`) to a veth into the underlay and to the host;
-    /// with `Dpdk::AfPacket` vxgate opens the veth ends itself.
+    /// with `Dpdk::AfPacket` and `Dpdk::Pcap` vxgate opens the veth ends
+    /// itself. Every link gets the network's link MTU.
     pub fn add_gateway(
         &mut self,
         host_ip: Ipv4Addr,
@@ -286,11 +302,12 @@ impl Topology {
         self.plug_underlay(&gw, "gwul");
         sh(&format!(
             "ip link add gwac netns {gw} type veth peer name eth0 netns {bm} && \
-             ip -n {gw} link set gwac up && ip -n {bm} link set eth0 up && \
+             ip -n {gw} link set gwac mtu {mtu} up && ip -n {bm} link set eth0 mtu {mtu} up && \
              ip -n {bm} addr add {host_ip}/{subnet_len} dev eth0 && \
              ip -n {bm} route add {net}/{nlen} via {access_ip}",
             net = self.net.network.0,
             nlen = self.net.network.1,
+            mtu = self.net.link_mtu(),
         ));
         full_checksums(&bm, "eth0");
         Gateway {
@@ -429,6 +446,10 @@ impl Drop for Topology {
 pub enum Dpdk {
     Tap,
     AfPacket,
+    /// net_pcap on the veths (libpcap live capture): no MTU setting and no
+    /// frame limit, so the one DPDK 22.11 vdev that carries jumbo frames
+    /// to and from kernel interfaces.
+    Pcap,
 }
 
 pub struct Gateway {
@@ -470,6 +491,11 @@ impl Gateway {
                 eal.push("--vdev=net_af_packet0,iface=gwul,qpairs=1".into());
                 eal.push("--vdev=net_af_packet1,iface=gwac,qpairs=1".into());
                 (eal, "net_af_packet0".into(), "net_af_packet1".into())
+            }
+            Dpdk::Pcap => {
+                eal.push("--vdev=net_pcap0,iface=gwul".into());
+                eal.push("--vdev=net_pcap1,iface=gwac".into());
+                (eal, "net_pcap0".into(), "net_pcap1".into())
             }
         }
     }
