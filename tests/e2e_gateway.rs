@@ -68,33 +68,54 @@ fn start_with(kind: Dpdk, net: Net, nodes: u32, workers: u32) -> Running {
     );
     let vxgate = topo.spawn(&gw.ns, &cmd);
     // vxgate registers its lease; the nodes' "flanneld" then programs it.
-    let own_key = topo.lease_key(net.subnet(255));
+    let own = format!("{}-{}", net.subnet(255), net.subnet_len);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !ctl
-        .leases(&net.prefix)
-        .contains_key(&format!("{}-{}", net.subnet(255), net.subnet_len))
-    {
-        if let Some(st) = topo.child(vxgate).try_wait().unwrap() {
-            let out = topo.wait_output(vxgate, Duration::from_secs(1));
-            panic!("vxgate exited early ({st}): {out}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "vxgate did not register {own_key}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_alive(
+        &mut topo,
+        vxgate,
+        deadline,
+        &format!("its lease {own}"),
+        || ctl.leases(&net.prefix).contains_key(&own),
+    );
     // Ports are started before vxgate talks to etcd: the TAPs are final now.
     if kind == Dpdk::Tap {
         gw.attach_taps();
     }
     topo.sync_flannel(&ctl);
+    // The metrics endpoint opens last, once the workers run: every test
+    // reads it, so wait for it (a loaded machine can take a moment).
+    let scrape = format!(
+        "ip netns exec {} curl -sf -o /dev/null http://127.0.0.1:9477/metrics",
+        gw.ns
+    );
+    wait_alive(&mut topo, vxgate, deadline, "its metrics endpoint", || {
+        run(&scrape).status.success()
+    });
     Running {
         topo,
         gw,
         ctl,
         etcd,
         vxgate,
+    }
+}
+
+/// Polls `ready` until it holds; fails when vxgate (child `vxgate` of
+/// `topo`) exits first, with its output, or at `deadline`.
+fn wait_alive(
+    topo: &mut Topology,
+    vxgate: usize,
+    deadline: Instant,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) {
+    while !ready() {
+        if let Some(st) = topo.child(vxgate).try_wait().unwrap() {
+            let out = topo.wait_output(vxgate, Duration::from_secs(1));
+            panic!("vxgate exited early ({st}): {out}");
+        }
+        assert!(Instant::now() < deadline, "vxgate did not get {what} ready");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
