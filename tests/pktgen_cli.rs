@@ -293,6 +293,7 @@ fn write_pcap_refuses_the_flags_it_would_ignore() {
     for (flag, value) in [
         ("--tx-port", Some("net_null0")),
         ("--rx-port", Some("net_null1")),
+        ("--rx-mtu", Some("9000")),
         ("--rate-pps", Some("1000")),
         ("--duration", Some("5")),
         ("--json", None),

@@ -221,7 +221,7 @@ fn check_identity(
             "etcd-certfile",
             cert_path,
             format!("the etcd client cannot use this certificate ({e})"),
-            "give an X.509 v3 client certificate in PEM (`openssl x509 -req` needs `-extfile` with an extension, e.g. extendedKeyUsage=clientAuth, to make v3)",
+            "give an X.509 v3 client certificate in PEM (OpenSSL 3.0 and older make v1 with `openssl x509 -req` unless `-extfile` adds an extension, e.g. extendedKeyUsage=clientAuth)",
         )),
     }
 }

@@ -141,6 +141,11 @@ pub struct PktgenArgs {
     /// Port to receive on (default: the TX port).
     #[arg(long, value_name = "DEV")]
     pub rx_port: Option<String>,
+    /// MTU to set on the RX port, 576 to 9600 (default: as the TX port,
+    /// size - 18 above 1518). Frames that come back through vxgate in inner
+    /// mode are 50 bytes larger: e.g. --size 8968 --rx-mtu 9000.
+    #[arg(long, value_name = "N")]
+    pub rx_mtu: Option<u32>,
     /// Send rate in packets per second, 1 to 1e10 (default: as fast as
     /// possible). Not with --rfc2544.
     #[arg(long, value_name = "N")]
@@ -184,7 +189,7 @@ pub struct PktgenArgs {
     #[arg(long, default_value_t = 16383, value_name = "N")]
     pub mbufs: u32,
     /// Write the frames to this pcap file and exit, without starting EAL
-    /// (so not with --tx-port, --rx-port, --rate-pps, --duration, --json,
+    /// (so not with --tx-port, --rx-port, --rx-mtu, --rate-pps, --duration, --json,
     /// --rfc2544 or EAL arguments).
     #[arg(long, value_name = "FILE")]
     pub write_pcap: Option<PathBuf>,
@@ -260,6 +265,14 @@ impl PktgenArgs {
     pub fn frame_size(&self) -> u32 {
         self.size
             .unwrap_or_else(|| FlowPlan::min_frame_len(self.mode) as u32 + 4)
+    }
+
+    /// The RX port's MTU: `--rx-mtu`, else the TX port's.
+    pub fn rx_port_mtu(&self) -> Option<u16> {
+        match self.rx_mtu {
+            Some(m) => Some(m.min(u32::from(u16::MAX)) as u16),
+            None => self.port_mtu(),
+        }
     }
 
     /// The MTU the ports need for jumbo frames; `None`: standard frames,
@@ -398,6 +411,25 @@ impl PktgenArgs {
         }
         self.check_rfc2544()?;
         self.check_write_pcap()?;
+        if let Some(m) = self.rx_mtu {
+            let ok = u16::try_from(m).is_ok_and(|m| dpdk::PORT_MTU_RANGE.contains(&m));
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "rx-mtu",
+                    m,
+                    format!(
+                        "outside the port MTUs pktgen sets ({} to {})",
+                        dpdk::PORT_MTU_RANGE.start(),
+                        dpdk::PORT_MTU_RANGE.end()
+                    ),
+                    format!(
+                        "give --rx-mtu from {} to {}: the largest IPv4 packet the RX port must take, e.g. 9000",
+                        dpdk::PORT_MTU_RANGE.start(),
+                        dpdk::PORT_MTU_RANGE.end()
+                    ),
+                ));
+            }
+        }
         match self.mode {
             Mode::Inner => {
                 if self.dst_subnets.is_empty() {
@@ -514,6 +546,7 @@ impl PktgenArgs {
         let stray = [
             ("tx-port", self.tx_port.clone()),
             ("rx-port", self.rx_port.clone()),
+            ("rx-mtu", self.rx_mtu.map(|m| m.to_string())),
             ("rate-pps", self.rate_pps.map(num)),
             ("duration", self.duration.map(num)),
             ("json", self.json.then(|| "true".to_owned())),
@@ -746,24 +779,30 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     args.validate()?;
     let tx_name = args.tx_port.clone().ok_or_else(no_tx_port)?;
     let rx_name = args.rx_port.clone().unwrap_or_else(|| tx_name.clone());
-    let mtu = args.port_mtu();
-    let room = mtu.map_or(dpdk::DEFAULT_DATA_ROOM, dpdk::data_room_for_mtu);
+    let same = dpdk::find_port(&rx_name)? == dpdk::find_port(&tx_name)?;
+    let (tx_mtu, rx_mtu) = (args.port_mtu(), args.rx_port_mtu());
+    // One port doing both takes the larger MTU; buffers hold either frame.
+    let tx_mtu = if same { tx_mtu.max(rx_mtu) } else { tx_mtu };
+    let room = [tx_mtu, rx_mtu]
+        .into_iter()
+        .flatten()
+        .map(dpdk::data_room_for_mtu)
+        .fold(dpdk::DEFAULT_DATA_ROOM, u16::max);
     let pool = Arc::new(Mempool::new(
         "pktgen_pool",
         args.mbufs,
         MEMPOOL_CACHE,
         room,
     )?);
-    let conf = PortConf {
+    let conf = |mtu| PortConf {
         mtu,
         ..PortConf::default()
     };
-    let (mut tx_port, _tx_rxq, mut txqs) = Port::open(&tx_name, &conf, &pool)?;
-    let same = dpdk::find_port(&rx_name)? == tx_port.id();
+    let (mut tx_port, _tx_rxq, mut txqs) = Port::open(&tx_name, &conf(tx_mtu), &pool)?;
     let (mut rx_port, mut rxqs) = if same {
         (None, _tx_rxq)
     } else {
-        let (p, rxq, _txq) = Port::open(&rx_name, &conf, &pool)?;
+        let (p, rxq, _txq) = Port::open(&rx_name, &conf(rx_mtu), &pool)?;
         (Some(p), rxq)
     };
     tx_port.start()?;
@@ -1013,6 +1052,14 @@ mod tests {
         assert_eq!(mtu("9018"), Some(9000));
         assert_eq!(mtu("9618"), Some(9600));
         accepted(&["--size", "9618"]);
+        // The RX port follows the TX port unless told otherwise.
+        let a = parse(&["--size", "9018"]).unwrap();
+        assert_eq!(a.rx_port_mtu(), Some(9000));
+        let a = parse(&["--size", "8968", "--rx-mtu", "9000"]).unwrap();
+        assert_eq!((a.port_mtu(), a.rx_port_mtu()), (Some(8950), Some(9000)));
+        let a = parse(&["--size", "1518", "--rx-mtu", "1550"]).unwrap();
+        assert_eq!((a.port_mtu(), a.rx_port_mtu()), (None, Some(1550)));
+        accepted(&["--rx-mtu", "9600"]);
     }
 
     #[test]
@@ -1021,6 +1068,8 @@ mod tests {
             (&["--size", "63"][..], "size"),
             (&["--mode", "vxlan", "--size", "100"][..], "size"),
             (&["--size", "9619"][..], "size"),
+            (&["--rx-mtu", "575"][..], "rx-mtu"),
+            (&["--rx-mtu", "70000"][..], "rx-mtu"),
             (&["--flows", "70000"][..], "flows"),
             (&["--mode", "vxlan", "--vteps", "300"][..], "vteps"),
             (&["--leases", "256"][..], "leases"),
