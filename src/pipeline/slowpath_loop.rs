@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::classify::{process_access, process_decapped};
+use super::classify::{process_access, process_decapped, trim_to};
 use super::context::Context;
 use super::drop_reason::{DropReason, SlowKind};
 use super::fragment::Fragmenter;
@@ -57,9 +57,6 @@ pub struct SlowPath {
     pub pool: Arc<Mempool>,
     pub outgoing: Arc<OutgoingQueue>,
     pending: HashMap<(Side, u32), Pending>,
-    /// Where fragments are built: room for a frame of any IPv4 MTU, so
-    /// jumbo MTUs fragment as 1500-byte ones do (allocated once).
-    scratch: Vec<u8>,
     started: Instant,
     garps_sent: usize,
     last_ageing: Instant,
@@ -86,7 +83,6 @@ impl SlowPath {
             pool,
             outgoing,
             pending: HashMap::new(),
-            scratch: vec![0; usize::from(u16::MAX) + ethernet::HEADER_LEN],
             started: now,
             garps_sent: 0,
             last_ageing: now,
@@ -190,6 +186,15 @@ impl SlowPath {
         Some(m)
     }
 
+    /// A fresh buffer whose data is its whole room, to be cut to what is
+    /// written into it.
+    fn new_room(&self) -> Option<Mbuf> {
+        let mut m = self.pool.alloc()?;
+        let room = m.tailroom();
+        m.append(room)?;
+        Some(m)
+    }
+
     fn arp_request(&mut self, side: Side, target: u32) {
         let Some(mut m) = self.new_frame(super::slowpath::MIN_FRAME_LEN) else {
             return;
@@ -261,51 +266,37 @@ impl SlowPath {
 
     fn fragment(&mut self, m: Mbuf, rx: Side, now: Instant) {
         let mtu = self.ctx.fragment_mtu(rx);
-        let frame = m.data();
-        let mut frag = match Fragmenter::new(frame, mtu) {
-            Ok(f) => f,
-            Err(_) => {
-                self.state.counters.dropped(DropReason::MtuExceeded);
-                return;
-            }
+        let Ok(mut frag) = Fragmenter::new(m.data(), mtu) else {
+            self.state.counters.dropped(DropReason::MtuExceeded);
+            return;
         };
-        // Taken out for the loop, which needs `self` for each fragment.
-        let mut scratch = std::mem::take(&mut self.scratch);
-        self.send_fragments(&mut frag, &mut scratch, rx, now);
-        self.scratch = scratch;
-    }
-
-    fn send_fragments(
-        &mut self,
-        frag: &mut Fragmenter<'_>,
-        scratch: &mut [u8],
-        rx: Side,
-        now: Instant,
-    ) {
-        loop {
-            match frag.next_into(scratch) {
-                Ok(Some(len)) => {
-                    let Some(mut f) = self.new_frame(len) else {
-                        self.state.counters.dropped(DropReason::TxFull);
-                        return;
-                    };
-                    f.data_mut().copy_from_slice(&scratch[..len]);
-                    let v = match rx {
-                        Side::Access => {
-                            process_access(&self.ctx, &self.lookup, &mut self.state, &mut *f)
-                        }
-                        Side::Underlay => {
-                            process_decapped(&self.ctx, &self.lookup, &mut self.state, &mut *f)
-                        }
-                    };
-                    self.dispatch(f, v, now);
-                }
+        while !frag.is_done() {
+            // Each fragment is written straight into a fresh buffer's whole
+            // room, then cut to its length: no copy, and any MTU the
+            // buffers hold fragments as 1500 does.
+            let Some(mut f) = self.new_room() else {
+                self.state.counters.dropped(DropReason::TxFull);
+                return;
+            };
+            let len = match frag.next_into(f.data_mut()) {
+                Ok(Some(len)) => len,
                 Ok(None) => return,
                 Err(_) => {
                     self.state.counters.dropped(DropReason::MtuExceeded);
                     return;
                 }
+            };
+            if !trim_to(&mut *f, len) {
+                self.state.counters.dropped(DropReason::MtuExceeded);
+                return;
             }
+            let v = match rx {
+                Side::Access => process_access(&self.ctx, &self.lookup, &mut self.state, &mut *f),
+                Side::Underlay => {
+                    process_decapped(&self.ctx, &self.lookup, &mut self.state, &mut *f)
+                }
+            };
+            self.dispatch(f, v, now);
         }
     }
 
