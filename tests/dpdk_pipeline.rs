@@ -197,7 +197,7 @@ impl Rig {
         let dir = RuntimeDir(prefix);
         let eal = Eal::init(&args).expect("EAL with two net_ring devices");
         // No per-lcore cache: in_use() is then exact from any thread.
-        let room = mtu.map_or(dpdk::DEFAULT_DATA_ROOM, dpdk::data_room_for_mtu);
+        let room = dpdk::data_room_for_mtus([mtu]);
         let pool = Arc::new(Mempool::new("dp_pool", 1023, 0, room).expect("mempool"));
         let conf = PortConf {
             rx_queues: 2,
@@ -1174,7 +1174,7 @@ fn jumbo_packet_without_df_is_fragmented_to_the_tunnel_mtu() {
 /// Jumbo frames in real mbufs: both ports opened with MTU 9000 as
 /// `--underlay-mtu 9000 --access-mtu 9000` open them (net_ring has no MTU
 /// setting and no frame limit, so the port reports the MTU asked for),
-/// buffers of `data_room_for_mtu(9000)`, the context from the ports' MTUs:
+/// buffers of `data_room_for_mtus([Some(9000)])`, the context from the ports' MTUs:
 /// 8950-byte packets (the tunnel MTU) from a host go out as 9000-byte
 /// VXLAN packets, 8950-byte packets from a pod come out to the host, and
 /// one byte more with DF set is answered with fragmentation-needed

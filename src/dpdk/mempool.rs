@@ -26,10 +26,19 @@ const HEADROOM: u32 = ffi::RTE_PKTMBUF_HEADROOM;
 /// buffers, which the pipeline does not take).
 const FRAME_OVERHEAD: u32 = 14 + 4 + 2 * 4;
 
+/// Data room for buffers that hold a whole (single-segment) frame of each
+/// MTU given; `None`, a port left at its own MTU, is served by the default.
+pub fn data_room_for_mtus(mtus: impl IntoIterator<Item = Option<u16>>) -> u16 {
+    mtus.into_iter()
+        .flatten()
+        .map(data_room_for_mtu)
+        .fold(DEFAULT_DATA_ROOM, u16::max)
+}
+
 /// Data room for single-segment frames of `mtu`: the default when its
 /// [`FRAME_ROOM`] holds them, else the frame rounded up to 1 KiB, plus
 /// the headroom encap prepends into.
-pub fn data_room_for_mtu(mtu: u16) -> u16 {
+fn data_room_for_mtu(mtu: u16) -> u16 {
     let frame = u32::from(mtu) + FRAME_OVERHEAD;
     let room = if frame <= u32::from(FRAME_ROOM) {
         u32::from(FRAME_ROOM)
@@ -157,5 +166,20 @@ mod tests {
             assert!(mtu_for_data_room(room) >= mtu, "mtu {mtu} room {room}");
             assert!(u32::from(room) >= u32::from(mtu) + FRAME_OVERHEAD + HEADROOM);
         }
+    }
+
+    #[test]
+    fn buffers_grow_for_the_largest_mtu_asked_for() {
+        let jumbo = data_room_for_mtu(9000);
+        assert_eq!(data_room_for_mtus([]), DEFAULT_DATA_ROOM);
+        assert_eq!(data_room_for_mtus([None, None]), DEFAULT_DATA_ROOM);
+        assert_eq!(data_room_for_mtus([Some(1500), None]), DEFAULT_DATA_ROOM);
+        assert_eq!(data_room_for_mtus([Some(9000), None]), jumbo);
+        assert_eq!(data_room_for_mtus([None, Some(9000)]), jumbo);
+        assert_eq!(data_room_for_mtus([Some(9000), Some(1500)]), jumbo);
+        assert_eq!(
+            data_room_for_mtus([Some(9600), Some(9000)]),
+            data_room_for_mtu(9600)
+        );
     }
 }

@@ -18,7 +18,7 @@ pub use error::{DpdkError, Result};
 pub use lcore::{launch, LcoreHandle};
 pub use mbuf::{Mbuf, MbufView};
 pub use mempool::{
-    data_room_for_mtu, mtu_for_data_room, Mempool, DEFAULT_DATA_ROOM, FRAME_ROOM, MAX_MBUFS,
+    data_room_for_mtus, mtu_for_data_room, Mempool, DEFAULT_DATA_ROOM, FRAME_ROOM, MAX_MBUFS,
     PORT_MTU_RANGE,
 };
 pub use port::{

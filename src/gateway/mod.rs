@@ -86,17 +86,6 @@ fn until_stop<T>(
     })
 }
 
-/// The packet buffers' data room: large enough for a whole frame of the
-/// MTUs the configuration sets (frames are single-segment), the default
-/// 2048-byte frames otherwise.
-fn data_room(cfg: &Config) -> u16 {
-    [cfg.underlay_mtu, cfg.access_mtu]
-        .into_iter()
-        .flatten()
-        .map(dpdk::data_room_for_mtu)
-        .fold(dpdk::DEFAULT_DATA_ROOM, u16::max)
-}
-
 /// The port's MTU, or the largest one buffer of `data_room` holds when the
 /// port's own is larger (a device that starts with a jumbo MTU nobody
 /// asked for): then what vxgate advertises in ICMP fragmentation-needed and
@@ -163,7 +152,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             lcores
         );
     }
-    let data_room = data_room(&cfg);
+    let data_room = dpdk::data_room_for_mtus([cfg.underlay_mtu, cfg.access_mtu]);
     let pool = Arc::new(Mempool::new("vxgate_pool", cfg.mbufs, 256, data_room)?);
     // One RX and one TX queue per worker on each port.
     let conf = |mtu| PortConf {
@@ -447,35 +436,7 @@ mod tests {
         assert_eq!(capped_mtu("p", "underlay-mtu", 2022, room), 2022);
         assert_eq!(capped_mtu("p", "underlay-mtu", 2034, room), 2022);
         assert_eq!(capped_mtu("p", "underlay-mtu", 9000, room), 2022);
-        let jumbo = dpdk::data_room_for_mtu(9000);
+        let jumbo = dpdk::data_room_for_mtus([Some(9000)]);
         assert_eq!(capped_mtu("p", "underlay-mtu", 9000, jumbo), 9000);
-    }
-
-    #[test]
-    fn buffers_grow_for_the_largest_mtu_asked_for() {
-        let cfg = |extra: &[&str]| {
-            let mut a = vec![
-                "--underlay",
-                "net_null0",
-                "--underlay-ip",
-                "172.28.147.40/28",
-                "--access",
-                "net_null1",
-            ];
-            a.extend(extra);
-            Config::from_args(a).unwrap()
-        };
-        assert_eq!(data_room(&cfg(&[])), dpdk::DEFAULT_DATA_ROOM);
-        assert_eq!(
-            data_room(&cfg(&["--underlay-mtu", "1500"])),
-            dpdk::DEFAULT_DATA_ROOM
-        );
-        let jumbo = dpdk::data_room_for_mtu(9000);
-        assert_eq!(data_room(&cfg(&["--underlay-mtu", "9000"])), jumbo);
-        assert_eq!(data_room(&cfg(&["--access-mtu", "9000"])), jumbo);
-        assert_eq!(
-            data_room(&cfg(&["--underlay-mtu", "9000", "--access-mtu", "1500"])),
-            jumbo
-        );
     }
 }

@@ -783,11 +783,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     let (tx_mtu, rx_mtu) = (args.port_mtu(), args.rx_port_mtu());
     // One port doing both takes the larger MTU; buffers hold either frame.
     let tx_mtu = if same { tx_mtu.max(rx_mtu) } else { tx_mtu };
-    let room = [tx_mtu, rx_mtu]
-        .into_iter()
-        .flatten()
-        .map(dpdk::data_room_for_mtu)
-        .fold(dpdk::DEFAULT_DATA_ROOM, u16::max);
+    let room = dpdk::data_room_for_mtus([tx_mtu, rx_mtu]);
     let pool = Arc::new(Mempool::new(
         "pktgen_pool",
         args.mbufs,
