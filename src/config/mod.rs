@@ -32,6 +32,7 @@ pub use types::{
     format_mac, parse_mac, parse_unicast_mac, CidrError, DeviceRef, Ipv4Cidr, MacError, Side,
     StaticNeighbor,
 };
+pub use validate::port_mtu;
 
 /// flanneld's default etcd endpoint.
 pub const DEFAULT_ETCD_ENDPOINT: &str = "http://127.0.0.1:2379";

@@ -180,7 +180,9 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
     })
 }
 
-fn port_mtu(key: &'static str, value: Option<u32>) -> Result<Option<u16>, ConfigError> {
+/// A port MTU flag (`underlay-mtu`, `access-mtu`, pktgen's `rx-mtu`):
+/// absent, or inside [`PORT_MTU_RANGE`].
+pub fn port_mtu(key: &'static str, value: Option<u32>) -> Result<Option<u16>, ConfigError> {
     let Some(v) = value else { return Ok(None) };
     match u16::try_from(v) {
         Ok(mtu) if PORT_MTU_RANGE.contains(&mtu) => Ok(Some(mtu)),
@@ -192,7 +194,11 @@ fn port_mtu(key: &'static str, value: Option<u32>) -> Result<Option<u16>, Config
                 PORT_MTU_RANGE.start(),
                 PORT_MTU_RANGE.end()
             ),
-            "give 9000 for jumbo frames, or leave it out to keep the port's own MTU",
+            format!(
+                "give --{key} from {} to {} (9000 for jumbo frames), or leave it out for its default",
+                PORT_MTU_RANGE.start(),
+                PORT_MTU_RANGE.end()
+            ),
         )),
     }
 }

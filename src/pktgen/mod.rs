@@ -411,25 +411,7 @@ impl PktgenArgs {
         }
         self.check_rfc2544()?;
         self.check_write_pcap()?;
-        if let Some(m) = self.rx_mtu {
-            let ok = u16::try_from(m).is_ok_and(|m| dpdk::PORT_MTU_RANGE.contains(&m));
-            if !ok {
-                return Err(ConfigError::invalid(
-                    "rx-mtu",
-                    m,
-                    format!(
-                        "outside the port MTUs pktgen sets ({} to {})",
-                        dpdk::PORT_MTU_RANGE.start(),
-                        dpdk::PORT_MTU_RANGE.end()
-                    ),
-                    format!(
-                        "give --rx-mtu from {} to {}: the largest IPv4 packet the RX port must take, e.g. 9000",
-                        dpdk::PORT_MTU_RANGE.start(),
-                        dpdk::PORT_MTU_RANGE.end()
-                    ),
-                ));
-            }
-        }
+        crate::config::port_mtu("rx-mtu", self.rx_mtu)?;
         match self.mode {
             Mode::Inner => {
                 if self.dst_subnets.is_empty() {
