@@ -284,6 +284,26 @@ fn a_missing_port_is_a_runtime_failure_exit_1() {
     assert!(o.stderr.contains("net_nosuch0"), "{}", o.stderr);
 }
 
+/// A jumbo `--size` on a port whose driver cannot take its MTU (DPDK
+/// 22.11's net_tap: frames up to 1522 bytes): a runtime failure, exit 1,
+/// naming the MTU and the driver's limits.
+#[test]
+fn a_jumbo_size_a_tap_cannot_take_is_refused_with_its_limits() {
+    let (_dir, mut eal) = eal("tapmtu");
+    // The TAP (no address) goes away with the process.
+    let iface = format!("vxpg{}", std::process::id() % 100_000);
+    eal.push(format!("--vdev=net_tap0,iface={iface}"));
+    let mut a = vec!["--tx-port", "net_tap0", "--size", "9018"];
+    a.extend(DST);
+    let mut a: Vec<String> = a.into_iter().map(str::to_owned).collect();
+    a.extend(eal);
+    let o = pktgen(&strs(&a));
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    for needle in ["net_tap0", "MTU 9000 refused", "frames up to 1522 bytes"] {
+        assert!(o.stderr.contains(needle), "lacks {needle}: {}", o.stderr);
+    }
+}
+
 #[test]
 fn write_pcap_refuses_the_flags_it_would_ignore() {
     let dir = tempfile::tempdir().unwrap();

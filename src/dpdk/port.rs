@@ -14,21 +14,6 @@ const RSS_FRAG_IPV4: u64 = 1 << 3;
 const RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
 const RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
 
-/// The largest MTU a device takes, as ethdev's `rte_eth_dev_set_mtu`
-/// works it out: its frame limit less the overhead it implies (the
-/// difference of the two limits when the driver gives both, else an
-/// Ethernet header and FCS).
-fn max_mtu(max_mtu: u16, max_rx_pktlen: u32) -> u16 {
-    let overhead = if max_mtu != u16::MAX && max_rx_pktlen > u32::from(max_mtu) {
-        max_rx_pktlen - u32::from(max_mtu)
-    } else {
-        14 + 4
-    };
-    max_rx_pktlen
-        .saturating_sub(overhead)
-        .min(u32::from(max_mtu)) as u16
-}
-
 /// How to set a port up.
 #[derive(Clone, Debug)]
 pub struct PortConf {
@@ -258,18 +243,6 @@ impl Port {
         }
         let mut mtu_unlimited = None;
         if let Some(mtu) = conf.mtu {
-            let max = max_mtu(dev.max_mtu, dev.max_rx_pktlen);
-            if mtu < dev.min_mtu || mtu > max {
-                return Err(DpdkError::Port {
-                    port: id,
-                    name: name.clone(),
-                    op: "set_mtu",
-                    reason: format!(
-                        "MTU {mtu} is outside what driver {} takes ({}..={max}, frames up to {} bytes)",
-                        info.driver, dev.min_mtu, dev.max_rx_pktlen
-                    ),
-                });
-            }
             // SAFETY: id is valid.
             let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, mtu) };
             if rc == -libc::ENOTSUP && dev.max_rx_pktlen == u32::MAX {
@@ -277,7 +250,20 @@ impl Port {
                 // frames of this MTU pass as they are.
                 mtu_unlimited = Some(mtu);
             } else if rc != 0 {
-                return Err(err("set_mtu", rc));
+                // ethdev checks the MTU against the driver's limits: say them.
+                return Err(DpdkError::Port {
+                    port: id,
+                    name: name.clone(),
+                    op: "set_mtu",
+                    reason: format!(
+                        "MTU {mtu} refused ({}): driver {} takes MTUs {} to {} and frames up to {} bytes",
+                        strerror(rc),
+                        info.driver,
+                        dev.min_mtu,
+                        dev.max_mtu,
+                        dev.max_rx_pktlen
+                    ),
+                });
             }
         }
         // SAFETY: id is valid.
@@ -421,20 +407,5 @@ impl Drop for Port {
         // SAFETY: the port is stopped; no queue handle is used after this
         // (workers are joined before ports are dropped).
         unsafe { ffi::rte_eth_dev_close(self.id) };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::max_mtu;
-
-    #[test]
-    fn max_mtu_follows_ethdev() {
-        // net_tap (22.11): no max_mtu, frames up to a VLAN-tagged 1522.
-        assert_eq!(max_mtu(u16::MAX, 1522), 1504);
-        // A driver that gives both limits: their difference is the overhead.
-        assert_eq!(max_mtu(9600, 9618), 9600);
-        assert_eq!(max_mtu(9000, 9000), 8982);
-        assert_eq!(max_mtu(u16::MAX, 0), 0);
     }
 }
