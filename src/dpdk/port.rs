@@ -250,18 +250,23 @@ impl Port {
                 // frames of this MTU pass as they are.
                 mtu_unlimited = Some(mtu);
             } else if rc != 0 {
-                // ethdev checks the MTU against the driver's limits: say them.
+                // ethdev checks the MTU against the driver's limits: say
+                // them (a max_mtu of 65535 means the driver gave none).
+                let max = if dev.max_mtu == u16::MAX {
+                    String::new()
+                } else {
+                    format!(" to {}", dev.max_mtu)
+                };
                 return Err(DpdkError::Port {
                     port: id,
                     name: name.clone(),
                     op: "set_mtu",
                     reason: format!(
-                        "MTU {mtu} refused ({}): driver {} takes MTUs {} to {} and frames up to {} bytes",
+                        "MTU {mtu} refused ({}): driver {} takes frames up to {} bytes, MTUs from {}{max}",
                         strerror(rc),
                         info.driver,
+                        dev.max_rx_pktlen,
                         dev.min_mtu,
-                        dev.max_mtu,
-                        dev.max_rx_pktlen
                     ),
                 });
             }
