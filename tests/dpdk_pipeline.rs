@@ -24,7 +24,10 @@ use etherparse::{EtherType, IpNumber, LinkSlice, NetSlice, SlicedPacket, Transpo
 use vxgate::dpdk::{self, Burst, Eal, Mempool, Port, PortConf, RxQueue, TxQueue, BURST};
 use vxgate::pipeline::context::Context;
 use vxgate::pipeline::encap::{flow_hash, src_port, SRC_PORT_MAX, SRC_PORT_MIN};
-use vxgate::pipeline::slowpath_loop::{SlowPath, ARP_RETRY, HOLD_PER_NEIGHBOR, RESOLVE_TIMEOUT};
+use vxgate::pipeline::slowpath_loop::{
+    SlowPath, ARP_RETRY, HOLD_PER_NEIGHBOR, NEIGHBOR_MAX_AGE, NEIGHBOR_PROBE, NEIGHBOR_REFRESH,
+    RESOLVE_TIMEOUT,
+};
 use vxgate::pipeline::tables::TableLookup;
 use vxgate::pipeline::testing::{
     self, Ip, ACCESS_IP, ACCESS_MAC, UNDERLAY_GW, UNDERLAY_IP, UNDERLAY_MAC, VTEP_MAC,
@@ -940,11 +943,16 @@ impl Live {
 
     /// Stops and joins worker 0.
     fn stop(&mut self) {
+        self.stop_worker();
+        assert!(self.punt.is_empty() && self.outgoing.is_empty());
+    }
+
+    /// Stops and joins worker 0, leaving the queues as they are.
+    fn stop_worker(&mut self) {
         self.stop.store(true, Relaxed);
         if let Some(h) = self.handle.take() {
             assert_eq!(h.join(), 0, "worker ended cleanly");
         }
-        assert!(self.punt.is_empty() && self.outgoing.is_empty());
     }
 }
 
@@ -1107,6 +1115,188 @@ fn unanswered_arp_drops_held_frames_after_timeout() {
         )
     );
     assert_eq!(rig.pool.in_use(), rig.baseline, "held mbufs freed: no leak");
+    drop(live);
+}
+
+/// ARP creates a neighbour only when it answers our request (Linux with
+/// arp_accept off): a reply between two other hosts, seen on the port, and
+/// an unsolicited gratuitous ARP create nothing, nor does an ARP claiming
+/// our own address; a known neighbour follows any ARP it sends (RFC 826's
+/// merge). A stale neighbour is asked again every NEIGHBOR_PROBE, not at
+/// every ageing tick, and forgotten at NEIGHBOR_MAX_AGE without a last
+/// request.
+#[test]
+fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
+    let mut rig = Rig::new("learn", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, false);
+    let [n0, n1, _, _] = NODES;
+    let other = (
+        MacAddr([0x52, 0x54, 0, 0, 0, 0x47]),
+        Ipv4Addr::new(172, 28, 147, 47),
+    );
+    fn live_mac(s: &SlowPath, ip: Ipv4Addr) -> Option<[u8; 6]> {
+        s.neighbors
+            .get(NeighborPort::Underlay, u32::from(ip))
+            .map(|e| e.mac)
+    }
+
+    // Unsolicited: a reply n1 -> another host, n1's gratuitous ARP, and
+    // another MAC claiming our underlay address.
+    let unsolicited = [
+        arp_frame(2, other.0, (n1.hop_mac, n1.public_ip), other),
+        arp_frame(
+            1,
+            MacAddr::BROADCAST,
+            (n1.hop_mac, n1.public_ip),
+            (MacAddr::ZERO, n1.public_ip),
+        ),
+        arp_frame(
+            2,
+            MacAddr::BROADCAST,
+            (other.0, UNDERLAY_IP),
+            (MacAddr::ZERO, UNDERLAY_IP),
+        ),
+    ];
+    rig.inject(Side::Underlay, &unsolicited);
+    wait_punted(&live.punt, 3);
+    assert_eq!(live.poll_at(Duration::ZERO), 3);
+    assert_eq!(
+        live_mac(&live.slow, n1.public_ip),
+        None,
+        "nothing learned unasked"
+    );
+    assert_eq!(live_mac(&live.slow, UNDERLAY_IP), None);
+    assert_eq!(live.slow.neighbors.len(NeighborPort::Underlay), 0);
+
+    // Solicited: a frame for n0 is held, we ask, n0 answers.
+    let frame = from_host(0, pod(&n0, 70), 64, 8000, 40);
+    rig.inject(Side::Access, std::slice::from_ref(&frame));
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::ZERO), 1);
+    assert_eq!(
+        rig.wait_for(Side::Underlay, 1),
+        [our_arp_request(Side::Underlay, n0.public_ip)]
+    );
+    let reply = arp_frame(
+        2,
+        UNDERLAY_MAC,
+        (n0.hop_mac, n0.public_ip),
+        (UNDERLAY_MAC, UNDERLAY_IP),
+    );
+    rig.inject(Side::Underlay, &[reply]);
+    wait_punted(&live.punt, 1);
+    let learned_at = Duration::from_millis(10);
+    assert_eq!(live.poll_at(learned_at), 1);
+    assert_eq!(live_mac(&live.slow, n0.public_ip), Some(n0.hop_mac.0));
+    let out = rig.wait_for(Side::Underlay, 1);
+    assert_encap(&out[0], &n0, 0, &forwarded(&frame, n0.vtep_mac, VTEP_MAC));
+
+    // n0 moves to another MAC and says so: followed.
+    let moved = MacAddr([0x52, 0x54, 0, 0, 0x99, 0x44]);
+    let garp = arp_frame(
+        1,
+        MacAddr::BROADCAST,
+        (moved, n0.public_ip),
+        (MacAddr::ZERO, n0.public_ip),
+    );
+    rig.inject(Side::Underlay, &[garp]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(learned_at), 1);
+    assert_eq!(live_mac(&live.slow, n0.public_ip), Some(moved.0));
+
+    // The start-up gratuitous ARPs still due go out first.
+    assert_eq!(live.poll_at(Duration::from_secs(3)), 0);
+    for side in [Side::Underlay, Side::Access] {
+        assert_eq!(rig.wait_for(side, 2), [our_garp(side), our_garp(side)]);
+    }
+    // Stale: one request, none at the next ticks, one more after
+    // NEIGHBOR_PROBE, ..., then forgotten without another request.
+    let request = our_arp_request(Side::Underlay, n0.public_ip);
+    let stale = learned_at + NEIGHBOR_REFRESH;
+    assert_eq!(live.poll_at(stale), 0);
+    assert_eq!(
+        rig.wait_for(Side::Underlay, 1),
+        std::slice::from_ref(&request)
+    );
+    let mut t = stale;
+    let mut probes = 1;
+    while t + Duration::from_secs(1) < learned_at + NEIGHBOR_MAX_AGE {
+        t += Duration::from_secs(1);
+        live.poll_at(t);
+        if t >= stale + NEIGHBOR_PROBE * probes {
+            probes += 1;
+            assert_eq!(
+                rig.wait_for(Side::Underlay, 1),
+                std::slice::from_ref(&request)
+            );
+        }
+    }
+    assert_eq!(probes, 3, "three requests between refresh and max age");
+    live.poll_at(learned_at + NEIGHBOR_MAX_AGE);
+    assert_eq!(live_mac(&live.slow, n0.public_ip), None, "forgotten");
+
+    live.stop();
+    assert!(
+        rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty(),
+        "no other frame: no request at the ticks between probes nor at expiry"
+    );
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+    drop(live);
+}
+
+/// An ICMP error about a dropped packet, held for its unresolved next hop,
+/// is not counted a second time when it is lost (the packet it answers was
+/// counted as ttl_expired); a held frame of a host is. At shutdown what is
+/// still held is freed and counted that way too.
+#[test]
+fn a_held_icmp_error_is_not_a_second_drop() {
+    let mut rig = Rig::new("helderr", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, false);
+    let [n0, n1, _, _] = NODES;
+    // A pod of n0 sends with TTL 1: time-exceeded goes back to n0, whose
+    // MAC is unknown. A host sends to a pod of n1, unknown too.
+    let expired = vxlan_from(&n0, &from_pod(&n0, 7, testing::HOST_IP, 1, 40));
+    rig.inject(Side::Underlay, &[expired]);
+    wait_punted(&live.punt, 1);
+    rig.inject(Side::Access, &[from_host(0, pod(&n1, 9), 64, 8001, 40)]);
+    wait_punted(&live.punt, 2);
+    assert_eq!(live.poll_at(Duration::ZERO), 2);
+    let mut requests = rig.wait_for(Side::Underlay, 2);
+    requests.sort();
+    let mut want = vec![
+        our_arp_request(Side::Underlay, n0.public_ip),
+        our_arp_request(Side::Underlay, n1.public_ip),
+    ];
+    want.sort();
+    assert_eq!(requests, want);
+    assert_eq!(live.poll_at(RESOLVE_TIMEOUT), 0);
+    assert_eq!(
+        live.slow_counters.snapshot(),
+        counts(0, 0, &[(DropReason::NoNeighbor, 1)], &[]),
+        "the host's frame only"
+    );
+
+    // Held again, then shutdown frees them: counted the same way.
+    rig.inject(
+        Side::Underlay,
+        &[vxlan_from(&n0, &from_pod(&n0, 8, testing::HOST_IP, 1, 40))],
+    );
+    wait_punted(&live.punt, 1);
+    rig.inject(Side::Access, &[from_host(0, pod(&n1, 10), 64, 8002, 40)]);
+    wait_punted(&live.punt, 2);
+    live.stop_worker();
+    live.slow.shutdown();
+    assert_eq!(
+        live.slow_counters.snapshot(),
+        counts(0, 0, &[(DropReason::NoNeighbor, 2)], &[])
+    );
+    let w = live.worker_counters.snapshot();
+    assert_eq!(w.drop_count(DropReason::TtlExpired), 2);
+    assert_eq!(w.slowpath_count(SlowKind::Icmp), 2);
+    assert_eq!(w.total_drops(), 2, "each expired packet counted once");
+    let _ = rig.drain(Side::Underlay);
+    let _ = rig.drain(Side::Access);
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
     drop(live);
 }
 

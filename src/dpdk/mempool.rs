@@ -59,6 +59,7 @@ pub fn mtu_for_data_room(data_room: u16) -> u16 {
 pub struct Mempool {
     ptr: NonNull<ffi::rte_mempool>,
     name: String,
+    capacity: u32,
 }
 
 // SAFETY: rte_mempool get/put are thread-safe (lockless ring + per-lcore cache);
@@ -104,6 +105,7 @@ impl Mempool {
             Some(ptr) => Ok(Mempool {
                 ptr,
                 name: name.to_owned(),
+                capacity: n,
             }),
             None => Err(refuse(format!(
                 "{}; reserve more hugepages or lower --mbufs",
@@ -114,6 +116,11 @@ impl Mempool {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Mbufs in the pool, in use or not.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
     }
 
     /// Mbufs currently allocated (including those in per-lcore caches as DPDK

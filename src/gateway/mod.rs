@@ -282,6 +282,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         tables: lease_tables,
         subnet_len: net.subnet_len,
         own: Some(own.subnet),
+        own_ip: cfg.underlay_ip.addr(),
     };
     let control_task = {
         let shutdown = Arc::clone(&shutdown);
@@ -395,6 +396,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             error!(code, "worker ended abnormally");
         }
     }
+    slow.shutdown();
     drop(slow);
     drop(punt);
     drop(outgoing);

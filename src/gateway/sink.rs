@@ -1,5 +1,7 @@
 //! Lease changes from etcd into the lookup tables (runs on the control
 //! thread; the workers see each change as soon as the write returns).
+use std::net::Ipv4Addr;
+
 use tracing::{debug, warn};
 
 use crate::control::{LeaseAttrs, LeaseSink, Subnet};
@@ -9,12 +11,22 @@ pub struct TableSink {
     pub tables: LeaseTables,
     pub subnet_len: u8,
     pub own: Option<Subnet>,
+    /// Our PublicIP (the underlay address).
+    pub own_ip: Ipv4Addr,
 }
 
 impl LeaseSink for TableSink {
     fn upsert(&mut self, subnet: Subnet, lease: &LeaseAttrs) {
         if Some(subnet) == self.own {
             return; // our own subnet is served locally, never tunnelled
+        }
+        if lease.public_ip == self.own_ip {
+            // Another subnet leased to our PublicIP: ours from before a
+            // --subnet change, until it expires. Tunnelling to ourselves
+            // would only loop; its hosts are gone.
+            warn!(%subnet, public_ip = %lease.public_ip, "lease of another subnet to our own PublicIP (an old lease of ours?); not tunnelled to ourselves");
+            self.tables.remove_lease(u32::from(subnet.addr));
+            return;
         }
         if subnet.len != self.subnet_len {
             // Lookups mask destinations with SubnetLen: a lease of another
@@ -31,6 +43,11 @@ impl LeaseSink for TableSink {
     }
 
     fn remove(&mut self, subnet: Subnet) {
+        if subnet.len != self.subnet_len {
+            // Never installed (see upsert); the table is keyed by address,
+            // so removing it would take the good lease of that address.
+            return;
+        }
         debug!(%subnet, "lease removed");
         self.tables.remove_lease(u32::from(subnet.addr));
     }
@@ -67,6 +84,7 @@ mod tests {
             tables,
             subnet_len: 24,
             own: None,
+            own_ip: Ipv4Addr::new(192, 0, 2, 40),
         };
         let own = Subnet::parse_key("10.244.255.0-24").unwrap();
         sink.own_subnet(own);
@@ -75,8 +93,22 @@ mod tests {
         sink.upsert(Subnet::parse_key("10.244.1.0-24").unwrap(), &attrs(3));
         sink.upsert(Subnet::parse_key("10.244.2.0-24").unwrap(), &attrs(4));
         assert_eq!(sink.installed(), Some(2));
+        // An old lease of ours (our PublicIP, another subnet) is not
+        // installed, and replaces nothing it would have shadowed.
+        sink.upsert(Subnet::parse_key("10.244.9.0-24").unwrap(), &attrs(40));
+        assert_eq!(sink.installed(), Some(2));
         sink.remove(Subnet::parse_key("10.244.1.0-24").unwrap());
         sink.remove(Subnet::parse_key("10.244.7.0-25").unwrap()); // never installed
         assert_eq!(sink.installed(), Some(1));
+        // A lease of another length at the address of a good one: its
+        // delete leaves the good one alone.
+        sink.upsert(Subnet::parse_key("10.244.2.0-25").unwrap(), &attrs(5));
+        sink.remove(Subnet::parse_key("10.244.2.0-25").unwrap());
+        assert_eq!(sink.installed(), Some(1));
+        let good = sink.tables.lease(u32::from(Ipv4Addr::new(10, 244, 2, 0)));
+        assert_eq!(
+            good.map(|l| l.public_ip),
+            Some(u32::from(Ipv4Addr::new(192, 0, 2, 4)))
+        );
     }
 }

@@ -11,7 +11,7 @@ use super::encap::to_overlay;
 use super::fastpath::{access_burst, underlay_burst};
 use super::lookup::{Lease, Lookup};
 use super::slowpath::{
-    echo_reply_in_place, handle_arp, icmp_error_allowed, icmp_error_in_place, IcmpError,
+    echo_reply_in_place, handle_arp, icmp_error_allowed, icmp_error_in_place, is_martian, IcmpError,
 };
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
@@ -169,7 +169,7 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
         return Verdict::Drop(reason);
     }
     match ip_view(buf) {
-        Ok(ip) if icmp_error_allowed(&ip) => {}
+        Ok(ip) if icmp_error_allowed(&ip) && ctx.icmp_error_to(ip.src_u32(), ip.dst_u32()) => {}
         _ => return Verdict::Drop(reason),
     }
     if !st.icmp_limiter.allow(st.now_ns) {
@@ -182,9 +182,15 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
         Origin::Access => Verdict::Reply(Side::Access),
         _ => route(ctx, lookup, st, buf, Origin::Gateway, None),
     };
-    if let Verdict::Drop(_) = v {
-        return Verdict::Drop(reason);
-    }
+    let v = match v {
+        Verdict::Drop(_) => return Verdict::Drop(reason),
+        Verdict::Hold { side, next_hop, .. } => Verdict::Hold {
+            side,
+            next_hop,
+            answers_drop: true,
+        },
+        v => v,
+    };
     st.counters.dropped(reason);
     st.counters.slowpath(SlowKind::Icmp);
     v
@@ -303,6 +309,15 @@ pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
     reply_side: Option<Side>,
 ) -> Verdict {
     let mac = ctx.port_mac(reply_side.unwrap_or(Side::Access));
+    match ip_view(buf) {
+        // No reply to an address that names no single host (it would go
+        // to a broadcast, or to nobody).
+        Ok(ip) if is_martian(ip.src()) || ctx.is_directed_broadcast(ip.src_u32()) => {
+            return Verdict::Drop(DropReason::NotForUs)
+        }
+        Ok(_) => {}
+        Err(r) => return Verdict::Drop(r),
+    }
     if let Err(r) = echo_reply_in_place(buf.data_mut(), mac) {
         return Verdict::Drop(r);
     }

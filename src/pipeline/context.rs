@@ -209,6 +209,32 @@ impl Context {
         ip == u32::from(self.cfg.access_ip) || ip == u32::from(self.cfg.underlay_ip)
     }
 
+    /// A broadcast address only our configuration reveals: the all-ones
+    /// host of a SubnetLen subnet of Network, the network and broadcast
+    /// address of our own subnet (the access segment) and of the
+    /// underlay prefix. (The zero host of a remote subnet is its node's
+    /// flannel.1 address, a unicast source.)
+    pub fn is_directed_broadcast(&self, ip: u32) -> bool {
+        let c = &self.cfg;
+        let all_ones =
+            |p: Prefix| p.prefix_len() <= 30 && (ip == p.broadcast() || ip == p.addr_u32());
+        if all_ones(c.subnet) || all_ones(c.underlay_prefix) {
+            return true;
+        }
+        c.subnet_len <= 30 && c.network.contains(ip) && ip | self.subnet_mask == u32::MAX
+    }
+
+    /// May the gateway send an ICMP error from `src` (one of its own
+    /// addresses) to `peer` about a datagram `peer` sent to `dst`? Not to
+    /// itself nor to a broadcast, nor about a datagram sent to a broadcast
+    /// (RFC 1812 4.3.2.7). What needs no configuration is
+    /// `slowpath::icmp_error_allowed`'s.
+    pub fn icmp_error_to(&self, peer: u32, dst: u32) -> bool {
+        !self.is_local(peer)
+            && !self.is_directed_broadcast(peer)
+            && !self.is_directed_broadcast(dst)
+    }
+
     pub fn port_mac(&self, side: Side) -> MacAddr {
         match side {
             Side::Underlay => self.cfg.underlay_mac,

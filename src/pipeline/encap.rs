@@ -136,6 +136,7 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         None => Verdict::Hold {
             side: Side::Underlay,
             next_hop,
+            answers_drop: false,
         },
     }
 }

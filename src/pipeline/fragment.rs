@@ -105,7 +105,10 @@ impl<'a> Fragmenter<'a> {
         if self.done {
             return Ok(None);
         }
-        let first = self.pos == 0;
+        // Options without the copy flag belong to the fragment at offset 0
+        // of the original datagram only: refragmenting a later fragment
+        // keeps the copied ones alone (RFC 791).
+        let first = self.pos == 0 && self.base_offset == 0;
         let hl = if first {
             self.header.len()
         } else {
@@ -232,6 +235,29 @@ mod tests {
             all.extend_from_slice(ipv4::Packet::new_checked(&fr[14..]).unwrap().payload());
         }
         assert_eq!(all, f[14 + 36..].to_vec());
+    }
+
+    #[test]
+    fn a_later_fragment_keeps_only_copied_options_and_its_offset_and_mf() {
+        // A middle fragment (offset 1480, MF) with a copied and
+        // a non-copied option: none of its pieces is at offset 0, so none
+        // carries the non-copied option.
+        let opts = [0x94, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0];
+        let mut f = frame(2000, &opts);
+        let mut p = ipv4::Packet::new_unchecked(&mut f[14..]);
+        p.set_frag(false, true, 1480);
+        p.fill_checksum();
+        let frags = run(&f, 1450);
+        assert_eq!(frags.len(), 2);
+        let mut offset = 1480;
+        for fr in &frags {
+            let p = ipv4::Packet::new_checked(&fr[14..]).unwrap();
+            assert!(p.verify_checksum());
+            assert_eq!(p.options(), &[0x94, 4, 0, 0]);
+            assert!(p.more_frags(), "the input was a middle fragment");
+            assert_eq!(p.frag_offset(), offset);
+            offset += p.payload().len() as u16;
+        }
     }
 
     #[test]

@@ -191,14 +191,22 @@ pub enum IcmpError {
 /// whole error stays within 576 bytes (RFC 1812 4.3.2.3).
 pub const ICMP_ERROR_QUOTE_MAX: usize = 576 - ipv4::HEADER_LEN - icmp::HEADER_LEN;
 
-/// May an ICMP error be sent about this datagram (RFC 1122 3.2.2)? Not
-/// about ICMP errors, non-first fragments, or non-unicast sources.
+/// An address that names no single host anywhere: "this network"
+/// (0/8), loopback, multicast, and the reserved class E with the limited
+/// broadcast (RFC 1812 4.2.2.11, 5.3.7).
+pub fn is_martian(ip: Ipv4Addr) -> bool {
+    let first = ip.octets()[0];
+    first == 0 || ip.is_loopback() || first >= 224
+}
+
+/// May an ICMP error be sent about this datagram (RFC 1122 3.2.2, RFC
+/// 1812 4.3.2.7)? Not about ICMP errors (or ICMP types unknown to us),
+/// non-first fragments, datagrams from an address that names no single
+/// host, or datagrams sent to multicast or broadcast. The directed
+/// broadcasts only the gateway's configuration reveals are
+/// `Context::icmp_error_to`'s to check.
 pub fn icmp_error_allowed<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> bool {
-    if ip.frag_offset() != 0 {
-        return false;
-    }
-    let src = ip.src();
-    if src.is_unspecified() || src.is_broadcast() || src.is_multicast() || src.is_loopback() {
+    if ip.frag_offset() != 0 || is_martian(ip.src()) || is_martian(ip.dst()) {
         return false;
     }
     if ip.protocol() == ipv4::protocol::ICMP {
@@ -235,7 +243,7 @@ pub fn icmp_error_in_place<B: PacketBuf>(
             return false;
         }
         let quote = usize::from(ip.total_len()).min(ICMP_ERROR_QUOTE_MAX);
-        (f.src(), ip.src(), quote, ip.dscp_ecn() & 0xfc)
+        (f.src(), ip.src(), quote, ip.dscp_ecn() & 0x1e)
     };
     if buf.headroom() < EXTRA {
         return false;
@@ -262,7 +270,9 @@ pub fn icmp_error_in_place<B: PacketBuf>(
         ttl: 64,
         ident: 0,
         dont_frag: false,
-        dscp_ecn: tos | 0xc0, // internetwork control, like Linux's ICMP errors
+        // Precedence internetwork control over the TOS bits, as Linux's
+        // ICMP errors (RT_TOS(tos) | IPTOS_PREC_INTERNETCONTROL).
+        dscp_ecn: tos | 0xc0,
     };
     if ipr.emit(&mut d[ethernet::HEADER_LEN..]).is_err() {
         return false;

@@ -12,25 +12,31 @@ use std::time::{Duration, Instant};
 use super::classify::{process_access, process_decapped, trim_to};
 use super::context::Context;
 use super::drop_reason::{DropReason, SlowKind};
-use super::fragment::Fragmenter;
+use super::fragment::{FragError, Fragmenter};
 use super::slowpath::{build_arp_request, build_gratuitous_arp};
 use super::state::WorkerState;
 use super::tables::{side_port, TableLookup};
 use super::verdict::{Side, Verdict};
 use super::worker::{Outgoing, OutgoingQueue, PuntQueue, Punted};
 use crate::dpdk::{Mbuf, Mempool};
-use crate::table::NeighborTables;
+use crate::table::{NeighborPort, NeighborTables};
 use crate::wire::{arp, ethernet, MacAddr};
 
 /// Packets held per unresolved neighbour (the kernel's default is 3 + 101
 /// bytes of queue; a few frames cover a TCP handshake or a ping burst).
 pub const HOLD_PER_NEIGHBOR: usize = 16;
+/// Packets held for all neighbours together, at most: unresolved next
+/// hops by the thousand (a cold start on a flat underlay) must not pin
+/// the mempool the ports receive into. Also at most an eighth of the pool.
+pub const HOLD_TOTAL: usize = 4096;
 /// Give up on a neighbour (and drop what is held) after this long.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Re-send an ARP request for an unresolved neighbour this often.
 pub const ARP_RETRY: Duration = Duration::from_secs(1);
 /// Refresh a learned neighbour (ARP request) when it is this old...
 pub const NEIGHBOR_REFRESH: Duration = Duration::from_secs(60);
+/// ...asking again this often until it answers (three probes)...
+pub const NEIGHBOR_PROBE: Duration = Duration::from_secs(10);
 /// ...and forget it when no reply came for this long.
 pub const NEIGHBOR_MAX_AGE: Duration = Duration::from_secs(90);
 /// Gratuitous ARPs at start: three over two seconds on both ports.
@@ -40,8 +46,14 @@ const GARP_TIMES: [Duration; 3] = [
     Duration::from_millis(2000),
 ];
 
+/// A held frame; `answers_drop` as in `Verdict::Hold`.
+struct Held {
+    mbuf: Mbuf,
+    answers_drop: bool,
+}
+
 struct Pending {
-    held: VecDeque<Mbuf>,
+    held: VecDeque<Held>,
     since: Instant,
     last_request: Instant,
 }
@@ -57,6 +69,14 @@ pub struct SlowPath {
     pub pool: Arc<Mempool>,
     pub outgoing: Arc<OutgoingQueue>,
     pending: HashMap<(Side, u32), Pending>,
+    /// Frames in `pending`, all neighbours together.
+    held_total: usize,
+    /// At most this many (`HOLD_TOTAL`, or less for a small pool).
+    hold_cap: usize,
+    /// When a stale neighbour was last asked to confirm itself.
+    probed: HashMap<(Side, u32), Instant>,
+    /// When an ARP claiming one of our addresses was last logged.
+    conflict_logged: Option<Instant>,
     started: Instant,
     garps_sent: usize,
     last_ageing: Instant,
@@ -74,6 +94,9 @@ impl SlowPath {
         outgoing: Arc<OutgoingQueue>,
     ) -> SlowPath {
         let now = Instant::now();
+        let hold_cap = HOLD_TOTAL
+            .min(pool.capacity() as usize / 8)
+            .max(HOLD_PER_NEIGHBOR);
         SlowPath {
             ctx,
             lookup,
@@ -83,6 +106,10 @@ impl SlowPath {
             pool,
             outgoing,
             pending: HashMap::new(),
+            held_total: 0,
+            hold_cap,
+            probed: HashMap::new(),
+            conflict_logged: None,
             started: now,
             garps_sent: 0,
             last_ageing: now,
@@ -116,7 +143,11 @@ impl SlowPath {
     fn handle(&mut self, p: Punted, now: Instant) {
         let Punted { mbuf, rx, verdict } = p;
         match verdict {
-            Verdict::Hold { side, next_hop } => self.hold(mbuf, side, next_hop, now),
+            Verdict::Hold {
+                side,
+                next_hop,
+                answers_drop,
+            } => self.hold(mbuf, side, next_hop, answers_drop, now),
             Verdict::Punt(SlowKind::Arp) => self.learn_from_arp(mbuf, rx, now),
             Verdict::Punt(SlowKind::Fragment) => self.fragment(mbuf, rx, now),
             // Nothing else is punted; count it rather than lose it silently.
@@ -131,21 +162,16 @@ impl SlowPath {
     }
 
     /// Acts on a verdict for a frame the slow path produced or released.
-    fn dispatch(&mut self, mut m: Mbuf, v: Verdict, now: Instant) {
+    fn dispatch(&mut self, m: Mbuf, v: Verdict, now: Instant) {
         match v {
             Verdict::TxUnderlay => self.send(Side::Underlay, m),
             Verdict::TxAccess => self.send(Side::Access, m),
             Verdict::Reply(s) => self.send(s, m),
-            Verdict::Hold { side, next_hop } => {
-                if let Some(mac) = self.neighbors.get(side_port(side), next_hop) {
-                    if let Some(d) = m.data_mut().get_mut(0..6) {
-                        d.copy_from_slice(&mac.mac);
-                    }
-                    self.send(side, m);
-                } else {
-                    self.hold(m, side, next_hop, now);
-                }
-            }
+            Verdict::Hold {
+                side,
+                next_hop,
+                answers_drop,
+            } => self.hold(m, side, next_hop, answers_drop, now),
             // Drops were counted by the pipeline. A fragment punted again
             // does not fit the port after all (the tunnel MTU is clamped to
             // the underlay port's at start, so this should not happen):
@@ -155,12 +181,24 @@ impl SlowPath {
         }
     }
 
-    fn hold(&mut self, mut m: Mbuf, side: Side, ip: u32, now: Instant) {
+    /// A held frame that will never be sent: `no_neighbor`, unless it is an
+    /// ICMP error about a packet counted already.
+    fn lose_held(&self, answers_drop: bool) {
+        if !answers_drop {
+            self.state.counters.dropped(DropReason::NoNeighbor);
+        }
+    }
+
+    fn hold(&mut self, mut m: Mbuf, side: Side, ip: u32, answers_drop: bool, now: Instant) {
         if let Some(n) = self.neighbors.get(side_port(side), ip) {
             if let Some(d) = m.data_mut().get_mut(0..6) {
                 d.copy_from_slice(&n.mac);
             }
             self.send(side, m);
+            return;
+        }
+        if self.held_total >= self.hold_cap {
+            self.lose_held(answers_drop);
             return;
         }
         let entry = self.pending.entry((side, ip)).or_insert_with(|| Pending {
@@ -170,10 +208,14 @@ impl SlowPath {
             last_request: now.checked_sub(ARP_RETRY).unwrap_or(now),
         });
         if entry.held.len() >= HOLD_PER_NEIGHBOR {
-            self.state.counters.dropped(DropReason::NoNeighbor);
+            self.lose_held(answers_drop);
             return;
         }
-        entry.held.push_back(m);
+        entry.held.push_back(Held {
+            mbuf: m,
+            answers_drop,
+        });
+        self.held_total += 1;
         if now.saturating_duration_since(entry.last_request) >= ARP_RETRY {
             entry.last_request = now;
             self.arp_request(side, ip);
@@ -237,6 +279,12 @@ impl SlowPath {
         }
     }
 
+    /// Learns from an ARP reply or gratuitous ARP, as Linux does with
+    /// `arp_accept` off: a neighbour we are resolving (an ARP request of
+    /// ours is out) is created by its reply to us; a neighbour we know is
+    /// updated by any ARP it sends (RFC 826's merge); anything else, such
+    /// as replies between other hosts seen on a promiscuous port or
+    /// unsolicited announcements, creates nothing.
     fn learn_from_arp(&mut self, m: Mbuf, side: Side, now: Instant) {
         let parsed = m
             .data()
@@ -249,26 +297,57 @@ impl SlowPath {
             return;
         };
         let ip = u32::from(r.sender_ip);
+        if r.sender_ip == self.ctx.port_ip(side) && r.sender_mac != self.ctx.port_mac(side) {
+            self.address_conflict(side, &r, now);
+            return;
+        }
         if !self.on_link(side, ip) || r.sender_mac == MacAddr::ZERO || r.sender_mac.0[0] & 1 != 0 {
             return;
         }
-        self.neighbors
-            .learn(side_port(side), ip, r.sender_mac.0, now);
+        let port = side_port(side);
+        let resolving = self.pending.contains_key(&(side, ip))
+            && r.operation == arp::Operation::Reply
+            && r.target_ip == self.ctx.port_ip(side);
+        if !resolving && self.neighbors.get(port, ip).is_none() {
+            return;
+        }
+        self.neighbors.learn(port, ip, r.sender_mac.0, now);
+        self.probed.remove(&(side, ip));
         if let Some(p) = self.pending.remove(&(side, ip)) {
+            self.held_total -= p.held.len();
             for mut h in p.held {
-                if let Some(d) = h.data_mut().get_mut(0..6) {
+                if let Some(d) = h.mbuf.data_mut().get_mut(0..6) {
                     d.copy_from_slice(&r.sender_mac.0);
                 }
-                self.send(side, h);
+                self.send(side, h.mbuf);
             }
+        }
+    }
+
+    /// Another host claims one of our addresses: nothing is learned, and
+    /// the operator is told (at most once a minute).
+    fn address_conflict(&mut self, side: Side, r: &arp::Repr, now: Instant) {
+        let due = self.conflict_logged.map_or(true, |t| {
+            now.saturating_duration_since(t) >= Duration::from_secs(60)
+        });
+        if due {
+            self.conflict_logged = Some(now);
+            tracing::error!(
+                port = side.name(),
+                ip = %r.sender_ip,
+                mac = %r.sender_mac,
+                "address conflict: another host announces our address (ARP); check the addressing of the segment"
+            );
         }
     }
 
     fn fragment(&mut self, m: Mbuf, rx: Side, now: Instant) {
         let mtu = self.ctx.fragment_mtu(rx);
-        let Ok(mut frag) = Fragmenter::new(m.data(), mtu) else {
-            self.state.counters.dropped(DropReason::MtuExceeded);
-            return;
+        let mut frag = match Fragmenter::new(m.data(), mtu) {
+            Ok(f) => f,
+            // Malformed options: a bad header, whatever its size.
+            Err(FragError::NotIpv4) => return self.state.counters.dropped(DropReason::BadIpv4),
+            Err(_) => return self.state.counters.dropped(DropReason::MtuExceeded),
         };
         while !frag.is_done() {
             // Each fragment is written straight into a fresh buffer's whole
@@ -303,10 +382,14 @@ impl SlowPath {
     fn expire_pending(&mut self, now: Instant) {
         let mut retry = Vec::new();
         let counters = &self.state.counters;
+        let held_total = &mut self.held_total;
         self.pending.retain(|&(side, ip), p| {
             if now.saturating_duration_since(p.since) >= RESOLVE_TIMEOUT {
-                for _ in 0..p.held.len() {
-                    counters.dropped(DropReason::NoNeighbor);
+                *held_total -= p.held.len();
+                for h in &p.held {
+                    if !h.answers_drop {
+                        counters.dropped(DropReason::NoNeighbor);
+                    }
                 }
                 return false;
             }
@@ -321,7 +404,17 @@ impl SlowPath {
         }
     }
 
+    /// Asks stale neighbours to confirm themselves (every
+    /// `NEIGHBOR_PROBE`, not at every tick) and forgets the silent ones.
     fn age_neighbors(&mut self, now: Instant) {
+        let probed = &mut self.probed;
+        self.neighbors.expire(now, NEIGHBOR_MAX_AGE, |port, ip, _| {
+            let side = match port {
+                NeighborPort::Underlay => Side::Underlay,
+                NeighborPort::Access => Side::Access,
+            };
+            probed.remove(&(side, ip));
+        });
         let mut refresh = Vec::new();
         for side in [Side::Underlay, Side::Access] {
             refresh.extend(
@@ -330,9 +423,37 @@ impl SlowPath {
                     .map(|ip| (side, ip)),
             );
         }
-        for (side, ip) in refresh {
-            self.arp_request(side, ip);
+        for key in refresh {
+            let due = self.probed.get(&key).map_or(true, |&t| {
+                now.saturating_duration_since(t) >= NEIGHBOR_PROBE
+            });
+            if due {
+                self.probed.insert(key, now);
+                self.arp_request(key.0, key.1);
+            }
         }
-        self.neighbors.expire(now, NEIGHBOR_MAX_AGE, |_, _, _| {});
+    }
+
+    /// At shutdown, once the workers stopped: frees what is still queued
+    /// or held, each counted as what it is, so the final counters add up:
+    /// held frames as `no_neighbor` (as a held frame that is never sent),
+    /// frames to fragment or to send as `tx_full`; ARP frames were counted
+    /// as slow-path work already.
+    pub fn shutdown(&mut self) {
+        while let Some(p) = self.punt.pop() {
+            match p.verdict {
+                Verdict::Hold { answers_drop, .. } => self.lose_held(answers_drop),
+                Verdict::Punt(SlowKind::Arp) => {}
+                _ => self.state.counters.dropped(DropReason::TxFull),
+            }
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for h in pending.into_values().flat_map(|p| p.held) {
+            self.lose_held(h.answers_drop);
+        }
+        self.held_total = 0;
+        while self.outgoing.pop().is_some() {
+            self.state.counters.dropped(DropReason::TxFull);
+        }
     }
 }

@@ -150,7 +150,8 @@ fn encap_unresolved_next_hop_is_held_complete() {
         v,
         Verdict::Hold {
             side: Side::Underlay,
-            next_hop: u32::from(NODE_IP)
+            next_hop: u32::from(NODE_IP),
+            answers_drop: false,
         }
     );
     assert_eq!(&b.data()[..6], &[0; 6]);
@@ -417,7 +418,8 @@ fn decap_accepts_zero_udp_checksum_and_unresolved_host_is_held() {
         v,
         Verdict::Hold {
             side: Side::Access,
-            next_hop: u32::from(HOST_IP)
+            next_hop: u32::from(HOST_IP),
+            answers_drop: false,
         }
     );
     assert_eq!(&b.data()[6..12], &ACCESS_MAC.0);
@@ -575,6 +577,150 @@ fn decap_ttl_expired_sends_time_exceeded_back_through_the_tunnel() {
     let m = icmp::Packet::new_checked(inner.payload()).unwrap();
     assert_eq!(icmp::Repr::parse(&m), icmp::Repr::TimeExceeded);
     assert!(m.verify_checksum());
+}
+
+/// A TTL-1 packet from the access port, `src` to `dst`, carrying `l4`.
+fn expiring(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
+    let ip = Ip {
+        ttl: 1,
+        protocol,
+        ..Ip::new(src, dst)
+    };
+    ipv4_frame(ACCESS_MAC, HOST_MAC, ip, l4)
+}
+
+/// RFC 1812 4.3.2.7: no ICMP error to a source that names no single host
+/// (0/8, loopback, multicast, class E, our own addresses, the broadcasts
+/// of our subnet, of the underlay prefix and of any SubnetLen subnet of
+/// Network), nor about a datagram sent to a broadcast, nor about an ICMP
+/// message of a type we do not know (Linux takes those for errors). The
+/// expired packet is still dropped and counted once; a remote subnet's
+/// zero host (a node's flannel.1 address) is a host and is answered.
+#[test]
+fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let udp = |s, d| udp_datagram(s, d, 1000, 2000, b"x");
+    let answered = |f: &[u8], side: Side| {
+        let (v, _, st) = run(&ctx, &l, side, f);
+        let s = st.counters.snapshot();
+        assert_eq!(
+            (s.drop_count(DropReason::TtlExpired), s.total_drops()),
+            (1, 1)
+        );
+        let icmp = s.slowpath_count(SlowKind::Icmp);
+        assert_eq!(
+            icmp == 1,
+            v != Verdict::Drop(DropReason::TtlExpired),
+            "{v:?}"
+        );
+        icmp == 1
+    };
+    for src in [
+        Ipv4Addr::new(0, 1, 2, 3),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(224, 0, 0, 5),
+        Ipv4Addr::new(240, 0, 0, 1),
+        Ipv4Addr::BROADCAST,
+        ACCESS_IP,
+        UNDERLAY_IP,
+        Ipv4Addr::new(10, 244, 255, 0),
+        Ipv4Addr::new(10, 244, 255, 255),
+        Ipv4Addr::new(10, 244, 1, 255),
+        Ipv4Addr::new(172, 28, 147, 47),
+    ] {
+        let f = expiring(src, POD_IP, ipv4::protocol::UDP, &udp(src, POD_IP));
+        assert!(!answered(&f, Side::Access), "no error to {src}");
+    }
+    for dst in [
+        Ipv4Addr::new(10, 244, 1, 255),
+        Ipv4Addr::new(10, 244, 7, 255),
+    ] {
+        let f = expiring(HOST_IP, dst, ipv4::protocol::UDP, &udp(HOST_IP, dst));
+        assert!(
+            !answered(&f, Side::Access),
+            "no error about a packet to {dst}"
+        );
+    }
+    let mut unknown_type = vec![42u8, 0, 0, 0, 0, 0, 0, 0];
+    icmp::Packet::new_unchecked(&mut unknown_type[..]).fill_checksum();
+    let f = expiring(HOST_IP, POD_IP, ipv4::protocol::ICMP, &unknown_type);
+    assert!(!answered(&f, Side::Access), "ICMP type 42");
+    // Controls: a host, and (through the tunnel) a node's flannel.1 address.
+    let f = expiring(HOST_IP, POD_IP, ipv4::protocol::UDP, &udp(HOST_IP, POD_IP));
+    assert!(answered(&f, Side::Access));
+    for (src, answer) in [(NODE_SUBNET, true), (Ipv4Addr::new(10, 244, 1, 255), false)] {
+        let ip = Ip {
+            ttl: 1,
+            ..Ip::new(src, HOST_IP)
+        };
+        let inner = ipv4_frame(VTEP_MAC, NODE_VTEP_MAC, ip, &udp(src, HOST_IP));
+        let f = vxlan_frame(NODE_IP, VNI, &inner);
+        assert_eq!(answered(&f, Side::Underlay), answer, "tunnelled from {src}");
+    }
+}
+
+/// Echo requests from an address that names no single host get no reply.
+#[test]
+fn no_echo_reply_to_addresses_that_name_no_host() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    for src in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(10, 244, 255, 255)] {
+        let ip = Ip {
+            protocol: ipv4::protocol::ICMP,
+            ..Ip::new(src, ACCESS_IP)
+        };
+        let f = ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &echo_request(7, 1, b"ping"));
+        assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotForUs);
+    }
+}
+
+/// The ICMP error's type of service: precedence "internetwork control"
+/// over the offending packet's TOS bits, as Linux (not its DSCP).
+#[test]
+fn icmp_error_tos_is_internetwork_control_over_the_tos_bits() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    for (tos, want) in [(0x00u8, 0xc0u8), (0xb8, 0xd8), (0x10, 0xd0), (0x03, 0xc2)] {
+        let mut f = expiring(
+            HOST_IP,
+            POD_IP,
+            ipv4::protocol::UDP,
+            &udp_datagram(HOST_IP, POD_IP, 1, 2, b"x"),
+        );
+        f[15] = tos;
+        fix_ip(&mut f, 14);
+        let (v, b, _) = run(&ctx, &l, Side::Access, &f);
+        assert_eq!(v, Verdict::Reply(Side::Access));
+        assert_eq!(b.data()[15], want, "TOS {tos:#x}");
+    }
+}
+
+/// A frame from a known VTEP whose inner source MAC is our own VtepMAC
+/// (a node that advertises our MAC: a loop or a forgery) is dropped as the
+/// kernel drops it, on the fast path and the full path alike.
+#[test]
+fn decap_of_our_own_vtep_mac_is_spoofed() {
+    let ctx = context();
+    let mut l = MapLookup::standard();
+    l.add_lease(Ipv4Addr::new(10, 244, 9, 0), NODE_IP, VTEP_MAC);
+    let inner = ipv4_frame(
+        VTEP_MAC,
+        VTEP_MAC,
+        Ip::new(POD_IP, HOST_IP),
+        &udp_datagram(POD_IP, HOST_IP, 1, 2, b"x"),
+    );
+    let f = vxlan_frame(NODE_IP, VNI, &inner);
+    assert_drop(&ctx, &l, Side::Underlay, &f, DropReason::SpoofedInnerMac);
+    let mut st = worker();
+    let mut b = [VecBuf::from_frame(&f)];
+    let mut v = [Verdict::default()];
+    assert_eq!(
+        process_burst(&ctx, &l, &mut st, Side::Underlay, &mut b, &mut v),
+        1
+    );
+    assert_eq!(v[0], Verdict::Drop(DropReason::SpoofedInnerMac));
+    assert_eq!(st.counters.snapshot().total_drops(), 1);
 }
 
 #[test]

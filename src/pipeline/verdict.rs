@@ -39,7 +39,14 @@ pub enum Verdict {
     /// the next hop `next_hop` (host-order IPv4) on port `side` is not
     /// resolved. The slow path queues it, ARPs, writes the MAC into bytes
     /// 0..6 and sends it on `side`, or drops it as `no_neighbor`.
-    Hold { side: Side, next_hop: u32 },
+    /// `answers_drop`: the frame is an ICMP error about a packet already
+    /// counted as a drop (`ttl_expired`, `mtu_exceeded`); losing it is not
+    /// counted a second time.
+    Hold {
+        side: Side,
+        next_hop: u32,
+        answers_drop: bool,
+    },
     /// Free the buffer (already counted under this reason).
     Drop(DropReason),
 }

@@ -228,12 +228,15 @@ impl Worker {
             verdict,
         }) {
             // The slow path is overloaded: a held packet is lost for want of
-            // its neighbour; any other punt is a full queue.
-            let reason = match p.verdict {
-                Verdict::Hold { .. } => DropReason::NoNeighbor,
-                _ => DropReason::TxFull,
-            };
-            self.state.counters.dropped(reason);
+            // its neighbour; any other punt is a full queue. An ICMP error
+            // about a dropped packet was counted with that packet.
+            match p.verdict {
+                Verdict::Hold {
+                    answers_drop: true, ..
+                } => {}
+                Verdict::Hold { .. } => self.state.counters.dropped(DropReason::NoNeighbor),
+                _ => self.state.counters.dropped(DropReason::TxFull),
+            }
             drop(p);
         }
     }

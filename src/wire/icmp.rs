@@ -28,12 +28,18 @@ pub mod msg {
     /// Code of TIME_EXCEEDED: TTL exceeded in transit.
     pub const CODE_TTL_EXCEEDED: u8 = 0;
 
-    /// An error message, to which no ICMP error may be sent (RFC 1122).
+    /// The highest type RFC 792/950 define (address mask reply).
+    pub const LAST_KNOWN_TYPE: u8 = 18;
+
+    /// An error message, to which no ICMP error may be sent (RFC 1122),
+    /// or a type unknown to RFC 792/950, which Linux treats as an error
+    /// too (`__icmp_send`: `*itp > NR_ICMP_TYPES`).
     pub const fn is_error(t: u8) -> bool {
-        matches!(
-            t,
-            DEST_UNREACHABLE | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAM_PROBLEM
-        )
+        t > LAST_KNOWN_TYPE
+            || matches!(
+                t,
+                DEST_UNREACHABLE | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAM_PROBLEM
+            )
     }
 }
 
