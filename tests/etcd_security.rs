@@ -2,6 +2,9 @@
 mod common;
 
 use common::etcd::*;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
 use vxgate::control::{Control, ControlError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,4 +292,60 @@ fn vxgate_run_with_a_key_that_does_not_fit_exits_2_before_eal() {
         "{stderr}"
     );
     assert!(!stderr.contains("EAL"), "EAL must not start: {stderr}");
+}
+
+/// An etcd role that grants exactly what flanneld needs (read the config,
+/// read and write `subnets/`) is enough: the watch covers those ranges
+/// only, so etcd does not cancel it for want of a read on all of the
+/// prefix (a cancelled watch that would never deliver an event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_with_flanneld_permissions_is_enough_to_watch() {
+    let mut etcd = Etcd::start();
+    etcd.ctl(&["put", "/coreos.com/network/config", CONFIG]);
+    etcd.ctl(&["user", "add", "root:s3cret"]);
+    etcd.ctl(&["user", "add", "gw:gwpass"]);
+    etcd.ctl(&["role", "add", "gw"]);
+    etcd.ctl(&[
+        "role",
+        "grant-permission",
+        "gw",
+        "read",
+        "/coreos.com/network/config",
+    ]);
+    etcd.ctl(&[
+        "role",
+        "grant-permission",
+        "gw",
+        "--prefix=true",
+        "readwrite",
+        "/coreos.com/network/subnets/",
+    ]);
+    etcd.ctl(&["user", "grant-role", "gw", "gw"]);
+    etcd.ctl(&["auth", "enable"]);
+    etcd.ctl_user = Some("root:s3cret".into());
+
+    let mut opts = options(&etcd.endpoint());
+    opts.username = Some("gw".into());
+    opts.password = Some("gwpass".into());
+    let mut control = Control::connect(opts).await.expect("connect as gw");
+    control.network_config().await.expect("gw reads the config");
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("watching", Duration::from_secs(30), || {
+        status.etcd_connected()
+    })
+    .await;
+    etcd.ctl(&[
+        "put",
+        &lease_key("10.244.3.0-24"),
+        &lease_value(Ipv4Addr::new(192, 0, 2, 3), 3),
+    ]);
+    wait_for(
+        "the lease put after the watch started",
+        Duration::from_secs(30),
+        || sink.snapshot().len() == 1,
+    )
+    .await;
+    run.stop().await;
 }

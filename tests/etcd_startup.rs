@@ -233,3 +233,53 @@ fn port_mtus_are_set_and_size_the_buffers_and_the_tunnel_mtu() {
     vx.sigterm();
     assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
 }
+
+/// Our key rewritten while vxgate runs. By another node (another PublicIP,
+/// under its own etcd lease): said at once, not at the next renewal a day
+/// later, and never overwritten while that node holds it; taken back as
+/// soon as it lets go. By an operator, as flannel documents for making a
+/// lease a reservation (the same value, no etcd lease): kept a reservation,
+/// not put back under a lease.
+#[test]
+fn our_key_taken_by_another_node_or_made_a_reservation_while_running() {
+    let etcd = etcd_with_config();
+    let mut vx = Vxgate::spawn(&etcd, "taken", &["--subnet", "10.244.9.0/24"]);
+    let key = lease_key("10.244.9.0-24");
+    vx.wait_until("vxgate running", |v| {
+        v.text("stderr").contains("vxgate running")
+    });
+    let ours = etcd.ctl(&["get", "--print-value-only", &key]);
+    assert!(ours.contains(UNDERLAY_IP), "{ours}");
+
+    let lease_id = etcd.ctl(&["lease", "grant", "600"]);
+    let lease_id = lease_id
+        .split_whitespace()
+        .nth(1)
+        .expect("lease <id> granted with TTL(600s)")
+        .to_string();
+    let theirs = ours.trim().replace(UNDERLAY_IP, "192.0.2.77");
+    etcd.ctl(&["put", "--lease", &lease_id, &key, &theirs]);
+    vx.wait_until("the takeover said", |v| {
+        v.text("stderr").contains("OUR SUBNET WAS TAKEN")
+    });
+    vx.wait_until("the renewer finding it taken", |v| {
+        v.text("stderr").contains("renewing our lease failed")
+    });
+    assert!(
+        etcd.ctl(&["get", &key]).contains("192.0.2.77"),
+        "not overwritten"
+    );
+    etcd.ctl(&["lease", "revoke", &lease_id]);
+    vx.wait_until("our lease back once the other node let go", |_| {
+        etcd.ctl(&["get", &key]).contains(UNDERLAY_IP)
+    });
+
+    etcd.ctl(&["put", &key, ours.trim()]);
+    vx.wait_until("the reservation kept", |v| {
+        v.text("stderr").contains("kept as a reservation")
+    });
+    let json = etcd.ctl(&["get", "-w", "json", &key]);
+    assert!(!json.contains("\"lease\""), "no etcd lease: {json}");
+    vx.sigterm();
+    assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+}

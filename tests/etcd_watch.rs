@@ -467,3 +467,45 @@ async fn event_to_sink_latency_at_1000_updates_per_second() {
     assert_eq!(l.count - base, u64::from(written));
     run.stop().await;
 }
+
+/// A port that accepts TCP connections but is no etcd (a proxy, another
+/// service): the control plane retries at its backoff, 100 ms doubling to
+/// 5 s, not every time a TCP connect succeeds (that was every 250 ms,
+/// forever: flannel #2171, #2470). Counted over 8 s are the connections
+/// that carried a request (the reachability probes send nothing):
+/// the backoff allows about 9, the old probe rate more than 30.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_is_no_etcd_is_retried_at_the_backoff_not_the_probe_rate() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let counted = Arc::clone(&counted);
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut b = [0u8; 1];
+                if matches!(c.read(&mut b), Ok(1)) {
+                    counted.fetch_add(1, Relaxed);
+                }
+                // Dropped: the connection closes without an answer.
+            });
+        }
+    });
+    let task = tokio::spawn(async move {
+        let mut c = Control::connect(options(&endpoint)).await?;
+        c.network_config().await.map(|_| ())
+    });
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(!task.is_finished(), "it keeps trying");
+    task.abort();
+    let n = requests.load(Relaxed);
+    eprintln!("{n} requests in 8 s");
+    assert!((2..=16).contains(&n), "{n} requests in 8 s");
+}

@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use super::ControlError;
+
 pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// The same warning again (etcd down for hours) is logged once per this.
+pub(crate) const REPEAT_LOG: Duration = Duration::from_secs(60);
 /// While etcd is unreachable, how often a TCP connect is tried.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -39,26 +43,52 @@ pub(crate) fn host_port(endpoint: &str) -> Option<String> {
     (!hp.is_empty() && hp.contains(':')).then(|| hp.to_string())
 }
 
-/// Sleeps for `delay`, but returns early once any endpoint accepts a TCP
-/// connection again (only used after "unreachable" errors, so a reachable
-/// etcd that keeps failing still gets the full backoff).
+/// Waits `delay` after `err`. Only an unreachable etcd is probed, so that
+/// its return is noticed long before the delay runs out; after an error
+/// from an etcd that answered (auth, permission, a cancelled watch, a
+/// listener that is no etcd) a TCP connect says nothing, and the whole
+/// delay is waited: no spin (flannel #2171, #2470).
+pub(crate) async fn pause_after(err: &ControlError, delay: Duration, endpoints: &[String]) {
+    if matches!(err, ControlError::Unreachable { .. }) {
+        sleep_or_reachable(delay, endpoints).await;
+    } else {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Sleeps for `delay`, but returns early once an endpoint that refused
+/// TCP connections accepts them again: etcd is back. A port that accepts
+/// all along (the failure was not the connection: a proxy, a listener
+/// that is no etcd) gets the whole delay, else it would be retried at the
+/// probe rate forever.
 pub(crate) async fn sleep_or_reachable(delay: Duration, endpoints: &[String]) {
     let deadline = tokio::time::Instant::now() + delay;
     let addrs: Vec<String> = endpoints.iter().filter_map(|e| host_port(e)).collect();
+    if any_accepts(&addrs).await {
+        tokio::time::sleep_until(deadline).await;
+        return;
+    }
     loop {
         let now = tokio::time::Instant::now();
         if now >= deadline {
             return;
         }
         tokio::time::sleep((deadline - now).min(PROBE_EVERY)).await;
-        for a in &addrs {
-            let c = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(a.as_str()))
-                .await;
-            if matches!(c, Ok(Ok(_))) {
-                return;
-            }
+        if any_accepts(&addrs).await {
+            return;
         }
     }
+}
+
+async fn any_accepts(addrs: &[String]) -> bool {
+    for a in addrs {
+        let c =
+            tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(a.as_str())).await;
+        if matches!(c, Ok(Ok(_))) {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -21,9 +21,13 @@ use super::ControlError;
 const RACE_RETRIES: u32 = 10;
 /// flanneld picks among at most this many free subnets.
 const FREE_CANDIDATES: usize = 100;
-/// Retry delay after a failed renewal (flanneld: 1 min; ours is shorter
-/// because a short test TTL would otherwise run out).
+/// First retry delay after a failed renewal, doubled up to
+/// `RENEW_RETRY_MAX` (flanneld: 1 min flat; ours starts shorter because a
+/// short test TTL would otherwise run out).
 const RENEW_RETRY: Duration = Duration::from_secs(2);
+const RENEW_RETRY_MAX: Duration = Duration::from_secs(30);
+/// A renewal that keeps failing is logged again at most this often.
+const RENEW_LOG_EVERY: Duration = Duration::from_secs(300);
 
 /// The lease we hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -338,10 +342,25 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
     }
     if !ok {
         let current = resp.op_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(g) => Some(g.kvs().first().map(|kv| kv.value().to_vec())),
+            TxnOpResponse::Get(g) => {
+                Some(g.kvs().first().map(|kv| (kv.value().to_vec(), kv.lease())))
+            }
             _ => None,
         });
-        match current.flatten() {
+        let current = current.flatten();
+        if let Some((v, 0)) = &current {
+            if matches!(LeaseValue::parse(v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == own.attrs.public_ip)
+            {
+                // An operator made our key a reservation (flannel's documented
+                // `etcdctl put` of the value without a lease): it stays one.
+                revoke(reg, id).await;
+                tracing::info!(key = %own.key, "our lease was made a reservation in etcd; kept as a reservation (no more renewals)");
+                own.etcd_lease_id = 0;
+                own.expiry = None;
+                return Ok(());
+            }
+        }
+        match current.map(|(v, _)| v) {
             None => {
                 let t = Txn::new()
                     .when([Compare::version(own.key.clone(), CompareOp::Equal, 0)])
@@ -414,16 +433,37 @@ pub(crate) async fn keep_renewed(
             }
             None => deleted.notified().await,
         }
+        // A client idle for a day holds an expired auth token (etcd's
+        // simple tokens last 5 min): start the renewal on a fresh one.
+        if let Err(e) = reg.reconnect().await {
+            tracing::debug!(error = %e, "etcd reconnect for renewal failed");
+        }
+        let mut retry = RENEW_RETRY;
+        let mut failures = 0u64;
+        let mut logged: Option<std::time::Instant> = None;
         loop {
             match renew(&mut reg, &mut own).await {
                 Ok(()) => {
                     status.set_own_expiry(own.expiry);
+                    if failures > 0 {
+                        tracing::info!(key = %own.key, failures, "own lease renewed after failures");
+                    }
                     tracing::debug!(key = %own.key, lease = own.etcd_lease_id, "own lease renewed");
                     break;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, key = %own.key, "renewing our lease failed; retrying in {RENEW_RETRY:?}");
-                    tokio::time::sleep(RENEW_RETRY).await;
+                    failures += 1;
+                    let due = logged.map_or(true, |t| t.elapsed() >= RENEW_LOG_EVERY);
+                    if due {
+                        logged = Some(std::time::Instant::now());
+                        tracing::error!(error = %e, key = %own.key, failures, "renewing our lease failed; retrying (every {RENEW_RETRY:?} to {RENEW_RETRY_MAX:?}, logged every {RENEW_LOG_EVERY:?})");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry) => {}
+                        // Our key changed again (say the other holder left).
+                        _ = deleted.notified() => {}
+                    }
+                    retry = (retry * 2).min(RENEW_RETRY_MAX);
                     if let Err(e) = reg.reconnect().await {
                         tracing::debug!(error = %e, "etcd reconnect for renewal failed");
                     }

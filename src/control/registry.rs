@@ -7,9 +7,10 @@ use etcd_client::{
     Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, TlsOptions,
 };
 
-use super::backoff::{sleep_or_reachable, Backoff};
+use super::backoff::{pause_after, sleep_or_reachable, Backoff, REPEAT_LOG};
 use super::schema::NetworkConfig;
 use super::{ControlError, EtcdOptions};
+use crate::ops::logging::RateLimitedLog;
 
 /// Deadline for each unary etcd request.
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -188,6 +189,7 @@ impl Registry {
         }
         opts.prefix = prefix.clone();
         let mut backoff = Backoff::new();
+        let repeats = RateLimitedLog::new(REPEAT_LOG);
         loop {
             match new_client(&opts).await {
                 Ok(client) => {
@@ -198,7 +200,9 @@ impl Registry {
                     })
                 }
                 Err(e @ ControlError::Unreachable { .. }) => {
-                    tracing::warn!(error = %e, "cannot connect to etcd yet; retrying");
+                    if let Some(suppressed) = repeats.check(&e.to_string()) {
+                        tracing::warn!(error = %e, suppressed, "cannot connect to etcd yet; retrying");
+                    }
                     sleep_or_reachable(backoff.next_delay(), &opts.endpoints).await;
                 }
                 Err(e) => return Err(e),
@@ -246,6 +250,7 @@ impl Registry {
         &mut self,
     ) -> Result<(NetworkConfig, Vec<u8>), ControlError> {
         let mut backoff = Backoff::new();
+        let repeats = RateLimitedLog::new(REPEAT_LOG);
         loop {
             let err = match self.get_config().await {
                 Ok(Some(raw)) => {
@@ -257,22 +262,27 @@ impl Registry {
                     return Ok((cfg, raw));
                 }
                 Ok(None) => {
-                    tracing::warn!(
-                        key = %self.config_key(),
-                        "flannel config not found in etcd store. Did you create your config using etcdv3 API? Waiting for {}",
-                        self.config_key()
-                    );
+                    if let Some(suppressed) = repeats.check("missing") {
+                        tracing::warn!(
+                            key = %self.config_key(),
+                            suppressed,
+                            "flannel config not found in etcd store. Did you create your config using etcdv3 API? Waiting for {}",
+                            self.config_key()
+                        );
+                    }
                     None
                 }
                 Err(e @ ControlError::Auth(_)) => return Err(e),
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the flannel config from etcd; retrying");
+                    if let Some(suppressed) = repeats.check(&e.to_string()) {
+                        tracing::warn!(error = %e, suppressed, "cannot read the flannel config from etcd; retrying");
+                    }
                     Some(e)
                 }
             };
             let delay = backoff.next_delay();
-            if err.is_some() {
-                sleep_or_reachable(delay, &self.opts.endpoints).await;
+            if let Some(e) = &err {
+                pause_after(e, delay, &self.opts.endpoints).await;
                 if let Err(e) = self.reconnect().await {
                     if matches!(e, ControlError::Auth(_)) {
                         return Err(e);

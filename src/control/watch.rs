@@ -13,13 +13,14 @@ use std::time::Instant;
 use etcd_client::{EventType, KeyValue, WatchOptions};
 use tokio::sync::Notify;
 
-use super::backoff::{sleep_or_reachable, Backoff};
+use super::backoff::{pause_after, Backoff, REPEAT_LOG};
 use super::own_lease::{keep_renewed, OwnLease};
 use super::registry::{call, map_error, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
 use super::{ControlError, LeaseSink};
+use crate::ops::logging::RateLimitedLog;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
@@ -142,7 +143,12 @@ impl Mirror {
                     let other = e.key.clone();
                     self.skip(key, value, Skip::Duplicate(other), st);
                 }
-                Some(e) if e.attrs == attrs => {} // daily re-put: nothing changed
+                Some(e) if e.attrs == attrs => {
+                    // A daily re-put, or the good value back after a bad
+                    // one: nothing to install, but a bad value again is
+                    // news again.
+                    self.skipped.remove(key);
+                }
                 _ => {
                     self.skipped.remove(key);
                     sink.upsert(s, &attrs);
@@ -259,6 +265,8 @@ struct Session<'a> {
     sink: &'a mut dyn LeaseSink,
     status: &'a ControlStatus,
     own_key: Option<&'a str>,
+    /// Our PublicIP, as written in our lease.
+    own_ip: std::net::Ipv4Addr,
     own_deleted: &'a Notify,
     raw_config: &'a mut Vec<u8>,
 }
@@ -281,6 +289,12 @@ impl Session<'_> {
             })
             .collect();
         self.mirror.resync(&listing, self.sink, self.status);
+        // A config changed (or deleted) while we were away is said now, as
+        // one changed while watching would have been.
+        match self.reg.get_config().await? {
+            Some(v) => self.config_event(EventType::Put, &v),
+            None => self.config_event(EventType::Delete, &[]),
+        }
         if let Some(own) = self.own_key.and_then(|k| k.strip_prefix(dir.as_str())) {
             if !listing.iter().any(|(k, _)| k == own) {
                 self.own_deleted.notify_one();
@@ -305,22 +319,44 @@ impl Session<'_> {
             "etcd leases listed; watching"
         );
         let endpoints = self.reg.opts.endpoints.clone();
-        let watch_key = format!("{}/", self.reg.prefix);
-        let mut wc = self.reg.client.watch_client();
-        let opts = WatchOptions::new()
-            .with_prefix()
-            .with_start_revision(rev + 1);
-        // `_watcher` must live: dropping it closes the request stream.
-        let (_watcher, mut stream) =
-            match call("watch", &endpoints, wc.watch(watch_key, Some(opts))).await {
-                Ok(w) => w,
-                Err(e) => return SessionEnd::Failed(e),
-            };
-        backoff.reset();
         let dir = self.reg.subnets_dir();
         let config_key = self.reg.config_key();
+        // Two watches on exactly what was just read (flanneld's
+        // `<prefix>/subnets` and its config key), not all of `<prefix>/`:
+        // an etcd role that grants flanneld's reads lets both be created.
+        // etcd-client drops a watch's creation reply even when it says the
+        // watch was cancelled (say, permission denied), which would leave a
+        // silent watch; reading the same ranges first rules that out.
+        let mut wc = self.reg.client.watch_client();
+        let from = WatchOptions::new().with_start_revision(rev + 1);
+        // The watchers must live: dropping one closes its request stream.
+        let (_subnets_watcher, mut subnets) = match call(
+            "watch",
+            &endpoints,
+            wc.watch(dir.clone(), Some(from.clone().with_prefix())),
+        )
+        .await
+        {
+            Ok(w) => w,
+            Err(e) => return SessionEnd::Failed(e),
+        };
+        let (_config_watcher, mut config) = match call(
+            "watch",
+            &endpoints,
+            wc.watch(config_key.clone(), Some(from)),
+        )
+        .await
+        {
+            Ok(w) => w,
+            Err(e) => return SessionEnd::Failed(e),
+        };
+        backoff.reset();
         loop {
-            let resp = match stream.message().await {
+            let message = tokio::select! {
+                m = subnets.message() => m,
+                m = config.message() => m,
+            };
+            let resp = match message {
                 Ok(Some(r)) => r,
                 Ok(None) => {
                     return SessionEnd::Failed(ControlError::Unreachable {
@@ -354,13 +390,16 @@ impl Session<'_> {
                 let Some(key) = self.suffix(&dir, kv.key()) else {
                     continue;
                 };
+                let own = self.own_key.is_some_and(|k| k.as_bytes() == kv.key());
                 match ev.event_type() {
                     EventType::Put => {
+                        if own {
+                            self.own_key_put(key, kv.value(), kv.lease());
+                        }
                         self.mirror
                             .put(key, kv.value(), self.sink, self.status, arrived)
                     }
                     EventType::Delete => {
-                        let own = self.own_key.is_some_and(|k| k.as_bytes() == kv.key());
                         self.mirror.delete(key, self.sink, self.status, arrived);
                         if own {
                             tracing::error!(
@@ -375,6 +414,24 @@ impl Session<'_> {
             if let Some(h) = resp.header() {
                 self.status.set_revision(h.revision());
             }
+        }
+    }
+
+    /// Someone else wrote our key: another node took our subnet (said at
+    /// once, not at the next renewal a day later), or an operator made it
+    /// a reservation. Either way the renewer looks at it now.
+    fn own_key_put(&self, key: &str, value: &[u8], lease: i64) {
+        let holder = match LeaseValue::parse(value) {
+            Ok(LeaseValue::Vxlan(a)) => Some(a.public_ip),
+            Ok(LeaseValue::OtherBackend { public_ip, .. }) => Some(public_ip),
+            Err(_) => None,
+        };
+        if holder != Some(self.own_ip) {
+            let holder = holder.map_or("an unreadable value".to_string(), |ip| ip.to_string());
+            tracing::error!(key, %holder, "OUR SUBNET WAS TAKEN in etcd by {holder}; the peers now send its traffic there");
+            self.own_deleted.notify_one();
+        } else if lease == 0 {
+            self.own_deleted.notify_one();
         }
     }
 
@@ -405,6 +462,9 @@ where
 {
     let own_deleted = Arc::new(Notify::new());
     let own_key = own.as_ref().map(|o| o.key.clone());
+    let own_ip = own
+        .as_ref()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED, |o| o.attrs.public_ip);
     let renewer = own.map(|o| {
         tokio::spawn(keep_renewed(
             reg.clone(),
@@ -415,6 +475,9 @@ where
     });
     let mut mirror = Mirror::default();
     let mut backoff = Backoff::new();
+    // The same error again and again (etcd down for hours) is one line a
+    // minute, with how many were left out.
+    let repeats = RateLimitedLog::new(REPEAT_LOG);
     let mut first = true;
     tokio::pin!(shutdown);
     let result = loop {
@@ -424,6 +487,7 @@ where
             sink: &mut *sink,
             status: &status,
             own_key: own_key.as_deref(),
+            own_ip,
             own_deleted: &own_deleted,
             raw_config: &mut raw_config,
         };
@@ -434,17 +498,13 @@ where
         first = false;
         status.set_connected(false);
         let delay = backoff.next_delay();
-        let wait_for_etcd = match end {
-            SessionEnd::Compacted => false,
-            SessionEnd::Failed(e) => {
-                tracing::warn!(error = %e, "etcd watch interrupted; keeping the last known leases and retrying");
-                true
+        if let SessionEnd::Failed(e) = end {
+            if let Some(suppressed) = repeats.check(&e.to_string()) {
+                tracing::warn!(error = %e, suppressed, retry_in = ?delay, "etcd watch interrupted; keeping the last known leases and retrying");
             }
-        };
-        if wait_for_etcd {
             tokio::select! {
                 _ = &mut shutdown => break Ok(()),
-                _ = sleep_or_reachable(delay, &reg.opts.endpoints) => {}
+                _ = pause_after(&e, delay, &reg.opts.endpoints) => {}
             }
         }
         // Fresh connections and auth token for the next session.
@@ -550,10 +610,16 @@ mod tests {
         m.resync(&listing[..1], &mut r, &st);
         m.resync(&listing, &mut r, &st);
         assert_eq!(counts(&st), (6, 2));
+        // A good key that goes bad, good again with its old value (nothing
+        // to install), then bad again with the same value: counted twice.
+        m.put("10.1.1.0-24", b"z", &mut r, &st, t);
+        m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t);
+        m.put("10.1.1.0-24", b"z", &mut r, &st, t);
+        assert_eq!(counts(&st), (8, 2));
         // A second key for a held subnet is skipped, once.
         m.put("10.1.1.0-24&fc00::-64", &val(5, 5), &mut r, &st, t);
         m.put("10.1.1.0-24&fc00::-64", &val(5, 5), &mut r, &st, t);
-        assert_eq!(counts(&st), (7, 2));
+        assert_eq!(counts(&st), (9, 2));
         assert_eq!(st.leases(), 1);
     }
 
