@@ -7,7 +7,7 @@ pub mod metrics;
 pub mod signals;
 
 pub use http::{serve, MetricsServer};
-pub use logging::{LogControl, RateLimitedLog};
+pub use logging::{LevelSource, LogControl, RateLimitedLog};
 pub use metrics::{
     ExpositionFormat, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats,
 };
