@@ -220,7 +220,39 @@ pub fn encode_openmetrics(snapshot: &MetricsSnapshot) -> Result<String, fmt::Err
     registry.register_collector(Box::new(Fixed(Arc::new(snapshot.clone()))));
     let mut out = String::with_capacity(8 * 1024);
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
-    Ok(out)
+    Ok(spell_infinities(out))
+}
+
+/// prometheus-client formats floats with dtoa, which writes `inf` and
+/// `-inf`; both text formats spell them `+Inf` and `-Inf` (a reservation's
+/// `vxgate_own_lease_expiry_seconds` is `+Inf`). Only sample values are
+/// touched: the value is a sample line's last field (no timestamps or
+/// exemplars are written). `NaN` is already spelled right.
+fn spell_infinities(om: String) -> String {
+    if !om.contains("inf\n") {
+        return om;
+    }
+    let mut out = String::with_capacity(om.len() + 16);
+    for line in om.lines() {
+        let fixed = (!line.starts_with('#'))
+            .then(|| line.rsplit_once(' '))
+            .flatten()
+            .and_then(|(sample, value)| match value {
+                "inf" => Some((sample, "+Inf")),
+                "-inf" => Some((sample, "-Inf")),
+                _ => None,
+            });
+        match fixed {
+            Some((sample, value)) => {
+                out.push_str(sample);
+                out.push(' ');
+                out.push_str(value);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Rewrites OpenMetrics text as written by prometheus-client into the
@@ -428,7 +460,7 @@ fn encode_snapshot(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(
     )?;
     enc.encode_descriptor(
         "vxgate_own_lease_expiry_seconds",
-        "Seconds until the gateway's own subnet lease expires (0 while none is held).",
+        "Seconds until the gateway's own subnet lease expires (0 while none is held, +Inf for a reservation).",
         None,
         MetricType::Gauge,
     )?
@@ -638,6 +670,41 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn a_reservation_never_expires_and_scrapes_as_plus_inf() {
+        let snap = MetricsSnapshot {
+            own_lease_expiry_seconds: f64::INFINITY,
+            etcd_last_event_age_seconds: f64::NEG_INFINITY,
+            ..busy_snapshot()
+        };
+        for format in [ExpositionFormat::OpenMetrics, ExpositionFormat::Text] {
+            let text = encode(&snap, format).unwrap();
+            assert!(
+                text.lines()
+                    .any(|l| l == "vxgate_own_lease_expiry_seconds +Inf"),
+                "{text}"
+            );
+            assert!(
+                text.lines()
+                    .any(|l| l == "vxgate_etcd_last_event_age_seconds -Inf"),
+                "{text}"
+            );
+            assert!(
+                !text.contains(" inf\n") && !text.contains(" -inf\n"),
+                "{text}"
+            );
+            // Everything else is untouched.
+            let plain = encode(&busy_snapshot(), format).unwrap();
+            assert_eq!(text.lines().count(), plain.lines().count(), "{text}");
+        }
+        assert_eq!(spell_infinities("a inf\n".into()), "a +Inf\n");
+        assert_eq!(spell_infinities("# HELP x inf\n".into()), "# HELP x inf\n");
+        assert_eq!(
+            spell_infinities("x{l=\"inf\"} 1\n".into()),
+            "x{l=\"inf\"} 1\n"
+        );
     }
 
     fn sample_lines(text: &str) -> Vec<&str> {
