@@ -6,7 +6,7 @@ pub mod logging;
 pub mod metrics;
 pub mod signals;
 
-pub use http::{serve, MetricsServer};
+pub use http::{serve, serve_with, Limits, MetricsServer};
 pub use logging::{LevelSource, LogControl, RateLimitedLog};
 pub use metrics::{
     ExpositionFormat, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats,
