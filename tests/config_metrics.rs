@@ -78,6 +78,7 @@ fn snapshot() -> MetricsSnapshot {
                 idle_polls: 6000,
             },
         ],
+        control_only: false,
     }
 }
 

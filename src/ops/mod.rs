@@ -9,6 +9,7 @@ pub mod signals;
 pub use http::{serve, serve_with, Limits, MetricsServer};
 pub use logging::{LevelSource, LogControl, RateLimitedLog};
 pub use metrics::{
-    ExpositionFormat, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats,
+    ExpositionFormat, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats,
+    SwappableSource, WorkerStats,
 };
 pub use signals::SignalHandler;
