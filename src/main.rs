@@ -90,7 +90,13 @@ fn run(args: vxgate::config::RunArgs) -> anyhow::Result<()> {
     let cfg = vxgate::config::Config::from_run_args(args)
         .and_then(|c| c.check_files().map(|()| c))
         .unwrap_or_else(|e| e.exit());
-    let log = vxgate::ops::logging::init(cfg.log_level.as_deref(), cfg.config_file.clone())?;
+    let source = if cfg.log_level_from_flag {
+        vxgate::ops::LevelSource::Flag
+    } else {
+        vxgate::ops::LevelSource::Other
+    };
+    let log =
+        vxgate::ops::logging::init(cfg.log_level.as_deref(), source, cfg.config_file.clone())?;
     let signals = vxgate::ops::signals::install({
         let log = log.clone();
         move || log.reload_and_log()

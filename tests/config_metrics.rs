@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use vxgate::ops::metrics::{DROP_REASONS, SLOWPATH_KINDS};
 use vxgate::ops::{
@@ -77,6 +78,7 @@ fn snapshot() -> MetricsSnapshot {
                 idle_polls: 6000,
             },
         ],
+        control_only: false,
     }
 }
 
@@ -263,6 +265,11 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     let (head, _) = http(addr, "DELETE /metrics HTTP/1.1\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    assert!(head.contains("\r\nAllow: GET, HEAD\r\n"), "{head}");
+    // Lines ending in a bare LF (RFC 9112 2.2 lets a server accept them).
+    let (head, body) = http(addr, "GET /metrics HTTP/1.1\nHost: localhost\n\n");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert_eq!(samples(&body), m);
     let (head, _) = http(addr, "garbage\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
     let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
@@ -300,4 +307,82 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
         TcpStream::connect(addr).is_err(),
         "listener closed after shutdown"
     );
+}
+
+/// Stops and joins the dribbling client when dropped, also when the test fails.
+struct Dribbler {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Dribbler {
+    /// Sends a request head one byte every 500 ms, never finishing it.
+    fn start(addr: SocketAddr) -> Dribbler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut s = TcpStream::connect(addr).unwrap();
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let head = b"GET /metrics HTTP/1.1\r\nX-Slow: ";
+                for b in head.iter().chain(std::iter::repeat(&b'a')) {
+                    if stop.load(Ordering::SeqCst) || s.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            })
+        };
+        Dribbler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Dribbler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_clients_do_not_hold_up_a_scrape() {
+    let source = Arc::new(Fixed {
+        snapshot: snapshot(),
+        scrapes: AtomicU64::new(0),
+    });
+    let server = serve("127.0.0.1:0".parse().unwrap(), source).unwrap();
+    let addr = server.local_addr();
+    // Three connections that never send anything, and one that sends a
+    // byte every 500 ms (each read succeeds well within any per-read
+    // timeout), all accepted before the scrape.
+    let idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let dribbler = Dribbler::start(addr);
+
+    let mut s = TcpStream::connect(addr).unwrap();
+    // Far longer than the server's request deadline: a server that serves
+    // the slow clients first fails this read instead of a timing check.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)
+        .expect("a complete reply while slow clients are connected");
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {}", body.len())),
+        "{head}"
+    );
+    assert_eq!(
+        samples(body),
+        samples(&vxgate::ops::metrics::encode(&snapshot(), Default::default()).unwrap())
+    );
+
+    drop(dribbler);
+    drop(idle);
+    server.shutdown();
 }

@@ -1,10 +1,14 @@
 //! `vxgate run` start-up against a real etcd: flags that cannot work with
 //! flannel's network config exit 2 before EAL starts (no EAL runtime
 //! directory ever appears), `--access-ip` alone pins the subnet claimed, and
-//! a SIGTERM while still starting ends cleanly with the final counters.
+//! a SIGTERM while still starting ends cleanly with the final counters,
+//! `/metrics` answers from the start (before etcd has the config) and a
+//! taken `--metrics-addr` exits 2 before EAL starts.
 //! The ports are `net_null` devices: no traffic leaves the process.
 mod common;
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -282,4 +286,91 @@ fn our_key_taken_by_another_node_or_made_a_reservation_while_running() {
     assert!(!json.contains("\"lease\""), "no etcd lease: {json}");
     vx.sigterm();
     assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+}
+
+/// One `GET /metrics`: the reply's head and body.
+fn scrape(addr: SocketAddr) -> (String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to --metrics-addr");
+    // Generous: a server that does not answer fails here, not on a timing.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("a complete reply");
+    let (head, body) = resp.split_once("\r\n\r\n").expect("a reply head");
+    (head.to_owned(), body.to_owned())
+}
+
+#[test]
+fn metrics_answer_while_waiting_for_the_config() {
+    let etcd = Etcd::start(); // no <prefix>/config: vxgate waits for it
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut vx = Vxgate::spawn(&etcd, "mwait", &["--metrics-addr", &addr.to_string()]);
+    vx.wait_until("the wait for the config", |v| {
+        v.text("stderr").contains("flannel config not found")
+    });
+    let (head, body) = scrape(addr);
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    let value = |name: &str| -> Option<f64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    for name in [
+        "vxgate_etcd_connected",
+        "vxgate_etcd_revision",
+        "vxgate_own_lease_expiry_seconds",
+    ] {
+        assert_eq!(value(name), Some(0.0), "{name} in:\n{body}");
+    }
+    // No data plane yet: no port or worker samples that would read as a dead port.
+    for absent in ["vxgate_port_", "vxgate_drops_total", "vxgate_worker_"] {
+        assert!(!body.contains(absent), "{absent} in:\n{body}");
+    }
+    vx.sigterm();
+    assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+    assert!(!vx.runtime_dir().exists(), "EAL was not started yet");
+}
+
+#[test]
+fn metrics_serve_the_data_plane_once_it_runs() {
+    let etcd = etcd_with_config();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut vx = Vxgate::spawn(&etcd, "mrun", &["--metrics-addr", &addr.to_string()]);
+    vx.wait_until("vxgate running", |v| {
+        v.text("stderr").contains("vxgate running")
+    });
+    let (head, body) = scrape(addr);
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    for want in [
+        "vxgate_port_rx_packets_total{port=\"underlay\"} ",
+        "vxgate_worker_packets_total{worker=\"0\"} ",
+        "vxgate_drops_total{reason=\"tx_full\"} 0",
+        "vxgate_etcd_connected ",
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with(want)),
+            "{want} in:\n{body}"
+        );
+    }
+    vx.sigterm();
+    assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+}
+
+#[test]
+fn a_metrics_addr_in_use_exits_2_before_eal_and_etcd() {
+    let etcd = Etcd::start(); // no config: vxgate would wait for it
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut vx = Vxgate::spawn(&etcd, "minuse", &["--metrics-addr", &addr]);
+    let code = vx.wait();
+    let err = vx.text("stderr");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("metrics-addr"), "{err}");
+    assert!(err.contains(&addr), "{err}");
+    assert!(err.contains("already in use"), "{err}");
+    // Neither etcd's config wait nor EAL came before the error.
+    assert!(!err.contains("flannel config not found"), "{err}");
+    assert!(!err.contains("EAL"), "{err}");
+    assert!(!vx.runtime_dir().exists(), "EAL started before the error");
+    drop(taken);
 }

@@ -200,7 +200,7 @@ pub struct RunArgs {
     ///
     /// Any other word is refused (tracing would read it as a target name
     /// and log nothing else). Default: RUST_LOG, else info. SIGHUP re-reads `log-level` from the
-    /// config file. Example: --log-level debug, --log-level vxgate::control=debug,info
+    /// config file, unless it is given here (the flag outranks the file). Example: --log-level debug, --log-level vxgate::control=debug,info
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
 

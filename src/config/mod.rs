@@ -92,6 +92,9 @@ pub struct Config {
     /// syntax of [`check_log_level`]; `None`:
     /// RUST_LOG, else `info` (see `ops::logging`).
     pub log_level: Option<String>,
+    /// `log_level` came from `--log-level` (it then outranks the file's
+    /// `log-level` on SIGHUP too).
+    pub log_level_from_flag: bool,
     /// The `--config` file, kept so SIGHUP can re-read `log-level`.
     pub config_file: Option<PathBuf>,
     /// EAL arguments without a program name.

@@ -116,6 +116,7 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         })
         .transpose()?;
 
+    let log_level_from_flag = args.log_level.is_some();
     let log_level = args
         .log_level
         .or(file.log_level)
@@ -175,6 +176,7 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         workers,
         mbufs,
         log_level,
+        log_level_from_flag,
         config_file: args.config,
         eal_args,
     })

@@ -1,15 +1,17 @@
-//! `vxgate run`: wires the parts together. etcd's network config first (it
+//! `vxgate run`: wires the parts together. The metrics endpoint first (so
+//! start-up can be watched, and a taken address is a config error), then
+//! etcd's network config (it
 //! decides whether `--subnet`/`--access-ip` can work: a config error before
 //! EAL starts), then EAL and ports, our own lease, the tables, the workers on their lcores, the
-//! slow path on the main lcore, the control plane on a tokio thread and the
-//! metrics endpoint; and the reverse on SIGINT/SIGTERM.
+//! slow path on the main lcore and the control plane on a tokio thread,
+//! whose counters `/metrics` then serves; and the reverse on SIGINT/SIGTERM.
 #![deny(unsafe_code)]
 
 mod requested;
 mod sink;
 mod stats;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,9 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use tracing::{error, info, warn};
 
-use crate::config::{Config, DeviceRef, Side as CfgSide};
-use crate::control::{Control, EtcdOptions, NetworkConfig, OwnLease};
+use crate::config::{Config, ConfigError, DeviceRef, Side as CfgSide};
+use crate::control::{Control, ControlStatus, EtcdOptions, NetworkConfig, OwnLease};
 use crate::dpdk::{self, Eal, Mempool, Port, PortConf};
+use crate::ops::{MetricsServer, MetricsSource, SwappableSource};
 use crate::pipeline::context::{Context, ContextConfig, Prefix};
 use crate::pipeline::slowpath_loop::SlowPath;
 use crate::pipeline::tables::TableLookup;
@@ -122,8 +125,64 @@ fn stopped_during_startup(cfg: &Config, stage: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `/metrics` from the control plane alone: while starting, and once the
+/// data plane has stopped.
+fn control_source(status: &Arc<ControlStatus>) -> Arc<dyn MetricsSource> {
+    let status = Arc::clone(status);
+    Arc::new(move || stats::control_snapshot(&status))
+}
+
+/// Binds `--metrics-addr` before anything else starts: an address that is
+/// taken, not ours or not permitted is a config error (exit 2), found before
+/// EAL rather than after it, the ports and our lease.
+fn bind_metrics(addr: SocketAddr, source: Arc<SwappableSource>) -> anyhow::Result<MetricsServer> {
+    use std::io::ErrorKind;
+    crate::ops::serve(addr, source).map_err(|e| {
+        let problem = match e.kind() {
+            ErrorKind::AddrInUse => "cannot listen: the address is already in use".to_owned(),
+            ErrorKind::AddrNotAvailable => {
+                "cannot listen: no interface of this host has that address".to_owned()
+            }
+            ErrorKind::PermissionDenied => {
+                "cannot listen: not permitted (a port below 1024 needs CAP_NET_BIND_SERVICE)"
+                    .to_owned()
+            }
+            _ => return anyhow::Error::new(e).context(format!("--metrics-addr {addr}")),
+        };
+        ConfigError::invalid(
+            "metrics-addr",
+            addr,
+            problem,
+            "give --metrics-addr a free HOST:PORT of this host (e.g. 127.0.0.1:9477), or stop what listens there (ss -ltnp)",
+        )
+        .into()
+    })
+}
+
+/// Puts the control-plane-only source back into `/metrics` when dropped.
+/// Declared after EAL and the ports, so it runs before they are torn down:
+/// once it has run, no scrape reads them.
+struct DataPlaneMetrics {
+    slot: Arc<SwappableSource>,
+    status: Arc<ControlStatus>,
+}
+
+impl Drop for DataPlaneMetrics {
+    fn drop(&mut self) {
+        self.slot.set(control_source(&self.status));
+    }
+}
+
 /// Runs the gateway until `stop` is raised.
 pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    // Until the etcd client exists, a status of its own: not connected.
+    let slot = Arc::new(SwappableSource::new(control_source(&Arc::new(
+        ControlStatus::new(),
+    ))));
+    let _metrics = match cfg.metrics_addr {
+        Some(addr) => Some(bind_metrics(addr, Arc::clone(&slot))?),
+        None => None,
+    };
     // The control plane's runtime; etcd's network config comes first.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -135,6 +194,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         return stopped_during_startup(&cfg, "connecting to etcd");
     };
     let mut control = control?;
+    slot.set(control_source(&control.status()));
     let Some(net) = until_stop(&rt, &stop, control.network_config()) else {
         return stopped_during_startup(&cfg, "waiting for the network config");
     };
@@ -358,15 +418,13 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         Arc::clone(&outgoing),
     );
     let shared = Arc::new(shared);
-    let metrics = match cfg.metrics_addr {
-        Some(addr) => {
-            let src = Arc::clone(&shared);
-            let server = crate::ops::serve(addr, Arc::new(move || src.snapshot()))
-                .with_context(|| format!("--metrics-addr {addr}"))?;
-            info!(addr = %server.local_addr(), "metrics at /metrics");
-            Some(server)
+    let metrics = {
+        let src = Arc::clone(&shared);
+        slot.set(Arc::new(move || src.snapshot()));
+        DataPlaneMetrics {
+            slot: Arc::clone(&slot),
+            status: Arc::clone(&status),
         }
-        None => None,
     };
     info!("vxgate running");
 

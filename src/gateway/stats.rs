@@ -65,12 +65,6 @@ impl Shared {
                 self.neighbors[0].load(Relaxed),
                 self.neighbors[1].load(Relaxed),
             ],
-            etcd_connected: self.status.etcd_connected(),
-            etcd_revision: self.status.revision(),
-            etcd_last_event_age_seconds: self.status.event_age_or_uptime().as_secs_f64(),
-            etcd_invalid_entries_total: self.status.invalid_entries_total(),
-            etcd_ignored_leases_total: self.status.ignored_non_vxlan_total(),
-            own_lease_expiry_seconds: self.status.own_lease_expiry_seconds().unwrap_or(0.0),
             control_to_dataplane: HistogramSnapshot {
                 upper_bounds: lat.buckets.iter().map(|b| b.0).collect(),
                 cumulative_counts: lat.buckets.iter().map(|b| b.1).collect(),
@@ -86,7 +80,30 @@ impl Shared {
                     idle_polls: w.idle_polls.load(Relaxed),
                 })
                 .collect(),
+            control_only: false,
+            ..control_part(&self.status)
         }
+    }
+}
+
+/// `/metrics` while no data plane runs: the control plane's part only.
+pub fn control_snapshot(status: &ControlStatus) -> MetricsSnapshot {
+    MetricsSnapshot {
+        control_only: true,
+        ..control_part(status)
+    }
+}
+
+/// The fields the control plane knows; the data-plane ones at zero.
+fn control_part(status: &ControlStatus) -> MetricsSnapshot {
+    MetricsSnapshot {
+        etcd_connected: status.etcd_connected(),
+        etcd_revision: status.revision(),
+        etcd_last_event_age_seconds: status.event_age_or_uptime().as_secs_f64(),
+        etcd_invalid_entries_total: status.invalid_entries_total(),
+        etcd_ignored_leases_total: status.ignored_non_vxlan_total(),
+        own_lease_expiry_seconds: status.own_lease_expiry_seconds().unwrap_or(0.0),
+        ..MetricsSnapshot::default()
     }
 }
 

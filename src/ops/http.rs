@@ -1,42 +1,130 @@
-//! A minimal HTTP/1.1 server for `/metrics`: one thread, one request per
-//! connection, bounded reads, never a panic on client input.
+//! A minimal HTTP/1.1 server for `/metrics`: one request per connection,
+//! a few connections at a time, bounded reads under an overall deadline,
+//! never a panic on client input.
+//!
+//! One thread accepts; each connection gets its own short-lived handler
+//! thread, at most [`MAX_HANDLERS`] at once. A connection beyond that is
+//! answered 503 and closed at once rather than queued: a slow or idle
+//! client must never hold up a scrape behind it.
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::logging::RateLimitedLog;
 use super::metrics::{self, ExpositionFormat, MetricsSource};
 
 /// Longest request head accepted; scrapers send a few hundred bytes.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; Prometheus needs one, curl another.
+pub const MAX_HANDLERS: usize = 8;
+/// Time a client has to send its whole request head (not per read: a
+/// client dribbling a byte at a time is cut off too).
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// Time to write a whole reply.
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// How long the 431 reply waits for the client to stop sending.
+const LINGER: Duration = Duration::from_millis(500);
+/// At most one warning per kind and interval from the accept loop.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Limits of one server; [`serve`] uses the defaults above.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_handlers: usize,
+    pub request_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_handlers: MAX_HANDLERS,
+            request_deadline: REQUEST_DEADLINE,
+        }
+    }
+}
 
 /// The running metrics endpoint; stops when dropped.
 #[derive(Debug)]
 pub struct MetricsServer {
     local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    active: Arc<Active>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Binds `addr` and serves `GET /metrics` from a thread named
-/// `vxgate-metrics`. Port 0 picks a free port (see [`MetricsServer::local_addr`]).
+/// Handler threads running now, and a signal when one ends.
+#[derive(Debug, Default)]
+struct Active {
+    count: Mutex<usize>,
+    ended: Condvar,
+}
+
+impl Active {
+    /// Takes a slot unless `max` are taken.
+    fn try_acquire(&self, max: usize) -> bool {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        self.ended.notify_all();
+    }
+
+    /// Waits until every handler has ended (each is bounded by its deadlines).
+    fn wait_idle(&self) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.ended.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Releases a handler slot when the handler thread ends, also on a panic.
+struct Slot(Arc<Active>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Binds `addr` and serves `GET /metrics` from threads named
+/// `vxgate-metrics*`. Port 0 picks a free port (see [`MetricsServer::local_addr`]).
 pub fn serve(addr: SocketAddr, source: Arc<dyn MetricsSource>) -> io::Result<MetricsServer> {
+    serve_with(addr, source, Limits::default())
+}
+
+/// [`serve`] with other limits (tests).
+pub fn serve_with(
+    addr: SocketAddr,
+    source: Arc<dyn MetricsSource>,
+    limits: Limits,
+) -> io::Result<MetricsServer> {
     let listener = TcpListener::bind(addr)?;
     let local_addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let thread_stop = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name("vxgate-metrics".into())
-        .spawn(move || accept_loop(&listener, &*source, &thread_stop))?;
+    let active = Arc::new(Active::default());
+    let thread = {
+        let (stop, active) = (Arc::clone(&stop), Arc::clone(&active));
+        std::thread::Builder::new()
+            .name("vxgate-metrics".into())
+            .spawn(move || accept_loop(&listener, &source, &stop, &active, limits))?
+    };
     tracing::info!(%local_addr, "metrics served at http://{local_addr}/metrics");
     Ok(MetricsServer {
         local_addr,
         stop,
+        active,
         thread: Some(thread),
     })
 }
@@ -46,7 +134,8 @@ impl MetricsServer {
         self.local_addr
     }
 
-    /// Stops accepting and joins the thread.
+    /// Stops accepting, joins the accept thread and waits for the requests
+    /// in flight (at most their deadlines).
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }
@@ -70,6 +159,9 @@ impl MetricsServer {
             let _ = thread.join();
         }
         // Else the thread stays parked in accept(); it holds only the socket.
+        // Handlers may read the source: the caller may free what it reads
+        // once this returns.
+        self.active.wait_idle();
     }
 }
 
@@ -79,24 +171,73 @@ impl Drop for MetricsServer {
     }
 }
 
-fn accept_loop(listener: &TcpListener, source: &dyn MetricsSource, stop: &AtomicBool) {
+fn accept_loop(
+    listener: &TcpListener,
+    source: &Arc<dyn MetricsSource>,
+    stop: &AtomicBool,
+    active: &Arc<Active>,
+    limits: Limits,
+) {
+    // EMFILE or a flood of connections would otherwise log every 100 ms
+    // or every connection.
+    let warn = RateLimitedLog::new(WARN_INTERVAL);
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        match conn {
-            Ok(stream) => {
-                if let Err(e) = handle(stream, source) {
+        let stream = match conn {
+            Ok(stream) => stream,
+            Err(e) => {
+                if let Some(suppressed) = warn.check("accept") {
+                    tracing::warn!(error = %e, suppressed, "metrics endpoint cannot accept connections");
+                }
+                // EMFILE and friends: back off instead of spinning.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if !active.try_acquire(limits.max_handlers) {
+            if let Some(suppressed) = warn.check("busy") {
+                tracing::warn!(
+                    max = limits.max_handlers,
+                    suppressed,
+                    "metrics endpoint busy: connection refused (503)"
+                );
+            }
+            refuse(stream);
+            continue;
+        }
+        let slot = Slot(Arc::clone(active));
+        let source = Arc::clone(source);
+        let spawned = std::thread::Builder::new()
+            .name("vxgate-metrics-req".into())
+            .spawn(move || {
+                let _slot = slot;
+                if let Err(e) = handle(stream, &*source, limits.request_deadline) {
                     tracing::debug!(error = %e, "metrics request failed");
                 }
-            }
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "metrics endpoint cannot accept connections");
-                std::thread::sleep(Duration::from_millis(100));
+            });
+        if let Err(e) = spawned {
+            // The closure (its slot and stream) was dropped: the slot is free.
+            if let Some(suppressed) = warn.check("spawn") {
+                tracing::warn!(error = %e, suppressed, "metrics endpoint cannot start a handler thread");
             }
         }
     }
+}
+
+/// Answers 503 without reading the request and without ever blocking the
+/// accept loop: the reply fits an empty socket buffer.
+fn refuse(stream: TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    let reply = Reply::new(
+        "503 Service Unavailable",
+        "text/plain",
+        "too many connections; retry\n",
+    )
+    .header("Retry-After: 1");
+    let _ = (&stream).write_all(&reply.bytes());
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// What a request asks for.
@@ -112,16 +253,25 @@ enum Route {
     TooLarge,
 }
 
-fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+fn handle(
+    mut stream: TcpStream,
+    source: &dyn MetricsSource,
+    request_deadline: Duration,
+) -> io::Result<()> {
+    let deadline = Instant::now() + request_deadline;
     let mut buf = [0u8; MAX_REQUEST_BYTES];
     let mut len = 0;
     let route = loop {
         if len == buf.len() {
             break Route::TooLarge;
         }
-        let n = stream.read(&mut buf[len..])?;
+        // The timeout is what is left of the request's time, so many slow
+        // reads cannot add up to more.
+        stream.set_read_timeout(Some(time_left(deadline)?))?;
+        let n = match stream.read(&mut buf[len..]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => r?,
+        };
         if n == 0 {
             // Closed before a full request head.
             return Ok(());
@@ -131,6 +281,8 @@ fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
             break route(&buf[..end]);
         }
     };
+    let write_deadline = Instant::now() + WRITE_DEADLINE;
+    let s = &mut stream;
     match route {
         Route::Metrics { head_only, format } => {
             // In builds that unwind (tests, dev), a panicking source must not
@@ -139,66 +291,68 @@ fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
             let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 metrics::encode(&source.snapshot(), format).ok()
             }));
-            match encoded.ok().flatten() {
-                Some(body) => respond(
-                    &mut stream,
-                    "200 OK",
-                    format.content_type(),
-                    &body,
-                    head_only,
-                ),
-                None => respond(
-                    &mut stream,
+            let (status, content_type, body) = match encoded.ok().flatten() {
+                Some(body) => ("200 OK", format.content_type(), body),
+                None => (
                     "500 Internal Server Error",
                     "text/plain",
-                    "encoding metrics failed\n",
-                    head_only,
+                    "encoding metrics failed\n".to_owned(),
                 ),
-            }
+            };
+            let reply = Reply::new(status, content_type, &body);
+            reply.head_only(head_only).send(s, write_deadline)
         }
-        Route::NotFound => respond(
-            &mut stream,
+        Route::NotFound => Reply::new(
             "404 Not Found",
             "text/plain",
             "not found; metrics are at /metrics\n",
-            false,
-        ),
-        Route::MethodNotAllowed => respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            "use GET\n",
-            false,
-        ),
-        Route::BadRequest => respond(
-            &mut stream,
-            "400 Bad Request",
-            "text/plain",
-            "bad request\n",
-            false,
-        ),
+        )
+        .send(s, write_deadline),
+        Route::MethodNotAllowed => Reply::new("405 Method Not Allowed", "text/plain", "use GET\n")
+            // RFC 9110 15.5.6: a 405 lists the methods that work.
+            .header("Allow: GET, HEAD")
+            .send(s, write_deadline),
+        Route::BadRequest => {
+            Reply::new("400 Bad Request", "text/plain", "bad request\n").send(s, write_deadline)
+        }
         Route::TooLarge => {
-            respond(
-                &mut stream,
+            Reply::new(
                 "431 Request Header Fields Too Large",
                 "text/plain",
                 "request too large\n",
-                false,
-            )?;
-            linger(&mut stream);
+            )
+            .send(s, write_deadline)?;
+            linger(s);
             Ok(())
         }
     }
 }
 
+/// What is left until `deadline`, as a socket timeout (never zero, which
+/// would mean "no timeout"); `TimedOut` once it has passed.
+fn time_left(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+    }
+    Ok(left)
+}
+
 /// Closing with unread input makes the kernel send a reset, which can
-/// destroy the reply in flight: read (a bounded amount of) the rest first.
+/// destroy the reply in flight: read (a bounded amount of) the rest first,
+/// for at most [`LINGER`] in all.
 fn linger(stream: &mut TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
     let mut left = 16 * MAX_REQUEST_BYTES;
     while left > 0 {
+        let Ok(timeout) = time_left(deadline) else {
+            break;
+        };
+        if stream.set_read_timeout(Some(timeout)).is_err() {
+            break;
+        }
         match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => left = left.saturating_sub(n),
@@ -206,15 +360,31 @@ fn linger(stream: &mut TcpStream) {
     }
 }
 
+/// The end of the request head: just past the first empty line. Lines end
+/// in CRLF or, as RFC 9112 2.2 lets a server accept, a bare LF.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+    let mut line_start = 0;
+    for (i, b) in buf.iter().enumerate() {
+        if *b == b'\n' {
+            if matches!(&buf[line_start..i], b"" | b"\r") {
+                return Some(i + 1);
+            }
+            line_start = i + 1;
+        }
+    }
+    None
+}
+
+/// The lines of a request head, without their CRLF or LF.
+fn lines(head: &str) -> impl Iterator<Item = &str> {
+    head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l))
 }
 
 fn route(head: &[u8]) -> Route {
     let Ok(head) = std::str::from_utf8(head) else {
         return Route::BadRequest;
     };
-    let line = head.split("\r\n").next().unwrap_or("");
+    let line = lines(head).next().unwrap_or("");
     let mut parts = line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -249,7 +419,7 @@ fn header(head: &str, name: &str) -> Option<String> {
     let mut value: Option<String> = None;
     // Whether the previous field line was `name`, for folded continuations.
     let mut in_field = false;
-    for line in head.split("\r\n").skip(1) {
+    for line in lines(head).skip(1) {
         if line.starts_with([' ', '\t']) {
             if in_field {
                 if let Some(v) = value.as_mut() {
@@ -279,22 +449,68 @@ fn header(head: &str, name: &str) -> Option<String> {
     value
 }
 
-fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    body: &str,
+/// One reply, always `Connection: close`.
+struct Reply<'a> {
+    status: &'a str,
+    content_type: &'a str,
+    extra: Option<&'a str>,
+    body: &'a str,
     head_only: bool,
-) -> io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    if !head_only {
-        stream.write_all(body.as_bytes())?;
+}
+
+impl<'a> Reply<'a> {
+    fn new(status: &'a str, content_type: &'a str, body: &'a str) -> Self {
+        Reply {
+            status,
+            content_type,
+            extra: None,
+            body,
+            head_only: false,
+        }
     }
-    stream.flush()
+
+    /// One more header line, without its CRLF.
+    fn header(mut self, line: &'a str) -> Self {
+        self.extra = Some(line);
+        self
+    }
+
+    fn head_only(mut self, head_only: bool) -> Self {
+        self.head_only = head_only;
+        self
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let extra = self.extra.map(|l| format!("{l}\r\n")).unwrap_or_default();
+        let mut out = format!(
+            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+            self.status,
+            self.content_type,
+            self.body.len()
+        )
+        .into_bytes();
+        if !self.head_only {
+            out.extend_from_slice(self.body.as_bytes());
+        }
+        out
+    }
+
+    /// Writes the reply by `deadline` (a client that reads slowly cannot
+    /// hold the handler longer by taking a byte at a time).
+    fn send(&self, stream: &mut TcpStream, deadline: Instant) -> io::Result<()> {
+        let bytes = self.bytes();
+        let mut data = bytes.as_slice();
+        while !data.is_empty() {
+            stream.set_write_timeout(Some(time_left(deadline)?))?;
+            match stream.write(data) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        stream.flush()
+    }
 }
 
 #[cfg(test)]
@@ -388,5 +604,112 @@ mod tests {
         assert_eq!(header(head, "missing"), None);
         // The request line is not a header even if it has a colon.
         assert_eq!(header("GET http://h:1/ HTTP/1.1\r\n\r\n", "get http"), None);
+    }
+
+    #[test]
+    fn bare_lf_ends_lines_too() {
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nrest"), Some(16));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: x\r\n\n"), Some(25));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\r\n"), None);
+        assert_eq!(
+            route(b"GET /metrics HTTP/1.1\nHost: x\nAccept: application/openmetrics-text\n\n"),
+            Route::Metrics {
+                head_only: false,
+                format: OPENMETRICS
+            }
+        );
+        assert_eq!(
+            header("GET / HTTP/1.1\nA: 1\n b\r\nC: 2\n\n", "a").as_deref(),
+            Some("1 b")
+        );
+    }
+
+    #[test]
+    fn replies_carry_length_and_extra_headers() {
+        let r = Reply::new("405 Method Not Allowed", "text/plain", "use GET\n")
+            .header("Allow: GET, HEAD");
+        assert_eq!(
+            String::from_utf8(r.bytes()).unwrap(),
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nAllow: GET, HEAD\r\nConnection: close\r\n\r\nuse GET\n"
+        );
+        let r = Reply::new("200 OK", "text/plain", "abc").head_only(true);
+        assert!(String::from_utf8(r.bytes())
+            .unwrap()
+            .ends_with("Content-Length: 3\r\nConnection: close\r\n\r\n"));
+    }
+
+    fn read_reply(addr: SocketAddr, request: &[u8]) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        // Generous: a server that hangs shows as a failed read, not a timing.
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(request).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn connections_beyond_the_bound_are_refused_not_queued() {
+        let source: Arc<dyn MetricsSource> = Arc::new(crate::ops::MetricsSnapshot::default);
+        let limits = Limits {
+            max_handlers: 2,
+            // Longer than the test: the idle clients hold their slots.
+            request_deadline: Duration::from_secs(600),
+        };
+        let server = serve_with("127.0.0.1:0".parse().unwrap(), source, limits).unwrap();
+        let addr = server.local_addr();
+        let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        // Accepted in order: both slots are taken when this one comes.
+        let reply = read_reply(addr, b"");
+        assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+        assert!(reply.contains("\r\nRetry-After: 1\r\n"), "{reply}");
+        // Closing the idle ones ends their handlers; shutdown waits for them.
+        drop(idle);
+        server.shutdown();
+    }
+
+    #[test]
+    fn a_dribbling_client_is_cut_off_at_the_request_deadline() {
+        let source: Arc<dyn MetricsSource> = Arc::new(crate::ops::MetricsSnapshot::default);
+        let limits = Limits {
+            max_handlers: 1,
+            request_deadline: Duration::from_millis(300),
+        };
+        let server = serve_with("127.0.0.1:0".parse().unwrap(), source, limits).unwrap();
+        let mut s = TcpStream::connect(server.local_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // Each byte comes well within any per-read timeout; the request as
+        // a whole never completes, so the server must close on its own.
+        let mut closed = false;
+        for b in b"GET /metrics HTTP/1.1\r\nX: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'))
+        {
+            if s.write_all(&[*b]).is_err() {
+                closed = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            let mut probe = [0u8; 1];
+            s.set_nonblocking(true).unwrap();
+            let r = s.read(&mut probe);
+            s.set_nonblocking(false).unwrap();
+            match r {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(_) => panic!("a reply to an unfinished request"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        assert!(closed);
+        server.shutdown();
     }
 }

@@ -4,7 +4,8 @@
 //! Level at start: `--log-level` (or the file's `log-level`), else
 //! `RUST_LOG`, else `info`. On SIGHUP [`LogControl::reload`] re-reads the
 //! config file's `log-level` and applies it; without a config file, or
-//! without that key, the start-up level is applied again.
+//! without that key, the start-up level is applied again. A `--log-level`
+//! flag outranks the file on SIGHUP as it does at start: its level stays.
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -38,7 +39,18 @@ pub enum LogError {
 pub struct LogControl {
     handle: reload::Handle<EnvFilter, Registry>,
     startup: String,
+    /// `startup` came from `--log-level`: the file cannot override it.
+    from_flag: bool,
     config_file: Option<PathBuf>,
+}
+
+/// Where the start-up level came from, which decides what SIGHUP may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelSource {
+    /// `--log-level` on the command line: it outranks the file, on SIGHUP too.
+    Flag,
+    /// The file's `log-level`, `RUST_LOG` or the default: SIGHUP re-reads the file.
+    Other,
 }
 
 /// The filter in force at start: `level`, else RUST_LOG, else `info`.
@@ -65,6 +77,7 @@ fn parse_filter(directive: &str) -> Result<EnvFilter, LogError> {
 /// `tracing::subscriber::with_default` and their own writer).
 pub fn subscriber<W>(
     directive: &str,
+    source: LevelSource,
     config_file: Option<PathBuf>,
     writer: W,
     ansi: bool,
@@ -82,17 +95,23 @@ where
     let control = LogControl {
         handle,
         startup: directive.to_owned(),
+        from_flag: source == LevelSource::Flag,
         config_file,
     };
     Ok((subscriber, control))
 }
 
 /// Installs the process-wide logger on stderr. `level` is
-/// `Config::log_level`, `config_file` is `Config::config_file`.
-pub fn init(level: Option<&str>, config_file: Option<PathBuf>) -> Result<LogControl, LogError> {
+/// `Config::log_level`, `source` says whether it came from the flag
+/// (`Config::log_level_from_flag`), `config_file` is `Config::config_file`.
+pub fn init(
+    level: Option<&str>,
+    source: LevelSource,
+    config_file: Option<PathBuf>,
+) -> Result<LogControl, LogError> {
     let directive = startup_directive(level);
     let ansi = std::io::stderr().is_terminal();
-    let (subscriber, control) = subscriber(&directive, config_file, std::io::stderr, ansi)?;
+    let (subscriber, control) = subscriber(&directive, source, config_file, std::io::stderr, ansi)?;
     subscriber
         .try_init()
         .map_err(|_| LogError::AlreadyInstalled)?;
@@ -114,13 +133,16 @@ impl LogControl {
     }
 
     /// SIGHUP: applies the config file's `log-level`, or the start-up level
-    /// when there is no file or no key. A file that no longer reads or
+    /// when there is no file or no key, or when the start-up level was
+    /// given as `--log-level` (flags override the file, at start and on
+    /// reload; the file is then not read). A file that no longer reads or
     /// parses (same limits as at start: a regular file of at most 1 MiB),
     /// or a `log-level` that `vxgate run --log-level` would refuse (see
     /// [`check_log_level`]), leaves the level unchanged. Returns the
     /// directive applied.
     pub fn reload(&self) -> Result<String, LogError> {
         let from_file = match &self.config_file {
+            Some(_) if self.from_flag => None,
             Some(path) => FileConfig::load(path)?.log_level,
             None => None,
         };
@@ -138,6 +160,10 @@ impl LogControl {
     /// [`LogControl::reload`], logging the outcome.
     pub fn reload_and_log(&self) {
         match self.reload() {
+            Ok(level) if self.from_flag => tracing::info!(
+                %level,
+                "SIGHUP: log level kept: --log-level on the command line outranks the config file"
+            ),
             Ok(level) => tracing::info!(%level, "SIGHUP: log level applied"),
             Err(e) => tracing::warn!(error = %e, "SIGHUP: log level unchanged"),
         }
@@ -258,7 +284,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("vxgate.toml");
         std::fs::write(&file, "log-level = \"debug\"\n").unwrap();
-        let (sub, control) = subscriber("info", Some(file.clone()), buf.clone(), false).unwrap();
+        let (sub, control) = subscriber(
+            "info",
+            LevelSource::Other,
+            Some(file.clone()),
+            buf.clone(),
+            false,
+        )
+        .unwrap();
         tracing::subscriber::with_default(sub, || {
             tracing::debug!("hidden-before-reload");
             tracing::info!("shown-at-info");
@@ -287,7 +320,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("vxgate.toml");
         std::fs::write(&file, "log-level = \"debug\"\n").unwrap();
-        let (sub, control) = subscriber("info", Some(file.clone()), buf.clone(), false).unwrap();
+        let (sub, control) = subscriber(
+            "info",
+            LevelSource::Other,
+            Some(file.clone()),
+            buf.clone(),
+            false,
+        )
+        .unwrap();
         tracing::subscriber::with_default(sub, || {
             assert_eq!(control.reload().unwrap(), "debug");
             // Words tracing would take for target names (turning every
@@ -327,8 +367,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A directory, then /dev/zero (which would grow memory forever).
         for path in [dir.path().to_owned(), PathBuf::from("/dev/zero")] {
-            let (sub, control) =
-                subscriber("warn", Some(path.clone()), Buf::default(), false).unwrap();
+            let (sub, control) = subscriber(
+                "warn",
+                LevelSource::Other,
+                Some(path.clone()),
+                Buf::default(),
+                false,
+            )
+            .unwrap();
             tracing::subscriber::with_default(sub, || {
                 let err = control.reload().unwrap_err();
                 assert!(matches!(err, LogError::Config(_)), "{err}");
@@ -340,7 +386,8 @@ mod tests {
         let mut text = "log-level = \"debug\"\n".to_owned();
         text.push_str(&"# padding\n".repeat(200_000));
         std::fs::write(&big, text).unwrap();
-        let (sub, control) = subscriber("warn", Some(big), Buf::default(), false).unwrap();
+        let (sub, control) =
+            subscriber("warn", LevelSource::Other, Some(big), Buf::default(), false).unwrap();
         tracing::subscriber::with_default(sub, || {
             let err = control.reload().unwrap_err();
             assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
@@ -349,8 +396,39 @@ mod tests {
     }
 
     #[test]
+    fn reload_keeps_a_level_given_as_a_flag() {
+        // `--config f.toml` (log-level = "warn") with `--log-level debug`:
+        // debug at start, and still debug after SIGHUP.
+        let buf = Buf::default();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vxgate.toml");
+        std::fs::write(&file, "log-level = \"warn\"\n").unwrap();
+        let (sub, control) = subscriber(
+            "debug",
+            LevelSource::Flag,
+            Some(file.clone()),
+            buf.clone(),
+            false,
+        )
+        .unwrap();
+        tracing::subscriber::with_default(sub, || {
+            assert_eq!(control.reload().unwrap(), "debug");
+            assert_eq!(control.current(), "debug");
+            tracing::debug!("debug-after-reload");
+            // Not even a broken file matters: it is not read.
+            std::fs::write(&file, "log-level = [\n").unwrap();
+            control.reload_and_log();
+            assert_eq!(control.current(), "debug");
+        });
+        let text = buf.text();
+        assert!(text.contains("debug-after-reload"), "{text}");
+        assert!(text.contains("log level kept"), "{text}");
+        assert!(!text.contains("log level unchanged"), "{text}");
+    }
+
+    #[test]
     fn invalid_directive_is_refused() {
-        let err = subscriber("info,[[", None, Buf::default(), false)
+        let err = subscriber("info,[[", LevelSource::Other, None, Buf::default(), false)
             .err()
             .unwrap();
         assert!(err.to_string().contains("log-level"), "{err}");

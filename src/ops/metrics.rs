@@ -10,7 +10,7 @@
 //! lines.
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
@@ -125,6 +125,12 @@ pub struct MetricsSnapshot {
     pub control_to_dataplane: HistogramSnapshot,
     /// Indexed by worker number.
     pub workers: Vec<WorkerStats>,
+    /// No data plane runs (vxgate is still starting: waiting for etcd,
+    /// EAL, ports, the lease; or it is stopping): only the control-plane
+    /// families (`vxgate_etcd_*`, `vxgate_own_lease_expiry_seconds`) are
+    /// exported, the others appear once it runs rather than as zeros that
+    /// would look like a dead port.
+    pub control_only: bool,
 }
 
 /// Where `/metrics` gets its numbers; called once per scrape from the
@@ -136,6 +142,37 @@ pub trait MetricsSource: Send + Sync {
 impl<F: Fn() -> MetricsSnapshot + Send + Sync> MetricsSource for F {
     fn snapshot(&self) -> MetricsSnapshot {
         self()
+    }
+}
+
+/// A source that can be replaced while `/metrics` is served: the endpoint
+/// is bound before vxgate starts (so start-up can be watched), and the data
+/// plane's counters are put in once they exist.
+pub struct SwappableSource {
+    current: RwLock<Arc<dyn MetricsSource>>,
+}
+
+impl SwappableSource {
+    pub fn new(initial: Arc<dyn MetricsSource>) -> Self {
+        SwappableSource {
+            current: RwLock::new(initial),
+        }
+    }
+
+    /// Puts `source` in. Scrapes hold the old one (a read lock) while they
+    /// read it, so once this returns nothing reads the old one any more: the
+    /// caller may tear down what it reads (ports, EAL).
+    pub fn set(&self, source: Arc<dyn MetricsSource>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = source;
+    }
+}
+
+impl MetricsSource for SwappableSource {
+    fn snapshot(&self) -> MetricsSnapshot {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot()
     }
 }
 
@@ -220,7 +257,39 @@ pub fn encode_openmetrics(snapshot: &MetricsSnapshot) -> Result<String, fmt::Err
     registry.register_collector(Box::new(Fixed(Arc::new(snapshot.clone()))));
     let mut out = String::with_capacity(8 * 1024);
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
-    Ok(out)
+    Ok(spell_infinities(out))
+}
+
+/// prometheus-client formats floats with dtoa, which writes `inf` and
+/// `-inf`; both text formats spell them `+Inf` and `-Inf` (a reservation's
+/// `vxgate_own_lease_expiry_seconds` is `+Inf`). Only sample values are
+/// touched: the value is a sample line's last field (no timestamps or
+/// exemplars are written). `NaN` is already spelled right.
+fn spell_infinities(om: String) -> String {
+    if !om.contains("inf\n") {
+        return om;
+    }
+    let mut out = String::with_capacity(om.len() + 16);
+    for line in om.lines() {
+        let fixed = (!line.starts_with('#'))
+            .then(|| line.rsplit_once(' '))
+            .flatten()
+            .and_then(|(sample, value)| match value {
+                "inf" => Some((sample, "+Inf")),
+                "-inf" => Some((sample, "-Inf")),
+                _ => None,
+            });
+        match fixed {
+            Some((sample, value)) => {
+                out.push_str(sample);
+                out.push(' ');
+                out.push_str(value);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Rewrites OpenMetrics text as written by prometheus-client into the
@@ -298,6 +367,18 @@ fn gauge_u64(enc: &mut MetricEncoder, v: u64) -> Result<(), fmt::Error> {
 }
 
 fn encode_snapshot(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+    if !s.control_only {
+        encode_data_plane(s, enc)?;
+    }
+    encode_control_plane(s, enc)?;
+    if !s.control_only {
+        encode_workers(s, enc)?;
+    }
+    Ok(())
+}
+
+/// Ports, packets, drops and tables: only once the data plane runs.
+fn encode_data_plane(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
     type PortField = fn(&PortStats) -> u64;
     let port_counters: [(&str, &str, PortField); 6] = [
         (
@@ -386,7 +467,14 @@ fn encode_snapshot(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(
     for (label, n) in PORT_LABELS.iter().zip(s.neighbors) {
         gauge_u64(&mut m.encode_family(&[("port", *label)])?, n)?;
     }
+    Ok(())
+}
 
+/// etcd and our lease: known from the start.
+fn encode_control_plane(
+    s: &MetricsSnapshot,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), fmt::Error> {
     enc.encode_descriptor(
         "vxgate_etcd_connected",
         "1 while the etcd watch is established, else 0.",
@@ -428,12 +516,16 @@ fn encode_snapshot(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(
     )?;
     enc.encode_descriptor(
         "vxgate_own_lease_expiry_seconds",
-        "Seconds until the gateway's own subnet lease expires (0 while none is held).",
+        "Seconds until the gateway's own subnet lease expires (0 while none is held, +Inf for a reservation).",
         None,
         MetricType::Gauge,
     )?
     .encode_gauge(&s.own_lease_expiry_seconds)?;
+    Ok(())
+}
 
+/// The latency histogram and per-worker counters: once the data plane runs.
+fn encode_workers(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
     let buckets = histogram_buckets(&s.control_to_dataplane);
     enc.encode_descriptor(
         "vxgate_control_to_dataplane_seconds",
@@ -637,7 +729,82 @@ mod tests {
                     idle_polls: 6000,
                 },
             ],
+            control_only: false,
         }
+    }
+
+    #[test]
+    fn a_reservation_never_expires_and_scrapes_as_plus_inf() {
+        let snap = MetricsSnapshot {
+            own_lease_expiry_seconds: f64::INFINITY,
+            etcd_last_event_age_seconds: f64::NEG_INFINITY,
+            ..busy_snapshot()
+        };
+        for format in [ExpositionFormat::OpenMetrics, ExpositionFormat::Text] {
+            let text = encode(&snap, format).unwrap();
+            assert!(
+                text.lines()
+                    .any(|l| l == "vxgate_own_lease_expiry_seconds +Inf"),
+                "{text}"
+            );
+            assert!(
+                text.lines()
+                    .any(|l| l == "vxgate_etcd_last_event_age_seconds -Inf"),
+                "{text}"
+            );
+            assert!(
+                !text.contains(" inf\n") && !text.contains(" -inf\n"),
+                "{text}"
+            );
+            // Everything else is untouched.
+            let plain = encode(&busy_snapshot(), format).unwrap();
+            assert_eq!(text.lines().count(), plain.lines().count(), "{text}");
+        }
+        assert_eq!(spell_infinities("a inf\n".into()), "a +Inf\n");
+        assert_eq!(spell_infinities("# HELP x inf\n".into()), "# HELP x inf\n");
+        assert_eq!(
+            spell_infinities("x{l=\"inf\"} 1\n".into()),
+            "x{l=\"inf\"} 1\n"
+        );
+    }
+
+    #[test]
+    fn without_a_data_plane_only_control_plane_families_are_exported() {
+        let snap = MetricsSnapshot {
+            control_only: true,
+            ..MetricsSnapshot::default()
+        };
+        for format in [ExpositionFormat::OpenMetrics, ExpositionFormat::Text] {
+            let text = encode(&snap, format).unwrap();
+            let names: Vec<&str> = sample_lines(&text)
+                .iter()
+                .map(|l| l.split(['{', ' ']).next().unwrap())
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "vxgate_etcd_connected",
+                    "vxgate_etcd_revision",
+                    "vxgate_etcd_last_event_age_seconds",
+                    "vxgate_etcd_invalid_entries_total",
+                    "vxgate_etcd_ignored_leases_total",
+                    "vxgate_own_lease_expiry_seconds",
+                ],
+                "{text}"
+            );
+            assert!(text.contains("\nvxgate_etcd_connected 0\n"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_swapped_source_is_read_from_then_on() {
+        let slot = SwappableSource::new(Arc::new(|| MetricsSnapshot {
+            control_only: true,
+            ..MetricsSnapshot::default()
+        }));
+        assert!(slot.snapshot().control_only);
+        slot.set(Arc::new(busy_snapshot));
+        assert_eq!(slot.snapshot(), busy_snapshot());
     }
 
     fn sample_lines(text: &str) -> Vec<&str> {

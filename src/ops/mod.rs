@@ -6,9 +6,10 @@ pub mod logging;
 pub mod metrics;
 pub mod signals;
 
-pub use http::{serve, MetricsServer};
-pub use logging::{LogControl, RateLimitedLog};
+pub use http::{serve, serve_with, Limits, MetricsServer};
+pub use logging::{LevelSource, LogControl, RateLimitedLog};
 pub use metrics::{
-    ExpositionFormat, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats,
+    ExpositionFormat, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats,
+    SwappableSource, WorkerStats,
 };
 pub use signals::SignalHandler;
