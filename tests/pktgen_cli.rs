@@ -315,6 +315,8 @@ fn write_pcap_refuses_the_flags_it_would_ignore() {
         ("--rx-mtu", Some("9000")),
         ("--rate-pps", Some("1000")),
         ("--duration", Some("5")),
+        ("--drain-ms", Some("100")),
+        ("--mbufs", Some("8192")),
         ("--json", None),
     ] {
         let mut a = with(&["--write-pcap", p, flag], &DST);
@@ -329,4 +331,99 @@ fn write_pcap_refuses_the_flags_it_would_ignore() {
     a.extend(["--", "--no-pci"]);
     assert_flag_error(&a, "write-pcap", &["EAL arguments", "would be ignored"]);
     assert!(!pcap.exists(), "nothing may be written after a flag error");
+}
+
+/// A flag only the other `--mode` uses would be silently ignored: exit 2
+/// naming it, before EAL starts, even when it holds the default value.
+#[test]
+fn flags_of_the_other_mode_exit_2_naming_the_flag() {
+    for (flag, value) in [
+        ("--vteps", "4"),
+        ("--vtep-base", "172.28.147.100"),
+        ("--gw-ip", "172.28.147.40"),
+        ("--gw-vtep-mac", "0e:aa:bb:cc:dd:ee"),
+        ("--vni", "1"),
+        ("--vxlan-port", "4789"),
+    ] {
+        let key = flag.trim_start_matches("--");
+        for mode in [&["--mode", "inner"][..], &[][..]] {
+            let a = with(&["--tx-port", "net_ring0", flag, value], mode);
+            assert_flag_error(
+                &strs(&a),
+                key,
+                &[
+                    "--mode inner would ignore it",
+                    &format!("drop {flag}, or give --mode vxlan"),
+                ],
+            );
+        }
+    }
+    for (flag, value) in [("--dst-subnets", "10.1.0.0/16"), ("--leases", "4")] {
+        let key = flag.trim_start_matches("--");
+        assert_flag_error(
+            &["--mode", "vxlan", "--tx-port", "net_ring0", flag, value],
+            key,
+            &[
+                "--mode vxlan would ignore it",
+                &format!("drop {flag}, or give --mode inner"),
+            ],
+        );
+    }
+    // --leases beside --dst-subnets is not used, but still range-checked.
+    for n in ["0", "256"] {
+        assert_flag_error(
+            &[
+                "--tx-port",
+                "net_ring0",
+                "--dst-subnets",
+                "10.1.0.0/16",
+                "--leases",
+                n,
+            ],
+            "leases",
+            &["give --leases from 1 to 255"],
+        );
+    }
+}
+
+/// Runs `vxgate pktgen ARGS` with RUST_LOG set to `rust_log` (or unset).
+fn pktgen_logged(args: &[&str], rust_log: Option<&str>) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vxgate"));
+    cmd.arg("pktgen").args(args).env_remove("RUST_LOG");
+    if let Some(l) = rust_log {
+        cmd.env("RUST_LOG", l);
+    }
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run vxgate");
+    Outcome {
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// pktgen installs a logger on stderr: warnings by default, what RUST_LOG
+/// asks for otherwise (the link line is logged at info).
+#[test]
+fn pktgen_logs_to_stderr_at_warn_or_rust_log() {
+    for (tag, rust_log, shown) in [("loginfo", Some("info"), true), ("logwarn", None, false)] {
+        let (_dir, eal) = eal(tag);
+        let mut a = vec![
+            "--tx-port".to_string(),
+            "net_ring0".into(),
+            "--count".into(),
+            "10".into(),
+        ];
+        a.extend(eal);
+        let o = pktgen_logged(&strs(&a), rust_log);
+        assert_eq!(o.code, Some(0), "{}", o.stderr);
+        assert_eq!(
+            o.stderr.contains("pktgen: link up") && o.stderr.contains("net_ring0"),
+            shown,
+            "RUST_LOG={rust_log:?}: {}",
+            o.stderr
+        );
+    }
 }

@@ -67,6 +67,11 @@ fn ring_loopback_at_a_set_rate_on_split_lcores_loses_nothing() {
     assert_eq!(v["tx_packets"], n);
     assert_eq!(v["rx_packets"], n);
     assert_eq!(v["loss"], 0);
+    assert_eq!(v["duplicates"], 0);
+    assert_eq!(
+        (v["tx_unsent"].as_u64(), v["interrupted"].as_bool()),
+        (Some(0), Some(false))
+    );
     assert_eq!(v["reordered"], 0);
     let l = &v["latency_ns"];
     let (p50, p99, p999, max) = (
@@ -139,11 +144,156 @@ fn ring_loopback_rfc2544_on_the_main_lcore_finds_a_zero_loss_rate() {
         (line - 20e6 / (84.0 * 8.0)).abs() < 1.0,
         "64 B at 20 Mbit/s"
     );
-    // A loopback ring loses nothing: the first trial, at line rate, passes.
-    assert_eq!(rfc["throughput_pps"].as_f64(), Some(line));
-    assert_eq!(trials[0]["pass"], true);
+    // A loopback ring loses nothing: no trial fails. The first, at line
+    // rate, passes unless the generator (on a CPU shared with the other
+    // tests) fell behind the rate, which is then not counted as a pass.
+    for t in trials {
+        assert!(
+            t["verdict"] == "pass" || t["verdict"] == "generator_short",
+            "{t}"
+        );
+        assert_eq!(t["loss"], 0, "{t}");
+    }
+    assert_eq!(rfc["interrupted"], false);
+    let tp = rfc["throughput_pps"].as_f64().expect("a rate verified");
+    if trials[0]["pass"] == true {
+        assert_eq!(tp, line);
+    }
     assert_eq!(r.loss, 0);
     assert_eq!(r.rx_packets, r.tx_packets);
+}
+
+/// The reviewer's case: a 1 Tb/s line rate (1.49 Gpps) that no software
+/// generator sends. The trials the generator could not send are not passes
+/// at their offered rate, and the throughput is never above what was sent.
+#[test]
+fn ring_loopback_rfc2544_above_what_the_generator_sends_is_not_a_pass() {
+    let (_dir, eal) = eal("rfcfast", "0@0", &["net_ring0"]);
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--rfc2544",
+        "--line-rate-mbps",
+        "1000000",
+        "--trial",
+        "0.1",
+        "--resolution",
+        "10",
+        "--flows",
+        "16",
+    ]);
+    let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
+    let table = r.to_table();
+    println!("{table}");
+    let v = json(&r);
+    let rfc = &v["rfc2544"];
+    let trials = rfc["trials"].as_array().expect("trials listed");
+    assert_eq!(trials[0]["verdict"], "generator_short", "{}", trials[0]);
+    assert_eq!(trials[0]["pass"], false);
+    let max_sent = trials
+        .iter()
+        .map(|t| t["tx_pps"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let tp = rfc["throughput_pps"]
+        .as_f64()
+        .expect("what was sent, lossless");
+    assert!(
+        tp <= max_sent / pktgen::rfc2544::MIN_SENT_SHARE,
+        "throughput {tp} above what was sent ({max_sent} pps)"
+    );
+    for t in trials {
+        // A pass is only ever at a rate that was (within 1 %) sent.
+        if t["pass"] == true {
+            let (o, s) = (
+                t["offered_pps"].as_f64().unwrap(),
+                t["tx_pps"].as_f64().unwrap(),
+            );
+            assert!(s >= o * pktgen::rfc2544::MIN_SENT_SHARE, "{t}");
+        }
+    }
+    assert!(
+        table.contains("generator could not send this rate"),
+        "{table}"
+    );
+    assert!(!table.contains("throughput: 1488095"), "{table}");
+}
+
+/// Low rates send what the rate allows, not whole bursts of 32, and the
+/// rate is measured over the real sending time.
+#[test]
+fn ring_loopback_low_rates_send_what_the_rate_allows() {
+    // A port is closed when a run ends: one ring per run.
+    let (_dir, eal) = eal(
+        "lowrate",
+        "0@0,1@1",
+        &["net_ring0", "net_ring1", "net_ring2"],
+    );
+    let no_stop = || Arc::new(AtomicBool::new(false));
+    // 10 pps for 2 s: 20 frames (a count, not a timing check; a tick of
+    // slack either way for the first and the last slot).
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--rate-pps",
+        "10",
+        "--duration",
+        "2",
+    ]);
+    let r = pktgen::measure(&eal, &a, no_stop()).unwrap();
+    println!("{}", r.to_table());
+    assert!((18..=22).contains(&r.tx_packets), "{}", r.tx_packets);
+    assert_eq!(r.rx_packets, r.tx_packets);
+    assert!(r.duration_s > 0.0 && r.tx_mpps > 0.0, "{}", r.to_table());
+    // 5 frames at full speed: a rate above 0, not 0 Mpps.
+    let a = args(&["--tx-port", "net_ring1", "--count", "5"]);
+    let r = pktgen::measure(&eal, &a, no_stop()).unwrap();
+    println!("{}", r.to_table());
+    assert_eq!((r.tx_packets, r.rx_packets), (5, 5));
+    assert!(r.duration_s > 0.0 && r.tx_mpps > 0.0, "{}", r.to_table());
+    // 3 frames at 100 pps: 3, not a burst of 32.
+    let a = args(&[
+        "--tx-port",
+        "net_ring2",
+        "--rate-pps",
+        "100",
+        "--count",
+        "3",
+    ]);
+    let r = pktgen::measure(&eal, &a, no_stop()).unwrap();
+    assert_eq!((r.tx_packets, r.rx_packets), (3, 3));
+    assert!(r.tx_mpps > 0.0);
+    let v = json(&r);
+    assert_eq!(
+        (v["tx_unsent"].as_u64(), v["tx_alloc_failures"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+/// A stop flag already set (SIGINT before the run): the search runs no
+/// trial and says it was interrupted.
+#[test]
+fn ring_loopback_rfc2544_interrupted_at_once_says_interrupted() {
+    let (_dir, eal) = eal("rfcint", "0@0", &["net_ring0"]);
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--rfc2544",
+        "--line-rate-mbps",
+        "10",
+        "--trial",
+        "0.1",
+    ]);
+    let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(true))).unwrap();
+    let table = r.to_table();
+    assert!(
+        table.contains("interrupted before any rate was verified"),
+        "{table}"
+    );
+    assert!(!table.contains("no rate passed"), "{table}");
+    let v = json(&r);
+    assert_eq!(v["interrupted"], true);
+    assert_eq!(v["rfc2544"]["interrupted"], true);
+    assert!(v["rfc2544"]["trials"].as_array().unwrap().is_empty());
 }
 
 #[test]

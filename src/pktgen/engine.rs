@@ -57,9 +57,26 @@ pub struct TxOutcome {
     pub sent: u64,
     /// Frames built but never taken by the device (freed at the end).
     pub unsent: u64,
+    /// Burst allocations that found the pool empty (each retried later).
     pub alloc_failures: u64,
+    /// When the device first took a frame.
     pub first_tsc: u64,
-    pub last_tsc: u64,
+    /// When the TX period ended: the deadline, the stop, or (for `--count`)
+    /// the end of the last frame's pacing slot.
+    pub end_tsc: u64,
+    /// Stopped by SIGINT/SIGTERM (or the caller) before its end.
+    pub interrupted: bool,
+}
+
+impl TxOutcome {
+    /// Seconds from the first frame sent to the end of the TX period: the
+    /// real sending time (0 if nothing was sent).
+    pub fn secs(&self, hz: u64) -> f64 {
+        if self.sent == 0 {
+            return 0.0;
+        }
+        self.end_tsc.saturating_sub(self.first_tsc) as f64 / hz.max(1) as f64
+    }
 }
 
 /// The transmitter: owns its TX queue and the frame templates.
@@ -106,12 +123,14 @@ pub fn deadline(now: u64, secs: f64, hz: u64) -> u64 {
     now.saturating_add(secs_to_ticks(secs, hz))
 }
 
-/// The TSC pacing of one trial.
+/// The TSC pacing of one trial, per packet: packet `k` is due `k / rate`
+/// seconds after the start, and a burst carries only the packets already
+/// due (at most a full burst), so that no more go out than the rate allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pace {
     /// Ticks per packet, Q8, at least 1.
     ticks_q8: u128,
-    /// When the next burst is due, Q8.
+    /// When the next packet is due, Q8.
     next_q8: u128,
     /// How far behind the schedule may fall before it restarts, Q8.
     lag_q8: u128,
@@ -130,20 +149,36 @@ impl Pace {
         })
     }
 
-    /// Whether a burst of `n` may go at TSC `now`; if so, books it.
+    /// How many packets are due at TSC `now`, at most `max` (0: none yet).
+    /// Books nothing: call [`Pace::book`] with what was actually built, so
+    /// that a failed allocation does not use up the slot.
     #[inline(always)]
-    pub fn take(&mut self, now: u64, n: usize) -> bool {
+    pub fn due(&mut self, now: u64, max: usize) -> usize {
         let now_q8 = u128::from(now) << 8;
         if now_q8 < self.next_q8 {
-            return false;
+            return 0;
         }
         if now_q8 - self.next_q8 > self.lag_q8 {
             self.next_q8 = now_q8;
         }
+        // The one due at `next`, and one more per packet time since.
+        let behind = (now_q8 - self.next_q8)
+            .checked_div(self.ticks_q8)
+            .unwrap_or(0);
+        behind.saturating_add(1).min(max as u128) as usize
+    }
+
+    /// Books `n` packets as sent.
+    #[inline(always)]
+    pub fn book(&mut self, n: usize) {
         self.next_q8 = self
             .next_q8
             .saturating_add(self.ticks_q8.saturating_mul(n as u128));
-        true
+    }
+
+    /// The TSC at which the next packet is due (saturating).
+    pub fn next_tsc(&self) -> u64 {
+        u64::try_from(self.next_q8 >> 8).unwrap_or(u64::MAX)
     }
 }
 
@@ -179,28 +214,38 @@ impl TxGen {
     #[inline(always)]
     fn step(&mut self, run: &mut TxRun, ctl: &Ctl) {
         let now = rdtsc();
-        let stopped = ctl.stop.load(Ordering::Relaxed) || run.end_tsc.is_some_and(|e| now >= e);
-        if stopped {
-            self.finish(run, ctl);
+        let interrupted = ctl.stop.load(Ordering::Relaxed);
+        if interrupted || run.end_tsc.is_some_and(|e| now >= e) {
+            run.out.interrupted = interrupted;
+            self.finish(run, ctl, now);
             return;
         }
         if self.pending.is_empty() {
-            let want = match run.end_seq {
+            let mut want = match run.end_seq {
                 Some(end) => (end.saturating_sub(self.next_seq) as usize).min(BURST),
                 None => BURST,
             };
             if want == 0 {
-                self.finish(run, ctl);
+                // --count reached: the last frame's pacing slot is part of
+                // the sending time (N frames take N slots, not N - 1).
+                let end = run.pace.map_or(now, |p| p.next_tsc().max(now));
+                self.finish(run, ctl, end);
                 return;
             }
             if let Some(pace) = run.pace.as_mut() {
-                if !pace.take(now, want) {
+                want = pace.due(now, want);
+                if want == 0 {
                     return;
                 }
             }
             if !self.pending.alloc(&self.pool, want) {
+                // Pool empty (frames still in the rings): try again on the
+                // next round, the pacing slot still ours.
                 run.out.alloc_failures += 1;
                 return;
+            }
+            if let Some(pace) = run.pace.as_mut() {
+                pace.book(want);
             }
             self.fill(want, now);
         }
@@ -209,7 +254,6 @@ impl TxGen {
             if run.out.sent == 0 {
                 run.out.first_tsc = now;
             }
-            run.out.last_tsc = now;
             run.out.sent += sent;
             ctl.tx_sent.store(run.out.sent, Ordering::Relaxed);
         }
@@ -241,7 +285,8 @@ impl TxGen {
         }
     }
 
-    fn finish(&mut self, run: &mut TxRun, ctl: &Ctl) {
+    fn finish(&mut self, run: &mut TxRun, ctl: &Ctl, end_tsc: u64) {
+        run.out.end_tsc = end_tsc;
         run.out.unsent += self.pending.free_all() as u64;
         run.done = true;
         ctl.tx_sent.store(run.out.sent, Ordering::Relaxed);
@@ -522,33 +567,79 @@ mod tests {
 
     #[test]
     fn pacing_holds_its_rate_and_never_wraps_to_full_speed() {
-        // 1 Mpps: a burst of 32 every 32 us = 96000 ticks.
+        // 1 Mpps: one packet every 3000 ticks.
         let now = u64::MAX - 1_000_000; // a TSC near its end: Q8 needs 72 bits
         let mut p = Pace::new(Some(1e6), HZ, now).unwrap();
-        assert!(p.take(now, 32));
-        assert!(!p.take(now + 95_999, 32));
-        assert!(p.take(now + 96_000, 32));
+        assert_eq!(
+            p.due(now, 32),
+            1,
+            "one packet due at the start, not a burst"
+        );
+        p.book(1);
+        assert_eq!(p.due(now + 2_999, 32), 0);
+        assert_eq!(p.due(now + 3_000, 32), 1);
+        assert_eq!(p.due(now + 33_000, 32), 11);
+        assert_eq!(p.due(now + 300_000, 32), 32, "at most a burst");
+        assert_eq!(p.due(now + 300_000, 5), 5, "at most what is asked for");
+        p.book(32);
+        assert_eq!(p.next_tsc(), now + 33 * 3_000);
         // Far too slow (1e-320 pps, refused by validation anyway): one
-        // burst, then nothing for 2^61 ticks (the most per packet is 2^56),
-        // not a wrapped schedule that sends back to back.
+        // packet, then nothing for 2^56 ticks (the most per packet), not a
+        // wrapped schedule that sends back to back.
         let mut slow = Pace::new(Some(1e-320), HZ, 1000).unwrap();
-        assert!(slow.take(1000, 32));
-        assert!(!slow.take(1 << 60, 32));
-        // Far too fast: every burst is due (one tick per packet at least).
+        assert_eq!(slow.due(1000, 32), 1);
+        slow.book(1);
+        assert_eq!(slow.due(1 << 55, 32), 0);
+        // Far too fast: a full burst is due at once (one tick per packet at
+        // most, Q8 1/256 tick).
         let mut fast = Pace::new(Some(1e300), HZ, 1000).unwrap();
-        assert!(fast.take(1000, 32) && fast.take(1032, 32));
+        assert_eq!(fast.due(1000, 32), 1);
+        fast.book(1);
+        assert_eq!(fast.due(1001, 32), 32);
         assert!(Pace::new(None, HZ, 0).is_none());
         assert!(Pace::new(Some(0.0), HZ, 0).is_none());
+    }
+
+    /// A transmitter polling every `poll` ticks for `secs` at `rate`:
+    /// how many packets the pacer lets out.
+    fn paced_count(rate: f64, secs: f64, poll: u64) -> u64 {
+        let mut p = Pace::new(Some(rate), HZ, 0).unwrap();
+        let end = secs_to_ticks(secs, HZ);
+        let mut n = 0;
+        let mut t = 0;
+        while t < end {
+            let k = p.due(t, BURST);
+            p.book(k);
+            n += k as u64;
+            t += poll;
+        }
+        n
+    }
+
+    #[test]
+    fn low_rates_send_what_the_rate_allows_not_whole_bursts() {
+        // 1 pps for 3 s: 3, not a burst of 32 up front.
+        assert_eq!(paced_count(1.0, 3.0, HZ / 1000), 3);
+        assert_eq!(paced_count(10.0, 2.0, HZ / 1000), 20);
+        assert_eq!(paced_count(100.0, 1.0, HZ / 1000), 100);
+        // Polled every 32 us at 1 Mpps: full bursts, nearly the same total
+        // (the packets of the last, partial poll interval are not due yet).
+        let n = paced_count(1e6, 0.01, 96_000);
+        assert!((9_968..=10_000).contains(&n), "{n}");
     }
 
     #[test]
     fn falling_behind_restarts_the_schedule() {
         let mut p = Pace::new(Some(1e6), HZ, 0).unwrap();
-        assert!(p.take(0, 32));
-        // 10 ms late (more than the 1 ms lag): one burst, then paced again.
+        assert_eq!(p.due(0, 32), 1);
+        p.book(1);
+        // 10 ms late (more than the 1 ms lag): one packet, not 10000.
         let late = 30_000_000;
-        assert!(p.take(late, 32));
-        assert!(!p.take(late + 1, 32));
-        assert!(p.take(late + 96_000, 32));
+        assert_eq!(p.due(late, 32), 1);
+        p.book(1);
+        assert_eq!(p.due(late + 1, 32), 0);
+        assert_eq!(p.due(late + 3_000, 32), 1);
+        // Less than the lag behind: caught up in full bursts.
+        assert_eq!(p.due(late + 3_000 + 300_000, 32), 32);
     }
 }

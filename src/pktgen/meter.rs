@@ -6,6 +6,13 @@
 //! grow). `reordered_global` counts frames lower than the highest sequence
 //! number received in any flow: it also counts flows overtaking each other
 //! (e.g. spread over several queues), which is not an error for a gateway.
+//!
+//! Duplicates: a frame whose sequence number was already received is
+//! counted in `duplicates`, not in `rx`, so that loss (sent minus distinct
+//! received) cannot be hidden by copies. Sequence numbers are global, so one
+//! bitmap over the last [`DUP_WINDOW`] of them (128 KiB) tells; a copy
+//! arriving more than that many frames after the newest one cannot be told
+//! from a (very late) original and counts as received.
 use hdrhistogram::Histogram;
 
 use super::payload::{self, MASK48};
@@ -13,10 +20,85 @@ use super::payload::{self, MASK48};
 /// Latencies above this (one minute) are recorded as this.
 const MAX_NS: u64 = 60_000_000_000;
 
+/// Sequence numbers the duplicate check remembers below the newest one
+/// (70 ms at 14.88 Mpps); a power of two.
+pub const DUP_WINDOW: u64 = 1 << 20;
+
+/// Which of the last [`DUP_WINDOW`] sequence numbers were received: bit
+/// `s % DUP_WINDOW` for `top - DUP_WINDOW <= s < top`.
+struct SeqWindow {
+    bits: Box<[u64]>,
+    /// Highest sequence number received plus one (0 = none).
+    top: u64,
+}
+
+impl SeqWindow {
+    const WORDS: usize = (DUP_WINDOW / 64) as usize;
+
+    fn new() -> SeqWindow {
+        SeqWindow {
+            bits: vec![0u64; Self::WORDS].into_boxed_slice(),
+            top: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn word(&mut self, s: u64) -> Option<&mut u64> {
+        self.bits.get_mut((s / 64) as usize % Self::WORDS)
+    }
+
+    /// Records `s`; false if it was already recorded (a duplicate).
+    #[inline(always)]
+    fn insert(&mut self, s: u64) -> bool {
+        if s >= self.top {
+            self.advance(s + 1);
+        } else if self.top - s > DUP_WINDOW {
+            // Older than the window: cannot tell, count it as new.
+            return true;
+        }
+        let bit = 1u64 << (s % 64);
+        match self.word(s) {
+            Some(w) if *w & bit != 0 => false,
+            Some(w) => {
+                *w |= bit;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Moves the top to `new_top` (> top): the numbers from the old top on
+    /// enter the window unseen (their bits held numbers that leave it).
+    #[inline(always)]
+    fn advance(&mut self, new_top: u64) {
+        if new_top - self.top >= DUP_WINDOW {
+            self.bits.fill(0);
+        } else {
+            let mut q = self.top;
+            while q < new_top {
+                let bit = q % 64;
+                let span = (64 - bit).min(new_top - q);
+                let mask = if span == 64 {
+                    u64::MAX
+                } else {
+                    ((1u64 << span) - 1) << bit
+                };
+                if let Some(w) = self.word(q) {
+                    *w &= !mask;
+                }
+                q += span;
+            }
+        }
+        self.top = new_top;
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RxCounts {
-    /// Our frames of the current trial.
+    /// Our frames of the current trial, each counted once.
     pub rx: u64,
+    /// Further copies of frames already counted in `rx` (or seen earlier).
+    pub duplicates: u64,
     pub reordered: u64,
     pub reordered_global: u64,
     /// Our frames sent before the current trial started.
@@ -28,7 +110,8 @@ pub struct RxCounts {
 pub struct Meter {
     /// Per flow: highest sequence number received plus one (0 = none).
     flow_top: Vec<u64>,
-    global_top: u64,
+    /// Also the highest sequence number received anywhere, plus one.
+    seen: SeqWindow,
     min_seq: u64,
     ns_per_tick_q32: u64,
     hist: Histogram<u64>,
@@ -41,7 +124,7 @@ impl Meter {
         let hist = Histogram::new_with_bounds(1, MAX_NS, 3)?;
         Ok(Meter {
             flow_top: vec![0; flows as usize],
-            global_top: 0,
+            seen: SeqWindow::new(),
             min_seq: 0,
             ns_per_tick_q32: ((1_000_000_000u128 << 32) / u128::from(tsc_hz.max(1))) as u64,
             hist,
@@ -66,7 +149,7 @@ impl Meter {
     }
 
     /// Accounts one received frame at TSC `now`. Returns true for our frame
-    /// of the current trial.
+    /// of the current trial, received for the first time.
     #[inline(always)]
     pub fn account(&mut self, frame: &[u8], now: u64) -> bool {
         let Some(st) = payload::find(frame) else {
@@ -81,16 +164,19 @@ impl Meter {
             self.counts.late += 1;
             return false;
         }
+        let global_top = self.seen.top;
+        if !self.seen.insert(st.seq) {
+            self.counts.duplicates += 1;
+            return false;
+        }
         self.counts.rx += 1;
         if st.seq < *top {
             self.counts.reordered += 1;
         } else {
             *top = st.seq + 1;
         }
-        if st.seq < self.global_top {
+        if st.seq < global_top {
             self.counts.reordered_global += 1;
-        } else {
-            self.global_top = st.seq + 1;
         }
         let ticks = now.wrapping_sub(st.tsc48) & MASK48;
         let ns = ((u128::from(ticks) * u128::from(self.ns_per_tick_q32)) >> 32) as u64;
@@ -146,16 +232,17 @@ mod tests {
     fn counts_reordering_per_flow_and_globally() {
         // 1 GHz TSC: one tick per nanosecond.
         let mut m = Meter::new(4, 1_000_000_000).unwrap();
-        // Flow 0: 0, 4, 8; flow 1: 1, 5. Flow 1's 1 arrives after flow 0's 4
-        // (global reorder only); flow 0's 4 arrives after its 8 (both).
-        let fs = frames(&[(0, 0), (0, 4), (1, 1), (1, 5), (0, 8), (0, 4)], 1000);
+        // Flow 0: 0, 4, 8, 12; flow 1: 1, 5. Flow 1's 1 arrives after flow
+        // 0's 4 (global reorder only); flow 0's 8 arrives after its 12 (both).
+        let fs = frames(&[(0, 0), (0, 4), (1, 1), (1, 5), (0, 12), (0, 8)], 1000);
         for f in &fs {
             assert!(m.account(f, 1500));
         }
         let c = m.counts();
         assert_eq!(c.rx, 6);
         assert_eq!(c.reordered, 1);
-        assert_eq!(c.reordered_global, 2, "1 after 4, and 4 after 8");
+        assert_eq!(c.reordered_global, 2, "1 after 4, and 8 after 12");
+        assert_eq!(c.duplicates, 0);
         assert_eq!(m.histogram().len(), 6);
         assert_eq!(Latency::of(m.histogram()).max, 500);
     }
@@ -175,6 +262,59 @@ mod tests {
             2000,
             "4000 ticks at 2 GHz are 2 us"
         );
+    }
+
+    #[test]
+    fn duplicates_are_counted_apart_and_do_not_hide_loss() {
+        let mut m = Meter::new(4, 1_000_000_000).unwrap();
+        // 0..4 sent; 2 is lost, 1 arrives three times, 3 twice.
+        let fs = frames(&[(0, 0), (1, 1), (1, 1), (3, 3), (1, 1), (3, 3)], 0);
+        let ours: Vec<bool> = fs.iter().map(|f| m.account(f, 10)).collect();
+        assert_eq!(ours, [true, true, false, true, false, false]);
+        let c = m.counts();
+        assert_eq!((c.rx, c.duplicates), (3, 3));
+        assert_eq!(
+            (c.reordered, c.reordered_global),
+            (0, 0),
+            "a copy is not a reorder"
+        );
+        assert_eq!(
+            m.histogram().len(),
+            3,
+            "one latency sample per distinct frame"
+        );
+        // A late original (2) is reordered, not a duplicate; its copy is.
+        let fs = frames(&[(2, 2), (2, 2)], 0);
+        assert!(m.account(&fs[0], 10));
+        assert!(!m.account(&fs[1], 10));
+        let c = m.counts();
+        assert_eq!((c.rx, c.duplicates, c.reordered_global), (4, 4, 1));
+        // Copies of an earlier trial's frames are late, not duplicates.
+        m.reset(4);
+        assert!(!m.account(&fs[0], 10));
+        assert_eq!((m.counts().late, m.counts().duplicates), (1, 0));
+    }
+
+    #[test]
+    fn the_duplicate_window_slides_and_forgets_what_left_it() {
+        let mut w = SeqWindow::new();
+        assert!(w.insert(5) && w.insert(3) && !w.insert(3) && !w.insert(5));
+        // Slide by a bit less than the window: 5 is still remembered.
+        let far = 5 + DUP_WINDOW;
+        assert!(w.insert(far - 1));
+        assert!(!w.insert(5));
+        // One further: 5 left the window and counts as new again (cannot
+        // tell); the numbers that entered are unseen, even where their bits
+        // held old ones.
+        assert!(w.insert(far));
+        assert!(w.insert(3 + DUP_WINDOW), "its bit held 3, which left");
+        assert!(!w.insert(far));
+        assert!(w.insert(5), "older than the window: new");
+        // A jump of more than the window clears everything.
+        let jump = far + 3 * DUP_WINDOW;
+        assert!(w.insert(jump));
+        assert!(w.insert(jump - 1) && w.insert(jump - DUP_WINDOW + 1));
+        assert!(!w.insert(jump - 1));
     }
 
     #[test]

@@ -70,6 +70,18 @@ pub const MIN_MBUFS: u32 =
     3 * RING_DESC + 2 * dpdk::BURST as u32 + 3 * (MEMPOOL_CACHE + MEMPOOL_CACHE / 2);
 /// `--mbufs` at most: what one pool may hold (2^24).
 pub const MAX_MBUFS: u32 = dpdk::MAX_MBUFS;
+/// Defaults of the flags that have no clap default (see `PktgenArgs`).
+pub const DEFAULT_MBUFS: u32 = 16383;
+pub const DEFAULT_DRAIN_MS: u64 = 500;
+pub const DEFAULT_LEASES: u32 = 16;
+pub const DEFAULT_VTEPS: u32 = 16;
+pub const DEFAULT_VTEP_BASE: Ipv4Addr = Ipv4Addr::new(172, 28, 147, 44);
+pub const DEFAULT_GW_IP: Ipv4Addr = Ipv4Addr::new(172, 28, 147, 40);
+pub const DEFAULT_GW_VTEP_MAC: Mac = [0x0e, 0x56, 0x47, 0, 0, 0x01];
+pub const DEFAULT_VNI: u32 = 1;
+pub const DEFAULT_VXLAN_PORT: u16 = 8472;
+/// How long pktgen waits for a port's link to come up after start.
+const LINK_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct PktgenArgs {
@@ -85,8 +97,8 @@ pub struct PktgenArgs {
     /// Number of flows (distinct address/port tuples), at most 65536.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub flows: u32,
-    /// inner: destination subnets (comma-separated CIDRs); flow f goes to
-    /// subnet f % count. Default: the first --leases lease subnets.
+    /// inner only: destination subnets (comma-separated CIDRs); flow f goes
+    /// to subnet f % count. Default: the first --leases lease subnets.
     #[arg(long, value_delimiter = ',', value_name = "CIDR")]
     pub dst_subnets: Vec<Ipv4Net>,
     /// The flannel Network the lease subnets are carved from.
@@ -95,10 +107,10 @@ pub struct PktgenArgs {
     /// flannel SubnetLen.
     #[arg(long, default_value_t = 24, value_name = "LEN")]
     pub subnet_len: u8,
-    /// inner: number of lease subnets to send to (lease i = subnet i+1 of
-    /// --network), when --dst-subnets is not given.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub leases: u32,
+    /// inner only: number of lease subnets to send to (lease i = subnet i+1
+    /// of --network), when --dst-subnets is not given (default 16).
+    #[arg(long, value_name = "N")]
+    pub leases: Option<u32>,
     /// First bare-metal host behind the gateway (host j = this + j): the
     /// source of inner frames, the destination inside vxlan frames.
     #[arg(long, default_value = "10.244.255.10", value_name = "IP")]
@@ -109,24 +121,29 @@ pub struct PktgenArgs {
     /// Inner UDP destination port.
     #[arg(long, default_value_t = 5001, value_name = "PORT")]
     pub udp_port: u16,
-    /// vxlan: number of sending VTEPs (VTEP i holds lease i).
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub vteps: u32,
-    /// vxlan: PublicIP of VTEP 0 (VTEP i = this + i).
-    #[arg(long, default_value = "172.28.147.44", value_name = "IP")]
-    pub vtep_base: Ipv4Addr,
-    /// vxlan: the gateway's underlay IP (outer destination).
-    #[arg(long, default_value = "172.28.147.40", value_name = "IP")]
-    pub gw_ip: Ipv4Addr,
-    /// vxlan: the gateway's VtepMAC (inner destination MAC).
-    #[arg(long, value_parser = parse_mac, default_value = "0e:56:47:00:00:01", value_name = "MAC")]
-    pub gw_vtep_mac: Mac,
-    /// vxlan: VNI.
-    #[arg(long, default_value_t = 1, value_name = "VNI")]
-    pub vni: u32,
-    /// vxlan: UDP destination port.
-    #[arg(long, default_value_t = 8472, value_name = "PORT")]
-    pub vxlan_port: u16,
+    // The vxlan-only flags have no clap default, so that one given with
+    // --mode inner (which would ignore it) can be told and refused.
+    /// vxlan only: number of sending VTEPs (VTEP i holds lease i; default 16).
+    #[arg(long, value_name = "N")]
+    pub vteps: Option<u32>,
+    /// vxlan only: PublicIP of VTEP 0 (VTEP i = this + i; default
+    /// 172.28.147.44).
+    #[arg(long, value_name = "IP")]
+    pub vtep_base: Option<Ipv4Addr>,
+    /// vxlan only: the gateway's underlay IP (outer destination; default
+    /// 172.28.147.40).
+    #[arg(long, value_name = "IP")]
+    pub gw_ip: Option<Ipv4Addr>,
+    /// vxlan only: the gateway's VtepMAC (inner destination MAC; default
+    /// 0e:56:47:00:00:01).
+    #[arg(long, value_parser = parse_mac, value_name = "MAC")]
+    pub gw_vtep_mac: Option<Mac>,
+    /// vxlan only: VNI (default 1).
+    #[arg(long, value_name = "VNI")]
+    pub vni: Option<u32>,
+    /// vxlan only: UDP destination port (default 8472).
+    #[arg(long, value_name = "PORT")]
+    pub vxlan_port: Option<u16>,
     /// Destination MAC of the (outer) Ethernet header: the gateway's access
     /// (inner) or underlay (vxlan) port MAC. Default: the RX port's MAC.
     #[arg(long, value_parser = parse_mac, value_name = "MAC")]
@@ -158,10 +175,10 @@ pub struct PktgenArgs {
     /// to write, default one per flow). Not with --rfc2544.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// After TX stops, wait this long (0 to 60000 ms) for missing frames
-    /// before counting them as lost.
-    #[arg(long, default_value_t = 500, value_name = "MS")]
-    pub drain_ms: u64,
+    /// After TX stops, wait this long (0 to 60000 ms, default 500) for
+    /// missing frames before counting them as lost. Not with --write-pcap.
+    #[arg(long, value_name = "MS")]
+    pub drain_ms: Option<u64>,
     /// RFC 2544 throughput: binary search of the highest rate with no loss.
     #[arg(long)]
     pub rfc2544: bool,
@@ -185,12 +202,13 @@ pub struct PktgenArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Packet buffers in the pool, 4288 to 16777216.
-    #[arg(long, default_value_t = 16383, value_name = "N")]
-    pub mbufs: u32,
+    /// Packet buffers in the pool, 4288 to 16777216 (default 16383). Not
+    /// with --write-pcap.
+    #[arg(long, value_name = "N")]
+    pub mbufs: Option<u32>,
     /// Write the frames to this pcap file and exit, without starting EAL
-    /// (so not with --tx-port, --rx-port, --rx-mtu, --rate-pps, --duration, --json,
-    /// --rfc2544 or EAL arguments).
+    /// (so not with --tx-port, --rx-port, --rx-mtu, --rate-pps, --duration,
+    /// --drain-ms, --mbufs, --json, --rfc2544 or EAL arguments).
     #[arg(long, value_name = "FILE")]
     pub write_pcap: Option<PathBuf>,
     /// EAL arguments, after `--`.
@@ -205,6 +223,11 @@ pub enum PktgenError {
     Flag(#[from] ConfigError),
     #[error("port {port}: link speed unknown; give --line-rate-mbps for --rfc2544")]
     NoLineRate { port: String },
+    #[error(
+        "port {port}: link down (after waiting {secs} s), so it has no speed to search up to; \
+         connect or enable the link, or give --line-rate-mbps for --rfc2544"
+    )]
+    LinkDown { port: String, secs: u64 },
     #[error("writing {path}: {source}")]
     Pcap {
         path: PathBuf,
@@ -261,6 +284,34 @@ fn in_range(key: &'static str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(
 }
 
 impl PktgenArgs {
+    pub fn mbufs(&self) -> u32 {
+        self.mbufs.unwrap_or(DEFAULT_MBUFS)
+    }
+    pub fn drain_ms(&self) -> u64 {
+        self.drain_ms.unwrap_or(DEFAULT_DRAIN_MS)
+    }
+    pub fn leases(&self) -> u32 {
+        self.leases.unwrap_or(DEFAULT_LEASES)
+    }
+    pub fn vteps(&self) -> u32 {
+        self.vteps.unwrap_or(DEFAULT_VTEPS)
+    }
+    pub fn vtep_base(&self) -> Ipv4Addr {
+        self.vtep_base.unwrap_or(DEFAULT_VTEP_BASE)
+    }
+    pub fn gw_ip(&self) -> Ipv4Addr {
+        self.gw_ip.unwrap_or(DEFAULT_GW_IP)
+    }
+    pub fn gw_vtep_mac(&self) -> Mac {
+        self.gw_vtep_mac.unwrap_or(DEFAULT_GW_VTEP_MAC)
+    }
+    pub fn vni(&self) -> u32 {
+        self.vni.unwrap_or(DEFAULT_VNI)
+    }
+    pub fn vxlan_port(&self) -> u16 {
+        self.vxlan_port.unwrap_or(DEFAULT_VXLAN_PORT)
+    }
+
     /// Frame size with FCS, the mode's default when not given.
     pub fn frame_size(&self) -> u32 {
         self.size
@@ -344,10 +395,11 @@ impl PktgenArgs {
             ));
         }
         self.check_network()?;
-        if self.mbufs < MIN_MBUFS || self.mbufs > MAX_MBUFS {
+        let mbufs = self.mbufs();
+        if !(MIN_MBUFS..=MAX_MBUFS).contains(&mbufs) {
             return Err(ConfigError::invalid(
                 "mbufs",
-                self.mbufs,
+                mbufs,
                 format!(
                     "pktgen needs at least {MIN_MBUFS} (the {RING_DESC}-descriptor RX rings of \
                      both ports and TX ring, bursts and per-lcore caches), a pool holds at most \
@@ -372,10 +424,10 @@ impl PktgenArgs {
                 ));
             }
         }
-        if self.drain_ms > MAX_DRAIN_MS {
+        if self.drain_ms() > MAX_DRAIN_MS {
             return Err(ConfigError::invalid(
                 "drain-ms",
-                self.drain_ms,
+                self.drain_ms(),
                 format!("above the maximum, {MAX_DRAIN_MS} ms"),
                 format!("give --drain-ms from 0 to {MAX_DRAIN_MS}"),
             ));
@@ -412,56 +464,110 @@ impl PktgenArgs {
         self.check_rfc2544()?;
         self.check_write_pcap()?;
         crate::config::port_mtu("rx-mtu", self.rx_mtu)?;
+        self.check_mode_flags()?;
+        let (vteps, vtep_base, gw_ip, vni) =
+            (self.vteps(), self.vtep_base(), self.gw_ip(), self.vni());
         match self.mode {
             Mode::Inner => {
-                if self.dst_subnets.is_empty() {
-                    self.check_lease_count("leases", self.leases)?;
+                // With --dst-subnets, --leases is not used; a value out of
+                // range is still a mistake worth saying.
+                if self.dst_subnets.is_empty() || self.leases.is_some() {
+                    self.check_lease_count("leases", self.leases())?;
                 }
             }
             Mode::Vxlan => {
-                if self.vteps == 0 || self.vteps > 1 << 24 {
+                if vteps == 0 || vteps > 1 << 24 {
                     return Err(ConfigError::invalid(
                         "vteps",
-                        self.vteps,
+                        vteps,
                         "VTEP MACs number VTEPs in 24 bits",
                         "give --vteps from 1 to 16777216",
                     ));
                 }
-                if self.vni > 0x00ff_ffff {
+                if vni > 0x00ff_ffff {
                     return Err(ConfigError::invalid(
                         "vni",
-                        self.vni,
+                        vni,
                         "a VNI has 24 bits",
                         "give --vni from 0 to 16777215",
                     ));
                 }
-                let first = u32::from(self.vtep_base);
-                if first.checked_add(self.vteps - 1).is_none() {
+                let first = u32::from(vtep_base);
+                if first.checked_add(vteps - 1).is_none() {
                     return Err(ConfigError::invalid(
                         "vteps",
-                        self.vteps,
+                        vteps,
                         format!(
-                            "VTEP addresses from --vtep-base {} run past 255.255.255.255",
-                            self.vtep_base
+                            "VTEP addresses from --vtep-base {vtep_base} run past 255.255.255.255"
                         ),
                         "give fewer --vteps or a lower --vtep-base",
                     ));
                 }
-                self.check_lease_count("vteps", self.vteps)?;
-                let gw = u32::from(self.gw_ip);
-                if gw >= first && gw - first < self.vteps {
+                self.check_lease_count("vteps", vteps)?;
+                let gw = u32::from(gw_ip);
+                if gw >= first && gw - first < vteps {
                     return Err(ConfigError::invalid(
                         "gw-ip",
-                        self.gw_ip,
+                        gw_ip,
                         format!(
-                            "one of the VTEP addresses {}..{}",
-                            self.vtep_base,
-                            vtep_ip(self.vtep_base, self.vteps - 1)
+                            "one of the VTEP addresses {vtep_base}..{}",
+                            vtep_ip(vtep_base, vteps - 1)
                         ),
                         "move --vtep-base (or --gw-ip) so that they do not overlap",
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The flags only the other --mode uses would be silently ignored: a
+    /// flag given explicitly for the wrong mode is refused.
+    fn check_mode_flags(&self) -> Result<(), ConfigError> {
+        let mac = |m: Mac| {
+            m.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        };
+        let (mode, other, stray) = match self.mode {
+            Mode::Inner => (
+                "inner",
+                "vxlan",
+                vec![
+                    ("vteps", self.vteps.map(|v| v.to_string())),
+                    ("vtep-base", self.vtep_base.map(|v| v.to_string())),
+                    ("gw-ip", self.gw_ip.map(|v| v.to_string())),
+                    ("gw-vtep-mac", self.gw_vtep_mac.map(mac)),
+                    ("vni", self.vni.map(|v| v.to_string())),
+                    ("vxlan-port", self.vxlan_port.map(|v| v.to_string())),
+                ],
+            ),
+            Mode::Vxlan => (
+                "vxlan",
+                "inner",
+                vec![
+                    (
+                        "dst-subnets",
+                        (!self.dst_subnets.is_empty()).then(|| {
+                            self.dst_subnets
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        }),
+                    ),
+                    ("leases", self.leases.map(|v| v.to_string())),
+                ],
+            ),
+        };
+        if let Some((key, Some(v))) = stray.into_iter().find(|(_, v)| v.is_some()) {
+            return Err(ConfigError::invalid(
+                key,
+                v,
+                format!("only --mode {other} frames use it, --mode {mode} would ignore it"),
+                format!("drop --{key}, or give --mode {other}"),
+            ));
         }
         Ok(())
     }
@@ -531,6 +637,8 @@ impl PktgenArgs {
             ("rx-mtu", self.rx_mtu.map(|m| m.to_string())),
             ("rate-pps", self.rate_pps.map(num)),
             ("duration", self.duration.map(num)),
+            ("drain-ms", self.drain_ms.map(|v| v.to_string())),
+            ("mbufs", self.mbufs.map(|v| v.to_string())),
             ("json", self.json.then(|| "true".to_owned())),
         ];
         if let Some((key, Some(v))) = stray.into_iter().find(|(_, v)| v.is_some()) {
@@ -645,11 +753,11 @@ impl PktgenArgs {
         self.validate()?;
         let dst_nets = match self.mode {
             Mode::Inner if !self.dst_subnets.is_empty() => self.dst_subnets.clone(),
-            Mode::Inner => self.leases_of(self.leases, "leases")?,
+            Mode::Inner => self.leases_of(self.leases(), "leases")?,
             Mode::Vxlan => Vec::new(),
         };
         let vtep_nets = match self.mode {
-            Mode::Vxlan => self.leases_of(self.vteps, "vteps")?,
+            Mode::Vxlan => self.leases_of(self.vteps(), "vteps")?,
             Mode::Inner => Vec::new(),
         };
         Ok(FlowPlan {
@@ -662,13 +770,13 @@ impl PktgenArgs {
             host_ip: self.host_ip,
             hosts: self.hosts,
             udp_port: self.udp_port,
-            vteps: self.vteps,
-            vtep_base: self.vtep_base,
+            vteps: self.vteps(),
+            vtep_base: self.vtep_base(),
             vtep_nets,
-            gw_ip: self.gw_ip,
-            gw_vtep_mac: self.gw_vtep_mac,
-            vni: self.vni,
-            vxlan_port: self.vxlan_port,
+            gw_ip: self.gw_ip(),
+            gw_vtep_mac: self.gw_vtep_mac(),
+            vni: self.vni(),
+            vxlan_port: self.vxlan_port(),
         })
     }
 }
@@ -691,6 +799,7 @@ pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
     if args.tx_port.is_none() {
         return Err(no_tx_port().into());
     }
+    install_logging();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while stopping exits at once.
@@ -736,6 +845,24 @@ pub fn write_pcap(args: &PktgenArgs) -> Result<u64, PktgenError> {
     Ok(n)
 }
 
+/// Logs to stderr (warnings and errors, or what RUST_LOG asks for), so that
+/// what the DPDK layer and the workers log (a lost lcore, a port problem)
+/// reaches the operator; the report itself goes to stdout.
+fn install_logging() {
+    let rust_log = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let installed = match rust_log.as_deref() {
+        Some(l) => crate::ops::logging::init(Some(l), None)
+            .or_else(|_| crate::ops::logging::init(Some("warn"), None)),
+        None => crate::ops::logging::init(Some("warn"), None),
+    };
+    if let Err(e) = installed {
+        // Only when a logger is already installed (pktgen run in-process).
+        eprintln!("vxgate pktgen: logging not set up: {e}");
+    }
+}
+
 fn no_tx_port() -> ConfigError {
     ConfigError::invalid(
         "tx-port",
@@ -768,7 +895,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     let room = dpdk::data_room_for_mtus([tx_mtu, rx_mtu]);
     let pool = Arc::new(Mempool::new(
         "pktgen_pool",
-        args.mbufs,
+        args.mbufs(),
         MEMPOOL_CACHE,
         room,
     )?);
@@ -787,9 +914,25 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     if let Some(p) = rx_port.as_mut() {
         p.start()?;
     }
-    wait_link(&tx_port, Duration::from_secs(2));
+    wait_link(&tx_port, LINK_WAIT);
     if let Some(p) = rx_port.as_ref() {
-        wait_link(p, Duration::from_secs(2));
+        wait_link(p, LINK_WAIT);
+    }
+    for p in std::iter::once(&tx_port).chain(rx_port.as_ref()) {
+        let l = p.link();
+        if l.up {
+            tracing::info!(
+                port = p.name(),
+                speed_mbps = l.speed_mbps,
+                "pktgen: link up"
+            );
+        } else {
+            tracing::warn!(
+                port = p.name(),
+                "pktgen: link still down after {} s; frames sent may go nowhere",
+                LINK_WAIT.as_secs()
+            );
+        }
     }
     let rx_mac = rx_port.as_ref().map_or(tx_port.mac(), Port::mac);
     let plan = args
@@ -804,22 +947,11 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     let layout = Layout::from_workers(&eal.worker_lcores());
     let ctl = Arc::new(Ctl::new(Arc::clone(&stop)));
     let mut engine = Engine::new(tx, rx, layout, ctl);
-    let drain_s = args.drain_ms as f64 / 1000.0;
+    let drain_s = args.drain_ms() as f64 / 1000.0;
 
     let (best, rfc) = if args.rfc2544 {
-        let mbps = match args.line_rate_mbps {
-            Some(m) => m,
-            None => match tx_port.link().speed_mbps {
-                0 | u32::MAX => {
-                    return Err(PktgenError::NoLineRate {
-                        port: tx_port.name().into(),
-                    }
-                    .into())
-                }
-                // Clamped like --line-rate-mbps (a link speed above 1 Tb/s).
-                s => f64::from(s).min(MAX_LINE_RATE_MBPS),
-            },
-        };
+        let mbps = line_rate_mbps(args.line_rate_mbps, tx_port.link(), tx_port.name())
+            .map_err(PktgenError::into_anyhow)?;
         if let Some(min) = args.min_rate_pps {
             let what = format!("port {}'s link speed", tx_port.name());
             args.check_min_rate(min, mbps, &what)?;
@@ -847,11 +979,22 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
                 match engine.trial(p) {
                     Ok(t) => {
                         results.push(t);
-                        (t.tx.sent, t.rx.rx, tx_pps(&t, hz))
+                        rfc2544::Measured {
+                            tx_packets: t.tx.sent,
+                            rx_packets: t.rx.rx,
+                            duplicates: t.rx.duplicates,
+                            tx_pps: tx_pps(&t, hz),
+                            interrupted: t.tx.interrupted,
+                        }
                     }
                     Err(e) => {
                         failure = Some(e);
-                        (0, 0, 0.0)
+                        // An interrupted trial ends the search; the error
+                        // is returned below.
+                        rfc2544::Measured {
+                            interrupted: true,
+                            ..Default::default()
+                        }
                     }
                 }
             },
@@ -888,17 +1031,32 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     Ok(report)
 }
 
+/// The line rate the search starts at: --line-rate-mbps, else the TX port's
+/// link speed (a port whose link is still down has none).
+fn line_rate_mbps(flag: Option<f64>, link: dpdk::Link, port: &str) -> Result<f64, PktgenError> {
+    if let Some(m) = flag {
+        return Ok(m);
+    }
+    if !link.up {
+        return Err(PktgenError::LinkDown {
+            port: port.into(),
+            secs: LINK_WAIT.as_secs(),
+        });
+    }
+    match link.speed_mbps {
+        0 | u32::MAX => Err(PktgenError::NoLineRate { port: port.into() }),
+        // Clamped like --line-rate-mbps (a link speed above 1 Tb/s).
+        s => Ok(f64::from(s).min(MAX_LINE_RATE_MBPS)),
+    }
+}
+
 fn tx_pps(t: &TrialResult, hz: u64) -> f64 {
-    let secs = secs(t, hz);
+    let secs = t.tx.secs(hz);
     if secs > 0.0 {
         t.tx.sent as f64 / secs
     } else {
         0.0
     }
-}
-
-fn secs(t: &TrialResult, hz: u64) -> f64 {
-    t.tx.last_tsc.saturating_sub(t.tx.first_tsc) as f64 / hz.max(1) as f64
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -919,9 +1077,13 @@ fn build_report(
         latency_samples: 0,
     });
     let size = args.frame_size();
-    let d = secs(&t, hz);
+    let d = t.tx.secs(hz);
     let per_s = |n: u64| if d > 0.0 { n as f64 / d } else { 0.0 };
     let loss = t.tx.sent.saturating_sub(t.rx.rx);
+    let interrupted = match &rfc2544 {
+        Some(r) => r.interrupted,
+        None => t.tx.interrupted,
+    };
     Report {
         mode: plan.mode,
         size,
@@ -930,7 +1092,10 @@ fn build_report(
         rx_port: rx_port.into(),
         lcores,
         tx_packets: t.tx.sent,
+        tx_unsent: t.tx.unsent,
+        tx_alloc_failures: t.tx.alloc_failures,
         rx_packets: t.rx.rx,
+        duplicates: t.rx.duplicates,
         loss,
         loss_pct: if t.tx.sent > 0 {
             loss as f64 * 100.0 / t.tx.sent as f64
@@ -948,6 +1113,7 @@ fn build_report(
         latency_samples: t.latency_samples,
         latency_ns: t.latency,
         tsc_hz: hz,
+        interrupted,
         rfc2544,
     }
 }
@@ -1099,8 +1265,20 @@ mod tests {
             "30",
         ]);
         refused_for(&["--mode", "vxlan", "--vteps", "256"], "vteps", "255 fit");
-        // --dst-subnets replaces the leases: --leases is not looked at.
-        accepted(&["--dst-subnets", "10.1.0.0/16", "--leases", "4294967295"]);
+        // --dst-subnets replaces the leases, but a --leases given with it is
+        // still range-checked.
+        refused_for(
+            &["--dst-subnets", "10.1.0.0/16", "--leases", "4294967295"],
+            "leases",
+            "255 fit",
+        );
+        refused_for(
+            &["--dst-subnets", "10.1.0.0/16", "--leases", "0"],
+            "leases",
+            "from 1 to 255",
+        );
+        accepted(&["--dst-subnets", "10.1.0.0/16", "--leases", "255"]);
+        accepted(&["--dst-subnets", "10.1.0.0/16"]);
     }
 
     #[test]
@@ -1271,6 +1449,111 @@ mod tests {
             accepted(&["--rfc2544", flag, v]);
         }
         accepted(&[]);
+    }
+
+    #[test]
+    fn flags_of_the_other_mode_are_refused_not_ignored() {
+        for (flag, v) in [
+            ("vteps", "8"),
+            ("vtep-base", "172.28.147.100"),
+            ("gw-ip", "172.28.147.40"),
+            ("gw-vtep-mac", "0e:aa:bb:cc:dd:ee"),
+            ("vni", "1"),
+            ("vxlan-port", "4789"),
+        ] {
+            let f = format!("--{flag}");
+            // Even the default value, given explicitly, would be ignored.
+            refused_for(&[&f, v], flag, "give --mode vxlan");
+            refused_for(
+                &["--mode", "inner", &f, v],
+                flag,
+                "--mode inner would ignore it",
+            );
+            accepted(&["--mode", "vxlan", &f, v]);
+        }
+        for (flag, v) in [("dst-subnets", "10.1.0.0/16,10.2.0.0/16"), ("leases", "4")] {
+            let f = format!("--{flag}");
+            refused_for(&["--mode", "vxlan", &f, v], flag, "give --mode inner");
+            accepted(&[&f, v]);
+        }
+        let e = refused(&[
+            "--mode",
+            "vxlan",
+            "--dst-subnets",
+            "10.1.0.0/16,10.2.0.0/16",
+        ]);
+        assert!(e.to_string().contains("`10.1.0.0/16,10.2.0.0/16`"), "{e}");
+        // Flags both modes use stay accepted in both.
+        for mode in ["inner", "vxlan"] {
+            accepted(&[
+                "--mode",
+                mode,
+                "--hosts",
+                "4",
+                "--host-ip",
+                "10.244.255.20",
+                "--udp-port",
+                "9",
+                "--network",
+                "10.0.0.0/8",
+                "--subnet-len",
+                "16",
+                "--flows",
+                "8",
+            ]);
+        }
+        // Defaults apply when the flags are not given.
+        let a = parse(&["--mode", "vxlan"]).unwrap();
+        let p = a.plan([2; 6], [4; 6]).unwrap();
+        assert_eq!((p.vteps, p.vni, p.vxlan_port), (16, 1, 8472));
+        assert_eq!((p.vtep_base, p.gw_ip), (DEFAULT_VTEP_BASE, DEFAULT_GW_IP));
+        assert_eq!(p.gw_vtep_mac, DEFAULT_GW_VTEP_MAC);
+        assert_eq!((a.mbufs(), a.drain_ms()), (16383, 500));
+    }
+
+    #[test]
+    fn write_pcap_refuses_drain_and_mbufs() {
+        for (flag, v) in [("drain-ms", "100"), ("mbufs", "8192")] {
+            let f = format!("--{flag}");
+            refused_for(
+                &[
+                    "--write-pcap",
+                    "x.pcap",
+                    "--dst-mac",
+                    "02:00:00:00:00:02",
+                    &f,
+                    v,
+                ],
+                flag,
+                "sends nothing",
+            );
+            accepted(&[&f, v]);
+        }
+    }
+
+    #[test]
+    fn a_link_still_down_is_not_an_unknown_speed() {
+        let down = dpdk::Link {
+            up: false,
+            speed_mbps: 10_000,
+        };
+        let e = line_rate_mbps(None, down, "net_tap0").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("port net_tap0: link down"), "{msg}");
+        assert!(
+            msg.contains("--line-rate-mbps") && !msg.contains("unknown"),
+            "{msg}"
+        );
+        assert_eq!(line_rate_mbps(Some(1000.0), down, "x").unwrap(), 1000.0);
+        let up = |speed_mbps| dpdk::Link {
+            up: true,
+            speed_mbps,
+        };
+        assert_eq!(line_rate_mbps(None, up(25_000), "x").unwrap(), 25_000.0);
+        for s in [0, u32::MAX] {
+            let e = line_rate_mbps(None, up(s), "x").unwrap_err().to_string();
+            assert!(e.contains("link speed unknown"), "{e}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::fmt::Write as _;
 
 use super::flows::Mode;
 use super::meter::Latency;
-use super::rfc2544::SearchResult;
+use super::rfc2544::{SearchResult, Verdict};
 
 /// Bytes a frame occupies on the wire beyond its own: preamble, SFD and
 /// inter-frame gap.
@@ -19,8 +19,15 @@ pub struct Report {
     pub rx_port: String,
     pub lcores: String,
     pub tx_packets: u64,
+    /// Frames built but never taken by the TX device (freed at the end).
+    pub tx_unsent: u64,
+    /// Burst allocations that found the pool empty (each retried).
+    pub tx_alloc_failures: u64,
+    /// Distinct frames of ours received.
     pub rx_packets: u64,
-    /// `tx_packets - rx_packets` after the drain wait (0 if more arrived).
+    /// Further copies of frames already received.
+    pub duplicates: u64,
+    /// `tx_packets - rx_packets` after the drain wait.
     pub loss: u64,
     pub loss_pct: f64,
     pub reordered: u64,
@@ -37,6 +44,8 @@ pub struct Report {
     pub latency_samples: u64,
     pub latency_ns: Latency,
     pub tsc_hz: u64,
+    /// SIGINT/SIGTERM ended the run (or the RFC 2544 search) early.
+    pub interrupted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rfc2544: Option<SearchResult>,
 }
@@ -57,16 +66,40 @@ impl Report {
             "vxgate pktgen: {mode} frames of {} B, {} flows, {} -> {} ({})",
             self.size, self.flows, self.tx_port, self.rx_port, self.lcores
         );
-        let _ = writeln!(s, "  {:<18} {:>14} {:>10}", "", "packets", "Mpps");
+        // pps as well as Mpps: a low rate is not "0.000".
         let _ = writeln!(
             s,
-            "  {:<18} {:>14} {:>10.3}   ({:.3} Gbit/s L1)",
-            "sent", self.tx_packets, self.tx_mpps, self.tx_gbps
+            "  {:<18} {:>14} {:>10} {:>14}",
+            "", "packets", "Mpps", "pps"
         );
         let _ = writeln!(
             s,
-            "  {:<18} {:>14} {:>10.3}",
-            "received", self.rx_packets, self.rx_mpps
+            "  {:<18} {:>14} {:>10.3} {:>14.1}   ({:.3} Gbit/s L1)",
+            "sent",
+            self.tx_packets,
+            self.tx_mpps,
+            self.tx_mpps * 1e6,
+            self.tx_gbps
+        );
+        if self.tx_unsent > 0 || self.tx_alloc_failures > 0 {
+            let _ = writeln!(
+                s,
+                "  {:<18} {:>14}   (refused by the device; {} burst allocations found the pool empty)",
+                "not sent", self.tx_unsent, self.tx_alloc_failures
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  {:<18} {:>14} {:>10.3} {:>14.1}",
+            "received",
+            self.rx_packets,
+            self.rx_mpps,
+            self.rx_mpps * 1e6
+        );
+        let _ = writeln!(
+            s,
+            "  {:<18} {:>14}   (copies of frames already received, not in the count above)",
+            "duplicates", self.duplicates
         );
         let _ = writeln!(
             s,
@@ -89,7 +122,14 @@ impl Report {
             "  latency ns ({} samples): min {} p50 {} p99 {} p99.9 {} max {} mean {:.0}",
             self.latency_samples, l.min, l.p50, l.p99, l.p999, l.max, l.mean
         );
-        let _ = writeln!(s, "  duration {:.3} s", self.duration_s);
+        let _ = writeln!(
+            s,
+            "  duration {:.6} s (first frame sent to end of sending)",
+            self.duration_s
+        );
+        if self.interrupted {
+            let _ = writeln!(s, "  interrupted (SIGINT/SIGTERM) before the end");
+        }
         if let Some(r) = &self.rfc2544 {
             let _ = writeln!(
                 s,
@@ -98,30 +138,51 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "  {:>14} {:>14} {:>14} {:>14} {:>10}  result",
-                "offered pps", "sent pps", "sent", "received", "loss %"
+                "  {:>14} {:>14} {:>14} {:>14} {:>10} {:>10}  result",
+                "offered pps", "sent pps", "sent", "received", "dup", "loss %"
             );
             for t in &r.trials {
+                let verdict = match t.verdict {
+                    Verdict::Pass => "pass".to_owned(),
+                    Verdict::Fail => "fail".to_owned(),
+                    Verdict::GeneratorShort => format!(
+                        "generator could not send this rate (below {} %): not a DUT failure",
+                        r.min_sent_pct
+                    ),
+                    Verdict::Interrupted => "interrupted: not counted".to_owned(),
+                };
                 let _ = writeln!(
                     s,
-                    "  {:>14.0} {:>14.0} {:>14} {:>14} {:>10.4}  {}",
-                    t.offered_pps,
-                    t.tx_pps,
-                    t.tx_packets,
-                    t.rx_packets,
-                    t.loss_pct,
-                    if t.pass { "pass" } else { "fail" }
+                    "  {:>14.0} {:>14.0} {:>14} {:>14} {:>10} {:>10.4}  {verdict}",
+                    t.offered_pps, t.tx_pps, t.tx_packets, t.rx_packets, t.duplicates, t.loss_pct,
                 );
             }
             match r.throughput_pps {
                 Some(p) => {
                     let _ = writeln!(
                         s,
-                        "  throughput: {:.0} pps = {:.3} Mpps = {:.3} Gbit/s L1 (the figures above are from that trial)",
+                        "  throughput: {:.0} pps = {:.3} Mpps = {:.3} Gbit/s L1, the highest rate \
+                         verified (the figures above are from that trial)",
                         p,
                         p / 1e6,
                         p * f64::from((self.size + L1_OVERHEAD) * 8) / 1e9
                     );
+                    if r.generator_limited {
+                        let _ = writeln!(
+                            s,
+                            "  generator-limited: that is the rate pktgen could send, lossless; \
+                             the DUT may carry more"
+                        );
+                    }
+                    if r.interrupted {
+                        let _ = writeln!(
+                            s,
+                            "  interrupted: the search stopped early, a higher rate may pass"
+                        );
+                    }
+                }
+                None if r.interrupted => {
+                    let _ = writeln!(s, "  throughput: interrupted before any rate was verified");
                 }
                 None => {
                     let _ = writeln!(s, "  throughput: no rate passed, not even the lowest");
@@ -129,5 +190,117 @@ impl Report {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pktgen::rfc2544::{search, Measured, SearchConf};
+
+    fn report(rfc2544: Option<SearchResult>) -> Report {
+        Report {
+            mode: Mode::Inner,
+            size: 64,
+            flows: 1,
+            tx_port: "p".into(),
+            rx_port: "p".into(),
+            lcores: "main".into(),
+            tx_packets: 10,
+            tx_unsent: 0,
+            tx_alloc_failures: 0,
+            rx_packets: 10,
+            duplicates: 0,
+            loss: 0,
+            loss_pct: 0.0,
+            reordered: 0,
+            reordered_global: 0,
+            late: 0,
+            rx_other: 0,
+            duration_s: 1.0,
+            tx_mpps: 0.0,
+            rx_mpps: 0.0,
+            tx_gbps: 0.0,
+            latency_samples: 0,
+            latency_ns: Latency::default(),
+            tsc_hz: 1,
+            interrupted: rfc2544.as_ref().is_some_and(|r| r.interrupted),
+            rfc2544,
+        }
+    }
+
+    fn conf() -> SearchConf {
+        SearchConf {
+            line_rate_pps: 1000.0,
+            min_rate_pps: 10.0,
+            resolution_pct: 10.0,
+            loss_tolerance_pct: 0.0,
+        }
+    }
+
+    /// A lossless DUT behind a generator that sends at most `gen` pps.
+    fn gen(cap: f64) -> impl FnMut(f64) -> Measured {
+        move |rate| Measured {
+            tx_packets: rate.min(cap) as u64,
+            rx_packets: rate.min(cap) as u64,
+            duplicates: 0,
+            tx_pps: rate.min(cap),
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn a_search_interrupted_before_any_trial_says_so() {
+        let r = report(Some(search(conf(), gen(f64::MAX), || true)));
+        let t = r.to_table();
+        assert!(
+            t.contains("interrupted before any rate was verified"),
+            "{t}"
+        );
+        assert!(!t.contains("no rate passed"), "{t}");
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["interrupted"], true);
+        assert_eq!(v["rfc2544"]["interrupted"], true);
+        assert!(v["rfc2544"]["throughput_pps"].is_null());
+    }
+
+    #[test]
+    fn a_generator_limited_throughput_says_so() {
+        let r = report(Some(search(conf(), gen(400.0), || false)));
+        let t = r.to_table();
+        assert!(t.contains("generator could not send this rate"), "{t}");
+        assert!(t.contains("generator-limited"), "{t}");
+        assert!(t.contains("throughput: 400 pps"), "{t}");
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let rfc = &v["rfc2544"];
+        assert_eq!(rfc["generator_limited"], true);
+        assert_eq!(rfc["throughput_pps"], 400.0);
+        assert_eq!(rfc["trials"][0]["verdict"], "generator_short");
+        assert_eq!(rfc["trials"][0]["pass"], false);
+        assert_eq!(v["interrupted"], false);
+    }
+
+    #[test]
+    fn unsent_frames_and_duplicates_are_shown() {
+        let mut r = report(None);
+        r.tx_unsent = 7;
+        r.tx_alloc_failures = 3;
+        r.duplicates = 2;
+        let t = r.to_table();
+        assert!(
+            t.contains("not sent") && t.contains(" 7 ") && t.contains("3 burst"),
+            "{t}"
+        );
+        assert!(
+            t.lines()
+                .any(|l| l.contains("duplicates") && l.contains(" 2 ")),
+            "{t}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(
+            (v["tx_unsent"].as_u64(), v["tx_alloc_failures"].as_u64()),
+            (Some(7), Some(3))
+        );
+        assert_eq!(v["duplicates"], 2);
     }
 }

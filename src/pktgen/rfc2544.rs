@@ -1,6 +1,34 @@
-//! RFC 2544 throughput: the highest offered rate at which a trial loses no
-//! more than the tolerated share of frames, found by binary search between
-//! a low rate and line rate. The search is pure; trials are a closure.
+//! RFC 2544 throughput: the highest rate at which a trial loses no more
+//! than the tolerated share of frames, found by binary search between a low
+//! rate and line rate. The search is pure; trials are a closure.
+//!
+//! A trial verifies a rate only if the generator actually sent it: a trial
+//! whose measured TX rate is below [`MIN_SENT_SHARE`] of the offered rate
+//! says nothing about the offered rate (the DUT never saw it). If it lost
+//! nothing it verifies the rate that was sent; it is never a pass at the
+//! offered rate. A trial cut short by SIGINT verifies nothing.
+
+/// A trial must send at least this share of its offered rate to count at
+/// that rate: 1 % slack for TSC pacing granularity and the first burst's
+/// start-up, far below what a generator that cannot keep up loses.
+pub const MIN_SENT_SHARE: f64 = 0.99;
+
+/// What a trial proved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Sent the offered rate and lost no more than the tolerance.
+    Pass,
+    /// Lost more than the tolerance (at the rate sent, which is at most the
+    /// offered one): the DUT failed.
+    Fail,
+    /// The generator could not send the offered rate (below
+    /// [`MIN_SENT_SHARE`] of it) and nothing beyond the tolerance was lost:
+    /// not a DUT failure, and the offered rate is not verified.
+    GeneratorShort,
+    /// Cut short by SIGINT/SIGTERM: proves nothing.
+    Interrupted,
+}
 
 /// What one trial measured.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -10,10 +38,28 @@ pub struct Trial {
     /// The rate the generator achieved (lower when it cannot keep up).
     pub tx_pps: f64,
     pub tx_packets: u64,
+    /// Distinct frames received (duplicates not counted).
     pub rx_packets: u64,
+    /// Extra copies of frames already received.
+    pub duplicates: u64,
     pub loss: u64,
     pub loss_pct: f64,
+    pub verdict: Verdict,
+    /// `verdict == pass`.
     pub pass: bool,
+}
+
+/// What the trial closure reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Measured {
+    pub tx_packets: u64,
+    /// Distinct frames received.
+    pub rx_packets: u64,
+    pub duplicates: u64,
+    /// Achieved TX rate over the real sending time.
+    pub tx_pps: f64,
+    /// The trial was stopped early (SIGINT/SIGTERM).
+    pub interrupted: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -30,26 +76,49 @@ pub struct SearchResult {
     pub line_rate_pps: f64,
     pub resolution_pct: f64,
     pub loss_tolerance_pct: f64,
-    /// Highest passing offered rate; `None` when even the low rate failed.
+    /// [`MIN_SENT_SHARE`] in percent.
+    pub min_sent_pct: f64,
+    /// Highest verified rate: the offered rate of a passing trial, or the
+    /// sent rate of a lossless `generator_short` one; `None` when nothing
+    /// was verified.
     pub throughput_pps: Option<f64>,
-    /// Index into `trials` of the best passing trial.
+    /// The throughput comes from a trial whose generator could not send the
+    /// offered rate: the DUT may carry more than this.
+    pub generator_limited: bool,
+    /// Index into `trials` of the trial that gives the throughput.
     pub best_trial: Option<usize>,
+    /// SIGINT/SIGTERM stopped the search before it finished.
+    pub interrupted: bool,
     pub trials: Vec<Trial>,
 }
 
-/// Whether a trial with these counts passes.
+/// Whether a trial with these counts (`rx` distinct frames) loses no more
+/// than the tolerance.
 pub fn passes(tx: u64, rx: u64, tolerance_pct: f64) -> bool {
     let loss = tx.saturating_sub(rx);
     tx > 0 && (loss as f64) <= tolerance_pct / 100.0 * tx as f64
 }
 
+/// The verdict of a trial at `offered` pps that measured `m`.
+pub fn verdict(offered: f64, m: &Measured, tolerance_pct: f64) -> Verdict {
+    if m.interrupted {
+        Verdict::Interrupted
+    } else if !passes(m.tx_packets, m.rx_packets, tolerance_pct) {
+        Verdict::Fail
+    } else if m.tx_pps < offered * MIN_SENT_SHARE {
+        Verdict::GeneratorShort
+    } else {
+        Verdict::Pass
+    }
+}
+
 /// Runs the search: first at line rate, then halving the bracket
-/// [highest pass, lowest fail] until it is narrower than the resolution.
-/// `trial(rate)` returns (tx_packets, rx_packets, achieved tx pps); `stop`
-/// ends the search early (an interrupted run).
+/// [highest pass, lowest rate not verified] until it is narrower than the
+/// resolution. `trial(rate)` measures one trial; `stop` ends the search
+/// early (an interrupted run), as does an interrupted trial.
 pub fn search(
     conf: SearchConf,
-    mut trial: impl FnMut(f64) -> (u64, u64, f64),
+    mut trial: impl FnMut(f64) -> Measured,
     mut stop: impl FnMut() -> bool,
 ) -> SearchResult {
     let step = (conf.resolution_pct / 100.0 * conf.line_rate_pps).max(1.0);
@@ -60,40 +129,67 @@ pub fn search(
         line_rate_pps: conf.line_rate_pps,
         resolution_pct: conf.resolution_pct,
         loss_tolerance_pct: conf.loss_tolerance_pct,
+        min_sent_pct: MIN_SENT_SHARE * 100.0,
         throughput_pps: None,
+        generator_limited: false,
         best_trial: None,
+        interrupted: false,
         trials: Vec::new(),
     };
     let mut tested_low = false;
-    while !stop() {
-        let (tx, rx, tx_pps) = trial(rate);
-        let pass = passes(tx, rx, conf.loss_tolerance_pct);
-        let loss = tx.saturating_sub(rx);
+    loop {
+        if stop() {
+            out.interrupted = true;
+            break;
+        }
+        let m = trial(rate);
+        let v = verdict(rate, &m, conf.loss_tolerance_pct);
+        let loss = m.tx_packets.saturating_sub(m.rx_packets);
         out.trials.push(Trial {
             offered_pps: rate,
-            tx_pps,
-            tx_packets: tx,
-            rx_packets: rx,
+            tx_pps: m.tx_pps,
+            tx_packets: m.tx_packets,
+            rx_packets: m.rx_packets,
+            duplicates: m.duplicates,
             loss,
-            loss_pct: if tx == 0 {
+            loss_pct: if m.tx_packets == 0 {
                 0.0
             } else {
-                loss as f64 * 100.0 / tx as f64
+                loss as f64 * 100.0 / m.tx_packets as f64
             },
-            pass,
+            verdict: v,
+            pass: v == Verdict::Pass,
         });
-        if pass {
-            lo = rate;
-            out.throughput_pps = Some(rate);
+        let verified = match v {
+            Verdict::Interrupted => {
+                out.interrupted = true;
+                break;
+            }
+            Verdict::Pass => {
+                lo = rate;
+                Some(rate)
+            }
+            // Not verified at `rate`: search below it. A short trial that
+            // lost nothing still proves the rate it did send.
+            Verdict::GeneratorShort => {
+                hi = rate;
+                Some(m.tx_pps)
+            }
+            Verdict::Fail => {
+                hi = rate;
+                None
+            }
+        };
+        if let Some(r) = verified.filter(|r| out.throughput_pps.map_or(true, |t| *r > t)) {
+            out.throughput_pps = Some(r);
+            out.generator_limited = v == Verdict::GeneratorShort;
             out.best_trial = Some(out.trials.len() - 1);
-        } else {
-            hi = rate;
         }
         if rate <= conf.min_rate_pps {
             tested_low = true;
         }
         if hi - lo <= step {
-            // Nothing passed yet: make sure the low end itself was tried.
+            // Nothing verified yet: make sure the low end itself was tried.
             if out.throughput_pps.is_none() && !tested_low && conf.min_rate_pps > 0.0 {
                 rate = conf.min_rate_pps;
                 continue;
@@ -118,13 +214,25 @@ mod tests {
         }
     }
 
-    /// A device that loses everything above `cap` pps.
-    fn device(cap: f64) -> impl FnMut(f64) -> (u64, u64, f64) {
+    /// A device that loses everything above `cap` pps, fed by a generator
+    /// that sends at most `gen` pps (for one second).
+    fn rig(cap: f64, gen: f64) -> impl FnMut(f64) -> Measured {
         move |rate| {
-            let tx = rate as u64;
-            let rx = if rate <= cap { tx } else { cap as u64 };
-            (tx, rx, rate)
+            let sent = rate.min(gen);
+            let tx = sent as u64;
+            let rx = if sent <= cap { tx } else { cap as u64 };
+            Measured {
+                tx_packets: tx,
+                rx_packets: rx,
+                duplicates: 0,
+                tx_pps: sent,
+                interrupted: false,
+            }
         }
+    }
+
+    fn device(cap: f64) -> impl FnMut(f64) -> Measured {
+        rig(cap, f64::MAX)
     }
 
     #[test]
@@ -134,6 +242,7 @@ mod tests {
         assert!(t <= 637_000.0 && t > 637_000.0 - 10_000.0, "{t}");
         let best = &r.trials[r.best_trial.unwrap()];
         assert!(best.pass && best.offered_pps == t);
+        assert!(!r.generator_limited && !r.interrupted);
         assert!(
             r.trials.len() <= 9,
             "log2(100) + 2 trials, got {}",
@@ -153,7 +262,48 @@ mod tests {
         let r = search(conf(), device(1.0), || false);
         assert_eq!(r.throughput_pps, None);
         assert!(r.trials.iter().any(|t| t.offered_pps == 10_000.0));
-        assert!(r.trials.iter().all(|t| !t.pass));
+        assert!(r
+            .trials
+            .iter()
+            .all(|t| !t.pass && t.verdict == Verdict::Fail));
+    }
+
+    #[test]
+    fn a_generator_that_cannot_send_the_rate_verifies_only_what_it_sent() {
+        // The DUT carries anything; the generator tops out at 190 kpps.
+        let r = search(conf(), rig(f64::MAX, 190_000.0), || false);
+        assert_eq!(r.trials[0].verdict, Verdict::GeneratorShort);
+        assert!(!r.trials[0].pass, "1 Mpps was asked for, 190 kpps sent");
+        let t = r.throughput_pps.expect("190 kpps verified");
+        assert!(t <= 190_000.0, "never above what was sent: {t}");
+        assert!(t > 190_000.0 - 10_000.0, "{t}");
+        assert!(r.generator_limited);
+        // No trial passes at a rate the generator did not send.
+        for tr in &r.trials {
+            assert_eq!(
+                tr.pass,
+                tr.tx_pps >= tr.offered_pps * MIN_SENT_SHARE,
+                "{tr:?}"
+            );
+            assert_ne!(tr.verdict, Verdict::Fail, "{tr:?}");
+        }
+        // Within 1 % of the offered rate still passes.
+        let r = search(conf(), rig(f64::MAX, 995_000.0), || false);
+        assert_eq!(r.trials.len(), 1);
+        assert_eq!(r.trials[0].verdict, Verdict::Pass);
+        assert_eq!(r.throughput_pps, Some(1_000_000.0));
+        assert!(!r.generator_limited);
+    }
+
+    #[test]
+    fn a_short_trial_that_loses_frames_is_a_dut_failure() {
+        // Generator at 500 kpps, DUT at 300 kpps: the 1 Mpps trial sent
+        // 500 kpps and lost some: fail, not short.
+        let r = search(conf(), rig(300_000.0, 500_000.0), || false);
+        assert_eq!(r.trials[0].verdict, Verdict::Fail);
+        let t = r.throughput_pps.unwrap();
+        assert!(t <= 300_000.0 && t > 290_000.0, "{t}");
+        assert!(!r.generator_limited);
     }
 
     #[test]
@@ -174,5 +324,45 @@ mod tests {
             n > 2
         });
         assert_eq!(r.trials.len(), 2);
+        assert!(r.interrupted);
+    }
+
+    #[test]
+    fn an_interrupted_trial_is_neither_a_pass_nor_the_best() {
+        // Trial 1 (1 Mpps) fails, trial 2 (505 kpps) passes, trial 3 is cut
+        // short by SIGINT with everything it sent received.
+        let mut dev = device(600_000.0);
+        let mut n = 0;
+        let r = search(
+            conf(),
+            |rate| {
+                n += 1;
+                let mut m = dev(rate);
+                m.interrupted = n == 3;
+                m
+            },
+            || false,
+        );
+        assert_eq!(r.trials.len(), 3);
+        assert!(r.interrupted);
+        let last = r.trials[2];
+        assert_eq!((last.verdict, last.pass), (Verdict::Interrupted, false));
+        assert_eq!(r.best_trial, Some(1));
+        assert_eq!(r.throughput_pps, Some(r.trials[1].offered_pps));
+        // Interrupted in the first trial, which lost nothing: nothing verified.
+        let r = search(
+            conf(),
+            |rate| Measured {
+                interrupted: true,
+                ..device(f64::MAX)(rate)
+            },
+            || false,
+        );
+        assert_eq!((r.throughput_pps, r.best_trial), (None, None));
+        assert!(r.interrupted && !r.trials[0].pass);
+        // Stopped before any trial.
+        let r = search(conf(), device(f64::MAX), || true);
+        assert!(r.interrupted && r.trials.is_empty());
+        assert_eq!(r.throughput_pps, None);
     }
 }
