@@ -849,13 +849,14 @@ pub fn write_pcap(args: &PktgenArgs) -> Result<u64, PktgenError> {
 /// what the DPDK layer and the workers log (a lost lcore, a port problem)
 /// reaches the operator; the report itself goes to stdout.
 fn install_logging() {
+    use crate::ops::logging::{init, LevelSource};
     let rust_log = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
     let installed = match rust_log.as_deref() {
-        Some(l) => crate::ops::logging::init(Some(l), None)
-            .or_else(|_| crate::ops::logging::init(Some("warn"), None)),
-        None => crate::ops::logging::init(Some("warn"), None),
+        Some(l) => init(Some(l), LevelSource::Other, None)
+            .or_else(|_| init(Some("warn"), LevelSource::Other, None)),
+        None => init(Some("warn"), LevelSource::Other, None),
     };
     if let Err(e) = installed {
         // Only when a logger is already installed (pktgen run in-process).
