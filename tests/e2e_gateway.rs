@@ -82,13 +82,14 @@ fn start_with(kind: Dpdk, net: Net, nodes: u32, workers: u32) -> Running {
         gw.attach_taps();
     }
     topo.sync_flannel(&ctl);
-    // The metrics endpoint opens last, once the workers run: every test
-    // reads it, so wait for it (a loaded machine can take a moment).
+    // The metrics endpoint answers from the start; the data plane's
+    // families appear once the workers run. Every test reads them, so wait
+    // for them (a loaded machine can take a moment).
     let scrape = format!(
-        "ip netns exec {} curl -sf -o /dev/null http://127.0.0.1:9477/metrics",
+        "ip netns exec {} curl -sf http://127.0.0.1:9477/metrics | grep -q '^vxgate_worker_polls_total'",
         gw.ns
     );
-    wait_alive(&mut topo, vxgate, deadline, "its metrics endpoint", || {
+    wait_alive(&mut topo, vxgate, deadline, "its data-plane metrics", || {
         run(&scrape).status.success()
     });
     Running {
@@ -310,6 +311,49 @@ fn node_joining_later_is_reachable_within_two_seconds_and_deleted_lease_stops_tr
         "traffic to a deleted lease must stop"
     );
     assert!(r.metric("vxgate_drops_total{reason=\"no_route\"}") >= before + 2.0);
+    r.stop();
+}
+
+/// flannel with DirectRouting, every node on-link: nodes route the
+/// gateway's subnet via its PublicIP as plain IPv4 and expect the same
+/// back; no VXLAN on the wire. Pods and the bare-metal host talk both ways,
+/// and so does a node itself, whose packets carry its own underlay address
+/// (its route to our subnet is via eth0): the host's answers to that
+/// address go back plainly out of the underlay.
+#[test]
+fn direct_routing_pods_and_a_node_itself_talk_to_bare_metal() {
+    let net = Net {
+        direct_routing: true,
+        ..Net::default()
+    };
+    let mut r = start(Dpdk::Tap, net.clone(), 2);
+    let bm = r.gw.bm_ns.clone();
+    // The host reaches the nodes' own addresses through the gateway too.
+    sh(&format!(
+        "ip -n {bm} route add {}/{} via {}",
+        net.underlay.0, net.underlay.1, r.gw.access_ip
+    ));
+    for n in 0..r.topo.nodes.len() {
+        let (pod_ns, pod_ip) = r.topo.nodes[n].pods[0].clone();
+        ping_until(&r, &bm, pod_ip, Duration::from_secs(10));
+        assert!(
+            r.topo.ping(&pod_ns, r.gw.host_ip, 3),
+            "pod {pod_ip} -> bare-metal"
+        );
+        let node_ns = r.topo.nodes[n].ns.clone();
+        let node_ip = r.topo.nodes[n].public_ip;
+        ping_until(&r, &node_ns, r.gw.host_ip, Duration::from_secs(10));
+        assert!(
+            r.topo.ping(&node_ns, r.gw.host_ip, 3),
+            "node {node_ip} itself -> bare-metal and back"
+        );
+        assert!(r.topo.ping(&bm, node_ip, 2), "bare-metal -> node {node_ip}");
+    }
+    let (pod_ns, pod_ip) = r.topo.nodes[0].pods[0].clone();
+    tcp_both_ways(&mut r, "direct routing", (&pod_ns, pod_ip), 5005);
+    assert_eq!(r.metric("vxgate_encap_packets_total"), 0.0, "no VXLAN");
+    assert_eq!(r.metric("vxgate_decap_packets_total"), 0.0, "no VXLAN");
+    assert_eq!(r.metric("vxgate_drops_total{reason=\"no_route\"}"), 0.0);
     r.stop();
 }
 

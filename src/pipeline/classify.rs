@@ -7,7 +7,7 @@ use super::buf::PacketBuf;
 use super::context::Context;
 use super::decap::{decap, to_access};
 use super::drop_reason::{DropReason, SlowKind};
-use super::encap::to_overlay;
+use super::encap::{to_overlay, to_underlay_direct};
 use super::fastpath::{access_burst, underlay_burst};
 use super::lookup::{Lease, Lookup};
 use super::slowpath::{
@@ -293,6 +293,17 @@ pub(crate) fn route<B: PacketBuf, L: Lookup>(
             None => lookup.lease(ctx.subnet_key(dst)),
         };
         return to_overlay(ctx, lookup, st, buf, origin, lease);
+    }
+    // With DirectRouting, a node sends us what it originates itself (not
+    // its pods) from its own underlay address: answers to it, and ICMP
+    // errors about it, go back the same way, as a flannel node's would.
+    let on_link = ctx.cfg.underlay_prefix.contains(dst) && !ctx.is_directed_broadcast(dst);
+    if ctx.cfg.direct_routing
+        && on_link
+        && matches!(origin, Origin::Access | Origin::Gateway)
+        && !ctx.is_local(dst)
+    {
+        return to_underlay_direct(ctx, lookup, st, buf, origin, dst);
     }
     Verdict::Drop(DropReason::NoRoute)
 }

@@ -88,49 +88,73 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         Err(r) => return Verdict::Drop(r),
     };
     let public = u32::from(lease.public_ip);
-    let direct = ctx.cfg.direct_routing && ctx.cfg.underlay_prefix.contains(public);
-    let mtu = if direct {
-        ctx.cfg.underlay_mtu
-    } else {
-        ctx.cfg.tunnel_mtu
-    };
+    if ctx.cfg.direct_routing && ctx.cfg.underlay_prefix.contains(public) {
+        // DirectRouting: plain routed IPv4 to the on-link node.
+        return to_underlay_direct(ctx, lookup, st, buf, origin, public);
+    }
+    let mtu = ctx.cfg.tunnel_mtu;
     if let Some(v) = forward_check(ctx, lookup, st, buf, origin, ttl, total, df, mtu) {
         return v;
     }
-    if !direct && buf.headroom() < OUTER_LEN {
+    if buf.headroom() < OUTER_LEN {
         // Cannot build the TX frame: counted like a full TX queue.
         return Verdict::Drop(DropReason::TxFull);
     }
     decrement_forwarded_ttl(buf, origin);
-    let next_hop = if direct {
-        public
-    } else {
-        ctx.underlay_next_hop(public)
-    };
+    let next_hop = ctx.underlay_next_hop(public);
     let mac = lookup.neighbor(Side::Underlay, next_hop);
     let mut f = Frame::new_unchecked(buf.data_mut());
-    if direct {
-        // DirectRouting: plain routed IPv4 to the on-link node.
-        f.set_src(ctx.cfg.underlay_mac);
-        f.set_dst(mac.unwrap_or(MacAddr::ZERO));
-    } else {
-        f.set_src(ctx.cfg.vtep_mac);
-        f.set_dst(lease.vtep_mac);
-        let inner_len = buf.len() as u16;
-        let ident = st.take_ident();
-        let Some(hdr) = buf.prepend(OUTER_LEN) else {
-            return Verdict::Drop(DropReason::TxFull);
-        };
-        ctx.write_outer(
-            hdr,
-            mac.unwrap_or(MacAddr::ZERO),
-            lease.public_ip,
-            ident,
-            sport,
-            inner_len,
-        );
-        st.counters.encap();
+    f.set_src(ctx.cfg.vtep_mac);
+    f.set_dst(lease.vtep_mac);
+    let inner_len = buf.len() as u16;
+    let ident = st.take_ident();
+    let Some(hdr) = buf.prepend(OUTER_LEN) else {
+        return Verdict::Drop(DropReason::TxFull);
+    };
+    ctx.write_outer(
+        hdr,
+        mac.unwrap_or(MacAddr::ZERO),
+        lease.public_ip,
+        ident,
+        sport,
+        inner_len,
+    );
+    st.counters.encap();
+    match mac {
+        Some(_) => Verdict::TxUnderlay,
+        None => Verdict::Hold {
+            side: Side::Underlay,
+            next_hop,
+            answers_drop: false,
+        },
     }
+}
+
+/// Sends a validated `[Ethernet][IPv4]` frame as plain routed IPv4 to
+/// `next_hop`, on-link on the underlay: DirectRouting toward a node's
+/// lease, and (with DirectRouting) toward a node's own address, which is
+/// the source of what the node itself sends us that way.
+pub(crate) fn to_underlay_direct<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    buf: &mut B,
+    origin: Origin,
+    next_hop: u32,
+) -> Verdict {
+    let (ttl, total, df) = match ip_view(buf) {
+        Ok(ip) => (ip.ttl(), ip.total_len(), ip.dont_frag()),
+        Err(r) => return Verdict::Drop(r),
+    };
+    let mtu = ctx.cfg.underlay_mtu;
+    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, ttl, total, df, mtu) {
+        return v;
+    }
+    decrement_forwarded_ttl(buf, origin);
+    let mac = lookup.neighbor(Side::Underlay, next_hop);
+    let mut f = Frame::new_unchecked(buf.data_mut());
+    f.set_src(ctx.cfg.underlay_mac);
+    f.set_dst(mac.unwrap_or(MacAddr::ZERO));
     match mac {
         Some(_) => Verdict::TxUnderlay,
         None => Verdict::Hold {

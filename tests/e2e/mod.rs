@@ -52,6 +52,9 @@ pub struct Net {
     /// Underlay (and access) link MTU, written as flannel's `Backend.MTU`;
     /// `None`: 1500 and no `MTU` key.
     pub mtu: Option<u32>,
+    /// flannel's `Backend.DirectRouting`: on-link nodes route each other's
+    /// subnets via the PublicIP on eth0, plain IPv4, no VXLAN.
+    pub direct_routing: bool,
 }
 
 impl Default for Net {
@@ -64,6 +67,7 @@ impl Default for Net {
             port: 8472,
             underlay: (Ipv4Addr::new(172, 28, 147, 32), 27),
             mtu: None,
+            direct_routing: false,
         }
     }
 }
@@ -74,8 +78,13 @@ impl Net {
             .mtu
             .map(|m| format!(r#","MTU":{m}"#))
             .unwrap_or_default();
+        let direct = if self.direct_routing {
+            r#","DirectRouting":true"#
+        } else {
+            ""
+        };
         format!(
-            r#"{{"Network":"{}/{}","SubnetLen":{},"Backend":{{"Type":"vxlan","VNI":{},"Port":{}{mtu}}}}}"#,
+            r#"{{"Network":"{}/{}","SubnetLen":{},"Backend":{{"Type":"vxlan","VNI":{},"Port":{}{mtu}{direct}}}}}"#,
             self.network.0, self.network.1, self.subnet_len, self.vni, self.port
         )
     }
@@ -241,8 +250,9 @@ impl Topology {
     }
 
     /// What flanneld does on every node: read all leases from etcd and
-    /// install route, permanent neighbour and FDB entry for each other one;
-    /// remove what vanished. Safe to re-run.
+    /// install route, permanent neighbour and FDB entry for each other one
+    /// (with DirectRouting, every node being on-link: only a route via the
+    /// PublicIP on eth0); remove what vanished. Safe to re-run.
     pub fn sync_flannel(&mut self, etcdctl: &Etcdctl) {
         let leases = etcdctl.leases(&self.net.prefix);
         let vni = self.net.vni;
@@ -263,6 +273,10 @@ impl Topology {
             for key in stale {
                 let (ip, mac) = node.programmed.remove(&key).unwrap();
                 let (net, _) = key.split_once('-').unwrap();
+                if self.net.direct_routing {
+                    let _ = run(&format!("ip -n {} route del {net}/{slen}", node.ns));
+                    continue;
+                }
                 let _ = run(&format!(
                     "ip -n {ns} route del {net}/{slen} ; ip -n {ns} neigh del {net} dev flannel.{vni} ; \
                      bridge -n {ns} fdb del {mac} dev flannel.{vni} dst {ip} self",
@@ -274,6 +288,15 @@ impl Topology {
                     continue;
                 }
                 let (net, _) = key.split_once('-').unwrap();
+                if self.net.direct_routing {
+                    sh(&format!(
+                        "ip -n {ns} route replace {net}/{slen} via {ip} dev eth0",
+                        ns = node.ns
+                    ));
+                    node.programmed
+                        .insert(key.clone(), (ip.clone(), mac.clone()));
+                    continue;
+                }
                 sh(&format!(
                     "ip -n {ns} neigh replace {net} lladdr {mac} dev flannel.{vni} nud permanent && \
                      bridge -n {ns} fdb replace {mac} dev flannel.{vni} dst {ip} self permanent && \
