@@ -117,12 +117,5 @@ pub(crate) fn to_access<B: PacketBuf, L: Lookup>(
     let mut f = Frame::new_unchecked(buf.data_mut());
     f.set_src(ctx.cfg.access_mac);
     f.set_dst(mac.unwrap_or(MacAddr::ZERO));
-    match mac {
-        Some(_) => Verdict::TxAccess,
-        None => Verdict::Hold {
-            side: Side::Access,
-            next_hop: dst,
-            answers_drop: false,
-        },
-    }
+    Verdict::send_or_hold(Side::Access, mac.is_some(), dst)
 }

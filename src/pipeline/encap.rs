@@ -120,14 +120,7 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         inner_len,
     );
     st.counters.encap();
-    match mac {
-        Some(_) => Verdict::TxUnderlay,
-        None => Verdict::Hold {
-            side: Side::Underlay,
-            next_hop,
-            answers_drop: false,
-        },
-    }
+    Verdict::send_or_hold(Side::Underlay, mac.is_some(), next_hop)
 }
 
 /// Sends a validated `[Ethernet][IPv4]` frame as plain routed IPv4 to
@@ -155,14 +148,7 @@ pub(crate) fn to_underlay_direct<B: PacketBuf, L: Lookup>(
     let mut f = Frame::new_unchecked(buf.data_mut());
     f.set_src(ctx.cfg.underlay_mac);
     f.set_dst(mac.unwrap_or(MacAddr::ZERO));
-    match mac {
-        Some(_) => Verdict::TxUnderlay,
-        None => Verdict::Hold {
-            side: Side::Underlay,
-            next_hop,
-            answers_drop: false,
-        },
-    }
+    Verdict::send_or_hold(Side::Underlay, mac.is_some(), next_hop)
 }
 
 #[cfg(test)]

@@ -51,6 +51,23 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
+impl Verdict {
+    /// Out of `side` when the next hop `next_hop` (host order) is
+    /// resolved, else held for it.
+    #[inline]
+    pub(crate) fn send_or_hold(side: Side, resolved: bool, next_hop: u32) -> Verdict {
+        match (resolved, side) {
+            (true, Side::Underlay) => Verdict::TxUnderlay,
+            (true, Side::Access) => Verdict::TxAccess,
+            (false, side) => Verdict::Hold {
+                side,
+                next_hop,
+                answers_drop: false,
+            },
+        }
+    }
+}
+
 impl Default for Verdict {
     fn default() -> Self {
         Verdict::Drop(DropReason::Truncated)
