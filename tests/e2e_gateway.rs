@@ -89,9 +89,13 @@ fn start_with(kind: Dpdk, net: Net, nodes: u32, workers: u32) -> Running {
         "ip netns exec {} curl -sf http://127.0.0.1:9477/metrics | grep -q '^vxgate_worker_polls_total'",
         gw.ns
     );
-    wait_alive(&mut topo, vxgate, deadline, "its data-plane metrics", || {
-        run(&scrape).status.success()
-    });
+    wait_alive(
+        &mut topo,
+        vxgate,
+        deadline,
+        "its data-plane metrics",
+        || run(&scrape).status.success(),
+    );
     Running {
         topo,
         gw,

@@ -97,6 +97,10 @@ pub(crate) struct Mirror {
     /// is logged and counted once per value, not again at every re-list
     /// after a reconnect (no log flood, counters that count entries).
     skipped: BTreeMap<String, Vec<u8>>,
+    /// Good leases under a second key of a subnet held under another
+    /// (`10.5.1.0-24` and `10.5.1.0-24&fc00::-64`): not delivered, but
+    /// the one to deliver when the held key goes, as a re-list would.
+    standby: BTreeMap<Subnet, BTreeMap<String, LeaseAttrs>>,
 }
 
 impl Mirror {
@@ -132,9 +136,12 @@ impl Mirror {
             Classified::BadValue(_, e) => self.skip(key, value, Skip::BadValue(e), st),
             Classified::OtherBackend(s, backend) => {
                 self.skip(key, value, Skip::OtherBackend(backend), st);
+                self.unstandby(s, key);
                 if self.by_subnet.get(&s).is_some_and(|e| e.key == key) {
                     self.by_subnet.remove(&s);
-                    sink.remove(s);
+                    if !self.promote(s, sink) {
+                        sink.remove(s);
+                    }
                     st.record_event(arrived);
                 }
             }
@@ -142,6 +149,10 @@ impl Mirror {
                 Some(e) if e.key != key => {
                     let other = e.key.clone();
                     self.skip(key, value, Skip::Duplicate(other), st);
+                    self.standby
+                        .entry(s)
+                        .or_default()
+                        .insert(key.to_string(), attrs);
                 }
                 Some(e) if e.attrs == attrs => {
                     // A daily re-put, or the good value back after a bad
@@ -176,14 +187,44 @@ impl Mirror {
     ) -> Option<Subnet> {
         self.skipped.remove(key);
         let s = LeaseKey::parse(key).ok()?.v4;
+        self.unstandby(s, key);
         if !self.by_subnet.get(&s).is_some_and(|e| e.key == key) {
             return None;
         }
         self.by_subnet.remove(&s);
-        sink.remove(s);
+        if !self.promote(s, sink) {
+            sink.remove(s);
+        }
         st.record_event(arrived);
         self.publish_len(sink, st);
         Some(s)
+    }
+
+    fn unstandby(&mut self, s: Subnet, key: &str) {
+        if let Some(keys) = self.standby.get_mut(&s) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.standby.remove(&s);
+            }
+        }
+    }
+
+    /// The held key of `s` went: its first standby key (the one a re-list
+    /// would pick, keys being listed in order) takes over. False if none.
+    fn promote(&mut self, s: Subnet, sink: &mut dyn LeaseSink) -> bool {
+        let Some(keys) = self.standby.get_mut(&s) else {
+            return false;
+        };
+        let Some((key, attrs)) = keys.pop_first() else {
+            return false;
+        };
+        if keys.is_empty() {
+            self.standby.remove(&s);
+        }
+        self.skipped.remove(&key);
+        sink.upsert(s, &attrs);
+        self.by_subnet.insert(s, Entry { key, attrs });
+        true
     }
 
     /// Replaces the mirror by a full listing, telling the sink only the
@@ -196,11 +237,15 @@ impl Mirror {
         st: &ControlStatus,
     ) {
         let mut next: BTreeMap<Subnet, Entry> = BTreeMap::new();
+        let mut standby: BTreeMap<Subnet, BTreeMap<String, LeaseAttrs>> = BTreeMap::new();
         let mut skipped_now = std::collections::BTreeSet::new();
         for (key, value) in listing {
             let why = match classify(key, value) {
                 Classified::Valid(s, attrs) => match next.get(&s) {
-                    Some(e) => Skip::Duplicate(e.key.clone()),
+                    Some(e) => {
+                        standby.entry(s).or_default().insert(key.clone(), attrs);
+                        Skip::Duplicate(e.key.clone())
+                    }
                     None => {
                         next.insert(
                             s,
@@ -241,6 +286,7 @@ impl Mirror {
             }
         }
         self.by_subnet = next;
+        self.standby = standby;
         self.publish_len(sink, st);
     }
 
@@ -620,6 +666,47 @@ mod tests {
         m.put("10.1.1.0-24&fc00::-64", &val(5, 5), &mut r, &st, t);
         m.put("10.1.1.0-24&fc00::-64", &val(5, 5), &mut r, &st, t);
         assert_eq!(counts(&st), (9, 2));
+        assert_eq!(st.leases(), 1);
+    }
+
+    /// Two keys for one subnet (a v4 key and a dual-stack one): the second
+    /// stands by, and takes over when the first goes (deleted, or turned
+    /// to another backend), as a re-list would have it, not only after the
+    /// next reconnect.
+    #[test]
+    fn a_second_key_of_a_subnet_takes_over_when_the_first_goes() {
+        let (mut m, mut r, st, t) = (
+            Mirror::default(),
+            Rec::default(),
+            ControlStatus::new(),
+            Instant::now(),
+        );
+        let s = Subnet::parse_key("10.1.2.0-24").unwrap();
+        let ip = |r: &Rec| r.0.get(&s).map(|a| a.public_ip.octets()[3]);
+        m.put("10.1.2.0-24", &val(1, 1), &mut r, &st, t);
+        m.put("10.1.2.0-24&fc00::-64", &val(2, 2), &mut r, &st, t);
+        assert_eq!(ip(&r), Some(1));
+        m.delete("10.1.2.0-24", &mut r, &st, t);
+        assert_eq!(ip(&r), Some(2), "the standby key took over");
+        assert!(m.holds_key("10.1.2.0-24&fc00::-64"));
+        m.put("10.1.2.0-24", &val(3, 3), &mut r, &st, t);
+        assert_eq!(ip(&r), Some(2), "the held key stays");
+        let host_gw = br#"{"PublicIP":"192.0.2.9","BackendType":"host-gw"}"#;
+        m.put("10.1.2.0-24&fc00::-64", host_gw, &mut r, &st, t);
+        assert_eq!(ip(&r), Some(3), "left vxlan: the other key took over");
+        m.delete("10.1.2.0-24", &mut r, &st, t);
+        assert_eq!(ip(&r), None, "no standby left");
+        assert_eq!(st.leases(), 0);
+        // The same after a re-list: the first listed key holds, the
+        // second stands by.
+        let listing = vec![
+            ("10.1.2.0-24".to_string(), val(4, 4)),
+            ("10.1.2.0-24&fc00::-64".to_string(), val(5, 5)),
+        ];
+        m.resync(&listing, &mut r, &st);
+        assert_eq!(ip(&r), Some(4));
+        m.delete("10.1.2.0-24", &mut r, &st, t);
+        assert_eq!(ip(&r), Some(5));
         assert_eq!(st.leases(), 1);
     }
 
