@@ -1,15 +1,17 @@
 //! flannel's JSON documents in etcd: the network `config` and lease values.
 //!
 //! Go's `encoding/json` matches object keys to struct fields
-//! case-insensitively, so `"vni"` and `"VNI"` both reach `VNI` in flanneld.
-//! We read through `serde_json::Value` and look keys up the same way
-//! (an exact match wins over a case-folded one).
+//! case-insensitively, so `"vni"` and `"VNI"` both reach `VNI` in flanneld,
+//! and of several spellings in one object the last one wins. We read
+//! through `go_json::parse`, which leaves one entry per case-insensitive
+//! key (Go's winner), and look names up case-insensitively.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
+use super::go_json;
 use super::subnet::Subnet;
 
 /// The UDP port the Linux kernel (and so flannel.1) uses when none is set.
@@ -71,8 +73,9 @@ pub enum ConfigError {
     UnsupportedBackend(String),
 }
 
-/// Looks `name` up like Go's encoding/json: exact match first, then
-/// ASCII case-insensitive. `null` counts as absent (Go leaves the field).
+/// Looks `name` up like Go's encoding/json, case-insensitively (an object
+/// from `go_json::parse` holds one entry per case-insensitive key). `null`
+/// counts as absent (Go leaves the field).
 pub fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     let v = obj.get(name).or_else(|| {
         obj.iter()
@@ -132,8 +135,7 @@ fn get_uint(
 impl NetworkConfig {
     /// Parses and validates with flanneld's defaults (`pkg/subnet/config.go`).
     pub fn parse(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let v: Value = go_json::parse(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
         let obj = v.as_object().ok_or(ConfigError::NotObject)?;
 
         if get_bool(obj, "EnableIPv4")? == Some(false) {
@@ -361,8 +363,7 @@ fn lease_str<'a>(
 impl LeaseValue {
     /// Parses a lease value as flanneld writes it (case-insensitive keys).
     pub fn parse(bytes: &[u8]) -> Result<Self, LeaseError> {
-        let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| LeaseError::Json(e.to_string()))?;
+        let v: Value = go_json::parse(bytes).map_err(|e| LeaseError::Json(e.to_string()))?;
         let obj = v.as_object().ok_or(LeaseError::NotObject)?;
         let ip = lease_str(obj, "PublicIP")?.ok_or(LeaseError::Missing("PublicIP"))?;
         let public_ip = Ipv4Addr::from_str(ip).map_err(|_| LeaseError::Invalid {
@@ -494,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn config_keys_are_case_insensitive_exact_wins() {
+    fn config_keys_are_case_insensitive_and_the_last_wins_as_in_go() {
         let c = cfg(r#"{"network":"10.1.0.0/16","subnetlen":25,"BACKEND":{"type":"vxlan","vni":7,"port":4789,"mtu":9000,"directrouting":true}}"#)
             .unwrap();
         assert_eq!(c.network, Subnet::parse_cidr("10.1.0.0/16").unwrap());
@@ -512,6 +513,21 @@ mod tests {
             cfg(r#"{"network":"10.9.0.0/16","Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}"#)
                 .unwrap();
         assert_eq!(c.network.addr, Ipv4Addr::new(10, 1, 0, 0));
+        // Go applies keys in document order: the last spelling wins, even
+        // over the exact one; a null changes nothing.
+        let c = cfg(
+            r#"{"Network":"10.1.0.0/16","network":"10.9.0.0/16","Backend":{"Type":"vxlan"},"backend":{"type":"vxlan","VNI":5},"NETWORK":null}"#,
+        )
+        .unwrap();
+        assert_eq!(c.network.addr, Ipv4Addr::new(10, 9, 0, 0));
+        assert_eq!(c.backend.vni, 5);
+        let l = LeaseValue::parse(
+            br#"{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01"},"publicip":"192.0.2.9"}"#,
+        );
+        assert!(
+            matches!(&l, Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 9)),
+            "peers send to the last PublicIP: {l:?}"
+        );
     }
 
     #[test]
