@@ -412,6 +412,15 @@ pub(crate) async fn keep_renewed(
     deleted: Arc<Notify>,
 ) {
     let margin = reg.opts.renew_margin_min;
+    let granted = reg.opts.lease_ttl_s as i64;
+    if margin.saturating_mul(60) > granted.max(1) as u64 / 2 {
+        tracing::warn!(
+            margin_min = margin,
+            ttl_s = granted,
+            renew_after = ?renew_after(granted, margin),
+            "--subnet-lease-renew-margin is more than half the lease TTL; renewing at half the TTL instead"
+        );
+    }
     loop {
         let wait = match own.expiry {
             None => None,

@@ -444,15 +444,26 @@ impl LeaseAttrs {
 
 /// Parses `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff` (hex, any case).
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let sep = if s.contains('-') { '-' } else { ':' };
+    // Two hex digits exactly (`from_str_radix` alone would take "+2").
+    let byte = |p: &str| {
+        let hex = p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit());
+        hex.then(|| u8::from_str_radix(p, 16).ok()).flatten()
+    };
     let mut out = [0u8; 6];
+    if s.contains('.') {
+        // Go's net.ParseMAC also reads the dotted form 0200.0000.0001.
+        let mut groups = s.split('.');
+        for pair in out.chunks_mut(2) {
+            let g = groups.next().filter(|g| g.len() == 4 && g.is_ascii())?;
+            pair[0] = byte(&g[..2])?;
+            pair[1] = byte(&g[2..])?;
+        }
+        return groups.next().is_none().then_some(out);
+    }
+    let sep = if s.contains('-') { '-' } else { ':' };
     let mut parts = s.split(sep);
     for b in out.iter_mut() {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
+        *b = byte(parts.next()?)?;
     }
     parts.next().is_none().then_some(out)
 }
@@ -583,6 +594,30 @@ mod tests {
         assert_eq!(a.vtep_mac, [0xc6, 0xd2, 0x32, 0x6f, 0x8f, 0x44]);
         assert_eq!(a.vni, Some(1));
         assert_eq!(a.encode(), text);
+    }
+
+    /// What Go's net.ParseMAC takes for a 6-byte address, and nothing else.
+    #[test]
+    fn macs_parse_as_go_parses_them() {
+        let m = Some([0x02, 0, 0, 0, 0, 0x0a]);
+        for ok in ["02:00:00:00:00:0a", "02-00-00-00-00-0A", "0200.0000.000a"] {
+            assert_eq!(parse_mac(ok), m, "{ok}");
+        }
+        for bad in [
+            "+2:00:00:00:00:0a",
+            "02:00:00:00:00:+a",
+            "2:00:00:00:00:0a",
+            "02:00:00:00:00",
+            "02:00:00:00:00:0a:0b",
+            "02:00-00:00:00:0a",
+            "0200.0000.000a.0000",
+            "0200.0000",
+            "+200.0000.000a",
+            "02é0.0000.000a",
+            "",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -318,8 +318,12 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    fn suffix<'k>(&self, dir: &str, key: &'k [u8]) -> Option<&'k str> {
-        std::str::from_utf8(key).ok()?.strip_prefix(dir)
+    /// The key below `dir`. A key that is not UTF-8 keeps its bad bytes
+    /// as U+FFFD, so that it is reported as a malformed key, not dropped
+    /// unseen.
+    fn suffix(&self, dir: &str, key: &[u8]) -> Option<String> {
+        let rest = key.strip_prefix(dir.as_bytes())?;
+        Some(String::from_utf8_lossy(rest).into_owned())
     }
 
     async fn list_and_diff(&mut self) -> Result<i64, ControlError> {
@@ -327,12 +331,7 @@ impl Session<'_> {
         let dir = self.reg.subnets_dir();
         let listing: Vec<(String, Vec<u8>)> = kvs
             .iter()
-            .filter_map(|kv: &KeyValue| {
-                Some((
-                    self.suffix(&dir, kv.key())?.to_string(),
-                    kv.value().to_vec(),
-                ))
-            })
+            .filter_map(|kv: &KeyValue| Some((self.suffix(&dir, kv.key())?, kv.value().to_vec())))
             .collect();
         self.mirror.resync(&listing, self.sink, self.status);
         // A config changed (or deleted) while we were away is said now, as
@@ -436,6 +435,7 @@ impl Session<'_> {
                 let Some(key) = self.suffix(&dir, kv.key()) else {
                     continue;
                 };
+                let key = key.as_str();
                 let own = self.own_key.is_some_and(|k| k.as_bytes() == kv.key());
                 match ev.event_type() {
                     EventType::Put => {
