@@ -106,8 +106,10 @@ fn inner_pcap_frames_are_valid_and_spread_over_lease_subnets() {
         subnets.insert(c);
         assert!(in_range(ip.source, Ipv4Addr::new(10, 244, 255, 10), 4));
         assert_eq!(udp.destination_port, 5001);
-        assert_eq!(&payload[..4], b"VXPG");
+        // Magic `VX` and run id 0: no live run counts a pcap's frames.
+        assert_eq!(&payload[..5], b"VX\0\0\0");
         let st = payload::find(f).expect("stamp");
+        assert_eq!(st.run, payload::PCAP_RUN_ID);
         assert_eq!(st.seq, k as u64);
         assert_eq!(u32::from(st.flow), k as u32 % 500);
     }
@@ -183,7 +185,7 @@ fn vxlan_pcap_frames_come_from_the_derived_vteps() {
             Ipv4Addr::new(10, 244, 255, 10),
             8
         ));
-        assert_eq!(&ipayload[..4], b"VXPG");
+        assert_eq!(&ipayload[..5], b"VX\0\0\0");
         assert_eq!(payload::find(f).expect("stamp").seq, k as u64);
     }
     assert_eq!(vteps.len(), 20, "all VTEPs send");

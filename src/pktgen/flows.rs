@@ -19,7 +19,7 @@ use super::headers::{
     self, pseudo_header_sum, push_eth, push_ipv4, push_udp, push_vxlan, sum16, Mac, INNER_HDRS,
     IPV4_LEN, UDP_LEN, VXLAN_OVERHEAD,
 };
-use super::payload::{self, FIXED_LEN, PAYLOAD_LEN};
+use super::payload::{self, FIXED_LEN, PAYLOAD_LEN, STAMP_LEN};
 
 /// An IPv4 prefix, stored with host bits cleared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +146,9 @@ pub struct FlowPlan {
     pub gw_vtep_mac: Mac,
     pub vni: u32,
     pub vxlan_port: u16,
+    /// Carried in every frame's stamp: a random id per live run (so that
+    /// frames of an earlier run are told apart), `PCAP_RUN_ID` in a pcap.
+    pub run_id: u32,
 }
 
 /// The addresses of one flow.
@@ -255,7 +258,7 @@ impl FlowPlan {
             push_eth(&mut bytes, inner_dst_mac, inner_src_mac);
             push_ipv4(&mut bytes, a.src, a.dst, ip_len, f as u16);
             push_udp(&mut bytes, a.sport, a.dport, udp_len);
-            payload::write_fixed(&mut bytes, f as u16);
+            payload::write_fixed(&mut bytes, self.run_id, f as u16);
             // The zero padding and zero stamp add nothing to the sum.
             let udp_start = start + hdr - UDP_LEN;
             let s = pseudo_header_sum(a.src, a.dst, udp_len) + sum16(&bytes[udp_start..]);
@@ -270,6 +273,10 @@ impl FlowPlan {
         }
     }
 }
+
+// `write_frame` sums the per-packet stamp as starting at an odd offset of
+// the UDP segment.
+const _: () = assert!((UDP_LEN + FIXED_LEN) % 2 == 1);
 
 /// Per-flow headers plus payload prefix, and each flow's partial UDP sum.
 pub struct Templates {
@@ -306,12 +313,17 @@ impl Templates {
         }
         let (head, rest) = out.split_at_mut(self.stride);
         head.copy_from_slice(tpl);
-        let (stamp, pad) = rest.split_at_mut(PAYLOAD_LEN - FIXED_LEN);
-        let Ok(stamp) = <&mut [u8; 12]>::try_from(stamp) else {
+        let (stamp, pad) = rest.split_at_mut(STAMP_LEN);
+        let Ok(stamp) = <&mut [u8; STAMP_LEN]>::try_from(stamp) else {
             return false;
         };
         payload::write_stamp(stamp, seq, tsc);
-        let c = headers::udp_checksum_from_sum(sum + sum16(stamp));
+        // The stamp starts at an odd offset of the UDP segment (after the
+        // 7-byte fixed part, whose last byte the template's sum counted as
+        // a high byte): its words are summed behind a zero byte.
+        let mut aligned = [0u8; STAMP_LEN + 1];
+        aligned[1..].copy_from_slice(stamp);
+        let c = headers::udp_checksum_from_sum(sum + sum16(&aligned));
         pad.fill(0);
         let cs = self.hdr_len - 2;
         head[cs..cs + 2].copy_from_slice(&c.to_be_bytes());
@@ -347,6 +359,7 @@ pub(crate) mod tests_support {
             gw_vtep_mac: [0x0e, 0, 0, 0, 0, 0x40],
             vni: 1,
             vxlan_port: 8472,
+            run_id: 0x00c0ffee,
         }
     }
 }
@@ -422,8 +435,8 @@ mod tests {
                 assert!(t.write_frame(flow, seq, tsc, &mut f));
                 let st = payload::find(&f).expect("stamp found");
                 assert_eq!(
-                    (st.flow as u32, st.seq, st.tsc48),
-                    (flow, seq, tsc & payload::MASK48)
+                    (st.run, st.flow as u32, st.seq, st.tsc),
+                    (p.run_id, flow, seq, tsc & payload::TSC_MASK)
                 );
                 let udp = p.payload_offset() - UDP_LEN;
                 let ip = udp - IPV4_LEN;

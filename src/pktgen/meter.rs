@@ -13,12 +13,26 @@
 //! bitmap over the last [`DUP_WINDOW`] of them (128 KiB) tells; a copy
 //! arriving more than that many frames after the newest one cannot be told
 //! from a (very late) original and counts as received.
+//!
+//! Foreign frames: a frame whose stamp carries another run's id (an earlier
+//! pktgen process's frame, released late from a gateway's ARP hold queue or
+//! left in a ring) counts in `foreign` only: not received, not late, and it
+//! moves no high-water mark, so it can make no later frame look reordered.
+//!
+//! Negative latency: a stamp whose TSC is ahead of the receiver's (skew
+//! between cores' TSCs) counts in `negative_latency` and stays out of the
+//! histogram, instead of wrapping to a huge latency recorded at the cap.
 use hdrhistogram::Histogram;
 
-use super::payload::{self, MASK48};
+use super::payload::{self, TSC_BITS, TSC_MASK};
 
 /// Latencies above this (one minute) are recorded as this.
 const MAX_NS: u64 = 60_000_000_000;
+
+/// RX TSC minus stamp TSC, modulo 2^40, at or above this: the stamp is
+/// ahead of the receiver (half the 40-bit range, 183 s at 3 GHz, well above
+/// the latency cap at any TSC rate up to 9 GHz).
+const NEGATIVE_TICKS: u64 = 1 << (TSC_BITS - 1);
 
 /// Sequence numbers the duplicate check remembers below the newest one
 /// (70 ms at 14.88 Mpps); a power of two.
@@ -105,6 +119,11 @@ pub struct RxCounts {
     pub late: u64,
     /// Frames without our payload (kernel chatter, other traffic).
     pub other: u64,
+    /// Frames with our stamp but another run's id (not received, not late).
+    pub foreign: u64,
+    /// Frames of `rx` whose stamp TSC is ahead of the receiver's: no
+    /// latency sample.
+    pub negative_latency: u64,
 }
 
 pub struct Meter {
@@ -113,19 +132,22 @@ pub struct Meter {
     /// Also the highest sequence number received anywhere, plus one.
     seen: SeqWindow,
     min_seq: u64,
+    /// This run's id; stamps with another are foreign.
+    run: u32,
     ns_per_tick_q32: u64,
     hist: Histogram<u64>,
     counts: RxCounts,
 }
 
 impl Meter {
-    /// A meter for `flows` flows and a TSC running at `tsc_hz`.
-    pub fn new(flows: u32, tsc_hz: u64) -> Result<Meter, hdrhistogram::CreationError> {
+    /// A meter for `flows` flows of run `run` and a TSC running at `tsc_hz`.
+    pub fn new(flows: u32, run: u32, tsc_hz: u64) -> Result<Meter, hdrhistogram::CreationError> {
         let hist = Histogram::new_with_bounds(1, MAX_NS, 3)?;
         Ok(Meter {
             flow_top: vec![0; flows as usize],
             seen: SeqWindow::new(),
             min_seq: 0,
+            run,
             ns_per_tick_q32: ((1_000_000_000u128 << 32) / u128::from(tsc_hz.max(1))) as u64,
             hist,
             counts: RxCounts::default(),
@@ -156,6 +178,10 @@ impl Meter {
             self.counts.other += 1;
             return false;
         };
+        if st.run != self.run {
+            self.counts.foreign += 1;
+            return false;
+        }
         let Some(top) = self.flow_top.get_mut(usize::from(st.flow)) else {
             self.counts.other += 1;
             return false;
@@ -178,7 +204,11 @@ impl Meter {
         if st.seq < global_top {
             self.counts.reordered_global += 1;
         }
-        let ticks = now.wrapping_sub(st.tsc48) & MASK48;
+        let ticks = now.wrapping_sub(st.tsc) & TSC_MASK;
+        if ticks >= NEGATIVE_TICKS {
+            self.counts.negative_latency += 1;
+            return true;
+        }
         let ns = ((u128::from(ticks) * u128::from(self.ns_per_tick_q32)) >> 32) as u64;
         self.hist.saturating_record(ns.clamp(1, MAX_NS));
         true
@@ -217,8 +247,20 @@ mod tests {
     use super::*;
     use crate::pktgen::flows::{tests_support::plan, Mode};
 
+    /// The run id of the test plan's frames.
+    fn run() -> u32 {
+        plan(Mode::Inner, 60, 4).run_id
+    }
+
     fn frames(seqs: &[(u32, u64)], tsc: u64) -> Vec<Vec<u8>> {
-        let t = plan(Mode::Inner, 60, 4).templates();
+        frames_of(run(), seqs, tsc)
+    }
+
+    /// 64-byte frames of run `run`: (flow, sequence) each, stamped `tsc`.
+    fn frames_of(run: u32, seqs: &[(u32, u64)], tsc: u64) -> Vec<Vec<u8>> {
+        let mut p = plan(Mode::Inner, 60, 4);
+        p.run_id = run;
+        let t = p.templates();
         seqs.iter()
             .map(|&(flow, seq)| {
                 let mut f = vec![0u8; 60];
@@ -231,7 +273,7 @@ mod tests {
     #[test]
     fn counts_reordering_per_flow_and_globally() {
         // 1 GHz TSC: one tick per nanosecond.
-        let mut m = Meter::new(4, 1_000_000_000).unwrap();
+        let mut m = Meter::new(4, run(), 1_000_000_000).unwrap();
         // Flow 0: 0, 4, 8, 12; flow 1: 1, 5. Flow 1's 1 arrives after flow
         // 0's 4 (global reorder only); flow 0's 8 arrives after its 12 (both).
         let fs = frames(&[(0, 0), (0, 4), (1, 1), (1, 5), (0, 12), (0, 8)], 1000);
@@ -248,8 +290,8 @@ mod tests {
     }
 
     #[test]
-    fn late_and_foreign_frames_are_not_received() {
-        let mut m = Meter::new(4, 2_000_000_000).unwrap();
+    fn late_and_unstamped_frames_are_not_received() {
+        let mut m = Meter::new(4, run(), 2_000_000_000).unwrap();
         m.reset(10);
         let fs = frames(&[(0, 9), (1, 10)], 0);
         assert!(!m.account(&fs[0], 0));
@@ -266,7 +308,7 @@ mod tests {
 
     #[test]
     fn duplicates_are_counted_apart_and_do_not_hide_loss() {
-        let mut m = Meter::new(4, 1_000_000_000).unwrap();
+        let mut m = Meter::new(4, run(), 1_000_000_000).unwrap();
         // 0..4 sent; 2 is lost, 1 arrives three times, 3 twice.
         let fs = frames(&[(0, 0), (1, 1), (1, 1), (3, 3), (1, 1), (3, 3)], 0);
         let ours: Vec<bool> = fs.iter().map(|f| m.account(f, 10)).collect();
@@ -318,10 +360,89 @@ mod tests {
     }
 
     #[test]
-    fn latency_survives_tsc_wrap_at_48_bits() {
-        let mut m = Meter::new(1, 1_000_000_000).unwrap();
-        let fs = frames(&[(0, 0)], MASK48 - 9);
-        assert!(m.account(&fs[0], (MASK48 + 1) + 20));
+    fn latency_survives_tsc_wrap_at_40_bits() {
+        let mut m = Meter::new(1, run(), 1_000_000_000).unwrap();
+        let fs = frames(&[(0, 0)], TSC_MASK - 9);
+        // The receiver's TSC has passed 2^40 (and has higher bits set).
+        assert!(m.account(&fs[0], (7 << 40) + (TSC_MASK + 1) + 20));
         assert_eq!(m.histogram().max(), 30);
+        assert_eq!(m.counts().negative_latency, 0);
+    }
+
+    #[test]
+    fn frames_of_another_run_are_foreign_not_received_late_or_reordered() {
+        // 1 GHz TSC. A frame of an earlier run (flow 0, a high sequence
+        // number, stamped 70 s before) arrives first, as from a gateway's
+        // ARP hold queue; then this run's frames.
+        let mut m = Meter::new(4, run(), 1_000_000_000).unwrap();
+        let other = run() ^ 0x5a5a5a;
+        let stale = frames_of(other, &[(0, 1_000_000)], 0);
+        let now = 70_000_000_000;
+        assert!(!m.account(&stale[0], now));
+        let ours = frames(&[(0, 0), (1, 1), (0, 4)], now - 500);
+        for f in &ours {
+            assert!(m.account(f, now));
+        }
+        let c = m.counts();
+        assert_eq!((c.rx, c.foreign), (3, 1));
+        assert_eq!(
+            (
+                c.reordered,
+                c.reordered_global,
+                c.late,
+                c.duplicates,
+                c.other
+            ),
+            (0, 0, 0, 0, 0),
+            "the stale frame moved no high-water mark"
+        );
+        assert_eq!(m.histogram().len(), 3, "no sample of the stale frame");
+        assert_eq!(
+            Latency::of(m.histogram()).max,
+            500,
+            "not a minute at the cap"
+        );
+        // Below the trial's first sequence number: still foreign, not late;
+        // a pcap's frames (run id 0) too; and a flow index beyond ours.
+        m.reset(10);
+        assert!(!m.account(&frames_of(other, &[(2, 3)], 0)[0], now));
+        assert!(!m.account(&frames_of(payload::PCAP_RUN_ID, &[(1, 20)], 0)[0], now));
+        let mut wide = plan(Mode::Inner, 60, 8);
+        wide.run_id = other;
+        let mut f = vec![0u8; 60];
+        assert!(wide.templates().write_frame(7, 30, 0, &mut f));
+        assert!(!m.account(&f, now));
+        let c = m.counts();
+        assert_eq!((c.foreign, c.late, c.other, c.rx), (3, 0, 0, 0));
+        // The same sequence numbers of this run are ours, and new.
+        assert!(m.account(&frames(&[(1, 20)], now)[0], now));
+        assert_eq!(m.counts().rx, 1);
+    }
+
+    #[test]
+    fn a_stamp_ahead_of_the_receiver_is_not_a_minute_of_latency() {
+        let mut m = Meter::new(4, run(), 1_000_000_000).unwrap();
+        // Stamped at 1000 on the TX core, received at 900 on the RX core
+        // (skew): ours and received, but no latency sample.
+        let fs = frames(&[(0, 0)], 1000);
+        assert!(m.account(&fs[0], 900));
+        // Ahead across the 40-bit wrap: stamped just after it, received
+        // just before.
+        let fs = frames(&[(1, 1)], (1 << 40) + 5);
+        assert!(m.account(&fs[0], TSC_MASK - 5));
+        let c = m.counts();
+        assert_eq!((c.rx, c.negative_latency), (2, 2));
+        assert!(m.histogram().is_empty(), "left out of the histogram");
+        assert_eq!(Latency::of(m.histogram()).max, 0);
+        // A real latency of 59 s is still recorded (below the cap).
+        let fs = frames(&[(2, 2)], 0);
+        assert!(m.account(&fs[0], 59_000_000_000));
+        assert_eq!(m.histogram().len(), 1);
+        let max = Latency::of(m.histogram()).max;
+        assert!((58_900_000_000..=59_100_000_000).contains(&max), "{max}");
+        assert_eq!(m.counts().negative_latency, 2);
+        // A trial starts afresh.
+        m.reset(3);
+        assert_eq!(m.counts().negative_latency, 0);
     }
 }

@@ -777,6 +777,8 @@ impl PktgenArgs {
             gw_vtep_mac: self.gw_vtep_mac(),
             vni: self.vni(),
             vxlan_port: self.vxlan_port(),
+            // A live run draws its own (`measure`).
+            run_id: payload::PCAP_RUN_ID,
         })
     }
 }
@@ -936,15 +938,18 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
         }
     }
     let rx_mac = rx_port.as_ref().map_or(tx_port.mac(), Port::mac);
-    let plan = args
+    let mut plan = args
         .plan(tx_port.mac(), rx_mac)
         .map_err(PktgenError::into_anyhow)?;
+    // Frames of an earlier run still arriving (from a gateway's hold queue,
+    // a ring) carry another id and are counted apart.
+    plan.run_id = payload::new_run_id();
     let hz = eal.tsc_hz();
     let (Some(txq), Some(rxq)) = (txqs.pop(), rxqs.pop()) else {
         anyhow::bail!("port set up without queues");
     };
     let tx = TxGen::new(txq, Arc::clone(&pool), plan.templates(), hz);
-    let rx = RxSide::new(rxq, Meter::new(plan.flows, hz)?, hz);
+    let rx = RxSide::new(rxq, Meter::new(plan.flows, plan.run_id, hz)?, hz);
     let layout = Layout::from_workers(&eal.worker_lcores());
     let ctl = Arc::new(Ctl::new(Arc::clone(&stop)));
     let mut engine = Engine::new(tx, rx, layout, ctl);
@@ -1107,6 +1112,9 @@ fn build_report(
         reordered_global: t.rx.reordered_global,
         late: t.rx.late,
         rx_other: t.rx.other,
+        foreign: t.rx.foreign,
+        negative_latency: t.rx.negative_latency,
+        run_id: plan.run_id,
         duration_s: d,
         tx_mpps: per_s(t.tx.sent) / 1e6,
         rx_mpps: per_s(t.rx.rx) / 1e6,

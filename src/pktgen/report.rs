@@ -36,6 +36,14 @@ pub struct Report {
     pub late: u64,
     /// Frames received without our payload.
     pub rx_other: u64,
+    /// Frames with our stamp but another run's id (an earlier pktgen
+    /// process's frames arriving late): not received, not late.
+    pub foreign: u64,
+    /// Received frames whose stamp TSC was ahead of the receiver's (TSC skew
+    /// between cores): in `rx_packets`, not in the latency histogram.
+    pub negative_latency: u64,
+    /// The random id this run put into its stamps (24 bits).
+    pub run_id: u32,
     pub duration_s: f64,
     pub tx_mpps: f64,
     pub rx_mpps: f64,
@@ -113,8 +121,8 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  {:<18} {:>14}   (late {})",
-            "other frames", self.rx_other, self.late
+            "  {:<18} {:>14}   (late {}, of another run {})",
+            "other frames", self.rx_other, self.late, self.foreign
         );
         let l = &self.latency_ns;
         let _ = writeln!(
@@ -122,6 +130,14 @@ impl Report {
             "  latency ns ({} samples): min {} p50 {} p99 {} p99.9 {} max {} mean {:.0}",
             self.latency_samples, l.min, l.p50, l.p99, l.p999, l.max, l.mean
         );
+        if self.negative_latency > 0 {
+            let _ = writeln!(
+                s,
+                "  {} frames stamped ahead of the receiver's TSC (TSC skew between cores): \
+                 received, left out of the latency figures",
+                self.negative_latency
+            );
+        }
         let _ = writeln!(
             s,
             "  duration {:.6} s (first frame sent to end of sending)",
@@ -217,6 +233,9 @@ mod tests {
             reordered_global: 0,
             late: 0,
             rx_other: 0,
+            foreign: 0,
+            negative_latency: 0,
+            run_id: 1,
             duration_s: 1.0,
             tx_mpps: 0.0,
             rx_mpps: 0.0,
@@ -302,5 +321,32 @@ mod tests {
             (Some(7), Some(3))
         );
         assert_eq!(v["duplicates"], 2);
+    }
+
+    #[test]
+    fn foreign_frames_and_negative_latencies_are_shown() {
+        let r = report(None);
+        let t = r.to_table();
+        assert!(t.contains("of another run 0"), "{t}");
+        assert!(!t.contains("ahead of the receiver"), "{t}");
+        let mut r = report(None);
+        r.foreign = 5;
+        r.negative_latency = 3;
+        let t = r.to_table();
+        assert!(
+            t.lines()
+                .any(|l| l.contains("other frames") && l.contains("of another run 5")),
+            "{t}"
+        );
+        assert!(
+            t.contains("3 frames stamped ahead of the receiver's TSC"),
+            "{t}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(
+            (v["foreign"].as_u64(), v["negative_latency"].as_u64()),
+            (Some(5), Some(3))
+        );
+        assert_eq!(v["run_id"], 1);
     }
 }
