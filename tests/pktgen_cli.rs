@@ -111,6 +111,16 @@ fn time_and_rate_flags_out_of_range_exit_2() {
         ),
         (&["--count", "0"][..], "count", "from 1 to 281474976710656"),
         (&["--rfc2544", "--trial", "1e10"][..], "trial", "315360000"),
+        (
+            &["--rfc2544", "--warmup-ms", "60001"][..],
+            "warmup-ms",
+            "from 0 to 60000",
+        ),
+        (
+            &["--rfc2544", "--warmup-ms", "18446744073709551615"][..],
+            "warmup-ms",
+            "above the maximum, 60000 ms",
+        ),
     ] {
         // With a TX port: refused before EAL (no EAL arguments given at all).
         let a = with(args, &["--tx-port", "net_ring0"]);
@@ -144,6 +154,11 @@ fn contradictory_rfc2544_flags_exit_2() {
             "--rfc2544",
         ),
         (&["--min-rate-pps", "1000"][..], "min-rate-pps", "--rfc2544"),
+        (
+            &["--warmup-ms", "100"][..],
+            "warmup-ms",
+            "add --rfc2544, or drop --warmup-ms",
+        ),
     ] {
         let a = with(args, &tx);
         assert_flag_error(&strs(&a), key, &[needle]);
@@ -317,6 +332,7 @@ fn write_pcap_refuses_the_flags_it_would_ignore() {
         ("--duration", Some("5")),
         ("--drain-ms", Some("100")),
         ("--mbufs", Some("8192")),
+        ("--warmup-ms", Some("100")),
         ("--json", None),
     ] {
         let mut a = with(&["--write-pcap", p, flag], &DST);

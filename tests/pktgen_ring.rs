@@ -161,6 +161,67 @@ fn ring_loopback_rfc2544_on_the_main_lcore_finds_a_zero_loss_rate() {
     }
     assert_eq!(r.loss, 0);
     assert_eq!(r.rx_packets, r.tx_packets);
+    // The default warm-up: one frame per flow, all back before trial 1.
+    assert_eq!(
+        (
+            rfc["warmup_ms"].as_u64(),
+            rfc["warmup_frames"].as_u64(),
+            rfc["warmup_received"].as_u64()
+        ),
+        (Some(500), Some(16), Some(16))
+    );
+}
+
+/// RFC 2544 section 23: learning frames before the first trial. The
+/// warm-up sends one frame per flow and waits for them; they are in no
+/// trial's counts (a loopback returns exactly what each trial sent), and
+/// none arrives late in a trial.
+#[test]
+fn ring_loopback_rfc2544_warm_up_frames_are_sent_and_in_no_trial() {
+    let (_dir, eal) = eal("warmup", "0@0", &["net_ring0"]);
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--rfc2544",
+        "--line-rate-mbps",
+        "20",
+        "--trial",
+        "0.2",
+        "--resolution",
+        "10",
+        "--flows",
+        "64",
+        "--warmup-ms",
+        "100",
+        "--drain-ms",
+        "2000",
+    ]);
+    let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
+    let table = r.to_table();
+    println!("{table}");
+    let v = json(&r);
+    let rfc = &v["rfc2544"];
+    assert_eq!(rfc["warmup_ms"], 100);
+    assert_eq!(rfc["warmup_frames"], 64, "one frame per flow");
+    assert_eq!(rfc["warmup_received"], 64, "all back before trial 1");
+    assert!(
+        table.contains("warm-up: 64 frames (one per flow, over 100 ms)"),
+        "{table}"
+    );
+    let trials = rfc["trials"].as_array().expect("trials listed");
+    assert!(!trials.is_empty());
+    for t in trials {
+        // Warm-up frames counted in a trial would show as received beyond
+        // what it sent.
+        assert_eq!(t["rx_packets"], t["tx_packets"], "{t}");
+        assert_eq!(
+            (t["loss"].as_u64(), t["duplicates"].as_u64()),
+            (Some(0), Some(0)),
+            "{t}"
+        );
+    }
+    assert_eq!((r.rx_packets, r.loss), (r.tx_packets, 0));
+    assert_eq!((r.late, r.foreign, r.rx_other), (0, 0, 0));
 }
 
 /// The reviewer's case: a 1 Tb/s line rate (1.49 Gpps) that no software
@@ -294,6 +355,7 @@ fn ring_loopback_rfc2544_interrupted_at_once_says_interrupted() {
     assert_eq!(v["interrupted"], true);
     assert_eq!(v["rfc2544"]["interrupted"], true);
     assert!(v["rfc2544"]["trials"].as_array().unwrap().is_empty());
+    assert_eq!(v["rfc2544"]["warmup_frames"], 0, "no warm-up either");
 }
 
 #[test]

@@ -51,6 +51,8 @@ pub const MIN_DURATION_S: f64 = 0.001;
 pub const MAX_DURATION_S: f64 = 10.0 * 365.0 * 86_400.0;
 /// `--drain-ms`: at most a minute.
 pub const MAX_DRAIN_MS: u64 = 60_000;
+/// `--warmup-ms`: at most a minute.
+pub const MAX_WARMUP_MS: u64 = 60_000;
 /// `--line-rate-mbps`: 1 Mb/s ...
 pub const MIN_LINE_RATE_MBPS: f64 = 1.0;
 /// ... to 1 Tb/s.
@@ -73,6 +75,7 @@ pub const MAX_MBUFS: u32 = dpdk::MAX_MBUFS;
 /// Defaults of the flags that have no clap default (see `PktgenArgs`).
 pub const DEFAULT_MBUFS: u32 = 16383;
 pub const DEFAULT_DRAIN_MS: u64 = 500;
+pub const DEFAULT_WARMUP_MS: u64 = 500;
 pub const DEFAULT_LEASES: u32 = 16;
 pub const DEFAULT_VTEPS: u32 = 16;
 pub const DEFAULT_VTEP_BASE: Ipv4Addr = Ipv4Addr::new(172, 28, 147, 44);
@@ -179,6 +182,13 @@ pub struct PktgenArgs {
     /// missing frames before counting them as lost. Not with --write-pcap.
     #[arg(long, value_name = "MS")]
     pub drain_ms: Option<u64>,
+    /// RFC 2544 warm-up: before the first trial send one frame per flow,
+    /// spread over this long (0 to 60000 ms, default 500; 0: none), and wait
+    /// up to --drain-ms for them, so that the device under test learns the
+    /// addresses (ARP, MAC tables) before it is measured. They count in no
+    /// trial. Only with --rfc2544.
+    #[arg(long, value_name = "MS")]
+    pub warmup_ms: Option<u64>,
     /// RFC 2544 throughput: binary search of the highest rate with no loss.
     #[arg(long)]
     pub rfc2544: bool,
@@ -208,7 +218,8 @@ pub struct PktgenArgs {
     pub mbufs: Option<u32>,
     /// Write the frames to this pcap file and exit, without starting EAL
     /// (so not with --tx-port, --rx-port, --rx-mtu, --rate-pps, --duration,
-    /// --drain-ms, --mbufs, --json, --rfc2544 or EAL arguments).
+    /// --drain-ms, --warmup-ms, --mbufs, --json, --rfc2544 or EAL
+    /// arguments).
     #[arg(long, value_name = "FILE")]
     pub write_pcap: Option<PathBuf>,
     /// EAL arguments, after `--`.
@@ -289,6 +300,14 @@ impl PktgenArgs {
     }
     pub fn drain_ms(&self) -> u64 {
         self.drain_ms.unwrap_or(DEFAULT_DRAIN_MS)
+    }
+    /// The RFC 2544 warm-up (0 without --rfc2544, which has none).
+    pub fn warmup_ms(&self) -> u64 {
+        if self.rfc2544 {
+            self.warmup_ms.unwrap_or(DEFAULT_WARMUP_MS)
+        } else {
+            0
+        }
     }
     pub fn leases(&self) -> u32 {
         self.leases.unwrap_or(DEFAULT_LEASES)
@@ -430,6 +449,14 @@ impl PktgenArgs {
                 self.drain_ms(),
                 format!("above the maximum, {MAX_DRAIN_MS} ms"),
                 format!("give --drain-ms from 0 to {MAX_DRAIN_MS}"),
+            ));
+        }
+        if let Some(w) = self.warmup_ms.filter(|w| *w > MAX_WARMUP_MS) {
+            return Err(ConfigError::invalid(
+                "warmup-ms",
+                w,
+                format!("above the maximum, {MAX_WARMUP_MS} ms"),
+                format!("give --warmup-ms from 0 to {MAX_WARMUP_MS} (0: no warm-up)"),
             ));
         }
         in_range("trial", self.trial, MIN_DURATION_S, MAX_DURATION_S, "s")?;
@@ -639,6 +666,7 @@ impl PktgenArgs {
             ("duration", self.duration.map(num)),
             ("drain-ms", self.drain_ms.map(|v| v.to_string())),
             ("mbufs", self.mbufs.map(|v| v.to_string())),
+            ("warmup-ms", self.warmup_ms.map(|v| v.to_string())),
             ("json", self.json.then(|| "true".to_owned())),
         ];
         if let Some((key, Some(v))) = stray.into_iter().find(|(_, v)| v.is_some()) {
@@ -667,16 +695,25 @@ impl PktgenArgs {
     fn check_rfc2544(&self) -> Result<(), ConfigError> {
         if !self.rfc2544 {
             // --trial, --resolution, --loss-tolerance: clap's `requires`.
+            const FIXED: &str = " (--rate-pps sets a fixed rate)";
             let stray = [
-                ("min-rate-pps", self.min_rate_pps),
-                ("line-rate-mbps", self.line_rate_mbps),
+                ("min-rate-pps", self.min_rate_pps, FIXED),
+                ("line-rate-mbps", self.line_rate_mbps, FIXED),
+                // With --write-pcap, refused below as a flag it ignores.
+                (
+                    "warmup-ms",
+                    self.warmup_ms
+                        .filter(|_| self.write_pcap.is_none())
+                        .map(|w| w as f64),
+                    " (a run at a fixed rate has no warm-up)",
+                ),
             ];
-            if let Some((key, Some(v))) = stray.into_iter().find(|(_, v)| v.is_some()) {
+            if let Some((key, Some(v), hint)) = stray.into_iter().find(|(_, v, _)| v.is_some()) {
                 return Err(ConfigError::invalid(
                     key,
                     num(v),
                     "only the RFC 2544 search uses it",
-                    format!("add --rfc2544, or drop --{key} (--rate-pps sets a fixed rate)"),
+                    format!("add --rfc2544, or drop --{key}{hint}"),
                 ));
             }
             return Ok(());
@@ -971,20 +1008,35 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
             resolution_pct: args.resolution,
             loss_tolerance_pct: args.loss_tolerance,
         };
+        let warmup = rfc2544::Warmup::new(args.warmup_ms(), plan.flows, line);
         let mut results: Vec<TrialResult> = Vec::new();
         let mut failure: Option<engine::EngineError> = None;
-        let r = rfc2544::search(
+        let r = rfc2544::search_after_warmup(
             conf,
-            |rate| {
-                let p = TrialParams {
-                    rate_pps: Some(rate),
-                    duration_s: Some(args.trial),
-                    count: None,
-                    drain_s,
+            warmup,
+            |step| {
+                let p = match step {
+                    // One frame per flow, then the drain wait: frames that
+                    // come back later are `late` in the first trial.
+                    rfc2544::Step::Warmup(w) => TrialParams {
+                        rate_pps: Some(w.rate_pps),
+                        duration_s: None,
+                        count: Some(w.frames),
+                        drain_s,
+                    },
+                    rfc2544::Step::Trial(rate) => TrialParams {
+                        rate_pps: Some(rate),
+                        duration_s: Some(args.trial),
+                        count: None,
+                        drain_s,
+                    },
                 };
                 match engine.trial(p) {
                     Ok(t) => {
-                        results.push(t);
+                        // `best_trial` indexes the trials: no warm-up here.
+                        if let rfc2544::Step::Trial(_) = step {
+                            results.push(t);
+                        }
                         rfc2544::Measured {
                             tx_packets: t.tx.sent,
                             rx_packets: t.rx.rx,
@@ -1538,6 +1590,43 @@ mod tests {
             );
             accepted(&[&f, v]);
         }
+    }
+
+    #[test]
+    fn the_warm_up_is_an_rfc2544_flag_with_a_range() {
+        assert_eq!(parse(&["--rfc2544"]).unwrap().warmup_ms(), 500);
+        assert_eq!(parse(&[]).unwrap().warmup_ms(), 0, "no search, no warm-up");
+        let a = parse(&["--rfc2544", "--warmup-ms", "0"]).unwrap();
+        assert_eq!(a.warmup_ms(), 0);
+        for v in ["0", "60000"] {
+            accepted(&["--rfc2544", "--warmup-ms", v]);
+        }
+        for v in ["60001", "18446744073709551615"] {
+            refused_for(
+                &["--rfc2544", "--warmup-ms", v],
+                "warmup-ms",
+                "give --warmup-ms from 0 to 60000",
+            );
+        }
+        refused_for(
+            &["--warmup-ms", "100"],
+            "warmup-ms",
+            "add --rfc2544, or drop --warmup-ms (a run at a fixed rate has no warm-up)",
+        );
+        // --write-pcap sends nothing: refused as a flag it would ignore
+        // (not with advice to add --rfc2544, which --write-pcap refuses).
+        refused_for(
+            &[
+                "--write-pcap",
+                "x.pcap",
+                "--dst-mac",
+                "02:00:00:00:00:02",
+                "--warmup-ms",
+                "100",
+            ],
+            "warmup-ms",
+            "sends nothing",
+        );
     }
 
     #[test]

@@ -152,6 +152,20 @@ impl Report {
                 "RFC 2544 throughput (loss <= {} %, resolution {} % of {:.0} pps line rate):",
                 r.loss_tolerance_pct, r.resolution_pct, r.line_rate_pps
             );
+            if r.warmup_ms > 0 {
+                let _ = writeln!(
+                    s,
+                    "  warm-up: {} frames (one per flow, over {} ms) before the first trial, {} \
+                     came back; counted in no trial",
+                    r.warmup_frames, r.warmup_ms, r.warmup_received
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    "  no warm-up (--warmup-ms 0): the first trial met a DUT that had not \
+                     learned the addresses yet"
+                );
+            }
             let _ = writeln!(
                 s,
                 "  {:>14} {:>14} {:>14} {:>14} {:>10} {:>10}  result",
@@ -321,6 +335,59 @@ mod tests {
             (Some(7), Some(3))
         );
         assert_eq!(v["duplicates"], 2);
+    }
+
+    #[test]
+    fn the_warm_up_is_shown_apart_from_the_trials() {
+        use crate::pktgen::rfc2544::{search_after_warmup, Step, Warmup};
+        let mut g = gen(f64::MAX);
+        let r = search_after_warmup(
+            conf(),
+            Warmup::new(500, 16, 1000.0),
+            |s| match s {
+                Step::Warmup(w) => Measured {
+                    tx_packets: w.frames,
+                    rx_packets: 12,
+                    tx_pps: w.rate_pps,
+                    ..Default::default()
+                },
+                Step::Trial(rate) => g(rate),
+            },
+            || false,
+        );
+        let rep = report(Some(r));
+        let t = rep.to_table();
+        assert!(
+            t.contains("warm-up: 16 frames (one per flow, over 500 ms) before the first trial, 12 came back"),
+            "{t}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&rep.to_json()).unwrap();
+        let rfc = &v["rfc2544"];
+        assert_eq!(
+            (
+                rfc["warmup_ms"].as_u64(),
+                rfc["warmup_frames"].as_u64(),
+                rfc["warmup_received"].as_u64()
+            ),
+            (Some(500), Some(16), Some(12))
+        );
+        assert_eq!(
+            rfc["trials"][0]["tx_packets"], 1000,
+            "no warm-up frame in it"
+        );
+        // --warmup-ms 0.
+        let rep = report(Some(search_after_warmup(
+            conf(),
+            None,
+            |s| match s {
+                Step::Trial(rate) => gen(f64::MAX)(rate),
+                Step::Warmup(_) => panic!("no warm-up asked for"),
+            },
+            || false,
+        )));
+        assert!(rep.to_table().contains("no warm-up (--warmup-ms 0)"));
+        let v: serde_json::Value = serde_json::from_str(&rep.to_json()).unwrap();
+        assert_eq!(v["rfc2544"]["warmup_frames"], 0);
     }
 
     #[test]

@@ -7,6 +7,13 @@
 //! says nothing about the offered rate (the DUT never saw it). If it lost
 //! nothing it verifies the rate that was sent; it is never a pass at the
 //! offered rate. A trial cut short by SIGINT verifies nothing.
+//!
+//! Before the first trial an unscored warm-up (RFC 2544 section 23,
+//! learning frames) sends one frame per flow at a low rate, so that a
+//! device under test (a gateway resolving next hops by ARP, a switch
+//! learning MACs) knows every address before it is measured; without it the
+//! first trial, at line rate, loses the frames that wait for ARP and the
+//! throughput found is below the real one. The warm-up counts in no trial.
 
 /// A trial must send at least this share of its offered rate to count at
 /// that rate: 1 % slack for TSC pacing granularity and the first burst's
@@ -62,6 +69,42 @@ pub struct Measured {
     pub interrupted: bool,
 }
 
+/// The unscored warm-up before the first trial.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Warmup {
+    /// `--warmup-ms`: the frames are spread over this long.
+    pub ms: u64,
+    /// One per flow.
+    pub frames: u64,
+    pub rate_pps: f64,
+}
+
+impl Warmup {
+    /// One frame per flow spread over `ms` milliseconds, never faster than
+    /// line rate (then it takes longer); `None` for `ms == 0` (no warm-up).
+    pub fn new(ms: u64, flows: u32, line_rate_pps: f64) -> Option<Warmup> {
+        if ms == 0 || flows == 0 {
+            return None;
+        }
+        let frames = u64::from(flows);
+        let rate_pps = (frames as f64 * 1000.0 / ms as f64).min(line_rate_pps);
+        Some(Warmup {
+            ms,
+            frames,
+            rate_pps,
+        })
+    }
+}
+
+/// What the search asks the generator to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Step {
+    /// Send the warm-up's frames and wait for them (counted in no trial).
+    Warmup(Warmup),
+    /// A trial at this offered rate (pps).
+    Trial(f64),
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct SearchConf {
     pub line_rate_pps: f64,
@@ -89,7 +132,32 @@ pub struct SearchResult {
     pub best_trial: Option<usize>,
     /// SIGINT/SIGTERM stopped the search before it finished.
     pub interrupted: bool,
+    /// `--warmup-ms` (0: no warm-up).
+    pub warmup_ms: u64,
+    /// Frames the warm-up sent before the first trial (one per flow), and
+    /// how many of them came back; in no trial's counts.
+    pub warmup_frames: u64,
+    pub warmup_received: u64,
     pub trials: Vec<Trial>,
+}
+
+impl SearchResult {
+    fn new(conf: &SearchConf) -> SearchResult {
+        SearchResult {
+            line_rate_pps: conf.line_rate_pps,
+            resolution_pct: conf.resolution_pct,
+            loss_tolerance_pct: conf.loss_tolerance_pct,
+            min_sent_pct: MIN_SENT_SHARE * 100.0,
+            throughput_pps: None,
+            generator_limited: false,
+            best_trial: None,
+            interrupted: false,
+            warmup_ms: 0,
+            warmup_frames: 0,
+            warmup_received: 0,
+            trials: Vec::new(),
+        }
+    }
 }
 
 /// Whether a trial with these counts (`rx` distinct frames) loses no more
@@ -125,17 +193,7 @@ pub fn search(
     let mut lo = conf.min_rate_pps.max(0.0);
     let mut hi = conf.line_rate_pps;
     let mut rate = hi;
-    let mut out = SearchResult {
-        line_rate_pps: conf.line_rate_pps,
-        resolution_pct: conf.resolution_pct,
-        loss_tolerance_pct: conf.loss_tolerance_pct,
-        min_sent_pct: MIN_SENT_SHARE * 100.0,
-        throughput_pps: None,
-        generator_limited: false,
-        best_trial: None,
-        interrupted: false,
-        trials: Vec::new(),
-    };
+    let mut out = SearchResult::new(&conf);
     let mut tested_low = false;
     loop {
         if stop() {
@@ -198,6 +256,35 @@ pub fn search(
         }
         rate = (lo + hi) / 2.0;
     }
+    out
+}
+
+/// The search after a warm-up: `step(Step::Warmup(w))` once before the
+/// first trial (unless `warmup` is `None` or `stop` is already set), then
+/// [`search`] with `step(Step::Trial(rate))` as its trials. A warm-up cut
+/// short by SIGINT ends the search before any trial.
+pub fn search_after_warmup(
+    conf: SearchConf,
+    warmup: Option<Warmup>,
+    mut step: impl FnMut(Step) -> Measured,
+    mut stop: impl FnMut() -> bool,
+) -> SearchResult {
+    let mut learned = Measured::default();
+    if let Some(w) = warmup {
+        if !stop() {
+            learned = step(Step::Warmup(w));
+        }
+    }
+    let mut out = if learned.interrupted {
+        let mut r = SearchResult::new(&conf);
+        r.interrupted = true;
+        r
+    } else {
+        search(conf, |rate| step(Step::Trial(rate)), &mut stop)
+    };
+    out.warmup_ms = warmup.map_or(0, |w| w.ms);
+    out.warmup_frames = learned.tx_packets;
+    out.warmup_received = learned.rx_packets;
     out
 }
 
@@ -314,6 +401,129 @@ mod tests {
             !passes(0, 0, 100.0),
             "a trial that sent nothing proves nothing"
         );
+    }
+
+    /// A gateway that drops the first `flows` frames it sees (one per flow,
+    /// while it resolves each next hop by ARP) and then carries anything:
+    /// as in `rig`, one second of frames per trial.
+    fn learning_gateway(flows: u64) -> impl FnMut(Step) -> Measured {
+        let mut unlearned = flows;
+        move |step| {
+            let (tx, pps) = match step {
+                Step::Warmup(w) => (w.frames, w.rate_pps),
+                Step::Trial(rate) => (rate as u64, rate),
+            };
+            let dropped = tx.min(unlearned);
+            unlearned -= dropped;
+            Measured {
+                tx_packets: tx,
+                rx_packets: tx - dropped,
+                duplicates: 0,
+                tx_pps: pps,
+                interrupted: false,
+            }
+        }
+    }
+
+    #[test]
+    fn a_warm_up_lets_the_dut_learn_before_the_first_trial() {
+        // Without a warm-up the first trial, at line rate, loses the frames
+        // the gateway held back for ARP: the throughput found is below the
+        // rate it really carries.
+        let r = search_after_warmup(conf(), None, learning_gateway(16), || false);
+        assert_eq!(r.trials[0].verdict, Verdict::Fail);
+        assert_eq!(r.trials[0].loss, 16);
+        assert!(r.throughput_pps.unwrap() < 1_000_000.0);
+        assert_eq!((r.warmup_ms, r.warmup_frames, r.warmup_received), (0, 0, 0));
+        // With one: the first trial passes at line rate; the warm-up's
+        // frames (all lost here) are in no trial's counts.
+        let w = Warmup::new(500, 16, 1_000_000.0);
+        let mut steps = Vec::new();
+        let mut gw = learning_gateway(16);
+        let r = search_after_warmup(
+            conf(),
+            w,
+            |s| {
+                steps.push(s);
+                gw(s)
+            },
+            || false,
+        );
+        assert_eq!(
+            steps,
+            [
+                Step::Warmup(Warmup {
+                    ms: 500,
+                    frames: 16,
+                    rate_pps: 32.0
+                }),
+                Step::Trial(1_000_000.0)
+            ],
+            "one warm-up, first"
+        );
+        assert_eq!(r.trials.len(), 1);
+        let t = r.trials[0];
+        assert_eq!(
+            (t.verdict, t.tx_packets, t.rx_packets, t.loss),
+            (Verdict::Pass, 1_000_000, 1_000_000, 0)
+        );
+        assert_eq!(r.throughput_pps, Some(1_000_000.0));
+        assert_eq!(
+            (r.warmup_ms, r.warmup_frames, r.warmup_received),
+            (500, 16, 0)
+        );
+    }
+
+    #[test]
+    fn the_warm_up_sends_one_frame_per_flow_slowly() {
+        assert_eq!(Warmup::new(0, 1024, 1e6), None, "--warmup-ms 0: none");
+        let w = Warmup::new(500, 1024, 14_880_952.0).unwrap();
+        assert_eq!((w.frames, w.rate_pps), (1024, 2048.0));
+        // 65536 flows in 1 ms would be 65.5 Mpps: line rate at most.
+        let w = Warmup::new(1, 65536, 14_880_952.0).unwrap();
+        assert_eq!((w.frames, w.rate_pps), (65536, 14_880_952.0));
+        let w = Warmup::new(60_000, 1, 1e6).unwrap();
+        assert_eq!(w.frames, 1);
+        assert!(w.rate_pps > 0.0);
+    }
+
+    #[test]
+    fn a_stop_before_or_during_the_warm_up_runs_no_trial() {
+        let w = Warmup::new(500, 16, 1_000_000.0);
+        let mut calls = 0;
+        let r = search_after_warmup(
+            conf(),
+            w,
+            |s| {
+                calls += 1;
+                device(f64::MAX)(match s {
+                    Step::Warmup(w) => w.rate_pps,
+                    Step::Trial(r) => r,
+                })
+            },
+            || true,
+        );
+        assert_eq!(calls, 0, "no warm-up after SIGINT");
+        assert!(r.interrupted && r.trials.is_empty());
+        assert_eq!((r.warmup_ms, r.warmup_frames), (500, 0));
+        // SIGINT during the warm-up: it is cut short, no trial follows.
+        let r = search_after_warmup(
+            conf(),
+            w,
+            |s| match s {
+                Step::Warmup(_) => Measured {
+                    tx_packets: 3,
+                    rx_packets: 3,
+                    interrupted: true,
+                    ..Default::default()
+                },
+                Step::Trial(_) => panic!("a trial after an interrupted warm-up"),
+            },
+            || false,
+        );
+        assert!(r.interrupted && r.trials.is_empty());
+        assert_eq!((r.throughput_pps, r.best_trial), (None, None));
+        assert_eq!((r.warmup_frames, r.warmup_received), (3, 3));
     }
 
     #[test]
