@@ -1244,6 +1244,67 @@ fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
     drop(live);
 }
 
+/// All frames the slow path may hold (an eighth of the pool here: 127)
+/// held for silent hosts: a frame for one more host is lost, but that host
+/// is still asked for and learned from its reply, and a reply that comes
+/// after the held frames were given up (RESOLVE_TIMEOUT) is still taken.
+#[test]
+fn a_full_hold_queue_does_not_keep_a_neighbour_from_being_learned() {
+    let mut rig = Rig::new("holdcap", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, true);
+    let n0 = NODES[0];
+    let host = |i: u8| Ipv4Addr::new(10, 244, 255, 100 + i);
+    // 8 silent hosts x 16 frames = 128: one more than the cap.
+    let frames: Vec<Vec<u8>> = (0..8u8)
+        .flat_map(|h| (0..16u8).map(move |k| (h, k)))
+        .map(|(h, k)| vxlan_from(&n0, &from_pod(&n0, 10 + k, host(h), 64, 30)))
+        .collect();
+    for chunk in frames.chunks(64) {
+        rig.inject(Side::Underlay, chunk);
+        wait_punted(&live.punt, chunk.len());
+        assert_eq!(live.poll_at(Duration::ZERO), chunk.len());
+    }
+    assert_eq!(rig.wait_for(Side::Access, 8).len(), 8, "a request per host");
+    assert_eq!(rig.pool.in_use(), rig.baseline + 127, "the cap");
+    // One more host: its frame is lost, it is asked for all the same.
+    let late = host(8);
+    rig.inject(
+        Side::Underlay,
+        &[vxlan_from(&n0, &from_pod(&n0, 40, late, 64, 30))],
+    );
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::ZERO), 1);
+    assert_eq!(
+        rig.wait_for(Side::Access, 1),
+        [our_arp_request(Side::Access, late)]
+    );
+    assert_eq!(
+        live.slow_counters
+            .snapshot()
+            .drop_count(DropReason::NoNeighbor),
+        2,
+        "the 128th frame and the one over the cap"
+    );
+    // The held frames are given up; the host answers late, and is learned.
+    live.poll_at(RESOLVE_TIMEOUT);
+    let _ = rig.drain(Side::Access); // gratuitous ARPs and retries
+    let mac = MacAddr([0x02, 0, 0, 0, 0, 0x6c]);
+    let reply = arp_frame(2, ACCESS_MAC, (mac, late), (ACCESS_MAC, ACCESS_IP));
+    rig.inject(Side::Access, &[reply]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(RESOLVE_TIMEOUT + Duration::from_secs(1)), 1);
+    let learned = live
+        .slow
+        .neighbors
+        .get(NeighborPort::Access, u32::from(late));
+    assert_eq!(learned.map(|e| e.mac), Some(mac.0));
+    live.stop();
+    let _ = rig.drain(Side::Access);
+    let _ = rig.drain(Side::Underlay);
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+    drop(live);
+}
+
 /// An ICMP error about a dropped packet, held for its unresolved next hop,
 /// is not counted a second time when it is lost (the packet it answers was
 /// counted as ttl_expired); a held frame of a host is. At shutdown what is

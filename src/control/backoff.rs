@@ -11,6 +11,8 @@ pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// The same warning again (etcd down for hours) is logged once per this.
 pub(crate) const REPEAT_LOG: Duration = Duration::from_secs(60);
+/// The longest wait after an "unreachable" error from a port that accepts.
+const ACCEPTING_RETRY: Duration = Duration::from_secs(1);
 /// While etcd is unreachable, how often a TCP connect is tried.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -58,14 +60,15 @@ pub(crate) async fn pause_after(err: &ControlError, delay: Duration, endpoints: 
 
 /// Sleeps for `delay`, but returns early once an endpoint that refused
 /// TCP connections accepts them again: etcd is back. A port that accepts
-/// all along (the failure was not the connection: a proxy, a listener
-/// that is no etcd) gets the whole delay, else it would be retried at the
-/// probe rate forever.
+/// all along (a proxy, an etcd still starting, a listener that is no etcd)
+/// gets the delay up to 1 s: retried at the backoff, not at the probe rate.
 pub(crate) async fn sleep_or_reachable(delay: Duration, endpoints: &[String]) {
     let deadline = tokio::time::Instant::now() + delay;
     let addrs: Vec<String> = endpoints.iter().filter_map(|e| host_port(e)).collect();
     if any_accepts(&addrs).await {
-        tokio::time::sleep_until(deadline).await;
+        // Not a spin, and an etcd that accepts before it serves (still
+        // starting) is tried again soon.
+        tokio::time::sleep(delay.min(ACCEPTING_RETRY)).await;
         return;
     }
     loop {

@@ -1,7 +1,8 @@
 //! JSON read the way flanneld's Go `encoding/json` reads it into a struct:
 //! object keys match field names case-insensitively, keys are applied in
-//! document order so the last one wins, and a `null` leaves a field as it
-//! was. `parse` folds every object to one entry per case-insensitive key
+//! document order so the last one wins, and a `null` leaves a field of a
+//! plain type as it was (see docs/control-plane.md for the fields where Go
+//! does otherwise). `parse` folds every object to one entry per case-insensitive key
 //! (the spelling and value that Go would end up with), so a lookup by
 //! name (`schema::field`) sees what flanneld sees.
 

@@ -14,6 +14,9 @@ use etcd_client::{EventType, KeyValue, WatchOptions};
 use tokio::sync::Notify;
 
 use super::backoff::{pause_after, Backoff, REPEAT_LOG};
+
+/// A list+watch session that lasted this long resets the backoff.
+const HEALTHY_SESSION: std::time::Duration = std::time::Duration::from_secs(10);
 use super::own_lease::{keep_renewed, OwnLease};
 use super::registry::{call, map_error, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
@@ -349,7 +352,7 @@ impl Session<'_> {
         Ok(rev)
     }
 
-    async fn run(&mut self, first: bool, backoff: &mut Backoff) -> SessionEnd {
+    async fn run(&mut self, first: bool) -> SessionEnd {
         let rev = match self.list_and_diff().await {
             Ok(r) => r,
             Err(e) => return SessionEnd::Failed(e),
@@ -395,7 +398,6 @@ impl Session<'_> {
             Ok(w) => w,
             Err(e) => return SessionEnd::Failed(e),
         };
-        backoff.reset();
         loop {
             let message = tokio::select! {
                 m = subnets.message() => m,
@@ -537,12 +539,18 @@ where
             own_deleted: &own_deleted,
             raw_config: &mut raw_config,
         };
+        let started = Instant::now();
         let end = tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            end = session.run(first, &mut backoff) => end,
+            end = session.run(first) => end,
         };
         first = false;
         status.set_connected(false);
+        // A session that held is a fresh start; one that ends at once (a
+        // watch cancelled as it is made) keeps backing off: no spin.
+        if started.elapsed() >= HEALTHY_SESSION {
+            backoff.reset();
+        }
         let delay = backoff.next_delay();
         if let SessionEnd::Failed(e) = end {
             if let Some(suppressed) = repeats.check(&e.to_string()) {

@@ -20,18 +20,18 @@ impl LeaseSink for TableSink {
         if Some(subnet) == self.own {
             return; // our own subnet is served locally, never tunnelled
         }
+        if subnet.len != self.subnet_len {
+            // Lookups mask destinations with SubnetLen: a lease of another
+            // length could never match. flanneld would not write one.
+            warn!(%subnet, subnet_len = self.subnet_len, "lease length differs from SubnetLen; ignored");
+            return;
+        }
         if lease.public_ip == self.own_ip {
             // Another subnet leased to our PublicIP: ours from before a
             // --subnet change, until it expires. Tunnelling to ourselves
             // would only loop; its hosts are gone.
             warn!(%subnet, public_ip = %lease.public_ip, "lease of another subnet to our own PublicIP (an old lease of ours?); not tunnelled to ourselves");
             self.tables.remove_lease(u32::from(subnet.addr));
-            return;
-        }
-        if subnet.len != self.subnet_len {
-            // Lookups mask destinations with SubnetLen: a lease of another
-            // length could never match. flanneld would not write one.
-            warn!(%subnet, subnet_len = self.subnet_len, "lease length differs from SubnetLen; ignored");
             return;
         }
         debug!(%subnet, public_ip = %lease.public_ip, "lease installed");
@@ -96,6 +96,9 @@ mod tests {
         // An old lease of ours (our PublicIP, another subnet) is not
         // installed, and replaces nothing it would have shadowed.
         sink.upsert(Subnet::parse_key("10.244.9.0-24").unwrap(), &attrs(40));
+        assert_eq!(sink.installed(), Some(2));
+        // Nor does one of another length at a good lease's address.
+        sink.upsert(Subnet::parse_key("10.244.2.0-25").unwrap(), &attrs(40));
         assert_eq!(sink.installed(), Some(2));
         sink.remove(Subnet::parse_key("10.244.1.0-24").unwrap());
         sink.remove(Subnet::parse_key("10.244.7.0-25").unwrap()); // never installed

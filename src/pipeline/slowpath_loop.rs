@@ -39,6 +39,9 @@ pub const NEIGHBOR_REFRESH: Duration = Duration::from_secs(60);
 pub const NEIGHBOR_PROBE: Duration = Duration::from_secs(10);
 /// ...and forget it when no reply came for this long.
 pub const NEIGHBOR_MAX_AGE: Duration = Duration::from_secs(90);
+/// A reply to an ARP request of ours is taken this long after the request
+/// (the held frames are given up after `RESOLVE_TIMEOUT`, the host not).
+pub const LATE_REPLY: Duration = Duration::from_secs(30);
 /// Gratuitous ARPs at start: three over two seconds on both ports.
 const GARP_TIMES: [Duration; 3] = [
     Duration::from_millis(0),
@@ -75,6 +78,9 @@ pub struct SlowPath {
     hold_cap: usize,
     /// When a stale neighbour was last asked to confirm itself.
     probed: HashMap<(Side, u32), Instant>,
+    /// Our ARP requests of the last `LATE_REPLY`, by target: a reply to
+    /// one of them may create a neighbour.
+    asked: HashMap<(Side, u32), Instant>,
     /// When an ARP claiming one of our addresses was last logged.
     conflict_logged: Option<Instant>,
     started: Instant,
@@ -109,6 +115,7 @@ impl SlowPath {
             held_total: 0,
             hold_cap,
             probed: HashMap::new(),
+            asked: HashMap::new(),
             conflict_logged: None,
             started: now,
             garps_sent: 0,
@@ -155,8 +162,14 @@ impl SlowPath {
         }
     }
 
-    fn send(&mut self, side: Side, m: Mbuf) {
-        if self.outgoing.push(Outgoing { mbuf: m, side }).is_err() {
+    /// Queues `m` for worker 0 to send; `received` as in `Outgoing`.
+    fn send(&mut self, side: Side, m: Mbuf, received: bool) {
+        let o = Outgoing {
+            mbuf: m,
+            side,
+            received,
+        };
+        if self.outgoing.push(o).is_err() && received {
             self.state.counters.dropped(DropReason::TxFull);
         }
     }
@@ -164,9 +177,9 @@ impl SlowPath {
     /// Acts on a verdict for a frame the slow path produced or released.
     fn dispatch(&mut self, m: Mbuf, v: Verdict, now: Instant) {
         match v {
-            Verdict::TxUnderlay => self.send(Side::Underlay, m),
-            Verdict::TxAccess => self.send(Side::Access, m),
-            Verdict::Reply(s) => self.send(s, m),
+            Verdict::TxUnderlay => self.send(Side::Underlay, m, true),
+            Verdict::TxAccess => self.send(Side::Access, m, true),
+            Verdict::Reply(s) => self.send(s, m, true),
             Verdict::Hold {
                 side,
                 next_hop,
@@ -194,31 +207,32 @@ impl SlowPath {
             if let Some(d) = m.data_mut().get_mut(0..6) {
                 d.copy_from_slice(&n.mac);
             }
-            self.send(side, m);
+            self.send(side, m, !answers_drop);
             return;
         }
-        if self.held_total >= self.hold_cap {
-            self.lose_held(answers_drop);
-            return;
-        }
+        // The neighbour is resolved (ARP) even when its frame cannot be
+        // held: a full queue must not keep it from ever being learned.
         let entry = self.pending.entry((side, ip)).or_insert_with(|| Pending {
             held: VecDeque::new(),
             since: now,
             // Due at once; `now` itself if the clock is younger than that.
             last_request: now.checked_sub(ARP_RETRY).unwrap_or(now),
         });
-        if entry.held.len() >= HOLD_PER_NEIGHBOR {
-            self.lose_held(answers_drop);
-            return;
+        if entry.held.len() >= HOLD_PER_NEIGHBOR || self.held_total >= self.hold_cap {
+            drop(m);
+            if !answers_drop {
+                self.state.counters.dropped(DropReason::NoNeighbor);
+            }
+        } else {
+            entry.held.push_back(Held {
+                mbuf: m,
+                answers_drop,
+            });
+            self.held_total += 1;
         }
-        entry.held.push_back(Held {
-            mbuf: m,
-            answers_drop,
-        });
-        self.held_total += 1;
         if now.saturating_duration_since(entry.last_request) >= ARP_RETRY {
             entry.last_request = now;
-            self.arp_request(side, ip);
+            self.arp_request(side, ip, now);
         }
     }
 
@@ -237,13 +251,14 @@ impl SlowPath {
         Some(m)
     }
 
-    fn arp_request(&mut self, side: Side, target: u32) {
+    fn arp_request(&mut self, side: Side, target: u32, now: Instant) {
         let Some(mut m) = self.new_frame(super::slowpath::MIN_FRAME_LEN) else {
             return;
         };
         let (mac, ip) = (self.ctx.port_mac(side), self.ctx.port_ip(side));
         if build_arp_request(mac, ip, Ipv4Addr::from(target), m.data_mut()).is_some() {
-            self.send(side, m);
+            self.asked.insert((side, target), now);
+            self.send(side, m, false);
         }
     }
 
@@ -258,7 +273,7 @@ impl SlowPath {
                 };
                 let (mac, ip) = (self.ctx.port_mac(side), self.ctx.port_ip(side));
                 if build_gratuitous_arp(mac, ip, m.data_mut()).is_some() {
-                    self.send(side, m);
+                    self.send(side, m, false);
                 }
             }
         }
@@ -305,9 +320,11 @@ impl SlowPath {
             return;
         }
         let port = side_port(side);
-        let resolving = self.pending.contains_key(&(side, ip))
-            && r.operation == arp::Operation::Reply
-            && r.target_ip == self.ctx.port_ip(side);
+        // A reply to a request of ours, also one that comes after we gave
+        // up on the held frames (a slow host is still learned).
+        let resolving = r.operation == arp::Operation::Reply
+            && r.target_ip == self.ctx.port_ip(side)
+            && (self.pending.contains_key(&(side, ip)) || self.asked.contains_key(&(side, ip)));
         if !resolving && self.neighbors.get(port, ip).is_none() {
             return;
         }
@@ -319,7 +336,7 @@ impl SlowPath {
                 if let Some(d) = h.mbuf.data_mut().get_mut(0..6) {
                     d.copy_from_slice(&r.sender_mac.0);
                 }
-                self.send(side, h.mbuf);
+                self.send(side, h.mbuf, !h.answers_drop);
             }
         }
     }
@@ -400,13 +417,15 @@ impl SlowPath {
             true
         });
         for (side, ip) in retry {
-            self.arp_request(side, ip);
+            self.arp_request(side, ip, now);
         }
     }
 
     /// Asks stale neighbours to confirm themselves (every
     /// `NEIGHBOR_PROBE`, not at every tick) and forgets the silent ones.
     fn age_neighbors(&mut self, now: Instant) {
+        self.asked
+            .retain(|_, &mut t| now.saturating_duration_since(t) < LATE_REPLY);
         let probed = &mut self.probed;
         self.neighbors.expire(now, NEIGHBOR_MAX_AGE, |port, ip, _| {
             let side = match port {
@@ -429,7 +448,7 @@ impl SlowPath {
             });
             if due {
                 self.probed.insert(key, now);
-                self.arp_request(key.0, key.1);
+                self.arp_request(key.0, key.1, now);
             }
         }
     }
@@ -452,8 +471,10 @@ impl SlowPath {
             self.lose_held(h.answers_drop);
         }
         self.held_total = 0;
-        while self.outgoing.pop().is_some() {
-            self.state.counters.dropped(DropReason::TxFull);
+        while let Some(o) = self.outgoing.pop() {
+            if o.received {
+                self.state.counters.dropped(DropReason::TxFull);
+            }
         }
     }
 }

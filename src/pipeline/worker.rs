@@ -34,6 +34,9 @@ pub type PuntQueue = ArrayQueue<Punted>;
 pub struct Outgoing {
     pub mbuf: Mbuf,
     pub side: Side,
+    /// A received packet (or a piece of one) whose loss is a drop; not an
+    /// ARP request of ours nor an ICMP error about a packet counted already.
+    pub received: bool,
 }
 
 /// Bounded lock-free queue from the slow-path thread to worker 0.
