@@ -374,3 +374,38 @@ fn a_metrics_addr_in_use_exits_2_before_eal_and_etcd() {
     assert!(!vx.runtime_dir().exists(), "EAL started before the error");
     drop(taken);
 }
+
+/// The control runtime's thread writes the lookup tables the workers read
+/// (a worker spins on a slot the writer left half-written): it runs on the
+/// main lcore's CPUs (here 0, `--lcores=0@0,1@1`), never a worker's, though
+/// it was started before EAL pinned anything.
+#[test]
+fn the_control_thread_runs_on_the_main_lcore_s_cpus() {
+    let etcd = etcd_with_config();
+    let mut vx = Vxgate::spawn(&etcd, "affinity", &[]);
+    vx.wait_until("vxgate running", |v| {
+        v.text("stderr").contains("vxgate running")
+    });
+    let tasks = Path::new("/proc")
+        .join(vx.child.id().to_string())
+        .join("task");
+    let mut control = Vec::new();
+    for t in std::fs::read_dir(&tasks).unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "vxgate-control" {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            let cpus = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_string());
+            control.push(cpus);
+        }
+    }
+    assert!(!control.is_empty(), "a vxgate-control thread");
+    for cpus in control {
+        assert_eq!(cpus.as_deref(), Some("0"), "control thread CPUs");
+    }
+    vx.sigterm();
+    assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+}

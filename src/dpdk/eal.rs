@@ -60,6 +60,12 @@ impl Eal {
         })
     }
 
+    /// Id of the main lcore (the thread that called `init`).
+    pub fn main_lcore(&self) -> u32 {
+        // SAFETY: EAL is initialised; a plain read of its configuration.
+        unsafe { ffi::rte_get_main_lcore() }
+    }
+
     /// Ids of the worker lcores (every enabled lcore but the main one).
     pub fn worker_lcores(&self) -> Vec<u32> {
         let mut out = Vec::new();
@@ -110,16 +116,16 @@ fn wants_no_huge(args: &[&str]) -> bool {
     args.contains(&"--no-huge")
 }
 
-/// True when at least one hugepage is free in some pool and hugetlbfs is
-/// mounted, or when a `--huge-dir` will be checked by EAL itself.
+/// True when at least one hugepage of any size is free (1 GiB pages
+/// count too, also when 2 MiB is the default size) and hugetlbfs is
+/// mounted.
 fn hugepages_available() -> bool {
-    let free = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("HugePages_Free:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse::<u64>().ok())
+    let free: u64 = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|dirs| {
+            dirs.filter_map(|d| d.ok())
+                .filter_map(|d| std::fs::read_to_string(d.path().join("free_hugepages")).ok())
+                .filter_map(|n| n.trim().parse::<u64>().ok())
+                .sum()
         })
         .unwrap_or(0);
     let mounted = std::fs::read_to_string("/proc/mounts")

@@ -7,6 +7,8 @@ use crate::ffi;
 pub enum DpdkError {
     #[error("EAL is already initialised in this process (it can only start once)")]
     EalAlreadyInitialised,
+    #[error("cannot read or set a thread's CPU affinity: {0}")]
+    Affinity(String),
     #[error(
         "no free hugepages: reserve some and mount hugetlbfs, e.g. \
          `echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages && \

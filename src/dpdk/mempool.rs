@@ -150,8 +150,21 @@ impl Mempool {
 
 impl Drop for Mempool {
     fn drop(&mut self) {
-        // SAFETY: the pool is no longer referenced by ports (the caller stops
-        // and drops ports first) and this is the only handle.
+        // An mbuf still out (held by code, or in the rings of a port not yet
+        // closed) would be freed into freed memory later: such a pool is
+        // leaked instead, and said. Callers drop ports and buffers first.
+        let out = self.in_use();
+        if out != 0 {
+            tracing::error!(
+                pool = %self.name,
+                mbufs_out = out,
+                "mempool dropped with mbufs still in use; leaked rather than freed"
+            );
+            return;
+        }
+        // SAFETY: no mbuf of the pool is out (checked above), the ports that
+        // used it are closed (else their rings would hold mbufs), and this is
+        // the only handle.
         unsafe { ffi::rte_mempool_free(self.ptr.as_ptr()) }
     }
 }

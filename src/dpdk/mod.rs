@@ -15,7 +15,7 @@ pub mod port;
 pub use burst::{Burst, BURST};
 pub use eal::{lcore_id, rdtsc, Eal};
 pub use error::{DpdkError, Result};
-pub use lcore::{launch, LcoreHandle};
+pub use lcore::{launch, CpuSet, LcoreHandle};
 pub use mbuf::{Mbuf, MbufView};
 pub use mempool::{
     data_room_for_mtus, mtu_for_data_room, Mempool, DEFAULT_DATA_ROOM, FRAME_ROOM, MAX_MBUFS,

@@ -203,6 +203,16 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let requested = requested_subnet(cfg.subnet, cfg.access_ip, &net)?;
 
     let eal = Eal::init(&cfg.eal_args)?;
+    // The control runtime's thread writes the lookup tables; it started
+    // before EAL pinned this thread to the main lcore, so it may run on any
+    // CPU, a worker's too (a worker spinning on a slot the preempted writer
+    // left half-written). Confine it to the main lcore's CPUs; the threads
+    // it starts from now on inherit them.
+    let main_cpus = dpdk::CpuSet::of_current_thread()?;
+    rt.block_on(
+        async move { tokio::spawn(async move { main_cpus.apply_to_current_thread() }).await },
+    )
+    .context("pinning the control thread")??;
     let lcores = eal.worker_lcores();
     let workers = usize::from(cfg.workers);
     if lcores.len() < workers {
