@@ -129,31 +129,42 @@ pub enum MacError {
     Zero,
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff` (also `aa-bb-cc-dd-ee-ff`) into bytes; any
-/// MAC. Exactly six groups of exactly two hex digits, one separator
-/// throughout: `0e:1:…`, `+e:…`, `00:…:001` and `0e:01-…` are refused.
+/// Parses `aa:bb:cc:dd:ee:ff` (also `aa-bb-cc-dd-ee-ff`, and Go's
+/// `net.ParseMAC` dotted form `aabb.ccdd.eeff`) into bytes; any MAC, the
+/// forms flanneld reads from etcd. Exactly two hex digits per byte, one
+/// separator throughout: `0e:1:…`, `+e:…`, `00:…:001` and `0e:01-…` are
+/// refused.
 pub fn parse_mac(s: &str) -> Result<[u8; 6], MacError> {
-    let s = s.trim();
-    let sep = if s.contains('-') { '-' } else { ':' };
+    // from_str_radix alone would take a sign (`+e`); check the digits.
+    let byte = |p: &str| match p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => u8::from_str_radix(p, 16).map_err(|_| MacError::Syntax),
+        false => Err(MacError::Syntax),
+    };
     let mut out = [0u8; 6];
-    let mut parts = s.split(sep);
-    for byte in out.iter_mut() {
-        let part = parts.next().ok_or(MacError::Syntax)?;
-        // from_str_radix alone would take a sign (`+e`); check the digits.
-        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(MacError::Syntax);
+    if s.contains('.') {
+        let mut groups = s.split('.');
+        for pair in out.chunks_mut(2) {
+            let g = groups.next().ok_or(MacError::Syntax)?;
+            if g.len() != 4 || !g.is_ascii() {
+                return Err(MacError::Syntax);
+            }
+            pair[0] = byte(&g[..2])?;
+            pair[1] = byte(&g[2..])?;
         }
-        *byte = u8::from_str_radix(part, 16).map_err(|_| MacError::Syntax)?;
+        return groups.next().map_or(Ok(out), |_| Err(MacError::Syntax));
     }
-    if parts.next().is_some() {
-        return Err(MacError::Syntax);
+    let sep = if s.contains('-') { '-' } else { ':' };
+    let mut parts = s.split(sep);
+    for b in out.iter_mut() {
+        *b = byte(parts.next().ok_or(MacError::Syntax)?)?;
     }
-    Ok(out)
+    parts.next().map_or(Ok(out), |_| Err(MacError::Syntax))
 }
 
-/// Parses a MAC that a host or VTEP may use as its own: unicast, not zero.
+/// Parses a MAC that a host or VTEP may use as its own (blanks around it
+/// ignored): unicast, not zero.
 pub fn parse_unicast_mac(s: &str) -> Result<[u8; 6], MacError> {
-    let mac = parse_mac(s)?;
+    let mac = parse_mac(s.trim())?;
     if mac[0] & 0x01 != 0 {
         return Err(MacError::NotUnicast);
     }
@@ -307,10 +318,22 @@ mod tests {
             "0e:01:ac:1c:93:28:",
             "0e 01 ac 1c 93 28",
             "0e:01:ac:1c:93:é8",
+            "0e01.ac1c.9328.0000",
+            "0e01.ac1c",
+            "+e01.ac1c.9328",
+            "0eé.ac1c.9328",
             "",
         ] {
             assert_eq!(parse_mac(bad), Err(MacError::Syntax), "{bad}");
         }
+        assert_eq!(
+            parse_mac("0E01.ac1c.9328"),
+            Ok([0x0e, 0x01, 0xac, 0x1c, 0x93, 0x28])
+        );
+        assert_eq!(
+            parse_unicast_mac(" 0e:01:ac:1c:93:28 "),
+            Ok([0x0e, 0x01, 0xac, 0x1c, 0x93, 0x28])
+        );
         assert_eq!(format_mac(&[0x0e, 1, 2, 3, 4, 0xff]), "0e:01:02:03:04:ff");
     }
 }

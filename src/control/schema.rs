@@ -442,30 +442,10 @@ impl LeaseAttrs {
     }
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff` (hex, any case).
+/// A VtepMAC as Go's `net.ParseMAC` reads it (6-byte forms): the config's
+/// parser, which takes the same forms.
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    // Two hex digits exactly (`from_str_radix` alone would take "+2").
-    let byte = |p: &str| {
-        let hex = p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit());
-        hex.then(|| u8::from_str_radix(p, 16).ok()).flatten()
-    };
-    let mut out = [0u8; 6];
-    if s.contains('.') {
-        // Go's net.ParseMAC also reads the dotted form 0200.0000.0001.
-        let mut groups = s.split('.');
-        for pair in out.chunks_mut(2) {
-            let g = groups.next().filter(|g| g.len() == 4 && g.is_ascii())?;
-            pair[0] = byte(&g[..2])?;
-            pair[1] = byte(&g[2..])?;
-        }
-        return groups.next().is_none().then_some(out);
-    }
-    let sep = if s.contains('-') { '-' } else { ':' };
-    let mut parts = s.split(sep);
-    for b in out.iter_mut() {
-        *b = byte(parts.next()?)?;
-    }
-    parts.next().is_none().then_some(out)
+    crate::config::parse_mac(s).ok()
 }
 
 /// Go's `net.HardwareAddr.String()`: lowercase, colon-separated.
