@@ -1287,7 +1287,11 @@ fn a_full_hold_queue_does_not_keep_a_neighbour_from_being_learned() {
     );
     // The held frames are given up; the host answers late, and is learned.
     live.poll_at(RESOLVE_TIMEOUT);
-    let _ = rig.drain(Side::Access); // gratuitous ARPs and retries
+    for side in [Side::Underlay, Side::Access] {
+        // The start-up gratuitous ARPs still due; no retry for a given-up
+        // neighbour.
+        assert_eq!(rig.wait_for(side, 2), [our_garp(side), our_garp(side)]);
+    }
     let mac = MacAddr([0x02, 0, 0, 0, 0, 0x6c]);
     let reply = arp_frame(2, ACCESS_MAC, (mac, late), (ACCESS_MAC, ACCESS_IP));
     rig.inject(Side::Access, &[reply]);
@@ -1299,8 +1303,7 @@ fn a_full_hold_queue_does_not_keep_a_neighbour_from_being_learned() {
         .get(NeighborPort::Access, u32::from(late));
     assert_eq!(learned.map(|e| e.mac), Some(mac.0));
     live.stop();
-    let _ = rig.drain(Side::Access);
-    let _ = rig.drain(Side::Underlay);
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
     assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
     drop(live);
 }
@@ -1336,6 +1339,9 @@ fn a_held_icmp_error_is_not_a_second_drop() {
         counts(0, 0, &[(DropReason::NoNeighbor, 1)], &[]),
         "the host's frame only"
     );
+    for side in [Side::Underlay, Side::Access] {
+        assert_eq!(rig.wait_for(side, 2), [our_garp(side), our_garp(side)]);
+    }
 
     // Held again, then shutdown frees them: counted the same way.
     rig.inject(
@@ -1355,8 +1361,7 @@ fn a_held_icmp_error_is_not_a_second_drop() {
     assert_eq!(w.drop_count(DropReason::TtlExpired), 2);
     assert_eq!(w.slowpath_count(SlowKind::Icmp), 2);
     assert_eq!(w.total_drops(), 2, "each expired packet counted once");
-    let _ = rig.drain(Side::Underlay);
-    let _ = rig.drain(Side::Access);
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
     assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
     drop(live);
 }
