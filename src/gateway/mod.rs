@@ -353,6 +353,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         subnet_len: net.subnet_len,
         own: Some(own.subnet),
         own_ip: cfg.underlay_ip.addr(),
+        own_vtep_mac: vtep_mac,
     };
     let control_task = {
         let shutdown = Arc::clone(&shutdown);

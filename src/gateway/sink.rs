@@ -13,6 +13,8 @@ pub struct TableSink {
     pub own: Option<Subnet>,
     /// Our PublicIP (the underlay address).
     pub own_ip: Ipv4Addr,
+    /// Our VtepMAC.
+    pub own_vtep_mac: [u8; 6],
 }
 
 impl LeaseSink for TableSink {
@@ -31,6 +33,16 @@ impl LeaseSink for TableSink {
             // --subnet change, until it expires. Tunnelling to ourselves
             // would only loop; its hosts are gone.
             warn!(%subnet, public_ip = %lease.public_ip, "lease of another subnet to our own PublicIP (an old lease of ours?); not tunnelled to ourselves");
+            self.tables.remove_lease(u32::from(subnet.addr));
+            return;
+        }
+        if lease.vtep_mac == self.own_vtep_mac {
+            // Another node announcing our VtepMAC: its frames would carry our
+            // own MAC as their source (the kernel drops those as looped), and
+            // ours to it a destination it does not own. Kept out of the
+            // tables, decap refuses our MAC as `spoofed_inner_mac` with no
+            // check of its own.
+            warn!(%subnet, public_ip = %lease.public_ip, "lease announcing our own VtepMAC; ignored (a copied or conflicting --vtep-mac?)");
             self.tables.remove_lease(u32::from(subnet.addr));
             return;
         }
@@ -85,6 +97,7 @@ mod tests {
             subnet_len: 24,
             own: None,
             own_ip: Ipv4Addr::new(192, 0, 2, 40),
+            own_vtep_mac: [0x0e, 0, 0, 0, 0, 41],
         };
         let own = Subnet::parse_key("10.244.255.0-24").unwrap();
         sink.own_subnet(own);
@@ -100,6 +113,11 @@ mod tests {
         // Nor does one of another length at a good lease's address.
         sink.upsert(Subnet::parse_key("10.244.2.0-25").unwrap(), &attrs(40));
         assert_eq!(sink.installed(), Some(2));
+        // Nor one announcing our VtepMAC.
+        let mut ours = attrs(42);
+        ours.vtep_mac = [0x0e, 0, 0, 0, 0, 41];
+        sink.upsert(Subnet::parse_key("10.244.8.0-24").unwrap(), &ours);
+        assert_eq!(sink.installed(), Some(2));
         sink.remove(Subnet::parse_key("10.244.1.0-24").unwrap());
         sink.remove(Subnet::parse_key("10.244.7.0-25").unwrap()); // never installed
         assert_eq!(sink.installed(), Some(1));
@@ -113,5 +131,70 @@ mod tests {
             good.map(|l| l.public_ip),
             Some(u32::from(Ipv4Addr::new(192, 0, 2, 4)))
         );
+    }
+
+    /// A node that also announces our VtepMAC (for a second subnet) does
+    /// not get it into the tables, so a frame from it with our own MAC as
+    /// its inner source is `spoofed_inner_mac` (the kernel drops it too),
+    /// on the fast path and the full path, through the real tables.
+    #[test]
+    fn our_own_vtep_mac_never_reaches_the_tables_so_decap_refuses_it() {
+        use crate::pipeline::tables::TableLookup;
+        use crate::pipeline::testing::{self as t, *};
+        use crate::pipeline::{process_burst, process_underlay, DropReason, Side, Verdict};
+        use crate::pipeline::{PacketBuf, VecBuf};
+        use crate::table::NeighborTables;
+
+        let (tables, leases) = LeaseTables::new(16);
+        let mut sink = TableSink {
+            tables,
+            subnet_len: 24,
+            own: None,
+            own_ip: UNDERLAY_IP,
+            own_vtep_mac: VTEP_MAC.0,
+        };
+        let node = |vtep_mac: [u8; 6]| LeaseAttrs {
+            public_ip: NODE_IP,
+            vtep_mac,
+            ..attrs(1)
+        };
+        sink.upsert(
+            Subnet::parse_key("10.244.1.0-24").unwrap(),
+            &node(NODE_VTEP_MAC.0),
+        );
+        sink.upsert(
+            Subnet::parse_key("10.244.9.0-24").unwrap(),
+            &node(VTEP_MAC.0),
+        );
+        assert_eq!(sink.installed(), Some(1));
+        let (_neighbors, nr) = NeighborTables::new(16);
+        let mut lk = TableLookup {
+            leases,
+            neighbors: nr,
+        };
+        lk.refresh();
+        let ctx = t::context();
+        let inner = ipv4_frame(
+            VTEP_MAC,
+            VTEP_MAC,
+            Ip::new(POD_IP, HOST_IP),
+            &udp_datagram(POD_IP, HOST_IP, 1, 2, b"x"),
+        );
+        let f = vxlan_frame(NODE_IP, VNI, &inner);
+        let mut st = worker();
+        let mut b = VecBuf::from_frame(&f);
+        let spoofed = Verdict::Drop(DropReason::SpoofedInnerMac);
+        assert_eq!(process_underlay(&ctx, &lk, &mut st, &mut b), spoofed);
+        let mut bufs = [VecBuf::from_frame(&f)];
+        let mut v = [Verdict::default()];
+        process_burst(&ctx, &lk, &mut st, Side::Underlay, &mut bufs, &mut v);
+        assert_eq!(v[0], spoofed);
+        assert_eq!(
+            st.counters
+                .snapshot()
+                .drop_count(DropReason::SpoofedInnerMac),
+            2
+        );
+        assert_eq!(bufs[0].len(), f.len(), "left as it came");
     }
 }

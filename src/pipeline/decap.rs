@@ -74,11 +74,6 @@ fn check_vxlan<L: Lookup>(
         VtepMatch::WrongMac => return Err(DropReason::SpoofedInnerMac),
         VtepMatch::Ok => {}
     }
-    if inner.src() == ctx.cfg.vtep_mac {
-        // Our own VtepMAC as a source: a looped or forged frame (the
-        // kernel drops these too, SKB_DROP_REASON_LOCAL_MAC).
-        return Err(DropReason::SpoofedInnerMac);
-    }
     if inner.dst() != ctx.cfg.vtep_mac {
         return Err(DropReason::WrongInnerDstMac);
     }

@@ -314,8 +314,6 @@ impl DecapConsts {
             && word(h, 42) == self.vxlan
             // Inner Ethernet to our VtepMAC (50..56), IPv4 without options (62..65).
             && word(h, 50) & MAC_BITS == self.vtep_mac
-            // Inner source MAC (56..62) not our own.
-            && word(h, 56) & MAC_BITS != self.vtep_mac
             && (word(h, 58) >> 32) & 0xff_ffff == IPV4_NO_OPTIONS;
         if !outer_ok || !header_checksum_ok(oip) {
             return None;

@@ -696,33 +696,6 @@ fn icmp_error_tos_is_internetwork_control_over_the_tos_bits() {
     }
 }
 
-/// A frame from a known VTEP whose inner source MAC is our own VtepMAC
-/// (a node that advertises our MAC: a loop or a forgery) is dropped as the
-/// kernel drops it, on the fast path and the full path alike.
-#[test]
-fn decap_of_our_own_vtep_mac_is_spoofed() {
-    let ctx = context();
-    let mut l = MapLookup::standard();
-    l.add_lease(Ipv4Addr::new(10, 244, 9, 0), NODE_IP, VTEP_MAC);
-    let inner = ipv4_frame(
-        VTEP_MAC,
-        VTEP_MAC,
-        Ip::new(POD_IP, HOST_IP),
-        &udp_datagram(POD_IP, HOST_IP, 1, 2, b"x"),
-    );
-    let f = vxlan_frame(NODE_IP, VNI, &inner);
-    assert_drop(&ctx, &l, Side::Underlay, &f, DropReason::SpoofedInnerMac);
-    let mut st = worker();
-    let mut b = [VecBuf::from_frame(&f)];
-    let mut v = [Verdict::default()];
-    assert_eq!(
-        process_burst(&ctx, &l, &mut st, Side::Underlay, &mut b, &mut v),
-        1
-    );
-    assert_eq!(v[0], Verdict::Drop(DropReason::SpoofedInnerMac));
-    assert_eq!(st.counters.snapshot().total_drops(), 1);
-}
-
 #[test]
 fn decap_to_another_lease_is_reencapsulated() {
     let ctx = context();
