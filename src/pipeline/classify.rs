@@ -11,7 +11,7 @@ use super::encap::{to_overlay, to_underlay_direct};
 use super::fastpath::{access_burst, underlay_burst};
 use super::lookup::{Lease, Lookup};
 use super::slowpath::{
-    echo_reply_in_place, handle_arp, icmp_error_allowed, icmp_error_in_place, is_martian, IcmpError,
+    echo_reply_in_place, handle_arp, icmp_error_allowed, icmp_error_in_place, IcmpError,
 };
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
@@ -323,9 +323,7 @@ pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
     match ip_view(buf) {
         // No reply to an address that names no single host (it would go
         // to a broadcast, or to nobody).
-        Ok(ip) if is_martian(ip.src()) || ctx.is_directed_broadcast(ip.src_u32()) => {
-            return Verdict::Drop(DropReason::NotForUs)
-        }
+        Ok(ip) if !ctx.is_peer(ip.src_u32()) => return Verdict::Drop(DropReason::NotForUs),
         Ok(_) => {}
         Err(r) => return Verdict::Drop(r),
     }

@@ -1,6 +1,7 @@
 //! The gateway's static configuration as the pipeline sees it, plus the
 //! outer-header template built once from it (STYLE item 7).
 
+use super::slowpath::is_martian;
 use super::verdict::Side;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::{checksum, ipv4, udp, vxlan, MacAddr, Vni};
@@ -224,15 +225,19 @@ impl Context {
         c.subnet_len <= 30 && c.network.contains(ip) && ip | self.subnet_mask == u32::MAX
     }
 
-    /// May the gateway send an ICMP error from `src` (one of its own
-    /// addresses) to `peer` about a datagram `peer` sent to `dst`? Not to
-    /// itself nor to a broadcast, nor about a datagram sent to a broadcast
-    /// (RFC 1812 4.3.2.7). What needs no configuration is
+    /// Does `ip` name one host we may answer: not one of the addresses
+    /// that name no single host anywhere (`slowpath::is_martian`) nor a
+    /// directed broadcast, nor one of our own addresses?
+    pub fn is_peer(&self, ip: u32) -> bool {
+        !is_martian(Ipv4Addr::from(ip)) && !self.is_directed_broadcast(ip) && !self.is_local(ip)
+    }
+
+    /// May the gateway send an ICMP error to `peer` about a datagram
+    /// `peer` sent to `dst`? Only to a peer, and not about a datagram sent
+    /// to a broadcast (RFC 1812 4.3.2.7). What needs no configuration is
     /// `slowpath::icmp_error_allowed`'s.
     pub fn icmp_error_to(&self, peer: u32, dst: u32) -> bool {
-        !self.is_local(peer)
-            && !self.is_directed_broadcast(peer)
-            && !self.is_directed_broadcast(dst)
+        self.is_peer(peer) && !self.is_directed_broadcast(dst)
     }
 
     pub fn port_mac(&self, side: Side) -> MacAddr {

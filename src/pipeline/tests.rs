@@ -660,12 +660,17 @@ fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
     }
 }
 
-/// Echo requests from an address that names no single host get no reply.
+/// Echo requests from an address that names no single host, or from our
+/// own address, get no reply.
 #[test]
 fn no_echo_reply_to_addresses_that_name_no_host() {
     let ctx = context();
     let l = MapLookup::standard();
-    for src in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(10, 244, 255, 255)] {
+    for src in [
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(10, 244, 255, 255),
+        ACCESS_IP,
+    ] {
         let ip = Ip {
             protocol: ipv4::protocol::ICMP,
             ..Ip::new(src, ACCESS_IP)
