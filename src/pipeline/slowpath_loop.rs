@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::classify::{process_access, process_decapped, trim_to};
 use super::context::Context;
+use super::counters::Counters;
 use super::drop_reason::{DropReason, SlowKind};
 use super::fragment::{FragError, Fragmenter};
 use super::slowpath::{build_arp_request, build_gratuitous_arp};
@@ -19,7 +20,8 @@ use super::tables::{side_port, TableLookup};
 use super::verdict::{Side, Verdict};
 use super::worker::{Outgoing, OutgoingQueue, PuntQueue, Punted};
 use crate::dpdk::{Mbuf, Mempool};
-use crate::table::{NeighborPort, NeighborTables};
+use crate::ops::logging::RateLimitedLog;
+use crate::table::NeighborTables;
 use crate::wire::{arp, ethernet, MacAddr};
 
 /// Packets held per unresolved neighbour (the kernel's default is 3 + 101
@@ -49,6 +51,14 @@ const GARP_TIMES: [Duration; 3] = [
     Duration::from_millis(2000),
 ];
 
+/// Counts a held frame that will never be sent: `no_neighbor`, unless it
+/// is an ICMP error about a packet counted already.
+fn lose_held(counters: &Counters, answers_drop: bool) {
+    if !answers_drop {
+        counters.dropped(DropReason::NoNeighbor);
+    }
+}
+
 /// A held frame; `answers_drop` as in `Verdict::Hold`.
 struct Held {
     mbuf: Mbuf,
@@ -76,13 +86,12 @@ pub struct SlowPath {
     held_total: usize,
     /// At most this many (`HOLD_TOTAL`, or less for a small pool).
     hold_cap: usize,
-    /// When a stale neighbour was last asked to confirm itself.
-    probed: HashMap<(Side, u32), Instant>,
-    /// Our ARP requests of the last `LATE_REPLY`, by target: a reply to
-    /// one of them may create a neighbour.
+    /// When we last sent an ARP request to each target, for
+    /// `LATE_REPLY`: a reply to one may create a neighbour, and a stale
+    /// neighbour is asked again only `NEIGHBOR_PROBE` after the last.
     asked: HashMap<(Side, u32), Instant>,
-    /// When an ARP claiming one of our addresses was last logged.
-    conflict_logged: Option<Instant>,
+    /// ARPs claiming one of our addresses, logged once a minute each.
+    conflicts: RateLimitedLog,
     started: Instant,
     garps_sent: usize,
     last_ageing: Instant,
@@ -114,9 +123,8 @@ impl SlowPath {
             pending: HashMap::new(),
             held_total: 0,
             hold_cap,
-            probed: HashMap::new(),
             asked: HashMap::new(),
-            conflict_logged: None,
+            conflicts: RateLimitedLog::new(Duration::from_secs(60)),
             started: now,
             garps_sent: 0,
             last_ageing: now,
@@ -194,14 +202,6 @@ impl SlowPath {
         }
     }
 
-    /// A held frame that will never be sent: `no_neighbor`, unless it is an
-    /// ICMP error about a packet counted already.
-    fn lose_held(&self, answers_drop: bool) {
-        if !answers_drop {
-            self.state.counters.dropped(DropReason::NoNeighbor);
-        }
-    }
-
     fn hold(&mut self, mut m: Mbuf, side: Side, ip: u32, answers_drop: bool, now: Instant) {
         if let Some(n) = self.neighbors.get(side_port(side), ip) {
             if let Some(d) = m.data_mut().get_mut(0..6) {
@@ -220,9 +220,7 @@ impl SlowPath {
         });
         if entry.held.len() >= HOLD_PER_NEIGHBOR || self.held_total >= self.hold_cap {
             drop(m);
-            if !answers_drop {
-                self.state.counters.dropped(DropReason::NoNeighbor);
-            }
+            lose_held(&self.state.counters, answers_drop);
         } else {
             entry.held.push_back(Held {
                 mbuf: m,
@@ -329,7 +327,6 @@ impl SlowPath {
             return;
         }
         self.neighbors.learn(port, ip, r.sender_mac.0, now);
-        self.probed.remove(&(side, ip));
         if let Some(p) = self.pending.remove(&(side, ip)) {
             self.held_total -= p.held.len();
             for mut h in p.held {
@@ -343,16 +340,13 @@ impl SlowPath {
 
     /// Another host claims one of our addresses: nothing is learned, and
     /// the operator is told (at most once a minute).
-    fn address_conflict(&mut self, side: Side, r: &arp::Repr, now: Instant) {
-        let due = self.conflict_logged.map_or(true, |t| {
-            now.saturating_duration_since(t) >= Duration::from_secs(60)
-        });
-        if due {
-            self.conflict_logged = Some(now);
+    fn address_conflict(&self, side: Side, r: &arp::Repr, now: Instant) {
+        if let Some(suppressed) = self.conflicts.check_at(&r.sender_mac.to_string(), now) {
             tracing::error!(
                 port = side.name(),
                 ip = %r.sender_ip,
                 mac = %r.sender_mac,
+                suppressed,
                 "address conflict: another host announces our address (ARP); check the addressing of the segment"
             );
         }
@@ -404,9 +398,7 @@ impl SlowPath {
             if now.saturating_duration_since(p.since) >= RESOLVE_TIMEOUT {
                 *held_total -= p.held.len();
                 for h in &p.held {
-                    if !h.answers_drop {
-                        counters.dropped(DropReason::NoNeighbor);
-                    }
+                    lose_held(counters, h.answers_drop);
                 }
                 return false;
             }
@@ -421,19 +413,12 @@ impl SlowPath {
         }
     }
 
-    /// Asks stale neighbours to confirm themselves (every
-    /// `NEIGHBOR_PROBE`, not at every tick) and forgets the silent ones.
+    /// Forgets the silent neighbours and asks stale ones to confirm
+    /// themselves, each at most every `NEIGHBOR_PROBE` (not at every tick).
     fn age_neighbors(&mut self, now: Instant) {
         self.asked
             .retain(|_, &mut t| now.saturating_duration_since(t) < LATE_REPLY);
-        let probed = &mut self.probed;
-        self.neighbors.expire(now, NEIGHBOR_MAX_AGE, |port, ip, _| {
-            let side = match port {
-                NeighborPort::Underlay => Side::Underlay,
-                NeighborPort::Access => Side::Access,
-            };
-            probed.remove(&(side, ip));
-        });
+        self.neighbors.expire(now, NEIGHBOR_MAX_AGE, |_, _, _| {});
         let mut refresh = Vec::new();
         for side in [Side::Underlay, Side::Access] {
             refresh.extend(
@@ -443,11 +428,10 @@ impl SlowPath {
             );
         }
         for key in refresh {
-            let due = self.probed.get(&key).map_or(true, |&t| {
+            let due = self.asked.get(&key).map_or(true, |&t| {
                 now.saturating_duration_since(t) >= NEIGHBOR_PROBE
             });
             if due {
-                self.probed.insert(key, now);
                 self.arp_request(key.0, key.1, now);
             }
         }
@@ -461,14 +445,14 @@ impl SlowPath {
     pub fn shutdown(&mut self) {
         while let Some(p) = self.punt.pop() {
             match p.verdict {
-                Verdict::Hold { answers_drop, .. } => self.lose_held(answers_drop),
+                Verdict::Hold { answers_drop, .. } => lose_held(&self.state.counters, answers_drop),
                 Verdict::Punt(SlowKind::Arp) => {}
                 _ => self.state.counters.dropped(DropReason::TxFull),
             }
         }
         let pending = std::mem::take(&mut self.pending);
         for h in pending.into_values().flat_map(|p| p.held) {
-            self.lose_held(h.answers_drop);
+            lose_held(&self.state.counters, h.answers_drop);
         }
         self.held_total = 0;
         while let Some(o) = self.outgoing.pop() {
