@@ -20,19 +20,29 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub(crate) struct Backoff {
     next: Duration,
+    min: Duration,
+    max: Duration,
 }
 
 impl Backoff {
+    /// BACKOFF_MIN doubling to BACKOFF_MAX: etcd requests.
     pub(crate) fn new() -> Self {
-        Self { next: BACKOFF_MIN }
+        Self::between(BACKOFF_MIN, BACKOFF_MAX)
+    }
+    pub(crate) fn between(min: Duration, max: Duration) -> Self {
+        Self {
+            next: min,
+            min,
+            max,
+        }
     }
     pub(crate) fn reset(&mut self) {
-        self.next = BACKOFF_MIN;
+        self.next = self.min;
     }
-    /// The next delay: uniform in [d/2, d], d doubling up to BACKOFF_MAX.
+    /// The next delay: uniform in [d/2, d], d doubling up to the maximum.
     pub(crate) fn next_delay(&mut self) -> Duration {
         let d = self.next;
-        self.next = (d * 2).min(BACKOFF_MAX);
+        self.next = (d * 2).min(self.max);
         let half = d.as_micros() as u64 / 2;
         Duration::from_micros(half + rand::thread_rng().gen_range(0..=half))
     }

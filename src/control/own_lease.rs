@@ -11,19 +11,22 @@ use etcd_client::{Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpRes
 use rand::Rng;
 use tokio::sync::Notify;
 
+use super::backoff::Backoff;
 use super::registry::{call, Registry};
 use super::schema::{LeaseAttrs, LeaseValue, NetworkConfig, VXLAN};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
 use super::ControlError;
+use crate::ops::logging::RateLimitedLog;
 
 /// flanneld's `raceRetries`.
 const RACE_RETRIES: u32 = 10;
 /// flanneld picks among at most this many free subnets.
 const FREE_CANDIDATES: usize = 100;
-/// First retry delay after a failed renewal, doubled up to
-/// `RENEW_RETRY_MAX` (flanneld: 1 min flat; ours starts shorter because a
-/// short test TTL would otherwise run out).
+/// Retry delays after a failed renewal: the control plane's jittered
+/// backoff from this, doubling up to `RENEW_RETRY_MAX` (flanneld: 1 min
+/// flat; ours starts shorter because a short test TTL would otherwise run
+/// out).
 const RENEW_RETRY: Duration = Duration::from_secs(2);
 const RENEW_RETRY_MAX: Duration = Duration::from_secs(30);
 /// A renewal that keeps failing is logged again at most this often.
@@ -409,7 +412,7 @@ pub(crate) async fn keep_renewed(
     mut reg: Registry,
     mut own: OwnLease,
     status: Arc<ControlStatus>,
-    deleted: Arc<Notify>,
+    key_changed: Arc<Notify>,
 ) {
     let margin = reg.opts.renew_margin_min;
     let granted = reg.opts.lease_ttl_s as i64;
@@ -426,7 +429,6 @@ pub(crate) async fn keep_renewed(
             None => None,
             Some(exp) => {
                 let ttl = exp.duration_since(SystemTime::now()).unwrap_or_default();
-                let granted = reg.opts.lease_ttl_s as i64;
                 // Renew `margin` before expiry, margin clamped to ttl/2.
                 let after = renew_after(granted, margin);
                 let lead = Duration::from_secs(granted.max(1) as u64).saturating_sub(after);
@@ -437,19 +439,19 @@ pub(crate) async fn keep_renewed(
             Some(w) => {
                 tokio::select! {
                     _ = tokio::time::sleep(w) => {}
-                    _ = deleted.notified() => {}
+                    _ = key_changed.notified() => {}
                 }
             }
-            None => deleted.notified().await,
+            None => key_changed.notified().await,
         }
         // A client idle for a day holds an expired auth token (etcd's
         // simple tokens last 5 min): start the renewal on a fresh one.
         if let Err(e) = reg.reconnect().await {
             tracing::debug!(error = %e, "etcd reconnect for renewal failed");
         }
-        let mut retry = RENEW_RETRY;
+        let mut retry = Backoff::between(RENEW_RETRY, RENEW_RETRY_MAX);
+        let repeats = RateLimitedLog::new(RENEW_LOG_EVERY);
         let mut failures = 0u64;
-        let mut logged: Option<std::time::Instant> = None;
         loop {
             match renew(&mut reg, &mut own).await {
                 Ok(()) => {
@@ -462,17 +464,14 @@ pub(crate) async fn keep_renewed(
                 }
                 Err(e) => {
                     failures += 1;
-                    let due = logged.map_or(true, |t| t.elapsed() >= RENEW_LOG_EVERY);
-                    if due {
-                        logged = Some(std::time::Instant::now());
-                        tracing::error!(error = %e, key = %own.key, failures, "renewing our lease failed; retrying (every {RENEW_RETRY:?} to {RENEW_RETRY_MAX:?}, logged every {RENEW_LOG_EVERY:?})");
+                    if let Some(suppressed) = repeats.check("renew") {
+                        tracing::error!(error = %e, key = %own.key, failures, suppressed, "renewing our lease failed; retrying (every {RENEW_RETRY:?} to {RENEW_RETRY_MAX:?}, logged every {RENEW_LOG_EVERY:?})");
                     }
                     tokio::select! {
-                        _ = tokio::time::sleep(retry) => {}
+                        _ = tokio::time::sleep(retry.next_delay()) => {}
                         // Our key changed again (say the other holder left).
-                        _ = deleted.notified() => {}
+                        _ = key_changed.notified() => {}
                     }
-                    retry = (retry * 2).min(RENEW_RETRY_MAX);
                     if let Err(e) = reg.reconnect().await {
                         tracing::debug!(error = %e, "etcd reconnect for renewal failed");
                     }

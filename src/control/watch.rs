@@ -316,7 +316,9 @@ struct Session<'a> {
     own_key: Option<&'a str>,
     /// Our PublicIP, as written in our lease.
     own_ip: std::net::Ipv4Addr,
-    own_deleted: &'a Notify,
+    /// Wakes the renewer to look at our key (deleted, taken, made a
+    /// reservation).
+    own_key_changed: &'a Notify,
     raw_config: &'a mut Vec<u8>,
 }
 
@@ -345,7 +347,7 @@ impl Session<'_> {
         }
         if let Some(own) = self.own_key.and_then(|k| k.strip_prefix(dir.as_str())) {
             if !listing.iter().any(|(k, _)| k == own) {
-                self.own_deleted.notify_one();
+                self.own_key_changed.notify_one();
             }
         }
         self.status.reset_revision(rev);
@@ -454,7 +456,7 @@ impl Session<'_> {
                                 key,
                                 "our own lease was deleted in etcd; re-creating it"
                             );
-                            self.own_deleted.notify_one();
+                            self.own_key_changed.notify_one();
                         }
                     }
                 }
@@ -477,9 +479,9 @@ impl Session<'_> {
         if holder != Some(self.own_ip) {
             let holder = holder.map_or("an unreadable value".to_string(), |ip| ip.to_string());
             tracing::error!(key, %holder, "OUR SUBNET WAS TAKEN in etcd by {holder}; the peers now send its traffic there");
-            self.own_deleted.notify_one();
+            self.own_key_changed.notify_one();
         } else if lease == 0 {
-            self.own_deleted.notify_one();
+            self.own_key_changed.notify_one();
         }
     }
 
@@ -508,7 +510,7 @@ pub(crate) async fn run<F>(
 where
     F: Future<Output = ()> + Send,
 {
-    let own_deleted = Arc::new(Notify::new());
+    let own_key_changed = Arc::new(Notify::new());
     let own_key = own.as_ref().map(|o| o.key.clone());
     let own_ip = own
         .as_ref()
@@ -518,7 +520,7 @@ where
             reg.clone(),
             o,
             status.clone(),
-            own_deleted.clone(),
+            own_key_changed.clone(),
         ))
     });
     let mut mirror = Mirror::default();
@@ -536,7 +538,7 @@ where
             status: &status,
             own_key: own_key.as_deref(),
             own_ip,
-            own_deleted: &own_deleted,
+            own_key_changed: &own_key_changed,
             raw_config: &mut raw_config,
         };
         let started = Instant::now();
