@@ -99,20 +99,10 @@ pub fn format_mac(m: &Mac) -> String {
     )
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`).
+/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`) with vxgate's one MAC parser.
 pub fn parse_mac(s: &str) -> Result<Mac, String> {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return Err(format!(
-            "{s:?} is not a MAC address (want aa:bb:cc:dd:ee:ff)"
-        ));
-    }
-    let mut m = [0u8; 6];
-    for (o, p) in m.iter_mut().zip(&parts) {
-        *o = u8::from_str_radix(p, 16)
-            .map_err(|_| format!("{s:?} is not a MAC address (want aa:bb:cc:dd:ee:ff)"))?;
-    }
-    Ok(m)
+    crate::config::parse_mac(s)
+        .map_err(|_| format!("{s:?} is not a MAC address (want aa:bb:cc:dd:ee:ff)"))
 }
 
 #[cfg(test)]
@@ -154,5 +144,7 @@ mod tests {
         assert_eq!(format_mac(&m), "0e:56:54:00:01:ff");
         assert!(parse_mac("0e:56:54:00:01").is_err());
         assert!(parse_mac("0e:56:54:00:01:zz").is_err());
+        assert!(parse_mac("+e:56:54:00:01:ff").is_err(), "two hex digits each");
+        assert!(parse_mac("e:56:54:00:01:ff").is_err());
     }
 }
