@@ -35,6 +35,22 @@ fn eal(tag: &str, lcores: &str, vdevs: &[&str]) -> (RuntimeDir, Eal) {
     (RuntimeDir(prefix), Eal::init(&a).expect("EAL starts"))
 }
 
+/// `--rfc2544` from net_ring0 at a line rate of `mbps`, trials of
+/// `trial` seconds, and `extra` flags.
+fn rfc2544_on_ring0(mbps: &str, trial: &str, extra: &[&str]) -> pktgen::PktgenArgs {
+    let mut a = vec![
+        "--tx-port",
+        "net_ring0",
+        "--rfc2544",
+        "--line-rate-mbps",
+        mbps,
+        "--trial",
+        trial,
+    ];
+    a.extend_from_slice(extra);
+    args(&a)
+}
+
 fn json(r: &pktgen::report::Report) -> Value {
     serde_json::from_str(&r.to_json()).expect("the report is one JSON object")
 }
@@ -119,19 +135,7 @@ fn ring_loopback_vxlan_frames_on_one_worker_for_a_duration() {
 #[test]
 fn ring_loopback_rfc2544_on_the_main_lcore_finds_a_zero_loss_rate() {
     let (_dir, eal) = eal("rfc", "0@0", &["net_ring0"]);
-    let a = args(&[
-        "--tx-port",
-        "net_ring0",
-        "--rfc2544",
-        "--line-rate-mbps",
-        "20",
-        "--trial",
-        "0.2",
-        "--resolution",
-        "10",
-        "--flows",
-        "16",
-    ]);
+    let a = rfc2544_on_ring0("20", "0.2", &["--resolution", "10", "--flows", "16"]);
     let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
     println!("{}", r.to_table());
     assert_eq!(r.lcores, "tx and rx on the main lcore");
@@ -179,23 +183,20 @@ fn ring_loopback_rfc2544_on_the_main_lcore_finds_a_zero_loss_rate() {
 #[test]
 fn ring_loopback_rfc2544_warm_up_frames_are_sent_and_in_no_trial() {
     let (_dir, eal) = eal("warmup", "0@0", &["net_ring0"]);
-    let a = args(&[
-        "--tx-port",
-        "net_ring0",
-        "--rfc2544",
-        "--line-rate-mbps",
+    let a = rfc2544_on_ring0(
         "20",
-        "--trial",
         "0.2",
-        "--resolution",
-        "10",
-        "--flows",
-        "64",
-        "--warmup-ms",
-        "100",
-        "--drain-ms",
-        "2000",
-    ]);
+        &[
+            "--resolution",
+            "10",
+            "--flows",
+            "64",
+            "--warmup-ms",
+            "100",
+            "--drain-ms",
+            "2000",
+        ],
+    );
     let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
     let table = r.to_table();
     println!("{table}");
@@ -230,19 +231,7 @@ fn ring_loopback_rfc2544_warm_up_frames_are_sent_and_in_no_trial() {
 #[test]
 fn ring_loopback_rfc2544_above_what_the_generator_sends_is_not_a_pass() {
     let (_dir, eal) = eal("rfcfast", "0@0", &["net_ring0"]);
-    let a = args(&[
-        "--tx-port",
-        "net_ring0",
-        "--rfc2544",
-        "--line-rate-mbps",
-        "1000000",
-        "--trial",
-        "0.1",
-        "--resolution",
-        "10",
-        "--flows",
-        "16",
-    ]);
+    let a = rfc2544_on_ring0("1000000", "0.1", &["--resolution", "10", "--flows", "16"]);
     let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
     let table = r.to_table();
     println!("{table}");
@@ -335,15 +324,7 @@ fn ring_loopback_low_rates_send_what_the_rate_allows() {
 #[test]
 fn ring_loopback_rfc2544_interrupted_at_once_says_interrupted() {
     let (_dir, eal) = eal("rfcint", "0@0", &["net_ring0"]);
-    let a = args(&[
-        "--tx-port",
-        "net_ring0",
-        "--rfc2544",
-        "--line-rate-mbps",
-        "10",
-        "--trial",
-        "0.1",
-    ]);
+    let a = rfc2544_on_ring0("10", "0.1", &[]);
     let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(true))).unwrap();
     let table = r.to_table();
     assert!(

@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(format_mac(&m), "0e:56:54:00:01:ff");
         assert!(parse_mac("0e:56:54:00:01").is_err());
         assert!(parse_mac("0e:56:54:00:01:zz").is_err());
-        assert!(parse_mac("+e:56:54:00:01:ff").is_err(), "two hex digits each");
+        assert!(
+            parse_mac("+e:56:54:00:01:ff").is_err(),
+            "two hex digits each"
+        );
         assert!(parse_mac("e:56:54:00:01:ff").is_err());
     }
 }
