@@ -278,20 +278,41 @@ mod tests {
         }
     }
 
+    /// A config file holding `text`, in a directory removed on drop.
+    struct ConfigFile {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl AsRef<std::path::Path> for ConfigFile {
+        fn as_ref(&self) -> &std::path::Path {
+            &self.path
+        }
+    }
+
+    fn config_file(text: &str) -> ConfigFile {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vxgate.toml");
+        std::fs::write(&path, text).unwrap();
+        ConfigFile { _dir: dir, path }
+    }
+
+    /// A logger into `buf` started at `level` (from `source`), reloading
+    /// from `file`.
+    fn logger(
+        level: &str,
+        source: LevelSource,
+        file: &ConfigFile,
+        buf: &Buf,
+    ) -> (impl tracing::Subscriber + Send + Sync, LogControl) {
+        subscriber(level, source, Some(file.path.clone()), buf.clone(), false).unwrap()
+    }
+
     #[test]
     fn reload_changes_what_is_logged() {
         let buf = Buf::default();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("vxgate.toml");
-        std::fs::write(&file, "log-level = \"debug\"\n").unwrap();
-        let (sub, control) = subscriber(
-            "info",
-            LevelSource::Other,
-            Some(file.clone()),
-            buf.clone(),
-            false,
-        )
-        .unwrap();
+        let file = config_file("log-level = \"debug\"\n");
+        let (sub, control) = logger("info", LevelSource::Other, &file, &buf);
         tracing::subscriber::with_default(sub, || {
             tracing::debug!("hidden-before-reload");
             tracing::info!("shown-at-info");
@@ -317,17 +338,8 @@ mod tests {
     #[test]
     fn reload_keeps_the_level_on_an_invalid_log_level() {
         let buf = Buf::default();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("vxgate.toml");
-        std::fs::write(&file, "log-level = \"debug\"\n").unwrap();
-        let (sub, control) = subscriber(
-            "info",
-            LevelSource::Other,
-            Some(file.clone()),
-            buf.clone(),
-            false,
-        )
-        .unwrap();
+        let file = config_file("log-level = \"debug\"\n");
+        let (sub, control) = logger("info", LevelSource::Other, &file, &buf);
         tracing::subscriber::with_default(sub, || {
             assert_eq!(control.reload().unwrap(), "debug");
             // Words tracing would take for target names (turning every
@@ -400,17 +412,8 @@ mod tests {
         // `--config f.toml` (log-level = "warn") with `--log-level debug`:
         // debug at start, and still debug after SIGHUP.
         let buf = Buf::default();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("vxgate.toml");
-        std::fs::write(&file, "log-level = \"warn\"\n").unwrap();
-        let (sub, control) = subscriber(
-            "debug",
-            LevelSource::Flag,
-            Some(file.clone()),
-            buf.clone(),
-            false,
-        )
-        .unwrap();
+        let file = config_file("log-level = \"warn\"\n");
+        let (sub, control) = logger("debug", LevelSource::Flag, &file, &buf);
         tracing::subscriber::with_default(sub, || {
             assert_eq!(control.reload().unwrap(), "debug");
             assert_eq!(control.current(), "debug");
