@@ -12,6 +12,11 @@
 //! SubnetLen 28 (room for a million leases), own subnet 10.244.255.0/28;
 //! lease `i` is subnet `i + 1` of Network, held by VTEP 100.64.0.0 + `i`
 //! (off the underlay prefix: reached through the underlay gateway).
+//!
+//! With `VXP_COUNT=encap|decap` it instead runs that path over all frames
+//! at 10 000 leases `VXP_ROUNDS` times (default 20), every burst through
+//! `counted_burst`, for `bench/profile.sh` to count instructions under
+//! callgrind (a count is exact where times on this machine are not).
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::net::Ipv4Addr;
@@ -307,7 +312,56 @@ criterion_group! {
     targets = bench
 }
 
+/// The one function `bench/profile.sh` collects: `process_burst` alone,
+/// without the refill around it.
+#[inline(never)]
+fn counted_burst(
+    c: &Case,
+    st: &mut WorkerState,
+    side: Side,
+    bufs: &mut [VecBuf],
+    v: &mut [Verdict; BURST],
+) -> usize {
+    process_burst(&c.ctx, &c.lookup, st, side, bufs, v)
+}
+
+/// `VXP_COUNT`: runs one path for the instruction count and says how many
+/// packets it sent on (all of them, or the count means nothing).
+fn count(path: &str) {
+    let (side, want) = match path {
+        "encap" => (Side::Access, Verdict::TxUnderlay),
+        "decap" => (Side::Underlay, Verdict::TxAccess),
+        _ => panic!("VXP_COUNT is encap or decap, not {path:?}"),
+    };
+    let rounds: usize = std::env::var("VXP_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
+    let c = Case::new(10_000);
+    let frames = if side == Side::Access {
+        &c.encap
+    } else {
+        &c.decap
+    };
+    let mut st = testing::worker();
+    let mut bufs = fresh_bufs();
+    let mut v = [Verdict::default(); BURST];
+    let (mut packets, mut forwarded) = (0usize, 0usize);
+    for _ in 0..rounds {
+        for burst in frames.chunks_exact(BURST) {
+            refill(&mut bufs, burst);
+            packets += counted_burst(&c, &mut st, side, &mut bufs, &mut v);
+            forwarded += v.iter().filter(|x| **x == want).count();
+        }
+    }
+    println!("COUNT {path} packets {packets} forwarded {forwarded}");
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("VXP_COUNT") {
+        count(&path);
+        return;
+    }
     summary();
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Instructions per packet of the encap and decap paths (process_burst on
+# bursts of 32 with the real lock-free tables at 10 000 leases; the frames
+# of benches/pipeline.rs), counted by callgrind, and where they go by
+# source file. An instruction count is exact and repeatable where times on
+# a shared VM are not: compare it before and after a change to the fast
+# path. Needs no hugepages and no DPDK port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-20}
+if ! command -v valgrind >/dev/null; then
+  echo "profile: installing valgrind"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null; }
+fi
+BENCH=$(cargo bench --bench pipeline --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
+[ -x "$BENCH" ] || { echo "could not find the pipeline bench executable"; exit 1; }
+TMP=$(mktemp -d /tmp/vxgate-profile.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+for path in ${PATHS:-encap decap}; do
+  out=$(VXP_COUNT=$path VXP_ROUNDS=$ROUNDS valgrind --tool=callgrind --toggle-collect='*counted_burst*' \
+        --callgrind-out-file="$TMP/$path.out" "$BENCH" 2>/dev/null)
+  read -r packets forwarded < <(sed -n 's/^COUNT [a-z]* packets \([0-9]*\) forwarded \([0-9]*\)$/\1 \2/p' <<<"$out")
+  [ -n "${packets:-}" ] && [ "$packets" -gt 0 ] || { echo "$path: the counting run failed: $out"; exit 1; }
+  [ "$forwarded" = "$packets" ] || { echo "$path: only $forwarded of $packets packets forwarded: not the fast path"; exit 1; }
+  ann=$(callgrind_annotate --auto=no "$TMP/$path.out" 2>/dev/null)
+  total=$(awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}' <<<"$ann")
+  printf '%s: %.1f instructions/packet (%s packets)\n' "$path" "$(bc -l <<<"$total/$packets")" "$packets"
+  # By source file: inlined code counts where it is written, the project's
+  # files by their path, the standard library's as std/...
+  sed -n 's/^ *\([0-9,]*\) ( *[0-9.]*%)  *\([^:]*\):.*/\1 \2/p' <<<"$ann" \
+    | awk -v n="$packets" '{ c=$1; gsub(",","",c); f=$2
+        if (f ~ /rustlib\/src\/rust\/library\//) { sub(/.*rustlib\/src\/rust\/library\/[a-z]*\/src\//,"",f); f="std/" f }
+        by[f]+=c }
+      END { for (f in by) if (by[f]/n >= 1) printf "  %7.1f  %s\n", by[f]/n, f }' | sort -rn
+done
