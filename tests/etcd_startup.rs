@@ -3,7 +3,8 @@
 //! directory ever appears), `--access-ip` alone pins the subnet claimed, and
 //! a SIGTERM while still starting ends cleanly with the final counters,
 //! `/metrics` answers from the start (before etcd has the config) and a
-//! taken `--metrics-addr` exits 2 before EAL starts.
+//! taken `--metrics-addr` exits 2 before EAL starts, and a network config
+//! vxgate cannot serve exits 1 before EAL starts.
 //! The ports are `net_null` devices: no traffic leaves the process.
 mod common;
 
@@ -154,6 +155,48 @@ fn flags_that_do_not_fit_the_network_config_exit_2_before_eal() {
         );
     }
     // Nothing was registered.
+    let leases = etcd.ctl(&[
+        "get",
+        "--prefix",
+        "--keys-only",
+        &format!("{PREFIX}/subnets/"),
+    ]);
+    assert!(leases.trim().is_empty(), "{leases}");
+}
+
+/// A network config vxgate cannot serve is etcd's to fix, not vxgate's
+/// flags: exit 1 (the systemd unit restarts vxgate, and the start after the
+/// fix picks it up), with the key and the reason, before EAL and no lease.
+#[test]
+fn a_network_config_vxgate_cannot_serve_exits_1_before_eal_naming_the_key() {
+    let etcd = Etcd::start();
+    let cases = [
+        (
+            "hgw",
+            r#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#,
+            "host-gw",
+        ),
+        (
+            "net",
+            r#"{"Network":"10.244.0.0/33","Backend":{"Type":"vxlan"}}"#,
+            "10.244.0.0/33",
+        ),
+    ];
+    for (tag, config, needle) in cases {
+        etcd.ctl(&["put", &format!("{PREFIX}/config"), config]);
+        let mut vx = Vxgate::spawn(&etcd, tag, &[]);
+        let code = vx.wait();
+        let err = vx.text("stderr");
+        assert_eq!(code, Some(1), "{config}: {err}");
+        let key = format!("{PREFIX}/config");
+        assert!(
+            err.contains(&format!("invalid flannel network config at {key}"))
+                && err.contains(needle),
+            "{config}: stderr names neither the key nor {needle:?}:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!vx.runtime_dir().exists(), "{config}: EAL started");
+    }
     let leases = etcd.ctl(&[
         "get",
         "--prefix",

@@ -17,8 +17,9 @@ neighbor = [\"access,10.244.255.10,02:00:00:00:00:0a\"], eal = [\"-l\", \"0-2\"]
 Flags override the file; `eal` is used when nothing follows `--`.
 Examples: dpdk-config/appliance.toml, dpdk-config/ci-tap.toml.
 
-Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime failure, 2 bad flags or
-configuration (nothing was started), 130/143 a second SIGINT/SIGTERM
+Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime failure (also a network
+config in etcd that vxgate cannot serve), 2 bad flags or config file (nothing
+was started), 130/143 a second SIGINT/SIGTERM
 during shutdown, 134 a bug (release builds abort on a panic).";
 
 /// Flags of `vxgate run` (see SPEC "Operations"). Turn them into a

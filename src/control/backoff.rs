@@ -48,11 +48,22 @@ impl Backoff {
     }
 }
 
-/// `host:port` of an endpoint URL such as `http://127.0.0.1:2379`.
+/// `host:port` of an endpoint URL such as `http://127.0.0.1:2379`, with
+/// the scheme's port where the URL names none (`http://etcd.local` is
+/// port 80 to the etcd client too): the address the client connects to.
 pub(crate) fn host_port(endpoint: &str) -> Option<String> {
-    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
-    let hp = rest.split('/').next()?;
-    (!hp.is_empty() && hp.contains(':')).then(|| hp.to_string())
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
+    let hp = rest.split('/').next().filter(|hp| !hp.is_empty())?;
+    // The port follows the last `:`, except inside an IPv6 host's brackets.
+    let host_end = hp.rfind(']').map_or(0, |i| i + 1);
+    if hp[host_end..].contains(':') {
+        return Some(hp.to_string());
+    }
+    match scheme {
+        "http" => Some(format!("{hp}:80")),
+        "https" => Some(format!("{hp}:443")),
+        _ => None,
+    }
 }
 
 /// Waits `delay` after `err`. Only an unreachable etcd is probed, so that
@@ -133,6 +144,24 @@ mod tests {
             Some("etcd.local:2379")
         );
         assert_eq!(host_port("127.0.0.1:1").as_deref(), Some("127.0.0.1:1"));
-        assert_eq!(host_port("http://nohost"), None);
+        // No port: the scheme's, as the etcd client connects there.
+        assert_eq!(
+            host_port("http://etcd.local").as_deref(),
+            Some("etcd.local:80")
+        );
+        assert_eq!(
+            host_port("https://etcd.local/").as_deref(),
+            Some("etcd.local:443")
+        );
+        assert_eq!(
+            host_port("https://[fd00::5]").as_deref(),
+            Some("[fd00::5]:443")
+        );
+        assert_eq!(
+            host_port("https://[fd00::5]:2379").as_deref(),
+            Some("[fd00::5]:2379")
+        );
+        assert_eq!(host_port("nohost"), None);
+        assert_eq!(host_port("http://"), None);
     }
 }
