@@ -78,6 +78,20 @@ impl Vxgate {
         }
     }
 
+    /// Waits for the exit and checks it came with `code` and every one of
+    /// `needles` on stderr, no panic, and before EAL made its runtime
+    /// directory.
+    fn exits_before_eal(&mut self, code: i32, needles: &[&str], what: &str) {
+        let got = self.wait();
+        let err = self.text("stderr");
+        assert_eq!(got, Some(code), "{what}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{what}: stderr lacks {n:?}:\n{err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!self.runtime_dir().exists(), "{what}: EAL started");
+    }
+
     fn wait_until(&self, what: &str, mut cond: impl FnMut(&Vxgate) -> bool) {
         let deadline = Instant::now() + LIMIT;
         while !cond(self) {
@@ -141,20 +155,13 @@ fn flags_that_do_not_fit_the_network_config_exit_2_before_eal() {
     ];
     for (tag, flags, needle) in cases {
         let mut vx = Vxgate::spawn(&etcd, tag, flags);
-        let code = vx.wait();
-        let err = vx.text("stderr");
-        assert_eq!(code, Some(2), "{flags:?}: {err}");
-        assert!(
-            err.contains(needle),
-            "{flags:?}: stderr lacks {needle:?}:\n{err}"
-        );
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(
-            !vx.runtime_dir().exists(),
-            "{flags:?}: EAL started before the error"
-        );
+        vx.exits_before_eal(2, &[needle], &format!("{flags:?}"));
     }
-    // Nothing was registered.
+    assert_no_lease(&etcd);
+}
+
+/// Nothing was registered.
+fn assert_no_lease(etcd: &Etcd) {
     let leases = etcd.ctl(&[
         "get",
         "--prefix",
@@ -185,25 +192,10 @@ fn a_network_config_vxgate_cannot_serve_exits_1_before_eal_naming_the_key() {
     for (tag, config, needle) in cases {
         etcd.ctl(&["put", &format!("{PREFIX}/config"), config]);
         let mut vx = Vxgate::spawn(&etcd, tag, &[]);
-        let code = vx.wait();
-        let err = vx.text("stderr");
-        assert_eq!(code, Some(1), "{config}: {err}");
-        let key = format!("{PREFIX}/config");
-        assert!(
-            err.contains(&format!("invalid flannel network config at {key}"))
-                && err.contains(needle),
-            "{config}: stderr names neither the key nor {needle:?}:\n{err}"
-        );
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(!vx.runtime_dir().exists(), "{config}: EAL started");
+        let key = format!("invalid flannel network config at {PREFIX}/config");
+        vx.exits_before_eal(1, &[&key, needle], config);
     }
-    let leases = etcd.ctl(&[
-        "get",
-        "--prefix",
-        "--keys-only",
-        &format!("{PREFIX}/subnets/"),
-    ]);
-    assert!(leases.trim().is_empty(), "{leases}");
+    assert_no_lease(&etcd);
 }
 
 #[test]
@@ -405,16 +397,11 @@ fn a_metrics_addr_in_use_exits_2_before_eal_and_etcd() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let mut vx = Vxgate::spawn(&etcd, "minuse", &["--metrics-addr", &addr]);
-    let code = vx.wait();
-    let err = vx.text("stderr");
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("metrics-addr"), "{err}");
-    assert!(err.contains(&addr), "{err}");
-    assert!(err.contains("already in use"), "{err}");
+    vx.exits_before_eal(2, &["metrics-addr", &addr, "already in use"], "in use");
     // Neither etcd's config wait nor EAL came before the error.
+    let err = vx.text("stderr");
     assert!(!err.contains("flannel config not found"), "{err}");
     assert!(!err.contains("EAL"), "{err}");
-    assert!(!vx.runtime_dir().exists(), "EAL started before the error");
     drop(taken);
 }
 
