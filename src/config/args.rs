@@ -108,7 +108,8 @@ pub struct RunArgs {
     ///
     /// http:// or https://, a host (IPv4, [IPv6] or DNS name) and an
     /// optional port; no path, no user:password@ (use --etcd-username and
-    /// --etcd-password). Default: http://127.0.0.1:2379 (flanneld's default).
+    /// --etcd-password). Default: http://127.0.0.1:2379 (etcd's client port;
+    /// flanneld's default also lists the legacy port 4001, unused since etcd 3).
     /// Example: --etcd-endpoints https://10.0.0.5:2379,https://10.0.0.6:2379
     #[arg(long, value_name = "URLS")]
     pub etcd_endpoints: Option<String>,

@@ -34,7 +34,8 @@ pub use types::{
 };
 pub use validate::port_mtu;
 
-/// flanneld's default etcd endpoint.
+/// The default etcd endpoint: etcd's client port (flanneld's default also
+/// lists the legacy 4001, which etcd 3 no longer listens on).
 pub const DEFAULT_ETCD_ENDPOINT: &str = "http://127.0.0.1:2379";
 /// flanneld's default key prefix.
 pub const DEFAULT_ETCD_PREFIX: &str = "/coreos.com/network";
