@@ -278,3 +278,35 @@ fn a_pool_with_mbufs_out_outlives_its_handle_and_only_worker_lcores_launch() {
     let h = dpdk::launch(eal.worker_lcores()[0], || 7).expect("a worker lcore");
     assert_eq!(h.join(), 7);
 }
+
+/// `reframe`, encap's and decap's one step on a real mbuf: headroom taken
+/// in front or bytes stripped, the tail cut to the length asked for, and
+/// anything that does not fit refused with the mbuf unchanged.
+#[test]
+fn mbuf_reframe_grows_into_headroom_or_strips_and_refuses_what_does_not_fit() {
+    let _rt = RuntimeDir(format!("vxt-reframe-{}", std::process::id()));
+    let _eal = Eal::init(&eal_args("reframe", "0", &[])).unwrap();
+    let pool = Mempool::new("reframe_pool", 63, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    let mut m = pool.alloc().expect("an mbuf");
+    let frame: Vec<u8> = (0..64u8).collect();
+    assert!(m.set_bytes(&frame));
+    let (room, len) = (m.headroom(), m.len());
+    assert_eq!(len, 64);
+    // Refused, unchanged: more headroom than there is, a tail beyond the
+    // received bytes, a strip beyond the end.
+    assert!(m.reframe(room + 1, 0, 10).is_none());
+    assert!(m.reframe(8, 0, 8 + 65).is_none());
+    assert!(m.reframe(0, 60, 5).is_none());
+    assert_eq!((m.headroom(), m.len(), m.pkt_len()), (room, len, 64));
+    assert_eq!(m.data(), &frame[..]);
+    // Encap: 8 bytes of headroom in front, the 4 bytes of padding cut.
+    let f = m.reframe(8, 0, 8 + 60).expect("fits");
+    assert_eq!(f.len(), 68);
+    f[..8].copy_from_slice(&[0xee; 8]);
+    assert_eq!((m.headroom(), m.len(), m.pkt_len()), (room - 8, 68, 68));
+    assert_eq!(&m.data()[8..], &frame[..60]);
+    // Decap: those 8 and 2 more stripped, 50 bytes kept.
+    let f = m.reframe(0, 10, 50).expect("fits");
+    assert_eq!(f, &frame[2..52]);
+    assert_eq!((m.headroom(), m.len(), m.pkt_len()), (room + 2, 50, 50));
+}

@@ -140,6 +140,30 @@ impl MbufView {
         Some(&mut self.data_mut()[..n])
     }
 
+    /// The frame becomes the `len` bytes that start `grow` bytes before
+    /// (headroom taken) and `strip` bytes after the current start, in one
+    /// step; returns the new frame. `None` (unchanged) if the headroom or
+    /// the frame is too short, or the frame is not in one segment. Encap
+    /// and decap each reframe a packet once.
+    #[inline(always)]
+    pub fn reframe(&mut self, grow: usize, strip: usize, len: usize) -> Option<&mut [u8]> {
+        if !self.is_contiguous() {
+            return None;
+        }
+        let m = self.m_mut();
+        let (off, have) = (usize::from(m.data_off), usize::from(m.data_len));
+        let start = (off + strip).checked_sub(grow)?;
+        // The new frame ends at or before the old one's end.
+        if start + len > off + have {
+            return None;
+        }
+        // Fits u16: start is at most data_off + data_len, len at most data_len + front.
+        m.data_off = start as u16;
+        m.data_len = len as u16;
+        m.pkt_len = len as u32;
+        Some(self.data_mut())
+    }
+
     /// Removes `n` bytes from the front; false (unchanged) if too short.
     #[inline(always)]
     pub fn adj(&mut self, n: usize) -> bool {

@@ -1,5 +1,13 @@
 //! The buffer trait the pipeline is generic over, and a `Vec`-backed one.
 
+/// Where a reframed packet starts ([`PacketBuf::reframe`]): `n` bytes of
+/// headroom taken in front of it, or its first `n` bytes stripped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    Grow(usize),
+    Strip(usize),
+}
+
 /// A packet buffer with headroom in front of the data, like an mbuf.
 ///
 /// Implementations must never panic: out-of-range requests return
@@ -21,6 +29,11 @@ pub trait PacketBuf {
     fn len(&self) -> usize {
         self.data().len()
     }
+    /// The packet becomes the `len` bytes from `front` on, in one step,
+    /// and is returned; `None` (unchanged) if the headroom or the packet is
+    /// too short. Only ever shortens the received bytes: a grown front is
+    /// headroom, never new tail.
+    fn reframe(&mut self, front: Front, len: usize) -> Option<&mut [u8]>;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -99,6 +112,15 @@ impl PacketBuf for VecBuf {
     fn headroom(&self) -> usize {
         self.start
     }
+    fn reframe(&mut self, front: Front, len: usize) -> Option<&mut [u8]> {
+        let start = match front {
+            Front::Grow(n) => self.start.checked_sub(n)?,
+            Front::Strip(n) => self.start.checked_add(n)?,
+        };
+        let end = start.checked_add(len).filter(|&e| e <= self.end)?;
+        (self.start, self.end) = (start, end);
+        Some(&mut self.mem[start..end])
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +142,26 @@ mod tests {
         assert!(!b.trim(4));
         assert!(b.trim(3));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn reframe_takes_headroom_or_strips_and_refuses_what_does_not_fit() {
+        let frame: Vec<u8> = (0..64u8).collect();
+        let mut b = VecBuf::new(16, 64);
+        b.reset(16, &frame);
+        let before = b.clone();
+        assert!(b.reframe(Front::Grow(17), 20).is_none());
+        assert!(b.reframe(Front::Grow(8), 8 + 65).is_none());
+        assert!(b.reframe(Front::Strip(60), 5).is_none());
+        assert!(b.reframe(Front::Strip(usize::MAX), 1).is_none());
+        assert_eq!(b, before);
+        let f = b.reframe(Front::Grow(8), 8 + 60).unwrap();
+        assert_eq!(f.len(), 68);
+        f[..8].copy_from_slice(&[0xee; 8]);
+        assert_eq!((b.headroom(), b.len()), (8, 68));
+        assert_eq!(&b.data()[8..], &frame[..60]);
+        assert_eq!(b.reframe(Front::Strip(10), 50).unwrap(), &frame[2..52]);
+        assert_eq!((b.headroom(), b.len()), (18, 50));
     }
 
     #[test]

@@ -12,10 +12,9 @@
 //! turn, done pass by pass the chains of 32 packets overlap, and the table
 //! probes of a burst are all in flight together.
 
-use super::buf::PacketBuf;
+use super::buf::{Front, PacketBuf};
 use super::classify::{
-    access_fallback, forward_rewrite, header_checksum_ok, process_underlay, trim_to, NeighborCache,
-    BURST,
+    access_fallback, forward_rewrite, header_checksum_ok, process_underlay, NeighborCache, BURST,
 };
 use super::context::{mask, Context, Prefix, OUTER_LEN};
 use super::drop_reason::DropReason;
@@ -32,6 +31,8 @@ const ENCAP_HDR: usize = 38;
 /// Bytes the decap header pass reads: outer Ethernet/IPv4/UDP/VXLAN (50),
 /// inner Ethernet (14) and option-less inner IPv4 (20).
 const DECAP_HDR: usize = 84;
+/// Bytes of an `[Ethernet][IPv4]` frame a router rewrites (`forward_rewrite`).
+const REWRITTEN: usize = 26;
 /// Outer headers decap strips.
 const DECAP_OUTER: usize =
     ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + vxlan::HEADER_LEN;
@@ -144,25 +145,34 @@ fn encap_one<B: PacketBuf, L: Lookup>(
     if hop.direct_routing && on_link {
         return None;
     }
-    if buf.headroom() < OUTER_LEN {
-        return None;
-    }
     let mac = match hop.gateway {
         Some(gw) if !on_link => hop.cache.get(lookup, gw)?,
         _ => hop.cache.get(lookup, public)?,
     };
-    if !trim_to(buf, ethernet::HEADER_LEN + usize::from(meta.total)) {
-        return None;
-    }
-    // From here on, exactly what `to_overlay` does.
-    if !forward_rewrite(buf.data_mut(), hop.vtep_mac, lease.vtep_mac) {
-        return None;
-    }
-    let inner_len = buf.len() as u16;
-    let Some(hdr) = buf.prepend(OUTER_LEN) else {
-        return Some(Verdict::Drop(DropReason::TxFull));
+    // Padding cut and the outer headers' room taken in one step; `None`
+    // (untouched): short headroom, or an mbuf of several segments.
+    let inner_len = ethernet::HEADER_LEN + usize::from(meta.total);
+    let frame = buf.reframe(Front::Grow(OUTER_LEN), OUTER_LEN + inner_len)?;
+    // From here on, exactly what `to_overlay` does. The frame holds at
+    // least the 50 outer bytes and an inner Ethernet and IPv4 header.
+    let Some(Ok(h)) = frame
+        .get_mut(..OUTER_LEN + REWRITTEN)
+        .map(<&mut [u8; OUTER_LEN + REWRITTEN]>::try_from)
+    else {
+        return Some(Verdict::Drop(DropReason::Truncated));
     };
-    ctx.write_outer(hdr, mac, lease.public_ip, ident, meta.sport, inner_len);
+    let (outer, inner) = h.split_at_mut(OUTER_LEN);
+    if !forward_rewrite(inner, hop.vtep_mac, lease.vtep_mac) {
+        return Some(Verdict::Drop(DropReason::Truncated));
+    }
+    ctx.write_outer(
+        outer,
+        mac,
+        lease.public_ip,
+        ident,
+        meta.sport,
+        inner_len as u16,
+    );
     Some(Verdict::TxUnderlay)
 }
 
@@ -286,14 +296,14 @@ impl DecapConsts {
         }
     }
 
-    /// The outer source (the VTEP key), the inner source MAC and what the
+    /// The outer source (the VTEP key), the inner source MAC (as a word) and what the
     /// write pass needs, for an option-less, unfragmented IPv4/UDP frame to
     /// our address and VXLAN port, with strict VXLAN flags and our VNI,
     /// carrying an option-less inner IPv4 packet to our VtepMAC with a good
     /// checksum and TTL above 1 for a host of our subnet. `None`: not the
     /// common case.
     #[inline(always)]
-    fn candidate(&self, data: &[u8]) -> Option<(u32, MacAddr, DecapMeta)> {
+    fn candidate(&self, data: &[u8]) -> Option<(u32, u64, DecapMeta)> {
         let h: &[u8; DECAP_HDR] = data.get(..DECAP_HDR)?.try_into().ok()?;
         let oip: &[u8; 20] = h[14..34].try_into().ok()?;
         let total = usize::from(u16::from_be_bytes([oip[2], oip[3]]));
@@ -335,7 +345,7 @@ impl DecapConsts {
             return None;
         }
         let osrc = u32::from_be_bytes([oip[12], oip[13], oip[14], oip[15]]);
-        let smac = MacAddr([h[56], h[57], h[58], h[59], h[60], h[61]]);
+        let smac = word(h, 56) & MAC_BITS;
         let csum_len = if h[40..42] == [0, 0] {
             0
         } else {
@@ -374,17 +384,14 @@ fn decap_one<B: PacketBuf, L: Lookup>(
         }
     }
     let mac = hosts.get(lookup, meta.dst)?;
-    if !trim_to(
-        buf,
-        DECAP_OUTER + ethernet::HEADER_LEN + usize::from(meta.total),
-    ) {
-        return None;
-    }
+    // Outer headers stripped and padding cut in one step (the header pass
+    // checked the lengths); `None` (untouched): an mbuf of several segments.
+    let frame = buf.reframe(
+        Front::Strip(DECAP_OUTER),
+        ethernet::HEADER_LEN + usize::from(meta.total),
+    )?;
     // From here on, exactly what `decap` and `to_access` do.
-    if !buf.adj(DECAP_OUTER) {
-        return Some(Verdict::Drop(DropReason::Truncated));
-    }
-    if !forward_rewrite(buf.data_mut(), ctx.cfg.access_mac, mac) {
+    if !forward_rewrite(frame, ctx.cfg.access_mac, mac) {
         return Some(Verdict::Drop(DropReason::Truncated));
     }
     Some(Verdict::TxAccess)
@@ -402,7 +409,7 @@ pub(crate) fn underlay_burst<B: PacketBuf, L: Lookup>(
     let n = bufs.len().min(verdicts.len()).min(BURST);
     let consts = DecapConsts::new(ctx);
     let mut ips = [0u32; BURST];
-    let mut macs = [MacAddr::ZERO; BURST];
+    let mut macs = [0u64; BURST];
     let mut meta = [DecapMeta::default(); BURST];
     let mut want = 0u32;
     for (i, b) in bufs[..n].iter().enumerate() {

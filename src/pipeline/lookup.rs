@@ -57,11 +57,15 @@ pub trait Lookup {
     fn vtep_match(&self, public_ip: u32, mac: MacAddr) -> VtepMatch;
 
     /// The bits `i` of `want` for which `vtep_match(ips[i], macs[i])` is
-    /// `Ok`, for a whole burst; tables override it to overlap their memory
-    /// accesses.
-    fn vteps_ok_masked(&self, ips: &[u32; BURST], macs: &[MacAddr; BURST], want: u32) -> u32 {
+    /// `Ok`, for a whole burst, the MACs as words (`MacAddr::to_word`, as
+    /// the header pass reads them); tables override it to overlap their
+    /// memory accesses.
+    fn vteps_ok_masked(&self, ips: &[u32; BURST], macs: &[u64; BURST], want: u32) -> u32 {
         (0..BURST)
-            .filter(|&i| want >> i & 1 == 1 && self.vtep_match(ips[i], macs[i]) == VtepMatch::Ok)
+            .filter(|&i| {
+                want >> i & 1 == 1
+                    && self.vtep_match(ips[i], MacAddr::from_word(macs[i])) == VtepMatch::Ok
+            })
             .fold(0, |m, i| m | 1 << i)
     }
 

@@ -1,6 +1,6 @@
 //! The pipeline's buffer trait on DPDK mbufs: the same code that runs on
 //! `VecBuf` in tests runs on the packets of a burst.
-use super::buf::PacketBuf;
+use super::buf::{Front, PacketBuf};
 use crate::dpdk::MbufView;
 
 impl PacketBuf for MbufView {
@@ -31,5 +31,12 @@ impl PacketBuf for MbufView {
     #[inline(always)]
     fn len(&self) -> usize {
         MbufView::len(self)
+    }
+    #[inline(always)]
+    fn reframe(&mut self, front: Front, len: usize) -> Option<&mut [u8]> {
+        match front {
+            Front::Grow(n) => MbufView::reframe(self, n, 0, len),
+            Front::Strip(n) => MbufView::reframe(self, 0, n, len),
+        }
     }
 }

@@ -57,10 +57,10 @@ impl Lookup for TableLookup {
     }
 
     #[inline]
-    fn vteps_ok_masked(&self, ips: &[u32; BULK], macs: &[MacAddr; BULK], want: u32) -> u32 {
+    fn vteps_ok_masked(&self, ips: &[u32; BULK], macs: &[u64; BULK], want: u32) -> u32 {
         let mut ok = 0;
         self.leases.vteps.get_masked_words(ips, want, |i, w| {
-            if VtepMacs::packed_contains(w, &macs[i].0) {
+            if VtepMacs::packed_contains(w, macs[i]) {
                 ok |= 1 << i;
             }
         });

@@ -69,9 +69,9 @@ impl VtepMacs {
     /// without unpacking: the data plane's check of every decapsulated
     /// frame.
     #[inline]
-    pub fn packed_contains(w: &[u64; WORDS], mac: &[u8; 6]) -> bool {
+    pub fn packed_contains(w: &[u64; WORDS], mac_word: u64) -> bool {
         const MAC_BITS: u64 = (1 << 48) - 1;
-        let m = mac_to_word(mac);
+        let m = mac_word & MAC_BITS;
         let n = ((w[0] >> 56) as usize).min(MAX_VTEP_MACS);
         w.iter().take(n).any(|x| x & MAC_BITS == m)
     }
@@ -299,7 +299,7 @@ mod tests {
             let w = v.pack();
             for m in macs.iter().chain(&[[0u8; 6], [1, 2, 3, 4, 5, 7]]) {
                 assert_eq!(
-                    VtepMacs::packed_contains(&w, m),
+                    VtepMacs::packed_contains(&w, MacAddr(*m).to_word()),
                     v.contains(m),
                     "{len} {m:?}"
                 );

@@ -23,11 +23,13 @@ impl MacAddr {
         let b = self.0;
         u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
     }
-    /// The inverse of `to_word` (bits above 48 are ignored).
+    /// The inverse of `to_word` (bits above 48 are ignored). One 6-byte
+    /// copy: built byte by byte, the compiler stores the bytes one by one.
     #[inline]
-    pub const fn from_word(w: u64) -> MacAddr {
-        let b = w.to_le_bytes();
-        MacAddr([b[0], b[1], b[2], b[3], b[4], b[5]])
+    pub fn from_word(w: u64) -> MacAddr {
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&w.to_le_bytes()[..6]);
+        MacAddr(m)
     }
     /// Group bit set (multicast or broadcast).
     pub const fn is_multicast(self) -> bool {
