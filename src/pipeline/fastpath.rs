@@ -69,7 +69,6 @@ struct EncapConsts {
     network: Prefix,
     subnet: Prefix,
     subnet_mask: u32,
-    access_ip: u32,
     underlay_ip: u32,
 }
 
@@ -82,7 +81,6 @@ impl EncapConsts {
             network: ctx.cfg.network,
             subnet: ctx.cfg.subnet,
             subnet_mask: mask(ctx.cfg.subnet_len),
-            access_ip: u32::from(ctx.cfg.access_ip),
             underlay_ip: u32::from(ctx.cfg.underlay_ip),
         }
     }
@@ -108,11 +106,8 @@ impl EncapConsts {
         }
         let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
         let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-        if !self.network.contains(dst)
-            || self.subnet.contains(dst)
-            || dst == self.access_ip
-            || dst == self.underlay_ip
-        {
+        // Our access address is inside our subnet (`Context::new`).
+        if !self.network.contains(dst) || self.subnet.contains(dst) || dst == self.underlay_ip {
             return None;
         }
         let proto = ip[9];
@@ -127,9 +122,15 @@ impl EncapConsts {
     }
 }
 
+/// What the write pass made of a candidate: `None` (buffer untouched): the
+/// full path decides; `Some(Ok(()))`: sent on, the one verdict each write
+/// pass gives (stored as a constant); `Some(Err(reason))`: dropped.
+type Written = Option<Result<(), DropReason>>;
+
 /// Rewrites one candidate whose lease was found into its VXLAN frame, as
-/// `to_overlay` would. `None` (buffer untouched): the lease is reached by
-/// DirectRouting, the headroom is short or the next hop is unresolved.
+/// `to_overlay` would (`Ok`: `TxUnderlay`). `None` (buffer untouched): the
+/// lease is reached by DirectRouting, the headroom is short or the next
+/// hop is unresolved.
 #[inline(always)]
 fn encap_one<B: PacketBuf, L: Lookup>(
     ctx: &Context,
@@ -139,7 +140,7 @@ fn encap_one<B: PacketBuf, L: Lookup>(
     meta: EncapMeta,
     hop: &mut NextHop,
     ident: u16,
-) -> Option<Verdict> {
+) -> Written {
     let public = u32::from(lease.public_ip);
     let on_link = hop.prefix.contains(public);
     if hop.direct_routing && on_link {
@@ -159,11 +160,11 @@ fn encap_one<B: PacketBuf, L: Lookup>(
         .get_mut(..OUTER_LEN + REWRITTEN)
         .map(<&mut [u8; OUTER_LEN + REWRITTEN]>::try_from)
     else {
-        return Some(Verdict::Drop(DropReason::Truncated));
+        return Some(Err(DropReason::Truncated));
     };
     let (outer, inner) = h.split_at_mut(OUTER_LEN);
     if !forward_rewrite(inner, hop.vtep_mac, lease.vtep_mac) {
-        return Some(Verdict::Drop(DropReason::Truncated));
+        return Some(Err(DropReason::Truncated));
     }
     ctx.write_outer(
         outer,
@@ -173,7 +174,7 @@ fn encap_one<B: PacketBuf, L: Lookup>(
         meta.sport,
         inner_len as u16,
     );
-    Some(Verdict::TxUnderlay)
+    Some(Ok(()))
 }
 
 /// How encap picks the next hop (`Context::underlay_next_hop` and the
@@ -236,12 +237,16 @@ pub(crate) fn access_burst<B: PacketBuf, L: Lookup>(
             {
                 st.next_ident = st.next_ident.wrapping_add(1);
                 fast_bits |= 1 << i;
-                match fast {
-                    Verdict::TxUnderlay => encaps += 1,
-                    Verdict::Drop(r) => st.counters.dropped(r),
-                    _ => {}
-                }
-                *v = fast;
+                *v = match fast {
+                    Ok(()) => {
+                        encaps += 1;
+                        Verdict::TxUnderlay
+                    }
+                    Err(r) => {
+                        st.counters.dropped(r);
+                        Verdict::Drop(r)
+                    }
+                };
                 continue;
             }
         }
@@ -364,8 +369,9 @@ impl DecapConsts {
 }
 
 /// Strips the outer headers of one candidate from a known VTEP and hands
-/// the inner frame to its host, as `decap` and `to_access` would. `None`
-/// (buffer untouched): a UDP checksum that is wrong, or an unresolved host.
+/// the inner frame to its host, as `decap` and `to_access` would (`Ok`:
+/// `TxAccess`). `None` (buffer untouched): a UDP checksum that is wrong, or
+/// an unresolved host.
 #[inline(always)]
 fn decap_one<B: PacketBuf, L: Lookup>(
     ctx: &Context,
@@ -373,7 +379,7 @@ fn decap_one<B: PacketBuf, L: Lookup>(
     buf: &mut B,
     meta: DecapMeta,
     hosts: &mut NeighborCache,
-) -> Option<Verdict> {
+) -> Written {
     if meta.csum_len != 0 {
         let data = buf.data();
         let d = data.get(34..34 + usize::from(meta.csum_len))?;
@@ -392,9 +398,9 @@ fn decap_one<B: PacketBuf, L: Lookup>(
     )?;
     // From here on, exactly what `decap` and `to_access` do.
     if !forward_rewrite(frame, ctx.cfg.access_mac, mac) {
-        return Some(Verdict::Drop(DropReason::Truncated));
+        return Some(Err(DropReason::Truncated));
     }
-    Some(Verdict::TxAccess)
+    Some(Ok(()))
 }
 
 /// A burst (at most [`BURST`]) from the underlay port. Returns the bits
@@ -431,12 +437,16 @@ pub(crate) fn underlay_burst<B: PacketBuf, L: Lookup>(
         if ok >> i & 1 == 1 {
             if let Some(fast) = decap_one(ctx, lookup, b, meta[i], &mut hosts) {
                 fast_bits |= 1 << i;
-                match fast {
-                    Verdict::TxAccess => decaps += 1,
-                    Verdict::Drop(r) => st.counters.dropped(r),
-                    _ => {}
-                }
-                *v = fast;
+                *v = match fast {
+                    Ok(()) => {
+                        decaps += 1;
+                        Verdict::TxAccess
+                    }
+                    Err(r) => {
+                        st.counters.dropped(r);
+                        Verdict::Drop(r)
+                    }
+                };
                 continue;
             }
         }
