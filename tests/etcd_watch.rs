@@ -344,7 +344,9 @@ async fn etcd_restart_with_changes_while_down_resyncs_exactly() {
         "FIGURE resync after etcd came back: {:?} (spec: within 2 s)",
         back.elapsed()
     );
-    assert!(status.resyncs_total() >= 1);
+    // The re-list fills the mirror first, then reads the config key and
+    // only then counts the resync: wait for the count, do not race it.
+    wait_for("resync counted", LIMIT, || status.resyncs_total() >= 1).await;
     wait_for("connected again", LIMIT, || status.etcd_connected()).await;
     // The watch works again after the resync.
     tc.delete(lease_key("10.244.3.0-24"), None).await.unwrap();
