@@ -68,9 +68,9 @@ pub(crate) fn forward_rewrite(frame: &mut [u8], src: MacAddr, dst: MacAddr) -> b
 /// than the burst itself.
 pub(crate) struct NeighborCache {
     side: Side,
-    /// Bit `i` set: `ips[i]` resolved to `macs[i]`.
-    valid: u8,
-    ips: [u32; 4],
+    /// `ips[i]` resolved to `macs[i]`, the address with bit 32 set (so an
+    /// empty entry, 0, matches no address: one compare per hit).
+    ips: [u64; 4],
     macs: [MacAddr; 4],
 }
 
@@ -79,7 +79,6 @@ impl NeighborCache {
     pub(crate) fn new(side: Side) -> NeighborCache {
         NeighborCache {
             side,
-            valid: 0,
             ips: [0; 4],
             macs: [MacAddr::ZERO; 4],
         }
@@ -88,13 +87,13 @@ impl NeighborCache {
     #[inline(always)]
     pub(crate) fn get<L: Lookup>(&mut self, lookup: &L, ip: u32) -> Option<MacAddr> {
         let i = (ip & 3) as usize;
-        if self.valid >> i & 1 == 1 && self.ips[i] == ip {
+        let key = u64::from(ip) | 1 << 32;
+        if self.ips[i] == key {
             return Some(self.macs[i]);
         }
         let mac = lookup.neighbor(self.side, ip)?;
-        self.ips[i] = ip;
+        self.ips[i] = key;
         self.macs[i] = mac;
-        self.valid |= 1 << i;
         Some(mac)
     }
 }
