@@ -297,6 +297,10 @@ fn mbuf_reframe_grows_into_headroom_or_strips_and_refuses_what_does_not_fit() {
     assert!(m.reframe(room + 1, 0, 10).is_none());
     assert!(m.reframe(8, 0, 8 + 65).is_none());
     assert!(m.reframe(0, 60, 5).is_none());
+    // Sizes whose sums overflow are refused, not wrapped around.
+    assert!(m.reframe(0, usize::MAX - 150, 100).is_none());
+    assert!(m.reframe(0, 8, usize::MAX - 4).is_none());
+    assert!(m.reframe(usize::MAX, usize::MAX, 1).is_none());
     assert_eq!((m.headroom(), m.len(), m.pkt_len()), (room, len, 64));
     assert_eq!(m.data(), &frame[..]);
     // Encap: 8 bytes of headroom in front, the 4 bytes of padding cut.

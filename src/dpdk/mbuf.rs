@@ -152,9 +152,9 @@ impl MbufView {
         }
         let m = self.m_mut();
         let (off, have) = (usize::from(m.data_off), usize::from(m.data_len));
-        let start = (off + strip).checked_sub(grow)?;
+        let start = off.checked_add(strip)?.checked_sub(grow)?;
         // The new frame ends at or before the old one's end.
-        if start + len > off + have {
+        if start.checked_add(len)? > off + have {
             return None;
         }
         // Fits u16: start is at most data_off + data_len, len at most data_len + front.

@@ -154,6 +154,7 @@ mod tests {
         assert!(b.reframe(Front::Grow(8), 8 + 65).is_none());
         assert!(b.reframe(Front::Strip(60), 5).is_none());
         assert!(b.reframe(Front::Strip(usize::MAX), 1).is_none());
+        assert!(b.reframe(Front::Strip(8), usize::MAX - 4).is_none());
         assert_eq!(b, before);
         let f = b.reframe(Front::Grow(8), 8 + 60).unwrap();
         assert_eq!(f.len(), 68);

@@ -301,20 +301,26 @@ impl Context {
         // on byte order (RFC 1071 2(B)), and the fields are stored in that
         // form anyway, so no byte swap is done twice.
         let ip_len = inner_len.wrapping_add((OUTER_LEN - ethernet::HEADER_LEN) as u16);
-        let (len_wire, ident_wire) = (ip_len.to_be(), ident.to_be());
-        out[outer::IP_LEN..outer::IP_LEN + 2].copy_from_slice(&len_wire.to_le_bytes());
-        out[outer::IP_IDENT..outer::IP_IDENT + 2].copy_from_slice(&ident_wire.to_le_bytes());
+        let (len_wire, ident_wire) = (ip_len.to_be_bytes(), ident.to_be_bytes());
+        out[outer::IP_LEN..outer::IP_LEN + 2].copy_from_slice(&len_wire);
+        out[outer::IP_IDENT..outer::IP_IDENT + 2].copy_from_slice(&ident_wire);
         let d = dst_ip.octets();
         out[outer::IP_DST..outer::IP_DST + 4].copy_from_slice(&d);
         let d = u32::from_le_bytes(d);
-        let s =
-            self.ip_sum_le + u32::from(len_wire) + u32::from(ident_wire) + (d & 0xffff) + (d >> 16);
+        let s = self.ip_sum_le + le16(len_wire) + le16(ident_wire) + (d & 0xffff) + (d >> 16);
         out[outer::IP_CSUM..outer::IP_CSUM + 2]
             .copy_from_slice(&(!checksum::fold(s)).to_le_bytes());
         out[outer::UDP_SPORT..outer::UDP_SPORT + 2].copy_from_slice(&src_port.to_be_bytes());
         let udp_len = inner_len.wrapping_add((udp::HEADER_LEN + vxlan::HEADER_LEN) as u16);
         out[outer::UDP_LEN..outer::UDP_LEN + 2].copy_from_slice(&udp_len.to_be_bytes());
     }
+}
+
+/// Two bytes as they lie in memory, read little-endian: how `write_outer`
+/// sums the outer header (byte order does not matter to the sum).
+#[inline(always)]
+fn le16(b: [u8; 2]) -> u32 {
+    u32::from(u16::from_le_bytes(b))
 }
 
 #[cfg(test)]
