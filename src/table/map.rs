@@ -30,6 +30,13 @@ const _: () = assert!(BULK <= 32);
 
 /// Smallest table, in slots.
 const MIN_SLOTS: usize = 16;
+/// Mean distance from home above which a table's multipliers are taken
+/// to cluster its keys (random keys stay under 0.5 at our load).
+const CLUSTERED: usize = 2;
+/// Fewer live entries than this are never judged clustered.
+const CLUSTER_MIN_LIVE: usize = 64;
+/// Draws of multipliers per rebuild at most.
+const REDRAWS: usize = 4;
 
 /// A value that fits three 64-bit words (24 bytes), so a slot is 32 bytes.
 ///
@@ -73,6 +80,11 @@ impl Inner {
         let x = u64::from(key).wrapping_mul(self.mul[0]);
         let x = (x ^ (x >> 32)).wrapping_mul(self.mul[1]);
         (x >> self.shift) as usize
+    }
+
+    /// How far slot `i` is past `key`'s home slot.
+    fn distance(&self, i: usize, key: u32) -> usize {
+        i.wrapping_sub(self.home(key)) & self.mask
     }
 
     /// Reader-side lookup starting at the key's home slot.
@@ -141,6 +153,12 @@ pub struct Writer<V: Packed> {
     live: usize,
     tombstones: usize,
     min_slots: usize,
+    /// Sum over the live entries of their distance from their home slot.
+    displaced: usize,
+    /// `live` when clustering last made us draw new multipliers: the next
+    /// such redraw waits until the table has doubled (bounded work even if
+    /// every draw were bad).
+    redrawn_at: usize,
     /// Replaced tables some reader may still hold; freed here once not.
     retired: Vec<Arc<Inner>>,
     _v: PhantomData<fn() -> V>,
@@ -173,6 +191,8 @@ pub fn map<V: Packed>(capacity_hint: usize) -> (Writer<V>, Reader<V>) {
         live: 0,
         tombstones: 0,
         min_slots,
+        displaced: 0,
+        redrawn_at: 0,
         retired: Vec::new(),
         _v: PhantomData,
     };
@@ -200,11 +220,15 @@ impl<V: Packed> Writer<V> {
                 self.table.slots[i].publish(key, words);
                 self.live += 1;
                 self.tombstones -= 1;
+                self.displaced += self.table.distance(i, key);
+                self.redraw_if_clustered();
                 None
             }
             Find::Empty(i) if self.fits(self.live + self.tombstones + 1) => {
                 self.table.slots[i].publish(key, words);
                 self.live += 1;
+                self.displaced += self.table.distance(i, key);
+                self.redraw_if_clustered();
                 None
             }
             Find::Empty(_) | Find::Full => {
@@ -222,6 +246,9 @@ impl<V: Packed> Writer<V> {
                 let slot = &self.table.slots[i];
                 let old = slot.words();
                 slot.retire();
+                let d = self.table.distance(i, key);
+                debug_assert!(d <= self.displaced);
+                self.displaced = self.displaced.saturating_sub(d);
                 self.live -= 1;
                 self.tombstones += 1;
                 // Mostly tombstones: long chains for misses and a table
@@ -299,8 +326,42 @@ impl<V: Packed> Writer<V> {
         self.retired.len()
     }
 
+    /// Starts the (empty) map over on a table with these multipliers.
+    #[cfg(test)]
+    fn use_multipliers(&mut self, mul: [u64; 2]) {
+        assert_eq!(self.live + self.tombstones, 0);
+        let mut t = Inner::new(self.table.slots.len());
+        t.mul = mul;
+        self.publish(t);
+    }
+
+    /// Makes `next` the table readers switch to at their next refresh;
+    /// the old one is retired until no reader holds it.
+    fn publish(&mut self, next: Inner) {
+        let next = Arc::new(next);
+        self.shared.table.store(Arc::clone(&next));
+        self.generation += 1;
+        self.shared
+            .generation
+            .store(self.generation, Ordering::Release);
+        self.retired.push(std::mem::replace(&mut self.table, next));
+    }
+
     fn fits(&self, used: usize) -> bool {
         used <= self.table.slots.len() / 2
+    }
+
+    /// Keys past their home slot by more than `CLUSTERED` slots on average
+    /// (random keys: under 0.5 at the load kept here) mean the table drew
+    /// multipliers that happen to collide these keys: rebuild with new ones.
+    fn redraw_if_clustered(&mut self) {
+        if self.live >= CLUSTER_MIN_LIVE
+            && self.displaced > CLUSTERED * self.live
+            && self.live >= self.redrawn_at.saturating_mul(2)
+        {
+            self.redrawn_at = self.live;
+            self.rebuild(None);
+        }
     }
 
     /// Copies the live entries (plus `extra`) into a fresh table sized for
@@ -313,27 +374,37 @@ impl<V: Packed> Writer<V> {
         while live.saturating_mul(8) > slots.saturating_mul(3) && slots <= usize::MAX / 4 {
             slots *= 2;
         }
-        let next = Inner::new(slots);
-        let old = &self.table;
-        let entries = old.slots.iter().filter_map(|s| match s.state() {
+        // A build whose multipliers cluster these keys is drawn again (a
+        // few times at most: each draw is bad with tiny probability).
+        let (mut next, mut displaced) = self.fill(Inner::new(slots), extra);
+        for _ in 1..REDRAWS {
+            if live < CLUSTER_MIN_LIVE || displaced <= CLUSTERED * live {
+                break;
+            }
+            (next, displaced) = self.fill(Inner::new(slots), extra);
+        }
+        self.publish(next);
+        self.live = live;
+        self.tombstones = 0;
+        self.displaced = displaced;
+        self.reclaim();
+    }
+
+    /// `next` with the live entries (plus `extra`) in it, and their summed
+    /// distance from home.
+    fn fill(&self, next: Inner, extra: Option<(u32, [u64; WORDS])>) -> (Inner, usize) {
+        let entries = self.table.slots.iter().filter_map(|s| match s.state() {
             State::Live(k) => Some((k, s.words())),
             _ => None,
         });
+        let mut displaced = 0;
         for (key, words) in entries.chain(extra) {
             if let Find::Empty(i) = next.find(key) {
                 next.slots[i].publish(key, words);
+                displaced += next.distance(i, key);
             }
         }
-        let next = Arc::new(next);
-        self.shared.table.store(Arc::clone(&next));
-        self.generation += 1;
-        self.shared
-            .generation
-            .store(self.generation, Ordering::Release);
-        self.retired.push(std::mem::replace(&mut self.table, next));
-        self.live = live;
-        self.tombstones = 0;
-        self.reclaim();
+        (next, displaced)
     }
 }
 
@@ -707,6 +778,44 @@ mod tests {
             }
         }
         assert!(worst < 1.0, "a build averaged {worst:.2} slots past home");
+    }
+
+    /// Multipliers a review found to cluster 10 000 keys of stride 2^16 in
+    /// 32 768 slots (~120 slots past home on average): a writer that drew
+    /// them must notice and draw again.
+    #[test]
+    fn a_build_whose_multipliers_cluster_its_keys_is_drawn_again() {
+        const BAD: [u64; 2] = [0x31e6_0479_f969_dc17, 0x22cf_3fff_ff32_ca2f];
+        let keys: Vec<u32> = (1..=10_000u32).map(|j| (10 << 24) + (j << 16)).collect();
+        // The pair really is bad for these keys.
+        let mut bad = Inner::new(32_768);
+        bad.mul = BAD;
+        let mut sum = 0;
+        for &k in &keys {
+            if let Find::Empty(i) = bad.find(k) {
+                bad.slots[i].publish(k, [0; WORDS]);
+                sum += bad.distance(i, k);
+            }
+        }
+        assert!(sum > 50 * keys.len(), "{}", sum / keys.len());
+
+        let (mut w, mut r) = map::<Val>(10_000);
+        assert_eq!(w.capacity(), 32_768);
+        w.use_multipliers(BAD);
+        let forced = w.generation();
+        for &k in &keys {
+            w.insert(k, val(k, 1));
+        }
+        assert!(w.generation() > forced, "never drawn again");
+        assert!(mean_displacement(&w) < 1.0, "{}", mean_displacement(&w));
+        assert_eq!(w.capacity(), 32_768, "drawn again, not grown");
+        r.refresh();
+        assert!(keys.iter().all(|&k| r.get(k) == Some(val(k, 1))));
+        // Removing them all keeps the bookkeeping exact (no underflow).
+        for &k in &keys {
+            assert_eq!(w.remove(k), Some(val(k, 1)));
+        }
+        assert!(w.is_empty());
     }
 
     #[test]
