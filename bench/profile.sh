@@ -4,7 +4,8 @@
 # of benches/pipeline.rs), counted by callgrind, and where they go by
 # source file. An instruction count is exact and repeatable where times on
 # a shared VM are not: compare it before and after a change to the fast
-# path. Needs no hugepages and no DPDK port.
+# path. Needs no hugepages and no DPDK port. VXP_ONLINK=1 puts every VTEP
+# on the underlay's link (a next hop per VTEP instead of one gateway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-20}

@@ -16,7 +16,9 @@
 //! With `VXP_COUNT=encap|decap` it instead runs that path over all frames
 //! at 10 000 leases `VXP_ROUNDS` times (default 20), every burst through
 //! `counted_burst`, for `bench/profile.sh` to count instructions under
-//! callgrind (a count is exact where times on this machine are not).
+//! callgrind (a count is exact where times on this machine are not);
+//! `VXP_ONLINK` set puts every VTEP on the underlay's link (a neighbour
+//! lookup per next hop instead of one gateway).
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::net::Ipv4Addr;
@@ -45,31 +47,46 @@ fn lease_subnet(i: u32) -> u32 {
 }
 
 fn vtep_ip(i: u32) -> Ipv4Addr {
-    flows::vtep_ip(Ipv4Addr::new(100, 64, 0, 0), i)
+    flows::vtep_ip(VTEP_BASE, i)
 }
 
 fn vtep_mac(i: u32) -> MacAddr {
     MacAddr(flows::vtep_mac(i))
 }
 
-fn context() -> Context {
+/// VTEP `i` is this address + `i`; with `VXP_ONLINK` (count mode) the
+/// underlay's /16 holds them all.
+const VTEP_BASE: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 0);
+
+fn context(on_link: bool) -> Context {
     let mut c = testing::config();
     c.network = Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 8).expect("prefix");
     c.subnet = Prefix::new(Ipv4Addr::new(10, 244, 255, 0), SUBNET_LEN).expect("prefix");
     c.subnet_len = SUBNET_LEN;
     c.underlay_gateway = Some(testing::UNDERLAY_GW);
+    if on_link {
+        // Each VTEP is its own next hop: a neighbour per lease.
+        c.underlay_ip = Ipv4Addr::new(100, 64, 255, 254);
+        c.underlay_prefix = Prefix::new(VTEP_BASE, 16).expect("prefix");
+        c.underlay_gateway = None;
+    }
     Context::new(c).expect("valid bench context")
 }
 
-/// Tables of `n` leases, the underlay gateway and the host resolved.
-fn tables(n: u32) -> TableLookup {
+/// Tables of `n` leases, the underlay gateway (or, `on_link`, every VTEP)
+/// and the host resolved.
+fn tables(n: u32, on_link: bool) -> TableLookup {
     let (mut leases, lease_readers) = LeaseTables::new(n as usize + 1000);
     for i in 0..n {
         leases.upsert_lease(lease_subnet(i), u32::from(vtep_ip(i)), vtep_mac(i).0);
     }
-    let (mut neighbors, neighbor_readers) = NeighborTables::new(64);
+    let (mut neighbors, neighbor_readers) = NeighborTables::new(n as usize + 64);
     let gw = u32::from(testing::UNDERLAY_GW);
     neighbors.set_static(NeighborPort::Underlay, gw, testing::UNDERLAY_GW_MAC.0);
+    for i in (0..n).filter(|_| on_link) {
+        let mac = [0x52, 0x54, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        neighbors.set_static(NeighborPort::Underlay, u32::from(vtep_ip(i)), mac);
+    }
     let host = u32::from(testing::HOST_IP);
     neighbors.set_static(NeighborPort::Access, host, testing::HOST_MAC.0);
     // The writers may go: readers keep the published tables alive.
@@ -148,9 +165,13 @@ struct Case {
 
 impl Case {
     fn new(n: u32) -> Case {
+        Case::with_underlay(n, false)
+    }
+
+    fn with_underlay(n: u32, on_link: bool) -> Case {
         Case {
-            ctx: context(),
-            lookup: tables(n),
+            ctx: context(on_link),
+            lookup: tables(n, on_link),
             encap: encap_frames(n),
             decap: decap_frames(n),
             keys: burst_keys(n),
@@ -337,7 +358,7 @@ fn count(path: &str) {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(20);
-    let c = Case::new(10_000);
+    let c = Case::with_underlay(10_000, std::env::var_os("VXP_ONLINK").is_some());
     let frames = if side == Side::Access {
         &c.encap
     } else {
