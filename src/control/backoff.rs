@@ -135,33 +135,19 @@ mod tests {
 
     #[test]
     fn endpoint_host_port() {
-        assert_eq!(
-            host_port("http://127.0.0.1:2379").as_deref(),
-            Some("127.0.0.1:2379")
-        );
-        assert_eq!(
-            host_port("https://etcd.local:2379/").as_deref(),
-            Some("etcd.local:2379")
-        );
-        assert_eq!(host_port("127.0.0.1:1").as_deref(), Some("127.0.0.1:1"));
-        // No port: the scheme's, as the etcd client connects there.
-        assert_eq!(
-            host_port("http://etcd.local").as_deref(),
-            Some("etcd.local:80")
-        );
-        assert_eq!(
-            host_port("https://etcd.local/").as_deref(),
-            Some("etcd.local:443")
-        );
-        assert_eq!(
-            host_port("https://[fd00::5]").as_deref(),
-            Some("[fd00::5]:443")
-        );
-        assert_eq!(
-            host_port("https://[fd00::5]:2379").as_deref(),
-            Some("[fd00::5]:2379")
-        );
-        assert_eq!(host_port("nohost"), None);
-        assert_eq!(host_port("http://"), None);
+        for (url, want) in [
+            ("http://127.0.0.1:2379", Some("127.0.0.1:2379")),
+            ("https://etcd.local:2379/", Some("etcd.local:2379")),
+            ("127.0.0.1:1", Some("127.0.0.1:1")),
+            // No port: the scheme's, as the etcd client connects there.
+            ("http://etcd.local", Some("etcd.local:80")),
+            ("https://etcd.local/", Some("etcd.local:443")),
+            ("https://[fd00::5]", Some("[fd00::5]:443")),
+            ("https://[fd00::5]:2379", Some("[fd00::5]:2379")),
+            ("nohost", None),
+            ("http://", None),
+        ] {
+            assert_eq!(host_port(url).as_deref(), want, "{url}");
+        }
     }
 }

@@ -157,7 +157,7 @@ impl MbufView {
         if start.checked_add(len)? > off + have {
             return None;
         }
-        // Fits u16: start is at most data_off + data_len, len at most data_len + front.
+        // Fits u16: start and start + len are at most data_off + data_len.
         m.data_off = start as u16;
         m.data_len = len as u16;
         m.pkt_len = len as u32;

@@ -30,10 +30,8 @@ pub const BURST: usize = 32;
 /// remainder by a constant instead of four folds.
 #[inline(always)]
 pub(crate) fn header_checksum_ok(h: &[u8; 20]) -> bool {
-    let a = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
-    let b = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
-    let c = u64::from(u32::from_le_bytes([h[16], h[17], h[18], h[19]]));
-    let s = (a & 0xffff_ffff) + (a >> 32) + (b & 0xffff_ffff) + (b >> 32) + c;
+    let w = |i: usize| u64::from(u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let s = w(0) + w(4) + w(8) + w(12) + w(16);
     s != 0 && s % 0xffff == 0
 }
 

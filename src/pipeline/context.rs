@@ -192,7 +192,7 @@ impl Context {
         vxlan::Packet::new_unchecked(&mut t[outer::UDP + udp::HEADER_LEN..]).set_header(cfg.vni);
         let ip_sum_le = t[outer::IP..outer::UDP]
             .chunks_exact(2)
-            .map(|w| u32::from(u16::from_le_bytes([w[0], w[1]])))
+            .map(|w| le16([w[0], w[1]]))
             .sum();
         Ok(Context {
             cfg,

@@ -127,6 +127,19 @@ impl EncapConsts {
 /// pass gives (stored as a constant); `Some(Err(reason))`: dropped.
 type Written = Option<Result<(), DropReason>>;
 
+/// The verdict of a packet the write pass handled: `sent`, or its drop,
+/// counted.
+#[inline(always)]
+fn verdict_of(fast: Result<(), DropReason>, sent: Verdict, st: &mut WorkerState) -> Verdict {
+    match fast {
+        Ok(()) => sent,
+        Err(r) => {
+            st.counters.dropped(r);
+            Verdict::Drop(r)
+        }
+    }
+}
+
 /// Rewrites one candidate whose lease was found into its VXLAN frame, as
 /// `to_overlay` would (`Ok`: `TxUnderlay`). `None` (buffer untouched): the
 /// lease is reached by DirectRouting, the headroom is short or the next
@@ -237,16 +250,8 @@ pub(crate) fn access_burst<B: PacketBuf, L: Lookup>(
             {
                 st.next_ident = st.next_ident.wrapping_add(1);
                 fast_bits |= 1 << i;
-                *v = match fast {
-                    Ok(()) => {
-                        encaps += 1;
-                        Verdict::TxUnderlay
-                    }
-                    Err(r) => {
-                        st.counters.dropped(r);
-                        Verdict::Drop(r)
-                    }
-                };
+                encaps += u64::from(fast.is_ok());
+                *v = verdict_of(fast, Verdict::TxUnderlay, st);
                 continue;
             }
         }
@@ -301,12 +306,12 @@ impl DecapConsts {
         }
     }
 
-    /// The outer source (the VTEP key), the inner source MAC (as a word) and what the
-    /// write pass needs, for an option-less, unfragmented IPv4/UDP frame to
-    /// our address and VXLAN port, with strict VXLAN flags and our VNI,
-    /// carrying an option-less inner IPv4 packet to our VtepMAC with a good
-    /// checksum and TTL above 1 for a host of our subnet. `None`: not the
-    /// common case.
+    /// The outer source (the VTEP key), the inner source MAC (as a word)
+    /// and what the write pass needs, for an option-less, unfragmented
+    /// IPv4/UDP frame to our address and VXLAN port, with strict VXLAN
+    /// flags and our VNI, carrying an option-less inner IPv4 packet to our
+    /// VtepMAC with a good checksum and TTL above 1 for a host of our
+    /// subnet. `None`: not the common case.
     #[inline(always)]
     fn candidate(&self, data: &[u8]) -> Option<(u32, u64, DecapMeta)> {
         let h: &[u8; DECAP_HDR] = data.get(..DECAP_HDR)?.try_into().ok()?;
@@ -437,16 +442,8 @@ pub(crate) fn underlay_burst<B: PacketBuf, L: Lookup>(
         if ok >> i & 1 == 1 {
             if let Some(fast) = decap_one(ctx, lookup, b, meta[i], &mut hosts) {
                 fast_bits |= 1 << i;
-                *v = match fast {
-                    Ok(()) => {
-                        decaps += 1;
-                        Verdict::TxAccess
-                    }
-                    Err(r) => {
-                        st.counters.dropped(r);
-                        Verdict::Drop(r)
-                    }
-                };
+                decaps += u64::from(fast.is_ok());
+                *v = verdict_of(fast, Verdict::TxAccess, st);
                 continue;
             }
         }
