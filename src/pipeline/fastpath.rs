@@ -140,29 +140,18 @@ fn verdict_of(fast: Result<(), DropReason>, sent: Verdict, st: &mut WorkerState)
     }
 }
 
-/// Rewrites one candidate whose lease was found into its VXLAN frame, as
-/// `to_overlay` would (`Ok`: `TxUnderlay`). `None` (buffer untouched): the
-/// lease is reached by DirectRouting, the headroom is short or the next
-/// hop is unresolved.
+/// Rewrites one candidate whose lease and next hop were found into its
+/// VXLAN frame, as `to_overlay` would (`Ok`: `TxUnderlay`). `None`
+/// (buffer untouched): the headroom is short.
 #[inline(always)]
-fn encap_one<B: PacketBuf, L: Lookup>(
+fn encap_one<B: PacketBuf>(
     ctx: &Context,
-    lookup: &L,
     buf: &mut B,
     lease: Lease,
+    next_hop: MacAddr,
     meta: EncapMeta,
-    hop: &mut NextHop,
     ident: u16,
 ) -> Written {
-    let public = u32::from(lease.public_ip);
-    let on_link = hop.prefix.contains(public);
-    if hop.direct_routing && on_link {
-        return None;
-    }
-    let mac = match hop.gateway {
-        Some(gw) if !on_link => hop.cache.get(lookup, gw)?,
-        _ => hop.cache.get(lookup, public)?,
-    };
     // Padding cut and the outer headers' room taken in one step; `None`
     // (untouched): short headroom, or an mbuf of several segments.
     let inner_len = ethernet::HEADER_LEN + usize::from(meta.total);
@@ -176,12 +165,12 @@ fn encap_one<B: PacketBuf, L: Lookup>(
         return Some(Err(DropReason::Truncated));
     };
     let (outer, inner) = h.split_at_mut(OUTER_LEN);
-    if !forward_rewrite(inner, hop.vtep_mac, lease.vtep_mac) {
+    if !forward_rewrite(inner, ctx.cfg.vtep_mac, lease.vtep_mac) {
         return Some(Err(DropReason::Truncated));
     }
     ctx.write_outer(
         outer,
-        mac,
+        next_hop,
         lease.public_ip,
         ident,
         meta.sport,
@@ -190,28 +179,61 @@ fn encap_one<B: PacketBuf, L: Lookup>(
     Some(Ok(()))
 }
 
-/// How encap picks the next hop (`Context::underlay_next_hop` and the
-/// DirectRouting test of `to_overlay`), hoisted out of the packet loop,
-/// and the burst's neighbour answers.
-struct NextHop {
-    cache: NeighborCache,
-    prefix: Prefix,
-    gateway: Option<u32>,
-    direct_routing: bool,
-    vtep_mac: MacAddr,
-}
-
-impl NextHop {
-    #[inline(always)]
-    fn new(ctx: &Context) -> NextHop {
-        NextHop {
-            cache: NeighborCache::new(Side::Underlay),
-            prefix: ctx.cfg.underlay_prefix,
-            gateway: ctx.cfg.underlay_gateway.map(u32::from),
-            direct_routing: ctx.cfg.direct_routing,
-            vtep_mac: ctx.cfg.vtep_mac,
+/// The underlay next hop of every found lease, a burst at a time, as
+/// `Context::underlay_next_hop` and the DirectRouting test of
+/// `to_overlay` pick it: the gateway for a VTEP off the underlay's link
+/// (looked up once per burst), the VTEP itself on it (looked up in bulk,
+/// as the leases are: on one L2 segment every node is a next hop of its
+/// own). Writes `macs[i]` and returns the bits resolved; a lease reached
+/// by DirectRouting, or a next hop not resolved, is left to the full path.
+#[inline(always)]
+fn next_hops<L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    leases: &[Lease; BURST],
+    found: u32,
+    macs: &mut [MacAddr; BURST],
+) -> u32 {
+    let prefix = ctx.cfg.underlay_prefix;
+    let gateway = ctx.cfg.underlay_gateway;
+    let direct_routing = ctx.cfg.direct_routing;
+    let mut ips = [0u32; BURST];
+    let (mut own, mut via_gateway) = (0u32, 0u32);
+    let mut w = found;
+    while w != 0 {
+        let i = w.trailing_zeros() as usize;
+        w &= w - 1;
+        let public = u32::from(leases[i].public_ip);
+        let on_link = prefix.contains(public);
+        if on_link && direct_routing {
+            continue;
+        }
+        if on_link || gateway.is_none() {
+            ips[i] = public;
+            own |= 1 << i;
+        } else {
+            via_gateway |= 1 << i;
         }
     }
+    let mut resolved = if own != 0 {
+        lookup.neighbors_masked(Side::Underlay, &ips, own, macs)
+    } else {
+        0
+    };
+    let gateway_mac = match gateway {
+        Some(gw) if via_gateway != 0 => lookup.neighbor(Side::Underlay, u32::from(gw)),
+        _ => None,
+    };
+    if let Some(mac) = gateway_mac {
+        let mut w = via_gateway;
+        while w != 0 {
+            let i = w.trailing_zeros() as usize;
+            w &= w - 1;
+            macs[i] = mac;
+        }
+        resolved |= via_gateway;
+    }
+    resolved
 }
 
 /// A burst (at most [`BURST`]) from the access port. Returns the bits of
@@ -236,18 +258,17 @@ pub(crate) fn access_burst<B: PacketBuf, L: Lookup>(
         }
     }
     let mut leases = [Lease::NONE; BURST];
-    let found = if want != 0 {
-        lookup.leases_masked(&keys, want, &mut leases)
+    let mut hops = [MacAddr::ZERO; BURST];
+    let (found, ready) = if want != 0 {
+        let found = lookup.leases_masked(&keys, want, &mut leases);
+        (found, next_hops(ctx, lookup, &leases, found, &mut hops))
     } else {
-        0
+        (0, 0)
     };
-    let mut hop = NextHop::new(ctx);
     let (mut encaps, mut fast_bits) = (0u64, 0u32);
     for (i, (b, v)) in bufs[..n].iter_mut().zip(verdicts.iter_mut()).enumerate() {
-        if found >> i & 1 == 1 {
-            if let Some(fast) =
-                encap_one(ctx, lookup, b, leases[i], meta[i], &mut hop, st.next_ident)
-            {
+        if ready >> i & 1 == 1 {
+            if let Some(fast) = encap_one(ctx, b, leases[i], hops[i], meta[i], st.next_ident) {
                 st.next_ident = st.next_ident.wrapping_add(1);
                 fast_bits |= 1 << i;
                 encaps += u64::from(fast.is_ok());

@@ -71,4 +71,25 @@ pub trait Lookup {
 
     /// The resolved MAC of `ip` (host order) on port `side`.
     fn neighbor(&self, side: Side, ip: u32) -> Option<MacAddr>;
+
+    /// For every bit `i` set in `want`: `out[i] = neighbor(side, ips[i])`
+    /// when it is resolved; returns the bits resolved (`out` is left alone
+    /// elsewhere). Encap's next hops, a burst at a time; tables override
+    /// it to overlap their memory accesses.
+    fn neighbors_masked(
+        &self,
+        side: Side,
+        ips: &[u32; BURST],
+        want: u32,
+        out: &mut [MacAddr; BURST],
+    ) -> u32 {
+        let mut found = 0;
+        for i in (0..BURST).filter(|i| want >> i & 1 == 1) {
+            if let Some(m) = self.neighbor(side, ips[i]) {
+                out[i] = m;
+                found |= 1 << i;
+            }
+        }
+        found
+    }
 }
