@@ -683,22 +683,36 @@ mod tests {
                 &udp_datagram(ip.src, ip.dst, 1000 + i as u16, 53, &data),
             )
         };
+        // A second on-link node with a MAC of its own, and the far node's
+        // own MAC: a bulk lookup that mixed next hops up would show.
+        let node2 = Ipv4Addr::new(172, 28, 147, 45);
+        let node2_mac = MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x45]);
+        let far_mac = MacAddr([0x52, 0x54, 0x00, 0x00, 0x00, 0x07]);
         let dsts = [
             POD_IP,
             Ipv4Addr::new(10, 244, 7, 9),
+            Ipv4Addr::new(10, 244, 3, 5),
             Ipv4Addr::new(10, 244, 1, 200),
             Ipv4Addr::new(10, 244, 9, 1),
             Ipv4Addr::new(10, 244, 7, 77),
             HOST_IP,
         ];
         let frames: Vec<Vec<u8>> = (0..BURST).map(|i| to(dsts[i % dsts.len()], i)).collect();
-        let mut lookups = vec![MapLookup::standard()];
+        let mut fired_any = 0u32;
+        let mut base = MapLookup::standard();
+        base.add_lease(
+            Ipv4Addr::new(10, 244, 3, 0),
+            node2,
+            MacAddr([0x16, 0xab, 0x0a, 0, 0, 0x45]),
+        );
+        base.add_neighbor(Side::Underlay, node2, node2_mac);
+        base.add_neighbor(Side::Underlay, FAR_NODE_IP, far_mac);
+        let mut lookups = vec![base.clone()];
         for gone in [NODE_IP, FAR_NODE_IP, UNDERLAY_GW] {
-            let mut l = MapLookup::standard();
+            let mut l = base.clone();
             l.neighbors.remove(&(Side::Underlay, u32::from(gone)));
             lookups.push(l);
         }
-        let mut fired = 0;
         for (gateway, direct_routing) in [
             (None, false),
             (Some(UNDERLAY_GW), false),
@@ -709,13 +723,30 @@ mod tests {
             c.underlay_gateway = gateway;
             c.direct_routing = direct_routing;
             let ctx = Context::new(c).unwrap();
+            let subnet_mask = crate::pipeline::context::mask(ctx.cfg.subnet_len);
             for (k, lk) in lookups.iter().enumerate() {
                 let what =
                     format!("gateway {gateway:?}, DirectRouting {direct_routing}, lookup {k}");
+                // What the fast path must take: a lease, not DirectRouting,
+                // its next hop resolved.
+                let mut expect = 0u32;
+                for (i, f) in frames.iter().enumerate() {
+                    let dst = u32::from_be_bytes([f[30], f[31], f[32], f[33]]);
+                    let Some(l) = lk.lease(dst & subnet_mask) else {
+                        continue;
+                    };
+                    let public = u32::from(l.public_ip);
+                    let on_link = ctx.cfg.underlay_prefix.contains(public);
+                    let hop = ctx.underlay_next_hop(public);
+                    if !(on_link && direct_routing) && lk.neighbor(Side::Underlay, hop).is_some() {
+                        expect |= 1 << i;
+                    }
+                }
                 let (mut fast_st, mut full_st) = (worker(), worker());
                 let mut fast: Vec<VecBuf> = frames.iter().map(|f| VecBuf::from_frame(f)).collect();
                 let mut v = [Verdict::default(); BURST];
-                fired += access_burst(&ctx, lk, &mut fast_st, &mut fast, &mut v).count_ones();
+                let fired = access_burst(&ctx, lk, &mut fast_st, &mut fast, &mut v);
+                assert_eq!(fired, expect, "{what}: {fired:#x} {expect:#x}");
                 for (i, f) in frames.iter().enumerate() {
                     let mut full = VecBuf::from_frame(f);
                     let want = process_access(&ctx, lk, &mut full_st, &mut full);
@@ -728,9 +759,11 @@ mod tests {
                     "{what}"
                 );
                 assert_eq!(fast_st.next_ident, full_st.next_ident, "{what}");
+                fired_any |= fired;
             }
         }
-        // The fast path sent most of them (not all left to the full path).
-        assert!(fired > 100, "{fired}");
+        // Every frame to another lease (all but the unknown subnet's and
+        // our own host's, 8 of 32) took the fast path somewhere.
+        assert_eq!(fired_any.count_ones(), 24, "{fired_any:#x}");
     }
 }

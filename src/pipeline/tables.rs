@@ -157,12 +157,19 @@ mod tests {
             let hosts: [u32; BURST] =
                 std::array::from_fn(|_| 0x0af4_ff00 + rng.gen_range(0..256u32));
 
-            let mut out = [Lease::NONE; BURST];
+            // Sentinels: where a key is not asked for or not found, `out`
+            // keeps them.
+            let lease_sentinel = Lease {
+                public_ip: std::net::Ipv4Addr::new(203, 0, 113, 99),
+                vtep_mac: MacAddr([0xee; 6]),
+            };
+            let mac_sentinel = MacAddr([0xdd; 6]);
+            let mut out = [lease_sentinel; BURST];
             let found = lk.leases_masked(&subnets, want, &mut out);
             let vtep_ok = lk.vteps_ok_masked(&vteps, &vtep_macs, want);
-            let mut hops = [MacAddr::ZERO; BURST];
+            let mut hops = [mac_sentinel; BURST];
             let resolved = lk.neighbors_masked(Side::Underlay, &vteps, want, &mut hops);
-            let mut host_macs = [MacAddr::ZERO; BURST];
+            let mut host_macs = [mac_sentinel; BURST];
             let hosts_found = lk.neighbors_masked(Side::Access, &hosts, want, &mut host_macs);
             for (h, m) in hits.iter_mut().zip([found, vtep_ok, resolved, hosts_found]) {
                 *h += m.count_ones();
@@ -172,16 +179,16 @@ mod tests {
                 let bit = |m: u32| m >> i & 1 == 1;
                 let single = lk.lease(subnets[i]).filter(|_| asked);
                 assert_eq!(bit(found), single.is_some(), "lease {i}");
-                assert_eq!(out[i], single.unwrap_or(Lease::NONE), "lease {i}");
+                assert_eq!(out[i], single.unwrap_or(lease_sentinel), "lease {i}");
                 let ok = asked
                     && lk.vtep_match(vteps[i], MacAddr::from_word(vtep_macs[i])) == VtepMatch::Ok;
                 assert_eq!(bit(vtep_ok), ok, "vtep {i}");
                 let hop = lk.neighbor(Side::Underlay, vteps[i]).filter(|_| asked);
                 assert_eq!(bit(resolved), hop.is_some(), "next hop {i}");
-                assert_eq!(hops[i], hop.unwrap_or(MacAddr::ZERO), "next hop {i}");
+                assert_eq!(hops[i], hop.unwrap_or(mac_sentinel), "next hop {i}");
                 let host = lk.neighbor(Side::Access, hosts[i]).filter(|_| asked);
                 assert_eq!(bit(hosts_found), host.is_some(), "host {i}");
-                assert_eq!(host_macs[i], host.unwrap_or(MacAddr::ZERO), "host {i}");
+                assert_eq!(host_macs[i], host.unwrap_or(mac_sentinel), "host {i}");
             }
         }
         // Each lookup found keys, and missed others.

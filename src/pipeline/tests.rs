@@ -1223,3 +1223,172 @@ fn seed_corpus_is_the_sample_frames_and_passes_the_fuzz_checks() {
     }
     assert!(n >= sample_frames().len());
 }
+
+// ---------------------------------------------------------------- next hops
+
+/// One access burst through `process_burst` and the same frames, in
+/// order, through `process_access` on a second state: same verdicts,
+/// bytes (outer ident included), counters and ident sequence. Returns how
+/// many the full path sent on.
+fn access_burst_matches<L: Lookup>(
+    ctx: &Context,
+    lk: &L,
+    frames: &[(Vec<u8>, usize)],
+    what: &str,
+) -> u32 {
+    let buf = |(f, headroom): &(Vec<u8>, usize)| {
+        let mut b = VecBuf::new(*headroom, f.len());
+        b.reset(*headroom, f);
+        b
+    };
+    let (mut fast_st, mut full_st) = (worker(), worker());
+    let mut fast: Vec<VecBuf> = frames.iter().map(buf).collect();
+    let mut v = [Verdict::default(); BURST];
+    process_burst(ctx, lk, &mut fast_st, Side::Access, &mut fast, &mut v);
+    let mut sent = 0;
+    for (i, frame) in frames.iter().enumerate() {
+        let mut full = buf(frame);
+        let want = process_access(ctx, lk, &mut full_st, &mut full);
+        assert_eq!(v[i], want, "{what}, packet {i}");
+        assert_eq!(fast[i].data(), full.data(), "{what}, packet {i}");
+        sent += u32::from(want == Verdict::TxUnderlay);
+    }
+    let (fast_c, full_c) = (fast_st.counters.snapshot(), full_st.counters.snapshot());
+    assert_eq!(fast_c, full_c, "{what}");
+    assert_eq!(fast_st.next_ident, full_st.next_ident, "{what}");
+    sent
+}
+
+/// Random next-hop layouts (from a review of the bulk next-hop lookup):
+/// gateway none, on-link, off-link, a lease's PublicIP or our own address;
+/// DirectRouting on or off; a /28 or /24 underlay; leases sharing VTEPs,
+/// PublicIPs 0.0.0.0 and 255.255.255.255; next hops partly resolved, a MAC
+/// per address; short headroom, TTL 1, oversize frames, partial bursts.
+/// Encap's burst path matches the full path on the test map and on the
+/// real lock-free tables alike.
+#[test]
+fn random_next_hop_layouts_match_the_full_path_on_both_lookups() {
+    use crate::pipeline::buf::DEFAULT_HEADROOM;
+    use crate::pipeline::tables::TableLookup;
+    use crate::table::{LeaseTables, NeighborPort, NeighborTables};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    let mut rng = StdRng::seed_from_u64(42);
+    let pool: Vec<u32> = [
+        [172, 28, 147, 44],
+        [172, 28, 147, 45],
+        [172, 28, 147, 46],
+        [172, 28, 147, 33],
+        [172, 28, 147, 40],
+        [172, 28, 147, 32],
+        [172, 28, 147, 47],
+        [192, 0, 2, 7],
+        [192, 0, 2, 8],
+        [192, 0, 2, 1],
+        [198, 51, 100, 9],
+        [0, 0, 0, 0],
+        [255, 255, 255, 255],
+    ]
+    .iter()
+    .map(|&a| u32::from(Ipv4Addr::from(a)))
+    .collect();
+    let gateways = [
+        None,
+        Some(Ipv4Addr::new(172, 28, 147, 33)),
+        Some(Ipv4Addr::new(192, 0, 2, 1)),
+        Some(Ipv4Addr::new(198, 51, 100, 9)),
+        Some(UNDERLAY_IP),
+    ];
+    let mac_of = |ip: u32, salt: u8| {
+        let b = ip.to_be_bytes();
+        MacAddr([0x02, salt, b[0] ^ b[1], b[1], b[2], b[3]])
+    };
+    let mut sent = 0;
+    for iter in 0..1500 {
+        let mut c = config();
+        c.underlay_gateway = gateways[rng.gen_range(0..gateways.len())];
+        c.direct_routing = rng.gen();
+        if rng.gen_bool(0.2) {
+            c.underlay_prefix = Prefix::new(UNDERLAY_IP, 24).unwrap();
+        }
+        let ctx = Context::new(c).unwrap();
+        let leases: Vec<(u32, u32)> = (0..rng.gen_range(1..8u32))
+            .map(|l| {
+                (
+                    0x0af4_0000 | (l + 1) << 8,
+                    pool[rng.gen_range(0..pool.len())],
+                )
+            })
+            .collect();
+        let p = rng.gen_range(0.0..1.0);
+        let mut resolved: Vec<(u32, MacAddr)> = Vec::new();
+        for &ip in &pool {
+            if rng.gen_bool(p) {
+                resolved.push((ip, mac_of(ip, rng.gen_range(0..3))));
+            }
+        }
+        let mut map = MapLookup::default();
+        let (mut lw, lr) = LeaseTables::new(64);
+        let (mut nw, nr) = NeighborTables::new(64);
+        for (k, &(subnet, ip)) in leases.iter().enumerate() {
+            let vtep_mac = MacAddr([0x16, 0, 0, 0, 0, k as u8]);
+            map.add_lease(Ipv4Addr::from(subnet), Ipv4Addr::from(ip), vtep_mac);
+            lw.upsert_lease(subnet, ip, vtep_mac.0);
+        }
+        for &(ip, m) in &resolved {
+            map.add_neighbor(Side::Underlay, Ipv4Addr::from(ip), m);
+            nw.set_static(NeighborPort::Underlay, ip, m.0);
+        }
+        map.add_neighbor(Side::Access, HOST_IP, HOST_MAC);
+        nw.set_static(NeighborPort::Access, u32::from(HOST_IP), HOST_MAC.0);
+        let mut tables = TableLookup {
+            leases: lr,
+            neighbors: nr,
+        };
+        tables.refresh();
+        let n = if rng.gen_bool(0.8) {
+            BURST
+        } else {
+            rng.gen_range(1..=BURST)
+        };
+        let frames: Vec<(Vec<u8>, usize)> = (0..n)
+            .map(|i| {
+                let dst = match rng.gen_range(0..10) {
+                    0 => Ipv4Addr::new(10, 244, 200, 5),
+                    1 => HOST_IP,
+                    _ => {
+                        let subnet = leases[rng.gen_range(0..leases.len())].0;
+                        Ipv4Addr::from(subnet | rng.gen_range(1..255u32))
+                    }
+                };
+                let mut ip = Ip::new(HOST_IP, dst);
+                if rng.gen_bool(0.05) {
+                    ip.ttl = 1;
+                }
+                ip.df = rng.gen();
+                let len = if rng.gen_bool(0.05) {
+                    1500
+                } else {
+                    rng.gen_range(1..64)
+                };
+                let l4 = udp_datagram(ip.src, dst, 1000 + i as u16, 53, &pattern(len));
+                let headroom = match rng.gen_range(0..20) {
+                    0 => 0,
+                    1 => OUTER_LEN - 1,
+                    2 => OUTER_LEN,
+                    _ => DEFAULT_HEADROOM,
+                };
+                (ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &l4), headroom)
+            })
+            .collect();
+        let what = format!(
+            "iteration {iter}: gateway {:?}, leases {leases:x?}, resolved {:x?}",
+            ctx.cfg.underlay_gateway,
+            resolved.iter().map(|r| r.0).collect::<Vec<_>>()
+        );
+        sent += access_burst_matches(&ctx, &map, &frames, &format!("map, {what}"));
+        access_burst_matches(&ctx, &tables, &frames, &format!("tables, {what}"));
+    }
+    // Most layouts send packets on: the comparison is not of drops alone.
+    assert!(sent > 5_000, "{sent}");
+}
