@@ -299,8 +299,10 @@ struct DecapMeta {
 /// The configuration the decap header pass compares against.
 struct DecapConsts {
     mac: u64,
-    ip: u32,
-    port: u16,
+    /// Bytes 16..24 and 30..38 as `word` reads them, the fields we accept
+    /// and the masks that pick those fields out (see `new`).
+    at16: (u64, u64),
+    at30: (u64, u64),
     /// The whole VXLAN header we accept (I flag, our VNI, zero reserved).
     vxlan: u64,
     vtep_mac: u64,
@@ -314,10 +316,19 @@ impl DecapConsts {
     #[inline(always)]
     fn new(ctx: &Context) -> DecapConsts {
         let vni = ctx.cfg.vni.get().to_be_bytes();
+        let ip = u64::from(u32::from_le_bytes(ctx.cfg.underlay_ip.octets()));
+        let port = u64::from(u16::from_le_bytes(ctx.cfg.udp_port.to_be_bytes()));
         DecapConsts {
             mac: ctx.cfg.underlay_mac.to_word(),
-            ip: u32::from(ctx.cfg.underlay_ip),
-            port: ctx.cfg.udp_port,
+            // Bytes 16..24: the fragment offset and MF flag (20, 21: all
+            // zero, DF free), the protocol (23: UDP).
+            at16: (
+                u64::from(ipv4::protocol::UDP) << 56,
+                0x3f << 32 | 0xff << 40 | 0xff << 56,
+            ),
+            // Bytes 30..38: the destination address (30..34: ours) and UDP
+            // port (36..38: ours).
+            at30: (ip | port << 48, 0xffff_ffff | 0xffff << 48),
             vxlan: u64::from_le_bytes([0x08, 0, 0, 0, vni[1], vni[2], vni[3], 0]),
             vtep_mac: ctx.cfg.vtep_mac.to_word(),
             access_mtu: ctx.cfg.access_mtu,
@@ -338,24 +349,24 @@ impl DecapConsts {
         let h: &[u8; DECAP_HDR] = data.get(..DECAP_HDR)?.try_into().ok()?;
         let oip: &[u8; 20] = h[14..34].try_into().ok()?;
         let total = usize::from(u16::from_be_bytes([oip[2], oip[3]]));
-        let odst = u32::from_be_bytes([oip[16], oip[17], oip[18], oip[19]]);
-        let fragment = u16::from_be_bytes([oip[6], oip[7]]) & 0x3fff != 0;
         let udp_len = usize::from(u16::from_be_bytes([h[38], h[39]]));
-        // Destination MAC (bytes 0..6); ethertype and version/IHL (12..15).
-        let outer_ok = word(h, 0) & MAC_BITS == self.mac
-            && (word(h, 8) >> 32) & 0xff_ffff == IPV4_NO_OPTIONS
-            && oip[9] == ipv4::protocol::UDP
+        // The fields that must hold one value, as masked words, in one
+        // compare: destination MAC (0..6); ethertype and version/IHL
+        // (12..15); no fragment, UDP (16..24); our address and port
+        // (30..38); VXLAN (42..50): the I flag only, reserved bytes zero,
+        // our VNI; inner Ethernet to our VtepMAC (50..56), IPv4 without
+        // options (62..65).
+        let fixed = (word(h, 0) ^ self.mac) & MAC_BITS
+            | ((word(h, 8) >> 32) ^ IPV4_NO_OPTIONS) & 0xff_ffff
+            | (word(h, 16) ^ self.at16.0) & self.at16.1
+            | (word(h, 30) ^ self.at30.0) & self.at30.1
+            | word(h, 42) ^ self.vxlan
+            | (word(h, 50) ^ self.vtep_mac) & MAC_BITS
+            | ((word(h, 58) >> 32) ^ IPV4_NO_OPTIONS) & 0xff_ffff;
+        let outer_ok = fixed == 0
             && total >= 20
             && total + ethernet::HEADER_LEN <= data.len()
-            && odst == self.ip
-            && !fragment
-            && u16::from_be_bytes([h[36], h[37]]) == self.port
-            && udp_len == total - 20
-            // VXLAN (42..50): the I flag only, reserved bytes zero, our VNI.
-            && word(h, 42) == self.vxlan
-            // Inner Ethernet to our VtepMAC (50..56), IPv4 without options (62..65).
-            && word(h, 50) & MAC_BITS == self.vtep_mac
-            && (word(h, 58) >> 32) & 0xff_ffff == IPV4_NO_OPTIONS;
+            && udp_len == total - 20;
         if !outer_ok || !header_checksum_ok(oip) {
             return None;
         }
