@@ -267,6 +267,13 @@ impl Context {
         }
     }
 
+    /// DirectRouting reaches this VTEP: its PublicIP is on the underlay's
+    /// link, so its pods get plain routed IPv4 instead of VXLAN.
+    #[inline]
+    pub fn direct_route(&self, public_ip: u32) -> bool {
+        self.cfg.direct_routing && self.cfg.underlay_prefix.contains(public_ip)
+    }
+
     /// The next hop on the underlay toward a VTEP's PublicIP.
     #[inline]
     pub fn underlay_next_hop(&self, public_ip: u32) -> u32 {

@@ -88,7 +88,7 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         Err(r) => return Verdict::Drop(r),
     };
     let public = u32::from(lease.public_ip);
-    if ctx.cfg.direct_routing && ctx.cfg.underlay_prefix.contains(public) {
+    if ctx.direct_route(public) {
         // DirectRouting: plain routed IPv4 to the on-link node.
         return to_underlay_direct(ctx, lookup, st, buf, origin, public);
     }

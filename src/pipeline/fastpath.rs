@@ -179,13 +179,13 @@ fn encap_one<B: PacketBuf>(
     Some(Ok(()))
 }
 
-/// The underlay next hop of every found lease, a burst at a time, as
-/// `Context::underlay_next_hop` and the DirectRouting test of
-/// `to_overlay` pick it: the gateway for a VTEP off the underlay's link
-/// (looked up once per burst), the VTEP itself on it (looked up in bulk,
-/// as the leases are: on one L2 segment every node is a next hop of its
-/// own). Writes `macs[i]` and returns the bits resolved; a lease reached
-/// by DirectRouting, or a next hop not resolved, is left to the full path.
+/// The underlay next hop of every found lease, a burst at a time
+/// (`Context::underlay_next_hop`, as `to_overlay` picks it): the gateway,
+/// looked up once per burst, and the VTEPs on the underlay's link, looked
+/// up in bulk as the leases are (on one L2 segment every node is a next
+/// hop of its own). Writes `macs[i]` and returns the bits resolved; a
+/// lease reached by DirectRouting, or a next hop not resolved, is left to
+/// the full path.
 #[inline(always)]
 fn next_hops<L: Lookup>(
     ctx: &Context,
@@ -194,25 +194,20 @@ fn next_hops<L: Lookup>(
     found: u32,
     macs: &mut [MacAddr; BURST],
 ) -> u32 {
-    let prefix = ctx.cfg.underlay_prefix;
-    let gateway = ctx.cfg.underlay_gateway;
-    let direct_routing = ctx.cfg.direct_routing;
+    let gateway = ctx.cfg.underlay_gateway.map(u32::from);
     let mut ips = [0u32; BURST];
     let (mut own, mut via_gateway) = (0u32, 0u32);
-    let mut w = found;
-    while w != 0 {
-        let i = w.trailing_zeros() as usize;
-        w &= w - 1;
+    for i in bits(found) {
         let public = u32::from(leases[i].public_ip);
-        let on_link = prefix.contains(public);
-        if on_link && direct_routing {
+        if ctx.direct_route(public) {
             continue;
         }
-        if on_link || gateway.is_none() {
-            ips[i] = public;
-            own |= 1 << i;
-        } else {
+        let hop = ctx.underlay_next_hop(public);
+        if Some(hop) == gateway {
             via_gateway |= 1 << i;
+        } else {
+            ips[i] = hop;
+            own |= 1 << i;
         }
     }
     let mut resolved = if own != 0 {
@@ -221,19 +216,28 @@ fn next_hops<L: Lookup>(
         0
     };
     let gateway_mac = match gateway {
-        Some(gw) if via_gateway != 0 => lookup.neighbor(Side::Underlay, u32::from(gw)),
+        Some(gw) if via_gateway != 0 => lookup.neighbor(Side::Underlay, gw),
         _ => None,
     };
     if let Some(mac) = gateway_mac {
-        let mut w = via_gateway;
-        while w != 0 {
-            let i = w.trailing_zeros() as usize;
-            w &= w - 1;
+        for i in bits(via_gateway) {
             macs[i] = mac;
         }
         resolved |= via_gateway;
     }
     resolved
+}
+
+/// The indices of the bits set in `mask`, lowest first.
+#[inline(always)]
+fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            i
+        })
+    })
 }
 
 /// A burst (at most [`BURST`]) from the access port. Returns the bits of

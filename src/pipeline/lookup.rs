@@ -42,14 +42,7 @@ pub trait Lookup {
     /// alone elsewhere). One call per burst; tables override it to overlap
     /// their memory accesses.
     fn leases_masked(&self, keys: &[u32; BURST], want: u32, out: &mut [Lease; BURST]) -> u32 {
-        let mut found = 0;
-        for i in (0..BURST).filter(|i| want >> i & 1 == 1) {
-            if let Some(l) = self.lease(keys[i]) {
-                out[i] = l;
-                found |= 1 << i;
-            }
-        }
-        found
+        fill_masked(want, out, |i| self.lease(keys[i]))
     }
 
     /// Is `public_ip` (host order) a known VTEP, and is `mac` one of the
@@ -83,13 +76,19 @@ pub trait Lookup {
         want: u32,
         out: &mut [MacAddr; BURST],
     ) -> u32 {
-        let mut found = 0;
-        for i in (0..BURST).filter(|i| want >> i & 1 == 1) {
-            if let Some(m) = self.neighbor(side, ips[i]) {
-                out[i] = m;
-                found |= 1 << i;
-            }
-        }
-        found
+        fill_masked(want, out, |i| self.neighbor(side, ips[i]))
     }
+}
+
+/// The one-at-a-time form of a masked lookup: `out[i] = get(i)` for every
+/// bit `i` of `want` that `get` answers; returns those bits.
+fn fill_masked<T>(want: u32, out: &mut [T; BURST], get: impl Fn(usize) -> Option<T>) -> u32 {
+    let mut found = 0;
+    for i in (0..BURST).filter(|i| want >> i & 1 == 1) {
+        if let Some(v) = get(i) {
+            out[i] = v;
+            found |= 1 << i;
+        }
+    }
+    found
 }

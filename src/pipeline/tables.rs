@@ -2,7 +2,7 @@
 //! holding its own readers (refreshed at burst boundaries).
 use super::lookup::{Lease, Lookup, VtepMatch};
 use super::verdict::Side;
-use crate::table::{LeaseEntry, LeaseReaders, NeighborReaders, VtepMacs, BULK};
+use crate::table::{LeaseEntry, LeaseReaders, NeighborReaders, Packed, Reader, VtepMacs, BULK};
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 
@@ -39,12 +39,7 @@ impl Lookup for TableLookup {
 
     #[inline]
     fn leases_masked(&self, keys: &[u32; BULK], want: u32, out: &mut [Lease; BULK]) -> u32 {
-        let mut found = 0;
-        self.leases.leases.get_masked(keys, want, |i, e| {
-            out[i] = to_lease(e);
-            found |= 1 << i;
-        });
-        found
+        fill_masked(&self.leases.leases, keys, want, out, to_lease)
     }
 
     #[inline]
@@ -83,15 +78,27 @@ impl Lookup for TableLookup {
         want: u32,
         out: &mut [MacAddr; BULK],
     ) -> u32 {
-        let mut found = 0;
-        self.neighbors
-            .port(side_port(side))
-            .get_masked(ips, want, |i, n| {
-                out[i] = MacAddr(n.mac);
-                found |= 1 << i;
-            });
-        found
+        let port = self.neighbors.port(side_port(side));
+        fill_masked(port, ips, want, out, |n| MacAddr(n.mac))
     }
+}
+
+/// A masked lookup into `out` through the table's bulk read
+/// (`Reader::get_masked`); returns the bits found.
+#[inline(always)]
+fn fill_masked<V: Packed, T>(
+    table: &Reader<V>,
+    keys: &[u32; BULK],
+    want: u32,
+    out: &mut [T; BULK],
+    convert: impl Fn(V) -> T,
+) -> u32 {
+    let mut found = 0;
+    table.get_masked(keys, want, |i, v| {
+        out[i] = convert(v);
+        found |= 1 << i;
+    });
+    found
 }
 
 /// The neighbour table of a port.
