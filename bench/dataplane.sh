@@ -2,7 +2,10 @@
 # vxgate's data plane (benches/dataplane.rs: one Worker, net_pcap -> net_null)
 # next to dpdk-testpmd --forward-mode=macswap on the same devices and pcaps,
 # alternated ROUNDS times in one run; plus lookup scaling (10 vs 1 000 000
-# leases on 65 536-frame pcaps) and 1 000 lease changes/s during the run.
+# leases on 65 536-frame pcaps) and 1 000 lease changes/s during the run;
+# and the yardsticks: `vxgate fwd` (the I/O floor, no packet work) and the
+# write passes alone (encap_write, decap_write: the rewrite without checks
+# or lookups, the least any VXLAN encap or decap adds to that floor).
 # Prints a table and ONE JSON object (last line). Ratios are per round, then
 # the median: on a shared machine only same-run ratios mean something.
 set -euo pipefail
@@ -98,6 +101,8 @@ for r in $(seq "$ROUNDS"); do
   testpmd tp_inner_io  io "$TMP/inner.pcap"
   floor   fwd_inner    "$TMP/inner.pcap"
   floor   fwd_vxlan    "$TMP/vxlan.pcap"
+  vxgate  encap_write  encap_write "$TMP/inner.pcap" 10000 0
+  vxgate  decap_write  decap_write "$TMP/vxlan.pcap" 10000 0
   vxgate  encap_churn  encap "$TMP/inner.pcap" 10000 1000
   vxgate  decap_churn  decap "$TMP/vxlan.pcap" 10000 1000
   vxgate  encap_10     encap "$TMP/inner-10.pcap" 10 0
@@ -126,10 +131,11 @@ def ratio(a, b):  # median of per-round ratios
     return med(runs[a][r]["mpps"] / runs[b][r]["mpps"] for r in runs[a] if runs[b][r]["mpps"])
 print(f"\nmedians of {sys.argv[2]} rounds (TSC {hz/1e9:.2f} GHz, one worker core):")
 print(f"{'run':<14} {'Mpps':>7} {'cycles/pkt':>10}  ratio")
-ref = {"encap": "tp_inner", "decap": "tp_vxlan", "encap_churn": "encap",
+ref = {"encap": "tp_inner", "decap": "tp_vxlan", "encap_write": "tp_inner", "decap_write": "tp_vxlan", "encap_churn": "encap",
        "decap_churn": "decap", "encap_1m": "encap_10", "decap_1m": "decap_10",
        "encap_w2": "encap_w1", "decap_w2": "decap_w1"}
-for n in ["tp_inner_io", "tp_inner", "tp_vxlan", "fwd_inner", "fwd_vxlan", "encap", "decap", "encap_churn",
+for n in ["tp_inner_io", "tp_inner", "tp_vxlan", "fwd_inner", "fwd_vxlan", "encap_write", "decap_write",
+          "encap", "decap", "encap_churn",
           "decap_churn", "encap_10", "encap_1m", "decap_10", "decap_1m",
           "encap_w1", "encap_w2", "decap_w1", "decap_w2"]:
     extra = f"  {ratio(n, ref[n]):.2f} x {ref[n]}" if n in ref else ""
@@ -145,6 +151,11 @@ out = {
                  "macswap_budget_at_0_75_cycles": {
                      "encap": round(cpp("tp_inner") / 0.75 - cpp("fwd_inner"), 1),
                      "decap": round(cpp("tp_vxlan") / 0.75 - cpp("fwd_vxlan"), 1)}},
+    "write_alone": {m: {"mpps": mpps(f"{m}_write"), "cycles_per_packet": cpp(f"{m}_write"),
+                        "ratio": round(ratio(f"{m}_write", tp), 3),
+                        "cycles_above_floor": round(cpp(f"{m}_write") - cpp(fl), 1),
+                        "checks_and_lookups_cycles": round(cpp(m) - cpp(f"{m}_write"), 1)}
+                    for m, tp, fl in [("encap", "tp_inner", "fwd_inner"), ("decap", "tp_vxlan", "fwd_vxlan")]},
     "encap": {"mpps": mpps("encap"), "cycles_per_packet": cpp("encap"),
               "ratio": round(ratio("encap", "tp_inner"), 3)},
     "decap": {"mpps": mpps("decap"), "cycles_per_packet": cpp("decap"),
@@ -164,5 +175,10 @@ print(f"pipeline cycles/packet above the I/O floor (vxgate fwd): encap "
       f"{out['io_floor']['encap_pipeline_cycles']}, decap {out['io_floor']['decap_pipeline_cycles']}; "
       f"0.75 x macswap leaves {out['io_floor']['macswap_budget_at_0_75_cycles']['encap']} (encap) and "
       f"{out['io_floor']['macswap_budget_at_0_75_cycles']['decap']} (decap)")
+w = out["write_alone"]
+print(f"write pass alone (no checks, no lookups): {w['encap']['ratio']:.2f} x macswap for encap, "
+      f"{w['decap']['ratio']:.2f} x for decap, {w['encap']['cycles_above_floor']} / "
+      f"{w['decap']['cycles_above_floor']} cycles above the floor; checks and lookups add "
+      f"{w['encap']['checks_and_lookups_cycles']} / {w['decap']['checks_and_lookups_cycles']}")
 print(json.dumps(out))
 EOF

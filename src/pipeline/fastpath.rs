@@ -288,6 +288,38 @@ pub(crate) fn access_burst<B: PacketBuf, L: Lookup>(
     fast_bits
 }
 
+/// The encap write pass alone, on every frame of a burst, to one fixed
+/// lease and next hop with a fixed source port: no header checks, no
+/// lookups, no flow hash. Only `benches/dataplane.rs` calls it
+/// (`VXB_MODE=encap_write`), to measure on real devices the least any
+/// VXLAN encap adds to the I/O floor: the rewrite it cannot skip (inner
+/// MACs and TTL, the 50 outer bytes, their lengths and checksum). Returns
+/// the frames rewritten.
+#[doc(hidden)]
+pub fn encap_write_only<B: PacketBuf>(
+    ctx: &Context,
+    bufs: &mut [B],
+    lease: Lease,
+    next_hop: MacAddr,
+    ident: &mut u16,
+) -> usize {
+    let mut done = 0;
+    for b in bufs.iter_mut() {
+        let Some(&[hi, lo]) = b.data().get(16..18) else {
+            continue;
+        };
+        let meta = EncapMeta {
+            total: u16::from_be_bytes([hi, lo]),
+            sport: 0xc000,
+        };
+        if let Some(Ok(())) = encap_one(ctx, b, lease, next_hop, meta, *ident) {
+            *ident = ident.wrapping_add(1);
+            done += 1;
+        }
+    }
+    done
+}
+
 /// What the decap header pass keeps of a candidate.
 #[derive(Clone, Copy, Default)]
 struct DecapMeta {
@@ -442,6 +474,26 @@ fn decap_one<B: PacketBuf, L: Lookup>(
         return Some(Err(DropReason::Truncated));
     }
     Some(Ok(()))
+}
+
+/// The decap write pass alone, on every frame of a burst, to one fixed
+/// host: no header checks, no lookups. Only `benches/dataplane.rs` calls
+/// it (`VXB_MODE=decap_write`), to measure on real devices the least any
+/// VXLAN decap adds to the I/O floor: the outer 50 bytes stripped, the
+/// inner MACs and TTL rewritten. Returns the frames rewritten.
+#[doc(hidden)]
+pub fn decap_write_only<B: PacketBuf>(ctx: &Context, bufs: &mut [B], host: MacAddr) -> usize {
+    let mut done = 0;
+    for b in bufs.iter_mut() {
+        let Some(&[hi, lo]) = b.data().get(DECAP_OUTER + 16..DECAP_OUTER + 18) else {
+            continue;
+        };
+        let inner_len = ethernet::HEADER_LEN + usize::from(u16::from_be_bytes([hi, lo]));
+        if let Some(frame) = b.reframe(Front::Strip(DECAP_OUTER), inner_len) {
+            done += usize::from(forward_rewrite(frame, ctx.cfg.access_mac, host));
+        }
+    }
+    done
 }
 
 /// A burst (at most [`BURST`]) from the underlay port. Returns the bits

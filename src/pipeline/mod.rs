@@ -30,6 +30,8 @@ pub use classify::{process_access, process_burst, process_decapped, process_unde
 pub use context::{Context, ContextConfig, ContextError, Prefix};
 pub use counters::{CounterSnapshot, Counters};
 pub use drop_reason::{DropReason, SlowKind};
+#[doc(hidden)]
+pub use fastpath::{decap_write_only, encap_write_only};
 pub use lookup::{Lease, Lookup, VtepMatch};
 pub use state::WorkerState;
 pub use verdict::{Side, Verdict};

@@ -1199,6 +1199,52 @@ fn burst_matches_packet_by_packet_and_uses_bulk_lookup() {
     assert_eq!(s.slowpath_count(SlowKind::Arp), 10);
 }
 
+/// The write passes alone that benches/dataplane.rs times (`encap_write`,
+/// `decap_write`) rewrite a frame exactly as the full paths do, but for
+/// encap's outer source port (fixed there, not hashed), and leave a frame
+/// too short for their one length read untouched.
+#[test]
+fn write_passes_alone_rewrite_as_the_full_paths_do() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let lease = l.lease(u32::from(NODE_SUBNET)).expect("standard lease");
+    for len in [0, 18, 1000] {
+        let frame = host_to_pod(len);
+        let (v, full, _) = run(&ctx, &l, Side::Access, &frame);
+        assert_eq!(v, Verdict::TxUnderlay);
+        let want = full.data().to_vec();
+        let next_hop = MacAddr(want[..6].try_into().expect("6 bytes"));
+        let mut bufs = [VecBuf::from_frame(&frame)];
+        let mut ident = worker().next_ident;
+        assert_eq!(
+            encap_write_only(&ctx, &mut bufs, lease, next_hop, &mut ident),
+            1
+        );
+        assert_eq!(ident, worker().next_ident.wrapping_add(1));
+        let got = bufs[0].data();
+        assert_eq!(&got[O_UDP..O_UDP + 2], &0xc000u16.to_be_bytes());
+        assert_eq!(got[..O_UDP], want[..O_UDP], "len {len}");
+        assert_eq!(got[O_UDP + 2..], want[O_UDP + 2..], "len {len}");
+
+        let frame = pod_to_host(len);
+        let (v, full, _) = run(&ctx, &l, Side::Underlay, &frame);
+        assert_eq!(v, Verdict::TxAccess);
+        let mut bufs = [VecBuf::from_frame(&frame)];
+        assert_eq!(decap_write_only(&ctx, &mut bufs, HOST_MAC), 1);
+        assert_eq!(bufs[0].data(), full.data(), "len {len}");
+    }
+    let (inner, vxlan) = (host_to_pod(0), pod_to_host(0));
+    let mut short = [VecBuf::from_frame(&inner[..17])];
+    assert_eq!(
+        encap_write_only(&ctx, &mut short, lease, NODE_MAC, &mut 0),
+        0
+    );
+    assert_eq!(short[0].data(), &inner[..17]);
+    let mut short = [VecBuf::from_frame(&vxlan[..I_IP + 17])];
+    assert_eq!(decap_write_only(&ctx, &mut short, HOST_MAC), 0);
+    assert_eq!(short[0].data(), &vxlan[..I_IP + 17]);
+}
+
 // ---------------------------------------------------------------- fuzz corpus
 
 #[test]
