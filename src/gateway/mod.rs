@@ -97,6 +97,29 @@ fn usable_mtu(port: &Port, flag: &str, data_room: u16) -> u16 {
     capped_mtu(port.name(), flag, port.mtu(), data_room)
 }
 
+/// The tunnel MTU (the largest inner IPv4 packet encap takes): Backend.MTU
+/// minus the 50 bytes of VXLAN headers when set (SPEC), else the underlay
+/// port's MTU minus 50, and never more than the port carries: a VXLAN
+/// frame larger than the port's MTU would be lost in the driver,
+/// uncounted, where a packet above the tunnel MTU gets ICMP
+/// fragmentation-needed or is fragmented (when DF is clear).
+fn tunnel_mtu(backend_mtu: Option<u32>, port_mtu: u16) -> u16 {
+    let fits_port = port_mtu.saturating_sub(50);
+    let Some(m) = backend_mtu else {
+        return fits_port;
+    };
+    let wanted = m.saturating_sub(50);
+    if wanted > u32::from(fits_port) {
+        warn!(
+            backend_mtu = m,
+            port_mtu,
+            tunnel_mtu = fits_port,
+            "Backend.MTU in etcd exceeds the underlay port's MTU: the tunnel MTU is capped at the port's MTU minus 50 (larger packets get ICMP fragmentation-needed, or are fragmented when DF is clear); raise the port MTU (--underlay-mtu) or lower Backend.MTU"
+        );
+    }
+    wanted.min(u32::from(fits_port)) as u16
+}
+
 fn capped_mtu(port: &str, flag: &str, mtu: u16, data_room: u16) -> u16 {
     let max = dpdk::mtu_for_data_room(data_room);
     if mtu > max {
@@ -289,19 +312,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         usable_mtu(&ul_port, "underlay-mtu", data_room),
         usable_mtu(&ac_port, "access-mtu", data_room),
     );
-    let tunnel_mtu = match net.backend.mtu {
-        Some(m) => m.saturating_sub(50).min(u32::from(u16::MAX)) as u16,
-        None => ul_mtu.saturating_sub(50),
-    };
-    if let Some(m) = net.backend.mtu.filter(|m| *m > u32::from(ul_mtu)) {
-        // SPEC: the tunnel MTU is Backend.MTU - 50 when set; frames that do
-        // not fit the port are still dropped and counted (mtu_exceeded).
-        warn!(
-            backend_mtu = m,
-            port_mtu = ul_mtu,
-            "Backend.MTU in etcd exceeds the underlay port's MTU: VXLAN frames larger than the port's MTU are dropped (mtu_exceeded); raise the port MTU (--underlay-mtu) or lower Backend.MTU"
-        );
-    }
+    let tunnel_mtu = tunnel_mtu(net.backend.mtu, ul_mtu);
     let prefix = |a: Ipv4Addr, l: u8| Prefix::new(a, l).context("prefix length above 32");
     let ctx = Context::new(ContextConfig {
         underlay_ip: cfg.underlay_ip.addr(),
@@ -509,5 +520,17 @@ mod tests {
         assert_eq!(capped_mtu("p", "underlay-mtu", 9000, room), 2022);
         let jumbo = dpdk::data_room_for_mtus([Some(9000)]);
         assert_eq!(capped_mtu("p", "underlay-mtu", 9000, jumbo), 9000);
+    }
+
+    #[test]
+    fn tunnel_mtu_is_backend_mtu_minus_50_within_the_port() {
+        assert_eq!(tunnel_mtu(None, 1500), 1450);
+        assert_eq!(tunnel_mtu(None, 9000), 8950);
+        assert_eq!(tunnel_mtu(Some(1400), 1500), 1350);
+        assert_eq!(tunnel_mtu(Some(1500), 1500), 1450);
+        // Above the port: capped, so every VXLAN frame fits it.
+        assert_eq!(tunnel_mtu(Some(9000), 1500), 1450);
+        assert_eq!(tunnel_mtu(Some(u32::MAX), 9000), 8950);
+        assert_eq!(tunnel_mtu(Some(10), 1500), 0);
     }
 }

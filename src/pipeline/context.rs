@@ -112,6 +112,8 @@ pub enum ContextError {
     AccessIpOutsideSubnet(Ipv4Addr),
     #[error("{what} MTU {mtu} is below the IPv4 minimum of 68 (tunnel MTU is the underlay MTU minus 50): raise the port or Backend.MTU")]
     MtuTooSmall { what: &'static str, mtu: u16 },
+    #[error("tunnel MTU {tunnel} plus the 50 bytes of VXLAN headers exceeds the underlay MTU {underlay}: VXLAN frames would not fit the port (vxgate never fragments them)")]
+    TunnelMtuAbovePort { tunnel: u16, underlay: u16 },
 }
 
 /// Outer Ethernet + IPv4 + UDP + VXLAN: the bytes prepended by encap.
@@ -169,6 +171,15 @@ impl Context {
             if mtu < 68 {
                 return Err(ContextError::MtuTooSmall { what, mtu });
             }
+        }
+        // Encap checks the inner packet against the tunnel MTU only: with
+        // the inner Ethernet header and the outer IPv4/UDP/VXLAN headers
+        // (50 bytes in all) it must still fit the port.
+        if usize::from(cfg.tunnel_mtu) + OUTER_LEN > usize::from(cfg.underlay_mtu) {
+            return Err(ContextError::TunnelMtuAbovePort {
+                tunnel: cfg.tunnel_mtu,
+                underlay: cfg.underlay_mtu,
+            });
         }
         let mut t = [0u8; OUTER_LEN];
         {
@@ -373,6 +384,17 @@ mod tests {
         c.tunnel_mtu = 50;
         let e = Context::new(c).unwrap_err();
         assert!(e.to_string().contains("tunnel MTU 50"), "{e}");
+        let mut c = good;
+        c.tunnel_mtu = c.underlay_mtu - 49;
+        assert_eq!(
+            Context::new(c).err(),
+            Some(ContextError::TunnelMtuAbovePort {
+                tunnel: 1451,
+                underlay: 1500
+            })
+        );
+        c.tunnel_mtu -= 1;
+        assert!(Context::new(c).is_ok());
     }
 
     #[test]
