@@ -163,6 +163,11 @@ impl Control {
         for k in &cfg.ipv6_keys_ignored {
             tracing::warn!(key = %k, "IPv6 is not supported by vxgate yet; network config key ignored");
         }
+        if cfg.backend.gbp {
+            tracing::warn!(
+                "network config sets Backend.GBP: vxgate does not speak VXLAN Group Based Policy; packets the nodes send with a policy (the G flag, e.g. kube-proxy-marked traffic) are dropped as bad_vxlan_flags"
+            );
+        }
         self.config = Some((cfg.clone(), raw));
         Ok(cfg)
     }

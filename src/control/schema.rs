@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde_json::{Map, Value};
 
 use super::go_json;
-use super::subnet::Subnet;
+use super::subnet::{Subnet, SubnetError};
 
 /// The UDP port the Linux kernel (and so flannel.1) uses when none is set.
 pub const DEFAULT_VXLAN_PORT: u16 = 8472;
@@ -43,6 +43,9 @@ pub struct VxlanBackend {
     /// `Backend.MTU` if set (non-zero): the tunnel MTU is this minus 50.
     pub mtu: Option<u32>,
     pub direct_routing: bool,
+    /// `Backend.GBP` (VXLAN Group Based Policy): read so that it can be
+    /// reported; vxgate does not speak it (see `control::network_config`).
+    pub gbp: bool,
 }
 
 /// What is wrong with `<prefix>/config`; each says what to change.
@@ -142,7 +145,13 @@ impl NetworkConfig {
             return Err(ConfigError::Ipv4Disabled);
         }
         let network_str = get_str(obj, "Network")?.ok_or(ConfigError::MissingNetwork)?;
-        let network = Subnet::parse_cidr(network_str).map_err(|e| ConfigError::Invalid {
+        // Go's net.ParseCIDR, which flanneld uses, keeps the network of an
+        // address with host bits set ("10.244.0.5/16" is 10.244.0.0/16).
+        let network = match Subnet::parse_cidr(network_str) {
+            Err(SubnetError::NotAligned { net, len, .. }) => Subnet::new(net, len),
+            parsed => parsed,
+        }
+        .map_err(|e| ConfigError::Invalid {
             key: "Network",
             value: network_str.to_string(),
             why: e.to_string(),
@@ -291,7 +300,8 @@ fn backend(obj: &Map<String, Value>) -> Result<VxlanBackend, ConfigError> {
     };
     match get_str(b, "Type")? {
         None => return Err(ConfigError::MissingBackendType),
-        Some(VXLAN) => {}
+        // flanneld lower-cases the type before it picks the backend.
+        Some(t) if t.eq_ignore_ascii_case(VXLAN) => {}
         Some(other) => return Err(ConfigError::UnsupportedBackend(other.to_string())),
     }
     let vni = get_uint(b, "VNI", (1 << 24) - 1)?.map_or(DEFAULT_VNI, |v| v as u32);
@@ -303,11 +313,13 @@ fn backend(obj: &Map<String, Value>) -> Result<VxlanBackend, ConfigError> {
         .filter(|m| *m > 0)
         .map(|m| m as u32);
     let direct_routing = get_bool(b, "DirectRouting")?.unwrap_or(false);
+    let gbp = get_bool(b, "GBP")?.unwrap_or(false);
     Ok(VxlanBackend {
         vni,
         port,
         mtu,
         direct_routing,
+        gbp,
     })
 }
 
@@ -476,7 +488,8 @@ mod tests {
                 vni: 1,
                 port: 8472,
                 mtu: None,
-                direct_routing: false
+                direct_routing: false,
+                gbp: false
             }
         );
         assert_eq!(c.candidate_subnets().count(), 255);
@@ -497,7 +510,8 @@ mod tests {
                 vni: 7,
                 port: 4789,
                 mtu: Some(9000),
-                direct_routing: true
+                direct_routing: true,
+                gbp: false
             }
         );
         let c =
@@ -539,7 +553,6 @@ mod tests {
             r#"{"Network":"10.1.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}"#,
             r#"{"Network":"10.1.0.0/16","SubnetLen":17,"Backend":{"Type":"vxlan"}}"#,
             r#"{"Network":"10.1.0.0/29","Backend":{"Type":"vxlan"}}"#,
-            r#"{"Network":"10.1.0.5/16","Backend":{"Type":"vxlan"}}"#,
             r#"{"Network":"10.1.0.0/16","SubnetMin":"10.2.0.0","Backend":{"Type":"vxlan"}}"#,
             r#"{"Network":"10.1.0.0/16","SubnetMax":"10.1.0.7","Backend":{"Type":"vxlan"}}"#,
             r#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","VNI":16777216}}"#,
@@ -552,6 +565,33 @@ mod tests {
             let e = cfg(b).unwrap_err();
             assert!(!e.to_string().is_empty(), "{b}");
         }
+    }
+
+    #[test]
+    fn type_and_network_are_read_as_flanneld_reads_them() {
+        // flanneld lower-cases Backend.Type and masks Network's host bits.
+        let c = cfg(r#"{"Network":"10.1.0.5/16","Backend":{"Type":"VXLAN","GBP":true}}"#).unwrap();
+        assert_eq!(c.network, Subnet::parse_cidr("10.1.0.0/16").unwrap());
+        assert_eq!(c.subnet_min, Ipv4Addr::new(10, 1, 1, 0));
+        assert!(c.backend.gbp);
+        assert_eq!(
+            cfg(r#"{"Network":"10.1.0.0/16","Backend":{"Type":"VXLAN-GPE"}}"#),
+            Err(ConfigError::UnsupportedBackend("VXLAN-GPE".into()))
+        );
+        for bad in ["10.1.0.5/33", "10.1.0.256/16", "10.1.0.0"] {
+            let json = format!(r#"{{"Network":"{bad}","Backend":{{"Type":"vxlan"}}}}"#);
+            assert!(
+                matches!(cfg(&json), Err(ConfigError::Invalid { key: "Network", .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            cfg(r#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","GBP":1}}"#),
+            Err(ConfigError::Type {
+                key: "GBP",
+                expected: "true or false"
+            })
+        );
     }
 
     #[test]
