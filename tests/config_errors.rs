@@ -372,7 +372,7 @@ fn etcd_errors() {
         &[("--etcd-password", "x")],
         &[],
         "etcd-username",
-        &["missing"],
+        &["missing", "VXGATE_ETCD_PASSWORD"],
     );
 }
 
@@ -395,6 +395,12 @@ fn lease_timing_errors() {
         &[],
         "subnet-lease-ttl",
         &["renew margin"],
+    );
+    expect_err(
+        &[("--subnet-lease-ttl", "9000000001")],
+        &[],
+        "subnet-lease-ttl",
+        &["longest lease etcd grants", "at most 9000000000"],
     );
 }
 

@@ -119,6 +119,17 @@ fn file_errors_name_file_and_key() {
     let err = Config::from_args(["--config", path.to_str().unwrap()]).unwrap_err();
     assert!(err.to_string().contains("workers"), "{err}");
 
+    // Not a string or an array of strings: what is expected, not serde's
+    // internal enum name.
+    for bad in ["5", "[\"http://10.0.0.5:2379\", 5]"] {
+        let path = write(dir.path(), &format!("etcd-endpoints = {bad}\n"));
+        let err = Config::from_args(["--config", path.to_str().unwrap()]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("etcd-endpoints"), "{msg}");
+        assert!(msg.contains("array of URL strings"), "{msg}");
+        assert!(!msg.contains("untagged"), "{msg}");
+    }
+
     // A value error found after merging names the file key.
     let path = write(
         dir.path(),

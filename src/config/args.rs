@@ -81,7 +81,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub access_mtu: Option<u32>,
 
-    /// Subnet to claim in etcd (a network address inside flannel's Network).
+    /// Subnet to claim in etcd (a network address inside flannel's Network,
+    /// its length flannel's SubnetLen).
     ///
     /// Default: acquire a free subnet as flanneld does (reused after a
     /// restart with the same PublicIP). Example: --subnet 10.244.255.0/24
@@ -159,13 +160,16 @@ pub struct RunArgs {
 
     /// Renew the own lease this many minutes before it expires (1-1439).
     ///
-    /// Default: 60, as flanneld. Example: --subnet-lease-renew-margin 60
+    /// At most half the lease's TTL is used, so that a short (test) TTL
+    /// still renews in time. Default: 60, as flanneld.
+    /// Example: --subnet-lease-renew-margin 60
     #[arg(long, value_name = "MIN")]
     pub subnet_lease_renew_margin: Option<u32>,
 
     /// TTL of the own lease in seconds; must exceed the renew margin.
     ///
-    /// Default: 86400 (24 h, as flanneld); lower it only for tests.
+    /// At most 9000000000 (etcd's limit). Default: 86400 (24 h, as
+    /// flanneld); lower it only for tests.
     /// Example: --subnet-lease-ttl 86400
     #[arg(long, value_name = "S")]
     pub subnet_lease_ttl: Option<u64>,

@@ -8,7 +8,10 @@ use super::ConfigError;
 /// `etcd-endpoints` may be one comma-separated string, like the flag, or a
 /// TOML array of URLs.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a string of URLs separated by commas, or an array of URL strings"
+)]
 pub enum Endpoints {
     List(Vec<String>),
     Joined(String),

@@ -45,6 +45,9 @@ pub const DEFAULT_RENEW_MARGIN_MIN: u32 = 60;
 pub const RENEW_MARGIN_RANGE_MIN: std::ops::RangeInclusive<u32> = 1..=1439;
 /// Lease TTL in seconds (flanneld: 24 h).
 pub const DEFAULT_LEASE_TTL_S: u64 = 86_400;
+/// The longest lease TTL etcd grants (its `MaxLeaseTTL`): a longer one is
+/// refused at grant time, after EAL has started.
+pub const MAX_LEASE_TTL_S: u64 = 9_000_000_000;
 pub const DEFAULT_MBUFS: u32 = 65_535;
 /// Largest `--mbufs` accepted: the most one mempool may hold.
 pub use crate::dpdk::MAX_MBUFS;

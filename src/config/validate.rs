@@ -90,6 +90,14 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         .or(file.subnet_lease_ttl)
         .unwrap_or(DEFAULT_LEASE_TTL_S);
     let margin_s = u64::from(margin_min) * 60;
+    if ttl_s > MAX_LEASE_TTL_S {
+        return Err(ConfigError::invalid(
+            "subnet-lease-ttl",
+            ttl_s,
+            "above the longest lease etcd grants",
+            format!("give at most {MAX_LEASE_TTL_S} seconds (default 86400, as flanneld)"),
+        ));
+    }
     if ttl_s <= margin_s {
         return Err(ConfigError::invalid(
             "subnet-lease-ttl",
@@ -656,8 +664,8 @@ fn etcd(input: EtcdInput) -> Result<EtcdConfig, ConfigError> {
             return Err(ConfigError::invalid(
                 "etcd-username",
                 "",
-                "missing, but etcd-password is given",
-                "give --etcd-username, or drop the password",
+                "missing, but a password is given (by --etcd-password, the config file's etcd-password or the VXGATE_ETCD_PASSWORD environment variable)",
+                "give --etcd-username, or drop the password (check VXGATE_ETCD_PASSWORD in the environment)",
             ))
         }
         (None, None) => None,
