@@ -793,7 +793,8 @@ mod tests {
                     };
                     let public = u32::from(l.public_ip);
                     let hop = ctx.underlay_next_hop(public);
-                    if !ctx.direct_route(public) && lk.neighbor(Side::Underlay, hop).is_some() {
+                    let resolved = hop.is_some_and(|h| lk.neighbor(Side::Underlay, h).is_some());
+                    if !ctx.direct_route(public) && resolved {
                         expect |= 1 << i;
                     }
                 }
@@ -805,6 +806,31 @@ mod tests {
         // Every frame to another lease (all but the unknown subnet's and
         // our own host's, 8 of 32) took the fast path somewhere.
         assert_eq!(fired_any.count_ones(), 24, "{fired_any:#x}");
+    }
+
+    /// Off the underlay's link with no gateway there is no next hop: the
+    /// fast path leaves the packet to the full path (which drops it as
+    /// `no_route`) and still takes the on-link node's packets around it.
+    #[test]
+    fn off_link_vtep_without_a_gateway_takes_the_full_path() {
+        let mut c = testing::config();
+        c.underlay_gateway = None;
+        let ctx = Context::new(c).unwrap();
+        let ip = testing::Ip::new(testing::HOST_IP, std::net::Ipv4Addr::new(10, 244, 7, 9));
+        let l4 = testing::udp_datagram(ip.src, ip.dst, 1, 2, b"x");
+        let far = testing::ipv4_frame(testing::ACCESS_MAC, testing::HOST_MAC, ip, &l4);
+        let frames: Vec<_> = [
+            far.clone(),
+            testing::host_to_pod(10),
+            far,
+            testing::host_to_pod(0),
+        ]
+        .into_iter()
+        .map(|f| (f, DEFAULT_HEADROOM))
+        .collect();
+        let lk = MapLookup::standard();
+        let fired = burst_matches_full_path(&ctx, &lk, Side::Access, &frames, "no gateway");
+        assert_eq!(fired, 0b1010);
     }
 
     /// Random next-hop layouts (from a review of the bulk next-hop lookup):

@@ -285,12 +285,17 @@ impl Context {
         self.cfg.direct_routing && self.cfg.underlay_prefix.contains(public_ip)
     }
 
-    /// The next hop on the underlay toward a VTEP's PublicIP.
+    /// The next hop on the underlay toward a VTEP's PublicIP: the PublicIP
+    /// itself on the underlay's link, else the underlay gateway. `None`:
+    /// off-link with no gateway, no route (Linux would answer the VXLAN
+    /// send with "network unreachable"; ARPing for an address that is not
+    /// on the link could never be answered).
     #[inline]
-    pub fn underlay_next_hop(&self, public_ip: u32) -> u32 {
-        match self.cfg.underlay_gateway {
-            Some(gw) if !self.cfg.underlay_prefix.contains(public_ip) => u32::from(gw),
-            _ => public_ip,
+    pub fn underlay_next_hop(&self, public_ip: u32) -> Option<u32> {
+        if self.cfg.underlay_prefix.contains(public_ip) {
+            Some(public_ip)
+        } else {
+            self.cfg.underlay_gateway.map(u32::from)
         }
     }
 

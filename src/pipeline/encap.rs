@@ -100,8 +100,10 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         // Cannot build the TX frame: counted like a full TX queue.
         return Verdict::Drop(DropReason::TxFull);
     }
+    let Some(next_hop) = ctx.underlay_next_hop(public) else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
     decrement_forwarded_ttl(buf, origin);
-    let next_hop = ctx.underlay_next_hop(public);
     let mac = lookup.neighbor(Side::Underlay, next_hop);
     let mut f = Frame::new_unchecked(buf.data_mut());
     f.set_src(ctx.cfg.vtep_mac);

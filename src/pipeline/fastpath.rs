@@ -202,7 +202,10 @@ fn next_hops<L: Lookup>(
         if ctx.direct_route(public) {
             continue;
         }
-        let hop = ctx.underlay_next_hop(public);
+        // No route (off-link, no gateway): the full path drops it.
+        let Some(hop) = ctx.underlay_next_hop(public) else {
+            continue;
+        };
         if Some(hop) == gateway {
             via_gateway |= 1 << i;
         } else {

@@ -76,6 +76,14 @@ pub fn context() -> Context {
     Context::new(config()).unwrap_or_else(|e| panic!("test config is valid: {e}"))
 }
 
+/// `context()` with the underlay gateway set: the far node (off the
+/// underlay's link) is reached through it; without one it has no route.
+pub fn context_via_gateway() -> Context {
+    let mut c = config();
+    c.underlay_gateway = Some(UNDERLAY_GW);
+    Context::new(c).unwrap_or_else(|e| panic!("test config is valid: {e}"))
+}
+
 /// A HashMap-backed lookup table for tests.
 #[derive(Debug, Default, Clone)]
 pub struct MapLookup {

@@ -180,6 +180,30 @@ fn encap_off_link_vtep_goes_via_underlay_gateway() {
     assert_eq!(&b.data()[I_ETH..I_ETH + 6], &FAR_NODE_VTEP_MAC.0);
 }
 
+/// Off the underlay's link with no `--underlay-gateway`, a VTEP has no
+/// route: the packet is dropped as `no_route` at once (the burst path:
+/// `classify::tests::off_link_vtep_without_a_gateway_takes_the_full_path`)
+/// instead of being held for an ARP reply that could never come; a VTEP
+/// on the link is still reached directly.
+#[test]
+fn encap_off_link_vtep_without_a_gateway_is_no_route() {
+    let mut c = config();
+    c.underlay_gateway = None;
+    let ctx = Context::new(c).unwrap();
+    let l = MapLookup::standard();
+    let ip = Ip::new(HOST_IP, Ipv4Addr::new(10, 244, 7, 9));
+    let far = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ip,
+        &udp_datagram(ip.src, ip.dst, 1, 2, b"x"),
+    );
+    assert_drop(&ctx, &l, Side::Access, &far, DropReason::NoRoute);
+    let (v, b, _) = run(&ctx, &l, Side::Access, &host_to_pod(10));
+    assert_eq!(v, Verdict::TxUnderlay);
+    assert_eq!(&b.data()[..6], &NODE_MAC.0);
+}
+
 #[test]
 fn encap_without_headroom_is_counted_not_panicking() {
     let ctx = context();
@@ -703,7 +727,7 @@ fn icmp_error_tos_is_internetwork_control_over_the_tos_bits() {
 
 #[test]
 fn decap_to_another_lease_is_reencapsulated() {
-    let ctx = context();
+    let ctx = context_via_gateway();
     let ip = Ip::new(POD_IP, Ipv4Addr::new(10, 244, 7, 5));
     let inner = ipv4_frame(
         VTEP_MAC,
@@ -1019,6 +1043,7 @@ fn echo_through_the_tunnel_is_answered_through_the_tunnel() {
 fn direct_routing_sends_and_accepts_plain_ipv4() {
     let mut c = config();
     c.direct_routing = true;
+    c.underlay_gateway = Some(UNDERLAY_GW);
     let ctx = Context::new(c).unwrap();
     let l = MapLookup::standard();
     let f = host_to_pod(40);
@@ -1155,7 +1180,7 @@ fn burst_matches_packet_by_packet_and_uses_bulk_lookup() {
             self.0.neighbor(side, ip)
         }
     }
-    let ctx = context();
+    let ctx = context_via_gateway();
     let frames: Vec<Vec<u8>> = (0..40)
         .map(|i| match i % 4 {
             0 => host_to_pod(i),
