@@ -816,9 +816,7 @@ mod tests {
         let mut c = testing::config();
         c.underlay_gateway = None;
         let ctx = Context::new(c).unwrap();
-        let ip = testing::Ip::new(testing::HOST_IP, std::net::Ipv4Addr::new(10, 244, 7, 9));
-        let l4 = testing::udp_datagram(ip.src, ip.dst, 1, 2, b"x");
-        let far = testing::ipv4_frame(testing::ACCESS_MAC, testing::HOST_MAC, ip, &l4);
+        let far = testing::host_to_far_pod();
         let frames: Vec<_> = [
             far.clone(),
             testing::host_to_pod(10),

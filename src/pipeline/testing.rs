@@ -231,6 +231,14 @@ pub fn host_to_pod(data_len: usize) -> Vec<u8> {
     ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &l4)
 }
 
+/// A one-byte UDP frame from the host to a pod behind the far node
+/// (10.244.7.9, the lease of FAR_NODE_IP, off the underlay's link).
+pub fn host_to_far_pod() -> Vec<u8> {
+    let ip = Ip::new(HOST_IP, Ipv4Addr::new(10, 244, 7, 9));
+    let l4 = udp_datagram(ip.src, ip.dst, 1, 2, b"x");
+    ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &l4)
+}
+
 /// The inner frame a flannel node sends us for the host (inner Ethernet
 /// from the node's VtepMAC to ours).
 pub fn pod_to_host_inner(data_len: usize) -> Vec<u8> {

@@ -166,13 +166,7 @@ fn encap_off_link_vtep_goes_via_underlay_gateway() {
     let mut c = config();
     c.underlay_gateway = Some(UNDERLAY_GW);
     let ctx = Context::new(c).unwrap();
-    let ip = Ip::new(HOST_IP, Ipv4Addr::new(10, 244, 7, 9));
-    let f = ipv4_frame(
-        ACCESS_MAC,
-        HOST_MAC,
-        ip,
-        &udp_datagram(ip.src, ip.dst, 1, 2, b"x"),
-    );
+    let f = host_to_far_pod();
     let (v, b, _) = run(&ctx, &MapLookup::standard(), Side::Access, &f);
     assert_eq!(v, Verdict::TxUnderlay);
     assert_eq!(&b.data()[..6], &UNDERLAY_GW_MAC.0);
@@ -191,14 +185,13 @@ fn encap_off_link_vtep_without_a_gateway_is_no_route() {
     c.underlay_gateway = None;
     let ctx = Context::new(c).unwrap();
     let l = MapLookup::standard();
-    let ip = Ip::new(HOST_IP, Ipv4Addr::new(10, 244, 7, 9));
-    let far = ipv4_frame(
-        ACCESS_MAC,
-        HOST_MAC,
-        ip,
-        &udp_datagram(ip.src, ip.dst, 1, 2, b"x"),
+    assert_drop(
+        &ctx,
+        &l,
+        Side::Access,
+        &host_to_far_pod(),
+        DropReason::NoRoute,
     );
-    assert_drop(&ctx, &l, Side::Access, &far, DropReason::NoRoute);
     let (v, b, _) = run(&ctx, &l, Side::Access, &host_to_pod(10));
     assert_eq!(v, Verdict::TxUnderlay);
     assert_eq!(&b.data()[..6], &NODE_MAC.0);
@@ -1054,13 +1047,7 @@ fn direct_routing_sends_and_accepts_plain_ipv4() {
     assert_eq!(b.data()[22], 63);
     assert_eq!(st.counters.snapshot().encap, 0);
     // Off-link VTEPs still get VXLAN.
-    let ip = Ip::new(HOST_IP, Ipv4Addr::new(10, 244, 7, 9));
-    let g = ipv4_frame(
-        ACCESS_MAC,
-        HOST_MAC,
-        ip,
-        &udp_datagram(ip.src, ip.dst, 1, 2, b"x"),
-    );
+    let g = host_to_far_pod();
     let (_, b, _) = run(&ctx, &l, Side::Access, &g);
     assert_eq!(b.len(), g.len() + OUTER_LEN);
     // Plain IPv4 from a node to a host in our subnet.
