@@ -202,14 +202,23 @@ impl Control {
         if self.config.is_none() {
             self.network_config().await?;
         }
-        let raw_config = self
+        let (subnet_len, raw_config) = self
             .config
             .as_ref()
-            .map(|c| c.1.clone())
+            .map(|(cfg, raw)| (cfg.subnet_len, raw.clone()))
             .unwrap_or_default();
         if let Some(own) = &self.own {
             sink.own_subnet(own.subnet);
         }
-        watch::run(self.reg, self.own, raw_config, self.status, sink, shutdown).await
+        watch::run(
+            self.reg,
+            self.own,
+            subnet_len,
+            raw_config,
+            self.status,
+            sink,
+            shutdown,
+        )
+        .await
     }
 }

@@ -40,13 +40,22 @@ enum Classified {
     /// Key fine, value malformed.
     BadValue(Subnet, String),
     BadKey(String),
+    /// A subnet whose length is not SubnetLen: lookups mask destinations
+    /// with SubnetLen, so it could never be reached (flanneld writes only
+    /// SubnetLen leases; another length is hand-made or left from before a
+    /// SubnetLen change).
+    WrongLength(u8),
 }
 
-fn classify(key: &str, value: &[u8]) -> Classified {
+/// `subnet_len` 0: any length is taken (no network config known).
+fn classify(key: &str, value: &[u8], subnet_len: u8) -> Classified {
     let lk = match LeaseKey::parse(key) {
         Ok(k) => k,
         Err(e) => return Classified::BadKey(e.to_string()),
     };
+    if subnet_len != 0 && lk.v4.len != subnet_len {
+        return Classified::WrongLength(subnet_len);
+    }
     match LeaseValue::parse(value) {
         Ok(LeaseValue::Vxlan(a)) => Classified::Valid(lk.v4, a),
         Ok(LeaseValue::OtherBackend { backend_type, .. }) => {
@@ -63,6 +72,8 @@ enum Skip {
     OtherBackend(String),
     /// Its subnet is already held under this other key.
     Duplicate(String),
+    /// Not of this SubnetLen.
+    WrongLength(u8),
 }
 
 impl Skip {
@@ -88,6 +99,14 @@ impl Skip {
                 );
                 st.add_invalid();
             }
+            Skip::WrongLength(subnet_len) => {
+                tracing::warn!(
+                    key,
+                    subnet_len,
+                    "skipping lease: its length is not the network config's SubnetLen, so no destination could match it (a hand-made lease, or one from before a SubnetLen change?)"
+                );
+                st.add_invalid();
+            }
         }
     }
 }
@@ -95,6 +114,8 @@ impl Skip {
 /// The leases delivered to the sink, by subnet.
 #[derive(Default)]
 pub(crate) struct Mirror {
+    /// The network config's SubnetLen (0: not known, any length taken).
+    subnet_len: u8,
     by_subnet: BTreeMap<Subnet, Entry>,
     /// Skipped keys and the value they were skipped for: a skipped entry
     /// is logged and counted once per value, not again at every re-list
@@ -107,6 +128,13 @@ pub(crate) struct Mirror {
 }
 
 impl Mirror {
+    pub(crate) fn new(subnet_len: u8) -> Mirror {
+        Mirror {
+            subnet_len,
+            ..Mirror::default()
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_subnet.len()
     }
@@ -134,8 +162,9 @@ impl Mirror {
         st: &ControlStatus,
         arrived: Instant,
     ) {
-        match classify(key, value) {
+        match classify(key, value, self.subnet_len) {
             Classified::BadKey(e) => self.skip(key, value, Skip::BadKey(e), st),
+            Classified::WrongLength(l) => self.skip(key, value, Skip::WrongLength(l), st),
             Classified::BadValue(_, e) => self.skip(key, value, Skip::BadValue(e), st),
             Classified::OtherBackend(s, backend) => {
                 self.skip(key, value, Skip::OtherBackend(backend), st);
@@ -243,7 +272,7 @@ impl Mirror {
         let mut standby: BTreeMap<Subnet, BTreeMap<String, LeaseAttrs>> = BTreeMap::new();
         let mut skipped_now = std::collections::BTreeSet::new();
         for (key, value) in listing {
-            let why = match classify(key, value) {
+            let why = match classify(key, value, self.subnet_len) {
                 Classified::Valid(s, attrs) => match next.get(&s) {
                     Some(e) => {
                         standby.entry(s).or_default().insert(key.clone(), attrs);
@@ -268,6 +297,7 @@ impl Mirror {
                 }
                 Classified::OtherBackend(_, backend) => Skip::OtherBackend(backend),
                 Classified::BadKey(e) => Skip::BadKey(e),
+                Classified::WrongLength(l) => Skip::WrongLength(l),
             };
             self.skip(key, value, why, st);
             skipped_now.insert(key.as_str());
@@ -502,6 +532,7 @@ impl Session<'_> {
 pub(crate) async fn run<F>(
     mut reg: Registry,
     own: Option<OwnLease>,
+    subnet_len: u8,
     mut raw_config: Vec<u8>,
     status: Arc<ControlStatus>,
     sink: &mut dyn LeaseSink,
@@ -523,7 +554,7 @@ where
             own_key_changed.clone(),
         ))
     });
-    let mut mirror = Mirror::default();
+    let mut mirror = Mirror::new(subnet_len);
     let mut backoff = Backoff::new();
     // The same error again and again (etcd down for hours) is one line a
     // minute, with how many were left out.
@@ -629,6 +660,40 @@ mod tests {
         assert_eq!(m.delete("10.1.2.0-24&fc00::-64", &mut r, &st, t), None);
         assert!(m.delete("10.1.2.0-24", &mut r, &st, t).is_some());
         assert!(r.0.is_empty() && m.len() == 0);
+    }
+
+    /// A lease of another length than SubnetLen could never be reached:
+    /// logged with its key and counted as an invalid entry, once per value,
+    /// by a put and by a re-list alike; it never reaches the sink, and its
+    /// delete takes nothing (the /24 at the same address stays).
+    #[test]
+    fn leases_of_another_length_than_subnet_len_are_counted_and_skipped() {
+        let (mut m, mut r, st, t) = (
+            Mirror::new(24),
+            Rec::default(),
+            ControlStatus::new(),
+            Instant::now(),
+        );
+        m.put("10.1.8.0-24", &val(1, 1), &mut r, &st, t);
+        m.put("10.1.8.0-23", &val(2, 2), &mut r, &st, t);
+        m.put("10.1.8.0-23", &val(2, 2), &mut r, &st, t);
+        m.put("10.1.9.0-25&fc00::-64", &val(3, 3), &mut r, &st, t);
+        assert_eq!(st.invalid_entries_total(), 2);
+        assert_eq!((r.0.len(), r.1, m.len()), (1, 1, 1));
+        assert_eq!(m.delete("10.1.8.0-23", &mut r, &st, t), None);
+        assert_eq!((r.0.len(), r.1), (1, 1));
+        let listing = vec![
+            ("10.1.8.0-24".to_string(), val(1, 1)),
+            ("10.1.8.0-23".to_string(), val(2, 2)),
+        ];
+        m.resync(&listing, &mut r, &st);
+        m.resync(&listing, &mut r, &st);
+        assert_eq!(st.invalid_entries_total(), 3);
+        assert_eq!((r.0.len(), r.1, m.len()), (1, 1, 1));
+        // Without a known SubnetLen (0), every length is taken.
+        let mut any = Mirror::default();
+        any.put("10.1.8.0-23", &val(2, 2), &mut r, &st, t);
+        assert_eq!(any.len(), 1);
     }
 
     #[test]
