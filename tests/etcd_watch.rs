@@ -511,3 +511,36 @@ async fn a_listener_that_is_no_etcd_is_retried_at_the_backoff_not_the_probe_rate
     eprintln!("{n} requests in 8 s");
     assert!((2..=16).contains(&n), "{n} requests in 8 s");
 }
+
+/// A member cut off from the rest of its cluster (here: the two others
+/// killed) keeps its watch open and silent and still answers HTTP/2
+/// keepalives. The linearizable read the session makes every few seconds
+/// fails there, so the outage shows (`vxgate_etcd_connected` 0) and the
+/// session re-lists, where it would otherwise watch a frozen view for
+/// good (flanneld asks etcd for `WithRequireLeader` instead, which
+/// etcd-client cannot). Nothing is removed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_lost_its_quorum_is_noticed_while_watching() {
+    let mut members = Etcd::start_cluster(3);
+    let mut tc = client(&members[0].endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    tc.put(
+        lease_key("10.244.1.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 1), 1),
+        None,
+    )
+    .await
+    .unwrap();
+    drop(tc);
+    let (status, sink, run) = watching(&members[0], 1).await;
+    wait_for("connected", LIMIT, || status.etcd_connected()).await;
+    let before = sink.snapshot();
+    members[1].kill();
+    members[2].kill();
+    let lost = wait_for("quorum loss noticed", LIMIT, || !status.etcd_connected()).await;
+    eprintln!("FIGURE quorum loss noticed after {lost:?} (the check runs every 5 s)");
+    assert_eq!(sink.snapshot(), before, "nothing may be removed meanwhile");
+    run.stop().await;
+}

@@ -17,6 +17,14 @@ use super::backoff::{pause_after, Backoff, REPEAT_LOG};
 
 /// A list+watch session that lasted this long resets the backoff.
 const HEALTHY_SESSION: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a watching session proves that its etcd member still has a
+/// quorum, by a linearizable read. flanneld opens its watches with
+/// `WithRequireLeader`, which etcd-client cannot ask for: without it a
+/// member cut off from the others keeps the watch open and silent, and
+/// answers HTTP/2 keepalives, while leases change elsewhere. The read
+/// fails there (no leader, so no read index), the session ends, and the
+/// next one re-lists through the endpoints.
+const QUORUM_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 use super::own_lease::{keep_renewed, OwnLease};
 use super::registry::{call, map_error, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
@@ -430,10 +438,20 @@ impl Session<'_> {
             Ok(w) => w,
             Err(e) => return SessionEnd::Failed(e),
         };
+        let mut quorum = tokio::time::interval(QUORUM_CHECK);
+        quorum.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        quorum.reset();
         loop {
             let message = tokio::select! {
                 m = subnets.message() => m,
                 m = config.message() => m,
+                _ = quorum.tick() => match self.reg.ping().await {
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "etcd member failed a quorum read while watching; re-listing");
+                        return SessionEnd::Failed(e);
+                    }
+                },
             };
             let resp = match message {
                 Ok(Some(r)) => r,

@@ -39,6 +39,9 @@ pub struct Etcd {
     pub ctl_user: Option<String>,
     /// Network namespace etcd (and etcdctl) run in; None = the test's own.
     netns: Option<String>,
+    /// Member name and `--initial-cluster` (a member of `start_cluster`);
+    /// None: a cluster of one named `t`.
+    member: Option<(String, String)>,
 }
 
 impl Etcd {
@@ -71,9 +74,47 @@ impl Etcd {
             tls,
             ctl_user: None,
             netns,
+            member: None,
         };
         e.spawn(e.client_port);
         e
+    }
+
+    /// A cluster of `n` members on loopback, each its own `Etcd` (killed on
+    /// Drop); returned once every member is healthy.
+    pub fn start_cluster(n: usize) -> Vec<Self> {
+        let mut members: Vec<Self> = (0..n)
+            .map(|i| Self {
+                child: None,
+                dir: tempfile::tempdir().expect("tempdir"),
+                client_port: free_port(),
+                peer_port: free_port(),
+                tls: None,
+                ctl_user: None,
+                netns: None,
+                member: Some((format!("m{i}"), String::new())),
+            })
+            .collect();
+        let cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name(), m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        for m in &mut members {
+            if let Some((_, c)) = &mut m.member {
+                c.clone_from(&cluster);
+            }
+            // No member is healthy before a quorum of them runs.
+            m.spawn_child(m.client_port);
+        }
+        for m in &members {
+            m.wait_healthy(m.client_port);
+        }
+        members
+    }
+
+    fn name(&self) -> &str {
+        self.member.as_ref().map_or("t", |(n, _)| n)
     }
 
     fn scheme(&self) -> &'static str {
@@ -93,6 +134,11 @@ impl Etcd {
     }
 
     fn spawn(&mut self, client_port: u16) {
+        self.spawn_child(client_port);
+        self.wait_healthy(client_port);
+    }
+
+    fn spawn_child(&mut self, client_port: u16) {
         let client = format!("{}://127.0.0.1:{client_port}", self.scheme());
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
@@ -100,8 +146,12 @@ impl Etcd {
             .append(true)
             .open(self.dir.path().join("etcd.log"))
             .expect("etcd log file");
+        let initial_cluster = match &self.member {
+            Some((_, cluster)) => cluster.clone(),
+            None => format!("t={peer}"),
+        };
         let mut cmd = self.command("/usr/bin/etcd");
-        cmd.args(["--name", "t", "--data-dir"])
+        cmd.args(["--name", self.name(), "--data-dir"])
             .arg(self.data_dir())
             .args([
                 "--listen-client-urls",
@@ -115,7 +165,7 @@ impl Etcd {
                 "--initial-advertise-peer-urls",
                 &peer,
             ])
-            .args(["--initial-cluster", &format!("t={peer}")])
+            .args(["--initial-cluster", &initial_cluster])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
@@ -126,7 +176,6 @@ impl Etcd {
             cmd.arg("--client-cert-auth");
         }
         self.child = Some(cmd.spawn().expect("start /usr/bin/etcd"));
-        self.wait_healthy(client_port);
     }
 
     /// `program`, inside the namespace when there is one (`ip netns exec`
