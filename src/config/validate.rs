@@ -524,7 +524,7 @@ fn on_link(
 pub(super) fn access_neighbors_on(
     cfg: &Config,
     subnet: Ipv4Cidr,
-    access_ip: Ipv4Cidr,
+    access_ip: Option<Ipv4Cidr>,
 ) -> Result<(), ConfigError> {
     for n in cfg.neighbors.iter().filter(|n| n.side == Side::Access) {
         let spec = format!("access,{},{}", n.ip, format_mac(&n.mac));
@@ -532,7 +532,7 @@ pub(super) fn access_neighbors_on(
             &spec,
             Side::Access,
             n.ip,
-            Some(access_ip.addr()),
+            access_ip.map(|a| a.addr()),
             Some(subnet),
             cfg.access_ip.is_none(),
         )?;

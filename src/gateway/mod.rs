@@ -224,6 +224,9 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let net: NetworkConfig = net?;
     // A ConfigError: `main` exits with code 2, before EAL starts.
     let requested = requested_subnet(cfg.subnet, cfg.access_ip, &net)?;
+    let network = crate::config::Ipv4Cidr::new(net.network.addr, net.network.len)
+        .context("flannel's Network is not a valid CIDR")?;
+    cfg.check_access_neighbors_in_network(network)?;
 
     let eal = Eal::init(&cfg.eal_args)?;
     // The control runtime's thread writes the lookup tables; it started
