@@ -194,31 +194,48 @@ impl Worker {
             return;
         }
         let (mut ul, mut ac) = (Burst::new(), Burst::new());
+        // Which frames of each burst are received packets, whose loss is a
+        // drop (`Outgoing::received`); our ARP requests and ICMP errors
+        // about packets counted already are not.
+        let (mut ul_received, mut ac_received) = ([false; BURST], [false; BURST]);
         for _ in 0..BURST {
             let Some(o) = q.pop() else { break };
-            let b = match o.side {
-                Side::Underlay => &mut ul,
-                Side::Access => &mut ac,
+            let (b, received) = match o.side {
+                Side::Underlay => (&mut ul, &mut ul_received),
+                Side::Access => (&mut ac, &mut ac_received),
             };
-            if b.push(o.mbuf).is_err() {
-                self.state.counters.dropped(DropReason::TxFull);
+            let at = b.len();
+            match b.push(o.mbuf) {
+                Ok(()) => received[at] = o.received,
+                Err(_) if o.received => self.state.counters.dropped(DropReason::TxFull),
+                Err(_) => {}
             }
         }
-        self.flush(Side::Underlay, &mut ul);
-        self.flush(Side::Access, &mut ac);
+        self.flush_marked(Side::Underlay, &mut ul, &ul_received);
+        self.flush_marked(Side::Access, &mut ac, &ac_received);
     }
 
+    /// Sends a burst of received packets; what the port does not take is
+    /// freed and counted as `tx_full`.
     #[inline(always)]
     fn flush(&mut self, side: Side, b: &mut Burst) {
+        self.flush_marked(side, b, &[true; BURST]);
+    }
+
+    /// Sends a burst; of what the port does not take (freed), the frames
+    /// `received` marks are counted as `tx_full`.
+    #[inline(always)]
+    fn flush_marked(&mut self, side: Side, b: &mut Burst, received: &[bool; BURST]) {
         if b.is_empty() {
             return;
         }
-        match side {
+        let queued = b.len();
+        let sent = match side {
             Side::Underlay => self.underlay.tx.tx(b),
             Side::Access => self.access.tx.tx(b),
         };
-        let unsent = b.free_all();
-        for _ in 0..unsent {
+        b.free_all();
+        for _ in 0..lost_received(received, queued, sent) {
             self.state.counters.dropped(DropReason::TxFull);
         }
     }
@@ -245,9 +262,43 @@ impl Worker {
     }
 }
 
+/// How many of a burst's `queued` frames that the port did not take (the
+/// tail from `sent` on: `tx_burst` sends a prefix) `received` marks.
+#[inline(always)]
+fn lost_received(received: &[bool; BURST], queued: usize, sent: usize) -> usize {
+    let queued = queued.min(BURST);
+    received[sent.min(queued)..queued]
+        .iter()
+        .filter(|r| **r)
+        .count()
+}
+
 // Workers and punted packets move between threads.
 const _: () = {
     const fn is_send<T: Send>() {}
     is_send::<Worker>();
     is_send::<Punted>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_received_frames_the_port_did_not_take_are_lost() {
+        let mut received = [false; BURST];
+        // An ARP request of ours, a forwarded packet, an ICMP error about a
+        // packet counted already, two forwarded packets.
+        received[1] = true;
+        received[3] = true;
+        received[4] = true;
+        assert_eq!(lost_received(&received, 5, 5), 0);
+        assert_eq!(lost_received(&received, 5, 0), 3);
+        assert_eq!(lost_received(&received, 5, 2), 2);
+        assert_eq!(lost_received(&received, 5, 4), 1);
+        assert_eq!(lost_received(&[true; BURST], 32, 10), 22);
+        // A device claiming more than was queued loses nothing.
+        assert_eq!(lost_received(&[true; BURST], 3, 7), 0);
+        assert_eq!(lost_received(&[true; BURST], 40, 0), BURST);
+    }
+}
