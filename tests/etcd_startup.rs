@@ -131,7 +131,12 @@ fn etcd_with_config() -> Etcd {
 #[test]
 fn flags_that_do_not_fit_the_network_config_exit_2_before_eal() {
     let etcd = etcd_with_config();
-    let cases: [(&str, &[&str], &str); 4] = [
+    let cases: [(&str, &[&str], &str); 5] = [
+        (
+            "nbr",
+            &["--neighbor", "access,192.0.2.10,02:00:00:00:00:0a"],
+            "192.0.2.10 is outside flannel's Network 10.244.0.0/16",
+        ),
         (
             "out",
             &["--subnet", "10.9.1.0/24"],

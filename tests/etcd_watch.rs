@@ -544,3 +544,40 @@ async fn a_member_that_lost_its_quorum_is_noticed_while_watching() {
     assert_eq!(sink.snapshot(), before, "nothing may be removed meanwhile");
     run.stop().await;
 }
+
+/// With every member of a healthy cluster as an endpoint, the quorum
+/// checks (reads balanced over the members, progress asked on each watch
+/// stream) keep the session while leases are written through the checks:
+/// no re-list, every event delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_cluster_keeps_its_watch_through_the_quorum_checks() {
+    let members = Etcd::start_cluster(3);
+    let endpoints: Vec<String> = members.iter().map(Etcd::endpoint).collect();
+    let mut tc = client(&members[1].endpoint()).await;
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    let mut control = Control::connect(vxgate::control::EtcdOptions::new(endpoints))
+        .await
+        .expect("connect");
+    control.network_config().await.expect("config");
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("connected", LIMIT, || status.etcd_connected()).await;
+    // Three checks' worth of writes (one every 0.5 s for 15 s).
+    for i in 1..=30u8 {
+        tc.put(
+            lease_key(&format!("10.244.{i}.0-24")),
+            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
+            None,
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    wait_for("every lease", LIMIT, || sink.snapshot().len() == 30).await;
+    assert_eq!(status.resyncs_total(), 0, "a healthy session was ended");
+    assert!(status.etcd_connected());
+    run.stop().await;
+}

@@ -204,7 +204,7 @@ impl Config {
         subnet: Ipv4Cidr,
         access_ip: Ipv4Cidr,
     ) -> Result<(), ConfigError> {
-        validate::access_neighbors_on(self, subnet, Some(access_ip))
+        validate::access_neighbors_on(self, subnet, access_ip)
     }
 
     /// The access neighbours against flannel's Network, before EAL starts
@@ -212,7 +212,7 @@ impl Config {
     /// Network, so a neighbour outside it can be refused at once (the
     /// rest is checked against the subnet once it is known).
     pub fn check_access_neighbors_in_network(&self, network: Ipv4Cidr) -> Result<(), ConfigError> {
-        validate::access_neighbors_on(self, network, None)
+        validate::access_neighbors_in_network(self, network)
     }
 
     /// `--vtep-mac` when given, else [`default_vtep_mac`] for this VNI.

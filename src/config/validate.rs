@@ -524,7 +524,7 @@ fn on_link(
 pub(super) fn access_neighbors_on(
     cfg: &Config,
     subnet: Ipv4Cidr,
-    access_ip: Option<Ipv4Cidr>,
+    access_ip: Ipv4Cidr,
 ) -> Result<(), ConfigError> {
     for n in cfg.neighbors.iter().filter(|n| n.side == Side::Access) {
         let spec = format!("access,{},{}", n.ip, format_mac(&n.mac));
@@ -532,12 +532,36 @@ pub(super) fn access_neighbors_on(
             &spec,
             Side::Access,
             n.ip,
-            access_ip.map(|a| a.addr()),
+            Some(access_ip.addr()),
             Some(subnet),
             cfg.access_ip.is_none(),
         )?;
     }
     Ok(())
+}
+
+/// The access neighbours against flannel's Network, before the subnet
+/// (inside it) is known.
+pub(super) fn access_neighbors_in_network(
+    cfg: &Config,
+    network: Ipv4Cidr,
+) -> Result<(), ConfigError> {
+    let outside = cfg
+        .neighbors
+        .iter()
+        .find(|n| n.side == Side::Access && !network.contains(n.ip));
+    match outside {
+        None => Ok(()),
+        Some(n) => Err(ConfigError::invalid(
+            "neighbor",
+            format!("access,{},{}", n.ip, format_mac(&n.mac)),
+            format!(
+                "{} is outside flannel's Network {network}, which holds every subnet vxgate can be leased, so it cannot be on the access link",
+                n.ip
+            ),
+            "static neighbours must be directly reachable on their port: give a host of the gateway's subnet",
+        )),
+    }
 }
 
 struct EtcdInput {

@@ -225,16 +225,26 @@ impl Registry {
     }
 
     pub(crate) async fn ping(&mut self) -> Result<i64, ControlError> {
-        let key = self.config_key();
-        let kv = self.client.kv_client();
-        let mut kv = kv;
-        let resp = call(
-            "get",
-            &self.opts.endpoints,
-            kv.get(key, Some(GetOptions::new().with_count_only())),
-        )
-        .await?;
-        Ok(resp.header().map_or(0, |h| h.revision()))
+        self.quorum_read().await
+    }
+
+    /// A linearizable count-only read of the config key: the store's
+    /// current revision, from whichever member answers with a quorum behind
+    /// it. Owns what it needs, so it can run beside a watch.
+    pub(crate) fn quorum_read(
+        &self,
+    ) -> impl std::future::Future<Output = Result<i64, ControlError>> + Send + 'static {
+        let (key, mut kv) = (self.config_key(), self.client.kv_client());
+        let endpoints = self.opts.endpoints.clone();
+        async move {
+            let resp = call(
+                "get",
+                &endpoints,
+                kv.get(key, Some(GetOptions::new().with_count_only())),
+            )
+            .await?;
+            Ok(resp.header().map_or(0, |h| h.revision()))
+        }
     }
 
     /// The raw config value, or None if the key does not exist.

@@ -17,14 +17,49 @@ use super::backoff::{pause_after, Backoff, REPEAT_LOG};
 
 /// A list+watch session that lasted this long resets the backoff.
 const HEALTHY_SESSION: std::time::Duration = std::time::Duration::from_secs(10);
-/// How often a watching session proves that its etcd member still has a
-/// quorum, by a linearizable read. flanneld opens its watches with
+/// How often a watching session checks that its watches are not behind
+/// the cluster (`quorum_check`). flanneld opens its watches with
 /// `WithRequireLeader`, which etcd-client cannot ask for: without it a
-/// member cut off from the others keeps the watch open and silent, and
-/// answers HTTP/2 keepalives, while leases change elsewhere. The read
-/// fails there (no leader, so no read index), the session ends, and the
-/// next one re-lists through the endpoints.
+/// member cut off from the others keeps a watch open and silent, and
+/// answers HTTP/2 keepalives, while leases change elsewhere.
 const QUORUM_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One check of a watching session, from a linearizable read (`read`: the
+/// cluster's revision, from whichever member answered with a quorum
+/// behind it) and the lower of the revisions the two watch streams have
+/// reported (`watched`; each stream is asked for its progress after every
+/// check, and a member that keeps up answers within milliseconds). `due`:
+/// the cluster's revision at the previous check. Returns the next `due`,
+/// or why the session must end:
+/// - a watch still below `due`: its member has not seen writes the
+///   cluster made at least one check ago (cut off from its leader);
+/// - the read failing with a single endpoint: the one member we watch on
+///   cannot serve a quorum read. With several endpoints a failed read may
+///   have gone to another member (the client balances requests): no
+///   verdict, which keeps a session on a healthy member up.
+fn quorum_check(
+    read: Result<i64, ControlError>,
+    single_endpoint: bool,
+    due: Option<i64>,
+    watched: i64,
+) -> Result<Option<i64>, ControlError> {
+    if let Some(due) = due.filter(|d| watched < *d) {
+        return Err(ControlError::Etcd {
+            op: "watch",
+            detail: format!(
+                "the watched etcd member is behind the cluster (revision {watched} where the cluster was at {due} a check ago): cut off from its leader?"
+            ),
+        });
+    }
+    match read {
+        Ok(rev) => Ok(Some(rev)),
+        Err(e) if single_endpoint => Err(e),
+        Err(e) => {
+            tracing::debug!(error = %e, "quorum read failed (maybe on another member); no verdict");
+            Ok(due)
+        }
+    }
+}
 use super::own_lease::{keep_renewed, OwnLease};
 use super::registry::{call, map_error, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
@@ -61,10 +96,12 @@ fn classify(key: &str, value: &[u8], subnet_len: u8) -> Classified {
         Ok(k) => k,
         Err(e) => return Classified::BadKey(e.to_string()),
     };
-    if subnet_len != 0 && lk.v4.len != subnet_len {
-        return Classified::WrongLength(subnet_len);
-    }
     match LeaseValue::parse(value) {
+        // Another backend's lease or a malformed value is that, whatever
+        // its length.
+        Ok(LeaseValue::Vxlan(_)) if subnet_len != 0 && lk.v4.len != subnet_len => {
+            Classified::WrongLength(subnet_len)
+        }
         Ok(LeaseValue::Vxlan(a)) => Classified::Valid(lk.v4, a),
         Ok(LeaseValue::OtherBackend { backend_type, .. }) => {
             Classified::OtherBackend(lk.v4, backend_type)
@@ -418,7 +455,7 @@ impl Session<'_> {
         let mut wc = self.reg.client.watch_client();
         let from = WatchOptions::new().with_start_revision(rev + 1);
         // The watchers must live: dropping one closes its request stream.
-        let (_subnets_watcher, mut subnets) = match call(
+        let (mut subnets_watcher, mut subnets) = match call(
             "watch",
             &endpoints,
             wc.watch(dir.clone(), Some(from.clone().with_prefix())),
@@ -428,7 +465,7 @@ impl Session<'_> {
             Ok(w) => w,
             Err(e) => return SessionEnd::Failed(e),
         };
-        let (_config_watcher, mut config) = match call(
+        let (mut config_watcher, mut config) = match call(
             "watch",
             &endpoints,
             wc.watch(config_key.clone(), Some(from)),
@@ -441,17 +478,33 @@ impl Session<'_> {
         let mut quorum = tokio::time::interval(QUORUM_CHECK);
         quorum.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         quorum.reset();
+        let single_endpoint = endpoints.len() == 1;
+        // The read runs beside the watches: events never wait for it.
+        let mut reading: Option<std::pin::Pin<Box<dyn Future<Output = _> + Send>>> = None;
+        let (mut due, mut subnets_rev, mut config_rev) = (None, rev, rev);
         loop {
-            let message = tokio::select! {
-                m = subnets.message() => m,
-                m = config.message() => m,
-                _ = quorum.tick() => match self.reg.ping().await {
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "etcd member failed a quorum read while watching; re-listing");
-                        return SessionEnd::Failed(e);
+            let (message, from_subnets) = tokio::select! {
+                m = subnets.message() => (m, true),
+                m = config.message() => (m, false),
+                _ = quorum.tick(), if reading.is_none() => {
+                    reading = Some(Box::pin(self.reg.quorum_read()));
+                    continue;
+                }
+                read = async { reading.as_mut().expect("guarded by is_some").await }, if reading.is_some() => {
+                    reading = None;
+                    match quorum_check(read, single_endpoint, due, subnets_rev.min(config_rev)) {
+                        Ok(next) => due = next,
+                        Err(e) => return SessionEnd::Failed(e),
                     }
-                },
+                    // Where each stream's member is now: answered on the
+                    // stream itself, so from the member that serves it.
+                    for w in [&mut subnets_watcher, &mut config_watcher] {
+                        if let Err(e) = w.request_progress().await {
+                            return SessionEnd::Failed(map_error("watch", &endpoints, e));
+                        }
+                    }
+                    continue;
+                }
             };
             let resp = match message {
                 Ok(Some(r)) => r,
@@ -511,6 +564,12 @@ impl Session<'_> {
             }
             if let Some(h) = resp.header() {
                 self.status.set_revision(h.revision());
+                let seen = if from_subnets {
+                    &mut subnets_rev
+                } else {
+                    &mut config_rev
+                };
+                *seen = (*seen).max(h.revision());
             }
         }
     }
@@ -680,6 +739,42 @@ mod tests {
         assert!(r.0.is_empty() && m.len() == 0);
     }
 
+    #[test]
+    fn quorum_checks_end_only_a_session_whose_watch_is_behind_or_unverifiable() {
+        let failed = || {
+            Err(ControlError::Unreachable {
+                endpoints: "e".into(),
+                detail: "get timed out".into(),
+            })
+        };
+        // The first check only notes the cluster's revision.
+        assert_eq!(quorum_check(Ok(100), false, None, 90).unwrap(), Some(100));
+        // Watches that reached it: the next revision is due.
+        assert_eq!(
+            quorum_check(Ok(120), false, Some(100), 100).unwrap(),
+            Some(120)
+        );
+        assert_eq!(
+            quorum_check(Ok(120), true, Some(100), 130).unwrap(),
+            Some(120)
+        );
+        // A watch still behind what the cluster had a check ago: its member
+        // missed writes, whatever this read says.
+        for single in [false, true] {
+            let e = quorum_check(Ok(140), single, Some(120), 119).unwrap_err();
+            assert!(e.to_string().contains("behind the cluster"), "{e}");
+        }
+        // A failed read: the verdict with one endpoint (the watched member
+        // cannot serve it); none with several (it may have gone elsewhere).
+        assert!(quorum_check(failed(), true, Some(100), 100).is_err());
+        assert!(quorum_check(failed(), true, None, 100).is_err());
+        assert_eq!(
+            quorum_check(failed(), false, Some(100), 100).unwrap(),
+            Some(100)
+        );
+        assert_eq!(quorum_check(failed(), false, None, 100).unwrap(), None);
+    }
+
     /// A lease of another length than SubnetLen could never be reached:
     /// logged with its key and counted as an invalid entry, once per value,
     /// by a put and by a re-list alike; it never reaches the sink, and its
@@ -697,6 +792,11 @@ mod tests {
         m.put("10.1.8.0-23", &val(2, 2), &mut r, &st, t);
         m.put("10.1.9.0-25&fc00::-64", &val(3, 3), &mut r, &st, t);
         assert_eq!(st.invalid_entries_total(), 2);
+        // Another backend's lease of another length is ignored as such.
+        let host_gw = br#"{"PublicIP":"192.0.2.9","BackendType":"host-gw"}"#;
+        m.put("10.1.10.0-23", host_gw, &mut r, &st, t);
+        assert_eq!(st.invalid_entries_total(), 2);
+        assert_eq!(st.ignored_non_vxlan_total(), 1);
         assert_eq!((r.0.len(), r.1, m.len()), (1, 1, 1));
         assert_eq!(m.delete("10.1.8.0-23", &mut r, &st, t), None);
         assert_eq!((r.0.len(), r.1), (1, 1));
