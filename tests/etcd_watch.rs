@@ -31,15 +31,20 @@ async fn etcd_with_leases(n: u8) -> (Etcd, etcd_client::Client) {
         .await
         .unwrap();
     for i in 1..=n {
-        tc.put(
-            lease_key(&format!("10.244.{i}.0-24")),
-            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
-            None,
-        )
-        .await
-        .unwrap();
+        put_lease(&mut tc, i).await;
     }
     (etcd, tc)
+}
+
+/// Lease `i`: 10.244.i.0/24 at 192.0.2.i.
+async fn put_lease(tc: &mut etcd_client::Client, i: u8) {
+    tc.put(
+        lease_key(&format!("10.244.{i}.0-24")),
+        lease_value(Ipv4Addr::new(192, 0, 2, i), i),
+        None,
+    )
+    .await
+    .unwrap();
 }
 
 /// The control plane watching `etcd` into a fresh sink, once the sink
@@ -526,13 +531,7 @@ async fn a_member_that_lost_its_quorum_is_noticed_while_watching() {
     tc.put(format!("{PREFIX}/config"), CONFIG, None)
         .await
         .unwrap();
-    tc.put(
-        lease_key("10.244.1.0-24"),
-        lease_value(Ipv4Addr::new(192, 0, 2, 1), 1),
-        None,
-    )
-    .await
-    .unwrap();
+    put_lease(&mut tc, 1).await;
     drop(tc);
     let (status, sink, run) = watching(&members[0], 1).await;
     wait_for("connected", LIMIT, || status.etcd_connected()).await;
@@ -567,13 +566,7 @@ async fn a_healthy_cluster_keeps_its_watch_through_the_quorum_checks() {
     wait_for("connected", LIMIT, || status.etcd_connected()).await;
     // Three checks' worth of writes (one every 0.5 s for 15 s).
     for i in 1..=30u8 {
-        tc.put(
-            lease_key(&format!("10.244.{i}.0-24")),
-            lease_value(Ipv4Addr::new(192, 0, 2, i), i),
-            None,
-        )
-        .await
-        .unwrap();
+        put_lease(&mut tc, i).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     wait_for("every lease", LIMIT, || sink.snapshot().len() == 30).await;
