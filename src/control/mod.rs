@@ -36,7 +36,10 @@ pub const DEFAULT_RENEW_MARGIN_MIN: u64 = 60;
 
 /// Where lease changes go. Called from the control thread only.
 pub trait LeaseSink: Send {
-    /// A vxlan lease appeared or its attributes changed.
+    /// A vxlan lease appeared or its attributes changed. Only leases of
+    /// the network config's SubnetLen are delivered (others are counted
+    /// invalid and skipped before), so a sink keyed by subnet address
+    /// never sees two lengths at one address.
     fn upsert(&mut self, subnet: Subnet, lease: &LeaseAttrs);
     /// A lease vanished (deleted, expired, or found gone after a resync).
     fn remove(&mut self, subnet: Subnet);
@@ -44,8 +47,7 @@ pub trait LeaseSink: Send {
     /// (before any upsert). Our own lease is also delivered by `upsert`.
     fn own_subnet(&mut self, _subnet: Subnet) {}
     /// How many leases the sink actually installed (`vxgate_leases`), when
-    /// it skips some it was given (our own, a length other than
-    /// SubnetLen); `None`: all of them.
+    /// it skips some it was given (our own, say); `None`: all of them.
     fn installed(&self) -> Option<usize> {
         None
     }

@@ -364,7 +364,6 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let mut table_sink = TableSink {
         tables: lease_tables,
-        subnet_len: net.subnet_len,
         own: Some(own.subnet),
         own_ip: cfg.underlay_ip.addr(),
         own_vtep_mac: vtep_mac,

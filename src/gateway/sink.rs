@@ -9,7 +9,6 @@ use crate::table::LeaseTables;
 
 pub struct TableSink {
     pub tables: LeaseTables,
-    pub subnet_len: u8,
     pub own: Option<Subnet>,
     /// Our PublicIP (the underlay address).
     pub own_ip: Ipv4Addr,
@@ -21,12 +20,6 @@ impl LeaseSink for TableSink {
     fn upsert(&mut self, subnet: Subnet, lease: &LeaseAttrs) {
         if Some(subnet) == self.own {
             return; // our own subnet is served locally, never tunnelled
-        }
-        if subnet.len != self.subnet_len {
-            // Lookups mask destinations with SubnetLen: a lease of another
-            // length could never match. flanneld would not write one.
-            warn!(%subnet, subnet_len = self.subnet_len, "lease length differs from SubnetLen; ignored");
-            return;
         }
         if lease.public_ip == self.own_ip {
             // Another subnet leased to our PublicIP: ours from before a
@@ -55,11 +48,6 @@ impl LeaseSink for TableSink {
     }
 
     fn remove(&mut self, subnet: Subnet) {
-        if subnet.len != self.subnet_len {
-            // Never installed (see upsert); the table is keyed by address,
-            // so removing it would take the good lease of that address.
-            return;
-        }
         debug!(%subnet, "lease removed");
         self.tables.remove_lease(u32::from(subnet.addr));
     }
@@ -94,7 +82,6 @@ mod tests {
         let (tables, _readers) = LeaseTables::new(16);
         let mut sink = TableSink {
             tables,
-            subnet_len: 24,
             own: None,
             own_ip: Ipv4Addr::new(192, 0, 2, 40),
             own_vtep_mac: [0x0e, 0, 0, 0, 0, 41],
@@ -102,7 +89,6 @@ mod tests {
         let own = Subnet::parse_key("10.244.255.0-24").unwrap();
         sink.own_subnet(own);
         sink.upsert(own, &attrs(1)); // our own: served locally
-        sink.upsert(Subnet::parse_key("10.244.7.0-25").unwrap(), &attrs(2)); // not SubnetLen
         sink.upsert(Subnet::parse_key("10.244.1.0-24").unwrap(), &attrs(3));
         sink.upsert(Subnet::parse_key("10.244.2.0-24").unwrap(), &attrs(4));
         assert_eq!(sink.installed(), Some(2));
@@ -110,21 +96,12 @@ mod tests {
         // installed, and replaces nothing it would have shadowed.
         sink.upsert(Subnet::parse_key("10.244.9.0-24").unwrap(), &attrs(40));
         assert_eq!(sink.installed(), Some(2));
-        // Nor does one of another length at a good lease's address.
-        sink.upsert(Subnet::parse_key("10.244.2.0-25").unwrap(), &attrs(40));
-        assert_eq!(sink.installed(), Some(2));
         // Nor one announcing our VtepMAC.
         let mut ours = attrs(42);
         ours.vtep_mac = [0x0e, 0, 0, 0, 0, 41];
         sink.upsert(Subnet::parse_key("10.244.8.0-24").unwrap(), &ours);
         assert_eq!(sink.installed(), Some(2));
         sink.remove(Subnet::parse_key("10.244.1.0-24").unwrap());
-        sink.remove(Subnet::parse_key("10.244.7.0-25").unwrap()); // never installed
-        assert_eq!(sink.installed(), Some(1));
-        // A lease of another length at the address of a good one: its
-        // delete leaves the good one alone.
-        sink.upsert(Subnet::parse_key("10.244.2.0-25").unwrap(), &attrs(5));
-        sink.remove(Subnet::parse_key("10.244.2.0-25").unwrap());
         assert_eq!(sink.installed(), Some(1));
         let good = sink.tables.lease(u32::from(Ipv4Addr::new(10, 244, 2, 0)));
         assert_eq!(
@@ -148,7 +125,6 @@ mod tests {
         let (tables, leases) = LeaseTables::new(16);
         let mut sink = TableSink {
             tables,
-            subnet_len: 24,
             own: None,
             own_ip: UNDERLAY_IP,
             own_vtep_mac: VTEP_MAC.0,
