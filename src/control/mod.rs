@@ -154,7 +154,7 @@ impl Control {
 
     /// One round trip to etcd; returns the store's current revision.
     pub async fn ping(&mut self) -> Result<i64, ControlError> {
-        self.reg.ping().await
+        self.reg.quorum_read().await
     }
 
     /// Reads `<prefix>/config`, waiting (with backoff, logging what is

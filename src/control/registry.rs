@@ -224,10 +224,6 @@ impl Registry {
         format!("{}/subnets/", self.prefix)
     }
 
-    pub(crate) async fn ping(&mut self) -> Result<i64, ControlError> {
-        self.quorum_read().await
-    }
-
     /// A linearizable count-only read of the config key: the store's
     /// current revision, from whichever member answers with a quorum behind
     /// it. Owns what it needs, so it can run beside a watch.
