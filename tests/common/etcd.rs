@@ -83,28 +83,30 @@ impl Etcd {
     /// A cluster of `n` members on loopback, each its own `Etcd` (killed on
     /// Drop); returned once every member is healthy.
     pub fn start_cluster(n: usize) -> Vec<Self> {
-        let mut members: Vec<Self> = (0..n)
-            .map(|i| Self {
+        let peer_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let cluster = peer_ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("m{i}=http://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members: Vec<Self> = peer_ports
+            .into_iter()
+            .enumerate()
+            .map(|(i, peer_port)| Self {
                 child: None,
                 dir: tempfile::tempdir().expect("tempdir"),
                 client_port: free_port(),
-                peer_port: free_port(),
+                peer_port,
                 tls: None,
                 ctl_user: None,
                 netns: None,
-                member: Some((format!("m{i}"), String::new())),
+                member: Some((format!("m{i}"), cluster.clone())),
             })
             .collect();
-        let cluster = members
-            .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name(), m.peer_port))
-            .collect::<Vec<_>>()
-            .join(",");
+        // No member is healthy before a quorum of them runs: start all,
+        // then wait.
         for m in &mut members {
-            if let Some((_, c)) = &mut m.member {
-                c.clone_from(&cluster);
-            }
-            // No member is healthy before a quorum of them runs.
             m.spawn_child(m.client_port);
         }
         for m in &members {
