@@ -14,11 +14,14 @@ PREFIX=/coreos.com/network
 VNI=1 PORT=8472
 NSS=()
 pids=()
+WORK=$(mktemp -d -t vxgate-demo.XXXXXX)   # etcd's data, the logs
 cleanup() {
+  rc=$?
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf /var/run/dpdk/vxgate-demo   # vxgate's EAL runtime directory
+  if [ $rc = 0 ]; then rm -rf "$WORK"; else echo "demo: logs kept in $WORK" >&2; fi
 }
 trap cleanup EXIT
 netns() { ip netns del "$1" 2>/dev/null || true; ip netns add "$1"; NSS+=("$1"); ip -n "$1" link set lo up
@@ -37,10 +40,10 @@ ip -n $P-bm route add 10.244.0.0/16 via 10.244.255.1
 
 step "etcd with flannel's network config"
 ETCD=http://127.0.0.1:23790
-ip netns exec $P-gw etcd --name demo --data-dir "$(mktemp -d)" --listen-client-urls $ETCD \
+ip netns exec $P-gw etcd --name demo --data-dir "$WORK/etcd" --listen-client-urls $ETCD \
   --advertise-client-urls $ETCD --listen-peer-urls http://127.0.0.1:23800 \
   --initial-advertise-peer-urls http://127.0.0.1:23800 --initial-cluster demo=http://127.0.0.1:23800 \
-  >/tmp/vxgate-demo-etcd.log 2>&1 &
+  >"$WORK/etcd.log" 2>&1 &
 pids+=($!)
 ctl() { ETCDCTL_API=3 ip netns exec $P-gw etcdctl --endpoints=$ETCD "$@"; }
 for _ in $(seq 100); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
@@ -71,7 +74,7 @@ step "vxgate run (net_tap devices, one worker)"
 ip netns exec $P-gw "$BIN" run --underlay net_tap0 --underlay-ip 172.28.147.40/27 --access net_tap1 \
   --subnet 10.244.255.0/24 --etcd-endpoints $ETCD --metrics-addr 127.0.0.1:9477 -- \
   -l 0-1 --no-pci --file-prefix vxgate-demo --log-level=lib.eal:warning \
-  --vdev net_tap0,iface=vxgu0 --vdev net_tap1,iface=vxga0 >/tmp/vxgate-demo.out 2>&1 &
+  --vdev net_tap0,iface=vxgu0 --vdev net_tap1,iface=vxga0 >"$WORK/vxgate.out" 2>&1 &
 vx=$!; pids+=($vx)
 for _ in $(seq 200); do ctl get $PREFIX/subnets/10.244.255.0-24 | grep -q PublicIP && break; sleep 0.1; done
 ctl get $PREFIX/subnets/10.244.255.0-24 | tail -1 | sed 's/^/vxgate lease: /'
@@ -105,5 +108,5 @@ ip netns exec $P-gw curl -sf http://127.0.0.1:9477/metrics | grep -v '^#' | grep
 
 step "stop vxgate (SIGTERM)"
 kill -TERM $vx; wait $vx; echo "vxgate exit code $?"
-grep -v '^EAL\|^TELEMETRY\|^eth_dev_tap\|^tap_nl\|^qdisc' /tmp/vxgate-demo.out | grep -v ' INFO \| WARN ' || true
+grep -v '^EAL\|^TELEMETRY\|^eth_dev_tap\|^tap_nl\|^qdisc' "$WORK/vxgate.out" | grep -v ' INFO \| WARN ' || true
 [ $ok = 1 ] && echo "demo: OK" || { echo "demo: FAILED"; exit 1; }

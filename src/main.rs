@@ -74,11 +74,11 @@ fn main() -> ExitCode {
         // EAL starts) exit like every other config error.
         Err(e) => match e.downcast_ref::<vxgate::config::ConfigError>() {
             Some(ce) => {
-                eprintln!("vxgate: {ce}");
+                vxgate::ops::print_err(&format!("vxgate: {ce}"));
                 ExitCode::from(u8::try_from(ce.exit_code()).unwrap_or(2))
             }
             None => {
-                eprintln!("vxgate: error: {e:#}");
+                vxgate::ops::print_err(&format!("vxgate: error: {e:#}"));
                 ExitCode::from(1)
             }
         },
@@ -147,14 +147,14 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     let (mut port_b, mut rxb, mut txb) = Port::open(&a.port_b, &conf, &pool)?;
     port_a.start()?;
     port_b.start()?;
-    eprintln!(
+    vxgate::ops::print_err(&format!(
         "vxgate fwd: {} ({}) <-> {} ({}), {} mbufs",
         port_a.name(),
         port_a.info().driver,
         port_b.name(),
         port_b.info().driver,
         a.mbufs
-    );
+    ));
     let baseline = pool.in_use();
     let fwd = Forwarder {
         rx_a: rxa.remove(0),
@@ -200,37 +200,38 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     let ab = &counters.a_to_b;
     let ba = &counters.b_to_a;
     let ld = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
-    println!("vxgate fwd: stopped after {secs:.2} s");
-    println!(
-        "  {:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}",
+    let mut report = format!("vxgate fwd: stopped after {secs:.2} s\n");
+    report += &format!(
+        "  {:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}\n",
         port_a.name(),
         sa.rx_packets,
         sa.tx_packets,
         sa.rx_missed,
         sa.rx_errors + sa.tx_errors
     );
-    println!(
-        "  {:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}",
+    report += &format!(
+        "  {:<16} rx {:>12} tx {:>12} rx_missed {:>8} errors {:>6}\n",
         port_b.name(),
         sb.rx_packets,
         sb.tx_packets,
         sb.rx_missed,
         sb.rx_errors + sb.tx_errors
     );
-    println!(
-        "  a->b forwarded {} (tx_full drops {}), b->a forwarded {} (tx_full drops {})",
+    report += &format!(
+        "  a->b forwarded {} (tx_full drops {}), b->a forwarded {} (tx_full drops {})\n",
         ld(&ab.tx),
         ld(&ab.tx_full),
         ld(&ba.tx),
         ld(&ba.tx_full)
     );
     let total = ld(&ab.rx) + ld(&ba.rx);
-    println!(
-        "  rate {:.3} Mpps received, mbufs in use {} (baseline {})",
+    report += &format!(
+        "  rate {:.3} Mpps received, mbufs in use {} (baseline {})\n",
         total as f64 / secs / 1e6,
         pool.in_use(),
         baseline
     );
+    vxgate::ops::print_out(&report);
     drop(port_a);
     drop(port_b);
     drop(pool);

@@ -1,5 +1,7 @@
 //! The foundation data path through real DPDK ports. EAL starts once per
 //! process: run with `cargo nextest` (a process per test).
+mod netns;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,6 +92,8 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
         format!("vxb{}", std::process::id()),
     );
     let _rt = RuntimeDir(format!("vxt-tap-{}", std::process::id()));
+    // The TAPs in a namespace of the test's own, not the machine's.
+    netns::enter_private_netns();
     let eal = Eal::init(&eal_args(
         "tap",
         "0-1",

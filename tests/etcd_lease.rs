@@ -133,9 +133,16 @@ async fn own_lease_renewed_with_short_ttl_never_disappears() {
     let status = c.status();
     let sink = MemSink::default();
     let run = spawn_run(c, sink.clone());
+    // Three etcd leases (two renewals) seen, the key present at every look
+    // in between; the deadline only bounds a renewal that never comes.
     let mut ids = BTreeSet::new();
     let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(10) {
+    while ids.len() < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "lease renewed only {} times",
+            ids.len().saturating_sub(1)
+        );
         let (_, id) = key_state(&mut tc, &own.key)
             .await
             .expect("own key vanished during renewal");
@@ -144,11 +151,7 @@ async fn own_lease_renewed_with_short_ttl_never_disappears() {
         assert!(left > 0.0, "own lease expiry in the past: {left}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!(
-        "FIGURE ttl 4 s over 10 s: {} distinct etcd leases",
-        ids.len()
-    );
-    assert!(ids.len() >= 3, "lease renewed only {} times", ids.len() - 1);
+    eprintln!("FIGURE ttl 4 s: 2 renewals after {:?}", t.elapsed());
     assert_eq!(*sink.own.lock().unwrap(), Some(own.subnet));
     assert!(sink.snapshot().contains_key(&own.subnet));
     run.stop().await;

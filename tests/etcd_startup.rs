@@ -8,7 +8,7 @@
 //! The ports are `net_null` devices: no traffic leaves the process.
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,9 +30,22 @@ struct Vxgate {
 
 impl Vxgate {
     fn spawn(etcd: &Etcd, tag: &str, flags: &[&str]) -> Vxgate {
-        let prefix = format!("vxt-start-{tag}-{}", std::process::id());
         let out = tempfile::tempdir().unwrap();
-        let file = |n: &str| std::fs::File::create(out.path().join(n)).unwrap();
+        let file = |n: &str| Stdio::from(std::fs::File::create(out.path().join(n)).unwrap());
+        let (stdout, stderr) = (file("stdout"), file("stderr"));
+        Vxgate::spawn_to(etcd, tag, flags, out, stdout, stderr)
+    }
+
+    /// `spawn` with stdout and stderr where the caller wants them.
+    fn spawn_to(
+        etcd: &Etcd,
+        tag: &str,
+        flags: &[&str],
+        out: tempfile::TempDir,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Vxgate {
+        let prefix = format!("vxt-start-{tag}-{}", std::process::id());
         let child = Command::new(env!("CARGO_BIN_EXE_vxgate"))
             .args(["run", "--underlay", "net_null0", "--access", "net_null1"])
             .args(["--underlay-ip", &format!("{UNDERLAY_IP}/24")])
@@ -47,8 +60,8 @@ impl Vxgate {
                 "--log-level=lib.eal:warning",
                 &format!("--file-prefix={prefix}"),
             ])
-            .stdout(Stdio::from(file("stdout")))
-            .stderr(Stdio::from(file("stderr")))
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .expect("spawn vxgate");
         Vxgate { child, prefix, out }
@@ -239,6 +252,36 @@ fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
     assert!(out.contains("vxgate: final counters"), "{out}");
     assert!(out.contains("encap 0 decap 0"), "{out}");
     assert!(!vx.runtime_dir().exists(), "EAL was not started yet");
+}
+
+/// `vxgate run ... 2>&1 | tee log`, then Ctrl-C: the signal reaches `tee`
+/// too, so vxgate's last log lines and its final counters go to a pipe
+/// nobody reads any more. It must still stop cleanly and exit 0; a print
+/// to the closed pipe used to panic, which aborts the process.
+#[test]
+fn a_stop_whose_output_pipes_were_closed_still_exits_0() {
+    let etcd = etcd_with_config();
+    let out = tempfile::tempdir().unwrap();
+    let mut vx = Vxgate::spawn_to(&etcd, "pipe", &[], out, Stdio::piped(), Stdio::piped());
+    let stderr = vx.child.stderr.take().unwrap();
+    let (tx, running) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if line.contains("vxgate running") {
+                let _ = tx.send(());
+                return; // the read end of the pipe closes here
+            }
+        }
+    });
+    running
+        .recv_timeout(LIMIT)
+        .expect("vxgate did not report running");
+    reader.join().unwrap();
+    drop(vx.child.stdout.take());
+    vx.sigterm();
+    // None: killed by a signal (an abort).
+    assert_eq!(vx.wait(), Some(0));
 }
 
 #[test]

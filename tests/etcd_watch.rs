@@ -476,30 +476,32 @@ async fn event_to_sink_latency_at_1000_updates_per_second() {
 }
 
 /// A port that accepts TCP connections but is no etcd (a proxy, another
-/// service): the control plane retries at its backoff, 100 ms doubling to
-/// 5 s, not every time a TCP connect succeeds (that was every 250 ms,
-/// forever: flannel #2171, #2470). Counted over 8 s are the connections
-/// that carried a request (the reachability probes send nothing):
-/// the backoff allows about 9, the old probe rate more than 30.
+/// service): the control plane retries at its backoff, 100 ms doubling
+/// (each delay jittered down to half) and, on a port that accepts, capped
+/// at 1 s; not every time a TCP connect succeeds (that was every 250 ms,
+/// forever: flannel #2171, #2470). The requests (the connections that
+/// carry bytes; the reachability probes send nothing) are timestamped as
+/// they arrive; once seven have come, the sixth delay must be at least the
+/// least the backoff allows there, half of 1 s. A slower machine only
+/// lengthens the gaps, so this bound cannot fail for want of speed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_that_is_no_etcd_is_retried_at_the_backoff_not_the_probe_rate() {
     use std::io::Read;
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&requests);
+    let requests = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let seen = Arc::clone(&requests);
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut c) = conn else { continue };
-            let counted = Arc::clone(&counted);
+            let seen = Arc::clone(&seen);
             std::thread::spawn(move || {
                 let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
                 let mut b = [0u8; 1];
                 if matches!(c.read(&mut b), Ok(1)) {
-                    counted.fetch_add(1, Relaxed);
+                    seen.lock().unwrap().push(Instant::now());
                 }
                 // Dropped: the connection closes without an answer.
             });
@@ -509,12 +511,26 @@ async fn a_listener_that_is_no_etcd_is_retried_at_the_backoff_not_the_probe_rate
         let mut c = Control::connect(options(&endpoint)).await?;
         c.network_config().await.map(|_| ())
     });
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    assert!(!task.is_finished(), "it keeps trying");
+    let t0 = Instant::now();
+    let arrivals = loop {
+        let r = requests.lock().unwrap().clone();
+        if r.len() >= 7 {
+            break r;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "only {} requests",
+            r.len()
+        );
+        assert!(!task.is_finished(), "it keeps trying");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     task.abort();
-    let n = requests.load(Relaxed);
-    eprintln!("{n} requests in 8 s");
-    assert!((2..=16).contains(&n), "{n} requests in 8 s");
+    let gaps: Vec<Duration> = arrivals.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("FIGURE gaps between requests: {gaps:?}");
+    // Delays 100, 200, 400, 800 ms, then 1 s each, every one at least half
+    // its value: the sixth gap is at least 500 ms (the probe rate: 250 ms).
+    assert!(gaps[5] >= Duration::from_millis(500), "{gaps:?}");
 }
 
 /// A member cut off from the rest of its cluster (here: the two others

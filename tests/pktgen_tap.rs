@@ -1,6 +1,9 @@
 //! pktgen through the kernel: two net_tap devices joined by a Linux bridge
-//! (no IP address anywhere), TX on one, RX on the other. Needs root and
-//! iproute2; the bridge is removed on success and on failure.
+//! (no IP address anywhere), TX on one, RX on the other, all in a network
+//! namespace of the test's own. Needs root and iproute2; the bridge is
+//! removed on success and on failure, and the namespace with the process.
+mod netns;
+
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -76,6 +79,7 @@ fn tap_pair_through_a_kernel_bridge_delivers_every_packet() {
     let pid = std::process::id();
     let (ta, tb) = (format!("vxtA{pid}"), format!("vxtB{pid}"));
     let _dir = RuntimeDir(format!("vxt-pg-tap-{pid}"));
+    netns::enter_private_netns();
     let eal = Eal::init(&[
         "--lcores=0@0,1@0,2@1".to_string(),
         "--no-pci".into(),

@@ -86,7 +86,7 @@ impl ConfigError {
         match self {
             ConfigError::Usage(e) => e.exit(),
             other => {
-                eprintln!("vxgate: {other}");
+                crate::ops::print_err(&format!("vxgate: {other}"));
                 std::process::exit(other.exit_code())
             }
         }

@@ -125,10 +125,13 @@ impl ControlStatus {
     /// Seconds until our etcd lease expires: None without an own lease,
     /// Some(+inf) for a reservation; negative once expired.
     pub fn own_lease_expiry_seconds(&self) -> Option<f64> {
+        self.own_lease_expiry_seconds_at(unix_now_f64())
+    }
+    fn own_lease_expiry_seconds_at(&self, now_unix: f64) -> Option<f64> {
         match self.own_lease_expiry_unix.load(Relaxed) {
             0 => None,
             NEVER => Some(f64::INFINITY),
-            t => Some(t as f64 - unix_now_f64()),
+            t => Some(t as f64 - now_unix),
         }
     }
 
@@ -195,7 +198,9 @@ impl ControlStatus {
     }
     /// Records one event: `arrived` is when its watch response was received.
     pub(crate) fn record_event(&self, arrived: Instant) {
-        let now = Instant::now();
+        self.record_event_at(arrived, Instant::now());
+    }
+    fn record_event_at(&self, arrived: Instant, now: Instant) {
         let us = now
             .saturating_duration_since(arrived)
             .as_micros()
@@ -223,16 +228,18 @@ mod tests {
     #[test]
     fn latency_buckets_are_cumulative() {
         let s = ControlStatus::new();
-        let t = Instant::now();
-        for _ in 0..10 {
-            s.record_event(t);
+        let now = Instant::now() + Duration::from_secs(10);
+        for us in [5, 80, 700, 20_000, 2_000_000] {
+            s.record_event_at(now - Duration::from_micros(us), now);
         }
         let l = s.latency();
-        assert_eq!(l.count, 10);
+        assert_eq!(l.count, 5);
         assert!(l.p50_us <= l.p99_us && l.p99_us <= l.max_us);
         let counts: Vec<u64> = l.buckets.iter().map(|b| b.1).collect();
-        assert!(counts.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(*counts.last().unwrap(), 10, "all events well under 1 s");
+        // <= 10 us, 50, 100, 250, 500 us, 1 ms, 2.5, 5, 10, 50, 100 ms, 1 s;
+        // the 2 s event only in +Inf (count).
+        assert_eq!(counts, [1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4]);
+        assert!((l.sum_seconds - 2.020785).abs() < 1e-9, "{}", l.sum_seconds);
         assert!(s.last_event_age().is_some());
     }
 
@@ -250,8 +257,8 @@ mod tests {
         assert_eq!(s.own_lease_expiry_seconds(), None);
         s.set_own_expiry(None);
         assert_eq!(s.own_lease_expiry_seconds(), Some(f64::INFINITY));
-        s.set_own_expiry(Some(SystemTime::now() + Duration::from_secs(100)));
-        let left = s.own_lease_expiry_seconds().unwrap();
-        assert!(left > 90.0 && left <= 100.0);
+        s.set_own_expiry(Some(UNIX_EPOCH + Duration::from_secs(1_000)));
+        assert_eq!(s.own_lease_expiry_seconds_at(900.0), Some(100.0));
+        assert_eq!(s.own_lease_expiry_seconds_at(1_100.5), Some(-100.5));
     }
 }

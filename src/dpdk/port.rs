@@ -119,6 +119,20 @@ impl TxQueue {
     }
 }
 
+impl Drop for TxQueue {
+    /// Gives back the mbufs of packets sent but still held by the queue:
+    /// many NIC drivers free them lazily, a ring's worth at a time, and an
+    /// mbuf count taken after the owner of the queue ended (vxgate's final
+    /// "mbufs in use") would show them as in use. A driver without the
+    /// operation frees at once and has nothing to give back.
+    fn drop(&mut self) {
+        // SAFETY: this handle is the queue's only user (one per queue, not
+        // Clone, dropped by its owner); a port no longer valid (closed)
+        // just returns -ENODEV, an unsupported operation -ENOTSUP.
+        unsafe { ffi::rte_eth_tx_done_cleanup(self.port, self.queue, 0) };
+    }
+}
+
 /// Port ids of every device EAL probed, with their names.
 pub fn available_ports() -> Vec<(u16, String)> {
     let mut out = Vec::new();

@@ -133,18 +133,39 @@ fn capped_mtu(port: &str, flag: &str, mtu: u16, data_room: u16) -> u16 {
     mtu.min(max)
 }
 
+/// The control plane's runtime, shut down without waiting for its tasks
+/// or blocking threads on every way out of `run`: the etcd client's
+/// background tasks hold nothing we need, and a name lookup of an etcd
+/// host (`getaddrinfo` on a blocking thread) can take many seconds.
+struct ControlRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for ControlRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &Self::Target {
+        // Some until dropped.
+        self.0
+            .as_ref()
+            .expect("control runtime used after shutdown")
+    }
+}
+
+impl Drop for ControlRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// What a stop during start-up prints: SIGINT/SIGTERM always end with the
 /// final counters (all zero: nothing was forwarded yet).
 fn stopped_during_startup(cfg: &Config, stage: &str) -> anyhow::Result<()> {
     info!(stage, "stopped during start-up");
-    print!(
-        "{}",
-        stats::final_report(
-            &crate::ops::MetricsSnapshot::default(),
-            &device(&cfg.underlay_dev),
-            &device(&cfg.access_dev)
-        )
-    );
+    crate::ops::print_out(&stats::final_report(
+        &crate::ops::MetricsSnapshot::default(),
+        &device(&cfg.underlay_dev),
+        &device(&cfg.access_dev),
+    ));
     Ok(())
 }
 
@@ -207,12 +228,14 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         None => None,
     };
     // The control plane's runtime; etcd's network config comes first.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("vxgate-control")
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    let rt = ControlRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("vxgate-control")
+            .enable_all()
+            .build()
+            .context("tokio runtime")?,
+    ));
     let Some(control) = until_stop(&rt, &stop, Control::connect(etcd_options(&cfg))) else {
         return stopped_during_startup(&cfg, "connecting to etcd");
     };
@@ -229,6 +252,11 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     cfg.check_access_neighbors_in_network(network)?;
 
     let eal = Eal::init(&cfg.eal_args)?;
+    // EAL can take seconds (hugepages, device probes): a stop asked for
+    // meanwhile ends here, before any port is started (its link brought up).
+    if stop.load(Relaxed) {
+        return stopped_during_startup(&cfg, "starting EAL");
+    }
     // The control runtime's thread writes the lookup tables; it started
     // before EAL pinned this thread to the main lcore, so it may run on any
     // CPU, a worker's too (a worker spinning on a slot the preempted writer
@@ -487,20 +515,18 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     shutdown.notify_one();
     let _ =
         rt.block_on(async { tokio::time::timeout(Duration::from_millis(500), control_task).await });
-    // The etcd client's background tasks hold nothing we need: do not wait for them.
-    rt.shutdown_background();
+    drop(rt);
+    // `/metrics` back to the control plane's figures before the ports stop:
+    // a scrape must not read a port's statistics while it is being stopped.
+    drop(metrics);
     ul_port.stop();
     ac_port.stop();
-    drop(metrics);
     let snap = shared.snapshot();
-    print!(
-        "{}",
-        stats::final_report(&snap, ul_port.name(), ac_port.name())
-    );
-    println!(
-        "  mbufs in use {in_use} (baseline {baseline_in_use}, leaked {})",
+    crate::ops::print_out(&format!(
+        "{}  mbufs in use {in_use} (baseline {baseline_in_use}, leaked {})\n",
+        stats::final_report(&snap, ul_port.name(), ac_port.name()),
         in_use.saturating_sub(baseline_in_use)
-    );
+    ));
     drop(ul_port);
     drop(ac_port);
     drop(shared);

@@ -90,7 +90,11 @@ where
         tracing_subscriber::fmt::layer()
             .with_writer(writer)
             .with_ansi(ansi)
-            .with_target(true),
+            .with_target(true)
+            // A log line that cannot be written (stderr a pipe whose
+            // reader went away on Ctrl-C) is lost; reporting that on
+            // stderr would panic and abort the clean stop.
+            .log_internal_errors(false),
     );
     let control = LogControl {
         handle,

@@ -43,12 +43,6 @@ pub const DROP_REASONS: [&str; 16] = [
     "tx_full",
 ];
 
-/// Upper bounds (seconds) for `vxgate_control_to_dataplane_seconds`: an
-/// etcd event should reach the tables within a millisecond.
-pub const CONTROL_TO_DATAPLANE_BOUNDS: [f64; 12] = [
-    10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 100e-3, 1.0,
-];
-
 /// Counters of one DPDK port, as the port reports them.
 pub use crate::dpdk::PortStats;
 
@@ -72,30 +66,6 @@ pub struct HistogramSnapshot {
     pub sum: f64,
     /// All observations (the `+Inf` bucket).
     pub count: u64,
-}
-
-impl HistogramSnapshot {
-    /// Buckets from an HDR histogram recorded in nanoseconds.
-    pub fn from_hdr_nanos(h: &hdrhistogram::Histogram<u64>, bounds_s: &[f64]) -> Self {
-        let mut bounds: Vec<f64> = bounds_s.iter().copied().filter(|b| b.is_finite()).collect();
-        bounds.sort_by(f64::total_cmp);
-        let cumulative_counts = bounds
-            .iter()
-            .map(|b| {
-                let ns = (b * 1e9) as u64;
-                h.iter_recorded()
-                    .take_while(|v| v.value_iterated_to() <= ns)
-                    .map(|v| v.count_at_value())
-                    .sum()
-            })
-            .collect();
-        HistogramSnapshot {
-            upper_bounds: bounds,
-            cumulative_counts,
-            sum: h.mean() * h.len() as f64 / 1e9,
-            count: h.len(),
-        }
-    }
 }
 
 /// Everything `/metrics` shows, read at scrape time.
@@ -658,17 +628,6 @@ mod tests {
     }
 
     #[test]
-    fn hdr_conversion() {
-        let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-        h.record(200_000).unwrap(); // 200 us
-        h.record(2_000_000).unwrap(); // 2 ms
-        let s = HistogramSnapshot::from_hdr_nanos(&h, &[0.001, 0.01]);
-        assert_eq!(s.cumulative_counts, vec![1, 2]);
-        assert_eq!(s.count, 2);
-        assert!((s.sum - 0.0022).abs() < 1e-5, "{}", s.sum);
-    }
-
-    #[test]
     fn unknown_reasons_are_not_hidden() {
         let snap = MetricsSnapshot {
             drops: vec![("tx_full", 2), ("tx_full", 3), ("made_up", 1)],
@@ -712,7 +671,7 @@ mod tests {
             etcd_ignored_leases_total: 4,
             own_lease_expiry_seconds: 86_000.25,
             control_to_dataplane: HistogramSnapshot {
-                upper_bounds: CONTROL_TO_DATAPLANE_BOUNDS.to_vec(),
+                upper_bounds: crate::control::LATENCY_BUCKETS_S.to_vec(),
                 cumulative_counts: (1..=12).collect(),
                 sum: 0.0042,
                 count: 13,

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod output;
 pub mod signals;
 
 pub use http::{serve, serve_with, Limits, MetricsServer};
@@ -12,4 +13,5 @@ pub use metrics::{
     ExpositionFormat, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats,
     SwappableSource, WorkerStats,
 };
+pub use output::{print_err, print_out};
 pub use signals::SignalHandler;

@@ -420,6 +420,30 @@ impl Topology {
         port: u16,
         bytes: u64,
     ) -> (usize, usize) {
+        self.tcp_sender(from, to, to_ip, port, &bytes.to_string())
+    }
+
+    /// A transfer that sends until the file `gate` exists: it lasts as
+    /// long as the test needs, however fast the machine moves the bytes.
+    pub fn tcp_transfer_until(
+        &mut self,
+        from: &str,
+        to: &str,
+        to_ip: Ipv4Addr,
+        port: u16,
+        gate: &std::path::Path,
+    ) -> (usize, usize) {
+        self.tcp_sender(from, to, to_ip, port, &format!("until:{}", gate.display()))
+    }
+
+    fn tcp_sender(
+        &mut self,
+        from: &str,
+        to: &str,
+        to_ip: Ipv4Addr,
+        port: u16,
+        what: &str,
+    ) -> (usize, usize) {
         let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/tcpxfer.py");
         let srv = self.spawn(to, &format!("python3 {py} serve {port}"));
         {
@@ -429,7 +453,7 @@ impl Topology {
             std::io::BufReader::new(out).read_line(&mut line).unwrap();
             assert!(line.contains("listening"), "server did not start: {line:?}");
         }
-        let cli = self.spawn(from, &format!("python3 {py} send {to_ip} {port} {bytes}"));
+        let cli = self.spawn(from, &format!("python3 {py} send {to_ip} {port} {what}"));
         (srv, cli)
     }
 

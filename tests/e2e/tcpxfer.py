@@ -2,18 +2,21 @@
 """TCP transfer with checksums at both ends, for the end-to-end tests.
   tcpxfer.py serve PORT            -> prints "bytes sha256 seconds" after one connection
   tcpxfer.py send HOST PORT BYTES  -> prints "bytes sha256 seconds" after sending
+  tcpxfer.py send HOST PORT until:FILE  sends until FILE exists, then the same
 The data is a deterministic pseudo-random stream so both ends can be compared."""
-import hashlib, socket, sys, time
+import hashlib, os, socket, sys, time
 
 def stream(n):
+    """n bytes, or without end when n is None."""
     block = hashlib.sha256(b"vxgate").digest() * 2048  # 64 KiB
     seed = 0
-    while n > 0:
+    while n is None or n > 0:
         chunk = bytes((b + seed) & 0xFF for b in block[:256]) + block[256:]
         seed += 1
-        take = min(n, len(chunk))
+        take = len(chunk) if n is None else min(n, len(chunk))
         yield chunk[:take]
-        n -= take
+        if n is not None:
+            n -= take
 
 def serve(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -33,7 +36,7 @@ def serve(port):
         n += len(b)
     print(n, h.hexdigest(), "%.3f" % (time.time() - t0), flush=True)
 
-def send(host, port, total):
+def send(host, port, total, gate=None):
     deadline = time.time() + 20
     while True:
         try:
@@ -46,6 +49,8 @@ def send(host, port, total):
     c.settimeout(60)
     h, n, t0 = hashlib.sha256(), 0, time.time()
     for chunk in stream(total):
+        if gate is not None and os.path.exists(gate):
+            break
         c.sendall(chunk)
         h.update(chunk)
         n += len(chunk)
@@ -58,4 +63,8 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
     else:
-        send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        what = sys.argv[4]
+        if what.startswith("until:"):
+            send(sys.argv[2], int(sys.argv[3]), None, what[len("until:"):])
+        else:
+            send(sys.argv[2], int(sys.argv[3]), int(what))
