@@ -2,8 +2,10 @@
 //! exact bytes of encap and decap bursts, every drop reason of a mixed burst
 //! counted once, ICMP errors out of the right port, frames held for an
 //! unresolved next hop released by an ARP reply or dropped after
-//! `RESOLVE_TIMEOUT`, a too-big packet fragmented by the slow path, and the
-//! mempool back at its baseline (no mbuf leak).
+//! `RESOLVE_TIMEOUT` (fragments one drop each), a too-big packet fragmented
+//! by the slow path (a fragment past byte 65535 refused as bad_ipv4), ARP
+//! requests merged into the neighbour table (RFC 826), ARPs from our own
+//! MAC ignored, and the mempool back at its baseline (no mbuf leak).
 //! EAL starts once per process: run with `cargo nextest`.
 //!
 //! Two net_ring ports, access = net_ring0 and underlay = net_ring1, with two
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etherparse::{EtherType, IpNumber, LinkSlice, NetSlice, SlicedPacket, TransportSlice};
-use vxgate::dpdk::{self, Burst, Eal, Mempool, Port, PortConf, RxQueue, TxQueue, BURST};
+use vxgate::dpdk::{self, Burst, Eal, Mbuf, Mempool, Port, PortConf, RxQueue, TxQueue, BURST};
 use vxgate::pipeline::context::Context;
 use vxgate::pipeline::encap::{flow_hash, src_port, SRC_PORT_MAX, SRC_PORT_MIN};
 use vxgate::pipeline::slowpath_loop::{
@@ -32,8 +34,10 @@ use vxgate::pipeline::tables::TableLookup;
 use vxgate::pipeline::testing::{
     self, Ip, ACCESS_IP, ACCESS_MAC, UNDERLAY_GW, UNDERLAY_IP, UNDERLAY_MAC, VTEP_MAC,
 };
-use vxgate::pipeline::worker::{OutgoingQueue, PuntQueue, Queues, Worker, WorkerStats};
-use vxgate::pipeline::{CounterSnapshot, Counters, DropReason, Side, SlowKind, WorkerState};
+use vxgate::pipeline::worker::{OutgoingQueue, PuntQueue, Punted, Queues, Worker, WorkerStats};
+use vxgate::pipeline::{
+    CounterSnapshot, Counters, DropReason, Side, SlowKind, Verdict, WorkerState,
+};
 use vxgate::table::{LeaseTables, NeighborPort, NeighborTables};
 use vxgate::wire::{ipv4, MacAddr};
 
@@ -321,6 +325,16 @@ impl Rig {
     }
 }
 
+/// Waits until the worker on another lcore has counted `n` drops under
+/// `reason` (gives up after 10 s).
+fn wait_dropped(counters: &Counters, reason: DropReason, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counters.snapshot().drop_count(reason) < n && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(counters.snapshot().drop_count(reason), n, "{reason:?}");
+}
+
 /// Waits until the worker on another lcore has punted `n` packets.
 fn wait_punted(punt: &PuntQueue, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -451,13 +465,15 @@ fn forwarded(frame: &[u8], dst: MacAddr, src: MacAddr) -> Vec<u8> {
 
 /// The ICMP time-exceeded datagram the gateway sends from its access IP to
 /// `dst` about `offending` (a short IPv4 datagram, quoted whole): TOS 0xc0,
-/// ident 0, TTL 64, as Linux sends them.
-fn time_exceeded(dst: Ipv4Addr, offending: &[u8]) -> Vec<u8> {
+/// DF clear, TTL 64, as Linux sends them, with IPv4 ident `ident` (from
+/// the worker's sequence, which its outer headers share).
+fn time_exceeded(dst: Ipv4Addr, ident: u16, offending: &[u8]) -> Vec<u8> {
     let total = 20 + 8 + offending.len();
     let mut d = vec![0u8; total];
     d[0] = 0x45;
     d[1] = 0xc0;
     d[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    d[4..6].copy_from_slice(&ident.to_be_bytes());
     d[8] = 64;
     d[9] = 1;
     d[12..16].copy_from_slice(&ACCESS_IP.octets());
@@ -776,18 +792,20 @@ fn mixed_burst_counts_every_drop_and_answers_ttl_1() {
     assert_delivered(&to_access[1], &forwarded(&far_inner, h2.1, ACCESS_MAC));
     let to_underlay = rig.drain(Side::Underlay);
     assert_eq!(to_underlay.len(), 4);
-    // Time exceeded from the access IP to the pod, back through the tunnel.
-    let te = |node: &Node, inner: &[u8]| {
+    // Time exceeded from the access IP to the pod, back through the tunnel:
+    // the error takes an ident from the worker's sequence, then its outer
+    // header the next one.
+    let te = |node: &Node, ident: u16, inner: &[u8]| {
         let src = Ipv4Addr::new(inner[26], inner[27], inner[28], inner[29]);
         eth(
             node.vtep_mac,
             VTEP_MAC,
             0x0800,
-            &time_exceeded(src, &inner[14..]),
+            &time_exceeded(src, ident, &inner[14..]),
         )
     };
-    assert_encap(&to_underlay[0], &n0, 0, &te(&n0, &ttl1_inner));
-    assert_encap(&to_underlay[1], &far, 1, &te(&far, &far_ttl1_inner));
+    assert_encap(&to_underlay[0], &n0, 1, &te(&n0, 0, &ttl1_inner));
+    assert_encap(&to_underlay[1], &far, 3, &te(&far, 2, &far_ttl1_inner));
     assert_eq!(
         to_underlay[2],
         arp_frame(
@@ -832,26 +850,32 @@ fn mixed_burst_counts_every_drop_and_answers_ttl_1() {
 
     let to_underlay = rig.drain(Side::Underlay);
     assert_eq!(to_underlay.len(), 2);
+    // Idents in packet order: a0 4, the error about a1 5, a7 6, a8's 7.
     assert_encap(
         &to_underlay[0],
         &n1,
-        2,
+        4,
         &forwarded(&a0, n1.vtep_mac, VTEP_MAC),
     );
     assert_encap(
         &to_underlay[1],
         &far,
-        3,
+        6,
         &forwarded(&a7, far.vtep_mac, VTEP_MAC),
     );
     let to_access = rig.drain(Side::Access);
     assert_eq!(to_access.len(), 3);
     // Time exceeded straight back to the host, out of the access port.
-    let te_host = |f: &[u8], host: (Ipv4Addr, MacAddr)| {
-        eth(host.1, ACCESS_MAC, 0x0800, &time_exceeded(host.0, &f[14..]))
+    let te_host = |f: &[u8], host: (Ipv4Addr, MacAddr), ident: u16| {
+        eth(
+            host.1,
+            ACCESS_MAC,
+            0x0800,
+            &time_exceeded(host.0, ident, &f[14..]),
+        )
     };
-    assert_delivered(&to_access[0], &te_host(&a1, h1));
-    assert_delivered(&to_access[1], &te_host(&a8, h0));
+    assert_delivered(&to_access[0], &te_host(&a1, h1, 5));
+    assert_delivered(&to_access[1], &te_host(&a8, h0, 7));
     assert_eq!(to_access[2], echo_reply(&ping_ac), "echo reply");
 
     let want = counts(
@@ -1516,4 +1540,221 @@ fn jumbo_frames_through_ports_of_mtu_9000() {
     );
     assert!(punt.is_empty());
     assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+}
+
+/// RFC 826's merge for requests (Linux's arp_process): a host learned at
+/// one MAC whose NIC is swapped (no gratuitous ARP) and which asks for us
+/// from the new MAC is punted by the worker, followed by the slow path and
+/// answered at the new MAC; decapped packets to it then leave for the new
+/// MAC. A request from it for another host is merged too (counted as
+/// slow-path ARP work: no reply). At its known MAC the worker answers it
+/// in place. A static neighbour keeps its configured MAC but is answered.
+/// An ARP from our own access MAC announcing the host changes nothing: the
+/// worker drops it as not_for_us, and the slow path ignores such a frame
+/// if it gets one.
+#[test]
+fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
+    let mut rig = Rig::new("merge", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, true);
+    let n0 = NODES[0];
+    let h = SILENT_HOST;
+    let mac1 = MacAddr([0x02, 0, 0, 0, 0x01, 0x14]);
+    let mac2 = MacAddr([0x02, 0, 0, 0, 0x02, 0x14]);
+    let mac3 = MacAddr([0x02, 0, 0, 0, 0x03, 0x14]);
+    fn host_mac(s: &SlowPath, ip: Ipv4Addr) -> Option<[u8; 6]> {
+        s.neighbors
+            .get(NeighborPort::Access, u32::from(ip))
+            .map(|e| e.mac)
+    }
+    let request = |mac: MacAddr, target: Ipv4Addr| {
+        arp_frame(1, MacAddr::BROADCAST, (mac, h), (MacAddr::ZERO, target))
+    };
+    let our_reply = |to: (MacAddr, Ipv4Addr)| arp_frame(2, to.0, (ACCESS_MAC, ACCESS_IP), to);
+    let mut seq = 30u8;
+    let mut to_h = |rig: &mut Rig| {
+        seq += 1;
+        let inner = from_pod(&n0, seq, h, 64, 40);
+        rig.inject(Side::Underlay, &[vxlan_from(&n0, &inner)]);
+        inner
+    };
+    let ms = Duration::from_millis;
+
+    // Learn h at mac1: a packet for it is held, we ask, it answers.
+    let first = to_h(&mut rig);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(ms(0)), 1);
+    assert_eq!(
+        rig.wait_for(Side::Access, 1),
+        [our_arp_request(Side::Access, h)]
+    );
+    rig.inject(
+        Side::Access,
+        &[arp_frame(2, ACCESS_MAC, (mac1, h), (ACCESS_MAC, ACCESS_IP))],
+    );
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(ms(10)), 1);
+    assert_eq!(host_mac(&live.slow, h), Some(mac1.0));
+    let out = rig.wait_for(Side::Access, 1);
+    assert_delivered(&out[0], &forwarded(&first, mac1, ACCESS_MAC));
+
+    // h comes back at mac2 and asks for us: punted, merged, answered to mac2.
+    rig.inject(Side::Access, &[request(mac2, ACCESS_IP)]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(ms(20)), 1);
+    assert_eq!(host_mac(&live.slow, h), Some(mac2.0), "followed");
+    assert_eq!(rig.wait_for(Side::Access, 1), [our_reply((mac2, h))]);
+    let second = to_h(&mut rig);
+    let out = rig.wait_for(Side::Access, 1);
+    assert_delivered(&out[0], &forwarded(&second, mac2, ACCESS_MAC));
+
+    // At mac3, asking for another host: merged, not answered.
+    rig.inject(Side::Access, &[request(mac3, HOSTS[1].0)]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(ms(30)), 1);
+    assert!(
+        live.outgoing.is_empty(),
+        "no reply to a request for another"
+    );
+    assert_eq!(host_mac(&live.slow, h), Some(mac3.0), "followed");
+    let third = to_h(&mut rig);
+    let out = rig.wait_for(Side::Access, 1);
+    assert_delivered(&out[0], &forwarded(&third, mac3, ACCESS_MAC));
+
+    // At its known MAC: answered by the worker in place, nothing punted.
+    rig.inject(Side::Access, &[request(mac3, ACCESS_IP)]);
+    assert_eq!(rig.wait_for(Side::Access, 1), [our_reply((mac3, h))]);
+    assert!(live.punt.is_empty());
+
+    // A static host at another MAC: answered there, its entry kept.
+    let (static_ip, static_mac) = HOSTS[0];
+    let elsewhere = MacAddr([0x02, 0, 0, 0, 0x09, 0x0a]);
+    rig.inject(
+        Side::Access,
+        &[arp_frame(
+            1,
+            MacAddr::BROADCAST,
+            (elsewhere, static_ip),
+            (MacAddr::ZERO, ACCESS_IP),
+        )],
+    );
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(ms(40)), 1);
+    assert_eq!(
+        rig.wait_for(Side::Access, 1),
+        [our_reply((elsewhere, static_ip))]
+    );
+    let kept = live
+        .slow
+        .neighbors
+        .get(NeighborPort::Access, u32::from(static_ip));
+    assert!(kept.is_some_and(|e| e.is_static() && e.mac == static_mac.0));
+
+    // Our own access MAC announcing h, gratuitously and as a reply: the
+    // worker drops both as not_for_us; handed to the slow path anyway,
+    // they change nothing.
+    let own_garp = arp_frame(1, MacAddr::BROADCAST, (ACCESS_MAC, h), (MacAddr::ZERO, h));
+    let own_reply = arp_frame(2, ACCESS_MAC, (ACCESS_MAC, h), (ACCESS_MAC, ACCESS_IP));
+    rig.inject(Side::Access, &[own_garp.clone(), own_reply.clone()]);
+    wait_dropped(&live.worker_counters, DropReason::NotForUs, 2);
+    assert!(live.punt.is_empty());
+    for f in [own_garp, own_reply] {
+        let mut m: Mbuf = rig.pool.alloc().expect("pool has room");
+        assert!(m.set_bytes(&f));
+        let p = Punted {
+            mbuf: m,
+            rx: Side::Access,
+            verdict: Verdict::Punt(SlowKind::Arp),
+        };
+        assert!(live.punt.push(p).is_ok());
+    }
+    assert_eq!(live.poll_at(ms(50)), 2);
+    assert_eq!(host_mac(&live.slow, h), Some(mac3.0), "unchanged");
+    assert!(live.outgoing.is_empty());
+    let fourth = to_h(&mut rig);
+    let out = rig.wait_for(Side::Access, 1);
+    assert_delivered(&out[0], &forwarded(&fourth, mac3, ACCESS_MAC));
+
+    live.stop();
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
+    assert_eq!(
+        live.worker_counters.snapshot(),
+        // Slow-path ARP: the hold, h's reply, three punted requests and
+        // the one answered in place.
+        counts(0, 4, &[(DropReason::NotForUs, 2)], &[(SlowKind::Arp, 6)])
+    );
+    assert_eq!(live.slow_counters.snapshot(), CounterSnapshot::default());
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+    drop(live);
+}
+
+/// Fragments vxgate makes are packets of their own: a 1500-byte packet
+/// without DF toward a node nobody resolves is cut in two, both held,
+/// and at RESOLVE_TIMEOUT each is dropped and counted as no_neighbor (two
+/// drops for the one packet received, as encap and the holds counted two
+/// packets).
+#[test]
+fn fragments_held_for_an_unresolved_node_are_dropped_one_by_one() {
+    let mut rig = Rig::new("fraghold", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, false);
+    let n0 = NODES[0];
+    let big = from_host(1, pod(&n0, 122), 64, 9502, 1500 - 28);
+    rig.inject(Side::Access, &[big]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::ZERO), 1);
+    assert_eq!(
+        rig.wait_for(Side::Underlay, 1),
+        [our_arp_request(Side::Underlay, n0.public_ip)]
+    );
+    assert_eq!(live.slow.pending_neighbors(), 1);
+    assert_eq!(rig.pool.in_use(), rig.baseline + 2, "two fragments held");
+    assert_eq!(live.poll_at(RESOLVE_TIMEOUT), 0);
+    assert_eq!(live.slow.pending_neighbors(), 0);
+    for side in [Side::Underlay, Side::Access] {
+        // The start-up gratuitous ARPs still due; no retry for a neighbour
+        // given up.
+        assert_eq!(rig.wait_for(side, 2), [our_garp(side), our_garp(side)]);
+    }
+    live.stop();
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
+    assert_eq!(
+        live.worker_counters.snapshot(),
+        counts(0, 0, &[], &[(SlowKind::Fragment, 1)])
+    );
+    // Each fragment built (encap), held (slow-path ARP) and lost.
+    assert_eq!(
+        live.slow_counters.snapshot(),
+        counts(2, 0, &[(DropReason::NoNeighbor, 2)], &[(SlowKind::Arp, 2)])
+    );
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+    drop(live);
+}
+
+/// A 1500-byte packet without DF whose fragment offset says 65408: its
+/// data would end past byte 65535 of the datagram, so no piece of it
+/// could carry its offset. The slow path refuses it as bad_ipv4 and sends
+/// nothing.
+#[test]
+fn a_fragment_ending_past_byte_65535_is_dropped_as_bad_ipv4() {
+    let mut rig = Rig::new("fragmax", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, true);
+    let n0 = NODES[0];
+    let mut f = from_host(1, pod(&n0, 123), 64, 9503, 1500 - 28);
+    f[20..22].copy_from_slice(&(65408u16 / 8).to_be_bytes());
+    fill_checksum(&mut f[14..34], 10);
+    rig.inject(Side::Access, &[f]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::ZERO), 1);
+    assert!(live.outgoing.is_empty(), "nothing to send");
+    live.stop();
+    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
+    assert_eq!(
+        live.worker_counters.snapshot(),
+        counts(0, 0, &[], &[(SlowKind::Fragment, 1)])
+    );
+    assert_eq!(
+        live.slow_counters.snapshot(),
+        counts(0, 0, &[(DropReason::BadIpv4, 1)], &[])
+    );
+    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+    drop(live);
 }

@@ -175,9 +175,13 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
     if !st.icmp_limiter.allow(st.now_ns) {
         return Verdict::Drop(reason);
     }
-    if !icmp_error_in_place(buf, ctx.cfg.access_mac, ctx.cfg.access_ip, kind) {
+    // The error's IPv4 ident comes from the worker's sequence (the one
+    // its outer headers use), taken only when an error is built.
+    let ident = st.next_ident;
+    if !icmp_error_in_place(buf, ctx.cfg.access_mac, ctx.cfg.access_ip, kind, ident) {
         return Verdict::Drop(reason);
     }
+    st.take_ident();
     let v = match origin {
         Origin::Access => Verdict::Reply(Side::Access),
         _ => route(ctx, lookup, st, buf, Origin::Gateway, None),
@@ -384,7 +388,7 @@ fn access<B: PacketBuf, L: Lookup>(
 ) -> Verdict {
     match l2_check(buf.data(), ctx.cfg.access_mac) {
         Err(r) => return Verdict::Drop(r),
-        Ok(None) => return arp(ctx, st, Side::Access, buf),
+        Ok(None) => return arp(ctx, lookup, st, Side::Access, buf),
         Ok(Some(())) => {}
     }
     let dst = match ipv4_in(buf) {
@@ -397,8 +401,16 @@ fn access<B: PacketBuf, L: Lookup>(
     route(ctx, lookup, st, buf, Origin::Access, lease)
 }
 
-fn arp<B: PacketBuf>(ctx: &Context, st: &WorkerState, side: Side, buf: &mut B) -> Verdict {
-    let v = handle_arp(ctx, side, buf);
+/// ARP: answered in place, punted or dropped (`handle_arp`); the lookup
+/// tells whether a request's sender is a known neighbour that moved.
+fn arp<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &WorkerState,
+    side: Side,
+    buf: &mut B,
+) -> Verdict {
+    let v = handle_arp(ctx, lookup, side, buf);
     if let Verdict::Reply(_) = v {
         st.counters.slowpath(SlowKind::Arp);
     }
@@ -424,7 +436,7 @@ fn underlay<B: PacketBuf, L: Lookup>(
 ) -> Verdict {
     match l2_check(buf.data(), ctx.cfg.underlay_mac) {
         Err(r) => return Verdict::Drop(r),
-        Ok(None) => return arp(ctx, st, Side::Underlay, buf),
+        Ok(None) => return arp(ctx, lookup, st, Side::Underlay, buf),
         Ok(Some(())) => {}
     }
     let dst = match ipv4_in(buf) {

@@ -11,6 +11,10 @@ use crate::wire::ipv4;
 pub enum FragError {
     /// Not an Ethernet frame holding a valid IPv4 packet.
     NotIpv4,
+    /// A fragment whose data would end past byte 65535 of its datagram
+    /// (offset plus payload length): no fragment of it could carry its
+    /// offset, and no host could reassemble it. A bad IPv4 packet.
+    BeyondMaxDatagram,
     /// The packet has DF set: answer with fragmentation-needed instead.
     DontFragment,
     /// The MTU leaves no room for 8 bytes of data after the header.
@@ -51,6 +55,12 @@ impl<'a> Fragmenter<'a> {
         }
         let hl = ip.header_len();
         let total = usize::from(ip.total_len());
+        let base_offset = ip.frag_offset();
+        // Every fragment's offset must fit the 16 bits of byte offset the
+        // header can say (13 bits of 8-byte units).
+        if usize::from(base_offset) + (total - hl) > usize::from(u16::MAX) {
+            return Err(FragError::BeyondMaxDatagram);
+        }
         let mut later_opts = [0u8; 40];
         let mut later_opts_len = 0;
         let opts = &ipb[ipv4::HEADER_LEN..hl];
@@ -85,7 +95,7 @@ impl<'a> Fragmenter<'a> {
             payload: &ipb[hl..total],
             later_opts,
             later_opts_len,
-            base_offset: ip.frag_offset(),
+            base_offset,
             base_mf: ip.more_frags(),
             mtu,
             pos: 0,
@@ -132,7 +142,8 @@ impl<'a> Fragmenter<'a> {
         let mut p = ipv4::Packet::new_unchecked(&mut ipo[..]);
         p.set_ver_ihl(hl);
         p.set_total_len((hl + data) as u16);
-        let offset = self.base_offset.wrapping_add(self.pos as u16);
+        // No wrap: `new` checked that the payload ends by byte 65535.
+        let offset = self.base_offset.saturating_add(self.pos as u16);
         p.set_frag(false, !last || self.base_mf, offset);
         p.fill_checksum();
         self.pos += data;
@@ -258,6 +269,43 @@ mod tests {
             assert_eq!(p.frag_offset(), offset);
             offset += p.payload().len() as u16;
         }
+    }
+
+    /// A fragment with offset 65408 and 1480 bytes of data (a 1500-byte
+    /// packet without DF) would end past byte 65535 of its datagram: its
+    /// second piece's offset, 65408 + 1424, does not fit the header (it
+    /// wrapped to 1296, with MF clear). Refused, as a bad packet. One that
+    /// ends at byte 65535 exactly is cut with every offset in place.
+    #[test]
+    fn a_fragment_ending_past_byte_65535_is_refused() {
+        let at = |payload_len: usize, offset: u16| {
+            let mut f = frame(payload_len, &[]);
+            let mut p = ipv4::Packet::new_unchecked(&mut f[14..]);
+            p.set_frag(false, false, offset);
+            p.fill_checksum();
+            f
+        };
+        let f = at(1480, 65408);
+        assert_eq!(f.len(), 14 + 1500);
+        assert_eq!(
+            Fragmenter::new(&f, 1450).err(),
+            Some(FragError::BeyondMaxDatagram)
+        );
+        assert_eq!(
+            Fragmenter::new(&at(1496, 64040), 1450).err(),
+            Some(FragError::BeyondMaxDatagram),
+            "one byte past"
+        );
+        let frags = run(&at(1503, 64032), 1450);
+        let got: Vec<(u16, bool, usize)> = frags
+            .iter()
+            .map(|fr| {
+                let p = ipv4::Packet::new_checked(&fr[14..]).unwrap();
+                assert!(p.verify_checksum());
+                (p.frag_offset(), p.more_frags(), p.payload().len())
+            })
+            .collect();
+        assert_eq!(got, [(64032, true, 1424), (65456, false, 79)]);
     }
 
     #[test]

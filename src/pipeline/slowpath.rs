@@ -5,9 +5,10 @@
 use super::buf::PacketBuf;
 use super::context::Context;
 use super::drop_reason::{DropReason, SlowKind};
+use super::lookup::Lookup;
 use super::verdict::{Side, Verdict};
 use crate::wire::ethernet::{self, ethertype, Frame};
-use crate::wire::{arp, checksum, icmp, ipv4, MacAddr};
+use crate::wire::{arp, icmp, ipv4, MacAddr};
 use std::net::Ipv4Addr;
 
 /// A token bucket driven by a caller-supplied monotonic time in ns.
@@ -104,47 +105,100 @@ pub fn build_arp_request(
     build_arp_frame(MacAddr::BROADCAST, &r, out)
 }
 
+/// Is `mac` one of the gateway's port MACs?
+pub fn is_own_mac(ctx: &Context, mac: MacAddr) -> bool {
+    mac == ctx.cfg.underlay_mac || mac == ctx.cfg.access_mac
+}
+
+/// Would this ARP request change what we know (RFC 826's merge)? Its
+/// sender is a neighbour of `side` known at another MAC (a host whose NIC
+/// was swapped, with no gratuitous ARP). One table read, for requests only.
+fn sender_moved<L: Lookup>(lookup: &L, side: Side, req: &arp::Repr) -> bool {
+    req.sender_mac != MacAddr::ZERO
+        && req.sender_mac.is_unicast()
+        && lookup
+            .neighbor(side, u32::from(req.sender_ip))
+            .is_some_and(|known| known != req.sender_mac)
+}
+
+/// Rewrites an Ethernet+ARP frame holding the request `req` into our
+/// reply (`our_mac` has `our_ip`), in place, addressed to the requester's
+/// MAC; padding is kept. `false` (unchanged) if the frame is too short.
+pub fn arp_reply_in_place(
+    frame: &mut [u8],
+    our_mac: MacAddr,
+    our_ip: Ipv4Addr,
+    req: &arp::Repr,
+) -> bool {
+    let Some(body) = frame.get_mut(ethernet::HEADER_LEN..) else {
+        return false;
+    };
+    let Ok(mut pkt) = arp::Packet::new_checked(body) else {
+        return false;
+    };
+    arp::Repr {
+        operation: arp::Operation::Reply,
+        sender_mac: our_mac,
+        sender_ip: our_ip,
+        target_mac: req.sender_mac,
+        target_ip: req.sender_ip,
+    }
+    .emit(&mut pkt);
+    let mut f = Frame::new_unchecked(frame);
+    f.set_dst(req.sender_mac);
+    f.set_src(our_mac);
+    true
+}
+
 /// An ARP frame arriving on `side`: a request for the port's address is
 /// answered in place (`Reply`); replies and gratuitous ARPs are punted so
-/// the slow path learns the sender; other requests are not for us.
-pub fn handle_arp<B: PacketBuf>(ctx: &Context, side: Side, buf: &mut B) -> Verdict {
+/// the slow path learns the sender; so is any request whose sender is a
+/// known neighbour at another MAC (the slow path merges it, and answers it
+/// when it is for us); other requests are not for us, and so is any ARP
+/// from one of our own MACs about another address than the port's.
+pub fn handle_arp<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    side: Side,
+    buf: &mut B,
+) -> Verdict {
     let our_mac = ctx.port_mac(side);
     let our_ip = ctx.port_ip(side);
     let frame = buf.data_mut();
-    let Some(body) = frame.get_mut(ethernet::HEADER_LEN..) else {
+    let Some(body) = frame.get(ethernet::HEADER_LEN..) else {
         return Verdict::Drop(DropReason::Truncated);
     };
-    let Ok(pkt) = arp::Packet::new_checked(&mut *body) else {
+    let Ok(pkt) = arp::Packet::new_checked(body) else {
         return Verdict::Drop(DropReason::Truncated);
     };
     let Ok(req) = arp::Repr::parse(&pkt) else {
         return Verdict::Drop(DropReason::NotForUs);
     };
+    // Our own MAC announcing another address: a loop or a spoof, never a
+    // neighbour (our own gratuitous ARPs and requests, looped back, carry
+    // the port's address and are harmless).
+    if is_own_mac(ctx, req.sender_mac) && req.sender_ip != our_ip {
+        return Verdict::Drop(DropReason::NotForUs);
+    }
     match req.operation {
-        arp::Operation::Request if req.target_ip == our_ip && req.sender_ip != our_ip => {
-            let reply = arp::Repr {
-                operation: arp::Operation::Reply,
-                sender_mac: our_mac,
-                sender_ip: our_ip,
-                target_mac: req.sender_mac,
-                target_ip: req.sender_ip,
-            };
-            reply.emit(&mut arp::Packet::new_unchecked(body));
-            let mut f = Frame::new_unchecked(frame);
-            f.set_dst(req.sender_mac);
-            f.set_src(our_mac);
-            Verdict::Reply(side)
-        }
         arp::Operation::Reply => Verdict::Punt(SlowKind::Arp),
         arp::Operation::Request if req.sender_ip == req.target_ip => Verdict::Punt(SlowKind::Arp),
+        arp::Operation::Request if sender_moved(lookup, side, &req) => Verdict::Punt(SlowKind::Arp),
+        arp::Operation::Request if req.target_ip == our_ip => {
+            if arp_reply_in_place(frame, our_mac, our_ip, &req) {
+                Verdict::Reply(side)
+            } else {
+                Verdict::Drop(DropReason::Truncated)
+            }
+        }
         arp::Operation::Request => Verdict::Drop(DropReason::NotForUs),
     }
 }
 
 /// Turns a validated Ethernet+IPv4 ICMP echo request (padding trimmed)
 /// addressed to one of our addresses into the echo reply, in place: MACs
-/// and IPs swapped, TTL 64, checksums updated. Anything else addressed to
-/// us is `not_for_us`; a bad ICMP checksum is `bad_checksum`.
+/// and IPs swapped, TTL 64, checksums recomputed. Anything else addressed
+/// to us is `not_for_us`; a bad ICMP checksum is `bad_checksum`.
 pub fn echo_reply_in_place(frame: &mut [u8], our_mac: MacAddr) -> Result<(), DropReason> {
     let Some(ip_bytes) = frame.get_mut(ethernet::HEADER_LEN..) else {
         return Err(DropReason::Truncated);
@@ -168,10 +222,13 @@ pub fn echo_reply_in_place(frame: &mut [u8], our_mac: MacAddr) -> Result<(), Dro
     ip.set_ttl(64);
     ip.fill_checksum();
     {
+        // Summed in full, not updated incrementally: RFC 1624's eqn. 3
+        // gives 0x0000 for an all-zero reply (ident, sequence and data
+        // zero), whose only valid checksum is 0xffff. Echo requests to the
+        // gateway are rare, and the request was summed whole just above.
         let mut msg = icmp::Packet::new_unchecked(ip.payload_mut());
-        let c = checksum::update16(msg.checksum(), u16::from(icmp::msg::ECHO_REQUEST) << 8, 0);
         msg.set_msg_type(icmp::msg::ECHO_REPLY);
-        msg.set_checksum(c);
+        msg.fill_checksum();
     }
     let mut f = Frame::new_unchecked(frame);
     let peer = f.src();
@@ -220,7 +277,9 @@ pub fn icmp_error_allowed<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> bool {
 
 /// Rewrites a buffer holding `[Ethernet][IPv4 ...]` (padding trimmed) into
 /// an ICMP error about it, from `src_ip`/`src_mac` back to the sender: the
-/// Ethernet destination is the frame's source. Uses 28 bytes of headroom
+/// Ethernet destination is the frame's source; the IPv4 ident is `ident`
+/// (DF clear, as Linux sends errors, so the ident must be unique among the
+/// gateway's datagrams: RFC 6864). Uses 28 bytes of headroom
 /// and quotes the datagram's start. Returns `false`, leaving the buffer
 /// unchanged, when no error may be sent about this datagram or the
 /// headroom is short.
@@ -229,6 +288,7 @@ pub fn icmp_error_in_place<B: PacketBuf>(
     src_mac: MacAddr,
     src_ip: Ipv4Addr,
     kind: IcmpError,
+    ident: u16,
 ) -> bool {
     const EXTRA: usize = ipv4::HEADER_LEN + icmp::HEADER_LEN;
     let (peer_mac, peer_ip, quote_len, tos) = {
@@ -268,7 +328,7 @@ pub fn icmp_error_in_place<B: PacketBuf>(
         protocol: ipv4::protocol::ICMP,
         payload_len: icmp_len as u16,
         ttl: 64,
-        ident: 0,
+        ident,
         dont_frag: false,
         // Precedence internetwork control over the TOS bits, as Linux's
         // ICMP errors (RT_TOS(tos) | IPTOS_PREC_INTERNETCONTROL).

@@ -14,7 +14,7 @@ use super::context::Context;
 use super::counters::Counters;
 use super::drop_reason::{DropReason, SlowKind};
 use super::fragment::{FragError, Fragmenter};
-use super::slowpath::{build_arp_request, build_gratuitous_arp};
+use super::slowpath::{arp_reply_in_place, build_arp_request, build_gratuitous_arp, is_own_mac};
 use super::state::WorkerState;
 use super::tables::{side_port, TableLookup};
 use super::verdict::{Side, Verdict};
@@ -163,7 +163,7 @@ impl SlowPath {
                 next_hop,
                 answers_drop,
             } => self.hold(mbuf, side, next_hop, answers_drop, now),
-            Verdict::Punt(SlowKind::Arp) => self.learn_from_arp(mbuf, rx, now),
+            Verdict::Punt(SlowKind::Arp) => self.arp_punted(mbuf, rx, now),
             Verdict::Punt(SlowKind::Fragment) => self.fragment(mbuf, rx, now),
             // Nothing else is punted; count it rather than lose it silently.
             _ => self.state.counters.dropped(DropReason::NotForUs),
@@ -292,29 +292,53 @@ impl SlowPath {
         }
     }
 
-    /// Learns from an ARP reply or gratuitous ARP, as Linux does with
-    /// `arp_accept` off: a neighbour we are resolving (an ARP request of
-    /// ours is out) is created by its reply to us; a neighbour we know is
-    /// updated by any ARP it sends (RFC 826's merge); anything else, such
-    /// as replies between other hosts seen on a promiscuous port or
-    /// unsolicited announcements, creates nothing.
-    fn learn_from_arp(&mut self, m: Mbuf, side: Side, now: Instant) {
+    /// An ARP frame a worker punted: learned from (`merge_arp`) and, when
+    /// it is a request for the port's address (punted because its sender
+    /// moved to another MAC), answered here, from the same buffer, as the
+    /// worker answers the others.
+    fn arp_punted(&mut self, mut m: Mbuf, side: Side, now: Instant) {
         let parsed = m
             .data()
             .get(ethernet::HEADER_LEN..)
             .and_then(|b| arp::Packet::new_checked(b).ok())
             .and_then(|p| arp::Repr::parse(&p).ok());
-        drop(m);
         let Some(r) = parsed else {
             self.state.counters.dropped(DropReason::Truncated);
             return;
         };
+        self.merge_arp(side, &r, now);
+        let (our_mac, our_ip) = (self.ctx.port_mac(side), self.ctx.port_ip(side));
+        let for_us = r.operation == arp::Operation::Request
+            && r.target_ip == our_ip
+            && r.sender_ip != our_ip
+            && !is_own_mac(&self.ctx, r.sender_mac);
+        if for_us && arp_reply_in_place(m.data_mut(), our_mac, our_ip, &r) {
+            self.send(side, m, true);
+        }
+    }
+
+    /// Learns from an ARP, as Linux does with `arp_accept` off: a
+    /// neighbour we are resolving (an ARP request of ours is out) is
+    /// created by its reply to us; a neighbour we know is updated by any
+    /// ARP it sends, requests included, also requests for another host
+    /// (RFC 826's merge; a static neighbour keeps its MAC); anything else,
+    /// such as replies between other hosts seen on a promiscuous port,
+    /// unsolicited announcements or requests from unknown hosts, creates
+    /// nothing. An ARP from one of our own MACs about another address
+    /// (a loop or a spoof) is ignored.
+    fn merge_arp(&mut self, side: Side, r: &arp::Repr, now: Instant) {
         let ip = u32::from(r.sender_ip);
-        if r.sender_ip == self.ctx.port_ip(side) && r.sender_mac != self.ctx.port_mac(side) {
-            self.address_conflict(side, &r, now);
+        if r.sender_ip == self.ctx.port_ip(side) {
+            if r.sender_mac != self.ctx.port_mac(side) {
+                self.address_conflict(side, r, now);
+            }
             return;
         }
-        if !self.on_link(side, ip) || r.sender_mac == MacAddr::ZERO || r.sender_mac.0[0] & 1 != 0 {
+        if is_own_mac(&self.ctx, r.sender_mac)
+            || !self.on_link(side, ip)
+            || r.sender_mac == MacAddr::ZERO
+            || r.sender_mac.is_multicast()
+        {
             return;
         }
         let port = side_port(side);
@@ -356,8 +380,11 @@ impl SlowPath {
         let mtu = self.ctx.fragment_mtu(rx);
         let mut frag = match Fragmenter::new(m.data(), mtu) {
             Ok(f) => f,
-            // Malformed options: a bad header, whatever its size.
-            Err(FragError::NotIpv4) => return self.state.counters.dropped(DropReason::BadIpv4),
+            // Malformed options, or a fragment ending past byte 65535 of
+            // its datagram: a bad header, whatever its size.
+            Err(FragError::NotIpv4 | FragError::BeyondMaxDatagram) => {
+                return self.state.counters.dropped(DropReason::BadIpv4)
+            }
             Err(_) => return self.state.counters.dropped(DropReason::MtuExceeded),
         };
         while !frag.is_done() {

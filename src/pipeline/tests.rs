@@ -697,6 +697,69 @@ fn no_echo_reply_to_addresses_that_name_no_host() {
     }
 }
 
+/// ICMP errors are sent with DF clear (as Linux's), so their IPv4 idents
+/// come from the worker's sequence, the one its outer headers use
+/// (RFC 6864: unique among fragmentable datagrams), taken only when an
+/// error is built: errors and encapsulations number on in turn.
+#[test]
+fn icmp_errors_take_idents_from_the_worker_sequence() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let mut st = WorkerState::new(std::sync::Arc::new(Counters::new()), 3);
+    let first = st.next_ident;
+    let expired = expiring(
+        HOST_IP,
+        POD_IP,
+        ipv4::protocol::UDP,
+        &udp_datagram(HOST_IP, POD_IP, 1, 2, b"x"),
+    );
+    let mut idents = Vec::new();
+    for _ in 0..2 {
+        let mut b = VecBuf::from_frame(&expired);
+        assert_eq!(
+            process_access(&ctx, &l, &mut st, &mut b),
+            Verdict::Reply(Side::Access)
+        );
+        let ip = ipv4::Packet::new_checked(&b.data()[14..]).unwrap();
+        assert!(!ip.dont_frag() && !ip.more_frags() && ip.frag_offset() == 0);
+        assert!(ip.verify_checksum());
+        idents.push(ip.ident());
+    }
+    // An encapsulation, then an error about a pod's packet, sent back
+    // through the tunnel: the error's ident, then its outer header's.
+    let mut b = VecBuf::from_frame(&host_to_pod(10));
+    assert_eq!(
+        process_access(&ctx, &l, &mut st, &mut b),
+        Verdict::TxUnderlay
+    );
+    idents.push(ipv4::Packet::new_checked(&b.data()[14..]).unwrap().ident());
+    let mut f = pod_to_host(30);
+    f[I_IP + 8] = 1;
+    fix_ip(&mut f, I_IP);
+    no_udp_csum(&mut f);
+    let mut b = VecBuf::from_frame(&f);
+    assert_eq!(
+        process_underlay(&ctx, &l, &mut st, &mut b),
+        Verdict::TxUnderlay
+    );
+    let d = b.data();
+    let inner = ipv4::Packet::new_checked(&d[I_IP..]).unwrap();
+    assert_eq!(inner.protocol(), ipv4::protocol::ICMP);
+    assert!(!inner.dont_frag() && inner.verify_checksum());
+    idents.push(inner.ident());
+    idents.push(ipv4::Packet::new_checked(&d[O_IP..]).unwrap().ident());
+    let want: Vec<u16> = (0..5).map(|i| first.wrapping_add(i)).collect();
+    assert_eq!(idents, want);
+    // Rate limited: no error, no ident taken.
+    st.icmp_limiter = slowpath::RateLimiter::new(0, 1);
+    let mut b = VecBuf::from_frame(&expired);
+    assert_eq!(
+        process_access(&ctx, &l, &mut st, &mut b),
+        Verdict::Drop(DropReason::TtlExpired)
+    );
+    assert_eq!(st.next_ident, first.wrapping_add(5));
+}
+
 /// The ICMP error's type of service: precedence "internetwork control"
 /// over the offending packet's TOS bits, as Linux (not its DSCP).
 #[test]
@@ -947,6 +1010,152 @@ fn arp_reply_golden() {
     let mut bad = arp_request(HOST_MAC, HOST_IP, ACCESS_IP);
     bad[15] = 6; // IEEE 802 hardware
     assert_drop(&ctx, &l, Side::Access, &bad, DropReason::NotForUs);
+}
+
+/// RFC 826's merge for requests: a request whose sender is a known
+/// neighbour at another MAC (its NIC was swapped) is punted, whether it
+/// asks for us or for another host, so the slow path updates the entry
+/// (and answers it when it is for us); a request from a sender at its
+/// known MAC, or from an unknown one, is handled as before: answered in
+/// place when for us, else `not_for_us`. Each port has its own table.
+#[test]
+fn arp_request_from_a_neighbour_at_another_mac_is_punted_to_be_merged() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let moved = MacAddr([0x02, 0, 0, 0, 0x99, 0x0a]);
+    let third = Ipv4Addr::new(10, 244, 255, 11);
+    let stranger = Ipv4Addr::new(10, 244, 255, 50);
+    let punted = |side: Side, f: &[u8]| {
+        let (v, b, st) = run(&ctx, &l, side, f);
+        assert_eq!(v, Verdict::Punt(SlowKind::Arp), "{f:02x?}");
+        assert_eq!(b.data(), f, "punted as received");
+        let s = st.counters.snapshot();
+        assert_eq!((s.slowpath_count(SlowKind::Arp), s.total_drops()), (1, 0));
+        // The burst path (ARP takes the full path from it) agrees.
+        let mut bufs = [VecBuf::from_frame(f)];
+        let mut vs = [Verdict::default()];
+        process_burst(&ctx, &l, &mut worker(), side, &mut bufs, &mut vs);
+        assert_eq!(vs[0], v);
+    };
+    punted(Side::Access, &arp_request(moved, HOST_IP, ACCESS_IP));
+    punted(Side::Access, &arp_request(moved, HOST_IP, third));
+    punted(Side::Underlay, &arp_request(moved, NODE_IP, UNDERLAY_IP));
+    punted(
+        Side::Underlay,
+        &arp_request(moved, NODE_IP, Ipv4Addr::new(172, 28, 147, 45)),
+    );
+
+    // Unchanged or unknown senders: as before.
+    let replied = |side: Side, f: &[u8], sender: MacAddr| {
+        let (v, b, st) = run(&ctx, &l, side, f);
+        assert_eq!(v, Verdict::Reply(side));
+        assert_eq!(&b.data()[..6], &sender.0, "to the requester");
+        assert_eq!(st.counters.snapshot().slowpath_count(SlowKind::Arp), 1);
+    };
+    replied(
+        Side::Access,
+        &arp_request(HOST_MAC, HOST_IP, ACCESS_IP),
+        HOST_MAC,
+    );
+    replied(
+        Side::Access,
+        &arp_request(moved, stranger, ACCESS_IP),
+        moved,
+    );
+    // NODE_IP is an underlay neighbour, not an access one.
+    replied(Side::Access, &arp_request(moved, NODE_IP, ACCESS_IP), moved);
+    for f in [
+        arp_request(HOST_MAC, HOST_IP, third),
+        arp_request(moved, stranger, third),
+    ] {
+        assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotForUs);
+    }
+    // A group address is no MAC to merge: the request is answered as
+    // before, not punted.
+    let group = MacAddr([0x03, 0, 0, 0, 0, 0x0a]);
+    assert_eq!(
+        run(
+            &ctx,
+            &l,
+            Side::Access,
+            &arp_request(group, HOST_IP, ACCESS_IP)
+        )
+        .0,
+        Verdict::Reply(Side::Access)
+    );
+}
+
+/// An ARP from one of our own port MACs about an address that is not the
+/// port's (a loop or a spoof) is `not_for_us`, not punted: it must never
+/// point a neighbour at ourselves. Our own announcements looped back are
+/// punted as before (the slow path ignores them).
+#[test]
+fn arp_from_our_own_mac_about_another_address_is_not_for_us() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    for (side, our) in [(Side::Access, ACCESS_MAC), (Side::Underlay, UNDERLAY_MAC)] {
+        for mac in [ACCESS_MAC, UNDERLAY_MAC] {
+            let ip = if side == Side::Access {
+                HOST_IP
+            } else {
+                NODE_IP
+            };
+            let mut g = [0u8; 60];
+            slowpath::build_gratuitous_arp(mac, ip, &mut g).unwrap();
+            let mut reply = arp_request(mac, ip, ctx.port_ip(side));
+            reply[21] = 2;
+            for f in [
+                g.to_vec(),
+                reply,
+                arp_request(mac, ip, ctx.port_ip(side)),
+                arp_request(mac, Ipv4Addr::new(10, 244, 255, 77), ctx.port_ip(side)),
+            ] {
+                assert_drop(&ctx, &l, side, &f, DropReason::NotForUs);
+            }
+        }
+        let mut g = [0u8; 60];
+        slowpath::build_gratuitous_arp(our, ctx.port_ip(side), &mut g).unwrap();
+        assert_eq!(run(&ctx, &l, side, &g).0, Verdict::Punt(SlowKind::Arp));
+    }
+}
+
+/// An echo request of all zeros (ident 0, sequence 0, no data or zero
+/// data) has checksum 0xf7ff; its reply's only valid checksum is 0xffff
+/// (RFC 1624's incremental update would give 0x0000, which receivers
+/// drop). The reply verifies, and etherparse computes the same checksum.
+#[test]
+fn echo_reply_to_an_all_zero_request_verifies() {
+    let ctx = context();
+    for len in [0usize, 8] {
+        let ping = Ip {
+            protocol: ipv4::protocol::ICMP,
+            ..Ip::new(HOST_IP, ACCESS_IP)
+        };
+        let data = vec![0u8; len];
+        let icmp_req = echo_request(0, 0, &data);
+        assert_eq!(&icmp_req[2..4], &[0xf7, 0xff], "the request's checksum");
+        let req = ipv4_frame(ACCESS_MAC, HOST_MAC, ping, &icmp_req);
+        let (v, b, _) = run(&ctx, &MapLookup::standard(), Side::Access, &req);
+        assert_eq!(v, Verdict::Reply(Side::Access), "{len} bytes");
+        let reply = &b.data()[34..];
+        assert_eq!(reply.len(), 8 + len);
+        assert_eq!(&reply[2..4], &[0xff, 0xff], "{len} bytes");
+        assert!(icmp::Packet::new_checked(reply).unwrap().verify_checksum());
+        let want = etherparse::Icmpv4Header::with_checksum(
+            Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: 0, seq: 0 }),
+            &data,
+        );
+        assert_eq!(&want.to_bytes()[..], &reply[..8], "{len} bytes");
+        let p = SlicedPacket::from_ethernet(b.data()).unwrap();
+        let Some(TransportSlice::Icmpv4(m)) = &p.transport else {
+            panic!()
+        };
+        assert_eq!(
+            m.icmp_type(),
+            Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: 0, seq: 0 })
+        );
+        assert_eq!(m.checksum(), want.checksum);
+    }
 }
 
 #[test]

@@ -30,7 +30,9 @@ pub enum Verdict {
     /// send it back out of the given port, the one it came in on.
     Reply(Side),
     /// Hand the buffer to the slow-path thread. `Arp`: learn the sender
-    /// from this ARP packet. `Fragment`: the buffer holds an inner
+    /// from this ARP packet (and answer it when it is a request for the
+    /// port's address: one from a known neighbour at another MAC).
+    /// `Fragment`: the buffer holds an inner
     /// Ethernet+IPv4 frame to fragment to `Context::fragment_mtu(rx side)`
     /// and feed back fragment by fragment (`process_access` for frames from
     /// the access port, `process_decapped` for frames from the underlay).
