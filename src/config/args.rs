@@ -18,8 +18,9 @@ Flags override the file; `eal` is used when nothing follows `--`.
 Examples: dpdk-config/appliance.toml, dpdk-config/ci-tap.toml.
 
 Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime failure (also a network
-config in etcd that vxgate cannot serve), 2 bad flags or config file (nothing
-was started), 130/143 a second SIGINT/SIGTERM
+config in etcd that vxgate cannot serve), 2 bad flags or config file (found
+before EAL starts, except access neighbours outside a subnet acquired
+from etcd, found once it is held), 130/143 a second SIGINT/SIGTERM
 during shutdown, 134 a bug (release builds abort on a panic).";
 
 /// Flags of `vxgate run` (see SPEC "Operations"). Turn them into a
