@@ -15,10 +15,25 @@ struct Outcome {
 
 /// Runs `vxgate pktgen ARGS` (60 s at most: a hang fails the test).
 fn pktgen(args: &[&str]) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vxgate"));
+    cmd.arg("pktgen").args(args);
+    run(cmd, args)
+}
+
+/// `vxgate pktgen ARGS` with at most `kib` KiB of address space (`ulimit
+/// -v`): an allocation beyond it fails loudly instead of swapping.
+fn pktgen_in(kib: u32, args: &[&str]) -> Outcome {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" pktgen \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_vxgate"))
+        .args(args);
+    run(cmd, args)
+}
+
+fn run(mut cmd: Command, args: &[&str]) -> Outcome {
     let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vxgate"))
-        .arg("pktgen")
-        .args(args)
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -92,6 +107,86 @@ fn too_many_leases_are_refused_without_writing() {
     // `pktgen::tests::lease_counts_are_checked_before_any_allocation`.
     assert_flag_error(&strs(&args), "leases", &["1073741823"]);
     assert!(!pcap.exists());
+}
+
+/// The most leases (VTEPs) that fit are allowed; only those the flows use
+/// are built (it once built all 2^30, 8.6 GB, or 2^24 VTEPs, 134 MB).
+#[test]
+fn the_most_leases_that_fit_write_a_pcap_in_little_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("x.pcap");
+    let net = ["--network", "0.0.0.0/0", "--subnet-len", "30"];
+    for (mode, key, n) in [
+        ("inner", "--leases", "1073741823"),
+        ("vxlan", "--vteps", "16777216"),
+    ] {
+        let a = with(
+            &[
+                &[
+                    "--mode",
+                    mode,
+                    key,
+                    n,
+                    "--write-pcap",
+                    pcap.to_str().unwrap(),
+                ][..],
+                &net,
+            ]
+            .concat(),
+            &DST,
+        );
+        // 100 MB of address space: the run itself needs under 30 MB.
+        let o = pktgen_in(100_000, &strs(&a));
+        assert_eq!(o.code, Some(0), "{mode}: {}", o.stderr);
+        assert!(
+            o.stderr.contains(&format!("wrote 1024 {mode} frames")),
+            "{}",
+            o.stderr
+        );
+        assert_eq!(
+            std::fs::metadata(&pcap).unwrap().len(),
+            24 + 1024 * (16 + if mode == "inner" { 60 } else { 110 }),
+            "one frame per flow"
+        );
+    }
+}
+
+/// A group address as the source MAC: exit 2, naming --src-mac.
+#[test]
+fn a_multicast_or_broadcast_source_mac_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("x.pcap");
+    for mac in ["ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01"] {
+        assert_flag_error(
+            &["--tx-port", "net_ring0", "--src-mac", mac],
+            "src-mac",
+            &[mac, "multicast or broadcast", "give a unicast --src-mac"],
+        );
+        let a = with(
+            &["--src-mac", mac, "--write-pcap", pcap.to_str().unwrap()],
+            &DST,
+        );
+        assert_flag_error(&strs(&a), "src-mac", &["give a unicast --src-mac"]);
+    }
+    assert!(!pcap.exists());
+}
+
+/// Sequence numbers are 48 bits: a rate kept for a duration may not need
+/// more (they would wrap and show as reordered).
+#[test]
+fn a_rate_and_duration_beyond_48_bit_sequence_numbers_exit_2() {
+    assert_flag_error(
+        &[
+            "--tx-port",
+            "net_ring0",
+            "--rate-pps",
+            "1e10",
+            "--duration",
+            "315360000",
+        ],
+        "duration",
+        &["2^48", "at most 28147 s at this rate", "--rate-pps"],
+    );
 }
 
 #[test]
@@ -237,6 +332,13 @@ fn good_flags_still_write_a_pcap() {
         24 + 3 * (16 + 60),
         "pcap header and three 60-byte frames"
     );
+    // The mode as the flag spells it, not Rust's `Inner`.
+    assert!(
+        o.stderr
+            .contains("vxgate pktgen: wrote 3 inner frames of 64 B to "),
+        "{}",
+        o.stderr
+    );
 }
 
 /// Removes EAL's runtime directory for a file prefix when dropped.
@@ -333,6 +435,8 @@ fn write_pcap_refuses_the_flags_it_would_ignore() {
         ("--drain-ms", Some("100")),
         ("--mbufs", Some("8192")),
         ("--warmup-ms", Some("100")),
+        ("--line-rate-mbps", Some("1000")),
+        ("--min-rate-pps", Some("5")),
         ("--json", None),
     ] {
         let mut a = with(&["--write-pcap", p, flag], &DST);
@@ -340,7 +444,9 @@ fn write_pcap_refuses_the_flags_it_would_ignore() {
             a.insert(3, v.to_owned());
         }
         let key = flag.trim_start_matches("--");
-        assert_flag_error(&strs(&a), key, &["sends nothing", &format!("drop {flag}")]);
+        let o = assert_flag_error(&strs(&a), key, &["sends nothing", &format!("drop {flag}")]);
+        // No advice that --write-pcap would refuse in turn.
+        assert!(!o.stderr.contains("add --rfc2544"), "{}", o.stderr);
     }
     let a = with(&["--write-pcap", p], &DST);
     let mut a = strs(&a);

@@ -66,6 +66,9 @@ pub struct TxOutcome {
     pub end_tsc: u64,
     /// Stopped by SIGINT/SIGTERM (or the caller) before its end.
     pub interrupted: bool,
+    /// Ended because the device took no frame for [`TX_STALL_S`] while
+    /// frames were due (its ring full, its link down, or the pool empty).
+    pub stalled: bool,
 }
 
 impl TxOutcome {
@@ -88,6 +91,7 @@ pub struct TxGen {
     next_seq: u64,
     flow: u32,
     hz: u64,
+    stall_ticks: u64,
 }
 
 /// Pacing and limits of one trial (TSC fixed point: 8 fractional bits, in
@@ -98,11 +102,18 @@ struct TxRun {
     pace: Option<Pace>,
     out: TxOutcome,
     done: bool,
+    /// Since when frames have been due and the device took none.
+    refused_since: Option<u64>,
 }
 
 /// A transmitter that falls behind by more than this starts afresh instead
 /// of sending a long catch-up burst.
 const MAX_LAG_S: f64 = 0.001;
+
+/// A device that takes no frame for this long while frames are due has
+/// stopped: TX ends instead of retrying forever (a `--count` run or the
+/// warm-up has no deadline). Far above any pause a working port makes.
+pub const TX_STALL_S: f64 = 1.0;
 
 /// `secs` seconds in TSC ticks at `hz`, saturating at `u64::MAX` (NaN and
 /// negative are 0): never wraps, whatever the caller passes.
@@ -192,6 +203,7 @@ impl TxGen {
             next_seq: 0,
             flow: 0,
             hz,
+            stall_ticks: secs_to_ticks(TX_STALL_S, hz),
         }
     }
 
@@ -207,6 +219,7 @@ impl TxGen {
             pace: Pace::new(p.rate_pps, self.hz, now),
             out: TxOutcome::default(),
             done: false,
+            refused_since: None,
         }
     }
 
@@ -242,6 +255,7 @@ impl TxGen {
                 // Pool empty (frames still in the rings): try again on the
                 // next round, the pacing slot still ours.
                 run.out.alloc_failures += 1;
+                self.refused(run, ctl, now);
                 return;
             }
             if let Some(pace) = run.pace.as_mut() {
@@ -250,12 +264,27 @@ impl TxGen {
             self.fill(want, now);
         }
         let sent = self.txq.tx(&mut self.pending) as u64;
-        if sent > 0 {
-            if run.out.sent == 0 {
-                run.out.first_tsc = now;
-            }
-            run.out.sent += sent;
-            ctl.tx_sent.store(run.out.sent, Ordering::Relaxed);
+        if sent == 0 {
+            self.refused(run, ctl, now);
+            return;
+        }
+        run.refused_since = None;
+        if run.out.sent == 0 {
+            run.out.first_tsc = now;
+        }
+        run.out.sent += sent;
+        ctl.tx_sent.store(run.out.sent, Ordering::Relaxed);
+    }
+
+    /// Frames were due and none went out at `now`: after [`TX_STALL_S`] of
+    /// that the device has stopped, and TX ends (the pending frames count
+    /// as unsent).
+    #[inline(always)]
+    fn refused(&mut self, run: &mut TxRun, ctl: &Ctl, now: u64) {
+        let since = *run.refused_since.get_or_insert(now);
+        if now.saturating_sub(since) >= self.stall_ticks {
+            run.out.stalled = true;
+            self.finish(run, ctl, now);
         }
     }
 
@@ -532,6 +561,14 @@ impl Engine {
         let rx = self.rx.as_ref().ok_or(EngineError::WorkerLost)?;
         if self.tx.is_none() {
             return Err(EngineError::WorkerLost);
+        }
+        if out.stalled {
+            tracing::warn!(
+                sent = out.sent,
+                unsent = out.unsent,
+                "pktgen: the TX device stopped accepting frames (none taken for {TX_STALL_S} s); \
+                 sending ended early, the frames it refused are counted as unsent"
+            );
         }
         let h = rx.meter.histogram();
         Ok(TrialResult {

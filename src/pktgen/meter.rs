@@ -227,17 +227,20 @@ pub struct Latency {
 }
 
 impl Latency {
+    /// The figures of `h`, none above the cap: the histogram reports the
+    /// top of a value's bucket, which for the cap itself is above it.
     pub fn of(h: &Histogram<u64>) -> Latency {
         if h.is_empty() {
             return Latency::default();
         }
+        let cap = |v: u64| v.min(MAX_NS);
         Latency {
-            p50: h.value_at_quantile(0.5),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-            min: h.min(),
-            mean: h.mean(),
+            p50: cap(h.value_at_quantile(0.5)),
+            p99: cap(h.value_at_quantile(0.99)),
+            p999: cap(h.value_at_quantile(0.999)),
+            max: cap(h.max()),
+            min: cap(h.min()),
+            mean: h.mean().min(MAX_NS as f64),
         }
     }
 }
@@ -444,5 +447,22 @@ mod tests {
         // A trial starts afresh.
         m.reset(3);
         assert_eq!(m.counts().negative_latency, 0);
+    }
+
+    #[test]
+    fn latencies_above_the_cap_are_reported_as_the_cap_not_its_bucket_top() {
+        // 1 GHz TSC: a frame received 120 s after its stamp.
+        let mut m = Meter::new(1, run(), 1_000_000_000).unwrap();
+        let fs = frames(&[(0, 0)], 0);
+        assert!(m.account(&fs[0], 120_000_000_000));
+        let l = Latency::of(m.histogram());
+        assert_eq!(
+            (l.p50, l.p99, l.p999, l.max),
+            (MAX_NS, MAX_NS, MAX_NS, MAX_NS)
+        );
+        // The bottom of the cap's bucket (3 significant digits), not above.
+        assert!((59_940_000_000..=MAX_NS).contains(&l.min), "{}", l.min);
+        assert!(l.mean <= MAX_NS as f64, "{}", l.mean);
+        assert_eq!(MAX_NS, 60_000_000_000, "the 60 s docs/pktgen.md gives");
     }
 }

@@ -202,11 +202,11 @@ pub struct PktgenArgs {
     #[arg(long, default_value_t = 0.0, value_name = "PCT", requires = "rfc2544")]
     pub loss_tolerance: f64,
     /// RFC 2544 lowest rate searched, 1 pps up to line rate (default: 1 % of
-    /// line rate, at least 1 pps).
+    /// line rate, at least 1 pps). Only with --rfc2544.
     #[arg(long, value_name = "N")]
     pub min_rate_pps: Option<f64>,
     /// Line rate in Mbit/s for RFC 2544, 1 to 1000000 (default: the TX
-    /// port's link speed).
+    /// port's link speed). Only with --rfc2544.
     #[arg(long, value_name = "MBPS")]
     pub line_rate_mbps: Option<f64>,
     /// Print one JSON object instead of the table.
@@ -218,8 +218,8 @@ pub struct PktgenArgs {
     pub mbufs: Option<u32>,
     /// Write the frames to this pcap file and exit, without starting EAL
     /// (so not with --tx-port, --rx-port, --rx-mtu, --rate-pps, --duration,
-    /// --drain-ms, --warmup-ms, --mbufs, --json, --rfc2544 or EAL
-    /// arguments).
+    /// --drain-ms, --warmup-ms, --min-rate-pps, --line-rate-mbps, --mbufs,
+    /// --json, --rfc2544 or EAL arguments).
     #[arg(long, value_name = "FILE")]
     pub write_pcap: Option<PathBuf>,
     /// EAL arguments, after `--`.
@@ -263,6 +263,14 @@ impl PktgenError {
             other => other.into(),
         }
     }
+}
+
+/// A MAC as typed: `02:00:00:00:00:01`.
+fn fmt_mac(m: Mac) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// A number as a person would type it (1e10, 0.5, 1e-320).
@@ -342,6 +350,18 @@ impl PktgenArgs {
         match self.rx_mtu {
             Some(m) => Some(m.min(u32::from(u16::MAX)) as u16),
             None => self.port_mtu(),
+        }
+    }
+
+    /// The MTU of one port doing both TX and RX: the larger of --rx-mtu and
+    /// what the TX frames need (`size - 18`), so never one too small for
+    /// them; `None` (left as it is) for standard frames when --rx-mtu is
+    /// not larger.
+    pub fn shared_port_mtu(&self) -> Option<u16> {
+        let need = self.frame_size().saturating_sub(FRAME_OVERHEAD);
+        match self.rx_mtu {
+            Some(r) if r >= need => Some(r.min(u32::from(u16::MAX)) as u16),
+            _ => self.port_mtu(),
         }
     }
 
@@ -443,6 +463,8 @@ impl PktgenArgs {
                 ));
             }
         }
+        self.check_sequence_room()?;
+        self.check_src_mac()?;
         if self.drain_ms() > MAX_DRAIN_MS {
             return Err(ConfigError::invalid(
                 "drain-ms",
@@ -548,15 +570,51 @@ impl PktgenArgs {
         Ok(())
     }
 
+    /// --rate-pps for --duration may not send more frames than 48-bit
+    /// sequence numbers count (they would wrap and show as reordered or
+    /// late); a --count bounds the run itself.
+    fn check_sequence_room(&self) -> Result<(), ConfigError> {
+        let (Some(rate), Some(secs), None) = (self.rate_pps, self.duration, self.count) else {
+            return Ok(());
+        };
+        if rate * secs <= MAX_COUNT as f64 {
+            return Ok(());
+        }
+        Err(ConfigError::invalid(
+            "duration",
+            num(secs),
+            format!(
+                "at --rate-pps {} that is {} frames, more than the 2^48 sequence numbers the \
+                 stamp counts in 48 bits",
+                num(rate),
+                num((rate * secs).floor())
+            ),
+            format!(
+                "give --duration of at most {} s at this rate, a lower --rate-pps, or a --count \
+                 of at most {MAX_COUNT}",
+                num((MAX_COUNT as f64 / rate).floor())
+            ),
+        ))
+    }
+
+    /// A group (multicast or broadcast) address is no frame's source: a
+    /// switch or NIC would drop such frames or flood them.
+    fn check_src_mac(&self) -> Result<(), ConfigError> {
+        match self.src_mac {
+            Some(m) if m[0] & 1 == 1 => Err(ConfigError::invalid(
+                "src-mac",
+                fmt_mac(m),
+                "a multicast or broadcast (group) address cannot be a frame's source",
+                "give a unicast --src-mac (first byte even, e.g. 02:00:00:00:00:01), or drop \
+                 it to use the TX port's MAC",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The flags only the other --mode uses would be silently ignored: a
     /// flag given explicitly for the wrong mode is refused.
     fn check_mode_flags(&self) -> Result<(), ConfigError> {
-        let mac = |m: Mac| {
-            m.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        };
         let (mode, other, stray) = match self.mode {
             Mode::Inner => (
                 "inner",
@@ -565,7 +623,7 @@ impl PktgenArgs {
                     ("vteps", self.vteps.map(|v| v.to_string())),
                     ("vtep-base", self.vtep_base.map(|v| v.to_string())),
                     ("gw-ip", self.gw_ip.map(|v| v.to_string())),
-                    ("gw-vtep-mac", self.gw_vtep_mac.map(mac)),
+                    ("gw-vtep-mac", self.gw_vtep_mac.map(fmt_mac)),
                     ("vni", self.vni.map(|v| v.to_string())),
                     ("vxlan-port", self.vxlan_port.map(|v| v.to_string())),
                 ],
@@ -667,6 +725,8 @@ impl PktgenArgs {
             ("drain-ms", self.drain_ms.map(|v| v.to_string())),
             ("mbufs", self.mbufs.map(|v| v.to_string())),
             ("warmup-ms", self.warmup_ms.map(|v| v.to_string())),
+            ("min-rate-pps", self.min_rate_pps.map(num)),
+            ("line-rate-mbps", self.line_rate_mbps.map(num)),
             ("json", self.json.then(|| "true".to_owned())),
         ];
         if let Some((key, Some(v))) = stray.into_iter().find(|(_, v)| v.is_some()) {
@@ -696,15 +756,15 @@ impl PktgenArgs {
         if !self.rfc2544 {
             // --trial, --resolution, --loss-tolerance: clap's `requires`.
             const FIXED: &str = " (--rate-pps sets a fixed rate)";
+            // With --write-pcap (which refuses --rfc2544 and --rate-pps),
+            // refused in check_write_pcap as flags it ignores.
+            let sending = |v: Option<f64>| v.filter(|_| self.write_pcap.is_none());
             let stray = [
-                ("min-rate-pps", self.min_rate_pps, FIXED),
-                ("line-rate-mbps", self.line_rate_mbps, FIXED),
-                // With --write-pcap, refused below as a flag it ignores.
+                ("min-rate-pps", sending(self.min_rate_pps), FIXED),
+                ("line-rate-mbps", sending(self.line_rate_mbps), FIXED),
                 (
                     "warmup-ms",
-                    self.warmup_ms
-                        .filter(|_| self.write_pcap.is_none())
-                        .map(|w| w as f64),
+                    sending(self.warmup_ms.map(|w| w as f64)),
                     " (a run at a fixed rate has no warm-up)",
                 ),
             ];
@@ -772,11 +832,14 @@ impl PktgenArgs {
         Ok(())
     }
 
-    /// The lease subnets `0..n` of --network, or an error naming the limit
-    /// (checked here, where the list is built, before anything is allocated).
+    /// The lease subnets `0..n` of --network that the flows use, or an
+    /// error naming the limit (checked here, where the list is built, before
+    /// anything is allocated). Flow `f` uses lease `f % n`, so only the
+    /// first min(n, --flows) are built: the frames are the same, and an
+    /// allowed n of 2^30 does not allocate gigabytes.
     fn leases_of(&self, n: u32, key: &'static str) -> Result<Vec<Ipv4Net>, ConfigError> {
         self.check_lease_count(key, n)?;
-        (0..u64::from(n))
+        (0..u64::from(n.min(self.flows)))
             .map(|i| {
                 lease_subnet(self.network, self.subnet_len, i).ok_or_else(|| {
                     ConfigError::invalid(key, n, "lease subnet out of range", "check --network")
@@ -827,12 +890,12 @@ pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
     args.validate()?;
     if let Some(path) = &args.write_pcap {
         let n = write_pcap(&args).map_err(PktgenError::into_anyhow)?;
-        eprintln!(
-            "vxgate pktgen: wrote {n} {:?} frames of {} B to {}",
-            args.mode,
+        crate::ops::print_err(&format!(
+            "vxgate pktgen: wrote {n} {} frames of {} B to {}",
+            args.mode_name(),
             args.frame_size(),
             path.display()
-        );
+        ));
         return Ok(());
     }
     if args.tx_port.is_none() {
@@ -847,12 +910,17 @@ pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
     }
     let eal = Eal::init(&args.eal)?;
     let report = measure(&eal, &args, stop)?;
-    if args.json {
-        println!("{}", report.to_json());
+    let text = if args.json {
+        format!("{}\n", report.to_json())
     } else {
-        print!("{}", report.to_table());
-    }
+        report.to_table()
+    };
     drop(eal);
+    // A report nobody could read is a failed run, not a crash.
+    anyhow::ensure!(
+        crate::ops::print_out(&text),
+        "the report could not be written to stdout"
+    );
     Ok(())
 }
 
@@ -899,7 +967,7 @@ fn install_logging() {
     };
     if let Err(e) = installed {
         // Only when a logger is already installed (pktgen run in-process).
-        eprintln!("vxgate pktgen: logging not set up: {e}");
+        crate::ops::print_err(&format!("vxgate pktgen: logging not set up: {e}"));
     }
 }
 
@@ -931,7 +999,12 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     let same = dpdk::find_port(&rx_name)? == dpdk::find_port(&tx_name)?;
     let (tx_mtu, rx_mtu) = (args.port_mtu(), args.rx_port_mtu());
     // One port doing both takes the larger MTU; buffers hold either frame.
-    let tx_mtu = if same { tx_mtu.max(rx_mtu) } else { tx_mtu };
+    let tx_mtu = if same {
+        shared_mtu_note(args);
+        args.shared_port_mtu()
+    } else {
+        tx_mtu
+    };
     let room = dpdk::data_room_for_mtus([tx_mtu, rx_mtu]);
     let pool = Arc::new(Mempool::new(
         "pktgen_pool",
@@ -1089,6 +1162,22 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     Ok(report)
 }
 
+/// One port doing both: an --rx-mtu below what the TX frames need is not
+/// applied (the port would drop what it sends); say so.
+fn shared_mtu_note(args: &PktgenArgs) {
+    if let Some(r) = args
+        .rx_mtu
+        .filter(|_| args.shared_port_mtu() != args.rx_port_mtu())
+    {
+        tracing::warn!(
+            rx_mtu = r,
+            size = args.frame_size(),
+            "pktgen: --rx-mtu is below what the TX frames need on the same port; the port \
+             keeps an MTU that fits them"
+        );
+    }
+}
+
 /// The line rate the search starts at: --line-rate-mbps, else the TX port's
 /// link speed (a port whose link is still down has none).
 fn line_rate_mbps(flag: Option<f64>, link: dpdk::Link, port: &str) -> Result<f64, PktgenError> {
@@ -1152,6 +1241,7 @@ fn build_report(
         tx_packets: t.tx.sent,
         tx_unsent: t.tx.unsent,
         tx_alloc_failures: t.tx.alloc_failures,
+        tx_stalled: t.tx.stalled,
         rx_packets: t.rx.rx,
         duplicates: t.rx.duplicates,
         loss,
@@ -1267,6 +1357,122 @@ mod tests {
         accepted(&["--rx-mtu", "9600"]);
     }
 
+    /// Fewer leases built than asked for (at most one per flow) give the
+    /// same frames as all of them.
+    #[test]
+    fn leases_beyond_the_flows_change_no_frame() {
+        for (mode, key, n) in [("inner", "--leases", "200"), ("vxlan", "--vteps", "200")] {
+            let a = parse(&["--mode", mode, key, n, "--flows", "50"]).unwrap();
+            let short = a.plan([2; 6], [4; 6]).unwrap();
+            let mut full = short.clone();
+            let all = a.leases_of(200, "leases").unwrap();
+            assert_eq!(all.len(), 50, "built for the 50 flows only");
+            let all: Vec<_> = (0..200)
+                .map(|i| lease_subnet(a.network, a.subnet_len, i).unwrap())
+                .collect();
+            match a.mode {
+                Mode::Inner => full.dst_nets = all,
+                Mode::Vxlan => full.vtep_nets = all,
+            }
+            for f in 0..50 {
+                assert_eq!(short.addrs(f), full.addrs(f), "{mode} flow {f}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_port_doing_both_never_gets_an_mtu_below_the_tx_frames() {
+        let shared = |args: &[&str]| parse(args).unwrap().shared_port_mtu();
+        // 1514-byte frames on a port asked for RX MTU 576: left as it is,
+        // not 576 (None sorted below Some(576) once).
+        assert_eq!(shared(&["--size", "1518", "--rx-mtu", "576"]), None);
+        assert_eq!(shared(&["--size", "9018", "--rx-mtu", "1500"]), Some(9000));
+        // The larger of the two otherwise.
+        assert_eq!(shared(&["--size", "9018", "--rx-mtu", "9050"]), Some(9050));
+        assert_eq!(shared(&["--size", "1518", "--rx-mtu", "1550"]), Some(1550));
+        assert_eq!(shared(&["--size", "1518", "--rx-mtu", "1500"]), Some(1500));
+        assert_eq!(shared(&["--size", "64", "--rx-mtu", "576"]), Some(576));
+        assert_eq!(shared(&["--size", "9018"]), Some(9000));
+        assert_eq!(shared(&[]), None);
+        for size in [64u32, 1518, 1519, 4000, 9618] {
+            for rx in ["576", "1500", "1550", "9000", "9600"] {
+                let mtu = shared(&["--size", &size.to_string(), "--rx-mtu", rx]);
+                if let Some(m) = mtu {
+                    assert!(u32::from(m) + FRAME_OVERHEAD >= size, "{size} {rx}: {m}");
+                } else {
+                    assert!(size <= MAX_STANDARD_SIZE, "{size} {rx}: left as it is");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_source_mac_is_refused() {
+        for mac in [
+            "ff:ff:ff:ff:ff:ff",
+            "01:00:5e:00:00:01",
+            "33:33:00:00:00:01",
+        ] {
+            refused_for(&["--src-mac", mac], "src-mac", "give a unicast --src-mac");
+            refused_for(
+                &[
+                    "--src-mac",
+                    mac,
+                    "--write-pcap",
+                    "x.pcap",
+                    "--dst-mac",
+                    "02:00:00:00:00:02",
+                ],
+                "src-mac",
+                mac,
+            );
+        }
+        accepted(&["--src-mac", "02:00:00:00:00:01"]);
+        accepted(&["--src-mac", "3c:fd:fe:00:00:01"]);
+        // A broadcast destination is a test setup, not a mistake.
+        accepted(&["--dst-mac", "ff:ff:ff:ff:ff:ff"]);
+    }
+
+    #[test]
+    fn a_rate_for_a_duration_may_not_outrun_48_bit_sequence_numbers() {
+        refused_for(
+            &["--rate-pps", "1e10", "--duration", "315360000"],
+            "duration",
+            "give --duration of at most 28147 s at this rate",
+        );
+        refused_for(
+            &["--rate-pps", "1e10", "--duration", "28148"],
+            "duration",
+            "2^48",
+        );
+        accepted(&["--rate-pps", "1e10", "--duration", "28147"]);
+        // A --count bounds the run; neither alone says how many are sent.
+        accepted(&[
+            "--rate-pps",
+            "1e10",
+            "--duration",
+            "315360000",
+            "--count",
+            "1000",
+        ]);
+        accepted(&["--duration", "315360000"]);
+        accepted(&["--rate-pps", "1e10"]);
+    }
+
+    #[test]
+    fn rfc2544_only_flags_say_so_in_their_help() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        for id in ["min_rate_pps", "line_rate_mbps"] {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap_or_else(|| panic!("no {id}"));
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains("Only with --rfc2544"), "{id}: {help}");
+        }
+    }
+
     #[test]
     fn bad_flags_name_the_flag() {
         for (args, key) in [
@@ -1316,15 +1522,28 @@ mod tests {
         assert_eq!(e.key(), Some("leases"));
         let e = a.plan([2; 6], [4; 6]).unwrap_err();
         assert_eq!(e.flag(), Some("leases"));
-        // The most that fit is accepted (not built here: validation only).
-        accepted(&[
+        // The most that fit is accepted, and only the leases the flows use
+        // are built (flow f uses lease f % n).
+        let most = [
             "--leases",
             "1073741823",
             "--network",
             "0.0.0.0/0",
             "--subnet-len",
             "30",
-        ]);
+            "--flows",
+            "8",
+        ];
+        accepted(&most);
+        let p = parse(&most).unwrap().plan([2; 6], [4; 6]).unwrap();
+        assert_eq!(p.dst_nets.len(), 8);
+        let a = parse(&["--mode", "vxlan", "--vteps", "200", "--flows", "3"]).unwrap();
+        let p = a.plan([2; 6], [4; 6]).unwrap();
+        assert_eq!(
+            (p.vtep_nets.len(), p.vteps),
+            (3, 200),
+            "VTEP f % 200 of 3 flows"
+        );
         refused_for(&["--mode", "vxlan", "--vteps", "256"], "vteps", "255 fit");
         // --dst-subnets replaces the leases, but a --leases given with it is
         // still range-checked.
@@ -1573,7 +1792,7 @@ mod tests {
     }
 
     #[test]
-    fn write_pcap_refuses_drain_and_mbufs() {
+    fn write_pcap_refuses_drain_mbufs_and_the_rfc2544_rates() {
         for (flag, v) in [("drain-ms", "100"), ("mbufs", "8192")] {
             let f = format!("--{flag}");
             refused_for(
@@ -1589,6 +1808,37 @@ mod tests {
                 "sends nothing",
             );
             accepted(&[&f, v]);
+        }
+        // The RFC 2544 rates: said not to apply, not "add --rfc2544" (which
+        // --write-pcap refuses).
+        for (flag, v) in [("line-rate-mbps", "1000"), ("min-rate-pps", "5")] {
+            let f = format!("--{flag}");
+            let e = refused(&[
+                "--write-pcap",
+                "x.pcap",
+                "--dst-mac",
+                "02:00:00:00:00:02",
+                &f,
+                v,
+            ]);
+            let msg = e.to_string();
+            assert!(
+                !msg.contains("add --rfc2544") && !msg.contains("--rate-pps"),
+                "{msg}"
+            );
+            refused_for(
+                &[
+                    "--write-pcap",
+                    "x.pcap",
+                    "--dst-mac",
+                    "02:00:00:00:00:02",
+                    &f,
+                    v,
+                ],
+                flag,
+                "sends nothing",
+            );
+            accepted(&["--rfc2544", &f, v]);
         }
     }
 

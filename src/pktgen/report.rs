@@ -23,6 +23,9 @@ pub struct Report {
     pub tx_unsent: u64,
     /// Burst allocations that found the pool empty (each retried).
     pub tx_alloc_failures: u64,
+    /// Sending ended early because the TX device took no frame for
+    /// `engine::TX_STALL_S` (its ring full, its link down).
+    pub tx_stalled: bool,
     /// Distinct frames of ours received.
     pub rx_packets: u64,
     /// Further copies of frames already received.
@@ -94,6 +97,14 @@ impl Report {
                 s,
                 "  {:<18} {:>14}   (refused by the device; {} burst allocations found the pool empty)",
                 "not sent", self.tx_unsent, self.tx_alloc_failures
+            );
+        }
+        if self.tx_stalled {
+            let _ = writeln!(
+                s,
+                "  TX stalled: the device stopped accepting frames (none taken for {} s), \
+                 so sending ended early",
+                super::engine::TX_STALL_S
             );
         }
         let _ = writeln!(
@@ -214,6 +225,13 @@ impl Report {
                 None if r.interrupted => {
                     let _ = writeln!(s, "  throughput: interrupted before any rate was verified");
                 }
+                None if r.trials.iter().all(|t| t.tx_packets == 0) => {
+                    let _ = writeln!(
+                        s,
+                        "  throughput: no rate verified, nothing was sent (the TX port took no \
+                         frame): a generator failure, not the DUT's"
+                    );
+                }
                 None => {
                     let _ = writeln!(s, "  throughput: no rate passed, not even the lowest");
                 }
@@ -239,6 +257,7 @@ mod tests {
             tx_packets: 10,
             tx_unsent: 0,
             tx_alloc_failures: 0,
+            tx_stalled: false,
             rx_packets: 10,
             duplicates: 0,
             loss: 0,
@@ -314,12 +333,29 @@ mod tests {
     }
 
     #[test]
+    fn a_search_that_sent_nothing_blames_the_generator() {
+        let r = report(Some(search(conf(), |_| Measured::default(), || false)));
+        let t = r.to_table();
+        assert!(t.contains("no rate verified, nothing was sent"), "{t}");
+        assert!(
+            !t.contains("no rate passed") && !t.contains(" fail\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn unsent_frames_and_duplicates_are_shown() {
         let mut r = report(None);
+        assert!(!r.to_table().contains("stalled"));
         r.tx_unsent = 7;
         r.tx_alloc_failures = 3;
         r.duplicates = 2;
+        r.tx_stalled = true;
         let t = r.to_table();
+        assert!(
+            t.contains("TX stalled: the device stopped accepting frames (none taken for 1 s)"),
+            "{t}"
+        );
         assert!(
             t.contains("not sent") && t.contains(" 7 ") && t.contains("3 burst"),
             "{t}"
@@ -334,6 +370,7 @@ mod tests {
             (v["tx_unsent"].as_u64(), v["tx_alloc_failures"].as_u64()),
             (Some(7), Some(3))
         );
+        assert_eq!(v["tx_stalled"], true);
         assert_eq!(v["duplicates"], 2);
     }
 

@@ -30,8 +30,9 @@ pub enum Verdict {
     /// offered one): the DUT failed.
     Fail,
     /// The generator could not send the offered rate (below
-    /// [`MIN_SENT_SHARE`] of it) and nothing beyond the tolerance was lost:
-    /// not a DUT failure, and the offered rate is not verified.
+    /// [`MIN_SENT_SHARE`] of it) and nothing beyond the tolerance was lost,
+    /// or it sent nothing at all: not a DUT failure, and the offered rate
+    /// is not verified.
     GeneratorShort,
     /// Cut short by SIGINT/SIGTERM: proves nothing.
     Interrupted,
@@ -171,6 +172,9 @@ pub fn passes(tx: u64, rx: u64, tolerance_pct: f64) -> bool {
 pub fn verdict(offered: f64, m: &Measured, tolerance_pct: f64) -> Verdict {
     if m.interrupted {
         Verdict::Interrupted
+    } else if m.tx_packets == 0 {
+        // Nothing reached the DUT: the generator (or its port) failed.
+        Verdict::GeneratorShort
     } else if !passes(m.tx_packets, m.rx_packets, tolerance_pct) {
         Verdict::Fail
     } else if m.tx_pps < offered * MIN_SENT_SHARE {
@@ -228,10 +232,10 @@ pub fn search(
                 Some(rate)
             }
             // Not verified at `rate`: search below it. A short trial that
-            // lost nothing still proves the rate it did send.
+            // lost nothing still proves the rate it did send (if any).
             Verdict::GeneratorShort => {
                 hi = rate;
-                Some(m.tx_pps)
+                (m.tx_packets > 0).then_some(m.tx_pps)
             }
             Verdict::Fail => {
                 hi = rate;
@@ -390,6 +394,23 @@ mod tests {
         assert_eq!(r.trials[0].verdict, Verdict::Fail);
         let t = r.throughput_pps.unwrap();
         assert!(t <= 300_000.0 && t > 290_000.0, "{t}");
+        assert!(!r.generator_limited);
+    }
+
+    #[test]
+    fn a_trial_that_sent_nothing_is_the_generators_failure_not_the_duts() {
+        let v = verdict(1e6, &Measured::default(), 0.0);
+        assert_ne!(v, Verdict::Fail);
+        assert_eq!(v, Verdict::GeneratorShort);
+        // A port that takes nothing: every trial short, no rate verified
+        // (not 0 pps), the low end still tried.
+        let r = search(conf(), |_| Measured::default(), || false);
+        assert!(r
+            .trials
+            .iter()
+            .all(|t| t.verdict == Verdict::GeneratorShort && !t.pass));
+        assert!(r.trials.iter().any(|t| t.offered_pps == 10_000.0));
+        assert_eq!((r.throughput_pps, r.best_trial), (None, None));
         assert!(!r.generator_limited);
     }
 
