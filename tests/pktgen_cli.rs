@@ -549,3 +549,30 @@ fn pktgen_logs_to_stderr_at_warn_or_rust_log() {
         );
     }
 }
+
+/// TX on one ring, RX on another: the TX ring's own frames come back to a
+/// queue nobody polls, the ring fills, TX stalls and the run ends (exit
+/// 0, saying so); what waits in that queue is freed before the pool goes,
+/// so DPDK reports no mbuf still in use.
+#[test]
+fn a_run_whose_tx_port_hears_itself_frees_what_it_heard() {
+    let (_dir, mut eal) = eal("selfheard");
+    eal.push("--vdev=net_ring1".into());
+    let mut a = vec![
+        "--tx-port".to_string(),
+        "net_ring0".into(),
+        "--rx-port".into(),
+        "net_ring1".into(),
+        "--count".into(),
+        "5000".into(),
+    ];
+    a.extend(eal);
+    let o = pktgen_logged(&strs(&a), None);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("stopped accepting frames"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("still in use"), "{}", o.stderr);
+}
