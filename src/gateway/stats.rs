@@ -108,6 +108,20 @@ fn control_part(status: &ControlStatus) -> MetricsSnapshot {
 }
 
 /// The counters printed when vxgate stops.
+/// `name=count` of the non-zero counts, or `none`.
+fn nonzero(counts: &[(&str, u64)]) -> String {
+    let shown: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
+    if shown.is_empty() {
+        "none".to_string()
+    } else {
+        shown.join(" ")
+    }
+}
+
 pub fn final_report(s: &MetricsSnapshot, underlay: &str, access: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "vxgate: final counters");
@@ -125,27 +139,33 @@ pub fn final_report(s: &MetricsSnapshot, underlay: &str, access: &str) -> String
         );
     }
     let _ = writeln!(o, "  encap {} decap {}", s.encap_packets, s.decap_packets);
-    let slow: Vec<String> = s.slowpath.iter().map(|(k, n)| format!("{k}={n}")).collect();
-    let _ = writeln!(o, "  slowpath {}", slow.join(" "));
-    let drops: Vec<String> = s
-        .drops
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{k}={n}"))
-        .collect();
-    let _ = writeln!(
-        o,
-        "  drops {}",
-        if drops.is_empty() {
-            "none".to_string()
-        } else {
-            drops.join(" ")
-        }
-    );
+    let _ = writeln!(o, "  slowpath {}", nonzero(&s.slowpath));
+    let _ = writeln!(o, "  drops {}", nonzero(&s.drops));
     let _ = writeln!(
         o,
         "  leases {} neighbors underlay={} access={}",
         s.leases, s.neighbors[0], s.neighbors[1]
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_report_names_only_what_happened() {
+        let idle = final_report(&MetricsSnapshot::default(), "u0", "a0");
+        assert!(idle.contains("  slowpath none\n  drops none\n"), "{idle}");
+        let busy = MetricsSnapshot {
+            encap_packets: 7,
+            slowpath: vec![("arp", 3), ("icmp", 0), ("fragment", 1)],
+            drops: vec![("no_route", 2), ("tx_full", 0)],
+            ..Default::default()
+        };
+        let r = final_report(&busy, "u0", "a0");
+        assert!(r.contains("  encap 7 decap 0\n"), "{r}");
+        assert!(r.contains("  slowpath arp=3 fragment=1\n"), "{r}");
+        assert!(r.contains("  drops no_route=2\n"), "{r}");
+    }
 }
