@@ -6,7 +6,7 @@
 //! expired), with the same or different VtepMACs, so the PublicIP map is
 //! derived from the lease map with a reference count per (PublicIP, MAC).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::wire::MacAddr;
 
@@ -100,7 +100,10 @@ pub struct LeaseTables {
     vteps: Writer<VtepMacs>,
     /// PublicIP -> (VtepMAC, leases using it), oldest first. The newest
     /// `MAX_VTEP_MACS` are published; older ones wait for a free place.
-    macs: HashMap<u32, Vec<([u8; 6], u32)>>,
+    /// A B-tree, not a hash map: it never rehashes all its entries at once
+    /// (tens of ms at a million PublicIPs), which an etcd event would wait
+    /// for.
+    macs: BTreeMap<u32, Vec<([u8; 6], u32)>>,
 }
 
 /// A worker's readers of both lease tables.
@@ -120,7 +123,7 @@ impl LeaseTables {
         let tables = LeaseTables {
             leases,
             vteps,
-            macs: HashMap::new(),
+            macs: BTreeMap::new(),
         };
         (
             tables,

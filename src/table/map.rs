@@ -4,7 +4,9 @@
 //! Linear probing over 32-byte seqlocked slots (two per cache line).
 //! Removes leave tombstones, reused by later inserts; when live entries plus
 //! tombstones would pass half the slots, the writer builds a new table and
-//! publishes it through an `ArcSwap` plus a generation counter. Each reader
+//! publishes it through an `ArcSwap` plus a generation counter. A large
+//! table is rebuilt in steps of bounded work spread over the writes that
+//! follow (`Stage`), so no write waits for a whole copy. Each reader
 //! caches an `Arc` of the table it reads and swaps it in `refresh()`, at a
 //! burst boundary; the last holder of an old table releases it. The writer
 //! keeps its own reference to retired tables and frees them itself once no
@@ -37,6 +39,12 @@ const CLUSTERED: usize = 2;
 const CLUSTER_MIN_LIVE: usize = 64;
 /// Draws of multipliers per rebuild at most.
 const REDRAWS: usize = 4;
+/// Tables of at least this many slots are rebuilt in steps: a whole
+/// rebuild of a table this size (256 KiB) takes about 0.1 ms, of one of
+/// 2^21 slots (1 M leases) hundreds of ms, which no etcd event should wait.
+const STAGED_MIN_SLOTS: usize = 1 << 13;
+/// Slots a write makes or copies at most while a staged rebuild runs.
+const STAGE_STEP: usize = 1024;
 
 /// A value that fits three 64-bit words (24 bytes), so a slot is 32 bytes.
 ///
@@ -58,11 +66,17 @@ struct Inner {
 
 impl Inner {
     fn new(slots: usize) -> Self {
-        debug_assert!(slots.is_power_of_two() && slots >= MIN_SLOTS);
+        Inner::of((0..slots).map(|_| Slot::new()).collect())
+    }
+
+    /// A table over these (empty) slots, with new multipliers.
+    fn of(slots: Box<[Slot]>) -> Self {
+        let n = slots.len();
+        debug_assert!(n.is_power_of_two() && n >= MIN_SLOTS);
         Inner {
-            slots: (0..slots).map(|_| Slot::new()).collect(),
-            mask: slots - 1,
-            shift: 64 - slots.trailing_zeros(),
+            slots,
+            mask: n - 1,
+            shift: 64 - n.trailing_zeros(),
             mul: [rand::random::<u64>() | 1, rand::random::<u64>() | 1],
         }
     }
@@ -138,6 +152,81 @@ enum Find {
     Full,
 }
 
+/// A rebuild in steps, private to the writer until it is published: first
+/// the new table's slots are made, `STAGE_STEP` per write, then the
+/// current table's slots copied, `STAGE_STEP` per write, while every write
+/// goes to both tables (the current one stays what readers and the writer
+/// read until the new one is whole).
+struct Stage {
+    /// The new table's slots while they are being made.
+    making: Vec<Slot>,
+    /// Its size in slots.
+    target: usize,
+    /// The new table, once all its slots exist.
+    next: Option<Inner>,
+    /// The first slot of the current table not copied yet.
+    cursor: usize,
+    /// Live entries plus tombstones in `next`.
+    used: usize,
+    tombstones: usize,
+    /// Summed distance from home of `next`'s live entries.
+    displaced: usize,
+    /// Multipliers drawn for this rebuild so far.
+    draws: usize,
+}
+
+impl Stage {
+    fn new(target: usize, draws: usize) -> Stage {
+        Stage {
+            making: Vec::with_capacity(target),
+            target,
+            next: None,
+            cursor: 0,
+            used: 0,
+            tombstones: 0,
+            displaced: 0,
+            draws,
+        }
+    }
+
+    /// `key` with `words` into `next`, as the writer puts it into the
+    /// current table; false if `next` has no room left (then the stage is
+    /// given up).
+    fn put(&mut self, key: u32, words: [u64; WORDS]) -> bool {
+        let Some(next) = &self.next else { return true };
+        match next.find(key) {
+            Find::Found(i) => {
+                if next.slots[i].words() != words {
+                    next.slots[i].publish(key, words);
+                }
+            }
+            Find::Tombstone(i) => {
+                next.slots[i].publish(key, words);
+                self.tombstones -= 1;
+                self.displaced += next.distance(i, key);
+            }
+            Find::Empty(i) if self.used < next.slots.len() / 2 => {
+                next.slots[i].publish(key, words);
+                self.used += 1;
+                self.displaced += next.distance(i, key);
+            }
+            Find::Empty(_) | Find::Full => return false,
+        }
+        true
+    }
+
+    /// Removes `key` from `next`, as the writer removes it from the
+    /// current table.
+    fn remove(&mut self, key: u32) {
+        let Some(next) = &self.next else { return };
+        if let Find::Found(i) = next.find(key) {
+            next.slots[i].retire();
+            self.tombstones += 1;
+            self.displaced -= next.distance(i, key);
+        }
+    }
+}
+
 /// What the writer and every reader share.
 struct Shared {
     table: ArcSwap<Inner>,
@@ -161,6 +250,10 @@ pub struct Writer<V: Packed> {
     redrawn_at: usize,
     /// Replaced tables some reader may still hold; freed here once not.
     retired: Vec<Arc<Inner>>,
+    /// A rebuild in steps under way (large tables only).
+    stage: Option<Stage>,
+    /// Slots the last write made or copied for a staged rebuild.
+    work: usize,
     _v: PhantomData<fn() -> V>,
 }
 
@@ -174,8 +267,9 @@ pub struct Reader<V: Packed> {
 
 /// A new map sized so `capacity_hint` entries fit without a rebuild.
 pub fn map<V: Packed>(capacity_hint: usize) -> (Writer<V>, Reader<V>) {
-    let min_slots = capacity_hint
-        .saturating_mul(2)
+    // Room for the hint below the point (31/64 full) where a large table
+    // starts its next rebuild.
+    let min_slots = (capacity_hint.saturating_mul(64) / 31 + 1)
         .max(MIN_SLOTS)
         .checked_next_power_of_two()
         .unwrap_or(1 << (usize::BITS - 1));
@@ -194,6 +288,8 @@ pub fn map<V: Packed>(capacity_hint: usize) -> (Writer<V>, Reader<V>) {
         displaced: 0,
         redrawn_at: 0,
         retired: Vec::new(),
+        stage: None,
+        work: 0,
         _v: PhantomData,
     };
     let reader = writer.reader();
@@ -204,7 +300,27 @@ impl<V: Packed> Writer<V> {
     /// Inserts or updates; returns the previous value.
     pub fn insert(&mut self, key: u32, v: V) -> Option<V> {
         self.reclaim();
+        self.work = 0;
         let words = v.pack();
+        let old = self.insert_here(key, words);
+        if let Some(stage) = self.stage.as_mut() {
+            if !stage.put(key, words) {
+                self.give_up_stage();
+            }
+        }
+        // Large tables start their rebuild early, at 31/64 full, so that
+        // it is done in steps before the current table is half full (the
+        // 1/64 left is 128 inserts at the smallest such table, which a
+        // rebuild in steps needs 24 writes for; 5 times that at any size).
+        if self.staged() && !self.fits_early(self.live + self.tombstones) {
+            self.start_stage();
+        }
+        self.step();
+        old
+    }
+
+    /// `insert` into the current table.
+    fn insert_here(&mut self, key: u32, words: [u64; WORDS]) -> Option<V> {
         match self.table.find(key) {
             Find::Found(i) => {
                 let slot = &self.table.slots[i];
@@ -231,6 +347,11 @@ impl<V: Packed> Writer<V> {
                 self.redraw_if_clustered();
                 None
             }
+            Find::Empty(_) | Find::Full if self.stage.is_some() => {
+                // The staged rebuild fell behind: finish it at once.
+                self.finish_stage_now();
+                self.insert_here(key, words)
+            }
             Find::Empty(_) | Find::Full => {
                 self.rebuild(Some((key, words)));
                 None
@@ -241,25 +362,28 @@ impl<V: Packed> Writer<V> {
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: u32) -> Option<V> {
         self.reclaim();
-        match self.table.find(key) {
-            Find::Found(i) => {
-                let slot = &self.table.slots[i];
-                let old = slot.words();
-                slot.retire();
-                let d = self.table.distance(i, key);
-                debug_assert!(d <= self.displaced);
-                self.displaced = self.displaced.saturating_sub(d);
-                self.live -= 1;
-                self.tombstones += 1;
-                // Mostly tombstones: long chains for misses and a table
-                // bigger than needed. Rebuild (and maybe shrink) it.
-                if self.tombstones > self.live && self.tombstones > self.capacity() / 4 {
-                    self.rebuild(None);
-                }
-                Some(V::unpack(old))
-            }
-            _ => None,
+        self.work = 0;
+        let Find::Found(i) = self.table.find(key) else {
+            return None;
+        };
+        let slot = &self.table.slots[i];
+        let old = slot.words();
+        slot.retire();
+        let d = self.table.distance(i, key);
+        debug_assert!(d <= self.displaced);
+        self.displaced = self.displaced.saturating_sub(d);
+        self.live -= 1;
+        self.tombstones += 1;
+        if let Some(stage) = self.stage.as_mut() {
+            stage.remove(key);
         }
+        // Mostly tombstones: long chains for misses and a table bigger
+        // than needed. Rebuild (and maybe shrink) it.
+        if self.tombstones > self.live && self.tombstones > self.capacity() / 4 {
+            self.rebuild_soon();
+        }
+        self.step();
+        Some(V::unpack(old))
     }
 
     /// The current value of `key`, as the writer last wrote it.
@@ -321,7 +445,11 @@ impl<V: Packed> Writer<V> {
         if !self.retired.is_empty() {
             // Count 1 = only our reference is left, and no reader can get a
             // new one: the ArcSwap already points to a newer table.
-            self.retired.retain(|t| Arc::strong_count(t) > 1);
+            let (done, held) = std::mem::take(&mut self.retired)
+                .into_iter()
+                .partition(|t| Arc::strong_count(t) == 1);
+            self.retired = held;
+            release(done);
         }
         self.retired.len()
     }
@@ -360,20 +488,129 @@ impl<V: Packed> Writer<V> {
             && self.live >= self.redrawn_at.saturating_mul(2)
         {
             self.redrawn_at = self.live;
+            self.rebuild_soon();
+        }
+    }
+
+    /// A staged rebuild starts before the current table is half full.
+    fn fits_early(&self, used: usize) -> bool {
+        used.saturating_mul(64) <= self.table.slots.len().saturating_mul(31)
+    }
+
+    /// Is the current table large enough to be rebuilt in steps?
+    fn staged(&self) -> bool {
+        self.table.slots.len() >= STAGED_MIN_SLOTS
+    }
+
+    /// A table size for `live` entries: live entries at most 3/8 of the
+    /// slots after a rebuild, so at least 1/8 of the table is inserted
+    /// before the next one (amortised O(1)).
+    fn slots_for(&self, live: usize) -> usize {
+        let mut slots = self.min_slots;
+        while live.saturating_mul(8) > slots.saturating_mul(3) && slots <= usize::MAX / 4 {
+            slots *= 2;
+        }
+        slots
+    }
+
+    /// A rebuild: in steps for a large table, at once for a small one.
+    fn rebuild_soon(&mut self) {
+        if self.staged() {
+            self.start_stage();
+        } else {
             self.rebuild(None);
         }
+    }
+
+    /// Starts a rebuild in steps to the size the live entries call for,
+    /// unless one to that size is under way (one to another size, say a
+    /// growth the table no longer needs after mass removal, starts over).
+    fn start_stage(&mut self) {
+        let want = self.slots_for(self.live);
+        if self.stage.as_ref().is_some_and(|s| s.target == want) {
+            return;
+        }
+        self.stage = Some(Stage::new(want, 1));
+    }
+
+    /// A staged rebuild whose new table ran out of room (the table grew
+    /// faster than the steps copied it): given up, the next write starts
+    /// one sized for what the table holds now.
+    fn give_up_stage(&mut self) {
+        self.stage = None;
+    }
+
+    /// One step of a staged rebuild, if one is under way: `STAGE_STEP`
+    /// slots made or copied, and the new table published once whole.
+    fn step(&mut self) {
+        self.advance(STAGE_STEP);
+    }
+
+    /// Runs a staged rebuild to its end now.
+    fn finish_stage_now(&mut self) {
+        while self.stage.is_some() {
+            self.advance(usize::MAX);
+        }
+    }
+
+    /// Makes or copies up to `budget` slots of the staged rebuild.
+    fn advance(&mut self, mut budget: usize) {
+        let Some(stage) = self.stage.as_mut() else {
+            return;
+        };
+        if stage.next.is_none() {
+            let n = budget.min(stage.target - stage.making.len());
+            stage.making.extend((0..n).map(|_| Slot::new()));
+            budget -= n;
+            self.work += n;
+            if stage.making.len() < stage.target {
+                return;
+            }
+            let slots = std::mem::take(&mut stage.making).into_boxed_slice();
+            stage.next = Some(Inner::of(slots));
+        }
+        let end = stage
+            .cursor
+            .saturating_add(budget)
+            .min(self.table.slots.len());
+        for slot in &self.table.slots[stage.cursor..end] {
+            if let State::Live(k) = slot.state() {
+                if !stage.put(k, slot.words()) {
+                    self.give_up_stage();
+                    return;
+                }
+            }
+        }
+        self.work += end - stage.cursor;
+        stage.cursor = end;
+        if end == self.table.slots.len() {
+            self.finish_stage();
+        }
+    }
+
+    /// Publishes a staged rebuild whose copy is complete, unless its
+    /// multipliers cluster the keys: then it starts over with new ones.
+    fn finish_stage(&mut self) {
+        let Some(stage) = self.stage.take() else {
+            return;
+        };
+        let clustered = self.live >= CLUSTER_MIN_LIVE && stage.displaced > CLUSTERED * self.live;
+        if clustered && stage.draws < REDRAWS {
+            self.stage = Some(Stage::new(stage.target, stage.draws + 1));
+            return;
+        }
+        let Some(next) = stage.next else { return };
+        self.publish(next);
+        self.tombstones = stage.tombstones;
+        self.displaced = stage.displaced;
+        self.reclaim();
     }
 
     /// Copies the live entries (plus `extra`) into a fresh table sized for
     /// them with room to grow, then publishes it.
     fn rebuild(&mut self, extra: Option<(u32, [u64; WORDS])>) {
         let live = self.live + usize::from(extra.is_some());
-        // Live entries at most 3/8 of the slots after a rebuild, so at least
-        // 1/8 of the table is inserted before the next one (amortised O(1)).
-        let mut slots = self.min_slots;
-        while live.saturating_mul(8) > slots.saturating_mul(3) && slots <= usize::MAX / 4 {
-            slots *= 2;
-        }
+        let slots = self.slots_for(live);
         // A build whose multipliers cluster these keys is drawn again (a
         // few times at most: each draw is bad with tiny probability).
         let (mut next, mut displaced) = self.fill(Inner::new(slots), extra);
@@ -405,6 +642,18 @@ impl<V: Packed> Writer<V> {
             }
         }
         (next, displaced)
+    }
+}
+
+/// Frees tables nobody reads any more. A large one's free (the kernel
+/// unmapping tens of MiB: milliseconds) runs on a thread of its own, which
+/// inherits the writer's CPUs, so no write waits for it; small ones are
+/// freed here. Should the thread not start, they are freed here too.
+fn release(tables: Vec<Arc<Inner>>) {
+    if tables.iter().any(|t| t.slots.len() >= STAGED_MIN_SLOTS) {
+        let _ = std::thread::Builder::new()
+            .name("vxgate-free".into())
+            .spawn(move || drop(tables));
     }
 }
 
@@ -640,8 +889,19 @@ mod tests {
         // tombstones, removes and rebuilds (the helper asserts it).
         mean_displacement(&w);
         assert!(w.capacity() >= 2 * w.len());
+        holds_exactly(&w, &mut r, model, 0..3000);
+    }
+
+    /// Writer and (refreshed) reader hold exactly `model` over `keys`, and
+    /// the writer nothing else.
+    fn holds_exactly(
+        w: &Writer<Val>,
+        r: &mut Reader<Val>,
+        model: HashMap<u32, Val>,
+        keys: std::ops::Range<u32>,
+    ) {
         r.refresh();
-        for key in 0..3000 {
+        for key in keys {
             assert_eq!(r.get(key), model.get(&key).copied());
             assert_eq!(w.get(key), model.get(&key).copied());
         }
@@ -821,6 +1081,83 @@ mod tests {
             assert_eq!(w.remove(k), Some(val(k, 1)));
         }
         assert!(w.is_empty());
+    }
+
+    /// A table of `STAGED_MIN_SLOTS` and more grows and shrinks by
+    /// rebuilds in steps: no write makes or copies more than `STAGE_STEP`
+    /// slots (the whole table was copied by one write before), every
+    /// write is seen at once by the writer, and by readers at their next
+    /// refresh, also while a rebuild is under way, and the new tables
+    /// hold exactly the entries of the old.
+    #[test]
+    fn a_large_table_is_rebuilt_in_steps_of_bounded_work() {
+        let (mut w, mut r) = map::<Val>(3_000);
+        assert_eq!(w.capacity(), STAGED_MIN_SLOTS);
+        let mut model = HashMap::new();
+        let (mut max_work, mut stepped, mut checked_mid_stage) = (0, 0, 0);
+        let mut check = |w: &Writer<Val>, r: &mut Reader<Val>, model: &HashMap<u32, Val>| {
+            max_work = max_work.max(w.work);
+            stepped += usize::from(w.work > 0);
+            assert_eq!(w.len(), model.len());
+            if w.stage.is_some() && checked_mid_stage < 50 {
+                checked_mid_stage += 1;
+                r.refresh();
+                assert!(model.iter().all(|(k, v)| r.get(*k) == Some(*v)));
+            }
+        };
+        // Grow to 40 000 entries (8 192 -> 131 072 slots) with updates and
+        // some removes mixed in, then remove nearly all.
+        let mut x = 0x9e37_79b9_u32;
+        for version in 0..60_000u64 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let key = x % 40_000;
+            if x & 0x700 == 0 {
+                assert_eq!(w.remove(key), model.remove(&key));
+            } else {
+                let v = val(key, version);
+                assert_eq!(w.insert(key, v), model.insert(key, v));
+            }
+            assert_eq!(w.get(key), model.get(&key).copied());
+            check(&w, &mut r, &model);
+        }
+        let grown = (w.capacity(), w.generation());
+        assert!(grown.0 >= 65_536 && grown.1 >= 3, "{grown:?}");
+        for key in 0..39_000 {
+            assert_eq!(w.remove(key), model.remove(&key));
+            check(&w, &mut r, &model);
+        }
+        assert!(w.capacity() < grown.0, "shrunk by a staged rebuild");
+        assert!(
+            max_work <= STAGE_STEP,
+            "a write did {max_work} slots of work"
+        );
+        assert!(stepped > 100 && checked_mid_stage > 0);
+        mean_displacement(&w);
+        holds_exactly(&w, &mut r, model, 0..40_000);
+    }
+
+    /// A staged rebuild whose new table fills up (it was sized for fewer
+    /// entries than the table now holds) is given up, and the table it
+    /// would have replaced goes on unharmed.
+    #[test]
+    fn a_staged_rebuild_without_room_is_given_up() {
+        let (mut w, mut r) = map::<Val>(3_000);
+        for k in 0..2_000 {
+            w.insert(k, val(k, 1));
+        }
+        let gen = w.generation();
+        // A new table of 16 slots cannot take 2 000 entries.
+        w.stage = Some(Stage::new(MIN_SLOTS, 1));
+        w.insert(5_000, val(5_000, 1));
+        assert!(w.stage.is_none(), "given up");
+        assert_eq!(w.generation(), gen, "nothing published");
+        r.refresh();
+        assert!((0..2_000)
+            .chain([5_000])
+            .all(|k| r.get(k) == Some(val(k, 1))));
+        mean_displacement(&w);
     }
 
     #[test]
