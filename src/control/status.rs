@@ -34,7 +34,18 @@ pub struct ControlStatus {
     /// Unix seconds; 0 = no own lease, NEVER = reservation.
     own_lease_expiry_unix: AtomicU64,
     latency_sum_us: AtomicU64,
-    latency_us: Mutex<Histogram<u64>>,
+    latency_us: Mutex<Latency>,
+}
+
+/// Event latencies: the HDR histogram gives the quantiles; the exported
+/// buckets are counted exactly as events arrive (the histogram's own
+/// buckets would count a value a little above a bound, 1.0004 s in
+/// `le="1.0"`, as at most the bound).
+#[derive(Debug)]
+struct Latency {
+    hist: Histogram<u64>,
+    /// Events of at most `LATENCY_BUCKETS_S[i]` and above the bound before.
+    in_bucket: [u64; LATENCY_BUCKETS_S.len()],
 }
 
 /// A snapshot of the event -> data-plane latency histogram.
@@ -77,7 +88,10 @@ impl ControlStatus {
             leases: AtomicU64::new(0),
             own_lease_expiry_unix: AtomicU64::new(0),
             latency_sum_us: AtomicU64::new(0),
-            latency_us: Mutex::new(h),
+            latency_us: Mutex::new(Latency {
+                hist: h,
+                in_bucket: [0; LATENCY_BUCKETS_S.len()],
+            }),
         }
     }
 
@@ -137,17 +151,14 @@ impl ControlStatus {
 
     /// Snapshot of the event -> sink latency (microseconds).
     pub fn latency(&self) -> LatencySummary {
-        let h = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+        let h = &l.hist;
         let buckets = LATENCY_BUCKETS_S
             .iter()
-            .map(|le| {
-                let le_us = (le * 1e6) as u64;
-                let n = if h.is_empty() {
-                    0
-                } else {
-                    h.count_between(0, le_us)
-                };
-                (*le, n)
+            .zip(&l.in_bucket)
+            .scan(0, |below, (le, n)| {
+                *below += n;
+                Some((*le, *below))
             })
             .collect();
         LatencySummary {
@@ -210,8 +221,14 @@ impl ControlStatus {
             Relaxed,
         );
         self.latency_sum_us.fetch_add(us, Relaxed);
-        let mut h = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
-        h.saturating_record(us.max(1));
+        let mut l = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+        l.hist.saturating_record(us.max(1));
+        if let Some(i) = LATENCY_BUCKETS_S
+            .iter()
+            .position(|le| us <= (le * 1e6).round() as u64)
+        {
+            l.in_bucket[i] += 1;
+        }
     }
 }
 
@@ -240,6 +257,15 @@ mod tests {
         // the 2 s event only in +Inf (count).
         assert_eq!(counts, [1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4]);
         assert!((l.sum_seconds - 2.020785).abs() < 1e-9, "{}", l.sum_seconds);
+        // Exactly at a bound counts in it; a little above, not (the HDR
+        // histogram's bucket of 1 s reaches 1.0005 s).
+        for us in [1_000_000, 1_000_400, 10] {
+            s.record_event_at(now - Duration::from_micros(us), now);
+        }
+        let l = s.latency();
+        assert_eq!(l.buckets[0], (0.00001, 2));
+        assert_eq!(l.buckets[11], (1.0, 6), "{:?}", l.buckets);
+        assert_eq!(l.count, 8);
         assert!(s.last_event_age().is_some());
     }
 
