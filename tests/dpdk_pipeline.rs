@@ -971,6 +971,17 @@ impl Live {
         assert!(self.punt.is_empty() && self.outgoing.is_empty());
     }
 
+    /// Ends a test: worker 0 stopped, nothing more sent on either port,
+    /// the worker's and the slow path's counters as given, every mbuf back
+    /// in the pool.
+    fn finish(mut self, rig: &mut Rig, worker: CounterSnapshot, slow: CounterSnapshot) {
+        self.stop();
+        assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
+        assert_eq!(self.worker_counters.snapshot(), worker, "worker counters");
+        assert_eq!(self.slow_counters.snapshot(), slow, "slow-path counters");
+        assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
+    }
+
     /// Stops and joins worker 0, leaving the queues as they are.
     fn stop_worker(&mut self) {
         self.stop.store(true, Relaxed);
@@ -1037,16 +1048,12 @@ fn held_frames_go_out_after_the_arp_reply() {
     let out = rig.wait_for(Side::Underlay, 1);
     assert_encap(&out[0], &n0, 3, &forwarded(&direct, n0.vtep_mac, VTEP_MAC));
 
-    live.stop();
-    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
-    assert_eq!(
-        live.worker_counters.snapshot(),
-        // Three holds and the punted ARP reply are slow-path ARP work.
-        counts(4, 0, &[], &[(SlowKind::Arp, 4)])
+    // Three holds and the punted ARP reply are slow-path ARP work.
+    live.finish(
+        &mut rig,
+        counts(4, 0, &[], &[(SlowKind::Arp, 4)]),
+        CounterSnapshot::default(),
     );
-    assert_eq!(live.slow_counters.snapshot(), CounterSnapshot::default());
-    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
-    drop(live);
 }
 
 /// Frames held for next hops nobody answers for, on both ports: two more
@@ -1418,19 +1425,11 @@ fn fragmented_in_two(tag: &str, mtu: Option<u16>, total: usize, first: usize) ->
         assert_encap(o, &n0, 0x9e37 + i as u16, &inner);
     }
 
-    live.stop();
-    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
-    assert_eq!(
-        live.worker_counters.snapshot(),
-        counts(0, 0, &[], &[(SlowKind::Fragment, 1)])
+    live.finish(
+        &mut rig,
+        counts(0, 0, &[], &[(SlowKind::Fragment, 1)]),
+        counts(2, 0, &[], &[]),
     );
-    assert_eq!(live.slow_counters.snapshot(), counts(2, 0, &[], &[]));
-    assert_eq!(
-        rig.pool.in_use(),
-        rig.baseline,
-        "the original and the fragments freed"
-    );
-    drop(live);
     out
 }
 
@@ -1674,17 +1673,13 @@ fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
     let out = rig.wait_for(Side::Access, 1);
     assert_delivered(&out[0], &forwarded(&fourth, mac3, ACCESS_MAC));
 
-    live.stop();
-    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
-    assert_eq!(
-        live.worker_counters.snapshot(),
-        // Slow-path ARP: the hold, h's reply, three punted requests and
-        // the one answered in place.
-        counts(0, 4, &[(DropReason::NotForUs, 2)], &[(SlowKind::Arp, 6)])
+    // Slow-path ARP: the hold, h's reply, three punted requests and
+    // the one answered in place.
+    live.finish(
+        &mut rig,
+        counts(0, 4, &[(DropReason::NotForUs, 2)], &[(SlowKind::Arp, 6)]),
+        CounterSnapshot::default(),
     );
-    assert_eq!(live.slow_counters.snapshot(), CounterSnapshot::default());
-    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
-    drop(live);
 }
 
 /// Fragments vxgate makes are packets of their own: a 1500-byte packet
@@ -1714,19 +1709,12 @@ fn fragments_held_for_an_unresolved_node_are_dropped_one_by_one() {
         // given up.
         assert_eq!(rig.wait_for(side, 2), [our_garp(side), our_garp(side)]);
     }
-    live.stop();
-    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
-    assert_eq!(
-        live.worker_counters.snapshot(),
-        counts(0, 0, &[], &[(SlowKind::Fragment, 1)])
+    // The slow path: each fragment built (encap), held (ARP) and lost.
+    live.finish(
+        &mut rig,
+        counts(0, 0, &[], &[(SlowKind::Fragment, 1)]),
+        counts(2, 0, &[(DropReason::NoNeighbor, 2)], &[(SlowKind::Arp, 2)]),
     );
-    // Each fragment built (encap), held (slow-path ARP) and lost.
-    assert_eq!(
-        live.slow_counters.snapshot(),
-        counts(2, 0, &[(DropReason::NoNeighbor, 2)], &[(SlowKind::Arp, 2)])
-    );
-    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
-    drop(live);
 }
 
 /// A 1500-byte packet without DF whose fragment offset says 65408: its
@@ -1745,16 +1733,9 @@ fn a_fragment_ending_past_byte_65535_is_dropped_as_bad_ipv4() {
     wait_punted(&live.punt, 1);
     assert_eq!(live.poll_at(Duration::ZERO), 1);
     assert!(live.outgoing.is_empty(), "nothing to send");
-    live.stop();
-    assert!(rig.drain(Side::Underlay).is_empty() && rig.drain(Side::Access).is_empty());
-    assert_eq!(
-        live.worker_counters.snapshot(),
-        counts(0, 0, &[], &[(SlowKind::Fragment, 1)])
+    live.finish(
+        &mut rig,
+        counts(0, 0, &[], &[(SlowKind::Fragment, 1)]),
+        counts(0, 0, &[(DropReason::BadIpv4, 1)], &[]),
     );
-    assert_eq!(
-        live.slow_counters.snapshot(),
-        counts(0, 0, &[(DropReason::BadIpv4, 1)], &[])
-    );
-    assert_eq!(rig.pool.in_use(), rig.baseline, "no mbuf leaked");
-    drop(live);
 }
