@@ -615,65 +615,42 @@ impl<V: Packed> Writer<V> {
         self.reclaim();
     }
 
-    /// Copies the live entries (plus `extra`) into a fresh table sized for
-    /// them with room to grow, then publishes it.
+    /// A whole rebuild in one go (a small table, where it takes well under
+    /// a millisecond): the staged rebuild run to its end at once, then
+    /// `extra` put into the new table, which is sized with room for it.
     fn rebuild(&mut self, extra: Option<(u32, [u64; WORDS])>) {
         let live = self.live + usize::from(extra.is_some());
-        let slots = self.slots_for(live);
-        // A build whose multipliers cluster these keys is drawn again (a
-        // few times at most: each draw is bad with tiny probability).
-        let (mut next, mut displaced) = self.fill(Inner::new(slots), extra);
-        for _ in 1..REDRAWS {
-            if live < CLUSTER_MIN_LIVE || displaced <= CLUSTERED * live {
-                break;
-            }
-            (next, displaced) = self.fill(Inner::new(slots), extra);
+        discard(self.stage.replace(Stage::new(self.slots_for(live), 1)));
+        self.finish_stage_now();
+        if let Some((key, words)) = extra {
+            self.insert_here(key, words);
         }
-        self.publish(next);
-        self.live = live;
-        self.tombstones = 0;
-        self.displaced = displaced;
-        self.reclaim();
-    }
-
-    /// `next` with the live entries (plus `extra`) in it, and their summed
-    /// distance from home.
-    fn fill(&self, next: Inner, extra: Option<(u32, [u64; WORDS])>) -> (Inner, usize) {
-        let entries = self.table.slots.iter().filter_map(|s| match s.state() {
-            State::Live(k) => Some((k, s.words())),
-            _ => None,
-        });
-        let mut displaced = 0;
-        for (key, words) in entries.chain(extra) {
-            if let Find::Empty(i) = next.find(key) {
-                next.slots[i].publish(key, words);
-                displaced += next.distance(i, key);
-            }
-        }
-        (next, displaced)
     }
 }
 
-/// Frees a rebuild in steps that was given up, as `release` frees tables:
-/// a large one on a thread of its own.
+/// Frees a rebuild in steps that was given up, as `free_aside` does.
 fn discard(stage: Option<Stage>) {
-    let Some(stage) = stage else { return };
-    if stage.target >= STAGED_MIN_SLOTS {
-        let _ = std::thread::Builder::new()
-            .name("vxgate-free".into())
-            .spawn(move || drop(stage));
+    if let Some(stage) = stage {
+        let big = stage.target >= STAGED_MIN_SLOTS;
+        free_aside(stage, big);
     }
 }
 
-/// Frees tables nobody reads any more. A large one's free (the kernel
-/// unmapping tens of MiB: milliseconds) runs on a thread of its own, which
-/// inherits the writer's CPUs, so no write waits for it; small ones are
-/// freed here. Should the thread not start, they are freed here too.
+/// Frees tables nobody reads any more, as `free_aside` does.
 fn release(tables: Vec<Arc<Inner>>) {
-    if tables.iter().any(|t| t.slots.len() >= STAGED_MIN_SLOTS) {
+    let big = tables.iter().any(|t| t.slots.len() >= STAGED_MIN_SLOTS);
+    free_aside(tables, big);
+}
+
+/// Drops `x`: if `big`, on a short-lived thread of its own, which inherits
+/// the writer's CPUs (the kernel unmapping tens of MiB takes milliseconds,
+/// which no write should wait for); else, or should the thread not start,
+/// here.
+fn free_aside<T: Send + 'static>(x: T, big: bool) {
+    if big {
         let _ = std::thread::Builder::new()
             .name("vxgate-free".into())
-            .spawn(move || drop(tables));
+            .spawn(move || drop(x));
     }
 }
 
