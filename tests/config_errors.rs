@@ -522,6 +522,16 @@ fn etcd_endpoints_are_checked_fully() {
         "etcd-endpoints",
         &["`http://10.0.0.6:99999`", "1 to 65535"],
     );
+    // One scheme for the whole cluster: one TLS setting serves them all.
+    expect_err(
+        &[(
+            "--etcd-endpoints",
+            "https://10.0.0.5:2379,http://10.0.0.6:2379",
+        )],
+        &[],
+        "etcd-endpoints",
+        &["mixes http:// and https://"],
+    );
     // Every accepted form.
     let cfg = parse(
         &[(

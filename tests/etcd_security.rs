@@ -54,6 +54,55 @@ async fn tls_with_client_certs_accepted_without_refused() {
     ));
 }
 
+/// Without --etcd-cafile an https server is checked against the system's
+/// trust roots (here `SSL_CERT_FILE`, which rustls-native-certs reads as
+/// OpenSSL does): a server signed by a CA outside them is refused, one
+/// inside them accepted. Before, the client trusted no CA at all and
+/// retried "unreachable" for ever.
+#[test]
+fn without_a_ca_file_the_system_trust_roots_check_the_server() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let files = make_certs(certs_dir.path());
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = make_certs(other_dir.path());
+    let (ca, cert, key) = (
+        files.ca.clone(),
+        files.client_cert.clone(),
+        files.client_key.clone(),
+    );
+    let etcd = Etcd::start_tls(files);
+    etcd.ctl(&["put", "/coreos.com/network/config", CONFIG]);
+    let mut opts = options(&etcd.endpoint());
+    opts.certfile = Some(cert);
+    opts.keyfile = Some(key);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Set while no other thread of this process reads the environment
+    // (one process per test; the runtime's threads are idle). The roots
+    // are read again at every connect.
+    std::env::set_var("SSL_CERT_FILE", &other.ca);
+    let e = rt
+        .block_on(async { Control::connect(opts.clone()).await?.ping().await })
+        .expect_err("a server outside the trust roots must be refused");
+    eprintln!("server signed by another CA: {e}");
+    assert!(format!("{e}").contains("certificate"), "{e}");
+    std::env::set_var("SSL_CERT_FILE", &ca);
+    let rev = rt
+        .block_on(async { Control::connect(opts).await?.ping().await })
+        .expect("a server inside the trust roots is accepted");
+    assert!(rev > 0);
+    // An https endpoint with no TLS file at all: the same roots.
+    let plain = options(&etcd.endpoint());
+    let e = rt
+        .block_on(async { Control::connect(plain).await?.ping().await })
+        .expect_err("the server demands a client certificate");
+    eprintln!("trusted server, no client certificate: {e}");
+    assert!(!format!("{e}").contains("UnknownIssuer"), "{e}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_password_accepted_wrong_password_refused() {
     let mut etcd = Etcd::start();

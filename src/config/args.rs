@@ -125,7 +125,8 @@ pub struct RunArgs {
 
     /// PEM CA bundle that verifies the etcd servers (https endpoints).
     ///
-    /// Default: none. Example: --etcd-cafile /etc/vxgate/tls/ca.pem
+    /// Default: the system's trust roots (SSL_CERT_FILE, SSL_CERT_DIR or
+    /// /etc/ssl/certs). Example: --etcd-cafile /etc/vxgate/tls/ca.pem
     #[arg(long, value_name = "FILE")]
     pub etcd_cafile: Option<PathBuf>,
 

@@ -601,6 +601,20 @@ fn etcd(input: EtcdInput) -> Result<EtcdConfig, ConfigError> {
             ConfigError::invalid("etcd-endpoints", endpoint::redact(e), err.problem, err.fix)
         })?;
     }
+    // One TLS setting serves every endpoint: the etcd client refuses TLS
+    // options with an http:// URL and speaks TLS to every https:// one.
+    let https = endpoints
+        .iter()
+        .filter(|e| e.starts_with("https://"))
+        .count();
+    if https > 0 && https < endpoints.len() {
+        return Err(ConfigError::invalid(
+            "etcd-endpoints",
+            endpoint::redact(&shown),
+            "mixes http:// and https:// endpoints; the members of one etcd cluster are reached one way",
+            "give every endpoint with the scheme the cluster serves",
+        ));
+    }
 
     let raw_prefix = input
         .prefix

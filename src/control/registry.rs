@@ -124,9 +124,12 @@ fn connect_options(opts: &EtcdOptions) -> Result<ConnectOptions, ControlError> {
         .with_keep_alive_while_idle(true);
     if opts.cafile.is_some() || opts.certfile.is_some() || opts.keyfile.is_some() {
         let mut tls = TlsOptions::new();
-        if let Some(ca) = &opts.cafile {
-            tls = tls.ca_certificate(Certificate::from_pem(read_file("etcd-cafile", ca)?));
-        }
+        tls = match &opts.cafile {
+            Some(ca) => tls.ca_certificate(Certificate::from_pem(read_file("etcd-cafile", ca)?)),
+            // Without a CA file the servers are checked against the
+            // system's trust roots, as flanneld's Go client does.
+            None => tls.with_native_roots(),
+        };
         match (&opts.certfile, &opts.keyfile) {
             (Some(c), Some(k)) => {
                 tls = tls.identity(Identity::from_pem(
@@ -148,9 +151,11 @@ fn connect_options(opts: &EtcdOptions) -> Result<ConnectOptions, ControlError> {
         }
         co = co.with_tls(tls);
     } else if opts.endpoints.iter().any(|e| e.starts_with("https://")) {
+        // etcd-client would otherwise speak TLS trusting no CA at all.
         tracing::info!(
-            "https etcd endpoint without --etcd-cafile: using system trust roots if any"
+            "https etcd endpoint without --etcd-cafile: the servers' certificates are checked against the system's trust roots (SSL_CERT_FILE, SSL_CERT_DIR or /etc/ssl/certs)"
         );
+        co = co.with_tls(TlsOptions::new().with_native_roots());
     }
     if let Some(user) = &opts.username {
         co = co.with_user(user.clone(), opts.password.clone().unwrap_or_default());
