@@ -48,13 +48,13 @@ struct FwdArgs {
     port_b: String,
     /// Packet buffers in the pool (both ports' RX rings draw from it),
     /// 4096 (what one worker's two ports need, as `vxgate run`) to 16777216.
-    #[arg(long, default_value_t = 8191, value_name = "N",
+    #[arg(long, default_value_t = 8191, value_name = "N", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(
               i64::from(vxgate::config::Config::min_mbufs(1))..=i64::from(dpdk::MAX_MBUFS)))]
     mbufs: u32,
     /// Stop by itself after this many seconds, fractions allowed, at most
     /// ten years (default: run until SIGINT/SIGTERM).
-    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, allow_negative_numbers = true)]
     duration: Option<Duration>,
     /// EAL arguments, after `--`.
     #[arg(last = true, value_name = "EAL_ARGS")]
@@ -118,7 +118,9 @@ fn seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
-fn fwd(a: FwdArgs) -> anyhow::Result<()> {
+fn fwd(mut a: FwdArgs) -> anyhow::Result<()> {
+    a.port_a = vxgate::config::canonical_device_name(a.port_a.trim());
+    a.port_b = vxgate::config::canonical_device_name(a.port_b.trim());
     if a.port_a == a.port_b {
         // A flag error: exit 2, before EAL starts.
         return Err(vxgate::config::ConfigError::Invalid {

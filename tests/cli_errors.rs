@@ -252,6 +252,46 @@ fn fwd_duration_out_of_range_is_a_usage_error() {
     }
 }
 
+/// A negative number is read as the option's value and refused as a
+/// number, not taken for an unknown option with clap's advice to put it
+/// after `--` (where it would become an EAL argument).
+#[test]
+fn negative_numbers_are_refused_as_values() {
+    let run = [
+        "run",
+        "--underlay",
+        "net_null0",
+        "--underlay-ip",
+        "172.28.147.40/28",
+        "--access",
+        "net_null1",
+        "--etcd-endpoints",
+        "http://127.0.0.1:1",
+    ];
+    let cases: [(Vec<&str>, &str); 5] = [
+        ([&run[..], &["--workers", "-1"]].concat(), "--workers"),
+        (
+            [&run[..], &["--subnet-lease-ttl", "-5"]].concat(),
+            "--subnet-lease-ttl",
+        ),
+        (
+            vec!["fwd", "--port-a", "0", "--port-b", "1", "--duration", "-1"],
+            "seconds",
+        ),
+        (
+            vec!["fwd", "--port-a", "0", "--port-b", "1", "--mbufs", "-1"],
+            "--mbufs",
+        ),
+        (vec!["pktgen", "--count", "-3"], "--count"),
+    ];
+    for (args, needle) in cases {
+        let o = vxgate(&args);
+        assert_eq!(o.code, Some(2), "{args:?}: {}", o.stderr);
+        assert!(!o.stderr.contains("-- -"), "{args:?}: {}", o.stderr);
+        assert_clean_failure(&o, needle);
+    }
+}
+
 #[test]
 fn fwd_mbufs_out_of_range_is_a_usage_error() {
     for n in ["0", "383", "4095", "16777217", "2147483648"] {

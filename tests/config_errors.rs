@@ -316,6 +316,23 @@ fn device_errors() {
         &["same port as underlay"],
     );
     expect_err(&[("--access", "70000")], &[], "access", &["65535"]);
+    // One PCI device however its address is spelled: DPDK names the port
+    // in lower case with its domain.
+    for same in ["0000:3B:00.0", "3b:00.0", " 3B:00.0 "] {
+        expect_err(
+            &[("--access", same)],
+            &[],
+            "access",
+            &["same port as underlay"],
+        );
+    }
+    let c = parse(
+        &[("--underlay", "0000:3B:00.0"), ("--access", "3b:00.1")],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.underlay_dev, DeviceRef::Name("0000:3b:00.0".into()));
+    assert_eq!(c.access_dev, DeviceRef::Name("0000:3b:00.1".into()));
 }
 
 #[test]
@@ -424,10 +441,36 @@ fn worker_and_mbuf_errors() {
     expect_err(&[("--mbufs", "4095")], &[], "mbufs", &["at least 4096"]);
     expect_err(
         &[("--workers", "4"), ("--mbufs", "16383")],
-        &[],
+        &["-l", "0-4"],
         "mbufs",
         &["4 worker(s)", "16384"],
     );
+    // More workers than any DPDK lcore set can hold, and the mbufs advice
+    // is not reached with an impossible figure.
+    for n in ["128", "65535", "4000000000"] {
+        expect_err(
+            &[("--workers", n), ("--mbufs", "16777216")],
+            &[],
+            "workers",
+            &["RTE_MAX_LCORE", "at most 127 workers"],
+        );
+    }
+    // No lcore option: EAL makes one lcore per CPU this process may use.
+    let cpus = vxgate::config::default_lcore_count().expect("Cpus_allowed_list");
+    if cpus < 128 {
+        let n = cpus.to_string();
+        expect_err(
+            &[("--workers", &n)],
+            &[],
+            "workers",
+            &[&format!(
+                "one lcore per CPU this process may run on ({cpus})"
+            )],
+        );
+        // Naming the lcores lifts it (they may share CPUs).
+        let lcores = format!("(0-{cpus})@(0-{})", cpus - 1);
+        assert!(parse(&[("--workers", &n)], &["--lcores", &lcores]).is_ok());
+    }
     assert_eq!(
         parse(&[("--workers", "4"), ("--mbufs", "16384")], &["-l", "0-4"])
             .unwrap()

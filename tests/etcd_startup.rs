@@ -144,11 +144,28 @@ fn etcd_with_config() -> Etcd {
 #[test]
 fn flags_that_do_not_fit_the_network_config_exit_2_before_eal() {
     let etcd = etcd_with_config();
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 7] = [
         (
             "nbr",
             &["--neighbor", "access,192.0.2.10,02:00:00:00:00:0a"],
             "192.0.2.10 is outside flannel's Network 10.244.0.0/16",
+        ),
+        // Without --subnet and --access-ip the access neighbours place the
+        // subnet vxgate claims: they must share one, and not take its .1.
+        (
+            "two",
+            &[
+                "--neighbor",
+                "access,10.244.9.10,02:00:00:00:00:0a",
+                "--neighbor",
+                "access,10.244.8.10,02:00:00:00:00:0b",
+            ],
+            "10.244.9.0/24 (from 10.244.9.10), and 10.244.8.10 is outside it",
+        ),
+        (
+            "dot1",
+            &["--neighbor", "access,10.244.9.1,02:00:00:00:00:0a"],
+            "10.244.9.1 is vxgate's own access address",
         ),
         (
             "out",

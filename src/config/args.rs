@@ -57,7 +57,7 @@ pub struct RunArgs {
     /// packet buffers grow to hold a whole frame. flannel's nodes use their
     /// interface's MTU (or Backend.MTU) less 50 for flannel.1: give the
     /// same underlay MTU here. Example: --underlay-mtu 9000
-    #[arg(long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub underlay_mtu: Option<u32>,
 
     /// Access port: PCI address, vdev name or DPDK port id.
@@ -79,7 +79,7 @@ pub struct RunArgs {
     ///
     /// Default: the port's own (DPDK's default is 1500). From 576 to 9600.
     /// Example: --access-mtu 9000
-    #[arg(long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub access_mtu: Option<u32>,
 
     /// Subnet to claim in etcd (a network address inside flannel's Network,
@@ -165,7 +165,7 @@ pub struct RunArgs {
     /// At most half the lease's TTL is used, so that a short (test) TTL
     /// still renews in time. Default: 60, as flanneld.
     /// Example: --subnet-lease-renew-margin 60
-    #[arg(long, value_name = "MIN")]
+    #[arg(allow_negative_numbers = true, long, value_name = "MIN")]
     pub subnet_lease_renew_margin: Option<u32>,
 
     /// TTL of the own lease in seconds; must exceed the renew margin.
@@ -173,7 +173,7 @@ pub struct RunArgs {
     /// At most 9000000000 (etcd's limit). Default: 86400 (24 h, as
     /// flanneld); lower it only for tests.
     /// Example: --subnet-lease-ttl 86400
-    #[arg(long, value_name = "S")]
+    #[arg(allow_negative_numbers = true, long, value_name = "S")]
     pub subnet_lease_ttl: Option<u64>,
 
     /// Serve Prometheus metrics at http://ADDR/metrics.
@@ -186,7 +186,7 @@ pub struct RunArgs {
     ///
     /// Default: 1. At most the EAL lcore count minus one (the main lcore
     /// runs the control plane). Example: --workers 4 with -- -l 0-4
-    #[arg(long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub workers: Option<u32>,
 
     /// Mbufs in the packet pool.
@@ -194,7 +194,7 @@ pub struct RunArgs {
     /// Default: 65535. At least 4096 per worker (2048 per port and worker:
     /// 1024 RX + 1024 TX descriptors), at most 16777216 (2^24); raise it for net_pcap infinite_rx
     /// replays, which keep the whole capture in mbufs. Example: --mbufs 131071
-    #[arg(long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub mbufs: Option<u32>,
 
     /// TOML configuration file with the same keys as these flags.

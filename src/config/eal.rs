@@ -63,6 +63,40 @@ pub fn lcore_count(eal: &[String]) -> Result<Option<usize>, LcoreArgError> {
     Ok(Some(count))
 }
 
+/// How many lcores EAL makes when no lcore option is given: one per CPU
+/// this process may run on (its affinity, `Cpus_allowed_list` in
+/// `/proc/self/status`) whose id is below [`MAX_LCORE`]. `None` when the
+/// list cannot be read (then only [`MAX_LCORE`] bounds the workers).
+pub fn default_lcore_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    count_cpu_list(list.trim())
+}
+
+/// CPUs of a kernel CPU list (`0-3,8,10-11`) with an id below
+/// [`MAX_LCORE`]; `None` if it does not parse.
+fn count_cpu_list(list: &str) -> Option<usize> {
+    let mut count = 0usize;
+    for item in list.split(',') {
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let n = item.parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        if lo > hi {
+            return None;
+        }
+        if lo < MAX_LCORE {
+            count += (hi.min(MAX_LCORE - 1) - lo) as usize + 1;
+        }
+    }
+    Some(count)
+}
+
 /// A value cut to 200 characters for messages (an lcore list can be long).
 pub(super) fn shorten(s: &str) -> String {
     const MAX: usize = 200;
@@ -228,6 +262,23 @@ mod tests {
         assert!(lcore_count(&v(&["--lcores", "(0-1"])).is_err());
         assert!(lcore_count(&v(&["-l", "+1"])).is_err());
         assert!(lcore_count(&v(&["-l", "0,,1"])).is_err());
+    }
+
+    #[test]
+    fn cpu_lists_count_the_cpus_eal_can_use() {
+        assert_eq!(count_cpu_list("0-1"), Some(2));
+        assert_eq!(count_cpu_list("0"), Some(1));
+        assert_eq!(count_cpu_list("0-3,8,10-11"), Some(7));
+        let max = MAX_LCORE;
+        assert_eq!(
+            count_cpu_list(&format!("0-{}", max + 63)),
+            Some(max as usize)
+        );
+        assert_eq!(count_cpu_list(&format!("{max}-{}", max + 3)), Some(0));
+        assert_eq!(count_cpu_list("3-1"), None);
+        assert_eq!(count_cpu_list("x"), None);
+        // This process's own list reads.
+        assert!(default_lcore_count().is_some_and(|n| n >= 1));
     }
 
     #[test]

@@ -24,13 +24,13 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use args::RunArgs;
-pub use eal::{lcore_count, LcoreArgError, MAX_LCORE};
+pub use eal::{default_lcore_count, lcore_count, LcoreArgError, MAX_LCORE};
 pub use error::{ConfigError, CONFIG_EXIT_CODE};
 pub use file::{Endpoints, FileConfig, MAX_CONFIG_FILE_BYTES};
 pub use log_level::{check_log_level, LOG_LEVELS};
 pub use types::{
-    format_mac, parse_mac, parse_unicast_mac, CidrError, DeviceRef, Ipv4Cidr, MacError, Side,
-    StaticNeighbor,
+    canonical_device_name, format_mac, parse_mac, parse_unicast_mac, CidrError, DeviceRef,
+    Ipv4Cidr, MacError, Side, StaticNeighbor,
 };
 pub use validate::port_mtu;
 
@@ -197,8 +197,8 @@ impl Config {
     }
 
     /// Checks the access neighbours against our subnet and access address
-    /// once they are known (the lease acquired from etcd): exit 2 if one is
-    /// not a host of the access link or is our own address.
+    /// once they are known (from etcd's SubnetLen, before EAL starts): exit
+    /// 2 if one is not a host of the access link or is our own address.
     pub fn check_access_neighbors(
         &self,
         subnet: Ipv4Cidr,

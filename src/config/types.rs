@@ -255,9 +255,50 @@ impl fmt::Display for DeviceRef {
     }
 }
 
+/// A device name as DPDK names the port: a PCI address (`[DOMAIN:]BUS:
+/// DEV.FN`, hex in any case) becomes `dddd:bb:dd.f` in lower case, as the
+/// PCI bus names its ports, so `0000:3B:00.0` and `3b:00.0` find the port
+/// `0000:3b:00.0` and are seen to be one device; other names (vdevs) as
+/// given.
+pub fn canonical_device_name(name: &str) -> String {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let parts: Vec<&str> = name.split(':').collect();
+    let (domain, bus, devfn) = match parts[..] {
+        [d, b, df] => (d, b, df),
+        [b, df] => ("0000", b, df),
+        _ => return name.to_owned(),
+    };
+    let Some((dev, func)) = devfn.split_once('.') else {
+        return name.to_owned();
+    };
+    let func_ok = func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7');
+    if hex(domain, 4) && hex(bus, 2) && hex(dev, 2) && func_ok {
+        format!("{domain}:{bus}:{dev}.{func}").to_ascii_lowercase()
+    } else {
+        name.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pci_names_are_canonical() {
+        for (given, canonical) in [
+            ("0000:3b:00.0", "0000:3b:00.0"),
+            ("0000:3B:00.0", "0000:3b:00.0"),
+            ("3b:00.1", "0000:3b:00.1"),
+            ("ABCD:FF:1F.7", "abcd:ff:1f.7"),
+            ("net_tap0", "net_tap0"),
+            ("Net_Tap0", "Net_Tap0"),
+            ("0000:3b:00.8", "0000:3b:00.8"),
+            ("0000:3b:00", "0000:3b:00"),
+            ("net_pcap0,rx_pcap=a:b.0", "net_pcap0,rx_pcap=a:b.0"),
+        ] {
+            assert_eq!(canonical_device_name(given), canonical, "{given}");
+        }
+    }
 
     #[test]
     fn cidr_parts() {

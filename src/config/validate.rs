@@ -239,7 +239,7 @@ fn device(key: &'static str, value: Option<String>) -> Result<DeviceRef, ConfigE
             )
         });
     }
-    Ok(DeviceRef::Name(name.to_owned()))
+    Ok(DeviceRef::Name(canonical_device_name(name)))
 }
 
 fn cidr(key: &'static str, s: &str, example: &str) -> Result<Ipv4Cidr, ConfigError> {
@@ -519,8 +519,8 @@ fn on_link(
 }
 
 /// The access neighbours against the subnet and access address known only
-/// once the lease is acquired (without `subnet` and `access-ip`, the
-/// checks of [`build`] could not place them).
+/// once etcd's network config is read (without `subnet` and `access-ip`,
+/// the checks of [`build`] could not place them).
 pub(super) fn access_neighbors_on(
     cfg: &Config,
     subnet: Ipv4Cidr,
@@ -746,26 +746,49 @@ fn workers(value: Option<u32>, eal: &[String]) -> Result<u16, ConfigError> {
             "give --workers 1 or more",
         ));
     }
-    let n16 = u16::try_from(n).map_err(|_| {
-        ConfigError::invalid(
+    if n >= eal::MAX_LCORE {
+        return Err(ConfigError::invalid(
             KEY,
             n,
-            "more workers than lcores can exist",
-            "give at most one worker per lcore",
-        )
-    })?;
-    if let Some(lcores) = lcores {
-        if n as usize + 1 > lcores {
-            return Err(ConfigError::invalid(
-                KEY,
-                n,
-                format!(
-                    "the EAL arguments give {lcores} lcore(s); the main lcore runs the control plane, so at most {} worker(s) fit",
-                    lcores.saturating_sub(1)
-                ),
-                format!("lower --workers or list {} lcores with EAL -l (e.g. -l 0-{n})", n + 1),
-            ));
+            format!(
+                "more workers than lcores can exist: this DPDK has at most {} lcores (RTE_MAX_LCORE) and the main lcore runs the control plane",
+                eal::MAX_LCORE
+            ),
+            format!("give at most {} workers", eal::MAX_LCORE - 1),
+        ));
+    }
+    let n16 = n as u16; // below MAX_LCORE
+    let Some(lcores) = lcores else {
+        // No lcore option: EAL makes one lcore per CPU we may run on.
+        if let Some(cpus) = eal::default_lcore_count() {
+            if n as usize + 1 > cpus {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    n,
+                    format!(
+                        "no EAL lcore option is given, so EAL makes one lcore per CPU this process may run on ({cpus}); the main lcore runs the control plane, so at most {} worker(s) fit",
+                        cpus.saturating_sub(1)
+                    ),
+                    format!(
+                        "lower --workers, or name {} lcores after `--` (e.g. --lcores (0-{n})@(0-{}): several lcores may share CPUs, at the cost of their speed)",
+                        n + 1,
+                        cpus.saturating_sub(1)
+                    ),
+                ));
+            }
         }
+        return Ok(n16);
+    };
+    if n as usize + 1 > lcores {
+        return Err(ConfigError::invalid(
+            KEY,
+            n,
+            format!(
+                "the EAL arguments give {lcores} lcore(s); the main lcore runs the control plane, so at most {} worker(s) fit",
+                lcores.saturating_sub(1)
+            ),
+            format!("lower --workers or list {} lcores with EAL -l (e.g. -l 0-{n})", n + 1),
+        ));
     }
     Ok(n16)
 }

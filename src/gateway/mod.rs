@@ -246,10 +246,22 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     };
     let net: NetworkConfig = net?;
     // A ConfigError: `main` exits with code 2, before EAL starts.
-    let requested = requested_subnet(cfg.subnet, cfg.access_ip, &net)?;
+    let access_neighbors: Vec<Ipv4Addr> = cfg
+        .neighbors
+        .iter()
+        .filter(|n| n.side == CfgSide::Access)
+        .map(|n| n.ip)
+        .collect();
     let network = crate::config::Ipv4Cidr::new(net.network.addr, net.network.len)
         .context("flannel's Network is not a valid CIDR")?;
     cfg.check_access_neighbors_in_network(network)?;
+    let requested = requested_subnet(cfg.subnet, cfg.access_ip, &access_neighbors, &net)?;
+    requested::check_underlay_clear(requested, cfg.underlay_ip, &net)?;
+    if let Some(s) = requested {
+        let cidr = crate::config::Ipv4Cidr::new(s.addr, s.len)
+            .context("requested subnet is not a valid CIDR")?;
+        cfg.check_access_neighbors(cidr, cfg.access_ip_for(cidr))?;
+    }
 
     let eal = Eal::init(&cfg.eal_args)?;
     // EAL can take seconds (hugepages, device probes): a stop asked for
@@ -336,8 +348,8 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             own.subnet
         );
     }
-    // Access neighbours could only be checked against a subnet known before
-    // the lease: with an acquired one, now (a config error, exit 2).
+    // Checked before EAL against the requested subnet; again against the
+    // one held, in case etcd gave another (a config error, exit 2).
     cfg.check_access_neighbors(subnet_cidr, access_ip)?;
     let (ul_mtu, ac_mtu) = (
         usable_mtu(&ul_port, "underlay-mtu", data_room),
