@@ -38,7 +38,22 @@ if ! grep -q " /dev/hugepages hugetlbfs " /proc/mounts; then
   mount -t hugetlbfs nodev /dev/hugepages
 fi
 
-command -v cargo >/dev/null || { echo "setup: cargo not found (install Rust with rustup)" >&2; exit 1; }
+# Rust: rustup installs it per user, so under sudo cargo is often off the
+# PATH (scripts/cargo-env.sh finds it); else install rustup (its minimal
+# profile) from rustup.rs.
+. scripts/cargo-env.sh
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; installing Rust with rustup (https://rustup.rs)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \
+    || { echo "setup: could not install Rust; install it with rustup and run this again" >&2; exit 1; }
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+# The test suite checks formatting and lints.
+if command -v rustup >/dev/null; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

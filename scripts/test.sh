@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+. scripts/cargo-env.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 # Benchmarks are built by clippy above and run by bench/*.sh, not here.

@@ -393,6 +393,36 @@ fn etcd_errors() {
     );
 }
 
+/// `VXGATE_ETCD_PASSWORD= vxgate run ...` (an empty variable) gives no
+/// password: without a user it is no error, and the file's password is used.
+#[test]
+fn an_empty_password_is_no_password() {
+    // One process per test (nextest): nothing else reads the environment.
+    std::env::set_var("VXGATE_ETCD_PASSWORD", "");
+    let cfg = parse(&[], &[]).expect("an empty variable is no password");
+    assert!(cfg.etcd.auth.is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vxgate.toml");
+    std::fs::write(
+        &file,
+        "etcd-username = \"vxgate\"\netcd-password = \"from-file\"\n",
+    )
+    .unwrap();
+    let cfg = parse(&[("--config", file.to_str().unwrap())], &[]).unwrap();
+    assert_eq!(
+        cfg.etcd.auth.as_ref().map(|a| a.password.as_str()),
+        Some("from-file")
+    );
+    // A set variable outranks the file.
+    std::env::set_var("VXGATE_ETCD_PASSWORD", "from-env");
+    let cfg = parse(&[("--config", file.to_str().unwrap())], &[]).unwrap();
+    assert_eq!(
+        cfg.etcd.auth.as_ref().map(|a| a.password.as_str()),
+        Some("from-env")
+    );
+    std::env::remove_var("VXGATE_ETCD_PASSWORD");
+}
+
 #[test]
 fn lease_timing_errors() {
     expect_err(

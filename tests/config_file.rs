@@ -130,6 +130,21 @@ fn file_errors_name_file_and_key() {
         assert!(!msg.contains("untagged"), "{msg}");
     }
 
+    // Commas belong to the flag's form; in the file's array, one URL each.
+    let path = write(
+        dir.path(),
+        &FILE.replace(
+            r#"["http://10.0.0.5:2379", "http://10.0.0.6:2379"]"#,
+            r#"["http://10.0.0.5:2379,http://10.0.0.6:2379"]"#,
+        ),
+    );
+    let err = Config::from_args(["--config", path.to_str().unwrap()]).unwrap_err();
+    assert_eq!(err.key(), Some("etcd-endpoints"), "{err}");
+    assert!(
+        err.to_string().contains("one URL per array element"),
+        "{err}"
+    );
+
     // A value error found after merging names the file key.
     let path = write(
         dir.path(),

@@ -109,6 +109,25 @@ fn too_many_leases_are_refused_without_writing() {
     assert!(!pcap.exists());
 }
 
+/// A pcap that cannot be written: the path and the OS's reason, once.
+#[test]
+fn an_unwritable_pcap_path_is_named_with_its_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pktgen(&strs(&with(
+        &["--write-pcap", dir.path().to_str().unwrap()],
+        &DST,
+    )));
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    let reason = "Is a directory (os error 21)";
+    assert!(
+        o.stderr
+            .contains(&format!("writing {}: {reason}", dir.path().display())),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.stderr.matches(reason).count(), 1, "{}", o.stderr);
+}
+
 /// The most leases (VTEPs) that fit are allowed; only those the flows use
 /// are built (it once built all 2^30, 8.6 GB, or 2^24 VTEPs, 134 MB).
 #[test]

@@ -8,8 +8,10 @@ Arguments after `--` go to DPDK's EAL unchanged, e.g.
   vxgate run --underlay 0000:3b:00.0 --underlay-ip 172.28.147.40/28 \\
              --access 0000:3b:00.1 --etcd-endpoints http://10.0.0.5:2379 \\
              -- -l 0-2 -n 4 -a 0000:3b:00.0 -a 0000:3b:00.1
-The main lcore (the first of -l) runs the control plane; every further lcore
-can run one worker, so --workers must be at most the lcore count minus one.
+The main lcore (the lowest lcore id, or EAL's --main-lcore) runs the control
+plane; every further lcore can run one worker, so --workers must be at most
+the lcore count minus one (without -l/-c/--lcores, EAL makes one lcore per
+CPU vxgate may run on).
 
 A TOML file (--config) holds the same keys as the flags, spelled the same way
 without the leading dashes (underlay-ip = \"172.28.147.40/28\",
@@ -71,7 +73,9 @@ pub struct RunArgs {
     ///
     /// Default: the first host of the subnet (.1, like flannel's cni0).
     /// With --subnet it must lie inside it; without, vxgate claims the
-    /// subnet of flannel's SubnetLen around it. Example: --access-ip 10.244.255.1/24
+    /// subnet of flannel's SubnetLen around it. The prefix length is at
+    /// least the subnet's; the access link is the whole subnet either way.
+    /// Example: --access-ip 10.244.255.1/24
     #[arg(long, value_name = "IP/LEN")]
     pub access_ip: Option<String>,
 
@@ -151,7 +155,8 @@ pub struct RunArgs {
     /// etcd password (prefer the VXGATE_ETCD_PASSWORD environment variable
     /// or the config file: command lines are visible to other users).
     ///
-    /// Default: none.
+    /// The flag, then the variable, then the file's etcd-password; an empty
+    /// value counts as none. Default: none.
     #[arg(
         long,
         value_name = "P",

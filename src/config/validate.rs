@@ -70,7 +70,13 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         certfile: args.etcd_certfile.or(file.etcd_certfile),
         keyfile: args.etcd_keyfile.or(file.etcd_keyfile),
         username: args.etcd_username.or(file.etcd_username),
-        password: args.etcd_password.or(file.etcd_password),
+        // An empty VXGATE_ETCD_PASSWORD (or flag) is no password: etcd
+        // users have one, and `VAR= vxgate run` must not count as giving it.
+        // Flag and environment outrank the file.
+        password: args
+            .etcd_password
+            .filter(|p| !p.is_empty())
+            .or(file.etcd_password),
     })?;
 
     let margin_min = args
@@ -577,10 +583,20 @@ struct EtcdInput {
 fn etcd(input: EtcdInput) -> Result<EtcdConfig, ConfigError> {
     const FIX_URL: &str =
         "give comma-separated URLs such as http://127.0.0.1:2379,https://10.0.0.5:2379";
-    let raw = input
+    let given = input
         .endpoints
-        .unwrap_or_else(|| Endpoints::Joined(DEFAULT_ETCD_ENDPOINT.to_owned()))
-        .into_list();
+        .unwrap_or_else(|| Endpoints::Joined(DEFAULT_ETCD_ENDPOINT.to_owned()));
+    if let Endpoints::List(list) = &given {
+        if let Some(e) = list.iter().find(|e| e.contains(',')) {
+            return Err(ConfigError::invalid(
+                "etcd-endpoints",
+                endpoint::redact(e),
+                "an element of the list holds a comma",
+                "give one URL per array element, e.g. [\"http://10.0.0.5:2379\", \"http://10.0.0.6:2379\"]",
+            ));
+        }
+    }
+    let raw = given.into_list();
     let shown = raw.join(",");
     let endpoints: Vec<String> = raw
         .iter()

@@ -277,7 +277,8 @@ pub enum PktgenError {
          connect or enable the link, or give --line-rate-mbps for --rfc2544"
     )]
     LinkDown { port: String, secs: u64 },
-    #[error("writing {path}: {source}")]
+    // The cause follows in the error chain (`{:#}`), not here as well.
+    #[error("writing {path}")]
     Pcap {
         path: PathBuf,
         source: std::io::Error,
