@@ -390,10 +390,15 @@ fn our_key_taken_by_another_node_or_made_a_reservation_while_running() {
 
 /// One `GET /metrics`: the reply's head and body.
 fn scrape(addr: SocketAddr) -> (String, String) {
+    get(addr, "/metrics")
+}
+
+/// One `GET path` on the metrics endpoint: the reply's head and body.
+fn get(addr: SocketAddr, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).expect("connect to --metrics-addr");
     // Generous: a server that does not answer fails here, not on a timing.
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
         .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("a complete reply");
@@ -426,6 +431,15 @@ fn metrics_answer_while_waiting_for_the_config() {
     for absent in ["vxgate_port_", "vxgate_drops_total", "vxgate_worker_"] {
         assert!(!body.contains(absent), "{absent} in:\n{body}");
     }
+    // Alive, not ready.
+    let (head, body) = get(addr, "/healthz");
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK") && body == "ok\n",
+        "{head}{body}"
+    );
+    let (head, body) = get(addr, "/readyz");
+    assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+    assert!(body.contains("data plane is not running"), "{body}");
     vx.sigterm();
     assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
     assert!(!vx.runtime_dir().exists(), "EAL was not started yet");
@@ -452,6 +466,12 @@ fn metrics_serve_the_data_plane_once_it_runs() {
             "{want} in:\n{body}"
         );
     }
+    // Forwarding, with our lease held: ready.
+    let (head, body) = get(addr, "/readyz");
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK") && body == "ready\n",
+        "{head}{body}"
+    );
     vx.sigterm();
     assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
 }

@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 server for `/metrics`: one request per connection,
+//! A minimal HTTP/1.1 server for `/metrics`, `/healthz` (liveness) and
+//! `/readyz` (readiness): one request per connection,
 //! a few connections at a time, bounded reads under an overall deadline,
 //! never a panic on client input.
 //!
@@ -247,6 +248,14 @@ enum Route {
         head_only: bool,
         format: ExpositionFormat,
     },
+    /// `/healthz`: the process answers (liveness).
+    Health {
+        head_only: bool,
+    },
+    /// `/readyz`: the data plane forwards for a subnet we hold (readiness).
+    Ready {
+        head_only: bool,
+    },
     NotFound,
     MethodNotAllowed,
     BadRequest,
@@ -302,10 +311,27 @@ fn handle(
             let reply = Reply::new(status, content_type, &body);
             reply.head_only(head_only).send(s, write_deadline)
         }
+        Route::Health { head_only } => Reply::new("200 OK", "text/plain", "ok\n")
+            .head_only(head_only)
+            .send(s, write_deadline),
+        Route::Ready { head_only } => {
+            let snapshot = std::panic::catch_unwind(AssertUnwindSafe(|| source.snapshot())).ok();
+            let (status, body) = match snapshot.as_ref().map(readiness) {
+                Some(Ok(())) => ("200 OK", "ready\n".to_owned()),
+                Some(Err(why)) => ("503 Service Unavailable", format!("not ready: {why}\n")),
+                None => (
+                    "500 Internal Server Error",
+                    "reading the state failed\n".to_owned(),
+                ),
+            };
+            Reply::new(status, "text/plain", &body)
+                .head_only(head_only)
+                .send(s, write_deadline)
+        }
         Route::NotFound => Reply::new(
             "404 Not Found",
             "text/plain",
-            "not found; metrics are at /metrics\n",
+            "not found; metrics are at /metrics, health at /healthz and /readyz\n",
         )
         .send(s, write_deadline),
         Route::MethodNotAllowed => Reply::new("405 Method Not Allowed", "text/plain", "use GET\n")
@@ -400,15 +426,34 @@ fn route(head: &[u8]) -> Route {
         "HEAD" => true,
         _ => return Route::MethodNotAllowed,
     };
-    if path == "/metrics" {
-        let accept = header(head, "accept");
-        Route::Metrics {
-            head_only,
-            format: ExpositionFormat::negotiate(accept.as_deref()),
+    match path {
+        "/metrics" => {
+            let accept = header(head, "accept");
+            Route::Metrics {
+                head_only,
+                format: ExpositionFormat::negotiate(accept.as_deref()),
+            }
         }
-    } else {
-        Route::NotFound
+        "/healthz" => Route::Health { head_only },
+        "/readyz" => Route::Ready { head_only },
+        _ => Route::NotFound,
     }
+}
+
+/// Ready when the workers forward (not starting, not stopping) and we hold
+/// our subnet (a lease not expired, or a reservation): what a load
+/// balancer or a Kubernetes readiness probe should wait for. etcd being
+/// unreachable does not make vxgate unready: it forwards with the last
+/// state it has.
+fn readiness(s: &metrics::MetricsSnapshot) -> Result<(), &'static str> {
+    if s.control_only {
+        return Err("the data plane is not running (starting or stopping)");
+    }
+    // +inf for a reservation; 0 without a lease, negative once expired.
+    if s.own_lease_expiry_seconds.is_nan() || s.own_lease_expiry_seconds <= 0.0 {
+        return Err("no own subnet lease held");
+    }
+    Ok(())
 }
 
 /// The value of header `name` (compared case-insensitively) in a request
@@ -538,6 +583,14 @@ mod tests {
         );
         assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
         assert_eq!(
+            route(b"GET /healthz HTTP/1.1\r\n\r\n"),
+            Route::Health { head_only: false }
+        );
+        assert_eq!(
+            route(b"HEAD /readyz HTTP/1.1\r\n\r\n"),
+            Route::Ready { head_only: true }
+        );
+        assert_eq!(
             route(b"POST /metrics HTTP/1.1\r\n\r\n"),
             Route::MethodNotAllowed
         );
@@ -648,6 +701,65 @@ mod tests {
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
+    }
+
+    /// /readyz follows the state: starting (control plane only), running
+    /// with a lease or a reservation, lease lost; /healthz always answers.
+    #[test]
+    fn readiness_follows_the_data_plane_and_the_own_lease() {
+        use crate::ops::{MetricsSnapshot, SwappableSource};
+        let state = |control_only: bool, expiry: f64| -> Arc<dyn MetricsSource> {
+            Arc::new(move || MetricsSnapshot {
+                control_only,
+                own_lease_expiry_seconds: expiry,
+                ..MetricsSnapshot::default()
+            })
+        };
+        let source = Arc::new(SwappableSource::new(state(true, 0.0)));
+        let server = serve("127.0.0.1:0".parse().unwrap(), source.clone()).unwrap();
+        let get = |path: &str| {
+            read_reply(
+                server.local_addr(),
+                format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes(),
+            )
+        };
+        for (control_only, expiry, status, body) in [
+            (
+                true,
+                0.0,
+                "503 ",
+                "not ready: the data plane is not running",
+            ),
+            (
+                true,
+                86_000.0,
+                "503 ",
+                "not ready: the data plane is not running",
+            ),
+            (false, 86_000.0, "200 ", "ready\n"),
+            (false, f64::INFINITY, "200 ", "ready\n"),
+            (false, 0.0, "503 ", "not ready: no own subnet lease held"),
+            (false, -3.0, "503 ", "not ready: no own subnet lease held"),
+        ] {
+            source.set(state(control_only, expiry));
+            let reply = get("/readyz");
+            assert!(
+                reply.starts_with(&format!("HTTP/1.1 {status}")),
+                "{control_only} {expiry}: {reply}"
+            );
+            assert!(reply.ends_with(body) || reply.contains(body), "{reply}");
+            let health = get("/healthz");
+            assert!(
+                health.starts_with("HTTP/1.1 200 ") && health.ends_with("\r\n\r\nok\n"),
+                "{health}"
+            );
+        }
+        let head = read_reply(server.local_addr(), b"HEAD /readyz HTTP/1.1\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 503 ") && head.ends_with("\r\n\r\n"),
+            "{head}"
+        );
+        server.shutdown();
     }
 
     #[test]
