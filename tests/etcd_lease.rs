@@ -324,3 +324,191 @@ async fn wait_for_key_gone(tc: &mut etcd_client::Client, key: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// (control, status, running, own lease) for 192.0.2.1 on `etcd`.
+async fn running_gateway(
+    etcd: &Etcd,
+) -> (
+    std::sync::Arc<vxgate::control::ControlStatus>,
+    Running,
+    vxgate::control::OwnLease,
+) {
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let own = c
+        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
+        .await
+        .unwrap();
+    let status = c.status();
+    let run = spawn_run(c, MemSink::default());
+    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    (status, run, own)
+}
+
+/// Another node's value under its own etcd lease, written to `key`.
+async fn take(tc: &mut etcd_client::Client, key: &str) -> String {
+    let other = lease_value(Ipv4Addr::new(192, 0, 2, 9), 9);
+    let id = tc.lease_grant(3600, None).await.unwrap().id();
+    tc.put(key, other.clone(), Some(PutOptions::new().with_lease(id)))
+        .await
+        .unwrap();
+    other
+}
+
+/// Given back (the other node's key deleted): re-created as ours at once,
+/// and its expiry reported again.
+async fn given_back(
+    tc: &mut etcd_client::Client,
+    status: &vxgate::control::ControlStatus,
+    key: &str,
+) {
+    tc.delete(key, None).await.unwrap();
+    wait_for("our key re-created", LIMIT, || {
+        status.own_lease_expiry_seconds().is_some_and(|s| s > 0.0)
+    })
+    .await;
+    let (v, lease) = key_state(tc, key).await.expect("our key");
+    assert_ne!(lease, 0);
+    assert!(
+        matches!(LeaseValue::parse(&v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 1))
+    );
+}
+
+/// `vxgate_own_lease_expiry_seconds` follows our key, not our last etcd
+/// lease: once another node holds the key, our lease (still counting
+/// down, keyless) says nothing about our subnet, and the gauge is 0
+/// ("no lease held") until the key is ours again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_lease_expiry_is_reported_only_while_our_key_is_ours() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let (status, run, own) = running_gateway(&etcd).await;
+    assert!(status.own_lease_expiry_seconds().is_some_and(|s| s > 0.0));
+    let other = take(&mut tc, &own.key).await;
+    wait_for("no expiry while taken", LIMIT, || {
+        status.own_lease_expiry_seconds().is_none()
+    })
+    .await;
+    let (v, _) = key_state(&mut tc, &own.key).await.unwrap();
+    assert_eq!(v, other.as_bytes(), "the other node's key was overwritten");
+    given_back(&mut tc, &status, &own.key).await;
+    run.stop().await;
+}
+
+/// Our key rewritten by another node while vxgate could not see etcd:
+/// the re-list after etcd returns looks at our key as the watch would
+/// have, so the takeover is reported and acted on at once, not at the
+/// next renewal (a day later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_key_taken_while_disconnected_is_noticed_at_the_resync() {
+    let mut etcd = Etcd::start();
+    drop(with_config(&etcd, CONFIG).await);
+    let (status, run, own) = running_gateway(&etcd).await;
+    etcd.kill();
+    wait_for("disconnect noticed", LIMIT, || !status.etcd_connected()).await;
+    let hidden = etcd.restart_hidden();
+    let mut hc = client(&format!("http://127.0.0.1:{hidden}")).await;
+    let other = take(&mut hc, &own.key).await;
+    drop(hc);
+    etcd.restart();
+    // The resync is counted once its list is applied, just after the check
+    // of our key within it: wait for both.
+    wait_for("taken, noticed at the resync", LIMIT, || {
+        status.own_lease_expiry_seconds().is_none() && status.resyncs_total() >= 1
+    })
+    .await;
+    let mut tc = client(&etcd.endpoint()).await;
+    let (v, _) = key_state(&mut tc, &own.key).await.unwrap();
+    assert_eq!(v, other.as_bytes(), "the other node's key was overwritten");
+    given_back(&mut tc, &status, &own.key).await;
+    run.stop().await;
+}
+
+/// A lease is granted before the transaction that puts our key under it;
+/// when etcd refuses the transaction (here: a role that may read the
+/// subnets but not write them; a grant needs no key permission) the
+/// lease must not stay behind, or every retry (every 2 to 30 s while
+/// renewing) would leave one of the full TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_transactions_leave_no_granted_lease_behind() {
+    let mut etcd = Etcd::start();
+    etcd.ctl(&["put", &format!("{PREFIX}/config"), CONFIG]);
+    etcd.ctl(&["user", "add", "root:s3cret"]);
+    etcd.ctl(&["user", "add", "gw:gwpass"]);
+    etcd.ctl(&["role", "add", "gw"]);
+    etcd.ctl(&[
+        "role",
+        "grant-permission",
+        "gw",
+        "read",
+        &format!("{PREFIX}/config"),
+    ]);
+    // Granting again replaces the permission on the same range.
+    let grant = |etcd: &Etcd, perm: &str| {
+        let subnets = format!("{PREFIX}/subnets/");
+        etcd.ctl(&[
+            "role",
+            "grant-permission",
+            "gw",
+            "--prefix=true",
+            perm,
+            &subnets,
+        ]);
+    };
+    grant(&etcd, "read");
+    etcd.ctl(&["user", "grant-role", "gw", "gw"]);
+    etcd.ctl(&["auth", "enable"]);
+    etcd.ctl_user = Some("root:s3cret".into());
+    let mut opts = options(&etcd.endpoint());
+    opts.username = Some("gw".into());
+    opts.password = Some("gwpass".into());
+
+    // Acquiring: granted, then the create refused.
+    let e = acquire(opts.clone(), Ipv4Addr::new(192, 0, 2, 1), None)
+        .await
+        .unwrap_err();
+    eprintln!("acquire without write permission: {e}");
+    assert!(e.to_string().contains("permission denied"), "{e}");
+    assert_eq!(
+        etcd.lease_ids(),
+        BTreeSet::new(),
+        "a granted lease left behind"
+    );
+
+    // Renewing: our key deleted while we may not write, so every re-creation
+    // is refused, then allowed again.
+    grant(&etcd, "readwrite");
+    let mut c = Control::connect(opts).await.unwrap();
+    let own = c
+        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
+        .await
+        .unwrap();
+    let status = c.status();
+    let run = spawn_run(c, MemSink::default());
+    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    grant(&etcd, "read");
+    etcd.ctl(&["del", &own.key]);
+    wait_for("three refused re-creations", LIMIT, || {
+        status.renew_failures_total() >= 3
+    })
+    .await;
+    grant(&etcd, "readwrite");
+    wait_for("our key re-created", LIMIT, || {
+        status.own_lease_expiry_seconds().is_some_and(|s| s > 0.0)
+    })
+    .await;
+    let mut tc = etcd_client::Client::connect(
+        [etcd.endpoint()],
+        Some(etcd_client::ConnectOptions::new().with_user("root", "s3cret")),
+    )
+    .await
+    .unwrap();
+    let (_, holding) = key_state(&mut tc, &own.key).await.expect("our key");
+    // The first lease (keyless since the delete, left to expire as
+    // flanneld leaves its old ones) and the one holding the key.
+    assert_eq!(
+        etcd.lease_ids(),
+        BTreeSet::from([own.etcd_lease_id, holding]),
+        "leases granted for refused transactions left behind"
+    );
+    run.stop().await;
+}

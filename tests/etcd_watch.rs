@@ -590,3 +590,170 @@ async fn a_healthy_cluster_keeps_its_watch_through_the_quorum_checks() {
     assert!(status.etcd_connected());
     run.stop().await;
 }
+
+/// etcd-client fetches an auth token once, at connect. With etcd issuing
+/// JWT tokens that expire (here after 5 s) every request made with it
+/// fails after that ("invalid auth token"), the quorum check's read
+/// among them, which ended the session every token lifetime: a re-list,
+/// and a warning blaming the credentials. Over three lifetimes the watch
+/// must keep delivering without a single re-list, the token renewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_jwt_auth_token_is_renewed_without_a_resync() {
+    let mut etcd = Etcd::start_jwt("5s");
+    etcd.ctl(&["put", &format!("{PREFIX}/config"), CONFIG]);
+    etcd.ctl(&["user", "add", "root:s3cret"]);
+    etcd.ctl(&["auth", "enable"]);
+    etcd.ctl_user = Some("root:s3cret".into());
+    let mut opts = options(&etcd.endpoint());
+    opts.username = Some("root".into());
+    opts.password = Some("s3cret".into());
+    // A client of the test's, to show that etcd does refuse old tokens.
+    let mut stale = etcd_client::Client::connect(
+        [etcd.endpoint()],
+        Some(etcd_client::ConnectOptions::new().with_user("root", "s3cret")),
+    )
+    .await
+    .unwrap();
+    stale.get("x", None).await.expect("a fresh token works");
+    let mut control = Control::connect(opts).await.expect("connect");
+    control.network_config().await.expect("config");
+    let status = control.status();
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    let start = Instant::now();
+    let mut i = 0u8;
+    while start.elapsed() < Duration::from_secs(16) {
+        i += 1;
+        etcd.ctl(&[
+            "put",
+            &lease_key(&format!("10.244.{i}.0-24")),
+            &lease_value(Ipv4Addr::new(192, 0, 2, i), i),
+        ]);
+        wait_for("the lease put", LIMIT, || {
+            sink.snapshot().len() == usize::from(i)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let e = stale
+        .get("x", None)
+        .await
+        .expect_err("the old token expired");
+    assert!(e.to_string().contains("invalid auth token"), "{e}");
+    assert_eq!(status.resyncs_total(), 0, "the session was ended");
+    assert!(status.etcd_connected());
+    assert!(status.auth_token_renewals_total() >= 1);
+    eprintln!(
+        "{i} leases over {:?}: {} token renewals, no re-list",
+        start.elapsed(),
+        status.auth_token_renewals_total()
+    );
+    run.stop().await;
+}
+
+/// `vxgate_etcd_last_event_age_seconds` says how long etcd has said
+/// nothing: every watch event resets it, flanneld's daily identical
+/// re-put and the delete of a key vxgate skipped included, and so does
+/// every list (at start and after a reconnect); the latency histogram
+/// still counts only changes applied. (Each step waits for some age to
+/// build up, so that "reset" is told apart from "not grown yet".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_age_is_reset_by_every_event_and_by_each_list() {
+    let (mut etcd, mut tc) = etcd_with_leases(1).await;
+    let skipped = lease_key("10.244.50.0-24");
+    tc.put(skipped.clone(), "{broken", None).await.unwrap();
+    let (status, _sink, run) = watching(&etcd, 1).await;
+    let age = || status.last_event_age();
+    wait_for("the list counts", LIMIT, || age().is_some()).await;
+    let grown = || age().is_some_and(|a| a >= Duration::from_millis(300));
+    let applied = status.latency().count;
+
+    wait_for("some age", LIMIT, grown).await;
+    let t = Instant::now();
+    put_lease(&mut tc, 1).await; // identical: nothing to apply
+    wait_for("reset by an identical re-put", LIMIT, || {
+        age().is_some_and(|a| a <= t.elapsed())
+    })
+    .await;
+    assert_eq!(status.latency().count, applied, "a re-put applies nothing");
+
+    wait_for("some age", LIMIT, grown).await;
+    let t = Instant::now();
+    tc.delete(skipped, None).await.unwrap();
+    wait_for("reset by the delete of a skipped key", LIMIT, || {
+        age().is_some_and(|a| a <= t.elapsed())
+    })
+    .await;
+
+    wait_for("some age", LIMIT, grown).await;
+    let t = Instant::now();
+    etcd.restart(); // nothing changed: only the re-list can reset it
+    wait_for("reset by the re-list", LIMIT, || {
+        status.resyncs_total() >= 1 && age().is_some_and(|a| a <= t.elapsed())
+    })
+    .await;
+    assert_eq!(status.latency().count, applied);
+    run.stop().await;
+}
+
+/// A session that fails before its list (etcd gone between the config
+/// read and `run`) has listed nothing: the first list that succeeds is
+/// the first, not a resync. Here the first session's list goes to a port
+/// that takes the connection and closes it, so it fails for certain,
+/// before etcd is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_that_fail_before_the_first_list_make_it_no_resync() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let (mut etcd, _) = etcd_with_leases(1).await;
+    let control = control_for(&etcd).await;
+    let status = control.status();
+    etcd.kill();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", etcd.client_port)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (tried, stop) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let closer = {
+        let (tried, stop) = (tried.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                        // Requests send bytes (reachability probes do not).
+                        if matches!(c.read(&mut [0u8; 1]), Ok(1)) {
+                            tried.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+    };
+    let sink = MemSink::default();
+    let run = spawn_run(control, sink.clone());
+    wait_for("the first list refused", LIMIT, || {
+        tried.load(Ordering::Relaxed)
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    closer.join().unwrap();
+    etcd.restart();
+    wait_for("leases listed", LIMIT, || sink.snapshot().len() == 1).await;
+    // A lease put now arrives after the session counted (or not) its list.
+    let mut tc = client(&etcd.endpoint()).await;
+    put_lease(&mut tc, 2).await;
+    wait_for("the watch runs", LIMIT, || sink.snapshot().len() == 2).await;
+    assert_eq!(
+        status.resyncs_total(),
+        0,
+        "the first list was counted as a resync"
+    );
+    run.stop().await;
+}

@@ -104,6 +104,9 @@ pub enum ControlError {
     Unreachable { endpoints: String, detail: String },
     #[error("etcd refused our credentials ({0}); check --etcd-username/--etcd-password and the user's role")]
     Auth(String),
+    /// Not the credentials: vxgate authenticates again by itself.
+    #[error("etcd no longer takes vxgate's auth token ({0}), even after vxgate authenticated again; if this repeats, check etcd's --auth-token (a JWT ttl shorter than a request?) and that the etcd members' clocks agree")]
+    AuthToken(String),
     #[error("etcd request {op} failed: {detail}")]
     Etcd { op: &'static str, detail: String },
     #[error("invalid flannel network config at {key}: {source}")]
@@ -138,10 +141,11 @@ impl Control {
     /// Builds the etcd client (TLS files are read here, credentials are
     /// checked here if given). Does not wait for etcd otherwise.
     pub async fn connect(opts: EtcdOptions) -> Result<Self, ControlError> {
-        let reg = registry::Registry::connect(opts).await?;
+        let status = Arc::new(ControlStatus::new());
+        let reg = registry::Registry::connect(opts, status.clone()).await?;
         Ok(Self {
             reg,
-            status: Arc::new(ControlStatus::new()),
+            status,
             config: None,
             own: None,
         })
@@ -154,7 +158,7 @@ impl Control {
 
     /// One round trip to etcd; returns the store's current revision.
     pub async fn ping(&mut self) -> Result<i64, ControlError> {
-        self.reg.quorum_read().await
+        self.reg.revision().await
     }
 
     /// Reads `<prefix>/config`, waiting (with backoff, logging what is

@@ -12,7 +12,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 
 use super::backoff::Backoff;
-use super::registry::{call, Registry};
+use super::registry::Registry;
 use super::schema::{LeaseAttrs, LeaseValue, NetworkConfig, VXLAN};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
@@ -208,8 +208,12 @@ async fn grant(reg: &mut Registry) -> Result<(i64, SystemTime), ControlError> {
     let ttl = i64::try_from(reg.opts.lease_ttl_s)
         .unwrap_or(i64::MAX)
         .max(1);
-    let mut lc = reg.client.lease_client();
-    let r = call("lease grant", &reg.opts.endpoints, lc.grant(ttl, None)).await?;
+    let r = reg
+        .request("lease grant", |c| {
+            let mut lc = c.lease_client();
+            async move { lc.grant(ttl, None).await }
+        })
+        .await?;
     Ok((
         r.id(),
         // A TTL beyond what SystemTime holds (only from a broken etcd)
@@ -221,15 +225,52 @@ async fn grant(reg: &mut Registry) -> Result<(i64, SystemTime), ControlError> {
 }
 
 async fn revoke(reg: &mut Registry, id: i64) {
-    let mut lc = reg.client.lease_client();
-    if let Err(e) = call("lease revoke", &reg.opts.endpoints, lc.revoke(id)).await {
+    let r = reg
+        .request("lease revoke", |c| {
+            let mut lc = c.lease_client();
+            async move { lc.revoke(id).await }
+        })
+        .await;
+    if let Err(e) = r {
         tracing::debug!(error = %e, id, "revoking an unused etcd lease failed; it will expire");
     }
 }
 
 async fn txn(reg: &mut Registry, t: Txn) -> Result<etcd_client::TxnResponse, ControlError> {
-    let mut kv = reg.client.kv_client();
-    call("txn", &reg.opts.endpoints, kv.txn(t)).await
+    reg.request("txn", |c| {
+        let (mut kv, t) = (c.kv_client(), t.clone());
+        async move { kv.txn(t).await }
+    })
+    .await
+}
+
+/// `txn` for a transaction that puts `key` under `id`, a lease just
+/// granted for it. If the transaction fails, the lease is revoked (best
+/// effort): the renewer retries every 2 to 30 s, and each try would
+/// otherwise leave a lease of the full TTL behind. Not if the key holds
+/// `id` after all (the reply lost, the put made): revoking would delete it.
+async fn txn_granted(
+    reg: &mut Registry,
+    t: Txn,
+    key: &str,
+    id: i64,
+) -> Result<etcd_client::TxnResponse, ControlError> {
+    let e = match txn(reg, t).await {
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    let key = key.to_string();
+    let holds = reg
+        .request("get own", |c| {
+            let (mut kv, key) = (c.kv_client(), key.clone());
+            async move { kv.get(key, None).await }
+        })
+        .await
+        .is_ok_and(|r| r.kvs().first().is_some_and(|kv| kv.lease() == id));
+    if !holds {
+        revoke(reg, id).await;
+    }
+    Err(e)
 }
 
 /// Creates a free subnet's key: `If(version==0) Then(Put with lease)`.
@@ -247,7 +288,7 @@ async fn create(
             attrs.encode(),
             Some(PutOptions::new().with_lease(id)),
         )]);
-    if !txn(reg, t).await?.succeeded() {
+    if !txn_granted(reg, t, &key, id).await?.succeeded() {
         revoke(reg, id).await;
         return Ok(Attempt::Conflict);
     }
@@ -292,7 +333,7 @@ async fn take_back(
         value,
         Some(PutOptions::new().with_lease(id)),
     )]);
-    if !txn(reg, t).await?.succeeded() {
+    if !txn_granted(reg, t, &l.key, id).await?.succeeded() {
         revoke(reg, id).await;
         return Ok(Attempt::Conflict);
     }
@@ -311,13 +352,13 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
     if own.is_reservation() {
         // Only woken when the reservation was seen deleted: if it is back
         // (an operator re-put it), leave it; if still gone, re-create ours.
-        let mut kv = reg.client.kv_client();
-        let r = call(
-            "get own",
-            &reg.opts.endpoints,
-            kv.get(own.key.clone(), None),
-        )
-        .await?;
+        let key = own.key.clone();
+        let r = reg
+            .request("get own", |c| {
+                let (mut kv, key) = (c.kv_client(), key.clone());
+                async move { kv.get(key, None).await }
+            })
+            .await?;
         if !r.kvs().is_empty() {
             return Ok(());
         }
@@ -338,7 +379,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
         )])
         .and_then([put()])
         .or_else([TxnOp::get(own.key.clone(), None)]);
-    let resp = txn(reg, t).await?;
+    let resp = txn_granted(reg, t, &own.key, id).await?;
     let mut ok = resp.succeeded();
     if ok && own.is_reservation() {
         tracing::error!(key = %own.key, "OWN RESERVATION WAS DELETED while running; re-created it as a normal lease");
@@ -368,7 +409,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                 let t = Txn::new()
                     .when([Compare::version(own.key.clone(), CompareOp::Equal, 0)])
                     .and_then([put()]);
-                ok = txn(reg, t).await?.succeeded();
+                ok = txn_granted(reg, t, &own.key, id).await?.succeeded();
                 if ok {
                     tracing::error!(key = %own.key, "OWN LEASE WAS DELETED while running; re-created it (flanneld would exit here)");
                 }
@@ -376,7 +417,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
             Some(v) => match LeaseValue::parse(&v) {
                 Ok(LeaseValue::Vxlan(a)) if a.public_ip == own.attrs.public_ip => {
                     let t = Txn::new().and_then([put()]);
-                    ok = txn(reg, t).await?.succeeded();
+                    ok = txn_granted(reg, t, &own.key, id).await?.succeeded();
                 }
                 other => {
                     revoke(reg, id).await;
@@ -464,6 +505,11 @@ pub(crate) async fn keep_renewed(
                 }
                 Err(e) => {
                     failures += 1;
+                    status.add_renew_failure();
+                    if matches!(e, ControlError::SubnetTaken { .. }) {
+                        // Our old etcd lease no longer holds our subnet.
+                        status.clear_own_expiry();
+                    }
                     if let Some(suppressed) = repeats.check("renew") {
                         tracing::error!(error = %e, key = %own.key, failures, suppressed, "renewing our lease failed; retrying (every {RENEW_RETRY:?} to {RENEW_RETRY_MAX:?}, logged every {RENEW_LOG_EVERY:?})");
                     }

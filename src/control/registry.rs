@@ -1,6 +1,8 @@
 //! The etcd connection and the reads every other part needs: ping, the
 //! network config (waiting for it like flanneld), and a paged lease list.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
@@ -9,6 +11,7 @@ use etcd_client::{
 
 use super::backoff::{pause_after, sleep_or_reachable, Backoff, REPEAT_LOG};
 use super::schema::NetworkConfig;
+use super::status::ControlStatus;
 use super::{ControlError, EtcdOptions};
 use crate::ops::logging::RateLimitedLog;
 
@@ -23,6 +26,8 @@ pub(crate) struct Registry {
     pub(crate) client: Client,
     /// Prefix without trailing '/'.
     pub(crate) prefix: String,
+    /// Counts auth token renewals.
+    status: Arc<ControlStatus>,
 }
 
 /// Runs an etcd call under OP_TIMEOUT and maps its error.
@@ -69,9 +74,16 @@ pub(crate) fn map_error(
             let msg = s.message().to_string();
             let lower = msg.to_ascii_lowercase();
             let code = s.code() as i32;
-            if matches!(code, UNAUTHENTICATED | PERMISSION_DENIED)
+            // A token etcd no longer takes (a JWT past its ttl, a simple
+            // token idle 5 min or lost in an etcd restart, one from before
+            // the auth store changed): not the credentials, which a new
+            // token cures (`Registry::request`).
+            if lower.contains("invalid auth token")
+                || lower.contains("revision of auth store is old")
+            {
+                ControlError::AuthToken(format!("{op}: {msg}"))
+            } else if matches!(code, UNAUTHENTICATED | PERMISSION_DENIED)
                 || lower.contains("authentication failed")
-                || lower.contains("invalid auth token")
                 || lower.contains("user name is empty")
                 || lower.contains("permission denied")
             {
@@ -181,7 +193,10 @@ async fn new_client(opts: &EtcdOptions) -> Result<Client, ControlError> {
 impl Registry {
     /// Builds the client. With credentials, waits (with backoff) while etcd
     /// is unreachable, and fails at once if the credentials are refused.
-    pub(crate) async fn connect(mut opts: EtcdOptions) -> Result<Self, ControlError> {
+    pub(crate) async fn connect(
+        mut opts: EtcdOptions,
+        status: Arc<ControlStatus>,
+    ) -> Result<Self, ControlError> {
         if opts.endpoints.is_empty() {
             return Err(ControlError::Options("no --etcd-endpoints given".into()));
         }
@@ -202,6 +217,7 @@ impl Registry {
                         opts,
                         client,
                         prefix,
+                        status,
                     })
                 }
                 Err(e @ ControlError::Unreachable { .. }) => {
@@ -221,6 +237,42 @@ impl Registry {
         Ok(())
     }
 
+    /// Runs the etcd request `f` makes on the current client. If etcd no
+    /// longer takes our auth token, authenticates again and retries once:
+    /// etcd-client fetches a token at connect and never again, so with
+    /// etcd's `--auth-token jwt,...,ttl=...` (or a simple token that
+    /// expired or was lost in an etcd restart) every request would fail
+    /// from then on. Only a refused password is a credentials problem.
+    pub(crate) async fn request<T, F, Fut>(
+        &mut self,
+        op: &'static str,
+        mut f: F,
+    ) -> Result<T, ControlError>
+    where
+        F: FnMut(&Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        match call(op, &self.opts.endpoints, f(&self.client)).await {
+            Err(ControlError::AuthToken(why)) => {
+                self.renew_token(&why).await?;
+                call(op, &self.opts.endpoints, f(&self.client)).await
+            }
+            r => r,
+        }
+    }
+
+    /// A new client, so a new token: etcd 3.4 refuses the Authenticate
+    /// request itself when it carries the stale token, so the old client
+    /// cannot fetch one (`set_client_auth`).
+    pub(crate) async fn renew_token(&mut self, why: &str) -> Result<(), ControlError> {
+        tracing::debug!(
+            reason = why,
+            "etcd no longer takes our auth token; authenticating again"
+        );
+        self.status.add_auth_token_renewal();
+        self.reconnect().await
+    }
+
     pub(crate) fn config_key(&self) -> String {
         format!("{}/config", self.prefix)
     }
@@ -231,28 +283,53 @@ impl Registry {
 
     /// A linearizable count-only read of the config key: the store's
     /// current revision, from whichever member answers with a quorum behind
-    /// it. Owns what it needs, so it can run beside a watch.
+    /// it.
+    pub(crate) async fn revision(&mut self) -> Result<i64, ControlError> {
+        let key = self.config_key();
+        let resp = self
+            .request("get", |c| {
+                let (mut kv, key) = (c.kv_client(), key.clone());
+                async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
+            })
+            .await?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+
+    /// `revision` on a copy of this registry, so that it can run beside a
+    /// watch. Gives the copy back: its client is new if the token was
+    /// renewed, for the caller to adopt.
     pub(crate) fn quorum_read(
         &self,
-    ) -> impl std::future::Future<Output = Result<i64, ControlError>> + Send + 'static {
-        let (key, mut kv) = (self.config_key(), self.client.kv_client());
-        let endpoints = self.opts.endpoints.clone();
+    ) -> impl Future<Output = (Result<i64, ControlError>, Registry)> + Send + 'static {
+        let mut reg = self.clone();
         async move {
-            let resp = call(
-                "get",
-                &endpoints,
-                kv.get(key, Some(GetOptions::new().with_count_only())),
-            )
-            .await?;
-            Ok(resp.header().map_or(0, |h| h.revision()))
+            let r = reg.revision().await;
+            (r, reg)
         }
+    }
+
+    /// `revision` with the current token, not renewed if etcd refuses it.
+    pub(crate) async fn revision_with_this_token(&self) -> Result<i64, ControlError> {
+        let mut kv = self.client.kv_client();
+        let o = GetOptions::new().with_count_only();
+        let resp = call(
+            "get",
+            &self.opts.endpoints,
+            kv.get(self.config_key(), Some(o)),
+        )
+        .await?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
     }
 
     /// The raw config value, or None if the key does not exist.
     pub(crate) async fn get_config(&mut self) -> Result<Option<Vec<u8>>, ControlError> {
         let key = self.config_key();
-        let mut kv = self.client.kv_client();
-        let resp = call("get config", &self.opts.endpoints, kv.get(key, None)).await?;
+        let resp = self
+            .request("get config", |c| {
+                let (mut kv, key) = (c.kv_client(), key.clone());
+                async move { kv.get(key, None).await }
+            })
+            .await?;
         Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
     }
 
@@ -309,7 +386,6 @@ impl Registry {
     pub(crate) async fn list_subnets(&mut self) -> Result<(i64, Vec<KeyValue>), ControlError> {
         let dir = self.subnets_dir();
         let end = prefix_end(dir.as_bytes());
-        let mut kv = self.client.kv_client();
         let mut from = dir.into_bytes();
         let mut rev = 0;
         let mut out = Vec::new();
@@ -320,12 +396,12 @@ impl Registry {
             if rev != 0 {
                 o = o.with_revision(rev);
             }
-            let mut resp = call(
-                "list subnets",
-                &self.opts.endpoints,
-                kv.get(from.clone(), Some(o)),
-            )
-            .await?;
+            let mut resp = self
+                .request("list subnets", |c| {
+                    let (mut kv, from, o) = (c.kv_client(), from.clone(), o.clone());
+                    async move { kv.get(from, Some(o)).await }
+                })
+                .await?;
             if rev == 0 {
                 rev = resp.header().map_or(0, |h| h.revision());
             }

@@ -2,25 +2,28 @@
 //!
 //! Go's `encoding/json` matches object keys to struct fields
 //! case-insensitively, so `"vni"` and `"VNI"` both reach `VNI` in flanneld,
-//! and of several spellings in one object the last one wins. We read
-//! through `go_json::parse`, which leaves one entry per case-insensitive
-//! key (Go's winner), and look names up case-insensitively.
+//! and applies every spelling in document order. `go_json::parse` keeps
+//! every occurrence; the readers below apply each field's Go type to them
+//! (`plain`, `parses_itself`, `pointer`, `raw`), so a document is accepted
+//! exactly when flanneld would decode it, and read as flanneld reads it.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use serde_json::{Map, Value};
-
-use super::go_json;
+use super::go_json::{self, Json, Object};
 use super::subnet::{Subnet, SubnetError};
 
 /// The UDP port the Linux kernel (and so flannel.1) uses when none is set.
 pub const DEFAULT_VXLAN_PORT: u16 = 8472;
-/// flannel's `defaultVNI`.
+/// flanneld's `defaultVNI`.
 pub const DEFAULT_VNI: u32 = 1;
 /// The only backend vxgate speaks.
 pub const VXLAN: &str = "vxlan";
-
+/// The largest config or lease value read. flanneld's are about 150
+/// bytes; a bigger one is refused as malformed before it is parsed, so a
+/// huge value cannot hold the control thread (lease updates, renewals,
+/// quorum checks) for long.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// A validated `<prefix>/config`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkConfig {
@@ -55,6 +58,8 @@ pub enum ConfigError {
     Json(String),
     #[error("network config must be a JSON object")]
     NotObject,
+    #[error("network config is {0} bytes, more than the {MAX_VALUE_BYTES} vxgate reads (flanneld writes about 150); fix the value of <prefix>/config")]
+    TooLarge(usize),
     #[error("network config key {key}: expected {expected}")]
     Type {
         key: &'static str,
@@ -76,86 +81,134 @@ pub enum ConfigError {
     UnsupportedBackend(String),
 }
 
-/// Looks `name` up like Go's encoding/json, case-insensitively (an object
-/// from `go_json::parse` holds one entry per case-insensitive key). `null`
-/// counts as absent (Go leaves the field).
-pub fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    let v = obj.get(name).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    });
-    v.filter(|v| !v.is_null())
+/// A plain Go field (string, bool, number): a null changes nothing and
+/// the last other occurrence wins, but an occurrence of the wrong type
+/// fails Go's whole decode even when a later spelling is good (Go keeps
+/// the first such error). `Err`: that first error.
+fn plain<'a, T, E>(
+    obj: &'a Object,
+    name: &str,
+    read: impl Fn(&'a Json) -> Result<T, E>,
+) -> Result<Option<T>, E> {
+    let mut last = None;
+    for v in obj.get(name).into_iter().flat_map(|f| f.values()) {
+        if !v.is_null() {
+            last = Some(read(v)?);
+        }
+    }
+    Ok(last)
 }
 
-fn get_str<'a>(
-    obj: &'a Map<String, Value>,
-    key: &'static str,
-) -> Result<Option<&'a str>, ConfigError> {
-    match field(obj, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ConfigError::Type {
+/// A field whose Go type parses itself (`UnmarshalJSON`: flannel's
+/// `ip.IP4`, `ip.IP4Net`, `hardwareAddr`): every occurrence, a null
+/// included, goes to the parser, and one it refuses aborts the decode.
+/// The last one wins.
+fn parses_itself<'a, T, E>(
+    obj: &'a Object,
+    name: &str,
+    parse: impl Fn(&'a Json) -> Result<T, E>,
+) -> Result<Option<T>, E> {
+    let mut last = None;
+    for v in obj.get(name).into_iter().flat_map(|f| f.values()) {
+        last = Some(parse(v)?);
+    }
+    Ok(last)
+}
+
+/// A pointer to such a type (`*ip.IP6`): a null makes it nil again, any
+/// other occurrence must parse. The last one wins.
+fn pointer<'a, T, E>(
+    obj: &'a Object,
+    name: &str,
+    parse: impl Fn(&'a Json) -> Result<T, E>,
+) -> Result<Option<T>, E> {
+    let mut last = None;
+    for v in obj.get(name).into_iter().flat_map(|f| f.values()) {
+        last = if v.is_null() { None } else { Some(parse(v)?) };
+    }
+    Ok(last)
+}
+
+/// A `json.RawMessage` (`Backend`, `BackendData`): the last occurrence
+/// as it is, which flannel parses later; None if absent or a null (Go
+/// keeps the literal `null`, which then decodes to nothing).
+fn raw<'a>(obj: &'a Object, name: &str) -> Option<&'a Json> {
+    obj.get(name).map(|f| f.last()).filter(|v| !v.is_null())
+}
+
+fn get_str<'a>(obj: &'a Object, key: &'static str) -> Result<Option<&'a str>, ConfigError> {
+    plain(obj, key, |v| {
+        v.as_str().ok_or(ConfigError::Type {
             key,
             expected: "a string",
-        }),
-    }
+        })
+    })
 }
 
-fn get_bool(obj: &Map<String, Value>, key: &'static str) -> Result<Option<bool>, ConfigError> {
-    match field(obj, key) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ConfigError::Type {
+fn get_bool(obj: &Object, key: &'static str) -> Result<Option<bool>, ConfigError> {
+    plain(obj, key, |v| {
+        v.as_bool().ok_or(ConfigError::Type {
             key,
             expected: "true or false",
+        })
+    })
+}
+
+/// A non-negative integer; `max` is a check of the value Go ends up
+/// with, not of its type, so it applies to the last occurrence only.
+fn get_uint(obj: &Object, key: &'static str, max: u64) -> Result<Option<u64>, ConfigError> {
+    let n = plain(obj, key, |v| {
+        v.as_u64().ok_or(ConfigError::Type {
+            key,
+            expected: "a non-negative integer",
+        })
+    })?;
+    match n {
+        Some(n) if n > max => Err(ConfigError::Invalid {
+            key,
+            value: n.to_string(),
+            why: format!("must be at most {max}"),
         }),
+        n => Ok(n),
     }
 }
 
-fn get_uint(
-    obj: &Map<String, Value>,
-    key: &'static str,
-    max: u64,
-) -> Result<Option<u64>, ConfigError> {
-    match field(obj, key) {
-        None => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n <= max => Ok(Some(n)),
-            Some(n) => Err(ConfigError::Invalid {
-                key,
-                value: n.to_string(),
-                why: format!("must be at most {max}"),
-            }),
-            None => Err(ConfigError::Type {
-                key,
-                expected: "a non-negative integer",
-            }),
-        },
-    }
+/// A string an `UnmarshalJSON` of flannel's parses (a null or a number
+/// reaches it too, and fails).
+fn self_parsed_str<'a>(v: &'a Json, key: &'static str) -> Result<&'a str, ConfigError> {
+    v.as_str().ok_or(ConfigError::Type {
+        key,
+        expected: "a string",
+    })
 }
 
 impl NetworkConfig {
     /// Parses and validates with flanneld's defaults (`pkg/subnet/config.go`).
     pub fn parse(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let v: Value = go_json::parse(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
+        if bytes.len() > MAX_VALUE_BYTES {
+            return Err(ConfigError::TooLarge(bytes.len()));
+        }
+        let v = go_json::parse(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
         let obj = v.as_object().ok_or(ConfigError::NotObject)?;
 
         if get_bool(obj, "EnableIPv4")? == Some(false) {
             return Err(ConfigError::Ipv4Disabled);
         }
-        let network_str = get_str(obj, "Network")?.ok_or(ConfigError::MissingNetwork)?;
         // Go's net.ParseCIDR, which flanneld uses, keeps the network of an
         // address with host bits set ("10.244.0.5/16" is 10.244.0.0/16).
-        let network = match Subnet::parse_cidr(network_str) {
-            Err(SubnetError::NotAligned { net, len, .. }) => Subnet::new(net, len),
-            parsed => parsed,
-        }
-        .map_err(|e| ConfigError::Invalid {
-            key: "Network",
-            value: network_str.to_string(),
-            why: e.to_string(),
-        })?;
+        let network = parses_itself(obj, "Network", |v| {
+            let s = self_parsed_str(v, "Network")?;
+            match Subnet::parse_cidr(s) {
+                Err(SubnetError::NotAligned { net, len, .. }) => Subnet::new(net, len),
+                parsed => parsed,
+            }
+            .map_err(|e| ConfigError::Invalid {
+                key: "Network",
+                value: s.to_string(),
+                why: e.to_string(),
+            })
+        })?
+        .ok_or(ConfigError::MissingNetwork)?;
 
         let subnet_len = subnet_len(network, get_uint(obj, "SubnetLen", 255)?)?;
         let sub_size = 1u64 << (32 - u32::from(subnet_len));
@@ -174,15 +227,15 @@ impl NetworkConfig {
         }
 
         let backend = backend(obj)?;
+        // Reported, not used: what Go would leave in each (not checked).
         let ipv6_keys_ignored = obj
-            .iter()
+            .fields()
+            .filter_map(|f| f.last_set())
             .filter(|(k, v)| {
                 let k = k.to_ascii_lowercase();
-                (k.starts_with("ipv6") || k == "enableipv6")
-                    && !v.is_null()
-                    && **v != Value::Bool(false)
+                (k.starts_with("ipv6") || k == "enableipv6") && v.as_bool() != Some(false)
             })
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_string())
             .collect();
         Ok(Self {
             network,
@@ -254,43 +307,49 @@ fn subnet_len(network: Subnet, given: Option<u64>) -> Result<u8, ConfigError> {
     }
 }
 
+/// `SubnetMin` / `SubnetMax`, flannel's `ip.IP4` (it parses itself).
 fn bound(
-    obj: &Map<String, Value>,
+    obj: &Object,
     key: &'static str,
     network: Subnet,
     subnet_len: u8,
     default: u64,
 ) -> Result<Ipv4Addr, ConfigError> {
-    let Some(s) = get_str(obj, key)? else {
-        return u32::try_from(default)
-            .map(Ipv4Addr::from)
-            .map_err(|_| ConfigError::Invalid {
-                key,
-                value: default.to_string(),
-                why: "out of the IPv4 range".to_string(),
-            });
-    };
-    let invalid = |why: &str| ConfigError::Invalid {
+    let invalid = |value: &str, why: &str| ConfigError::Invalid {
         key,
-        value: s.to_string(),
+        value: value.to_string(),
         why: why.to_string(),
     };
-    let ip = Ipv4Addr::from_str(s).map_err(|_| invalid("not an IPv4 address"))?;
+    let given = parses_itself(obj, key, |v| {
+        let s = self_parsed_str(v, key)?;
+        Ipv4Addr::from_str(s).map_err(|_| invalid(s, "not an IPv4 address"))
+    })?;
+    let Some(ip) = given else {
+        return u32::try_from(default)
+            .map(Ipv4Addr::from)
+            .map_err(|_| invalid(&default.to_string(), "out of the IPv4 range"));
+    };
     if !network.contains(ip) {
-        return Err(invalid(&format!("not inside Network {network}")));
+        return Err(invalid(
+            &ip.to_string(),
+            &format!("not inside Network {network}"),
+        ));
     }
     if Subnet::new(ip, subnet_len).is_err() {
-        return Err(invalid(&format!(
-            "not on a /{subnet_len} (SubnetLen) boundary"
-        )));
+        return Err(invalid(
+            &ip.to_string(),
+            &format!("not on a /{subnet_len} (SubnetLen) boundary"),
+        ));
     }
     Ok(ip)
 }
 
-fn backend(obj: &Map<String, Value>) -> Result<VxlanBackend, ConfigError> {
-    let b = match field(obj, "Backend") {
+/// `Backend`, a `json.RawMessage` flanneld decodes once it has the whole
+/// config: its last occurrence counts (a null there is no backend).
+fn backend(obj: &Object) -> Result<VxlanBackend, ConfigError> {
+    let b = match raw(obj, "Backend") {
         None => return Err(ConfigError::MissingBackendType),
-        Some(Value::Object(b)) => b,
+        Some(Json::Object(b)) => b,
         Some(_) => {
             return Err(ConfigError::Type {
                 key: "Backend",
@@ -352,77 +411,72 @@ pub enum LeaseError {
     Json(String),
     #[error("not a JSON object")]
     NotObject,
+    #[error("{0} bytes, more than the {MAX_VALUE_BYTES} vxgate reads (flanneld writes about 150)")]
+    TooLarge(usize),
     #[error("missing required field {0}")]
     Missing(&'static str),
     #[error("field {field} is not valid: {value}")]
     Invalid { field: &'static str, value: String },
 }
 
-fn lease_str<'a>(
-    obj: &'a Map<String, Value>,
-    key: &'static str,
-) -> Result<Option<&'a str>, LeaseError> {
-    match field(obj, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(LeaseError::Invalid {
-            field: key,
-            value: v.to_string(),
-        }),
+/// An occurrence of lease field `field` that flanneld would refuse.
+fn bad(field: &'static str) -> impl Fn(&Json) -> LeaseError {
+    move |v| LeaseError::Invalid {
+        field,
+        value: v.to_string(),
     }
 }
 
 impl LeaseValue {
-    /// Parses a lease value as flanneld writes it (case-insensitive keys).
+    /// Parses a lease value as flanneld's Go decodes it into `LeaseAttrs`
+    /// (case-insensitive keys, each spelling applied in order, and
+    /// refused if any spelling of a field could not be decoded).
     pub fn parse(bytes: &[u8]) -> Result<Self, LeaseError> {
-        let v: Value = go_json::parse(bytes).map_err(|e| LeaseError::Json(e.to_string()))?;
+        if bytes.len() > MAX_VALUE_BYTES {
+            return Err(LeaseError::TooLarge(bytes.len()));
+        }
+        let v = go_json::parse(bytes).map_err(|e| LeaseError::Json(e.to_string()))?;
         let obj = v.as_object().ok_or(LeaseError::NotObject)?;
-        let ip = lease_str(obj, "PublicIP")?.ok_or(LeaseError::Missing("PublicIP"))?;
-        let public_ip = Ipv4Addr::from_str(ip).map_err(|_| LeaseError::Invalid {
-            field: "PublicIP",
-            value: ip.to_string(),
+        // ip.IP4, *ip.IP6, string: see `parses_itself`, `pointer`, `plain`.
+        let public_ip = parses_itself(obj, "PublicIP", |v| {
+            v.as_str()
+                .and_then(|s| Ipv4Addr::from_str(s).ok())
+                .ok_or_else(|| bad("PublicIP")(v))
+        })?
+        .ok_or(LeaseError::Missing("PublicIP"))?;
+        let public_ipv6 = pointer(obj, "PublicIPv6", |v| {
+            v.as_str()
+                .and_then(|s| Ipv6Addr::from_str(s).ok())
+                .ok_or_else(|| bad("PublicIPv6")(v))
         })?;
-        let public_ipv6 = lease_str(obj, "PublicIPv6")?
-            .map(|s| {
-                Ipv6Addr::from_str(s).map_err(|_| LeaseError::Invalid {
-                    field: "PublicIPv6",
-                    value: s.to_string(),
-                })
-            })
-            .transpose()?;
-        let backend_type =
-            lease_str(obj, "BackendType")?.ok_or(LeaseError::Missing("BackendType"))?;
+        let backend_type = plain(obj, "BackendType", |v| {
+            v.as_str().ok_or_else(|| bad("BackendType")(v))
+        })?
+        .ok_or(LeaseError::Missing("BackendType"))?;
         if backend_type != VXLAN {
             return Ok(Self::OtherBackend {
                 backend_type: backend_type.to_string(),
                 public_ip,
             });
         }
-        let data = match field(obj, "BackendData") {
+        // A json.RawMessage, decoded by the vxlan backend: the last one.
+        let data = match raw(obj, "BackendData") {
             None => return Err(LeaseError::Missing("BackendData")),
-            Some(Value::Object(d)) => d,
-            Some(v) => {
-                return Err(LeaseError::Invalid {
-                    field: "BackendData",
-                    value: v.to_string(),
-                })
-            }
+            Some(Json::Object(d)) => d,
+            Some(v) => return Err(bad("BackendData")(v)),
         };
-        let mac = lease_str(data, "VtepMAC")?.ok_or(LeaseError::Missing("BackendData.VtepMAC"))?;
-        let vtep_mac = parse_mac(mac).ok_or_else(|| LeaseError::Invalid {
-            field: "BackendData.VtepMAC",
-            value: mac.to_string(),
+        // hardwareAddr parses itself; VNI is a plain uint32.
+        let vtep_mac = parses_itself(data, "VtepMAC", |v| {
+            v.as_str()
+                .and_then(parse_mac)
+                .ok_or_else(|| bad("BackendData.VtepMAC")(v))
+        })?
+        .ok_or(LeaseError::Missing("BackendData.VtepMAC"))?;
+        let vni = plain(data, "VNI", |v| {
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad("BackendData.VNI")(v))
         })?;
-        let vni =
-            match field(data, "VNI") {
-                None => None,
-                Some(v) => Some(v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(
-                    || LeaseError::Invalid {
-                        field: "BackendData.VNI",
-                        value: v.to_string(),
-                    },
-                )?),
-            };
         Ok(Self::Vxlan(LeaseAttrs {
             public_ip,
             public_ipv6,
@@ -519,13 +573,13 @@ mod tests {
                 .unwrap();
         assert_eq!(c.network.addr, Ipv4Addr::new(10, 1, 0, 0));
         // Go applies keys in document order: the last spelling wins, even
-        // over the exact one; a null changes nothing.
+        // over the exact one; a null changes no plain field (SubnetLen).
         let c = cfg(
-            r#"{"Network":"10.1.0.0/16","network":"10.9.0.0/16","Backend":{"Type":"vxlan"},"backend":{"type":"vxlan","VNI":5},"NETWORK":null}"#,
+            r#"{"Network":"10.1.0.0/16","network":"10.9.0.0/16","SubnetLen":26,"Backend":{"Type":"vxlan"},"backend":{"type":"vxlan","VNI":5},"SUBNETLEN":null}"#,
         )
         .unwrap();
         assert_eq!(c.network.addr, Ipv4Addr::new(10, 9, 0, 0));
-        assert_eq!(c.backend.vni, 5);
+        assert_eq!((c.subnet_len, c.backend.vni), (26, 5));
         let l = LeaseValue::parse(
             br#"{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01"},"publicip":"192.0.2.9"}"#,
         );
@@ -533,6 +587,136 @@ mod tests {
             matches!(&l, Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 9)),
             "peers send to the last PublicIP: {l:?}"
         );
+    }
+
+    /// Go's encoding/json applies every spelling of a field in order: a
+    /// plain field (string, bool, number) of the wrong type is an error
+    /// Go remembers while it goes on, and a field whose type parses itself
+    /// (ip.IP4, ip.IP4Net, hardwareAddr) aborts the decode when its parse
+    /// fails, a null included. Either way flanneld refuses the document,
+    /// whichever spelling comes first, so vxgate refuses it too.
+    #[test]
+    fn any_bad_spelling_of_a_field_refuses_the_document_as_go_does() {
+        let lease = |fields: &str| {
+            LeaseValue::parse(
+                format!(
+                    r#"{{{fields},"BackendType":"vxlan","BackendData":{{"VtepMAC":"02:00:00:00:00:01"}}}}"#
+                )
+                .as_bytes(),
+            )
+        };
+        for (bad, good) in [
+            (r#""PublicIP":5"#, r#""publicip":"1.2.3.4""#),
+            (r#""PublicIP":null"#, r#""publicip":"1.2.3.4""#),
+            (r#""PublicIP":"1.2.3.400""#, r#""publicip":"1.2.3.4""#),
+            (r#""PublicIPv6":7"#, r#""PublicIP":"1.2.3.4""#),
+            (r#""BackendType":5"#, r#""PublicIP":"1.2.3.4""#),
+        ] {
+            for doc in [format!("{bad},{good}"), format!("{good},{bad}")] {
+                let l = lease(&doc);
+                assert!(matches!(l, Err(LeaseError::Invalid { .. })), "{doc}: {l:?}");
+            }
+        }
+        let data = |d: &str| {
+            LeaseValue::parse(
+                format!(r#"{{"PublicIP":"1.2.3.4","BackendType":"vxlan","BackendData":{{{d}}}}}"#)
+                    .as_bytes(),
+            )
+        };
+        for d in [
+            r#""VtepMAC":"02:00:00:00:00:01","vtepmac":null"#,
+            r#""vtepmac":5,"VtepMAC":"02:00:00:00:00:01""#,
+            r#""VtepMAC":"02:00:00:00:00:01","VNI":-1,"vni":1"#,
+            r#""VtepMAC":"02:00:00:00:00:01","vni":1,"VNI":4294967296"#,
+        ] {
+            assert!(data(d).is_err(), "{d}");
+        }
+        // What Go accepts: a null of a plain field or of a pointer (which
+        // it resets), and a bad BackendData that a later one replaces
+        // (a json.RawMessage: only the last is decoded).
+        let ok = lease(
+            r#""PublicIP":"1.2.3.4","BackendType":null,"PublicIPv6":"fc00::1","publicipv6":null"#,
+        );
+        assert!(
+            matches!(&ok, Ok(LeaseValue::Vxlan(a)) if a.public_ipv6.is_none()),
+            "{ok:?}"
+        );
+        let ok = LeaseValue::parse(
+            br#"{"PublicIP":"1.2.3.4","BackendType":"vxlan","BackendData":{"VtepMAC":5},"backenddata":{"VtepMAC":"02:00:00:00:00:09","VNI":null}}"#,
+        );
+        assert!(
+            matches!(&ok, Ok(LeaseValue::Vxlan(a)) if a.vtep_mac[5] == 9 && a.vni.is_none()),
+            "{ok:?}"
+        );
+
+        let config = |fields: &str| cfg(&format!(r#"{{{fields},"Backend":{{"Type":"vxlan"}}}}"#));
+        for (bad, good) in [
+            (r#""Network":5"#, r#""network":"10.1.0.0/16""#),
+            (r#""Network":null"#, r#""network":"10.1.0.0/16""#),
+            (
+                r#""SubnetMin":"x""#,
+                r#""network":"10.1.0.0/16","subnetmin":"10.1.2.0""#,
+            ),
+            (r#""SubnetMax":null"#, r#""network":"10.1.0.0/16""#),
+            (
+                r#""SubnetLen":"24""#,
+                r#""network":"10.1.0.0/16","subnetlen":24"#,
+            ),
+            (r#""EnableIPv4":1"#, r#""network":"10.1.0.0/16""#),
+        ] {
+            for doc in [format!("{bad},{good}"), format!("{good},{bad}")] {
+                assert!(config(&doc).is_err(), "{doc}");
+            }
+        }
+        assert!(
+            cfg(r#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","VNI":"1","vni":1}}"#)
+                .is_err()
+        );
+        // Backend is a json.RawMessage: the last one, even a null (which
+        // flanneld reads as no Type: udp).
+        assert_eq!(
+            cfg(r#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"},"backend":null}"#),
+            Err(ConfigError::MissingBackendType)
+        );
+        assert_eq!(
+            cfg(r#"{"Network":"10.1.0.0/16","Backend":5,"backend":{"Type":"vxlan","VNI":3}}"#)
+                .map(|c| c.backend.vni),
+            Ok(3)
+        );
+    }
+
+    /// A value above MAX_VALUE_BYTES is refused before it is parsed; one
+    /// just below, of thousands of keys, is read as usual (the keys are
+    /// grouped in one pass: `go_json`'s test counts the lookups).
+    #[test]
+    fn values_above_the_bound_are_refused_before_parsing() {
+        let head = r#"{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01"}"#;
+        let mut v = head.to_string();
+        let mut i = 0;
+        while v.len() < MAX_VALUE_BYTES - 40 {
+            v.push_str(&format!(r#","x{i}":{i}"#));
+            i += 1;
+        }
+        v.push_str(r#","publicip":"192.0.2.9"}"#);
+        assert!(v.len() <= MAX_VALUE_BYTES && i > 5_000, "{} {i}", v.len());
+        let l = LeaseValue::parse(v.as_bytes());
+        assert!(
+            matches!(&l, Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 9)),
+            "{l:?}"
+        );
+        // Trailing blanks are valid JSON: only the size refuses these.
+        let pad = |s: &str| format!("{s}{}", " ".repeat(MAX_VALUE_BYTES + 1 - s.len()));
+        let over = pad(&v);
+        assert_eq!(
+            LeaseValue::parse(over.as_bytes()),
+            Err(LeaseError::TooLarge(MAX_VALUE_BYTES + 1))
+        );
+        let config = pad(r#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}"#);
+        assert_eq!(
+            cfg(&config),
+            Err(ConfigError::TooLarge(MAX_VALUE_BYTES + 1))
+        );
+        assert!(cfg(config.trim_end()).is_ok());
     }
 
     #[test]

@@ -24,12 +24,15 @@ pub struct ControlStatus {
     started: Instant,
     etcd_connected: AtomicBool,
     revision: AtomicI64,
-    /// Micros since `started` of the last applied etcd event.
+    /// Micros since `started` of the last watch event received or list
+    /// read (whether or not it changed anything).
     last_event_us: AtomicU64,
     invalid_entries_total: AtomicU64,
     ignored_non_vxlan_total: AtomicU64,
     resyncs_total: AtomicU64,
     compactions_total: AtomicU64,
+    renew_failures_total: AtomicU64,
+    auth_token_renewals_total: AtomicU64,
     leases: AtomicU64,
     /// Unix seconds; 0 = no own lease, NEVER = reservation.
     own_lease_expiry_unix: AtomicU64,
@@ -85,6 +88,8 @@ impl ControlStatus {
             ignored_non_vxlan_total: AtomicU64::new(0),
             resyncs_total: AtomicU64::new(0),
             compactions_total: AtomicU64::new(0),
+            renew_failures_total: AtomicU64::new(0),
+            auth_token_renewals_total: AtomicU64::new(0),
             leases: AtomicU64::new(0),
             own_lease_expiry_unix: AtomicU64::new(0),
             latency_sum_us: AtomicU64::new(0),
@@ -101,8 +106,10 @@ impl ControlStatus {
     pub fn revision(&self) -> i64 {
         self.revision.load(Relaxed)
     }
-    /// Time since the last etcd event was applied; None before the first.
-    /// See `event_age_or_uptime` for the exported gauge.
+    /// Time since etcd last told us about the leases: a watch event
+    /// (any: flanneld's daily identical re-puts, deletes of keys we
+    /// skipped) or a full list. None before the first list. See
+    /// `event_age_or_uptime` for the exported gauge.
     pub fn last_event_age(&self) -> Option<Duration> {
         let us = self.last_event_us.load(Relaxed);
         (us != NO_EVENT).then(|| {
@@ -132,12 +139,23 @@ impl ControlStatus {
     pub fn compactions_total(&self) -> u64 {
         self.compactions_total.load(Relaxed)
     }
+    /// Failed attempts to renew (or re-create) our own lease.
+    pub fn renew_failures_total(&self) -> u64 {
+        self.renew_failures_total.load(Relaxed)
+    }
+    /// Times etcd no longer took our auth token (a JWT past its ttl, a
+    /// simple token idle 5 min or lost in an etcd restart) and vxgate
+    /// authenticated again.
+    pub fn auth_token_renewals_total(&self) -> u64 {
+        self.auth_token_renewals_total.load(Relaxed)
+    }
     /// Valid vxlan leases currently delivered to the sink (ours included).
     pub fn leases(&self) -> u64 {
         self.leases.load(Relaxed)
     }
-    /// Seconds until our etcd lease expires: None without an own lease,
-    /// Some(+inf) for a reservation; negative once expired.
+    /// Seconds until our etcd lease expires: None while we hold no lease
+    /// (none acquired, or our key was found taken by another node or
+    /// gone), Some(+inf) for a reservation; negative once expired.
     pub fn own_lease_expiry_seconds(&self) -> Option<f64> {
         self.own_lease_expiry_seconds_at(unix_now_f64())
     }
@@ -195,6 +213,12 @@ impl ControlStatus {
     pub(crate) fn add_compaction(&self) {
         self.compactions_total.fetch_add(1, Relaxed);
     }
+    pub(crate) fn add_renew_failure(&self) {
+        self.renew_failures_total.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn add_auth_token_renewal(&self) {
+        self.auth_token_renewals_total.fetch_add(1, Relaxed);
+    }
     pub(crate) fn set_leases(&self, n: usize) {
         self.leases.store(n as u64, Relaxed);
     }
@@ -207,7 +231,18 @@ impl ControlStatus {
         };
         self.own_lease_expiry_unix.store(v, Relaxed);
     }
-    /// Records one event: `arrived` is when its watch response was received.
+    /// Our key is not ours (taken by another node) or gone: its old etcd
+    /// lease says nothing about our subnet any more.
+    pub(crate) fn clear_own_expiry(&self) {
+        self.own_lease_expiry_unix.store(0, Relaxed);
+    }
+    /// etcd told us about the leases (an event or a list), news or not.
+    pub(crate) fn saw_etcd(&self) {
+        self.last_event_us
+            .store(self.started.elapsed().as_micros() as u64, Relaxed);
+    }
+    /// Records the latency of one event that changed the sink: `arrived`
+    /// is when its watch response was received.
     pub(crate) fn record_event(&self, arrived: Instant) {
         self.record_event_at(arrived, Instant::now());
     }
@@ -216,10 +251,6 @@ impl ControlStatus {
             .saturating_duration_since(arrived)
             .as_micros()
             .min(u128::from(u64::MAX)) as u64;
-        self.last_event_us.store(
-            now.saturating_duration_since(self.started).as_micros() as u64,
-            Relaxed,
-        );
         self.latency_sum_us.fetch_add(us, Relaxed);
         let mut l = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
         l.hist.saturating_record(us.max(1));
@@ -266,7 +297,6 @@ mod tests {
         assert_eq!(l.buckets[0], (0.00001, 2));
         assert_eq!(l.buckets[11], (1.0, 6), "{:?}", l.buckets);
         assert_eq!(l.count, 8);
-        assert!(s.last_event_age().is_some());
     }
 
     #[test]
@@ -275,6 +305,11 @@ mod tests {
         assert_eq!(s.last_event_age(), None);
         std::thread::sleep(Duration::from_millis(20));
         assert!(s.event_age_or_uptime() >= Duration::from_millis(20));
+        let t = Instant::now();
+        s.saw_etcd();
+        let age = s.last_event_age().expect("set by saw_etcd");
+        // Counted from saw_etcd, not from start (1 us: rounding).
+        assert!(age <= t.elapsed() + Duration::from_micros(1), "{age:?}");
     }
 
     #[test]
@@ -286,5 +321,7 @@ mod tests {
         s.set_own_expiry(Some(UNIX_EPOCH + Duration::from_secs(1_000)));
         assert_eq!(s.own_lease_expiry_seconds_at(900.0), Some(100.0));
         assert_eq!(s.own_lease_expiry_seconds_at(1_100.5), Some(-100.5));
+        s.clear_own_expiry();
+        assert_eq!(s.own_lease_expiry_seconds(), None);
     }
 }

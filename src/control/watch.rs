@@ -383,6 +383,73 @@ enum SessionEnd {
     Failed(ControlError),
 }
 
+/// What our key's value and etcd lease say about it.
+#[derive(Debug, PartialEq, Eq)]
+enum OwnKey {
+    /// Our PublicIP under an etcd lease.
+    Ours,
+    /// Our PublicIP without an etcd lease (an operator's reservation).
+    Reservation,
+    /// Another node's PublicIP, or a value that names none.
+    Taken(String),
+}
+
+fn own_key_state(value: &[u8], lease: i64, own_ip: std::net::Ipv4Addr) -> OwnKey {
+    let holder = match LeaseValue::parse(value) {
+        Ok(LeaseValue::Vxlan(a)) => Some(a.public_ip),
+        Ok(LeaseValue::OtherBackend { public_ip, .. }) => Some(public_ip),
+        Err(_) => None,
+    };
+    match holder {
+        Some(ip) if ip == own_ip && lease == 0 => OwnKey::Reservation,
+        Some(ip) if ip == own_ip => OwnKey::Ours,
+        Some(ip) => OwnKey::Taken(ip.to_string()),
+        None => OwnKey::Taken("an unreadable value".to_string()),
+    }
+}
+
+/// What a config event or re-list says that is news.
+#[derive(Debug, PartialEq, Eq)]
+enum ConfigNews {
+    Changed,
+    Deleted,
+    /// Back after a deletion, as it was.
+    Back,
+}
+
+/// `<prefix>/config` as last seen, so that each change is said once: a
+/// re-list after every reconnect reads it again.
+struct ConfigSeen {
+    raw: Vec<u8>,
+    deleted: bool,
+}
+
+impl ConfigSeen {
+    /// `value`: the config's value, None when the key is gone.
+    fn seen(&mut self, value: Option<&[u8]>) -> Option<ConfigNews> {
+        let Some(v) = value else {
+            // Said once until the config is back.
+            return (!std::mem::replace(&mut self.deleted, true)).then_some(ConfigNews::Deleted);
+        };
+        let was_deleted = std::mem::replace(&mut self.deleted, false);
+        if v != self.raw.as_slice() {
+            self.raw = v.to_vec();
+            Some(ConfigNews::Changed)
+        } else {
+            was_deleted.then_some(ConfigNews::Back)
+        }
+    }
+}
+
+/// What the watch loop keeps from one session to the next, besides the
+/// mirror.
+struct Seen {
+    config: ConfigSeen,
+    /// Our key's value when it was last said to be taken: a re-list after
+    /// every reconnect does not say it again.
+    own_taken: Option<Vec<u8>>,
+}
+
 struct Session<'a> {
     reg: &'a mut Registry,
     mirror: &'a mut Mirror,
@@ -394,7 +461,7 @@ struct Session<'a> {
     /// Wakes the renewer to look at our key (deleted, taken, made a
     /// reservation).
     own_key_changed: &'a Notify,
-    raw_config: &'a mut Vec<u8>,
+    seen: &'a mut Seen,
 }
 
 impl Session<'_> {
@@ -416,28 +483,30 @@ impl Session<'_> {
         self.mirror.resync(&listing, self.sink, self.status);
         // A config changed (or deleted) while we were away is said now, as
         // one changed while watching would have been.
-        match self.reg.get_config().await? {
-            Some(v) => self.config_event(EventType::Put, &v),
-            None => self.config_event(EventType::Delete, &[]),
-        }
-        if let Some(own) = self.own_key.and_then(|k| k.strip_prefix(dir.as_str())) {
-            if !listing.iter().any(|(k, _)| k == own) {
-                self.own_key_changed.notify_one();
-            }
+        let config = self.reg.get_config().await?;
+        self.config_seen(config.as_deref());
+        // Our key as it is now: taken or gone while we were away is acted
+        // on now, as on the watch, not at the next renewal a day later.
+        if let Some(own) = self.own_key {
+            let kv = kvs.iter().find(|kv| kv.key() == own.as_bytes());
+            self.own_key_seen(own, kv.map(|kv| (kv.value(), kv.lease())));
         }
         self.status.reset_revision(rev);
+        self.status.saw_etcd();
         Ok(rev)
     }
 
-    async fn run(&mut self, first: bool) -> SessionEnd {
+    /// `first`: no list has succeeded yet, so this one is no resync;
+    /// cleared once it has.
+    async fn run(&mut self, first: &mut bool) -> SessionEnd {
         let rev = match self.list_and_diff().await {
             Ok(r) => r,
             Err(e) => return SessionEnd::Failed(e),
         };
-        self.status.set_connected(true);
-        if !first {
+        if !std::mem::replace(first, false) {
             self.status.add_resync();
         }
+        self.status.set_connected(true);
         tracing::info!(
             revision = rev,
             leases = self.mirror.len(),
@@ -452,28 +521,46 @@ impl Session<'_> {
         // etcd-client drops a watch's creation reply even when it says the
         // watch was cancelled (say, permission denied), which would leave a
         // silent watch; reading the same ranges first rules that out.
-        let mut wc = self.reg.client.watch_client();
         let from = WatchOptions::new().with_start_revision(rev + 1);
+        let mut renewed = false;
         // The watchers must live: dropping one closes its request stream.
-        let (mut subnets_watcher, mut subnets) = match call(
-            "watch",
-            &endpoints,
-            wc.watch(dir.clone(), Some(from.clone().with_prefix())),
-        )
-        .await
-        {
-            Ok(w) => w,
-            Err(e) => return SessionEnd::Failed(e),
-        };
-        let (mut config_watcher, mut config) = match call(
-            "watch",
-            &endpoints,
-            wc.watch(config_key.clone(), Some(from)),
-        )
-        .await
-        {
-            Ok(w) => w,
-            Err(e) => return SessionEnd::Failed(e),
+        let (mut subnets_watcher, mut subnets, mut config_watcher, mut config) = loop {
+            let mut wc = self.reg.client.watch_client();
+            let (sw, s) = match call(
+                "watch",
+                &endpoints,
+                wc.watch(dir.clone(), Some(from.clone().with_prefix())),
+            )
+            .await
+            {
+                Ok(w) => w,
+                Err(e) => return SessionEnd::Failed(e),
+            };
+            let (cw, c) = match call(
+                "watch",
+                &endpoints,
+                wc.watch(config_key.clone(), Some(from.clone())),
+            )
+            .await
+            {
+                Ok(w) => w,
+                Err(e) => return SessionEnd::Failed(e),
+            };
+            // The same goes for an auth token that expired between the
+            // read and the watches (etcd 3.4 still answers such a
+            // stream's progress requests, so the quorum checks would not
+            // notice): a read with that token after them shows it was
+            // good for them. If not, new token, new watches, same revision.
+            match self.reg.revision_with_this_token().await {
+                Ok(_) => break (sw, s, cw, c),
+                Err(ControlError::AuthToken(why)) if !renewed => {
+                    renewed = true;
+                    if let Err(e) = self.reg.renew_token(&why).await {
+                        return SessionEnd::Failed(e);
+                    }
+                }
+                Err(e) => return SessionEnd::Failed(e),
+            }
         };
         let mut quorum = tokio::time::interval(QUORUM_CHECK);
         quorum.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -492,6 +579,9 @@ impl Session<'_> {
                 }
                 read = async { reading.as_mut().expect("guarded by is_some").await }, if reading.is_some() => {
                     reading = None;
+                    let (read, reg) = read;
+                    // A token renewed for the read serves what follows.
+                    self.reg.client = reg.client;
                     match quorum_check(read, single_endpoint, due, subnets_rev.min(config_rev)) {
                         Ok(next) => due = next,
                         Err(e) => return SessionEnd::Failed(e),
@@ -531,33 +621,39 @@ impl Session<'_> {
                     detail: format!("cancelled by etcd: {}", resp.cancel_reason()),
                 });
             }
+            if !resp.events().is_empty() {
+                // News from etcd whether or not it changes anything (a
+                // daily identical re-put): the event age says etcd talks.
+                self.status.saw_etcd();
+            }
             for ev in resp.events() {
                 let Some(kv) = ev.kv() else { continue };
                 if kv.key() == config_key.as_bytes() {
-                    self.config_event(ev.event_type(), kv.value());
+                    let value = (ev.event_type() == EventType::Put).then(|| kv.value());
+                    self.config_seen(value);
                     continue;
                 }
                 let Some(key) = self.suffix(&dir, kv.key()) else {
                     continue;
                 };
                 let key = key.as_str();
-                let own = self.own_key.is_some_and(|k| k.as_bytes() == kv.key());
+                let own = self.own_key.filter(|k| k.as_bytes() == kv.key());
                 match ev.event_type() {
                     EventType::Put => {
-                        if own {
-                            self.own_key_put(key, kv.value(), kv.lease());
+                        if let Some(own) = own {
+                            self.own_key_seen(own, Some((kv.value(), kv.lease())));
                         }
                         self.mirror
                             .put(key, kv.value(), self.sink, self.status, arrived)
                     }
                     EventType::Delete => {
                         self.mirror.delete(key, self.sink, self.status, arrived);
-                        if own {
+                        if let Some(own) = own {
                             tracing::error!(
                                 key,
                                 "our own lease was deleted in etcd; re-creating it"
                             );
-                            self.own_key_changed.notify_one();
+                            self.own_key_seen(own, None);
                         }
                     }
                 }
@@ -574,34 +670,51 @@ impl Session<'_> {
         }
     }
 
-    /// Someone else wrote our key: another node took our subnet (said at
-    /// once, not at the next renewal a day later), or an operator made it
-    /// a reservation. Either way the renewer looks at it now.
-    fn own_key_put(&self, key: &str, value: &[u8], lease: i64) {
-        let holder = match LeaseValue::parse(value) {
-            Ok(LeaseValue::Vxlan(a)) => Some(a.public_ip),
-            Ok(LeaseValue::OtherBackend { public_ip, .. }) => Some(public_ip),
-            Err(_) => None,
+    /// Our key as a watch event or a re-list shows it (`None`: gone). Taken
+    /// by another node: said at once (not at the next renewal a day
+    /// later), once per value; gone, made a reservation, or ours again
+    /// after it was taken: the renewer looks at it now. Our lease's
+    /// expiry is reported only while the key is ours.
+    fn own_key_seen(&mut self, key: &str, kv: Option<(&[u8], i64)>) {
+        let Some((value, lease)) = kv else {
+            self.seen.own_taken = None;
+            self.status.clear_own_expiry();
+            self.own_key_changed.notify_one();
+            return;
         };
-        if holder != Some(self.own_ip) {
-            let holder = holder.map_or("an unreadable value".to_string(), |ip| ip.to_string());
-            tracing::error!(key, %holder, "OUR SUBNET WAS TAKEN in etcd by {holder}; the peers now send its traffic there");
-            self.own_key_changed.notify_one();
-        } else if lease == 0 {
-            self.own_key_changed.notify_one();
+        match own_key_state(value, lease, self.own_ip) {
+            OwnKey::Taken(holder) => {
+                self.status.clear_own_expiry();
+                if self.seen.own_taken.as_deref() != Some(value) {
+                    tracing::error!(key, %holder, "OUR SUBNET WAS TAKEN in etcd by {holder}; the peers now send its traffic there");
+                    self.seen.own_taken = Some(value.to_vec());
+                }
+                self.own_key_changed.notify_one();
+            }
+            OwnKey::Reservation => {
+                self.seen.own_taken = None;
+                self.own_key_changed.notify_one();
+            }
+            OwnKey::Ours => {
+                if self.seen.own_taken.take().is_some() {
+                    self.own_key_changed.notify_one();
+                }
+            }
         }
     }
 
-    fn config_event(&mut self, ty: EventType, value: &[u8]) {
-        match ty {
-            EventType::Delete => {
-                tracing::warn!("flannel network config was deleted from etcd; vxgate keeps running with the config it started with")
+    fn config_seen(&mut self, value: Option<&[u8]>) {
+        match self.seen.config.seen(value) {
+            Some(ConfigNews::Deleted) => tracing::warn!(
+                "flannel network config was deleted from etcd; vxgate keeps running with the config it started with"
+            ),
+            Some(ConfigNews::Changed) => tracing::warn!(
+                "flannel network config changed in etcd; restart vxgate to apply it (running with the old one)"
+            ),
+            Some(ConfigNews::Back) => {
+                tracing::info!("flannel network config is back in etcd, unchanged")
             }
-            EventType::Put if value != self.raw_config.as_slice() => {
-                tracing::warn!("flannel network config changed in etcd; restart vxgate to apply it (running with the old one)");
-                *self.raw_config = value.to_vec();
-            }
-            EventType::Put => {}
+            None => {}
         }
     }
 }
@@ -610,7 +723,7 @@ pub(crate) async fn run<F>(
     mut reg: Registry,
     own: Option<OwnLease>,
     subnet_len: u8,
-    mut raw_config: Vec<u8>,
+    raw_config: Vec<u8>,
     status: Arc<ControlStatus>,
     sink: &mut dyn LeaseSink,
     shutdown: F,
@@ -632,10 +745,18 @@ where
         ))
     });
     let mut mirror = Mirror::new(subnet_len);
+    let mut seen = Seen {
+        config: ConfigSeen {
+            raw: raw_config,
+            deleted: false,
+        },
+        own_taken: None,
+    };
     let mut backoff = Backoff::new();
     // The same error again and again (etcd down for hours) is one line a
     // minute, with how many were left out.
     let repeats = RateLimitedLog::new(REPEAT_LOG);
+    // Until a list succeeds: a session that failed before it is no resync.
     let mut first = true;
     tokio::pin!(shutdown);
     let result = loop {
@@ -647,14 +768,13 @@ where
             own_key: own_key.as_deref(),
             own_ip,
             own_key_changed: &own_key_changed,
-            raw_config: &mut raw_config,
+            seen: &mut seen,
         };
         let started = Instant::now();
         let end = tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            end = session.run(first) => end,
+            end = session.run(&mut first) => end,
         };
-        first = false;
         status.set_connected(false);
         // A session that held is a fresh start; one that ends at once (a
         // watch cancelled as it is made) keeps backing off: no spin.
@@ -737,6 +857,63 @@ mod tests {
         assert_eq!(m.delete("10.1.2.0-24&fc00::-64", &mut r, &st, t), None);
         assert!(m.delete("10.1.2.0-24", &mut r, &st, t).is_some());
         assert!(r.0.is_empty() && m.len() == 0);
+    }
+
+    /// A value above MAX_VALUE_BYTES is a malformed value like any other
+    /// (logged, counted, skipped), and never displaces a good entry.
+    #[test]
+    fn an_oversize_value_is_malformed_and_keeps_the_good_entry() {
+        let (mut m, mut r, st, t) = (
+            Mirror::default(),
+            Rec::default(),
+            ControlStatus::new(),
+            Instant::now(),
+        );
+        m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t);
+        let mut huge = val(9, 9);
+        huge.resize(super::super::schema::MAX_VALUE_BYTES + 1, b' ');
+        m.put("10.1.1.0-24", &huge, &mut r, &st, t);
+        let s = Subnet::parse_key("10.1.1.0-24").unwrap();
+        assert_eq!(r.0[&s].public_ip, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(st.invalid_entries_total(), 1);
+        m.resync(&[("10.1.1.0-24".to_string(), huge)], &mut r, &st);
+        assert_eq!(r.0[&s].public_ip, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!((st.invalid_entries_total(), r.1), (1, 1));
+    }
+
+    /// A deleted config is said once, not again at every re-list while it
+    /// stays deleted; back unchanged it is said once more, and a second
+    /// deletion is news again.
+    #[test]
+    fn a_deleted_config_is_reported_once_until_it_is_back() {
+        let mut c = ConfigSeen {
+            raw: b"a".to_vec(),
+            deleted: false,
+        };
+        assert_eq!(c.seen(Some(b"a")), None);
+        assert_eq!(c.seen(None), Some(ConfigNews::Deleted));
+        assert_eq!(c.seen(None), None, "a re-list while it stays deleted");
+        assert_eq!(c.seen(None), None);
+        assert_eq!(c.seen(Some(b"a")), Some(ConfigNews::Back));
+        assert_eq!(c.seen(Some(b"a")), None);
+        assert_eq!(c.seen(None), Some(ConfigNews::Deleted));
+        assert_eq!(c.seen(Some(b"b")), Some(ConfigNews::Changed));
+        assert_eq!(c.seen(Some(b"b")), None);
+    }
+
+    #[test]
+    fn our_key_is_ours_a_reservation_or_taken() {
+        let me = Ipv4Addr::new(192, 0, 2, 1);
+        assert_eq!(own_key_state(&val(1, 1), 7, me), OwnKey::Ours);
+        assert_eq!(own_key_state(&val(1, 1), 0, me), OwnKey::Reservation);
+        assert_eq!(
+            own_key_state(&val(9, 1), 7, me),
+            OwnKey::Taken("192.0.2.9".into())
+        );
+        assert_eq!(
+            own_key_state(b"{", 7, me),
+            OwnKey::Taken("an unreadable value".into())
+        );
     }
 
     #[test]

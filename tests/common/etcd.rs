@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,6 +43,8 @@ pub struct Etcd {
     /// Member name and `--initial-cluster` (a member of `start_cluster`);
     /// None: a cluster of one named `t`.
     member: Option<(String, String)>,
+    /// More etcd flags (`start_jwt`).
+    extra_args: Vec<String>,
 }
 
 impl Etcd {
@@ -75,9 +78,49 @@ impl Etcd {
             ctl_user: None,
             netns,
             member: None,
+            extra_args: Vec::new(),
         };
         e.spawn(e.client_port);
         e
+    }
+
+    /// etcd issuing JWT auth tokens (RS256, keys made with openssl) that
+    /// expire after `ttl` (e.g. "5s"); auth itself is not enabled yet.
+    pub fn start_jwt(ttl: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        openssl(dir.path(), &["genrsa", "-out", "jwt.key", "2048"]);
+        openssl(
+            dir.path(),
+            &["rsa", "-in", "jwt.key", "-pubout", "-out", "jwt.pub"],
+        );
+        let token = format!(
+            "jwt,pub-key={},priv-key={},sign-method=RS256,ttl={ttl}",
+            dir.path().join("jwt.pub").display(),
+            dir.path().join("jwt.key").display()
+        );
+        let mut e = Self {
+            child: None,
+            dir,
+            client_port: free_port(),
+            peer_port: free_port(),
+            tls: None,
+            ctl_user: None,
+            netns: None,
+            member: None,
+            extra_args: vec!["--auth-token".into(), token],
+        };
+        e.spawn(e.client_port);
+        e
+    }
+
+    /// The ids of etcd's leases (`etcdctl lease list`).
+    pub fn lease_ids(&self) -> BTreeSet<i64> {
+        self.ctl(&["lease", "list"])
+            .lines()
+            .skip(1) // "found N leases"
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| u64::from_str_radix(l.trim(), 16).expect("lease id in hex") as i64)
+            .collect()
     }
 
     /// A cluster of `n` members on loopback, each its own `Etcd` (killed on
@@ -102,6 +145,7 @@ impl Etcd {
                 ctl_user: None,
                 netns: None,
                 member: Some((format!("m{i}"), cluster.clone())),
+                extra_args: Vec::new(),
             })
             .collect();
         // No member is healthy before a quorum of them runs: start all,
@@ -168,6 +212,7 @@ impl Etcd {
                 &peer,
             ])
             .args(["--initial-cluster", &initial_cluster])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
