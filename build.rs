@@ -62,6 +62,7 @@ fn main() {
         .allowlist_var("RTE_ETH_.*")
         .allowlist_var("RTE_MBUF_DEFAULT_BUF_SIZE|RTE_PKTMBUF_HEADROOM|RTE_MAX_LCORE|RTE_MAX_ETHPORTS|RTE_ETHER_.*")
         .allowlist_var("RTE_MBUF_F_.*")
+        .allowlist_var("SOCKET_ID_ANY")
         .opaque_type("rte_arp_hdr|rte_l2tpv2_combined_msg_hdr|rte_gtp_psc_generic_hdr|rte_mempool|rte_mempool_objhdr.*")
         .blocklist_type("max_align_t")
         .derive_default(true)

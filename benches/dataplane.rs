@@ -336,7 +336,7 @@ fn run() -> Result<(), String> {
     }
     let tsc_hz = eal.tsc_hz();
     let pool = Arc::new(
-        Mempool::new("vxb_pool", s.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)
+        Mempool::new(&eal, "vxb_pool", s.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)
             .map_err(|e| format!("{e} (VXB_MBUFS={}, more hugepages?)", s.mbufs))?,
     );
     let conf = PortConf::default();
@@ -344,12 +344,12 @@ fn run() -> Result<(), String> {
     let mut ports = Vec::new();
     let mut queues = Vec::new();
     for w in 0..s.workers {
-        let (mut pcap, mut pcap_rx, mut pcap_tx) =
-            Port::open(&format!("net_pcap{w}"), &conf, &pool).map_err(|e| e.to_string())?;
-        let (mut null, mut null_rx, mut null_tx) =
-            Port::open(&format!("net_null{w}"), &conf, &pool).map_err(|e| e.to_string())?;
-        pcap.start().map_err(|e| e.to_string())?;
-        null.start().map_err(|e| e.to_string())?;
+        let mut pcap =
+            Port::open(&eal, &format!("net_pcap{w}"), &conf, &pool).map_err(|e| e.to_string())?;
+        let mut null =
+            Port::open(&eal, &format!("net_null{w}"), &conf, &pool).map_err(|e| e.to_string())?;
+        let (mut pcap_rx, mut pcap_tx) = pcap.start().map_err(|e| e.to_string())?;
+        let (mut null_rx, mut null_tx) = null.start().map_err(|e| e.to_string())?;
         let pcap_q = Queues {
             rx: pcap_rx.remove(0),
             tx: pcap_tx.remove(0),
@@ -405,7 +405,7 @@ fn run() -> Result<(), String> {
         let write_only = matches!(s.mode, Mode::EncapWrite | Mode::DecapWrite);
         let encap = s.encap;
         handles.push(
-            dpdk::launch(lcores[w], move || {
+            eal.launch(lcores[w], move || {
                 if write_only {
                     write_loop(worker, &stop, encap);
                 } else {

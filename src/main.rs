@@ -143,12 +143,18 @@ fn fwd(mut a: FwdArgs) -> anyhow::Result<()> {
             a.port_b
         );
     }
-    let pool = Mempool::new("fwd_pool", a.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)?;
+    let pool = Arc::new(Mempool::new(
+        &eal,
+        "fwd_pool",
+        a.mbufs,
+        256,
+        dpdk::DEFAULT_DATA_ROOM,
+    )?);
     let conf = PortConf::default();
-    let (mut port_a, mut rxa, mut txa) = Port::open(&a.port_a, &conf, &pool)?;
-    let (mut port_b, mut rxb, mut txb) = Port::open(&a.port_b, &conf, &pool)?;
-    port_a.start()?;
-    port_b.start()?;
+    let mut port_a = Port::open(&eal, &a.port_a, &conf, &pool)?;
+    let mut port_b = Port::open(&eal, &a.port_b, &conf, &pool)?;
+    let (mut rxa, mut txa) = port_a.start()?;
+    let (mut rxb, mut txb) = port_b.start()?;
     vxgate::ops::print_err(&format!(
         "vxgate fwd: {} ({}) <-> {} ({}), {} mbufs",
         port_a.name(),
@@ -170,7 +176,7 @@ fn fwd(mut a: FwdArgs) -> anyhow::Result<()> {
     let workers = eal.worker_lcores();
     if let Some(&lcore) = workers.first() {
         let (s, c) = (Arc::clone(&stop), Arc::clone(&counters));
-        let h = dpdk::launch(lcore, move || {
+        let h = eal.launch(lcore, move || {
             fwd.run(&s, &c);
             0
         })?;
@@ -196,8 +202,9 @@ fn fwd(mut a: FwdArgs) -> anyhow::Result<()> {
         fwd.run(&stop, &counters);
     }
     let secs = started.elapsed().as_secs_f64();
-    port_a.stop();
-    port_b.stop();
+    // The forwarder, and with it every queue, is gone: the ports stop.
+    port_a.stop()?;
+    port_b.stop()?;
     let (sa, sb) = (port_a.stats(), port_b.stats());
     let ab = &counters.a_to_b;
     let ba = &counters.b_to_a;

@@ -50,12 +50,12 @@ fn test_frame(seq: u32, len: usize) -> Vec<u8> {
 
 /// Opens and starts ports `a` and `b` (one queue each) and hands their
 /// queues to a forwarder.
-fn forwarder(a: &str, b: &str, pool: &Mempool) -> (Port, Port, Forwarder) {
+fn forwarder(eal: &Eal, a: &str, b: &str, pool: &Arc<Mempool>) -> (Port, Port, Forwarder) {
     let conf = PortConf::default();
-    let (mut pa, mut rxa, mut txa) = Port::open(a, &conf, pool).unwrap();
-    let (mut pb, mut rxb, mut txb) = Port::open(b, &conf, pool).unwrap();
-    pa.start().unwrap();
-    pb.start().unwrap();
+    let mut pa = Port::open(eal, a, &conf, pool).unwrap();
+    let mut pb = Port::open(eal, b, &conf, pool).unwrap();
+    let (mut rxa, mut txa) = pa.start().unwrap();
+    let (mut rxb, mut txb) = pb.start().unwrap();
     let fwd = Forwarder {
         rx_a: rxa.remove(0),
         tx_a: txa.remove(0),
@@ -66,15 +66,20 @@ fn forwarder(a: &str, b: &str, pool: &Mempool) -> (Port, Port, Forwarder) {
 }
 
 /// Runs `fwd` on `lcore` until the returned flag is raised.
-fn launch(lcore: u32, fwd: Forwarder) -> (Arc<AtomicBool>, Arc<FwdCounters>, dpdk::LcoreHandle) {
+fn launch(
+    eal: &Eal,
+    lcore: u32,
+    fwd: Forwarder,
+) -> (Arc<AtomicBool>, Arc<FwdCounters>, dpdk::LcoreHandle) {
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(FwdCounters::default());
     let (s, c) = (stop.clone(), counters.clone());
-    let h = dpdk::launch(lcore, move || {
-        fwd.run(&s, &c);
-        0
-    })
-    .unwrap();
+    let h = eal
+        .launch(lcore, move || {
+            fwd.run(&s, &c);
+            0
+        })
+        .unwrap();
     (stop, counters, h)
 }
 
@@ -103,9 +108,9 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
         ],
     ))
     .expect("EAL with two net_tap devices");
-    let pool = Mempool::new("tap_pool", 4095, 64, dpdk::DEFAULT_DATA_ROOM).unwrap();
-    let (mut pa, mut pb, fwd) = forwarder("net_tap0", "net_tap1", &pool);
-    let (stop, counters, worker) = launch(eal.worker_lcores()[0], fwd);
+    let pool = Arc::new(Mempool::new(&eal, "tap_pool", 4095, 64, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    let (mut pa, mut pb, fwd) = forwarder(&eal, "net_tap0", "net_tap1", &pool);
+    let (stop, counters, worker) = launch(&eal, eal.worker_lcores()[0], fwd);
 
     let cfg = datalink::Config {
         read_timeout: Some(Duration::from_millis(50)),
@@ -140,8 +145,8 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
     );
     assert!(counters.a_to_b.tx.load(Ordering::Relaxed) >= sent.len() as u64);
     assert_eq!(counters.a_to_b.tx_full.load(Ordering::Relaxed), 0);
-    pa.stop();
-    pb.stop();
+    pa.stop().unwrap();
+    pb.stop().unwrap();
 }
 
 /// net_ring devices loop TX back to their own RX: put frames on ring0,
@@ -149,18 +154,18 @@ fn tap_pair_forwards_exact_bytes_from_the_kernel() {
 #[test]
 fn ring_pair_forwards_exact_bytes_and_leaks_nothing() {
     let _rt = RuntimeDir(format!("vxt-ring-{}", std::process::id()));
-    let _eal = Eal::init(&eal_args(
+    let eal = Eal::init(&eal_args(
         "ring",
         "0",
         &["net_ring0".into(), "net_ring1".into()],
     ))
     .unwrap();
-    let pool = Mempool::new("ring_pool", 2047, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    let pool = Arc::new(Mempool::new(&eal, "ring_pool", 2047, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
     let conf = PortConf::default();
-    let (mut p0, mut rx0, mut tx0) = Port::open("net_ring0", &conf, &pool).unwrap();
-    let (mut p1, mut rx1, mut tx1) = Port::open("net_ring1", &conf, &pool).unwrap();
-    p0.start().unwrap();
-    p1.start().unwrap();
+    let mut p0 = Port::open(&eal, "net_ring0", &conf, &pool).unwrap();
+    let mut p1 = Port::open(&eal, "net_ring1", &conf, &pool).unwrap();
+    let (mut rx0, mut tx0) = p0.start().unwrap();
+    let (mut rx1, mut tx1) = p1.start().unwrap();
     let baseline = pool.in_use();
 
     let frames: Vec<Vec<u8>> = (0..32u32)
@@ -193,9 +198,9 @@ fn ring_pair_forwards_exact_bytes_and_leaks_nothing() {
         "received, forwarded and freed: back to baseline"
     );
     assert_eq!(dir.tx.load(Ordering::Relaxed), 32);
-    p0.stop();
-    p1.stop();
-    let _ = (&mut rx1, &mut tx0);
+    drop((rx0, tx0, rx1, tx1));
+    p0.stop().unwrap();
+    p1.stop().unwrap();
 }
 
 /// net_null produces frames as fast as it can: forward a few million of them
@@ -209,10 +214,11 @@ fn null_pair_forwards_under_load_without_mbuf_leak() {
         &["net_null0".into(), "net_null1".into()],
     ))
     .unwrap();
-    let pool = Mempool::new("null_pool", 8191, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();
-    let (mut pa, mut pb, fwd) = forwarder("net_null0", "net_null1", &pool);
+    let pool =
+        Arc::new(Mempool::new(&eal, "null_pool", 8191, 256, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    let (mut pa, mut pb, fwd) = forwarder(&eal, "net_null0", "net_null1", &pool);
     let baseline = pool.in_use();
-    let (stop, counters, worker) = launch(eal.worker_lcores()[0], fwd);
+    let (stop, counters, worker) = launch(&eal, eal.worker_lcores()[0], fwd);
     let deadline = Instant::now() + Duration::from_secs(20);
     while counters.a_to_b.rx.load(Ordering::Relaxed) < 2_000_000 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -230,20 +236,21 @@ fn null_pair_forwards_under_load_without_mbuf_leak() {
     assert_eq!(pool.in_use(), baseline, "no mbuf leaked");
     let st = pb.stats();
     assert_eq!(st.tx_packets, counters.a_to_b.tx.load(Ordering::Relaxed));
-    pa.stop();
-    pb.stop();
+    pa.stop().unwrap();
+    pb.stop().unwrap();
 }
 
 #[test]
 fn mempool_sizes_dpdk_cannot_take_are_refused_with_the_fix() {
     let _rt = RuntimeDir(format!("vxt-pool-{}", std::process::id()));
-    let _eal = Eal::init(&eal_args("pool", "0", &[])).unwrap();
-    let small = Mempool::new("small_pool", 383, 256, dpdk::DEFAULT_DATA_ROOM)
+    let eal = Eal::init(&eal_args("pool", "0", &[])).unwrap();
+    let small = Mempool::new(&eal, "small_pool", 383, 256, dpdk::DEFAULT_DATA_ROOM)
         .err()
         .expect("383 mbufs with a cache of 256 is refused")
         .to_string();
     assert!(small.contains("at least 384; raise --mbufs"), "{small}");
     let huge = Mempool::new(
+        &eal,
         "huge_pool",
         dpdk::MAX_MBUFS + 1,
         256,
@@ -254,7 +261,7 @@ fn mempool_sizes_dpdk_cannot_take_are_refused_with_the_fix() {
     .to_string();
     assert!(huge.contains("at most 16777216; lower --mbufs"), "{huge}");
     // The smallest pool that fits the cache is made.
-    let ok = Mempool::new("ok_pool", 384, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    let ok = Mempool::new(&eal, "ok_pool", 384, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();
     assert_eq!(ok.available(), 384);
 }
 
@@ -267,19 +274,21 @@ fn mempool_sizes_dpdk_cannot_take_are_refused_with_the_fix() {
 fn a_pool_with_mbufs_out_outlives_its_handle_and_only_worker_lcores_launch() {
     let _rt = RuntimeDir(format!("vxt-safe-{}", std::process::id()));
     let eal = Eal::init(&eal_args("safe", "0-1", &[])).unwrap();
-    let old = Mempool::new("old_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    let old = Mempool::new(&eal, "old_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
     let late = old.alloc().expect("an mbuf");
     drop(old);
-    let new = Mempool::new("new_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    let new = Mempool::new(&eal, "new_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
     assert_eq!(new.available(), 512);
     drop(late);
     assert_eq!(new.available(), 512, "the late mbuf went home, not here");
     let main = eal.main_lcore();
     for lcore in [main, 2, 63, u32::MAX] {
-        let e = dpdk::launch(lcore, || 0).err().expect("refused");
+        let e = eal.launch(lcore, || 0).err().expect("refused");
         assert!(e.to_string().contains("not a worker lcore"), "{lcore}: {e}");
     }
-    let h = dpdk::launch(eal.worker_lcores()[0], || 7).expect("a worker lcore");
+    let h = eal
+        .launch(eal.worker_lcores()[0], || 7)
+        .expect("a worker lcore");
     assert_eq!(h.join(), 7);
 }
 
@@ -289,8 +298,8 @@ fn a_pool_with_mbufs_out_outlives_its_handle_and_only_worker_lcores_launch() {
 #[test]
 fn mbuf_reframe_grows_into_headroom_or_strips_and_refuses_what_does_not_fit() {
     let _rt = RuntimeDir(format!("vxt-reframe-{}", std::process::id()));
-    let _eal = Eal::init(&eal_args("reframe", "0", &[])).unwrap();
-    let pool = Mempool::new("reframe_pool", 63, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    let eal = Eal::init(&eal_args("reframe", "0", &[])).unwrap();
+    let pool = Mempool::new(&eal, "reframe_pool", 63, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
     let mut m = pool.alloc().expect("an mbuf");
     let frame: Vec<u8> = (0..64u8).collect();
     assert!(m.set_bytes(&frame));
@@ -317,4 +326,240 @@ fn mbuf_reframe_grows_into_headroom_or_strips_and_refuses_what_does_not_fit() {
     let f = m.reframe(0, 10, 50).expect("fits");
     assert_eq!(f, &frame[2..52]);
     assert_eq!((m.headroom(), m.len(), m.pkt_len()), (room + 2, 50, 50));
+}
+
+// ---- the DPDK layer's safe API cannot be made to use freed memory ----
+
+/// EAL with net_null0 (it receives frames without end, allocating them
+/// from the RX queue's pool) on lcores `lcores`.
+fn null_eal(tag: &str, lcores: &str) -> (RuntimeDir, Eal) {
+    let dir = RuntimeDir(format!("vxt-{tag}-{}", std::process::id()));
+    let eal = Eal::init(&eal_args(tag, lcores, &["net_null0".into()])).expect("EAL with net_null0");
+    (dir, eal)
+}
+
+fn error_of<T>(r: dpdk::Result<T>) -> String {
+    r.err().expect("refused").to_string()
+}
+
+/// A port and its queues hold their pool: with the caller's handle
+/// dropped and then the port's, the queues still receive into it; it goes
+/// only with the last queue, after the device is closed. (Before, the
+/// port kept a raw pointer: rx after `drop(pool)` was a use-after-free.)
+#[test]
+fn a_port_and_its_queues_keep_their_pool_until_the_last_one_goes() {
+    let (_rt, eal) = null_eal("keep", "0");
+    let pool = Arc::new(Mempool::new(&eal, "keep_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    let gone = Arc::downgrade(&pool);
+    let mut port = Port::open(&eal, "net_null0", &PortConf::default(), &pool).unwrap();
+    assert_eq!(Arc::strong_count(&pool), 2, "the port holds the pool");
+    let (mut rx, tx) = port.start().unwrap();
+    drop(pool);
+    let mut b = Burst::new();
+    assert!(
+        rx[0].rx(&mut b) > 0,
+        "received into the pool after the caller let it go"
+    );
+    b.free_all();
+    drop(port);
+    assert!(
+        rx[0].rx(&mut b) > 0,
+        "and after the Port went: the queue keeps it started"
+    );
+    b.free_all();
+    assert!(gone.upgrade().is_some());
+    drop((rx, tx));
+    assert!(gone.upgrade().is_none(), "the last queue let the pool go");
+    assert!(
+        dpdk::find_port("net_null0").is_err(),
+        "and closed the device first"
+    );
+}
+
+/// A second `Port::open` of an open port is refused (it re-set up the
+/// queues the first one's handles use), by name or by id; refusals of
+/// an open that never configured the device leave it free to open.
+#[test]
+fn a_port_is_open_once() {
+    let (_rt, eal) = null_eal("once", "0");
+    let pool = Arc::new(Mempool::new(&eal, "once_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    let conf = PortConf::default();
+    let id = dpdk::find_port("net_null0").unwrap();
+    let no_queues = PortConf {
+        rx_queues: 0,
+        ..conf.clone()
+    };
+    assert!(error_of(Port::open(&eal, "net_null0", &no_queues, &pool)).contains("at least one"));
+    let mut first = Port::open(&eal, "net_null0", &conf, &pool).unwrap();
+    for name in ["net_null0".to_string(), id.to_string()] {
+        let e = error_of(Port::open(&eal, &name, &conf, &pool));
+        assert!(e.contains("already open"), "{name}: {e}");
+    }
+    let (mut rx, _tx) = first.start().unwrap();
+    let mut b = Burst::new();
+    assert!(rx[0].rx(&mut b) > 0, "the first port's queue works on");
+}
+
+/// A port with no RX or no TX queue is refused before the device is
+/// touched (some drivers crash starting a port with no queue set up).
+#[test]
+fn a_port_without_queues_is_refused() {
+    let (_rt, eal) = null_eal("noq", "0");
+    let pool = Arc::new(Mempool::new(&eal, "noq_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    for (rx_queues, tx_queues) in [(0, 0), (0, 1), (1, 0)] {
+        let conf = PortConf {
+            rx_queues,
+            tx_queues,
+            ..PortConf::default()
+        };
+        let e = error_of(Port::open(&eal, "net_null0", &conf, &pool));
+        assert!(
+            e.contains(&format!("{rx_queues} RX / {tx_queues} TX queues asked for: a port needs at least one of each")),
+            "{e}"
+        );
+    }
+    assert!(
+        dpdk::find_port("net_null0").is_ok(),
+        "the device is untouched"
+    );
+}
+
+/// An open that fails after the device was configured closes it (its
+/// queues may hold mbufs of the pool): here an MTU the driver refuses.
+#[test]
+fn an_open_that_fails_after_configure_closes_the_device() {
+    let (_rt, eal) = null_eal("fail", "0");
+    let pool = Arc::new(Mempool::new(&eal, "fail_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    let conf = PortConf {
+        mtu: Some(10),
+        ..PortConf::default()
+    };
+    let e = error_of(Port::open(&eal, "net_null0", &conf, &pool));
+    assert!(e.contains("set_mtu"), "{e}");
+    assert!(
+        dpdk::find_port("net_null0").is_err(),
+        "closed (and so released)"
+    );
+    assert_eq!(Arc::strong_count(&pool), 1, "nothing keeps the pool");
+}
+
+/// `stop` is refused while a queue of the port is alive (another lcore
+/// may be polling it); `start` hands the queues out once per start.
+#[test]
+fn a_port_stops_only_when_its_queues_are_gone() {
+    let (_rt, eal) = null_eal("stop", "0");
+    let pool = Arc::new(Mempool::new(&eal, "stop_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    let mut port = Port::open(&eal, "net_null0", &PortConf::default(), &pool).unwrap();
+    assert_eq!(port.mtu(), 1500);
+    let (rx, tx) = port.start().unwrap();
+    assert!(error_of(port.start()).contains("already started"));
+    drop(tx);
+    let e = error_of(port.stop());
+    assert!(e.contains("1 of its queues are still alive"), "{e}");
+    drop(rx);
+    port.stop().unwrap();
+    port.stop().unwrap();
+    let (mut rx, _tx) = port.start().expect("started again");
+    let mut b = Burst::new();
+    assert!(rx[0].rx(&mut b) > 0);
+}
+
+/// `drop(eal)` while a pool lives skips `rte_eal_cleanup`, which unmaps
+/// the pool's memory (`pool.alloc()` after it was a SIGSEGV).
+#[test]
+fn eal_is_not_cleaned_up_under_a_live_pool() {
+    let (_rt, eal) = null_eal("cleanup", "0-1");
+    let pool = Mempool::new(&eal, "cleanup_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    drop(eal);
+    let m = pool.alloc().expect("the pool still works");
+    assert!(dpdk::find_port("net_null0").is_ok(), "EAL still runs");
+    drop(m);
+    drop(pool);
+    assert!(
+        dpdk::find_port("net_null0").is_ok(),
+        "EAL was not cleaned up: it stays"
+    );
+}
+
+/// Nor while an lcore job runs (it may use EAL's memory).
+#[test]
+fn eal_is_not_cleaned_up_under_a_running_lcore_job() {
+    let (_rt, eal) = null_eal("job", "0-1");
+    let go = Arc::new(AtomicBool::new(false));
+    let g = Arc::clone(&go);
+    let h = eal
+        .launch(eal.worker_lcores()[0], move || {
+            while !g.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            3
+        })
+        .unwrap();
+    drop(eal);
+    go.store(true, Ordering::Release);
+    assert_eq!(h.join(), 3);
+    assert!(
+        !dpdk::available_ports().is_empty(),
+        "EAL was not cleaned up: it stays"
+    );
+}
+
+/// With no pool, port, queue or job left, `drop(eal)` cleans up; EAL's
+/// memory is then gone, and the functions that need no `Eal` (another
+/// thread reads port statistics) find nothing instead of touching it.
+#[test]
+fn eal_is_cleaned_up_when_nothing_uses_it() {
+    let _rt = RuntimeDir(format!("vxt-clean-{}", std::process::id()));
+    let eal = Eal::init(&eal_args(
+        "clean",
+        "0-1",
+        &["net_null0".into(), "net_null1".into()],
+    ))
+    .unwrap();
+    let pool =
+        Arc::new(Mempool::new(&eal, "clean_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    let mut port = Port::open(&eal, "net_null0", &PortConf::default(), &pool).unwrap();
+    let queues = port.start().unwrap();
+    assert_eq!(eal.launch(eal.worker_lcores()[0], || 0).unwrap().join(), 0);
+    drop((queues, port, pool));
+    assert_eq!(dpdk::available_ports(), [(1, "net_null1".to_string())]);
+    drop(eal);
+    assert!(
+        dpdk::available_ports().is_empty(),
+        "cleaned up: nothing is probed any more"
+    );
+    let e = error_of(dpdk::find_port("net_null0"));
+    assert!(e.contains("EAL is not running"), "{e}");
+    assert_eq!(dpdk::port_stats(0), dpdk::PortStats::default());
+}
+
+/// A pool is freed only when no lcore job runs: a job's put into its
+/// lcore's cache ends after the pool's count says "back". Dropped during
+/// a job, it is leaked (its name stays taken); after, freed.
+#[test]
+fn a_pool_dropped_while_an_lcore_job_runs_is_leaked_not_freed() {
+    let (_rt, eal) = null_eal("jobpool", "0-1");
+    let lcore = eal.worker_lcores()[0];
+    let go = Arc::new(AtomicBool::new(false));
+    let g = Arc::clone(&go);
+    let h = eal
+        .launch(lcore, move || {
+            while !g.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            0
+        })
+        .unwrap();
+    let during = Mempool::new(&eal, "during_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    drop(during);
+    go.store(true, Ordering::Release);
+    assert_eq!(h.join(), 0);
+    assert!(
+        Mempool::new(&eal, "during_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM).is_err(),
+        "leaked: the name is still taken"
+    );
+    let after = Mempool::new(&eal, "after_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
+    drop(after);
+    Mempool::new(&eal, "after_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM)
+        .expect("freed: the name is free");
 }

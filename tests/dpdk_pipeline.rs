@@ -205,7 +205,7 @@ impl Rig {
         let eal = Eal::init(&args).expect("EAL with two net_ring devices");
         // No per-lcore cache: in_use() is then exact from any thread.
         let room = dpdk::data_room_for_mtus([mtu]);
-        let pool = Arc::new(Mempool::new("dp_pool", 1023, 0, room).expect("mempool"));
+        let pool = Arc::new(Mempool::new(&eal, "dp_pool", 1023, 0, room).expect("mempool"));
         let conf = PortConf {
             rx_queues: 2,
             tx_queues: 2,
@@ -215,10 +215,10 @@ impl Rig {
             mtu,
             ..PortConf::default()
         };
-        let (mut ac, mut ac_rx, mut ac_tx) = Port::open("net_ring0", &conf, &pool).expect("ring0");
-        let (mut ul, mut ul_rx, mut ul_tx) = Port::open("net_ring1", &conf, &pool).expect("ring1");
-        ac.start().expect("start ring0");
-        ul.start().expect("start ring1");
+        let mut ac = Port::open(&eal, "net_ring0", &conf, &pool).expect("ring0");
+        let mut ul = Port::open(&eal, "net_ring1", &conf, &pool).expect("ring1");
+        let (mut ac_rx, mut ac_tx) = ac.start().expect("start ring0");
+        let (mut ul_rx, mut ul_tx) = ul.start().expect("start ring1");
         let ctx = context(ul.mtu(), ac.mtu());
         let baseline = pool.in_use();
         // Queue 1 is the worker's TX and the test's RX; queue 0 the reverse.
@@ -937,11 +937,13 @@ impl Live {
         let stop = Arc::new(AtomicBool::new(false));
         let lcore = rig.eal.worker_lcores()[0];
         let s = Arc::clone(&stop);
-        let handle = dpdk::launch(lcore, move || {
-            w.run(&s);
-            0
-        })
-        .expect("worker lcore");
+        let handle = rig
+            .eal
+            .launch(lcore, move || {
+                w.run(&s);
+                0
+            })
+            .expect("worker lcore");
         let mut live = Live {
             slow,
             punt,

@@ -1,15 +1,65 @@
-//! The Environment Abstraction Layer: started once per process, cleaned up on drop.
+//! The Environment Abstraction Layer: started once per process, cleaned up
+//! on drop when nothing needs it any more.
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::error::{last_errno, strerror, DpdkError, Result};
 use crate::ffi;
 
 static STARTED: AtomicBool = AtomicBool::new(false);
 
-/// A running EAL. Dropping it calls `rte_eal_cleanup`; drop every port,
-/// mempool and mbuf first.
+/// 0 while EAL is not running (not started yet, or cleaned up); `n + 1`
+/// while it runs with `n` [`Live`] holds on its memory.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// A hold on EAL's memory: while one exists `rte_eal_cleanup` does not
+/// run. Every pool, port and lcore job keeps one, so `drop(eal)` with
+/// any of them alive skips the cleanup (a leak) instead of unmapping
+/// memory they use. Taken at setup, never per burst.
+pub(crate) struct Live(());
+
+impl Live {
+    /// A hold, given proof that EAL runs.
+    pub(crate) fn new(_eal: &Eal) -> Live {
+        // An `Eal` exists, so LIVE >= 1: only its drop sets it to 0.
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        Live(())
+    }
+
+    /// A hold, or `None` when EAL is not running; for code without an
+    /// `Eal` at hand (another thread reading port statistics).
+    pub(crate) fn acquire() -> Option<Live> {
+        let mut n = LIVE.load(Ordering::Acquire);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            match LIVE.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Acquire) {
+                Ok(_) => return Some(Live(())),
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// Holds EAL for the rest of the process (an object that could not
+    /// be freed safely is leaked, and EAL with it).
+    pub(crate) fn keep_forever(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        // Release: what the holder did happens before a cleanup that sees 0.
+        LIVE.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// A running EAL. Only the thread that started it holds it (`!Send`,
+/// `!Sync`): launching lcores and making pools and ports take `&Eal`.
+/// Dropping it calls `rte_eal_cleanup`, unless a pool, port, queue or
+/// lcore job is still alive: then the cleanup is skipped and logged.
 pub struct Eal {
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -55,6 +105,7 @@ impl Eal {
             };
             return Err(DpdkError::EalInit { reason });
         }
+        LIVE.store(1, Ordering::Release);
         Ok(Eal {
             _not_send: std::marker::PhantomData,
         })
@@ -90,9 +141,18 @@ impl Eal {
 
 impl Drop for Eal {
     fn drop(&mut self) {
-        // SAFETY: called once, from the thread that initialised EAL, after the
-        // caller dropped every DPDK object (they borrow nothing from Eal, so
-        // this is the caller's contract, documented on the type).
+        // 1 -> 0 only when no hold exists; from 0 on no hold can be taken.
+        if let Err(n) = LIVE.compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed) {
+            tracing::error!(
+                holds = n - 1,
+                "EAL dropped while pools, ports, queues or lcore jobs still use it: \
+                 rte_eal_cleanup skipped (their memory stays mapped until the process ends)"
+            );
+            return;
+        }
+        // SAFETY: called once (Eal is made once per process and not Clone),
+        // from the thread that initialised EAL (Eal is !Send); LIVE was 1, so
+        // no pool, port, queue or lcore job exists and none can be made.
         unsafe {
             ffi::rte_eal_cleanup();
         }

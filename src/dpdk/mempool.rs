@@ -2,7 +2,9 @@
 use std::ffi::CString;
 use std::ptr::NonNull;
 
+use super::eal::{Eal, Live};
 use super::error::{last_errno, strerror, DpdkError, Result};
+use super::lcore::no_jobs_running;
 use super::mbuf::Mbuf;
 use crate::ffi;
 
@@ -55,11 +57,15 @@ pub fn mtu_for_data_room(data_room: u16) -> u16 {
 }
 
 /// A pool of packet buffers. DPDK's mempool is multi-thread safe, so the
-/// handle is `Send + Sync`; it is freed on drop (every mbuf must be back).
+/// handle is `Send + Sync`; ports share it as an `Arc` and keep it while
+/// they or their queues exist. Freed on drop when that is safe (see Drop),
+/// else leaked and logged.
 pub struct Mempool {
     ptr: NonNull<ffi::rte_mempool>,
     name: String,
     capacity: u32,
+    /// EAL is not cleaned up under the pool; leaked with a leaked pool.
+    eal: Option<Live>,
 }
 
 // SAFETY: rte_mempool get/put are thread-safe (lockless ring + per-lcore cache);
@@ -71,7 +77,7 @@ unsafe impl Sync for Mempool {}
 impl Mempool {
     /// Creates a pool of `n` mbufs with a per-lcore cache of `cache` and
     /// `data_room` bytes per buffer, on the caller's NUMA socket.
-    pub fn new(name: &str, n: u32, cache: u32, data_room: u16) -> Result<Mempool> {
+    pub fn new(eal: &Eal, name: &str, n: u32, cache: u32, data_room: u16) -> Result<Mempool> {
         let refuse = |reason: String| DpdkError::Mempool {
             name: name.into(),
             n,
@@ -89,8 +95,8 @@ impl Mempool {
             return Err(refuse(format!("at most {MAX_MBUFS}; lower --mbufs")));
         }
         let cname = CString::new(name).map_err(|_| refuse("name contains NUL".into()))?;
-        // SAFETY: EAL is initialised by the caller (a mempool can only be made
-        // after Eal::init); the name is a valid C string copied by DPDK.
+        // SAFETY: EAL runs (`eal` proves it); the name is a valid C string
+        // copied by DPDK.
         let raw = unsafe {
             ffi::rte_pktmbuf_pool_create(
                 cname.as_ptr(),
@@ -106,6 +112,7 @@ impl Mempool {
                 ptr,
                 name: name.to_owned(),
                 capacity: n,
+                eal: Some(Live::new(eal)),
             }),
             None => Err(refuse(format!(
                 "{}; reserve more hugepages or lower --mbufs",
@@ -150,23 +157,46 @@ impl Mempool {
 
 impl Drop for Mempool {
     fn drop(&mut self) {
-        // An mbuf still out (held by code, or in the rings of a port not yet
-        // closed) would be freed into freed memory later: such a pool is
-        // leaked instead, and said. Callers drop ports and buffers first.
+        // Freed only when no mbuf can still touch the pool's memory; else
+        // leaked (and EAL kept, see Live), and said:
+        // - an mbuf still out (held by code, or in a ring) would be freed
+        //   into freed memory later;
+        // - an lcore's put updates its cache (inside the pool) after the
+        //   count this reads already says "back": so no lcore other than
+        //   this one may be running a job, and this must be the main lcore.
+        //   Threads DPDK did not start have no cache: their put ends with
+        //   the ring's tail store, which the count reads.
         let out = self.in_use();
-        if out != 0 {
+        let why = if out != 0 {
+            Some("mempool dropped with mbufs still in use")
+        } else if !(on_main_lcore() && no_jobs_running()) {
+            Some("mempool dropped off the main lcore or while an lcore job runs")
+        } else {
+            None
+        };
+        if let Some(why) = why {
             tracing::error!(
                 pool = %self.name,
                 mbufs_out = out,
-                "mempool dropped with mbufs still in use; leaked rather than freed"
+                "{why}; leaked rather than freed"
             );
+            if let Some(live) = self.eal.take() {
+                live.keep_forever();
+            }
             return;
         }
-        // SAFETY: no mbuf of the pool is out (checked above), the ports that
-        // used it are closed (else their rings would hold mbufs), and this is
-        // the only handle.
+        // SAFETY: no mbuf of the pool is out (checked above) and no other
+        // lcore runs a job that could be returning one; the ports that used
+        // it are closed (each holds an Arc of the pool until it is); this is
+        // the last handle; EAL runs (self.eal).
         unsafe { ffi::rte_mempool_free(self.ptr.as_ptr()) }
     }
+}
+
+/// True on the thread that started EAL.
+fn on_main_lcore() -> bool {
+    // SAFETY: EAL runs (the caller holds a Live); plain reads.
+    unsafe { ffi::vxg_lcore_id() == ffi::rte_get_main_lcore() }
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! lcores. All of vxgate's `unsafe` lives here (and in `ffi`); each block says
 //! why it is sound.
 //!
-//! Drop order matters and is the caller's contract: join lcores, then drop
-//! queues and ports, then mbufs and mempools, then the `Eal`.
+//! Nothing here depends on the caller's drop order: pools, ports and lcore
+//! jobs are made from an `&Eal` and hold EAL (its cleanup is skipped while
+//! any exists); ports and queues hold their pool; the last of a port and
+//! its queues stops and closes it; `stop` is refused while a queue exists.
 pub mod burst;
 pub mod eal;
 pub mod error;
@@ -15,7 +17,7 @@ pub mod port;
 pub use burst::{Burst, BURST};
 pub use eal::{lcore_id, rdtsc, Eal};
 pub use error::{DpdkError, Result};
-pub use lcore::{launch, CpuSet, LcoreHandle};
+pub use lcore::{CpuSet, LcoreHandle};
 pub use mbuf::{Mbuf, MbufView};
 pub use mempool::{
     data_room_for_mtus, mtu_for_data_room, Mempool, DEFAULT_DATA_ROOM, FRAME_ROOM, MAX_MBUFS,

@@ -1,9 +1,23 @@
 //! Ethernet ports: open by device name or id, configure queues, start, stop,
 //! and read MAC, link, MTU and statistics. RX and TX queues are separate
 //! values so that each worker owns its own.
+//!
+//! What keeps this sound from safe code:
+//! - a port id is open through one `Port` at a time (a process-wide set),
+//!   so two handles never share a queue;
+//! - queues exist only while their port is started: `start` hands them out,
+//!   `stop` is refused while one is alive (another lcore may be polling);
+//! - the device, its mempool and EAL stay while the port or any of its
+//!   queues exists (an `Arc` taken at setup, none per burst); the last one
+//!   dropped stops and closes the device, then lets the pool go;
+//! - ethdev's control functions are not thread-safe: every call here but
+//!   the burst ones (and a queue's own cleanup) holds one process-wide lock.
+use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::burst::Burst;
+use super::eal::{Eal, Live};
 use super::error::{strerror, DpdkError, Result};
 use super::mempool::Mempool;
 use crate::ffi;
@@ -13,6 +27,25 @@ const RSS_IPV4: u64 = 1 << 2;
 const RSS_FRAG_IPV4: u64 = 1 << 3;
 const RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
 const RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
+
+/// Port ids open through a `Port`; its lock serialises ethdev control calls.
+static ETHDEV: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// The held lock: functions that take `&Locked` call ethdev's control path.
+type Locked = MutexGuard<'static, BTreeSet<u16>>;
+
+fn ethdev() -> Locked {
+    // The set changes by single inserts and removes: a panic elsewhere
+    // while the lock was held cannot have left it half-updated.
+    ETHDEV.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f` with EAL held and the lock taken; `None` when EAL is not
+/// running (not started yet, or cleaned up: its memory is gone).
+fn with_ethdev<T>(f: impl FnOnce(&mut Locked) -> T) -> Option<T> {
+    let _eal = Live::acquire()?;
+    Some(f(&mut ethdev()))
+}
 
 /// How to set a port up.
 #[derive(Clone, Debug)]
@@ -68,27 +101,84 @@ pub struct PortInfo {
     pub rss_hash_types: u64,
 }
 
-/// A configured ethdev port. Stopped and closed on drop.
+/// A configured ethdev port, opened once per process. Its queues come
+/// from `start`; the device is stopped and closed when the port and all
+/// its queues are gone.
 pub struct Port {
-    id: u16,
-    name: String,
+    dev: Arc<Device>,
     info: PortInfo,
-    started: bool,
-    /// The MTU asked for on a driver that has no MTU setting and no frame
-    /// limit (net_ring, net_pcap): what `mtu()` reports.
-    mtu_unlimited: Option<u16>,
+    mac: [u8; 6],
+    mtu: u16,
+    rx_queues: u16,
+    tx_queues: u16,
 }
 
-/// One RX queue of a port; owned by one worker.
+/// What a port and its queues share; the last of them to go stops and
+/// closes the device, then lets the pool and EAL go.
+struct Device {
+    id: u16,
+    name: String,
+    /// Changed only through `Arc::get_mut`, i.e. while no queue exists.
+    started: bool,
+    /// The driver refers to the pool until the device is closed.
+    pool: Arc<Mempool>,
+    _eal: Live,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let mut lock = ethdev();
+        close(&mut lock, self.id, &self.name, self.started, &self.pool);
+    }
+}
+
+/// Stops (when started) and closes port `id` and takes it out of the open
+/// set. A device that does not close may still use `pool`: then the id
+/// stays taken and the pool is kept for the rest of the process.
+fn close(lock: &mut Locked, id: u16, name: &str, started: bool, pool: &Arc<Mempool>) {
+    if started {
+        // SAFETY: the port is started; no queue handle of it is left (the
+        // caller holds the last reference), so no lcore polls it.
+        let rc = unsafe { ffi::rte_eth_dev_stop(id) };
+        if rc != 0 {
+            tracing::error!(
+                port = id,
+                name,
+                "stopping the port failed: {}",
+                strerror(rc)
+            );
+        }
+    }
+    // SAFETY: nothing uses the port's queues any more (as above).
+    let rc = unsafe { ffi::rte_eth_dev_close(id) };
+    if rc != 0 {
+        tracing::error!(
+            port = id,
+            name,
+            "closing the port failed: {}; it stays open and keeps its mempool",
+            strerror(rc)
+        );
+        std::mem::forget(Arc::clone(pool));
+        lock.insert(id);
+        return;
+    }
+    lock.remove(&id);
+}
+
+/// One RX queue of a started port; owned by one worker.
 pub struct RxQueue {
     port: u16,
     queue: u16,
+    /// Keeps the port started and its pool alive; not touched per burst.
+    _dev: Arc<Device>,
 }
 
-/// One TX queue of a port; owned by one worker.
+/// One TX queue of a started port; owned by one worker.
 pub struct TxQueue {
     port: u16,
     queue: u16,
+    /// As in `RxQueue`.
+    _dev: Arc<Device>,
 }
 
 impl RxQueue {
@@ -127,27 +217,33 @@ impl Drop for TxQueue {
     /// operation frees at once and has nothing to give back.
     fn drop(&mut self) {
         // SAFETY: this handle is the queue's only user (one per queue, not
-        // Clone, dropped by its owner); a port no longer valid (closed)
-        // just returns -ENODEV, an unsupported operation -ENOTSUP.
+        // Clone, handed out once per start); the port is started (`_dev`
+        // keeps it so). An unsupported operation returns -ENOTSUP.
         unsafe { ffi::rte_eth_tx_done_cleanup(self.port, self.queue, 0) };
     }
 }
 
-/// Port ids of every device EAL probed, with their names.
+/// Port ids of every device EAL probed, with their names (none when EAL
+/// is not running).
 pub fn available_ports() -> Vec<(u16, String)> {
+    with_ethdev(|l| available(l)).unwrap_or_default()
+}
+
+fn available(l: &Locked) -> Vec<(u16, String)> {
     let mut out = Vec::new();
     for id in 0..ffi::RTE_MAX_ETHPORTS as u16 {
-        // SAFETY: any port id may be asked about.
+        // SAFETY: any port id may be asked about; EAL runs (caller's Live).
         if unsafe { ffi::rte_eth_dev_is_valid_port(id) } == 1 {
-            out.push((id, port_name(id)));
+            out.push((id, port_name(l, id)));
         }
     }
     out
 }
 
-fn port_name(id: u16) -> String {
+fn port_name(_: &Locked, id: u16) -> String {
     let mut buf = [0 as std::os::raw::c_char; 64];
-    // SAFETY: buf is large enough (RTE_ETH_NAME_MAX_LEN is 64) and NUL-terminated by DPDK.
+    // SAFETY: buf is large enough (RTE_ETH_NAME_MAX_LEN is 64) and
+    // NUL-terminated by DPDK; the lock keeps the port from closing meanwhile.
     let rc = unsafe { ffi::rte_eth_dev_get_name_by_port(id, buf.as_mut_ptr()) };
     if rc != 0 {
         return format!("port{id}");
@@ -160,10 +256,19 @@ fn port_name(id: u16) -> String {
 
 /// Finds a port by device name (`net_tap0`, `0000:3b:00.0`) or numeric id.
 pub fn find_port(name_or_id: &str) -> Result<u16> {
+    with_ethdev(|l| find(l, name_or_id)).unwrap_or_else(|| {
+        Err(DpdkError::UnknownDevice {
+            name: name_or_id.to_owned(),
+            available: "none (EAL is not running)".into(),
+        })
+    })
+}
+
+fn find(l: &Locked, name_or_id: &str) -> Result<u16> {
     let unknown = || DpdkError::UnknownDevice {
         name: name_or_id.to_owned(),
         available: {
-            let list: Vec<String> = available_ports()
+            let list: Vec<String> = available(l)
                 .into_iter()
                 .map(|(id, n)| format!("{id}={n}"))
                 .collect();
@@ -192,205 +297,196 @@ pub fn find_port(name_or_id: &str) -> Result<u16> {
     }
 }
 
+/// The socket to set a port's queues up on: the port's, or any when DPDK
+/// cannot tell (-1, `SOCKET_ID_ANY`, which the setup functions take as an
+/// unsigned -1), never socket 0 in its place.
+fn queue_socket(port_socket: i32) -> u32 {
+    if port_socket < 0 {
+        ffi::SOCKET_ID_ANY as u32
+    } else {
+        port_socket as u32
+    }
+}
+
+/// Promiscuous mode: a driver without it (-ENOTSUP) receives everything
+/// anyway; any other failure is an error.
+fn promiscuous_failed(rc: i32) -> bool {
+    rc != 0 && rc != -libc::ENOTSUP
+}
+
+/// What `Port::open` learns while setting a port up.
+struct Setup {
+    info: PortInfo,
+    mac: [u8; 6],
+    mtu: u16,
+}
+
 impl Port {
     /// Opens, configures and sets up the queues of a port (not started).
-    pub fn open(
-        name_or_id: &str,
-        conf: &PortConf,
-        pool: &Mempool,
-    ) -> Result<(Port, Vec<RxQueue>, Vec<TxQueue>)> {
-        let id = find_port(name_or_id)?;
-        let name = port_name(id);
-        let err = |op: &'static str, rc: i32| DpdkError::Port {
+    /// The port, and later its queues, keep `pool` alive. Refused when the
+    /// port is already open in this process.
+    pub fn open(eal: &Eal, name_or_id: &str, conf: &PortConf, pool: &Arc<Mempool>) -> Result<Port> {
+        let mut lock = ethdev();
+        let id = find(&lock, name_or_id)?;
+        let name = port_name(&lock, id);
+        let refuse = |op: &'static str, reason: String| DpdkError::Port {
             port: id,
             name: name.clone(),
             op,
-            reason: strerror(rc),
+            reason,
         };
-        let mut dev: ffi::rte_eth_dev_info = Default::default();
-        // SAFETY: id is valid; dev is a valid out-pointer.
-        let rc = unsafe { ffi::rte_eth_dev_info_get(id, &mut dev) };
-        if rc != 0 {
-            return Err(err("dev_info_get", rc));
-        }
-        let driver = if dev.driver_name.is_null() {
-            String::from("?")
-        } else {
-            // SAFETY: driver_name is a static NUL-terminated string of the PMD.
-            unsafe { CStr::from_ptr(dev.driver_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        let info = PortInfo {
-            driver,
-            max_rx_queues: dev.max_rx_queues,
-            max_tx_queues: dev.max_tx_queues,
-            rss_hash_types: dev.flow_type_rss_offloads,
-        };
-        if conf.rx_queues > info.max_rx_queues || conf.tx_queues > info.max_tx_queues {
-            return Err(DpdkError::Port {
-                port: id,
-                name,
-                op: "configure",
-                reason: format!(
-                    "needs {} RX / {} TX queues but driver {} offers {} / {}: use fewer workers",
-                    conf.rx_queues,
-                    conf.tx_queues,
-                    info.driver,
-                    info.max_rx_queues,
-                    info.max_tx_queues
+        if conf.rx_queues == 0 || conf.tx_queues == 0 {
+            return Err(refuse(
+                "configure",
+                format!(
+                    "{} RX / {} TX queues asked for: a port needs at least one of each",
+                    conf.rx_queues, conf.tx_queues
                 ),
-            });
+            ));
         }
-        let mut eth_conf: ffi::rte_eth_conf = Default::default();
-        let wanted = RSS_IPV4 | RSS_FRAG_IPV4 | RSS_NONFRAG_IPV4_TCP | RSS_NONFRAG_IPV4_UDP;
-        let rss_hf = wanted & info.rss_hash_types;
-        if conf.rss && conf.rx_queues > 1 && rss_hf != 0 {
-            eth_conf.rxmode.mq_mode = ffi::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
-            eth_conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+        if lock.contains(&id) {
+            return Err(refuse(
+                "open",
+                "already open in this process: a port is opened once (drop the other Port and its queues first)"
+                    .into(),
+            ));
         }
-        // SAFETY: id is valid and stopped; eth_conf is a valid, initialised struct.
-        let rc =
-            unsafe { ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf) };
-        if rc != 0 {
-            return Err(err("configure", rc));
-        }
-        let mut mtu_unlimited = None;
-        if let Some(mtu) = conf.mtu {
-            // SAFETY: id is valid.
-            let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, mtu) };
-            if rc == -libc::ENOTSUP && dev.max_rx_pktlen == u32::MAX {
-                // No MTU to set and no frame limit (net_ring, net_pcap):
-                // frames of this MTU pass as they are.
-                mtu_unlimited = Some(mtu);
-            } else if rc != 0 {
-                // ethdev checks the MTU against the driver's limits: say
-                // them (a max_mtu of 65535 means the driver gave none).
-                let max = if dev.max_mtu == u16::MAX {
-                    String::new()
-                } else {
-                    format!(" to {}", dev.max_mtu)
-                };
-                return Err(DpdkError::Port {
-                    port: id,
-                    name: name.clone(),
-                    op: "set_mtu",
-                    reason: format!(
-                        "MTU {mtu} refused ({}): driver {} takes frames up to {} bytes, MTUs from {}{max}",
-                        strerror(rc),
-                        info.driver,
-                        dev.max_rx_pktlen,
-                        dev.min_mtu,
-                    ),
-                });
+        let mut configured = false;
+        match setup(&lock, id, &name, conf, pool, &mut configured) {
+            Ok(s) => {
+                lock.insert(id);
+                Ok(Port {
+                    dev: Arc::new(Device {
+                        id,
+                        name,
+                        started: false,
+                        pool: Arc::clone(pool),
+                        _eal: Live::new(eal),
+                    }),
+                    info: s.info,
+                    mac: s.mac,
+                    mtu: s.mtu,
+                    rx_queues: conf.rx_queues,
+                    tx_queues: conf.tx_queues,
+                })
+            }
+            Err(e) => {
+                // A configured device keeps its queues (and whatever mbufs
+                // they took from the pool): close it, as a dropped Port would.
+                if configured {
+                    close(&mut lock, id, &name, false, pool);
+                }
+                Err(e)
             }
         }
-        // SAFETY: id is valid.
-        let socket = unsafe { ffi::rte_eth_dev_socket_id(id) }.max(0) as u32;
-        let mut rxq = Vec::with_capacity(conf.rx_queues as usize);
-        for q in 0..conf.rx_queues {
-            // SAFETY: id is configured; null rxconf means driver defaults; the pool
-            // outlives the port (caller's contract: drop ports before pools).
-            let rc = unsafe {
-                ffi::rte_eth_rx_queue_setup(
-                    id,
-                    q,
-                    conf.rx_desc,
-                    socket,
-                    std::ptr::null(),
-                    pool.as_ptr(),
-                )
-            };
-            if rc != 0 {
-                return Err(err("rx_queue_setup", rc));
-            }
-            rxq.push(RxQueue { port: id, queue: q });
-        }
-        let mut txq = Vec::with_capacity(conf.tx_queues as usize);
-        for q in 0..conf.tx_queues {
-            // SAFETY: id is configured; null txconf means driver defaults.
-            let rc = unsafe {
-                ffi::rte_eth_tx_queue_setup(id, q, conf.tx_desc, socket, std::ptr::null())
-            };
-            if rc != 0 {
-                return Err(err("tx_queue_setup", rc));
-            }
-            txq.push(TxQueue { port: id, queue: q });
-        }
-        let port = Port {
-            id,
-            name,
-            info,
-            started: false,
-            mtu_unlimited,
-        };
-        if conf.promiscuous {
-            // Some virtual devices cannot do it; they receive everything anyway.
-            // SAFETY: id is valid.
-            let _ = unsafe { ffi::rte_eth_promiscuous_enable(id) };
-        }
-        Ok((port, rxq, txq))
     }
 
-    pub fn start(&mut self) -> Result<()> {
-        // SAFETY: the port is configured with its queues set up.
-        let rc = unsafe { ffi::rte_eth_dev_start(self.id) };
+    /// Starts the port and hands out its queues, one value per queue.
+    /// Refused while started (its queues are out).
+    pub fn start(&mut self) -> Result<(Vec<RxQueue>, Vec<TxQueue>)> {
+        let dev = match Arc::get_mut(&mut self.dev) {
+            Some(dev) if !dev.started => dev,
+            _ => {
+                return Err(self.error(
+                    "start",
+                    "already started: its queues are out (stop it, after they are dropped, to start again)"
+                        .into(),
+                ))
+            }
+        };
+        let _lock = ethdev();
+        // SAFETY: the port is configured with its queues set up and stopped;
+        // no queue handle exists (get_mut), so nothing polls it meanwhile.
+        let rc = unsafe { ffi::rte_eth_dev_start(dev.id) };
         if rc != 0 {
-            return Err(DpdkError::Port {
-                port: self.id,
-                name: self.name.clone(),
-                op: "start",
-                reason: strerror(rc),
-            });
+            return Err(self.error("start", strerror(rc)));
         }
-        self.started = true;
+        dev.started = true;
+        let (port, dev) = (self.dev.id, &self.dev);
+        let rx = (0..self.rx_queues)
+            .map(|queue| RxQueue {
+                port,
+                queue,
+                _dev: Arc::clone(dev),
+            })
+            .collect();
+        let tx = (0..self.tx_queues)
+            .map(|queue| TxQueue {
+                port,
+                queue,
+                _dev: Arc::clone(dev),
+            })
+            .collect();
+        Ok((rx, tx))
+    }
+
+    /// Stops the port (`start` starts it again). Refused while any of its
+    /// queues is alive: an lcore may be polling it.
+    pub fn stop(&mut self) -> Result<()> {
+        let queues = Arc::strong_count(&self.dev) - 1;
+        let Some(dev) = Arc::get_mut(&mut self.dev) else {
+            return Err(self.error(
+                "stop",
+                format!(
+                    "{queues} of its queues are still alive: drop every RxQueue and TxQueue \
+                     (join the lcores that poll them) first"
+                ),
+            ));
+        };
+        if !dev.started {
+            return Ok(());
+        }
+        let _lock = ethdev();
+        // SAFETY: the port is started and no queue handle of it exists
+        // (get_mut), so no lcore polls it.
+        let rc = unsafe { ffi::rte_eth_dev_stop(dev.id) };
+        if rc != 0 {
+            // Still started for ethdev: the drop tries again, then closes.
+            return Err(self.error("stop", strerror(rc)));
+        }
+        dev.started = false;
         Ok(())
     }
 
-    pub fn stop(&mut self) {
-        if self.started {
-            // SAFETY: the port is started; stopping has no other precondition
-            // (workers using its queues have been joined by the caller).
-            unsafe { ffi::rte_eth_dev_stop(self.id) };
-            self.started = false;
+    fn error(&self, op: &'static str, reason: String) -> DpdkError {
+        DpdkError::Port {
+            port: self.dev.id,
+            name: self.dev.name.clone(),
+            op,
+            reason,
         }
     }
 
     pub fn id(&self) -> u16 {
-        self.id
+        self.dev.id
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.dev.name
     }
 
     pub fn info(&self) -> &PortInfo {
         &self.info
     }
 
+    /// The port's MAC address (read at open).
     pub fn mac(&self) -> [u8; 6] {
-        let mut a = ffi::rte_ether_addr::default();
-        // SAFETY: id is valid; a is a valid out-pointer.
-        unsafe { ffi::rte_eth_macaddr_get(self.id, &mut a) };
-        a.addr_bytes
+        self.mac
     }
 
     /// The device's MTU, or the one asked for when the driver has no MTU
-    /// setting and no frame limit.
+    /// setting and no frame limit (read at open, which fails when it
+    /// cannot be read).
     pub fn mtu(&self) -> u16 {
-        if let Some(mtu) = self.mtu_unlimited {
-            return mtu;
-        }
-        let mut mtu = 1500u16;
-        // SAFETY: id is valid; mtu is a valid out-pointer.
-        unsafe { ffi::rte_eth_dev_get_mtu(self.id, &mut mtu) };
-        mtu
+        self.mtu
     }
 
     pub fn link(&self) -> Link {
         let mut l = ffi::rte_eth_link::default();
-        // SAFETY: id is valid; l is a valid out-pointer.
-        unsafe { ffi::rte_eth_link_get_nowait(self.id, &mut l) };
+        let _lock = ethdev();
+        // SAFETY: the port is open (self); l is a valid out-pointer. A
+        // driver without link status leaves it zeroed: down.
+        unsafe { ffi::rte_eth_link_get_nowait(self.dev.id, &mut l) };
         Link {
             up: l.link_status() != 0,
             speed_mbps: l.link_speed,
@@ -398,13 +494,169 @@ impl Port {
     }
 
     pub fn stats(&self) -> PortStats {
-        port_stats(self.id)
+        stats(&ethdev(), self.dev.id)
     }
 }
 
+/// Configures port `id` and sets its queues up; `configured` tells the
+/// caller whether the device needs closing on an error.
+fn setup(
+    _: &Locked,
+    id: u16,
+    name: &str,
+    conf: &PortConf,
+    pool: &Mempool,
+    configured: &mut bool,
+) -> Result<Setup> {
+    let err = |op: &'static str, rc: i32| DpdkError::Port {
+        port: id,
+        name: name.to_owned(),
+        op,
+        reason: strerror(rc),
+    };
+    let mut dev: ffi::rte_eth_dev_info = Default::default();
+    // SAFETY: id is valid; dev is a valid out-pointer.
+    let rc = unsafe { ffi::rte_eth_dev_info_get(id, &mut dev) };
+    if rc != 0 {
+        return Err(err("dev_info_get", rc));
+    }
+    let driver = if dev.driver_name.is_null() {
+        String::from("?")
+    } else {
+        // SAFETY: driver_name is a static NUL-terminated string of the PMD.
+        unsafe { CStr::from_ptr(dev.driver_name) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let info = PortInfo {
+        driver,
+        max_rx_queues: dev.max_rx_queues,
+        max_tx_queues: dev.max_tx_queues,
+        rss_hash_types: dev.flow_type_rss_offloads,
+    };
+    if conf.rx_queues > info.max_rx_queues || conf.tx_queues > info.max_tx_queues {
+        return Err(DpdkError::Port {
+            port: id,
+            name: name.to_owned(),
+            op: "configure",
+            reason: format!(
+                "needs {} RX / {} TX queues but driver {} offers {} / {}: use fewer workers",
+                conf.rx_queues, conf.tx_queues, info.driver, info.max_rx_queues, info.max_tx_queues
+            ),
+        });
+    }
+    let mut eth_conf: ffi::rte_eth_conf = Default::default();
+    let wanted = RSS_IPV4 | RSS_FRAG_IPV4 | RSS_NONFRAG_IPV4_TCP | RSS_NONFRAG_IPV4_UDP;
+    let rss_hf = wanted & info.rss_hash_types;
+    if conf.rss && conf.rx_queues > 1 && rss_hf != 0 {
+        eth_conf.rxmode.mq_mode = ffi::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+        eth_conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    }
+    // SAFETY: id is valid and not started (not open through any Port);
+    // eth_conf is a valid, initialised struct.
+    let rc = unsafe { ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf) };
+    if rc != 0 {
+        return Err(err("configure", rc));
+    }
+    *configured = true;
+    let mut mtu_unlimited = None;
+    if let Some(mtu) = conf.mtu {
+        // SAFETY: id is valid.
+        let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, mtu) };
+        if rc == -libc::ENOTSUP && dev.max_rx_pktlen == u32::MAX {
+            // No MTU to set and no frame limit (net_ring, net_pcap):
+            // frames of this MTU pass as they are.
+            mtu_unlimited = Some(mtu);
+        } else if rc != 0 {
+            // ethdev checks the MTU against the driver's limits: say
+            // them (a max_mtu of 65535 means the driver gave none).
+            let max = if dev.max_mtu == u16::MAX {
+                String::new()
+            } else {
+                format!(" to {}", dev.max_mtu)
+            };
+            return Err(DpdkError::Port {
+                port: id,
+                name: name.to_owned(),
+                op: "set_mtu",
+                reason: format!(
+                    "MTU {mtu} refused ({}): driver {} takes frames up to {} bytes, MTUs from {}{max}",
+                    strerror(rc),
+                    info.driver,
+                    dev.max_rx_pktlen,
+                    dev.min_mtu,
+                ),
+            });
+        }
+    }
+    // SAFETY: id is valid.
+    let socket = queue_socket(unsafe { ffi::rte_eth_dev_socket_id(id) });
+    for q in 0..conf.rx_queues {
+        // SAFETY: id is configured; null rxconf means driver defaults; the
+        // pool outlives the device (the Port and its queues hold an Arc of
+        // it until the device is closed).
+        let rc = unsafe {
+            ffi::rte_eth_rx_queue_setup(
+                id,
+                q,
+                conf.rx_desc,
+                socket,
+                std::ptr::null(),
+                pool.as_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(err("rx_queue_setup", rc));
+        }
+    }
+    for q in 0..conf.tx_queues {
+        // SAFETY: id is configured; null txconf means driver defaults.
+        let rc =
+            unsafe { ffi::rte_eth_tx_queue_setup(id, q, conf.tx_desc, socket, std::ptr::null()) };
+        if rc != 0 {
+            return Err(err("tx_queue_setup", rc));
+        }
+    }
+    if conf.promiscuous {
+        // SAFETY: id is valid.
+        let rc = unsafe { ffi::rte_eth_promiscuous_enable(id) };
+        if promiscuous_failed(rc) {
+            return Err(err("promiscuous_enable", rc));
+        }
+    }
+    let mut mac = ffi::rte_ether_addr::default();
+    // SAFETY: id is valid; mac is a valid out-pointer.
+    let rc = unsafe { ffi::rte_eth_macaddr_get(id, &mut mac) };
+    if rc != 0 {
+        return Err(err("macaddr_get", rc));
+    }
+    let mtu = match mtu_unlimited {
+        Some(mtu) => mtu,
+        None => {
+            let mut mtu = 0u16;
+            // SAFETY: id is valid; mtu is a valid out-pointer.
+            let rc = unsafe { ffi::rte_eth_dev_get_mtu(id, &mut mtu) };
+            if rc != 0 {
+                return Err(err("get_mtu", rc));
+            }
+            mtu
+        }
+    };
+    Ok(Setup {
+        info,
+        mac: mac.addr_bytes,
+        mtu,
+    })
+}
+
 /// Statistics of a port by id (the metrics thread reads them without
-/// holding the Port).
+/// holding the Port); zeros for a port that is not there or when EAL is
+/// not running.
 pub fn port_stats(id: u16) -> PortStats {
+    with_ethdev(|l| stats(l, id)).unwrap_or_default()
+}
+
+fn stats(_: &Locked, id: u16) -> PortStats {
     let mut s = ffi::rte_eth_stats::default();
     // SAFETY: s is a valid out-pointer; an invalid id just returns an error.
     unsafe { ffi::rte_eth_stats_get(id, &mut s) };
@@ -420,11 +672,23 @@ pub fn port_stats(id: u16) -> PortStats {
     }
 }
 
-impl Drop for Port {
-    fn drop(&mut self) {
-        self.stop();
-        // SAFETY: the port is stopped; no queue handle is used after this
-        // (workers are joined before ports are dropped).
-        unsafe { ffi::rte_eth_dev_close(self.id) };
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_go_on_any_socket_when_the_port_has_none() {
+        assert_eq!(queue_socket(-1), u32::MAX, "SOCKET_ID_ANY, not socket 0");
+        assert_eq!(queue_socket(ffi::SOCKET_ID_ANY), ffi::SOCKET_ID_ANY as u32);
+        assert_eq!(queue_socket(0), 0);
+        assert_eq!(queue_socket(1), 1);
+    }
+
+    #[test]
+    fn only_a_driver_without_promiscuous_mode_may_skip_it() {
+        assert!(!promiscuous_failed(0));
+        assert!(!promiscuous_failed(-libc::ENOTSUP));
+        assert!(promiscuous_failed(-libc::EIO));
+        assert!(promiscuous_failed(-libc::ENODEV));
     }
 }

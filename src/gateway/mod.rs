@@ -289,7 +289,13 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         );
     }
     let data_room = dpdk::data_room_for_mtus([cfg.underlay_mtu, cfg.access_mtu]);
-    let pool = Arc::new(Mempool::new("vxgate_pool", cfg.mbufs, 256, data_room)?);
+    let pool = Arc::new(Mempool::new(
+        &eal,
+        "vxgate_pool",
+        cfg.mbufs,
+        256,
+        data_room,
+    )?);
     // One RX and one TX queue per worker on each port.
     let conf = |mtu| PortConf {
         rx_queues: cfg.workers,
@@ -301,10 +307,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     if dpdk::find_port(&ul_dev)? == dpdk::find_port(&ac_dev)? {
         bail!("--underlay {ul_dev} and --access {ac_dev} are the same port: give two ports");
     }
-    let (mut ul_port, ul_rx, mut ul_tx) = Port::open(&ul_dev, &conf(cfg.underlay_mtu), &pool)?;
-    let (mut ac_port, ac_rx, mut ac_tx) = Port::open(&ac_dev, &conf(cfg.access_mtu), &pool)?;
-    ul_port.start()?;
-    ac_port.start()?;
+    let mut ul_port = Port::open(&eal, &ul_dev, &conf(cfg.underlay_mtu), &pool)?;
+    let mut ac_port = Port::open(&eal, &ac_dev, &conf(cfg.access_mtu), &pool)?;
+    let (ul_rx, mut ul_tx) = ul_port.start()?;
+    let (ac_rx, mut ac_tx) = ac_port.start()?;
     // RX rings hold their mbufs while ports run: this is the no-traffic level.
     let baseline_in_use = pool.in_use();
     info!(
@@ -461,7 +467,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             ns_per_tick: tsc_ns,
         };
         let s = Arc::clone(&stop);
-        handles.push(dpdk::launch(lcore, move || {
+        handles.push(eal.launch(lcore, move || {
             w.run(&s);
             0
         })?);
@@ -531,8 +537,13 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     // `/metrics` back to the control plane's figures before the ports stop:
     // a scrape must not read a port's statistics while it is being stopped.
     drop(metrics);
-    ul_port.stop();
-    ac_port.stop();
+    // Every queue went to a worker, joined above: the ports can stop.
+    drop((ul_tx, ac_tx));
+    for p in [&mut ul_port, &mut ac_port] {
+        if let Err(e) = p.stop() {
+            error!("{e}");
+        }
+    }
     let snap = shared.snapshot();
     crate::ops::print_out(&format!(
         "{}  mbufs in use {in_use} (baseline {baseline_in_use}, leaked {})\n",

@@ -7,7 +7,7 @@ use crossbeam_utils::CachePadded;
 
 use super::flows::Templates;
 use super::meter::{Latency, Meter, RxCounts};
-use crate::dpdk::{self, rdtsc, Burst, Mempool, RxQueue, TxQueue, BURST};
+use crate::dpdk::{self, rdtsc, Burst, Eal, Mempool, RxQueue, TxQueue, BURST};
 
 /// Shared between the TX and RX sides of a trial and the main thread.
 /// Every counter has a single writer (store, never a locked RMW).
@@ -440,10 +440,14 @@ struct Remote<T> {
 }
 
 impl<T: Send + 'static> Remote<T> {
-    fn launch(lcore: u32, f: impl FnOnce() -> T + Send + 'static) -> dpdk::Result<Remote<T>> {
+    fn launch(
+        eal: &Eal,
+        lcore: u32,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> dpdk::Result<Remote<T>> {
         let slot = Arc::new(Mutex::new(None));
         let s = Arc::clone(&slot);
-        let handle = dpdk::launch(lcore, move || {
+        let handle = eal.launch(lcore, move || {
             let v = f();
             match s.lock() {
                 Ok(mut g) => {
@@ -505,7 +509,8 @@ impl Engine {
         self.layout
     }
 
-    pub fn trial(&mut self, p: TrialParams) -> Result<TrialResult, EngineError> {
+    /// One trial; `eal` launches the lcores that run it.
+    pub fn trial(&mut self, eal: &Eal, p: TrialParams) -> Result<TrialResult, EngineError> {
         let (Some(mut tx), Some(mut rx)) = (self.tx.take(), self.rx.take()) else {
             return Err(EngineError::WorkerLost);
         };
@@ -518,7 +523,7 @@ impl Engine {
                 (Some(tx), Some(rx), out)
             }
             Layout::Shared(l) => {
-                let r = Remote::launch(l, move || {
+                let r = Remote::launch(eal, l, move || {
                     let out = both_loop(&mut tx, &mut rx, &p, &ctl);
                     (tx, rx, out)
                 })?;
@@ -529,11 +534,11 @@ impl Engine {
             }
             Layout::Split { tx: tl, rx: rl } => {
                 let c = Arc::clone(&ctl);
-                let rr = Remote::launch(rl, move || {
+                let rr = Remote::launch(eal, rl, move || {
                     rx_loop(&mut rx, &p, &c);
                     rx
                 })?;
-                let tr = Remote::launch(tl, move || {
+                let tr = Remote::launch(eal, tl, move || {
                     let out = tx_loop(&mut tx, &p, &ctl);
                     (tx, out)
                 });

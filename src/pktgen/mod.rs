@@ -1047,6 +1047,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     };
     let room = dpdk::data_room_for_mtus([tx_mtu, rx_mtu]);
     let pool = Arc::new(Mempool::new(
+        eal,
         "pktgen_pool",
         args.mbufs(),
         MEMPOOL_CACHE,
@@ -1056,19 +1057,19 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
         mtu,
         ..PortConf::default()
     };
-    let (mut tx_port, tx_rxq, mut txqs) = Port::open(&tx_name, &conf(tx_mtu), &pool)?;
+    let mut tx_port = Port::open(eal, &tx_name, &conf(tx_mtu), &pool)?;
+    let mut rx_port = if same {
+        None
+    } else {
+        Some(Port::open(eal, &rx_name, &conf(rx_mtu), &pool)?)
+    };
+    let (tx_rxq, mut txqs) = tx_port.start()?;
     // With another port receiving, nobody polls the TX port's own RX:
     // what arrives there (a loopback ring's own frames) is freed at the end.
-    let (mut rx_port, mut rxqs, mut unpolled) = if same {
-        (None, tx_rxq, Vec::new())
-    } else {
-        let (p, rxq, _txq) = Port::open(&rx_name, &conf(rx_mtu), &pool)?;
-        (Some(p), rxq, tx_rxq)
+    let (mut rxqs, mut unpolled) = match rx_port.as_mut() {
+        None => (tx_rxq, Vec::new()),
+        Some(p) => (p.start()?.0, tx_rxq),
     };
-    tx_port.start()?;
-    if let Some(p) = rx_port.as_mut() {
-        p.start()?;
-    }
     wait_link(&tx_port, LINK_WAIT);
     if let Some(p) = rx_port.as_ref() {
         wait_link(p, LINK_WAIT);
@@ -1146,7 +1147,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
                         drain_s,
                     },
                 };
-                match engine.trial(p) {
+                match engine.trial(eal, p) {
                     Ok(t) => {
                         // `best_trial` indexes the trials: no warm-up here.
                         if let rfc2544::Step::Trial(_) = step {
@@ -1189,14 +1190,17 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
             count: args.count,
             drain_s,
         };
-        (Some(engine.trial(p)?), None)
+        (Some(engine.trial(eal, p)?), None)
     };
     let lcores = engine.layout().describe();
     drop(engine);
     free_unpolled(&mut unpolled);
-    tx_port.stop();
-    if let Some(p) = rx_port.as_mut() {
-        p.stop();
+    // The queues go before their ports can stop.
+    drop((unpolled, rxqs, txqs));
+    for p in std::iter::once(&mut tx_port).chain(rx_port.as_mut()) {
+        if let Err(e) = p.stop() {
+            tracing::error!("pktgen: {e}");
+        }
     }
     let report = build_report(args, &plan, best, rfc, hz, &tx_name, &rx_name, lcores);
     drop(rx_port);
