@@ -497,8 +497,12 @@ fn echo_request(to: MacAddr, src: (MacAddr, Ipv4Addr), dst: Ipv4Addr, seq: u16) 
 
 /// The echo reply to `req`: MACs and addresses swapped, TTL 64, type 0,
 /// both checksums recomputed; ident, sequence and data unchanged.
-fn echo_reply(req: &[u8]) -> Vec<u8> {
+/// The echo reply to `req` (IHL 5): addresses swapped, TTL 64, DF clear,
+/// IPv4 ident `ident` from the worker's sequence (docs/pipeline.md).
+fn echo_reply(req: &[u8], ident: u16) -> Vec<u8> {
     let mut f = req.to_vec();
+    f[18..20].copy_from_slice(&ident.to_be_bytes());
+    f[20] &= !0x40;
     f[..6].copy_from_slice(&req[6..12]);
     f[6..12].copy_from_slice(&req[..6]);
     f[26..30].copy_from_slice(&req[30..34]);
@@ -816,7 +820,8 @@ fn mixed_burst_counts_every_drop_and_answers_ttl_1() {
         ),
         "ARP reply for the underlay IP"
     );
-    assert_eq!(to_underlay[3], echo_reply(&ping_ul), "echo reply");
+    // The two time-exceeded errors took idents 0 to 3 (error, outer header).
+    assert_eq!(to_underlay[3], echo_reply(&ping_ul, 4), "echo reply");
 
     // ---- access
     let a0 = from_host(0, pod(&n1, 60), 64, 7000, 80);
@@ -850,17 +855,18 @@ fn mixed_burst_counts_every_drop_and_answers_ttl_1() {
 
     let to_underlay = rig.drain(Side::Underlay);
     assert_eq!(to_underlay.len(), 2);
-    // Idents in packet order: a0 4, the error about a1 5, a7 6, a8's 7.
+    // Idents in packet order (the echo reply above took 4): a0 5, the error
+    // about a1 6, a7 7, a8's 8, the echo reply 9.
     assert_encap(
         &to_underlay[0],
         &n1,
-        4,
+        5,
         &forwarded(&a0, n1.vtep_mac, VTEP_MAC),
     );
     assert_encap(
         &to_underlay[1],
         &far,
-        6,
+        7,
         &forwarded(&a7, far.vtep_mac, VTEP_MAC),
     );
     let to_access = rig.drain(Side::Access);
@@ -874,9 +880,9 @@ fn mixed_burst_counts_every_drop_and_answers_ttl_1() {
             &time_exceeded(host.0, ident, &f[14..]),
         )
     };
-    assert_delivered(&to_access[0], &te_host(&a1, h1, 5));
-    assert_delivered(&to_access[1], &te_host(&a8, h0, 7));
-    assert_eq!(to_access[2], echo_reply(&ping_ac), "echo reply");
+    assert_delivered(&to_access[0], &te_host(&a1, h1, 6));
+    assert_delivered(&to_access[1], &te_host(&a8, h0, 8));
+    assert_eq!(to_access[2], echo_reply(&ping_ac, 9), "echo reply");
 
     let want = counts(
         4, // a0, a7 and the two time-exceeded errors sent into tunnels
@@ -1173,8 +1179,10 @@ fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
             .map(|e| e.mac)
     }
 
-    // Unsolicited: a reply n1 -> another host, n1's gratuitous ARP, and
-    // another MAC claiming our underlay address.
+    // Unsolicited: a reply n1 -> another host (to that host's MAC: the
+    // worker drops it as not_for_us, as Linux's arp_rcv drops
+    // PACKET_OTHERHOST), n1's gratuitous ARP, and another MAC claiming our
+    // underlay address (both punted).
     let unsolicited = [
         arp_frame(2, other.0, (n1.hop_mac, n1.public_ip), other),
         arp_frame(
@@ -1191,8 +1199,9 @@ fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
         ),
     ];
     rig.inject(Side::Underlay, &unsolicited);
-    wait_punted(&live.punt, 3);
-    assert_eq!(live.poll_at(Duration::ZERO), 3);
+    wait_dropped(&live.worker_counters, DropReason::NotForUs, 1);
+    wait_punted(&live.punt, 2);
+    assert_eq!(live.poll_at(Duration::ZERO), 2);
     assert_eq!(
         live_mac(&live.slow, n1.public_ip),
         None,

@@ -4,7 +4,7 @@
 //! share (validation, routing, ICMP error generation).
 
 use super::buf::PacketBuf;
-use super::context::Context;
+use super::context::{never_a_source, Context};
 use super::decap::{decap, to_access};
 use super::drop_reason::{DropReason, SlowKind};
 use super::encap::{to_overlay, to_underlay_direct};
@@ -178,7 +178,15 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
     // The error's IPv4 ident comes from the worker's sequence (the one
     // its outer headers use), taken only when an error is built.
     let ident = st.next_ident;
-    if !icmp_error_in_place(buf, ctx.cfg.access_mac, ctx.cfg.access_ip, kind, ident) {
+    let room = ctx.icmp_error_room();
+    if !icmp_error_in_place(
+        buf,
+        ctx.cfg.access_mac,
+        ctx.cfg.access_ip,
+        kind,
+        ident,
+        room,
+    ) {
         return Verdict::Drop(reason);
     }
     st.take_ident();
@@ -244,7 +252,9 @@ pub(crate) fn decrement_forwarded_ttl<B: PacketBuf>(buf: &mut B, origin: Origin)
 
 /// A packet larger than the MTU toward its next hop: with DF, dropped as
 /// `mtu_exceeded` and answered with fragmentation-needed carrying `mtu`;
-/// without DF, punted for the slow path to fragment.
+/// without DF, punted for the slow path to fragment, the gateway's own
+/// packets too (echo replies, sent with DF clear as Linux's: the slow path
+/// feeds their fragments back through `process_fragment`).
 pub(crate) fn too_big<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
@@ -254,7 +264,7 @@ pub(crate) fn too_big<B: PacketBuf, L: Lookup>(
     mtu: u16,
     df: bool,
 ) -> Verdict {
-    if df || origin == Origin::Gateway {
+    if df {
         reject(
             ctx,
             lookup,
@@ -271,7 +281,10 @@ pub(crate) fn too_big<B: PacketBuf, L: Lookup>(
 
 /// Routes a validated `[Ethernet][IPv4]` frame by its destination: own
 /// subnet to the access port, another lease into the overlay, else drop.
-/// `lease` is the bulk-looked-up lease when the burst function has it.
+/// `lease` is the bulk-looked-up lease when the burst function has it. A
+/// packet to forward whose source may not be forwarded
+/// (`Context::forwardable_source`: martian, ours, or our own subnet's from
+/// the underlay) is `bad_ipv4`, before anything could answer it.
 pub(crate) fn route<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
@@ -280,10 +293,13 @@ pub(crate) fn route<B: PacketBuf, L: Lookup>(
     origin: Origin,
     lease: Option<Option<Lease>>,
 ) -> Verdict {
-    let dst = match ip_view(buf) {
-        Ok(ip) => ip.dst_u32(),
+    let (src, dst) = match ip_view(buf) {
+        Ok(ip) => (ip.src_u32(), ip.dst_u32()),
         Err(r) => return Verdict::Drop(r),
     };
+    if origin != Origin::Gateway && !ctx.forwardable_source(src, origin != Origin::Access) {
+        return Verdict::Drop(DropReason::BadIpv4);
+    }
     if ctx.cfg.subnet.contains(dst) {
         if origin == Origin::Access {
             // Hosts on the access segment reach each other directly.
@@ -315,7 +331,9 @@ pub(crate) fn route<B: PacketBuf, L: Lookup>(
 /// A validated IPv4 frame to one of our addresses: echo requests are
 /// answered in place (sent back out `reply_side`, or routed back through
 /// the overlay when they came through a tunnel); everything else is not
-/// for us.
+/// for us. A source that is never one, or (from the underlay: a tunnel or
+/// `reply_side` underlay) of our own subnet, is `bad_ipv4`, as for a
+/// packet to forward (`Context::deliverable_source`).
 pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
@@ -324,16 +342,24 @@ pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
     reply_side: Option<Side>,
 ) -> Verdict {
     let mac = ctx.port_mac(reply_side.unwrap_or(Side::Access));
+    let from_underlay = reply_side != Some(Side::Access);
     match ip_view(buf) {
+        Ok(ip) if !ctx.deliverable_source(ip.src_u32(), from_underlay) => {
+            return Verdict::Drop(DropReason::BadIpv4)
+        }
         // No reply to an address that names no single host (it would go
         // to a broadcast, or to nobody).
         Ok(ip) if !ctx.is_peer(ip.src_u32()) => return Verdict::Drop(DropReason::NotForUs),
         Ok(_) => {}
         Err(r) => return Verdict::Drop(r),
     }
-    if let Err(r) = echo_reply_in_place(buf.data_mut(), mac) {
+    // The reply's ident is the next of the worker's sequence (DF clear:
+    // unique among the gateway's datagrams, RFC 6864), taken only when a
+    // reply is built.
+    if let Err(r) = echo_reply_in_place(buf, mac, st.next_ident) {
         return Verdict::Drop(r);
     }
+    st.take_ident();
     st.counters.slowpath(SlowKind::Icmp);
     match reply_side {
         Some(side) => Verdict::Reply(side),
@@ -342,10 +368,14 @@ pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
 }
 
 /// Ethertype and destination MAC, or the drop reason for frames that are
-/// not unicast IPv4 to `our_mac`. ARP is `Ok(None)`.
+/// not unicast IPv4 to `our_mac`. ARP is `Ok(None)`, unless it is sent to
+/// another host's unicast MAC (the ports are promiscuous): `not_for_us`,
+/// as Linux's `arp_rcv` drops `PACKET_OTHERHOST`, before the ARP body is
+/// looked at.
 fn l2_check(frame: &[u8], our_mac: crate::wire::MacAddr) -> Result<Option<()>, DropReason> {
     let f = Frame::new_checked(frame).map_err(|_| DropReason::Truncated)?;
     match f.ethertype() {
+        ethertype::ARP if f.dst() != our_mac && f.dst().is_unicast() => Err(DropReason::NotForUs),
         ethertype::ARP => Ok(None),
         // 802.1Q/802.1ad tagged frames are not untagged IPv4: counted as
         // not_ipv4 (the ports carry untagged traffic only).
@@ -356,8 +386,8 @@ fn l2_check(frame: &[u8], our_mac: crate::wire::MacAddr) -> Result<Option<()>, D
 }
 
 /// Validates the IPv4 header behind the Ethernet header and trims padding;
-/// returns the destination.
-fn ipv4_in<B: PacketBuf>(buf: &mut B) -> Result<u32, DropReason> {
+/// returns the source and the destination.
+fn ipv4_in<B: PacketBuf>(buf: &mut B) -> Result<(u32, u32), DropReason> {
     let b = buf
         .data()
         .get(ethernet::HEADER_LEN..)
@@ -366,7 +396,7 @@ fn ipv4_in<B: PacketBuf>(buf: &mut B) -> Result<u32, DropReason> {
     if !trim_to(buf, ethernet::HEADER_LEN + total) {
         return Err(DropReason::Truncated);
     }
-    ip_view(buf).map(|ip| ip.dst_u32())
+    ip_view(buf).map(|ip| (ip.src_u32(), ip.dst_u32()))
 }
 
 /// A frame received on the access port.
@@ -392,7 +422,7 @@ fn access<B: PacketBuf, L: Lookup>(
         Ok(Some(())) => {}
     }
     let dst = match ipv4_in(buf) {
-        Ok(d) => d,
+        Ok((_, d)) => d,
         Err(r) => return Verdict::Drop(r),
     };
     if ctx.is_local(dst) {
@@ -439,8 +469,8 @@ fn underlay<B: PacketBuf, L: Lookup>(
         Ok(None) => return arp(ctx, lookup, st, Side::Underlay, buf),
         Ok(Some(())) => {}
     }
-    let dst = match ipv4_in(buf) {
-        Ok(d) => d,
+    let (src, dst) = match ipv4_in(buf) {
+        Ok(a) => a,
         Err(r) => return Verdict::Drop(r),
     };
     if dst != u32::from(ctx.cfg.underlay_ip) {
@@ -448,9 +478,18 @@ fn underlay<B: PacketBuf, L: Lookup>(
             if dst == u32::from(ctx.cfg.access_ip) {
                 return local_deliver(ctx, lookup, st, buf, Some(Side::Underlay));
             }
+            if !ctx.forwardable_source(src, true) {
+                return Verdict::Drop(DropReason::BadIpv4);
+            }
             return to_access(ctx, lookup, st, buf, Origin::Direct);
         }
         return Verdict::Drop(DropReason::NotForUs);
+    }
+    // Addressed to us (VXLAN, an echo request): never from an address
+    // that is never a source (Linux drops it as a martian at the route
+    // lookup, before the fragment or the protocol is looked at).
+    if never_a_source(src) {
+        return Verdict::Drop(DropReason::BadIpv4);
     }
     let (fragment, proto) = match ip_view(buf) {
         Ok(ip) => (ip.is_fragment(), ip.protocol()),
@@ -491,13 +530,46 @@ fn decapped<B: PacketBuf, L: Lookup>(
         Ok(_) => {}
     }
     let dst = match ipv4_in(buf) {
-        Ok(d) => d,
+        Ok((_, d)) => d,
         Err(r) => return Verdict::Drop(r),
     };
     if ctx.is_local(dst) {
         return local_deliver(ctx, lookup, st, buf, None);
     }
     route(ctx, lookup, st, buf, Origin::Tunnel, None)
+}
+
+/// A fragment the slow path cut from a frame punted to it
+/// (`Punt(Fragment)`) after a worker received that frame on `rx`, fed
+/// back into the pipeline. The gateway's own packets (an echo reply too
+/// big for its way back) are routed as the gateway's: no TTL decrement,
+/// no source check. They are told by their source, one of our addresses,
+/// which no forwarded packet carries past `route`'s source check.
+/// Fragments of forwarded packets go where their frame came in:
+/// `process_access` from the access port, `process_decapped` from the
+/// underlay.
+pub fn process_fragment<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    rx: Side,
+    buf: &mut B,
+) -> Verdict {
+    let own = ip_view(buf).is_ok_and(|ip| ctx.is_local(ip.src_u32()));
+    if !own {
+        return match rx {
+            Side::Access => process_access(ctx, lookup, st, buf),
+            Side::Underlay => process_decapped(ctx, lookup, st, buf),
+        };
+    }
+    let v = match Frame::new_checked(buf.data()) {
+        Ok(f) if f.ethertype() == ethertype::IPV4 => match ipv4_in(buf) {
+            Ok(_) => route(ctx, lookup, st, buf, Origin::Gateway, None),
+            Err(r) => Verdict::Drop(r),
+        },
+        _ => Verdict::Drop(DropReason::NotIpv4),
+    };
+    account(st, v)
 }
 
 /// A frame from the access port that the fast path passed over, through
@@ -727,6 +799,70 @@ mod tests {
                 "decap, bad UDP checksum",
             );
         }
+        // Which samples the fast paths take, and which they leave to the
+        // full path (which changes the ECN field, drops or punts them).
+        let fires = |l: &MapLookup, side: Side, f: &[u8]| {
+            let mut b = [VecBuf::from_frame(f)];
+            let mut v = [Verdict::default()];
+            let mut st = testing::worker();
+            let bits = match side {
+                Side::Access => access_burst(&ctx, l, &mut st, &mut b, &mut v),
+                Side::Underlay => underlay_burst(&ctx, l, &mut st, &mut b, &mut v),
+            };
+            bits == 1
+        };
+        for (name, side, frame) in testing::sample_frames() {
+            let fast = matches!(
+                name,
+                "access_udp_to_pod"
+                    | "underlay_vxlan_to_host"
+                    | "access_udp_ect0"
+                    | "underlay_vxlan_ect0"
+                    | "access_src_126_0_0_1"
+                    | "underlay_vxlan_from_outside_network"
+            );
+            assert_eq!(fires(&lk, side, &frame), fast, "{name}");
+        }
+        // Outer sources that are never one, each the PublicIP of a lease
+        // (the tables hold what etcd says), and sources next to them that
+        // may be one: the full path drops the first as `bad_ipv4` (before
+        // the VTEP is looked at), the fast path takes only the others.
+        let mut lk3 = MapLookup::standard();
+        let vteps = [
+            ([0, 0, 0, 5], false),
+            ([127, 0, 0, 1], false),
+            ([224, 1, 1, 1], false),
+            ([239, 255, 255, 255], false),
+            ([255, 255, 255, 255], false),
+            ([126, 0, 0, 1], true),
+            ([240, 0, 0, 1], true),
+            ([223, 0, 0, 1], true),
+        ];
+        for (i, (a, _)) in vteps.iter().enumerate() {
+            let subnet = std::net::Ipv4Addr::new(10, 244, 100 + i as u8, 0);
+            lk3.add_lease(subnet, std::net::Ipv4Addr::from(*a), testing::NODE_VTEP_MAC);
+        }
+        for (a, ok) in vteps {
+            let vtep = std::net::Ipv4Addr::from(a);
+            let f = testing::vxlan_frame(vtep, testing::VNI, &testing::pod_to_host_inner(20));
+            same_both_ways(&ctx, &lk3, Side::Underlay, &f, &format!("from VTEP {vtep}"));
+            assert_eq!(fires(&lk3, Side::Underlay, &f), ok, "from VTEP {vtep}");
+            let (v, _, _) = {
+                let mut st = testing::worker();
+                let mut b = VecBuf::from_frame(&f);
+                (process_underlay(&ctx, &lk3, &mut st, &mut b), b, st)
+            };
+            assert_eq!(v == Verdict::TxAccess, ok, "from VTEP {vtep}: {v:?}");
+            for i in 26..30 {
+                for bit in [0x01u8, 0x02, 0x10, 0x80] {
+                    let mut g = f.clone();
+                    g[i] ^= bit;
+                    refresh_checksums(Side::Underlay, &mut g);
+                    let what = format!("from VTEP {vtep}, byte {i} ^ {bit:#x}");
+                    same_both_ways(&ctx, &lk3, Side::Underlay, &g, &what);
+                }
+            }
+        }
     }
 
     /// Whole bursts to on-link nodes, a node behind the underlay gateway
@@ -740,15 +876,30 @@ mod tests {
     fn bursts_over_mixed_next_hops_match_the_full_path_packet_by_packet() {
         use std::net::Ipv4Addr;
         use testing::{Ip, *};
+        // Every ECN codepoint (copied into the outer header), a TTL-1
+        // packet to the far node (no route without a gateway: dropped
+        // before its TTL is looked at; time-exceeded with one, whose ident
+        // falls between the encapsulations' as in the full path) and a
+        // martian source (`bad_ipv4`), all left to the full path.
+        const EXPIRING: usize = 29;
+        const MARTIAN: usize = 31;
         let to = |dst: Ipv4Addr, i: usize| {
-            let ip = Ip::new(HOST_IP, dst);
+            let mut ip = Ip::new(HOST_IP, dst);
+            if i == EXPIRING {
+                ip.ttl = 1;
+            }
+            if i == MARTIAN {
+                ip.src = Ipv4Addr::new(127, 0, 0, 1);
+            }
             let data = pattern(i % 7 + 1);
-            ipv4_frame(
+            let mut f = ipv4_frame(
                 ACCESS_MAC,
                 HOST_MAC,
                 ip,
                 &udp_datagram(ip.src, ip.dst, 1000 + i as u16, 53, &data),
-            )
+            );
+            set_tos(&mut f, 14, (i as u8) & 3);
+            f
         };
         // A second on-link node with a MAC of its own, and the far node's
         // own MAC: a bulk lookup that mixed next hops up would show.
@@ -807,7 +958,7 @@ mod tests {
                     let public = u32::from(l.public_ip);
                     let hop = ctx.underlay_next_hop(public);
                     let resolved = hop.is_some_and(|h| lk.neighbor(Side::Underlay, h).is_some());
-                    if !ctx.direct_route(public) && resolved {
+                    if !ctx.direct_route(public) && resolved && i != EXPIRING && i != MARTIAN {
                         expect |= 1 << i;
                     }
                 }
@@ -817,8 +968,9 @@ mod tests {
             }
         }
         // Every frame to another lease (all but the unknown subnet's and
-        // our own host's, 8 of 32) took the fast path somewhere.
-        assert_eq!(fired_any.count_ones(), 24, "{fired_any:#x}");
+        // our own host's, 8 of 32, and the expiring and martian ones) took
+        // the fast path somewhere.
+        assert_eq!(fired_any.count_ones(), 22, "{fired_any:#x}");
     }
 
     /// Random next-hop layouts (from a review of the bulk next-hop lookup):

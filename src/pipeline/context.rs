@@ -65,6 +65,32 @@ pub const fn mask(len: u8) -> u32 {
     }
 }
 
+/// An address that is never a packet's source (RFC 1812 5.3.7; Linux's
+/// martian sources in `ip_route_input_slow`): "this network" 0/8,
+/// loopback 127/8, multicast 224/4 and the limited broadcast. Class E
+/// (240/4) is not among them: Linux forwards from it (only ICMP does not
+/// answer it: `slowpath::is_martian`).
+#[inline]
+pub const fn never_a_source(ip: u32) -> bool {
+    let a = ip >> 24;
+    a == 0 || a == 127 || a & 0xf0 == 0xe0 || ip == u32::MAX
+}
+
+/// For the fast paths, by the first octet of a source as it lies in the
+/// packet (one byte load and one table load, no byte swap): true for
+/// the octets of `never_a_source` (0, 127, 224..=239) and for 255, whose
+/// one such address, 255.255.255.255, takes a second compare to tell;
+/// the fast paths leave all of 255/8 to the full path instead.
+pub(crate) const MAYBE_NEVER_A_SOURCE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut a = 0;
+    while a < 256 {
+        t[a] = never_a_source((a as u32) << 24) || a == 255;
+        a += 1;
+    }
+    t
+};
+
 /// The settings, as the configuration module resolves them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContextConfig {
@@ -135,6 +161,7 @@ pub struct Context {
 pub(crate) mod outer {
     pub const DST_MAC: core::ops::Range<usize> = 0..6;
     pub const IP: usize = 14;
+    pub const IP_TOS: usize = IP + 1;
     pub const IP_LEN: usize = IP + 2;
     pub const IP_IDENT: usize = IP + 4;
     pub const IP_CSUM: usize = IP + 10;
@@ -240,6 +267,38 @@ impl Context {
         c.subnet_len <= 30 && c.network.contains(ip) && ip | self.subnet_mask == u32::MAX
     }
 
+    /// May a packet from `src` be forwarded (RFC 1812 5.3.7, Linux's
+    /// `ip_route_input_slow` and `fib_validate_source`)? Not from an
+    /// address that is never a source, nor from one of ours. Arrived from
+    /// the underlay (decapsulated or DirectRouting), not from our own
+    /// subnet either: only our access hosts hold those addresses (Linux's
+    /// strict rp_filter). Other sources are not restricted: nodes send
+    /// from addresses outside Network too. (The fast paths make the same
+    /// test, branch-free.)
+    #[inline]
+    pub fn forwardable_source(&self, src: u32, from_underlay: bool) -> bool {
+        !(never_a_source(src)
+            || self.is_local(src)
+            || (from_underlay && self.cfg.subnet.contains(src)))
+    }
+
+    /// May a packet from `src` be delivered to the gateway itself? The
+    /// same rule as `forwardable_source`, but a packet from our own
+    /// address is not a martian here (it is simply never answered:
+    /// `is_peer`).
+    #[inline]
+    pub fn deliverable_source(&self, src: u32, from_underlay: bool) -> bool {
+        !(never_a_source(src) || (from_underlay && self.cfg.subnet.contains(src)))
+    }
+
+    /// The longest ICMP error the gateway builds (whole IPv4 datagram):
+    /// 576 bytes (RFC 1812 4.3.2.3), or less when a way back is narrower,
+    /// as Linux's `icmp_send` cuts its quote to the route's MTU, so that
+    /// an error never has to be fragmented.
+    pub fn icmp_error_room(&self) -> usize {
+        usize::from(self.cfg.access_mtu.min(self.cfg.tunnel_mtu)).min(576)
+    }
+
     /// Does `ip` name one host we may answer: not one of the addresses
     /// that name no single host anywhere (`slowpath::is_martian`) nor a
     /// directed broadcast, nor one of our own addresses?
@@ -302,8 +361,11 @@ impl Context {
     /// Writes the outer header into `out` (exactly `OUTER_LEN` bytes) for
     /// an inner Ethernet frame of `inner_len` bytes, patching what varies
     /// per packet. `inner_len + 36` fits in u16 because callers checked
-    /// the inner IPv4 length against the tunnel MTU.
+    /// the inner IPv4 length against the tunnel MTU. `ecn`: the inner
+    /// packet's ECN field (two bits), copied into the outer TOS (RFC
+    /// 6040's normal mode; the outer DSCP stays 0).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_outer(
         &self,
         out: &mut [u8],
@@ -312,6 +374,7 @@ impl Context {
         ident: u16,
         src_port: u16,
         inner_len: u16,
+        ecn: u8,
     ) {
         // A fixed-size view: the field writes below need no bounds checks.
         let Ok(out): Result<&mut [u8; OUTER_LEN], _> = out.try_into() else {
@@ -319,6 +382,7 @@ impl Context {
         };
         *out = self.template;
         out[outer::DST_MAC].copy_from_slice(&dst_mac.0);
+        out[outer::IP_TOS] = ecn;
         // The checksum is summed over the words as they lie in memory
         // (little-endian reads): the ones' complement sum does not depend
         // on byte order (RFC 1071 2(B)), and the fields are stored in that
@@ -330,7 +394,14 @@ impl Context {
         let d = dst_ip.octets();
         out[outer::IP_DST..outer::IP_DST + 4].copy_from_slice(&d);
         let d = u32::from_le_bytes(d);
-        let s = self.ip_sum_le + le16(len_wire) + le16(ident_wire) + (d & 0xffff) + (d >> 16);
+        // The TOS byte is the high one of its little-endian word (the
+        // template's is 0).
+        let s = self.ip_sum_le
+            + (u32::from(ecn) << 8)
+            + le16(len_wire)
+            + le16(ident_wire)
+            + (d & 0xffff)
+            + (d >> 16);
         out[outer::IP_CSUM..outer::IP_CSUM + 2]
             .copy_from_slice(&(!checksum::fold(s)).to_le_bytes());
         out[outer::UDP_SPORT..outer::UDP_SPORT + 2].copy_from_slice(&src_port.to_be_bytes());
@@ -406,10 +477,11 @@ mod tests {
     fn template_checksum_patch_matches_full_computation() {
         let ctx = Context::new(testing::config()).unwrap();
         let mut out = [0u8; OUTER_LEN];
-        for (len, ident, dst) in [
-            (98u16, 0u16, [172, 28, 147, 44]),
-            (1464, 0xffff, [255, 255, 255, 255]),
-            (60, 7, [1, 2, 3, 4]),
+        for (len, ident, dst, ecn) in [
+            (98u16, 0u16, [172, 28, 147, 44], 0u8),
+            (1464, 0xffff, [255, 255, 255, 255], 3),
+            (60, 7, [1, 2, 3, 4], 2),
+            (60, 7, [1, 2, 3, 4], 1),
         ] {
             ctx.write_outer(
                 &mut out,
@@ -418,10 +490,13 @@ mod tests {
                 ident,
                 40000,
                 len,
+                ecn,
             );
             let ip = ipv4::Packet::new_unchecked(&out[14..34]);
             assert!(ip.verify_checksum());
             assert_eq!(usize::from(ip.total_len()), usize::from(len) + 36);
+            // The ECN bits alone, the DSCP zero.
+            assert_eq!(ip.dscp_ecn(), ecn);
         }
         // Exactly the bytes a full computation gives, over many lengths,
         // idents and destinations (a patched sum could differ in the
@@ -433,11 +508,47 @@ mod tests {
             x ^= x << 5;
             let (len, ident) = ((x % 1465) as u16, (x >> 11) as u16);
             let dst = Ipv4Addr::from(x.rotate_left(7) ^ x);
-            ctx.write_outer(&mut out, MacAddr::BROADCAST, dst, ident, 40000, len);
+            let ecn = (x >> 27) as u8 & 3;
+            ctx.write_outer(&mut out, MacAddr::BROADCAST, dst, ident, 40000, len, ecn);
             let mut full = out;
             full[24..26].copy_from_slice(&[0, 0]);
             let want = checksum::checksum(&full[14..34]);
-            assert_eq!(out[24..26], want.to_be_bytes(), "{len} {ident} {dst}");
+            assert_eq!(out[24..26], want.to_be_bytes(), "{len} {ident} {dst} {ecn}");
+        }
+    }
+
+    #[test]
+    fn never_a_source_is_rfc_1812_s_martian_list() {
+        for a in 0..=255u32 {
+            let want = a == 0 || a == 127 || (224..240).contains(&a);
+            for low in [0, 1, 0x00ff_fffe, 0x00ff_ffff] {
+                let ip = a << 24 | low;
+                assert_eq!(never_a_source(ip), want || ip == u32::MAX, "{ip:#x}");
+                // The fast paths' table never misses one.
+                assert!(!never_a_source(ip) || MAYBE_NEVER_A_SOURCE[a as usize]);
+            }
+            assert_eq!(MAYBE_NEVER_A_SOURCE[a as usize], want || a == 255, "{a}");
+        }
+        for (ip, want) in [
+            ([0, 0, 0, 0], true),
+            ([0, 255, 1, 2], true),
+            ([1, 0, 0, 0], false),
+            ([126, 255, 255, 255], false),
+            ([127, 0, 0, 1], true),
+            ([128, 0, 0, 0], false),
+            ([223, 255, 255, 255], false),
+            ([224, 0, 0, 1], true),
+            ([239, 255, 255, 255], true),
+            ([240, 0, 0, 1], false),
+            ([255, 255, 255, 254], false),
+            ([255, 255, 255, 255], true),
+        ] {
+            let a = Ipv4Addr::from(ip);
+            assert_eq!(never_a_source(u32::from(a)), want, "{a}");
+            // Every such address is one ICMP never answers either.
+            if want {
+                assert!(super::super::slowpath::is_martian(a), "{a}");
+            }
         }
     }
 }

@@ -25,12 +25,18 @@ pub(crate) fn decap<B: PacketBuf, L: Lookup>(
     st: &mut WorkerState,
     buf: &mut B,
 ) -> Verdict {
-    let (outer_len, inner_frame_len) = match check_vxlan(ctx, lookup, buf.data()) {
-        Ok(lens) => lens,
+    let (outer_len, inner_frame_len, new_ecn) = match check_vxlan(ctx, lookup, buf.data()) {
+        Ok(c) => c,
         Err(r) => return Verdict::Drop(r),
     };
     if !trim_to(buf, outer_len + inner_frame_len) || !buf.adj(outer_len) {
         return Verdict::Drop(DropReason::Truncated);
+    }
+    if let Some(e) = new_ecn {
+        if let Some(ipb) = buf.data_mut().get_mut(ethernet::HEADER_LEN..) {
+            // A header `check_vxlan` validated: at least 20 bytes.
+            ipv4::Packet::new_unchecked(ipb).set_ecn(e);
+        }
     }
     st.counters.decap();
     let dst = match ip_view(buf) {
@@ -43,13 +49,33 @@ pub(crate) fn decap<B: PacketBuf, L: Lookup>(
     route(ctx, lookup, st, buf, Origin::Tunnel, None)
 }
 
-/// The checks, in order. Returns the outer header length and the inner
-/// frame length (inner Ethernet + IPv4 total length).
+/// The inner packet's ECN field after decapsulation (RFC 6040 section
+/// 4.2, figure 4; Linux's `INET_ECN_decapsulate`), from the outer and
+/// inner ECN fields: `Ok(None)` unchanged, `Ok(Some(e))` set to `e`,
+/// `Err(bad_ipv4)` for congestion experienced outside on a packet whose
+/// transport does not understand ECN (it cannot be told: dropped, as
+/// the kernel's VXLAN does). Outer CE marks an ECN-capable inner packet
+/// CE; outer ECT(1) makes an inner ECT(0) ECT(1) (the figure's one other
+/// change, which Linux makes since 5.10); anything else leaves the inner
+/// field as it is.
+pub(crate) fn decap_ecn(outer: u8, inner: u8) -> Result<Option<u8>, DropReason> {
+    use ipv4::ecn::{CE, ECT0, ECT1, MASK, NOT_ECT};
+    match (outer & MASK, inner & MASK) {
+        (CE, NOT_ECT) => Err(DropReason::BadIpv4),
+        (CE, ECT0 | ECT1) => Ok(Some(CE)),
+        (ECT1, ECT0) => Ok(Some(ECT1)),
+        _ => Ok(None),
+    }
+}
+
+/// The checks, in order. Returns the outer header length, the inner
+/// frame length (inner Ethernet + IPv4 total length) and the inner ECN
+/// field to write (`decap_ecn`).
 fn check_vxlan<L: Lookup>(
     ctx: &Context,
     lookup: &L,
     frame: &[u8],
-) -> Result<(usize, usize), DropReason> {
+) -> Result<(usize, usize, Option<u8>), DropReason> {
     let outer_ip = frame
         .get(ethernet::HEADER_LEN..)
         .ok_or(DropReason::Truncated)?;
@@ -81,8 +107,14 @@ fn check_vxlan<L: Lookup>(
         return Err(DropReason::NotIpv4);
     }
     let inner_total = check_ipv4(inner.payload())?;
+    // The TOS byte of the header `check_ipv4` just validated.
+    let inner_ecn = inner
+        .payload()
+        .get(1)
+        .map_or(0, |tos| tos & ipv4::ecn::MASK);
+    let new_ecn = decap_ecn(ip.ecn(), inner_ecn)?;
     let outer_len = ethernet::HEADER_LEN + ip.header_len() + udp::HEADER_LEN + vxlan::HEADER_LEN;
-    Ok((outer_len, ethernet::HEADER_LEN + inner_total))
+    Ok((outer_len, ethernet::HEADER_LEN + inner_total, new_ecn))
 }
 
 /// Delivers a validated `[Ethernet][IPv4]` frame whose destination is in

@@ -78,11 +78,12 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
     let Some(lease) = lease else {
         return Verdict::Drop(DropReason::NoRoute);
     };
-    let (ttl, total, df, sport) = match ip_view(buf) {
+    let (ttl, total, df, ecn, sport) = match ip_view(buf) {
         Ok(ip) => (
             ip.ttl(),
             ip.total_len(),
             ip.dont_frag(),
+            ip.ecn(),
             src_port(flow_hash(&ip)),
         ),
         Err(r) => return Verdict::Drop(r),
@@ -92,6 +93,12 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         // DirectRouting: plain routed IPv4 to the on-link node.
         return to_underlay_direct(ctx, lookup, st, buf, origin, public);
     }
+    // The VTEP's route first: toward a VTEP the underlay cannot reach the
+    // packet is dropped silently, not answered with time-exceeded or
+    // fragmentation-needed about a way that does not exist.
+    let Some(next_hop) = ctx.underlay_next_hop(public) else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
     let mtu = ctx.cfg.tunnel_mtu;
     if let Some(v) = forward_check(ctx, lookup, st, buf, origin, ttl, total, df, mtu) {
         return v;
@@ -100,9 +107,6 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         // Cannot build the TX frame: counted like a full TX queue.
         return Verdict::Drop(DropReason::TxFull);
     }
-    let Some(next_hop) = ctx.underlay_next_hop(public) else {
-        return Verdict::Drop(DropReason::NoRoute);
-    };
     decrement_forwarded_ttl(buf, origin);
     let mac = lookup.neighbor(Side::Underlay, next_hop);
     let mut f = Frame::new_unchecked(buf.data_mut());
@@ -120,6 +124,7 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         ident,
         sport,
         inner_len,
+        ecn,
     );
     st.counters.encap();
     Verdict::send_or_hold(Side::Underlay, mac.is_some(), next_hop)

@@ -16,7 +16,7 @@ use super::buf::{Front, PacketBuf};
 use super::classify::{
     access_fallback, forward_rewrite, header_checksum_ok, process_underlay, NeighborCache, BURST,
 };
-use super::context::{mask, Context, Prefix, OUTER_LEN};
+use super::context::{mask, Context, Prefix, MAYBE_NEVER_A_SOURCE, OUTER_LEN};
 use super::drop_reason::DropReason;
 use super::encap::{flow_hash_of, has_ports, src_port};
 use super::lookup::{Lease, Lookup};
@@ -42,6 +42,10 @@ const MAC_BITS: u64 = (1 << 48) - 1;
 /// Ethertype IPv4 and an option-less IPv4 version/IHL byte, as the three
 /// bytes they are on the wire read little-endian.
 const IPV4_NO_OPTIONS: u64 = 0x45_00_08;
+/// The low bit of the TOS byte that follows them: set in the ECN
+/// codepoints ECT(1) and CE, the two whose decapsulation may change the
+/// inner packet or drop it (RFC 6040), which decap leaves to the full path.
+const ECN_LOW_BIT: u64 = 0x01_00_00_00;
 
 /// The 8 bytes at `at` of a fixed-size header as a little-endian word:
 /// several header fields compared in one go.
@@ -70,6 +74,7 @@ struct EncapConsts {
     subnet: Prefix,
     subnet_mask: u32,
     underlay_ip: u32,
+    access_ip: u32,
 }
 
 impl EncapConsts {
@@ -82,13 +87,16 @@ impl EncapConsts {
             subnet: ctx.cfg.subnet,
             subnet_mask: mask(ctx.cfg.subnet_len),
             underlay_ip: u32::from(ctx.cfg.underlay_ip),
+            access_ip: u32::from(ctx.cfg.access_ip),
         }
     }
 
     /// The lease key and what the write pass needs, for a frame from the
     /// access port that is an option-less IPv4 packet to our MAC with a
-    /// good header checksum, TTL above 1, within the tunnel MTU, to
-    /// another lease's subnet. `None`: not the common case.
+    /// good header checksum, TTL above 1, within the tunnel MTU, from a
+    /// source that may be forwarded (`Context::forwardable_source`; not
+    /// from 255/8 either, `MAYBE_NEVER_A_SOURCE`) to another lease's
+    /// subnet. `None`: not the common case.
     #[inline(always)]
     fn candidate(&self, data: &[u8]) -> Option<(u32, EncapMeta)> {
         let h: &[u8; ENCAP_HDR] = data.get(..ENCAP_HDR)?.try_into().ok()?;
@@ -106,8 +114,16 @@ impl EncapConsts {
         }
         let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
         let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-        // Our access address is inside our subnet (`Context::new`).
-        if !self.network.contains(dst) || self.subnet.contains(dst) || dst == self.underlay_ip {
+        // Destination another lease's (our access address is inside our
+        // subnet: `Context::new`), source one that may be forwarded, in
+        // one branch.
+        let not_ours = !self.network.contains(dst)
+            | self.subnet.contains(dst)
+            | (dst == self.underlay_ip)
+            | MAYBE_NEVER_A_SOURCE[usize::from(ip[12])]
+            | (src == self.access_ip)
+            | (src == self.underlay_ip);
+        if not_ours {
             return None;
         }
         let proto = ip[9];
@@ -164,6 +180,10 @@ fn encap_one<B: PacketBuf>(
     else {
         return Some(Err(DropReason::Truncated));
     };
+    // The inner ECN field, for the outer TOS (read here, where the write
+    // pass has the inner header at hand; a constant index into the
+    // fixed-size view).
+    let ecn = h[OUTER_LEN + ethernet::HEADER_LEN + 1] & ipv4::ecn::MASK;
     let (outer, inner) = h.split_at_mut(OUTER_LEN);
     if !forward_rewrite(inner, ctx.cfg.vtep_mac, lease.vtep_mac) {
         return Some(Err(DropReason::Truncated));
@@ -175,6 +195,7 @@ fn encap_one<B: PacketBuf>(
         ident,
         meta.sport,
         inner_len as u16,
+        ecn,
     );
     Some(Ok(()))
 }
@@ -349,6 +370,10 @@ struct DecapConsts {
     subnet: Prefix,
     access_ip: u32,
     underlay_ip: u32,
+    /// Our subnet's mask and address, and our underlay address, as
+    /// little-endian reads of their wire bytes.
+    subnet_le: (u32, u32),
+    underlay_ip_le: u32,
 }
 
 impl DecapConsts {
@@ -374,15 +399,24 @@ impl DecapConsts {
             subnet: ctx.cfg.subnet,
             access_ip: u32::from(ctx.cfg.access_ip),
             underlay_ip: u32::from(ctx.cfg.underlay_ip),
+            subnet_le: (
+                u32::from_le_bytes(mask(ctx.cfg.subnet.prefix_len()).to_be_bytes()),
+                u32::from_le_bytes(ctx.cfg.subnet.addr().octets()),
+            ),
+            underlay_ip_le: u32::from_le_bytes(ctx.cfg.underlay_ip.octets()),
         }
     }
 
     /// The outer source (the VTEP key), the inner source MAC (as a word)
     /// and what the write pass needs, for an option-less, unfragmented
-    /// IPv4/UDP frame to our address and VXLAN port, with strict VXLAN
-    /// flags and our VNI, carrying an option-less inner IPv4 packet to our
-    /// VtepMAC with a good checksum and TTL above 1 for a host of our
-    /// subnet. `None`: not the common case.
+    /// IPv4/UDP frame to our address and VXLAN port from a source that
+    /// may be one (`never_a_source`), with an outer ECN field of Not-ECT or
+    /// ECT(0) (which leave the inner one as it is), strict VXLAN flags and
+    /// our VNI, carrying an option-less inner IPv4 packet to our VtepMAC
+    /// with a good checksum and TTL above 1 from a source that may be
+    /// forwarded (`Context::forwardable_source`) to a host of our subnet;
+    /// neither source in 255/8 (`MAYBE_NEVER_A_SOURCE`). `None`: not the
+    /// common case.
     #[inline(always)]
     fn candidate(&self, data: &[u8]) -> Option<(u32, u64, DecapMeta)> {
         let h: &[u8; DECAP_HDR] = data.get(..DECAP_HDR)?.try_into().ok()?;
@@ -391,12 +425,12 @@ impl DecapConsts {
         let udp_len = usize::from(u16::from_be_bytes([h[38], h[39]]));
         // The fields that must hold one value, as masked words, in one
         // compare: destination MAC (0..6); ethertype and version/IHL
-        // (12..15); no fragment, UDP (16..24); our address and port
-        // (30..38); VXLAN (42..50): the I flag only, reserved bytes zero,
-        // our VNI; inner Ethernet to our VtepMAC (50..56), IPv4 without
-        // options (62..65).
+        // (12..15) and the low ECN bit (15: clear); no fragment, UDP
+        // (16..24); our address and port (30..38); VXLAN (42..50): the I
+        // flag only, reserved bytes zero, our VNI; inner Ethernet to our
+        // VtepMAC (50..56), IPv4 without options (62..65).
         let fixed = (word(h, 0) ^ self.mac) & MAC_BITS
-            | ((word(h, 8) >> 32) ^ IPV4_NO_OPTIONS) & 0xff_ffff
+            | ((word(h, 8) >> 32) ^ IPV4_NO_OPTIONS) & (0xff_ffff | ECN_LOW_BIT)
             | (word(h, 16) ^ self.at16.0) & self.at16.1
             | (word(h, 30) ^ self.at30.0) & self.at30.1
             | word(h, 42) ^ self.vxlan
@@ -413,7 +447,16 @@ impl DecapConsts {
         let itotal = u16::from_be_bytes([iip[2], iip[3]]);
         let inner_room = udp_len.checked_sub(udp::HEADER_LEN + vxlan::HEADER_LEN + 14)?;
         let idst = u32::from_be_bytes([iip[16], iip[17], iip[18], iip[19]]);
-        let inner_ok = itotal >= 20
+        // Sources: the outer one may be a source, the inner one may be
+        // forwarded from the underlay (our access address is inside our
+        // subnet), compared as they lie in memory (no byte swap).
+        let isrc_le = u32::from_le_bytes([iip[12], iip[13], iip[14], iip[15]]);
+        let spoofed = MAYBE_NEVER_A_SOURCE[usize::from(oip[12])]
+            | MAYBE_NEVER_A_SOURCE[usize::from(iip[12])]
+            | (isrc_le & self.subnet_le.0 == self.subnet_le.1)
+            | (isrc_le == self.underlay_ip_le);
+        let inner_ok = !spoofed
+            && itotal >= 20
             && usize::from(itotal) <= inner_room
             && iip[8] > 1
             && itotal <= self.access_mtu

@@ -26,7 +26,9 @@ pub mod verdict;
 pub mod worker;
 
 pub use buf::{PacketBuf, VecBuf};
-pub use classify::{process_access, process_burst, process_decapped, process_underlay, BURST};
+pub use classify::{
+    process_access, process_burst, process_decapped, process_fragment, process_underlay, BURST,
+};
 pub use context::{Context, ContextConfig, ContextError, Prefix};
 pub use counters::{CounterSnapshot, Counters};
 pub use drop_reason::{DropReason, SlowKind};

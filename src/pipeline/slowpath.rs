@@ -197,17 +197,24 @@ pub fn handle_arp<B: PacketBuf, L: Lookup>(
 
 /// Turns a validated Ethernet+IPv4 ICMP echo request (padding trimmed)
 /// addressed to one of our addresses into the echo reply, in place: MACs
-/// and IPs swapped, TTL 64, checksums recomputed. Anything else addressed
-/// to us is `not_for_us`; a bad ICMP checksum is `bad_checksum`.
-pub fn echo_reply_in_place(frame: &mut [u8], our_mac: MacAddr) -> Result<(), DropReason> {
-    let Some(ip_bytes) = frame.get_mut(ethernet::HEADER_LEN..) else {
-        return Err(DropReason::Truncated);
-    };
-    let mut ip = ipv4::Packet::new_checked(ip_bytes).map_err(|_| DropReason::BadIpv4)?;
-    if ip.protocol() != ipv4::protocol::ICMP || ip.is_fragment() {
-        return Err(DropReason::NotForUs);
-    }
-    {
+/// and IPs swapped, TTL 64, the request's TOS, and built as Linux's ICMP
+/// socket builds its replies (`IP_PMTUDISC_DONT`): DF clear, so the IPv4
+/// ident is `ident` (the worker's sequence, RFC 6864), and no IP options
+/// (a 20-byte header written right in front of the ICMP message, the
+/// frame starting that many bytes later: the message is not moved). The
+/// ICMP checksum is recomputed. Anything else addressed to us is
+/// `not_for_us`; a bad ICMP checksum is `bad_checksum`.
+pub fn echo_reply_in_place<B: PacketBuf>(
+    buf: &mut B,
+    our_mac: MacAddr,
+    ident: u16,
+) -> Result<(), DropReason> {
+    let (peer_mac, src, dst, tos, options, icmp_len) = {
+        let f = Frame::new_checked(buf.data()).map_err(|_| DropReason::Truncated)?;
+        let ip = ipv4::Packet::new_checked(f.payload()).map_err(|_| DropReason::BadIpv4)?;
+        if ip.protocol() != ipv4::protocol::ICMP || ip.is_fragment() {
+            return Err(DropReason::NotForUs);
+        }
         let msg = icmp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::Truncated)?;
         if msg.msg_type() != icmp::msg::ECHO_REQUEST || msg.code() != 0 {
             return Err(DropReason::NotForUs);
@@ -215,25 +222,54 @@ pub fn echo_reply_in_place(frame: &mut [u8], our_mac: MacAddr) -> Result<(), Dro
         if !msg.verify_checksum() {
             return Err(DropReason::BadChecksum);
         }
+        let options = ip.header_len() - ipv4::HEADER_LEN;
+        let icmp_len = ip.payload().len();
+        (
+            f.src(),
+            ip.src(),
+            ip.dst(),
+            ip.dscp_ecn(),
+            options,
+            icmp_len,
+        )
+    };
+    const HEADERS: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+    let len = HEADERS + icmp_len;
+    let Some(excess) = buf.len().checked_sub(options + len) else {
+        return Err(DropReason::Truncated);
+    };
+    if !buf.adj(options) || !buf.trim(excess) {
+        return Err(DropReason::Truncated);
     }
-    let (src, dst) = (ip.src(), ip.dst());
-    ip.set_src(dst);
-    ip.set_dst(src);
-    ip.set_ttl(64);
-    ip.fill_checksum();
-    {
-        // Summed in full, not updated incrementally: RFC 1624's eqn. 3
-        // gives 0x0000 for an all-zero reply (ident, sequence and data
-        // zero), whose only valid checksum is 0xffff. Echo requests to the
-        // gateway are rare, and the request was summed whole just above.
-        let mut msg = icmp::Packet::new_unchecked(ip.payload_mut());
-        msg.set_msg_type(icmp::msg::ECHO_REPLY);
-        msg.fill_checksum();
+    let d = buf.data_mut();
+    let Some((eth_ip, msg)) = d.get_mut(..len).map(|d| d.split_at_mut(HEADERS)) else {
+        return Err(DropReason::Truncated);
+    };
+    ethernet::Repr {
+        src: our_mac,
+        dst: peer_mac,
+        ethertype: ethertype::IPV4,
     }
-    let mut f = Frame::new_unchecked(frame);
-    let peer = f.src();
-    f.set_dst(peer);
-    f.set_src(our_mac);
+    .emit(&mut Frame::new_unchecked(&mut *eth_ip));
+    ipv4::Repr {
+        src: dst,
+        dst: src,
+        protocol: ipv4::protocol::ICMP,
+        payload_len: icmp_len as u16,
+        ttl: 64,
+        ident,
+        dont_frag: false,
+        dscp_ecn: tos,
+    }
+    .emit(&mut eth_ip[ethernet::HEADER_LEN..])
+    .map_err(|_| DropReason::Truncated)?;
+    // Summed in full, not updated incrementally: RFC 1624's eqn. 3 gives
+    // 0x0000 for an all-zero reply (ident, sequence and data zero), whose
+    // only valid checksum is 0xffff. Echo requests to the gateway are
+    // rare, and the request was summed whole just above.
+    let mut m = icmp::Packet::new_unchecked(msg);
+    m.set_msg_type(icmp::msg::ECHO_REPLY);
+    m.fill_checksum();
     Ok(())
 }
 
@@ -280,7 +316,8 @@ pub fn icmp_error_allowed<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> bool {
 /// Ethernet destination is the frame's source; the IPv4 ident is `ident`
 /// (DF clear, as Linux sends errors, so the ident must be unique among the
 /// gateway's datagrams: RFC 6864). Uses 28 bytes of headroom
-/// and quotes the datagram's start. Returns `false`, leaving the buffer
+/// and quotes the datagram's start, as much as fits an error of `room`
+/// bytes (IPv4 header included; at most 576, `Context::icmp_error_room`). Returns `false`, leaving the buffer
 /// unchanged, when no error may be sent about this datagram or the
 /// headroom is short.
 pub fn icmp_error_in_place<B: PacketBuf>(
@@ -289,6 +326,7 @@ pub fn icmp_error_in_place<B: PacketBuf>(
     src_ip: Ipv4Addr,
     kind: IcmpError,
     ident: u16,
+    room: usize,
 ) -> bool {
     const EXTRA: usize = ipv4::HEADER_LEN + icmp::HEADER_LEN;
     let (peer_mac, peer_ip, quote_len, tos) = {
@@ -302,7 +340,10 @@ pub fn icmp_error_in_place<B: PacketBuf>(
         if !icmp_error_allowed(&ip) {
             return false;
         }
-        let quote = usize::from(ip.total_len()).min(ICMP_ERROR_QUOTE_MAX);
+        let quote_max = room
+            .saturating_sub(ipv4::HEADER_LEN + icmp::HEADER_LEN)
+            .min(ICMP_ERROR_QUOTE_MAX);
+        let quote = usize::from(ip.total_len()).min(quote_max);
         (f.src(), ip.src(), quote, ip.dscp_ecn() & 0x1e)
     };
     if buf.headroom() < EXTRA {

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::classify::{process_access, process_decapped, trim_to};
+use super::classify::{process_fragment, trim_to};
 use super::context::Context;
 use super::counters::Counters;
 use super::drop_reason::{DropReason, SlowKind};
@@ -407,12 +407,9 @@ impl SlowPath {
                 self.state.counters.dropped(DropReason::MtuExceeded);
                 return;
             }
-            let v = match rx {
-                Side::Access => process_access(&self.ctx, &self.lookup, &mut self.state, &mut *f),
-                Side::Underlay => {
-                    process_decapped(&self.ctx, &self.lookup, &mut self.state, &mut *f)
-                }
-            };
+            // As a fragment of what was received on `rx`, or of the
+            // gateway's own packet (an echo reply).
+            let v = process_fragment(&self.ctx, &self.lookup, &mut self.state, rx, &mut *f);
             self.dispatch(f, v, now);
         }
     }

@@ -8,7 +8,7 @@ use super::counters::Counters;
 use super::lookup::{Lease, Lookup, VtepMatch};
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
-use super::{process_access, process_burst, process_decapped, process_underlay};
+use super::{process_access, process_burst, process_decapped, process_fragment, process_underlay};
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::{arp, icmp, ipv4, udp, vxlan, MacAddr, Vni};
 use std::collections::HashMap;
@@ -279,8 +279,43 @@ pub fn arp_request(sender_mac: MacAddr, sender_ip: Ipv4Addr, target: Ipv4Addr) -
     out
 }
 
+/// Sets the TOS byte of the IPv4 header at `at` and recomputes its
+/// checksum (`at`: 14 for a plain frame, 14 or 64 in a VXLAN frame, whose
+/// outer UDP checksum, which does not cover it, stays valid).
+pub fn set_tos(frame: &mut [u8], at: usize, tos: u8) {
+    if let Some(h) = frame.get_mut(at..) {
+        if let Ok(mut ip) = ipv4::Packet::new_checked(h) {
+            ip.set_dscp_ecn(tos);
+            ip.fill_checksum();
+        }
+    }
+}
+
+/// A VXLAN frame from the node carrying a UDP packet from `src` to the
+/// host, with the outer and the inner TOS given.
+pub fn vxlan_to_host(src: Ipv4Addr, outer_tos: u8, inner_tos: u8) -> Vec<u8> {
+    let ip = Ip::new(src, HOST_IP);
+    let l4 = udp_datagram(ip.src, ip.dst, 80, 5000, &pattern(24));
+    let mut inner = ipv4_frame(VTEP_MAC, NODE_VTEP_MAC, ip, &l4);
+    set_tos(&mut inner, ethernet::HEADER_LEN, inner_tos);
+    let mut f = vxlan_frame(NODE_IP, VNI, &inner);
+    set_tos(&mut f, ethernet::HEADER_LEN, outer_tos);
+    f
+}
+
+/// A UDP frame from `src` to the pod as it arrives on the access port.
+pub fn to_pod_from(src: Ipv4Addr) -> Vec<u8> {
+    let ip = Ip::new(src, POD_IP);
+    let l4 = udp_datagram(ip.src, ip.dst, 5000, 80, &pattern(16));
+    ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &l4)
+}
+
 /// One frame of each kind, for the fuzz seed corpus and truncation tests:
-/// (name, rx side, frame).
+/// (name, rx side, frame). Also the frames whose single-bit changes
+/// `classify::tests::fast_paths_match_full_paths` runs through both paths:
+/// ECN fields on either side of each rule, sources just inside and just
+/// outside the martian ranges, our own subnet through a tunnel, ARP to
+/// another host's MAC.
 pub fn sample_frames() -> Vec<(&'static str, Side, Vec<u8>)> {
     let mut v = vec![
         ("access_udp_to_pod", Side::Access, host_to_pod(64)),
@@ -346,6 +381,52 @@ pub fn sample_frames() -> Vec<(&'static str, Side, Vec<u8>)> {
         ipv4_frame(ACCESS_MAC, HOST_MAC, big, &l4),
     ));
     v.push(("access_jumbo_9000", Side::Access, host_to_pod(9000 - 28)));
+    // ECN: copied into the outer header by encap; decap changes or drops
+    // on outer CE and ECT(1) only (RFC 6040).
+    let mut ect0 = host_to_pod(64);
+    set_tos(&mut ect0, ethernet::HEADER_LEN, 0xb8 | ipv4::ecn::ECT0);
+    v.push(("access_udp_ect0", Side::Access, ect0));
+    use ipv4::ecn::{CE, ECT0, ECT1, NOT_ECT};
+    for (name, outer, inner) in [
+        ("underlay_vxlan_ect0", ECT0, ECT0),
+        ("underlay_vxlan_ce_over_not_ect", CE, NOT_ECT),
+        ("underlay_vxlan_ce_over_ect1", CE, 0x28 | ECT1),
+        ("underlay_vxlan_ect1_over_ect0", ECT1, ECT0),
+    ] {
+        v.push((name, Side::Underlay, vxlan_to_host(POD_IP, outer, inner)));
+    }
+    // Sources: martian or ours (not forwarded) and their neighbours.
+    for (name, src) in [
+        ("access_src_126_0_0_1", Ipv4Addr::new(126, 0, 0, 1)),
+        ("access_src_multicast", Ipv4Addr::new(224, 0, 0, 5)),
+        ("access_src_limited_broadcast", Ipv4Addr::BROADCAST),
+        ("access_src_own_address", ACCESS_IP),
+        ("access_src_underlay_address", UNDERLAY_IP),
+    ] {
+        v.push((name, Side::Access, to_pod_from(src)));
+    }
+    for (name, src) in [
+        (
+            "underlay_vxlan_from_own_subnet",
+            Ipv4Addr::new(10, 244, 255, 77),
+        ),
+        (
+            "underlay_vxlan_from_outside_network",
+            Ipv4Addr::new(192, 168, 7, 7),
+        ),
+        ("underlay_vxlan_from_zero_net", Ipv4Addr::new(0, 0, 0, 9)),
+        ("underlay_vxlan_from_underlay_address", UNDERLAY_IP),
+    ] {
+        v.push((name, Side::Underlay, vxlan_to_host(src, 0, 0)));
+    }
+    // ARP to another host's MAC (the ports are promiscuous), and to ours.
+    let mut other = arp_request(NODE_MAC, NODE_IP, Ipv4Addr::new(172, 28, 147, 45));
+    other[21] = 2; // a reply
+    other[..6].copy_from_slice(&[0x52, 0x54, 0x00, 0x12, 0x34, 0x45]);
+    v.push(("underlay_arp_reply_to_another_host", Side::Underlay, other));
+    let mut unicast = arp_request(HOST_MAC, HOST_IP, ACCESS_IP);
+    unicast[..6].copy_from_slice(&ACCESS_MAC.0);
+    v.push(("access_arp_request_unicast", Side::Access, unicast));
     v
 }
 
@@ -378,13 +459,14 @@ fn fuzz_env() -> &'static FuzzEnv {
 pub fn fuzz_one(data: &[u8]) -> Result<(), String> {
     let env = fuzz_env();
     for ctx in [&env.ctx, &env.direct] {
-        for entry in 0..3 {
+        for entry in 0..4 {
             let mut st = worker();
             let mut buf = VecBuf::from_frame(data);
             let v = match entry {
                 0 => process_access(ctx, &env.lookup, &mut st, &mut buf),
                 1 => process_underlay(ctx, &env.lookup, &mut st, &mut buf),
-                _ => process_decapped(ctx, &env.lookup, &mut st, &mut buf),
+                2 => process_decapped(ctx, &env.lookup, &mut st, &mut buf),
+                _ => process_fragment(ctx, &env.lookup, &mut st, Side::Underlay, &mut buf),
             };
             check_output(&buf, v).map_err(|e| format!("entry {entry}: {v:?}: {e}"))?;
             // The burst fast path must agree with the full path exactly.

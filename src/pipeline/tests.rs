@@ -613,9 +613,12 @@ fn expiring(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
 /// message of a type we do not know (Linux takes those for errors). The
 /// expired packet is still dropped and counted once; a remote subnet's
 /// zero host (a node's flannel.1 address) is a host and is answered.
+/// (Through the underlay gateway, so the far node's subnet has a route:
+/// toward a VTEP without one a packet is `no_route` before its TTL is
+/// looked at.)
 #[test]
 fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
-    let ctx = context();
+    let ctx = context_via_gateway();
     let l = MapLookup::standard();
     let udp = |s, d| udp_datagram(s, d, 1000, 2000, b"x");
     let answered = |f: &[u8], side: Side| {
@@ -634,13 +637,7 @@ fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
         icmp == 1
     };
     for src in [
-        Ipv4Addr::new(0, 1, 2, 3),
-        Ipv4Addr::new(127, 0, 0, 1),
-        Ipv4Addr::new(224, 0, 0, 5),
         Ipv4Addr::new(240, 0, 0, 1),
-        Ipv4Addr::BROADCAST,
-        ACCESS_IP,
-        UNDERLAY_IP,
         Ipv4Addr::new(10, 244, 255, 0),
         Ipv4Addr::new(10, 244, 255, 255),
         Ipv4Addr::new(10, 244, 1, 255),
@@ -648,6 +645,19 @@ fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
     ] {
         let f = expiring(src, POD_IP, ipv4::protocol::UDP, &udp(src, POD_IP));
         assert!(!answered(&f, Side::Access), "no error to {src}");
+    }
+    // Martian sources and our own: not forwarded at all (`bad_ipv4`, before
+    // the TTL is looked at), so not answered either.
+    for src in [
+        Ipv4Addr::new(0, 1, 2, 3),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(224, 0, 0, 5),
+        Ipv4Addr::BROADCAST,
+        ACCESS_IP,
+        UNDERLAY_IP,
+    ] {
+        let f = expiring(src, POD_IP, ipv4::protocol::UDP, &udp(src, POD_IP));
+        assert_drop(&ctx, &l, Side::Access, &f, DropReason::BadIpv4);
     }
     for dst in [
         Ipv4Addr::new(10, 244, 1, 255),
@@ -678,22 +688,24 @@ fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
 }
 
 /// Echo requests from an address that names no single host, or from our
-/// own address, get no reply.
+/// own address, get no reply: `not_for_us`, or `bad_ipv4` from an address
+/// that is never a source (a martian, as for packets to forward).
 #[test]
 fn no_echo_reply_to_addresses_that_name_no_host() {
     let ctx = context();
     let l = MapLookup::standard();
-    for src in [
-        Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::new(10, 244, 255, 255),
-        ACCESS_IP,
+    for (src, r) in [
+        (Ipv4Addr::UNSPECIFIED, DropReason::BadIpv4),
+        (Ipv4Addr::new(240, 0, 0, 1), DropReason::NotForUs),
+        (Ipv4Addr::new(10, 244, 255, 255), DropReason::NotForUs),
+        (ACCESS_IP, DropReason::NotForUs),
     ] {
         let ip = Ip {
             protocol: ipv4::protocol::ICMP,
             ..Ip::new(src, ACCESS_IP)
         };
         let f = ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &echo_request(7, 1, b"ping"));
-        assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotForUs);
+        assert_drop(&ctx, &l, Side::Access, &f, r);
     }
 }
 
@@ -905,11 +917,17 @@ fn every_truncation_of_every_kind_is_truncated() {
     let ctx = context();
     let l = MapLookup::standard();
     for (name, side, f) in sample_frames() {
-        // ARP frames are padded to 60 bytes; the ARP body ends at 42.
-        let needed = if f[12..14] == [0x08, 0x06] {
-            42
-        } else {
-            f.len()
+        // ARP frames are padded to 60 bytes; the ARP body ends at 42. An
+        // ARP frame to another host's MAC is not for us whatever follows
+        // its Ethernet header. A whole frame that is dropped by design
+        // (a martian source, say) is dropped as such.
+        let (whole, _, _) = run(&ctx, &l, side, &f);
+        let arp = f[12..14] == [0x08, 0x06];
+        let other_host = f[0] & 1 == 0 && f[..6] != ctx.port_mac(side).0;
+        let needed = match (arp, other_host) {
+            (true, true) => 14,
+            (true, false) => 42,
+            _ => f.len(),
         };
         for k in 0..f.len() {
             let (v, _, _) = run(&ctx, &l, side, &f[..k]);
@@ -920,6 +938,8 @@ fn every_truncation_of_every_kind_is_truncated() {
             let _ = run(&ctx, &l, other, &f[..k]);
             if k < needed {
                 assert_eq!(v, Verdict::Drop(DropReason::Truncated), "{name} cut at {k}");
+            } else if let Verdict::Drop(_) = whole {
+                assert_eq!(v, whole, "{name} at {k}");
             } else {
                 assert!(!matches!(v, Verdict::Drop(_)), "{name} at {k}: {v:?}");
             }
@@ -1173,8 +1193,11 @@ fn echo_reply_golden() {
     );
     let (v, b, st) = run(&ctx, &MapLookup::standard(), Side::Access, &req);
     assert_eq!(v, Verdict::Reply(Side::Access));
+    // The reply's ident is the worker's next (worker 0's first: 0), not
+    // the request's.
     let rep = Ip {
         protocol: ipv4::protocol::ICMP,
+        ident: 0,
         ..Ip::new(ACCESS_IP, HOST_IP)
     };
     let mut want = ipv4_frame(
@@ -1352,6 +1375,646 @@ fn direct_routing_answers_a_node_s_own_address_on_the_underlay() {
     ] {
         assert_drop(&ctx, &l, Side::Access, &to(dst), DropReason::NoRoute);
     }
+}
+
+// ------------------------------------- sources, ECN, route order, echo replies
+
+/// The outer and inner IPv4 headers of a frame as etherparse reads them,
+/// each with its checksum checked against etherparse's own computation.
+fn ep_ipv4(frame: &[u8], at: usize) -> etherparse::Ipv4Header {
+    let (h, _) = etherparse::Ipv4Header::from_slice(&frame[at..]).unwrap();
+    assert_eq!(h.header_checksum, h.calc_header_checksum(), "{frame:02x?}");
+    h
+}
+
+/// One frame through the burst path: same verdict and bytes as `run`.
+fn run_both(ctx: &Context, l: &MapLookup, side: Side, f: &[u8]) -> (Verdict, VecBuf, WorkerState) {
+    let (v, b, st) = run(ctx, l, side, f);
+    let mut bufs = [VecBuf::from_frame(f)];
+    let mut vs = [Verdict::default()];
+    let mut bst = worker();
+    process_burst(ctx, l, &mut bst, side, &mut bufs, &mut vs);
+    assert_eq!((vs[0], bufs[0].data()), (v, b.data()), "burst path");
+    assert_eq!(
+        bst.counters.snapshot(),
+        st.counters.snapshot(),
+        "burst path"
+    );
+    (v, b, st)
+}
+
+/// A UDP frame `src` -> `dst` as it arrives on `eth_dst`'s port from `eth_src`.
+fn udp_frame(eth_dst: MacAddr, eth_src: MacAddr, ip: Ip, len: usize) -> Vec<u8> {
+    let l4 = udp_datagram(ip.src, ip.dst, 1000, 2000, &pattern(len));
+    ipv4_frame(eth_dst, eth_src, ip, &l4)
+}
+
+/// An echo request `src` -> `dst` with `data`.
+fn ping(eth_dst: MacAddr, eth_src: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> Vec<u8> {
+    let ip = Ip {
+        protocol: ipv4::protocol::ICMP,
+        ..Ip::new(src, dst)
+    };
+    ipv4_frame(eth_dst, eth_src, ip, &echo_request(0x77, 5, data))
+}
+
+/// The inner frame of a VXLAN packet from the node (its VtepMAC to ours).
+fn tunnelled(inner_ip_frame: &[u8]) -> Vec<u8> {
+    vxlan_frame(NODE_IP, VNI, inner_ip_frame)
+}
+
+/// Sources that are never one (0/8, 127/8, 224/4, 255.255.255.255) and
+/// the gateway's own addresses are not forwarded in any direction (RFC
+/// 1812 5.3.7; Linux's `ip_route_input_slow` and `fib_validate_source`):
+/// from the access port into a tunnel or by DirectRouting, out of a tunnel
+/// to a host or into another tunnel, by DirectRouting to a host. Each is
+/// `bad_ipv4`, counted alone, before the TTL or the MTU could be answered.
+/// Class E and everyone else's addresses are forwarded.
+#[test]
+fn martian_and_own_sources_are_not_forwarded_in_any_direction() {
+    let ctx = context();
+    let mut c = config();
+    c.direct_routing = true;
+    let direct = Context::new(c).unwrap();
+    let l = MapLookup::standard();
+    let far_pod = Ipv4Addr::new(10, 244, 7, 5);
+    let via_gw = context_via_gateway();
+    for src in [
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(0, 1, 2, 3),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(224, 0, 0, 5),
+        Ipv4Addr::new(239, 255, 255, 255),
+        Ipv4Addr::BROADCAST,
+        ACCESS_IP,
+        UNDERLAY_IP,
+    ] {
+        let what = format!("from {src}");
+        let plain = Ip::new(src, POD_IP);
+        let expiring = Ip { ttl: 1, ..plain };
+        let big = Ip { df: true, ..plain };
+        for f in [
+            udp_frame(ACCESS_MAC, HOST_MAC, plain, 10),
+            udp_frame(ACCESS_MAC, HOST_MAC, expiring, 10),
+            udp_frame(ACCESS_MAC, HOST_MAC, big, 1472),
+        ] {
+            run_both(&ctx, &l, Side::Access, &f);
+            assert_drop(&ctx, &l, Side::Access, &f, DropReason::BadIpv4);
+            // DirectRouting toward the on-link node's lease.
+            assert_drop(&direct, &l, Side::Access, &f, DropReason::BadIpv4);
+        }
+        for dst in [HOST_IP, far_pod] {
+            for ttl in [64, 1] {
+                let ip = Ip {
+                    ttl,
+                    ..Ip::new(src, dst)
+                };
+                let f = tunnelled(&udp_frame(VTEP_MAC, NODE_VTEP_MAC, ip, 10));
+                run_both(&via_gw, &l, Side::Underlay, &f);
+                assert_drop(&via_gw, &l, Side::Underlay, &f, DropReason::BadIpv4);
+            }
+        }
+        let f = udp_frame(UNDERLAY_MAC, NODE_MAC, Ip::new(src, HOST_IP), 10);
+        assert_drop(&direct, &l, Side::Underlay, &f, DropReason::BadIpv4);
+        assert_eq!(
+            run(&ctx, &l, Side::Underlay, &f).0,
+            Verdict::Drop(DropReason::NotForUs),
+            "{what}: without DirectRouting, not for us as before"
+        );
+    }
+    // Class E, a host, a node's own address: forwarded.
+    for src in [Ipv4Addr::new(240, 0, 0, 1), HOST_IP, NODE_IP] {
+        let f = udp_frame(ACCESS_MAC, HOST_MAC, Ip::new(src, POD_IP), 10);
+        assert_eq!(
+            run_both(&ctx, &l, Side::Access, &f).0,
+            Verdict::TxUnderlay,
+            "{src}"
+        );
+    }
+    for src in [Ipv4Addr::new(240, 0, 0, 1), POD_IP, NODE_IP] {
+        let f = tunnelled(&udp_frame(
+            VTEP_MAC,
+            NODE_VTEP_MAC,
+            Ip::new(src, HOST_IP),
+            10,
+        ));
+        assert_eq!(
+            run_both(&ctx, &l, Side::Underlay, &f).0,
+            Verdict::TxAccess,
+            "{src}"
+        );
+        let f = udp_frame(UNDERLAY_MAC, NODE_MAC, Ip::new(src, HOST_IP), 10);
+        assert_eq!(
+            run(&direct, &l, Side::Underlay, &f).0,
+            Verdict::TxAccess,
+            "{src}"
+        );
+    }
+}
+
+/// Packets to the gateway itself from a source that is never one are
+/// `bad_ipv4` as well (Linux drops them at the same route lookup), and
+/// never answered: echo requests on either port and through a tunnel,
+/// and VXLAN packets from such an outer source, even one a lease names
+/// (they are not decapsulated). A class E source is not a martian: it is
+/// just never answered (`not_for_us`, as before).
+#[test]
+fn packets_to_us_from_sources_that_are_never_one_are_bad_ipv4() {
+    let ctx = context();
+    let mut c = config();
+    c.direct_routing = true;
+    let direct = Context::new(c).unwrap();
+    for src in [
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(224, 0, 0, 1),
+        Ipv4Addr::BROADCAST,
+    ] {
+        let mut l = MapLookup::standard();
+        l.add_lease(Ipv4Addr::new(10, 244, 50, 0), src, NODE_VTEP_MAC);
+        let bad = DropReason::BadIpv4;
+        for dst in [ACCESS_IP, UNDERLAY_IP] {
+            let f = ping(ACCESS_MAC, HOST_MAC, src, dst, b"ping");
+            assert_drop(&ctx, &l, Side::Access, &f, bad);
+            let t = tunnelled(&ping(VTEP_MAC, NODE_VTEP_MAC, src, dst, b"ping"));
+            assert_drop(&ctx, &l, Side::Underlay, &t, bad);
+        }
+        let f = ping(UNDERLAY_MAC, NODE_MAC, src, UNDERLAY_IP, b"ping");
+        assert_drop(&ctx, &l, Side::Underlay, &f, bad);
+        let f = ping(UNDERLAY_MAC, NODE_MAC, src, ACCESS_IP, b"ping");
+        assert_drop(&direct, &l, Side::Underlay, &f, bad);
+        // VXLAN from such an outer source: not decapsulated.
+        let f = vxlan_frame(src, VNI, &pod_to_host_inner(10));
+        let (v, _, st) = run_both(&ctx, &l, Side::Underlay, &f);
+        assert_eq!(v, Verdict::Drop(bad), "VXLAN from {src}");
+        assert_eq!(st.counters.snapshot().decap, 0);
+    }
+    let e = Ipv4Addr::new(240, 0, 0, 1);
+    let l = MapLookup::standard();
+    let f = ping(ACCESS_MAC, HOST_MAC, e, ACCESS_IP, b"ping");
+    assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotForUs);
+}
+
+/// From the underlay, a source inside our own subnet is a spoof: only our
+/// access hosts hold those addresses (Linux's strict rp_filter drops it).
+/// `bad_ipv4`, with no time-exceeded, fragmentation-needed or echo reply
+/// toward it, whether it came through a tunnel or by plain IPv4. Sources
+/// outside Network are not restricted (nodes send from their own
+/// addresses), nor are our subnet's addresses on the access port.
+#[test]
+fn own_subnet_sources_from_the_underlay_are_spoofs() {
+    let mut c = config();
+    c.access_mtu = 1400;
+    let ctx = Context::new(c).unwrap();
+    c.direct_routing = true;
+    c.underlay_gateway = Some(UNDERLAY_GW);
+    let direct = Context::new(c).unwrap();
+    let l = MapLookup::standard();
+    let bad = DropReason::BadIpv4;
+    for src in [
+        Ipv4Addr::new(10, 244, 255, 77),
+        Ipv4Addr::new(10, 244, 255, 0),
+        Ipv4Addr::new(10, 244, 255, 255),
+        HOST_IP,
+    ] {
+        let plain = Ip::new(src, HOST_IP);
+        let expiring = Ip { ttl: 1, ..plain };
+        let big = Ip { df: true, ..plain };
+        let far = Ip::new(src, Ipv4Addr::new(10, 244, 7, 5));
+        let mut frames = vec![
+            udp_frame(VTEP_MAC, NODE_VTEP_MAC, plain, 10),
+            udp_frame(VTEP_MAC, NODE_VTEP_MAC, expiring, 10),
+            udp_frame(VTEP_MAC, NODE_VTEP_MAC, big, 1450 - 28),
+            udp_frame(VTEP_MAC, NODE_VTEP_MAC, far, 10),
+            ping(VTEP_MAC, NODE_VTEP_MAC, src, ACCESS_IP, b"ping"),
+        ];
+        for f in frames.drain(..) {
+            let t = tunnelled(&f);
+            run_both(&direct, &l, Side::Underlay, &t);
+            assert_drop(&ctx, &l, Side::Underlay, &t, bad);
+            assert_drop(&direct, &l, Side::Underlay, &t, bad);
+        }
+        for ip in [plain, expiring, big] {
+            let f = udp_frame(
+                UNDERLAY_MAC,
+                NODE_MAC,
+                ip,
+                if ip.df { 1450 - 28 } else { 10 },
+            );
+            assert_drop(&direct, &l, Side::Underlay, &f, bad);
+        }
+        for dst in [ACCESS_IP, UNDERLAY_IP] {
+            let f = ping(UNDERLAY_MAC, NODE_MAC, src, dst, b"ping");
+            assert_drop(&direct, &l, Side::Underlay, &f, bad);
+        }
+        let f = ping(UNDERLAY_MAC, NODE_MAC, src, UNDERLAY_IP, b"ping");
+        assert_drop(&ctx, &l, Side::Underlay, &f, bad);
+    }
+    // Not restricted: a pod, a node's own address, an address outside
+    // Network, through the tunnel or plainly; our hosts on the access port.
+    for src in [POD_IP, NODE_IP, Ipv4Addr::new(192, 168, 7, 7)] {
+        let ip = Ip::new(src, HOST_IP);
+        let t = tunnelled(&udp_frame(VTEP_MAC, NODE_VTEP_MAC, ip, 10));
+        assert_eq!(
+            run_both(&ctx, &l, Side::Underlay, &t).0,
+            Verdict::TxAccess,
+            "{src}"
+        );
+        let f = udp_frame(UNDERLAY_MAC, NODE_MAC, ip, 10);
+        assert_eq!(
+            run(&direct, &l, Side::Underlay, &f).0,
+            Verdict::TxAccess,
+            "{src}"
+        );
+        let f = ping(UNDERLAY_MAC, NODE_MAC, src, UNDERLAY_IP, b"ping");
+        assert_eq!(
+            run(&ctx, &l, Side::Underlay, &f).0,
+            Verdict::Reply(Side::Underlay)
+        );
+    }
+    let f = udp_frame(ACCESS_MAC, HOST_MAC, Ip::new(HOST_IP, POD_IP), 10);
+    assert_eq!(run(&ctx, &l, Side::Access, &f).0, Verdict::TxUnderlay);
+}
+
+/// RFC 6040's normal mode (Linux's `ip_tunnel_ecn_encap`): the outer TOS
+/// carries the inner packet's ECN field, its DSCP 0, the checksum right
+/// (etherparse), on the full and the burst path alike; the inner TOS is
+/// sent as it came. DirectRouting has no outer header.
+#[test]
+fn encap_copies_the_inner_ecn_field_into_the_outer_header() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    for ecn in [0u8, 1, 2, 3] {
+        for dscp in [0u8, 0xb8] {
+            let mut f = host_to_pod(30);
+            set_tos(&mut f, 14, dscp | ecn);
+            let (v, b, _) = run_both(&ctx, &l, Side::Access, &f);
+            assert_eq!(v, Verdict::TxUnderlay);
+            let outer = ep_ipv4(b.data(), O_IP);
+            assert_eq!(
+                (outer.ecn.value(), outer.dscp.value()),
+                (ecn, 0),
+                "TOS {:#x}",
+                dscp | ecn
+            );
+            let inner = ep_ipv4(b.data(), I_IP);
+            assert_eq!((inner.ecn.value(), inner.dscp.value() << 2), (ecn, dscp));
+        }
+    }
+    let mut c = config();
+    c.direct_routing = true;
+    let direct = Context::new(c).unwrap();
+    let mut f = host_to_pod(30);
+    set_tos(&mut f, 14, 0xb8 | 3);
+    let (v, b, _) = run(&direct, &l, Side::Access, &f);
+    assert_eq!(v, Verdict::TxUnderlay);
+    assert_eq!(b.len(), f.len());
+    assert_eq!(b.data()[15], 0xb8 | 3);
+}
+
+/// Decapsulation combines the outer and the inner ECN fields as RFC 6040
+/// section 4.2, figure 4 (and Linux's `INET_ECN_decapsulate`), for every
+/// pair: outer CE marks an ECN-capable inner packet CE, and drops a
+/// Not-ECT one as `bad_ipv4` (not decapsulated); outer ECT(1) makes an
+/// inner ECT(0) ECT(1); nothing else changes the inner packet. The DSCP
+/// is kept, the checksum is right (etherparse), the burst path agrees.
+/// Re-encapsulated toward another node, the packet carries its new ECN
+/// field out in the outer header.
+#[test]
+fn decap_combines_outer_and_inner_ecn_as_rfc_6040() {
+    use crate::wire::ipv4::ecn::{CE, ECT0, ECT1, NOT_ECT};
+    let ctx = context_via_gateway();
+    let l = MapLookup::standard();
+    // Figure 4, rows the arriving inner field, columns the arriving outer
+    // one (Not-ECT, ECT(0), ECT(1), CE); None: drop.
+    let outers = [NOT_ECT, ECT0, ECT1, CE];
+    let figure = [
+        (NOT_ECT, [Some(NOT_ECT), Some(NOT_ECT), Some(NOT_ECT), None]),
+        (ECT0, [Some(ECT0), Some(ECT0), Some(ECT1), Some(CE)]),
+        (ECT1, [Some(ECT1), Some(ECT1), Some(ECT1), Some(CE)]),
+        (CE, [Some(CE), Some(CE), Some(CE), Some(CE)]),
+    ];
+    for (inner, row) in figure {
+        for (outer, want) in outers.into_iter().zip(row) {
+            assert_eq!(
+                decap::decap_ecn(outer, inner),
+                match want {
+                    None => Err(DropReason::BadIpv4),
+                    Some(w) if w == inner => Ok(None),
+                    Some(w) => Ok(Some(w)),
+                },
+                "outer {outer} inner {inner}"
+            );
+            let what = format!("outer {outer}, inner {inner}");
+            let f = vxlan_to_host(POD_IP, 0x20 | outer, 0xb8 | inner);
+            let (v, b, st) = run_both(&ctx, &l, Side::Underlay, &f);
+            let Some(want) = want else {
+                assert_drop(&ctx, &l, Side::Underlay, &f, DropReason::BadIpv4);
+                assert_eq!(st.counters.snapshot().decap, 0, "{what}");
+                continue;
+            };
+            assert_eq!(v, Verdict::TxAccess, "{what}");
+            let h = ep_ipv4(b.data(), 14);
+            assert_eq!(
+                (h.ecn.value(), h.dscp.value() << 2, h.time_to_live),
+                (want, 0xb8, 63),
+                "{what}"
+            );
+            // Toward another node: out in the new outer header.
+            let mut g = f.clone();
+            g[I_IP + 16..I_IP + 20].copy_from_slice(&[10, 244, 7, 5]);
+            fix_ip(&mut g, I_IP);
+            no_udp_csum(&mut g);
+            let (v, b, _) = run_both(&ctx, &l, Side::Underlay, &g);
+            assert_eq!(v, Verdict::TxUnderlay, "{what}");
+            assert_eq!(ep_ipv4(b.data(), O_IP).ecn.value(), want, "{what}");
+            assert_eq!(ep_ipv4(b.data(), I_IP).ecn.value(), want, "{what}");
+        }
+    }
+}
+
+/// ARP sent to another host's unicast MAC (the ports are promiscuous) is
+/// `not_for_us` on both ports, replies, requests for us and gratuitous
+/// ARPs alike, as Linux's `arp_rcv` drops `PACKET_OTHERHOST` (nothing is
+/// punted to learn from). To the port's MAC, to broadcast or to a group
+/// address (`PACKET_MULTICAST`, which Linux takes) it is handled as before.
+#[test]
+fn arp_to_another_host_s_mac_is_not_for_us() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let other = MacAddr([0x02, 0, 0, 0, 0, 0x99]);
+    let group = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]);
+    for (side, mac, ip) in [
+        (Side::Access, HOST_MAC, HOST_IP),
+        (Side::Underlay, NODE_MAC, NODE_IP),
+    ] {
+        let to = |mut f: Vec<u8>, dst: MacAddr| {
+            f[..6].copy_from_slice(&dst.0);
+            f
+        };
+        let request = arp_request(mac, ip, ctx.port_ip(side));
+        let mut reply = request.clone();
+        reply[21] = 2;
+        let mut g = vec![0u8; 60];
+        slowpath::build_gratuitous_arp(mac, ip, &mut g).unwrap();
+        for (f, handled) in [
+            (request, Verdict::Reply(side)),
+            (reply, Verdict::Punt(SlowKind::Arp)),
+            (g, Verdict::Punt(SlowKind::Arp)),
+        ] {
+            let f = to(f, other);
+            run_both(&ctx, &l, side, &f);
+            assert_drop(&ctx, &l, side, &f, DropReason::NotForUs);
+            for dst in [ctx.port_mac(side), MacAddr::BROADCAST, group] {
+                let f = to(f.clone(), dst);
+                assert_eq!(run_both(&ctx, &l, side, &f).0, handled, "{side:?} to {dst}");
+            }
+        }
+    }
+}
+
+/// The VTEP's underlay route is found before the TTL and the MTU are
+/// checked: toward a VTEP off the underlay's link with no gateway, an
+/// expiring or too-big DF packet is dropped `no_route`, silently (no
+/// time-exceeded or fragmentation-needed about a way that does not
+/// exist), from the access port and from a tunnel alike. With a gateway,
+/// or toward an on-link VTEP, they are answered as before.
+#[test]
+fn toward_a_vtep_without_a_route_the_drop_is_no_route_before_ttl_and_mtu() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let far_pod = Ipv4Addr::new(10, 244, 7, 9);
+    let expiring = Ip {
+        ttl: 1,
+        ..Ip::new(HOST_IP, far_pod)
+    };
+    let big = Ip {
+        df: true,
+        ..Ip::new(HOST_IP, far_pod)
+    };
+    let from_tunnel = Ip {
+        ttl: 1,
+        ..Ip::new(POD_IP, far_pod)
+    };
+    let cases = [
+        (Side::Access, udp_frame(ACCESS_MAC, HOST_MAC, expiring, 10)),
+        (Side::Access, udp_frame(ACCESS_MAC, HOST_MAC, big, 1472)),
+        (
+            Side::Underlay,
+            tunnelled(&udp_frame(VTEP_MAC, NODE_VTEP_MAC, from_tunnel, 10)),
+        ),
+    ];
+    for (side, f) in &cases {
+        run_both(&ctx, &l, *side, f);
+        assert_drop(&ctx, &l, *side, f, DropReason::NoRoute);
+        let (v, _, st) = run(&context_via_gateway(), &l, *side, f);
+        assert!(
+            matches!(v, Verdict::Reply(_) | Verdict::TxUnderlay),
+            "{v:?}"
+        );
+        assert_eq!(st.counters.snapshot().slowpath_count(SlowKind::Icmp), 1);
+    }
+    let f = udp_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        Ip {
+            ttl: 1,
+            ..Ip::new(HOST_IP, POD_IP)
+        },
+        10,
+    );
+    assert_eq!(
+        run(&ctx, &l, Side::Access, &f).0,
+        Verdict::Reply(Side::Access)
+    );
+}
+
+/// Echo replies are built as Linux's ICMP socket builds them
+/// (`IP_PMTUDISC_DONT`): DF clear, so their ident is the next of the
+/// worker's sequence (taken only when a reply is built, RFC 6864), no IP
+/// options (the request's are not echoed: a 20-byte header, the message
+/// unmoved), TTL 64, the request's TOS. etherparse reads them back.
+#[test]
+fn echo_replies_have_df_clear_no_options_and_an_ident_of_the_worker_sequence() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let mut st = WorkerState::new(std::sync::Arc::new(Counters::new()), 3);
+    let first = st.next_ident;
+    let ip = Ip {
+        protocol: ipv4::protocol::ICMP,
+        df: true,
+        ident: 0x4242,
+        ..Ip::new(HOST_IP, ACCESS_IP)
+    };
+    let plain = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ip,
+        &echo_request(0x77, 5, b"options!"),
+    );
+    // The same request with 8 bytes of options (record route, 1 slot,
+    // then NOP and end of list) and TOS 0x10.
+    let mut opts = plain[..34].to_vec();
+    opts.extend_from_slice(&[7, 7, 4, 0, 0, 0, 0, 1]);
+    opts.extend_from_slice(&plain[34..]);
+    opts[14] = 0x47;
+    opts[15] = 0x10;
+    opts[16..18].copy_from_slice(&(plain.len() as u16 - 14 + 8).to_be_bytes());
+    fix_ip(&mut opts, 14);
+    for (k, req) in [opts, plain].iter().enumerate() {
+        let mut b = VecBuf::from_frame(req);
+        assert_eq!(
+            process_access(&ctx, &l, &mut st, &mut b),
+            Verdict::Reply(Side::Access)
+        );
+        let d = b.data();
+        assert_eq!(d.len(), 14 + 20 + 16, "no options");
+        let p = SlicedPacket::from_ethernet(d).unwrap();
+        let Some(etherparse::LinkSlice::Ethernet2(e)) = &p.link else {
+            panic!()
+        };
+        assert_eq!((e.source(), e.destination()), (ACCESS_MAC.0, HOST_MAC.0));
+        let h = ep_ipv4(d, 14);
+        assert_eq!(
+            (
+                h.ihl(),
+                h.dont_fragment,
+                h.more_fragments,
+                h.identification,
+                h.time_to_live
+            ),
+            (5, false, false, first.wrapping_add(k as u16), 64)
+        );
+        assert_eq!(
+            (h.source, h.destination),
+            (ACCESS_IP.octets(), HOST_IP.octets())
+        );
+        assert_eq!(
+            h.dscp.value() << 2 | h.ecn.value(),
+            if k == 0 { 0x10 } else { 0 }
+        );
+        let Some(TransportSlice::Icmpv4(m)) = &p.transport else {
+            panic!()
+        };
+        assert_eq!(
+            m.icmp_type(),
+            Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: 0x77, seq: 5 })
+        );
+        assert_eq!(m.payload(), b"options!");
+        assert!(icmp::Packet::new_checked(m.slice())
+            .unwrap()
+            .verify_checksum());
+    }
+    assert_eq!(st.next_ident, first.wrapping_add(2));
+    // Not answered: no ident taken.
+    let mut bad = ping(ACCESS_MAC, HOST_MAC, HOST_IP, ACCESS_IP, b"x");
+    bad[40] ^= 1;
+    let mut b = VecBuf::from_frame(&bad);
+    assert_eq!(
+        process_access(&ctx, &l, &mut st, &mut b),
+        Verdict::Drop(DropReason::BadChecksum)
+    );
+    assert_eq!(st.next_ident, first.wrapping_add(2));
+}
+
+/// An echo reply too big for its way back (a request through the tunnel
+/// from a node whose MTU is larger than ours) has DF clear: it is punted
+/// to be fragmented, as Linux fragments its own DF-clear datagrams, not
+/// dropped as `mtu_exceeded`. Its fragments, fed back by
+/// `process_fragment` as the gateway's own packets (their source is ours:
+/// as decapsulated packets they would be `bad_ipv4`), are encapsulated to
+/// the node with TTL 64 and reassemble into the reply.
+#[test]
+fn an_echo_reply_too_big_for_the_tunnel_is_fragmented() {
+    let mut c = config();
+    c.tunnel_mtu = 1400;
+    let ctx = Context::new(c).unwrap();
+    let l = MapLookup::standard();
+    let data = pattern(1450 - 28);
+    let f = tunnelled(&ping(VTEP_MAC, NODE_VTEP_MAC, POD_IP, ACCESS_IP, &data));
+    let (v, b, st) = run(&ctx, &l, Side::Underlay, &f);
+    assert_eq!(v, Verdict::Punt(SlowKind::Fragment));
+    let s = st.counters.snapshot();
+    assert_eq!(
+        (
+            s.total_drops(),
+            s.decap,
+            s.slowpath_count(SlowKind::Icmp),
+            s.slowpath_count(SlowKind::Fragment)
+        ),
+        (0, 1, 1, 1)
+    );
+    // What the slow path does with it.
+    let mut fr = Fragmenter::new(b.data(), ctx.fragment_mtu(Side::Underlay)).unwrap();
+    let mut tmp = [0u8; 2048];
+    let (mut st, mut icmp_msg, mut n) = (worker(), Vec::new(), 0);
+    while let Some(len) = fr.next_into(&mut tmp).unwrap() {
+        let mut as_decapped = VecBuf::from_frame(&tmp[..len]);
+        assert_eq!(
+            process_decapped(&ctx, &l, &mut worker(), &mut as_decapped),
+            Verdict::Drop(DropReason::BadIpv4)
+        );
+        let mut fb = VecBuf::from_frame(&tmp[..len]);
+        assert_eq!(
+            process_fragment(&ctx, &l, &mut st, Side::Underlay, &mut fb),
+            Verdict::TxUnderlay
+        );
+        let d = fb.data();
+        assert!(d.len() - OUTER_LEN - 14 <= 1400);
+        assert_eq!(&d[O_IP + 16..O_IP + 20], &NODE_IP.octets());
+        let inner = ep_ipv4(d, I_IP);
+        assert_eq!(
+            (inner.source, inner.destination),
+            (ACCESS_IP.octets(), POD_IP.octets())
+        );
+        assert_eq!((inner.time_to_live, inner.dont_fragment), (64, false));
+        assert_eq!(
+            usize::from(inner.fragment_offset.byte_offset()),
+            icmp_msg.len()
+        );
+        icmp_msg.extend_from_slice(&d[I_IP + 20..]);
+        n += 1;
+    }
+    assert_eq!((n, st.counters.snapshot().encap), (2, 2));
+    let m = icmp::Packet::new_checked(&icmp_msg[..]).unwrap();
+    assert!(m.verify_checksum());
+    assert_eq!(
+        icmp::Repr::parse(&m),
+        icmp::Repr::EchoReply {
+            ident: 0x77,
+            seq: 5
+        }
+    );
+    assert_eq!(&icmp_msg[8..], &data[..]);
+}
+
+/// An ICMP error fits the narrowest way back, as Linux's `icmp_send` cuts
+/// its quote to the route's MTU: with a 300-byte tunnel, time-exceeded
+/// about a 1000-byte packet from a pod is 300 bytes and is sent (no
+/// fragment of an error, no error lost).
+#[test]
+fn icmp_errors_are_cut_to_fit_the_way_back() {
+    let mut c = config();
+    c.tunnel_mtu = 300;
+    let ctx = Context::new(c).unwrap();
+    let l = MapLookup::standard();
+    let ip = Ip {
+        ttl: 1,
+        ..Ip::new(POD_IP, HOST_IP)
+    };
+    let packet = udp_frame(VTEP_MAC, NODE_VTEP_MAC, ip, 1000 - 28);
+    let (v, b, st) = run(&ctx, &l, Side::Underlay, &tunnelled(&packet));
+    assert_eq!(v, Verdict::TxUnderlay);
+    let s = st.counters.snapshot();
+    assert_eq!(
+        (s.drop_count(DropReason::TtlExpired), s.total_drops()),
+        (1, 1)
+    );
+    let err = ep_ipv4(b.data(), I_IP);
+    assert_eq!(err.total_len, 300);
+    assert_eq!(&b.data()[I_IP + 28..], &packet[14..14 + 272]);
+    assert_eq!(ctx.icmp_error_room(), 300);
+    assert_eq!(context().icmp_error_room(), 576);
 }
 
 // ---------------------------------------------------------------- burst

@@ -34,8 +34,10 @@ pub enum Verdict {
     /// port's address: one from a known neighbour at another MAC).
     /// `Fragment`: the buffer holds an inner
     /// Ethernet+IPv4 frame to fragment to `Context::fragment_mtu(rx side)`
-    /// and feed back fragment by fragment (`process_access` for frames from
-    /// the access port, `process_decapped` for frames from the underlay).
+    /// and feed back fragment by fragment through `process_fragment`
+    /// (`process_access` for frames from the access port,
+    /// `process_decapped` for frames from the underlay, the gateway's own
+    /// route for its own echo replies).
     Punt(SlowKind),
     /// The frame is complete except for its destination MAC (left zero):
     /// the next hop `next_hop` (host-order IPv4) on port `side` is not
