@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 # Benchmarks are built by clippy above and run by bench/*.sh, not here.
+# nextest does not run doc tests; among them are compile_fail checks of
+# the DPDK layer's safe API (Eal::launch stays on the main lcore's thread).
+cargo test --doc -q
 cargo nextest run --workspace --lib --bins --tests --no-fail-fast "$@"

@@ -21,8 +21,7 @@ Examples: dpdk-config/appliance.toml, dpdk-config/ci-tap.toml.
 
 Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime failure (also a network
 config in etcd that vxgate cannot serve), 2 bad flags or config file (found
-before EAL starts, except access neighbours outside a subnet acquired
-from etcd, found once it is held), 130/143 a second SIGINT/SIGTERM
+before EAL starts, also against etcd's network config), 130/143 a second SIGINT/SIGTERM
 during shutdown, 134 a bug (release builds abort on a panic).";
 
 /// Flags of `vxgate run` (see SPEC "Operations"). Turn them into a
@@ -156,7 +155,7 @@ pub struct RunArgs {
     /// or the config file: command lines are visible to other users).
     ///
     /// The flag, then the variable, then the file's etcd-password; an empty
-    /// value counts as none. Default: none.
+    /// flag or variable counts as none (the file's is used). Default: none.
     #[arg(
         long,
         value_name = "P",
@@ -181,7 +180,8 @@ pub struct RunArgs {
     #[arg(allow_negative_numbers = true, long, value_name = "S")]
     pub subnet_lease_ttl: Option<u64>,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics.
+    /// Serve Prometheus metrics at http://ADDR/metrics, and the probes
+    /// /healthz (liveness) and /readyz (forwarding with a subnet held).
     ///
     /// Default: off. Example: --metrics-addr 127.0.0.1:9477 ([::1]:9477 for IPv6)
     #[arg(long, value_name = "ADDR")]

@@ -461,7 +461,7 @@ fn encode_control_plane(
     .encode_gauge(&s.etcd_revision)?;
     enc.encode_descriptor(
         "vxgate_etcd_last_event_age_seconds",
-        "Seconds since the last etcd event was applied.",
+        "Seconds since etcd last reported on the leases (any watch event or list).",
         None,
         MetricType::Gauge,
     )?
