@@ -819,6 +819,7 @@ mod tests {
                     | "access_udp_ect0"
                     | "underlay_vxlan_ect0"
                     | "access_src_126_0_0_1"
+                    | "access_src_next_to_subnet_broadcast"
                     | "underlay_vxlan_from_outside_network"
             );
             assert_eq!(fires(&lk, side, &frame), fast, "{name}");

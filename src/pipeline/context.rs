@@ -273,13 +273,22 @@ impl Context {
     /// the underlay (decapsulated or DirectRouting), not from our own
     /// subnet either: only our access hosts hold those addresses (Linux's
     /// strict rp_filter). Other sources are not restricted: nodes send
-    /// from addresses outside Network too. (The fast paths make the same
-    /// test, branch-free.)
+    /// from addresses outside Network too. From the access port, not the
+    /// network or broadcast address of the access link (our subnet), which
+    /// no host there holds (Linux: a broadcast source is a martian). (The
+    /// fast paths make the same test, branch-free.)
     #[inline]
     pub fn forwardable_source(&self, src: u32, from_underlay: bool) -> bool {
         !(never_a_source(src)
             || self.is_local(src)
+            || self.is_access_edge(src)
             || (from_underlay && self.cfg.subnet.contains(src)))
+    }
+
+    /// The network or broadcast address of our subnet, the access link.
+    #[inline]
+    fn is_access_edge(&self, ip: u32) -> bool {
+        ip == self.cfg.subnet.addr_u32() || ip == self.cfg.subnet.broadcast()
     }
 
     /// May a packet from `src` be delivered to the gateway itself? The

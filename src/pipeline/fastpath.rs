@@ -75,6 +75,8 @@ struct EncapConsts {
     subnet_mask: u32,
     underlay_ip: u32,
     access_ip: u32,
+    /// Our subnet's network and broadcast addresses (never a source).
+    subnet_edges: (u32, u32),
 }
 
 impl EncapConsts {
@@ -88,6 +90,7 @@ impl EncapConsts {
             subnet_mask: mask(ctx.cfg.subnet_len),
             underlay_ip: u32::from(ctx.cfg.underlay_ip),
             access_ip: u32::from(ctx.cfg.access_ip),
+            subnet_edges: (ctx.cfg.subnet.addr_u32(), ctx.cfg.subnet.broadcast()),
         }
     }
 
@@ -122,7 +125,9 @@ impl EncapConsts {
             | (dst == self.underlay_ip)
             | MAYBE_NEVER_A_SOURCE[usize::from(ip[12])]
             | (src == self.access_ip)
-            | (src == self.underlay_ip);
+            | (src == self.underlay_ip)
+            | (src == self.subnet_edges.0)
+            | (src == self.subnet_edges.1);
         if not_ours {
             return None;
         }

@@ -402,6 +402,15 @@ pub fn sample_frames() -> Vec<(&'static str, Side, Vec<u8>)> {
         ("access_src_limited_broadcast", Ipv4Addr::BROADCAST),
         ("access_src_own_address", ACCESS_IP),
         ("access_src_underlay_address", UNDERLAY_IP),
+        ("access_src_subnet_network", Ipv4Addr::new(10, 244, 255, 0)),
+        (
+            "access_src_subnet_broadcast",
+            Ipv4Addr::new(10, 244, 255, 255),
+        ),
+        (
+            "access_src_next_to_subnet_broadcast",
+            Ipv4Addr::new(10, 244, 255, 254),
+        ),
     ] {
         v.push((name, Side::Access, to_pod_from(src)));
     }

@@ -638,16 +638,15 @@ fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
     };
     for src in [
         Ipv4Addr::new(240, 0, 0, 1),
-        Ipv4Addr::new(10, 244, 255, 0),
-        Ipv4Addr::new(10, 244, 255, 255),
         Ipv4Addr::new(10, 244, 1, 255),
         Ipv4Addr::new(172, 28, 147, 47),
     ] {
         let f = expiring(src, POD_IP, ipv4::protocol::UDP, &udp(src, POD_IP));
         assert!(!answered(&f, Side::Access), "no error to {src}");
     }
-    // Martian sources and our own: not forwarded at all (`bad_ipv4`, before
-    // the TTL is looked at), so not answered either.
+    // Martian sources and our own (and the access link's network and
+    // broadcast addresses): not forwarded at all (`bad_ipv4`, before the
+    // TTL is looked at), so not answered either.
     for src in [
         Ipv4Addr::new(0, 1, 2, 3),
         Ipv4Addr::new(127, 0, 0, 1),
@@ -655,6 +654,8 @@ fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
         Ipv4Addr::BROADCAST,
         ACCESS_IP,
         UNDERLAY_IP,
+        Ipv4Addr::new(10, 244, 255, 0),
+        Ipv4Addr::new(10, 244, 255, 255),
     ] {
         let f = expiring(src, POD_IP, ipv4::protocol::UDP, &udp(src, POD_IP));
         assert_drop(&ctx, &l, Side::Access, &f, DropReason::BadIpv4);
@@ -1448,6 +1449,9 @@ fn martian_and_own_sources_are_not_forwarded_in_any_direction() {
         Ipv4Addr::BROADCAST,
         ACCESS_IP,
         UNDERLAY_IP,
+        // The access link's network and broadcast addresses.
+        Ipv4Addr::new(10, 244, 255, 0),
+        Ipv4Addr::new(10, 244, 255, 255),
     ] {
         let what = format!("from {src}");
         let plain = Ip::new(src, POD_IP);
