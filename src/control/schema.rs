@@ -4,7 +4,7 @@
 //! case-insensitively, so `"vni"` and `"VNI"` both reach `VNI` in flanneld,
 //! and applies every spelling in document order. `go_json::parse` keeps
 //! every occurrence; the readers below apply each field's Go type to them
-//! (`plain`, `parses_itself`, `pointer`, `raw`), so a document is accepted
+//! (`field` with its `OnNull` rule, `raw`), so a document is accepted
 //! exactly when flanneld would decode it, and read as flanneld reads it.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -81,50 +81,35 @@ pub enum ConfigError {
     UnsupportedBackend(String),
 }
 
-/// A plain Go field (string, bool, number): a null changes nothing and
-/// the last other occurrence wins, but an occurrence of the wrong type
-/// fails Go's whole decode even when a later spelling is good (Go keeps
+/// How a Go field takes a JSON null.
+#[derive(Clone, Copy)]
+enum OnNull {
+    /// A plain field (string, bool, number): a null changes nothing.
+    Keep,
+    /// A type that parses itself (`UnmarshalJSON`: flannel's `ip.IP4`,
+    /// `ip.IP4Net`, `hardwareAddr`): the null goes to the parser too.
+    Parse,
+    /// A pointer to such a type (`*ip.IP6`): a null makes it nil again.
+    Reset,
+}
+
+/// Every occurrence of field `name` (any spelling) in order, as Go's
+/// decoder assigns them: the last one wins, but one that `read` refuses
+/// fails the whole decode even when a later spelling is good (Go keeps
 /// the first such error). `Err`: that first error.
-fn plain<'a, T, E>(
+fn field<'a, T, E>(
     obj: &'a Object,
     name: &str,
+    on_null: OnNull,
     read: impl Fn(&'a Json) -> Result<T, E>,
 ) -> Result<Option<T>, E> {
     let mut last = None;
     for v in obj.get(name).into_iter().flat_map(|f| f.values()) {
-        if !v.is_null() {
-            last = Some(read(v)?);
-        }
-    }
-    Ok(last)
-}
-
-/// A field whose Go type parses itself (`UnmarshalJSON`: flannel's
-/// `ip.IP4`, `ip.IP4Net`, `hardwareAddr`): every occurrence, a null
-/// included, goes to the parser, and one it refuses aborts the decode.
-/// The last one wins.
-fn parses_itself<'a, T, E>(
-    obj: &'a Object,
-    name: &str,
-    parse: impl Fn(&'a Json) -> Result<T, E>,
-) -> Result<Option<T>, E> {
-    let mut last = None;
-    for v in obj.get(name).into_iter().flat_map(|f| f.values()) {
-        last = Some(parse(v)?);
-    }
-    Ok(last)
-}
-
-/// A pointer to such a type (`*ip.IP6`): a null makes it nil again, any
-/// other occurrence must parse. The last one wins.
-fn pointer<'a, T, E>(
-    obj: &'a Object,
-    name: &str,
-    parse: impl Fn(&'a Json) -> Result<T, E>,
-) -> Result<Option<T>, E> {
-    let mut last = None;
-    for v in obj.get(name).into_iter().flat_map(|f| f.values()) {
-        last = if v.is_null() { None } else { Some(parse(v)?) };
+        last = match (v.is_null(), on_null) {
+            (true, OnNull::Keep) => last,
+            (true, OnNull::Reset) => None,
+            _ => Some(read(v)?),
+        };
     }
     Ok(last)
 }
@@ -137,7 +122,7 @@ fn raw<'a>(obj: &'a Object, name: &str) -> Option<&'a Json> {
 }
 
 fn get_str<'a>(obj: &'a Object, key: &'static str) -> Result<Option<&'a str>, ConfigError> {
-    plain(obj, key, |v| {
+    field(obj, key, OnNull::Keep, |v| {
         v.as_str().ok_or(ConfigError::Type {
             key,
             expected: "a string",
@@ -146,7 +131,7 @@ fn get_str<'a>(obj: &'a Object, key: &'static str) -> Result<Option<&'a str>, Co
 }
 
 fn get_bool(obj: &Object, key: &'static str) -> Result<Option<bool>, ConfigError> {
-    plain(obj, key, |v| {
+    field(obj, key, OnNull::Keep, |v| {
         v.as_bool().ok_or(ConfigError::Type {
             key,
             expected: "true or false",
@@ -157,7 +142,7 @@ fn get_bool(obj: &Object, key: &'static str) -> Result<Option<bool>, ConfigError
 /// A non-negative integer; `max` is a check of the value Go ends up
 /// with, not of its type, so it applies to the last occurrence only.
 fn get_uint(obj: &Object, key: &'static str, max: u64) -> Result<Option<u64>, ConfigError> {
-    let n = plain(obj, key, |v| {
+    let n = field(obj, key, OnNull::Keep, |v| {
         v.as_u64().ok_or(ConfigError::Type {
             key,
             expected: "a non-negative integer",
@@ -196,7 +181,7 @@ impl NetworkConfig {
         }
         // Go's net.ParseCIDR, which flanneld uses, keeps the network of an
         // address with host bits set ("10.244.0.5/16" is 10.244.0.0/16).
-        let network = parses_itself(obj, "Network", |v| {
+        let network = field(obj, "Network", OnNull::Parse, |v| {
             let s = self_parsed_str(v, "Network")?;
             match Subnet::parse_cidr(s) {
                 Err(SubnetError::NotAligned { net, len, .. }) => Subnet::new(net, len),
@@ -320,7 +305,7 @@ fn bound(
         value: value.to_string(),
         why: why.to_string(),
     };
-    let given = parses_itself(obj, key, |v| {
+    let given = field(obj, key, OnNull::Parse, |v| {
         let s = self_parsed_str(v, key)?;
         Ipv4Addr::from_str(s).map_err(|_| invalid(s, "not an IPv4 address"))
     })?;
@@ -437,19 +422,19 @@ impl LeaseValue {
         }
         let v = go_json::parse(bytes).map_err(|e| LeaseError::Json(e.to_string()))?;
         let obj = v.as_object().ok_or(LeaseError::NotObject)?;
-        // ip.IP4, *ip.IP6, string: see `parses_itself`, `pointer`, `plain`.
-        let public_ip = parses_itself(obj, "PublicIP", |v| {
+        // ip.IP4, *ip.IP6, string: see `OnNull`.
+        let public_ip = field(obj, "PublicIP", OnNull::Parse, |v| {
             v.as_str()
                 .and_then(|s| Ipv4Addr::from_str(s).ok())
                 .ok_or_else(|| bad("PublicIP")(v))
         })?
         .ok_or(LeaseError::Missing("PublicIP"))?;
-        let public_ipv6 = pointer(obj, "PublicIPv6", |v| {
+        let public_ipv6 = field(obj, "PublicIPv6", OnNull::Reset, |v| {
             v.as_str()
                 .and_then(|s| Ipv6Addr::from_str(s).ok())
                 .ok_or_else(|| bad("PublicIPv6")(v))
         })?;
-        let backend_type = plain(obj, "BackendType", |v| {
+        let backend_type = field(obj, "BackendType", OnNull::Keep, |v| {
             v.as_str().ok_or_else(|| bad("BackendType")(v))
         })?
         .ok_or(LeaseError::Missing("BackendType"))?;
@@ -466,13 +451,13 @@ impl LeaseValue {
             Some(v) => return Err(bad("BackendData")(v)),
         };
         // hardwareAddr parses itself; VNI is a plain uint32.
-        let vtep_mac = parses_itself(data, "VtepMAC", |v| {
+        let vtep_mac = field(data, "VtepMAC", OnNull::Parse, |v| {
             v.as_str()
                 .and_then(parse_mac)
                 .ok_or_else(|| bad("BackendData.VtepMAC")(v))
         })?
         .ok_or(LeaseError::Missing("BackendData.VtepMAC"))?;
-        let vni = plain(data, "VNI", |v| {
+        let vni = field(data, "VNI", OnNull::Keep, |v| {
             v.as_u64()
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad("BackendData.VNI")(v))
