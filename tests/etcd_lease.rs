@@ -432,32 +432,8 @@ async fn our_key_taken_while_disconnected_is_noticed_at_the_resync() {
 async fn refused_transactions_leave_no_granted_lease_behind() {
     let mut etcd = Etcd::start();
     etcd.ctl(&["put", &format!("{PREFIX}/config"), CONFIG]);
-    etcd.ctl(&["user", "add", "root:s3cret"]);
-    etcd.ctl(&["user", "add", "gw:gwpass"]);
-    etcd.ctl(&["role", "add", "gw"]);
-    etcd.ctl(&[
-        "role",
-        "grant-permission",
-        "gw",
-        "read",
-        &format!("{PREFIX}/config"),
-    ]);
-    // Granting again replaces the permission on the same range.
-    let grant = |etcd: &Etcd, perm: &str| {
-        let subnets = format!("{PREFIX}/subnets/");
-        etcd.ctl(&[
-            "role",
-            "grant-permission",
-            "gw",
-            "--prefix=true",
-            perm,
-            &subnets,
-        ]);
-    };
-    grant(&etcd, "read");
-    etcd.ctl(&["user", "grant-role", "gw", "gw"]);
-    etcd.ctl(&["auth", "enable"]);
-    etcd.ctl_user = Some("root:s3cret".into());
+    etcd.add_gw_user(PREFIX, "read");
+    etcd.enable_auth();
     let mut opts = options(&etcd.endpoint());
     opts.username = Some("gw".into());
     opts.password = Some("gwpass".into());
@@ -476,7 +452,7 @@ async fn refused_transactions_leave_no_granted_lease_behind() {
 
     // Renewing: our key deleted while we may not write, so every re-creation
     // is refused, then allowed again.
-    grant(&etcd, "readwrite");
+    etcd.grant_gw_subnets(PREFIX, "readwrite");
     let mut c = Control::connect(opts).await.unwrap();
     let own = c
         .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
@@ -485,13 +461,13 @@ async fn refused_transactions_leave_no_granted_lease_behind() {
     let status = c.status();
     let run = spawn_run(c, MemSink::default());
     wait_for("watching", LIMIT, || status.etcd_connected()).await;
-    grant(&etcd, "read");
+    etcd.grant_gw_subnets(PREFIX, "read");
     etcd.ctl(&["del", &own.key]);
     wait_for("three refused re-creations", LIMIT, || {
         status.renew_failures_total() >= 3
     })
     .await;
-    grant(&etcd, "readwrite");
+    etcd.grant_gw_subnets(PREFIX, "readwrite");
     wait_for("our key re-created", LIMIT, || {
         status.own_lease_expiry_seconds().is_some_and(|s| s > 0.0)
     })

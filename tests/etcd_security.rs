@@ -3,21 +3,30 @@ mod common;
 
 use common::etcd::*;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use vxgate::control::{Control, ControlError};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_with_client_certs_accepted_without_refused() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let files = make_certs(certs_dir.path());
-    let (ca, cert, key) = (
+/// etcd serving TLS with client certificates of a CA made in `dir`,
+/// holding the network config, and the client's files: CA, certificate,
+/// key.
+fn tls_etcd(dir: &std::path::Path) -> (Etcd, PathBuf, PathBuf, PathBuf) {
+    let files = make_certs(dir);
+    let client = (
         files.ca.clone(),
         files.client_cert.clone(),
         files.client_key.clone(),
     );
     let etcd = Etcd::start_tls(files);
     etcd.ctl(&["put", "/coreos.com/network/config", CONFIG]);
+    (etcd, client.0, client.1, client.2)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_client_certs_accepted_without_refused() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let (etcd, ca, cert, key) = tls_etcd(certs_dir.path());
 
     let mut opts = options(&etcd.endpoint());
     opts.cafile = Some(ca.clone());
@@ -62,16 +71,9 @@ async fn tls_with_client_certs_accepted_without_refused() {
 #[test]
 fn without_a_ca_file_the_system_trust_roots_check_the_server() {
     let certs_dir = tempfile::tempdir().unwrap();
-    let files = make_certs(certs_dir.path());
+    let (etcd, ca, cert, key) = tls_etcd(certs_dir.path());
     let other_dir = tempfile::tempdir().unwrap();
     let other = make_certs(other_dir.path());
-    let (ca, cert, key) = (
-        files.ca.clone(),
-        files.client_cert.clone(),
-        files.client_key.clone(),
-    );
-    let etcd = Etcd::start_tls(files);
-    etcd.ctl(&["put", "/coreos.com/network/config", CONFIG]);
     let mut opts = options(&etcd.endpoint());
     opts.certfile = Some(cert);
     opts.keyfile = Some(key);
@@ -107,9 +109,7 @@ fn without_a_ca_file_the_system_trust_roots_check_the_server() {
 async fn user_password_accepted_wrong_password_refused() {
     let mut etcd = Etcd::start();
     etcd.ctl(&["put", "/coreos.com/network/config", CONFIG]);
-    etcd.ctl(&["user", "add", "root:s3cret"]);
-    etcd.ctl(&["auth", "enable"]);
-    etcd.ctl_user = Some("root:s3cret".into());
+    etcd.enable_auth();
 
     let mut opts = options(&etcd.endpoint());
     opts.username = Some("root".into());
@@ -351,27 +351,8 @@ fn vxgate_run_with_a_key_that_does_not_fit_exits_2_before_eal() {
 async fn a_role_with_flanneld_permissions_is_enough_to_watch() {
     let mut etcd = Etcd::start();
     etcd.ctl(&["put", "/coreos.com/network/config", CONFIG]);
-    etcd.ctl(&["user", "add", "root:s3cret"]);
-    etcd.ctl(&["user", "add", "gw:gwpass"]);
-    etcd.ctl(&["role", "add", "gw"]);
-    etcd.ctl(&[
-        "role",
-        "grant-permission",
-        "gw",
-        "read",
-        "/coreos.com/network/config",
-    ]);
-    etcd.ctl(&[
-        "role",
-        "grant-permission",
-        "gw",
-        "--prefix=true",
-        "readwrite",
-        "/coreos.com/network/subnets/",
-    ]);
-    etcd.ctl(&["user", "grant-role", "gw", "gw"]);
-    etcd.ctl(&["auth", "enable"]);
-    etcd.ctl_user = Some("root:s3cret".into());
+    etcd.add_gw_user("/coreos.com/network", "readwrite");
+    etcd.enable_auth();
 
     let mut opts = options(&etcd.endpoint());
     opts.username = Some("gw".into());

@@ -601,9 +601,7 @@ async fn a_healthy_cluster_keeps_its_watch_through_the_quorum_checks() {
 async fn an_expired_jwt_auth_token_is_renewed_without_a_resync() {
     let mut etcd = Etcd::start_jwt("5s");
     etcd.ctl(&["put", &format!("{PREFIX}/config"), CONFIG]);
-    etcd.ctl(&["user", "add", "root:s3cret"]);
-    etcd.ctl(&["auth", "enable"]);
-    etcd.ctl_user = Some("root:s3cret".into());
+    etcd.enable_auth();
     let mut opts = options(&etcd.endpoint());
     opts.username = Some("root".into());
     opts.password = Some("s3cret".into());

@@ -275,6 +275,42 @@ impl Etcd {
         }
     }
 
+    /// Turns authentication on with a `root` user (password `s3cret`),
+    /// through which the test's own etcdctl calls go from then on.
+    #[allow(dead_code)]
+    pub fn enable_auth(&mut self) {
+        self.ctl(&["user", "add", "root:s3cret"]);
+        self.ctl(&["auth", "enable"]);
+        self.ctl_user = Some("root:s3cret".into());
+    }
+
+    /// User `gw` (password `gwpass`) with a role `gw` that may read
+    /// `<prefix>/config` and do `subnets` (`read` or `readwrite`) on
+    /// `<prefix>/subnets/`: what flanneld is given, or less.
+    #[allow(dead_code)]
+    pub fn add_gw_user(&self, prefix: &str, subnets: &str) {
+        self.ctl(&["user", "add", "gw:gwpass"]);
+        self.ctl(&["role", "add", "gw"]);
+        let config = format!("{prefix}/config");
+        self.ctl(&["role", "grant-permission", "gw", "read", &config]);
+        self.grant_gw_subnets(prefix, subnets);
+        self.ctl(&["user", "grant-role", "gw", "gw"]);
+    }
+
+    /// Replaces role `gw`'s permission on `<prefix>/subnets/`.
+    #[allow(dead_code)]
+    pub fn grant_gw_subnets(&self, prefix: &str, perm: &str) {
+        let subnets = format!("{prefix}/subnets/");
+        self.ctl(&[
+            "role",
+            "grant-permission",
+            "gw",
+            "--prefix=true",
+            perm,
+            &subnets,
+        ]);
+    }
+
     /// Runs etcdctl against the normal client port; panics on failure.
     pub fn ctl(&self, args: &[&str]) -> String {
         self.ctl_on(self.client_port, args)
