@@ -825,14 +825,19 @@ mod tests {
             .into_bytes()
     }
 
-    #[test]
-    fn put_delete_and_malformed_keeps_good() {
-        let (mut m, mut r, st, t) = (
+    /// An empty mirror, a recording sink, fresh counters and a time.
+    fn fixture() -> (Mirror, Rec, ControlStatus, Instant) {
+        (
             Mirror::default(),
             Rec::default(),
             ControlStatus::new(),
             Instant::now(),
-        );
+        )
+    }
+
+    #[test]
+    fn put_delete_and_malformed_keeps_good() {
+        let (mut m, mut r, st, t) = fixture();
         m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t);
         m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t); // idempotent re-put
         assert_eq!(r.1, 1);
@@ -863,12 +868,7 @@ mod tests {
     /// (logged, counted, skipped), and never displaces a good entry.
     #[test]
     fn an_oversize_value_is_malformed_and_keeps_the_good_entry() {
-        let (mut m, mut r, st, t) = (
-            Mirror::default(),
-            Rec::default(),
-            ControlStatus::new(),
-            Instant::now(),
-        );
+        let (mut m, mut r, st, t) = fixture();
         m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t);
         let mut huge = val(9, 9);
         huge.resize(super::super::schema::MAX_VALUE_BYTES + 1, b' ');
@@ -993,12 +993,7 @@ mod tests {
 
     #[test]
     fn skipped_entries_count_once_per_value() {
-        let (mut m, mut r, st, t) = (
-            Mirror::default(),
-            Rec::default(),
-            ControlStatus::new(),
-            Instant::now(),
-        );
+        let (mut m, mut r, st, t) = fixture();
         let host_gw = br#"{"PublicIP":"192.0.2.9","BackendType":"host-gw"}"#.to_vec();
         let listing = vec![
             ("10.1.1.0-24".to_string(), val(1, 1)),
@@ -1045,12 +1040,7 @@ mod tests {
     /// next reconnect.
     #[test]
     fn a_second_key_of_a_subnet_takes_over_when_the_first_goes() {
-        let (mut m, mut r, st, t) = (
-            Mirror::default(),
-            Rec::default(),
-            ControlStatus::new(),
-            Instant::now(),
-        );
+        let (mut m, mut r, st, t) = fixture();
         let s = Subnet::parse_key("10.1.2.0-24").unwrap();
         let ip = |r: &Rec| r.0.get(&s).map(|a| a.public_ip.octets()[3]);
         m.put("10.1.2.0-24", &val(1, 1), &mut r, &st, t);
@@ -1082,12 +1072,7 @@ mod tests {
 
     #[test]
     fn resync_diffs_attrs_and_removes_vanished() {
-        let (mut m, mut r, st, t) = (
-            Mirror::default(),
-            Rec::default(),
-            ControlStatus::new(),
-            Instant::now(),
-        );
+        let (mut m, mut r, st, t) = fixture();
         for i in 1..=3u8 {
             m.put(&format!("10.1.{i}.0-24"), &val(i, i), &mut r, &st, t);
         }
