@@ -773,38 +773,38 @@ fn workers(value: Option<u32>, eal: &[String]) -> Result<u16, ConfigError> {
             format!("give at most {} workers", eal::MAX_LCORE - 1),
         ));
     }
-    let n16 = n as u16; // below MAX_LCORE
-    let Some(lcores) = lcores else {
-        // No lcore option: EAL makes one lcore per CPU we may run on.
-        if let Some(cpus) = eal::default_lcore_count() {
-            if n as usize + 1 > cpus {
-                return Err(ConfigError::invalid(
-                    KEY,
-                    n,
-                    format!(
-                        "no EAL lcore option is given, so EAL makes one lcore per CPU this process may run on ({cpus}); the main lcore runs the control plane, so at most {} worker(s) fit",
-                        cpus.saturating_sub(1)
-                    ),
-                    format!(
-                        "lower --workers, or name {} lcores after `--` (e.g. --lcores (0-{n})@(0-{}): several lcores may share CPUs, at the cost of their speed)",
-                        n + 1,
-                        cpus.saturating_sub(1)
-                    ),
-                ));
-            }
-        }
-        return Ok(n16);
-    };
-    if n as usize + 1 > lcores {
-        return Err(ConfigError::invalid(
-            KEY,
-            n,
-            format!(
-                "the EAL arguments give {lcores} lcore(s); the main lcore runs the control plane, so at most {} worker(s) fit",
-                lcores.saturating_sub(1)
-            ),
+    // The lcores EAL will have: those the arguments name, else one per CPU
+    // this process may run on (unknown if that list cannot be read).
+    let bound = match lcores {
+        Some(l) => Some((
+            l,
+            format!("the EAL arguments give {l} lcore(s)"),
             format!("lower --workers or list {} lcores with EAL -l (e.g. -l 0-{n})", n + 1),
-        ));
+        )),
+        None => eal::default_lcore_count().map(|c| {
+            (
+                c,
+                format!("no EAL lcore option is given, so EAL makes one lcore per CPU this process may run on ({c})"),
+                format!(
+                    "lower --workers, or name {} lcores after `--` (e.g. --lcores (0-{n})@(0-{}): several lcores may share CPUs, at the cost of their speed)",
+                    n + 1,
+                    c.saturating_sub(1)
+                ),
+            )
+        }),
+    };
+    if let Some((have, whence, fix)) = bound {
+        if n as usize + 1 > have {
+            return Err(ConfigError::invalid(
+                KEY,
+                n,
+                format!(
+                    "{whence}; the main lcore runs the control plane, so at most {} worker(s) fit",
+                    have.saturating_sub(1)
+                ),
+                fix,
+            ));
+        }
     }
-    Ok(n16)
+    Ok(n as u16) // below MAX_LCORE
 }
