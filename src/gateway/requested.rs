@@ -47,20 +47,24 @@ pub fn requested_subnet(
             format!("give /{} (or longer)", net.subnet_len),
         ));
     }
-    let around = Ipv4Cidr::new(a.addr(), net.subnet_len)
-        .map_err(|e| ConfigError::invalid("access-ip", a, e.to_string(), fix()))?
-        .network_addr();
-    let s = Subnet::new(around, net.subnet_len)
-        .map_err(|e| ConfigError::invalid("access-ip", a, e.to_string(), fix()))?;
-    check_requested(net, s).map_err(|why| {
+    let s = subnet_around(a.addr(), net).map_err(|why| {
         ConfigError::invalid(
             "access-ip",
             a,
-            format!("its subnet {s} is {why}"),
+            format!("its subnet {why}"),
             "give an address inside flannel's Network (etcd config), or leave access-ip out",
         )
     })?;
     Ok(Some(s))
+}
+
+/// The subnet of `SubnetLen` around `ip`, which vxgate claims for the
+/// hosts that already use it; `Err`: "SUBNET is WHY" it cannot.
+fn subnet_around(ip: Ipv4Addr, net: &NetworkConfig) -> Result<Subnet, String> {
+    let around = Ipv4Cidr::new(ip, net.subnet_len).map_err(|e| e.to_string())?;
+    let s = Subnet::new(around.network_addr(), net.subnet_len).map_err(|e| e.to_string())?;
+    check_requested(net, s).map_err(|why| format!("{s} is {why}"))?;
+    Ok(s)
 }
 
 /// The subnet vxgate will hold must not overlap its own underlay prefix
@@ -114,16 +118,15 @@ fn neighbors_subnet(ips: &[Ipv4Addr], net: &NetworkConfig) -> Result<Option<Subn
     let invalid = |ip: Ipv4Addr, why: String| {
         ConfigError::invalid("neighbor", format!("access,{ip},…"), why, fix)
     };
-    let around = Ipv4Cidr::new(first, net.subnet_len).map_err(|e| invalid(first, e.to_string()))?;
-    let s = Subnet::new(around.network_addr(), net.subnet_len)
-        .map_err(|e| invalid(first, e.to_string()))?;
-    check_requested(net, s).map_err(|why| {
+    let s = subnet_around(first, net).map_err(|why| {
         invalid(
             first,
-            format!("without --subnet and --access-ip vxgate would claim the subnet around it, {s}, which is {why}"),
+            format!(
+                "without --subnet and --access-ip vxgate would claim the subnet around it: {why}"
+            ),
         )
     })?;
-    if let Some(&other) = ips.iter().find(|ip| !around.contains(**ip)) {
+    if let Some(&other) = ips.iter().find(|ip| !s.contains(**ip)) {
         return Err(invalid(
             other,
             format!(
