@@ -257,6 +257,8 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     cfg.check_access_neighbors_in_network(network)?;
     let requested = requested_subnet(cfg.subnet, cfg.access_ip, &access_neighbors, &net)?;
     requested::check_underlay_clear(requested, cfg.underlay_ip, &net)?;
+    // With access neighbours a subnet is always requested, and a requested
+    // subnet is the one acquired: this is their only check against it.
     if let Some(s) = requested {
         let cidr = crate::config::Ipv4Cidr::new(s.addr, s.len)
             .context("requested subnet is not a valid CIDR")?;
@@ -354,9 +356,6 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             own.subnet
         );
     }
-    // Checked before EAL against the requested subnet; again against the
-    // one held, in case etcd gave another (a config error, exit 2).
-    cfg.check_access_neighbors(subnet_cidr, access_ip)?;
     let (ul_mtu, ac_mtu) = (
         usable_mtu(&ul_port, "underlay-mtu", data_room),
         usable_mtu(&ac_port, "access-mtu", data_room),
