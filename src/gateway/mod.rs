@@ -203,9 +203,10 @@ fn bind_metrics(addr: SocketAddr, source: Arc<SwappableSource>) -> anyhow::Resul
     })
 }
 
-/// Puts the control-plane-only source back into `/metrics` when dropped.
-/// Declared after EAL and the ports, so it runs before they are torn down:
-/// once it has run, no scrape reads them.
+/// When dropped, freezes the data plane's figures in `/metrics` (read
+/// once more, then served from memory) beside the control plane's live
+/// ones. Dropped after the workers are joined and before the ports are
+/// torn down: once it has run, no scrape reads them.
 struct DataPlaneMetrics {
     slot: Arc<SwappableSource>,
     status: Arc<ControlStatus>,
@@ -213,7 +214,10 @@ struct DataPlaneMetrics {
 
 impl Drop for DataPlaneMetrics {
     fn drop(&mut self) {
-        self.slot.set(control_source(&self.status));
+        let last = self.slot.snapshot();
+        let status = Arc::clone(&self.status);
+        self.slot
+            .set(Arc::new(move || stats::stopped_snapshot(&last, &status)));
     }
 }
 

@@ -86,11 +86,30 @@ impl Shared {
     }
 }
 
-/// `/metrics` while no data plane runs: the control plane's part only.
+/// `/metrics` before the data plane runs: the control plane's figures,
+/// the data plane's at zero.
 pub fn control_snapshot(status: &ControlStatus) -> MetricsSnapshot {
     MetricsSnapshot {
         control_only: true,
         ..control_part(status)
+    }
+}
+
+/// `/metrics` once the data plane has stopped: its last figures (`last`,
+/// read after the workers were joined, so final) beside the control
+/// plane's live ones. Counters never go back to zero while the process
+/// lives.
+pub fn stopped_snapshot(last: &MetricsSnapshot, status: &ControlStatus) -> MetricsSnapshot {
+    MetricsSnapshot {
+        ports: last.ports,
+        encap_packets: last.encap_packets,
+        decap_packets: last.decap_packets,
+        slowpath: last.slowpath.clone(),
+        drops: last.drops.clone(),
+        leases: last.leases,
+        neighbors: last.neighbors,
+        control_to_dataplane: last.control_to_dataplane.clone(),
+        ..control_snapshot(status)
     }
 }
 
@@ -167,5 +186,34 @@ mod tests {
         assert!(r.contains("  encap 7 decap 0\n"), "{r}");
         assert!(r.contains("  slowpath arp=3 fragment=1\n"), "{r}");
         assert!(r.contains("  drops no_route=2\n"), "{r}");
+    }
+
+    #[test]
+    fn once_stopped_the_data_planes_last_figures_stay_and_the_control_planes_go_on() {
+        let last = MetricsSnapshot {
+            encap_packets: 7,
+            decap_packets: 5,
+            drops: vec![("no_route", 2)],
+            leases: 3,
+            neighbors: [1, 4],
+            workers: vec![OpsWorkerStats::default()],
+            ..Default::default()
+        };
+        let status = ControlStatus::new();
+        let before = stopped_snapshot(&last, &status);
+        status.set_connected(true);
+        status.set_revision(42);
+        let after = stopped_snapshot(&last, &status);
+        for s in [&before, &after] {
+            assert!(s.control_only, "no workers run: not ready");
+            assert!(s.workers.is_empty(), "no worker to name");
+            assert_eq!(
+                (s.encap_packets, s.decap_packets, s.leases, s.neighbors),
+                (7, 5, 3, [1, 4])
+            );
+            assert_eq!(s.drops, [("no_route", 2)]);
+        }
+        assert_eq!((before.etcd_connected, before.etcd_revision), (false, 0));
+        assert_eq!((after.etcd_connected, after.etcd_revision), (true, 42));
     }
 }
