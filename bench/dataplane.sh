@@ -69,19 +69,24 @@ vxgate() {
         VXB_WORKERS=$workers VXB_LCORES=$lcores "$BENCH" 2>&1) \
     || { echo "$out" >&2; echo "bench run $1 failed" >&2; exit 1; }
   local line; line=$(sed -n 's/^RESULT //p' <<<"$out")
+  [ -n "$line" ] || { echo "$out" >&2; echo "bench run $1 printed no RESULT line" >&2; exit 1; }
   printf '%s %s %s\n' "$r" "$1" "$line" >>"$RES"
   printf '  %-14s %s\n' "$1" "$(grep -m1 Mpps <<<"$out" | sed 's/^ *//')"
 }
 # testpmd NAME MODE PCAP: Rx-pps of port 0 every second; the median after
 # the first two samples (start-up).
 testpmd() {
-  local pps
-  pps=$( { timeout -s INT $((SECS + 3)) dpdk-testpmd -l 0-1 --no-pci \
-          --vdev "net_pcap0,rx_pcap=$3,infinite_rx=1" --vdev net_null0,no-rx=1 \
-          --file-prefix vxbt --log-level=lib.eal:warning -- \
-          --forward-mode="$2" --stats-period 1 --total-num-mbufs=32768 2>/dev/null || true; } \
-        | awk '/Rx-pps:/{n++; if (n % 2 == 1) print $2}' | tail -n +3 | sort -g \
-        | awk '{a[NR]=$1} END{if (NR) print a[int((NR+1)/2)]; else print 0}')
+  local pps rc=0 log="$TMP/testpmd.log"
+  # Stopped by `timeout` (exit 124) is how every run ends; any other exit
+  # is a failure (EAL, pcap, hugepages), never a row of zeros.
+  timeout -s INT $((SECS + 3)) dpdk-testpmd -l 0-1 --no-pci \
+    --vdev "net_pcap0,rx_pcap=$3,infinite_rx=1" --vdev net_null0,no-rx=1 \
+    --file-prefix vxbt --log-level=lib.eal:warning -- \
+    --forward-mode="$2" --stats-period 1 --total-num-mbufs=32768 >"$log" 2>&1 || rc=$?
+  [ "$rc" -eq 124 ] || { tail -n 30 "$log" >&2; echo "testpmd run $1 failed (exit $rc)" >&2; exit 1; }
+  pps=$(awk '/Rx-pps:/{n++; if (n % 2 == 1) print $2}' "$log" | tail -n +3 | sort -g \
+        | awk '{a[NR]=$1} END{if (NR) print a[int((NR+1)/2)]}')
+  [ -n "$pps" ] || { tail -n 30 "$log" >&2; echo "testpmd run $1 printed no Rx-pps samples" >&2; exit 1; }
   printf '%s %s {"mpps":%s}\n' "$r" "$1" "$(awk -v p="$pps" 'BEGIN{printf "%.3f", p/1e6}')" >>"$RES"
   printf '  %-14s %.2f Mpps\n' "$1" "$(awk -v p="$pps" 'BEGIN{print p/1e6}')"
 }
@@ -96,8 +101,9 @@ floor() {
         --file-prefix vxbf --log-level=lib.eal:warning 2>&1) \
     || { echo "$out" >&2; echo "vxgate fwd run $1 failed" >&2; exit 1; }
   mpps=$(sed -n 's/.*rate \([0-9.]*\) Mpps.*/\1/p' <<<"$out")
-  printf '%s %s {"mpps":%s}\n' "$r" "$1" "${mpps:-0}" >>"$RES"
-  printf '  %-14s %s Mpps\n' "$1" "${mpps:-0}"
+  [ -n "$mpps" ] || { echo "$out" >&2; echo "vxgate fwd run $1 printed no rate" >&2; exit 1; }
+  printf '%s %s {"mpps":%s}\n' "$r" "$1" "$mpps" >>"$RES"
+  printf '  %-14s %s Mpps\n' "$1" "$mpps"
 }
 
 for r in $(seq "$ROUNDS"); do

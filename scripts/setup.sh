@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev protobuf-compiler
       etcd-server etcd-client iproute2 iputils-ping tshark tcpdump python3 openssl
-      netcat-openbsd procps curl ethtool)
+      netcat-openbsd procps curl ca-certificates ethtool)
 
 need_install=()
 for p in "${PKGS[@]}"; do

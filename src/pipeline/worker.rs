@@ -87,6 +87,10 @@ impl Worker {
     pub fn run(mut self, stop: &AtomicBool) {
         let (mut busy, mut idle, mut packets) = (0u64, 0u64, 0u64);
         let mut round = 0u32;
+        // On this lcore's thread, before the loop: arc-swap's per-thread
+        // registration (one allocation) happens here, not at the first
+        // table rebuild inside the loop.
+        self.lookup.leases.leases.reload();
         while !stop.load(Relaxed) {
             // The clock (for the ICMP rate limiter) every 16 rounds: reading
             // the TSC costs tens of cycles in a VM, and 16 rounds are a few µs.

@@ -655,6 +655,15 @@ fn free_aside<T: Send + 'static>(x: T, big: bool) {
 }
 
 impl<V: Packed> Reader<V> {
+    /// Loads the current table whether or not it changed. The first load
+    /// on a thread registers that thread with arc-swap (a one-time
+    /// allocation): a worker does it once before its loop, so the loop's
+    /// first `refresh` after a rebuild allocates nothing.
+    pub fn reload(&mut self) {
+        self.generation = self.shared.generation.load(Ordering::Acquire);
+        self.table = self.shared.table.load_full();
+    }
+
     /// Switches to the newest table if the writer published one. Call at a
     /// burst boundary: one load of a generation word when nothing changed.
     #[inline]
@@ -887,6 +896,24 @@ mod tests {
         mean_displacement(&w);
         assert!(w.capacity() >= 2 * w.len());
         holds_exactly(&w, &mut r, model, 0..3000);
+    }
+
+    #[test]
+    fn a_reload_takes_the_newest_table_and_leaves_nothing_for_refresh() {
+        let (mut w, mut r) = map::<Val>(4);
+        for k in 0..1000 {
+            w.insert(k, val(k, 1));
+        }
+        assert!(
+            w.generation() > 0,
+            "the inserts must have rebuilt the table"
+        );
+        assert_eq!(r.get(999), None, "not refreshed yet");
+        r.reload();
+        assert_eq!(r.get(999), Some(val(999, 1)));
+        let table = Arc::as_ptr(&r.table);
+        r.refresh();
+        assert_eq!(Arc::as_ptr(&r.table), table, "already the newest");
     }
 
     /// Writer and (refreshed) reader hold exactly `model` over `keys`, and

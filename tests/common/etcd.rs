@@ -80,7 +80,7 @@ impl Etcd {
             member: None,
             extra_args: Vec::new(),
         };
-        e.spawn(e.client_port);
+        e.spawn_first();
         e
     }
 
@@ -109,7 +109,7 @@ impl Etcd {
             member: None,
             extra_args: vec!["--auth-token".into(), token],
         };
-        e.spawn(e.client_port);
+        e.spawn_first();
         e
     }
 
@@ -153,8 +153,11 @@ impl Etcd {
         for m in &mut members {
             m.spawn_child(m.client_port);
         }
-        for m in &members {
-            m.wait_healthy(m.client_port);
+        for m in &mut members {
+            let port = m.client_port;
+            if let Err(e) = m.wait_healthy(port) {
+                panic!("cluster member: {e}");
+            }
         }
         members
     }
@@ -181,7 +184,27 @@ impl Etcd {
 
     fn spawn(&mut self, client_port: u16) {
         self.spawn_child(client_port);
-        self.wait_healthy(client_port);
+        if let Err(e) = self.wait_healthy(client_port) {
+            panic!("{e}");
+        }
+    }
+
+    /// The first start, on ports `free_port` picked: another process may
+    /// take one of them between that pick and etcd's bind (tests run in
+    /// parallel), so a start that lost its port is retried on fresh ones.
+    fn spawn_first(&mut self) {
+        for _ in 0..4 {
+            self.spawn_child(self.client_port);
+            match self.wait_healthy(self.client_port) {
+                Ok(()) => return,
+                Err(e) => eprintln!("etcd start retried on other ports: {e}"),
+            }
+            self.kill();
+            let _ = std::fs::remove_dir_all(self.data_dir());
+            self.client_port = free_port();
+            self.peer_port = free_port();
+        }
+        panic!("etcd did not start on four pairs of free ports");
     }
 
     fn spawn_child(&mut self, client_port: u16) {
@@ -254,22 +277,42 @@ impl Etcd {
         c
     }
 
-    fn wait_healthy(&self, port: u16) {
+    /// Waits until this etcd answers on `port`. `Err`: it exited (a port
+    /// taken, say) or the port answers for another etcd (ours lost the
+    /// race for it); a start that never gets healthy fails the test.
+    fn wait_healthy(&mut self, port: u16) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let log = |dir: &Path| std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default();
         loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(format!(
+                    "etcd exited ({status}); log: {}",
+                    log(self.dir.path())
+                ));
+            }
             let out = self
                 .ctl_cmd(port)
                 .args(["endpoint", "health"])
                 .output()
                 .expect("run etcdctl");
             if out.status.success() {
-                return;
+                // Healthy: ours only if the member list names our peer URL.
+                let members = self.ctl_cmd(port).args(["member", "list"]).output();
+                let ours = format!("127.0.0.1:{},", self.peer_port);
+                return match members {
+                    Ok(m) if String::from_utf8_lossy(&m.stdout).contains(&ours) => Ok(()),
+                    Ok(m) => Err(format!(
+                        "port {port} answers for another etcd: {}",
+                        String::from_utf8_lossy(&m.stdout)
+                    )),
+                    Err(e) => Err(format!("etcdctl member list: {e}")),
+                };
             }
             assert!(
                 Instant::now() < deadline,
                 "etcd did not become healthy: {}\nlog: {}",
                 String::from_utf8_lossy(&out.stderr),
-                std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+                log(self.dir.path())
             );
             std::thread::sleep(Duration::from_millis(100));
         }

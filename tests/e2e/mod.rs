@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 /// Runs a command; panics with its output when it fails.
@@ -122,12 +122,26 @@ pub struct Topology {
     pub nodes: Vec<Node>,
     namespaces: Vec<String>,
     children: Vec<Child>,
+    /// Each spawned process's stdout and stderr (`<i>.out`, `<i>.err`):
+    /// files, not pipes, so a chatty process never blocks on a full pipe.
+    logs: tempfile::TempDir,
 }
+
+/// Set while a `Topology` lives: its names come from the process id, so
+/// a second one in the same process (plain `cargo test` runs tests as
+/// threads) would tear down the first one's namespaces.
+static TOPOLOGY_LIVES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl Topology {
     /// The underlay: a bridge in its own namespace.
     pub fn new(net: Net) -> Topology {
-        let tag = format!("{}", std::process::id() % 100000);
+        assert!(
+            !TOPOLOGY_LIVES.swap(true, std::sync::atomic::Ordering::SeqCst),
+            "one end-to-end topology per process: run these tests with cargo nextest"
+        );
+        // Five digits always: no tag is a prefix of another's (the
+        // teardown's `rm -rf` of EAL runtime dirs matches on it).
+        let tag = format!("{:05}", std::process::id() % 100000);
         let ul = format!("vxe{tag}ul");
         let mut t = Topology {
             tag,
@@ -136,6 +150,7 @@ impl Topology {
             nodes: Vec::new(),
             namespaces: Vec::new(),
             children: Vec::new(),
+            logs: tempfile::tempdir().expect("tempdir for process output"),
         };
         t.add_ns(&ul);
         sh(&format!(
@@ -351,14 +366,27 @@ impl Topology {
 
     /// Starts a process inside `ns`; it is killed when the topology drops.
     pub fn spawn(&mut self, ns: &str, cmd: &str) -> usize {
+        let i = self.children.len();
+        let file = |ext: &str| {
+            std::fs::File::create(self.logs.path().join(format!("{i}.{ext}")))
+                .expect("process output file")
+        };
         let child = Command::new("ip")
             .args(["netns", "exec", ns, "sh", "-c", &format!("exec {cmd}")])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(file("out"))
+            .stderr(file("err"))
             .spawn()
             .expect("spawn in namespace");
         self.children.push(child);
-        self.children.len() - 1
+        i
+    }
+
+    /// What spawned process `i` has written so far: stdout, then stderr.
+    pub fn output_so_far(&self, i: usize) -> String {
+        let read = |ext: &str| {
+            std::fs::read_to_string(self.logs.path().join(format!("{i}.{ext}"))).unwrap_or_default()
+        };
+        read("out") + &read("err")
     }
 
     pub fn child(&mut self, i: usize) -> &mut Child {
@@ -378,15 +406,7 @@ impl Topology {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let mut out = String::new();
-        use std::io::Read;
-        if let Some(mut s) = self.children[i].stdout.take() {
-            s.read_to_string(&mut out).ok();
-        }
-        if let Some(mut s) = self.children[i].stderr.take() {
-            s.read_to_string(&mut out).ok();
-        }
-        out
+        self.output_so_far(i)
     }
 
     pub fn ping(&self, ns: &str, dst: Ipv4Addr, count: u32) -> bool {
@@ -446,12 +466,15 @@ impl Topology {
     ) -> (usize, usize) {
         let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/tcpxfer.py");
         let srv = self.spawn(to, &format!("python3 {py} serve {port}"));
-        {
-            use std::io::BufRead;
-            let out = self.children[srv].stdout.as_mut().unwrap();
-            let mut line = String::new();
-            std::io::BufReader::new(out).read_line(&mut line).unwrap();
-            assert!(line.contains("listening"), "server did not start: {line:?}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.output_so_far(srv).contains("listening") {
+            let exited = self.children[srv].try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "server did not start: {}",
+                self.output_so_far(srv)
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
         let cli = self.spawn(from, &format!("python3 {py} send {to_ip} {port} {what}"));
         (srv, cli)
@@ -460,6 +483,12 @@ impl Topology {
     pub fn tcp_transfer_finish(&mut self, (srv, cli): (usize, usize)) -> (u64, f64) {
         let sent = self.wait_output(cli, Duration::from_secs(120));
         let got = self.wait_output(srv, Duration::from_secs(120));
+        // The server's first line said it was listening (`tcp_sender`).
+        let got = got
+            .lines()
+            .filter(|l| !l.contains("listening"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let s: Vec<&str> = sent.split_whitespace().collect();
         let g: Vec<&str> = got.split_whitespace().collect();
         assert!(
@@ -485,6 +514,7 @@ impl Drop for Topology {
                 "for p in $(ip netns pids {ns} 2>/dev/null); do kill -9 $p; done; ip netns del {ns} 2>/dev/null"
             ));
         }
+        TOPOLOGY_LIVES.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
