@@ -1,17 +1,51 @@
 //! Scrapes `/metrics` over real HTTP from a fixed snapshot and checks every
 //! SPEC metric name with its value, in both exposition formats: Prometheus
 //! text 0.0.4 by default, OpenMetrics when the `Accept` header asks for it.
-use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vxgate::ops::metrics::{DROP_REASONS, SLOWPATH_KINDS};
+use vxgate::ops::http::{MAX_HANDLERS, MAX_WAITING};
 use vxgate::ops::{
-    serve, HistogramSnapshot, MetricsSnapshot, MetricsSource, PortStats, WorkerStats,
+    serve, serve_with, HistogramSnapshot, Limits, MetricsSnapshot, MetricsSource, PortStats,
+    WorkerStats,
 };
+
+/// The SPEC's drop reasons, in order: spelled out here, not taken from the
+/// code under test.
+const SPEC_DROP_REASONS: [&str; 16] = [
+    "truncated",
+    "bad_ipv4",
+    "bad_checksum",
+    "outer_fragment",
+    "not_for_us",
+    "bad_vxlan_flags",
+    "unknown_vni",
+    "unknown_vtep",
+    "spoofed_inner_mac",
+    "wrong_inner_dst_mac",
+    "not_ipv4",
+    "ttl_expired",
+    "no_route",
+    "no_neighbor",
+    "mtu_exceeded",
+    "tx_full",
+];
+
+/// The SPEC's slow-path kinds.
+const SPEC_SLOWPATH_KINDS: [&str; 3] = ["arp", "icmp", "fragment"];
+
+/// Long enough that a test needing a client's request deadline to pass
+/// would hang (and fail its read timeout) rather than pass slowly.
+fn long_deadline() -> Limits {
+    Limits {
+        request_deadline: Duration::from_secs(600),
+        ..Limits::default()
+    }
+}
 
 /// A fixed snapshot with a distinct value everywhere, counting scrapes.
 struct Fixed {
@@ -46,7 +80,7 @@ fn snapshot() -> MetricsSnapshot {
         encap_packets: 301,
         decap_packets: 302,
         slowpath: vec![("arp", 11), ("icmp", 12)],
-        drops: DROP_REASONS
+        drops: SPEC_DROP_REASONS
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != 3) // outer_fragment left out: must read 0
@@ -144,13 +178,13 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
     }
     expect.push(("vxgate_encap_packets_total".into(), 301.0));
     expect.push(("vxgate_decap_packets_total".into(), 302.0));
-    for (kind, v) in SLOWPATH_KINDS.iter().zip([11.0, 12.0, 0.0]) {
+    for (kind, v) in SPEC_SLOWPATH_KINDS.iter().zip([11.0, 12.0, 0.0]) {
         expect.push((
             format!("vxgate_slowpath_packets_total{{kind=\"{kind}\"}}"),
             v,
         ));
     }
-    for (i, reason) in DROP_REASONS.iter().enumerate() {
+    for (i, reason) in SPEC_DROP_REASONS.iter().enumerate() {
         let v = if i == 3 { 0.0 } else { 1000.0 + i as f64 };
         expect.push((format!("vxgate_drops_total{{reason=\"{reason}\"}}"), v));
     }
@@ -204,6 +238,24 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
         m.len(),
         expect.len(),
         "no sample beyond the contract:\n{body}"
+    );
+    // Exactly the SPEC's label sets, no more, no fewer.
+    let labels = |family: &str, label: &str| -> BTreeSet<String> {
+        let prefix = format!("{family}{{{label}=\"");
+        m.keys()
+            .filter_map(|k| k.strip_prefix(&prefix)?.strip_suffix("\"}"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let set =
+        |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| n.to_string()).collect() };
+    assert_eq!(
+        labels("vxgate_drops_total", "reason"),
+        set(&SPEC_DROP_REASONS)
+    );
+    assert_eq!(
+        labels("vxgate_slowpath_packets_total", "kind"),
+        set(&SPEC_SLOWPATH_KINDS)
     );
 
     // In 0.0.4, counter families are named with their _total suffix.
@@ -354,7 +406,9 @@ fn slow_and_idle_clients_do_not_hold_up_a_scrape() {
         snapshot: snapshot(),
         scrapes: AtomicU64::new(0),
     });
-    let server = serve("127.0.0.1:0".parse().unwrap(), source).unwrap();
+    // Clients are never cut off by their deadline during the test: only a
+    // server that serves connections concurrently passes.
+    let server = serve_with("127.0.0.1:0".parse().unwrap(), source, long_deadline()).unwrap();
     let addr = server.local_addr();
     // Three connections that never send anything, and one that sends a
     // byte every 500 ms (each read succeeds well within any per-read
@@ -363,8 +417,8 @@ fn slow_and_idle_clients_do_not_hold_up_a_scrape() {
     let dribbler = Dribbler::start(addr);
 
     let mut s = TcpStream::connect(addr).unwrap();
-    // Far longer than the server's request deadline: a server that serves
-    // the slow clients first fails this read instead of a timing check.
+    // A server that serves the slow clients first fails this read instead
+    // of a timing check.
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
@@ -384,5 +438,141 @@ fn slow_and_idle_clients_do_not_hold_up_a_scrape() {
 
     drop(dribbler);
     drop(idle);
+    server.shutdown();
+}
+
+/// Sends `request` and returns the whole reply, failing on a reset.
+fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)
+        .expect("the whole reply, then an orderly close");
+    resp
+}
+
+fn fixed_server(limits: Limits) -> vxgate::ops::MetricsServer {
+    let source = Arc::new(Fixed {
+        snapshot: snapshot(),
+        scrapes: AtomicU64::new(0),
+    });
+    serve_with("127.0.0.1:0".parse().unwrap(), source, limits).unwrap()
+}
+
+/// A reply to HEAD is the head of the reply to GET, whatever its status.
+#[test]
+fn head_replies_have_no_body_whatever_the_status() {
+    let server = fixed_server(Limits::default());
+    let addr = server.local_addr();
+    for (rest, status) in [
+        ("/metrics HTTP/1.1", "200 "),
+        ("/healthz HTTP/1.0", "200 "),
+        ("/nope HTTP/1.1", "404 "),
+        ("/metrics SPDY/3", "400 "),
+        ("/metrics", "400 "),
+    ] {
+        let get = exchange(addr, format!("GET {rest}\r\n\r\n").as_bytes());
+        let head = exchange(addr, format!("HEAD {rest}\r\n\r\n").as_bytes());
+        let (get_head, get_body) = get.split_once("\r\n\r\n").unwrap();
+        assert!(get_head.starts_with(&format!("HTTP/1.1 {status}")), "{get}");
+        assert!(!get_body.is_empty(), "{get}");
+        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{head}");
+        assert!(
+            head.ends_with("\r\n\r\n"),
+            "HEAD {rest}: no body bytes: {head:?}"
+        );
+        assert!(
+            head.contains(&format!("\r\nContent-Length: {}\r\n", get_body.len())),
+            "HEAD {rest}: the length GET sends: {head}"
+        );
+    }
+    server.shutdown();
+}
+
+/// RFC 9112 3.2.2: a server must accept the absolute form, which clients
+/// send to a proxy and some send anyway.
+#[test]
+fn absolute_form_targets_are_served() {
+    let server = fixed_server(Limits::default());
+    let addr = server.local_addr();
+    let reply = exchange(
+        addr,
+        format!("GET http://{addr}/metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    );
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert_eq!(
+        samples(body),
+        samples(&vxgate::ops::metrics::encode(&snapshot(), Default::default()).unwrap())
+    );
+    for (target, status) in [
+        (format!("HTTPS://{addr}/healthz?probe=1"), "200 "),
+        (format!("http://{addr}/readyz"), "200 "),
+        (format!("http://{addr}/nope"), "404 "),
+        (format!("http://{addr}"), "404 "),
+    ] {
+        let reply = exchange(addr, format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes());
+        assert!(
+            reply.starts_with(&format!("HTTP/1.1 {status}")),
+            "{target}: {reply}"
+        );
+    }
+    server.shutdown();
+}
+
+/// An error reply to a request with a body the server does not read must
+/// still arrive whole: closing with unread input would reset it.
+#[test]
+fn an_error_reply_to_a_large_request_arrives_whole() {
+    let server = fixed_server(Limits::default());
+    let addr = server.local_addr();
+    let body = vec![b'x'; 100_000];
+    for head in [
+        "POST /metrics HTTP/1.1\r\nContent-Length: 100000\r\n\r\n",
+        "GET /nope HTTP/1.1\r\nContent-Length: 100000\r\n\r\n",
+    ] {
+        let mut request = head.as_bytes().to_vec();
+        request.extend_from_slice(&body);
+        let reply = exchange(addr, &request);
+        let status = if head.starts_with("POST") {
+            "405 "
+        } else {
+            "404 "
+        };
+        assert!(reply.starts_with(&format!("HTTP/1.1 {status}")), "{reply}");
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())),
+            "{reply}"
+        );
+    }
+    server.shutdown();
+}
+
+/// Connections that never send a byte, more than there are handlers and
+/// waiting places, must not deny a scrape. Their request deadline outlasts
+/// the test: a server that lets them hold its handlers fails here.
+#[test]
+fn idle_connections_do_not_deny_a_scrape() {
+    let server = fixed_server(long_deadline());
+    let addr = server.local_addr();
+    let idle: Vec<TcpStream> = (0..MAX_HANDLERS.max(MAX_WAITING) + 4)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    for _ in 0..3 {
+        let reply = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    }
+    // Some idle ones were evicted (closed) for the scrapes; none got a reply.
+    for mut s in idle {
+        s.set_nonblocking(true).unwrap();
+        match s.read(&mut [0u8; 1]) {
+            Ok(0) => {}
+            Err(e)
+                if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::ConnectionReset => {}
+            r => panic!("an idle connection got {r:?}"),
+        }
+    }
     server.shutdown();
 }

@@ -3,15 +3,22 @@
 //! a few connections at a time, bounded reads under an overall deadline,
 //! never a panic on client input.
 //!
-//! One thread accepts; each connection gets its own short-lived handler
-//! thread, at most [`MAX_HANDLERS`] at once. A connection beyond that is
-//! answered 503 and closed at once rather than queued: a slow or idle
-//! client must never hold up a scrape behind it.
+//! One thread accepts; each connection gets its own short-lived thread.
+//! Idle or slow clients must never starve a scrape, which sends its whole
+//! request head at once: a connection takes one of [`MAX_HANDLERS`] handler
+//! slots only once its head has come. Until then it is one of at most
+//! [`MAX_WAITING`] waiting connections, and a new connection beyond those
+//! evicts the oldest waiting one of the peer with the most (so a client
+//! opening many evicts its own). A head that finds every slot taken is
+//! answered 503 rather than queued. Threads stay bounded (`max_threads`).
+use std::cmp::Reverse;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,15 +27,22 @@ use super::metrics::{self, ExpositionFormat, MetricsSource};
 
 /// Longest request head accepted; scrapers send a few hundred bytes.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
-/// Connections served at once; Prometheus needs one, curl another.
+/// Requests answered at once; Prometheus needs one, curl another.
 pub const MAX_HANDLERS: usize = 8;
+/// Connections still sending their request head, at most.
+pub const MAX_WAITING: usize = 16;
 /// Time a client has to send its whole request head (not per read: a
 /// client dribbling a byte at a time is cut off too).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Time to write a whole reply.
 const WRITE_DEADLINE: Duration = Duration::from_secs(5);
-/// How long the 431 reply waits for the client to stop sending.
+/// How long an error reply waits for the client to stop sending.
 const LINGER: Duration = Duration::from_millis(500);
+/// Most request bytes an error reply reads and throws away.
+const LINGER_BYTES: usize = 16 * MAX_REQUEST_BYTES;
+/// Connections refused by the accept loop that wait to be drained; more
+/// are closed at once.
+const CLOSER_QUEUE: usize = 16;
 /// At most one warning per kind and interval from the accept loop.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -36,6 +50,7 @@ const WARN_INTERVAL: Duration = Duration::from_secs(10);
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_handlers: usize,
+    pub max_waiting: usize,
     pub request_deadline: Duration,
 }
 
@@ -43,8 +58,18 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_handlers: MAX_HANDLERS,
+            max_waiting: MAX_WAITING,
             request_deadline: REQUEST_DEADLINE,
         }
+    }
+}
+
+impl Limits {
+    /// Connection threads at most: handlers, waiting ones, and as many
+    /// again that are ending (evicted ones end at once; a head that found
+    /// no slot is answered 503 within the write and linger deadlines).
+    fn max_threads(&self) -> usize {
+        self.max_handlers + 2 * self.max_waiting.max(1)
     }
 }
 
@@ -53,49 +78,150 @@ impl Default for Limits {
 pub struct MetricsServer {
     local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    active: Arc<Active>,
+    conns: Arc<Conns>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Handler threads running now, and a signal when one ends.
-#[derive(Debug, Default)]
-struct Active {
-    count: Mutex<usize>,
+/// The connection threads and what they hold.
+#[derive(Debug)]
+struct Conns {
+    state: Mutex<ConnState>,
+    /// Signalled when a connection thread ends.
     ended: Condvar,
+    warn: RateLimitedLog,
 }
 
-impl Active {
-    /// Takes a slot unless `max` are taken.
-    fn try_acquire(&self, max: usize) -> bool {
-        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        if *n >= max {
-            return false;
+#[derive(Debug, Default)]
+struct ConnState {
+    /// Connection threads alive, whatever they do.
+    threads: usize,
+    /// Threads holding a handler slot.
+    handling: usize,
+    next_id: u64,
+    /// Connections still sending their head, oldest first.
+    waiting: VecDeque<Waiting>,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    id: u64,
+    peer: IpAddr,
+    /// Shut down to evict it: its thread's read then returns at once.
+    stream: TcpStream,
+}
+
+impl Conns {
+    fn new() -> Self {
+        Conns {
+            state: Mutex::default(),
+            ended: Condvar::new(),
+            // EMFILE or a flood of connections would otherwise log every
+            // 100 ms or every connection.
+            warn: RateLimitedLog::new(WARN_INTERVAL),
         }
-        *n += 1;
-        true
     }
 
-    fn release(&self) {
-        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        *n = n.saturating_sub(1);
-        self.ended.notify_all();
+    fn lock(&self) -> MutexGuard<'_, ConnState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until every handler has ended (each is bounded by its deadlines).
+    /// Registers a new connection as waiting for its head, evicting one if
+    /// as many wait as may; `None` when it must be refused.
+    fn admit(self: &Arc<Self>, stream: &TcpStream, peer: IpAddr, limits: &Limits) -> Option<Conn> {
+        let handle = stream.try_clone().ok()?;
+        let mut st = self.lock();
+        if st.threads >= limits.max_threads() {
+            return None;
+        }
+        if st.waiting.len() >= limits.max_waiting.max(1) {
+            let peers: Vec<IpAddr> = st.waiting.iter().map(|w| w.peer).collect();
+            if let Some(old) = victim(&peers).and_then(|i| st.waiting.remove(i)) {
+                tracing::debug!(peer = %old.peer, "metrics endpoint: idle connection evicted");
+                let _ = old.stream.shutdown(Shutdown::Both);
+            }
+        }
+        st.threads += 1;
+        st.next_id += 1;
+        let id = st.next_id;
+        st.waiting.push_back(Waiting {
+            id,
+            peer,
+            stream: handle,
+        });
+        Some(Conn {
+            conns: Arc::clone(self),
+            id,
+        })
+    }
+
+    /// Evicts every waiting connection (shutdown need not wait for them).
+    fn evict_all(&self) {
+        for w in self.lock().waiting.drain(..) {
+            let _ = w.stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Waits until every connection thread has ended (each is bounded by
+    /// its deadlines).
     fn wait_idle(&self) {
-        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        while *n > 0 {
-            n = self.ended.wait(n).unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock();
+        while st.threads > 0 {
+            st = self.ended.wait(st).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
 
-/// Releases a handler slot when the handler thread ends, also on a panic.
-struct Slot(Arc<Active>);
+/// The oldest waiting connection of the peer with the most; `peers` is
+/// oldest first.
+fn victim(peers: &[IpAddr]) -> Option<usize> {
+    let count = |p: &IpAddr| peers.iter().filter(|q| *q == p).count();
+    peers
+        .iter()
+        .enumerate()
+        .min_by_key(|(i, p)| (Reverse(count(p)), *i))
+        .map(|(i, _)| i)
+}
 
-impl Drop for Slot {
+/// One connection thread; ends its registration when dropped, also on a
+/// panic or when the thread could not be started.
+struct Conn {
+    conns: Arc<Conns>,
+    id: u64,
+}
+
+impl Conn {
+    /// The head has come: no longer evictable.
+    fn head_done(&self) {
+        self.conns.lock().waiting.retain(|w| w.id != self.id);
+    }
+
+    /// A handler slot unless `max` are taken.
+    fn try_handle(&self, max: usize) -> Option<Handling> {
+        let mut st = self.conns.lock();
+        if st.handling >= max {
+            return None;
+        }
+        st.handling += 1;
+        Some(Handling(Arc::clone(&self.conns)))
+    }
+}
+
+impl Drop for Conn {
     fn drop(&mut self) {
-        self.0.release();
+        let mut st = self.conns.lock();
+        st.waiting.retain(|w| w.id != self.id);
+        st.threads = st.threads.saturating_sub(1);
+        self.conns.ended.notify_all();
+    }
+}
+
+/// A handler slot, released when dropped.
+struct Handling(Arc<Conns>);
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.handling = st.handling.saturating_sub(1);
     }
 }
 
@@ -114,18 +240,18 @@ pub fn serve_with(
     let listener = TcpListener::bind(addr)?;
     let local_addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let active = Arc::new(Active::default());
+    let conns = Arc::new(Conns::new());
     let thread = {
-        let (stop, active) = (Arc::clone(&stop), Arc::clone(&active));
+        let (stop, conns) = (Arc::clone(&stop), Arc::clone(&conns));
         std::thread::Builder::new()
             .name("vxgate-metrics".into())
-            .spawn(move || accept_loop(&listener, &source, &stop, &active, limits))?
+            .spawn(move || accept_loop(&listener, &source, &stop, &conns, limits))?
     };
     tracing::info!(%local_addr, "metrics served at http://{local_addr}/metrics");
     Ok(MetricsServer {
         local_addr,
         stop,
-        active,
+        conns,
         thread: Some(thread),
     })
 }
@@ -135,8 +261,9 @@ impl MetricsServer {
         self.local_addr
     }
 
-    /// Stops accepting, joins the accept thread and waits for the requests
-    /// in flight (at most their deadlines).
+    /// Stops accepting, joins the accept thread, drops the connections
+    /// still sending their head and waits for the requests in flight (at
+    /// most their deadlines).
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }
@@ -159,10 +286,12 @@ impl MetricsServer {
         if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
             let _ = thread.join();
         }
-        // Else the thread stays parked in accept(); it holds only the socket.
+        // Else the thread stays parked in accept(); it holds only the socket
+        // and admits nothing more (it checks `stop` first).
         // Handlers may read the source: the caller may free what it reads
         // once this returns.
-        self.active.wait_idle();
+        self.conns.evict_all();
+        self.conns.wait_idle();
     }
 }
 
@@ -176,18 +305,22 @@ fn accept_loop(
     listener: &TcpListener,
     source: &Arc<dyn MetricsSource>,
     stop: &AtomicBool,
-    active: &Arc<Active>,
+    conns: &Arc<Conns>,
     limits: Limits,
 ) {
-    // EMFILE or a flood of connections would otherwise log every 100 ms
-    // or every connection.
-    let warn = RateLimitedLog::new(WARN_INTERVAL);
-    for conn in listener.incoming() {
+    let warn = &conns.warn;
+    let (to_closer, queued) = mpsc::sync_channel(CLOSER_QUEUE);
+    // Without it, refused connections are closed at once (try_send fails).
+    let closer = std::thread::Builder::new()
+        .name("vxgate-metrics-close".into())
+        .spawn(move || closer(queued));
+    loop {
+        let conn = listener.accept();
         if stop.load(Ordering::SeqCst) {
-            return;
+            break;
         }
-        let stream = match conn {
-            Ok(stream) => stream,
+        let (stream, peer) = match conn {
+            Ok(conn) => conn,
             Err(e) => {
                 if let Some(suppressed) = warn.check("accept") {
                     tracing::warn!(error = %e, suppressed, "metrics endpoint cannot accept connections");
@@ -197,65 +330,82 @@ fn accept_loop(
                 continue;
             }
         };
-        if !active.try_acquire(limits.max_handlers) {
-            if let Some(suppressed) = warn.check("busy") {
+        let Some(conn) = conns.admit(&stream, peer.ip(), &limits) else {
+            if let Some(suppressed) = warn.check("threads") {
                 tracing::warn!(
-                    max = limits.max_handlers,
+                    max = limits.max_threads(),
                     suppressed,
                     "metrics endpoint busy: connection refused (503)"
                 );
             }
-            refuse(stream);
+            refuse(stream, &to_closer);
             continue;
-        }
-        let slot = Slot(Arc::clone(active));
+        };
         let source = Arc::clone(source);
         let spawned = std::thread::Builder::new()
             .name("vxgate-metrics-req".into())
             .spawn(move || {
-                let _slot = slot;
-                if let Err(e) = handle(stream, &*source, limits.request_deadline) {
+                if let Err(e) = handle(stream, &conn, &*source, &limits) {
                     tracing::debug!(error = %e, "metrics request failed");
                 }
             });
         if let Err(e) = spawned {
-            // The closure (its slot and stream) was dropped: the slot is free.
+            // The closure (its registration and stream) was dropped.
             if let Some(suppressed) = warn.check("spawn") {
                 tracing::warn!(error = %e, suppressed, "metrics endpoint cannot start a handler thread");
             }
         }
     }
+    drop(to_closer);
+    if let Ok(closer) = closer {
+        let _ = closer.join();
+    }
 }
 
-/// Answers 503 without reading the request and without ever blocking the
-/// accept loop: the reply fits an empty socket buffer.
-fn refuse(stream: TcpStream) {
-    let _ = stream.set_nonblocking(true);
-    let reply = Reply::new(
+/// The 503 for a connection or a request beyond the limits.
+fn busy() -> Reply {
+    Reply::new(
         "503 Service Unavailable",
         "text/plain",
         "too many connections; retry\n",
     )
-    .header("Retry-After: 1");
+    .header("Retry-After: 1")
+}
+
+/// Answers 503 from the accept loop, which must never block: the reply
+/// fits an empty socket buffer, and the closer thread, not this loop,
+/// reads what the client sends (see [`linger`]).
+fn refuse(stream: TcpStream, closer: &SyncSender<(TcpStream, Instant)>) {
+    let _ = stream.set_nonblocking(true);
+    // What has come already says whether it is a HEAD.
+    let mut start = [0u8; 5];
+    let n = stream.peek(&mut start).unwrap_or(0);
+    let reply = busy().head_only(is_head(&start[..n]));
     let _ = (&stream).write_all(&reply.bytes());
     let _ = stream.shutdown(Shutdown::Write);
+    // Closed at once when the closer is behind (a flood).
+    let _ = closer.try_send((stream, Instant::now() + LINGER));
+}
+
+/// Drains refused connections one after the other, each until its own
+/// deadline: all are closed within [`LINGER`] of the last refusal.
+fn closer(queued: Receiver<(TcpStream, Instant)>) {
+    for (stream, deadline) in queued {
+        let _ = stream.set_nonblocking(false);
+        drain(&stream, deadline);
+    }
 }
 
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
     Metrics {
-        head_only: bool,
         format: ExpositionFormat,
     },
     /// `/healthz`: the process answers (liveness).
-    Health {
-        head_only: bool,
-    },
+    Health,
     /// `/readyz`: the data plane forwards for a subnet we hold (readiness).
-    Ready {
-        head_only: bool,
-    },
+    Ready,
     NotFound,
     MethodNotAllowed,
     BadRequest,
@@ -264,15 +414,16 @@ enum Route {
 
 fn handle(
     mut stream: TcpStream,
+    conn: &Conn,
     source: &dyn MetricsSource,
-    request_deadline: Duration,
+    limits: &Limits,
 ) -> io::Result<()> {
-    let deadline = Instant::now() + request_deadline;
+    let deadline = Instant::now() + limits.request_deadline;
     let mut buf = [0u8; MAX_REQUEST_BYTES];
     let mut len = 0;
-    let route = loop {
+    let (route, head_len) = loop {
         if len == buf.len() {
-            break Route::TooLarge;
+            break (Route::TooLarge, len);
         }
         // The timeout is what is left of the request's time, so many slow
         // reads cannot add up to more.
@@ -282,39 +433,69 @@ fn handle(
             r => r?,
         };
         if n == 0 {
-            // Closed before a full request head.
+            // Closed (or evicted) before a full request head.
             return Ok(());
         }
         len += n;
         if let Some(end) = find_head_end(&buf[..len]) {
-            break route(&buf[..end]);
+            break (route(&buf[..end]), end);
         }
     };
+    conn.head_done();
+    // Any reply to a HEAD, whatever its status, is the head only.
+    let head_only = is_head(&buf[..len]);
+    // Unread input makes the close a reset, which can destroy the reply:
+    // likely after an error, or when bytes past the head (a body) came.
+    let must_linger = len > head_len
+        || matches!(
+            route,
+            Route::NotFound | Route::MethodNotAllowed | Route::BadRequest | Route::TooLarge
+        );
     let write_deadline = Instant::now() + WRITE_DEADLINE;
-    let s = &mut stream;
+    let Some(_handling) = conn.try_handle(limits.max_handlers) else {
+        if let Some(suppressed) = conn.conns.warn.check("busy") {
+            tracing::warn!(
+                max = limits.max_handlers,
+                suppressed,
+                "metrics endpoint busy: request refused (503)"
+            );
+        }
+        busy()
+            .head_only(head_only)
+            .send(&mut stream, write_deadline)?;
+        linger(&stream);
+        return Ok(());
+    };
+    answer(route, source)
+        .head_only(head_only)
+        .send(&mut stream, write_deadline)?;
+    if must_linger {
+        linger(&stream);
+    }
+    Ok(())
+}
+
+/// The reply to `route`, in full (the caller drops the body of a HEAD).
+fn answer(route: Route, source: &dyn MetricsSource) -> Reply {
     match route {
-        Route::Metrics { head_only, format } => {
+        Route::Metrics { format } => {
             // In builds that unwind (tests, dev), a panicking source must not
             // take the endpoint down with it. Release builds abort on panic
             // (Cargo.toml): the process ends and its supervisor restarts it.
             let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 metrics::encode(&source.snapshot(), format).ok()
             }));
-            let (status, content_type, body) = match encoded.ok().flatten() {
-                Some(body) => ("200 OK", format.content_type(), body),
-                None => (
+            match encoded.ok().flatten() {
+                Some(body) => Reply::new("200 OK", format.content_type(), body),
+                None => Reply::new(
                     "500 Internal Server Error",
                     "text/plain",
-                    "encoding metrics failed\n".to_owned(),
+                    "encoding metrics failed\n",
                 ),
-            };
-            let reply = Reply::new(status, content_type, &body);
-            reply.head_only(head_only).send(s, write_deadline)
+            }
         }
-        Route::Health { head_only } => Reply::new("200 OK", "text/plain", "ok\n")
-            .head_only(head_only)
-            .send(s, write_deadline),
-        Route::Ready { head_only } => {
+        Route::Health => Reply::new("200 OK", "text/plain", "ok\n"),
+        Route::Ready => {
             let snapshot = std::panic::catch_unwind(AssertUnwindSafe(|| source.snapshot())).ok();
             let (status, body) = match snapshot.as_ref().map(readiness) {
                 Some(Ok(())) => ("200 OK", "ready\n".to_owned()),
@@ -324,33 +505,22 @@ fn handle(
                     "reading the state failed\n".to_owned(),
                 ),
             };
-            Reply::new(status, "text/plain", &body)
-                .head_only(head_only)
-                .send(s, write_deadline)
+            Reply::new(status, "text/plain", body)
         }
         Route::NotFound => Reply::new(
             "404 Not Found",
             "text/plain",
             "not found; metrics are at /metrics, health at /healthz and /readyz\n",
-        )
-        .send(s, write_deadline),
+        ),
         Route::MethodNotAllowed => Reply::new("405 Method Not Allowed", "text/plain", "use GET\n")
             // RFC 9110 15.5.6: a 405 lists the methods that work.
-            .header("Allow: GET, HEAD")
-            .send(s, write_deadline),
-        Route::BadRequest => {
-            Reply::new("400 Bad Request", "text/plain", "bad request\n").send(s, write_deadline)
-        }
-        Route::TooLarge => {
-            Reply::new(
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                "request too large\n",
-            )
-            .send(s, write_deadline)?;
-            linger(s);
-            Ok(())
-        }
+            .header("Allow: GET, HEAD"),
+        Route::BadRequest => Reply::new("400 Bad Request", "text/plain", "bad request\n"),
+        Route::TooLarge => Reply::new(
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            "request too large\n",
+        ),
     }
 }
 
@@ -365,13 +535,18 @@ fn time_left(deadline: Instant) -> io::Result<Duration> {
 }
 
 /// Closing with unread input makes the kernel send a reset, which can
-/// destroy the reply in flight: read (a bounded amount of) the rest first,
-/// for at most [`LINGER`] in all.
-fn linger(stream: &mut TcpStream) {
+/// destroy the reply in flight: after the reply, read (and drop) the rest,
+/// for at most [`LINGER`] and [`LINGER_BYTES`], so that a client cannot
+/// hold a handler.
+fn linger(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + LINGER;
+    drain(stream, Instant::now() + LINGER);
+}
+
+/// Reads until the client closes, `deadline` or [`LINGER_BYTES`].
+fn drain(mut stream: &TcpStream, deadline: Instant) {
     let mut sink = [0u8; 4096];
-    let mut left = 16 * MAX_REQUEST_BYTES;
+    let mut left = LINGER_BYTES;
     while left > 0 {
         let Ok(timeout) = time_left(deadline) else {
             break;
@@ -380,10 +555,18 @@ fn linger(stream: &mut TcpStream) {
             break;
         }
         match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => left = left.saturating_sub(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
+}
+
+/// Whether the request (or what has come of it) is a HEAD; methods are
+/// case-sensitive (RFC 9110 9.1).
+fn is_head(request: &[u8]) -> bool {
+    request.starts_with(b"HEAD ")
 }
 
 /// The end of the request head: just past the first empty line. Lines end
@@ -420,23 +603,42 @@ fn route(head: &[u8]) -> Route {
     if !version.starts_with("HTTP/1.") {
         return Route::BadRequest;
     }
-    let path = target.split('?').next().unwrap_or(target);
-    let head_only = match method {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return Route::MethodNotAllowed,
-    };
-    match path {
+    if !matches!(method, "GET" | "HEAD") {
+        return Route::MethodNotAllowed;
+    }
+    match path_of(target) {
         "/metrics" => {
             let accept = header(head, "accept");
             Route::Metrics {
-                head_only,
                 format: ExpositionFormat::negotiate(accept.as_deref()),
             }
         }
-        "/healthz" => Route::Health { head_only },
-        "/readyz" => Route::Ready { head_only },
+        "/healthz" => Route::Health,
+        "/readyz" => Route::Ready,
         _ => Route::NotFound,
+    }
+}
+
+/// The path of a request target without its query, also of the
+/// absolute form (`http://host:port/metrics`), which RFC 9112 3.2.2 says a
+/// server must accept.
+fn path_of(target: &str) -> &str {
+    let mut rest = target;
+    for scheme in ["http://", "https://"] {
+        if rest
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        {
+            // The authority ends where the path or the query begins.
+            let after = &rest[scheme.len()..];
+            rest = &after[after.find(['/', '?']).unwrap_or(after.len())..];
+            break;
+        }
+    }
+    match rest.split('?').next() {
+        // An absolute form without a path asks for "/" (RFC 9112 3.2.1).
+        None | Some("") => "/",
+        Some(path) => path,
     }
 }
 
@@ -495,31 +697,33 @@ fn header(head: &str, name: &str) -> Option<String> {
 }
 
 /// One reply, always `Connection: close`.
-struct Reply<'a> {
-    status: &'a str,
-    content_type: &'a str,
-    extra: Option<&'a str>,
-    body: &'a str,
+struct Reply {
+    status: &'static str,
+    content_type: &'static str,
+    extra: Option<&'static str>,
+    body: String,
     head_only: bool,
 }
 
-impl<'a> Reply<'a> {
-    fn new(status: &'a str, content_type: &'a str, body: &'a str) -> Self {
+impl Reply {
+    fn new(status: &'static str, content_type: &'static str, body: impl Into<String>) -> Self {
         Reply {
             status,
             content_type,
             extra: None,
-            body,
+            body: body.into(),
             head_only: false,
         }
     }
 
     /// One more header line, without its CRLF.
-    fn header(mut self, line: &'a str) -> Self {
+    fn header(mut self, line: &'static str) -> Self {
         self.extra = Some(line);
         self
     }
 
+    /// Sends the head only, with the Content-Length of the whole reply
+    /// (RFC 9110 9.3.2).
     fn head_only(mut self, head_only: bool) -> Self {
         self.head_only = head_only;
         self
@@ -569,27 +773,15 @@ mod tests {
     fn routes() {
         assert_eq!(
             route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Route::Metrics {
-                head_only: false,
-                format: TEXT
-            }
+            Route::Metrics { format: TEXT }
         );
         assert_eq!(
             route(b"HEAD /metrics?x=1 HTTP/1.0\r\n\r\n"),
-            Route::Metrics {
-                head_only: true,
-                format: TEXT
-            }
+            Route::Metrics { format: TEXT }
         );
         assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
-        assert_eq!(
-            route(b"GET /healthz HTTP/1.1\r\n\r\n"),
-            Route::Health { head_only: false }
-        );
-        assert_eq!(
-            route(b"HEAD /readyz HTTP/1.1\r\n\r\n"),
-            Route::Ready { head_only: true }
-        );
+        assert_eq!(route(b"GET /healthz HTTP/1.1\r\n\r\n"), Route::Health);
+        assert_eq!(route(b"HEAD /readyz HTTP/1.1\r\n\r\n"), Route::Ready);
         assert_eq!(
             route(b"POST /metrics HTTP/1.1\r\n\r\n"),
             Route::MethodNotAllowed
@@ -599,6 +791,39 @@ mod tests {
         assert_eq!(
             route(&[0xff, 0xfe, b'\r', b'\n', b'\r', b'\n']),
             Route::BadRequest
+        );
+        assert!(is_head(b"HEAD /nope HTTP/1.1\r\n\r\n"));
+        assert!(is_head(b"HEAD /metrics SPDY/3\r\n\r\n"));
+        assert!(!is_head(b"GET /metrics HTTP/1.1\r\n\r\n"));
+        assert!(!is_head(b"head /metrics HTTP/1.1\r\n\r\n"));
+        assert!(!is_head(b"HEA"));
+    }
+
+    #[test]
+    fn absolute_form_targets_are_routed_by_their_path() {
+        for (target, path) in [
+            ("/metrics?x=1", "/metrics"),
+            ("http://localhost:9100/metrics", "/metrics"),
+            ("HTTPS://[::1]:9100/healthz?x=/y", "/healthz"),
+            ("hTtP://user@h/readyz", "/readyz"),
+            ("http://h:1", "/"),
+            ("http://h?x=/metrics", "/"),
+            ("http:/metrics", "http:/metrics"),
+            ("ftp://h/metrics", "ftp://h/metrics"),
+            ("", "/"),
+            ("http://\u{e9}/metrics", "/metrics"),
+            ("\u{e9}ttp://h/metrics", "\u{e9}ttp://h/metrics"),
+            ("abcdef\u{e9}x", "abcdef\u{e9}x"),
+        ] {
+            assert_eq!(path_of(target), path, "{target}");
+        }
+        assert_eq!(
+            route(b"GET http://localhost:9100/metrics HTTP/1.1\r\n\r\n"),
+            Route::Metrics { format: TEXT }
+        );
+        assert_eq!(
+            route(b"GET http://localhost:9100/nope HTTP/1.1\r\n\r\n"),
+            Route::NotFound
         );
     }
 
@@ -669,7 +894,6 @@ mod tests {
         assert_eq!(
             route(b"GET /metrics HTTP/1.1\nHost: x\nAccept: application/openmetrics-text\n\n"),
             Route::Metrics {
-                head_only: false,
                 format: OPENMETRICS
             }
         );
@@ -762,24 +986,165 @@ mod tests {
         server.shutdown();
     }
 
+    /// A source that blocks until the test lets it go (also when the test
+    /// fails: declared after the server, it is dropped first).
+    struct Gate {
+        open: Mutex<bool>,
+        changed: Condvar,
+        entered: Mutex<usize>,
+    }
+
+    impl Gate {
+        fn new() -> Arc<Gate> {
+            Arc::new(Gate {
+                open: Mutex::new(false),
+                changed: Condvar::new(),
+                entered: Mutex::new(0),
+            })
+        }
+
+        fn wait_entered(&self, n: usize) {
+            let mut e = self.entered.lock().unwrap();
+            while *e < n {
+                drop(e);
+                std::thread::sleep(Duration::from_millis(5));
+                e = self.entered.lock().unwrap();
+            }
+        }
+
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.changed.notify_all();
+        }
+    }
+
+    impl MetricsSource for Gate {
+        fn snapshot(&self) -> crate::ops::MetricsSnapshot {
+            *self.entered.lock().unwrap() += 1;
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.changed.wait(open).unwrap();
+            }
+            crate::ops::MetricsSnapshot::default()
+        }
+    }
+
+    struct OpenOnDrop(Arc<Gate>);
+
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
+
     #[test]
-    fn connections_beyond_the_bound_are_refused_not_queued() {
+    fn requests_beyond_the_bound_are_refused_not_queued() {
+        let gate = Gate::new();
+        let limits = Limits {
+            max_handlers: 1,
+            max_waiting: 4,
+            // Longer than the test: only the gate ends the first request.
+            request_deadline: Duration::from_secs(600),
+        };
+        let server = serve_with("127.0.0.1:0".parse().unwrap(), gate.clone(), limits).unwrap();
+        let _open = OpenOnDrop(gate.clone());
+        let addr = server.local_addr();
+        let scrape = std::thread::spawn(move || read_reply(addr, b"GET /metrics HTTP/1.1\r\n\r\n"));
+        // The scrape holds the only handler slot.
+        gate.wait_entered(1);
+        let reply = read_reply(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+        assert!(reply.contains("\r\nRetry-After: 1\r\n"), "{reply}");
+        assert!(
+            reply.ends_with("\r\n\r\ntoo many connections; retry\n"),
+            "{reply}"
+        );
+        let reply = read_reply(addr, b"HEAD /healthz HTTP/1.1\r\n\r\n");
+        assert!(
+            reply.starts_with("HTTP/1.1 503 ") && reply.ends_with("\r\n\r\n"),
+            "{reply}"
+        );
+        gate.open();
+        let reply = scrape.join().unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+        // The slot is free again.
+        let reply = read_reply(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+        server.shutdown();
+    }
+
+    #[test]
+    fn the_oldest_idle_connection_is_evicted_for_a_new_one() {
         let source: Arc<dyn MetricsSource> = Arc::new(crate::ops::MetricsSnapshot::default);
         let limits = Limits {
-            max_handlers: 2,
-            // Longer than the test: the idle clients hold their slots.
+            max_handlers: 1,
+            max_waiting: 2,
+            // Longer than the test: only eviction closes the idle ones.
             request_deadline: Duration::from_secs(600),
         };
         let server = serve_with("127.0.0.1:0".parse().unwrap(), source, limits).unwrap();
         let addr = server.local_addr();
-        let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
-        // Accepted in order: both slots are taken when this one comes.
-        let reply = read_reply(addr, b"");
-        assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
-        assert!(reply.contains("\r\nRetry-After: 1\r\n"), "{reply}");
-        // Closing the idle ones ends their handlers; shutdown waits for them.
-        drop(idle);
+        let mut oldest = TcpStream::connect(addr).unwrap();
+        oldest
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let _idle = TcpStream::connect(addr).unwrap();
+        // Accepted in order: the third evicts the first.
+        let reply = read_reply(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+        let mut rest = Vec::new();
+        oldest
+            .read_to_end(&mut rest)
+            .expect("closed by the server, not timed out");
+        assert!(rest.is_empty());
+        // Shutdown evicts the one still waiting rather than wait 600 s.
         server.shutdown();
+    }
+
+    #[test]
+    fn the_peer_with_the_most_waiting_loses_its_oldest() {
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let c = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(victim(&[]), None);
+        assert_eq!(victim(&[a]), Some(0));
+        assert_eq!(victim(&[a, b, c]), Some(0));
+        assert_eq!(victim(&[a, b, b, a, b]), Some(1));
+        assert_eq!(victim(&[c, a, b, a, b]), Some(1));
+    }
+
+    /// The accept loop's 503 comes with the request unread; the closer
+    /// reads it, so the client gets its reply and an orderly close.
+    #[test]
+    fn a_refused_connection_is_drained_not_reset() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (to_closer, queued) = mpsc::sync_channel(CLOSER_QUEUE);
+        let closer = std::thread::spawn(move || closer(queued));
+        for (method, body) in [("GET", "too many connections; retry\n"), ("HEAD", "")] {
+            let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let request = format!(
+                "{method} /metrics HTTP/1.1\r\nX: {}\r\n\r\n",
+                "a".repeat(4000)
+            );
+            client.write_all(request.as_bytes()).unwrap();
+            let (stream, _) = listener.accept().unwrap();
+            // What refuse() peeks at has come.
+            stream.peek(&mut [0u8; 5]).unwrap();
+            refuse(stream, &to_closer);
+            // More input after the reply, then the client reads.
+            client.write_all(&[b'b'; 20_000]).unwrap();
+            let mut reply = String::new();
+            client
+                .read_to_string(&mut reply)
+                .expect("the reply and an orderly close, not a reset");
+            assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+            assert!(reply.ends_with(&format!("\r\n\r\n{body}")), "{reply}");
+        }
+        drop(to_closer);
+        closer.join().unwrap();
     }
 
     #[test]
@@ -787,6 +1152,7 @@ mod tests {
         let source: Arc<dyn MetricsSource> = Arc::new(crate::ops::MetricsSnapshot::default);
         let limits = Limits {
             max_handlers: 1,
+            max_waiting: 1,
             request_deadline: Duration::from_millis(300),
         };
         let server = serve_with("127.0.0.1:0".parse().unwrap(), source, limits).unwrap();
