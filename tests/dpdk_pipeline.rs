@@ -27,8 +27,8 @@ use vxgate::dpdk::{self, Burst, Eal, Mbuf, Mempool, Port, PortConf, RxQueue, TxQ
 use vxgate::pipeline::context::Context;
 use vxgate::pipeline::encap::{flow_hash, src_port, SRC_PORT_MAX, SRC_PORT_MIN};
 use vxgate::pipeline::slowpath_loop::{
-    SlowPath, ARP_RETRY, HOLD_PER_NEIGHBOR, NEIGHBOR_MAX_AGE, NEIGHBOR_PROBE, NEIGHBOR_REFRESH,
-    RESOLVE_TIMEOUT,
+    forget_age, refresh_age, SlowPath, ARP_LOCKTIME, ARP_RETRY, HOLD_PER_NEIGHBOR, NEIGHBOR_PROBE,
+    NEIGHBOR_PROBES, NEIGHBOR_REFRESH, RESOLVE_TIMEOUT,
 };
 use vxgate::pipeline::tables::TableLookup;
 use vxgate::pipeline::testing::{
@@ -1251,30 +1251,41 @@ fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
     for side in [Side::Underlay, Side::Access] {
         assert_eq!(rig.wait_for(side, 2), [our_garp(side), our_garp(side)]);
     }
-    // Stale: one request, none at the next ticks, one more after
-    // NEIGHBOR_PROBE, ..., then forgotten without another request.
-    let request = our_arp_request(Side::Underlay, n0.public_ip);
-    let stale = learned_at + NEIGHBOR_REFRESH;
+    // Stale after its own refresh age (spread per address): a request
+    // unicast to the MAC it has, then broadcast ones every NEIGHBOR_PROBE,
+    // none at the ticks between, then forgotten without another request.
+    let ip = u32::from(n0.public_ip);
+    let (our_mac, our_ip) = port_addr(Side::Underlay);
+    let unicast = arp_frame(1, moved, (our_mac, our_ip), (MacAddr::ZERO, n0.public_ip));
+    let broadcast = our_arp_request(Side::Underlay, n0.public_ip);
+    let stale = learned_at + refresh_age(ip);
+    assert!(refresh_age(ip) >= NEIGHBOR_REFRESH / 2 && refresh_age(ip) <= NEIGHBOR_REFRESH * 3 / 2);
+    // (Ageing runs once a second of the slow path's clock.)
+    assert_eq!(live.poll_at(stale - Duration::from_secs(1)), 0);
+    assert!(rig.drain(Side::Underlay).is_empty(), "not stale yet");
     assert_eq!(live.poll_at(stale), 0);
     assert_eq!(
         rig.wait_for(Side::Underlay, 1),
-        std::slice::from_ref(&request)
+        std::slice::from_ref(&unicast)
     );
     let mut t = stale;
     let mut probes = 1;
-    while t + Duration::from_secs(1) < learned_at + NEIGHBOR_MAX_AGE {
+    while t + Duration::from_secs(1) < learned_at + forget_age(ip) {
         t += Duration::from_secs(1);
         live.poll_at(t);
         if t >= stale + NEIGHBOR_PROBE * probes {
             probes += 1;
             assert_eq!(
                 rig.wait_for(Side::Underlay, 1),
-                std::slice::from_ref(&request)
+                std::slice::from_ref(&broadcast)
             );
         }
     }
-    assert_eq!(probes, 3, "three requests between refresh and max age");
-    live.poll_at(learned_at + NEIGHBOR_MAX_AGE);
+    assert_eq!(
+        probes, NEIGHBOR_PROBES,
+        "requests between refresh and forgetting"
+    );
+    live.poll_at(learned_at + forget_age(ip));
     assert_eq!(live_mac(&live.slow, n0.public_ip), None, "forgotten");
 
     live.stop();
@@ -1554,8 +1565,9 @@ fn jumbo_frames_through_ports_of_mtu_9000() {
 
 /// RFC 826's merge for requests (Linux's arp_process): a host learned at
 /// one MAC whose NIC is swapped (no gratuitous ARP) and which asks for us
-/// from the new MAC is punted by the worker, followed by the slow path and
-/// answered at the new MAC; decapped packets to it then leave for the new
+/// from the new MAC is punted by the worker, followed by the slow path
+/// (once ARP_LOCKTIME has passed since the entry's MAC was set: within it,
+/// answered but not followed) and answered at the new MAC; decapped packets to it then leave for the new
 /// MAC. A request from it for another host is merged too (counted as
 /// slow-path ARP work: no reply). At its known MAC the worker answers it
 /// in place. A static neighbour keeps its configured MAC but is answered.
@@ -1607,10 +1619,29 @@ fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
     let out = rig.wait_for(Side::Access, 1);
     assert_delivered(&out[0], &forwarded(&first, mac1, ACCESS_MAC));
 
-    // h comes back at mac2 and asks for us: punted, merged, answered to mac2.
+    // Another MAC for h within ARP_LOCKTIME of learning mac1 (Linux's
+    // locktime: the first answer wins): answered, not followed.
     rig.inject(Side::Access, &[request(mac2, ACCESS_IP)]);
     wait_punted(&live.punt, 1);
     assert_eq!(live.poll_at(ms(20)), 1);
+    assert_eq!(host_mac(&live.slow, h), Some(mac1.0), "locked");
+    assert_eq!(rig.wait_for(Side::Access, 1), [our_reply((mac2, h))]);
+    assert_eq!(live.slow.arp_changes_ignored(), 1);
+
+    // Past the lock, and past the start-up gratuitous ARPs still due (at
+    // 1 and 2 s), which go out first.
+    let later = Duration::from_secs(3);
+    assert!(later > ms(10) + ARP_LOCKTIME);
+    assert_eq!(live.poll_at(later), 0);
+    for side in [Side::Underlay, Side::Access] {
+        assert_eq!(rig.wait_for(side, 2), [our_garp(side), our_garp(side)]);
+    }
+
+    // h comes back at mac2 and asks for us: punted, merged, answered to
+    // mac2.
+    rig.inject(Side::Access, &[request(mac2, ACCESS_IP)]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(later + ms(10)), 1);
     assert_eq!(host_mac(&live.slow, h), Some(mac2.0), "followed");
     assert_eq!(rig.wait_for(Side::Access, 1), [our_reply((mac2, h))]);
     let second = to_h(&mut rig);
@@ -1620,7 +1651,7 @@ fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
     // At mac3, asking for another host: merged, not answered.
     rig.inject(Side::Access, &[request(mac3, HOSTS[1].0)]);
     wait_punted(&live.punt, 1);
-    assert_eq!(live.poll_at(ms(30)), 1);
+    assert_eq!(live.poll_at(later + ARP_LOCKTIME + ms(20)), 1);
     assert!(
         live.outgoing.is_empty(),
         "no reply to a request for another"
@@ -1648,7 +1679,7 @@ fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
         )],
     );
     wait_punted(&live.punt, 1);
-    assert_eq!(live.poll_at(ms(40)), 1);
+    assert_eq!(live.poll_at(later + ARP_LOCKTIME + ms(30)), 1);
     assert_eq!(
         rig.wait_for(Side::Access, 1),
         [our_reply((elsewhere, static_ip))]
@@ -1677,18 +1708,18 @@ fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
         };
         assert!(live.punt.push(p).is_ok());
     }
-    assert_eq!(live.poll_at(ms(50)), 2);
+    assert_eq!(live.poll_at(later + ARP_LOCKTIME + ms(50)), 2);
     assert_eq!(host_mac(&live.slow, h), Some(mac3.0), "unchanged");
     assert!(live.outgoing.is_empty());
     let fourth = to_h(&mut rig);
     let out = rig.wait_for(Side::Access, 1);
     assert_delivered(&out[0], &forwarded(&fourth, mac3, ACCESS_MAC));
 
-    // Slow-path ARP: the hold, h's reply, three punted requests and
+    // Slow-path ARP: the hold, h's reply, four punted requests and
     // the one answered in place.
     live.finish(
         &mut rig,
-        counts(0, 4, &[(DropReason::NotForUs, 2)], &[(SlowKind::Arp, 6)]),
+        counts(0, 4, &[(DropReason::NotForUs, 2)], &[(SlowKind::Arp, 7)]),
         CounterSnapshot::default(),
     );
 }

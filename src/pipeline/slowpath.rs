@@ -95,6 +95,20 @@ pub fn build_arp_request(
     target: Ipv4Addr,
     out: &mut [u8],
 ) -> Option<usize> {
+    build_arp_request_to(MacAddr::BROADCAST, mac, ip, target, out)
+}
+
+/// An ARP request for `target` from our `mac`/`ip`, sent to `eth_dst`:
+/// broadcast, or the MAC we know for `target` (a unicast probe that
+/// refreshes a neighbour, as Linux's `arp_solicit` sends in `NUD_PROBE`:
+/// only the Ethernet destination differs, the target MAC stays zero).
+pub fn build_arp_request_to(
+    eth_dst: MacAddr,
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    target: Ipv4Addr,
+    out: &mut [u8],
+) -> Option<usize> {
     let r = arp::Repr {
         operation: arp::Operation::Request,
         sender_mac: mac,
@@ -102,7 +116,7 @@ pub fn build_arp_request(
         target_mac: MacAddr::ZERO,
         target_ip: target,
     };
-    build_arp_frame(MacAddr::BROADCAST, &r, out)
+    build_arp_frame(eth_dst, &r, out)
 }
 
 /// Is `mac` one of the gateway's port MACs?
@@ -425,5 +439,19 @@ mod tests {
         assert!(
             build_gratuitous_arp(testing::ACCESS_MAC, testing::ACCESS_IP, &mut out[..59]).is_none()
         );
+    }
+
+    /// A unicast probe is the broadcast request with only the Ethernet
+    /// destination changed (Linux's `arp_solicit`: target MAC zero).
+    #[test]
+    fn unicast_arp_request_differs_from_broadcast_only_in_the_destination() {
+        let (mut bcast, mut ucast) = ([0u8; 60], [0u8; 60]);
+        let (mac, ip) = (testing::ACCESS_MAC, testing::ACCESS_IP);
+        build_arp_request(mac, ip, testing::HOST_IP, &mut bcast).unwrap();
+        build_arp_request_to(testing::HOST_MAC, mac, ip, testing::HOST_IP, &mut ucast).unwrap();
+        assert_eq!(&bcast[..6], &[0xff; 6]);
+        assert_eq!(&ucast[..6], &testing::HOST_MAC.0);
+        assert_eq!(&bcast[6..], &ucast[6..]);
+        assert_eq!(&ucast[14 + 18..14 + 24], &[0; 6], "target MAC zero");
     }
 }

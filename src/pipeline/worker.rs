@@ -100,8 +100,10 @@ impl Worker {
             round = round.wrapping_add(1);
             // A quiescent point: no table reference is held across it.
             self.lookup.refresh();
-            let n = self.poll(Side::Access) + self.poll(Side::Underlay);
+            // What the slow path released (held frames of a neighbour just
+            // resolved) goes out before this round's packets can overtake it.
             self.send_outgoing();
+            let n = self.poll(Side::Access) + self.poll(Side::Underlay);
             if n == 0 {
                 idle += 1;
             } else {

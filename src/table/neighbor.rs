@@ -1,8 +1,9 @@
 //! IPv4 -> MAC neighbour tables, one per port.
 //!
 //! The slow-path thread resolves neighbours by ARP and writes them here;
-//! workers only read. When an entry was last confirmed lives on the writer
-//! side, so a refresh of a neighbour's age never touches a worker's cache.
+//! workers only read. When an entry was last confirmed, and when its MAC
+//! was last set, live on the writer side, so a refresh of a neighbour's age
+//! never touches a worker's cache.
 
 use std::collections::HashMap;
 
@@ -57,10 +58,19 @@ impl Packed for NeighborEntry {
     }
 }
 
-/// One port's table with the confirmation times of its dynamic entries.
+/// When a dynamic entry was last confirmed (an ARP from it at its MAC),
+/// and when its MAC was last set (created or changed: Linux's
+/// `neigh->updated`, which the lock time counts from).
+#[derive(Clone, Copy, Debug)]
+struct Times {
+    confirmed: Instant,
+    updated: Instant,
+}
+
+/// One port's table with the times of its dynamic entries.
 struct PortTable {
     map: Writer<NeighborEntry>,
-    confirmed: HashMap<u32, Instant>,
+    times: HashMap<u32, Times>,
 }
 
 /// The slow-path thread's side of both neighbour tables.
@@ -83,7 +93,7 @@ impl NeighborTables {
         let (a, ar) = map(capacity_hint);
         let port = |map| PortTable {
             map,
-            confirmed: HashMap::new(),
+            times: HashMap::new(),
         };
         (
             NeighborTables {
@@ -111,9 +121,10 @@ impl NeighborTables {
         }
     }
 
-    /// Records a neighbour confirmed at `now` (an ARP reply or request from
-    /// it). A static entry keeps its MAC: ARP does not override the config.
-    /// Returns the previous entry.
+    /// Records a neighbour confirmed at `now` at `mac`, whatever it was
+    /// before (no lock time: see `merge` for what ARP may change). A static
+    /// entry keeps its MAC: ARP does not override the config. Returns the
+    /// previous entry.
     pub fn learn(
         &mut self,
         port: NeighborPort,
@@ -126,9 +137,52 @@ impl NeighborTables {
         if old.is_some_and(|e| e.is_static()) {
             return old;
         }
-        t.map.insert(ip, NeighborEntry { mac, flags: 0 });
-        t.confirmed.insert(ip, now);
+        let updated = match (old, t.times.get(&ip)) {
+            (Some(e), Some(at)) if e.mac == mac => at.updated,
+            _ => now,
+        };
+        if old.map(|e| e.mac) != Some(mac) {
+            t.map.insert(ip, NeighborEntry { mac, flags: 0 });
+        }
+        t.times.insert(
+            ip,
+            Times {
+                confirmed: now,
+                updated,
+            },
+        );
         old
+    }
+
+    /// An ARP from `ip` at `mac` at `now`, as Linux's `arp_process` takes
+    /// it: a new entry is created, the same MAC confirms the entry, and
+    /// another MAC replaces it only when `locktime` has passed since the
+    /// entry's MAC was last set (so of several replies to one broadcast
+    /// request the first wins). The caller passes `Duration::ZERO` to
+    /// override at once (a gratuitous ARP). A static entry is kept. Returns
+    /// the previous entry as `learn` does, or `Err(kept)` when another MAC
+    /// came within the lock time: ignored, the entry neither changed nor
+    /// confirmed (Linux's `neigh_update` without `NEIGH_UPDATE_F_OVERRIDE`).
+    pub fn merge(
+        &mut self,
+        port: NeighborPort,
+        ip: u32,
+        mac: [u8; 6],
+        now: Instant,
+        locktime: Duration,
+    ) -> Result<Option<NeighborEntry>, NeighborEntry> {
+        let t = self.port_mut(port);
+        if let Some(old) = t.map.get(ip) {
+            let locked = !old.is_static()
+                && old.mac != mac
+                && t.times
+                    .get(&ip)
+                    .is_some_and(|at| now.saturating_duration_since(at.updated) < locktime);
+            if locked {
+                return Err(old);
+            }
+        }
+        Ok(self.learn(port, ip, mac, now))
     }
 
     /// Installs a configured neighbour that never ages.
@@ -139,7 +193,7 @@ impl NeighborTables {
         mac: [u8; 6],
     ) -> Option<NeighborEntry> {
         let t = self.port_mut(port);
-        t.confirmed.remove(&ip);
+        t.times.remove(&ip);
         t.map.insert(
             ip,
             NeighborEntry {
@@ -152,7 +206,7 @@ impl NeighborTables {
     /// Forgets a neighbour, static or not.
     pub fn remove(&mut self, port: NeighborPort, ip: u32) -> Option<NeighborEntry> {
         let t = self.port_mut(port);
-        t.confirmed.remove(&ip);
+        t.times.remove(&ip);
         t.map.remove(ip)
     }
 
@@ -162,38 +216,44 @@ impl NeighborTables {
 
     /// When a dynamic neighbour was last confirmed.
     pub fn confirmed_at(&self, port: NeighborPort, ip: u32) -> Option<Instant> {
-        self.port(port).confirmed.get(&ip).copied()
+        self.port(port).times.get(&ip).map(|at| at.confirmed)
     }
 
-    /// Dynamic neighbours not confirmed for `age` at `now`: the slow path
+    /// When a dynamic neighbour's MAC was last set (created or changed).
+    pub fn updated_at(&self, port: NeighborPort, ip: u32) -> Option<Instant> {
+        self.port(port).times.get(&ip).map(|at| at.updated)
+    }
+
+    /// Dynamic neighbours not confirmed for `age(ip)` at `now` (an age
+    /// per neighbour), each with how long it has been stale: the slow path
     /// sends each an ARP request to refresh it.
-    pub fn stale(
-        &self,
+    pub fn stale<'a>(
+        &'a self,
         port: NeighborPort,
         now: Instant,
-        age: Duration,
-    ) -> impl Iterator<Item = u32> + '_ {
-        self.port(port)
-            .confirmed
-            .iter()
-            .filter(move |(_, &t)| now.saturating_duration_since(t) >= age)
-            .map(|(&ip, _)| ip)
+        age: impl Fn(u32) -> Duration + 'a,
+    ) -> impl Iterator<Item = (u32, Duration)> + 'a {
+        self.port(port).times.iter().filter_map(move |(&ip, at)| {
+            now.saturating_duration_since(at.confirmed)
+                .checked_sub(age(ip))
+                .map(|overdue| (ip, overdue))
+        })
     }
 
-    /// Removes dynamic neighbours not confirmed for `max_age` at `now`;
+    /// Removes dynamic neighbours not confirmed for `max_age(ip)` at `now`;
     /// calls `on_expire` for each and returns how many went.
     pub fn expire(
         &mut self,
         now: Instant,
-        max_age: Duration,
+        max_age: impl Fn(u32) -> Duration,
         mut on_expire: impl FnMut(NeighborPort, u32, NeighborEntry),
     ) -> usize {
         let mut n = 0;
         for port in NeighborPort::ALL {
             let t = self.port_mut(port);
             let map = &mut t.map;
-            t.confirmed.retain(|&ip, &mut at| {
-                if now.saturating_duration_since(at) < max_age {
+            t.times.retain(|&ip, at| {
+                if now.saturating_duration_since(at.confirmed) < max_age(ip) {
                     return true;
                 }
                 if let Some(e) = map.remove(ip) {
@@ -320,7 +380,7 @@ mod tests {
         assert_eq!(t.get(NeighborPort::Access, HOST).map(|e| e.mac), Some(MAC1));
         let gone = t.expire(
             t0 + Duration::from_secs(3600),
-            Duration::from_secs(60),
+            |_| Duration::from_secs(60),
             |_, _, _| {},
         );
         assert_eq!(gone, 0);
@@ -346,24 +406,72 @@ mod tests {
             t0 + Duration::from_secs(50),
         );
         let now = t0 + Duration::from_secs(70);
-        let stale: Vec<u32> = t
-            .stale(NeighborPort::Access, now, Duration::from_secs(30))
+        let stale: Vec<(u32, Duration)> = t
+            .stale(NeighborPort::Access, now, |_| Duration::from_secs(30))
             .collect();
-        assert_eq!(stale, vec![HOST]);
         assert_eq!(
-            t.stale(NeighborPort::Underlay, now, Duration::from_secs(30))
+            stale,
+            vec![(HOST, Duration::from_secs(40))],
+            "and by how long"
+        );
+        assert_eq!(
+            t.stale(NeighborPort::Underlay, now, |_| Duration::from_secs(30))
                 .count(),
             0
         );
+        // An age per neighbour.
+        let per_ip = |ip| Duration::from_secs(if ip == GW { 10 } else { 80 });
+        let stale: Vec<(u32, Duration)> = t.stale(NeighborPort::Underlay, now, per_ip).collect();
+        assert_eq!(stale, vec![(GW, Duration::from_secs(10))]);
+        assert_eq!(t.stale(NeighborPort::Access, now, per_ip).count(), 0);
 
         let mut expired = Vec::new();
-        let n = t.expire(now, Duration::from_secs(60), |p, ip, e| {
-            expired.push((p, ip, e.mac))
-        });
+        let n = t.expire(
+            now,
+            |_| Duration::from_secs(60),
+            |p, ip, e| expired.push((p, ip, e.mac)),
+        );
         assert_eq!(n, 1);
         assert_eq!(expired, vec![(NeighborPort::Access, HOST, MAC1)]);
         assert_eq!(r.get(NeighborPort::Access, HOST), None);
         assert!(r.get(NeighborPort::Underlay, GW).is_some());
         assert_eq!(t.entries(NeighborPort::Underlay).count(), 1);
+    }
+
+    /// Linux's locktime: within it of the last change of an entry's MAC,
+    /// another MAC is ignored (the entry is not confirmed either), the same
+    /// MAC confirms; after it, or with no lock time (a gratuitous ARP),
+    /// another MAC is installed. Confirming does not restart the lock.
+    #[test]
+    fn merge_keeps_the_first_mac_within_the_locktime() {
+        let (mut t, r) = NeighborTables::new(8);
+        let (p, lock) = (NeighborPort::Access, Duration::from_secs(1));
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let e = |mac| NeighborEntry { mac, flags: 0 };
+        assert_eq!(t.merge(p, HOST, MAC1, t0, lock), Ok(None), "created");
+        assert_eq!(
+            t.merge(p, HOST, MAC2, ms(500), lock),
+            Err(e(MAC1)),
+            "locked"
+        );
+        assert_eq!(t.get(p, HOST), Some(e(MAC1)));
+        assert_eq!(t.confirmed_at(p, HOST), Some(t0), "not confirmed by it");
+        assert_eq!(t.merge(p, HOST, MAC1, ms(900), lock), Ok(Some(e(MAC1))));
+        assert_eq!(t.confirmed_at(p, HOST), Some(ms(900)), "confirmed");
+        assert_eq!(t.updated_at(p, HOST), Some(t0), "the MAC was set at t0");
+        assert_eq!(t.merge(p, HOST, MAC2, ms(1500), lock), Ok(Some(e(MAC1))));
+        assert_eq!(r.get(p, HOST), Some(e(MAC2)), "changed after the lock");
+        assert_eq!(t.updated_at(p, HOST), Some(ms(1500)));
+        assert_eq!(
+            t.merge(p, HOST, MAC1, ms(1600), Duration::ZERO),
+            Ok(Some(e(MAC2))),
+            "no lock time: at once"
+        );
+        assert_eq!(t.get(p, HOST), Some(e(MAC1)));
+        t.set_static(p, GW, MAC1);
+        let kept = t.merge(p, GW, MAC2, ms(5000), lock);
+        assert!(kept.is_ok_and(|old| old.is_some_and(|o| o.is_static())));
+        assert_eq!(t.get(p, GW).map(|e| e.mac), Some(MAC1));
     }
 }
