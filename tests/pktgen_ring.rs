@@ -401,6 +401,12 @@ fn a_count_run_ends_when_the_tx_device_stops_accepting_frames() {
     let v = json(&r);
     assert_eq!(v["tx_stalled"], true);
     assert_eq!(v["tx_unsent"].as_u64(), Some(r.tx_unsent));
+    // Nothing received, nothing measured: the figures are null, not 0 ns.
+    assert_eq!(v["latency_samples"], 0);
+    for k in ["p50", "p99", "p999", "max", "min", "mean"] {
+        assert!(v["latency_ns"][k].is_null(), "{k}: {}", v["latency_ns"]);
+    }
+    assert!(table.contains("(0 samples): none measured"), "{table}");
 }
 
 /// The same rings under `--rfc2544`: the warm-up (a count, no deadline)

@@ -106,8 +106,9 @@ struct TxRun {
     refused_since: Option<u64>,
 }
 
-/// A transmitter that falls behind by more than this starts afresh instead
-/// of sending a long catch-up burst.
+/// A transmitter that falls behind by more than this, or by more than a
+/// burst's worth of packet times if that is longer ([`Pace::new`]), starts
+/// afresh instead of sending a long catch-up burst.
 const MAX_LAG_S: f64 = 0.001;
 
 /// A device that takes no frame for this long while frames are due has
@@ -143,20 +144,29 @@ pub struct Pace {
     ticks_q8: u128,
     /// When the next packet is due, Q8.
     next_q8: u128,
-    /// How far behind the schedule may fall before it restarts, Q8.
+    /// How far behind the schedule may fall before it restarts, Q8: 1 ms
+    /// or [`BURST`] packet times, whichever is longer.
     lag_q8: u128,
 }
 
 impl Pace {
     /// Pacing at `rate_pps` from TSC `now`; `None` for no pacing (no rate,
     /// or one that is not a positive number).
+    ///
+    /// The schedule may fall behind by 1 ms or by a burst's worth of packet
+    /// times, whichever is longer, and still catch up: at high rates a
+    /// longer pause restarts it rather than release more than a millisecond
+    /// of frames back to back; at low rates (100 pps: a packet every 10 ms)
+    /// a pause of a few ms costs no packet, and catching up releases at
+    /// most one burst.
     pub fn new(rate_pps: Option<f64>, hz: u64, now: u64) -> Option<Pace> {
         let r = rate_pps.filter(|r| *r > 0.0)?;
         let ticks_q8 = u128::from(secs_to_ticks(256.0 / r, hz).max(1));
+        let one_ms_q8 = u128::from(secs_to_ticks(MAX_LAG_S, hz)) << 8;
         Some(Pace {
             ticks_q8,
             next_q8: u128::from(now) << 8,
-            lag_q8: u128::from(secs_to_ticks(MAX_LAG_S, hz)) << 8,
+            lag_q8: one_ms_q8.max(ticks_q8.saturating_mul(BURST as u128)),
         })
     }
 
@@ -509,6 +519,12 @@ impl Engine {
         self.layout
     }
 
+    /// The RX queue the trials polled (none if its worker was lost), to
+    /// free what is still on it once the last trial is over.
+    pub fn rx_queue(&mut self) -> Option<&mut RxQueue> {
+        self.rx.as_mut().map(|r| &mut r.rxq)
+    }
+
     /// One trial; `eal` launches the lcores that run it.
     pub fn trial(&mut self, eal: &Eal, p: TrialParams) -> Result<TrialResult, EngineError> {
         let (Some(mut tx), Some(mut rx)) = (self.tx.take(), self.rx.take()) else {
@@ -670,6 +686,38 @@ mod tests {
         assert!((9_968..=10_000).contains(&n), "{n}");
     }
 
+    /// As [`paced_count`], with the transmitter descheduled for `gap`
+    /// ticks after every `every` ticks it ran (so the pauses fall at
+    /// different points of the pacing slots).
+    fn paced_count_with_gaps(rate: f64, secs: f64, poll: u64, every: u64, gap: u64) -> u64 {
+        let mut p = Pace::new(Some(rate), HZ, 0).unwrap();
+        let end = secs_to_ticks(secs, HZ);
+        let (mut n, mut t, mut ran) = (0, 0, 0);
+        while t < end {
+            let k = p.due(t, BURST);
+            p.book(k);
+            n += k as u64;
+            t += poll;
+            ran += poll;
+            if ran % every == 0 {
+                t += gap;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn short_pauses_at_low_rates_keep_the_count() {
+        // 100 pps (a slot every 10 ms), polled every 1 ms, descheduled for
+        // 3 ms every 50 ms (each gap over a slot): the late frame goes out
+        // when TX is back, and the second holds 100 frames, not 94.
+        let ms = HZ / 1000;
+        assert_eq!(paced_count_with_gaps(100.0, 1.0, ms, 50 * ms, 3 * ms), 100);
+        assert_eq!(paced_count_with_gaps(100.0, 5.0, ms, 50 * ms, 3 * ms), 500);
+        // A pause of 9 ms of each 10 ms slot at 10 pps: still 10 a second.
+        assert_eq!(paced_count_with_gaps(10.0, 2.0, ms, 100 * ms, 9 * ms), 20);
+    }
+
     #[test]
     fn falling_behind_restarts_the_schedule() {
         let mut p = Pace::new(Some(1e6), HZ, 0).unwrap();
@@ -683,5 +731,21 @@ mod tests {
         assert_eq!(p.due(late + 3_000, 32), 1);
         // Less than the lag behind: caught up in full bursts.
         assert_eq!(p.due(late + 3_000 + 300_000, 32), 32);
+        // At 100 pps the lag is a burst of packet times (320 ms): 30 ms
+        // late catches up (the 3 packets missed and the one due), 400 ms
+        // late restarts (one packet).
+        let ms = HZ / 1000;
+        let mut p = Pace::new(Some(100.0), HZ, 0).unwrap();
+        assert_eq!(p.due(0, 32), 1);
+        p.book(1);
+        assert_eq!(p.due(40 * ms, 32), 4);
+        p.book(4);
+        assert_eq!(p.next_tsc(), 50 * ms, "the schedule kept");
+        assert_eq!(p.due(50 * ms + 400 * ms, 32), 1);
+        p.book(1);
+        assert_eq!(p.next_tsc(), 460 * ms, "restarted");
+        // At 1 Mpps a burst of packet times (32 us) is below 1 ms: 1 ms.
+        let p = Pace::new(Some(1e6), HZ, 0).unwrap();
+        assert_eq!(p.lag_q8, u128::from(ms) << 8);
     }
 }

@@ -215,15 +215,16 @@ impl Meter {
     }
 }
 
-/// Latency percentiles in nanoseconds.
+/// Latency percentiles in nanoseconds; all `None` (JSON `null`) without
+/// samples, so that no run without a measured frame reads as 0 ns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Latency {
-    pub p50: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
-    pub min: u64,
-    pub mean: f64,
+    pub p50: Option<u64>,
+    pub p99: Option<u64>,
+    pub p999: Option<u64>,
+    pub max: Option<u64>,
+    pub min: Option<u64>,
+    pub mean: Option<f64>,
 }
 
 impl Latency {
@@ -233,14 +234,14 @@ impl Latency {
         if h.is_empty() {
             return Latency::default();
         }
-        let cap = |v: u64| v.min(MAX_NS);
+        let cap = |v: u64| Some(v.min(MAX_NS));
         Latency {
             p50: cap(h.value_at_quantile(0.5)),
             p99: cap(h.value_at_quantile(0.99)),
             p999: cap(h.value_at_quantile(0.999)),
             max: cap(h.max()),
             min: cap(h.min()),
-            mean: h.mean().min(MAX_NS as f64),
+            mean: Some(h.mean().min(MAX_NS as f64)),
         }
     }
 }
@@ -289,7 +290,7 @@ mod tests {
         assert_eq!(c.reordered_global, 2, "1 after 4, and 8 after 12");
         assert_eq!(c.duplicates, 0);
         assert_eq!(m.histogram().len(), 6);
-        assert_eq!(Latency::of(m.histogram()).max, 500);
+        assert_eq!(Latency::of(m.histogram()).max, Some(500));
     }
 
     #[test]
@@ -304,7 +305,7 @@ mod tests {
         assert_eq!((c.rx, c.late, c.other), (1, 1, 1));
         assert_eq!(
             Latency::of(m.histogram()).p50,
-            2000,
+            Some(2000),
             "4000 ticks at 2 GHz are 2 us"
         );
     }
@@ -402,7 +403,7 @@ mod tests {
         assert_eq!(m.histogram().len(), 3, "no sample of the stale frame");
         assert_eq!(
             Latency::of(m.histogram()).max,
-            500,
+            Some(500),
             "not a minute at the cap"
         );
         // Below the trial's first sequence number: still foreign, not late;
@@ -436,12 +437,23 @@ mod tests {
         let c = m.counts();
         assert_eq!((c.rx, c.negative_latency), (2, 2));
         assert!(m.histogram().is_empty(), "left out of the histogram");
-        assert_eq!(Latency::of(m.histogram()).max, 0);
+        assert_eq!(
+            Latency::of(m.histogram()),
+            Latency {
+                p50: None,
+                p99: None,
+                p999: None,
+                max: None,
+                min: None,
+                mean: None,
+            },
+            "no sample, no figure (not 0 ns)"
+        );
         // A real latency of 59 s is still recorded (below the cap).
         let fs = frames(&[(2, 2)], 0);
         assert!(m.account(&fs[0], 59_000_000_000));
         assert_eq!(m.histogram().len(), 1);
-        let max = Latency::of(m.histogram()).max;
+        let max = Latency::of(m.histogram()).max.unwrap();
         assert!((58_900_000_000..=59_100_000_000).contains(&max), "{max}");
         assert_eq!(m.counts().negative_latency, 2);
         // A trial starts afresh.
@@ -456,13 +468,12 @@ mod tests {
         let fs = frames(&[(0, 0)], 0);
         assert!(m.account(&fs[0], 120_000_000_000));
         let l = Latency::of(m.histogram());
-        assert_eq!(
-            (l.p50, l.p99, l.p999, l.max),
-            (MAX_NS, MAX_NS, MAX_NS, MAX_NS)
-        );
+        let cap = Some(MAX_NS);
+        assert_eq!((l.p50, l.p99, l.p999, l.max), (cap, cap, cap, cap));
         // The bottom of the cap's bucket (3 significant digits), not above.
-        assert!((59_940_000_000..=MAX_NS).contains(&l.min), "{}", l.min);
-        assert!(l.mean <= MAX_NS as f64, "{}", l.mean);
+        let (min, mean) = (l.min.unwrap(), l.mean.unwrap());
+        assert!((59_940_000_000..=MAX_NS).contains(&min), "{min}");
+        assert!(mean <= MAX_NS as f64, "{mean}");
         assert_eq!(MAX_NS, 60_000_000_000, "the 60 s docs/pktgen.md gives");
     }
 }

@@ -341,6 +341,38 @@ fn in_range(key: &'static str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(
     ))
 }
 
+/// What `ip` is when it is no host's address: the unspecified address or
+/// the (limited) broadcast address.
+fn no_host_kind(ip: Ipv4Addr) -> &'static str {
+    if ip.is_broadcast() {
+        "the broadcast address"
+    } else {
+        "the unspecified address"
+    }
+}
+
+/// An address pktgen puts on the wire (flag `key`, `what` it stands for)
+/// may be neither 0.0.0.0 nor 255.255.255.255.
+fn check_host_addr(key: &'static str, ip: Ipv4Addr, what: &str) -> Result<(), ConfigError> {
+    if !ip.is_unspecified() && !ip.is_broadcast() {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        key,
+        ip,
+        format!("{ip} is {}, not a host's address", no_host_kind(ip)),
+        format!("give --{key} as {what}: neither 0.0.0.0 nor 255.255.255.255"),
+    ))
+}
+
+/// The last of `n` (at least 1) addresses counted from `first`, if all of
+/// them stay below the broadcast address 255.255.255.255.
+fn last_host(first: Ipv4Addr, n: u32) -> Option<u32> {
+    u32::from(first)
+        .checked_add(n.checked_sub(1)?)
+        .filter(|last| *last < u32::MAX)
+}
+
 impl PktgenArgs {
     pub fn mbufs(&self) -> u32 {
         self.mbufs.unwrap_or(DEFAULT_MBUFS)
@@ -455,24 +487,27 @@ impl PktgenArgs {
                 format!("give --flows from 1 to {MAX_FLOWS}"),
             ));
         }
-        if self.hosts == 0
-            || u32::from(self.host_ip)
-                .checked_add(self.hosts - 1)
-                .is_none()
-        {
+        check_host_addr(
+            "host-ip",
+            self.host_ip,
+            "the first bare-metal host's address",
+        )?;
+        if self.hosts == 0 || last_host(self.host_ip, self.hosts).is_none() {
             return Err(ConfigError::invalid(
                 "hosts",
                 self.hosts,
                 format!(
-                    "need at least 1, and the hosts from --host-ip {} may not run past 255.255.255.255",
+                    "need at least 1, and the hosts from --host-ip {} may not reach \
+                     255.255.255.255 (the broadcast address)",
                     self.host_ip
                 ),
                 format!(
                     "give --hosts from 1 to {} (or a lower --host-ip)",
-                    u64::from(u32::MAX - u32::from(self.host_ip)) + 1
+                    u32::MAX - u32::from(self.host_ip)
                 ),
             ));
         }
+        Self::check_udp_port("udp-port", self.udp_port)?;
         self.check_network()?;
         let mbufs = self.mbufs();
         if !(MIN_MBUFS..=MAX_MBUFS).contains(&mbufs) {
@@ -558,6 +593,7 @@ impl PktgenArgs {
             (self.vteps(), self.vtep_base(), self.gw_ip(), self.vni());
         match self.mode {
             Mode::Inner => {
+                self.check_dst_subnets()?;
                 // With --dst-subnets, --leases is not used; a value out of
                 // range is still a mistake worth saying.
                 if self.dst_subnets.is_empty() || self.leases.is_some() {
@@ -581,13 +617,17 @@ impl PktgenArgs {
                         "give --vni from 0 to 16777215",
                     ));
                 }
+                Self::check_udp_port("vxlan-port", self.vxlan_port())?;
+                check_host_addr("gw-ip", gw_ip, "the gateway's underlay IP")?;
+                check_host_addr("vtep-base", vtep_base, "VTEP 0's PublicIP")?;
                 let first = u32::from(vtep_base);
-                if first.checked_add(vteps - 1).is_none() {
+                if last_host(vtep_base, vteps).is_none() {
                     return Err(ConfigError::invalid(
                         "vteps",
                         vteps,
                         format!(
-                            "VTEP addresses from --vtep-base {vtep_base} run past 255.255.255.255"
+                            "VTEP addresses from --vtep-base {vtep_base} reach 255.255.255.255 \
+                             (the broadcast address)"
                         ),
                         "give fewer --vteps or a lower --vtep-base",
                     ));
@@ -640,16 +680,63 @@ impl PktgenArgs {
     /// A group (multicast or broadcast) address is no frame's source: a
     /// switch or NIC would drop such frames or flood them.
     fn check_src_mac(&self) -> Result<(), ConfigError> {
+        const FIX: &str = "give a unicast --src-mac (first byte even, not all zero, e.g. \
+                           02:00:00:00:00:01), or drop it to use the TX port's MAC";
         match self.src_mac {
             Some(m) if m[0] & 1 == 1 => Err(ConfigError::invalid(
                 "src-mac",
                 fmt_mac(m),
                 "a multicast or broadcast (group) address cannot be a frame's source",
-                "give a unicast --src-mac (first byte even, e.g. 02:00:00:00:00:01), or drop \
-                 it to use the TX port's MAC",
+                FIX,
+            )),
+            Some(m) if m == [0; 6] => Err(ConfigError::invalid(
+                "src-mac",
+                fmt_mac(m),
+                "the all-zero address is no station's, so no frame's source",
+                FIX,
             )),
             _ => Ok(()),
         }
+    }
+
+    /// UDP port 0 (flag `key`) is reserved: no datagram is addressed to it.
+    fn check_udp_port(key: &'static str, port: u16) -> Result<(), ConfigError> {
+        if port != 0 {
+            return Ok(());
+        }
+        Err(ConfigError::invalid(
+            key,
+            port,
+            "port 0 is reserved, no UDP datagram is addressed to it",
+            format!("give --{key} from 1 to 65535"),
+        ))
+    }
+
+    /// The destinations of --dst-subnets are hosts of each subnet: in a /31
+    /// or /32 every address, so neither may hold 0.0.0.0 or
+    /// 255.255.255.255 (in longer prefixes hosts skip the network and
+    /// broadcast addresses, which those two always are).
+    fn check_dst_subnets(&self) -> Result<(), ConfigError> {
+        for net in &self.dst_subnets {
+            let bad = [Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST]
+                .into_iter()
+                .find(|ip| net.size() <= 2 && net.contains(*ip));
+            if let Some(ip) = bad {
+                return Err(ConfigError::invalid(
+                    "dst-subnets",
+                    net,
+                    format!(
+                        "pktgen sends to every address of a /{}, and {ip} is {}, not a \
+                         host's address",
+                        net.prefix_len(),
+                        no_host_kind(ip)
+                    ),
+                    "give --dst-subnets of /30 or shorter there (their hosts skip the network \
+                     and broadcast addresses), or other subnets",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The flags only the other --mode uses would be silently ignored: a
@@ -1077,8 +1164,10 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     for p in std::iter::once(&tx_port).chain(rx_port.as_ref()) {
         let l = p.link();
         if l.up {
+            // The MAC: what `vxgate run --neighbor` names for the RX port.
             tracing::info!(
                 port = p.name(),
+                mac = %fmt_mac(p.mac()),
                 speed_mbps = l.speed_mbps,
                 "pktgen: link up"
             );
@@ -1106,9 +1195,42 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     let layout = Layout::from_workers(&eal.worker_lcores());
     let ctl = Arc::new(Ctl::new(Arc::clone(&stop)));
     let mut engine = Engine::new(tx, rx, layout, ctl);
-    let drain_s = args.drain_ms() as f64 / 1000.0;
+    let outcome = run_trials(eal, args, &mut engine, &tx_port, plan.flows, &stop);
+    let lcores = engine.layout().describe();
+    // Whatever the outcome: what the last trial left on the polled queue
+    // (RX stops at the end of the drain wait, the device may have more)
+    // and what waits on the unpolled one are freed before the pool goes,
+    // else DPDK reports mbufs still in use and EAL cannot clean up.
+    free_waiting(engine.rx_queue().into_iter().chain(&mut unpolled));
+    drop(engine);
+    // The queues go before their ports can stop.
+    drop((unpolled, rxqs, txqs));
+    for p in std::iter::once(&mut tx_port).chain(rx_port.as_mut()) {
+        if let Err(e) = p.stop() {
+            tracing::error!("pktgen: {e}");
+        }
+    }
+    let (best, rfc) = outcome?;
+    let report = build_report(args, &plan, best, rfc, hz, &tx_name, &rx_name, lcores);
+    drop(rx_port);
+    drop(tx_port);
+    drop(pool);
+    Ok(report)
+}
 
-    let (best, rfc) = if args.rfc2544 {
+/// The trial of a fixed-rate run, or the RFC 2544 search (the trial that
+/// gives its throughput, or the last, and the search's result).
+fn run_trials(
+    eal: &Eal,
+    args: &PktgenArgs,
+    engine: &mut Engine,
+    tx_port: &Port,
+    flows: u32,
+    stop: &AtomicBool,
+) -> anyhow::Result<(Option<TrialResult>, Option<rfc2544::SearchResult>)> {
+    let hz = eal.tsc_hz();
+    let drain_s = args.drain_ms() as f64 / 1000.0;
+    if args.rfc2544 {
         let mbps = line_rate_mbps(args.line_rate_mbps, tx_port.link(), tx_port.name())
             .map_err(PktgenError::into_anyhow)?;
         if let Some(min) = args.min_rate_pps {
@@ -1124,7 +1246,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
             resolution_pct: args.resolution,
             loss_tolerance_pct: args.loss_tolerance,
         };
-        let warmup = rfc2544::Warmup::new(args.warmup_ms(), plan.flows, line);
+        let warmup = rfc2544::Warmup::new(args.warmup_ms(), flows, line);
         let mut results: Vec<TrialResult> = Vec::new();
         let mut failure: Option<engine::EngineError> = None;
         let r = rfc2544::search_after_warmup(
@@ -1182,7 +1304,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
             .and_then(|i| results.get(i))
             .or(results.last())
             .copied();
-        (best, Some(r))
+        Ok((best, Some(r)))
     } else {
         let p = TrialParams {
             rate_pps: args.rate_pps,
@@ -1190,29 +1312,15 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
             count: args.count,
             drain_s,
         };
-        (Some(engine.trial(eal, p)?), None)
-    };
-    let lcores = engine.layout().describe();
-    drop(engine);
-    free_unpolled(&mut unpolled);
-    // The queues go before their ports can stop.
-    drop((unpolled, rxqs, txqs));
-    for p in std::iter::once(&mut tx_port).chain(rx_port.as_mut()) {
-        if let Err(e) = p.stop() {
-            tracing::error!("pktgen: {e}");
-        }
+        Ok((Some(engine.trial(eal, p)?), None))
     }
-    let report = build_report(args, &plan, best, rfc, hz, &tx_name, &rx_name, lcores);
-    drop(rx_port);
-    drop(tx_port);
-    drop(pool);
-    Ok(report)
 }
 
-/// Frees what waits in RX queues nobody polled, so the pool is whole when
-/// it goes (else DPDK reports mbufs still in use). Bounded: a device such
-/// as net_null receives without end.
-fn free_unpolled(queues: &mut [dpdk::RxQueue]) {
+/// Frees what waits on RX queues at the end (the polled one's last frames,
+/// the unpolled one's all), so the pool is whole when it goes (else DPDK
+/// reports mbufs still in use). Bounded: a device such as net_null
+/// receives without end.
+fn free_waiting<'a>(queues: impl IntoIterator<Item = &'a mut dpdk::RxQueue>) {
     // Rings of up to 4096 descriptors, a burst at a time, and some more.
     const MAX_BURSTS: usize = 4096 / dpdk::BURST * 2;
     let mut b = dpdk::Burst::new();
@@ -1623,6 +1731,74 @@ mod tests {
         );
         accepted(&["--dst-subnets", "10.1.0.0/16", "--leases", "255"]);
         accepted(&["--dst-subnets", "10.1.0.0/16"]);
+    }
+
+    #[test]
+    fn addresses_on_the_wire_are_hosts_and_ports_are_not_zero() {
+        for ip in ["0.0.0.0", "255.255.255.255"] {
+            refused_for(&["--host-ip", ip], "host-ip", "not a host's address");
+            for key in ["gw-ip", "vtep-base"] {
+                let f = format!("--{key}");
+                refused_for(&["--mode", "vxlan", &f, ip], key, "neither 0.0.0.0 nor");
+            }
+        }
+        // Up to the last address below the broadcast address.
+        accepted(&["--host-ip", "255.255.255.254"]);
+        accepted(&["--host-ip", "255.255.255.250", "--hosts", "5"]);
+        refused_for(
+            &["--host-ip", "255.255.255.250", "--hosts", "6"],
+            "hosts",
+            "give --hosts from 1 to 5",
+        );
+        accepted(&["--host-ip", "0.0.0.1", "--hosts", "4294967294"]);
+        let vx = |base: &str, n: &str| {
+            ["--mode", "vxlan", "--network", "0.0.0.0/0"]
+                .into_iter()
+                .chain(["--subnet-len", "30", "--vtep-base", base, "--vteps", n])
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let a = vx("255.255.255.239", "16");
+        accepted(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let a = vx("255.255.255.240", "16");
+        refused_for(
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+            "vteps",
+            "reach 255.255.255.255",
+        );
+        // /31 and /32 destinations away from the two are fine, as are
+        // longer prefixes holding them (hosts skip network and broadcast).
+        for net in [
+            "10.1.0.0/31",
+            "10.1.0.7/32",
+            "0.0.0.0/30",
+            "255.255.255.252/30",
+        ] {
+            accepted(&["--dst-subnets", net]);
+        }
+        for net in ["0.0.0.1/31", "255.255.255.255/32"] {
+            refused_for(
+                &["--dst-subnets", net],
+                "dst-subnets",
+                "not a host's address",
+            );
+        }
+        // Port 0 only.
+        refused_for(&["--udp-port", "0"], "udp-port", "from 1 to 65535");
+        refused_for(
+            &["--mode", "vxlan", "--vxlan-port", "0"],
+            "vxlan-port",
+            "from 1 to 65535",
+        );
+        accepted(&["--udp-port", "65535"]);
+        accepted(&["--mode", "vxlan", "--vxlan-port", "1"]);
+        // The all-zero source MAC, beside the group addresses.
+        refused_for(
+            &["--src-mac", "00:00:00:00:00:00"],
+            "src-mac",
+            "all-zero address",
+        );
+        accepted(&["--src-mac", "00:00:00:00:00:01"]);
     }
 
     #[test]

@@ -48,7 +48,8 @@ impl<W: Write> PcapWriter<W> {
 }
 
 /// Writes `count` frames of `plan` to `path`: frame `k` belongs to flow
-/// `k % flows`, carries sequence number `k` and timestamp 0.
+/// `k % flows` and carries sequence number `k` and stamp TSC 0; its record
+/// is timestamped `k` microseconds after the epoch.
 pub fn write_pcap(path: &Path, plan: &FlowPlan, count: u64) -> io::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut w = PcapWriter::new(io::BufWriter::new(file))?;

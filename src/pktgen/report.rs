@@ -136,11 +136,23 @@ impl Report {
             "other frames", self.rx_other, self.late, self.foreign
         );
         let l = &self.latency_ns;
-        let _ = writeln!(
-            s,
-            "  latency ns ({} samples): min {} p50 {} p99 {} p99.9 {} max {} mean {:.0}",
-            self.latency_samples, l.min, l.p50, l.p99, l.p999, l.max, l.mean
-        );
+        match (l.min, l.p50, l.p99, l.p999, l.max, l.mean) {
+            (Some(min), Some(p50), Some(p99), Some(p999), Some(max), Some(mean)) => {
+                let _ = writeln!(
+                    s,
+                    "  latency ns ({} samples): min {min} p50 {p50} p99 {p99} p99.9 {p999} max \
+                     {max} mean {mean:.0}",
+                    self.latency_samples
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    s,
+                    "  latency ns ({} samples): none measured",
+                    self.latency_samples
+                );
+            }
+        }
         if self.negative_latency > 0 {
             let _ = writeln!(
                 s,
@@ -425,6 +437,47 @@ mod tests {
         assert!(rep.to_table().contains("no warm-up (--warmup-ms 0)"));
         let v: serde_json::Value = serde_json::from_str(&rep.to_json()).unwrap();
         assert_eq!(v["rfc2544"]["warmup_frames"], 0);
+    }
+
+    #[test]
+    fn latency_without_samples_is_null_not_zero() {
+        let r = report(None);
+        assert_eq!(r.latency_samples, 0);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let l = &v["latency_ns"];
+        for k in ["p50", "p99", "p999", "max", "min", "mean"] {
+            assert!(l.get(k).is_some_and(|x| x.is_null()), "{k}: {l}");
+        }
+        assert_eq!(v["latency_samples"], 0);
+        let t = r.to_table();
+        assert!(t.contains("latency ns (0 samples): none measured"), "{t}");
+        assert!(!t.contains("p50 0"), "{t}");
+        // With samples: numbers.
+        let mut r = report(None);
+        r.latency_samples = 10;
+        r.latency_ns = Latency {
+            p50: Some(900),
+            p99: Some(1500),
+            p999: Some(2000),
+            max: Some(2100),
+            min: Some(700),
+            mean: Some(950.4),
+        };
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(
+            (
+                v["latency_ns"]["p50"].as_u64(),
+                v["latency_ns"]["max"].as_u64()
+            ),
+            (Some(900), Some(2100))
+        );
+        let t = r.to_table();
+        assert!(
+            t.contains(
+                "latency ns (10 samples): min 700 p50 900 p99 1500 p99.9 2000 max 2100 mean 950"
+            ),
+            "{t}"
+        );
     }
 
     #[test]
