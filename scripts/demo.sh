@@ -18,10 +18,18 @@ pids=()
 WORK=$(mktemp -d -t vxgate-demo.XXXXXX)   # etcd's data, the logs
 cleanup() {
   rc=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # One SIGTERM each (a second one makes vxgate skip its clean stop), 10 s
+  # to end, then SIGKILL: a process that hangs does not hang the demo.
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf /var/run/dpdk/vxgate-demo   # vxgate's EAL runtime directory
   if [ $rc = 0 ]; then rm -rf "$WORK"; else echo "demo: logs kept in $WORK" >&2; fi
 }
 trap cleanup EXIT
@@ -72,9 +80,12 @@ for i in 1 2; do
 done
 
 step "vxgate run (net_tap devices, one worker)"
-ip netns exec $P-gw "$BIN" run --underlay net_tap0 --underlay-ip 172.28.147.40/27 --access net_tap1 \
+# setsid: a Ctrl-C at the terminal reaches the script, whose cleanup stops
+# vxgate with one SIGTERM, not vxgate itself as well. --in-memory: no EAL
+# runtime directory or hugepage files left behind.
+ip netns exec $P-gw setsid "$BIN" run --underlay net_tap0 --underlay-ip 172.28.147.40/27 --access net_tap1 \
   --subnet 10.244.255.0/24 --etcd-endpoints $ETCD --metrics-addr 127.0.0.1:9477 -- \
-  -l 0-1 --no-pci --file-prefix vxgate-demo --log-level=lib.eal:warning \
+  -l 0-1 --no-pci --in-memory --file-prefix vxgate-demo --log-level=lib.eal:warning \
   --vdev net_tap0,iface=vxgu0 --vdev net_tap1,iface=vxga0 >"$WORK/vxgate.out" 2>&1 &
 vx=$!; pids+=($vx)
 for _ in $(seq 200); do ctl get $PREFIX/subnets/10.244.255.0-24 | grep -q PublicIP && break; sleep 0.1; done

@@ -315,6 +315,11 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     let mut ul_port = Port::open(&eal, &ul_dev, &conf(cfg.underlay_mtu), &pool)?;
     let mut ac_port = Port::open(&eal, &ac_dev, &conf(cfg.access_mtu), &pool)?;
+    // A large pool and real NICs take seconds too: a stop asked for
+    // meanwhile still comes before any link is brought up.
+    if stop.load(Relaxed) {
+        return stopped_during_startup(&cfg, "opening the ports");
+    }
     let (ul_rx, mut ul_tx) = ul_port.start()?;
     let (ac_rx, mut ac_tx) = ac_port.start()?;
     // RX rings hold their mbufs while ports run: this is the no-traffic level.
