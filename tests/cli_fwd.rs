@@ -16,6 +16,16 @@ fn vxgate(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// EAL's runtime directory of the run (made even with `--in-memory`),
+/// removed when dropped, also when the test fails.
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
+    }
+}
+
 #[test]
 fn fwd_replays_a_pcap_into_null_and_reports_no_leak() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -36,7 +46,8 @@ fn fwd_replays_a_pcap_into_null_and_reports_no_leak() {
     ]);
     assert_eq!(code, Some(0), "pktgen --write-pcap: {err}");
     let rx = format!("net_pcap0,rx_pcap={pcap},infinite_rx=1");
-    let prefix = format!("--file-prefix=vxt-fwd-{}", std::process::id());
+    let runtime = RuntimeDir(format!("vxt-fwd-{}", std::process::id()));
+    let prefix = format!("--file-prefix={}", runtime.0);
     let (code, out, err) = vxgate(&[
         "fwd",
         "--port-a",
