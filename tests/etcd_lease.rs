@@ -490,3 +490,74 @@ async fn refused_transactions_leave_no_granted_lease_behind() {
     );
     run.stop().await;
 }
+
+/// An unreadable value on our key (garbage put by hand, a broken tool) is
+/// still our subnet, damaged: vxgate stays ready (its expiry reported
+/// throughout) and rewrites the key with its value, as flanneld would at
+/// its next renewal. Before, it counted as taken: /readyz 503 for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_our_key_is_rewritten_and_we_stay_ready() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let (status, run, own) = running_gateway(&etcd).await;
+    tc.put(own.key.clone(), "{garbage", None).await.unwrap();
+    let t = Instant::now();
+    loop {
+        let left = status.own_lease_expiry_seconds();
+        assert!(
+            left.is_some_and(|s| s > 0.0),
+            "expiry gauge cleared: {left:?}"
+        );
+        let (v, lease) = key_state(&mut tc, &own.key).await.expect("our key");
+        if v != b"{garbage" {
+            assert_ne!(lease, 0);
+            assert!(
+                matches!(LeaseValue::parse(&v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 1)),
+                "{}",
+                String::from_utf8_lossy(&v)
+            );
+            break;
+        }
+        assert!(t.elapsed() < LIMIT, "our key was not rewritten");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(status.own_lease_expiry_seconds().is_some_and(|s| s > 0.0));
+    run.stop().await;
+}
+
+/// Our subnet held as a reservation, then another node's PublicIP written
+/// to the key (here as that node's reservation): not ours any more, so the
+/// expiry gauge says no lease (as for a leased key taken), and the other
+/// value is left alone. Before, the renewer saw "the key exists" and put
+/// the gauge back to +inf (ready).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_taken_by_another_public_ip_is_not_reported_ours() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let me = Ipv4Addr::new(192, 0, 2, 1);
+    let key = lease_key("10.244.77.0-24");
+    tc.put(key.clone(), lease_value(me, 0x77), None)
+        .await
+        .unwrap();
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let own = c.acquire_own_lease(me, MAC, None).await.unwrap();
+    assert!(own.is_reservation());
+    let status = c.status();
+    let run = spawn_run(c, MemSink::default());
+    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    assert_eq!(status.own_lease_expiry_seconds(), Some(f64::INFINITY));
+    let other = lease_value(Ipv4Addr::new(192, 0, 2, 9), 9);
+    tc.put(key.clone(), other.clone(), None).await.unwrap();
+    wait_for("the renewer saw the key taken", LIMIT, || {
+        status.renew_failures_total() >= 1
+    })
+    .await;
+    assert_eq!(status.own_lease_expiry_seconds(), None);
+    let (v, lease) = key_state(&mut tc, &key).await.unwrap();
+    assert_eq!(
+        (v, lease),
+        (other.into_bytes(), 0),
+        "the other value was overwritten"
+    );
+    run.stop().await;
+}

@@ -379,3 +379,39 @@ async fn a_role_with_flanneld_permissions_is_enough_to_watch() {
     .await;
     run.stop().await;
 }
+
+/// An https endpoint without --etcd-cafile on a system with no trust
+/// roots (here SSL_CERT_FILE naming an empty file) can never connect: a
+/// clear error naming --etcd-cafile at once, not "unreachable" retried for
+/// ever.
+#[test]
+fn https_without_a_ca_file_and_no_system_roots_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    // Set before any other thread of this process exists (one process per
+    // test).
+    std::env::set_var("SSL_CERT_FILE", &empty);
+    std::env::remove_var("SSL_CERT_DIR");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = free_port();
+    let r = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            Control::connect(options(&format!("https://127.0.0.1:{port}"))),
+        )
+        .await
+    });
+    let e = match r {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => panic!("connected without trust roots"),
+        Err(_) => panic!("still retrying after 30 s"),
+    };
+    eprintln!("{e}");
+    assert!(matches!(e, ControlError::Options(_)), "{e}");
+    assert!(e.to_string().contains("--etcd-cafile"), "{e}");
+}

@@ -33,6 +33,10 @@ pub const DEFAULT_PREFIX: &str = "/coreos.com/network";
 pub const DEFAULT_LEASE_TTL_S: u64 = 86_400;
 /// flanneld's `--subnet-lease-renew-margin` default (minutes).
 pub const DEFAULT_RENEW_MARGIN_MIN: u64 = 60;
+/// The largest etcd reply vxgate decodes: what flanneld's Go client takes
+/// (2 GiB), not tonic's default 4 MiB, which a few large values under
+/// `subnets/` would exceed in one list page or one watch response.
+pub const MAX_REPLY_BYTES: usize = i32::MAX as usize;
 
 /// Where lease changes go. Called from the control thread only.
 pub trait LeaseSink: Send {
@@ -69,6 +73,10 @@ pub struct EtcdOptions {
     pub renew_margin_min: u64,
     /// `--subnet-lease-ttl` in seconds (flanneld: 86400).
     pub lease_ttl_s: u64,
+    /// The largest etcd reply accepted ([`MAX_REPLY_BYTES`]); lowered by
+    /// tests to exercise listing around replies that are too large.
+    #[doc(hidden)]
+    pub max_reply_bytes: usize,
 }
 
 impl EtcdOptions {
@@ -84,6 +92,7 @@ impl EtcdOptions {
             password: None,
             renew_margin_min: DEFAULT_RENEW_MARGIN_MIN,
             lease_ttl_s: DEFAULT_LEASE_TTL_S,
+            max_reply_bytes: MAX_REPLY_BYTES,
         }
     }
 }

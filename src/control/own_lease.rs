@@ -7,12 +7,12 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use etcd_client::{Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
 use rand::Rng;
 use tokio::sync::Notify;
 
 use super::backoff::Backoff;
-use super::registry::Registry;
+use super::registry::{kv, ListedKv, Registry};
 use super::schema::{LeaseAttrs, LeaseValue, NetworkConfig, VXLAN};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
@@ -61,16 +61,12 @@ struct Listed {
     lease: i64,
 }
 
-fn parse_listing(dir: &str, kvs: Vec<KeyValue>) -> Vec<Listed> {
+fn parse_listing(dir: &str, kvs: Vec<ListedKv>) -> Vec<Listed> {
     kvs.into_iter()
-        .filter_map(|kv| {
+        .filter_map(|ListedKv { kv, too_large }| {
             let key = String::from_utf8(kv.key().to_vec()).ok()?;
             let lk = LeaseKey::parse(key.strip_prefix(dir)?).ok()?;
-            let holder = match LeaseValue::parse(kv.value()) {
-                Ok(LeaseValue::Vxlan(a)) => Some(a.public_ip),
-                Ok(LeaseValue::OtherBackend { public_ip, .. }) => Some(public_ip),
-                Err(_) => None,
-            };
+            let holder = holder(kv.value()).ok().filter(|_| !too_large);
             Some(Listed {
                 key,
                 subnet: lk.v4,
@@ -81,6 +77,14 @@ fn parse_listing(dir: &str, kvs: Vec<KeyValue>) -> Vec<Listed> {
             })
         })
         .collect()
+}
+
+/// The PublicIP a lease value names, of any backend.
+fn holder(value: &[u8]) -> Result<Ipv4Addr, super::LeaseError> {
+    match LeaseValue::parse(value)? {
+        LeaseValue::Vxlan(a) => Ok(a.public_ip),
+        LeaseValue::OtherBackend { public_ip, .. } => Ok(public_ip),
+    }
 }
 
 /// `ttl - margin`, with the margin clamped to half the TTL so a short
@@ -237,18 +241,31 @@ async fn revoke(reg: &mut Registry, id: i64) {
 }
 
 async fn txn(reg: &mut Registry, t: Txn) -> Result<etcd_client::TxnResponse, ControlError> {
+    let max = reg.max_reply;
     reg.request("txn", |c| {
-        let (mut kv, t) = (c.kv_client(), t.clone());
+        let (mut kv, t) = (kv(c, max), t.clone());
         async move { kv.txn(t).await }
     })
     .await
 }
 
+/// Whether `id`, granted for a transaction that failed with `txn_err`,
+/// may be revoked. `read`: the etcd lease our key was then read under
+/// (`Ok(None)`: no key; `Err`: the read failed). Only on a definite
+/// answer: etcd refused the transaction (nothing applied), or a read shows
+/// the key not under `id`. A timeout may hide an applied put, which a
+/// revoke would delete; an unused lease expires on its own.
+fn may_revoke(txn_err: &ControlError, read: Option<Result<Option<i64>, ()>>, id: i64) -> bool {
+    if !matches!(txn_err, ControlError::Unreachable { .. }) {
+        return true;
+    }
+    matches!(read, Some(Ok(lease)) if lease != Some(id))
+}
+
 /// `txn` for a transaction that puts `key` under `id`, a lease just
-/// granted for it. If the transaction fails, the lease is revoked (best
-/// effort): the renewer retries every 2 to 30 s, and each try would
-/// otherwise leave a lease of the full TTL behind. Not if the key holds
-/// `id` after all (the reply lost, the put made): revoking would delete it.
+/// granted for it. If the transaction fails, the lease is revoked when
+/// that is safe (`may_revoke`): the renewer retries every 2 to 30 s, and
+/// each try would otherwise leave a lease of the full TTL behind.
 async fn txn_granted(
     reg: &mut Registry,
     t: Txn,
@@ -259,16 +276,25 @@ async fn txn_granted(
         Ok(r) => return Ok(r),
         Err(e) => e,
     };
-    let key = key.to_string();
-    let holds = reg
-        .request("get own", |c| {
-            let (mut kv, key) = (c.kv_client(), key.clone());
-            async move { kv.get(key, None).await }
-        })
-        .await
-        .is_ok_and(|r| r.kvs().first().is_some_and(|kv| kv.lease() == id));
-    if !holds {
+    let read = if may_revoke(&e, None, id) {
+        None
+    } else {
+        let (key, max) = (key.to_string(), reg.max_reply);
+        let r = reg
+            .request("get own", |c| {
+                let (mut kv, key) = (kv(c, max), key.clone());
+                async move { kv.get(key, None).await }
+            })
+            .await;
+        Some(
+            r.map(|r| r.kvs().first().map(|kv| kv.lease()))
+                .map_err(|_| ()),
+        )
+    };
+    if may_revoke(&e, read, id) {
         revoke(reg, id).await;
+    } else {
+        tracing::debug!(id, error = %e, "transaction outcome unknown; its etcd lease is left to expire");
     }
     Err(e)
 }
@@ -346,21 +372,45 @@ async fn take_back(
     }))
 }
 
+/// Our key as read: (value, etcd lease, mod revision).
+type KeyRead = (Vec<u8>, i64, i64);
+
 /// Writes our key under a fresh etcd lease: succeeds if the key is still
-/// ours (same etcd lease, or our PublicIP) or gone (then re-created).
+/// ours (same etcd lease, or our PublicIP), damaged (an unreadable value:
+/// rewritten) or gone (then re-created). A key naming another PublicIP is
+/// `SubnetTaken`.
 pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), ControlError> {
+    let taken = |own: &OwnLease, holder: Ipv4Addr| ControlError::SubnetTaken {
+        subnet: own.subnet,
+        holder: holder.to_string(),
+        key: own.key.clone(),
+    };
     if own.is_reservation() {
-        // Only woken when the reservation was seen deleted: if it is back
-        // (an operator re-put it), leave it; if still gone, re-create ours.
-        let key = own.key.clone();
+        // Only woken when the key changed: ours still (an operator re-put
+        // it) is left alone; another PublicIP's is not ours; a damaged one
+        // is rewritten, still without a lease; gone, it is re-created.
+        let (key, max) = (own.key.clone(), reg.max_reply);
         let r = reg
             .request("get own", |c| {
-                let (mut kv, key) = (c.kv_client(), key.clone());
+                let (mut kv, key) = (kv(c, max), key.clone());
                 async move { kv.get(key, None).await }
             })
             .await?;
-        if !r.kvs().is_empty() {
-            return Ok(());
+        if let Some(kv) = r.kvs().first() {
+            match holder(kv.value()) {
+                Ok(ip) if ip == own.attrs.public_ip => return Ok(()),
+                Ok(ip) => return Err(taken(own, ip)),
+                Err(_) => {
+                    let t = Txn::new()
+                        .when([unchanged(&own.key, kv.mod_revision())])
+                        .and_then([TxnOp::put(own.key.clone(), own.attrs.encode(), None)]);
+                    if !txn(reg, t).await?.succeeded() {
+                        return Err(changed());
+                    }
+                    tracing::warn!(key = %own.key, "our reservation held an unreadable value; rewritten");
+                    return Ok(());
+                }
+            }
         }
     }
     let (id, expiry) = grant(reg).await?;
@@ -371,12 +421,15 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
             Some(PutOptions::new().with_lease(id)),
         )
     };
+    // A reservation is re-created only where no key is: `lease == 0` would
+    // also match another node's reservation.
+    let first = if own.is_reservation() {
+        Compare::version(own.key.clone(), CompareOp::Equal, 0)
+    } else {
+        Compare::lease(own.key.clone(), CompareOp::Equal, own.etcd_lease_id)
+    };
     let t = Txn::new()
-        .when([Compare::lease(
-            own.key.clone(),
-            CompareOp::Equal,
-            own.etcd_lease_id,
-        )])
+        .when([first])
         .and_then([put()])
         .or_else([TxnOp::get(own.key.clone(), None)]);
     let resp = txn_granted(reg, t, &own.key, id).await?;
@@ -385,26 +438,19 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
         tracing::error!(key = %own.key, "OWN RESERVATION WAS DELETED while running; re-created it as a normal lease");
     }
     if !ok {
-        let current = resp.op_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(g) => {
-                Some(g.kvs().first().map(|kv| (kv.value().to_vec(), kv.lease())))
-            }
-            _ => None,
-        });
-        let current = current.flatten();
-        if let Some((v, 0)) = &current {
-            if matches!(LeaseValue::parse(v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == own.attrs.public_ip)
-            {
-                // An operator made our key a reservation (flannel's documented
-                // `etcdctl put` of the value without a lease): it stays one.
-                revoke(reg, id).await;
-                tracing::info!(key = %own.key, "our lease was made a reservation in etcd; kept as a reservation (no more renewals)");
-                own.etcd_lease_id = 0;
-                own.expiry = None;
-                return Ok(());
-            }
-        }
-        match current.map(|(v, _)| v) {
+        let current: Option<KeyRead> = resp
+            .op_responses()
+            .into_iter()
+            .find_map(|r| match r {
+                TxnOpResponse::Get(g) => Some(
+                    g.kvs()
+                        .first()
+                        .map(|kv| (kv.value().to_vec(), kv.lease(), kv.mod_revision())),
+                ),
+                _ => None,
+            })
+            .flatten();
+        match current {
             None => {
                 let t = Txn::new()
                     .when([Compare::version(own.key.clone(), CompareOp::Equal, 0)])
@@ -414,37 +460,57 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     tracing::error!(key = %own.key, "OWN LEASE WAS DELETED while running; re-created it (flanneld would exit here)");
                 }
             }
-            Some(v) => match LeaseValue::parse(&v) {
-                Ok(LeaseValue::Vxlan(a)) if a.public_ip == own.attrs.public_ip => {
-                    let t = Txn::new().and_then([put()]);
-                    ok = txn_granted(reg, t, &own.key, id).await?.succeeded();
-                }
-                other => {
+            Some((v, lease, mod_revision)) => match LeaseValue::parse(&v) {
+                Ok(LeaseValue::Vxlan(a)) if a.public_ip == own.attrs.public_ip && lease == 0 => {
+                    // An operator made our key a reservation (flannel's
+                    // documented `etcdctl put` of the value without a
+                    // lease): it stays one.
                     revoke(reg, id).await;
-                    let holder = match other {
-                        Ok(LeaseValue::Vxlan(a)) => a.public_ip.to_string(),
-                        Ok(LeaseValue::OtherBackend { public_ip, .. }) => public_ip.to_string(),
-                        Err(_) => "unreadable lease value".to_string(),
-                    };
-                    return Err(ControlError::SubnetTaken {
-                        subnet: own.subnet,
-                        holder,
-                        key: own.key.clone(),
-                    });
+                    tracing::info!(key = %own.key, "our lease was made a reservation in etcd; kept as a reservation (no more renewals)");
+                    own.etcd_lease_id = 0;
+                    own.expiry = None;
+                    return Ok(());
+                }
+                Ok(LeaseValue::Vxlan(a)) if a.public_ip != own.attrs.public_ip => {
+                    revoke(reg, id).await;
+                    return Err(taken(own, a.public_ip));
+                }
+                Ok(LeaseValue::OtherBackend { public_ip, .. }) => {
+                    revoke(reg, id).await;
+                    return Err(taken(own, public_ip));
+                }
+                // Our PublicIP under another etcd lease, or a damaged
+                // value: ours, rewritten if still what was read.
+                r => {
+                    let t = Txn::new()
+                        .when([unchanged(&own.key, mod_revision)])
+                        .and_then([put()]);
+                    ok = txn_granted(reg, t, &own.key, id).await?.succeeded();
+                    if ok && r.is_err() {
+                        tracing::warn!(key = %own.key, "our key held an unreadable value; rewritten");
+                    }
                 }
             },
         }
     }
     if !ok {
         revoke(reg, id).await;
-        return Err(ControlError::Etcd {
-            op: "renew",
-            detail: "the key changed during renewal; will retry".into(),
-        });
+        return Err(changed());
     }
     own.etcd_lease_id = id;
     own.expiry = Some(expiry);
     Ok(())
+}
+
+fn unchanged(key: &str, mod_revision: i64) -> Compare {
+    Compare::mod_revision(key.to_string(), CompareOp::Equal, mod_revision)
+}
+
+fn changed() -> ControlError {
+    ControlError::Etcd {
+        op: "renew",
+        detail: "the key changed during renewal; will retry".into(),
+    }
 }
 
 /// Keeps our lease alive until the task is dropped. A reservation is left
@@ -505,11 +571,11 @@ pub(crate) async fn keep_renewed(
                 }
                 Err(e) => {
                     failures += 1;
-                    status.add_renew_failure();
                     if matches!(e, ControlError::SubnetTaken { .. }) {
                         // Our old etcd lease no longer holds our subnet.
                         status.clear_own_expiry();
                     }
+                    status.add_renew_failure();
                     if let Some(suppressed) = repeats.check("renew") {
                         tracing::error!(error = %e, key = %own.key, failures, suppressed, "renewing our lease failed; retrying (every {RENEW_RETRY:?} to {RENEW_RETRY_MAX:?}, logged every {RENEW_LOG_EVERY:?})");
                     }
@@ -536,5 +602,26 @@ mod tests {
         assert_eq!(renew_after(86_400, 60), Duration::from_secs(82_800));
         assert_eq!(renew_after(4, 60), Duration::from_secs(2));
         assert_eq!(renew_after(3600, 1), Duration::from_secs(3540));
+    }
+
+    /// A granted lease is revoked after a failed transaction only when the
+    /// put is known not to have been made under it.
+    #[test]
+    fn a_granted_lease_is_revoked_only_on_a_definite_answer() {
+        let id = 7;
+        let refused = ControlError::Auth("permission denied".into());
+        let timed_out = ControlError::Unreachable {
+            endpoints: "e".into(),
+            detail: "txn timed out".into(),
+        };
+        // etcd refused the transaction: nothing was applied.
+        assert!(may_revoke(&refused, None, id));
+        // Outcome unknown: only a read showing the key not under `id`.
+        assert!(!may_revoke(&timed_out, None, id));
+        assert!(!may_revoke(&timed_out, Some(Err(())), id), "read failed");
+        assert!(!may_revoke(&timed_out, Some(Ok(Some(id))), id), "put made");
+        assert!(may_revoke(&timed_out, Some(Ok(Some(3))), id));
+        assert!(may_revoke(&timed_out, Some(Ok(Some(0))), id));
+        assert!(may_revoke(&timed_out, Some(Ok(None)), id));
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, TlsOptions,
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, KvClient, TlsOptions,
+    WatchClient,
 };
 
 use super::backoff::{pause_after, sleep_or_reachable, Backoff, REPEAT_LOG};
@@ -17,8 +18,17 @@ use crate::ops::logging::RateLimitedLog;
 
 /// Deadline for each unary etcd request.
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Keys per page when listing leases (a page stays far below 4 MiB).
+/// Keys per page when listing leases; halved while a page is over the
+/// reply limit (`list_subnets`).
 const LIST_PAGE: i64 = 2_000;
+
+/// One key of a listing.
+pub(crate) struct ListedKv {
+    /// Its value is empty when `too_large`.
+    pub(crate) kv: KeyValue,
+    /// Over the reply limit on its own: read keys-only.
+    pub(crate) too_large: bool,
+}
 
 #[derive(Clone)]
 pub(crate) struct Registry {
@@ -26,6 +36,8 @@ pub(crate) struct Registry {
     pub(crate) client: Client,
     /// Prefix without trailing '/'.
     pub(crate) prefix: String,
+    /// The largest reply decoded (`EtcdOptions::max_reply_bytes`).
+    pub(crate) max_reply: usize,
     /// Counts auth token renewals.
     status: Arc<ControlStatus>,
 }
@@ -182,12 +194,41 @@ fn connect_options(opts: &EtcdOptions) -> Result<ConnectOptions, ControlError> {
 /// One client; authenticates at once when credentials are configured.
 async fn new_client(opts: &EtcdOptions) -> Result<Client, ControlError> {
     let co = connect_options(opts)?;
-    call(
+    match call(
         "connect",
         &opts.endpoints,
         Client::connect(&opts.endpoints, Some(co)),
     )
     .await
+    {
+        // tonic loads the system's roots as it builds the channel; none
+        // will appear by retrying.
+        Err(ControlError::Unreachable { detail, .. })
+            if detail.contains("no native certs found") =>
+        {
+            Err(ControlError::Options(format!(
+                "https etcd endpoint without --etcd-cafile, and no system trust roots were found (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs): give the CA of etcd's server certificate with --etcd-cafile ({detail})"
+            )))
+        }
+        r => r,
+    }
+}
+
+/// A KV client that takes replies up to `max` bytes.
+pub(crate) fn kv(c: &Client, max: usize) -> KvClient {
+    c.kv_client().max_decoding_message_size(max)
+}
+
+/// A watch client that takes responses up to `max` bytes.
+pub(crate) fn watcher(c: &Client, max: usize) -> WatchClient {
+    c.watch_client().max_decoding_message_size(max)
+}
+
+/// A reply over the decoding limit (tonic's OutOfRange "decoded message
+/// length too large"; etcd's own OutOfRange, a future revision, is not).
+fn reply_too_large(e: &ControlError) -> bool {
+    matches!(e, ControlError::Etcd { detail, .. }
+        if detail.starts_with("OutOfRange") && detail.contains("message length too large"))
 }
 
 impl Registry {
@@ -214,6 +255,7 @@ impl Registry {
             match new_client(&opts).await {
                 Ok(client) => {
                     return Ok(Self {
+                        max_reply: opts.max_reply_bytes,
                         opts,
                         client,
                         prefix,
@@ -285,10 +327,10 @@ impl Registry {
     /// current revision, from whichever member answers with a quorum behind
     /// it.
     pub(crate) async fn revision(&mut self) -> Result<i64, ControlError> {
-        let key = self.config_key();
+        let (key, max) = (self.config_key(), self.max_reply);
         let resp = self
             .request("get", |c| {
-                let (mut kv, key) = (c.kv_client(), key.clone());
+                let (mut kv, key) = (kv(c, max), key.clone());
                 async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
             })
             .await?;
@@ -310,7 +352,7 @@ impl Registry {
 
     /// `revision` with the current token, not renewed if etcd refuses it.
     pub(crate) async fn revision_with_this_token(&self) -> Result<i64, ControlError> {
-        let mut kv = self.client.kv_client();
+        let mut kv = kv(&self.client, self.max_reply);
         let o = GetOptions::new().with_count_only();
         let resp = call(
             "get",
@@ -323,10 +365,10 @@ impl Registry {
 
     /// The raw config value, or None if the key does not exist.
     pub(crate) async fn get_config(&mut self) -> Result<Option<Vec<u8>>, ControlError> {
-        let key = self.config_key();
+        let (key, max) = (self.config_key(), self.max_reply);
         let resp = self
             .request("get config", |c| {
-                let (mut kv, key) = (c.kv_client(), key.clone());
+                let (mut kv, key) = (kv(c, max), key.clone());
                 async move { kv.get(key, None).await }
             })
             .await?;
@@ -383,41 +425,61 @@ impl Registry {
     }
 
     /// All keys under `<prefix>/subnets/` at one revision, read in pages.
-    pub(crate) async fn list_subnets(&mut self) -> Result<(i64, Vec<KeyValue>), ControlError> {
+    /// A page over the reply limit is read again halved, down to one key;
+    /// a key over it alone is read keys-only (`too_large`), so a few huge
+    /// values never stop the listing.
+    pub(crate) async fn list_subnets(&mut self) -> Result<(i64, Vec<ListedKv>), ControlError> {
         let dir = self.subnets_dir();
         let end = prefix_end(dir.as_bytes());
         let mut from = dir.into_bytes();
         let mut rev = 0;
+        let mut page = LIST_PAGE;
         let mut out = Vec::new();
         loop {
-            let mut o = GetOptions::new()
-                .with_range(end.clone())
-                .with_limit(LIST_PAGE);
+            let mut o = GetOptions::new().with_range(end.clone()).with_limit(page);
             if rev != 0 {
                 o = o.with_revision(rev);
             }
-            let mut resp = self
-                .request("list subnets", |c| {
-                    let (mut kv, from, o) = (c.kv_client(), from.clone(), o.clone());
+            let max = self.max_reply;
+            let read = |o: GetOptions| {
+                let from = from.clone();
+                move |c: &Client| {
+                    let (mut kv, from, o) = (kv(c, max), from.clone(), o.clone());
                     async move { kv.get(from, Some(o)).await }
-                })
-                .await?;
+                }
+            };
+            let (mut resp, too_large) = match self.request("list subnets", read(o.clone())).await {
+                Ok(r) => (r, false),
+                Err(e) if reply_too_large(&e) && page > 1 => {
+                    page /= 2;
+                    tracing::debug!(page, error = %e, "lease list page over the reply limit; reading smaller pages");
+                    continue;
+                }
+                Err(e) if reply_too_large(&e) => {
+                    let r = self
+                        .request("list subnets", read(o.with_keys_only()))
+                        .await?;
+                    (r, true)
+                }
+                Err(e) => return Err(e),
+            };
+            // Back up towards full pages after the large values.
+            page = (page * 2).min(LIST_PAGE);
             if rev == 0 {
                 rev = resp.header().map_or(0, |h| h.revision());
             }
             let more = resp.more();
             let kvs = resp.take_kvs();
-            match kvs.last() {
-                Some(last) if more => {
-                    from = last.key().to_vec();
-                    from.push(0);
-                }
-                _ => {
-                    out.extend(kvs);
-                    return Ok((rev, out));
-                }
+            let next = kvs.last().filter(|_| more).map(|last| {
+                let mut k = last.key().to_vec();
+                k.push(0);
+                k
+            });
+            out.extend(kvs.into_iter().map(|kv| ListedKv { kv, too_large }));
+            match next {
+                Some(k) => from = k,
+                None => return Ok((rev, out)),
             }
-            out.extend(kvs);
         }
     }
 }

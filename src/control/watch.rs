@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use etcd_client::{EventType, KeyValue, WatchOptions};
+use etcd_client::{EventType, WatchOptions};
 use tokio::sync::Notify;
 
 use super::backoff::{pause_after, Backoff, REPEAT_LOG};
@@ -61,7 +61,7 @@ fn quorum_check(
     }
 }
 use super::own_lease::{keep_renewed, OwnLease};
-use super::registry::{call, map_error, Registry};
+use super::registry::{call, map_error, watcher, ListedKv, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
@@ -90,12 +90,27 @@ enum Classified {
     WrongLength(u8),
 }
 
+/// Stands for the value of a listed key too large to read (never a
+/// lease: 0xff starts no JSON), followed by its mod revision so that each
+/// new such value is reported once.
+const TOO_LARGE: &[u8] = b"\xffvxgate: too large to read, mod revision ";
+
+fn too_large_marker(mod_revision: i64) -> Vec<u8> {
+    [TOO_LARGE, mod_revision.to_string().as_bytes()].concat()
+}
+
 /// `subnet_len` 0: any length is taken (no network config known).
 fn classify(key: &str, value: &[u8], subnet_len: u8) -> Classified {
     let lk = match LeaseKey::parse(key) {
         Ok(k) => k,
         Err(e) => return Classified::BadKey(e.to_string()),
     };
+    if value.starts_with(TOO_LARGE) {
+        return Classified::BadValue(
+            lk.v4,
+            "value too large for an etcd reply (read without it)".into(),
+        );
+    }
     match LeaseValue::parse(value) {
         // Another backend's lease or a malformed value is that, whatever
         // its length.
@@ -390,8 +405,11 @@ enum OwnKey {
     Ours,
     /// Our PublicIP without an etcd lease (an operator's reservation).
     Reservation,
-    /// Another node's PublicIP, or a value that names none.
+    /// Another node's PublicIP.
     Taken(String),
+    /// A value that names no PublicIP (garbage, too large): still our
+    /// subnet, to be rewritten, as flanneld's next renewal would.
+    Damaged,
 }
 
 fn own_key_state(value: &[u8], lease: i64, own_ip: std::net::Ipv4Addr) -> OwnKey {
@@ -404,7 +422,7 @@ fn own_key_state(value: &[u8], lease: i64, own_ip: std::net::Ipv4Addr) -> OwnKey
         Some(ip) if ip == own_ip && lease == 0 => OwnKey::Reservation,
         Some(ip) if ip == own_ip => OwnKey::Ours,
         Some(ip) => OwnKey::Taken(ip.to_string()),
-        None => OwnKey::Taken("an unreadable value".to_string()),
+        None => OwnKey::Damaged,
     }
 }
 
@@ -448,6 +466,8 @@ struct Seen {
     /// Our key's value when it was last said to be taken: a re-list after
     /// every reconnect does not say it again.
     own_taken: Option<Vec<u8>>,
+    /// The same for a damaged value on our key.
+    own_damaged: Option<Vec<u8>>,
 }
 
 struct Session<'a> {
@@ -476,9 +496,13 @@ impl Session<'_> {
     async fn list_and_diff(&mut self) -> Result<i64, ControlError> {
         let (rev, kvs) = self.reg.list_subnets().await?;
         let dir = self.reg.subnets_dir();
+        let value = |l: &ListedKv| match l.too_large {
+            true => too_large_marker(l.kv.mod_revision()),
+            false => l.kv.value().to_vec(),
+        };
         let listing: Vec<(String, Vec<u8>)> = kvs
             .iter()
-            .filter_map(|kv: &KeyValue| Some((self.suffix(&dir, kv.key())?, kv.value().to_vec())))
+            .filter_map(|l| Some((self.suffix(&dir, l.kv.key())?, value(l))))
             .collect();
         self.mirror.resync(&listing, self.sink, self.status);
         // A config changed (or deleted) while we were away is said now, as
@@ -488,8 +512,9 @@ impl Session<'_> {
         // Our key as it is now: taken or gone while we were away is acted
         // on now, as on the watch, not at the next renewal a day later.
         if let Some(own) = self.own_key {
-            let kv = kvs.iter().find(|kv| kv.key() == own.as_bytes());
-            self.own_key_seen(own, kv.map(|kv| (kv.value(), kv.lease())));
+            let l = kvs.iter().find(|l| l.kv.key() == own.as_bytes());
+            let v = l.map(|l| (value(l), l.kv.lease()));
+            self.own_key_seen(own, v.as_ref().map(|(v, lease)| (v.as_slice(), *lease)));
         }
         self.status.reset_revision(rev);
         self.status.saw_etcd();
@@ -525,7 +550,7 @@ impl Session<'_> {
         let mut renewed = false;
         // The watchers must live: dropping one closes its request stream.
         let (mut subnets_watcher, mut subnets, mut config_watcher, mut config) = loop {
-            let mut wc = self.reg.client.watch_client();
+            let mut wc = watcher(&self.reg.client, self.reg.max_reply);
             let (sw, s) = match call(
                 "watch",
                 &endpoints,
@@ -676,6 +701,9 @@ impl Session<'_> {
     /// after it was taken: the renewer looks at it now. Our lease's
     /// expiry is reported only while the key is ours.
     fn own_key_seen(&mut self, key: &str, kv: Option<(&[u8], i64)>) {
+        if !matches!(kv, Some((v, l)) if own_key_state(v, l, self.own_ip) == OwnKey::Damaged) {
+            self.seen.own_damaged = None;
+        }
         let Some((value, lease)) = kv else {
             self.seen.own_taken = None;
             self.status.clear_own_expiry();
@@ -688,6 +716,15 @@ impl Session<'_> {
                 if self.seen.own_taken.as_deref() != Some(value) {
                     tracing::error!(key, %holder, "OUR SUBNET WAS TAKEN in etcd by {holder}; the peers now send its traffic there");
                     self.seen.own_taken = Some(value.to_vec());
+                }
+                self.own_key_changed.notify_one();
+            }
+            OwnKey::Damaged => {
+                // Still ours: the expiry gauge stays, the renewer repairs it.
+                self.seen.own_taken = None;
+                if self.seen.own_damaged.as_deref() != Some(value) {
+                    tracing::warn!(key, "our key holds an unreadable value; rewriting it");
+                    self.seen.own_damaged = Some(value.to_vec());
                 }
                 self.own_key_changed.notify_one();
             }
@@ -751,6 +788,7 @@ where
             deleted: false,
         },
         own_taken: None,
+        own_damaged: None,
     };
     let mut backoff = Backoff::new();
     // The same error again and again (etcd down for hours) is one line a
@@ -910,10 +948,8 @@ mod tests {
             own_key_state(&val(9, 1), 7, me),
             OwnKey::Taken("192.0.2.9".into())
         );
-        assert_eq!(
-            own_key_state(b"{", 7, me),
-            OwnKey::Taken("an unreadable value".into())
-        );
+        assert_eq!(own_key_state(b"{", 7, me), OwnKey::Damaged);
+        assert_eq!(own_key_state(&too_large_marker(5), 0, me), OwnKey::Damaged);
     }
 
     #[test]
