@@ -172,15 +172,25 @@ impl Skip {
 }
 
 /// The leases delivered to the sink, by subnet.
+/// A 64-bit hash of a value (SipHash with fixed keys: the same in every
+/// re-list of this process).
+fn value_hash(value: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Default)]
 pub(crate) struct Mirror {
     /// The network config's SubnetLen (0: not known, any length taken).
     subnet_len: u8,
     by_subnet: BTreeMap<Subnet, Entry>,
-    /// Skipped keys and the value they were skipped for: a skipped entry
-    /// is logged and counted once per value, not again at every re-list
-    /// after a reconnect (no log flood, counters that count entries).
-    skipped: BTreeMap<String, Vec<u8>>,
+    /// Skipped keys and a hash of the value they were skipped for: a
+    /// skipped entry is logged and counted once per value, not again at
+    /// every re-list after a reconnect (no log flood, counters that count
+    /// entries). A hash, not the value: values may be up to 64 KiB each.
+    skipped: BTreeMap<String, u64>,
     /// Good leases under a second key of a subnet held under another
     /// (`10.5.1.0-24` and `10.5.1.0-24&fc00::-64`): not delivered, but
     /// the one to deliver when the held key goes, as a re-list would.
@@ -200,9 +210,10 @@ impl Mirror {
     }
 
     fn skip(&mut self, key: &str, value: &[u8], why: Skip, st: &ControlStatus) {
-        if self.skipped.get(key).map(Vec::as_slice) != Some(value) {
+        let seen = value_hash(value);
+        if self.skipped.get(key) != Some(&seen) {
             why.report(key, st);
-            self.skipped.insert(key.to_string(), value.to_vec());
+            self.skipped.insert(key.to_string(), seen);
         }
     }
 
