@@ -118,6 +118,9 @@ pub enum ControlError {
     AuthToken(String),
     #[error("etcd request {op} failed: {detail}")]
     Etcd { op: &'static str, detail: String },
+    /// A reply over the client's decoding limit (`EtcdOptions::max_reply_bytes`).
+    #[error("etcd's reply to {op} is larger than vxgate takes ({detail})")]
+    ReplyTooLarge { op: &'static str, detail: String },
     #[error("invalid flannel network config at {key}: {source}")]
     Config {
         key: String,

@@ -7,12 +7,12 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
 use rand::Rng;
 use tokio::sync::Notify;
 
 use super::backoff::Backoff;
-use super::registry::{kv, ListedKv, Registry};
+use super::registry::{kv, Registry};
 use super::schema::{LeaseAttrs, LeaseValue, NetworkConfig, VXLAN};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
@@ -61,12 +61,12 @@ struct Listed {
     lease: i64,
 }
 
-fn parse_listing(dir: &str, kvs: Vec<ListedKv>) -> Vec<Listed> {
+fn parse_listing(dir: &str, kvs: Vec<KeyValue>) -> Vec<Listed> {
     kvs.into_iter()
-        .filter_map(|ListedKv { kv, too_large }| {
+        .filter_map(|kv| {
             let key = String::from_utf8(kv.key().to_vec()).ok()?;
             let lk = LeaseKey::parse(key.strip_prefix(dir)?).ok()?;
-            let holder = holder(kv.value()).ok().filter(|_| !too_large);
+            let holder = holder(kv.value()).ok();
             Some(Listed {
                 key,
                 subnet: lk.v4,

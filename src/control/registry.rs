@@ -22,14 +22,6 @@ pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// reply limit (`list_subnets`).
 const LIST_PAGE: i64 = 2_000;
 
-/// One key of a listing.
-pub(crate) struct ListedKv {
-    /// Its value is empty when `too_large`.
-    pub(crate) kv: KeyValue,
-    /// Over the reply limit on its own: read keys-only.
-    pub(crate) too_large: bool,
-}
-
 #[derive(Clone)]
 pub(crate) struct Registry {
     pub(crate) opts: EtcdOptions,
@@ -75,6 +67,7 @@ pub(crate) fn map_error(
     const PERMISSION_DENIED: i32 = 7;
     const UNAVAILABLE: i32 = 14;
     const UNAUTHENTICATED: i32 = 16;
+    const OUT_OF_RANGE: i32 = 11;
     let unreachable = |detail: String| ControlError::Unreachable {
         endpoints: endpoints.join(","),
         detail,
@@ -102,6 +95,10 @@ pub(crate) fn map_error(
                 ControlError::Auth(format!("{op}: {msg}"))
             } else if matches!(code, UNAVAILABLE | DEADLINE_EXCEEDED | CANCELLED | UNKNOWN) {
                 unreachable(format!("{op}: {:?}: {msg}", s.code()))
+            } else if code == OUT_OF_RANGE && lower.contains("message length too large") {
+                // tonic's decoding limit; etcd's own OutOfRange (a future
+                // revision) says otherwise.
+                ControlError::ReplyTooLarge { op, detail: msg }
             } else {
                 ControlError::Etcd {
                     op,
@@ -222,13 +219,6 @@ pub(crate) fn kv(c: &Client, max: usize) -> KvClient {
 /// A watch client that takes responses up to `max` bytes.
 pub(crate) fn watcher(c: &Client, max: usize) -> WatchClient {
     c.watch_client().max_decoding_message_size(max)
-}
-
-/// A reply over the decoding limit (tonic's OutOfRange "decoded message
-/// length too large"; etcd's own OutOfRange, a future revision, is not).
-fn reply_too_large(e: &ControlError) -> bool {
-    matches!(e, ControlError::Etcd { detail, .. }
-        if detail.starts_with("OutOfRange") && detail.contains("message length too large"))
 }
 
 impl Registry {
@@ -425,10 +415,9 @@ impl Registry {
     }
 
     /// All keys under `<prefix>/subnets/` at one revision, read in pages.
-    /// A page over the reply limit is read again halved, down to one key;
-    /// a key over it alone is read keys-only (`too_large`), so a few huge
-    /// values never stop the listing.
-    pub(crate) async fn list_subnets(&mut self) -> Result<(i64, Vec<ListedKv>), ControlError> {
+    /// A page over the reply limit is read again halved, down to one key
+    /// (no single value etcd stores comes near the 2 GiB limit).
+    pub(crate) async fn list_subnets(&mut self) -> Result<(i64, Vec<KeyValue>), ControlError> {
         let dir = self.subnets_dir();
         let end = prefix_end(dir.as_bytes());
         let mut from = dir.into_bytes();
@@ -441,25 +430,18 @@ impl Registry {
                 o = o.with_revision(rev);
             }
             let max = self.max_reply;
-            let read = |o: GetOptions| {
-                let from = from.clone();
-                move |c: &Client| {
+            let read = self
+                .request("list subnets", |c| {
                     let (mut kv, from, o) = (kv(c, max), from.clone(), o.clone());
                     async move { kv.get(from, Some(o)).await }
-                }
-            };
-            let (mut resp, too_large) = match self.request("list subnets", read(o.clone())).await {
-                Ok(r) => (r, false),
-                Err(e) if reply_too_large(&e) && page > 1 => {
+                })
+                .await;
+            let mut resp = match read {
+                Ok(r) => r,
+                Err(e @ ControlError::ReplyTooLarge { .. }) if page > 1 => {
                     page /= 2;
                     tracing::debug!(page, error = %e, "lease list page over the reply limit; reading smaller pages");
                     continue;
-                }
-                Err(e) if reply_too_large(&e) => {
-                    let r = self
-                        .request("list subnets", read(o.with_keys_only()))
-                        .await?;
-                    (r, true)
                 }
                 Err(e) => return Err(e),
             };
@@ -475,7 +457,7 @@ impl Registry {
                 k.push(0);
                 k
             });
-            out.extend(kvs.into_iter().map(|kv| ListedKv { kv, too_large }));
+            out.extend(kvs);
             match next {
                 Some(k) => from = k,
                 None => return Ok((rev, out)),

@@ -61,7 +61,7 @@ fn quorum_check(
     }
 }
 use super::own_lease::{keep_renewed, OwnLease};
-use super::registry::{call, map_error, watcher, ListedKv, Registry};
+use super::registry::{call, map_error, watcher, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
@@ -90,27 +90,12 @@ enum Classified {
     WrongLength(u8),
 }
 
-/// Stands for the value of a listed key too large to read (never a
-/// lease: 0xff starts no JSON), followed by its mod revision so that each
-/// new such value is reported once.
-const TOO_LARGE: &[u8] = b"\xffvxgate: too large to read, mod revision ";
-
-fn too_large_marker(mod_revision: i64) -> Vec<u8> {
-    [TOO_LARGE, mod_revision.to_string().as_bytes()].concat()
-}
-
 /// `subnet_len` 0: any length is taken (no network config known).
 fn classify(key: &str, value: &[u8], subnet_len: u8) -> Classified {
     let lk = match LeaseKey::parse(key) {
         Ok(k) => k,
         Err(e) => return Classified::BadKey(e.to_string()),
     };
-    if value.starts_with(TOO_LARGE) {
-        return Classified::BadValue(
-            lk.v4,
-            "value too large for an etcd reply (read without it)".into(),
-        );
-    }
     match LeaseValue::parse(value) {
         // Another backend's lease or a malformed value is that, whatever
         // its length.
@@ -507,13 +492,9 @@ impl Session<'_> {
     async fn list_and_diff(&mut self) -> Result<i64, ControlError> {
         let (rev, kvs) = self.reg.list_subnets().await?;
         let dir = self.reg.subnets_dir();
-        let value = |l: &ListedKv| match l.too_large {
-            true => too_large_marker(l.kv.mod_revision()),
-            false => l.kv.value().to_vec(),
-        };
         let listing: Vec<(String, Vec<u8>)> = kvs
             .iter()
-            .filter_map(|l| Some((self.suffix(&dir, l.kv.key())?, value(l))))
+            .filter_map(|kv| Some((self.suffix(&dir, kv.key())?, kv.value().to_vec())))
             .collect();
         self.mirror.resync(&listing, self.sink, self.status);
         // A config changed (or deleted) while we were away is said now, as
@@ -523,9 +504,8 @@ impl Session<'_> {
         // Our key as it is now: taken or gone while we were away is acted
         // on now, as on the watch, not at the next renewal a day later.
         if let Some(own) = self.own_key {
-            let l = kvs.iter().find(|l| l.kv.key() == own.as_bytes());
-            let v = l.map(|l| (value(l), l.kv.lease()));
-            self.own_key_seen(own, v.as_ref().map(|(v, lease)| (v.as_slice(), *lease)));
+            let kv = kvs.iter().find(|kv| kv.key() == own.as_bytes());
+            self.own_key_seen(own, kv.map(|kv| (kv.value(), kv.lease())));
         }
         self.status.reset_revision(rev);
         self.status.saw_etcd();
@@ -712,16 +692,17 @@ impl Session<'_> {
     /// after it was taken: the renewer looks at it now. Our lease's
     /// expiry is reported only while the key is ours.
     fn own_key_seen(&mut self, key: &str, kv: Option<(&[u8], i64)>) {
-        if !matches!(kv, Some((v, l)) if own_key_state(v, l, self.own_ip) == OwnKey::Damaged) {
+        let seen = kv.map(|(v, lease)| (v, own_key_state(v, lease, self.own_ip)));
+        if !matches!(seen, Some((_, OwnKey::Damaged))) {
             self.seen.own_damaged = None;
         }
-        let Some((value, lease)) = kv else {
+        let Some((value, state)) = seen else {
             self.seen.own_taken = None;
             self.status.clear_own_expiry();
             self.own_key_changed.notify_one();
             return;
         };
-        match own_key_state(value, lease, self.own_ip) {
+        match state {
             OwnKey::Taken(holder) => {
                 self.status.clear_own_expiry();
                 if self.seen.own_taken.as_deref() != Some(value) {
@@ -960,7 +941,6 @@ mod tests {
             OwnKey::Taken("192.0.2.9".into())
         );
         assert_eq!(own_key_state(b"{", 7, me), OwnKey::Damaged);
-        assert_eq!(own_key_state(&too_large_marker(5), 0, me), OwnKey::Damaged);
     }
 
     #[test]
