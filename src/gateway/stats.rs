@@ -47,8 +47,7 @@ impl Shared {
 
     pub fn snapshot(&self) -> MetricsSnapshot {
         let t = self.totals();
-        let lat = self.status.latency();
-        MetricsSnapshot {
+        let data_plane = MetricsSnapshot {
             ports: [port_stats(self.underlay_port), port_stats(self.access_port)],
             encap_packets: t.encap,
             decap_packets: t.decap,
@@ -60,17 +59,10 @@ impl Shared {
                 .iter()
                 .map(|r| (r.name(), t.drop_count(*r)))
                 .collect(),
-            leases: self.status.leases(),
             neighbors: [
                 self.neighbors[0].load(Relaxed),
                 self.neighbors[1].load(Relaxed),
             ],
-            control_to_dataplane: HistogramSnapshot {
-                upper_bounds: lat.buckets.iter().map(|b| b.0).collect(),
-                cumulative_counts: lat.buckets.iter().map(|b| b.1).collect(),
-                sum: lat.sum_seconds,
-                count: lat.count,
-            },
             workers: self
                 .workers
                 .iter()
@@ -80,19 +72,20 @@ impl Shared {
                     idle_polls: w.idle_polls.load(Relaxed),
                 })
                 .collect(),
-            control_only: false,
-            ..control_part(&self.status)
-        }
+            ..MetricsSnapshot::default()
+        };
+        with_control(&self.status, data_plane)
     }
 }
 
 /// `/metrics` before the data plane runs: the control plane's figures,
 /// the data plane's at zero.
 pub fn control_snapshot(status: &ControlStatus) -> MetricsSnapshot {
-    MetricsSnapshot {
+    let idle = MetricsSnapshot {
         control_only: true,
-        ..control_part(status)
-    }
+        ..MetricsSnapshot::default()
+    };
+    with_control(status, idle)
 }
 
 /// `/metrics` once the data plane has stopped: its last figures (`last`,
@@ -100,29 +93,32 @@ pub fn control_snapshot(status: &ControlStatus) -> MetricsSnapshot {
 /// plane's live ones. Counters never go back to zero while the process
 /// lives.
 pub fn stopped_snapshot(last: &MetricsSnapshot, status: &ControlStatus) -> MetricsSnapshot {
-    MetricsSnapshot {
-        ports: last.ports,
-        encap_packets: last.encap_packets,
-        decap_packets: last.decap_packets,
-        slowpath: last.slowpath.clone(),
-        drops: last.drops.clone(),
-        leases: last.leases,
-        neighbors: last.neighbors,
-        control_to_dataplane: last.control_to_dataplane.clone(),
-        ..control_snapshot(status)
-    }
+    let stopped = MetricsSnapshot {
+        workers: Vec::new(),
+        control_only: true,
+        ..last.clone()
+    };
+    with_control(status, stopped)
 }
 
-/// The fields the control plane knows; the data-plane ones at zero.
-fn control_part(status: &ControlStatus) -> MetricsSnapshot {
+/// `base` (the data plane's fields) with the control plane's, read now.
+fn with_control(status: &ControlStatus, base: MetricsSnapshot) -> MetricsSnapshot {
+    let lat = status.latency();
     MetricsSnapshot {
+        leases: status.leases(),
+        control_to_dataplane: HistogramSnapshot {
+            upper_bounds: lat.buckets.iter().map(|b| b.0).collect(),
+            cumulative_counts: lat.buckets.iter().map(|b| b.1).collect(),
+            sum: lat.sum_seconds,
+            count: lat.count,
+        },
         etcd_connected: status.etcd_connected(),
         etcd_revision: status.revision(),
         etcd_last_event_age_seconds: status.event_age_or_uptime().as_secs_f64(),
         etcd_invalid_entries_total: status.invalid_entries_total(),
         etcd_ignored_leases_total: status.ignored_non_vxlan_total(),
         own_lease_expiry_seconds: status.own_lease_expiry_seconds().unwrap_or(0.0),
-        ..MetricsSnapshot::default()
+        ..base
     }
 }
 
@@ -203,17 +199,25 @@ mod tests {
         let before = stopped_snapshot(&last, &status);
         status.set_connected(true);
         status.set_revision(42);
+        status.set_leases(2);
         let after = stopped_snapshot(&last, &status);
         for s in [&before, &after] {
             assert!(s.control_only, "no workers run: not ready");
             assert!(s.workers.is_empty(), "no worker to name");
             assert_eq!(
-                (s.encap_packets, s.decap_packets, s.leases, s.neighbors),
-                (7, 5, 3, [1, 4])
+                (s.encap_packets, s.decap_packets, s.neighbors),
+                (7, 5, [1, 4])
             );
             assert_eq!(s.drops, [("no_route", 2)]);
         }
-        assert_eq!((before.etcd_connected, before.etcd_revision), (false, 0));
-        assert_eq!((after.etcd_connected, after.etcd_revision), (true, 42));
+        // The leases are the control plane's figure: live, not frozen.
+        assert_eq!(
+            (before.etcd_connected, before.etcd_revision, before.leases),
+            (false, 0, 0)
+        );
+        assert_eq!(
+            (after.etcd_connected, after.etcd_revision, after.leases),
+            (true, 42, 2)
+        );
     }
 }
