@@ -495,10 +495,10 @@ fn echo_request(to: MacAddr, src: (MacAddr, Ipv4Addr), dst: Ipv4Addr, seq: u16) 
     testing::ipv4_frame(to, src.0, ip, &icmp)
 }
 
-/// The echo reply to `req`: MACs and addresses swapped, TTL 64, type 0,
-/// both checksums recomputed; ident, sequence and data unchanged.
-/// The echo reply to `req` (IHL 5): addresses swapped, TTL 64, DF clear,
-/// IPv4 ident `ident` from the worker's sequence (docs/pipeline.md).
+/// The echo reply to `req` (IHL 5): MACs and addresses swapped, TTL 64,
+/// DF clear, type 0, both checksums recomputed, IPv4 ident `ident` from
+/// the worker's sequence (docs/pipeline.md); ICMP ident, sequence and data
+/// unchanged.
 fn echo_reply(req: &[u8], ident: u16) -> Vec<u8> {
     let mut f = req.to_vec();
     f[18..20].copy_from_slice(&ident.to_be_bytes());
@@ -1161,9 +1161,9 @@ fn unanswered_arp_drops_held_frames_after_timeout() {
 /// arp_accept off): a reply between two other hosts, seen on the port, and
 /// an unsolicited gratuitous ARP create nothing, nor does an ARP claiming
 /// our own address; a known neighbour follows any ARP it sends (RFC 826's
-/// merge). A stale neighbour is asked again every NEIGHBOR_PROBE, not at
-/// every ageing tick, and forgotten at NEIGHBOR_MAX_AGE without a last
-/// request.
+/// merge, after ARP_LOCKTIME). A stale neighbour (past its `refresh_age`)
+/// is asked again every NEIGHBOR_PROBE, first unicast, not at every ageing
+/// tick, and forgotten at its `forget_age` without a last request.
 #[test]
 fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
     let mut rig = Rig::new("learn", "0-1");

@@ -478,10 +478,7 @@ fn underlay<B: PacketBuf, L: Lookup>(
             if dst == u32::from(ctx.cfg.access_ip) {
                 return local_deliver(ctx, lookup, st, buf, Some(Side::Underlay));
             }
-            if !ctx.forwardable_source(src, true) {
-                return Verdict::Drop(DropReason::BadIpv4);
-            }
-            return to_access(ctx, lookup, st, buf, Origin::Direct);
+            return route(ctx, lookup, st, buf, Origin::Direct, None);
         }
         return Verdict::Drop(DropReason::NotForUs);
     }

@@ -287,7 +287,7 @@ impl Context {
 
     /// The network or broadcast address of our subnet, the access link.
     #[inline]
-    fn is_access_edge(&self, ip: u32) -> bool {
+    pub(crate) fn is_access_edge(&self, ip: u32) -> bool {
         ip == self.cfg.subnet.addr_u32() || ip == self.cfg.subnet.broadcast()
     }
 

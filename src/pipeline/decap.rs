@@ -130,8 +130,7 @@ pub(crate) fn to_access<B: PacketBuf, L: Lookup>(
         Ok(ip) => (ip.dst_u32(), ip.ttl(), ip.total_len(), ip.dont_frag()),
         Err(r) => return Verdict::Drop(r),
     };
-    let subnet = ctx.cfg.subnet;
-    if dst == subnet.addr_u32() || dst == subnet.broadcast() {
+    if ctx.is_access_edge(dst) {
         // No directed broadcasts onto the access segment.
         return Verdict::Drop(DropReason::NoRoute);
     }

@@ -294,10 +294,6 @@ pub enum IcmpError {
     FragNeeded { mtu: u16 },
 }
 
-/// Bytes of the offending datagram quoted in an ICMP error, so that the
-/// whole error stays within 576 bytes (RFC 1812 4.3.2.3).
-pub const ICMP_ERROR_QUOTE_MAX: usize = 576 - ipv4::HEADER_LEN - icmp::HEADER_LEN;
-
 /// An address that names no single host anywhere: "this network"
 /// (0/8), loopback, multicast, and the reserved class E with the limited
 /// broadcast (RFC 1812 4.2.2.11, 5.3.7).
@@ -331,7 +327,7 @@ pub fn icmp_error_allowed<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> bool {
 /// (DF clear, as Linux sends errors, so the ident must be unique among the
 /// gateway's datagrams: RFC 6864). Uses 28 bytes of headroom
 /// and quotes the datagram's start, as much as fits an error of `room`
-/// bytes (IPv4 header included; at most 576, `Context::icmp_error_room`). Returns `false`, leaving the buffer
+/// bytes (IPv4 header included: `Context::icmp_error_room`, at most 576). Returns `false`, leaving the buffer
 /// unchanged, when no error may be sent about this datagram or the
 /// headroom is short.
 pub fn icmp_error_in_place<B: PacketBuf>(
@@ -354,9 +350,7 @@ pub fn icmp_error_in_place<B: PacketBuf>(
         if !icmp_error_allowed(&ip) {
             return false;
         }
-        let quote_max = room
-            .saturating_sub(ipv4::HEADER_LEN + icmp::HEADER_LEN)
-            .min(ICMP_ERROR_QUOTE_MAX);
+        let quote_max = room.saturating_sub(ipv4::HEADER_LEN + icmp::HEADER_LEN);
         let quote = usize::from(ip.total_len()).min(quote_max);
         (f.src(), ip.src(), quote, ip.dscp_ecn() & 0x1e)
     };

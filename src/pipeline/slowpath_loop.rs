@@ -48,11 +48,6 @@ pub const NEIGHBOR_REFRESH: Duration = Duration::from_secs(60);
 pub const NEIGHBOR_PROBE: Duration = Duration::from_secs(10);
 /// Requests sent to a stale neighbour before it is forgotten.
 pub const NEIGHBOR_PROBES: u32 = 3;
-/// ...and forget it when no reply came for its refresh age and
-/// `NEIGHBOR_PROBES` probe intervals (`forget_age`): this long on average.
-pub const NEIGHBOR_MAX_AGE: Duration = Duration::from_secs(
-    NEIGHBOR_REFRESH.as_secs() + NEIGHBOR_PROBE.as_secs() * NEIGHBOR_PROBES as u64,
-);
 /// A known neighbour's MAC is changed by a (non-gratuitous) ARP only when
 /// it was set at least this long ago (Linux's `locktime`): of several
 /// replies to one broadcast request the first wins.
@@ -285,11 +280,6 @@ impl<F> Resolver<F> {
                     "ARP: another MAC within the lock time of the neighbour's last change, ignored"
                 );
             }
-        }
-        // Held frames of a neighbour known already (not expected: a frame
-        // is held only for an unknown one) go to the MAC now in the table.
-        if let Some(n) = neighbors.get(port, ip) {
-            self.release_held(io, side, ip, MacAddr(n.mac));
         }
     }
 
