@@ -2,6 +2,9 @@
 //! replayed from memory (`net_pcap`, `infinite_rx`) to `net_null` for a
 //! second. It forwards, and its report's mbuf count is read where its
 //! baseline was (the RX rings still full), so the two agree.
+mod common;
+
+use common::runtime_dir::RuntimeDir;
 use std::process::Command;
 
 fn vxgate(args: &[&str]) -> (Option<i32>, String, String) {
@@ -14,16 +17,6 @@ fn vxgate(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// EAL's runtime directory of the run (made even with `--in-memory`),
-/// removed when dropped, also when the test fails.
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
-    }
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! The foundation data path through real DPDK ports. EAL starts once per
 //! process: run with `cargo nextest` (a process per test).
+mod common;
+
+use common::runtime_dir::RuntimeDir;
 mod netns;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,15 +12,6 @@ use std::time::{Duration, Instant};
 use pnet_datalink::{self as datalink, Channel, NetworkInterface};
 use vxgate::dpdk::{self, Burst, Eal, Mempool, Port, PortConf};
 use vxgate::fwd::{forward_once, DirCounters, Forwarder, FwdCounters};
-
-/// Removes this process's EAL runtime directory when the test ends.
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
-    }
-}
 
 /// EAL arguments for a test: its own file prefix, no PCI, the given vdevs.
 fn eal_args(tag: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {

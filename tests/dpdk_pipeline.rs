@@ -17,6 +17,9 @@
 //! test tx q0 -> ring0 q0 -> worker access rx     worker access tx q1 -> ring0 q1 -> test rx
 //! test tx q0 -> ring1 q0 -> worker underlay rx   worker underlay tx q1 -> ring1 q1 -> test rx
 //! ```
+mod common;
+
+use common::runtime_dir::RuntimeDir;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -153,15 +156,6 @@ fn second_lookup(l: &TableLookup) -> TableLookup {
 }
 
 // ------------------------------------------------------------ the rig
-
-/// Removes EAL's runtime directory for a file prefix when dropped.
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
-    }
-}
 
 /// EAL, a pool, the two ring ports and the test's ends of their queues.
 /// Fields drop in order: queues, ports (stopped, closed), pool, EAL.

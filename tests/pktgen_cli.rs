@@ -4,7 +4,9 @@
 //! start EAL (`--no-pci`, their own `--file-prefix`): a flag contradiction
 //! found only against the port's link speed still exits 2, a missing port
 //! (a runtime failure) exits 1.
-use std::path::Path;
+mod common;
+
+use common::runtime_dir::RuntimeDir;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -489,18 +491,6 @@ fn good_flags_still_write_a_pcap() {
         "{}",
         o.stderr
     );
-}
-
-/// Removes EAL's runtime directory for a file prefix when dropped.
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let d = format!("/var/run/dpdk/{}", self.0);
-        if Path::new(&d).exists() {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
 }
 
 fn eal(tag: &str) -> (RuntimeDir, Vec<String>) {

@@ -1,6 +1,9 @@
 //! TX speed figures on one worker lcore: as fast as possible into net_null
 //! (a sink) and into a net_ring loopback. Prints figures, asserts only
 //! counts (no timed assertions). Build with --release for real numbers.
+mod common;
+
+use common::runtime_dir::RuntimeDir;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -12,16 +15,6 @@ use vxgate::pktgen::{self, PktgenArgs};
 struct Cli {
     #[command(flatten)]
     a: PktgenArgs,
-}
-
-/// Removes EAL's runtime directory for a file prefix when dropped (after
-/// the `Eal`, so declare it first).
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
-    }
 }
 
 /// One measurement per process: closing a port releases it for good.

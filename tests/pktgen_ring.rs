@@ -2,23 +2,15 @@
 //! own RX). EAL starts once per process: run with `cargo nextest`.
 
 mod common;
+
 use common::pktgen::args;
+use common::runtime_dir::RuntimeDir;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use serde_json::Value;
 use vxgate::dpdk::Eal;
 use vxgate::pktgen;
-
-/// Removes EAL's runtime directory for a file prefix when dropped (after
-/// the `Eal`, so declare it first).
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
-    }
-}
 
 /// EAL with its own file prefix; `lcores` in `--lcores` syntax so that
 /// three lcores can share the machine's two CPUs.

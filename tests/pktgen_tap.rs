@@ -2,6 +2,9 @@
 //! (no IP address anywhere), TX on one, RX on the other, all in a network
 //! namespace of the test's own. Needs root and iproute2; the bridge is
 //! removed on success and on failure, and the namespace with the process.
+mod common;
+
+use common::runtime_dir::RuntimeDir;
 mod netns;
 
 use std::process::Command;
@@ -61,16 +64,6 @@ impl Drop for Bridge {
         let _ = Command::new("ip")
             .args(["link", "del", &self.name])
             .status();
-    }
-}
-
-/// Removes EAL's runtime directory for a file prefix when dropped (after
-/// the `Eal`, so declare it first).
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
     }
 }
 
