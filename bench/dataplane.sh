@@ -56,6 +56,10 @@ if [ "$SET" = all ]; then
   vxlan "$TMP/vxlan-1m.pcap" 1000000 65536
 fi
 
+# fail OUTPUT WHY: a run that failed or printed no figure stops the bench
+# with what it printed, never enters the medians as zero.
+fail() { printf '%s\n' "$1" >&2; echo "$2" >&2; exit 1; }
+
 RES="$TMP/results.txt"
 : >"$RES"
 # vxgate NAME MODE PCAP LEASES CHURN [WORKERS]: one bench run, its RESULT
@@ -67,9 +71,9 @@ vxgate() {
   [ -n "${6:-}" ] && { workers=$6; lcores='0@0,1@0,2@1'; }
   out=$(VXB_MODE=$2 VXB_PCAP=$3 VXB_LEASES=$4 VXB_CHURN=$5 VXB_SECS=$SECS VXB_PREFIX=vxbd \
         VXB_WORKERS=$workers VXB_LCORES=$lcores "$BENCH" 2>&1) \
-    || { echo "$out" >&2; echo "bench run $1 failed" >&2; exit 1; }
+    || fail "$out" "bench run $1 failed"
   local line; line=$(sed -n 's/^RESULT //p' <<<"$out")
-  [ -n "$line" ] || { echo "$out" >&2; echo "bench run $1 printed no RESULT line" >&2; exit 1; }
+  [ -n "$line" ] || fail "$out" "bench run $1 printed no RESULT line"
   printf '%s %s %s\n' "$r" "$1" "$line" >>"$RES"
   printf '  %-14s %s\n' "$1" "$(grep -m1 Mpps <<<"$out" | sed 's/^ *//')"
 }
@@ -83,10 +87,10 @@ testpmd() {
     --vdev "net_pcap0,rx_pcap=$3,infinite_rx=1" --vdev net_null0,no-rx=1 \
     --file-prefix vxbt --log-level=lib.eal:warning -- \
     --forward-mode="$2" --stats-period 1 --total-num-mbufs=32768 >"$log" 2>&1 || rc=$?
-  [ "$rc" -eq 124 ] || { tail -n 30 "$log" >&2; echo "testpmd run $1 failed (exit $rc)" >&2; exit 1; }
+  [ "$rc" -eq 124 ] || fail "$(tail -n 30 "$log")" "testpmd run $1 failed (exit $rc)"
   pps=$(awk '/Rx-pps:/{n++; if (n % 2 == 1) print $2}' "$log" | tail -n +3 | sort -g \
         | awk '{a[NR]=$1} END{if (NR) print a[int((NR+1)/2)]}')
-  [ -n "$pps" ] || { tail -n 30 "$log" >&2; echo "testpmd run $1 printed no Rx-pps samples" >&2; exit 1; }
+  [ -n "$pps" ] || fail "$(tail -n 30 "$log")" "testpmd run $1 printed no Rx-pps samples"
   printf '%s %s {"mpps":%s}\n' "$r" "$1" "$(awk -v p="$pps" 'BEGIN{printf "%.3f", p/1e6}')" >>"$RES"
   printf '  %-14s %.2f Mpps\n' "$1" "$(awk -v p="$pps" 'BEGIN{print p/1e6}')"
 }
@@ -99,9 +103,9 @@ floor() {
   out=$("$VX" fwd --port-a net_pcap0 --port-b net_null0 --duration "$SECS" --mbufs 16383 -- \
         -l 0-1 --no-pci --vdev "net_pcap0,rx_pcap=$2,infinite_rx=1" --vdev net_null0,no-rx=1 \
         --file-prefix vxbf --log-level=lib.eal:warning 2>&1) \
-    || { echo "$out" >&2; echo "vxgate fwd run $1 failed" >&2; exit 1; }
+    || fail "$out" "vxgate fwd run $1 failed"
   mpps=$(sed -n 's/.*rate \([0-9.]*\) Mpps.*/\1/p' <<<"$out")
-  [ -n "$mpps" ] || { echo "$out" >&2; echo "vxgate fwd run $1 printed no rate" >&2; exit 1; }
+  [ -n "$mpps" ] || fail "$out" "vxgate fwd run $1 printed no rate"
   printf '%s %s {"mpps":%s}\n' "$r" "$1" "$mpps" >>"$RES"
   printf '  %-14s %s Mpps\n' "$1" "$mpps"
 }
