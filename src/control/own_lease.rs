@@ -12,7 +12,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 
 use super::backoff::Backoff;
-use super::registry::{kv, Registry};
+use super::registry::Registry;
 use super::schema::{LeaseAttrs, LeaseValue, NetworkConfig, VXLAN};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
@@ -240,15 +240,6 @@ async fn revoke(reg: &mut Registry, id: i64) {
     }
 }
 
-async fn txn(reg: &mut Registry, t: Txn) -> Result<etcd_client::TxnResponse, ControlError> {
-    let max = reg.max_reply;
-    reg.request("txn", |c| {
-        let (mut kv, t) = (kv(c, max), t.clone());
-        async move { kv.txn(t).await }
-    })
-    .await
-}
-
 /// Whether `id`, granted for a transaction that failed with `txn_err`,
 /// may be revoked. `read`: the etcd lease our key was then read under
 /// (`Ok(None)`: no key; `Err`: the read failed). Only on a definite
@@ -272,20 +263,14 @@ async fn txn_granted(
     key: &str,
     id: i64,
 ) -> Result<etcd_client::TxnResponse, ControlError> {
-    let e = match txn(reg, t).await {
+    let e = match reg.txn(t).await {
         Ok(r) => return Ok(r),
         Err(e) => e,
     };
     let read = if may_revoke(&e, None, id) {
         None
     } else {
-        let (key, max) = (key.to_string(), reg.max_reply);
-        let r = reg
-            .request("get own", |c| {
-                let (mut kv, key) = (kv(c, max), key.clone());
-                async move { kv.get(key, None).await }
-            })
-            .await;
+        let r = reg.get("get own", key, None).await;
         Some(
             r.map(|r| r.kvs().first().map(|kv| kv.lease()))
                 .map_err(|_| ()),
@@ -341,7 +326,7 @@ async fn take_back(
             let t = Txn::new()
                 .when([unchanged])
                 .and_then([TxnOp::put(l.key.clone(), value, None)]);
-            if !txn(reg, t).await?.succeeded() {
+            if !reg.txn(t).await?.succeeded() {
                 return Ok(Attempt::Conflict);
             }
         }
@@ -389,13 +374,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
         // Only woken when the key changed: ours still (an operator re-put
         // it) is left alone; another PublicIP's is not ours; a damaged one
         // is rewritten, still without a lease; gone, it is re-created.
-        let (key, max) = (own.key.clone(), reg.max_reply);
-        let r = reg
-            .request("get own", |c| {
-                let (mut kv, key) = (kv(c, max), key.clone());
-                async move { kv.get(key, None).await }
-            })
-            .await?;
+        let r = reg.get("get own", own.key.clone(), None).await?;
         if let Some(kv) = r.kvs().first() {
             match holder(kv.value()) {
                 Ok(ip) if ip == own.attrs.public_ip => return Ok(()),
@@ -404,7 +383,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     let t = Txn::new()
                         .when([unchanged(&own.key, kv.mod_revision())])
                         .and_then([TxnOp::put(own.key.clone(), own.attrs.encode(), None)]);
-                    if !txn(reg, t).await?.succeeded() {
+                    if !reg.txn(t).await?.succeeded() {
                         return Err(changed());
                     }
                     tracing::warn!(key = %own.key, "our reservation held an unreadable value; rewritten");

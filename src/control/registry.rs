@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, KvClient, TlsOptions,
-    WatchClient,
+    Certificate, Client, ConnectOptions, GetOptions, GetResponse, Identity, KeyValue, KvClient,
+    TlsOptions, Txn, TxnResponse, WatchClient,
 };
 
 use super::backoff::{pause_after, sleep_or_reachable, Backoff, REPEAT_LOG};
@@ -28,8 +28,6 @@ pub(crate) struct Registry {
     pub(crate) client: Client,
     /// Prefix without trailing '/'.
     pub(crate) prefix: String,
-    /// The largest reply decoded (`EtcdOptions::max_reply_bytes`).
-    pub(crate) max_reply: usize,
     /// Counts auth token renewals.
     status: Arc<ControlStatus>,
 }
@@ -212,13 +210,8 @@ async fn new_client(opts: &EtcdOptions) -> Result<Client, ControlError> {
 }
 
 /// A KV client that takes replies up to `max` bytes.
-pub(crate) fn kv(c: &Client, max: usize) -> KvClient {
+fn kv(c: &Client, max: usize) -> KvClient {
     c.kv_client().max_decoding_message_size(max)
-}
-
-/// A watch client that takes responses up to `max` bytes.
-pub(crate) fn watcher(c: &Client, max: usize) -> WatchClient {
-    c.watch_client().max_decoding_message_size(max)
 }
 
 impl Registry {
@@ -245,7 +238,6 @@ impl Registry {
             match new_client(&opts).await {
                 Ok(client) => {
                     return Ok(Self {
-                        max_reply: opts.max_reply_bytes,
                         opts,
                         client,
                         prefix,
@@ -305,6 +297,39 @@ impl Registry {
         self.reconnect().await
     }
 
+    /// A read (`request`: one retry on a stale token; replies up to
+    /// `EtcdOptions::max_reply_bytes`).
+    pub(crate) async fn get(
+        &mut self,
+        op: &'static str,
+        key: impl Into<Vec<u8>>,
+        o: Option<GetOptions>,
+    ) -> Result<GetResponse, ControlError> {
+        let (key, max) = (key.into(), self.opts.max_reply_bytes);
+        self.request(op, |c| {
+            let (mut kv, key, o) = (kv(c, max), key.clone(), o.clone());
+            async move { kv.get(key, o).await }
+        })
+        .await
+    }
+
+    /// A transaction, as `get`.
+    pub(crate) async fn txn(&mut self, t: Txn) -> Result<TxnResponse, ControlError> {
+        let max = self.opts.max_reply_bytes;
+        self.request("txn", |c| {
+            let (mut kv, t) = (kv(c, max), t.clone());
+            async move { kv.txn(t).await }
+        })
+        .await
+    }
+
+    /// A watch client that takes responses up to the reply limit.
+    pub(crate) fn watcher(&self) -> WatchClient {
+        self.client
+            .watch_client()
+            .max_decoding_message_size(self.opts.max_reply_bytes)
+    }
+
     pub(crate) fn config_key(&self) -> String {
         format!("{}/config", self.prefix)
     }
@@ -317,12 +342,9 @@ impl Registry {
     /// current revision, from whichever member answers with a quorum behind
     /// it.
     pub(crate) async fn revision(&mut self) -> Result<i64, ControlError> {
-        let (key, max) = (self.config_key(), self.max_reply);
+        let key = self.config_key();
         let resp = self
-            .request("get", |c| {
-                let (mut kv, key) = (kv(c, max), key.clone());
-                async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
-            })
+            .get("get", key, Some(GetOptions::new().with_count_only()))
             .await?;
         Ok(resp.header().map_or(0, |h| h.revision()))
     }
@@ -342,7 +364,7 @@ impl Registry {
 
     /// `revision` with the current token, not renewed if etcd refuses it.
     pub(crate) async fn revision_with_this_token(&self) -> Result<i64, ControlError> {
-        let mut kv = kv(&self.client, self.max_reply);
+        let mut kv = kv(&self.client, self.opts.max_reply_bytes);
         let o = GetOptions::new().with_count_only();
         let resp = call(
             "get",
@@ -355,13 +377,8 @@ impl Registry {
 
     /// The raw config value, or None if the key does not exist.
     pub(crate) async fn get_config(&mut self) -> Result<Option<Vec<u8>>, ControlError> {
-        let (key, max) = (self.config_key(), self.max_reply);
-        let resp = self
-            .request("get config", |c| {
-                let (mut kv, key) = (kv(c, max), key.clone());
-                async move { kv.get(key, None).await }
-            })
-            .await?;
+        let key = self.config_key();
+        let resp = self.get("get config", key, None).await?;
         Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
     }
 
@@ -429,13 +446,7 @@ impl Registry {
             if rev != 0 {
                 o = o.with_revision(rev);
             }
-            let max = self.max_reply;
-            let read = self
-                .request("list subnets", |c| {
-                    let (mut kv, from, o) = (kv(c, max), from.clone(), o.clone());
-                    async move { kv.get(from, Some(o)).await }
-                })
-                .await;
+            let read = self.get("list subnets", from.clone(), Some(o)).await;
             let mut resp = match read {
                 Ok(r) => r,
                 Err(e @ ControlError::ReplyTooLarge { .. }) if page > 1 => {

@@ -61,7 +61,7 @@ fn quorum_check(
     }
 }
 use super::own_lease::{keep_renewed, OwnLease};
-use super::registry::{call, map_error, watcher, Registry};
+use super::registry::{call, map_error, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
@@ -541,7 +541,7 @@ impl Session<'_> {
         let mut renewed = false;
         // The watchers must live: dropping one closes its request stream.
         let (mut subnets_watcher, mut subnets, mut config_watcher, mut config) = loop {
-            let mut wc = watcher(&self.reg.client, self.reg.max_reply);
+            let mut wc = self.reg.watcher();
             let (sw, s) = match call(
                 "watch",
                 &endpoints,
