@@ -87,6 +87,30 @@ fn holder(value: &[u8]) -> Result<Ipv4Addr, super::LeaseError> {
     }
 }
 
+/// What our key's value and etcd lease say about it: one judgement for
+/// the watch (the expiry gauge) and the renewer (what to write).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum OwnKey {
+    /// Our PublicIP under an etcd lease.
+    Ours,
+    /// Our PublicIP without an etcd lease (an operator's reservation).
+    Reservation,
+    /// Another node's PublicIP.
+    Taken(Ipv4Addr),
+    /// A value that names no PublicIP (garbage): still our subnet, to be
+    /// rewritten, as flanneld's next renewal would.
+    Damaged,
+}
+
+pub(crate) fn own_key_state(value: &[u8], lease: i64, own_ip: Ipv4Addr) -> OwnKey {
+    match holder(value) {
+        Ok(ip) if ip == own_ip && lease == 0 => OwnKey::Reservation,
+        Ok(ip) if ip == own_ip => OwnKey::Ours,
+        Ok(ip) => OwnKey::Taken(ip),
+        Err(_) => OwnKey::Damaged,
+    }
+}
+
 /// `ttl - margin`, with the margin clamped to half the TTL so a short
 /// test TTL still renews in time.
 pub(crate) fn renew_after(ttl_s: i64, margin_min: u64) -> Duration {
@@ -376,10 +400,10 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
         // is rewritten, still without a lease; gone, it is re-created.
         let r = reg.get("get own", own.key.clone(), None).await?;
         if let Some(kv) = r.kvs().first() {
-            match holder(kv.value()) {
-                Ok(ip) if ip == own.attrs.public_ip => return Ok(()),
-                Ok(ip) => return Err(taken(own, ip)),
-                Err(_) => {
+            match own_key_state(kv.value(), kv.lease(), own.attrs.public_ip) {
+                OwnKey::Ours | OwnKey::Reservation => return Ok(()),
+                OwnKey::Taken(ip) => return Err(taken(own, ip)),
+                OwnKey::Damaged => {
                     let t = Txn::new()
                         .when([unchanged(&own.key, kv.mod_revision())])
                         .and_then([TxnOp::put(own.key.clone(), own.attrs.encode(), None)]);
@@ -439,8 +463,8 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     tracing::error!(key = %own.key, "OWN LEASE WAS DELETED while running; re-created it (flanneld would exit here)");
                 }
             }
-            Some((v, lease, mod_revision)) => match LeaseValue::parse(&v) {
-                Ok(LeaseValue::Vxlan(a)) if a.public_ip == own.attrs.public_ip && lease == 0 => {
+            Some((v, lease, mod_revision)) => match own_key_state(&v, lease, own.attrs.public_ip) {
+                OwnKey::Reservation => {
                     // An operator made our key a reservation (flannel's
                     // documented `etcdctl put` of the value without a
                     // lease): it stays one.
@@ -450,22 +474,18 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     own.expiry = None;
                     return Ok(());
                 }
-                Ok(LeaseValue::Vxlan(a)) if a.public_ip != own.attrs.public_ip => {
+                OwnKey::Taken(ip) => {
                     revoke(reg, id).await;
-                    return Err(taken(own, a.public_ip));
-                }
-                Ok(LeaseValue::OtherBackend { public_ip, .. }) => {
-                    revoke(reg, id).await;
-                    return Err(taken(own, public_ip));
+                    return Err(taken(own, ip));
                 }
                 // Our PublicIP under another etcd lease, or a damaged
                 // value: ours, rewritten if still what was read.
-                r => {
+                state => {
                     let t = Txn::new()
                         .when([unchanged(&own.key, mod_revision)])
                         .and_then([put()]);
                     ok = txn_granted(reg, t, &own.key, id).await?.succeeded();
-                    if ok && r.is_err() {
+                    if ok && state == OwnKey::Damaged {
                         tracing::warn!(key = %own.key, "our key held an unreadable value; rewritten");
                     }
                 }

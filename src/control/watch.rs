@@ -60,7 +60,7 @@ fn quorum_check(
         }
     }
 }
-use super::own_lease::{keep_renewed, OwnLease};
+use super::own_lease::{keep_renewed, own_key_state, OwnKey, OwnLease};
 use super::registry::{call, map_error, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
 use super::status::ControlStatus;
@@ -392,34 +392,6 @@ impl Mirror {
 enum SessionEnd {
     Compacted,
     Failed(ControlError),
-}
-
-/// What our key's value and etcd lease say about it.
-#[derive(Debug, PartialEq, Eq)]
-enum OwnKey {
-    /// Our PublicIP under an etcd lease.
-    Ours,
-    /// Our PublicIP without an etcd lease (an operator's reservation).
-    Reservation,
-    /// Another node's PublicIP.
-    Taken(String),
-    /// A value that names no PublicIP (garbage, too large): still our
-    /// subnet, to be rewritten, as flanneld's next renewal would.
-    Damaged,
-}
-
-fn own_key_state(value: &[u8], lease: i64, own_ip: std::net::Ipv4Addr) -> OwnKey {
-    let holder = match LeaseValue::parse(value) {
-        Ok(LeaseValue::Vxlan(a)) => Some(a.public_ip),
-        Ok(LeaseValue::OtherBackend { public_ip, .. }) => Some(public_ip),
-        Err(_) => None,
-    };
-    match holder {
-        Some(ip) if ip == own_ip && lease == 0 => OwnKey::Reservation,
-        Some(ip) if ip == own_ip => OwnKey::Ours,
-        Some(ip) => OwnKey::Taken(ip.to_string()),
-        None => OwnKey::Damaged,
-    }
 }
 
 /// What a config event or re-list says that is news.
@@ -938,9 +910,13 @@ mod tests {
         assert_eq!(own_key_state(&val(1, 1), 0, me), OwnKey::Reservation);
         assert_eq!(
             own_key_state(&val(9, 1), 7, me),
-            OwnKey::Taken("192.0.2.9".into())
+            OwnKey::Taken(Ipv4Addr::new(192, 0, 2, 9))
         );
         assert_eq!(own_key_state(b"{", 7, me), OwnKey::Damaged);
+        // Another backend's value naming our PublicIP is ours, for the
+        // watch and the renewer alike (flanneld finds leases by PublicIP).
+        let udp = br#"{"PublicIP":"192.0.2.1","BackendType":"udp"}"#;
+        assert_eq!(own_key_state(udp, 7, me), OwnKey::Ours);
     }
 
     #[test]
