@@ -18,6 +18,7 @@
 //! | `VXB_PREFIX` | EAL `--file-prefix` | `vxb<pid>` |
 //! | `VXB_WORKERS` | workers, each with its own pcap and null port (1 or 2) | `1` |
 //! | `VXB_LCORES` | EAL lcore list (`-l`, or `--lcores` when it has `@`) | `0-1` |
+//! | `VXB_PREFETCH` | `1`: prefetch every burst's headers as on a DMA device (`RxQueue::wants_prefetch`), `0`: never | the port's default (off: software devices) |
 //!
 //! `encap_write` and `decap_write` run no `Worker`: their lcore loop
 //! receives a burst, rewrites every frame with the fast path's own write
@@ -151,6 +152,7 @@ struct Settings {
     frames: u64,
     workers: usize,
     lcores: String,
+    prefetch: Option<bool>,
 }
 
 fn settings() -> Result<Settings, String> {
@@ -193,6 +195,12 @@ fn settings() -> Result<Settings, String> {
             w => return Err(format!("VXB_WORKERS={w}: 1 or 2")),
         },
         lcores: env("VXB_LCORES", "0-1".to_string())?,
+        prefetch: match env("VXB_PREFETCH", String::new())?.as_str() {
+            "" => None,
+            "0" => Some(false),
+            "1" => Some(true),
+            p => return Err(format!("VXB_PREFETCH={p}: 0 or 1")),
+        },
     })
 }
 
@@ -350,6 +358,9 @@ fn run() -> Result<(), String> {
             Port::open(&eal, &format!("net_null{w}"), &conf, &pool).map_err(|e| e.to_string())?;
         let (mut pcap_rx, mut pcap_tx) = pcap.start().map_err(|e| e.to_string())?;
         let (mut null_rx, mut null_tx) = null.start().map_err(|e| e.to_string())?;
+        if let Some(on) = s.prefetch {
+            pcap_rx[0].set_prefetch(on);
+        }
         let pcap_q = Queues {
             rx: pcap_rx.remove(0),
             tx: pcap_tx.remove(0),

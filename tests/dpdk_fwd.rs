@@ -394,6 +394,31 @@ fn a_port_is_open_once() {
     assert!(rx[0].rx(&mut b) > 0, "the first port's queue works on");
 }
 
+/// The bus is read from the device: the software devices are `vdev`,
+/// whose frames the polling core copies in itself, so their queues skip
+/// the prefetch; forced on, it leaves the frames as they are, also when
+/// asked for more headroom than a frame has.
+#[test]
+fn software_ports_skip_the_prefetch() {
+    let (_rt, eal) = null_eal("bus", "0");
+    let pool = Arc::new(Mempool::new(&eal, "bus_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
+    let mut port = Port::open(&eal, "net_null0", &PortConf::default(), &pool).unwrap();
+    assert_eq!(port.info().bus, "vdev");
+    let (mut rx, _tx) = port.start().unwrap();
+    assert!(!rx[0].wants_prefetch());
+    rx[0].set_prefetch(true);
+    assert!(rx[0].wants_prefetch());
+    let mut b = Burst::new();
+    assert!(rx[0].rx(&mut b) > 0);
+    let frames = |b: &mut Burst| -> Vec<Vec<u8>> {
+        b.as_mut_slice().iter().map(|m| m.data().to_vec()).collect()
+    };
+    let before = frames(&mut b);
+    b.prefetch(4096, 4096);
+    b.prefetch(50, 38);
+    assert_eq!(frames(&mut b), before);
+}
+
 /// A port with no RX or no TX queue is refused before the device is
 /// touched (some drivers crash starting a port with no queue set up).
 #[test]

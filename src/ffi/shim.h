@@ -14,6 +14,7 @@
 #include <rte_ethdev.h>
 #include <rte_bus_vdev.h>
 #include <rte_dev.h>
+#include <rte_bus.h>
 
 uint16_t vxg_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 uint16_t vxg_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
@@ -26,4 +27,5 @@ uint64_t vxg_rdtsc(void);
 unsigned vxg_mempool_in_use(const struct rte_mempool *mp);
 unsigned vxg_mempool_avail(const struct rte_mempool *mp);
 void vxg_prefetch0(const void *p);
+const char *vxg_dev_bus_name(const struct rte_device *dev);
 #endif

@@ -10,6 +10,7 @@ use crossbeam_utils::CachePadded;
 use super::classify::process_burst;
 use super::context::Context;
 use super::drop_reason::DropReason;
+use super::fastpath;
 use super::state::WorkerState;
 use super::tables::TableLookup;
 use super::verdict::{Side, Verdict};
@@ -133,6 +134,16 @@ impl Worker {
         };
         if n == 0 {
             return 0;
+        }
+        // From a NIC the headers are not in this core's cache yet: ask for
+        // the whole burst's before the first pass waits on each in turn.
+        let prefetch = match rx {
+            Side::Access => self.access.rx.wants_prefetch(),
+            Side::Underlay => self.underlay.rx.wants_prefetch(),
+        };
+        if prefetch {
+            let (front, len) = fastpath::touched(rx);
+            burst.prefetch(front, len);
         }
         let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
         process_burst(
