@@ -266,7 +266,8 @@ fn span(data_off: u16, buf_len: u16, front: usize, len: usize) -> (usize, usize)
     )
 }
 
-/// The cache line size of every CPU DPDK 22.11 builds for on x86-64.
+/// The cache line of x86-64 (on a CPU with longer lines some prefetches
+/// only repeat one another).
 const CACHE_LINE: usize = 64;
 
 /// `rte_prefetch0` as the one instruction it is: DPDK defines it inline

@@ -202,7 +202,8 @@ impl RxQueue {
     /// Whether a burst's packets are worth prefetching before they are
     /// read (`Burst::prefetch`): on by default for devices that write
     /// frames by DMA, off for the software devices, whose frames this core
-    /// has just copied in (measured on `net_pcap`: 5 % slower with it).
+    /// has mostly just copied in (measured on `net_pcap`: 2-4 % slower
+    /// with it).
     pub fn wants_prefetch(&self) -> bool {
         self.prefetch
     }
@@ -215,9 +216,10 @@ impl RxQueue {
 
 /// Whether a device on `bus` writes received frames by DMA, so they may
 /// not be in this core's cache: every bus but `vdev`, whose devices
-/// (`net_pcap`, `net_tap`, `net_ring`, `net_af_packet`, ...) copy each
-/// frame in on the polling core, or only pass pointers to frames another
-/// core wrote.
+/// (`net_pcap`, `net_tap`, `net_af_packet`, ...) copy each frame in on
+/// the polling core. Not told apart: `net_ring`, which passes frames
+/// another core wrote, and `net_af_xdp` in zero-copy mode, whose frames a
+/// NIC wrote; both are treated as software devices.
 fn frames_come_by_dma(bus: &str) -> bool {
     bus != "vdev"
 }
