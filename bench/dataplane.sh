@@ -145,7 +145,12 @@ for r in $(seq "$ROUNDS"); do
 done
 
 python3 - "$RES" "$ROUNDS" "$SET" <<'EOF'
-import json, statistics, sys, datetime, platform
+import json, statistics, sys, datetime, platform, os
+# The machine the figures belong to (the README's table names it).
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+           platform.processor() or "?")
+machine = {"date": datetime.date.today().isoformat(), "machine": platform.node(), "cpu": cpu,
+           "cpus": os.cpu_count()}
 rows = [l.split(" ", 2) for l in open(sys.argv[1]) if l.strip()]
 runs = {}
 for r, name, js in rows:
@@ -160,12 +165,11 @@ def ratio(a, b):  # median of per-round ratios
     return med(runs[a][r]["mpps"] / runs[b][r]["mpps"] for r in runs[a] if runs[b][r]["mpps"])
 if sys.argv[3] == "yardsticks":
     least = lambda n: min(c for c in map(cycles, runs[n].values()) if c > 0)
-    print(f"\ncycles/packet over {sys.argv[2]} rounds (TSC {hz/1e9:.2f} GHz, one worker core):")
+    print(f"\ncycles/packet over {sys.argv[2]} rounds ({cpu}, {os.cpu_count()} CPUs, TSC {hz/1e9:.2f} GHz, one worker core):")
     print(f"{'run':<14} {'least':>7} {'median':>7}")
     for n in ["tp_inner", "fwd_inner", "encap_write", "encap", "tp_vxlan", "fwd_vxlan", "decap_write", "decap"]:
         print(f"{n:<14} {least(n):7.1f} {cpp(n):7.1f}")
-    out = {"date": datetime.date.today().isoformat(), "machine": platform.node(), "tsc_hz": hz,
-           "rounds": int(sys.argv[2]), "set": "yardsticks"}
+    out = {**machine, "tsc_hz": hz, "rounds": int(sys.argv[2]), "set": "yardsticks"}
     for m, tp, fl in [("encap", "tp_inner", "fwd_inner"), ("decap", "tp_vxlan", "fwd_vxlan")]:
         budget, write = least(tp) / 0.75, least(f"{m}_write")
         out[m] = {"macswap_at_0_75_cycles": round(budget, 1), "floor_cycles": round(least(fl), 1),
@@ -177,7 +181,7 @@ if sys.argv[3] == "yardsticks":
               f"{least(m) - write:.1f}")
     print(json.dumps(out))
     sys.exit(0)
-print(f"\nmedians of {sys.argv[2]} rounds (TSC {hz/1e9:.2f} GHz, one worker core):")
+print(f"\nmedians of {sys.argv[2]} rounds ({cpu}, {os.cpu_count()} CPUs, TSC {hz/1e9:.2f} GHz, one worker core):")
 print(f"{'run':<14} {'Mpps':>7} {'cycles/pkt':>10}  ratio")
 ref = {"encap": "tp_inner", "decap": "tp_vxlan", "encap_write": "tp_inner", "decap_write": "tp_vxlan", "encap_churn": "encap",
        "decap_churn": "decap", "encap_1m": "encap_10", "decap_1m": "decap_10",
@@ -189,8 +193,7 @@ for n in ["tp_inner_io", "tp_inner", "tp_vxlan", "fwd_inner", "fwd_vxlan", "enca
     extra = f"  {ratio(n, ref[n]):.2f} x {ref[n]}" if n in ref else ""
     print(f"{n:<14} {mpps(n):7.2f} {cpp(n):10.1f}{extra}")
 out = {
-    "date": datetime.date.today().isoformat(), "machine": platform.node(),
-    "tsc_hz": hz, "rounds": int(sys.argv[2]),
+    **machine, "tsc_hz": hz, "rounds": int(sys.argv[2]),
     "testpmd": {"macswap_inner_mpps": mpps("tp_inner"), "macswap_vxlan_mpps": mpps("tp_vxlan"),
                 "io_inner_mpps": mpps("tp_inner_io")},
     "io_floor": {"fwd_inner_mpps": mpps("fwd_inner"), "fwd_vxlan_mpps": mpps("fwd_vxlan"),
