@@ -264,22 +264,22 @@ async fn revoke(reg: &mut Registry, id: i64) {
     }
 }
 
-/// Whether `id`, granted for a transaction that failed with `txn_err`,
-/// may be revoked. `read`: the etcd lease our key was then read under
-/// (`Ok(None)`: no key; `Err`: the read failed). Only on a definite
-/// answer: etcd refused the transaction (nothing applied), or a read shows
-/// the key not under `id`. A timeout may hide an applied put, which a
-/// revoke would delete; an unused lease expires on its own.
-fn may_revoke(txn_err: &ControlError, read: Option<Result<Option<i64>, ()>>, id: i64) -> bool {
-    if !matches!(txn_err, ControlError::Unreachable { .. }) {
-        return true;
-    }
-    matches!(read, Some(Ok(lease)) if lease != Some(id))
+/// Whether a transaction that failed with `txn_err` surely applied
+/// nothing: etcd answered it (a refusal). A timeout may hide an applied
+/// put, which revoking its lease would delete.
+fn surely_not_applied(txn_err: &ControlError) -> bool {
+    !matches!(txn_err, ControlError::Unreachable { .. })
+}
+
+/// Whether a read of our key after such a failure shows the put under
+/// `id` not made: the key read (`Ok(None)`: no key) not under `id`.
+fn read_shows_no_put(read: Result<Option<i64>, ()>, id: i64) -> bool {
+    matches!(read, Ok(lease) if lease != Some(id))
 }
 
 /// `txn` for a transaction that puts `key` under `id`, a lease just
 /// granted for it. If the transaction fails, the lease is revoked when
-/// that is safe (`may_revoke`): the renewer retries every 2 to 30 s, and
+/// that is safe (below): the renewer retries every 2 to 30 s, and
 /// each try would otherwise leave a lease of the full TTL behind.
 async fn txn_granted(
     reg: &mut Registry,
@@ -291,16 +291,18 @@ async fn txn_granted(
         Ok(r) => return Ok(r),
         Err(e) => e,
     };
-    let read = if may_revoke(&e, None, id) {
-        None
-    } else {
-        let r = reg.get("get own", key, None).await;
-        Some(
-            r.map(|r| r.kvs().first().map(|kv| kv.lease()))
+    // Revoked only on a definite answer: etcd refused the transaction, or
+    // a read shows the key not under `id` (`Ok(None)`: no key). An unused
+    // lease expires on its own.
+    let revocable = surely_not_applied(&e) || {
+        let read = reg.get("get own", key, None).await;
+        read_shows_no_put(
+            read.map(|r| r.kvs().first().map(|kv| kv.lease()))
                 .map_err(|_| ()),
+            id,
         )
     };
-    if may_revoke(&e, read, id) {
+    if revocable {
         revoke(reg, id).await;
     } else {
         tracing::debug!(id, error = %e, "transaction outcome unknown; its etcd lease is left to expire");
@@ -344,15 +346,11 @@ async fn take_back(
     attrs: &LeaseAttrs,
 ) -> Result<Attempt, ControlError> {
     let value = attrs.encode();
-    let unchanged = Compare::mod_revision(l.key.clone(), CompareOp::Equal, l.mod_revision);
     if l.lease == 0 {
-        if l.value != value.as_bytes() {
-            let t = Txn::new()
-                .when([unchanged])
-                .and_then([TxnOp::put(l.key.clone(), value, None)]);
-            if !reg.txn(t).await?.succeeded() {
-                return Ok(Attempt::Conflict);
-            }
+        if l.value != value.as_bytes()
+            && !put_if_unchanged(reg, &l.key, l.mod_revision, value, None).await?
+        {
+            return Ok(Attempt::Conflict);
         }
         return Ok(Attempt::Done(OwnLease {
             subnet: l.subnet,
@@ -363,12 +361,7 @@ async fn take_back(
         }));
     }
     let (id, expiry) = grant(reg).await?;
-    let t = Txn::new().when([unchanged]).and_then([TxnOp::put(
-        l.key.clone(),
-        value,
-        Some(PutOptions::new().with_lease(id)),
-    )]);
-    if !txn_granted(reg, t, &l.key, id).await?.succeeded() {
+    if !put_if_unchanged(reg, &l.key, l.mod_revision, value, Some(id)).await? {
         revoke(reg, id).await;
         return Ok(Attempt::Conflict);
     }
@@ -404,10 +397,8 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                 OwnKey::Ours | OwnKey::Reservation => return Ok(()),
                 OwnKey::Taken(ip) => return Err(taken(own, ip)),
                 OwnKey::Damaged => {
-                    let t = Txn::new()
-                        .when([unchanged(&own.key, kv.mod_revision())])
-                        .and_then([TxnOp::put(own.key.clone(), own.attrs.encode(), None)]);
-                    if !reg.txn(t).await?.succeeded() {
+                    let rev = kv.mod_revision();
+                    if !put_if_unchanged(reg, &own.key, rev, own.attrs.encode(), None).await? {
                         return Err(changed());
                     }
                     tracing::warn!(key = %own.key, "our reservation held an unreadable value; rewritten");
@@ -481,10 +472,8 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                 // Our PublicIP under another etcd lease, or a damaged
                 // value: ours, rewritten if still what was read.
                 state => {
-                    let t = Txn::new()
-                        .when([unchanged(&own.key, mod_revision)])
-                        .and_then([put()]);
-                    ok = txn_granted(reg, t, &own.key, id).await?.succeeded();
+                    let value = own.attrs.encode();
+                    ok = put_if_unchanged(reg, &own.key, mod_revision, value, Some(id)).await?;
                     if ok && state == OwnKey::Damaged {
                         tracing::warn!(key = %own.key, "our key held an unreadable value; rewritten");
                     }
@@ -501,8 +490,27 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
     Ok(())
 }
 
-fn unchanged(key: &str, mod_revision: i64) -> Compare {
-    Compare::mod_revision(key.to_string(), CompareOp::Equal, mod_revision)
+/// Puts `value` on `key` if the key is still at `mod_revision` (as read),
+/// under `lease` (one just granted: `txn_granted`) or none; whether it did.
+async fn put_if_unchanged(
+    reg: &mut Registry,
+    key: &str,
+    mod_revision: i64,
+    value: String,
+    lease: Option<i64>,
+) -> Result<bool, ControlError> {
+    let t = Txn::new()
+        .when([Compare::mod_revision(key, CompareOp::Equal, mod_revision)])
+        .and_then([TxnOp::put(
+            key,
+            value,
+            lease.map(|id| PutOptions::new().with_lease(id)),
+        )]);
+    let r = match lease {
+        Some(id) => txn_granted(reg, t, key, id).await?,
+        None => reg.txn(t).await?,
+    };
+    Ok(r.succeeded())
 }
 
 fn changed() -> ControlError {
@@ -614,13 +622,13 @@ mod tests {
             detail: "txn timed out".into(),
         };
         // etcd refused the transaction: nothing was applied.
-        assert!(may_revoke(&refused, None, id));
+        assert!(surely_not_applied(&refused));
         // Outcome unknown: only a read showing the key not under `id`.
-        assert!(!may_revoke(&timed_out, None, id));
-        assert!(!may_revoke(&timed_out, Some(Err(())), id), "read failed");
-        assert!(!may_revoke(&timed_out, Some(Ok(Some(id))), id), "put made");
-        assert!(may_revoke(&timed_out, Some(Ok(Some(3))), id));
-        assert!(may_revoke(&timed_out, Some(Ok(Some(0))), id));
-        assert!(may_revoke(&timed_out, Some(Ok(None)), id));
+        assert!(!surely_not_applied(&timed_out));
+        assert!(!read_shows_no_put(Err(()), id), "read failed");
+        assert!(!read_shows_no_put(Ok(Some(id)), id), "put made");
+        assert!(read_shows_no_put(Ok(Some(3)), id));
+        assert!(read_shows_no_put(Ok(Some(0)), id));
+        assert!(read_shows_no_put(Ok(None), id));
     }
 }

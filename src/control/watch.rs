@@ -156,7 +156,6 @@ impl Skip {
     }
 }
 
-/// The leases delivered to the sink, by subnet.
 /// A 64-bit hash of a value (SipHash with fixed keys: the same in every
 /// re-list of this process).
 fn value_hash(value: &[u8]) -> u64 {
@@ -166,6 +165,7 @@ fn value_hash(value: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The leases delivered to the sink, by subnet.
 #[derive(Default)]
 pub(crate) struct Mirror {
     /// The network config's SubnetLen (0: not known, any length taken).
