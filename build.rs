@@ -52,6 +52,7 @@ fn main() {
         .allowlist_function("rte_get_(main_lcore|next_lcore|tsc_hz)")
         .allowlist_function("rte_socket_id")
         .allowlist_function("rte_strerror")
+        .allowlist_function("rte_dev_bus|rte_bus_name")
         .allowlist_function("rte_thread_(register|unregister)")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
         .allowlist_function("rte_mempool_(free|lookup)")

@@ -559,10 +559,19 @@ fn setup(
             .to_string_lossy()
             .into_owned()
     };
-    // SAFETY: dev.device is null or the port's device, alive while the
-    // port is; the name is a static NUL-terminated string of the bus.
+    // SAFETY: dev.device is the port's device, alive while the port is;
+    // a bus's name is a static NUL-terminated string.
     let bus = unsafe {
-        let name = ffi::vxg_dev_bus_name(dev.device);
+        let bus = if dev.device.is_null() {
+            std::ptr::null()
+        } else {
+            ffi::rte_dev_bus(dev.device)
+        };
+        let name = if bus.is_null() {
+            std::ptr::null()
+        } else {
+            ffi::rte_bus_name(bus)
+        };
         if name.is_null() {
             String::from("?")
         } else {

@@ -25,10 +25,3 @@ unsigned vxg_mempool_in_use(const struct rte_mempool *mp) { return rte_mempool_i
 unsigned vxg_mempool_avail(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
 
 void vxg_prefetch0(const void *p) { rte_prefetch0(p); }
-
-/* The name of the bus a device sits on ("pci", "vdev", ...); NULL if none. */
-const char *vxg_dev_bus_name(const struct rte_device *dev)
-{
-	const struct rte_bus *bus = dev == NULL ? NULL : rte_dev_bus(dev);
-	return bus == NULL ? NULL : rte_bus_name(bus);
-}

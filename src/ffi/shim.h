@@ -27,5 +27,4 @@ uint64_t vxg_rdtsc(void);
 unsigned vxg_mempool_in_use(const struct rte_mempool *mp);
 unsigned vxg_mempool_avail(const struct rte_mempool *mp);
 void vxg_prefetch0(const void *p);
-const char *vxg_dev_bus_name(const struct rte_device *dev);
 #endif

@@ -15,6 +15,13 @@ pub struct TableLookup {
 }
 
 impl TableLookup {
+    /// Registers the calling thread with the tables' arc-swap (a one-time
+    /// allocation per thread, shared by every table): one load of a table
+    /// does it. A worker calls this on its lcore before its loop.
+    pub fn attach_thread(&mut self) {
+        self.leases.leases.reload();
+    }
+
     /// Picks up tables the writer rebuilt (a quiescent point: call between bursts).
     #[inline]
     pub fn refresh(&mut self) {

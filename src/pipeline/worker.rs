@@ -88,10 +88,9 @@ impl Worker {
     pub fn run(mut self, stop: &AtomicBool) {
         let (mut busy, mut idle, mut packets) = (0u64, 0u64, 0u64);
         let mut round = 0u32;
-        // On this lcore's thread, before the loop: arc-swap's per-thread
-        // registration (one allocation) happens here, not at the first
-        // table rebuild inside the loop.
-        self.lookup.leases.leases.reload();
+        // Before the loop, so that the loop's first table switch allocates
+        // nothing.
+        self.lookup.attach_thread();
         while !stop.load(Relaxed) {
             // The clock (for the ICMP rate limiter) every 16 rounds: reading
             // the TSC costs tens of cycles in a VM, and 16 rounds are a few µs.
@@ -127,21 +126,18 @@ impl Worker {
     /// One burst from port `rx`; returns the packets received.
     #[inline(always)]
     pub fn poll(&mut self, rx: Side) -> usize {
-        let mut burst = Burst::new();
-        let n = match rx {
-            Side::Access => self.access.rx.rx(&mut burst),
-            Side::Underlay => self.underlay.rx.rx(&mut burst),
+        let queue = match rx {
+            Side::Access => &mut self.access.rx,
+            Side::Underlay => &mut self.underlay.rx,
         };
+        let mut burst = Burst::new();
+        let n = queue.rx(&mut burst);
         if n == 0 {
             return 0;
         }
         // From a NIC the headers are not in this core's cache yet: ask for
         // the whole burst's before the first pass waits on each in turn.
-        let prefetch = match rx {
-            Side::Access => self.access.rx.wants_prefetch(),
-            Side::Underlay => self.underlay.rx.wants_prefetch(),
-        };
-        if prefetch {
+        if queue.wants_prefetch() {
             let (front, len) = fastpath::touched(rx);
             burst.prefetch(front, len);
         }
