@@ -88,21 +88,11 @@ pub fn build_gratuitous_arp(mac: MacAddr, ip: Ipv4Addr, out: &mut [u8]) -> Optio
     build_arp_frame(MacAddr::BROADCAST, &r, out)
 }
 
-/// A broadcast ARP request for `target` from our `mac`/`ip`.
-pub fn build_arp_request(
-    mac: MacAddr,
-    ip: Ipv4Addr,
-    target: Ipv4Addr,
-    out: &mut [u8],
-) -> Option<usize> {
-    build_arp_request_to(MacAddr::BROADCAST, mac, ip, target, out)
-}
-
 /// An ARP request for `target` from our `mac`/`ip`, sent to `eth_dst`:
 /// broadcast, or the MAC we know for `target` (a unicast probe that
 /// refreshes a neighbour, as Linux's `arp_solicit` sends in `NUD_PROBE`:
 /// only the Ethernet destination differs, the target MAC stays zero).
-pub fn build_arp_request_to(
+pub fn build_arp_request(
     eth_dst: MacAddr,
     mac: MacAddr,
     ip: Ipv4Addr,
@@ -441,8 +431,8 @@ mod tests {
     fn unicast_arp_request_differs_from_broadcast_only_in_the_destination() {
         let (mut bcast, mut ucast) = ([0u8; 60], [0u8; 60]);
         let (mac, ip) = (testing::ACCESS_MAC, testing::ACCESS_IP);
-        build_arp_request(mac, ip, testing::HOST_IP, &mut bcast).unwrap();
-        build_arp_request_to(testing::HOST_MAC, mac, ip, testing::HOST_IP, &mut ucast).unwrap();
+        build_arp_request(MacAddr::BROADCAST, mac, ip, testing::HOST_IP, &mut bcast).unwrap();
+        build_arp_request(testing::HOST_MAC, mac, ip, testing::HOST_IP, &mut ucast).unwrap();
         assert_eq!(&bcast[..6], &[0xff; 6]);
         assert_eq!(&ucast[..6], &testing::HOST_MAC.0);
         assert_eq!(&bcast[6..], &ucast[6..]);

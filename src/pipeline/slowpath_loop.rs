@@ -17,7 +17,7 @@ use super::counters::Counters;
 use super::drop_reason::{DropReason, SlowKind};
 use super::fragment::{FragError, Fragmenter};
 use super::slowpath::{
-    arp_reply_in_place, build_arp_request_to, build_gratuitous_arp, is_own_mac, MIN_FRAME_LEN,
+    arp_reply_in_place, build_arp_request, build_gratuitous_arp, is_own_mac, MIN_FRAME_LEN,
 };
 use super::state::WorkerState;
 use super::tables::{side_port, TableLookup};
@@ -430,7 +430,7 @@ impl ArpIo<Mbuf> for Tx<'_> {
             return false;
         };
         let (mac, ip) = (self.ctx.port_mac(side), self.ctx.port_ip(side));
-        build_arp_request_to(eth_dst, mac, ip, Ipv4Addr::from(target), m.data_mut()).is_some()
+        build_arp_request(eth_dst, mac, ip, Ipv4Addr::from(target), m.data_mut()).is_some()
             && queue(self.outgoing, self.counters, side, m, false)
     }
 
