@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 pub use own_lease::{check_requested, OwnLease};
 pub use schema::{
-    format_mac, parse_mac, ConfigError, LeaseAttrs, LeaseError, LeaseValue, NetworkConfig,
-    VxlanBackend, DEFAULT_VNI, DEFAULT_VXLAN_PORT,
+    parse_mac, ConfigError, LeaseAttrs, LeaseError, LeaseValue, NetworkConfig, VxlanBackend,
+    DEFAULT_VNI, DEFAULT_VXLAN_PORT,
 };
 pub use status::{ControlStatus, LatencySummary, LATENCY_BUCKETS_S};
 pub use subnet::{LeaseKey, Subnet, SubnetError};

@@ -488,7 +488,8 @@ impl LeaseAttrs {
             "{{\"PublicIP\":\"{}\",\"PublicIPv6\":{v6},\"BackendType\":\"{}\",\"BackendData\":{{{vni}\"VtepMAC\":\"{}\"}}}}",
             self.public_ip,
             self.backend_type,
-            format_mac(self.vtep_mac)
+            // Go's `net.HardwareAddr.String()`: lowercase, colon-separated.
+            crate::config::format_mac(&self.vtep_mac)
         )
     }
 }
@@ -497,14 +498,6 @@ impl LeaseAttrs {
 /// parser, which takes the same forms.
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     crate::config::parse_mac(s).ok()
-}
-
-/// Go's `net.HardwareAddr.String()`: lowercase, colon-separated.
-pub fn format_mac(m: [u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
 }
 
 #[cfg(test)]

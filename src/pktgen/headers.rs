@@ -92,13 +92,6 @@ pub fn push_vxlan(buf: &mut Vec<u8>, vni: u32) {
     buf.extend_from_slice(&[0x08, 0, 0, 0, v[1], v[2], v[3], 0]);
 }
 
-pub fn format_mac(m: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
 /// Parses `aa:bb:cc:dd:ee:ff` (or with `-`) with vxgate's one MAC parser.
 pub fn parse_mac(s: &str) -> Result<Mac, String> {
     crate::config::parse_mac(s)
@@ -141,7 +134,7 @@ mod tests {
     #[test]
     fn mac_round_trips_and_rejects_garbage() {
         let m = parse_mac("0e:56:54:00:01:ff").unwrap();
-        assert_eq!(format_mac(&m), "0e:56:54:00:01:ff");
+        assert_eq!(crate::config::format_mac(&m), "0e:56:54:00:01:ff");
         assert!(parse_mac("0e:56:54:00:01").is_err());
         assert!(parse_mac("0e:56:54:00:01:zz").is_err());
         assert!(

@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::ConfigError;
+use crate::config::{format_mac, ConfigError};
 use crate::dpdk::{self, Eal, Mempool, Port, PortConf};
 use engine::{Ctl, Engine, Layout, RxSide, TrialParams, TrialResult, TxGen};
 use flows::{lease_subnet, vtep_ip, FlowPlan, Ipv4Net, Mode};
@@ -302,14 +302,6 @@ impl PktgenError {
             other => other.into(),
         }
     }
-}
-
-/// A MAC as typed: `02:00:00:00:00:01`.
-fn fmt_mac(m: Mac) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// A number as a person would type it (1e10, 0.5, 1e-320).
@@ -685,13 +677,13 @@ impl PktgenArgs {
         match self.src_mac {
             Some(m) if m[0] & 1 == 1 => Err(ConfigError::invalid(
                 "src-mac",
-                fmt_mac(m),
+                format_mac(&m),
                 "a multicast or broadcast (group) address cannot be a frame's source",
                 FIX,
             )),
             Some(m) if m == [0; 6] => Err(ConfigError::invalid(
                 "src-mac",
-                fmt_mac(m),
+                format_mac(&m),
                 "the all-zero address is no station's, so no frame's source",
                 FIX,
             )),
@@ -750,7 +742,7 @@ impl PktgenArgs {
                     ("vteps", self.vteps.map(|v| v.to_string())),
                     ("vtep-base", self.vtep_base.map(|v| v.to_string())),
                     ("gw-ip", self.gw_ip.map(|v| v.to_string())),
-                    ("gw-vtep-mac", self.gw_vtep_mac.map(fmt_mac)),
+                    ("gw-vtep-mac", self.gw_vtep_mac.map(|m| format_mac(&m))),
                     ("vni", self.vni.map(|v| v.to_string())),
                     ("vxlan-port", self.vxlan_port.map(|v| v.to_string())),
                 ],
@@ -1167,7 +1159,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
             // The MAC: what `vxgate run --neighbor` names for the RX port.
             tracing::info!(
                 port = p.name(),
-                mac = %fmt_mac(p.mac()),
+                mac = %format_mac(&p.mac()),
                 speed_mbps = l.speed_mbps,
                 "pktgen: link up"
             );
