@@ -452,7 +452,7 @@ fn handle(
             Route::NotFound | Route::MethodNotAllowed | Route::BadRequest | Route::TooLarge
         );
     let write_deadline = Instant::now() + WRITE_DEADLINE;
-    let Some(_handling) = conn.try_handle(limits.max_handlers) else {
+    let Some(handling) = conn.try_handle(limits.max_handlers) else {
         if let Some(suppressed) = conn.conns.warn.check("busy") {
             tracing::warn!(
                 max = limits.max_handlers,
@@ -469,6 +469,9 @@ fn handle(
     answer(route, source)
         .head_only(head_only)
         .send(&mut stream, write_deadline)?;
+    // The slot bounds the replies being made; draining needs none (the
+    // thread cap bounds the threads that linger).
+    drop(handling);
     if must_linger {
         linger(&stream);
     }
@@ -1070,6 +1073,37 @@ mod tests {
         // The slot is free again.
         let reply = read_reply(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
         assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+        server.shutdown();
+    }
+
+    /// Lingering after a reply (draining what the client may still send)
+    /// holds no handler slot: a client that keeps its socket open after an
+    /// error reply does not turn the next scrape into a 503.
+    #[test]
+    fn lingering_after_a_reply_holds_no_handler_slot() {
+        let source: Arc<dyn MetricsSource> = Arc::new(crate::ops::MetricsSnapshot::default);
+        let limits = Limits {
+            max_handlers: 1,
+            max_waiting: 4,
+            request_deadline: Duration::from_secs(600),
+        };
+        let server = serve_with("127.0.0.1:0".parse().unwrap(), source, limits).unwrap();
+        let addr = server.local_addr();
+        let mut lingering = TcpStream::connect(addr).unwrap();
+        lingering
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        lingering
+            .write_all(b"GET /nowhere HTTP/1.1\r\n\r\n")
+            .unwrap();
+        // The end of the reply: the server shut its side and now drains
+        // this connection, which stays open.
+        let mut reply = String::new();
+        lingering.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 404 "), "{reply}");
+        let reply = read_reply(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+        drop(lingering);
         server.shutdown();
     }
 
