@@ -169,8 +169,8 @@ fn stopped_during_startup(cfg: &Config, stage: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `/metrics` from the control plane alone: while starting, and once the
-/// data plane has stopped.
+/// `/metrics` from the control plane alone, the data plane's figures at
+/// zero: while starting.
 fn control_source(status: &Arc<ControlStatus>) -> Arc<dyn MetricsSource> {
     let status = Arc::clone(status);
     Arc::new(move || stats::control_snapshot(&status))
@@ -214,11 +214,15 @@ struct DataPlaneMetrics {
 
 impl Drop for DataPlaneMetrics {
     fn drop(&mut self) {
-        let last = self.slot.snapshot();
-        let status = Arc::clone(&self.status);
-        self.slot
-            .set(Arc::new(move || stats::stopped_snapshot(&last, &status)));
+        freeze(&self.slot, &self.status, self.slot.snapshot());
     }
+}
+
+/// Serves `last`, the data plane's figures, from memory from now on,
+/// beside the control plane's live ones.
+fn freeze(slot: &SwappableSource, status: &Arc<ControlStatus>, last: crate::ops::MetricsSnapshot) {
+    let status = Arc::clone(status);
+    slot.set(Arc::new(move || stats::stopped_snapshot(&last, &status)));
 }
 
 /// Runs the gateway until `stop` is raised.
@@ -542,8 +546,8 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let _ =
         rt.block_on(async { tokio::time::timeout(Duration::from_millis(500), control_task).await });
     drop(rt);
-    // `/metrics` back to the control plane's figures before the ports stop:
-    // a scrape must not read a port's statistics while it is being stopped.
+    // `/metrics` frozen before the ports stop: a scrape must not read a
+    // port's statistics while it is being stopped.
     drop(metrics);
     // Every queue went to a worker, joined above: the ports can stop.
     drop((ul_tx, ac_tx));
@@ -553,6 +557,9 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         }
     }
     let snap = shared.snapshot();
+    // From now on `/metrics` serves the figures printed here (the ports'
+    // counters read once they stopped).
+    freeze(&slot, &status, snap.clone());
     crate::ops::print_out(&format!(
         "{}  mbufs in use {in_use} (baseline {baseline_in_use}, leaked {})\n",
         stats::final_report(&snap, ul_port.name(), ac_port.name()),
