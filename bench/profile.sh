@@ -36,7 +36,10 @@ for path in ${PATHS:-encap decap}; do
   # files by their path, the standard library's as std/...
   sed -n 's/^ *\([0-9,]*\) ( *[0-9.]*%)  *\([^:]*\):.*/\1 \2/p' <<<"$ann" \
     | awk -v n="$packets" '{ c=$1; gsub(",","",c); f=$2
-        if (f ~ /rustlib\/src\/rust\/library\//) { sub(/.*rustlib\/src\/rust\/library\/[a-z]*\/src\//,"",f); f="std/" f }
+        # The standard library under the rust-src component or, without it, under
+        # the path it was built at (/rustc/<commit>/library/...).
+        if (f ~ /rustlib\/src\/rust\/library\// || f ~ /^\/rustc\/[0-9a-f]+\/library\//) {
+          sub(/.*\/library\/[a-z]*\/src\//,"",f); f="std/" f }
         by[f]+=c }
       END { for (f in by) if (by[f]/n >= 1) printf "  %7.1f  %s\n", by[f]/n, f }' | sort -rn
 done
