@@ -172,7 +172,11 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
         Ok(ip) if icmp_error_allowed(&ip) && ctx.icmp_error_to(ip.src_u32(), ip.dst_u32()) => {}
         _ => return Verdict::Drop(reason),
     }
-    if !st.icmp_limiter.allow(st.now_ns) {
+    let limiter = match kind {
+        IcmpError::TimeExceeded => &mut st.icmp_limiter,
+        IcmpError::FragNeeded { .. } => &mut st.pmtu_limiter,
+    };
+    if !limiter.allow(st.now_ns) {
         return Verdict::Drop(reason);
     }
     // The error's IPv4 ident comes from the worker's sequence (the one

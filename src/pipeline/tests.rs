@@ -6,6 +6,7 @@ use super::buf::{PacketBuf, VecBuf};
 use super::context::{Context, Prefix, OUTER_LEN};
 use super::fragment::Fragmenter;
 use super::lookup::Lookup;
+use super::state::{ICMP_ERROR_BURST, PMTU_ERROR_BURST};
 use super::testing::*;
 use super::*;
 use crate::wire::{checksum, icmp, ipv4, MacAddr};
@@ -334,10 +335,66 @@ fn access_df_too_big_answers_frag_needed_with_tunnel_mtu() {
     assert_eq!(b.len(), 14 + 576);
     // Rate limited: with the bucket empty, only the drop remains.
     let mut st = worker();
-    st.icmp_limiter = slowpath::RateLimiter::new(0, 1);
+    st.pmtu_limiter = slowpath::RateLimiter::new(0, 1);
     let mut b = VecBuf::from_frame(&f);
     let v = process_access(&ctx, &MapLookup::standard(), &mut st, &mut b);
     assert_eq!(v, Verdict::Drop(DropReason::MtuExceeded));
+}
+
+/// Fragmentation-needed has its own, larger bucket: a thousand senders
+/// starting full-size flows at one instant each learn the tunnel MTU
+/// (Linux does not limit these at all), and expiring packets that emptied
+/// the time-exceeded bucket do not silence path MTU discovery.
+#[test]
+fn frag_needed_errors_have_their_own_larger_bucket() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let mut st = worker();
+    let expired = expiring(
+        HOST_IP,
+        POD_IP,
+        ipv4::protocol::UDP,
+        &udp_datagram(HOST_IP, POD_IP, 1, 2, b"x"),
+    );
+    let mut ip = Ip::new(HOST_IP, POD_IP);
+    ip.df = true;
+    let big = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ip,
+        &udp_datagram(ip.src, ip.dst, 1, 2, &pattern(1472)),
+    );
+    let count = |st: &mut WorkerState, f: &[u8], n: u32| {
+        (0..n)
+            .filter(|_| {
+                let mut b = VecBuf::from_frame(f);
+                process_access(&ctx, &l, st, &mut b) == Verdict::Reply(Side::Access)
+            })
+            .count()
+    };
+    // All at one instant (`now_ns` does not move): each bucket's burst.
+    assert_eq!(
+        count(&mut st, &expired, 2 * ICMP_ERROR_BURST),
+        ICMP_ERROR_BURST as usize
+    );
+    assert_eq!(
+        count(&mut st, &big, 2 * PMTU_ERROR_BURST),
+        PMTU_ERROR_BURST as usize
+    );
+    let s = st.counters.snapshot();
+    assert_eq!(
+        s.drop_count(DropReason::TtlExpired),
+        u64::from(2 * ICMP_ERROR_BURST)
+    );
+    assert_eq!(
+        s.drop_count(DropReason::MtuExceeded),
+        u64::from(2 * PMTU_ERROR_BURST)
+    );
+    // A millisecond later: one more time-exceeded, ten more
+    // fragmentation-needed.
+    st.now_ns += 1_000_000;
+    assert_eq!(count(&mut st, &expired, 5), 1);
+    assert_eq!(count(&mut st, &big, 20), 10);
 }
 
 #[test]
