@@ -224,6 +224,41 @@ async fn reservation_is_used_and_stays_a_reservation() {
     run.stop().await;
 }
 
+/// Our key made a reservation by hand with other attributes than ours
+/// (here another VtepMAC, which peers would send to and we would drop as
+/// `wrong_inner_dst_mac`): rewritten with ours, still without a lease, as
+/// at start-up; first from a leased key, then from the reservation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_of_ours_with_other_attributes_is_rewritten_while_running() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let me = Ipv4Addr::new(192, 0, 2, 1);
+    let (_status, run, own) = running_gateway(&etcd).await;
+    for other_mac in [0x55, 0x66] {
+        tc.put(own.key.clone(), lease_value(me, other_mac), None)
+            .await
+            .unwrap();
+        let t = Instant::now();
+        loop {
+            let (v, lease) = key_state(&mut tc, &own.key).await.expect("our key");
+            assert_eq!(lease, 0, "the reservation got an etcd lease");
+            let Ok(LeaseValue::Vxlan(a)) = LeaseValue::parse(&v) else {
+                panic!("{}", String::from_utf8_lossy(&v))
+            };
+            if a.vtep_mac == MAC {
+                assert_eq!(a.public_ip, me);
+                break;
+            }
+            assert!(
+                t.elapsed() < LIMIT,
+                "the reservation kept VtepMAC ..:{other_mac:02x}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    run.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_lease_deleted_while_running_is_recreated() {
     let etcd = Etcd::start();

@@ -166,8 +166,9 @@ pub struct RunArgs {
 
     /// Renew the own lease this many minutes before it expires (1-1439).
     ///
-    /// At most half the lease's TTL is used, so that a short (test) TTL
-    /// still renews in time. Default: 60, as flanneld.
+    /// Renewal comes this margin before expiry whatever its share of the
+    /// TTL, as in flanneld; the margin must be below the TTL. Default: 60,
+    /// as flanneld.
     /// Example: --subnet-lease-renew-margin 60
     #[arg(allow_negative_numbers = true, long, value_name = "MIN")]
     pub subnet_lease_renew_margin: Option<u32>,

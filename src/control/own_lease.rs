@@ -111,11 +111,14 @@ pub(crate) fn own_key_state(value: &[u8], lease: i64, own_ip: Ipv4Addr) -> OwnKe
     }
 }
 
-/// `ttl - margin`, with the margin clamped to half the TTL so a short
-/// test TTL still renews in time.
+/// `ttl - margin`, as flanneld renews (`time.Until(Expiration) -
+/// renewMargin`, whatever the margin's share of the TTL). A margin that
+/// is not below the TTL (the configuration refuses it; only library
+/// callers with short test TTLs give one) renews at half the TTL.
 pub(crate) fn renew_after(ttl_s: i64, margin_min: u64) -> Duration {
     let ttl = ttl_s.max(1) as u64;
-    let margin = margin_min.saturating_mul(60).min(ttl / 2);
+    let margin = margin_min.saturating_mul(60);
+    let margin = if margin < ttl { margin } else { ttl / 2 };
     Duration::from_secs(ttl - margin)
 }
 
@@ -389,19 +392,29 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
     };
     if own.is_reservation() {
         // Only woken when the key changed: ours still (an operator re-put
-        // it) is left alone; another PublicIP's is not ours; a damaged one
-        // is rewritten, still without a lease; gone, it is re-created.
+        // it) is left alone, our reservation with other attributes (a
+        // VtepMAC peers would send to and we would drop) or a damaged
+        // value is rewritten, still without a lease, as at start-up
+        // (`take_back`); another PublicIP's is not ours; gone, it is
+        // re-created.
         let r = reg.get("get own", own.key.clone(), None).await?;
         if let Some(kv) = r.kvs().first() {
-            match own_key_state(kv.value(), kv.lease(), own.attrs.public_ip) {
-                OwnKey::Ours | OwnKey::Reservation => return Ok(()),
+            let state = own_key_state(kv.value(), kv.lease(), own.attrs.public_ip);
+            match state {
+                OwnKey::Ours => return Ok(()),
+                OwnKey::Reservation if kv.value() == own.attrs.encode().as_bytes() => return Ok(()),
                 OwnKey::Taken(ip) => return Err(taken(own, ip)),
-                OwnKey::Damaged => {
+                OwnKey::Reservation | OwnKey::Damaged => {
                     let rev = kv.mod_revision();
                     if !put_if_unchanged(reg, &own.key, rev, own.attrs.encode(), None).await? {
                         return Err(changed());
                     }
-                    tracing::warn!(key = %own.key, "our reservation held an unreadable value; rewritten");
+                    let what = if state == OwnKey::Damaged {
+                        "an unreadable value"
+                    } else {
+                        "other attributes than ours"
+                    };
+                    tracing::warn!(key = %own.key, "our reservation held {what}; rewritten");
                     return Ok(());
                 }
             }
@@ -463,6 +476,16 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     tracing::info!(key = %own.key, "our lease was made a reservation in etcd; kept as a reservation (no more renewals)");
                     own.etcd_lease_id = 0;
                     own.expiry = None;
+                    // With other attributes than ours it is rewritten,
+                    // still a reservation; if the key moved meanwhile, the
+                    // retry judges it as the reservation it now is.
+                    let value = own.attrs.encode();
+                    if v != value.as_bytes() {
+                        if !put_if_unchanged(reg, &own.key, mod_revision, value, None).await? {
+                            return Err(changed());
+                        }
+                        tracing::warn!(key = %own.key, "our reservation held other attributes than ours; rewritten");
+                    }
                     return Ok(());
                 }
                 OwnKey::Taken(ip) => {
@@ -530,12 +553,12 @@ pub(crate) async fn keep_renewed(
 ) {
     let margin = reg.opts.renew_margin_min;
     let granted = reg.opts.lease_ttl_s as i64;
-    if margin.saturating_mul(60) > granted.max(1) as u64 / 2 {
+    if margin.saturating_mul(60) >= granted.max(1) as u64 {
         tracing::warn!(
             margin_min = margin,
             ttl_s = granted,
             renew_after = ?renew_after(granted, margin),
-            "--subnet-lease-renew-margin is more than half the lease TTL; renewing at half the TTL instead"
+            "--subnet-lease-renew-margin is not below the lease TTL; renewing at half the TTL instead"
         );
     }
     loop {
@@ -543,7 +566,7 @@ pub(crate) async fn keep_renewed(
             None => None,
             Some(exp) => {
                 let ttl = exp.duration_since(SystemTime::now()).unwrap_or_default();
-                // Renew `margin` before expiry, margin clamped to ttl/2.
+                // Renew `margin` before expiry (`renew_after`).
                 let after = renew_after(granted, margin);
                 let lead = Duration::from_secs(granted.max(1) as u64).saturating_sub(after);
                 Some(ttl.saturating_sub(lead))
@@ -604,11 +627,17 @@ pub(crate) async fn keep_renewed(
 mod tests {
     use super::*;
 
+    /// As flanneld: the margin before expiry, however large a share of
+    /// the TTL; half the TTL only when the margin is not below it.
     #[test]
-    fn renewal_margin_is_clamped_for_short_ttls() {
+    fn renewal_is_the_margin_before_expiry_as_flanneld() {
         assert_eq!(renew_after(86_400, 60), Duration::from_secs(82_800));
-        assert_eq!(renew_after(4, 60), Duration::from_secs(2));
         assert_eq!(renew_after(3600, 1), Duration::from_secs(3540));
+        assert_eq!(renew_after(86_400, 1_000), Duration::from_secs(26_400));
+        assert_eq!(renew_after(86_400, 1_439), Duration::from_secs(60));
+        assert_eq!(renew_after(90, 1), Duration::from_secs(30));
+        assert_eq!(renew_after(4, 60), Duration::from_secs(2));
+        assert_eq!(renew_after(60, 1), Duration::from_secs(30));
     }
 
     /// A granted lease is revoked after a failed transaction only when the

@@ -7,7 +7,7 @@
 //! (`field` with its `OnNull` rule, `raw`), so a document is accepted
 //! exactly when flanneld would decode it, and read as flanneld reads it.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::go_json::{self, Json, Object};
@@ -183,15 +183,25 @@ impl NetworkConfig {
         // address with host bits set ("10.244.0.5/16" is 10.244.0.0/16).
         let network = field(obj, "Network", OnNull::Parse, |v| {
             let s = self_parsed_str(v, "Network")?;
-            match Subnet::parse_cidr(s) {
+            let invalid = |why: String| ConfigError::Invalid {
+                key: "Network",
+                value: s.to_string(),
+                why,
+            };
+            let net = match Subnet::parse_cidr(s) {
                 Err(SubnetError::NotAligned { net, len, .. }) => Subnet::new(net, len),
                 parsed => parsed,
             }
-            .map_err(|e| ConfigError::Invalid {
-                key: "Network",
-                value: s.to_string(),
-                why: e.to_string(),
-            })
+            .map_err(|e| invalid(e.to_string()))?;
+            // flanneld refuses an empty Network (0.0.0.0/0): every
+            // destination would be the overlay's.
+            if net.len == 0 {
+                return Err(invalid(
+                    "is the whole IPv4 space; define the overlay's own Network (flanneld refuses it too)"
+                        .into(),
+                ));
+            }
+            Ok(net)
         })?
         .ok_or(ConfigError::MissingNetwork)?;
 
@@ -309,7 +319,8 @@ fn bound(
         let s = self_parsed_str(v, key)?;
         Ipv4Addr::from_str(s).map_err(|_| invalid(s, "not an IPv4 address"))
     })?;
-    let Some(ip) = given else {
+    // flanneld takes 0.0.0.0 for "not set" (`config.SubnetMin == ip.IP4(0)`).
+    let Some(ip) = given.filter(|ip| !ip.is_unspecified()) else {
         return u32::try_from(default)
             .map(Ipv4Addr::from)
             .map_err(|_| invalid(&default.to_string(), "out of the IPv4 range"));
@@ -423,15 +434,24 @@ impl LeaseValue {
         let v = go_json::parse(bytes).map_err(|e| LeaseError::Json(e.to_string()))?;
         let obj = v.as_object().ok_or(LeaseError::NotObject)?;
         // ip.IP4, *ip.IP6, string: see `OnNull`.
+        // Both parsed as Go's net.ParseIP, which takes either family: an
+        // IPv4-mapped IPv6 PublicIP is its IPv4 address (`ip.ParseIP4`),
+        // an IPv4 PublicIPv6 its mapped form (`ip.ParseIP6`).
         let public_ip = field(obj, "PublicIP", OnNull::Parse, |v| {
             v.as_str()
-                .and_then(|s| Ipv4Addr::from_str(s).ok())
+                .and_then(|s| match IpAddr::from_str(s).ok()? {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(a) => a.to_ipv4_mapped(),
+                })
                 .ok_or_else(|| bad("PublicIP")(v))
         })?
         .ok_or(LeaseError::Missing("PublicIP"))?;
         let public_ipv6 = field(obj, "PublicIPv6", OnNull::Reset, |v| {
             v.as_str()
-                .and_then(|s| Ipv6Addr::from_str(s).ok())
+                .and_then(|s| match IpAddr::from_str(s).ok()? {
+                    IpAddr::V4(a) => Some(a.to_ipv6_mapped()),
+                    IpAddr::V6(a) => Some(a),
+                })
                 .ok_or_else(|| bad("PublicIPv6")(v))
         })?;
         let backend_type = field(obj, "BackendType", OnNull::Keep, |v| {
@@ -528,6 +548,30 @@ mod tests {
         let c = cfg(r#"{"Network":"10.5.0.0/26","Backend":{"Type":"vxlan","Port":0}}"#).unwrap();
         assert_eq!((c.subnet_len, c.backend.port), (28, 8472));
         assert_eq!(c.subnet_max, Ipv4Addr::new(10, 5, 0, 48));
+    }
+
+    /// flanneld reads a SubnetMin/SubnetMax of 0.0.0.0 as not set, and
+    /// refuses an empty Network.
+    #[test]
+    fn zero_bounds_are_unset_and_the_whole_space_is_no_network_as_in_flanneld() {
+        let c = cfg(r#"{"Network":"10.244.0.0/16","SubnetMin":"0.0.0.0","SubnetMax":"0.0.0.0","Backend":{"Type":"vxlan"}}"#)
+            .unwrap();
+        assert_eq!(c.subnet_min, Ipv4Addr::new(10, 244, 1, 0));
+        assert_eq!(c.subnet_max, Ipv4Addr::new(10, 244, 255, 0));
+        // In a Network at 0.0.0.0 too: the first subnet stays skipped.
+        let c = cfg(r#"{"Network":"0.0.0.0/8","SubnetMin":"0.0.0.0","Backend":{"Type":"vxlan"}}"#)
+            .unwrap();
+        assert_eq!(c.subnet_min, Ipv4Addr::new(0, 0, 1, 0));
+        for net in ["0.0.0.0/0", "10.1.2.3/0"] {
+            let e = cfg(&format!(
+                r#"{{"Network":"{net}","Backend":{{"Type":"vxlan"}}}}"#
+            ));
+            assert!(
+                matches!(&e, Err(ConfigError::Invalid { key: "Network", value, why })
+                    if value == net && why.contains("whole IPv4 space")),
+                "{net}: {e:?}"
+            );
+        }
     }
 
     #[test]
@@ -831,5 +875,24 @@ mod tests {
         for b in bad {
             assert!(p(b).is_err(), "{b}");
         }
+    }
+
+    /// PublicIP and PublicIPv6 are read as Go's net.ParseIP reads them:
+    /// either family, an IPv4-mapped PublicIP as its IPv4 address, an IPv4
+    /// PublicIPv6 in its mapped form; an IPv6 PublicIP is no lease.
+    #[test]
+    fn public_addresses_take_either_family_as_go_parse_ip() {
+        let p = |ip: &str, ip6: &str| {
+            LeaseValue::parse(format!(r#"{{"PublicIP":"{ip}","PublicIPv6":"{ip6}","BackendType":"vxlan","BackendData":{{"VtepMAC":"02:00:00:00:00:01"}}}}"#).as_bytes())
+        };
+        let Ok(LeaseValue::Vxlan(a)) = p("::ffff:192.0.2.1", "192.0.2.7") else {
+            panic!("refused")
+        };
+        assert_eq!(a.public_ip, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(
+            a.public_ipv6,
+            Some(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped())
+        );
+        assert!(p("fc00::1", "fc00::2").is_err());
     }
 }
