@@ -230,6 +230,16 @@ fn addressing_errors() {
         "access-ip",
         &["network or broadcast"],
     );
+    // The access link is the whole subnet, whatever access-ip's prefix:
+    // its edges are refused even as a /31 or /32.
+    for ip in ["10.244.255.255/32", "10.244.255.0/32", "10.244.255.0/31"] {
+        expect_err(
+            &[("--access-ip", ip)],
+            &[],
+            "access-ip",
+            &["network or broadcast address of subnet 10.244.255.0/24"],
+        );
+    }
     expect_err(
         &[("--subnet", ""), ("--access-ip", "172.28.147.41/28")],
         &[],
@@ -560,6 +570,20 @@ fn usage_errors_and_help_exit_codes() {
         "Exit codes",
     ] {
         assert!(text.contains(flag), "--help lacks `{flag}`:\n{text}");
+    }
+    // The short help (-h) shows only each flag's first paragraph: the
+    // defaults an operator sizes a box by are there too.
+    let short = Config::from_args(["-h"]).unwrap_err().to_string();
+    for default in [
+        "(default http://127.0.0.1:2379)",
+        "(default /coreos.com/network)",
+        "(1-1439, default 60)",
+        "(default 86400)",
+        "(default 1)",
+        "(default 65535)",
+        "(default: off)",
+    ] {
+        assert!(short.contains(default), "-h lacks `{default}`:\n{short}");
     }
 }
 
@@ -902,6 +926,21 @@ fn neighbor_may_not_be_own_or_network_or_broadcast_address() {
         "neighbor",
         &["own access address"],
     );
+    // Without --subnet, access-ip's own (longer) prefix is not the access
+    // link: a host outside it is checked once the subnet is known.
+    let cfg = parse(
+        &[
+            ("--subnet", ""),
+            ("--access-ip", "10.244.255.1/28"),
+            ("--neighbor", "access,10.244.255.100,02:00:00:00:00:0a"),
+            ("--neighbor", "access,10.244.255.15,02:00:00:00:00:0b"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let subnet = vxgate::config::Ipv4Cidr::new(Ipv4Addr::new(10, 244, 255, 0), 24).unwrap();
+    cfg.check_access_neighbors(subnet, cfg.access_ip_for(subnet))
+        .unwrap();
     // With access-ip given, .1 is an ordinary host.
     parse(
         &[

@@ -52,7 +52,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "IP")]
     pub underlay_gateway: Option<String>,
 
-    /// MTU to set on the underlay port (jumbo frames: 9000).
+    /// MTU to set on the underlay port (default: the port's own).
     ///
     /// Default: the port's own (DPDK's default is 1500). From 576 to 9600;
     /// packet buffers grow to hold a whole frame. flannel's nodes use their
@@ -68,7 +68,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DEV")]
     pub access: Option<String>,
 
-    /// Gateway address on the access port, with prefix length.
+    /// Gateway address on the access port, with prefix length (default:
+    /// the subnet's first host).
     ///
     /// Default: the first host of the subnet (.1, like flannel's cni0).
     /// With --subnet it must lie inside it; without, vxgate claims the
@@ -78,22 +79,24 @@ pub struct RunArgs {
     #[arg(long, value_name = "IP/LEN")]
     pub access_ip: Option<String>,
 
-    /// MTU to set on the access port (the hosts' link MTU).
+    /// MTU to set on the access port, the hosts' link MTU (default: the
+    /// port's own).
     ///
     /// Default: the port's own (DPDK's default is 1500). From 576 to 9600.
     /// Example: --access-mtu 9000
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub access_mtu: Option<u32>,
 
-    /// Subnet to claim in etcd (a network address inside flannel's Network,
-    /// its length flannel's SubnetLen).
+    /// Subnet to claim in etcd, inside flannel's Network, of its SubnetLen
+    /// (default: a free one, as flanneld).
     ///
     /// Default: acquire a free subnet as flanneld does (reused after a
     /// restart with the same PublicIP). Example: --subnet 10.244.255.0/24
     #[arg(long, value_name = "CIDR")]
     pub subnet: Option<String>,
 
-    /// VtepMAC announced in the lease (unicast MAC).
+    /// VtepMAC announced in the lease (default: derived from the underlay
+    /// IP and VNI).
     ///
     /// Default: derived from the underlay IP and the VNI as
     /// 0e:<VNI low byte>:<IP bytes>, so it is stable across restarts.
@@ -109,7 +112,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PORT,IP,MAC")]
     pub neighbor: Vec<String>,
 
-    /// Comma-separated etcd endpoint URLs.
+    /// Comma-separated etcd endpoint URLs (default http://127.0.0.1:2379).
     ///
     /// http:// or https://, a host (IPv4, [IPv6] or DNS name) and an
     /// optional port; no path, no user:password@ (use --etcd-username and
@@ -119,7 +122,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "URLS")]
     pub etcd_endpoints: Option<String>,
 
-    /// etcd key prefix of the flannel network.
+    /// etcd key prefix of the flannel network (default /coreos.com/network).
     ///
     /// Default: /coreos.com/network (reads <prefix>/config and <prefix>/subnets/).
     /// Example: --etcd-prefix /coreos.com/network
@@ -164,7 +167,8 @@ pub struct RunArgs {
     )]
     pub etcd_password: Option<String>,
 
-    /// Renew the own lease this many minutes before it expires (1-1439).
+    /// Renew the own lease this many minutes before it expires (1-1439,
+    /// default 60).
     ///
     /// Renewal comes this margin before expiry whatever its share of the
     /// TTL, as in flanneld; the margin must be below the TTL. Default: 60,
@@ -173,7 +177,8 @@ pub struct RunArgs {
     #[arg(allow_negative_numbers = true, long, value_name = "MIN")]
     pub subnet_lease_renew_margin: Option<u32>,
 
-    /// TTL of the own lease in seconds; must exceed the renew margin.
+    /// TTL of the own lease in seconds, above the renew margin (default
+    /// 86400).
     ///
     /// At most 9000000000 (etcd's limit). Default: 86400 (24 h, as
     /// flanneld); lower it only for tests.
@@ -182,20 +187,22 @@ pub struct RunArgs {
     pub subnet_lease_ttl: Option<u64>,
 
     /// Serve Prometheus metrics at http://ADDR/metrics, and the probes
-    /// /healthz (liveness) and /readyz (forwarding with a subnet held).
+    /// /healthz (liveness) and /readyz (forwarding with a subnet held)
+    /// (default: off).
     ///
     /// Default: off. Example: --metrics-addr 127.0.0.1:9477 ([::1]:9477 for IPv6)
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
 
-    /// Number of worker lcores (each owns one RX and one TX queue per port).
+    /// Number of worker lcores, each owning one RX and one TX queue per
+    /// port (default 1).
     ///
     /// Default: 1. At most the EAL lcore count minus one (the main lcore
     /// runs the control plane). Example: --workers 4 with -- -l 0-4
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub workers: Option<u32>,
 
-    /// Mbufs in the packet pool.
+    /// Mbufs in the packet pool (default 65535).
     ///
     /// Default: 65535. At least 4096 per worker (2048 per port and worker:
     /// 1024 RX + 1024 TX descriptors), at most 16777216 (2^24); raise it for net_pcap infinite_rx
@@ -210,7 +217,8 @@ pub struct RunArgs {
     pub config: Option<PathBuf>,
 
     /// Log filter: a level (error, warn, info, debug, trace, off) or
-    /// comma-separated directives, each a level or TARGET=LEVEL.
+    /// comma-separated directives, each a level or TARGET=LEVEL (default
+    /// RUST_LOG, else info).
     ///
     /// Any other word is refused (tracing would read it as a target name
     /// and log nothing else). Default: RUST_LOG, else info. SIGHUP re-reads `log-level` from the

@@ -14,31 +14,41 @@ pub struct LcoreArgError {
     pub problem: String,
 }
 
-/// Number of distinct lcores named by `-l`, `--lcores` or `-c` (the last of
-/// them wins, as in EAL's own option parsing); `None` when none is given,
-/// in which case EAL uses every CPU of the process and nothing is checked.
-/// Lcore ids must be below [`MAX_LCORE`].
+/// Number of distinct lcores named by `-l`, `--lcores` or `-c`; `None`
+/// when none is given, in which case EAL uses every CPU of the process and
+/// nothing is checked. Lcore ids must be below [`MAX_LCORE`]. A second
+/// lcore option is refused, as EAL refuses it ("Option -l is ignored,
+/// because (-l) is set!", then a failed init).
 pub fn lcore_count(eal: &[String]) -> Result<Option<usize>, LcoreArgError> {
     let mut last: Option<(&str, &str)> = None;
     let mut i = 0;
     while i < eal.len() {
         let arg = eal[i].as_str();
         let next = eal.get(i + 1).map_or("", String::as_str);
-        let consumed_next = if arg == "-l" || arg == "--lcores" || arg == "-c" {
-            last = Some((arg, next));
-            true
+        let (found, consumed_next) = if arg == "-l" || arg == "--lcores" || arg == "-c" {
+            (Some((arg, next)), true)
         } else if let Some(v) = arg.strip_prefix("--lcores=") {
-            last = Some(("--lcores", v));
-            false
+            (Some(("--lcores", v)), false)
         } else if let Some(v) = arg.strip_prefix("-l").filter(|_| !arg.starts_with("--")) {
-            last = Some(("-l", v));
-            false
+            (Some(("-l", v)), false)
         } else if let Some(v) = arg.strip_prefix("-c").filter(|_| !arg.starts_with("--")) {
-            last = Some(("-c", v));
-            false
+            (Some(("-c", v)), false)
         } else {
-            false
+            (None, false)
         };
+        if let Some((opt, value)) = found {
+            if let Some((first, first_value)) = last {
+                return Err(LcoreArgError {
+                    option: opt.to_owned(),
+                    value: shorten(value),
+                    problem: format!(
+                        "`{first} {}` already names the lcores; EAL takes one of -l, -c and --lcores and fails on a second",
+                        shorten(first_value)
+                    ),
+                });
+            }
+            last = Some((opt, value));
+        }
         i += if consumed_next { 2 } else { 1 };
     }
     let Some((opt, value)) = last else {
@@ -248,8 +258,15 @@ mod tests {
         assert_eq!(lcore_count(&v(&["--lcores", "0@(0,1),1-2"])), Ok(Some(3)));
         assert_eq!(lcore_count(&v(&["-c", "0x1f"])), Ok(Some(5)));
         assert_eq!(lcore_count(&v(&["-cff"])), Ok(Some(8)));
-        // The last lcore option wins.
-        assert_eq!(lcore_count(&v(&["-l", "0-7", "-l", "0-1"])), Ok(Some(2)));
+        // A second lcore option: EAL refuses it, so do we.
+        for twice in [
+            &["-l", "0-7", "-l", "0-1"][..],
+            &["-c", "0x3", "--lcores", "0-1"],
+            &["-l0-1", "-cff"],
+        ] {
+            let e = lcore_count(&v(twice)).unwrap_err();
+            assert!(e.problem.contains("already names the lcores"), "{e}");
+        }
         // Other long options starting with -l / -c are not lcore options.
         assert_eq!(
             lcore_count(&v(&["--log-level", "8", "--create-uio-dev"])),

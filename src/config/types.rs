@@ -75,6 +75,12 @@ impl Ipv4Cidr {
         self.len >= 31 || (self.addr != self.network_addr() && self.addr != self.broadcast_addr())
     }
 
+    /// Whether `ip` is this prefix's network or broadcast address (a /31
+    /// or /32 has none: RFC 3021).
+    pub fn is_edge(&self, ip: Ipv4Addr) -> bool {
+        self.len < 31 && (ip == self.network_addr() || ip == self.broadcast_addr())
+    }
+
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & self.mask() == u32::from(self.network_addr())
     }

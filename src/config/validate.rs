@@ -396,6 +396,18 @@ fn access_ip(
                 sub.prefix_len()
             ),
         )),
+        // The access link is the whole subnet, whatever access-ip's own
+        // prefix: its edges are no host's address there.
+        Some(sub) if sub.is_edge(c.addr()) => Err(ConfigError::invalid(
+            KEY,
+            s,
+            format!("{} is the network or broadcast address of subnet {sub}", c.addr()),
+            format!(
+                "give a host address of {sub}, or leave access-ip out to use {}/{}",
+                sub.first_host(),
+                sub.prefix_len()
+            ),
+        )),
         _ if c.overlaps(&underlay_net) => Err(ConfigError::invalid(
             KEY,
             s,
@@ -453,7 +465,10 @@ fn neighbors(
                 access_ip
                     .map(|a| a.addr())
                     .or(subnet.map(|s| s.first_host())),
-                subnet.or(access_ip.map(|a| a.network())),
+                // The access link is the subnet, which access-ip's own
+                // prefix may not show: without --subnet it is checked
+                // once known (`access_neighbors_on`, before EAL starts).
+                subnet,
             ),
         };
         on_link(spec, side, ip, own, range, access_ip.is_none())?;

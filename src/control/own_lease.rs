@@ -560,6 +560,15 @@ pub(crate) async fn keep_renewed(
             renew_after = ?renew_after(granted, margin),
             "--subnet-lease-renew-margin is not below the lease TTL; renewing at half the TTL instead"
         );
+    } else if renew_after(granted, margin) < Duration::from_secs(60) {
+        // As flanneld would, but worth a word: each renewal is a Grant and
+        // a Put to etcd, and a watch event on every peer.
+        tracing::warn!(
+            margin_min = margin,
+            ttl_s = granted,
+            renew_after = ?renew_after(granted, margin),
+            "the lease TTL leaves less than a minute between renewals; raise --subnet-lease-ttl or lower --subnet-lease-renew-margin"
+        );
     }
     loop {
         let wait = match own.expiry {

@@ -55,6 +55,25 @@ pub fn requested_subnet(
             "give an address inside flannel's Network (etcd config), or leave access-ip out",
         )
     })?;
+    // The access link is that whole subnet: its edges are no host's.
+    if let Ok(c) = Ipv4Cidr::new(s.addr, s.len) {
+        if c.is_edge(a.addr()) {
+            return Err(ConfigError::invalid(
+                "access-ip",
+                a,
+                format!(
+                    "{} is the network or broadcast address of its subnet {s} (SubnetLen /{})",
+                    a.addr(),
+                    net.subnet_len
+                ),
+                format!(
+                    "give a host address of {s}, e.g. {}/{}",
+                    c.first_host(),
+                    s.len
+                ),
+            ));
+        }
+    }
     Ok(Some(s))
 }
 
@@ -196,6 +215,15 @@ mod tests {
         assert!(e.contains("invalid access-ip") && e.contains("/24"), "{e}");
         let e = err(requested_subnet_t(None, cidr("10.9.0.1/24"), &n));
         assert!(e.contains("10.9.0.0/24 is not inside Network"), "{e}");
+        // The subnet's edges are no host's, whatever access-ip's prefix.
+        for a in ["10.244.7.0/32", "10.244.7.255/32", "10.244.7.0/31"] {
+            let e = err(requested_subnet_t(None, cidr(a), &n));
+            assert!(
+                e.contains("invalid access-ip")
+                    && e.contains("network or broadcast address of its subnet 10.244.7.0/24"),
+                "{a}: {e}"
+            );
+        }
     }
 
     #[test]
