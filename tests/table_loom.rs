@@ -126,6 +126,36 @@ fn first_publication_of_an_empty_slot() {
     });
 }
 
+/// `try_hit` (the bulk lookups' fast path) racing two in-place updates of
+/// its key: any `Some` is a whole value K1 really had, never older than a
+/// `Some` seen before. (Without this, an Acquire on `try_hit`'s first
+/// load weakened to Relaxed passed the other models.)
+#[test]
+fn try_hit_never_sees_a_torn_in_place_update() {
+    model(|| {
+        let slot = Arc::new(Slot::new());
+        slot.publish(K1, value(K1, 1));
+        let w = Arc::clone(&slot);
+        let writer = thread::spawn(move || {
+            w.publish(K1, value(K1, 2));
+            w.publish(K1, value(K1, 3));
+        });
+        let mut last = 0;
+        for _ in 0..2 {
+            if let Some(words) = slot.try_hit(K1) {
+                let v = version_of(K1, words).expect("torn value");
+                assert!(
+                    (1..=3).contains(&v) && v >= last,
+                    "version {v} after {last}"
+                );
+                last = v;
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(slot.try_hit(K1), Some(value(K1, 3)));
+    });
+}
+
 #[test]
 fn try_hit_returns_only_whole_values_of_its_key() {
     model(|| {
