@@ -56,7 +56,7 @@ fn main() {
         .allowlist_function("rte_thread_(register|unregister)")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
         .allowlist_function("rte_mempool_(free|lookup)")
-        .allowlist_function("rte_eth_(dev_configure|dev_info_get|dev_start|dev_stop|dev_close|tx_done_cleanup|rx_queue_setup|tx_queue_setup|macaddr_get|link_get_nowait|dev_get_mtu|dev_set_mtu|stats_get|stats_reset|promiscuous_enable|promiscuous_disable|dev_count_avail|dev_get_port_by_name|dev_get_name_by_port|dev_is_valid_port|dev_socket_id|find_next_owned_by|dev_rss_hash_update|xstats_get|xstats_get_names)")
+        .allowlist_function("rte_eth_(dev_configure|dev_info_get|dev_start|dev_stop|dev_close|tx_done_cleanup|rx_queue_setup|tx_queue_setup|macaddr_get|link_get_nowait|dev_get_mtu|dev_set_mtu|stats_get|stats_reset|promiscuous_enable|promiscuous_disable|dev_count_avail|dev_get_port_by_name|dev_get_name_by_port|dev_is_valid_port|dev_socket_id|find_next_owned_by|dev_rss_hash_update|dev_adjust_nb_rx_tx_desc|xstats_get|xstats_get_names)")
         .allowlist_type("rte_mbuf")
         .allowlist_type("rte_eth_(conf|dev_info|stats|link|rxconf|txconf|rss_conf)")
         .allowlist_type("rte_ether_addr")

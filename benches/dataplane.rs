@@ -464,7 +464,10 @@ fn run() -> Result<(), String> {
     }
     let (mut rx_packets, mut tx_packets, mut rx_nombuf) = (0, 0, 0);
     for (pcap, null) in &ports {
-        let (rxs, txs) = (dpdk::port_stats(pcap.id()), dpdk::port_stats(null.id()));
+        let (rxs, txs) = (
+            dpdk::port_stats(pcap.id()).unwrap_or_default(),
+            dpdk::port_stats(null.id()).unwrap_or_default(),
+        );
         rx_packets += rxs.rx_packets;
         rx_nombuf += rxs.rx_nombuf;
         tx_packets += txs.tx_packets;

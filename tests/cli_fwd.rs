@@ -1,7 +1,6 @@
 //! `vxgate fwd`, the bench's I/O floor, run as the bench runs it: a pcap
 //! replayed from memory (`net_pcap`, `infinite_rx`) to `net_null` for a
-//! second. It forwards, and its report's mbuf count is read where its
-//! baseline was (the RX rings still full), so the two agree.
+//! second. It forwards, and once its ports closed no mbuf is in use.
 mod common;
 
 use common::runtime_dir::RuntimeDir;
@@ -72,18 +71,10 @@ fn fwd_replays_a_pcap_into_null_and_reports_no_leak() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no a->b count in:\n{out}"));
     assert!(forwarded > 0, "{out}");
-    // "mbufs in use N (baseline B)": back to the baseline.
-    let counts: Vec<u64> = out
-        .split("mbufs in use ")
-        .nth(1)
-        .map(|r| {
-            r.split(|c: char| !c.is_ascii_digit())
-                .filter(|s| !s.is_empty())
-                .take(2)
-                .filter_map(|s| s.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(counts.len(), 2, "no mbuf figures in:\n{out}");
-    assert_eq!(counts[0], counts[1], "mbufs in use vs baseline:\n{out}");
+    // Once the ports closed (pcap's in-memory replay freed with them),
+    // every mbuf is back in the pool.
+    assert!(
+        out.contains("mbufs in use once the ports closed 0 (leaked 0)"),
+        "mbufs left in use:\n{out}"
+    );
 }

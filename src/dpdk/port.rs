@@ -86,6 +86,24 @@ pub struct PortStats {
     pub rx_nombuf: u64,
 }
 
+impl PortStats {
+    /// Field by field the larger of `self` and `earlier`: the port's
+    /// counters never go back (a reader that kept an earlier read serves
+    /// counters, not resets, to Prometheus).
+    pub fn at_least(self, earlier: PortStats) -> PortStats {
+        PortStats {
+            rx_packets: self.rx_packets.max(earlier.rx_packets),
+            tx_packets: self.tx_packets.max(earlier.tx_packets),
+            rx_bytes: self.rx_bytes.max(earlier.rx_bytes),
+            tx_bytes: self.tx_bytes.max(earlier.tx_bytes),
+            rx_missed: self.rx_missed.max(earlier.rx_missed),
+            rx_errors: self.rx_errors.max(earlier.rx_errors),
+            tx_errors: self.tx_errors.max(earlier.tx_errors),
+            rx_nombuf: self.rx_nombuf.max(earlier.rx_nombuf),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Link {
     pub up: bool,
@@ -239,11 +257,11 @@ impl TxQueue {
 }
 
 impl Drop for TxQueue {
-    /// Gives back the mbufs of packets sent but still held by the queue:
-    /// many NIC drivers free them lazily, a ring's worth at a time, and an
-    /// mbuf count taken after the owner of the queue ended (vxgate's final
-    /// "mbufs in use") would show them as in use. A driver without the
-    /// operation frees at once and has nothing to give back.
+    /// Gives back the mbufs of packets sent but still held by the queue,
+    /// where the driver can (many free them lazily, a ring's worth at a
+    /// time; vector TX paths and some drivers answer -ENOTSUP and keep
+    /// them until the port closes, which is why vxgate's final "mbufs in
+    /// use" is counted after closing), so the pool has them back at once.
     fn drop(&mut self) {
         // SAFETY: this handle is the queue's only user (one per queue, not
         // Clone, handed out once per start); the port is started (`_dev`
@@ -524,7 +542,8 @@ impl Port {
         }
     }
 
-    pub fn stats(&self) -> PortStats {
+    /// `None` when the driver could not read them (see [`port_stats`]).
+    pub fn stats(&self) -> Option<PortStats> {
         stats(&ethdev(), self.dev.id)
     }
 }
@@ -640,6 +659,26 @@ fn setup(
             });
         }
     }
+    // Ring sizes within the driver's limits (some take only their own).
+    let (mut rx_desc, mut tx_desc) = (conf.rx_desc, conf.tx_desc);
+    // SAFETY: id is configured; both are valid in/out pointers.
+    let rc = unsafe { ffi::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) };
+    if rc != 0 {
+        return Err(err("adjust_nb_rx_tx_desc", rc));
+    }
+    if (rx_desc, tx_desc) != (conf.rx_desc, conf.tx_desc) {
+        // The pool is sized for the configured rings (`--mbufs`): larger
+        // ones need more of it.
+        tracing::warn!(
+            port = name,
+            driver = %info.driver,
+            rx_desc,
+            tx_desc,
+            wanted_rx = conf.rx_desc,
+            wanted_tx = conf.tx_desc,
+            "the driver's descriptor limits change the ring sizes; size --mbufs for them"
+        );
+    }
     // SAFETY: id is valid.
     let socket = queue_socket(unsafe { ffi::rte_eth_dev_socket_id(id) });
     for q in 0..conf.rx_queues {
@@ -647,14 +686,7 @@ fn setup(
         // pool outlives the device (the Port and its queues hold an Arc of
         // it until the device is closed).
         let rc = unsafe {
-            ffi::rte_eth_rx_queue_setup(
-                id,
-                q,
-                conf.rx_desc,
-                socket,
-                std::ptr::null(),
-                pool.as_ptr(),
-            )
+            ffi::rte_eth_rx_queue_setup(id, q, rx_desc, socket, std::ptr::null(), pool.as_ptr())
         };
         if rc != 0 {
             return Err(err("rx_queue_setup", rc));
@@ -662,8 +694,7 @@ fn setup(
     }
     for q in 0..conf.tx_queues {
         // SAFETY: id is configured; null txconf means driver defaults.
-        let rc =
-            unsafe { ffi::rte_eth_tx_queue_setup(id, q, conf.tx_desc, socket, std::ptr::null()) };
+        let rc = unsafe { ffi::rte_eth_tx_queue_setup(id, q, tx_desc, socket, std::ptr::null()) };
         if rc != 0 {
             return Err(err("tx_queue_setup", rc));
         }
@@ -701,17 +732,22 @@ fn setup(
 }
 
 /// Statistics of a port by id (the metrics thread reads them without
-/// holding the Port); zeros for a port that is not there or when EAL is
-/// not running.
-pub fn port_stats(id: u16) -> PortStats {
-    with_ethdev(|l| stats(l, id)).unwrap_or_default()
+/// holding the Port); `None` for a port that is not there, when EAL is
+/// not running, or when the driver failed to read its counters (ethdev
+/// then hands back zeros, which must not pass for figures: a counter
+/// that goes to zero is a reset to Prometheus).
+pub fn port_stats(id: u16) -> Option<PortStats> {
+    with_ethdev(|l| stats(l, id)).flatten()
 }
 
-fn stats(_: &Locked, id: u16) -> PortStats {
+fn stats(_: &Locked, id: u16) -> Option<PortStats> {
     let mut s = ffi::rte_eth_stats::default();
     // SAFETY: s is a valid out-pointer; an invalid id just returns an error.
-    unsafe { ffi::rte_eth_stats_get(id, &mut s) };
-    PortStats {
+    let rc = unsafe { ffi::rte_eth_stats_get(id, &mut s) };
+    if rc != 0 {
+        return None;
+    }
+    Some(PortStats {
         rx_packets: s.ipackets,
         tx_packets: s.opackets,
         rx_bytes: s.ibytes,
@@ -720,7 +756,7 @@ fn stats(_: &Locked, id: u16) -> PortStats {
         rx_errors: s.ierrors,
         tx_errors: s.oerrors,
         rx_nombuf: s.rx_nombuf,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! counters summed on read, port statistics, control-plane status.
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::control::ControlStatus;
-use crate::dpdk::{port_stats, Mempool};
+use crate::dpdk::{port_stats, Mempool, PortStats};
 use crate::ops::{HistogramSnapshot, MetricsSnapshot, WorkerStats as OpsWorkerStats};
 use crate::pipeline::worker::WorkerStats;
 use crate::pipeline::{CounterSnapshot, Counters, DropReason, SlowKind};
@@ -21,6 +21,9 @@ pub struct Shared {
     pub workers: Vec<Arc<WorkerStats>>,
     /// Resolved neighbours `[underlay, access]`, kept by the slow path.
     pub neighbors: Arc<[AtomicU64; 2]>,
+    /// The ports' statistics as last served `[underlay, access]`: kept
+    /// when a read fails, and never served lower.
+    ports: Mutex<[PortStats; 2]>,
 }
 
 impl Shared {
@@ -38,7 +41,19 @@ impl Shared {
             counters: Vec::new(),
             workers: Vec::new(),
             neighbors: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
+            ports: Mutex::new([PortStats::default(); 2]),
         }
+    }
+
+    /// Both ports' statistics, read now, never below what was served
+    /// before (`merge_port_stats`).
+    fn ports(&self) -> [PortStats; 2] {
+        let fresh = [port_stats(self.underlay_port), port_stats(self.access_port)];
+        let mut last = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        for (l, f) in last.iter_mut().zip(fresh) {
+            *l = merge_port_stats(*l, f);
+        }
+        *last
     }
 
     pub fn totals(&self) -> CounterSnapshot {
@@ -48,7 +63,7 @@ impl Shared {
     pub fn snapshot(&self) -> MetricsSnapshot {
         let t = self.totals();
         let data_plane = MetricsSnapshot {
-            ports: [port_stats(self.underlay_port), port_stats(self.access_port)],
+            ports: self.ports(),
             encap_packets: t.encap,
             decap_packets: t.decap,
             slowpath: SlowKind::ALL
@@ -99,6 +114,12 @@ pub fn stopped_snapshot(last: &MetricsSnapshot, status: &ControlStatus) -> Metri
         ..last.clone()
     };
     with_control(status, stopped)
+}
+
+/// What a port's statistics are served as: a failed read (`None`) keeps
+/// the last figures, and a read never lowers a counter.
+fn merge_port_stats(last: PortStats, fresh: Option<PortStats>) -> PortStats {
+    fresh.map_or(last, |f| f.at_least(last))
 }
 
 /// `base` (the data plane's fields) with the control plane's, read now.
@@ -167,6 +188,23 @@ pub fn final_report(s: &MetricsSnapshot, underlay: &str, access: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failed read (ethdev hands back zeros with an error) keeps the
+    /// last figures; a lower figure (a driver's counter read while it is
+    /// being reset) never replaces a higher one: Prometheus sees no reset.
+    #[test]
+    fn port_counters_served_never_go_back() {
+        let s = |rx, missed| PortStats {
+            rx_packets: rx,
+            rx_missed: missed,
+            ..PortStats::default()
+        };
+        let last = merge_port_stats(PortStats::default(), Some(s(100, 7)));
+        assert_eq!(last, s(100, 7));
+        assert_eq!(merge_port_stats(last, None), s(100, 7));
+        assert_eq!(merge_port_stats(last, Some(s(0, 0))), s(100, 7));
+        assert_eq!(merge_port_stats(last, Some(s(150, 3))), s(150, 7));
+    }
 
     #[test]
     fn final_report_names_only_what_happened() {
