@@ -2,6 +2,7 @@
 //! on drop when nothing needs it any more.
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::error::{last_errno, strerror, DpdkError, Result};
@@ -72,7 +73,7 @@ impl Eal {
             return Err(DpdkError::EalAlreadyInitialised);
         }
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-        if !wants_no_huge(&args) && !hugepages_available() {
+        if !wants_no_huge(&args) && !hugepages_available(&args) {
             STARTED.store(false, Ordering::SeqCst);
             return Err(DpdkError::NoHugepages);
         }
@@ -100,7 +101,17 @@ impl Eal {
                 }
                 libc::EALREADY => return Err(DpdkError::EalAlreadyInitialised),
                 libc::EINVAL => "invalid EAL arguments".to_string(),
-                libc::ENODEV => "a device given with --vdev or -a could not be probed".to_string(),
+                libc::ENODEV => "a device given with --vdev or -a could not be probed or set up, \
+                                 or EAL's memory could not be (see EAL's messages above)"
+                    .to_string(),
+                libc::ENOTSUP => {
+                    "a device could not be probed (see EAL's messages above)".to_string()
+                }
+                // EAL sets no errno when it cannot lock its runtime files.
+                0 => "EAL gave no reason (see its messages above); often another DPDK process \
+                      runs with the same --file-prefix, or its runtime directory (/var/run/dpdk) \
+                      is not writable"
+                    .to_string(),
                 e => strerror(e),
             };
             return Err(DpdkError::EalInit { reason });
@@ -176,10 +187,12 @@ fn wants_no_huge(args: &[&str]) -> bool {
     args.contains(&"--no-huge")
 }
 
-/// True when at least one hugepage of any size is free (1 GiB pages
-/// count too, also when 2 MiB is the default size) and hugetlbfs is
-/// mounted.
-fn hugepages_available() -> bool {
+/// True when EAL can have hugepages: at least one of any size is free
+/// (1 GiB pages count too, also when 2 MiB is the default size), or our
+/// `--file-prefix` left page files behind (a run that ended without
+/// cleaning up: killed, or a second signal) that EAL reclaims at start;
+/// and hugetlbfs is mounted, which `--in-memory` does without.
+fn hugepages_available(args: &[&str]) -> bool {
     let free: u64 = std::fs::read_dir("/sys/kernel/mm/hugepages")
         .map(|dirs| {
             dirs.filter_map(|d| d.ok())
@@ -188,8 +201,92 @@ fn hugepages_available() -> bool {
                 .sum()
         })
         .unwrap_or(0);
-    let mounted = std::fs::read_to_string("/proc/mounts")
-        .map(|m| m.lines().any(|l| l.contains(" hugetlbfs ")))
-        .unwrap_or(false);
-    free > 0 && mounted
+    let mounts: Vec<PathBuf> = std::fs::read_to_string("/proc/mounts")
+        .map(|m| hugetlbfs_mounts(&m))
+        .unwrap_or_default();
+    if mounts.is_empty() && !args.contains(&"--in-memory") {
+        return false;
+    }
+    free > 0 || left_behind(file_prefix(args), &mounts)
+}
+
+/// Mount points of hugetlbfs in a `/proc/mounts` text.
+fn hugetlbfs_mounts(mounts: &str) -> Vec<PathBuf> {
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, dir, fs) = (f.next()?, f.next()?, f.next()?);
+            (fs == "hugetlbfs").then(|| PathBuf::from(dir))
+        })
+        .collect()
+}
+
+/// EAL's `--file-prefix` (`rte` by default), which names its page files
+/// `<prefix>map_<n>`.
+fn file_prefix<'a>(args: &[&'a str]) -> &'a str {
+    let mut prefix = "rte";
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(p) = a.strip_prefix("--file-prefix=") {
+            prefix = p;
+        } else if *a == "--file-prefix" {
+            if let Some(p) = it.next() {
+                prefix = p;
+            }
+        }
+    }
+    prefix
+}
+
+/// Whether page files of `prefix` lie in any of `dirs`.
+fn left_behind(prefix: &str, dirs: &[PathBuf]) -> bool {
+    let name = format!("{prefix}map_");
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .any(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&name)))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hugetlbfs_mounts_are_read_from_proc_mounts() {
+        let m = "sysfs /sys sysfs rw 0 0\nnodev /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\nhugetlbfs /mnt/huge1g hugetlbfs rw,pagesize=1024M 0 0\n/dev/sda1 /mnt/hugetlbfs ext4 rw 0 0\n";
+        assert_eq!(
+            hugetlbfs_mounts(m),
+            [
+                PathBuf::from("/dev/hugepages"),
+                PathBuf::from("/mnt/huge1g")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_file_prefix_is_eals_default_or_the_last_given() {
+        assert_eq!(file_prefix(&["-l", "0-1"]), "rte");
+        assert_eq!(file_prefix(&["--file-prefix=vx1"]), "vx1");
+        assert_eq!(file_prefix(&["--file-prefix", "vx2", "--no-pci"]), "vx2");
+        assert_eq!(file_prefix(&["--file-prefix"]), "rte");
+    }
+
+    /// Page files of our prefix left by a run that could not clean up
+    /// count as pages: EAL removes the unlocked ones and reuses them.
+    #[test]
+    fn page_files_of_our_prefix_left_behind_are_found() {
+        let d = tempfile::tempdir().unwrap();
+        let dirs = [d.path().to_path_buf()];
+        std::fs::write(d.path().join("othermap_0"), b"").unwrap();
+        std::fs::write(d.path().join("vxgate"), b"").unwrap();
+        assert!(!left_behind("vxgate", &dirs));
+        std::fs::write(d.path().join("vxgatemap_3"), b"").unwrap();
+        assert!(left_behind("vxgate", &dirs));
+        assert!(!left_behind("rte", &dirs));
+        assert!(!left_behind("vxgate", &[d.path().join("missing")]));
+    }
 }
