@@ -80,6 +80,8 @@ fn unknown_device_name_is_refused_with_the_list_of_devices() {
         "--",
         "--no-pci",
         "--vdev=net_null0",
+        // No page file left behind (the probed port is never closed).
+        "--in-memory",
         &p,
     ]);
     assert_clean_failure(&o, "unknown DPDK device \"net_nothere9\"");
@@ -121,6 +123,95 @@ fn unprobeable_vdev_is_refused() {
         &p,
     ]);
     assert_clean_failure(&o, "could not be probed");
+}
+
+/// A second process with the first one's --file-prefix: EAL cannot lock
+/// its runtime files and sets no errno; the message says what it usually
+/// means instead of "Success".
+#[test]
+fn a_second_process_with_the_same_file_prefix_is_told_why() {
+    let p = prefix("dup");
+    let eal = |lcore: &'static str| {
+        [
+            "--no-pci",
+            "--vdev=net_null0",
+            "--vdev=net_null1",
+            "-l",
+            lcore,
+        ]
+    };
+    let fwd = ["fwd", "--port-a", "net_null0", "--port-b", "net_null1"];
+    let mut first = Command::new(env!("CARGO_BIN_EXE_vxgate"))
+        .args(fwd)
+        .args(["--duration", "20", "--"])
+        .args(eal("0"))
+        .arg(&p)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the first vxgate");
+    let dir = format!("/var/run/dpdk/{}", p.trim_start_matches("--file-prefix="));
+    let t = Instant::now();
+    while !std::path::Path::new(&dir).join("config").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the first vxgate did not start EAL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let args: Vec<&str> = fwd
+        .iter()
+        .copied()
+        .chain(["--"])
+        .chain(eal("1"))
+        .chain([p.as_str()])
+        .collect();
+    let o = vxgate(&args);
+    // A clean stop (SIGTERM), then the page files of the prefix: without
+    // --in-memory, which would take the lock away, EAL leaves the pages
+    // still allocated at its cleanup in hugetlbfs.
+    let _ = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status();
+    if first.wait_timeout(Duration::from_secs(30)).is_none() {
+        first.kill().ok();
+        first.wait().ok();
+    }
+    remove_runtime_dirs();
+    remove_page_files(p.trim_start_matches("--file-prefix="));
+    assert_clean_failure(&o, "another DPDK process runs with the same --file-prefix");
+}
+
+/// Waits for a child up to `limit`; `None` if it still runs.
+trait WaitTimeout {
+    fn wait_timeout(&mut self, limit: Duration) -> Option<std::process::ExitStatus>;
+}
+
+impl WaitTimeout for std::process::Child {
+    fn wait_timeout(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Ok(Some(s)) = self.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+/// Hugepage files EAL left for `prefix` in /dev/hugepages.
+fn remove_page_files(prefix: &str) {
+    if let Ok(files) = std::fs::read_dir("/dev/hugepages") {
+        for f in files.flatten() {
+            if f.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{prefix}map_"))
+            {
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
+    }
 }
 
 /// EAL pointed at a directory without hugetlbfs finds no hugepages.
