@@ -119,7 +119,15 @@ pub const TX_STALL_S: f64 = 1.0;
 /// `secs` seconds in TSC ticks at `hz`, saturating at `u64::MAX` (NaN and
 /// negative are 0): never wraps, whatever the caller passes.
 pub fn secs_to_ticks(secs: f64, hz: u64) -> u64 {
-    let t = secs * hz as f64;
+    saturating_ticks(secs * hz as f64)
+}
+
+/// [`secs_to_ticks`] rounded up.
+fn secs_to_ticks_ceil(secs: f64, hz: u64) -> u64 {
+    saturating_ticks((secs * hz as f64).ceil())
+}
+
+fn saturating_ticks(t: f64) -> u64 {
     if t.is_nan() || t <= 0.0 {
         0
     } else if t >= u64::MAX as f64 {
@@ -161,7 +169,9 @@ impl Pace {
     /// most one burst.
     pub fn new(rate_pps: Option<f64>, hz: u64, now: u64) -> Option<Pace> {
         let r = rate_pps.filter(|r| *r > 0.0)?;
-        let ticks_q8 = u128::from(secs_to_ticks(256.0 / r, hz).max(1));
+        // Rounded up: the schedule never runs faster than the rate (a
+        // truncated interval sent 9 frames too many in 10 s at 1 Mpps).
+        let ticks_q8 = u128::from(secs_to_ticks_ceil(256.0 / r, hz).max(1));
         let one_ms_q8 = u128::from(secs_to_ticks(MAX_LAG_S, hz)) << 8;
         Some(Pace {
             ticks_q8,
@@ -487,6 +497,9 @@ pub struct TrialResult {
     pub rx: RxCounts,
     pub latency: Latency,
     pub latency_samples: u64,
+    /// Frames pktgen's own RX port dropped meanwhile (set by the caller,
+    /// which holds the ports: `pktgen::own_drops`).
+    pub generator_drops: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -597,6 +610,7 @@ impl Engine {
             rx: rx.meter.counts(),
             latency: Latency::of(h),
             latency_samples: h.len(),
+            generator_drops: 0,
         })
     }
 }
@@ -716,6 +730,31 @@ mod tests {
         assert_eq!(paced_count_with_gaps(100.0, 5.0, ms, 50 * ms, 3 * ms), 500);
         // A pause of 9 ms of each 10 ms slot at 10 pps: still 10 a second.
         assert_eq!(paced_count_with_gaps(10.0, 2.0, ms, 100 * ms, 9 * ms), 20);
+    }
+
+    /// Frames a paced sender polled every `poll` ticks releases before a
+    /// `secs` deadline.
+    fn sent_before_deadline(rate: f64, secs: f64, hz: u64, poll: u64) -> u64 {
+        let mut p = Pace::new(Some(rate), hz, 0).unwrap();
+        let end = deadline(0, secs, hz);
+        let (mut n, mut t) = (0u64, 0u64);
+        while t < end {
+            let k = p.due(t, BURST);
+            p.book(k);
+            n += k as u64;
+            t += poll;
+        }
+        n
+    }
+
+    /// At a real (calibrated, not round) TSC rate no more frames go out
+    /// than the rate allows: the packet interval is rounded up.
+    #[test]
+    fn no_more_frames_than_the_rate_allows_at_a_real_tsc_rate() {
+        let hz = 2_194_843_000;
+        assert_eq!(sent_before_deadline(3.0, 1000.0, hz, hz / 1000), 3000);
+        let n = sent_before_deadline(1e6, 10.0, hz, hz / 100_000);
+        assert!((9_999_000..=10_000_000).contains(&n), "sent {n}");
     }
 
     #[test]

@@ -1187,7 +1187,11 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     let layout = Layout::from_workers(&eal.worker_lcores());
     let ctl = Arc::new(Ctl::new(Arc::clone(&stop)));
     let mut engine = Engine::new(tx, rx, layout, ctl);
-    let outcome = run_trials(eal, args, &mut engine, &tx_port, plan.flows, &stop);
+    let ports = OwnPorts {
+        tx: &tx_port,
+        rx: rx_port.as_ref(),
+    };
+    let outcome = run_trials(eal, args, &mut engine, ports, plan.flows, &stop);
     let lcores = engine.layout().describe();
     // Whatever the outcome: what the last trial left on the polled queue
     // (RX stops at the end of the drain wait, the device may have more)
@@ -1216,10 +1220,18 @@ fn run_trials(
     eal: &Eal,
     args: &PktgenArgs,
     engine: &mut Engine,
-    tx_port: &Port,
+    ports: OwnPorts,
     flows: u32,
     stop: &AtomicBool,
 ) -> anyhow::Result<(Option<TrialResult>, Option<rfc2544::SearchResult>)> {
+    let tx_port = ports.tx;
+    // Each trial with what pktgen's own ports dropped meanwhile.
+    let mut trial = |p: TrialParams| -> Result<TrialResult, engine::EngineError> {
+        let before = ports.drops();
+        let mut t = engine.trial(eal, p)?;
+        t.generator_drops = ports.drops().saturating_sub(before);
+        Ok(t)
+    };
     let hz = eal.tsc_hz();
     let drain_s = args.drain_ms() as f64 / 1000.0;
     if args.rfc2544 {
@@ -1261,7 +1273,7 @@ fn run_trials(
                         drain_s,
                     },
                 };
-                match engine.trial(eal, p) {
+                match trial(p) {
                     Ok(t) => {
                         // `best_trial` indexes the trials: no warm-up here.
                         if let rfc2544::Step::Trial(_) = step {
@@ -1273,6 +1285,7 @@ fn run_trials(
                             duplicates: t.rx.duplicates,
                             tx_pps: tx_pps(&t, hz),
                             interrupted: t.tx.interrupted,
+                            generator_drops: t.generator_drops,
                         }
                     }
                     Err(e) => {
@@ -1304,7 +1317,27 @@ fn run_trials(
             count: args.count,
             drain_s,
         };
-        Ok((Some(engine.trial(eal, p)?), None))
+        Ok((Some(trial(p)?), None))
+    }
+}
+
+/// pktgen's own ports, whose drops are no evidence against the DUT.
+#[derive(Clone, Copy)]
+struct OwnPorts<'a> {
+    tx: &'a Port,
+    /// `None`: the TX port receives too.
+    rx: Option<&'a Port>,
+}
+
+impl OwnPorts<'_> {
+    /// Frames the receiving port dropped so far: missed (its ring was
+    /// full: the RX lcore did not keep up) and no-buffer ones. Not the
+    /// sending port's errors: drivers count frames they refused there
+    /// (net_ring), which pktgen retries and never counts as sent. A port
+    /// whose statistics cannot be read counts none.
+    fn drops(&self) -> u64 {
+        let rx = self.rx.unwrap_or(self.tx).stats().unwrap_or_default();
+        rx.rx_missed.saturating_add(rx.rx_nombuf)
     }
 }
 
@@ -1386,6 +1419,7 @@ fn build_report(
         rx: Default::default(),
         latency: Default::default(),
         latency_samples: 0,
+        generator_drops: 0,
     });
     let size = args.frame_size();
     let d = t.tx.secs(hz);
@@ -1409,6 +1443,7 @@ fn build_report(
         rx_packets: t.rx.rx,
         duplicates: t.rx.duplicates,
         loss,
+        generator_drops: t.generator_drops,
         loss_pct: if t.tx.sent > 0 {
             loss as f64 * 100.0 / t.tx.sent as f64
         } else {

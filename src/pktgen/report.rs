@@ -32,6 +32,9 @@ pub struct Report {
     pub duplicates: u64,
     /// `tx_packets - rx_packets` after the drain wait.
     pub loss: u64,
+    /// Frames pktgen's own RX port dropped during the trial (missed and
+    /// no-buffer): loss that may not be the DUT's.
+    pub generator_drops: u64,
     pub loss_pct: f64,
     pub reordered: u64,
     pub reordered_global: u64,
@@ -125,6 +128,14 @@ impl Report {
             "  {:<18} {:>14} {:>9.4} %",
             "lost", self.loss, self.loss_pct
         );
+        if self.generator_drops > 0 {
+            let _ = writeln!(
+                s,
+                "  {:<18} {:>14}   (dropped by pktgen's own RX port: missed or no buffer; \
+                 part of the loss may be these, not the DUT's)",
+                "own drops", self.generator_drops
+            );
+        }
         let _ = writeln!(
             s,
             "  {:<18} {:>14}   (globally {})",
@@ -202,6 +213,10 @@ impl Report {
                         "generator could not send this rate (below {} %): not a DUT failure",
                         r.min_sent_pct
                     ),
+                    Verdict::GeneratorDropped => format!(
+                        "pktgen's own RX port dropped {} frames (missed, no buffer): not a DUT failure",
+                        t.generator_drops
+                    ),
                     Verdict::Interrupted => "interrupted: not counted".to_owned(),
                 };
                 let _ = writeln!(
@@ -273,6 +288,7 @@ mod tests {
             rx_packets: 10,
             duplicates: 0,
             loss: 0,
+            generator_drops: 0,
             loss_pct: 0.0,
             reordered: 0,
             reordered_global: 0,
@@ -310,6 +326,7 @@ mod tests {
             duplicates: 0,
             tx_pps: rate.min(cap),
             interrupted: false,
+            generator_drops: 0,
         }
     }
 
