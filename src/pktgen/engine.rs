@@ -675,8 +675,13 @@ mod tests {
     /// A transmitter polling every `poll` ticks for `secs` at `rate`:
     /// how many packets the pacer lets out.
     fn paced_count(rate: f64, secs: f64, poll: u64) -> u64 {
-        let mut p = Pace::new(Some(rate), HZ, 0).unwrap();
-        let end = secs_to_ticks(secs, HZ);
+        paced_count_at(rate, secs, HZ, poll)
+    }
+
+    /// [`paced_count`] at a TSC rate of `hz`.
+    fn paced_count_at(rate: f64, secs: f64, hz: u64, poll: u64) -> u64 {
+        let mut p = Pace::new(Some(rate), hz, 0).unwrap();
+        let end = secs_to_ticks(secs, hz);
         let mut n = 0;
         let mut t = 0;
         while t < end {
@@ -732,28 +737,13 @@ mod tests {
         assert_eq!(paced_count_with_gaps(10.0, 2.0, ms, 100 * ms, 9 * ms), 20);
     }
 
-    /// Frames a paced sender polled every `poll` ticks releases before a
-    /// `secs` deadline.
-    fn sent_before_deadline(rate: f64, secs: f64, hz: u64, poll: u64) -> u64 {
-        let mut p = Pace::new(Some(rate), hz, 0).unwrap();
-        let end = deadline(0, secs, hz);
-        let (mut n, mut t) = (0u64, 0u64);
-        while t < end {
-            let k = p.due(t, BURST);
-            p.book(k);
-            n += k as u64;
-            t += poll;
-        }
-        n
-    }
-
     /// At a real (calibrated, not round) TSC rate no more frames go out
     /// than the rate allows: the packet interval is rounded up.
     #[test]
     fn no_more_frames_than_the_rate_allows_at_a_real_tsc_rate() {
         let hz = 2_194_843_000;
-        assert_eq!(sent_before_deadline(3.0, 1000.0, hz, hz / 1000), 3000);
-        let n = sent_before_deadline(1e6, 10.0, hz, hz / 100_000);
+        assert_eq!(paced_count_at(3.0, 1000.0, hz, hz / 1000), 3000);
+        let n = paced_count_at(1e6, 10.0, hz, hz / 100_000);
         assert!((9_999_000..=10_000_000).contains(&n), "sent {n}");
     }
 
