@@ -2,7 +2,8 @@
 # vxgate's data plane (benches/dataplane.rs: one Worker, net_pcap -> net_null)
 # next to dpdk-testpmd --forward-mode=macswap on the same devices and pcaps,
 # alternated ROUNDS times in one run; plus lookup scaling (10 vs 1 000 000
-# leases on 65 536-frame pcaps) and 1 000 lease changes/s during the run;
+# leases, each on a pcap of 1 048 576 frames: with a million leases a frame
+# to every lease, or from every VTEP) and 1 000 lease changes/s during the run;
 # and the yardsticks: `vxgate fwd` (the I/O floor, no packet work) and the
 # write passes alone (encap_write, decap_write: the rewrite without checks
 # or lookups, the least any VXLAN encap or decap adds to that floor).
@@ -49,11 +50,17 @@ vxlan() { # file vteps frames
     --gw-vtep-mac 0e:aa:bb:cc:dd:ee --flows "$3" --count "$3" >/dev/null; }
 inner "$TMP/inner.pcap" 1000 4096
 vxlan "$TMP/vxlan.pcap" 1000 4096
+# Lookup scaling: traffic over all of a million leases (one frame each,
+# the table far beyond the caches) against 10, with as many frames, so only
+# the lease count differs. Held in mbufs of a small data room: a million
+# frames in ~600 MB of hugepages.
+LOOKUP_FRAMES=1048576
+LOOKUP_ENV="VXB_DATA_ROOM=384 VXB_MBUFS=$((LOOKUP_FRAMES + 32768))"
 if [ "$SET" = all ]; then
-  inner "$TMP/inner-10.pcap" 10 65536
-  inner "$TMP/inner-1m.pcap" 1000000 65536
-  vxlan "$TMP/vxlan-10.pcap" 10 65536
-  vxlan "$TMP/vxlan-1m.pcap" 1000000 65536
+  inner "$TMP/inner-10.pcap" 10 $LOOKUP_FRAMES
+  inner "$TMP/inner-1m.pcap" 1000000 $LOOKUP_FRAMES
+  vxlan "$TMP/vxlan-10.pcap" 10 $LOOKUP_FRAMES
+  vxlan "$TMP/vxlan-1m.pcap" 1000000 $LOOKUP_FRAMES
 fi
 
 # fail OUTPUT WHY: a run that failed or printed no figure stops the bench
@@ -66,14 +73,24 @@ RES="$TMP/results.txt"
 # line kept. With WORKERS, lcores 1 and 2 are pinned to CPUs 0 and 1 (the
 # main lcore, which only sleeps and samples, shares CPU 0), so 1 and 2
 # workers run on the same layout; each worker has its own pcap and null port.
+# VXB_EXTRA (set for one call) adds bench settings (the lookup runs' pool).
 vxgate() {
   local out lcores=0-1 workers=1
   [ -n "${6:-}" ] && { workers=$6; lcores='0@0,1@0,2@1'; }
-  out=$(VXB_MODE=$2 VXB_PCAP=$3 VXB_LEASES=$4 VXB_CHURN=$5 VXB_SECS=$SECS VXB_PREFIX=vxbd \
-        VXB_WORKERS=$workers VXB_LCORES=$lcores "$BENCH" 2>&1) \
+  # shellcheck disable=SC2086 # VXB_EXTRA is a list of assignments
+  out=$(env ${VXB_EXTRA:-} VXB_MODE=$2 VXB_PCAP=$3 VXB_LEASES=$4 VXB_CHURN=$5 VXB_SECS=$SECS \
+        VXB_PREFIX=vxbd VXB_WORKERS=$workers VXB_LCORES=$lcores "$BENCH" 2>&1) \
     || fail "$out" "bench run $1 failed"
   local line; line=$(sed -n 's/^RESULT //p' <<<"$out")
   [ -n "$line" ] || fail "$out" "bench run $1 printed no RESULT line"
+  # Every packet forwarded: a figure that counts drops is no throughput.
+  grep -q '"drops":0,' <<<"$line" || fail "$out" "bench run $1 dropped packets"
+  # The churn really applied: at least 90 % of the changes asked for.
+  if [ "$5" -gt 0 ]; then
+    local changes; changes=$(sed -n 's/.*"changes":\([0-9]*\).*/\1/p' <<<"$line")
+    awk -v c="${changes:-0}" -v w="$(( $5 * ${SECS%.*} ))" 'BEGIN{exit !(c >= 0.9 * w)}' \
+      || fail "$out" "bench run $1 made ${changes:-no} lease changes of $(( $5 * ${SECS%.*} )) asked for"
+  fi
   printf '%s %s %s\n' "$r" "$1" "$line" >>"$RES"
   printf '  %-14s %s\n' "$1" "$(grep -m1 Mpps <<<"$out" | sed 's/^ *//')"
 }
@@ -132,12 +149,13 @@ for r in $(seq "$ROUNDS"); do
   floor   fwd_vxlan    "$TMP/vxlan.pcap"
   vxgate  encap_write  encap_write "$TMP/inner.pcap" 10000 0
   vxgate  decap_write  decap_write "$TMP/vxlan.pcap" 10000 0
-  vxgate  encap_churn  encap "$TMP/inner.pcap" 10000 1000
-  vxgate  decap_churn  decap "$TMP/vxlan.pcap" 10000 1000
-  vxgate  encap_10     encap "$TMP/inner-10.pcap" 10 0
-  vxgate  encap_1m     encap "$TMP/inner-1m.pcap" 1000000 0
-  vxgate  decap_10     decap "$TMP/vxlan-10.pcap" 10 0
-  vxgate  decap_1m     decap "$TMP/vxlan-1m.pcap" 1000000 0
+  # Half the changes rewrite the 1 000 leases / VTEPs the pcaps use.
+  VXB_EXTRA=VXB_TRAFFIC_LEASES=1000 vxgate encap_churn encap "$TMP/inner.pcap" 10000 1000
+  VXB_EXTRA=VXB_TRAFFIC_LEASES=1000 vxgate decap_churn decap "$TMP/vxlan.pcap" 10000 1000
+  VXB_EXTRA=$LOOKUP_ENV vxgate encap_10 encap "$TMP/inner-10.pcap" 10 0
+  VXB_EXTRA=$LOOKUP_ENV vxgate encap_1m encap "$TMP/inner-1m.pcap" 1000000 0
+  VXB_EXTRA=$LOOKUP_ENV vxgate decap_10 decap "$TMP/vxlan-10.pcap" 10 0
+  VXB_EXTRA=$LOOKUP_ENV vxgate decap_1m decap "$TMP/vxlan-1m.pcap" 1000000 0
   vxgate  encap_w1     encap "$TMP/inner.pcap" 10000 0 1
   vxgate  encap_w2     encap "$TMP/inner.pcap" 10000 0 2
   vxgate  decap_w1     decap "$TMP/vxlan.pcap" 10000 0 1
@@ -158,11 +176,19 @@ for r, name, js in rows:
 hz = next(v["tsc_hz"] for n in runs for v in runs[n].values() if "tsc_hz" in v)
 med = statistics.median
 def mpps(n): return med(v["mpps"] for v in runs[n].values())
-def cycles(v):  # 0: a run that measured nothing
-    return v.get("cycles_per_packet", hz / (v["mpps"] * 1e6) if v["mpps"] else 0)
+for n in runs:  # a run that measured nothing stops the bench, never a 0 in a median
+    for r, v in runs[n].items():
+        if not v["mpps"] > 0:
+            sys.exit(f"run {n} of round {r} measured no packets: {v}")
+def cycles(v): return v.get("cycles_per_packet", hz / (v["mpps"] * 1e6))
 def cpp(n): return med(cycles(v) for v in runs[n].values())
-def ratio(a, b):  # median of per-round ratios
-    return med(runs[a][r]["mpps"] / runs[b][r]["mpps"] for r in runs[a] if runs[b][r]["mpps"])
+# Every comparison is made within a round, then the median over rounds.
+def ratio(a, b):  # throughput a / b
+    return med(runs[a][r]["mpps"] / runs[b][r]["mpps"] for r in runs[a])
+def cost_ratio(a, b):  # cycles per packet a / b
+    return med(cycles(runs[a][r]) / cycles(runs[b][r]) for r in runs[a])
+def above(a, b):  # cycles per packet a - b
+    return med(cycles(runs[a][r]) - cycles(runs[b][r]) for r in runs[a])
 if sys.argv[3] == "yardsticks":
     least = lambda n: min(c for c in map(cycles, runs[n].values()) if c > 0)
     print(f"\ncycles/packet over {sys.argv[2]} rounds ({cpu}, {os.cpu_count()} CPUs, TSC {hz/1e9:.2f} GHz, one worker core):")
@@ -190,22 +216,27 @@ for n in ["tp_inner_io", "tp_inner", "tp_vxlan", "fwd_inner", "fwd_vxlan", "enca
           "encap", "decap", "encap_churn",
           "decap_churn", "encap_10", "encap_1m", "decap_10", "decap_1m",
           "encap_w1", "encap_w2", "decap_w1", "decap_w2"]:
-    extra = f"  {ratio(n, ref[n]):.2f} x {ref[n]}" if n in ref else ""
+    if n.endswith("_1m"):  # the lookup target is a cost: cycles, not Mpps
+        extra = f"  {cost_ratio(n, ref[n]):.2f} x the cycles of {ref[n]}"
+    else:
+        extra = f"  {ratio(n, ref[n]):.2f} x {ref[n]}" if n in ref else ""
     print(f"{n:<14} {mpps(n):7.2f} {cpp(n):10.1f}{extra}")
 out = {
     **machine, "tsc_hz": hz, "rounds": int(sys.argv[2]),
     "testpmd": {"macswap_inner_mpps": mpps("tp_inner"), "macswap_vxlan_mpps": mpps("tp_vxlan"),
                 "io_inner_mpps": mpps("tp_inner_io")},
     "io_floor": {"fwd_inner_mpps": mpps("fwd_inner"), "fwd_vxlan_mpps": mpps("fwd_vxlan"),
-                 "encap_pipeline_cycles": round(cpp("encap") - cpp("fwd_inner"), 1),
-                 "decap_pipeline_cycles": round(cpp("decap") - cpp("fwd_vxlan"), 1),
+                 "encap_pipeline_cycles": round(above("encap", "fwd_inner"), 1),
+                 "decap_pipeline_cycles": round(above("decap", "fwd_vxlan"), 1),
                  "macswap_budget_at_0_75_cycles": {
-                     "encap": round(cpp("tp_inner") / 0.75 - cpp("fwd_inner"), 1),
-                     "decap": round(cpp("tp_vxlan") / 0.75 - cpp("fwd_vxlan"), 1)}},
+                     "encap": round(med(cycles(runs["tp_inner"][r]) / 0.75 - cycles(runs["fwd_inner"][r])
+                                        for r in runs["tp_inner"]), 1),
+                     "decap": round(med(cycles(runs["tp_vxlan"][r]) / 0.75 - cycles(runs["fwd_vxlan"][r])
+                                        for r in runs["tp_vxlan"]), 1)}},
     "write_alone": {m: {"mpps": mpps(f"{m}_write"), "cycles_per_packet": cpp(f"{m}_write"),
                         "ratio": round(ratio(f"{m}_write", tp), 3),
-                        "cycles_above_floor": round(cpp(f"{m}_write") - cpp(fl), 1),
-                        "checks_and_lookups_cycles": round(cpp(m) - cpp(f"{m}_write"), 1)}
+                        "cycles_above_floor": round(above(f"{m}_write", fl), 1),
+                        "checks_and_lookups_cycles": round(above(m, f"{m}_write"), 1)}
                     for m, tp, fl in [("encap", "tp_inner", "fwd_inner"), ("decap", "tp_vxlan", "fwd_vxlan")]},
     "encap": {"mpps": mpps("encap"), "cycles_per_packet": cpp("encap"),
               "ratio": round(ratio("encap", "tp_inner"), 3)},
@@ -213,7 +244,7 @@ out = {
               "ratio": round(ratio("decap", "tp_vxlan"), 3)},
     "lookup_scaling": {m: {"cycles_per_packet_10": cpp(f"{m}_10"),
                            "cycles_per_packet_1m": cpp(f"{m}_1m"),
-                           "cost_ratio_1m_vs_10": round(cpp(f"{m}_1m") / cpp(f"{m}_10"), 3)}
+                           "cost_ratio_1m_vs_10": round(cost_ratio(f"{m}_1m", f"{m}_10"), 3)}
                        for m in ["encap", "decap"]},
     "workers_scaling": {m: {"mpps_1": mpps(f"{m}_w1"), "mpps_2": mpps(f"{m}_w2"),
                             "ratio_2_vs_1": round(ratio(f"{m}_w2", f"{m}_w1"), 3)}

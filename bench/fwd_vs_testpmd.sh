@@ -10,16 +10,25 @@ ROUNDS=${ROUNDS:-3} SECS=${SECS:-5}
 ./scripts/setup.sh
 grep -q " /dev/hugepages hugetlbfs " /proc/mounts || { echo "refusing: no hugetlbfs (benchmarks never run under --no-huge)"; exit 1; }
 cargo build --release --bins -q
-trap 'rm -rf /var/run/dpdk/bfv /var/run/dpdk/bft' EXIT
+LOG=$(mktemp /tmp/vxgate-fwd-testpmd.XXXXXX)
+trap 'rm -rf /var/run/dpdk/bfv /var/run/dpdk/bft "$LOG"' EXIT
 EAL="-l 0-1 --no-pci --vdev net_null0 --vdev net_null1 --log-level=lib.eal:warning"
 vx=() tp=()
 for r in $(seq "$ROUNDS"); do
   out=$(./target/release/vxgate fwd --port-a net_null0 --port-b net_null1 --duration "$SECS" -- $EAL --file-prefix bfv 2>/dev/null)
   v=$(sed -n 's/.*rate \([0-9.]*\) Mpps.*/\1/p' <<<"$out")
-  # testpmd: both ports forward (io mode, paired 0<->1); read the totals.
-  t=$( (sleep "$SECS"; echo stop; echo quit) | dpdk-testpmd $EAL --file-prefix bft -- -i --forward-mode=io --auto-start 2>/dev/null \
-       | awk '/Accumulated forward statistics for all ports/{f=1} f&&/RX-packets:/{print $2; exit}')
-  t=$(awk -v n="$t" -v s="$SECS" 'BEGIN{printf "%.3f", n/s/1e6}')
+  # testpmd: both ports forward (io mode, paired 0<->1). Its rate, like
+  # vxgate fwd's (counted once forwarding started), leaves its start-up
+  # out: the per-second Rx-pps of both ports summed, the median after the
+  # first two seconds. Stopped by `timeout` (exit 124) is how it ends.
+  rc=0
+  timeout -s INT $((SECS + 3)) dpdk-testpmd $EAL --file-prefix bft -- --forward-mode=io \
+    --stats-period 1 >"$LOG" 2>&1 || rc=$?
+  [ "$rc" -eq 124 ] || { tail -n 20 "$LOG"; echo "testpmd round $r failed (exit $rc)"; exit 1; }
+  t=$(awk '/Rx-pps:/{s+=$2; n++; if (n % 2 == 0) {print s; s=0}}' "$LOG" | tail -n +3 | sort -g \
+      | awk '{a[NR]=$1} END{if (NR) printf "%.3f", a[int((NR+1)/2)]/1e6}')
+  awk -v t="${t:-0}" -v v="${v:-0}" 'BEGIN{exit !(t > 0 && v > 0)}' \
+    || { tail -n 20 "$LOG"; echo "round $r measured no rate (vxgate fwd '$v', testpmd '$t')"; exit 1; }
   echo "round $r: vxgate fwd $v Mpps, testpmd io $t Mpps"
   vx+=("$v") tp+=("$t")
 done

@@ -13,8 +13,10 @@
 //! | `VXB_LEASES` | leases in the tables (lease `i` as in docs/pktgen.md) | `10000` |
 //! | `VXB_SECS` | measured seconds (after 1 s of warm-up) | `4` |
 //! | `VXB_CHURN` | lease changes per second during the run | `0` |
+//! | `VXB_TRAFFIC_LEASES` | leases (encap) or VTEPs (decap) the pcap's traffic uses, the first ones: half the churn rewrites theirs (see `churn`) | `VXB_LEASES` |
 //! | `VXB_HOSTS` | bare-metal hosts (static access neighbours) | `4` |
 //! | `VXB_MBUFS` | mempool size (each pcap port holds its pcap in mbufs) | `4 * frames + 16384` |
+//! | `VXB_DATA_ROOM` | bytes per mbuf, 128 of them headroom (a small room lets a pcap of a million frames fit in hugepages) | DPDK's default, 2176 |
 //! | `VXB_PREFIX` | EAL `--file-prefix` | `vxb<pid>` |
 //! | `VXB_WORKERS` | workers, each with its own pcap and null port (1 or 2) | `1` |
 //! | `VXB_LCORES` | EAL lcore list (`-l`, or `--lcores` when it has `@`) | `0-1` |
@@ -148,6 +150,10 @@ struct Settings {
     churn: u32,
     hosts: u32,
     mbufs: u32,
+    data_room: u16,
+    /// Leases (encap) or VTEPs (decap) the pcap's traffic uses: the first
+    /// ones; where the churn rewrites what the workers read.
+    traffic_leases: u32,
     prefix: String,
     frames: u64,
     workers: usize,
@@ -188,6 +194,12 @@ fn settings() -> Result<Settings, String> {
         churn: env("VXB_CHURN", 0u32)?,
         hosts: env("VXB_HOSTS", 4u32)?,
         mbufs: env("VXB_MBUFS", (4 * frames + 16384) as u32)?,
+        traffic_leases: env("VXB_TRAFFIC_LEASES", leases)?,
+        data_room: match env("VXB_DATA_ROOM", dpdk::DEFAULT_DATA_ROOM)? {
+            // The headroom and an encapsulated 64-byte frame at least.
+            r @ 256.. => r,
+            r => return Err(format!("VXB_DATA_ROOM={r}: at least 256")),
+        },
         prefix: env("VXB_PREFIX", format!("vxb{}", std::process::id()))?,
         frames,
         workers: match env("VXB_WORKERS", 1usize)? {
@@ -227,22 +239,59 @@ fn context() -> Result<Context, String> {
     .map_err(|e| e.to_string())
 }
 
-/// Applies `per_sec` lease changes a second until `until`: inserts and
-/// removes of leases past the traffic's (keys `leases..leases + 1000`, so
-/// traffic never loses its lease), spread evenly over time. Returns how many
-/// changes were made.
-fn churn(tables: &mut LeaseTables, leases: u32, per_sec: u32, until: Instant) -> u64 {
+/// Applies `per_sec` lease changes a second until `until`, spread evenly
+/// over time, half of them where the workers read: encap re-points a lease
+/// the traffic uses (`k < span`) between VTEP `k` and VTEP `k + leases`
+/// (both behind the underlay gateway); decap gives the traffic's VTEP `k`
+/// a second lease with another VtepMAC and takes it away again (its own
+/// MAC stays valid, its slot is rewritten). The other half insert and
+/// remove leases past the traffic's. No packet loses its way: the run must
+/// still drop nothing. Returns how many changes were made.
+fn churn(
+    tables: &mut LeaseTables,
+    leases: u32,
+    span: u32,
+    per_sec: u32,
+    until: Instant,
+    encap: bool,
+) -> u64 {
     let start = Instant::now();
     let (mut done, mut next) = (0u64, 0u32);
     const POOL: u32 = 1000;
+    let span = span.clamp(1, leases);
+    // Encap: lease k points at VTEP k + leases; decap: VTEP k has its
+    // second lease (subnet `leases + POOL + k % POOL`).
+    let mut moved = vec![false; span as usize];
     while Instant::now() < until {
         let due = (start.elapsed().as_secs_f64() * f64::from(per_sec)) as u64;
         while done < due {
-            let i = leases + next % POOL;
-            if tables.lease(lease_subnet(i)).is_some() {
-                tables.remove_lease(lease_subnet(i));
+            if done % 2 == 0 {
+                let i = leases + next % POOL;
+                if tables.lease(lease_subnet(i)).is_some() {
+                    tables.remove_lease(lease_subnet(i));
+                } else {
+                    tables.upsert_lease(lease_subnet(i), vtep_ip(i), vtep_mac(i));
+                }
             } else {
-                tables.upsert_lease(lease_subnet(i), vtep_ip(i), vtep_mac(i));
+                // Scattered over the traffic's leases.
+                let k = next.wrapping_mul(7919) % span;
+                let m = &mut moved[k as usize];
+                if encap {
+                    let v = if *m { k } else { k + leases };
+                    tables.upsert_lease(lease_subnet(k), vtep_ip(v), vtep_mac(v));
+                } else {
+                    let second = lease_subnet(leases + POOL + k % POOL);
+                    if *m {
+                        tables.remove_lease(second);
+                    } else if tables.lease(second).is_none() {
+                        tables.upsert_lease(second, vtep_ip(k), vtep_mac(k + leases));
+                    } else {
+                        // Taken by another k of the same residue: skip it.
+                        next = next.wrapping_add(1);
+                        continue;
+                    }
+                }
+                *m = !*m;
             }
             next = next.wrapping_add(1);
             done += 1;
@@ -344,7 +393,7 @@ fn run() -> Result<(), String> {
     }
     let tsc_hz = eal.tsc_hz();
     let pool = Arc::new(
-        Mempool::new(&eal, "vxb_pool", s.mbufs, 256, dpdk::DEFAULT_DATA_ROOM)
+        Mempool::new(&eal, "vxb_pool", s.mbufs, 256, s.data_room)
             .map_err(|e| format!("{e} (VXB_MBUFS={}, more hugepages?)", s.mbufs))?,
     );
     let conf = PortConf::default();
@@ -379,7 +428,7 @@ fn run() -> Result<(), String> {
 
     // Tables: N leases, the underlay gateway and the hosts as static neighbours.
     let t0 = Instant::now();
-    let (mut leases, lease_readers) = LeaseTables::new(s.leases as usize + 1000);
+    let (mut leases, lease_readers) = LeaseTables::new(s.leases as usize + 2000);
     for i in 0..s.leases {
         leases.upsert_lease(lease_subnet(i), vtep_ip(i), vtep_mac(i));
     }
@@ -437,7 +486,14 @@ fn run() -> Result<(), String> {
     let (p0, c0) = (packets_now(), rdtsc());
     let until = Instant::now() + Duration::from_secs_f64(s.secs);
     let changes = if s.churn > 0 {
-        churn(&mut leases, s.leases, s.churn, until)
+        churn(
+            &mut leases,
+            s.leases,
+            s.traffic_leases,
+            s.churn,
+            until,
+            s.encap,
+        )
     } else {
         std::thread::sleep(until.saturating_duration_since(Instant::now()));
         0

@@ -40,6 +40,11 @@ const MAX_STANDARD_SIZE: u32 = 1518;
 pub const MAX_SIZE: u32 = *dpdk::PORT_MTU_RANGE.end() as u32 + FRAME_OVERHEAD;
 /// Flow indices travel in 16 bits of the payload.
 pub const MAX_FLOWS: u32 = 1 << 16;
+/// Flows of a pcap written for replay (`--write-pcap`): enough for a
+/// frame to every one of a million leases or VTEPs; flows past
+/// [`MAX_FLOWS`] carry their index modulo 2^16 (nothing receives them as
+/// pktgen flows).
+pub const MAX_PCAP_FLOWS: u32 = 1 << 20;
 
 /// `--rate-pps` and `--min-rate-pps`: from one packet per second...
 pub const MIN_RATE_PPS: f64 = 1.0;
@@ -96,7 +101,8 @@ pub struct PktgenArgs {
     /// Above 1518 (jumbo frames) the ports' MTU is set to size - 18.
     #[arg(allow_negative_numbers = true, long, value_name = "BYTES")]
     pub size: Option<u32>,
-    /// Number of flows (distinct address/port tuples), at most 65536.
+    /// Number of flows (distinct address/port tuples), at most 65536
+    /// (1048576 with --write-pcap).
     #[arg(
         allow_negative_numbers = true,
         long,
@@ -471,12 +477,21 @@ impl PktgenArgs {
                 format!("give --size from {min} to {MAX_SIZE}"),
             ));
         }
-        if self.flows == 0 || self.flows > MAX_FLOWS {
+        let max_flows = if self.write_pcap.is_some() {
+            MAX_PCAP_FLOWS
+        } else {
+            MAX_FLOWS
+        };
+        if self.flows == 0 || self.flows > max_flows {
             return Err(ConfigError::invalid(
                 "flows",
                 self.flows,
-                "flow indices travel in 16 bits",
-                format!("give --flows from 1 to {MAX_FLOWS}"),
+                if self.write_pcap.is_some() {
+                    "a replay pcap holds at most a frame per lease of a million"
+                } else {
+                    "flow indices travel in 16 bits"
+                },
+                format!("give --flows from 1 to {max_flows}"),
             ));
         }
         check_host_addr(
@@ -2061,6 +2076,46 @@ mod tests {
         let p = a.plan([2; 6], [4; 6]).unwrap();
         assert_eq!(p.gw_vtep_mac, crate::config::default_vtep_mac(p.gw_ip, 42));
         assert_eq!((a.mbufs(), a.drain_ms()), (16383, 500));
+    }
+
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    /// A replay pcap may hold more flows than pktgen sends (up to 2^20: a
+    /// frame to each of a million leases), each to its own lease.
+    #[test]
+    fn replay_pcaps_may_address_a_million_leases() {
+        let pcap = ["--write-pcap", "x.pcap", "--dst-mac", "02:00:00:00:00:02"];
+        let big = |flows: &str| -> Vec<String> {
+            pcap.iter()
+                .copied()
+                .chain(["--network", "10.0.0.0/8", "--subnet-len", "28"])
+                .chain(["--host-ip", "10.255.255.242", "--flows", flows])
+                .map(String::from)
+                .collect()
+        };
+        accepted(&args(&big("1048576")));
+        refused_for(&args(&big("1048577")), "flows", "1048576");
+        refused_for(&["--flows", "65537"], "flows", "16 bits");
+        // 70 000 flows over 70 000 leases: 70 000 frames, 70 000 subnets.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.pcap");
+        let mut v = big("70000");
+        v[1] = file.display().to_string();
+        v.extend(["--leases", "70000", "--count", "70000"].map(String::from));
+        let a = parse(&args(&v)).unwrap();
+        assert_eq!(write_pcap(&a).unwrap(), 70_000);
+        let bytes = std::fs::read(&file).unwrap();
+        let (mut off, mut subnets) = (24, std::collections::HashSet::new());
+        while let Some(rec) = bytes.get(off..off + 16) {
+            let len = u32::from_le_bytes([rec[8], rec[9], rec[10], rec[11]]) as usize;
+            let frame = &bytes[off + 16..off + 16 + len];
+            let dst = u32::from_be_bytes([frame[30], frame[31], frame[32], frame[33]]);
+            subnets.insert(dst >> 4);
+            off += 16 + len;
+        }
+        assert_eq!(subnets.len(), 70_000);
     }
 
     #[test]
