@@ -141,15 +141,18 @@ fn a_second_process_with_the_same_file_prefix_is_told_why() {
         ]
     };
     let fwd = ["fwd", "--port-a", "net_null0", "--port-b", "net_null1"];
-    let mut first = Command::new(env!("CARGO_BIN_EXE_vxgate"))
-        .args(fwd)
-        .args(["--duration", "20", "--"])
-        .args(eal("0"))
-        .arg(&p)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the first vxgate");
+    let first = Stopped(
+        Command::new(env!("CARGO_BIN_EXE_vxgate"))
+            .args(fwd)
+            .args(["--duration", "20", "--"])
+            .args(eal("0"))
+            .arg(&p)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the first vxgate"),
+        p.trim_start_matches("--file-prefix=").to_owned(),
+    );
     let dir = format!("/var/run/dpdk/{}", p.trim_start_matches("--file-prefix="));
     let t = Instant::now();
     while !std::path::Path::new(&dir).join("config").exists() {
@@ -167,19 +170,28 @@ fn a_second_process_with_the_same_file_prefix_is_told_why() {
         .chain([p.as_str()])
         .collect();
     let o = vxgate(&args);
-    // A clean stop (SIGTERM), then the page files of the prefix: without
-    // --in-memory, which would take the lock away, EAL leaves the pages
-    // still allocated at its cleanup in hugetlbfs.
-    let _ = Command::new("kill")
-        .args(["-TERM", &first.id().to_string()])
-        .status();
-    if first.wait_timeout(Duration::from_secs(30)).is_none() {
-        first.kill().ok();
-        first.wait().ok();
-    }
-    remove_runtime_dirs();
-    remove_page_files(p.trim_start_matches("--file-prefix="));
+    drop(first);
     assert_clean_failure(&o, "another DPDK process runs with the same --file-prefix");
+}
+
+/// A vxgate child stopped when dropped (also when the test panics): a
+/// clean stop (SIGTERM; SIGKILL after 30 s), then its runtime directory
+/// and its page files: without --in-memory, which would take the lock
+/// away, EAL leaves the pages still allocated at its cleanup in hugetlbfs.
+struct Stopped(std::process::Child, String);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        if self.0.wait_timeout(Duration::from_secs(30)).is_none() {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+        remove_runtime_dirs();
+        remove_page_files(&self.1);
+    }
 }
 
 /// Waits for a child up to `limit`; `None` if it still runs.

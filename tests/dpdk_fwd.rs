@@ -60,11 +60,28 @@ fn forwarder(eal: &Eal, a: &str, b: &str, pool: &Arc<Mempool>) -> (Port, Port, F
 }
 
 /// Runs `fwd` on `lcore` until the returned flag is raised.
-fn launch(
-    eal: &Eal,
-    lcore: u32,
-    fwd: Forwarder,
-) -> (Arc<AtomicBool>, Arc<FwdCounters>, dpdk::LcoreHandle) {
+/// An lcore job told to stop when dropped: a test that panics before it
+/// sets the job's flag would otherwise hang in the handle's Drop, which
+/// waits for the lcore (until nextest kills the test and nothing is
+/// cleaned up).
+struct Job {
+    flag: Arc<AtomicBool>,
+    handle: Option<dpdk::LcoreHandle>,
+}
+
+impl Job {
+    fn join(mut self) -> i32 {
+        self.handle.take().map_or(0, dpdk::LcoreHandle::join)
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.flag.store(true, Ordering::Release);
+    }
+}
+
+fn launch(eal: &Eal, lcore: u32, fwd: Forwarder) -> (Arc<AtomicBool>, Arc<FwdCounters>, Job) {
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(FwdCounters::default());
     let (s, c) = (stop.clone(), counters.clone());
@@ -74,7 +91,11 @@ fn launch(
             0
         })
         .unwrap();
-    (stop, counters, h)
+    let job = Job {
+        flag: Arc::clone(&stop),
+        handle: Some(h),
+    };
+    (stop, counters, job)
 }
 
 fn iface(name: &str) -> NetworkInterface {
@@ -561,14 +582,18 @@ fn a_pool_dropped_while_an_lcore_job_runs_is_leaked_not_freed() {
     let lcore = eal.worker_lcores()[0];
     let go = Arc::new(AtomicBool::new(false));
     let g = Arc::clone(&go);
-    let h = eal
-        .launch(lcore, move || {
-            while !g.load(Ordering::Acquire) {
-                std::hint::spin_loop();
-            }
-            0
-        })
-        .unwrap();
+    let h = Job {
+        flag: Arc::clone(&go),
+        handle: Some(
+            eal.launch(lcore, move || {
+                while !g.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                0
+            })
+            .unwrap(),
+        ),
+    };
     let during = Mempool::new(&eal, "during_pool", 512, 0, dpdk::DEFAULT_DATA_ROOM).unwrap();
     drop(during);
     go.store(true, Ordering::Release);

@@ -132,12 +132,18 @@ impl Running {
         ))
     }
 
-    /// The value of one sample line (`name{labels}`), 0 if absent.
+    /// The value of one sample line (`name{labels}`); 0 while the endpoint
+    /// does not answer (polled at start). A sample missing from an answer
+    /// fails the test: every family is exported from the first scrape, so
+    /// a renamed or lost metric cannot pass for 0.
     fn metric(&self, sample: &str) -> f64 {
-        self.metrics()
-            .lines()
+        let text = self.metrics();
+        if text.trim().is_empty() {
+            return 0.0;
+        }
+        text.lines()
             .find_map(|l| l.strip_prefix(sample).and_then(|r| r.trim().parse().ok()))
-            .unwrap_or(0.0)
+            .unwrap_or_else(|| panic!("no sample {sample} in /metrics:\n{text}"))
     }
 
     /// SIGTERM: vxgate exits 0 and prints its final counters.
@@ -630,7 +636,6 @@ fn hostile_frames_are_dropped_counted_and_traffic_keeps_flowing() {
             + r.metric("vxgate_port_errors_total{port=\"underlay\"}")
             + r.metric("vxgate_port_rx_missed_total{port=\"underlay\"}")
     };
-    let decap_before = r.metric("vxgate_decap_packets_total");
     // Jumbo frames need a 9000-byte path from the node to vxgate's TAP.
     let (ul, gwns) = (r.topo.ul.clone(), r.gw.ns.clone());
     sh(&format!(
@@ -655,7 +660,6 @@ fn hostile_frames_are_dropped_counted_and_traffic_keeps_flowing() {
         out.contains(" 0% packet loss"),
         "traffic disturbed by hostile frames:\n{out}"
     );
-    assert!(r.metric("vxgate_decap_packets_total") >= decap_before);
     let (bytes, _) = r
         .topo
         .tcp_transfer(&pod_ns, &bm, r.gw.host_ip, 5004, 4 << 20);

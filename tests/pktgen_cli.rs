@@ -5,6 +5,7 @@
 //! found only against the port's link speed still exits 2, a missing port
 //! (a runtime failure) exits 1.
 mod common;
+mod netns;
 
 use common::runtime_dir::RuntimeDir;
 use std::process::{Command, Stdio};
@@ -551,7 +552,9 @@ fn a_missing_port_is_a_runtime_failure_exit_1() {
 #[test]
 fn a_jumbo_size_a_tap_cannot_take_is_refused_with_its_limits() {
     let (_dir, mut eal) = eal("tapmtu");
-    // The TAP (no address) goes away with the process.
+    // The child pktgen inherits this thread's private namespace: its TAP
+    // never appears in the machine's.
+    netns::enter_private_netns();
     let iface = format!("vxpg{}", std::process::id() % 100_000);
     eal.push(format!("--vdev=net_tap0,iface={iface}"));
     let mut a = vec!["--tx-port", "net_tap0", "--size", "9018"];
