@@ -34,7 +34,11 @@ BENCH=$(cargo bench --bench dataplane --no-run 2>&1 | sed -n 's/.*Executable .*(
 VX=./target/release/vxgate
 
 TMP=$(mktemp -d /tmp/vxgate-dataplane.XXXXXX)
-cleanup() { rm -rf "$TMP"; rm -rf /var/run/dpdk/vxbd* /var/run/dpdk/vxbt* /var/run/dpdk/vxbf* 2>/dev/null || true; }
+cleanup() {
+  rm -rf "$TMP"
+  rm -rf /var/run/dpdk/vxbd* /var/run/dpdk/vxbt* /var/run/dpdk/vxbf* \
+    /dev/hugepages/vxbd*map_* /dev/hugepages/vxbt*map_* /dev/hugepages/vxbf*map_* 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # The layout benches/dataplane.rs serves (see its header): Network 10.0.0.0/8,

@@ -11,7 +11,8 @@ ROUNDS=${ROUNDS:-3} SECS=${SECS:-5}
 grep -q " /dev/hugepages hugetlbfs " /proc/mounts || { echo "refusing: no hugetlbfs (benchmarks never run under --no-huge)"; exit 1; }
 cargo build --release --bins -q
 LOG=$(mktemp /tmp/vxgate-fwd-testpmd.XXXXXX)
-trap 'rm -rf /var/run/dpdk/bfv /var/run/dpdk/bft "$LOG"' EXIT
+# testpmd stopped by a signal leaves its page files in hugetlbfs.
+trap 'rm -rf /var/run/dpdk/bfv /var/run/dpdk/bft /dev/hugepages/bfvmap_* /dev/hugepages/bftmap_* "$LOG"' EXIT
 EAL="-l 0-1 --no-pci --vdev net_null0 --vdev net_null1 --log-level=lib.eal:warning"
 vx=() tp=()
 for r in $(seq "$ROUNDS"); do

@@ -5,7 +5,7 @@
 
 use rand::Rng as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::thread;
 
 use vxgate::table::{map, LeaseTables, Packed, Reader, BULK};
@@ -80,7 +80,15 @@ fn verify(key: u32, seen: Option<Stamp>, progress: &Progress) -> bool {
     true
 }
 
-fn read_until_done(mut reader: Reader<Stamp>, progress: &Progress, seed: u64) -> (u64, u64) {
+fn read_until_done(
+    mut reader: Reader<Stamp>,
+    progress: &Progress,
+    seed: u64,
+    go: &Barrier,
+) -> (u64, u64) {
+    // The writer starts once every reader runs: on a busy machine a reader
+    // scheduled late would find the writer done and look nothing up.
+    go.wait();
     let mut rng = rng(seed);
     let mut keys = [0u32; BULK];
     let mut out = [None; BULK];
@@ -122,14 +130,17 @@ fn readers_see_only_whole_values_during_churn_and_rebuilds() {
         done: AtomicBool::new(false),
     });
 
+    let go = Arc::new(Barrier::new(READERS + 1));
     let readers: Vec<_> = (0..READERS)
         .map(|n| {
             let r = reader.clone();
             let p = Arc::clone(&progress);
-            thread::spawn(move || read_until_done(r, &p, 0x2545_f491_4f6c_dd1d + n as u64))
+            let go = Arc::clone(&go);
+            thread::spawn(move || read_until_done(r, &p, 0x2545_f491_4f6c_dd1d + n as u64, &go))
         })
         .collect();
     drop(reader);
+    go.wait();
 
     let mut rng = rng(0x9e37_79b9_7f4a_7c15);
     let mut generations = 0;
@@ -195,10 +206,13 @@ fn keys_present_throughout_are_never_missed_during_churn_and_rebuilds() {
         writer.insert(key(i), Stamp::new(key(i), 0));
     }
     let done = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(Barrier::new(2));
     let looker = {
         let mut r = reader.clone();
         let done = Arc::clone(&done);
+        let go = Arc::clone(&go);
         thread::spawn(move || {
+            go.wait();
             let mut rng = rng(7);
             let (mut lookups, mut misses) = (0u64, 0u64);
             let mut out = [None; BULK];
@@ -215,6 +229,7 @@ fn keys_present_throughout_are_never_missed_during_churn_and_rebuilds() {
         })
     };
     drop(reader);
+    go.wait();
     let mut rng = rng(8);
     for version in 1..=WRITES / 2 {
         let p = (rng.gen::<u64>() % u64::from(PINNED)) as u32;

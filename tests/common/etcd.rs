@@ -381,6 +381,17 @@ impl Etcd {
     pub fn restart(&mut self) {
         self.kill();
         let p = self.client_port;
+        // The clients know this port: it cannot move. A parallel test's
+        // `free_port` probe may hold it for a moment: a few tries.
+        for _ in 0..3 {
+            self.spawn_child(p);
+            match self.wait_healthy(p) {
+                Ok(()) => return,
+                Err(e) => eprintln!("etcd restart retried on port {p}: {e}"),
+            }
+            self.kill();
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
         self.spawn(p);
     }
 
