@@ -15,9 +15,9 @@ cargo test --doc -q
 # Leftovers of test processes killed before their cleanup ran (a test that
 # timed out is killed, no Drop runs): EAL runtime dirs and hugepage files
 # whose prefix ends in the pid of a process that is gone, and the e2e
-# namespaces of a tag (pid mod 100000) no running process has, with no
-# process inside. Anything of a live test is left alone.
-alive_tag() { ps -eo pid= | awk -v t="$1" '$1 % 100000 == t {f=1} END {exit !f}'; }
+# namespaces of a tag (the pid, seven digits) no running process has, with
+# no process inside. Anything of a live test is left alone.
+alive_tag() { kill -0 "$((10#$1))" 2>/dev/null; }
 for f in /var/run/dpdk/vxt-* /dev/hugepages/vxt-*; do
   [ -e "$f" ] || continue
   pid=$(basename "$f" | sed -n 's/^vxt-.*-\([0-9][0-9]*\)\(map_[0-9]*\)\{0,1\}$/\1/p')

@@ -139,9 +139,12 @@ impl Topology {
             !TOPOLOGY_LIVES.swap(true, std::sync::atomic::Ordering::SeqCst),
             "one end-to-end topology per process: run these tests with cargo nextest"
         );
-        // Five digits always: no tag is a prefix of another's (the
-        // teardown's `rm -rf` of EAL runtime dirs matches on it).
-        let tag = format!("{:05}", std::process::id() % 100000);
+        // The whole pid (below 2^22, Linux's largest pid_max), seven
+        // digits always: unique among the processes of concurrent runs, no
+        // tag a prefix of another's (the teardown's `rm -rf` of EAL
+        // runtime dirs matches on it), and the longest name built on it
+        // (`vxe<tag>n1p1`) within the 15 bytes of an interface name.
+        let tag = format!("{:07}", std::process::id());
         let ul = format!("vxe{tag}ul");
         let mut t = Topology {
             tag,
