@@ -242,6 +242,13 @@ impl Report {
                              the DUT may carry more"
                         );
                     }
+                    if r.receiver_limited {
+                        let _ = writeln!(
+                            s,
+                            "  receiver-limited: above it pktgen's own RX port dropped frames \
+                             (generator_drops); the DUT may carry more"
+                        );
+                    }
                     if r.interrupted {
                         let _ = writeln!(
                             s,
@@ -343,6 +350,24 @@ mod tests {
         assert_eq!(v["interrupted"], true);
         assert_eq!(v["rfc2544"]["interrupted"], true);
         assert!(v["rfc2544"]["throughput_pps"].is_null());
+    }
+
+    /// A receiver that drops what it cannot keep up with (its port's
+    /// missed count): those trials are not the DUT's failures, and the
+    /// table says the receiver may bound the throughput.
+    #[test]
+    fn a_receiver_limited_throughput_says_so() {
+        let receiver = crate::pktgen::rfc2544::tests::receiver_keeping_up_to(400);
+        let r = report(Some(search(conf(), receiver, || false)));
+        let t = r.to_table();
+        assert!(t.contains("own RX port dropped"), "{t}");
+        assert!(t.contains("receiver-limited"), "{t}");
+        assert!(!t.contains("  fail"), "{t}");
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let rfc = &v["rfc2544"];
+        assert_eq!(rfc["receiver_limited"], true);
+        assert_eq!(rfc["trials"][0]["verdict"], "generator_dropped");
+        assert!(rfc["trials"][0]["generator_drops"].as_u64().unwrap() > 0);
     }
 
     #[test]

@@ -139,6 +139,10 @@ pub struct SearchResult {
     /// The throughput comes from a trial whose generator could not send the
     /// offered rate: the DUT may carry more than this.
     pub generator_limited: bool,
+    /// A trial above the throughput lost frames that pktgen's own RX port
+    /// dropped (`generator_dropped`): the receiver, not the DUT, may be
+    /// what bounds the throughput.
+    pub receiver_limited: bool,
     /// Index into `trials` of the trial that gives the throughput.
     pub best_trial: Option<usize>,
     /// SIGINT/SIGTERM stopped the search before it finished.
@@ -161,6 +165,7 @@ impl SearchResult {
             min_sent_pct: MIN_SENT_SHARE * 100.0,
             throughput_pps: None,
             generator_limited: false,
+            receiver_limited: false,
             best_trial: None,
             interrupted: false,
             warmup_ms: 0,
@@ -281,6 +286,11 @@ pub fn search(
         }
         rate = (lo + hi) / 2.0;
     }
+    let verified = out.throughput_pps.unwrap_or(0.0);
+    out.receiver_limited = out
+        .trials
+        .iter()
+        .any(|t| t.verdict == Verdict::GeneratorDropped && t.offered_pps > verified);
     out
 }
 
@@ -314,7 +324,7 @@ pub fn search_after_warmup(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn conf() -> SearchConf {
@@ -355,7 +365,7 @@ mod tests {
         assert!(t <= 637_000.0 && t > 637_000.0 - 10_000.0, "{t}");
         let best = &r.trials[r.best_trial.unwrap()];
         assert!(best.pass && best.offered_pps == t);
-        assert!(!r.generator_limited && !r.interrupted);
+        assert!(!r.generator_limited && !r.interrupted && !r.receiver_limited);
         assert!(
             r.trials.len() <= 9,
             "log2(100) + 2 trials, got {}",
@@ -429,6 +439,22 @@ mod tests {
         assert!(t <= 995_000.0, "{t}");
     }
 
+    /// A lossless DUT seen through a receiver that misses every frame
+    /// above `cap` pps (its port's missed count says so).
+    pub(crate) fn receiver_keeping_up_to(cap: u64) -> impl FnMut(f64) -> Measured {
+        move |rate| {
+            let tx = rate as u64;
+            let missed = tx.saturating_sub(cap);
+            Measured {
+                tx_packets: tx,
+                rx_packets: tx - missed,
+                tx_pps: rate,
+                generator_drops: missed,
+                ..Measured::default()
+            }
+        }
+    }
+
     /// Loss that pktgen's own RX port accounts for (it missed the frames:
     /// its ring was full) is not the DUT's: not `fail`, not verified; loss
     /// beyond it still is.
@@ -448,23 +474,10 @@ mod tests {
         // In a search: a receiver that keeps up to 400 kpps only; the DUT
         // carries anything. Nothing above 400 kpps is verified, nothing
         // is blamed on the DUT.
-        let r = search(
-            conf(),
-            |rate| {
-                let tx = rate as u64;
-                let missed = tx.saturating_sub(400_000);
-                Measured {
-                    tx_packets: tx,
-                    rx_packets: tx - missed,
-                    tx_pps: rate,
-                    generator_drops: missed,
-                    ..Measured::default()
-                }
-            },
-            || false,
-        );
+        let r = search(conf(), receiver_keeping_up_to(400_000), || false);
         assert_eq!(r.trials[0].verdict, Verdict::GeneratorDropped);
         assert!(r.trials.iter().all(|t| t.verdict != Verdict::Fail));
+        assert!(r.receiver_limited, "the receiver bounds what was verified");
         let t = r.throughput_pps.unwrap();
         assert!(t <= 400_000.0 && t > 390_000.0, "{t}");
         assert_eq!(r.trials[0].generator_drops, 600_000);
