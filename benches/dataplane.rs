@@ -265,8 +265,11 @@ fn churn(
     while Instant::now() < until {
         let due = (start.elapsed().as_secs_f64() * f64::from(per_sec)) as u64;
         while done < due {
-            if done % 2 == 0 {
-                let i = leases + next % POOL;
+            // Each half walks its own sequence (one counter for both would
+            // give each half only every other key).
+            let n = next / 2;
+            if next % 2 == 0 {
+                let i = leases + n % POOL;
                 if tables.lease(lease_subnet(i)).is_some() {
                     tables.remove_lease(lease_subnet(i));
                 } else {
@@ -274,7 +277,7 @@ fn churn(
                 }
             } else {
                 // Scattered over the traffic's leases.
-                let k = next.wrapping_mul(7919) % span;
+                let k = n.wrapping_mul(7919) % span;
                 let m = &mut moved[k as usize];
                 if encap {
                     let v = if *m { k } else { k + leases };
@@ -286,8 +289,9 @@ fn churn(
                     } else if tables.lease(second).is_none() {
                         tables.upsert_lease(second, vtep_ip(k), vtep_mac(k + leases));
                     } else {
-                        // Taken by another k of the same residue: skip it.
-                        next = next.wrapping_add(1);
+                        // Taken by another k of the same residue: skip it,
+                        // to the next k of this half.
+                        next = next.wrapping_add(2);
                         continue;
                     }
                 }

@@ -132,15 +132,11 @@ impl Running {
         ))
     }
 
-    /// The value of one sample line (`name{labels}`); 0 while the endpoint
-    /// does not answer (polled at start). A sample missing from an answer
-    /// fails the test: every family is exported from the first scrape, so
-    /// a renamed or lost metric cannot pass for 0.
+    /// The value of one sample line (`name{labels}`). A sample missing
+    /// from `/metrics` fails the test: every family is exported from the
+    /// first scrape, so a renamed or lost metric cannot pass for 0.
     fn metric(&self, sample: &str) -> f64 {
         let text = self.metrics();
-        if text.trim().is_empty() {
-            return 0.0;
-        }
         text.lines()
             .find_map(|l| l.strip_prefix(sample).and_then(|r| r.trim().parse().ok()))
             .unwrap_or_else(|| panic!("no sample {sample} in /metrics:\n{text}"))

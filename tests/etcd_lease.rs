@@ -224,6 +224,33 @@ async fn reservation_is_used_and_stays_a_reservation() {
     run.stop().await;
 }
 
+/// Our reservation written by hand with our attributes in other JSON
+/// (no PublicIPv6, no VNI, upper-case MAC, another key order) is used as
+/// it is: not rewritten at start, nor when it is put again while we run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_of_ours_in_other_json_is_used_as_it_is() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let me = Ipv4Addr::new(192, 0, 2, 1);
+    let key = lease_key("10.244.78.0-24");
+    let by_hand = r#"{"BackendType":"vxlan","BackendData":{"VtepMAC":"0E:AA:00:00:00:01"},"PublicIP":"192.0.2.1"}"#;
+    tc.put(key.clone(), by_hand, None).await.unwrap();
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let own = c.acquire_own_lease(me, MAC, None).await.unwrap();
+    assert!(own.is_reservation() && own.key == key);
+    let run = spawn_run(c, MemSink::default());
+    for round in ["at start", "put again while running"] {
+        if round != "at start" {
+            tc.put(key.clone(), by_hand, None).await.unwrap();
+        }
+        // Nothing to wait for but time: a rewrite would come within it.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (v, lease) = key_state(&mut tc, &key).await.expect("our key");
+        assert_eq!((v.as_slice(), lease), (by_hand.as_bytes(), 0), "{round}");
+    }
+    run.stop().await;
+}
+
 /// Our key made a reservation by hand with other attributes than ours
 /// (here another VtepMAC, which peers would send to and we would drop as
 /// `wrong_inner_dst_mac`): rewritten with ours, still without a lease, as

@@ -341,6 +341,15 @@ async fn create(
     }))
 }
 
+/// Whether a stored value already says what our lease says: a vxlan
+/// lease of our PublicIP and VtepMAC (the VNI is informative, the JSON's
+/// spelling and key order free): a reservation holding it is used as it
+/// is, never rewritten only to reformat it.
+fn holds_our_attrs(value: &[u8], attrs: &LeaseAttrs) -> bool {
+    matches!(LeaseValue::parse(value), Ok(LeaseValue::Vxlan(a))
+        if a.public_ip == attrs.public_ip && a.vtep_mac == attrs.vtep_mac)
+}
+
 /// Re-uses a key our PublicIP holds. A reservation stays one (no lease);
 /// its value is rewritten only if our attributes changed.
 async fn take_back(
@@ -350,7 +359,7 @@ async fn take_back(
 ) -> Result<Attempt, ControlError> {
     let value = attrs.encode();
     if l.lease == 0 {
-        if l.value != value.as_bytes()
+        if !holds_our_attrs(&l.value, attrs)
             && !put_if_unchanged(reg, &l.key, l.mod_revision, value, None).await?
         {
             return Ok(Attempt::Conflict);
@@ -402,7 +411,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
             let state = own_key_state(kv.value(), kv.lease(), own.attrs.public_ip);
             match state {
                 OwnKey::Ours => return Ok(()),
-                OwnKey::Reservation if kv.value() == own.attrs.encode().as_bytes() => return Ok(()),
+                OwnKey::Reservation if holds_our_attrs(kv.value(), &own.attrs) => return Ok(()),
                 OwnKey::Taken(ip) => return Err(taken(own, ip)),
                 OwnKey::Reservation | OwnKey::Damaged => {
                     let rev = kv.mod_revision();
@@ -479,8 +488,8 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     // With other attributes than ours it is rewritten,
                     // still a reservation; if the key moved meanwhile, the
                     // retry judges it as the reservation it now is.
-                    let value = own.attrs.encode();
-                    if v != value.as_bytes() {
+                    if !holds_our_attrs(&v, &own.attrs) {
+                        let value = own.attrs.encode();
                         if !put_if_unchanged(reg, &own.key, mod_revision, value, None).await? {
                             return Err(changed());
                         }

@@ -188,10 +188,12 @@ fn wants_no_huge(args: &[&str]) -> bool {
 }
 
 /// True when EAL can have hugepages: at least one of any size is free
-/// (1 GiB pages count too, also when 2 MiB is the default size), or our
-/// `--file-prefix` left page files behind (a run that ended without
-/// cleaning up: killed, or a second signal) that EAL reclaims at start;
-/// and hugetlbfs is mounted, which `--in-memory` does without.
+/// (1 GiB pages count too, also when 2 MiB is the default size), or page
+/// files lie in hugetlbfs (a DPDK run that ended without cleaning up:
+/// killed, or a second signal), which EAL removes at start when no live
+/// process holds them, whatever their prefix; and hugetlbfs is mounted,
+/// which `--in-memory` does without. Files a live process holds pass this
+/// check too: EAL then finds no page and says so (`NoHugepages`).
 fn hugepages_available(args: &[&str]) -> bool {
     let free: u64 = std::fs::read_dir("/sys/kernel/mm/hugepages")
         .map(|dirs| {
@@ -207,7 +209,7 @@ fn hugepages_available(args: &[&str]) -> bool {
     if mounts.is_empty() && !args.contains(&"--in-memory") {
         return false;
     }
-    free > 0 || left_behind(file_prefix(args), &mounts)
+    free > 0 || left_behind(&mounts)
 }
 
 /// Mount points of hugetlbfs in a `/proc/mounts` text.
@@ -222,32 +224,14 @@ fn hugetlbfs_mounts(mounts: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// EAL's `--file-prefix` (`rte` by default), which names its page files
-/// `<prefix>map_<n>`.
-fn file_prefix<'a>(args: &[&'a str]) -> &'a str {
-    let mut prefix = "rte";
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if let Some(p) = a.strip_prefix("--file-prefix=") {
-            prefix = p;
-        } else if *a == "--file-prefix" {
-            if let Some(p) = it.next() {
-                prefix = p;
-            }
-        }
-    }
-    prefix
-}
-
-/// Whether page files of `prefix` lie in any of `dirs`.
-fn left_behind(prefix: &str, dirs: &[PathBuf]) -> bool {
-    let name = format!("{prefix}map_");
+/// Whether DPDK page files (`<prefix>map_<n>`) lie in any of `dirs`.
+fn left_behind(dirs: &[PathBuf]) -> bool {
     dirs.iter()
         .filter_map(|d| std::fs::read_dir(d).ok())
         .any(|entries| {
             entries
                 .filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&name)))
+                .any(|e| e.file_name().to_str().is_some_and(|n| n.contains("map_")))
         })
 }
 
@@ -267,26 +251,17 @@ mod tests {
         );
     }
 
+    /// Page files left by a run that could not clean up count as pages:
+    /// EAL removes the unlocked ones at start and reuses their pages,
+    /// whatever their prefix.
     #[test]
-    fn the_file_prefix_is_eals_default_or_the_last_given() {
-        assert_eq!(file_prefix(&["-l", "0-1"]), "rte");
-        assert_eq!(file_prefix(&["--file-prefix=vx1"]), "vx1");
-        assert_eq!(file_prefix(&["--file-prefix", "vx2", "--no-pci"]), "vx2");
-        assert_eq!(file_prefix(&["--file-prefix"]), "rte");
-    }
-
-    /// Page files of our prefix left by a run that could not clean up
-    /// count as pages: EAL removes the unlocked ones and reuses them.
-    #[test]
-    fn page_files_of_our_prefix_left_behind_are_found() {
+    fn page_files_left_behind_are_found() {
         let d = tempfile::tempdir().unwrap();
         let dirs = [d.path().to_path_buf()];
-        std::fs::write(d.path().join("othermap_0"), b"").unwrap();
         std::fs::write(d.path().join("vxgate"), b"").unwrap();
-        assert!(!left_behind("vxgate", &dirs));
-        std::fs::write(d.path().join("vxgatemap_3"), b"").unwrap();
-        assert!(left_behind("vxgate", &dirs));
-        assert!(!left_behind("rte", &dirs));
-        assert!(!left_behind("vxgate", &[d.path().join("missing")]));
+        assert!(!left_behind(&dirs));
+        std::fs::write(d.path().join("vxt-cli-x-123map_0"), b"").unwrap();
+        assert!(left_behind(&dirs));
+        assert!(!left_behind(&[d.path().join("missing")]));
     }
 }
