@@ -350,6 +350,33 @@ fn holds_our_attrs(value: &[u8], attrs: &LeaseAttrs) -> bool {
         if a.public_ip == attrs.public_ip && a.vtep_mac == attrs.vtep_mac)
 }
 
+/// Keeps `key`, our reservation read as `value` at `mod_revision`, as a
+/// reservation of ours: used as it is when it holds our attributes, else
+/// (other attributes, or a value that cannot be read) rewritten with ours,
+/// still without a lease, if unchanged since read. `Ok(false)`: it changed
+/// meanwhile.
+async fn adopt_reservation(
+    reg: &mut Registry,
+    key: &str,
+    value: &[u8],
+    mod_revision: i64,
+    attrs: &LeaseAttrs,
+) -> Result<bool, ControlError> {
+    if holds_our_attrs(value, attrs) {
+        return Ok(true);
+    }
+    if !put_if_unchanged(reg, key, mod_revision, attrs.encode(), None).await? {
+        return Ok(false);
+    }
+    let what = if LeaseValue::parse(value).is_ok() {
+        "other attributes than ours"
+    } else {
+        "an unreadable value"
+    };
+    tracing::warn!(key, "our reservation held {what}; rewritten");
+    Ok(true)
+}
+
 /// Re-uses a key our PublicIP holds. A reservation stays one (no lease);
 /// its value is rewritten only if our attributes changed.
 async fn take_back(
@@ -357,11 +384,8 @@ async fn take_back(
     l: &Listed,
     attrs: &LeaseAttrs,
 ) -> Result<Attempt, ControlError> {
-    let value = attrs.encode();
     if l.lease == 0 {
-        if !holds_our_attrs(&l.value, attrs)
-            && !put_if_unchanged(reg, &l.key, l.mod_revision, value, None).await?
-        {
+        if !adopt_reservation(reg, &l.key, &l.value, l.mod_revision, attrs).await? {
             return Ok(Attempt::Conflict);
         }
         return Ok(Attempt::Done(OwnLease {
@@ -373,7 +397,7 @@ async fn take_back(
         }));
     }
     let (id, expiry) = grant(reg).await?;
-    if !put_if_unchanged(reg, &l.key, l.mod_revision, value, Some(id)).await? {
+    if !put_if_unchanged(reg, &l.key, l.mod_revision, attrs.encode(), Some(id)).await? {
         revoke(reg, id).await;
         return Ok(Attempt::Conflict);
     }
@@ -408,25 +432,15 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
         // re-created.
         let r = reg.get("get own", own.key.clone(), None).await?;
         if let Some(kv) = r.kvs().first() {
-            let state = own_key_state(kv.value(), kv.lease(), own.attrs.public_ip);
-            match state {
-                OwnKey::Ours => return Ok(()),
-                OwnKey::Reservation if holds_our_attrs(kv.value(), &own.attrs) => return Ok(()),
-                OwnKey::Taken(ip) => return Err(taken(own, ip)),
+            return match own_key_state(kv.value(), kv.lease(), own.attrs.public_ip) {
+                OwnKey::Ours => Ok(()),
+                OwnKey::Taken(ip) => Err(taken(own, ip)),
                 OwnKey::Reservation | OwnKey::Damaged => {
-                    let rev = kv.mod_revision();
-                    if !put_if_unchanged(reg, &own.key, rev, own.attrs.encode(), None).await? {
-                        return Err(changed());
-                    }
-                    let what = if state == OwnKey::Damaged {
-                        "an unreadable value"
-                    } else {
-                        "other attributes than ours"
-                    };
-                    tracing::warn!(key = %own.key, "our reservation held {what}; rewritten");
-                    return Ok(());
+                    let (v, rev) = (kv.value(), kv.mod_revision());
+                    let adopted = adopt_reservation(reg, &own.key, v, rev, &own.attrs).await?;
+                    adopted.then_some(()).ok_or_else(changed)
                 }
-            }
+            };
         }
     }
     let (id, expiry) = grant(reg).await?;
@@ -485,17 +499,11 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     tracing::info!(key = %own.key, "our lease was made a reservation in etcd; kept as a reservation (no more renewals)");
                     own.etcd_lease_id = 0;
                     own.expiry = None;
-                    // With other attributes than ours it is rewritten,
-                    // still a reservation; if the key moved meanwhile, the
-                    // retry judges it as the reservation it now is.
-                    if !holds_our_attrs(&v, &own.attrs) {
-                        let value = own.attrs.encode();
-                        if !put_if_unchanged(reg, &own.key, mod_revision, value, None).await? {
-                            return Err(changed());
-                        }
-                        tracing::warn!(key = %own.key, "our reservation held other attributes than ours; rewritten");
-                    }
-                    return Ok(());
+                    // If the key moved meanwhile, the retry judges it as
+                    // the reservation it now is.
+                    let adopted =
+                        adopt_reservation(reg, &own.key, &v, mod_revision, &own.attrs).await?;
+                    return adopted.then_some(()).ok_or_else(changed);
                 }
                 OwnKey::Taken(ip) => {
                     revoke(reg, id).await;
