@@ -425,6 +425,7 @@ fn software_ports_skip_the_prefetch() {
     let pool = Arc::new(Mempool::new(&eal, "bus_pool", 1023, 0, dpdk::DEFAULT_DATA_ROOM).unwrap());
     let mut port = Port::open(&eal, "net_null0", &PortConf::default(), &pool).unwrap();
     assert_eq!(port.info().bus, "vdev");
+    assert!(port.info().is_software());
     let (mut rx, _tx) = port.start().unwrap();
     assert!(!rx[0].wants_prefetch());
     rx[0].set_prefetch(true);

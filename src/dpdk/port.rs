@@ -122,6 +122,19 @@ pub struct PortInfo {
     pub rss_hash_types: u64,
 }
 
+impl PortInfo {
+    /// A software device (the `vdev` bus: `net_pcap`, `net_tap`,
+    /// `net_af_packet`, ...), which copies each received frame in on the
+    /// polling core, where a NIC writes it by DMA (so it may not be in this
+    /// core's cache), and counts a failed buffer allocation per frame, where
+    /// a NIC's driver counts a failed ring refill as a batch. Not told
+    /// apart: `net_ring`, which passes frames another core wrote, and
+    /// `net_af_xdp` in zero-copy mode, whose frames a NIC wrote.
+    pub fn is_software(&self) -> bool {
+        self.bus == "vdev"
+    }
+}
+
 /// A configured ethdev port, opened once per process. Its queues come
 /// from `start`; the device is stopped and closed when the port and all
 /// its queues are gone.
@@ -230,16 +243,6 @@ impl RxQueue {
     pub fn set_prefetch(&mut self, on: bool) {
         self.prefetch = on;
     }
-}
-
-/// Whether a device on `bus` writes received frames by DMA, so they may
-/// not be in this core's cache: every bus but `vdev`, whose devices
-/// (`net_pcap`, `net_tap`, `net_af_packet`, ...) copy each frame in on
-/// the polling core. Not told apart: `net_ring`, which passes frames
-/// another core wrote, and `net_af_xdp` in zero-copy mode, whose frames a
-/// NIC wrote; both are treated as software devices.
-fn frames_come_by_dma(bus: &str) -> bool {
-    bus != "vdev"
 }
 
 impl TxQueue {
@@ -450,7 +453,7 @@ impl Port {
         }
         dev.started = true;
         let (port, dev) = (self.dev.id, &self.dev);
-        let prefetch = frames_come_by_dma(&self.info.bus);
+        let prefetch = !self.info.is_software();
         let rx = (0..self.rx_queues)
             .map(|queue| RxQueue {
                 port,

@@ -1350,17 +1350,16 @@ struct OwnPorts<'a> {
 
 impl OwnPorts<'_> {
     /// Frames the receiving port dropped so far: missed ones (its ring
-    /// was full: the RX lcore did not keep up), and on software devices
-    /// (the `vdev` bus) the no-buffer ones, one per frame there; a NIC's
-    /// driver counts a failed ring refill as a batch of descriptors, whose
-    /// frames wait and arrive later or end up missed. Not the sending
+    /// was full: the RX lcore did not keep up), and on software devices the
+    /// no-buffer ones, one per frame there (`PortInfo::is_software`; a
+    /// NIC's failed refill leaves its frames to arrive later or be missed). Not the sending
     /// port's errors: drivers count frames they refused there (net_ring),
     /// which pktgen retries and never counts as sent. `None` when the
     /// statistics cannot be read.
     fn drops(&self) -> Option<u64> {
         let port = self.rx.unwrap_or(self.tx);
         let s = port.stats()?;
-        let nombuf = if port.info().bus == "vdev" {
+        let nombuf = if port.info().is_software() {
             s.rx_nombuf
         } else {
             0
