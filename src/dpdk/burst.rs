@@ -73,6 +73,16 @@ impl Burst {
         NonNull::new(p).map(Mbuf::from_raw_owned)
     }
 
+    /// Borrows the mbuf at `i` to read; `None` when out of range or taken.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> Option<&MbufView> {
+        if i >= self.len || self.pkts[i].is_null() {
+            return None;
+        }
+        // SAFETY: as in `get_mut`, the borrow tied to &self.
+        Some(unsafe { &*(&self.pkts[i] as *const *mut ffi::rte_mbuf as *const MbufView) })
+    }
+
     /// Borrows the mbuf at `i`; `None` when out of range or taken.
     #[inline(always)]
     pub fn get_mut(&mut self, i: usize) -> Option<&mut MbufView> {
@@ -103,13 +113,7 @@ impl Burst {
     /// line it leaves the code around it as it was where it is not used.
     #[inline(never)]
     pub fn prefetch(&self, front: usize, len: usize) {
-        for p in &self.pkts[..self.len] {
-            if p.is_null() {
-                continue;
-            }
-            // SAFETY: as in get_mut: p is a non-null mbuf this burst owns,
-            // MbufView has its layout, and the borrow is tied to &self.
-            let v = unsafe { &*(p as *const *mut ffi::rte_mbuf as *const MbufView) };
+        for v in (0..self.len).filter_map(|i| self.get(i)) {
             v.prefetch(front, len);
         }
     }
