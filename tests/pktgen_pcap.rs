@@ -116,6 +116,40 @@ fn inner_pcap_frames_are_valid_and_spread_over_lease_subnets() {
     assert_eq!(subnets.len(), 50, "every lease subnet gets traffic");
 }
 
+/// A replay pcap past pktgen's 65 536 flows: 70 000 flows over 70 000
+/// leases give 70 000 valid frames, each to its own lease subnet.
+#[test]
+fn a_replay_pcap_addresses_more_leases_than_pktgen_sends_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.pcap");
+    let a = args(&[
+        "--write-pcap",
+        path.to_str().unwrap(),
+        "--dst-mac",
+        "02:00:00:00:00:02",
+        "--network",
+        "10.0.0.0/8",
+        "--subnet-len",
+        "28",
+        "--host-ip",
+        "10.255.255.242",
+        "--leases",
+        "70000",
+        "--flows",
+        "70000",
+        "--count",
+        "70000",
+    ]);
+    assert_eq!(pktgen::write_pcap(&a).unwrap(), 70_000);
+    let frames = read_pcap(&std::fs::read(&path).unwrap());
+    assert_eq!(frames.len(), 70_000);
+    let subnets: std::collections::HashSet<u32> = frames
+        .iter()
+        .map(|f| u32::from_be_bytes(check_l2_l4(f).1.destination) >> 4)
+        .collect();
+    assert_eq!(subnets.len(), 70_000, "a lease subnet per frame");
+}
+
 #[test]
 fn vxlan_pcap_frames_come_from_the_derived_vteps() {
     let dir = tempfile::tempdir().unwrap();

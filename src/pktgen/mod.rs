@@ -2090,44 +2090,30 @@ mod tests {
         assert_eq!((a.mbufs(), a.drain_ms()), (16383, 500));
     }
 
-    fn args(v: &[String]) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
-    }
-
-    /// A replay pcap may hold more flows than pktgen sends (up to 2^20: a
-    /// frame to each of a million leases), each to its own lease.
+    /// A replay pcap may hold more flows than pktgen sends: up to 2^20,
+    /// a frame to each of a million leases (`tests/pktgen_pcap.rs` reads
+    /// one back).
     #[test]
-    fn replay_pcaps_may_address_a_million_leases() {
-        let pcap = ["--write-pcap", "x.pcap", "--dst-mac", "02:00:00:00:00:02"];
-        let big = |flows: &str| -> Vec<String> {
-            pcap.iter()
-                .copied()
-                .chain(["--network", "10.0.0.0/8", "--subnet-len", "28"])
-                .chain(["--host-ip", "10.255.255.242", "--flows", flows])
-                .map(String::from)
-                .collect()
+    fn replay_pcaps_may_hold_a_million_flows() {
+        let with = |flows| {
+            [
+                "--write-pcap",
+                "x.pcap",
+                "--dst-mac",
+                "02:00:00:00:00:02",
+                "--network",
+                "10.0.0.0/8",
+                "--subnet-len",
+                "28",
+                "--host-ip",
+                "10.255.255.242",
+                "--flows",
+                flows,
+            ]
         };
-        accepted(&args(&big("1048576")));
-        refused_for(&args(&big("1048577")), "flows", "1048576");
+        accepted(&with("1048576"));
+        refused_for(&with("1048577"), "flows", "1048576");
         refused_for(&["--flows", "65537"], "flows", "16 bits");
-        // 70 000 flows over 70 000 leases: 70 000 frames, 70 000 subnets.
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("big.pcap");
-        let mut v = big("70000");
-        v[1] = file.display().to_string();
-        v.extend(["--leases", "70000", "--count", "70000"].map(String::from));
-        let a = parse(&args(&v)).unwrap();
-        assert_eq!(write_pcap(&a).unwrap(), 70_000);
-        let bytes = std::fs::read(&file).unwrap();
-        let (mut off, mut subnets) = (24, std::collections::HashSet::new());
-        while let Some(rec) = bytes.get(off..off + 16) {
-            let len = u32::from_le_bytes([rec[8], rec[9], rec[10], rec[11]]) as usize;
-            let frame = &bytes[off + 16..off + 16 + len];
-            let dst = u32::from_be_bytes([frame[30], frame[31], frame[32], frame[33]]);
-            subnets.insert(dst >> 4);
-            off += 16 + len;
-        }
-        assert_eq!(subnets.len(), 70_000);
     }
 
     #[test]
