@@ -32,7 +32,7 @@ pub use types::{
     canonical_device_name, format_mac, parse_mac, parse_unicast_mac, CidrError, DeviceRef,
     Ipv4Cidr, MacError, Side, StaticNeighbor,
 };
-pub use validate::port_mtu;
+pub use validate::{access_ip_on_an_edge, port_mtu};
 
 /// The default etcd endpoint: etcd's client port (flanneld's default also
 /// lists the legacy 4001, which etcd 3 no longer listens on).

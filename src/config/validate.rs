@@ -396,18 +396,7 @@ fn access_ip(
                 sub.prefix_len()
             ),
         )),
-        // The access link is the whole subnet, whatever access-ip's own
-        // prefix: its edges are no host's address there.
-        Some(sub) if sub.is_edge(c.addr()) => Err(ConfigError::invalid(
-            KEY,
-            s,
-            format!("{} is the network or broadcast address of subnet {sub}", c.addr()),
-            format!(
-                "give a host address of {sub}, or leave access-ip out to use {}/{}",
-                sub.first_host(),
-                sub.prefix_len()
-            ),
-        )),
+        Some(sub) if sub.is_edge(c.addr()) => Err(access_ip_on_an_edge(c, sub)),
         _ if c.overlaps(&underlay_net) => Err(ConfigError::invalid(
             KEY,
             s,
@@ -416,6 +405,27 @@ fn access_ip(
         )),
         _ => Ok(c),
     }
+}
+
+/// access-ip `a` is `sub`'s network or broadcast address: the access
+/// link is the whole subnet, whatever access-ip's own prefix, and its
+/// edges are no host's address there. (Checked with `--subnet` here, and
+/// against the subnet claimed around access-ip once flannel's SubnetLen is
+/// known: `gateway::requested`.)
+pub fn access_ip_on_an_edge(a: Ipv4Cidr, sub: Ipv4Cidr) -> ConfigError {
+    ConfigError::invalid(
+        "access-ip",
+        a,
+        format!(
+            "{} is the network or broadcast address of subnet {sub}",
+            a.addr()
+        ),
+        format!(
+            "give a host address of {sub}, or leave access-ip out to use {}/{}",
+            sub.first_host(),
+            sub.prefix_len()
+        ),
+    )
 }
 
 fn mac(key: &'static str, s: &str) -> Result<[u8; 6], ConfigError> {

@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::config::{ConfigError, Ipv4Cidr};
+use crate::config::{access_ip_on_an_edge, ConfigError, Ipv4Cidr};
 use crate::control::{check_requested, NetworkConfig, Subnet};
 
 /// `--subnet` when given; else, with `--access-ip`, the subnet of
@@ -55,26 +55,10 @@ pub fn requested_subnet(
             "give an address inside flannel's Network (etcd config), or leave access-ip out",
         )
     })?;
-    // The access link is that whole subnet: its edges are no host's.
-    if let Ok(c) = Ipv4Cidr::new(s.addr, s.len) {
-        if c.is_edge(a.addr()) {
-            return Err(ConfigError::invalid(
-                "access-ip",
-                a,
-                format!(
-                    "{} is the network or broadcast address of its subnet {s} (SubnetLen /{})",
-                    a.addr(),
-                    net.subnet_len
-                ),
-                format!(
-                    "give a host address of {s}, e.g. {}/{}",
-                    c.first_host(),
-                    s.len
-                ),
-            ));
-        }
+    match Ipv4Cidr::new(s.addr, s.len) {
+        Ok(c) if c.is_edge(a.addr()) => Err(access_ip_on_an_edge(a, c)),
+        _ => Ok(Some(s)),
     }
-    Ok(Some(s))
 }
 
 /// The subnet of `SubnetLen` around `ip`, which vxgate claims for the
@@ -220,7 +204,7 @@ mod tests {
             let e = err(requested_subnet_t(None, cidr(a), &n));
             assert!(
                 e.contains("invalid access-ip")
-                    && e.contains("network or broadcast address of its subnet 10.244.7.0/24"),
+                    && e.contains("network or broadcast address of subnet 10.244.7.0/24"),
                 "{a}: {e}"
             );
         }
