@@ -565,8 +565,8 @@ fn usage_errors_and_help_exit_codes() {
         "--mbufs <N>",
         "--config <FILE>",
         "--log-level <LEVEL>",
-        "Default: 65535",
-        "Default: http://127.0.0.1:2379",
+        "(default 65535)",
+        "(default http://127.0.0.1:2379)",
         "Exit codes",
     ] {
         assert!(text.contains(flag), "--help lacks `{flag}`:\n{text}");

@@ -54,8 +54,7 @@ pub struct RunArgs {
 
     /// MTU to set on the underlay port (default: the port's own).
     ///
-    /// Default: the port's own (DPDK's default is 1500). From 576 to 9600;
-    /// packet buffers grow to hold a whole frame. flannel's nodes use their
+    /// DPDK's default is 1500. From 576 to 9600; packet buffers grow to hold a whole frame. flannel's nodes use their
     /// interface's MTU (or Backend.MTU) less 50 for flannel.1: give the
     /// same underlay MTU here. Example: --underlay-mtu 9000
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
@@ -71,8 +70,7 @@ pub struct RunArgs {
     /// Gateway address on the access port, with prefix length (default:
     /// the subnet's first host).
     ///
-    /// Default: the first host of the subnet (.1, like flannel's cni0).
-    /// With --subnet it must lie inside it; without, vxgate claims the
+    /// The first host is .1, like flannel's cni0. With --subnet it must lie inside it; without, vxgate claims the
     /// subnet of flannel's SubnetLen around it. The prefix length is at
     /// least the subnet's; the access link is the whole subnet either way.
     /// Example: --access-ip 10.244.255.1/24
@@ -82,7 +80,7 @@ pub struct RunArgs {
     /// MTU to set on the access port, the hosts' link MTU (default: the
     /// port's own).
     ///
-    /// Default: the port's own (DPDK's default is 1500). From 576 to 9600.
+    /// DPDK's default is 1500. From 576 to 9600.
     /// Example: --access-mtu 9000
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub access_mtu: Option<u32>,
@@ -90,16 +88,16 @@ pub struct RunArgs {
     /// Subnet to claim in etcd, inside flannel's Network, of its SubnetLen
     /// (default: a free one, as flanneld).
     ///
-    /// Default: acquire a free subnet as flanneld does (reused after a
-    /// restart with the same PublicIP). Example: --subnet 10.244.255.0/24
+    /// The one acquired is reused after a restart with the same PublicIP.
+    /// Example: --subnet 10.244.255.0/24
     #[arg(long, value_name = "CIDR")]
     pub subnet: Option<String>,
 
     /// VtepMAC announced in the lease (default: derived from the underlay
     /// IP and VNI).
     ///
-    /// Default: derived from the underlay IP and the VNI as
-    /// 0e:<VNI low byte>:<IP bytes>, so it is stable across restarts.
+    /// Derived as 0e:<VNI low byte>:<IP bytes>, so it is stable across
+    /// restarts.
     /// Example: --vtep-mac 0e:01:ac:1c:93:28
     #[arg(long, value_name = "MAC")]
     pub vtep_mac: Option<String>,
@@ -116,15 +114,15 @@ pub struct RunArgs {
     ///
     /// http:// or https://, a host (IPv4, [IPv6] or DNS name) and an
     /// optional port; no path, no user:password@ (use --etcd-username and
-    /// --etcd-password). Default: http://127.0.0.1:2379 (etcd's client port;
-    /// flanneld's default also lists the legacy port 4001, unused since etcd 3).
+    /// --etcd-password). The default is etcd's client port; flanneld's also
+    /// lists the legacy port 4001, unused since etcd 3.
     /// Example: --etcd-endpoints https://10.0.0.5:2379,https://10.0.0.6:2379
     #[arg(long, value_name = "URLS")]
     pub etcd_endpoints: Option<String>,
 
     /// etcd key prefix of the flannel network (default /coreos.com/network).
     ///
-    /// Default: /coreos.com/network (reads <prefix>/config and <prefix>/subnets/).
+    /// Reads <prefix>/config and <prefix>/subnets/.
     /// Example: --etcd-prefix /coreos.com/network
     #[arg(long, value_name = "P")]
     pub etcd_prefix: Option<String>,
@@ -171,8 +169,8 @@ pub struct RunArgs {
     /// default 60).
     ///
     /// Renewal comes this margin before expiry whatever its share of the
-    /// TTL, as in flanneld; the margin must be below the TTL. Default: 60,
-    /// as flanneld.
+    /// TTL, as in flanneld (whose default 60 is this one); the margin must be
+    /// below the TTL.
     /// Example: --subnet-lease-renew-margin 60
     #[arg(allow_negative_numbers = true, long, value_name = "MIN")]
     pub subnet_lease_renew_margin: Option<u32>,
@@ -180,8 +178,8 @@ pub struct RunArgs {
     /// TTL of the own lease in seconds, above the renew margin (default
     /// 86400).
     ///
-    /// At most 9000000000 (etcd's limit). Default: 86400 (24 h, as
-    /// flanneld); lower it only for tests.
+    /// At most 9000000000 (etcd's limit). The default is flanneld's 24 h;
+    /// lower it only for tests.
     /// Example: --subnet-lease-ttl 86400
     #[arg(allow_negative_numbers = true, long, value_name = "S")]
     pub subnet_lease_ttl: Option<u64>,
@@ -190,21 +188,21 @@ pub struct RunArgs {
     /// /healthz (liveness) and /readyz (forwarding with a subnet held)
     /// (default: off).
     ///
-    /// Default: off. Example: --metrics-addr 127.0.0.1:9477 ([::1]:9477 for IPv6)
+    /// Example: --metrics-addr 127.0.0.1:9477 ([::1]:9477 for IPv6)
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
 
     /// Number of worker lcores, each owning one RX and one TX queue per
     /// port (default 1).
     ///
-    /// Default: 1. At most the EAL lcore count minus one (the main lcore
+    /// At most the EAL lcore count minus one (the main lcore
     /// runs the control plane). Example: --workers 4 with -- -l 0-4
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub workers: Option<u32>,
 
     /// Mbufs in the packet pool (default 65535).
     ///
-    /// Default: 65535. At least 4096 per worker (2048 per port and worker:
+    /// At least 4096 per worker (2048 per port and worker:
     /// 1024 RX + 1024 TX descriptors), at most 16777216 (2^24); raise it for net_pcap infinite_rx
     /// replays, which keep the whole capture in mbufs. Example: --mbufs 131071
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
@@ -221,7 +219,7 @@ pub struct RunArgs {
     /// RUST_LOG, else info).
     ///
     /// Any other word is refused (tracing would read it as a target name
-    /// and log nothing else). Default: RUST_LOG, else info. SIGHUP re-reads `log-level` from the
+    /// and log nothing else). SIGHUP re-reads `log-level` from the
     /// config file, unless it is given here (the flag outranks the file). Example: --log-level debug, --log-level vxgate::control=debug,info
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
