@@ -226,7 +226,20 @@ pub fn pattern(len: usize) -> Vec<u8> {
 /// A UDP frame from the host to the pod as it arrives on the access port,
 /// with `data_len` bytes of UDP data.
 pub fn host_to_pod(data_len: usize) -> Vec<u8> {
-    let ip = Ip::new(HOST_IP, POD_IP);
+    host_to_pod_with(data_len, false)
+}
+
+/// [`host_to_pod`] with DF set (too big for the tunnel: an ICMP
+/// fragmentation-needed, not fragments).
+pub fn host_to_pod_df(data_len: usize) -> Vec<u8> {
+    host_to_pod_with(data_len, true)
+}
+
+fn host_to_pod_with(data_len: usize, df: bool) -> Vec<u8> {
+    let ip = Ip {
+        df,
+        ..Ip::new(HOST_IP, POD_IP)
+    };
     let l4 = udp_datagram(ip.src, ip.dst, 5000, 80, &pattern(data_len));
     ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &l4)
 }
@@ -372,14 +385,7 @@ pub fn sample_frames() -> Vec<(&'static str, Side, Vec<u8>)> {
         Side::Access,
         ipv4_frame(ACCESS_MAC, HOST_MAC, ttl1, &l4),
     ));
-    let mut big = Ip::new(HOST_IP, POD_IP);
-    big.df = true;
-    let l4 = udp_datagram(big.src, big.dst, 5000, 80, &pattern(1472));
-    v.push((
-        "access_df_too_big",
-        Side::Access,
-        ipv4_frame(ACCESS_MAC, HOST_MAC, big, &l4),
-    ));
+    v.push(("access_df_too_big", Side::Access, host_to_pod_df(1472)));
     v.push(("access_jumbo_9000", Side::Access, host_to_pod(9000 - 28)));
     // ECN: copied into the outer header by encap; decap changes or drops
     // on outer CE and ECT(1) only (RFC 6040).

@@ -307,14 +307,7 @@ fn access_ttl_expired_answers_time_exceeded() {
 #[test]
 fn access_df_too_big_answers_frag_needed_with_tunnel_mtu() {
     let ctx = context();
-    let mut ip = Ip::new(HOST_IP, POD_IP);
-    ip.df = true;
-    let f = ipv4_frame(
-        ACCESS_MAC,
-        HOST_MAC,
-        ip,
-        &udp_datagram(ip.src, ip.dst, 1, 2, &pattern(1472)),
-    );
+    let f = host_to_pod_df(1472);
     let (v, b, st) = run(&ctx, &MapLookup::standard(), Side::Access, &f);
     assert_eq!(v, Verdict::Reply(Side::Access));
     assert_eq!(
@@ -356,14 +349,7 @@ fn frag_needed_errors_have_their_own_larger_bucket() {
         ipv4::protocol::UDP,
         &udp_datagram(HOST_IP, POD_IP, 1, 2, b"x"),
     );
-    let mut ip = Ip::new(HOST_IP, POD_IP);
-    ip.df = true;
-    let big = ipv4_frame(
-        ACCESS_MAC,
-        HOST_MAC,
-        ip,
-        &udp_datagram(ip.src, ip.dst, 1, 2, &pattern(1472)),
-    );
+    let big = host_to_pod_df(1472);
     let count = |st: &mut WorkerState, f: &[u8], n: u32| {
         (0..n)
             .filter(|_| {
