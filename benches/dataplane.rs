@@ -13,7 +13,7 @@
 //! | `VXB_LEASES` | leases in the tables (lease `i` as in docs/pktgen.md) | `10000` |
 //! | `VXB_SECS` | measured seconds (after 1 s of warm-up) | `4` |
 //! | `VXB_CHURN` | lease changes per second during the run | `0` |
-//! | `VXB_TRAFFIC_LEASES` | leases (encap) or VTEPs (decap) the pcap's traffic uses, the first ones: half the churn rewrites theirs (see `churn`) | `VXB_LEASES` |
+//! | `VXB_TRAFFIC_LEASES` | leases (encap) or VTEPs (decap) the pcap's traffic uses, the first ones: half the churn rewrites theirs, of the first 1 000 at most (see `churn`) | `VXB_LEASES` |
 //! | `VXB_HOSTS` | bare-metal hosts (static access neighbours) | `4` |
 //! | `VXB_MBUFS` | mempool size (each pcap port holds its pcap in mbufs) | `4 * frames + 16384` |
 //! | `VXB_DATA_ROOM` | bytes per mbuf, 128 of them headroom (a small room lets a pcap of a million frames fit in hugepages) | DPDK's default, 2176 |
@@ -258,9 +258,10 @@ fn churn(
     let start = Instant::now();
     let (mut done, mut next) = (0u64, 0u32);
     const POOL: u32 = 1000;
-    let span = span.clamp(1, leases);
+    // The first POOL at most: decap's second leases have a subnet each.
+    let span = span.clamp(1, leases.min(POOL));
     // Encap: lease k points at VTEP k + leases; decap: VTEP k has its
-    // second lease (subnet `leases + POOL + k % POOL`).
+    // second lease (subnet `leases + POOL + k`).
     let mut moved = vec![false; span as usize];
     while Instant::now() < until {
         let due = (start.elapsed().as_secs_f64() * f64::from(per_sec)) as u64;
@@ -282,18 +283,11 @@ fn churn(
                 if encap {
                     let v = if *m { k } else { k + leases };
                     tables.upsert_lease(lease_subnet(k), vtep_ip(v), vtep_mac(v));
+                } else if *m {
+                    tables.remove_lease(lease_subnet(leases + POOL + k));
                 } else {
-                    let second = lease_subnet(leases + POOL + k % POOL);
-                    if *m {
-                        tables.remove_lease(second);
-                    } else if tables.lease(second).is_none() {
-                        tables.upsert_lease(second, vtep_ip(k), vtep_mac(k + leases));
-                    } else {
-                        // Taken by another k of the same residue: skip it,
-                        // to the next k of this half.
-                        next = next.wrapping_add(2);
-                        continue;
-                    }
+                    let second = lease_subnet(leases + POOL + k);
+                    tables.upsert_lease(second, vtep_ip(k), vtep_mac(k + leases));
                 }
                 *m = !*m;
             }
