@@ -6,6 +6,7 @@
 //! pointer so a burst's pointer array can be seen as a slice of views.
 use std::ptr::NonNull;
 
+use super::memory::prefetch0;
 use crate::ffi;
 
 #[repr(transparent)]
@@ -269,23 +270,6 @@ fn span(data_off: u16, buf_len: u16, front: usize, len: usize) -> (usize, usize)
 /// The cache line of x86-64 (on a CPU with longer lines some prefetches
 /// only repeat one another).
 const CACHE_LINE: usize = 64;
-
-/// `rte_prefetch0` as the one instruction it is: DPDK defines it inline
-/// in its headers, so through the C shim it would be a call per line.
-#[inline(always)]
-fn prefetch0(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults, whatever the
-    // address; SSE, which it needs, is part of the x86-64 baseline.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    // SAFETY: rte_prefetch0 is a hint that never faults.
-    unsafe {
-        ffi::vxg_prefetch0(p.cast())
-    }
-}
 
 impl Drop for Mbuf {
     fn drop(&mut self) {

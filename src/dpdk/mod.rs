@@ -11,6 +11,7 @@ pub mod eal;
 pub mod error;
 pub mod lcore;
 pub mod mbuf;
+pub mod memory;
 pub mod mempool;
 pub mod port;
 

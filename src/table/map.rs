@@ -66,7 +66,9 @@ struct Inner {
 
 impl Inner {
     fn new(slots: usize) -> Self {
-        Inner::of((0..slots).map(|_| Slot::new()).collect())
+        let mut v = slot_vec(slots);
+        v.extend((0..slots).map(|_| Slot::new()));
+        Inner::of(v.into_boxed_slice())
     }
 
     /// A table over these (empty) slots, with new multipliers.
@@ -178,7 +180,7 @@ struct Stage {
 impl Stage {
     fn new(target: usize, draws: usize) -> Stage {
         Stage {
-            making: Vec::with_capacity(target),
+            making: slot_vec(target),
             target,
             next: None,
             cursor: 0,
@@ -628,6 +630,15 @@ impl<V: Packed> Writer<V> {
     }
 }
 
+/// Room for `n` slots, not yet written: a large table asks for 2 MB pages
+/// before its first write faults them in (at a million entries every
+/// lookup would otherwise miss the TLB as well as the cache).
+fn slot_vec(n: usize) -> Vec<Slot> {
+    let mut v = Vec::with_capacity(n);
+    crate::dpdk::memory::advise_huge_pages(&mut v);
+    v
+}
+
 /// Frees a rebuild in steps that was given up, as `free_aside` does.
 fn discard(stage: Option<Stage>) {
     if let Some(stage) = stage {
@@ -717,17 +728,15 @@ impl<V: Packed> Reader<V> {
     ) {
         let t = &*self.table;
         let mut home = [0usize; BULK];
-        let mut touched = 0u32;
         let mut w = want;
         while w != 0 {
             let i = w.trailing_zeros() as usize;
             w &= w - 1;
             home[i] = t.home(keys[i]);
             if let Some(slot) = t.slots.get(home[i]) {
-                touched ^= slot.touch();
+                crate::dpdk::memory::prefetch(slot);
             }
         }
-        std::hint::black_box(touched);
         let mut w = want;
         while w != 0 {
             let i = w.trailing_zeros() as usize;
@@ -1242,5 +1251,30 @@ mod tests {
         }
         assert_eq!(r.get(key(N)), None);
         assert_eq!(w.iter().count(), N as usize);
+    }
+
+    /// A large table, made at once or in steps, asks for 2 MB pages before
+    /// its slots are written, and the kernel gives them.
+    #[test]
+    fn large_tables_are_on_huge_pages() {
+        use crate::dpdk::memory::thp;
+        let middle = |t: &Inner| t.slots.as_ptr() as usize + t.slots.len() * 16;
+        let (mut w, _r) = map::<Val>(1_000_000);
+        w.insert(1, val(1, 1));
+        let at_once = thp::anon_huge_kib(middle(&w.table));
+        w.stage = Some(Stage::new(1 << 18, 1));
+        w.finish_stage_now();
+        assert_eq!(w.capacity(), 1 << 18, "the staged table is published");
+        assert_eq!(w.get(1), Some(val(1, 1)));
+        let in_steps = thp::anon_huge_kib(middle(&w.table));
+        if thp::honoured() {
+            assert!(at_once >= 2048, "made at once: AnonHugePages {at_once} kB");
+            assert!(
+                in_steps >= 2048,
+                "made in steps: AnonHugePages {in_steps} kB"
+            );
+        } else {
+            eprintln!("THP {:?}: {at_once} / {in_steps} kB", thp::thp_mode());
+        }
     }
 }

@@ -118,13 +118,6 @@ impl Slot {
         (s1 == s2 && s1 & (WRITING | LIVE) == LIVE && k == key).then_some(w)
     }
 
-    /// A plain load of the sequence word, used to pull the slot's cache
-    /// line in early for a bulk lookup.
-    #[inline]
-    pub fn touch(&self) -> u32 {
-        self.seq.load(Ordering::Relaxed)
-    }
-
     // ---- writer side: only the single writer calls these ----
 
     /// The slot's current state as the writer left it.
