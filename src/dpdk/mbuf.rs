@@ -6,7 +6,7 @@
 //! pointer so a burst's pointer array can be seen as a slice of views.
 use std::ptr::NonNull;
 
-use super::memory::prefetch0;
+use super::cache::prefetch0;
 use crate::ffi;
 
 #[repr(transparent)]

@@ -7,11 +7,11 @@
 //! any exists); ports and queues hold their pool; the last of a port and
 //! its queues stops and closes it; `stop` is refused while a queue exists.
 pub mod burst;
+pub mod cache;
 pub mod eal;
 pub mod error;
 pub mod lcore;
 pub mod mbuf;
-pub mod memory;
 pub mod mempool;
 pub mod port;
 

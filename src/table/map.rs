@@ -66,9 +66,7 @@ struct Inner {
 
 impl Inner {
     fn new(slots: usize) -> Self {
-        let mut v = slot_vec(slots);
-        v.extend((0..slots).map(|_| Slot::new()));
-        Inner::of(v.into_boxed_slice())
+        Inner::of((0..slots).map(|_| Slot::new()).collect())
     }
 
     /// A table over these (empty) slots, with new multipliers.
@@ -180,7 +178,7 @@ struct Stage {
 impl Stage {
     fn new(target: usize, draws: usize) -> Stage {
         Stage {
-            making: slot_vec(target),
+            making: Vec::with_capacity(target),
             target,
             next: None,
             cursor: 0,
@@ -630,15 +628,6 @@ impl<V: Packed> Writer<V> {
     }
 }
 
-/// Room for `n` slots, not yet written: a large table asks for 2 MB pages
-/// before its first write faults them in (at a million entries every
-/// lookup would otherwise miss the TLB as well as the cache).
-fn slot_vec(n: usize) -> Vec<Slot> {
-    let mut v = Vec::with_capacity(n);
-    crate::dpdk::memory::advise_huge_pages(&mut v);
-    v
-}
-
 /// Frees a rebuild in steps that was given up, as `free_aside` does.
 fn discard(stage: Option<Stage>) {
     if let Some(stage) = stage {
@@ -709,9 +698,9 @@ impl<V: Packed> Reader<V> {
 
 impl<V: Packed> Reader<V> {
     /// Looks up `keys[i]` for every bit `i` set in `want` and calls
-    /// `found(i, value)` for each key present. All home slots are touched
-    /// before any is probed, so the cache misses of a burst overlap instead
-    /// of queueing (the burst fast paths' lookup).
+    /// `found(i, value)` for each key present. All home slots are
+    /// prefetched before any is probed, so the cache misses of a burst
+    /// overlap instead of queueing (the burst fast paths' lookup).
     #[inline]
     pub fn get_masked<F: FnMut(usize, V)>(&self, keys: &[u32; BULK], want: u32, mut found: F) {
         self.get_masked_words(keys, want, |i, w| found(i, V::unpack(*w)));
@@ -734,7 +723,7 @@ impl<V: Packed> Reader<V> {
             w &= w - 1;
             home[i] = t.home(keys[i]);
             if let Some(slot) = t.slots.get(home[i]) {
-                crate::dpdk::memory::prefetch(slot);
+                crate::dpdk::cache::prefetch(slot);
             }
         }
         let mut w = want;
@@ -1251,30 +1240,5 @@ mod tests {
         }
         assert_eq!(r.get(key(N)), None);
         assert_eq!(w.iter().count(), N as usize);
-    }
-
-    /// A large table, made at once or in steps, asks for 2 MB pages before
-    /// its slots are written, and the kernel gives them.
-    #[test]
-    fn large_tables_are_on_huge_pages() {
-        use crate::dpdk::memory::thp;
-        let middle = |t: &Inner| t.slots.as_ptr() as usize + t.slots.len() * 16;
-        let (mut w, _r) = map::<Val>(1_000_000);
-        w.insert(1, val(1, 1));
-        let at_once = thp::anon_huge_kib(middle(&w.table));
-        w.stage = Some(Stage::new(1 << 18, 1));
-        w.finish_stage_now();
-        assert_eq!(w.capacity(), 1 << 18, "the staged table is published");
-        assert_eq!(w.get(1), Some(val(1, 1)));
-        let in_steps = thp::anon_huge_kib(middle(&w.table));
-        if thp::honoured() {
-            assert!(at_once >= 2048, "made at once: AnonHugePages {at_once} kB");
-            assert!(
-                in_steps >= 2048,
-                "made in steps: AnonHugePages {in_steps} kB"
-            );
-        } else {
-            eprintln!("THP {:?}: {at_once} / {in_steps} kB", thp::thp_mode());
-        }
     }
 }
