@@ -134,6 +134,10 @@ impl Skip {
             }
             Skip::OtherBackend(backend_type) => {
                 tracing::info!(key, backend_type, "ignoring a lease of a non-vxlan backend");
+                // SPEC: "ignored and counted". Counted among the skipped
+                // entries, its one etcd counter, and apart, so an operator
+                // can tell a node of another backend from a broken value.
+                st.add_invalid();
                 st.add_ignored();
             }
             Skip::Duplicate(other) => {
@@ -972,10 +976,11 @@ mod tests {
         m.put("10.1.8.0-23", &val(2, 2), &mut r, &st, t);
         m.put("10.1.9.0-25&fc00::-64", &val(3, 3), &mut r, &st, t);
         assert_eq!(st.invalid_entries_total(), 2);
-        // Another backend's lease of another length is ignored as such.
+        // Another backend's lease of another length is ignored as such
+        // (one skipped entry, counted once, as another backend's).
         let host_gw = br#"{"PublicIP":"192.0.2.9","BackendType":"host-gw"}"#;
         m.put("10.1.10.0-23", host_gw, &mut r, &st, t);
-        assert_eq!(st.invalid_entries_total(), 2);
+        assert_eq!(st.invalid_entries_total(), 3);
         assert_eq!(st.ignored_non_vxlan_total(), 1);
         assert_eq!((r.0.len(), r.1, m.len()), (1, 1, 1));
         assert_eq!(m.delete("10.1.8.0-23", &mut r, &st, t), None);
@@ -986,7 +991,7 @@ mod tests {
         ];
         m.resync(&listing, &mut r, &st);
         m.resync(&listing, &mut r, &st);
-        assert_eq!(st.invalid_entries_total(), 3);
+        assert_eq!(st.invalid_entries_total(), 4);
         assert_eq!((r.0.len(), r.1, m.len()), (1, 1, 1));
         // Without a known SubnetLen (0), every length is taken.
         let mut any = Mirror::default();
@@ -1007,33 +1012,34 @@ mod tests {
         m.resync(&listing, &mut r, &st);
         let counts =
             |st: &ControlStatus| (st.invalid_entries_total(), st.ignored_non_vxlan_total());
-        assert_eq!(counts(&st), (2, 1));
+        assert_eq!(counts(&st), (3, 1));
         // A re-list after a reconnect, and the same values put again.
         m.resync(&listing, &mut r, &st);
         m.put("10.1.3.0-24", b"x", &mut r, &st, t);
         m.put("10.1.4.0-24", &host_gw, &mut r, &st, t);
-        assert_eq!(counts(&st), (2, 1));
+        assert_eq!(counts(&st), (3, 1));
         // Another bad value is another entry.
         m.put("10.1.3.0-24", b"y", &mut r, &st, t);
-        assert_eq!(counts(&st), (3, 1));
+        assert_eq!(counts(&st), (4, 1));
         // Fixed, then broken again with an old value: counted again.
         m.put("10.1.3.0-24", &val(3, 3), &mut r, &st, t);
         m.put("10.1.3.0-24", b"y", &mut r, &st, t);
-        assert_eq!(counts(&st), (4, 1));
+        assert_eq!(counts(&st), (5, 1));
         // Deleted while we were away, then back: counted again.
         m.resync(&listing[..1], &mut r, &st);
         m.resync(&listing, &mut r, &st);
-        assert_eq!(counts(&st), (6, 2));
+        // (The host-gw lease counts among the skipped entries too.)
+        assert_eq!(counts(&st), (8, 2));
         // A good key that goes bad, good again with its old value (nothing
         // to install), then bad again with the same value: counted twice.
         m.put("10.1.1.0-24", b"z", &mut r, &st, t);
         m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t);
         m.put("10.1.1.0-24", b"z", &mut r, &st, t);
-        assert_eq!(counts(&st), (8, 2));
+        assert_eq!(counts(&st), (10, 2));
         // A second key for a held subnet is skipped, once.
         m.put("10.1.1.0-24&fc00::-64", &val(5, 5), &mut r, &st, t);
         m.put("10.1.1.0-24&fc00::-64", &val(5, 5), &mut r, &st, t);
-        assert_eq!(counts(&st), (9, 2));
+        assert_eq!(counts(&st), (11, 2));
         assert_eq!(st.leases(), 1);
     }
 

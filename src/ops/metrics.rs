@@ -467,7 +467,7 @@ fn encode_control_plane(
     counter(
         &mut enc.encode_descriptor(
             "vxgate_etcd_invalid_entries",
-            "Malformed or unsupported etcd keys and values skipped.",
+            "Etcd keys and values skipped: malformed, of another length, a duplicate subnet, or of another backend (those also in vxgate_etcd_ignored_leases_total).",
             None,
             MetricType::Counter,
         )?,
