@@ -447,12 +447,23 @@ fn lease_timing_errors() {
         "subnet-lease-renew-margin",
         &["out of range"],
     );
+    // A margin given and not below the TTL is refused ...
     expect_err(
-        &[("--subnet-lease-ttl", "3600")],
+        &[
+            ("--subnet-lease-ttl", "3600"),
+            ("--subnet-lease-renew-margin", "60"),
+        ],
         &[],
         "subnet-lease-ttl",
-        &["renew margin"],
+        &["renew margin", "leave the margin out"],
     );
+    // ... the default margin with a short test TTL is not: the control
+    // plane renews at half the TTL.
+    for ttl in ["3600", "10"] {
+        let cfg = parse(&[("--subnet-lease-ttl", ttl)], &[]).expect("a short TTL alone is taken");
+        assert_eq!(cfg.subnet_lease_ttl.as_secs().to_string(), ttl);
+        assert_eq!(cfg.subnet_lease_renew_margin.as_secs(), 3600);
+    }
     expect_err(
         &[("--subnet-lease-ttl", "9000000001")],
         &[],

@@ -169,17 +169,18 @@ pub struct RunArgs {
     /// default 60).
     ///
     /// Renewal comes this margin before expiry whatever its share of the
-    /// TTL, as in flanneld (whose default 60 is this one); the margin must be
-    /// below the TTL.
+    /// TTL, as in flanneld (whose default 60 is this one); a margin given
+    /// must be below the TTL (left at its default, a shorter TTL is renewed
+    /// at half the TTL).
     /// Example: --subnet-lease-renew-margin 60
     #[arg(allow_negative_numbers = true, long, value_name = "MIN")]
     pub subnet_lease_renew_margin: Option<u32>,
 
-    /// TTL of the own lease in seconds, above the renew margin (default
-    /// 86400).
+    /// TTL of the own lease in seconds (default 86400).
     ///
     /// At most 9000000000 (etcd's limit). The default is flanneld's 24 h;
-    /// lower it only for tests.
+    /// lower it only for tests: a TTL not above the renew margin is renewed
+    /// at half the TTL, unless the margin was given (then it is refused).
     /// Example: --subnet-lease-ttl 86400
     #[arg(allow_negative_numbers = true, long, value_name = "S")]
     pub subnet_lease_ttl: Option<u64>,
