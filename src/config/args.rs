@@ -54,9 +54,10 @@ pub struct RunArgs {
 
     /// MTU to set on the underlay port (default: the port's own).
     ///
-    /// DPDK's default is 1500. From 576 to 9600; packet buffers grow to hold a whole frame. flannel's nodes use their
-    /// interface's MTU (or Backend.MTU) less 50 for flannel.1: give the
-    /// same underlay MTU here. Example: --underlay-mtu 9000
+    /// DPDK's default is 1500. From 576 to 9600; packet buffers grow to
+    /// hold a whole frame. flannel's nodes use their interface's MTU (or
+    /// Backend.MTU) less 50 for flannel.1: give the same underlay MTU
+    /// here. Example: --underlay-mtu 9000
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub underlay_mtu: Option<u32>,
 
@@ -70,8 +71,9 @@ pub struct RunArgs {
     /// Gateway address on the access port, with prefix length (default:
     /// the subnet's first host).
     ///
-    /// The first host is .1, like flannel's cni0. With --subnet it must lie inside it; without, vxgate claims the
-    /// subnet of flannel's SubnetLen around it. The prefix length is at
+    /// The first host is .1, like flannel's cni0. With --subnet it must
+    /// lie inside it; without, vxgate claims the subnet of flannel's
+    /// SubnetLen around it. The prefix length is at
     /// least the subnet's; the access link is the whole subnet either way.
     /// Example: --access-ip 10.244.255.1/24
     #[arg(long, value_name = "IP/LEN")]
@@ -196,8 +198,8 @@ pub struct RunArgs {
     /// Number of worker lcores, each owning one RX and one TX queue per
     /// port (default 1).
     ///
-    /// At most the EAL lcore count minus one (the main lcore
-    /// runs the control plane). Example: --workers 4 with -- -l 0-4
+    /// At most the EAL lcore count minus one (the main lcore runs the
+    /// control plane). Example: --workers 4 with -- -l 0-4
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     pub workers: Option<u32>,
 

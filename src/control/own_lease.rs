@@ -113,8 +113,9 @@ pub(crate) fn own_key_state(value: &[u8], lease: i64, own_ip: Ipv4Addr) -> OwnKe
 
 /// `ttl - margin`, as flanneld renews (`time.Until(Expiration) -
 /// renewMargin`, whatever the margin's share of the TTL). A margin that
-/// is not below the TTL (the configuration refuses it; only library
-/// callers with short test TTLs give one) renews at half the TTL.
+/// is not below the TTL (a short test TTL under the default margin; the
+/// configuration refuses it only when the margin was given) renews at
+/// half the TTL.
 pub(crate) fn renew_after(ttl_s: i64, margin_min: u64) -> Duration {
     let ttl = ttl_s.max(1) as u64;
     let margin = margin_min.saturating_mul(60);
@@ -575,7 +576,7 @@ pub(crate) async fn keep_renewed(
             margin_min = margin,
             ttl_s = granted,
             renew_after = ?renew_after(granted, margin),
-            "--subnet-lease-renew-margin is not below the lease TTL; renewing at half the TTL instead"
+            "the renew margin (--subnet-lease-renew-margin, default 60 min) is not below the lease TTL; renewing at half the TTL instead"
         );
     } else if renew_after(granted, margin) < Duration::from_secs(60) {
         // As flanneld would, but worth a word: each renewal is a Grant and

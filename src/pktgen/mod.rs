@@ -1352,8 +1352,8 @@ impl OwnPorts<'_> {
     /// Frames the receiving port dropped so far: missed ones (its ring
     /// was full: the RX lcore did not keep up), and on software devices the
     /// no-buffer ones, one per frame there (`PortInfo::is_software`; a
-    /// NIC's failed refill leaves its frames to arrive later or be missed). Not the sending
-    /// port's errors: drivers count frames they refused there (net_ring),
+    /// NIC's failed refill leaves its frames to arrive later or be
+    /// missed). Not the sending port's errors: drivers count frames they refused there (net_ring),
     /// which pktgen retries and never counts as sent. `None` when the
     /// statistics cannot be read.
     fn drops(&self) -> Option<u64> {

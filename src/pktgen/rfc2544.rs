@@ -36,7 +36,8 @@ pub enum Verdict {
     GeneratorShort,
     /// Lost more than the tolerance, but not once the frames pktgen's own
     /// ports dropped are counted as arrived (its RX port's missed and
-    /// no-buffer counts: a receiver that could not keep up): not a DUT failure, and the offered rate is not verified.
+    /// no-buffer counts: a receiver that could not keep up): not a DUT
+    /// failure, and the offered rate is not verified.
     GeneratorDropped,
     /// Cut short by SIGINT/SIGTERM: proves nothing.
     Interrupted,
