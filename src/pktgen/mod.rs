@@ -477,20 +477,19 @@ impl PktgenArgs {
                 format!("give --size from {min} to {MAX_SIZE}"),
             ));
         }
-        let max_flows = if self.write_pcap.is_some() {
-            MAX_PCAP_FLOWS
+        let (max_flows, why) = if self.write_pcap.is_some() {
+            (
+                MAX_PCAP_FLOWS,
+                "a replay pcap holds at most a frame per lease of a million",
+            )
         } else {
-            MAX_FLOWS
+            (MAX_FLOWS, "flow indices travel in 16 bits")
         };
         if self.flows == 0 || self.flows > max_flows {
             return Err(ConfigError::invalid(
                 "flows",
                 self.flows,
-                if self.write_pcap.is_some() {
-                    "a replay pcap holds at most a frame per lease of a million"
-                } else {
-                    "flow indices travel in 16 bits"
-                },
+                why,
                 format!("give --flows from 1 to {max_flows}"),
             ));
         }
