@@ -28,15 +28,11 @@ struct Running {
 /// The whole topology with `nodes` nodes (one pod each), vxgate started on
 /// `kind` devices, and every node programmed with every lease (vxgate's too).
 fn start(kind: Dpdk, net: Net, nodes: u32) -> Running {
-    start_with(kind, net, nodes, 1)
+    start_args(kind, net, nodes, 1, "")
 }
 
-fn start_with(kind: Dpdk, net: Net, nodes: u32, workers: u32) -> Running {
-    start_args(kind, net, nodes, workers, "")
-}
-
-/// `start_with`, with `extra` flags for `vxgate run` (each followed by a
-/// space).
+/// `start` with `workers` workers and `extra` flags for `vxgate run`
+/// (each followed by a space).
 fn start_args(kind: Dpdk, net: Net, nodes: u32, workers: u32, extra: &str) -> Running {
     let mut topo = Topology::new(net.clone());
     let gw = topo.add_gateway(host_ip(&net), access_ip(&net), net.subnet_len);
@@ -334,14 +330,9 @@ fn node_joining_later_is_reachable_and_deleted_lease_stops_traffic() {
 #[test]
 fn a_short_lease_ttl_alone_is_renewed_at_half_the_ttl() {
     const TTL_S: u64 = 4;
-    let r = start_args(
-        Dpdk::Tap,
-        Net::default(),
-        1,
-        1,
-        &format!("--subnet-lease-ttl {TTL_S} "),
-    );
     let net = Net::default();
+    let extra = format!("--subnet-lease-ttl {TTL_S} ");
+    let r = start_args(Dpdk::Tap, net.clone(), 1, 1, &extra);
     let own_key = format!(
         "{}/subnets/{}-{}",
         net.prefix,
@@ -824,7 +815,7 @@ fn sigterm_under_traffic_exits_cleanly_without_leaks() {
 /// arrives intact.
 #[test]
 fn two_workers_share_the_flows() {
-    let mut r = start_with(Dpdk::Tap, Net::default(), 2, 2);
+    let mut r = start_args(Dpdk::Tap, Net::default(), 2, 2, "");
     let bm = r.gw.bm_ns.clone();
     for n in 0..2 {
         let pod = r.topo.nodes[n].pods[0].1;
