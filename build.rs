@@ -47,7 +47,7 @@ fn main() {
         .header("src/ffi/shim.h")
         .clang_args(&clang_args)
         .allowlist_function("vxg_.*")
-        .allowlist_function("rte_eal_(init|cleanup|remote_launch|wait_lcore|mp_wait_lcore|process_type|has_hugepages|get_configuration)")
+        .allowlist_function("rte_eal_(init|cleanup|remote_launch|wait_lcore|mp_wait_lcore|process_type|has_hugepages|get_configuration|get_runtime_dir)")
         .allowlist_function("rte_lcore_(count|is_enabled|to_socket_id|index)")
         .allowlist_function("rte_get_(main_lcore|next_lcore|tsc_hz)")
         .allowlist_function("rte_socket_id")

@@ -41,10 +41,10 @@ enum Cmd {
 #[derive(clap::Args)]
 struct FwdArgs {
     /// First port: DPDK device name (net_tap0, 0000:3b:00.0) or port id.
-    #[arg(long, value_name = "DEV")]
+    #[arg(long, value_name = "DEV", value_parser = vxgate::config::device_name_arg)]
     port_a: String,
     /// Second port: DPDK device name or port id.
-    #[arg(long, value_name = "DEV")]
+    #[arg(long, value_name = "DEV", value_parser = vxgate::config::device_name_arg)]
     port_b: String,
     /// Packet buffers in the pool (both ports' RX rings draw from it),
     /// 4096 (what one worker's two ports need, as `vxgate run`) to 16777216.
@@ -78,7 +78,10 @@ fn main() -> ExitCode {
                 ExitCode::from(u8::try_from(ce.exit_code()).unwrap_or(2))
             }
             None => {
-                vxgate::ops::print_err(&format!("vxgate: error: {e:#}"));
+                vxgate::ops::print_err(&format!(
+                    "vxgate: error: {}",
+                    vxgate::ops::output::error_text(&e)
+                ));
                 ExitCode::from(1)
             }
         },
@@ -118,9 +121,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
-fn fwd(mut a: FwdArgs) -> anyhow::Result<()> {
-    a.port_a = vxgate::config::canonical_device_name(a.port_a.trim());
-    a.port_b = vxgate::config::canonical_device_name(a.port_b.trim());
+fn fwd(a: FwdArgs) -> anyhow::Result<()> {
     if a.port_a == a.port_b {
         // A flag error: exit 2, before EAL starts.
         return Err(vxgate::config::ConfigError::Invalid {

@@ -268,6 +268,29 @@ fn same_port_twice_is_refused_before_eal() {
     assert_clean_failure(&o, "same device as --port-a");
 }
 
+/// An empty (or blank) port name is a flag error: exit 2, EAL not started
+/// (it would print its own lines first).
+#[test]
+fn empty_port_names_are_refused_before_eal() {
+    for args in [
+        vec!["fwd", "--port-a", "", "--port-b", "net_null1"],
+        vec!["fwd", "--port-a", "net_null0", "--port-b", "  "],
+        vec!["pktgen", "--tx-port", ""],
+        vec!["pktgen", "--tx-port", "net_ring0", "--rx-port", " "],
+    ] {
+        let mut all = args.clone();
+        all.extend(["--", "--no-pci", "--in-memory"]);
+        let o = vxgate(&all);
+        assert_eq!(o.code, Some(2), "{args:?}: {}", o.stderr);
+        assert_clean_failure(&o, "the device name is empty");
+        assert!(
+            !o.stderr.contains("EAL:"),
+            "{args:?}: EAL started:\n{}",
+            o.stderr
+        );
+    }
+}
+
 #[test]
 fn fwd_runs_for_a_set_duration_and_prints_counters() {
     let p = prefix("dur");

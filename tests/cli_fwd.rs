@@ -1,6 +1,7 @@
 //! `vxgate fwd`, the bench's I/O floor, run as the bench runs it: a pcap
 //! replayed from memory (`net_pcap`, `infinite_rx`) to `net_null` for a
-//! second. It forwards, and once its ports closed no mbuf is in use.
+//! second. It forwards, and once its ports closed no mbuf is in use; on
+//! hugepages, a clean stop leaves none of EAL's files behind.
 mod common;
 
 use common::runtime_dir::RuntimeDir;
@@ -77,4 +78,73 @@ fn fwd_replays_a_pcap_into_null_and_reports_no_leak() {
         out.contains("mbufs in use once the ports closed 0 (leaked 0)"),
         "mbufs left in use:\n{out}"
     );
+}
+
+/// Page files named `<prefix>map_<n>` in any hugetlbfs mount.
+fn page_files(prefix: &str) -> Vec<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("read /proc/mounts");
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"hugetlbfs")).then(|| f[1].to_owned())
+        })
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.filter_map(Result::ok))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(prefix))
+                .and_then(|n| n.strip_prefix("map_"))
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Removes a prefix's page files when dropped (also when the test fails).
+struct PageFiles<'a>(&'a str);
+
+impl Drop for PageFiles<'_> {
+    fn drop(&mut self) {
+        for f in page_files(self.0) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// On hugepages (no `--in-memory`), a clean stop removes what EAL keeps
+/// for secondary processes: the page files of the pages it still held and
+/// its runtime directory.
+#[test]
+fn a_clean_stop_leaves_no_page_file_and_no_runtime_dir() {
+    let runtime = RuntimeDir(format!("vxt-fwdclean-{}", std::process::id()));
+    let _pages = PageFiles(&runtime.0);
+    let prefix = format!("--file-prefix={}", runtime.0);
+    let (code, out, err) = vxgate(&[
+        "fwd",
+        "--port-a",
+        "net_null0",
+        "--port-b",
+        "net_null1",
+        "--duration",
+        "0.5",
+        "--mbufs",
+        "4096",
+        "--",
+        "-l",
+        "0-1",
+        "--no-pci",
+        &prefix,
+        "--vdev",
+        "net_null0",
+        "--vdev",
+        "net_null1",
+        "--log-level=lib.eal:warning",
+    ]);
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("leaked 0)"), "{out}");
+    let dir = format!("/var/run/dpdk/{}", runtime.0);
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+    assert_eq!(page_files(&runtime.0), Vec::<std::path::PathBuf>::new());
 }

@@ -464,6 +464,17 @@ fn lease_timing_errors() {
         assert_eq!(cfg.subnet_lease_ttl.as_secs().to_string(), ttl);
         assert_eq!(cfg.subnet_lease_renew_margin.as_secs(), 3600);
     }
+    // Below what etcd grants and a renewal at half the TTL can keep.
+    for ttl in ["0", "1", "3"] {
+        expect_err(
+            &[("--subnet-lease-ttl", ttl)],
+            &[],
+            "subnet-lease-ttl",
+            &["etcd grants at least 2 s", "give 4 to 9000000000 seconds"],
+        );
+    }
+    let cfg = parse(&[("--subnet-lease-ttl", "4")], &[]).expect("the shortest TTL taken");
+    assert_eq!(cfg.subnet_lease_ttl.as_secs(), 4);
     expect_err(
         &[("--subnet-lease-ttl", "9000000001")],
         &[],

@@ -229,3 +229,36 @@ fn config_file_must_be_a_small_regular_file() {
     std::os::unix::fs::symlink(&big, &link).unwrap();
     Config::from_args(["--config", link.to_str().unwrap()]).unwrap();
 }
+
+/// TLS paths in the file are relative to the file's directory (vxgate
+/// under systemd starts in `/`); absolute ones and flags stay as given.
+#[test]
+fn relative_tls_paths_in_the_file_are_taken_from_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        r#"
+underlay = "net_tap0"
+underlay-ip = "172.28.147.40/28"
+access = "net_tap1"
+etcd-endpoints = ["https://10.0.0.5:2379"]
+etcd-cafile = "tls/ca.pem"
+etcd-certfile = "/etc/vxgate/tls/client.pem"
+etcd-keyfile = "tls/client-key.pem"
+eal = ["--no-pci"]
+"#,
+    );
+    let p = path.to_str().unwrap();
+    let cfg = Config::from_args(["--config", p]).unwrap();
+    let tls = cfg.etcd.tls.expect("TLS configured");
+    assert_eq!(tls.ca_file, Some(dir.path().join("tls/ca.pem")));
+    let id = tls.identity.expect("client identity");
+    assert_eq!(id.cert_file, PathBuf::from("/etc/vxgate/tls/client.pem"));
+    assert_eq!(id.key_file, dir.path().join("tls/client-key.pem"));
+    // A flag's relative path is the operator's, from the working directory.
+    let flagged = Config::from_args(["--config", p, "--etcd-cafile", "ca.pem"]).unwrap();
+    assert_eq!(
+        flagged.etcd.tls.unwrap().ca_file,
+        Some(PathBuf::from("ca.pem"))
+    );
+}

@@ -23,6 +23,8 @@ struct Running {
     ctl: Etcdctl,
     etcd: common::etcd::Etcd,
     vxgate: usize,
+    /// vxgate's EAL --file-prefix.
+    prefix: String,
 }
 
 /// The whole topology with `nodes` nodes (one pod each), vxgate started on
@@ -104,6 +106,7 @@ fn start_args(kind: Dpdk, net: Net, nodes: u32, workers: u32, extra: &str) -> Ru
         ctl,
         etcd,
         vxgate,
+        prefix: format!("vxe-{tag}"),
     }
 }
 
@@ -159,6 +162,16 @@ impl Running {
         eprintln!("vxgate stopped {:?} after SIGTERM", t0.elapsed());
         assert!(out.contains("final counters"), "{out}");
         assert!(out.contains("leaked 0)"), "mbuf leak reported:\n{out}");
+        // A clean stop leaves no hugepage file and no EAL runtime directory.
+        let left = run(&format!(
+            "ls -d /var/run/dpdk/{p} $(awk '$3 == \"hugetlbfs\" {{print $2}}' /proc/mounts | sed 's|$|/{p}map_*|') 2>/dev/null",
+            p = self.prefix
+        ));
+        let left = String::from_utf8_lossy(&left.stdout).into_owned();
+        assert!(
+            left.trim().is_empty(),
+            "left behind after the stop:\n{left}"
+        );
         drop(self.etcd);
         out
     }

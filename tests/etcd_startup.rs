@@ -229,6 +229,9 @@ fn a_network_config_vxgate_cannot_serve_exits_1_before_eal_naming_the_key() {
         let mut vx = Vxgate::spawn(&etcd, tag, &[]);
         let key = format!("invalid flannel network config at {PREFIX}/config");
         vx.exits_before_eal(1, &[&key, needle], config);
+        // Said once: the error names its cause, which is not repeated.
+        let err = vx.text("stderr");
+        assert_eq!(err.matches(needle).count(), 1, "{config}: {err}");
     }
     assert_no_lease(&etcd);
 }

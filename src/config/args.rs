@@ -180,7 +180,7 @@ pub struct RunArgs {
 
     /// TTL of the own lease in seconds (default 86400).
     ///
-    /// At most 9000000000 (etcd's limit). The default is flanneld's 24 h;
+    /// From 4 to 9000000000 (etcd's limit). The default is flanneld's 24 h;
     /// lower it only for tests: a TTL not above the renew margin is renewed
     /// at half the TTL, unless the margin was given (then it is refused).
     /// Example: --subnet-lease-ttl 86400

@@ -72,13 +72,29 @@ impl FileConfig {
     /// Reads and parses the file (also on SIGHUP, for `log-level`). Only a
     /// regular file of at most [`MAX_CONFIG_FILE_BYTES`] is read: `--config
     /// /dev/zero` or a FIFO would otherwise grow memory without limit or
-    /// block.
+    /// block. Relative file paths in it (the etcd TLS files) are taken
+    /// from the file's directory, not from wherever vxgate was started (`/`
+    /// under systemd), so a file and its `tls/` directory move together.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
         let text = read_bounded(path).map_err(|source| ConfigError::ReadFile {
             path: path.to_owned(),
             source,
         })?;
-        FileConfig::parse(&text, path)
+        let mut file = FileConfig::parse(&text, path)?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for p in [
+            &mut file.etcd_cafile,
+            &mut file.etcd_certfile,
+            &mut file.etcd_keyfile,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+        Ok(file)
     }
 }
 

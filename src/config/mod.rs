@@ -29,8 +29,8 @@ pub use error::{ConfigError, CONFIG_EXIT_CODE};
 pub use file::{Endpoints, FileConfig, MAX_CONFIG_FILE_BYTES};
 pub use log_level::{check_log_level, LOG_LEVELS};
 pub use types::{
-    canonical_device_name, format_mac, parse_mac, parse_unicast_mac, CidrError, DeviceRef,
-    Ipv4Cidr, MacError, Side, StaticNeighbor,
+    canonical_device_name, device_name_arg, format_mac, parse_mac, parse_unicast_mac, CidrError,
+    DeviceRef, Ipv4Cidr, MacError, Side, StaticNeighbor,
 };
 pub use validate::{access_ip_on_an_edge, port_mtu};
 
@@ -45,6 +45,11 @@ pub const DEFAULT_RENEW_MARGIN_MIN: u32 = 60;
 pub const RENEW_MARGIN_RANGE_MIN: std::ops::RangeInclusive<u32> = 1..=1439;
 /// Lease TTL in seconds (flanneld: 24 h).
 pub const DEFAULT_LEASE_TTL_S: u64 = 86_400;
+/// The shortest own-lease TTL taken: etcd's shortest lease is 2 s with
+/// its default election timeout (a shorter request is granted 2 s while
+/// vxgate would count on less), and renewing at half the TTL then leaves
+/// 2 s for etcd to answer each renewal.
+pub const MIN_LEASE_TTL_S: u64 = 4;
 /// The longest lease TTL etcd grants (its `MaxLeaseTTL`): a longer one is
 /// refused at grant time, after EAL has started.
 pub const MAX_LEASE_TTL_S: u64 = 9_000_000_000;

@@ -127,7 +127,7 @@ impl fmt::Display for Ipv4Cidr {
 /// Why a string is not a MAC address.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MacError {
-    #[error("not six hex octets of two digits each, separated by `:` (e.g. 0e:01:ac:1c:93:28) or all by `-`")]
+    #[error("not six hex octets of two digits each, separated by `:` (e.g. 0e:01:ac:1c:93:28) or all by `-`, or three dot-separated groups of four (0e01.ac1c.9328)")]
     Syntax,
     #[error("it is a multicast/broadcast address (lowest bit of the first octet set); a unicast MAC is needed")]
     NotUnicast,
@@ -259,6 +259,22 @@ impl fmt::Display for DeviceRef {
             DeviceRef::Name(name) => f.write_str(name),
         }
     }
+}
+
+/// A port flag's value (`fwd`'s `--port-a`/`--port-b`, `pktgen`'s
+/// `--tx-port`/`--rx-port`) as clap takes it: trimmed, not empty,
+/// canonical ([`canonical_device_name`]), so a bad one is a flag error
+/// (exit 2) before EAL starts.
+pub fn device_name_arg(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.is_empty() {
+        return Err(
+            "the device name is empty: give a PCI address (0000:3b:00.0), \
+                    a vdev name (net_tap0) or a DPDK port id"
+                .into(),
+        );
+    }
+    Ok(canonical_device_name(name))
 }
 
 /// A device name as DPDK names the port: a PCI address (`[DOMAIN:]BUS:

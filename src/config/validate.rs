@@ -104,6 +104,16 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
             format!("give at most {MAX_LEASE_TTL_S} seconds (default 86400, as flanneld)"),
         ));
     }
+    if ttl_s < MIN_LEASE_TTL_S {
+        return Err(ConfigError::invalid(
+            "subnet-lease-ttl",
+            ttl_s,
+            format!(
+                "below {MIN_LEASE_TTL_S} s: etcd grants at least 2 s, and renewing at half the TTL needs time for etcd to answer"
+            ),
+            format!("give {MIN_LEASE_TTL_S} to {MAX_LEASE_TTL_S} seconds (default 86400, as flanneld)"),
+        ));
+    }
     // A short TTL under the default margin (SPEC: the TTL is "for
     // tests") is renewed at half the TTL, as the control plane renews
     // whenever the margin is not below the TTL, and says so at start; an

@@ -1,7 +1,8 @@
 //! The Environment Abstraction Layer: started once per process, cleaned up
 //! on drop when nothing needs it any more.
-use std::ffi::CString;
+use std::ffi::{CStr, CString, OsStr};
 use std::os::raw::{c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -108,7 +109,7 @@ impl Eal {
                     "a device could not be probed (see EAL's messages above)".to_string()
                 }
                 // EAL sets no errno when it cannot lock its runtime files.
-                0 => "EAL gave no reason (see its messages above); often another DPDK process \
+                0 => "EAL's reason is in its messages above (it set no error code); often another DPDK process \
                       runs with the same --file-prefix, or its runtime directory (/var/run/dpdk) \
                       is not writable"
                     .to_string(),
@@ -161,12 +162,19 @@ impl Drop for Eal {
             );
             return;
         }
+        // SAFETY: EAL runs (LIVE was 1); the runtime directory is a static
+        // NUL-terminated string EAL set at init, copied before the cleanup.
+        let runtime_dir = unsafe { CStr::from_ptr(ffi::rte_eal_get_runtime_dir()) };
+        let runtime_dir = PathBuf::from(OsStr::from_bytes(runtime_dir.to_bytes()));
+        // Read before the cleanup, which unmaps EAL's memory.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
         // SAFETY: called once (Eal is made once per process and not Clone),
         // from the thread that initialised EAL (Eal is !Send); LIVE was 1, so
         // no pool, port, queue or lcore job exists and none can be made.
         unsafe {
             ffi::rte_eal_cleanup();
         }
+        super::eal_files::remove(&runtime_dir, &maps);
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod burst;
 pub mod cache;
 pub mod eal;
+mod eal_files;
 pub mod error;
 pub mod lcore;
 pub mod mbuf;

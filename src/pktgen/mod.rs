@@ -174,18 +174,20 @@ pub struct PktgenArgs {
     #[arg(allow_negative_numbers = true, long, value_name = "PORT")]
     pub vxlan_port: Option<u16>,
     /// Destination MAC of the (outer) Ethernet header: the gateway's access
-    /// (inner) or underlay (vxlan) port MAC. Default: the RX port's MAC.
+    /// (inner) or underlay (vxlan) port MAC. Default: the RX port's MAC;
+    /// required with --write-pcap (no port to take it from).
     #[arg(long, value_parser = parse_mac, value_name = "MAC")]
     pub dst_mac: Option<Mac>,
     /// Source MAC of the (outer) Ethernet header. Default: the TX port's MAC
     /// (02:00:00:00:00:01 with --write-pcap).
     #[arg(long, value_parser = parse_mac, value_name = "MAC")]
     pub src_mac: Option<Mac>,
-    /// Port to send on: DPDK device name or port id.
-    #[arg(long, value_name = "DEV")]
+    /// Port to send on: DPDK device name or port id. Required unless
+    /// --write-pcap.
+    #[arg(long, value_name = "DEV", value_parser = crate::config::device_name_arg)]
     pub tx_port: Option<String>,
     /// Port to receive on (default: the TX port).
-    #[arg(long, value_name = "DEV")]
+    #[arg(long, value_name = "DEV", value_parser = crate::config::device_name_arg)]
     pub rx_port: Option<String>,
     /// MTU to set on the RX port, 576 to 9600 (default: as the TX port,
     /// size - 18 above 1518). Frames that come back through vxgate in inner
