@@ -641,7 +641,9 @@ pub(crate) async fn keep_renewed(
                         // Our key changed again (say the other holder left).
                         _ = key_changed.notified() => {}
                     }
-                    if let Err(e) = reg.reconnect().await {
+                    // The next try on the next member: the failure may be
+                    // this one's.
+                    if let Err(e) = reg.fail_over().await {
                         tracing::debug!(error = %e, "etcd reconnect for renewal failed");
                     }
                 }

@@ -22,10 +22,19 @@ pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// reply limit (`list_subnets`).
 const LIST_PAGE: i64 = 2_000;
 
+/// The etcd connection. Its client talks to one member, `opts.endpoints[at]`:
+/// etcd-client spreads one client's requests over all its endpoints and
+/// fails those that land on a member it cannot reach (etcd-client #39),
+/// so with one member of three down a random share of requests would
+/// fail, and flanneld's Go client fails over instead. A request that
+/// finds its member unreachable moves on to the next one (`request`),
+/// and so does a watch session that ends in an error (`fail_over`).
 #[derive(Clone)]
 pub(crate) struct Registry {
     pub(crate) opts: EtcdOptions,
     pub(crate) client: Client,
+    /// Which endpoint `client` talks to.
+    at: usize,
     /// Prefix without trailing '/'.
     pub(crate) prefix: String,
     /// Counts auth token renewals.
@@ -186,14 +195,12 @@ fn connect_options(opts: &EtcdOptions) -> Result<ConnectOptions, ControlError> {
     Ok(co)
 }
 
-/// One client; authenticates at once when credentials are configured.
-async fn new_client(opts: &EtcdOptions) -> Result<Client, ControlError> {
+/// A client of the one member `opts.endpoints[at]`; authenticates at once
+/// when credentials are configured.
+async fn new_client(opts: &EtcdOptions, at: usize) -> Result<Client, ControlError> {
     let co = connect_options(opts)?;
-    match call(
-        "connect",
-        &opts.endpoints,
-        Client::connect(&opts.endpoints, Some(co)),
-    )
+    let member = &opts.endpoints[at..=at];
+    match call("connect", &opts.endpoints, Client::connect(member, Some(co)))
     .await
     {
         // tonic loads the system's roots as it builds the channel; none
@@ -234,12 +241,14 @@ impl Registry {
         opts.prefix = prefix.clone();
         let mut backoff = Backoff::new();
         let repeats = RateLimitedLog::new(REPEAT_LOG);
+        let mut at = 0;
         loop {
-            match new_client(&opts).await {
+            match new_client(&opts, at).await {
                 Ok(client) => {
                     return Ok(Self {
                         opts,
                         client,
+                        at,
                         prefix,
                         status,
                     })
@@ -248,17 +257,34 @@ impl Registry {
                     if let Some(suppressed) = repeats.check(&e.to_string()) {
                         tracing::warn!(error = %e, suppressed, "cannot connect to etcd yet; retrying");
                     }
-                    sleep_or_reachable(backoff.next_delay(), &opts.endpoints).await;
+                    // Every member tried once: wait before the next round.
+                    at = (at + 1) % opts.endpoints.len();
+                    if at == 0 {
+                        sleep_or_reachable(backoff.next_delay(), &opts.endpoints).await;
+                    }
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// A fresh client (new connections, new auth token) after an error.
+    /// A fresh client of the same member (new connections, new auth
+    /// token) after an error.
     pub(crate) async fn reconnect(&mut self) -> Result<(), ControlError> {
-        self.client = new_client(&self.opts).await?;
+        self.client = new_client(&self.opts, self.at).await?;
         Ok(())
+    }
+
+    /// A fresh client of the next member (the same one when there is only
+    /// one), after an error that may be its own.
+    pub(crate) async fn fail_over(&mut self) -> Result<(), ControlError> {
+        self.at = (self.at + 1) % self.opts.endpoints.len();
+        self.reconnect().await
+    }
+
+    /// The endpoint the client talks to.
+    pub(crate) fn member(&self) -> &str {
+        &self.opts.endpoints[self.at]
     }
 
     /// Runs the etcd request `f` makes on the current client. If etcd no
@@ -267,10 +293,45 @@ impl Registry {
     /// etcd's `--auth-token jwt,...,ttl=...` (or a simple token that
     /// expired or was lost in an etcd restart) every request would fail
     /// from then on. Only a refused password is a credentials problem.
+    /// A member that cannot be reached (or answers `Unavailable`, or not
+    /// in time) hands the request to the next one, each member tried once.
     pub(crate) async fn request<T, F, Fut>(
         &mut self,
         op: &'static str,
         mut f: F,
+    ) -> Result<T, ControlError>
+    where
+        F: FnMut(&Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let mut others = self.opts.endpoints.len() - 1;
+        loop {
+            match self.request_here(op, &mut f).await {
+                Err(e @ ControlError::Unreachable { .. }) if others > 0 => {
+                    tracing::debug!(member = self.member(), error = %e, "etcd member unreachable; trying the next");
+                }
+                r => return r,
+            }
+            // A member whose client cannot be made (authentication
+            // unanswered) counts as tried too.
+            loop {
+                others -= 1;
+                match self.fail_over().await {
+                    Ok(()) => break,
+                    Err(e @ ControlError::Unreachable { .. }) if others > 0 => {
+                        tracing::debug!(member = self.member(), error = %e, "etcd member unreachable; trying the next");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    /// `request` on the current member only.
+    async fn request_here<T, F, Fut>(
+        &mut self,
+        op: &'static str,
+        f: &mut F,
     ) -> Result<T, ControlError>
     where
         F: FnMut(&Client) -> Fut,
@@ -350,14 +411,23 @@ impl Registry {
     }
 
     /// `revision` on a copy of this registry, so that it can run beside a
-    /// watch. Gives the copy back: its client is new if the token was
-    /// renewed, for the caller to adopt.
+    /// watch, from the member the watch is on (no fail-over: a member that
+    /// cannot serve a quorum read must not keep the watch). Gives the copy
+    /// back: its client is new if the token was renewed, for the caller to
+    /// adopt.
     pub(crate) fn quorum_read(
         &self,
     ) -> impl Future<Output = (Result<i64, ControlError>, Registry)> + Send + 'static {
         let mut reg = self.clone();
         async move {
-            let r = reg.revision().await;
+            let (key, max) = (reg.config_key(), reg.opts.max_reply_bytes);
+            let r = reg
+                .request_here("get", &mut |c: &Client| {
+                    let (mut kv, key) = (kv(c, max), key.clone());
+                    async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
+                })
+                .await
+                .map(|resp| resp.header().map_or(0, |h| h.revision()));
             (r, reg)
         }
     }
@@ -420,7 +490,7 @@ impl Registry {
             let delay = backoff.next_delay();
             if let Some(e) = &err {
                 pause_after(e, delay, &self.opts.endpoints).await;
-                if let Err(e) = self.reconnect().await {
+                if let Err(e) = self.fail_over().await {
                     if matches!(e, ControlError::Auth(_)) {
                         return Err(e);
                     }

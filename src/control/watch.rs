@@ -25,7 +25,7 @@ const HEALTHY_SESSION: std::time::Duration = std::time::Duration::from_secs(10);
 const QUORUM_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One check of a watching session, from a linearizable read (`read`: the
-/// cluster's revision, from whichever member answered with a quorum
+/// cluster's revision, from the member the watches are on, with a quorum
 /// behind it) and the lower of the revisions the two watch streams have
 /// reported (`watched`; each stream is asked for its progress after every
 /// check, and a member that keeps up answers within milliseconds). `due`:
@@ -33,13 +33,10 @@ const QUORUM_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 /// or why the session must end:
 /// - a watch still below `due`: its member has not seen writes the
 ///   cluster made at least one check ago (cut off from its leader);
-/// - the read failing with a single endpoint: the one member we watch on
-///   cannot serve a quorum read. With several endpoints a failed read may
-///   have gone to another member (the client balances requests): no
-///   verdict, which keeps a session on a healthy member up.
+/// - the read failing: the member we watch on cannot serve a quorum read
+///   (the session ends, and the next one starts on the next member).
 fn quorum_check(
     read: Result<i64, ControlError>,
-    single_endpoint: bool,
     due: Option<i64>,
     watched: i64,
 ) -> Result<Option<i64>, ControlError> {
@@ -51,14 +48,7 @@ fn quorum_check(
             ),
         });
     }
-    match read {
-        Ok(rev) => Ok(Some(rev)),
-        Err(e) if single_endpoint => Err(e),
-        Err(e) => {
-            tracing::debug!(error = %e, "quorum read failed (maybe on another member); no verdict");
-            Ok(due)
-        }
-    }
+    read.map(Some)
 }
 use super::own_lease::{keep_renewed, own_key_state, OwnKey, OwnLease};
 use super::registry::{call, map_error, Registry};
@@ -557,7 +547,6 @@ impl Session<'_> {
         let mut quorum = tokio::time::interval(QUORUM_CHECK);
         quorum.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         quorum.reset();
-        let single_endpoint = endpoints.len() == 1;
         // The read runs beside the watches: events never wait for it.
         let mut reading: Option<std::pin::Pin<Box<dyn Future<Output = _> + Send>>> = None;
         let (mut due, mut subnets_rev, mut config_rev) = (None, rev, rev);
@@ -574,7 +563,7 @@ impl Session<'_> {
                     let (read, reg) = read;
                     // A token renewed for the read serves what follows.
                     self.reg.client = reg.client;
-                    match quorum_check(read, single_endpoint, due, subnets_rev.min(config_rev)) {
+                    match quorum_check(read, due, subnets_rev.min(config_rev)) {
                         Ok(next) => due = next,
                         Err(e) => return SessionEnd::Failed(e),
                     }
@@ -788,6 +777,7 @@ where
             backoff.reset();
         }
         let delay = backoff.next_delay();
+        let failed = matches!(end, SessionEnd::Failed(_));
         if let SessionEnd::Failed(e) = end {
             if let Some(suppressed) = repeats.check(&e.to_string()) {
                 tracing::warn!(error = %e, suppressed, retry_in = ?delay, "etcd watch interrupted; keeping the last known leases and retrying");
@@ -797,8 +787,14 @@ where
                 _ = pause_after(&e, delay, &reg.opts.endpoints) => {}
             }
         }
-        // Fresh connections and auth token for the next session.
-        if let Err(e) = reg.reconnect().await {
+        // Fresh connections and auth token for the next session; after
+        // an error, on the next member (the error may be this one's).
+        let next = if failed {
+            reg.fail_over().await
+        } else {
+            reg.reconnect().await
+        };
+        if let Err(e) = next {
             tracing::debug!(error = %e, "etcd reconnect failed; will retry");
         }
     };
@@ -932,31 +928,18 @@ mod tests {
             })
         };
         // The first check only notes the cluster's revision.
-        assert_eq!(quorum_check(Ok(100), false, None, 90).unwrap(), Some(100));
+        assert_eq!(quorum_check(Ok(100), None, 90).unwrap(), Some(100));
         // Watches that reached it: the next revision is due.
-        assert_eq!(
-            quorum_check(Ok(120), false, Some(100), 100).unwrap(),
-            Some(120)
-        );
-        assert_eq!(
-            quorum_check(Ok(120), true, Some(100), 130).unwrap(),
-            Some(120)
-        );
+        assert_eq!(quorum_check(Ok(120), Some(100), 100).unwrap(), Some(120));
+        assert_eq!(quorum_check(Ok(120), Some(100), 130).unwrap(), Some(120));
         // A watch still behind what the cluster had a check ago: its member
         // missed writes, whatever this read says.
-        for single in [false, true] {
-            let e = quorum_check(Ok(140), single, Some(120), 119).unwrap_err();
-            assert!(e.to_string().contains("behind the cluster"), "{e}");
-        }
-        // A failed read: the verdict with one endpoint (the watched member
-        // cannot serve it); none with several (it may have gone elsewhere).
-        assert!(quorum_check(failed(), true, Some(100), 100).is_err());
-        assert!(quorum_check(failed(), true, None, 100).is_err());
-        assert_eq!(
-            quorum_check(failed(), false, Some(100), 100).unwrap(),
-            Some(100)
-        );
-        assert_eq!(quorum_check(failed(), false, None, 100).unwrap(), None);
+        let e = quorum_check(Ok(140), Some(120), 119).unwrap_err();
+        assert!(e.to_string().contains("behind the cluster"), "{e}");
+        // A failed read: the watched member (the read goes to it alone)
+        // cannot serve a quorum read.
+        assert!(quorum_check(failed(), Some(100), 100).is_err());
+        assert!(quorum_check(failed(), None, 100).is_err());
     }
 
     /// A lease of another length than SubnetLen could never be reached:
