@@ -623,3 +623,71 @@ async fn a_reservation_taken_by_another_public_ip_is_not_reported_ours() {
     );
     run.stop().await;
 }
+
+/// As flanneld deletes a lease of its own that no longer fits the config:
+/// after a restart that takes another subnet (SubnetMin moved past the old
+/// one, or `--subnet` changed), the older leased key of our PublicIP is
+/// deleted at once instead of staying for its TTL with the nodes routing
+/// its subnet to us. A reservation of ours stays (an operator's), as do
+/// other nodes' leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_leases_of_ours_are_deleted_when_another_subnet_is_taken() {
+    let etcd = Etcd::start();
+    let me = Ipv4Addr::new(192, 0, 2, 40);
+    let mut tc = with_config(
+        &etcd,
+        r#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.100.0","Backend":{"Type":"vxlan"}}"#,
+    )
+    .await;
+    let grant = tc.lease_grant(600, None).await.unwrap().id();
+    let leased = || Some(PutOptions::new().with_lease(grant));
+    let old = lease_key("10.244.39.0-24");
+    let changed = lease_key("10.244.120.0-24");
+    let reserved = lease_key("10.244.7.0-24");
+    let other = lease_key("10.244.40.0-24");
+    tc.put(old.as_str(), lease_value(me, 40), leased())
+        .await
+        .unwrap();
+    tc.put(reserved.as_str(), lease_value(me, 40), None)
+        .await
+        .unwrap();
+    tc.put(
+        other.as_str(),
+        lease_value(Ipv4Addr::new(192, 0, 2, 41), 41),
+        leased(),
+    )
+    .await
+    .unwrap();
+    // SubnetMin past 10.244.39.0 and .7.0: neither fits; a new one is taken.
+    let own = acquire(options(&etcd.endpoint()), me, None)
+        .await
+        .expect("acquire");
+    assert!(u32::from(own.subnet.addr) >= u32::from(Ipv4Addr::new(10, 244, 100, 0)));
+    assert_eq!(
+        key_state(&mut tc, &old).await,
+        None,
+        "the old lease is gone"
+    );
+    assert!(
+        key_state(&mut tc, &reserved).await.is_some(),
+        "a reservation stays"
+    );
+    assert!(
+        key_state(&mut tc, &other).await.is_some(),
+        "another node's stays"
+    );
+    // --subnet moved: the lease just taken is the older one now.
+    let now = acquire(options(&etcd.endpoint()), me, Some(sn("10.244.120.0/24")))
+        .await
+        .expect("acquire the requested subnet");
+    assert_eq!(now.key, changed);
+    if own.key != changed {
+        assert_eq!(
+            key_state(&mut tc, &own.key).await,
+            None,
+            "{} deleted",
+            own.key
+        );
+    }
+    assert!(key_state(&mut tc, &reserved).await.is_some());
+}

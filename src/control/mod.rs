@@ -129,7 +129,7 @@ pub enum ControlError {
     },
     #[error("--subnet {subnet} cannot be used: {why}")]
     BadSubnet { subnet: Subnet, why: String },
-    #[error("subnet {subnet} is held by another node (PublicIP {holder}, key {key}); choose another --subnet, or delete that lease if it is stale (etcdctl del {key})")]
+    #[error("subnet {subnet} is held by another node (PublicIP {holder}, key {key}); choose another --subnet, or delete that lease if it is stale (etcdctl del '{key}')")]
     SubnetTaken {
         subnet: Subnet,
         holder: String,

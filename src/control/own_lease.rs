@@ -171,6 +171,7 @@ pub(crate) async fn acquire(
         match step {
             Attempt::Done(own) => {
                 tracing::info!(subnet = %own.subnet, key = %own.key, reservation = own.is_reservation(), "own lease acquired");
+                release_stale(reg, &listed, &own).await;
                 return Ok(own);
             }
             Attempt::Conflict => tracing::info!(
@@ -180,6 +181,44 @@ pub(crate) async fn acquire(
         }
     }
     Err(ControlError::RaceLost(RACE_RETRIES))
+}
+
+/// Deletes the other leases our PublicIP holds, as flanneld deletes one
+/// that no longer fits the config: an older subnet (before `--subnet`
+/// changed, SubnetMin/SubnetMax moved, or a reservation was made for us)
+/// would stay up to its TTL (a day), the nodes routing it to us, where it
+/// is dropped. Only a key still as listed goes (a compare on its
+/// revision). A reservation (a key without an etcd lease) is an
+/// operator's: it stays, with a warning. Best effort: a failure is logged
+/// and the lease runs out by itself.
+async fn release_stale(reg: &mut Registry, listed: &[Listed], own: &OwnLease) {
+    let ours = listed
+        .iter()
+        .filter(|l| l.holder == Some(own.attrs.public_ip) && l.key != own.key);
+    for l in ours {
+        if l.lease == 0 {
+            tracing::warn!(key = %l.key, subnet = %l.subnet, own = %own.subnet, "a reservation for our PublicIP that we do not use: left as it is; nodes route its subnet to us, where it is dropped (delete it with etcdctl del '{}' if it is stale)", l.key);
+            continue;
+        }
+        let t = Txn::new()
+            .when([Compare::mod_revision(
+                l.key.clone(),
+                CompareOp::Equal,
+                l.mod_revision,
+            )])
+            .and_then([TxnOp::delete(l.key.clone(), None)]);
+        match reg.txn(t).await {
+            Ok(r) if r.succeeded() => {
+                tracing::info!(key = %l.key, subnet = %l.subnet, own = %own.subnet, "an older lease of ours, not used any more, deleted")
+            }
+            Ok(_) => {
+                tracing::debug!(key = %l.key, "older lease of ours changed meanwhile; left")
+            }
+            Err(e) => {
+                tracing::warn!(key = %l.key, error = %e, "could not delete an older lease of ours; it runs out with its TTL")
+            }
+        }
+    }
 }
 
 async fn claim_requested(
