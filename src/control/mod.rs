@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 mod backoff;
+mod config_seen;
 mod go_json;
 mod own_lease;
 mod registry;

@@ -50,6 +50,7 @@ fn quorum_check(
     }
     read.map(Some)
 }
+use super::config_seen::{ConfigNews, ConfigSeen};
 use super::own_lease::{keep_renewed, own_key_state, OwnKey, OwnLease};
 use super::registry::{call, map_error, Registry};
 use super::schema::{LeaseAttrs, LeaseValue};
@@ -388,39 +389,6 @@ enum SessionEnd {
     Failed(ControlError),
 }
 
-/// What a config event or re-list says that is news.
-#[derive(Debug, PartialEq, Eq)]
-enum ConfigNews {
-    Changed,
-    Deleted,
-    /// Back after a deletion, as it was.
-    Back,
-}
-
-/// `<prefix>/config` as last seen, so that each change is said once: a
-/// re-list after every reconnect reads it again.
-struct ConfigSeen {
-    raw: Vec<u8>,
-    deleted: bool,
-}
-
-impl ConfigSeen {
-    /// `value`: the config's value, None when the key is gone.
-    fn seen(&mut self, value: Option<&[u8]>) -> Option<ConfigNews> {
-        let Some(v) = value else {
-            // Said once until the config is back.
-            return (!std::mem::replace(&mut self.deleted, true)).then_some(ConfigNews::Deleted);
-        };
-        let was_deleted = std::mem::replace(&mut self.deleted, false);
-        if v != self.raw.as_slice() {
-            self.raw = v.to_vec();
-            Some(ConfigNews::Changed)
-        } else {
-            was_deleted.then_some(ConfigNews::Back)
-        }
-    }
-}
-
 /// What the watch loop keeps from one session to the next, besides the
 /// mirror.
 struct Seen {
@@ -702,11 +670,16 @@ impl Session<'_> {
             Some(ConfigNews::Deleted) => tracing::warn!(
                 "flannel network config was deleted from etcd; vxgate keeps running with the config it started with"
             ),
-            Some(ConfigNews::Changed) => tracing::warn!(
+            Some(ConfigNews::Changed(what)) => tracing::warn!(
+                changed = %what,
                 "flannel network config changed in etcd; restart vxgate to apply it (running with the old one)"
             ),
+            Some(ConfigNews::Invalid(why)) => tracing::warn!(
+                error = %why,
+                "flannel network config in etcd is no longer valid; vxgate keeps running with the one it started with (a restart would refuse it)"
+            ),
             Some(ConfigNews::Back) => {
-                tracing::info!("flannel network config is back in etcd, unchanged")
+                tracing::info!("flannel network config in etcd is again the one vxgate runs with")
             }
             None => {}
         }
@@ -740,10 +713,7 @@ where
     });
     let mut mirror = Mirror::new(subnet_len);
     let mut seen = Seen {
-        config: ConfigSeen {
-            raw: raw_config,
-            deleted: false,
-        },
+        config: ConfigSeen::new(raw_config),
         own_taken: None,
         own_damaged: None,
     };
@@ -881,26 +851,6 @@ mod tests {
         m.resync(&[("10.1.1.0-24".to_string(), huge)], &mut r, &st);
         assert_eq!(r.0[&s].public_ip, Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!((st.invalid_entries_total(), r.1), (1, 1));
-    }
-
-    /// A deleted config is said once, not again at every re-list while it
-    /// stays deleted; back unchanged it is said once more, and a second
-    /// deletion is news again.
-    #[test]
-    fn a_deleted_config_is_reported_once_until_it_is_back() {
-        let mut c = ConfigSeen {
-            raw: b"a".to_vec(),
-            deleted: false,
-        };
-        assert_eq!(c.seen(Some(b"a")), None);
-        assert_eq!(c.seen(None), Some(ConfigNews::Deleted));
-        assert_eq!(c.seen(None), None, "a re-list while it stays deleted");
-        assert_eq!(c.seen(None), None);
-        assert_eq!(c.seen(Some(b"a")), Some(ConfigNews::Back));
-        assert_eq!(c.seen(Some(b"a")), None);
-        assert_eq!(c.seen(None), Some(ConfigNews::Deleted));
-        assert_eq!(c.seen(Some(b"b")), Some(ConfigNews::Changed));
-        assert_eq!(c.seen(Some(b"b")), None);
     }
 
     #[test]
