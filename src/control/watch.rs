@@ -745,6 +745,8 @@ where
         // watch cancelled as it is made) keeps backing off: no spin.
         if started.elapsed() >= HEALTHY_SESSION {
             backoff.reset();
+            // Another outage after a recovery is said at once.
+            repeats.forget();
         }
         let delay = backoff.next_delay();
         let failed = matches!(end, SessionEnd::Failed(_));

@@ -212,6 +212,13 @@ impl RateLimitedLog {
         self.check_at(key, Instant::now())
     }
 
+    /// Starts afresh: the next line of any key is written at once (a new
+    /// episode, such as another outage after a recovery, is not hidden
+    /// in the last one's interval).
+    pub fn forget(&self) {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// [`RateLimitedLog::check`] at a given time.
     pub fn check_at(&self, key: &str, now: Instant) -> Option<u64> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -454,5 +461,9 @@ mod tests {
         // Third key while two are tracked and fresh: shares the overflow slot.
         assert_eq!(rl.check_at("c", t0 + Duration::from_secs(11)), Some(0));
         assert_eq!(rl.check_at("d", t0 + Duration::from_secs(11)), None);
+        // A new episode: said at once.
+        rl.forget();
+        assert_eq!(rl.check_at("a", t0 + Duration::from_secs(12)), Some(0));
+        assert_eq!(rl.check_at("a", t0 + Duration::from_secs(13)), None);
     }
 }
