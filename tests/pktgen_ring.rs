@@ -410,6 +410,41 @@ fn a_count_run_ends_when_the_tx_device_stops_accepting_frames() {
     assert!(table.contains("(0 samples): none measured"), "{table}");
 }
 
+/// Ctrl-C while the receiver waits out a long drain (nothing comes back:
+/// the rings are not joined) ends the wait instead of being ignored for up
+/// to a minute, and the report says the run was interrupted (the frames
+/// counted lost might still have been on their way).
+#[test]
+fn a_stop_during_the_drain_wait_ends_it_and_marks_the_run_interrupted() {
+    let (_dir, eal) = eal("drainstop", "0@0", &["net_ring0", "net_ring1"]);
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--rx-port",
+        "net_ring1",
+        "--count",
+        "10",
+        "--drain-ms",
+        "60000",
+    ]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let signal = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let r = pktgen::measure(&eal, &a, stop).unwrap();
+    signal.join().unwrap();
+    println!("{}", r.to_table());
+    // All ten sent (the stop came after TX, in the drain wait).
+    assert_eq!((r.tx_packets, r.tx_unsent), (10, 0));
+    assert_eq!((r.rx_packets, r.loss), (0, 10));
+    assert!(r.interrupted, "the cut drain is reported");
+    assert_eq!(json(&r)["interrupted"], true);
+}
+
 /// The same rings under `--rfc2544`: the warm-up (a count, no deadline)
 /// stalls once the ring is full and ends; the trials then send nothing,
 /// which is the generator's failure, not the DUT's.

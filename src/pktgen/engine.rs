@@ -383,13 +383,14 @@ impl RxSide {
         n
     }
 
-    /// True once TX is done and either everything arrived or the drain
-    /// time is over.
+    /// True once TX is done and either everything arrived, the drain
+    /// time is over, or the operator stopped the run (Ctrl-C during a
+    /// drain of up to a minute ends it, the report marked interrupted).
     fn finished(&mut self, ctl: &Ctl, drain_s: f64) -> bool {
         if !ctl.tx_done.load(Ordering::Acquire) {
             return false;
         }
-        if self.meter.counts().rx >= ctl.tx_sent() {
+        if self.meter.counts().rx >= ctl.tx_sent() || ctl.stop.load(Ordering::Relaxed) {
             return true;
         }
         let now = rdtsc();
@@ -592,6 +593,10 @@ impl Engine {
         };
         self.tx = tx;
         self.rx = rx;
+        // A stop during the drain wait cut it short: what is missing may
+        // still have been on its way.
+        let mut out = out;
+        out.interrupted |= self.ctl.stop.load(Ordering::Relaxed);
         let rx = self.rx.as_ref().ok_or(EngineError::WorkerLost)?;
         if self.tx.is_none() {
             return Err(EngineError::WorkerLost);

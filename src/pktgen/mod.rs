@@ -101,8 +101,9 @@ pub struct PktgenArgs {
     /// Above 1518 (jumbo frames) the ports' MTU is set to size - 18.
     #[arg(allow_negative_numbers = true, long, value_name = "BYTES")]
     pub size: Option<u32>,
-    /// Number of flows (distinct address/port tuples), at most 65536
-    /// (1048576 with --write-pcap).
+    /// Number of flows (address/port tuples), at most 65536 (1048576
+    /// with --write-pcap). The UDP source port has 64512 values: above
+    /// that, flows differ only by address (see docs/pktgen.md).
     #[arg(
         allow_negative_numbers = true,
         long,
