@@ -236,9 +236,14 @@ impl Report {
                         p * f64::from((self.size + L1_OVERHEAD) * 8) / 1e9
                     );
                     if r.generator_limited {
+                        let loss = if r.loss_tolerance_pct > 0.0 {
+                            format!("with loss within the {}% tolerance", r.loss_tolerance_pct)
+                        } else {
+                            "lossless".to_owned()
+                        };
                         let _ = writeln!(
                             s,
-                            "  generator-limited: that is the rate pktgen could send, lossless; \
+                            "  generator-limited: that is the rate pktgen could send, {loss}; \
                              the DUT may carry more"
                         );
                     }
@@ -384,6 +389,28 @@ mod tests {
         assert_eq!(rfc["trials"][0]["verdict"], "generator_short");
         assert_eq!(rfc["trials"][0]["pass"], false);
         assert_eq!(v["interrupted"], false);
+        assert!(t.contains("could send, lossless"), "{t}");
+        // With a loss tolerance, a generator-limited trial that lost
+        // within it is not called lossless.
+        let lossy = |rate: f64| {
+            let sent = rate.min(400.0) as u64;
+            Measured {
+                tx_packets: sent,
+                rx_packets: sent - sent / 20,
+                duplicates: 0,
+                tx_pps: rate.min(400.0),
+                interrupted: false,
+                generator_drops: 0,
+            }
+        };
+        let tolerant = SearchConf {
+            loss_tolerance_pct: 10.0,
+            ..conf()
+        };
+        let t = report(Some(search(tolerant, lossy, || false))).to_table();
+        assert!(t.contains("generator-limited"), "{t}");
+        assert!(t.contains("with loss within the 10% tolerance"), "{t}");
+        assert!(!t.contains("lossless"), "{t}");
     }
 
     #[test]

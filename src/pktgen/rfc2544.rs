@@ -134,7 +134,8 @@ pub struct SearchResult {
     /// [`MIN_SENT_SHARE`] in percent.
     pub min_sent_pct: f64,
     /// Highest verified rate: the offered rate of a passing trial, or the
-    /// sent rate of a lossless `generator_short` one; `None` when nothing
+    /// sent rate of a `generator_short` one within the loss tolerance;
+    /// `None` when nothing
     /// was verified.
     pub throughput_pps: Option<f64>,
     /// The throughput comes from a trial whose generator could not send the
