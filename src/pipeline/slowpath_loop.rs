@@ -217,8 +217,10 @@ impl<F> Resolver<F> {
     /// ARP it sends, requests included, also requests for another host
     /// (RFC 826's merge; a static neighbour keeps its MAC), except that
     /// another MAC within `ARP_LOCKTIME` of the entry's last change is
-    /// ignored unless the ARP is gratuitous (Linux's `locktime`: the first
-    /// of several replies wins); anything else, such as replies between
+    /// ignored unless the ARP is gratuitous or a request for our own
+    /// address (Linux's `locktime`: the first of several replies wins;
+    /// a host asking us from a new MAC, say after its NIC changed, is
+    /// taken at once, as Linux's `neigh_event_ns` overrides); anything else, such as replies between
     /// other hosts seen on a promiscuous port, unsolicited announcements or
     /// requests from unknown hosts, creates nothing. An ARP from one of our
     /// own MACs about another address (a loop or a spoof) is ignored.
@@ -263,7 +265,8 @@ impl<F> Resolver<F> {
             self.release_held(io, side, ip, r.sender_mac);
         }
         let gratuitous = r.sender_ip == r.target_ip;
-        let locktime = if gratuitous {
+        let asks_us = r.operation == arp::Operation::Request && r.target_ip == ctx.port_ip(side);
+        let locktime = if gratuitous || asks_us {
             Duration::ZERO
         } else {
             ARP_LOCKTIME
@@ -836,8 +839,10 @@ mod tests {
     /// apart, the first wins; a reply at the known MAC confirms; another
     /// MAC 1.5 s after the entry was set is installed; a gratuitous ARP
     /// (sender address == target address) with a new MAC is applied at
-    /// once; a request from another MAC within the lock time is ignored as
-    /// a reply is.
+    /// once, and so is a request for our address (the host asks us from
+    /// its new MAC: Linux's `neigh_event_ns` overrides the lock); a
+    /// request for another host from another MAC within the lock time is
+    /// ignored as a reply is.
     #[test]
     fn the_first_arp_reply_wins_for_a_second_unless_gratuitous() {
         let mut f = Fixture::new();
@@ -863,11 +868,23 @@ mod tests {
         assert_eq!(f.mac(a, h), Some(mac(2)), "after the lock time");
         f.arp(a, request((mac(3), h), h), 1600);
         assert_eq!(f.mac(a, h), Some(mac(3)), "gratuitous: at once");
-        f.arp(a, request((mac(4), h), ACCESS_IP), 1700);
-        assert_eq!(f.mac(a, h), Some(mac(3)), "a request within the lock");
+        let other = Ipv4Addr::new(10, 244, 255, 77);
+        f.arp(a, request((mac(4), h), other), 1700);
+        assert_eq!(
+            f.mac(a, h),
+            Some(mac(3)),
+            "a request for another host within the lock"
+        );
         assert_eq!(f.arp.locked_changes, 2);
-        f.arp(a, request((mac(4), h), ACCESS_IP), 2600);
+        f.arp(a, request((mac(4), h), other), 2600);
         assert_eq!(f.mac(a, h), Some(mac(4)), "a request after it");
+        assert_eq!(f.arp.locked_changes, 2);
+        // The host changes its MAC twice within a second and asks us from
+        // each new one: both are taken at once.
+        f.arp(a, request((mac(5), h), ACCESS_IP), 2700);
+        assert_eq!(f.mac(a, h), Some(mac(5)), "a request for us: at once");
+        f.arp(a, request((mac(6), h), ACCESS_IP), 2800);
+        assert_eq!(f.mac(a, h), Some(mac(6)), "again within the lock");
         assert_eq!(f.arp.locked_changes, 2);
     }
 
