@@ -117,7 +117,9 @@ pub struct RunArgs {
     /// http:// or https://, a host (IPv4, [IPv6] or DNS name) and an
     /// optional port; no path, no user:password@ (use --etcd-username and
     /// --etcd-password). The default is etcd's client port; flanneld's also
-    /// lists the legacy port 4001, unused since etcd 3.
+    /// lists the legacy port 4001, unused since etcd 3. List every member:
+    /// vxgate talks to one at a time and moves to the next when it cannot
+    /// reach it.
     /// Example: --etcd-endpoints https://10.0.0.5:2379,https://10.0.0.6:2379
     #[arg(long, value_name = "URLS")]
     pub etcd_endpoints: Option<String>,
