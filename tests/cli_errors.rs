@@ -291,6 +291,41 @@ fn empty_port_names_are_refused_before_eal() {
     }
 }
 
+/// Pages reserved and free, but no hugetlbfs mounted (a mount namespace
+/// of the test's own with every hugetlbfs unmounted): the error names the
+/// missing mount, not a shortage of pages.
+#[test]
+fn a_missing_hugetlbfs_mount_is_named_as_such() {
+    let free: u64 =
+        std::fs::read_to_string("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+    assert!(
+        free > 0,
+        "the test suite reserves hugepages (scripts/setup.sh)"
+    );
+    let p = prefix("nofs");
+    let script = format!(
+        "for m in $(awk '$3 == \"hugetlbfs\" {{print $2}}' /proc/mounts); do umount \"$m\" || exit 99; done; \
+         exec {} fwd --port-a net_null0 --port-b net_null1 -- --no-pci --vdev=net_null0 --vdev=net_null1 {p}",
+        env!("CARGO_BIN_EXE_vxgate")
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let o = Outcome {
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_ne!(o.code, Some(99), "could not unmount: {}", o.stderr);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert_clean_failure(&o, "no hugetlbfs is mounted");
+    assert!(!o.stderr.contains("no free hugepages"), "{}", o.stderr);
+    assert!(!o.stderr.contains("EAL:"), "EAL not started:\n{}", o.stderr);
+}
+
 #[test]
 fn fwd_runs_for_a_set_duration_and_prints_counters() {
     let p = prefix("dur");

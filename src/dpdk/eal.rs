@@ -74,9 +74,11 @@ impl Eal {
             return Err(DpdkError::EalAlreadyInitialised);
         }
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-        if !wants_no_huge(&args) && !hugepages_available(&args) {
-            STARTED.store(false, Ordering::SeqCst);
-            return Err(DpdkError::NoHugepages);
+        if !wants_no_huge(&args) {
+            if let Err(e) = hugepages_available(&args) {
+                STARTED.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
         }
         let mut owned: Vec<CString> = Vec::with_capacity(args.len() + 1);
         owned.push(CString::new("vxgate").expect("static name"));
@@ -195,14 +197,15 @@ fn wants_no_huge(args: &[&str]) -> bool {
     args.contains(&"--no-huge")
 }
 
-/// True when EAL can have hugepages: at least one of any size is free
-/// (1 GiB pages count too, also when 2 MiB is the default size), or page
-/// files lie in hugetlbfs (a DPDK run that ended without cleaning up:
-/// killed, or a second signal), which EAL removes at start when no live
-/// process holds them, whatever their prefix; and hugetlbfs is mounted,
-/// which `--in-memory` does without. Files a live process holds pass this
-/// check too: EAL then finds no page and says so (`NoHugepages`).
-fn hugepages_available(args: &[&str]) -> bool {
+/// Whether EAL can have hugepages: hugetlbfs is mounted, which
+/// `--in-memory` does without (else `NoHugetlbfs`), and at least one page
+/// of any size is free (1 GiB pages count too, also when 2 MiB is the
+/// default size), or page files lie in hugetlbfs (a DPDK run that ended
+/// without cleaning up: killed, or a second signal), which EAL removes at
+/// start when no live process holds them, whatever their prefix (else
+/// `NoHugepages`). Files a live process holds pass this check too: EAL
+/// then finds no page and says so (`NoHugepages`).
+fn hugepages_available(args: &[&str]) -> Result<()> {
     let free: u64 = std::fs::read_dir("/sys/kernel/mm/hugepages")
         .map(|dirs| {
             dirs.filter_map(|d| d.ok())
@@ -215,9 +218,17 @@ fn hugepages_available(args: &[&str]) -> bool {
         .map(|m| hugetlbfs_mounts(&m))
         .unwrap_or_default();
     if mounts.is_empty() && !args.contains(&"--in-memory") {
-        return false;
+        return Err(if free > 0 {
+            DpdkError::NoHugetlbfs
+        } else {
+            DpdkError::NoHugepages
+        });
     }
-    free > 0 || left_behind(&mounts)
+    if free > 0 || left_behind(&mounts) {
+        Ok(())
+    } else {
+        Err(DpdkError::NoHugepages)
+    }
 }
 
 /// Mount points of hugetlbfs in a `/proc/mounts` text.

@@ -16,6 +16,12 @@ pub enum DpdkError {
          or pass --no-huge in the EAL arguments for a functional test (never for benchmarks)"
     )]
     NoHugepages,
+    #[error(
+        "hugepages are reserved but no hugetlbfs is mounted: mount one, e.g. \
+         `mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages`, \
+         or pass --in-memory in the EAL arguments (EAL then maps its pages without files)"
+    )]
+    NoHugetlbfs,
     #[error("EAL initialisation failed ({reason}); check the EAL arguments after `--` (see `dpdk-testpmd --help` for their syntax)")]
     EalInit { reason: String },
     #[error("unknown DPDK device {name:?}: give a device name as EAL knows it (e.g. net_tap0 from `--vdev net_tap0`, or a PCI address bound with -a) or a port id; available: {available}")]

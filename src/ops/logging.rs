@@ -4,7 +4,8 @@
 //! Level at start: `--log-level` (or the file's `log-level`), else
 //! `RUST_LOG`, else `info`. On SIGHUP [`LogControl::reload`] re-reads the
 //! config file's `log-level` and applies it; without a config file, or
-//! without that key, the start-up level is applied again. A `--log-level`
+//! without that key, what a restart would apply (`RUST_LOG` as it was at
+//! start, else `info`). A `--log-level`
 //! flag outranks the file on SIGHUP as it does at start: its level stays.
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -41,6 +42,9 @@ pub struct LogControl {
     startup: String,
     /// `startup` came from `--log-level`: the file cannot override it.
     from_flag: bool,
+    /// What a start without the file's key would have had: `RUST_LOG` as
+    /// it was at start, else `info`.
+    without_key: String,
     config_file: Option<PathBuf>,
 }
 
@@ -100,6 +104,7 @@ where
         handle,
         startup: directive.to_owned(),
         from_flag: source == LevelSource::Flag,
+        without_key: startup_directive(None),
         config_file,
     };
     Ok((subscriber, control))
@@ -136,10 +141,12 @@ impl LogControl {
             .unwrap_or_default()
     }
 
-    /// SIGHUP: applies the config file's `log-level`, or the start-up level
-    /// when there is no file or no key, or when the start-up level was
-    /// given as `--log-level` (flags override the file, at start and on
-    /// reload; the file is then not read). A file that no longer reads or
+    /// SIGHUP: applies the config file's `log-level`; without a file or
+    /// without the key, what a restart would apply (`RUST_LOG` as it was
+    /// at start, else `info`: a level the file had at start does not
+    /// linger); the start-up level when it was given as `--log-level`
+    /// (flags override the file, at start and on reload; the file is then
+    /// not read). A file that no longer reads or
     /// parses (same limits as at start: a regular file of at most 1 MiB),
     /// or a `log-level` that `vxgate run --log-level` would refuse (see
     /// [`check_log_level`]), leaves the level unchanged. Returns the
@@ -155,7 +162,8 @@ impl LogControl {
                 directive: level.clone(),
                 message,
             })?,
-            None => self.startup.clone(),
+            None if self.from_flag => self.startup.clone(),
+            None => self.without_key.clone(),
         };
         self.set_level(&directive)?;
         Ok(directive)
@@ -329,9 +337,9 @@ mod tests {
             tracing::info!("shown-at-info");
             assert_eq!(control.reload().unwrap(), "debug");
             tracing::debug!("shown-after-reload");
-            // Key removed from the file: back to the start-up level.
+            // Key removed from the file: what a restart would apply.
             std::fs::write(&file, "workers = 1\n").unwrap();
-            assert_eq!(control.reload().unwrap(), "info");
+            assert_eq!(control.reload().unwrap(), startup_directive(None));
             tracing::debug!("hidden-again");
             // A broken file leaves the level alone.
             std::fs::write(&file, "log-level = [\n").unwrap();
@@ -344,6 +352,27 @@ mod tests {
         assert!(text.contains("shown-after-reload"), "{text}");
         assert!(!text.contains("hidden-again"), "{text}");
         assert_eq!(text.lines().count(), 2, "one line per event: {text}");
+    }
+
+    /// Started at the file's `warn`; the key removed: SIGHUP applies what
+    /// a restart would (`RUST_LOG` at start, else `info`), not the `warn`
+    /// the file no longer says.
+    #[test]
+    fn a_removed_key_does_not_keep_the_level_the_file_had_at_start() {
+        let buf = Buf::default();
+        let file = config_file("log-level = \"warn\"\n");
+        let (sub, control) = logger("warn", LevelSource::Other, &file, &buf);
+        tracing::subscriber::with_default(sub, || {
+            assert_eq!(control.reload().unwrap(), "warn");
+            std::fs::write(&file, "workers = 1\n").unwrap();
+            assert_eq!(control.reload().unwrap(), startup_directive(None));
+            assert_ne!(control.current(), "warn");
+        });
+        // A --log-level warn stays whatever the file says.
+        let (sub, control) = logger("warn", LevelSource::Flag, &file, &buf);
+        tracing::subscriber::with_default(sub, || {
+            assert_eq!(control.reload().unwrap(), "warn");
+        });
     }
 
     #[test]
