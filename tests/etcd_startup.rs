@@ -71,6 +71,12 @@ impl Vxgate {
         Path::new("/var/run/dpdk").join(&self.prefix)
     }
 
+    /// EAL ran: its runtime directory is there, or, since a clean stop
+    /// removes it, vxgate said so.
+    fn eal_started(&self) -> bool {
+        self.runtime_dir().exists() || self.text("stderr").contains("EAL started")
+    }
+
     fn text(&self, name: &str) -> String {
         std::fs::read_to_string(self.out.path().join(name)).unwrap_or_default()
     }
@@ -102,7 +108,7 @@ impl Vxgate {
             assert!(err.contains(n), "{what}: stderr lacks {n:?}:\n{err}");
         }
         assert!(!err.contains("panicked"), "{err}");
-        assert!(!self.runtime_dir().exists(), "{what}: EAL started");
+        assert!(!self.eal_started(), "{what}: EAL started");
     }
 
     fn wait_until(&self, what: &str, mut cond: impl FnMut(&Vxgate) -> bool) {
@@ -257,6 +263,31 @@ fn access_ip_alone_claims_its_subnet_and_sigterm_prints_final_counters() {
     );
     // The lease stays for a restart to take back.
     assert!(etcd.ctl(&["get", &key]).contains(UNDERLAY_IP));
+    // EAL ran (the marker the checks before EAL rely on), and the clean
+    // stop removed its runtime directory.
+    assert!(vx.eal_started() && !vx.runtime_dir().exists());
+}
+
+/// `--subnet` held by another node: refused before EAL starts and the
+/// ports come up (exit 1, etcd's state to fix), naming the holder and
+/// the key to delete if it is stale; nothing is written.
+#[test]
+fn a_subnet_held_by_another_node_is_refused_before_eal() {
+    let etcd = etcd_with_config();
+    let key = lease_key("10.244.9.0-24");
+    let other = lease_value("192.0.2.77".parse().unwrap(), 77);
+    etcd.ctl(&["put", &key, &other]);
+    let mut vx = Vxgate::spawn(&etcd, "taken", &["--subnet", "10.244.9.0/24"]);
+    vx.exits_before_eal(
+        1,
+        &[
+            "is held by another node",
+            "192.0.2.77",
+            &format!("etcdctl del '{key}'"),
+        ],
+        "subnet taken",
+    );
+    assert_eq!(etcd.ctl(&["get", &key, "--print-value-only"]).trim(), other);
 }
 
 #[test]
@@ -271,7 +302,7 @@ fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
     let out = vx.text("stdout");
     assert!(out.contains("vxgate: final counters"), "{out}");
     assert!(out.contains("encap 0 decap 0"), "{out}");
-    assert!(!vx.runtime_dir().exists(), "EAL was not started yet");
+    assert!(!vx.eal_started(), "EAL was not started yet");
 }
 
 /// `vxgate run ... 2>&1 | tee log`, then Ctrl-C: the signal reaches `tee`
@@ -456,7 +487,7 @@ fn metrics_answer_while_waiting_for_the_config() {
     assert!(body.contains("data plane is not running"), "{body}");
     vx.sigterm();
     assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
-    assert!(!vx.runtime_dir().exists(), "EAL was not started yet");
+    assert!(!vx.eal_started(), "EAL was not started yet");
 }
 
 #[test]

@@ -191,6 +191,16 @@ impl Control {
         Ok(cfg)
     }
 
+    /// `SubnetTaken` when `requested` (`--subnet`) is held by another
+    /// PublicIP now; read only (`acquire_own_lease` checks again).
+    pub async fn check_requested_free(
+        &mut self,
+        public_ip: Ipv4Addr,
+        requested: Subnet,
+    ) -> Result<(), ControlError> {
+        own_lease::check_requested_free(&mut self.reg, public_ip, requested).await
+    }
+
     /// Registers our lease (see docs/control-plane.md): `requested` is
     /// `--subnet`. Reads the network config first if not done yet.
     pub async fn acquire_own_lease(

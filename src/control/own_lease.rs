@@ -221,24 +221,44 @@ async fn release_stale(reg: &mut Registry, listed: &[Listed], own: &OwnLease) {
     }
 }
 
+/// `SubnetTaken` when a key overlapping `s` is held by another PublicIP
+/// (or its value cannot be read).
+fn taken_by_another(listed: &[Listed], s: Subnet, public_ip: Ipv4Addr) -> Result<(), ControlError> {
+    match listed
+        .iter()
+        .find(|l| l.subnet.overlaps(s) && l.holder != Some(public_ip))
+    {
+        Some(other) => Err(ControlError::SubnetTaken {
+            subnet: s,
+            holder: other
+                .holder
+                .map_or_else(|| "unreadable lease value".to_string(), |h| h.to_string()),
+            key: other.key.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether `--subnet` `s` could be claimed now: read only, so that a
+/// subnet another node holds is refused before EAL starts and the ports
+/// come up (`acquire` checks again, under its transaction).
+pub(crate) async fn check_requested_free(
+    reg: &mut Registry,
+    public_ip: Ipv4Addr,
+    s: Subnet,
+) -> Result<(), ControlError> {
+    let dir = reg.subnets_dir();
+    let (_, kvs) = reg.list_subnets().await?;
+    taken_by_another(&parse_listing(&dir, kvs), s, public_ip)
+}
+
 async fn claim_requested(
     reg: &mut Registry,
     listed: &[Listed],
     s: Subnet,
     attrs: &LeaseAttrs,
 ) -> Result<Attempt, ControlError> {
-    if let Some(other) = listed
-        .iter()
-        .find(|l| l.subnet.overlaps(s) && l.holder != Some(attrs.public_ip))
-    {
-        return Err(ControlError::SubnetTaken {
-            subnet: s,
-            holder: other
-                .holder
-                .map_or_else(|| "unreadable lease value".to_string(), |h| h.to_string()),
-            key: other.key.clone(),
-        });
-    }
+    taken_by_another(listed, s, attrs.public_ip)?;
     match listed.iter().find(|l| l.subnet == s) {
         Some(mine) => take_back(reg, mine, attrs).await,
         None => create(reg, s, attrs).await,

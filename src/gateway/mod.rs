@@ -271,9 +271,23 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         let cidr = crate::config::Ipv4Cidr::new(s.addr, s.len)
             .context("requested subnet is not a valid CIDR")?;
         cfg.check_access_neighbors(cidr, cfg.access_ip_for(cidr))?;
+        // Held by another node: said now, before EAL and the ports start.
+        let Some(free) = until_stop(
+            &rt,
+            &stop,
+            control.check_requested_free(cfg.underlay_ip.addr(), s),
+        ) else {
+            return stopped_during_startup(&cfg, "checking the requested subnet");
+        };
+        free?;
     }
 
     let eal = Eal::init(&cfg.eal_args)?;
+    info!(
+        main_lcore = eal.main_lcore(),
+        worker_lcores = ?eal.worker_lcores(),
+        "EAL started"
+    );
     // EAL can take seconds (hugepages, device probes): a stop asked for
     // meanwhile ends here, before any port is started (its link brought up).
     if stop.load(Relaxed) {
