@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             None => {
                 vxgate::ops::print_err(&format!(
                     "vxgate: error: {}",
-                    vxgate::ops::output::error_text(&e)
+                    vxgate::ops::output::error_text(e.as_ref())
                 ));
                 ExitCode::from(1)
             }

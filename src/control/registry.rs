@@ -15,6 +15,7 @@ use super::schema::NetworkConfig;
 use super::status::ControlStatus;
 use super::{ControlError, EtcdOptions};
 use crate::ops::logging::RateLimitedLog;
+use crate::ops::output::error_text;
 
 /// Deadline for each unary etcd request.
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,8 +81,8 @@ pub(crate) fn map_error(
         detail,
     };
     match e {
-        E::TransportError(t) => unreachable(format!("{op}: {}", with_causes(&t))),
-        E::IoError(io) => unreachable(format!("{op}: {}", with_causes(&io))),
+        E::TransportError(t) => unreachable(format!("{op}: {}", error_text(&t))),
+        E::IoError(io) => unreachable(format!("{op}: {}", error_text(&io))),
         E::GRpcStatus(s) => {
             let msg = s.message().to_string();
             let lower = msg.to_ascii_lowercase();
@@ -118,23 +119,6 @@ pub(crate) fn map_error(
             detail: other.to_string(),
         },
     }
-}
-
-/// An error and its causes, `a: b: c`: "transport error" alone does not
-/// tell a refused connection from a TLS certificate the server rejected.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let c_text = c.to_string();
-        // Some layers repeat their cause in their own message.
-        if !s.ends_with(&c_text) {
-            s.push_str(": ");
-            s.push_str(&c_text);
-        }
-        cause = c.source();
-    }
-    s
 }
 
 fn read_file(flag: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ControlError> {
@@ -567,40 +551,5 @@ mod tests {
     fn prefix_end_increments_last_byte() {
         assert_eq!(prefix_end(b"/a/subnets/"), b"/a/subnets0".to_vec());
         assert_eq!(prefix_end(&[b'a', 0xff]), b"b".to_vec());
-    }
-
-    #[derive(Debug)]
-    struct Layer(&'static str, Option<Box<Layer>>);
-    impl std::fmt::Display for Layer {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-    }
-    impl std::error::Error for Layer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            self.1.as_deref().map(|l| l as _)
-        }
-    }
-
-    #[test]
-    fn errors_carry_their_causes() {
-        let tls = Layer("invalid peer certificate: UnknownIssuer", None);
-        let e = Layer(
-            "transport error",
-            Some(Box::new(Layer(
-                "error trying to connect",
-                Some(Box::new(tls)),
-            ))),
-        );
-        assert_eq!(
-            with_causes(&e),
-            "transport error: error trying to connect: invalid peer certificate: UnknownIssuer"
-        );
-        // A layer that already ends with its cause is not repeated.
-        let e = Layer(
-            "connect: connection refused",
-            Some(Box::new(Layer("connection refused", None))),
-        );
-        assert_eq!(with_causes(&e), "connect: connection refused");
     }
 }

@@ -22,20 +22,21 @@ pub fn print_err(text: &str) {
 }
 
 /// An error and its causes on one line, `a: b: c`, as anyhow's `{:#}`
-/// writes them, less a cause whose text the line already holds: several
-/// errors name their cause in their own message and keep it as their
-/// source too, which `{:#}` would print twice.
-pub fn error_text(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
+/// writes them ("transport error" alone does not tell a refused
+/// connection from a TLS certificate the server rejected), less a cause
+/// whose text the line already holds: several errors name their cause in
+/// their own message and keep it as their source too, which `{:#}` would
+/// print twice. An `anyhow::Error` is passed as `e.as_ref()`.
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
             out.push_str(": ");
+            out.push_str(&text);
         }
-        out.push_str(&text);
+        cause = c.source();
     }
     out
 }
@@ -67,7 +68,7 @@ mod tests {
         });
         assert_eq!(format!("{e:#}").matches("Backend.Type").count(), 2);
         assert_eq!(
-            error_text(&e),
+            error_text(e.as_ref()),
             "invalid config at /k/config: Backend.Type is \"udp\""
         );
     }
@@ -75,7 +76,46 @@ mod tests {
     #[test]
     fn every_other_cause_and_context_is_kept_in_order() {
         let e = anyhow::Error::new(Hides("/tmp/x.pcap", io("disk full"))).context("pktgen");
-        assert_eq!(error_text(&e), "pktgen: writing /tmp/x.pcap: disk full");
-        assert_eq!(error_text(&e), format!("{e:#}"));
+        assert_eq!(
+            error_text(e.as_ref()),
+            "pktgen: writing /tmp/x.pcap: disk full"
+        );
+        assert_eq!(error_text(e.as_ref()), format!("{e:#}"));
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    /// etcd-client's transport errors: the layers down to the reason.
+    #[test]
+    fn errors_carry_their_causes() {
+        let tls = Layer("invalid peer certificate: UnknownIssuer", None);
+        let e = Layer(
+            "transport error",
+            Some(Box::new(Layer(
+                "error trying to connect",
+                Some(Box::new(tls)),
+            ))),
+        );
+        assert_eq!(
+            error_text(&e),
+            "transport error: error trying to connect: invalid peer certificate: UnknownIssuer"
+        );
+        // A layer that already ends with its cause is not repeated.
+        let e = Layer(
+            "connect: connection refused",
+            Some(Box::new(Layer("connection refused", None))),
+        );
+        assert_eq!(error_text(&e), "connect: connection refused");
     }
 }
