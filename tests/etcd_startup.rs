@@ -274,20 +274,29 @@ fn access_ip_alone_claims_its_subnet_and_sigterm_prints_final_counters() {
 #[test]
 fn a_subnet_held_by_another_node_is_refused_before_eal() {
     let etcd = etcd_with_config();
-    let key = lease_key("10.244.9.0-24");
     let other = lease_value("192.0.2.77".parse().unwrap(), 77);
-    etcd.ctl(&["put", &key, &other]);
-    let mut vx = Vxgate::spawn(&etcd, "taken", &["--subnet", "10.244.9.0/24"]);
-    vx.exits_before_eal(
-        1,
-        &[
-            "is held by another node",
-            "192.0.2.77",
-            &format!("etcdctl del '{key}'"),
-        ],
-        "subnet taken",
-    );
-    assert_eq!(etcd.ctl(&["get", &key, "--print-value-only"]).trim(), other);
+    // A plain key and a dual-stack one (`&` and the IPv6 subnet after it).
+    for (tag, subnet, key) in [
+        ("taken", "10.244.9.0/24", lease_key("10.244.9.0-24")),
+        (
+            "taken6",
+            "10.244.10.0/24",
+            lease_key("10.244.10.0-24&fc00::-64"),
+        ),
+    ] {
+        etcd.ctl(&["put", &key, &other]);
+        let mut vx = Vxgate::spawn(&etcd, tag, &["--subnet", subnet]);
+        vx.exits_before_eal(
+            1,
+            &[
+                "is held by another node",
+                "192.0.2.77",
+                &format!("etcdctl del '{key}'"),
+            ],
+            subnet,
+        );
+        assert_eq!(etcd.ctl(&["get", &key, "--print-value-only"]).trim(), other);
+    }
 }
 
 #[test]

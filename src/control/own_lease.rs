@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use etcd_client::{Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{
+    Compare, CompareOp, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
+};
 use rand::Rng;
 use tokio::sync::Notify;
 
@@ -241,15 +243,21 @@ fn taken_by_another(listed: &[Listed], s: Subnet, public_ip: Ipv4Addr) -> Result
 
 /// Whether `--subnet` `s` could be claimed now: read only, so that a
 /// subnet another node holds is refused before EAL starts and the ports
-/// come up (`acquire` checks again, under its transaction).
+/// come up. Only `s`'s own keys are read (its dual-stack ones,
+/// `<key>&<v6>`, share the prefix), not the whole list, which `acquire`
+/// reads anyway and checks in full (keys of other lengths overlapping
+/// `s` too) under its transaction.
 pub(crate) async fn check_requested_free(
     reg: &mut Registry,
     public_ip: Ipv4Addr,
     s: Subnet,
 ) -> Result<(), ControlError> {
     let dir = reg.subnets_dir();
-    let (_, kvs) = reg.list_subnets().await?;
-    taken_by_another(&parse_listing(&dir, kvs), s, public_ip)
+    let key = format!("{dir}{}", s.key_string());
+    let mut r = reg
+        .get("get subnet", key, Some(GetOptions::new().with_prefix()))
+        .await?;
+    taken_by_another(&parse_listing(&dir, r.take_kvs()), s, public_ip)
 }
 
 async fn claim_requested(
