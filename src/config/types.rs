@@ -268,14 +268,16 @@ impl fmt::Display for DeviceRef {
 pub fn device_name_arg(s: &str) -> Result<String, String> {
     let name = s.trim();
     if name.is_empty() {
-        return Err(
-            "the device name is empty: give a PCI address (0000:3b:00.0), \
-                    a vdev name (net_tap0) or a DPDK port id"
-                .into(),
-        );
+        return Err(format!("{EMPTY_DEVICE_NAME}: {DEVICE_NAME_FIX}"));
     }
     Ok(canonical_device_name(name))
 }
+
+/// What an empty port flag is, and what to give instead (`fwd`/`pktgen`
+/// here, `run`'s `underlay`/`access` in `validate`).
+pub(crate) const EMPTY_DEVICE_NAME: &str = "the device name is empty";
+pub(crate) const DEVICE_NAME_FIX: &str =
+    "give a PCI address (0000:3b:00.0), a vdev name (net_tap0) or a DPDK port id";
 
 /// A device name as DPDK names the port: a PCI address (`[DOMAIN:]BUS:
 /// DEV.FN`, hex in any case) becomes `dddd:bb:dd.f` in lower case, as the

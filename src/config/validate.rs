@@ -245,8 +245,8 @@ fn device(key: &'static str, value: Option<String>) -> Result<DeviceRef, ConfigE
         return Err(ConfigError::invalid(
             key,
             &value,
-            "the device name is empty",
-            "give a PCI address (0000:3b:00.0), a vdev name (net_tap0) or a DPDK port id",
+            types::EMPTY_DEVICE_NAME,
+            types::DEVICE_NAME_FIX,
         ));
     }
     if name.bytes().all(|b| b.is_ascii_digit()) {
