@@ -176,8 +176,8 @@ fn a_second_process_with_the_same_file_prefix_is_told_why() {
 
 /// A vxgate child stopped when dropped (also when the test panics): a
 /// clean stop (SIGTERM; SIGKILL after 30 s), then its runtime directory
-/// and its page files: without --in-memory, which would take the lock
-/// away, EAL leaves the pages still allocated at its cleanup in hugetlbfs.
+/// and its page files (it runs without --in-memory, which would take the
+/// lock away; a clean stop removes them itself, a killed one does not).
 struct Stopped(std::process::Child, String);
 
 impl Drop for Stopped {
@@ -190,7 +190,7 @@ impl Drop for Stopped {
             self.0.wait().ok();
         }
         remove_runtime_dirs();
-        remove_page_files(&self.1);
+        common::runtime_dir::remove_page_files(&self.1);
     }
 }
 
@@ -209,20 +209,6 @@ impl WaitTimeout for std::process::Child {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
-    }
-}
-
-/// Hugepage files EAL left for `prefix` in /dev/hugepages.
-fn remove_page_files(prefix: &str) {
-    if let Ok(files) = std::fs::read_dir("/dev/hugepages") {
-        for f in files.flatten() {
-            if f.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("{prefix}map_"))
-            {
-                let _ = std::fs::remove_file(f.path());
-            }
-        }
     }
 }
 

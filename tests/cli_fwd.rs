@@ -4,7 +4,7 @@
 //! hugepages, a clean stop leaves none of EAL's files behind.
 mod common;
 
-use common::runtime_dir::RuntimeDir;
+use common::runtime_dir::{page_files, PageFiles, RuntimeDir};
 use std::process::Command;
 
 fn vxgate(args: &[&str]) -> (Option<i32>, String, String) {
@@ -78,39 +78,6 @@ fn fwd_replays_a_pcap_into_null_and_reports_no_leak() {
         out.contains("mbufs in use once the ports closed 0 (leaked 0)"),
         "mbufs left in use:\n{out}"
     );
-}
-
-/// Page files named `<prefix>map_<n>` in any hugetlbfs mount.
-fn page_files(prefix: &str) -> Vec<std::path::PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/mounts").expect("read /proc/mounts");
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(2) == Some(&"hugetlbfs")).then(|| f[1].to_owned())
-        })
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flat_map(|entries| entries.filter_map(Result::ok))
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix(prefix))
-                .and_then(|n| n.strip_prefix("map_"))
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Removes a prefix's page files when dropped (also when the test fails).
-struct PageFiles<'a>(&'a str);
-
-impl Drop for PageFiles<'_> {
-    fn drop(&mut self) {
-        for f in page_files(self.0) {
-            let _ = std::fs::remove_file(f);
-        }
-    }
 }
 
 /// On hugepages (no `--in-memory`), a clean stop removes what EAL keeps

@@ -163,15 +163,10 @@ impl Running {
         assert!(out.contains("final counters"), "{out}");
         assert!(out.contains("leaked 0)"), "mbuf leak reported:\n{out}");
         // A clean stop leaves no hugepage file and no EAL runtime directory.
-        let left = run(&format!(
-            "ls -d /var/run/dpdk/{p} $(awk '$3 == \"hugetlbfs\" {{print $2}}' /proc/mounts | sed 's|$|/{p}map_*|') 2>/dev/null",
-            p = self.prefix
-        ));
-        let left = String::from_utf8_lossy(&left.stdout).into_owned();
-        assert!(
-            left.trim().is_empty(),
-            "left behind after the stop:\n{left}"
-        );
+        let dir = std::path::Path::new("/var/run/dpdk").join(&self.prefix);
+        assert!(!dir.exists(), "{} left behind", dir.display());
+        let pages = common::runtime_dir::page_files(&self.prefix);
+        assert!(pages.is_empty(), "left behind: {pages:?}");
         drop(self.etcd);
         out
     }
