@@ -73,8 +73,8 @@ pub struct RunArgs {
     ///
     /// The first host is .1, like flannel's cni0. With --subnet it must
     /// lie inside it; without, vxgate claims the subnet of flannel's
-    /// SubnetLen around it. The prefix length is at
-    /// least the subnet's; the access link is the whole subnet either way.
+    /// SubnetLen around it. The prefix length is at least the subnet's;
+    /// the access link is the whole subnet either way.
     /// Example: --access-ip 10.244.255.1/24
     #[arg(long, value_name = "IP/LEN")]
     pub access_ip: Option<String>,

@@ -1,9 +1,9 @@
 //! What EAL leaves on disk after its cleanup, removed at a clean stop.
 //!
 //! `rte_eal_cleanup` unmaps EAL's memory but keeps the page files of the
-//! hugepages it still held (`<hugetlbfs>/<prefix>map_<n>`) and the runtime directory
-//! (`/var/run/dpdk/<prefix>`: config, fbarrays, hugepage info), so that a
-//! secondary process could attach; EAL removes unlocked page files only
+//! hugepages it still held (`<hugetlbfs>/<prefix>map_<n>`) and the
+//! runtime directory (`/var/run/dpdk/<prefix>`: config, fbarrays,
+//! hugepage info), so that a secondary process could attach; EAL removes unlocked page files only
 //! at the next start. A stopped gateway should leave nothing behind: the
 //! 2 MB pages its files hold stay taken from the pool until then. The
 //! process still holds its `--file-prefix` lock, so no other process can
@@ -11,11 +11,10 @@
 //! start of any DPDK process removes them).
 use std::path::{Path, PathBuf};
 
-/// Removes our page files (found in `maps`, the text of
-/// `/proc/self/maps` read just before the cleanup: exactly the pages EAL
-/// held) and `runtime_dir`
-/// (whose last component is the file prefix), best effort: what cannot be
-/// removed is logged.
+/// Removes our page files (found in `maps`, the text of `/proc/self/maps`
+/// read just before the cleanup: exactly the pages EAL held) and
+/// `runtime_dir` (whose last component is the file prefix), best effort:
+/// what cannot be removed is logged.
 pub(crate) fn remove(runtime_dir: &Path, maps: &str) {
     let Some(prefix) = runtime_dir.file_name().and_then(|p| p.to_str()) else {
         return;

@@ -218,12 +218,13 @@ impl<F> Resolver<F> {
     /// (RFC 826's merge; a static neighbour keeps its MAC), except that
     /// another MAC within `ARP_LOCKTIME` of the entry's last change is
     /// ignored unless the ARP is gratuitous or a request for our own
-    /// address (Linux's `locktime`: the first of several replies wins;
-    /// a host asking us from a new MAC, say after its NIC changed, is
-    /// taken at once, as Linux's `neigh_event_ns` overrides); anything else, such as replies between
-    /// other hosts seen on a promiscuous port, unsolicited announcements or
-    /// requests from unknown hosts, creates nothing. An ARP from one of our
-    /// own MACs about another address (a loop or a spoof) is ignored.
+    /// address (Linux's `locktime`: the first of several replies wins; a
+    /// host asking us from a new MAC, say after its NIC changed, is taken
+    /// at once, as Linux's `neigh_event_ns` overrides it); anything else,
+    /// such as replies between other hosts seen on a promiscuous port,
+    /// unsolicited announcements or requests from unknown hosts, creates
+    /// nothing. An ARP from one of our own MACs about another address (a
+    /// loop or a spoof) is ignored.
     fn merge_arp(
         &mut self,
         ctx: &Context,
