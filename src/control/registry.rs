@@ -205,6 +205,22 @@ fn kv(c: &Client, max: usize) -> KvClient {
     c.kv_client().max_decoding_message_size(max)
 }
 
+/// A count-only read of the config key (`key`) with client `c`: its reply
+/// header carries the store's revision (`revision_of`).
+fn count_config(
+    c: &Client,
+    key: String,
+    max: usize,
+) -> impl Future<Output = Result<GetResponse, etcd_client::Error>> {
+    let mut kv = kv(c, max);
+    async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
+}
+
+/// The store's revision a reply was read at.
+fn revision_of(resp: &GetResponse) -> i64 {
+    resp.header().map_or(0, |h| h.revision())
+}
+
 impl Registry {
     /// Builds the client. With credentials, waits (with backoff) while etcd
     /// is unreachable, and fails at once if the credentials are refused.
@@ -387,11 +403,11 @@ impl Registry {
     /// current revision, from whichever member answers with a quorum behind
     /// it.
     pub(crate) async fn revision(&mut self) -> Result<i64, ControlError> {
-        let key = self.config_key();
+        let (key, max) = (self.config_key(), self.opts.max_reply_bytes);
         let resp = self
-            .get("get", key, Some(GetOptions::new().with_count_only()))
+            .request("get", |c| count_config(c, key.clone(), max))
             .await?;
-        Ok(resp.header().map_or(0, |h| h.revision()))
+        Ok(revision_of(&resp))
     }
 
     /// `revision` on a copy of this registry, so that it can run beside a
@@ -406,27 +422,23 @@ impl Registry {
         async move {
             let (key, max) = (reg.config_key(), reg.opts.max_reply_bytes);
             let r = reg
-                .request_here("get", &mut |c: &Client| {
-                    let (mut kv, key) = (kv(c, max), key.clone());
-                    async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
-                })
+                .request_here("get", &mut |c: &Client| count_config(c, key.clone(), max))
                 .await
-                .map(|resp| resp.header().map_or(0, |h| h.revision()));
+                .map(|resp| revision_of(&resp));
             (r, reg)
         }
     }
 
     /// `revision` with the current token, not renewed if etcd refuses it.
     pub(crate) async fn revision_with_this_token(&self) -> Result<i64, ControlError> {
-        let mut kv = kv(&self.client, self.opts.max_reply_bytes);
-        let o = GetOptions::new().with_count_only();
+        let (key, max) = (self.config_key(), self.opts.max_reply_bytes);
         let resp = call(
             "get",
             &self.opts.endpoints,
-            kv.get(self.config_key(), Some(o)),
+            count_config(&self.client, key, max),
         )
         .await?;
-        Ok(resp.header().map_or(0, |h| h.revision()))
+        Ok(revision_of(&resp))
     }
 
     /// The raw config value, or None if the key does not exist.
@@ -513,7 +525,7 @@ impl Registry {
             // Back up towards full pages after the large values.
             page = (page * 2).min(LIST_PAGE);
             if rev == 0 {
-                rev = resp.header().map_or(0, |h| h.revision());
+                rev = revision_of(&resp);
             }
             let more = resp.more();
             let kvs = resp.take_kvs();
