@@ -28,16 +28,14 @@ enum State {
 /// again, and each change is said once.
 pub(crate) struct ConfigSeen {
     raw: Vec<u8>,
-    /// The config vxgate runs with (None only if its bytes no longer
-    /// parse, which start-up ruled out).
-    running: Option<NetworkConfig>,
+    /// The config vxgate runs with.
+    running: NetworkConfig,
     state: State,
 }
 
 impl ConfigSeen {
-    /// `raw`: the value vxgate started with.
-    pub(crate) fn new(raw: Vec<u8>) -> ConfigSeen {
-        let running = NetworkConfig::parse(&raw).ok();
+    /// `running`: the config vxgate started with, read from `raw`.
+    pub(crate) fn new(running: NetworkConfig, raw: Vec<u8>) -> ConfigSeen {
         ConfigSeen {
             raw,
             running,
@@ -57,16 +55,13 @@ impl ConfigSeen {
         }
         self.raw = v.to_vec();
         match NetworkConfig::parse(v) {
-            Ok(c) if Some(&c) == self.running.as_ref() => {
+            Ok(c) if c == self.running => {
                 let was = std::mem::replace(&mut self.state, State::Same);
                 (was != State::Same).then_some(ConfigNews::Back)
             }
             Ok(c) => {
                 self.state = State::Differs;
-                Some(ConfigNews::Changed(match &self.running {
-                    Some(r) => differences(r, &c),
-                    None => "a new config".into(),
-                }))
+                Some(ConfigNews::Changed(differences(&self.running, &c)))
             }
             Err(e) => {
                 self.state = State::Differs;
@@ -129,7 +124,7 @@ mod tests {
     const RUNNING: &[u8] = br#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#;
 
     fn seen() -> ConfigSeen {
-        ConfigSeen::new(RUNNING.to_vec())
+        ConfigSeen::new(NetworkConfig::parse(RUNNING).unwrap(), RUNNING.to_vec())
     }
 
     /// A deleted config is said once, not again at every re-list while it

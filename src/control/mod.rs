@@ -231,23 +231,12 @@ impl Control {
         if self.config.is_none() {
             self.network_config().await?;
         }
-        let (subnet_len, raw_config) = self
-            .config
-            .as_ref()
-            .map(|(cfg, raw)| (cfg.subnet_len, raw.clone()))
-            .unwrap_or_default();
+        let Some((cfg, raw)) = self.config else {
+            return Err(ControlError::Options("network config not loaded".into()));
+        };
         if let Some(own) = &self.own {
             sink.own_subnet(own.subnet);
         }
-        watch::run(
-            self.reg,
-            self.own,
-            subnet_len,
-            raw_config,
-            self.status,
-            sink,
-            shutdown,
-        )
-        .await
+        watch::run(self.reg, self.own, cfg, raw, self.status, sink, shutdown).await
     }
 }

@@ -53,7 +53,7 @@ fn quorum_check(
 use super::config_seen::{ConfigNews, ConfigSeen};
 use super::own_lease::{keep_renewed, own_key_state, OwnKey, OwnLease};
 use super::registry::{call, map_error, Registry};
-use super::schema::{LeaseAttrs, LeaseValue};
+use super::schema::{LeaseAttrs, LeaseValue, NetworkConfig};
 use super::status::ControlStatus;
 use super::subnet::{LeaseKey, Subnet};
 use super::{ControlError, LeaseSink};
@@ -689,7 +689,7 @@ impl Session<'_> {
 pub(crate) async fn run<F>(
     mut reg: Registry,
     own: Option<OwnLease>,
-    subnet_len: u8,
+    config: NetworkConfig,
     raw_config: Vec<u8>,
     status: Arc<ControlStatus>,
     sink: &mut dyn LeaseSink,
@@ -711,9 +711,9 @@ where
             own_key_changed.clone(),
         ))
     });
-    let mut mirror = Mirror::new(subnet_len);
+    let mut mirror = Mirror::new(config.subnet_len);
     let mut seen = Seen {
-        config: ConfigSeen::new(raw_config),
+        config: ConfigSeen::new(config, raw_config),
         own_taken: None,
         own_damaged: None,
     };
