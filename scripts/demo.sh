@@ -18,7 +18,7 @@ pids=()
 WORK=$(mktemp -d -t vxgate-demo.XXXXXX)   # etcd's data, the logs
 cleanup() {
   rc=$?
-  # One SIGTERM each (a second one makes vxgate skip its clean stop), 10 s
+  # One SIGTERM each (a second one a second later makes vxgate skip its clean stop), 10 s
   # to end, then SIGKILL: a process that hangs does not hang the demo.
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for _ in $(seq 100); do

@@ -112,6 +112,8 @@ fn snapshot() -> MetricsSnapshot {
                 idle_polls: 6000,
             },
         ],
+        mbufs: 65_535,
+        mbufs_in_use: 4_200,
         control_only: false,
     }
 }
@@ -212,6 +214,8 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
         ),
         ("vxgate_control_to_dataplane_seconds_sum".into(), 0.004),
         ("vxgate_control_to_dataplane_seconds_count".into(), 10.0),
+        ("vxgate_mbufs".into(), 65_535.0),
+        ("vxgate_mbufs_in_use".into(), 4_200.0),
         ("vxgate_worker_packets_total{worker=\"0\"}".into(), 500.0),
         ("vxgate_worker_packets_total{worker=\"1\"}".into(), 600.0),
         (

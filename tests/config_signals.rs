@@ -1,6 +1,7 @@
 //! Signals sent to this very process: SIGHUP runs the reload callback,
-//! SIGTERM/SIGINT set the stop flag, and a second one (checked in a child
-//! process, since it ends the process) exits at once with 143 / 130.
+//! SIGTERM/SIGINT set the stop flag, a copy within `FORCE_AFTER` of the
+//! first changes nothing, and one later (checked in a child process, since
+//! it ends the process) exits at once with 143 / 130.
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::low_level::raise;
-use vxgate::ops::signals::{self, EXIT_SECOND_SIGINT, EXIT_SECOND_SIGTERM};
+use vxgate::ops::signals::{self, EXIT_SECOND_SIGINT, EXIT_SECOND_SIGTERM, FORCE_AFTER};
 
 const CHILD_ENV: &str = "VXGATE_SIGNAL_TEST_CHILD";
 
@@ -53,19 +54,21 @@ fn run_child(signal: &str) -> std::process::Output {
 }
 
 #[test]
-fn second_signal_exits_immediately() {
+fn a_second_signal_exits_immediately_but_not_a_copy_of_the_first() {
     for (signal, code) in [("term", EXIT_SECOND_SIGTERM), ("int", EXIT_SECOND_SIGINT)] {
         let out = run_child(signal);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(code), "SIG{signal}: {out:?}");
         assert!(stdout.contains("stopping after first signal"), "{stdout}");
+        assert!(stdout.contains("survived the duplicate"), "{stdout}");
         assert!(!stdout.contains("survived second signal"), "{stdout}");
     }
 }
 
-/// Runs only as the child of `second_signal_exits_immediately`.
+/// Runs only as the child of
+/// `a_second_signal_exits_immediately_but_not_a_copy_of_the_first`.
 #[test]
-#[ignore = "helper: run in a child process by second_signal_exits_immediately"]
+#[ignore = "helper: run in a child process by a_second_signal_exits_immediately_but_not_a_copy_of_the_first"]
 fn child_double_signal() {
     let signal = match std::env::var(CHILD_ENV).as_deref() {
         Ok("term") => SIGTERM,
@@ -76,6 +79,14 @@ fn child_double_signal() {
     raise(signal).unwrap();
     assert!(handler.stop_requested());
     println!("stopping after first signal");
+    // At once again, as `timeout` sends it to its child and then to its
+    // process group: the same request, the clean stop goes on.
     raise(signal).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    println!("survived the duplicate");
+    std::thread::sleep(FORCE_AFTER);
+    // An operator insisting: the signal thread ends the process.
+    raise(signal).unwrap();
+    std::thread::sleep(Duration::from_secs(30));
     println!("survived second signal");
 }

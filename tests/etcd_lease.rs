@@ -553,6 +553,38 @@ async fn refused_transactions_leave_no_granted_lease_behind() {
     run.stop().await;
 }
 
+/// Waits until our key no longer holds `before`, the expiry gauge
+/// reporting our lease throughout; then the key must hold our attributes
+/// (192.0.2.1, `MAC`) under an etcd lease.
+async fn rewritten_as_ours(
+    tc: &mut etcd_client::Client,
+    status: &vxgate::control::ControlStatus,
+    key: &str,
+    before: &[u8],
+) {
+    let t = Instant::now();
+    loop {
+        let left = status.own_lease_expiry_seconds();
+        assert!(
+            left.is_some_and(|s| s > 0.0),
+            "expiry gauge cleared: {left:?}"
+        );
+        let (v, lease) = key_state(tc, key).await.expect("our key");
+        if v != before {
+            assert_ne!(lease, 0);
+            assert!(
+                matches!(LeaseValue::parse(&v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 1) && a.vtep_mac == MAC),
+                "{}",
+                String::from_utf8_lossy(&v)
+            );
+            return;
+        }
+        let was = String::from_utf8_lossy(before);
+        assert!(t.elapsed() < LIMIT, "our key was not rewritten: {was}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// An unreadable value on our key (garbage put by hand, a broken tool) is
 /// still our subnet, damaged: vxgate stays ready (its expiry reported
 /// throughout) and rewrites the key with its value, as flanneld would at
@@ -563,27 +595,30 @@ async fn garbage_on_our_key_is_rewritten_and_we_stay_ready() {
     let mut tc = with_config(&etcd, CONFIG).await;
     let (status, run, own) = running_gateway(&etcd).await;
     tc.put(own.key.clone(), "{garbage", None).await.unwrap();
-    let t = Instant::now();
-    loop {
-        let left = status.own_lease_expiry_seconds();
-        assert!(
-            left.is_some_and(|s| s > 0.0),
-            "expiry gauge cleared: {left:?}"
-        );
-        let (v, lease) = key_state(&mut tc, &own.key).await.expect("our key");
-        if v != b"{garbage" {
-            assert_ne!(lease, 0);
-            assert!(
-                matches!(LeaseValue::parse(&v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 1)),
-                "{}",
-                String::from_utf8_lossy(&v)
-            );
-            break;
-        }
-        assert!(t.elapsed() < LIMIT, "our key was not rewritten");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    rewritten_as_ours(&mut tc, &status, &own.key, b"{garbage").await;
     assert!(status.own_lease_expiry_seconds().is_some_and(|s| s > 0.0));
+    run.stop().await;
+}
+
+/// Our key re-put under our own etcd lease with other attributes (another
+/// VtepMAC: peers would send frames we drop as `wrong_inner_dst_mac`;
+/// another backend: peers would not tunnel to us at all) is still ours:
+/// rewritten with our attributes at once, not at the next renewal a day
+/// later, under a lease, the expiry reported throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_key_with_other_attributes_is_rewritten_at_once() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let (status, run, own) = running_gateway(&etcd).await;
+    let other_mac = lease_value(Ipv4Addr::new(192, 0, 2, 1), 0x77);
+    let host_gw = r#"{"PublicIP":"192.0.2.1","BackendType":"host-gw"}"#.to_string();
+    for altered in [other_mac, host_gw] {
+        let ignore_lease = PutOptions::new().with_ignore_lease();
+        tc.put(own.key.clone(), altered.clone(), Some(ignore_lease))
+            .await
+            .unwrap();
+        rewritten_as_ours(&mut tc, &status, &own.key, altered.as_bytes()).await;
+    }
     run.stop().await;
 }
 

@@ -520,6 +520,19 @@ fn metrics_serve_the_data_plane_once_it_runs() {
             "{want} in:\n{body}"
         );
     }
+    // The pool as it runs: its size (`--mbufs`' default), and the mbufs
+    // out of it, never more (net_null's RX makes and the worker frees
+    // mbufs all the time, so no exact figure).
+    let gauge = |name: &str| -> u64 {
+        let line = body
+            .lines()
+            .find(|l| l.split_once(' ').is_some_and(|(n, _)| n == name))
+            .unwrap_or_else(|| panic!("{name} in:\n{body}"));
+        line.rsplit_once(' ').unwrap().1.parse().unwrap()
+    };
+    let (pool, in_use) = (gauge("vxgate_mbufs"), gauge("vxgate_mbufs_in_use"));
+    assert_eq!(pool, 65_535);
+    assert!(in_use <= pool, "{in_use} of {pool}");
     // Forwarding, with our lease held: ready.
     let (head, body) = get(addr, "/readyz");
     assert!(

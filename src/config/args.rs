@@ -22,7 +22,7 @@ Examples: dpdk-config/appliance.toml, dpdk-config/ci-tap.toml.
 Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime failure (also a network
 config in etcd that vxgate cannot serve), 2 bad flags or config file (found
 before EAL starts, also against etcd's network config), 130/143 a second SIGINT/SIGTERM
-during shutdown, 134 a bug (release builds abort on a panic).";
+during shutdown (1 s or more after the first; one sooner is taken for a copy), 134 a bug (release builds abort on a panic).";
 
 /// Flags of `vxgate run` (see SPEC "Operations"). Turn them into a
 /// validated [`crate::config::Config`] with

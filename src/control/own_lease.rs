@@ -33,6 +33,11 @@ const RENEW_RETRY: Duration = Duration::from_secs(2);
 const RENEW_RETRY_MAX: Duration = Duration::from_secs(30);
 /// A renewal that keeps failing is logged again at most this often.
 const RENEW_LOG_EVERY: Duration = Duration::from_secs(300);
+/// The least time between two rewrites of our key that changes to it woke:
+/// another writer that keeps putting its own attributes under our key (a
+/// second gateway with our PublicIP) costs etcd one write a second, not a
+/// loop at etcd's speed.
+const REPAIR_EVERY: Duration = Duration::from_secs(1);
 
 /// The lease we hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,12 +107,17 @@ pub(crate) enum OwnKey {
     /// A value that names no PublicIP (garbage): still our subnet, to be
     /// rewritten, as flanneld's next renewal would.
     Damaged,
+    /// Our PublicIP under an etcd lease, but not our attributes (another
+    /// VtepMAC, another backend): peers would send frames we drop, so it
+    /// is rewritten now, not at the next renewal a day later.
+    Altered,
 }
 
-pub(crate) fn own_key_state(value: &[u8], lease: i64, own_ip: Ipv4Addr) -> OwnKey {
+pub(crate) fn own_key_state(value: &[u8], lease: i64, own: &LeaseAttrs) -> OwnKey {
     match holder(value) {
-        Ok(ip) if ip == own_ip && lease == 0 => OwnKey::Reservation,
-        Ok(ip) if ip == own_ip => OwnKey::Ours,
+        Ok(ip) if ip == own.public_ip && lease == 0 => OwnKey::Reservation,
+        Ok(ip) if ip == own.public_ip && holds_our_attrs(value, own) => OwnKey::Ours,
+        Ok(ip) if ip == own.public_ip => OwnKey::Altered,
         Ok(ip) => OwnKey::Taken(ip),
         Err(_) => OwnKey::Damaged,
     }
@@ -500,10 +510,12 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
         // re-created.
         let r = reg.get("get own", own.key.clone(), None).await?;
         if let Some(kv) = r.kvs().first() {
-            return match own_key_state(kv.value(), kv.lease(), own.attrs.public_ip) {
+            return match own_key_state(kv.value(), kv.lease(), &own.attrs) {
                 OwnKey::Ours => Ok(()),
                 OwnKey::Taken(ip) => Err(taken(own, ip)),
-                OwnKey::Reservation | OwnKey::Damaged => {
+                // Ours put back as a reservation, with other attributes
+                // under a lease too: our reservation, as we hold it.
+                OwnKey::Reservation | OwnKey::Damaged | OwnKey::Altered => {
                     let (v, rev) = (kv.value(), kv.mod_revision());
                     let adopted = adopt_reservation(reg, &own.key, v, rev, &own.attrs).await?;
                     adopted.then_some(()).ok_or_else(changed)
@@ -558,7 +570,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     tracing::error!(key = %own.key, "OWN LEASE WAS DELETED while running; re-created it (flanneld would exit here)");
                 }
             }
-            Some((v, lease, mod_revision)) => match own_key_state(&v, lease, own.attrs.public_ip) {
+            Some((v, lease, mod_revision)) => match own_key_state(&v, lease, &own.attrs) {
                 OwnKey::Reservation => {
                     // An operator made our key a reservation (flannel's
                     // documented `etcdctl put` of the value without a
@@ -584,6 +596,9 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     ok = put_if_unchanged(reg, &own.key, mod_revision, value, Some(id)).await?;
                     if ok && state == OwnKey::Damaged {
                         tracing::warn!(key = %own.key, "our key held an unreadable value; rewritten");
+                    }
+                    if ok && state == OwnKey::Altered {
+                        tracing::warn!(key = %own.key, "our key held other attributes than ours; rewritten");
                     }
                 }
             },
@@ -655,6 +670,7 @@ pub(crate) async fn keep_renewed(
             "the lease TTL leaves less than a minute between renewals; raise --subnet-lease-ttl or lower --subnet-lease-renew-margin"
         );
     }
+    let mut last_repair: Option<tokio::time::Instant> = None;
     loop {
         let wait = match own.expiry {
             None => None,
@@ -666,14 +682,23 @@ pub(crate) async fn keep_renewed(
                 Some(ttl.saturating_sub(lead))
             }
         };
-        match wait {
+        let woken = match wait {
             Some(w) => {
                 tokio::select! {
-                    _ = tokio::time::sleep(w) => {}
-                    _ = key_changed.notified() => {}
+                    _ = tokio::time::sleep(w) => false,
+                    _ = key_changed.notified() => true,
                 }
             }
-            None => key_changed.notified().await,
+            None => {
+                key_changed.notified().await;
+                true
+            }
+        };
+        if woken {
+            if let Some(t) = last_repair {
+                tokio::time::sleep(REPAIR_EVERY.saturating_sub(t.elapsed())).await;
+            }
+            last_repair = Some(tokio::time::Instant::now());
         }
         // A client idle for a day holds an expired auth token (etcd's
         // simple tokens last 5 min): start the renewal on a fresh one.

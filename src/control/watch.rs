@@ -93,12 +93,39 @@ fn classify(key: &str, value: &[u8], subnet_len: u8) -> Classified {
         Ok(LeaseValue::Vxlan(_)) if subnet_len != 0 && lk.v4.len != subnet_len => {
             Classified::WrongLength(subnet_len)
         }
-        Ok(LeaseValue::Vxlan(a)) => Classified::Valid(lk.v4, a),
+        Ok(LeaseValue::Vxlan(a)) => match unusable(&a) {
+            Some(why) => Classified::BadValue(lk.v4, why),
+            None => Classified::Valid(lk.v4, a),
+        },
         Ok(LeaseValue::OtherBackend { backend_type, .. }) => {
             Classified::OtherBackend(lk.v4, backend_type)
         }
         Err(e) => Classified::BadValue(lk.v4, e.to_string()),
     }
+}
+
+/// Why a lease flanneld would decode can still not be a VTEP's (`None`:
+/// it can): a PublicIP no host has (0/8, loopback, multicast, 240/4 and
+/// the broadcast address) would only have us ARP for it or send to it,
+/// and a VtepMAC that is zero or multicast is no interface's address.
+/// flanneld writes neither; such a value is hand-made or damaged, so it is
+/// counted and skipped as a malformed one is.
+fn unusable(a: &LeaseAttrs) -> Option<String> {
+    let ip = u32::from(a.public_ip);
+    if crate::pipeline::context::never_a_source(ip) || ip >> 28 == 0xf {
+        return Some(format!(
+            "PublicIP {} is not a unicast address a VTEP can have",
+            a.public_ip
+        ));
+    }
+    let mac = a.vtep_mac;
+    if mac[0] & 1 == 1 || mac == [0; 6] {
+        return Some(format!(
+            "BackendData.VtepMAC {} is not a unicast MAC address",
+            crate::config::format_mac(&mac)
+        ));
+    }
+    None
 }
 
 /// Why a key was skipped.
@@ -406,8 +433,8 @@ struct Session<'a> {
     sink: &'a mut dyn LeaseSink,
     status: &'a ControlStatus,
     own_key: Option<&'a str>,
-    /// Our PublicIP, as written in our lease.
-    own_ip: std::net::Ipv4Addr,
+    /// Our lease's attributes, as we write them (with `own_key`).
+    own_attrs: Option<&'a LeaseAttrs>,
     /// Wakes the renewer to look at our key (deleted, taken, made a
     /// reservation).
     own_key_changed: &'a Notify,
@@ -471,7 +498,7 @@ impl Session<'_> {
         // etcd-client drops a watch's creation reply even when it says the
         // watch was cancelled (say, permission denied), which would leave a
         // silent watch; reading the same ranges first rules that out.
-        let from = WatchOptions::new().with_start_revision(rev + 1);
+        let from = WatchOptions::new().with_start_revision(rev.saturating_add(1));
         let mut renewed = false;
         // The watchers must live: dropping one closes its request stream.
         let (mut subnets_watcher, mut subnets, mut config_watcher, mut config) = loop {
@@ -625,8 +652,11 @@ impl Session<'_> {
     /// after it was taken: the renewer looks at it now. Our lease's
     /// expiry is reported only while the key is ours.
     fn own_key_seen(&mut self, key: &str, kv: Option<(&[u8], i64)>) {
-        let seen = kv.map(|(v, lease)| (v, own_key_state(v, lease, self.own_ip)));
-        if !matches!(seen, Some((_, OwnKey::Damaged))) {
+        let Some(own) = self.own_attrs else {
+            return;
+        };
+        let seen = kv.map(|(v, lease)| (v, own_key_state(v, lease, own)));
+        if !matches!(seen, Some((_, OwnKey::Damaged | OwnKey::Altered))) {
             self.seen.own_damaged = None;
         }
         let Some((value, state)) = seen else {
@@ -644,11 +674,16 @@ impl Session<'_> {
                 }
                 self.own_key_changed.notify_one();
             }
-            OwnKey::Damaged => {
+            OwnKey::Damaged | OwnKey::Altered => {
                 // Still ours: the expiry gauge stays, the renewer repairs it.
                 self.seen.own_taken = None;
                 if self.seen.own_damaged.as_deref() != Some(value) {
-                    tracing::warn!(key, "our key holds an unreadable value; rewriting it");
+                    let what = if state == OwnKey::Damaged {
+                        "an unreadable value"
+                    } else {
+                        "other attributes than ours (VtepMAC or backend): peers would send us frames we drop"
+                    };
+                    tracing::warn!(key, "our key holds {what}; rewriting it");
                     self.seen.own_damaged = Some(value.to_vec());
                 }
                 self.own_key_changed.notify_one();
@@ -700,9 +735,7 @@ where
 {
     let own_key_changed = Arc::new(Notify::new());
     let own_key = own.as_ref().map(|o| o.key.clone());
-    let own_ip = own
-        .as_ref()
-        .map_or(std::net::Ipv4Addr::UNSPECIFIED, |o| o.attrs.public_ip);
+    let own_attrs = own.as_ref().map(|o| o.attrs.clone());
     let renewer = own.map(|o| {
         tokio::spawn(keep_renewed(
             reg.clone(),
@@ -731,7 +764,7 @@ where
             sink: &mut *sink,
             status: &status,
             own_key: own_key.as_deref(),
-            own_ip,
+            own_attrs: own_attrs.as_ref(),
             own_key_changed: &own_key_changed,
             seen: &mut seen,
         };
@@ -838,6 +871,58 @@ mod tests {
         assert!(r.0.is_empty() && m.len() == 0);
     }
 
+    /// A lease no VTEP could have (a PublicIP no host has, a VtepMAC no
+    /// interface has) is counted and skipped as a malformed one, and keeps
+    /// the good entry of its key; the boundaries of each class pass.
+    #[test]
+    fn leases_no_vtep_could_have_are_skipped_and_keep_the_good_entry() {
+        let (mut m, mut r, st, t) = fixture();
+        let lease = |ip: &str, mac: &str| {
+            format!(
+                r#"{{"PublicIP":"{ip}","BackendType":"vxlan","BackendData":{{"VtepMAC":"{mac}"}}}}"#
+            )
+            .into_bytes()
+        };
+        let good = "02:00:00:00:00:01";
+        m.put("10.1.1.0-24", &lease("192.0.2.1", good), &mut r, &st, t);
+        let bad = [
+            ("0.0.0.0", good),
+            ("0.1.2.3", good),
+            ("127.0.0.1", good),
+            ("224.0.0.5", good),
+            ("239.255.255.255", good),
+            ("240.0.0.1", good),
+            ("255.255.255.255", good),
+            ("192.0.2.1", "01:00:5e:00:00:01"),
+            ("192.0.2.1", "00:00:00:00:00:00"),
+            ("192.0.2.1", "ff:ff:ff:ff:ff:ff"),
+        ];
+        for (n, (ip, mac)) in bad.iter().enumerate() {
+            m.put("10.1.1.0-24", &lease(ip, mac), &mut r, &st, t);
+            assert_eq!(st.invalid_entries_total(), n as u64 + 1, "{ip} {mac}");
+            let s = Subnet::parse_key("10.1.1.0-24").unwrap();
+            assert_eq!(r.0[&s].public_ip, Ipv4Addr::new(192, 0, 2, 1));
+        }
+        for (n, ip) in ["1.0.0.0", "126.255.255.255", "128.0.0.1", "223.255.255.255"]
+            .iter()
+            .enumerate()
+        {
+            let key = format!("10.1.{}.0-24", n + 2);
+            m.put(&key, &lease(ip, "0e:00:00:00:00:02"), &mut r, &st, t);
+            assert!(m.holds_key(&key), "{ip}");
+        }
+        assert_eq!(st.invalid_entries_total(), bad.len() as u64);
+        // A re-list judges them the same way.
+        let listing = vec![
+            ("10.1.1.0-24".to_string(), lease("224.0.0.5", good)),
+            ("10.1.9.0-24".to_string(), lease("127.0.0.1", good)),
+        ];
+        m.resync(&listing, &mut r, &st);
+        let s = Subnet::parse_key("10.1.1.0-24").unwrap();
+        assert_eq!(r.0[&s].public_ip, Ipv4Addr::new(192, 0, 2, 1));
+        assert!(!m.holds_key("10.1.9.0-24"));
+    }
+
     /// A value above MAX_VALUE_BYTES is a malformed value like any other
     /// (logged, counted, skipped), and never displaces a good entry.
     #[test]
@@ -856,19 +941,33 @@ mod tests {
     }
 
     #[test]
-    fn our_key_is_ours_a_reservation_or_taken() {
-        let me = Ipv4Addr::new(192, 0, 2, 1);
-        assert_eq!(own_key_state(&val(1, 1), 7, me), OwnKey::Ours);
-        assert_eq!(own_key_state(&val(1, 1), 0, me), OwnKey::Reservation);
+    fn our_key_is_ours_a_reservation_taken_damaged_or_altered() {
+        let me = LeaseAttrs {
+            public_ip: Ipv4Addr::new(192, 0, 2, 1),
+            public_ipv6: None,
+            backend_type: "vxlan".into(),
+            vtep_mac: [2, 0, 0, 0, 0, 1],
+            vni: Some(1),
+        };
+        assert_eq!(own_key_state(&val(1, 1), 7, &me), OwnKey::Ours);
+        assert_eq!(own_key_state(&val(1, 1), 0, &me), OwnKey::Reservation);
         assert_eq!(
-            own_key_state(&val(9, 1), 7, me),
+            own_key_state(&val(9, 1), 7, &me),
             OwnKey::Taken(Ipv4Addr::new(192, 0, 2, 9))
         );
-        assert_eq!(own_key_state(b"{", 7, me), OwnKey::Damaged);
-        // Another backend's value naming our PublicIP is ours, for the
-        // watch and the renewer alike (flanneld finds leases by PublicIP).
+        assert_eq!(own_key_state(b"{", 7, &me), OwnKey::Damaged);
+        // Our PublicIP with another VtepMAC, or another backend's value
+        // naming it, under a lease: ours (flanneld finds leases by
+        // PublicIP), to be rewritten with our attributes now.
+        assert_eq!(own_key_state(&val(1, 2), 7, &me), OwnKey::Altered);
         let udp = br#"{"PublicIP":"192.0.2.1","BackendType":"udp"}"#;
-        assert_eq!(own_key_state(udp, 7, me), OwnKey::Ours);
+        assert_eq!(own_key_state(udp, 7, &me), OwnKey::Altered);
+        // Without a lease, any value naming our PublicIP is a reservation
+        // (its attributes are the renewer's to judge).
+        assert_eq!(own_key_state(&val(1, 2), 0, &me), OwnKey::Reservation);
+        // The VNI and the JSON's spelling are not ours to insist on.
+        let other_spelling = br#"{"publicip":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"02-00-00-00-00-01"}}"#;
+        assert_eq!(own_key_state(other_spelling, 7, &me), OwnKey::Ours);
     }
 
     #[test]

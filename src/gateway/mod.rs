@@ -437,6 +437,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         own: Some(own.subnet),
         own_ip: cfg.underlay_ip.addr(),
         own_vtep_mac: vtep_mac,
+        underlay: ctx.cfg.underlay_prefix,
     };
     let control_task = {
         let shutdown = Arc::clone(&shutdown);

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use tracing::{debug, warn};
 
 use crate::control::{LeaseAttrs, LeaseSink, Subnet};
+use crate::pipeline::Prefix;
 use crate::table::LeaseTables;
 
 pub struct TableSink {
@@ -14,6 +15,18 @@ pub struct TableSink {
     pub own_ip: Ipv4Addr,
     /// Our VtepMAC.
     pub own_vtep_mac: [u8; 6],
+    /// The underlay's link prefix.
+    pub underlay: Prefix,
+}
+
+impl TableSink {
+    /// The network or broadcast address of the underlay's link (of a
+    /// prefix with hosts of its own: up to /30): no node has it, so a
+    /// lease naming it would only have us ARP for it.
+    fn is_underlay_edge(&self, ip: Ipv4Addr) -> bool {
+        let (p, ip) = (self.underlay, u32::from(ip));
+        p.prefix_len() <= 30 && (ip == p.addr_u32() || ip == p.broadcast())
+    }
 }
 
 impl LeaseSink for TableSink {
@@ -36,6 +49,11 @@ impl LeaseSink for TableSink {
             // tables, decap refuses our MAC as `spoofed_inner_mac` with no
             // check of its own.
             warn!(%subnet, public_ip = %lease.public_ip, "lease announcing our own VtepMAC; ignored (a copied or conflicting --vtep-mac?)");
+            self.tables.remove_lease(u32::from(subnet.addr));
+            return;
+        }
+        if self.is_underlay_edge(lease.public_ip) {
+            warn!(%subnet, public_ip = %lease.public_ip, underlay = %self.underlay.addr(), underlay_len = self.underlay.prefix_len(), "lease whose PublicIP is the underlay link's network or broadcast address, which no node has; ignored");
             self.tables.remove_lease(u32::from(subnet.addr));
             return;
         }
@@ -85,6 +103,7 @@ mod tests {
             own: None,
             own_ip: Ipv4Addr::new(192, 0, 2, 40),
             own_vtep_mac: [0x0e, 0, 0, 0, 0, 41],
+            underlay: Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap(),
         };
         let own = Subnet::parse_key("10.244.255.0-24").unwrap();
         sink.own_subnet(own);
@@ -100,6 +119,10 @@ mod tests {
         let mut ours = attrs(42);
         ours.vtep_mac = [0x0e, 0, 0, 0, 0, 41];
         sink.upsert(Subnet::parse_key("10.244.8.0-24").unwrap(), &ours);
+        assert_eq!(sink.installed(), Some(2));
+        // Nor one naming the underlay link's network or broadcast address.
+        sink.upsert(Subnet::parse_key("10.244.7.0-24").unwrap(), &attrs(0));
+        sink.upsert(Subnet::parse_key("10.244.6.0-24").unwrap(), &attrs(255));
         assert_eq!(sink.installed(), Some(2));
         sink.remove(Subnet::parse_key("10.244.1.0-24").unwrap());
         assert_eq!(sink.installed(), Some(1));
@@ -128,6 +151,7 @@ mod tests {
             own: None,
             own_ip: UNDERLAY_IP,
             own_vtep_mac: VTEP_MAC.0,
+            underlay: t::config().underlay_prefix,
         };
         let node = |vtep_mac: [u8; 6]| LeaseAttrs {
             public_ip: NODE_IP,

@@ -87,6 +87,8 @@ impl Shared {
                     idle_polls: w.idle_polls.load(Relaxed),
                 })
                 .collect(),
+            mbufs: u64::from(self.pool.capacity()),
+            mbufs_in_use: u64::from(self.pool.in_use()),
             ..MetricsSnapshot::default()
         };
         with_control(&self.status, data_plane)

@@ -95,6 +95,11 @@ pub struct MetricsSnapshot {
     pub control_to_dataplane: HistogramSnapshot,
     /// Indexed by worker number.
     pub workers: Vec<WorkerStats>,
+    /// The packet pool's mbufs (`--mbufs`) and how many are out of it
+    /// (in rings, queues, per-lcore caches): a leak or a pool running low
+    /// shows while vxgate runs.
+    pub mbufs: u64,
+    pub mbufs_in_use: u64,
     /// No data plane runs (vxgate is still starting: waiting for etcd,
     /// EAL, ports, the lease; or it has stopped). Every family of the
     /// contract is still exported (zeros while starting, the last figures
@@ -507,6 +512,24 @@ fn encode_control_plane(
 
 /// Per-worker counters: while the data plane runs.
 fn encode_workers(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+    gauge_u64(
+        &mut enc.encode_descriptor(
+            "vxgate_mbufs",
+            "Mbufs in the packet pool (--mbufs).",
+            None,
+            MetricType::Gauge,
+        )?,
+        s.mbufs,
+    )?;
+    gauge_u64(
+        &mut enc.encode_descriptor(
+            "vxgate_mbufs_in_use",
+            "Mbufs out of the pool: in RX and TX rings, ARP hold queues, per-lcore caches. Back at its idle level when traffic stops; near vxgate_mbufs means the pool runs low.",
+            None,
+            MetricType::Gauge,
+        )?,
+        s.mbufs_in_use,
+    )?;
     let names: Vec<String> = (0..s.workers.len()).map(|i| i.to_string()).collect();
     let mut m = enc.encode_descriptor(
         "vxgate_worker_packets",
@@ -685,6 +708,8 @@ mod tests {
                     idle_polls: 6000,
                 },
             ],
+            mbufs: 65_535,
+            mbufs_in_use: 4_200,
             control_only: false,
         }
     }
@@ -747,14 +772,20 @@ mod tests {
             let before = families(&starting, format);
             let during = families(&running, format);
             // The running families (held to SPEC's names by
-            // `config_metrics`), all but the workers' already while starting.
+            // `config_metrics`), all but the workers' and the pool's
+            // already while starting.
             let (workers, others): (Vec<String>, Vec<String>) = during
                 .into_iter()
-                .partition(|n| n.starts_with("vxgate_worker_"));
+                .partition(|n| n.starts_with("vxgate_worker_") || n.starts_with("vxgate_mbufs"));
             assert_eq!(before, others, "{format:?}");
             assert_eq!(
                 workers,
-                ["vxgate_worker_packets_total", "vxgate_worker_polls_total"],
+                [
+                    "vxgate_mbufs",
+                    "vxgate_mbufs_in_use",
+                    "vxgate_worker_packets_total",
+                    "vxgate_worker_polls_total"
+                ],
                 "{format:?}"
             );
             let text = encode(&starting, format).unwrap();

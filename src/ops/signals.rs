@@ -1,9 +1,12 @@
 //! SIGINT/SIGTERM: set a shared stop flag (workers read it after each
-//! burst); a second one while stopping exits at once with 130 / 143.
+//! burst); another one at least [`FORCE_AFTER`] later, while stopping,
+//! exits at once with 130 / 143. One within that time of the first is the
+//! same request delivered twice (coreutils `timeout` signals its child,
+//! then its whole process group) and must not cost the clean stop.
 //! SIGHUP: runs a callback (the log-level reload) on a helper thread.
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,44 +17,93 @@ use signal_hook::iterator::{Handle, Signals};
 pub const EXIT_SECOND_SIGINT: i32 = 130;
 /// Exit status of a second SIGTERM (128 + 15).
 pub const EXIT_SECOND_SIGTERM: i32 = 143;
+/// How long after the stop began a SIGINT/SIGTERM is taken for a copy of
+/// the first rather than an operator insisting.
+pub const FORCE_AFTER: Duration = Duration::from_secs(1);
 
 /// Installed signal handling. SIGINT/SIGTERM stay handled for the life of
 /// the process (signal-hook cannot restore the default action); dropping
-/// this stops the SIGHUP thread.
+/// this stops the signal thread (a later second signal then no longer
+/// forces an exit; the stop flag is still set).
 #[derive(Debug)]
 pub struct SignalHandler {
     stop: Arc<AtomicBool>,
-    hup: Handle,
-    hup_thread: Option<JoinHandle<()>>,
+    /// When the stop began (a signal or `request_stop`).
+    since: Arc<Mutex<Option<Instant>>>,
+    signals: Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a SIGINT/SIGTERM means, given when the stop began (`since`,
+/// updated): the first starts the stop, one later by [`FORCE_AFTER`] or
+/// more ends the process, one sooner is a duplicate.
+fn on_stop_signal(since: &Mutex<Option<Instant>>, now: Instant) -> StopSignal {
+    let mut since = since.lock().unwrap_or_else(|p| p.into_inner());
+    match *since {
+        None => {
+            *since = Some(now);
+            StopSignal::First
+        }
+        Some(t) if now.saturating_duration_since(t) >= FORCE_AFTER => StopSignal::Force,
+        Some(_) => StopSignal::Duplicate,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum StopSignal {
+    First,
+    Duplicate,
+    Force,
 }
 
 /// Registers the handlers. `on_hup` runs on a thread named
-/// `vxgate-sighup` for every SIGHUP (several in quick succession may
+/// `vxgate-signals` for every SIGHUP (several in quick succession may
 /// coalesce into one call).
 pub fn install<F>(on_hup: F) -> io::Result<SignalHandler>
 where
     F: Fn() + Send + 'static,
 {
     let stop = Arc::new(AtomicBool::new(false));
-    for (signal, code) in [(SIGINT, EXIT_SECOND_SIGINT), (SIGTERM, EXIT_SECOND_SIGTERM)] {
-        // Order matters: the exit action checks the flag before the second
-        // action sets it, so only a signal arriving while stopping exits.
-        signal_hook::flag::register_conditional_shutdown(signal, code, Arc::clone(&stop))?;
+    // The flag is set in the handler itself: workers see the stop even if
+    // the signal thread is slow to run.
+    for signal in [SIGINT, SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
-    let mut signals = Signals::new([SIGHUP])?;
-    let hup = signals.handle();
-    let hup_thread = std::thread::Builder::new()
-        .name("vxgate-sighup".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                on_hup();
+    let since = Arc::new(Mutex::new(None));
+    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    let handle = signals.handle();
+    let thread = std::thread::Builder::new()
+        .name("vxgate-signals".into())
+        .spawn({
+            let since = Arc::clone(&since);
+            move || {
+                for signal in signals.forever() {
+                    let code = match signal {
+                        SIGINT => EXIT_SECOND_SIGINT,
+                        SIGTERM => EXIT_SECOND_SIGTERM,
+                        _ => {
+                            on_hup();
+                            continue;
+                        }
+                    };
+                    match on_stop_signal(&since, Instant::now()) {
+                        StopSignal::First => {}
+                        StopSignal::Duplicate => tracing::info!(
+                            signal,
+                            "stop signal again within {FORCE_AFTER:?} of the first: taken as the same request (send it again later to stop at once)"
+                        ),
+                        // `_exit`: no destructor or atexit handler runs
+                        // under workers that are still polling.
+                        StopSignal::Force => signal_hook::low_level::exit(code),
+                    }
+                }
             }
         })?;
     Ok(SignalHandler {
         stop,
-        hup,
-        hup_thread: Some(hup_thread),
+        since,
+        signals: handle,
+        thread: Some(thread),
     })
 }
 
@@ -67,8 +119,10 @@ impl SignalHandler {
     }
 
     /// Starts a shutdown as a signal would (e.g. after a fatal error); a
-    /// later SIGINT/SIGTERM then exits at once.
+    /// SIGINT/SIGTERM [`FORCE_AFTER`] or more later then exits at once.
     pub fn request_stop(&self) {
+        let mut since = self.since.lock().unwrap_or_else(|p| p.into_inner());
+        since.get_or_insert_with(Instant::now);
         self.stop.store(true, Ordering::SeqCst);
     }
 
@@ -88,9 +142,35 @@ impl SignalHandler {
 
 impl Drop for SignalHandler {
     fn drop(&mut self) {
-        self.hup.close();
-        if let Some(thread) = self.hup_thread.take() {
+        self.signals.close();
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_signal_is_first_a_duplicate_or_forces_by_its_time() {
+        let since = Mutex::new(None);
+        let t = Instant::now();
+        assert_eq!(on_stop_signal(&since, t), StopSignal::First);
+        // `timeout`'s second copy, microseconds later.
+        let soon = t + Duration::from_micros(50);
+        assert_eq!(on_stop_signal(&since, soon), StopSignal::Duplicate);
+        let almost = t + FORCE_AFTER - Duration::from_millis(1);
+        assert_eq!(on_stop_signal(&since, almost), StopSignal::Duplicate);
+        // Measured from the first, not from the duplicates.
+        assert_eq!(on_stop_signal(&since, t + FORCE_AFTER), StopSignal::Force);
+        // A stop begun without a signal (a fatal error) counts the same.
+        let since = Mutex::new(Some(t));
+        assert_eq!(on_stop_signal(&since, t), StopSignal::Duplicate);
+        assert_eq!(
+            on_stop_signal(&since, t + 2 * FORCE_AFTER),
+            StopSignal::Force
+        );
     }
 }
