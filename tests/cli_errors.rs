@@ -212,13 +212,11 @@ impl WaitTimeout for std::process::Child {
     }
 }
 
-/// EAL pointed at a directory without hugetlbfs finds no hugepages.
-#[test]
-fn missing_hugepages_are_reported_with_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
-    let huge = format!("--huge-dir={}", dir.path().display());
-    let p = prefix("huge");
-    let o = vxgate(&[
+/// `vxgate fwd` between two net_null devices, with `eal` added to its EAL
+/// arguments and a file prefix of its own (`tag`).
+fn fwd_on_null_devices(tag: &str, eal: &[&str]) -> Outcome {
+    let p = prefix(tag);
+    let mut args = vec![
         "fwd",
         "--port-a",
         "net_null0",
@@ -228,15 +226,34 @@ fn missing_hugepages_are_reported_with_the_fix() {
         "--no-pci",
         "--vdev=net_null0",
         "--vdev=net_null1",
-        &huge,
-        &p,
-    ]);
+    ];
+    args.extend_from_slice(eal);
+    args.push(&p);
+    vxgate(&args)
+}
+
+/// EAL pointed at a directory without hugetlbfs finds no hugepages.
+#[test]
+fn missing_hugepages_are_reported_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = format!("--huge-dir={}", dir.path().display());
+    let o = fwd_on_null_devices("huge", &[&huge]);
     assert_clean_failure(&o, "no free hugepages");
     assert!(
         o.stderr.contains("nr_hugepages"),
         "says how to fix it:\n{}",
         o.stderr
     );
+}
+
+/// Hugepages free, but fewer than `-m` asks for: the error says how many
+/// are free and to ask for less, not that none are reserved.
+#[test]
+fn more_memory_than_the_free_hugepages_is_named_as_such() {
+    let o = fwd_on_null_devices("mem", &["-m", "99999999"]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert_clean_failure(&o, "MiB of hugepages are free; ask for less");
+    assert!(!o.stderr.contains("no free hugepages"), "{}", o.stderr);
 }
 
 #[test]

@@ -202,7 +202,7 @@ pub struct RunArgs {
     ///
     /// At most the EAL lcore count minus one (the main lcore runs the
     /// control plane). Example: --workers 4 with -- -l 0-4
-    #[arg(allow_negative_numbers = true, long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = workers_arg)]
     pub workers: Option<u32>,
 
     /// Mbufs in the packet pool (default 65535).
@@ -210,7 +210,7 @@ pub struct RunArgs {
     /// At least 4096 per worker (2048 per port and worker:
     /// 1024 RX + 1024 TX descriptors), at most 16777216 (2^24); raise it for net_pcap infinite_rx
     /// replays, which keep the whole capture in mbufs. Example: --mbufs 131071
-    #[arg(allow_negative_numbers = true, long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = mbufs_arg)]
     pub mbufs: Option<u32>,
 
     /// TOML configuration file with the same keys as these flags.
@@ -243,4 +243,27 @@ pub struct RunArgs {
 pub(crate) struct RunCli {
     #[command(flatten)]
     pub args: RunArgs,
+}
+
+/// `--workers` as a number; its range against the EAL lcores is checked
+/// with the rest of the configuration. A value that is no count at all is
+/// refused here with the range that could work, not the integer type's.
+fn workers_arg(s: &str) -> Result<u32, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "`{s}` is not a number of workers: give a whole number from 1 to {}",
+            crate::config::MAX_LCORE - 1
+        )
+    })
+}
+
+/// `--mbufs` as a number, as `workers_arg`.
+fn mbufs_arg(s: &str) -> Result<u32, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "`{s}` is not a number of mbufs: give a whole number from {} (per worker) to {}",
+            2 * crate::config::MBUFS_PER_PORT_AND_WORKER,
+            crate::config::MAX_MBUFS
+        )
+    })
 }

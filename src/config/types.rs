@@ -18,7 +18,7 @@ pub struct Ipv4Cidr {
 /// Why a string is not `IP/LEN`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CidrError {
-    #[error("no prefix length (write IP/LEN, e.g. 10.244.255.0/24)")]
+    #[error("no prefix length")]
     MissingLen,
     #[error("`{0}` is not an IPv4 address")]
     BadAddr(String),

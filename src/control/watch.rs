@@ -139,40 +139,63 @@ enum Skip {
     WrongLength(u8),
 }
 
+/// A key skipped again and again with ever new values (a writer stuck in
+/// a loop) is logged at most this often; every skip is still counted.
+const SKIP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The skipped entries' log lines, rate-limited per key.
+struct SkipLog(RateLimitedLog);
+
+impl Default for SkipLog {
+    fn default() -> Self {
+        SkipLog(RateLimitedLog::new(SKIP_LOG_EVERY))
+    }
+}
+
 impl Skip {
-    fn report(&self, key: &str, st: &ControlStatus) {
+    /// Counts the skip, and logs it unless `log` says the key was logged
+    /// within `SKIP_LOG_EVERY` (the line then says how many were not).
+    fn report(&self, key: &str, st: &ControlStatus, log: &SkipLog) {
+        st.add_invalid();
+        if let Skip::OtherBackend(_) = self {
+            // SPEC: "ignored and counted". Counted among the skipped
+            // entries, its one etcd counter, and apart, so an operator
+            // can tell a node of another backend from a broken value.
+            st.add_ignored();
+        }
+        let Some(suppressed) = log.0.check(key) else {
+            return;
+        };
         match self {
             Skip::BadKey(error) => {
-                tracing::warn!(key, %error, "skipping lease with a malformed key");
-                st.add_invalid();
+                tracing::warn!(key, %error, suppressed, "skipping lease with a malformed key");
             }
             Skip::BadValue(error) => {
-                tracing::warn!(key, %error, "skipping lease with a malformed value");
-                st.add_invalid();
+                tracing::warn!(key, %error, suppressed, "skipping lease with a malformed value");
             }
             Skip::OtherBackend(backend_type) => {
-                tracing::info!(key, backend_type, "ignoring a lease of a non-vxlan backend");
-                // SPEC: "ignored and counted". Counted among the skipped
-                // entries, its one etcd counter, and apart, so an operator
-                // can tell a node of another backend from a broken value.
-                st.add_invalid();
-                st.add_ignored();
+                tracing::info!(
+                    key,
+                    backend_type,
+                    suppressed,
+                    "ignoring a lease of a non-vxlan backend"
+                );
             }
             Skip::Duplicate(other) => {
                 tracing::warn!(
                     key,
                     other,
+                    suppressed,
                     "skipping lease: its subnet is already held under another key"
                 );
-                st.add_invalid();
             }
             Skip::WrongLength(subnet_len) => {
                 tracing::warn!(
                     key,
                     subnet_len,
+                    suppressed,
                     "skipping lease: its length is not the network config's SubnetLen, so no destination could match it (a hand-made lease, or one from before a SubnetLen change?)"
                 );
-                st.add_invalid();
             }
         }
     }
@@ -202,6 +225,7 @@ pub(crate) struct Mirror {
     /// (`10.5.1.0-24` and `10.5.1.0-24&fc00::-64`): not delivered, but
     /// the one to deliver when the held key goes, as a re-list would.
     standby: BTreeMap<Subnet, BTreeMap<String, LeaseAttrs>>,
+    log: SkipLog,
 }
 
 impl Mirror {
@@ -219,7 +243,7 @@ impl Mirror {
     fn skip(&mut self, key: &str, value: &[u8], why: Skip, st: &ControlStatus) {
         let seen = value_hash(value);
         if self.skipped.get(key) != Some(&seen) {
-            why.report(key, st);
+            why.report(key, st, &self.log);
             self.skipped.insert(key.to_string(), seen);
         }
     }
@@ -921,6 +945,44 @@ mod tests {
         let s = Subnet::parse_key("10.1.1.0-24").unwrap();
         assert_eq!(r.0[&s].public_ip, Ipv4Addr::new(192, 0, 2, 1));
         assert!(!m.holds_key("10.1.9.0-24"));
+    }
+
+    /// A writer that keeps putting new bad values under one key: every one
+    /// counted, but one log line per `SKIP_LOG_EVERY` and key (the next
+    /// saying how many it left out); another key is logged at once.
+    #[test]
+    fn skips_of_one_key_are_all_counted_but_logged_at_a_limited_rate() {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let (mut m, mut r, st, t) = fixture();
+        tracing::subscriber::with_default(sub, || {
+            for i in 0..50 {
+                let bad = format!(
+                    r#"{{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{{"VtepMAC":"zz{i}"}}}}"#
+                );
+                m.put("10.1.1.0-24", bad.as_bytes(), &mut r, &st, t);
+            }
+            m.put("10.1.2.0-24", b"{", &mut r, &st, t);
+        });
+        assert_eq!(st.invalid_entries_total(), 51);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let of = |key: &str| text.lines().filter(|l| l.contains(key)).count();
+        assert_eq!((of("10.1.1.0-24"), of("10.1.2.0-24")), (1, 1), "{text}");
     }
 
     /// A value above MAX_VALUE_BYTES is a malformed value like any other

@@ -99,6 +99,14 @@ impl Eal {
         if rc < 0 {
             let errno = last_errno();
             let reason = match errno {
+                libc::ENOMEM if !wants_no_huge(&args) && asks_memory(&args) => {
+                    // Pages are free (or this would have been found before
+                    // EAL started), just not as many as asked for.
+                    return Err(match free_hugepages().1 {
+                        0 => DpdkError::NoHugepages,
+                        free_mib => DpdkError::NotEnoughHugepages { free_mib },
+                    });
+                }
                 libc::EACCES | libc::ENOMEM if !wants_no_huge(&args) => {
                     return Err(DpdkError::NoHugepages)
                 }
@@ -197,6 +205,39 @@ fn wants_no_huge(args: &[&str]) -> bool {
     args.contains(&"--no-huge")
 }
 
+/// Whether the EAL arguments ask for an amount of memory (`-m`,
+/// `--socket-mem`, `--socket-limit`, in any of their spellings).
+fn asks_memory(args: &[&str]) -> bool {
+    args.iter().any(|a| {
+        a.starts_with("-m") || a.starts_with("--socket-mem") || a.starts_with("--socket-limit")
+    })
+}
+
+/// Free hugepages of every size: (pages, MiB).
+fn free_hugepages() -> (u64, u64) {
+    let Ok(dirs) = std::fs::read_dir("/sys/kernel/mm/hugepages") else {
+        return (0, 0);
+    };
+    dirs.filter_map(|d| d.ok())
+        .filter_map(|d| {
+            // `hugepages-2048kB`
+            let name = d.file_name();
+            let kib: u64 = name
+                .to_str()?
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
+            let free: u64 = std::fs::read_to_string(d.path().join("free_hugepages"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            Some((free, free * kib / 1024))
+        })
+        .fold((0, 0), |(p, m), (fp, fm)| (p + fp, m + fm))
+}
+
 /// Whether EAL can have hugepages: hugetlbfs is mounted, which
 /// `--in-memory` does without (else `NoHugetlbfs`), and at least one page
 /// of any size is free (1 GiB pages count too, also when 2 MiB is the
@@ -206,14 +247,7 @@ fn wants_no_huge(args: &[&str]) -> bool {
 /// `NoHugepages`). Files a live process holds pass this check too: EAL
 /// then finds no page and says so (`NoHugepages`).
 fn hugepages_available(args: &[&str]) -> Result<()> {
-    let free: u64 = std::fs::read_dir("/sys/kernel/mm/hugepages")
-        .map(|dirs| {
-            dirs.filter_map(|d| d.ok())
-                .filter_map(|d| std::fs::read_to_string(d.path().join("free_hugepages")).ok())
-                .filter_map(|n| n.trim().parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0);
+    let free = free_hugepages().0;
     let mounts: Vec<PathBuf> = std::fs::read_to_string("/proc/mounts")
         .map(|m| hugetlbfs_mounts(&m))
         .unwrap_or_default();

@@ -17,6 +17,12 @@ pub enum DpdkError {
     )]
     NoHugepages,
     #[error(
+        "EAL could not get the hugepage memory the EAL arguments ask for (-m / --socket-mem): \
+         {free_mib} MiB of hugepages are free; ask for less, or reserve more pages \
+         (/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages); see EAL's messages above"
+    )]
+    NotEnoughHugepages { free_mib: u64 },
+    #[error(
         "hugepages are reserved but no hugetlbfs is mounted: mount one, e.g. \
          `mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages`, \
          or pass --in-memory in the EAL arguments (EAL then maps its pages without files)"

@@ -253,6 +253,13 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         return stopped_during_startup(&cfg, "waiting for the network config");
     };
     let net: NetworkConfig = net?;
+    info!(
+        endpoints = %cfg.etcd.endpoints.join(","),
+        prefix = %cfg.etcd.prefix,
+        network = %net.network,
+        subnet_len = net.subnet_len,
+        "flannel network config read from etcd"
+    );
     // A ConfigError: `main` exits with code 2, before EAL starts.
     let access_neighbors: Vec<Ipv4Addr> = cfg
         .neighbors
@@ -343,8 +350,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     info!(
         underlay = ul_port.name(),
         underlay_driver = %ul_port.info().driver,
+        underlay_mac = %MacAddr(ul_port.mac()),
         access = ac_port.name(),
         access_driver = %ac_port.info().driver,
+        access_mac = %MacAddr(ac_port.mac()),
         workers,
         mbufs = cfg.mbufs,
         data_room,
@@ -367,6 +376,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     info!(
         subnet = %own.subnet,
         key = %own.key,
+        public_ip = %cfg.underlay_ip.addr(),
         reservation = own.is_reservation(),
         vtep_mac = %MacAddr(vtep_mac),
         "own lease held"
@@ -410,6 +420,8 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         port = net.backend.port,
         tunnel_mtu,
         access_ip = %access_ip,
+        underlay_ip = %cfg.underlay_ip,
+        underlay_gateway = ?cfg.underlay_gateway,
         network = %net.network,
         direct_routing = net.backend.direct_routing,
         "data plane configured"

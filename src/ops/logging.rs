@@ -124,7 +124,49 @@ pub fn init(
     subscriber
         .try_init()
         .map_err(|_| LogError::AlreadyInstalled)?;
+    if level.is_none() {
+        let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
+        match rust_log_problem(&rust_log, own_errors_logged()) {
+            // Said on stderr itself: the filter would not show it.
+            Some(RustLogProblem::SilencesVxgate(note)) => eprintln!("vxgate: {note}"),
+            Some(RustLogProblem::Unreadable(note)) => tracing::warn!("{note}"),
+            None => {}
+        }
+    }
     Ok(control)
+}
+
+/// Whether the filter in force shows vxgate's own errors.
+fn own_errors_logged() -> bool {
+    tracing::enabled!(target: "vxgate", tracing::Level::ERROR)
+}
+
+/// What is wrong with a `RUST_LOG` vxgate started with, if anything.
+#[derive(Debug, PartialEq, Eq)]
+enum RustLogProblem {
+    /// tracing cannot read it: `info` is used instead.
+    Unreadable(String),
+    /// Read, but it turns off vxgate's own lines, errors included (a bare
+    /// word is a target name to tracing, not a level).
+    SilencesVxgate(String),
+}
+
+/// `own_errors_logged`: what the filter built from it does with
+/// vxgate's own errors.
+fn rust_log_problem(rust_log: &str, own_errors_logged: bool) -> Option<RustLogProblem> {
+    if rust_log.trim().is_empty() {
+        return None;
+    }
+    if let Err(e) = parse_filter(rust_log) {
+        return Some(RustLogProblem::Unreadable(format!(
+            "RUST_LOG is not a filter tracing can read ({e}); logging at {DEFAULT_LEVEL} instead"
+        )));
+    }
+    (!own_errors_logged).then(|| {
+        RustLogProblem::SilencesVxgate(format!(
+            "RUST_LOG=`{rust_log}` turns off vxgate's own log lines, errors included (a bare word is a target name to tracing, not a level): use a level such as RUST_LOG=info, or RUST_LOG=warn,vxgate::control=debug"
+        ))
+    })
 }
 
 impl LogControl {
@@ -270,6 +312,43 @@ impl RateLimitedLog {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    /// A `RUST_LOG` that names only other targets (a bare word is one) is
+    /// said to turn off vxgate's errors; levels, and filters that keep a
+    /// level for the rest, are not; one tracing cannot read is said too.
+    #[test]
+    fn a_rust_log_that_silences_vxgate_or_cannot_be_read_is_said() {
+        let judged = |v: &str| {
+            let (sub, _) = subscriber(v, LevelSource::Other, None, Buf::default(), false).unwrap();
+            let shown = tracing::subscriber::with_default(sub, own_errors_logged);
+            rust_log_problem(v, shown)
+        };
+        for silencing in [
+            "garbage",
+            "vxgate::control=debug",
+            "etcd_client=trace",
+            "off",
+        ] {
+            assert!(
+                matches!(judged(silencing), Some(RustLogProblem::SilencesVxgate(_))),
+                "{silencing}"
+            );
+        }
+        for fine in [
+            "info",
+            "error",
+            "warn,vxgate::control=debug",
+            "vxgate=debug",
+            "trace",
+        ] {
+            assert_eq!(judged(fine), None, "{fine}");
+        }
+        assert_eq!(rust_log_problem("", false), None);
+        assert!(matches!(
+            rust_log_problem("[{", true),
+            Some(RustLogProblem::Unreadable(m)) if m.contains("logging at info")
+        ));
+    }
 
     #[derive(Clone, Default)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
