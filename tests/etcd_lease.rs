@@ -356,6 +356,53 @@ async fn udp_backend_refused_with_clear_error() {
     );
 }
 
+/// A key of another length than SubnetLen (never flanneld's: hand-made,
+/// or from before a SubnetLen change) held by another node:
+/// - covering a subnet we hold: a restart with `--subnet` takes ours
+///   back, as one without does (peers route by the longest prefix, ours);
+///   a subnet we do not hold under it is still refused (flanneld's overlap
+///   rule);
+/// - covering the whole range: "no free subnet" names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_of_another_length_are_named_and_do_not_block_our_own_subnet() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let me = Ipv4Addr::new(192, 0, 2, 1);
+    let ours = sn("10.244.16.0/24");
+    acquire(options(&etcd.endpoint()), me, Some(ours))
+        .await
+        .unwrap();
+    let wide = lease_key("10.244.0.0-16");
+    tc.put(
+        wide.clone(),
+        lease_value(Ipv4Addr::new(192, 0, 2, 34), 34),
+        None,
+    )
+    .await
+    .unwrap();
+    let back = acquire(options(&etcd.endpoint()), me, Some(ours))
+        .await
+        .unwrap();
+    assert_eq!(back.subnet, ours);
+    let e = acquire(options(&etcd.endpoint()), me, Some(sn("10.244.17.0/24")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ControlError::SubnetTaken { key, .. } if *key == wide),
+        "{e}"
+    );
+    // A new node: every /24 of the /16 Network lies under the /16 key.
+    let e = acquire(options(&etcd.endpoint()), Ipv4Addr::new(192, 0, 2, 2), None)
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ControlError::NoFreeSubnet { .. }), "{msg}");
+    assert!(
+        msg.contains(&format!("{wide} (PublicIP 192.0.2.34)")),
+        "names the key that blocks: {msg}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subnet_held_under_ttl_is_free_after_expiry() {
     // A lease held by another node under an etcd lease blocks that subnet

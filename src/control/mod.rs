@@ -136,8 +136,14 @@ pub enum ControlError {
         holder: String,
         key: String,
     },
-    #[error("no free subnet left between SubnetMin {min} and SubnetMax {max}; widen the Network or remove stale leases")]
-    NoFreeSubnet { min: Ipv4Addr, max: Ipv4Addr },
+    #[error("no free subnet left between SubnetMin {min} and SubnetMax {max}{other_lengths}; widen the Network or remove stale leases")]
+    NoFreeSubnet {
+        min: Ipv4Addr,
+        max: Ipv4Addr,
+        /// Empty, or what keys of another length than SubnetLen block
+        /// (one such key can cover the whole range).
+        other_lengths: String,
+    },
     #[error("could not acquire a subnet after {0} attempts, other nodes kept taking the chosen ones; start vxgate again")]
     RaceLost(u32),
 }

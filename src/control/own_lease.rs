@@ -234,12 +234,19 @@ async fn release_stale(reg: &mut Registry, listed: &[Listed], own: &OwnLease) {
 }
 
 /// `SubnetTaken` when a key overlapping `s` is held by another PublicIP
-/// (or its value cannot be read).
-fn taken_by_another(listed: &[Listed], s: Subnet, public_ip: Ipv4Addr) -> Result<(), ControlError> {
-    match listed
-        .iter()
-        .find(|l| l.subnet.overlaps(s) && l.holder != Some(public_ip))
-    {
+/// (or its value cannot be read). When we hold `s` already (`ours`: a
+/// restart), a key of a shorter prefix covering it takes no traffic from
+/// it (peers route by the longest prefix, ours) and was there while we
+/// ran: we take `s` back, as we would without `--subnet`.
+fn taken_by_another(
+    listed: &[Listed],
+    s: Subnet,
+    public_ip: Ipv4Addr,
+    ours: bool,
+) -> Result<(), ControlError> {
+    match listed.iter().find(|l| {
+        l.subnet.overlaps(s) && l.holder != Some(public_ip) && !(ours && l.subnet.len < s.len)
+    }) {
         Some(other) => Err(ControlError::SubnetTaken {
             subnet: s,
             holder: other
@@ -267,7 +274,16 @@ pub(crate) async fn check_requested_free(
     let mut r = reg
         .get("get subnet", key, Some(GetOptions::new().with_prefix()))
         .await?;
-    taken_by_another(&parse_listing(&dir, r.take_kvs()), s, public_ip)
+    let listed = parse_listing(&dir, r.take_kvs());
+    let ours = holds(&listed, s, public_ip);
+    taken_by_another(&listed, s, public_ip, ours)
+}
+
+/// Whether `public_ip` holds `s` under one of the listed keys.
+fn holds(listed: &[Listed], s: Subnet, public_ip: Ipv4Addr) -> bool {
+    listed
+        .iter()
+        .any(|l| l.subnet == s && l.holder == Some(public_ip))
 }
 
 async fn claim_requested(
@@ -276,7 +292,8 @@ async fn claim_requested(
     s: Subnet,
     attrs: &LeaseAttrs,
 ) -> Result<Attempt, ControlError> {
-    taken_by_another(listed, s, attrs.public_ip)?;
+    let ours = holds(listed, s, attrs.public_ip);
+    taken_by_another(listed, s, attrs.public_ip, ours)?;
     match listed.iter().find(|l| l.subnet == s) {
         Some(mine) => take_back(reg, mine, attrs).await,
         None => create(reg, s, attrs).await,
@@ -307,10 +324,41 @@ async fn claim_any(
         return Err(ControlError::NoFreeSubnet {
             min: cfg.subnet_min,
             max: cfg.subnet_max,
+            other_lengths: other_length_blockers(cfg, listed),
         });
     }
     let pick = free[rand::thread_rng().gen_range(0..free.len())];
     create(reg, pick, attrs).await
+}
+
+/// The keys of another length than SubnetLen that overlap the range
+/// leases are acquired from, for the "no free subnet" error: flanneld
+/// never writes them, and one of a shorter length can block the whole
+/// range. Empty when there are none.
+fn other_length_blockers(cfg: &NetworkConfig, listed: &[Listed]) -> String {
+    let blockers: Vec<String> = listed
+        .iter()
+        .filter(|l| l.subnet.len != cfg.subnet_len)
+        .filter(|l| cfg.candidate_subnets().any(|c| l.subnet.overlaps(c)))
+        .map(|l| {
+            let holder = l
+                .holder
+                .map_or_else(|| "unreadable".into(), |h| h.to_string());
+            format!("{} (PublicIP {holder})", l.key)
+        })
+        .collect();
+    match blockers.as_slice() {
+        [] => String::new(),
+        [first, rest @ ..] => format!(
+            " (keys of another length than SubnetLen {} block part of it: {first}{})",
+            cfg.subnet_len,
+            if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" and {} more", rest.len())
+            }
+        ),
+    }
 }
 
 async fn grant(reg: &mut Registry) -> Result<(i64, SystemTime), ControlError> {

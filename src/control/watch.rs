@@ -64,6 +64,25 @@ struct Entry {
     /// Last path element, e.g. `10.5.1.0-24` or `10.5.1.0-24&fc00::-64`.
     key: String,
     attrs: LeaseAttrs,
+    /// The key's mod revision: of two keys of one subnet, the newer write
+    /// is held.
+    rev: i64,
+    /// `value_hash` of its value (counted once per value when skipped).
+    hash: u64,
+}
+
+/// Whether `a` was written after `b` (the same revision: one transaction;
+/// the first key in key order is held, as in a listing).
+fn newer(a: &Entry, b: &Entry) -> bool {
+    a.rev > b.rev || (a.rev == b.rev && a.key < b.key)
+}
+
+/// The entry `newer` than every other.
+fn newest<'a>(entries: impl Iterator<Item = &'a Entry>) -> Option<&'a Entry> {
+    entries.fold(None, |best, e| match best {
+        Some(b) if !newer(e, b) => Some(b),
+        _ => Some(e),
+    })
 }
 
 /// What one key/value means to us.
@@ -78,7 +97,7 @@ enum Classified {
     /// with SubnetLen, so it could never be reached (flanneld writes only
     /// SubnetLen leases; another length is hand-made or left from before a
     /// SubnetLen change).
-    WrongLength(u8),
+    WrongLength(Subnet, LeaseAttrs),
 }
 
 /// `subnet_len` 0: any length is taken (no network config known).
@@ -90,8 +109,8 @@ fn classify(key: &str, value: &[u8], subnet_len: u8) -> Classified {
     match LeaseValue::parse(value) {
         // Another backend's lease or a malformed value is that, whatever
         // its length.
-        Ok(LeaseValue::Vxlan(_)) if subnet_len != 0 && lk.v4.len != subnet_len => {
-            Classified::WrongLength(subnet_len)
+        Ok(LeaseValue::Vxlan(a)) if subnet_len != 0 && lk.v4.len != subnet_len => {
+            Classified::WrongLength(lk.v4, a)
         }
         Ok(LeaseValue::Vxlan(a)) => match unusable(&a) {
             Some(why) => Classified::BadValue(lk.v4, why),
@@ -137,6 +156,13 @@ enum Skip {
     Duplicate(String),
     /// Not of this SubnetLen.
     WrongLength(u8),
+    /// Another node's key for our subnet or a part of it (a second key of
+    /// our subnet, or one of a longer prefix inside it): flannel nodes
+    /// may route what it covers to that node, not to us.
+    ClaimsOurs {
+        ours: Subnet,
+        holder: std::net::Ipv4Addr,
+    },
 }
 
 /// A key skipped again and again with ever new values (a writer stuck in
@@ -189,6 +215,15 @@ impl Skip {
                     "skipping lease: its subnet is already held under another key"
                 );
             }
+            Skip::ClaimsOurs { ours, holder } => {
+                tracing::error!(
+                    key,
+                    %holder,
+                    %ours,
+                    suppressed,
+                    "ANOTHER NODE'S KEY CLAIMS (PART OF) OUR SUBNET: flannel nodes may send what it covers to {holder}; skipped here (delete the key if it is stale)"
+                );
+            }
             Skip::WrongLength(subnet_len) => {
                 tracing::warn!(
                     key,
@@ -224,8 +259,13 @@ pub(crate) struct Mirror {
     /// Good leases under a second key of a subnet held under another
     /// (`10.5.1.0-24` and `10.5.1.0-24&fc00::-64`): not delivered, but
     /// the one to deliver when the held key goes, as a re-list would.
-    standby: BTreeMap<Subnet, BTreeMap<String, LeaseAttrs>>,
+    standby: BTreeMap<Subnet, BTreeMap<String, Entry>>,
     log: SkipLog,
+    /// The revision `put` gives the next test put.
+    #[cfg(test)]
+    test_rev: i64,
+    /// Our subnet and PublicIP, once our lease is held.
+    own: Option<(Subnet, std::net::Ipv4Addr)>,
 }
 
 impl Mirror {
@@ -240,11 +280,34 @@ impl Mirror {
         self.by_subnet.len()
     }
 
+    /// Tells the mirror which subnet and PublicIP are ours.
+    pub(crate) fn set_own(&mut self, subnet: Subnet, public_ip: std::net::Ipv4Addr) {
+        self.own = Some((subnet, public_ip));
+    }
+
+    /// A skipped key `s` of another node that claims our subnet or a part
+    /// of it (`s` is ours or lies inside ours), as the skip to report.
+    /// A shorter prefix covering ours takes nothing from us: peers route
+    /// by the longest prefix.
+    fn claims_ours(&self, s: Subnet, attrs: &LeaseAttrs) -> Option<Skip> {
+        let (ours, own_ip) = self.own?;
+        (s.overlaps(ours) && s.len >= ours.len && attrs.public_ip != own_ip).then_some(
+            Skip::ClaimsOurs {
+                ours,
+                holder: attrs.public_ip,
+            },
+        )
+    }
+
     fn skip(&mut self, key: &str, value: &[u8], why: Skip, st: &ControlStatus) {
-        let seen = value_hash(value);
-        if self.skipped.get(key) != Some(&seen) {
+        self.skip_hashed(key, value_hash(value), why, st);
+    }
+
+    /// `skip` of a value known by its hash (`value_hash`).
+    fn skip_hashed(&mut self, key: &str, hash: u64, why: Skip, st: &ControlStatus) {
+        if self.skipped.get(key) != Some(&hash) {
             why.report(key, st, &self.log);
-            self.skipped.insert(key.to_string(), seen);
+            self.skipped.insert(key.to_string(), hash);
         }
     }
 
@@ -254,19 +317,29 @@ impl Mirror {
         st.set_leases(sink.installed().unwrap_or(self.len()));
     }
 
-    /// A PUT. A malformed value never replaces a good entry; a
-    /// well-formed non-vxlan value does remove it (that node left vxlan).
-    fn put(
+    /// A PUT at revision `rev` (its key's mod revision). A malformed value
+    /// never replaces a good entry; a well-formed non-vxlan value does
+    /// remove it (that node left vxlan). A second key of a held subnet
+    /// (`10.5.1.0-24` and `10.5.1.0-24&fc00::-64`) takes it over, newest
+    /// write first, as every flannel node applies the last event; the
+    /// other stands by.
+    fn put_at(
         &mut self,
         key: &str,
         value: &[u8],
+        rev: i64,
         sink: &mut dyn LeaseSink,
         st: &ControlStatus,
         arrived: Instant,
     ) {
         match classify(key, value, self.subnet_len) {
             Classified::BadKey(e) => self.skip(key, value, Skip::BadKey(e), st),
-            Classified::WrongLength(l) => self.skip(key, value, Skip::WrongLength(l), st),
+            Classified::WrongLength(s, a) => {
+                let why = self
+                    .claims_ours(s, &a)
+                    .unwrap_or(Skip::WrongLength(self.subnet_len));
+                self.skip(key, value, why, st)
+            }
             Classified::BadValue(_, e) => self.skip(key, value, Skip::BadValue(e), st),
             Classified::OtherBackend(s, backend) => {
                 self.skip(key, value, Skip::OtherBackend(backend), st);
@@ -279,36 +352,72 @@ impl Mirror {
                     st.record_event(arrived);
                 }
             }
-            Classified::Valid(s, attrs) => match self.by_subnet.get(&s) {
-                Some(e) if e.key != key => {
-                    let other = e.key.clone();
-                    self.skip(key, value, Skip::Duplicate(other), st);
-                    self.standby
-                        .entry(s)
-                        .or_default()
-                        .insert(key.to_string(), attrs);
+            Classified::Valid(s, attrs) => {
+                let new = Entry {
+                    key: key.to_string(),
+                    attrs,
+                    rev,
+                    hash: value_hash(value),
+                };
+                match self.by_subnet.get(&s) {
+                    Some(e) if e.key != key => {
+                        let held = e.clone();
+                        match self.claims_ours(s, &new.attrs) {
+                            Some(why) => {
+                                self.skip_hashed(key, new.hash, why, st);
+                                self.stand_by(s, new);
+                            }
+                            None if !newer(&new, &held) => {
+                                let why = Skip::Duplicate(held.key.clone());
+                                self.skip_hashed(key, new.hash, why, st);
+                                self.stand_by(s, new);
+                            }
+                            None => {
+                                let why = Skip::Duplicate(key.to_string());
+                                self.skip_hashed(&held.key, held.hash, why, st);
+                                self.unstandby(s, key);
+                                self.skipped.remove(key);
+                                if held.attrs != new.attrs {
+                                    sink.upsert(s, &new.attrs);
+                                    st.record_event(arrived);
+                                }
+                                self.by_subnet.insert(s, new);
+                                self.stand_by(s, held);
+                            }
+                        }
+                    }
+                    Some(e) if e.attrs == new.attrs => {
+                        // A daily re-put, or the good value back after a
+                        // bad one: nothing to install, but a bad value
+                        // again is news again.
+                        self.skipped.remove(key);
+                        self.by_subnet.insert(s, new);
+                    }
+                    _ => {
+                        self.skipped.remove(key);
+                        sink.upsert(s, &new.attrs);
+                        st.record_event(arrived);
+                        self.by_subnet.insert(s, new);
+                    }
                 }
-                Some(e) if e.attrs == attrs => {
-                    // A daily re-put, or the good value back after a bad
-                    // one: nothing to install, but a bad value again is
-                    // news again.
-                    self.skipped.remove(key);
-                }
-                _ => {
-                    self.skipped.remove(key);
-                    sink.upsert(s, &attrs);
-                    st.record_event(arrived);
-                    self.by_subnet.insert(
-                        s,
-                        Entry {
-                            key: key.to_string(),
-                            attrs,
-                        },
-                    );
-                }
-            },
+            }
         }
         self.publish_len(sink, st);
+    }
+
+    /// `put_at` for tests: every put newer than the one before, as watch
+    /// events are.
+    #[cfg(test)]
+    fn put(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        sink: &mut dyn LeaseSink,
+        st: &ControlStatus,
+        arrived: Instant,
+    ) {
+        self.test_rev += 1;
+        self.put_at(key, value, self.test_rev, sink, st, arrived);
     }
 
     /// A DELETE (or expiry). Returns the subnet removed, if any.
@@ -334,6 +443,10 @@ impl Mirror {
         Some(s)
     }
 
+    fn stand_by(&mut self, s: Subnet, e: Entry) {
+        self.standby.entry(s).or_default().insert(e.key.clone(), e);
+    }
+
     fn unstandby(&mut self, s: Subnet, key: &str) {
         if let Some(keys) = self.standby.get_mut(&s) {
             keys.remove(key);
@@ -343,54 +456,78 @@ impl Mirror {
         }
     }
 
-    /// The held key of `s` went: its first standby key (the one a re-list
-    /// would pick, keys being listed in order) takes over. False if none.
+    /// The held key of `s` went: its newest standby key (the one a re-list
+    /// would pick) takes over. False if none.
     fn promote(&mut self, s: Subnet, sink: &mut dyn LeaseSink) -> bool {
         let Some(keys) = self.standby.get_mut(&s) else {
             return false;
         };
-        let Some((key, attrs)) = keys.pop_first() else {
+        let Some(key) = newest(keys.values()).map(|e| e.key.clone()) else {
+            return false;
+        };
+        let Some(e) = keys.remove(&key) else {
             return false;
         };
         if keys.is_empty() {
             self.standby.remove(&s);
         }
         self.skipped.remove(&key);
-        sink.upsert(s, &attrs);
-        self.by_subnet.insert(s, Entry { key, attrs });
+        sink.upsert(s, &e.attrs);
+        self.by_subnet.insert(s, e);
         true
     }
 
-    /// Replaces the mirror by a full listing, telling the sink only the
-    /// differences (attribute changes included). Malformed values keep
-    /// the previous good entry of the same key.
-    fn resync(
+    /// Replaces the mirror by a full listing of (key, value, mod revision),
+    /// telling the sink only the differences (attribute changes included).
+    /// Malformed values keep the previous good entry of the same key; of
+    /// several keys of one subnet the newest write is held, as `put_at`
+    /// would have left it.
+    fn resync_at(
         &mut self,
-        listing: &[(String, Vec<u8>)],
+        listing: &[(String, Vec<u8>, i64)],
         sink: &mut dyn LeaseSink,
         st: &ControlStatus,
     ) {
         let mut next: BTreeMap<Subnet, Entry> = BTreeMap::new();
-        let mut standby: BTreeMap<Subnet, BTreeMap<String, LeaseAttrs>> = BTreeMap::new();
-        let mut skipped_now = std::collections::BTreeSet::new();
-        for (key, value) in listing {
+        let mut standby: BTreeMap<Subnet, BTreeMap<String, Entry>> = BTreeMap::new();
+        let mut skips: Vec<(String, u64, Skip)> = Vec::new();
+        for (key, value, rev) in listing {
+            let hash = value_hash(value);
             let why = match classify(key, value, self.subnet_len) {
-                Classified::Valid(s, attrs) => match next.get(&s) {
-                    Some(e) => {
-                        standby.entry(s).or_default().insert(key.clone(), attrs);
-                        Skip::Duplicate(e.key.clone())
+                Classified::Valid(s, attrs) => {
+                    let new = Entry {
+                        key: key.clone(),
+                        attrs,
+                        rev: *rev,
+                        hash,
+                    };
+                    let claim = self.claims_ours(s, &new.attrs);
+                    match next.remove(&s) {
+                        None if claim.is_none() => {
+                            next.insert(s, new);
+                            continue;
+                        }
+                        Some(held) if claim.is_none() && newer(&new, &held) => {
+                            let why = Skip::Duplicate(new.key.clone());
+                            skips.push((held.key.clone(), held.hash, why));
+                            standby.entry(s).or_default().insert(held.key.clone(), held);
+                            next.insert(s, new);
+                            continue;
+                        }
+                        held => {
+                            let why = match (claim, &held) {
+                                (Some(c), _) => c,
+                                (None, Some(h)) => Skip::Duplicate(h.key.clone()),
+                                (None, None) => continue,
+                            };
+                            if let Some(h) = held {
+                                next.insert(s, h);
+                            }
+                            standby.entry(s).or_default().insert(new.key.clone(), new);
+                            why
+                        }
                     }
-                    None => {
-                        next.insert(
-                            s,
-                            Entry {
-                                key: key.clone(),
-                                attrs,
-                            },
-                        );
-                        continue;
-                    }
-                },
+                }
                 Classified::BadValue(s, e) => {
                     if let Some(old) = self.by_subnet.get(&s).filter(|e| &e.key == key) {
                         next.entry(s).or_insert_with(|| old.clone());
@@ -399,12 +536,18 @@ impl Mirror {
                 }
                 Classified::OtherBackend(_, backend) => Skip::OtherBackend(backend),
                 Classified::BadKey(e) => Skip::BadKey(e),
-                Classified::WrongLength(l) => Skip::WrongLength(l),
+                Classified::WrongLength(s, a) => self
+                    .claims_ours(s, &a)
+                    .unwrap_or(Skip::WrongLength(self.subnet_len)),
             };
-            self.skip(key, value, why, st);
-            skipped_now.insert(key.as_str());
+            skips.push((key.clone(), hash, why));
         }
-        self.skipped.retain(|k, _| skipped_now.contains(k.as_str()));
+        let skipped_now: std::collections::BTreeSet<String> =
+            skips.iter().map(|(k, _, _)| k.clone()).collect();
+        for (key, hash, why) in skips {
+            self.skip_hashed(&key, hash, why, st);
+        }
+        self.skipped.retain(|k, _| skipped_now.contains(k));
         let gone: Vec<Subnet> = self
             .by_subnet
             .keys()
@@ -423,6 +566,22 @@ impl Mirror {
         self.by_subnet = next;
         self.standby = standby;
         self.publish_len(sink, st);
+    }
+
+    /// `resync_at` for tests: every key at one revision, so the first key
+    /// of a subnet is held.
+    #[cfg(test)]
+    fn resync(
+        &mut self,
+        listing: &[(String, Vec<u8>)],
+        sink: &mut dyn LeaseSink,
+        st: &ControlStatus,
+    ) {
+        let at: Vec<(String, Vec<u8>, i64)> = listing
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone(), 0))
+            .collect();
+        self.resync_at(&at, sink, st);
     }
 
     #[cfg(test)]
@@ -477,11 +636,14 @@ impl Session<'_> {
     async fn list_and_diff(&mut self) -> Result<i64, ControlError> {
         let (rev, kvs) = self.reg.list_subnets().await?;
         let dir = self.reg.subnets_dir();
-        let listing: Vec<(String, Vec<u8>)> = kvs
+        let listing: Vec<(String, Vec<u8>, i64)> = kvs
             .iter()
-            .filter_map(|kv| Some((self.suffix(&dir, kv.key())?, kv.value().to_vec())))
+            .filter_map(|kv| {
+                let key = self.suffix(&dir, kv.key())?;
+                Some((key, kv.value().to_vec(), kv.mod_revision()))
+            })
             .collect();
-        self.mirror.resync(&listing, self.sink, self.status);
+        self.mirror.resync_at(&listing, self.sink, self.status);
         // A config changed (or deleted) while we were away is said now, as
         // one changed while watching would have been.
         let config = self.reg.get_config().await?;
@@ -643,8 +805,9 @@ impl Session<'_> {
                         if let Some(own) = own {
                             self.own_key_seen(own, Some((kv.value(), kv.lease())));
                         }
+                        let rev = kv.mod_revision();
                         self.mirror
-                            .put(key, kv.value(), self.sink, self.status, arrived)
+                            .put_at(key, kv.value(), rev, self.sink, self.status, arrived)
                     }
                     EventType::Delete => {
                         self.mirror.delete(key, self.sink, self.status, arrived);
@@ -760,6 +923,7 @@ where
     let own_key_changed = Arc::new(Notify::new());
     let own_key = own.as_ref().map(|o| o.key.clone());
     let own_attrs = own.as_ref().map(|o| o.attrs.clone());
+    let own_subnet = own.as_ref().map(|o| (o.subnet, o.attrs.public_ip));
     let renewer = own.map(|o| {
         tokio::spawn(keep_renewed(
             reg.clone(),
@@ -769,6 +933,9 @@ where
         ))
     });
     let mut mirror = Mirror::new(config.subnet_len);
+    if let Some((subnet, public_ip)) = own_subnet {
+        mirror.set_own(subnet, public_ip);
+    }
     let mut seen = Seen {
         config: ConfigSeen::new(config, raw_config),
         own_taken: None,
@@ -886,12 +1053,13 @@ mod tests {
         assert_eq!(st.ignored_non_vxlan_total(), 1);
         m.put("10.1.2.0-24", &val(2, 2), &mut r, &st, t);
         m.put("10.1.2.0-24&fc00::-64", &val(3, 3), &mut r, &st, t);
+        // The newer key of the subnet is held; the other stands by.
         assert_eq!(
             r.0.values().next().unwrap().public_ip,
-            Ipv4Addr::new(192, 0, 2, 2)
+            Ipv4Addr::new(192, 0, 2, 3)
         );
-        assert_eq!(m.delete("10.1.2.0-24&fc00::-64", &mut r, &st, t), None);
-        assert!(m.delete("10.1.2.0-24", &mut r, &st, t).is_some());
+        assert_eq!(m.delete("10.1.2.0-24", &mut r, &st, t), None);
+        assert!(m.delete("10.1.2.0-24&fc00::-64", &mut r, &st, t).is_some());
         assert!(r.0.is_empty() && m.len() == 0);
     }
 
@@ -983,6 +1151,40 @@ mod tests {
         let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         let of = |key: &str| text.lines().filter(|l| l.contains(key)).count();
         assert_eq!((of("10.1.1.0-24"), of("10.1.2.0-24")), (1, 1), "{text}");
+    }
+
+    /// Keys of other nodes that claim our subnet or part of it (a second
+    /// key of it, a longer prefix inside it) are told apart from other
+    /// skips; a shorter prefix covering ours, a key of ours, and keys
+    /// elsewhere are not. Each is still skipped and counted.
+    #[test]
+    fn keys_claiming_our_subnet_are_told_apart() {
+        let (mut m, mut r, st, t) = fixture();
+        m.subnet_len = 24;
+        let ours = Subnet::parse_key("10.1.1.0-24").unwrap();
+        m.set_own(ours, Ipv4Addr::new(192, 0, 2, 1));
+        m.put("10.1.1.0-24", &val(1, 1), &mut r, &st, t);
+        let claims = |m: &Mirror, key: &str, v: &[u8]| {
+            let lk = LeaseKey::parse(key).unwrap();
+            let Ok(LeaseValue::Vxlan(a)) = LeaseValue::parse(v) else {
+                panic!("{key}")
+            };
+            matches!(m.claims_ours(lk.v4, &a), Some(Skip::ClaimsOurs { holder, .. }) if holder == a.public_ip)
+        };
+        assert!(claims(&m, "10.1.1.0-24&fc00::-64", &val(9, 9)));
+        assert!(claims(&m, "10.1.1.128-25", &val(9, 9)));
+        assert!(
+            !claims(&m, "10.1.0.0-16", &val(9, 9)),
+            "covers ours: harmless"
+        );
+        assert!(!claims(&m, "10.1.1.0-24&fc00::-64", &val(1, 2)), "ours");
+        assert!(!claims(&m, "10.1.2.128-25", &val(9, 9)), "elsewhere");
+        for key in ["10.1.1.0-24&fc00::-64", "10.1.1.128-25", "10.1.0.0-16"] {
+            m.put(key, &val(9, 9), &mut r, &st, t);
+            assert!(!m.holds_key(key), "{key}");
+        }
+        assert_eq!(st.invalid_entries_total(), 3);
+        assert!(m.holds_key("10.1.1.0-24"));
     }
 
     /// A value above MAX_VALUE_BYTES is a malformed value like any other
@@ -1139,39 +1341,66 @@ mod tests {
         assert_eq!(st.leases(), 1);
     }
 
-    /// Two keys for one subnet (a v4 key and a dual-stack one): the second
-    /// stands by, and takes over when the first goes (deleted, or turned
-    /// to another backend), as a re-list would have it, not only after the
-    /// next reconnect.
+    /// Two keys for one subnet (a v4 key and a dual-stack one): the newer
+    /// write is held, as every flannel node applies the last event, and
+    /// the other stands by and takes over when the held one goes (deleted,
+    /// or turned to another backend), not only after the next reconnect;
+    /// a re-put of the standby key (a renewal) makes it the newer.
     #[test]
-    fn a_second_key_of_a_subnet_takes_over_when_the_first_goes() {
+    fn of_two_keys_of_a_subnet_the_newer_write_is_held() {
         let (mut m, mut r, st, t) = fixture();
         let s = Subnet::parse_key("10.1.2.0-24").unwrap();
         let ip = |r: &Rec| r.0.get(&s).map(|a| a.public_ip.octets()[3]);
         m.put("10.1.2.0-24", &val(1, 1), &mut r, &st, t);
         m.put("10.1.2.0-24&fc00::-64", &val(2, 2), &mut r, &st, t);
-        assert_eq!(ip(&r), Some(1));
-        m.delete("10.1.2.0-24", &mut r, &st, t);
-        assert_eq!(ip(&r), Some(2), "the standby key took over");
-        assert!(m.holds_key("10.1.2.0-24&fc00::-64"));
-        m.put("10.1.2.0-24", &val(3, 3), &mut r, &st, t);
-        assert_eq!(ip(&r), Some(2), "the held key stays");
+        assert_eq!(ip(&r), Some(2), "the newer key took over");
+        m.delete("10.1.2.0-24&fc00::-64", &mut r, &st, t);
+        assert_eq!(ip(&r), Some(1), "the standby key took over");
+        assert!(m.holds_key("10.1.2.0-24"));
+        m.put("10.1.2.0-24&fc00::-64", &val(3, 3), &mut r, &st, t);
+        assert_eq!(ip(&r), Some(3));
+        m.put("10.1.2.0-24", &val(1, 1), &mut r, &st, t);
+        assert_eq!(ip(&r), Some(1), "re-put: the newer again");
         let host_gw = br#"{"PublicIP":"192.0.2.9","BackendType":"host-gw"}"#;
-        m.put("10.1.2.0-24&fc00::-64", host_gw, &mut r, &st, t);
+        m.put("10.1.2.0-24", host_gw, &mut r, &st, t);
         assert_eq!(ip(&r), Some(3), "left vxlan: the other key took over");
-        m.delete("10.1.2.0-24", &mut r, &st, t);
+        m.delete("10.1.2.0-24&fc00::-64", &mut r, &st, t);
         assert_eq!(ip(&r), None, "no standby left");
         assert_eq!(st.leases(), 0);
-        // The same after a re-list: the first listed key holds, the
-        // second stands by.
-        let listing = vec![
-            ("10.1.2.0-24".to_string(), val(4, 4)),
-            ("10.1.2.0-24&fc00::-64".to_string(), val(5, 5)),
-        ];
-        m.resync(&listing, &mut r, &st);
-        assert_eq!(ip(&r), Some(4));
+    }
+
+    /// A re-list holds, of several keys of a subnet, the one with the
+    /// highest mod revision, whatever the key order, so a reconnect never
+    /// changes which one is held; the standby order follows the
+    /// revisions too, and keys written in one transaction (one revision)
+    /// are held in key order.
+    #[test]
+    fn a_re_list_holds_the_newest_key_of_a_subnet() {
+        let (mut m, mut r, st, t) = fixture();
+        let s = Subnet::parse_key("10.1.2.0-24").unwrap();
+        let ip = |r: &Rec| r.0.get(&s).map(|a| a.public_ip.octets()[3]);
+        let at = |v: &[(&str, u8, i64)]| -> Vec<(String, Vec<u8>, i64)> {
+            v.iter()
+                .map(|(k, i, rev)| (k.to_string(), val(*i, *i), *rev))
+                .collect()
+        };
+        let listing = at(&[
+            ("10.1.2.0-24", 1, 30),
+            ("10.1.2.0-24&fc00::-64", 2, 10),
+            ("10.1.2.0-24&fc01::-64", 3, 20),
+        ]);
+        m.resync_at(&listing, &mut r, &st);
+        assert_eq!(ip(&r), Some(1));
+        m.resync_at(&listing, &mut r, &st);
+        assert_eq!(ip(&r), Some(1), "a reconnect changes nothing");
         m.delete("10.1.2.0-24", &mut r, &st, t);
+        assert_eq!(ip(&r), Some(3), "the newer standby");
+        let listing = at(&[("10.1.2.0-24", 4, 40), ("10.1.2.0-24&fc00::-64", 5, 50)]);
+        m.resync_at(&listing, &mut r, &st);
         assert_eq!(ip(&r), Some(5));
+        let one_txn = at(&[("10.1.2.0-24", 6, 60), ("10.1.2.0-24&fc00::-64", 7, 60)]);
+        m.resync_at(&one_txn, &mut r, &st);
+        assert_eq!(ip(&r), Some(6));
         assert_eq!(st.leases(), 1);
     }
 

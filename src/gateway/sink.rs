@@ -6,7 +6,7 @@ use tracing::{debug, warn};
 
 use crate::control::{LeaseAttrs, LeaseSink, Subnet};
 use crate::pipeline::Prefix;
-use crate::table::LeaseTables;
+use crate::table::{LeaseTables, MAX_VTEP_MACS};
 
 pub struct TableSink {
     pub tables: LeaseTables,
@@ -58,11 +58,13 @@ impl LeaseSink for TableSink {
             return;
         }
         debug!(%subnet, public_ip = %lease.public_ip, "lease installed");
-        self.tables.upsert_lease(
-            u32::from(subnet.addr),
-            u32::from(lease.public_ip),
-            lease.vtep_mac,
-        );
+        let ip = u32::from(lease.public_ip);
+        self.tables
+            .upsert_lease(u32::from(subnet.addr), ip, lease.vtep_mac);
+        let hidden = self.tables.unpublished_vtep_macs(ip);
+        if hidden > 0 {
+            warn!(%subnet, public_ip = %lease.public_ip, hidden, max = MAX_VTEP_MACS, "leases of one PublicIP with more VtepMACs than vxgate accepts from it: only the newest are, frames with the older ones are dropped as spoofed_inner_mac until those leases go (several nodes behind one address?)");
+        }
     }
 
     fn remove(&mut self, subnet: Subnet) {
@@ -120,6 +122,21 @@ mod tests {
         ours.vtep_mac = [0x0e, 0, 0, 0, 0, 41];
         sink.upsert(Subnet::parse_key("10.244.8.0-24").unwrap(), &ours);
         assert_eq!(sink.installed(), Some(2));
+        // A fourth VtepMAC behind one PublicIP is installed, the oldest
+        // then not accepted from it (said in a warning).
+        for (i, mac) in [0x11u8, 0x12, 0x13].into_iter().enumerate() {
+            let mut a = attrs(3);
+            a.vtep_mac = [0x0e, 0, 0, 0, 0, mac];
+            let key = format!("10.244.{}.0-24", 20 + i);
+            sink.upsert(Subnet::parse_key(&key).unwrap(), &a);
+        }
+        let node = u32::from(Ipv4Addr::new(192, 0, 2, 3));
+        assert_eq!(sink.tables.unpublished_vtep_macs(node), 1);
+        assert_eq!(sink.installed(), Some(5));
+        for i in 0..3 {
+            sink.remove(Subnet::parse_key(&format!("10.244.{}.0-24", 20 + i)).unwrap());
+        }
+        assert_eq!(sink.tables.unpublished_vtep_macs(node), 0);
         // Nor one naming the underlay link's network or broadcast address.
         sink.upsert(Subnet::parse_key("10.244.7.0-24").unwrap(), &attrs(0));
         sink.upsert(Subnet::parse_key("10.244.6.0-24").unwrap(), &attrs(255));

@@ -192,6 +192,15 @@ impl LeaseTables {
         self.leases.is_empty()
     }
 
+    /// VtepMACs of `public_ip`'s leases beyond the newest
+    /// `MAX_VTEP_MACS`, which are published: frames from it with one of
+    /// these are refused until a newer MAC's leases go.
+    pub fn unpublished_vtep_macs(&self, public_ip: u32) -> usize {
+        self.macs
+            .get(&public_ip)
+            .map_or(0, |l| l.len().saturating_sub(MAX_VTEP_MACS))
+    }
+
     /// Number of PublicIPs with at least one lease.
     pub fn public_ips(&self) -> usize {
         self.vteps.len()
