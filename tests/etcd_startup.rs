@@ -299,6 +299,58 @@ fn a_subnet_held_by_another_node_is_refused_before_eal() {
     }
 }
 
+/// `--check-config` (as `nginx -t`): a configuration that would start
+/// says so and exits 0, one that would not exits as the start would, and
+/// neither starts EAL, writes a lease nor binds the metrics port (it can
+/// run beside a live vxgate); an etcd without the network config is
+/// given up on after 10 s instead of waited for.
+#[test]
+fn check_config_checks_against_etcd_and_exits_before_eal() {
+    let etcd = etcd_with_config();
+    // The metrics port a running vxgate would hold.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics = held.local_addr().unwrap().to_string();
+    let mut vx = Vxgate::spawn(
+        &etcd,
+        "chk",
+        &[
+            "--check-config",
+            "--subnet",
+            "10.244.9.0/24",
+            "--metrics-addr",
+            &metrics,
+        ],
+    );
+    vx.exits_before_eal(0, &[], "a good configuration");
+    let out = vx.text("stdout");
+    assert!(
+        out.contains("configuration OK") && out.contains("10.244.9.0/24"),
+        "{out}"
+    );
+    assert_no_lease(&etcd);
+    // Held by another node: refused as a start would refuse it.
+    let key = lease_key("10.244.9.0-24");
+    etcd.ctl(&["put", &key, &lease_value("192.0.2.77".parse().unwrap(), 77)]);
+    let mut vx = Vxgate::spawn(
+        &etcd,
+        "chk2",
+        &["--check-config", "--subnet", "10.244.9.0/24"],
+    );
+    vx.exits_before_eal(1, &["is held by another node"], "subnet taken");
+    assert!(!vx.text("stdout").contains("configuration OK"));
+    // A flag that does not fit the network config: exit 2.
+    let mut vx = Vxgate::spawn(
+        &etcd,
+        "chk3",
+        &["--check-config", "--subnet", "10.245.1.0/24"],
+    );
+    vx.exits_before_eal(2, &["10.245.1.0/24"], "subnet outside Network");
+    // No network config in etcd: given up on (a start would wait).
+    etcd.ctl(&["del", &format!("{PREFIX}/config")]);
+    let mut vx = Vxgate::spawn(&etcd, "chk4", &["--check-config"]);
+    vx.exits_before_eal(1, &["did not succeed within 10s"], "no config");
+}
+
 #[test]
 fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
     let etcd = Etcd::start(); // no <prefix>/config yet

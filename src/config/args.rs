@@ -229,6 +229,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
 
+    /// Check the configuration and exit, as `nginx -t` does: the flags and
+    /// the file, then etcd's network config (read within 10 s) and
+    /// whether --subnet is free.
+    ///
+    /// Starts neither EAL nor the ports, takes no lease and binds no
+    /// metrics port, so it can run beside a live vxgate before a
+    /// restart. Device names are checked when EAL probes them, at start.
+    /// Exit 0 when vxgate would start, 2 for a configuration error, 1
+    /// when etcd cannot be read. Example: --config /etc/vxgate/vxgate.toml --check-config
+    #[arg(long)]
+    pub check_config: bool,
+
     /// EAL arguments, after `--`. Default: the file's `eal` list.
     #[arg(last = true, value_name = "EAL ARGS")]
     pub eal: Vec<String>,

@@ -108,6 +108,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// EAL arguments without a program name.
     pub eal_args: Vec<String>,
+    /// `--check-config`: check, say so, and exit before EAL.
+    pub check_only: bool,
 }
 
 /// How to reach etcd.

@@ -207,6 +207,7 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         log_level_from_flag,
         config_file: args.config,
         eal_args,
+        check_only: args.check_config,
     })
 }
 

@@ -225,15 +225,64 @@ fn freeze(slot: &SwappableSource, status: &Arc<ControlStatus>, last: crate::ops:
     slot.set(Arc::new(move || stats::stopped_snapshot(&last, &status)));
 }
 
+/// How long `--check-config` waits for etcd's network config.
+const CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `f` (a step against etcd): as long as it takes when starting (flanneld
+/// waits too), at most `CHECK_WAIT` when only checking.
+async fn bounded<T, E>(
+    check_only: bool,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T>
+where
+    E: Into<anyhow::Error>,
+{
+    if !check_only {
+        return f.await.map_err(Into::into);
+    }
+    match tokio::time::timeout(CHECK_WAIT, f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => anyhow::bail!(
+            "--check-config: {what} did not succeed within {CHECK_WAIT:?} (etcd unreachable, or the config key missing: see the log above)"
+        ),
+    }
+}
+
+/// What `--check-config` prints when everything checked out.
+fn check_report(
+    cfg: &Config,
+    net: &NetworkConfig,
+    requested: Option<crate::control::Subnet>,
+) -> String {
+    let subnet = requested.map_or_else(
+        || "acquired from etcd at start".to_string(),
+        |s| format!("{s} (free, or ours)"),
+    );
+    format!(
+        "configuration OK: underlay {} {}, access {}, subnet {subnet}, flannel Network {} (SubnetLen {}, VNI {}, port {}), {} worker(s), {} mbufs; devices are probed at start\n",
+        device(&cfg.underlay_dev),
+        cfg.underlay_ip,
+        device(&cfg.access_dev),
+        net.network,
+        net.subnet_len,
+        net.backend.vni,
+        net.backend.port,
+        cfg.workers,
+        cfg.mbufs,
+    )
+}
+
 /// Runs the gateway until `stop` is raised.
 pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     // Until the etcd client exists, a status of its own: not connected.
     let slot = Arc::new(SwappableSource::new(control_source(&Arc::new(
         ControlStatus::new(),
     ))));
+    // A check leaves the port to the vxgate that may be running.
     let _metrics = match cfg.metrics_addr {
-        Some(addr) => Some(bind_metrics(addr, Arc::clone(&slot))?),
-        None => None,
+        Some(addr) if !cfg.check_only => Some(bind_metrics(addr, Arc::clone(&slot))?),
+        _ => None,
     };
     // The control plane's runtime; etcd's network config comes first.
     let rt = ControlRuntime(Some(
@@ -244,12 +293,19 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             .build()
             .context("tokio runtime")?,
     ));
-    let Some(control) = until_stop(&rt, &stop, Control::connect(etcd_options(&cfg))) else {
+    let connect = Control::connect(etcd_options(&cfg));
+    let connect = bounded(cfg.check_only, "connecting to etcd", connect);
+    let Some(control) = until_stop(&rt, &stop, connect) else {
         return stopped_during_startup(&cfg, "connecting to etcd");
     };
     let mut control = control?;
     slot.set(control_source(&control.status()));
-    let Some(net) = until_stop(&rt, &stop, control.network_config()) else {
+    let read = bounded(
+        cfg.check_only,
+        "reading flannel's network config",
+        control.network_config(),
+    );
+    let Some(net) = until_stop(&rt, &stop, read) else {
         return stopped_during_startup(&cfg, "waiting for the network config");
     };
     let net: NetworkConfig = net?;
@@ -287,6 +343,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             return stopped_during_startup(&cfg, "checking the requested subnet");
         };
         free?;
+    }
+    if cfg.check_only {
+        crate::ops::print_out(&check_report(&cfg, &net, requested));
+        return Ok(());
     }
 
     let eal = Eal::init(&cfg.eal_args)?;
