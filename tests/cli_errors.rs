@@ -250,10 +250,13 @@ fn missing_hugepages_are_reported_with_the_fix() {
 /// are free and to ask for less, not that none are reserved.
 #[test]
 fn more_memory_than_the_free_hugepages_is_named_as_such() {
-    let o = fwd_on_null_devices("mem", &["-m", "99999999"]);
+    let o = fwd_on_null_devices("mem", &["-m", "99999999", "--in-memory"]);
     assert_eq!(o.code, Some(1), "{}", o.stderr);
     assert_clean_failure(&o, "MiB of hugepages are free; ask for less");
     assert!(!o.stderr.contains("no free hugepages"), "{}", o.stderr);
+    // The runtime directory EAL made before it failed, empty, is gone.
+    let dir = format!("/var/run/dpdk/vxt-cli-mem-{}", std::process::id());
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
 }
 
 #[test]

@@ -373,17 +373,19 @@ async fn keys_of_another_length_are_named_and_do_not_block_our_own_subnet() {
         .await
         .unwrap();
     let wide = lease_key("10.244.0.0-16");
-    tc.put(
-        wide.clone(),
-        lease_value(Ipv4Addr::new(192, 0, 2, 34), 34),
-        None,
-    )
-    .await
-    .unwrap();
-    let back = acquire(options(&etcd.endpoint()), me, Some(ours))
-        .await
-        .unwrap();
-    assert_eq!(back.subnet, ours);
+    // Another node's key covering ours, then its second key of ours
+    // (dual-stack): neither keeps us from our own key at a restart.
+    for (key, other) in [
+        (wide.clone(), 34),
+        (lease_key("10.244.16.0-24&fc00::-64"), 35),
+    ] {
+        let value = lease_value(Ipv4Addr::new(192, 0, 2, other), other);
+        tc.put(key, value, None).await.unwrap();
+        let back = acquire(options(&etcd.endpoint()), me, Some(ours))
+            .await
+            .unwrap();
+        assert_eq!(back.subnet, ours);
+    }
     let e = acquire(options(&etcd.endpoint()), me, Some(sn("10.244.17.0/24")))
         .await
         .unwrap_err();
@@ -501,6 +503,34 @@ async fn own_lease_expiry_is_reported_only_while_our_key_is_ours() {
     .await;
     let (v, _) = key_state(&mut tc, &own.key).await.unwrap();
     assert_eq!(v, other.as_bytes(), "the other node's key was overwritten");
+    given_back(&mut tc, &status, &own.key).await;
+    run.stop().await;
+}
+
+/// Another node's value put under OUR etcd lease (a tool that reused the
+/// lease id): another node's key all the same, reported as taken and left
+/// alone, as one under its own lease is; our renewal (woken by the change)
+/// does not overwrite it. Before, it did, while the log said "taken".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_key_taken_under_our_own_etcd_lease_is_not_overwritten() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let (status, run, own) = running_gateway(&etcd).await;
+    let other = lease_value(Ipv4Addr::new(192, 0, 2, 9), 9);
+    let under_ours = PutOptions::new().with_lease(own.etcd_lease_id);
+    tc.put(own.key.clone(), other.clone(), Some(under_ours))
+        .await
+        .unwrap();
+    wait_for("no expiry while taken", LIMIT, || {
+        status.own_lease_expiry_seconds().is_none()
+    })
+    .await;
+    // Watched across two repair intervals: the renewer ran and left it.
+    for _ in 0..20 {
+        let (v, _) = key_state(&mut tc, &own.key).await.unwrap();
+        assert_eq!(v, other.as_bytes(), "the other node's key was overwritten");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     given_back(&mut tc, &status, &own.key).await;
     run.stop().await;
 }

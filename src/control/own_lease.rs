@@ -234,19 +234,16 @@ async fn release_stale(reg: &mut Registry, listed: &[Listed], own: &OwnLease) {
 }
 
 /// `SubnetTaken` when a key overlapping `s` is held by another PublicIP
-/// (or its value cannot be read). When we hold `s` already (`ours`: a
-/// restart), a key of a shorter prefix covering it takes no traffic from
-/// it (peers route by the longest prefix, ours) and was there while we
-/// ran: we take `s` back, as we would without `--subnet`.
-fn taken_by_another(
-    listed: &[Listed],
-    s: Subnet,
-    public_ip: Ipv4Addr,
-    ours: bool,
-) -> Result<(), ControlError> {
-    match listed.iter().find(|l| {
-        l.subnet.overlaps(s) && l.holder != Some(public_ip) && !(ours && l.subnet.len < s.len)
-    }) {
+/// (or its value cannot be read). Not asked when we hold `s`'s own key
+/// already (a restart): we take it back, as we would without `--subnet`;
+/// another node's key overlapping it (a covering shorter prefix, a second
+/// key of `s`, a longer prefix inside it) was there while we ran, and the
+/// watch logs the ones that claim our traffic.
+fn taken_by_another(listed: &[Listed], s: Subnet, public_ip: Ipv4Addr) -> Result<(), ControlError> {
+    match listed
+        .iter()
+        .find(|l| l.subnet.overlaps(s) && l.holder != Some(public_ip))
+    {
         Some(other) => Err(ControlError::SubnetTaken {
             subnet: s,
             holder: other
@@ -275,15 +272,24 @@ pub(crate) async fn check_requested_free(
         .get("get subnet", key, Some(GetOptions::new().with_prefix()))
         .await?;
     let listed = parse_listing(&dir, r.take_kvs());
-    let ours = holds(&listed, s, public_ip);
-    taken_by_another(&listed, s, public_ip, ours)
+    if own_key_of(&listed, s, public_ip, &dir).is_some() {
+        return Ok(());
+    }
+    taken_by_another(&listed, s, public_ip)
 }
 
-/// Whether `public_ip` holds `s` under one of the listed keys.
-fn holds(listed: &[Listed], s: Subnet, public_ip: Ipv4Addr) -> bool {
+/// `s`'s own key (`10.5.1.0-24`, not a dual-stack one), if `public_ip`
+/// holds it.
+fn own_key_of<'a>(
+    listed: &'a [Listed],
+    s: Subnet,
+    public_ip: Ipv4Addr,
+    dir: &str,
+) -> Option<&'a Listed> {
+    let key = format!("{dir}{}", s.key_string());
     listed
         .iter()
-        .any(|l| l.subnet == s && l.holder == Some(public_ip))
+        .find(|l| l.key == key && l.holder == Some(public_ip))
 }
 
 async fn claim_requested(
@@ -292,8 +298,11 @@ async fn claim_requested(
     s: Subnet,
     attrs: &LeaseAttrs,
 ) -> Result<Attempt, ControlError> {
-    let ours = holds(listed, s, attrs.public_ip);
-    taken_by_another(listed, s, attrs.public_ip, ours)?;
+    // A restart: our own key of `s` is taken back, whatever else overlaps.
+    if let Some(mine) = own_key_of(listed, s, attrs.public_ip, &reg.subnets_dir()) {
+        return take_back(reg, mine, attrs).await;
+    }
+    taken_by_another(listed, s, attrs.public_ip)?;
     match listed.iter().find(|l| l.subnet == s) {
         Some(mine) => take_back(reg, mine, attrs).await,
         None => create(reg, s, attrs).await,
@@ -580,14 +589,20 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
         )
     };
     // A reservation is re-created only where no key is: `lease == 0` would
-    // also match another node's reservation.
+    // also match another node's reservation. Our lease is renewed at once
+    // only while it still holds what we wrote: another value put under our
+    // etcd lease (another node's PublicIP, other attributes) is judged
+    // below, as one under another lease is.
     let first = if own.is_reservation() {
-        Compare::version(own.key.clone(), CompareOp::Equal, 0)
+        vec![Compare::version(own.key.clone(), CompareOp::Equal, 0)]
     } else {
-        Compare::lease(own.key.clone(), CompareOp::Equal, own.etcd_lease_id)
+        vec![
+            Compare::lease(own.key.clone(), CompareOp::Equal, own.etcd_lease_id),
+            Compare::value(own.key.clone(), CompareOp::Equal, own.attrs.encode()),
+        ]
     };
     let t = Txn::new()
-        .when([first])
+        .when(first)
         .and_then([put()])
         .or_else([TxnOp::get(own.key.clone(), None)]);
     let resp = txn_granted(reg, t, &own.key, id).await?;
@@ -642,11 +657,11 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                 state => {
                     let value = own.attrs.encode();
                     ok = put_if_unchanged(reg, &own.key, mod_revision, value, Some(id)).await?;
-                    if ok && state == OwnKey::Damaged {
-                        tracing::warn!(key = %own.key, "our key held an unreadable value; rewritten");
-                    }
-                    if ok && state == OwnKey::Altered {
-                        tracing::warn!(key = %own.key, "our key held other attributes than ours; rewritten");
+                    // The watch said so when it saw the value (at a
+                    // limited rate: a writer in a loop makes one of these
+                    // a second).
+                    if ok && matches!(state, OwnKey::Damaged | OwnKey::Altered) {
+                        tracing::debug!(key = %own.key, ?state, "our key rewritten with our attributes");
                     }
                 }
             },

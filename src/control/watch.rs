@@ -608,6 +608,8 @@ struct Seen {
     own_taken: Option<Vec<u8>>,
     /// The same for a damaged value on our key.
     own_damaged: Option<Vec<u8>>,
+    /// Damaged or altered values of our key, logged at a limited rate.
+    own_log: SkipLog,
 }
 
 struct Session<'a> {
@@ -870,7 +872,10 @@ impl Session<'_> {
                     } else {
                         "other attributes than ours (VtepMAC or backend): peers would send us frames we drop"
                     };
-                    tracing::warn!(key, "our key holds {what}; rewriting it");
+                    // Another writer in a loop: one line per SKIP_LOG_EVERY.
+                    if let Some(suppressed) = self.seen.own_log.0.check(key) {
+                        tracing::warn!(key, suppressed, "our key holds {what}; rewriting it");
+                    }
                     self.seen.own_damaged = Some(value.to_vec());
                 }
                 self.own_key_changed.notify_one();
@@ -940,6 +945,7 @@ where
         config: ConfigSeen::new(config, raw_config),
         own_taken: None,
         own_damaged: None,
+        own_log: SkipLog::default(),
     };
     let mut backoff = Backoff::new();
     // The same error again and again (etcd down for hours) is one line a

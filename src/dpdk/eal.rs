@@ -98,6 +98,7 @@ impl Eal {
         let rc = unsafe { ffi::rte_eal_init(argc, argv_ptr) };
         if rc < 0 {
             let errno = last_errno();
+            remove_empty_runtime_dir();
             let reason = match errno {
                 libc::ENOMEM if !wants_no_huge(&args) && asks_memory(&args) => {
                     // Pages are free (or this would have been found before
@@ -199,6 +200,18 @@ pub fn rdtsc() -> u64 {
 pub fn lcore_id() -> u32 {
     // SAFETY: reads a thread-local; no preconditions.
     unsafe { ffi::vxg_lcore_id() }
+}
+
+/// After a failed start: EAL's runtime directory if it is empty (EAL made
+/// it before it failed, `--in-memory` puts nothing in it). One with files
+/// in it may be another live process's (the same `--file-prefix`): left.
+fn remove_empty_runtime_dir() {
+    // SAFETY: the runtime directory is a static NUL-terminated buffer in
+    // EAL (empty until EAL set it); it is only read here.
+    let dir = unsafe { CStr::from_ptr(ffi::rte_eal_get_runtime_dir()) };
+    if !dir.to_bytes().is_empty() {
+        let _ = std::fs::remove_dir(OsStr::from_bytes(dir.to_bytes()));
+    }
 }
 
 fn wants_no_huge(args: &[&str]) -> bool {

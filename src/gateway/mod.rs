@@ -481,7 +481,9 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         tunnel_mtu,
         access_ip = %access_ip,
         underlay_ip = %cfg.underlay_ip,
-        underlay_gateway = ?cfg.underlay_gateway,
+        underlay_gateway = %cfg
+            .underlay_gateway
+            .map_or_else(|| "none".to_string(), |g| g.to_string()),
         network = %net.network,
         direct_routing = net.backend.direct_routing,
         "data plane configured"

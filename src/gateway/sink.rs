@@ -53,8 +53,9 @@ impl LeaseSink for TableSink {
             return;
         }
         if self.is_underlay_edge(lease.public_ip) {
-            warn!(%subnet, public_ip = %lease.public_ip, underlay = %self.underlay.addr(), underlay_len = self.underlay.prefix_len(), "lease whose PublicIP is the underlay link's network or broadcast address, which no node has; ignored");
-            self.tables.remove_lease(u32::from(subnet.addr));
+            // As a malformed value: skipped, the subnet's last good lease
+            // (if any) stays in force.
+            warn!(%subnet, public_ip = %lease.public_ip, underlay = %self.underlay.addr(), underlay_len = self.underlay.prefix_len(), "lease whose PublicIP is the underlay link's network or broadcast address, which no node has; ignored (a good lease of the subnet stays)");
             return;
         }
         debug!(%subnet, public_ip = %lease.public_ip, "lease installed");
@@ -137,10 +138,17 @@ mod tests {
             sink.remove(Subnet::parse_key(&format!("10.244.{}.0-24", 20 + i)).unwrap());
         }
         assert_eq!(sink.tables.unpublished_vtep_macs(node), 0);
-        // Nor one naming the underlay link's network or broadcast address.
+        // Nor one naming the underlay link's network or broadcast address;
+        // put over a good lease, that one stays.
         sink.upsert(Subnet::parse_key("10.244.7.0-24").unwrap(), &attrs(0));
         sink.upsert(Subnet::parse_key("10.244.6.0-24").unwrap(), &attrs(255));
         assert_eq!(sink.installed(), Some(2));
+        sink.upsert(Subnet::parse_key("10.244.2.0-24").unwrap(), &attrs(255));
+        let kept = sink.tables.lease(u32::from(Ipv4Addr::new(10, 244, 2, 0)));
+        assert_eq!(
+            kept.map(|l| l.public_ip),
+            Some(u32::from(Ipv4Addr::new(192, 0, 2, 4)))
+        );
         sink.remove(Subnet::parse_key("10.244.1.0-24").unwrap());
         assert_eq!(sink.installed(), Some(1));
         let good = sink.tables.lease(u32::from(Ipv4Addr::new(10, 244, 2, 0)));

@@ -164,7 +164,7 @@ fn rust_log_problem(rust_log: &str, own_errors_logged: bool) -> Option<RustLogPr
     }
     (!own_errors_logged).then(|| {
         RustLogProblem::SilencesVxgate(format!(
-            "RUST_LOG=`{rust_log}` turns off vxgate's own log lines, errors included (a bare word is a target name to tracing, not a level): use a level such as RUST_LOG=info, or RUST_LOG=warn,vxgate::control=debug"
+            "RUST_LOG=`{rust_log}` turns off vxgate's own log lines, errors included (tracing takes a bare word for a target name, and logs no target a directive does not name): use a level such as RUST_LOG=info, or RUST_LOG=warn,vxgate::control=debug"
         ))
     })
 }

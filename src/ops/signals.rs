@@ -86,15 +86,13 @@ where
                             continue;
                         }
                     };
-                    match on_stop_signal(&since, Instant::now()) {
-                        StopSignal::First => {}
-                        StopSignal::Duplicate => tracing::info!(
-                            signal,
-                            "stop signal again within {FORCE_AFTER:?} of the first: taken as the same request (send it again later to stop at once)"
-                        ),
+                    // Nothing is logged here: a log line waits for
+                    // stderr, which a stopped reader can block, and this
+                    // thread must stay free to force the exit.
+                    if on_stop_signal(&since, Instant::now()) == StopSignal::Force {
                         // `_exit`: no destructor or atexit handler runs
                         // under workers that are still polling.
-                        StopSignal::Force => signal_hook::low_level::exit(code),
+                        signal_hook::low_level::exit(code);
                     }
                 }
             }
