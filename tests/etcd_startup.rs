@@ -30,17 +30,24 @@ struct Vxgate {
 
 impl Vxgate {
     fn spawn(etcd: &Etcd, tag: &str, flags: &[&str]) -> Vxgate {
+        Vxgate::spawn_on(etcd, tag, flags, "--lcores=0@0,1@1")
+    }
+
+    /// `spawn` with another EAL lcore option.
+    fn spawn_on(etcd: &Etcd, tag: &str, flags: &[&str], lcores: &str) -> Vxgate {
         let out = tempfile::tempdir().unwrap();
         let file = |n: &str| Stdio::from(std::fs::File::create(out.path().join(n)).unwrap());
         let (stdout, stderr) = (file("stdout"), file("stderr"));
-        Vxgate::spawn_to(etcd, tag, flags, out, stdout, stderr)
+        Vxgate::spawn_to(etcd, tag, flags, lcores, out, stdout, stderr)
     }
 
     /// `spawn` with stdout and stderr where the caller wants them.
+    #[allow(clippy::too_many_arguments)]
     fn spawn_to(
         etcd: &Etcd,
         tag: &str,
         flags: &[&str],
+        lcores: &str,
         out: tempfile::TempDir,
         stdout: Stdio,
         stderr: Stdio,
@@ -54,7 +61,7 @@ impl Vxgate {
             .args([
                 "--",
                 "--no-pci",
-                "--lcores=0@0,1@1",
+                lcores,
                 "--vdev=net_null0",
                 "--vdev=net_null1",
                 "--log-level=lib.eal:warning",
@@ -351,6 +358,45 @@ fn check_config_checks_against_etcd_and_exits_before_eal() {
     vx.exits_before_eal(1, &["did not succeed within 10s"], "no config");
 }
 
+/// An lcore `-l` pins to a CPU this process may not run on: a
+/// configuration error (exit 2) before EAL, which would fail on it ("lcore
+/// N unavailable", exit 1, restarted forever by a service manager);
+/// `--check-config` finds it too. Placing the lcores with `--lcores`
+/// works.
+#[test]
+fn an_lcore_without_its_cpu_exits_2_before_eal() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    // The first lcore id past the highest allowed CPU.
+    let highest: u32 = allowed
+        .split([',', '-'])
+        .filter_map(|n| n.trim().parse().ok())
+        .max()
+        .unwrap();
+    let missing = highest + 1;
+    if missing >= 128 {
+        eprintln!("every lcore id has a CPU here ({allowed}): nothing to check");
+        return;
+    }
+    let etcd = etcd_with_config();
+    let l = format!("-l0,{missing}");
+    for (tag, extra) in [("cpu", None), ("cpuchk", Some("--check-config"))] {
+        let flags: Vec<&str> = extra.into_iter().collect();
+        let mut vx = Vxgate::spawn_on(&etcd, tag, &flags, &l);
+        let needle = format!("lcore {missing} would run on CPU {missing}");
+        vx.exits_before_eal(2, &[&needle, "--lcores"], &l);
+    }
+    assert_no_lease(&etcd);
+    let placed = format!("--lcores=0@0,{missing}@0");
+    let mut vx = Vxgate::spawn_on(&etcd, "cpuok", &["--check-config"], &placed);
+    vx.exits_before_eal(0, &[], &placed);
+}
+
 #[test]
 fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
     let etcd = Etcd::start(); // no <prefix>/config yet
@@ -374,7 +420,16 @@ fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
 fn a_stop_whose_output_pipes_were_closed_still_exits_0() {
     let etcd = etcd_with_config();
     let out = tempfile::tempdir().unwrap();
-    let mut vx = Vxgate::spawn_to(&etcd, "pipe", &[], out, Stdio::piped(), Stdio::piped());
+    let lcores = "--lcores=0@0,1@1";
+    let mut vx = Vxgate::spawn_to(
+        &etcd,
+        "pipe",
+        &[],
+        lcores,
+        out,
+        Stdio::piped(),
+        Stdio::piped(),
+    );
     let stderr = vx.child.stderr.take().unwrap();
     let (tx, running) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {

@@ -20,6 +20,30 @@ pub struct LcoreArgError {
 /// lcore option is refused, as EAL refuses it ("Option -l is ignored,
 /// because (-l) is set!", then a failed init).
 pub fn lcore_count(eal: &[String]) -> Result<Option<usize>, LcoreArgError> {
+    let Some((opt, value)) = lcore_option(eal)? else {
+        return Ok(None);
+    };
+    let err = |problem: String| LcoreArgError {
+        option: opt.to_owned(),
+        value: shorten(value),
+        problem,
+    };
+    if value.is_empty() {
+        return Err(err("the option has no value".into()));
+    }
+    let count = if opt == "-c" {
+        count_mask(value).map_err(err)?
+    } else {
+        count_lcore_list(value).map_err(err)?
+    };
+    if count == 0 {
+        return Err(err("it names no lcore".into()));
+    }
+    Ok(Some(count))
+}
+
+/// The one lcore option of the EAL arguments (option, value), if any.
+fn lcore_option(eal: &[String]) -> Result<Option<(&str, &str)>, LcoreArgError> {
     let mut last: Option<(&str, &str)> = None;
     let mut i = 0;
     while i < eal.len() {
@@ -51,26 +75,79 @@ pub fn lcore_count(eal: &[String]) -> Result<Option<usize>, LcoreArgError> {
         }
         i += if consumed_next { 2 } else { 1 };
     }
-    let Some((opt, value)) = last else {
-        return Ok(None);
+    Ok(last)
+}
+
+/// An lcore that EAL would pin to a CPU this process may not run on (its
+/// affinity, `Cpus_allowed_list`), and that list: EAL would fail with
+/// "lcore N unavailable" after it started. Only `-l` and `-c` (and
+/// `--lcores` without `@`) are read: there lcore `i` runs on CPU `i`;
+/// `--lcores` with `@` places lcores itself. `None` when every lcore has
+/// its CPU, or when the option or the CPU list cannot be read (then EAL
+/// judges).
+pub fn lcore_without_its_cpu(eal: &[String]) -> Option<(u32, String)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+        .trim()
+        .to_owned();
+    lcore_outside(eal, &allowed).map(|l| (l, allowed))
+}
+
+/// `lcore_without_its_cpu` against a given CPU list.
+fn lcore_outside(eal: &[String], allowed: &str) -> Option<u32> {
+    let (opt, value) = lcore_option(eal).ok()??;
+    let lcores = match opt {
+        "-c" => mask_ids(value)?,
+        _ if value.contains('@') => return None,
+        _ => lcore_list_ids(value)?,
     };
-    let err = |problem: String| LcoreArgError {
-        option: opt.to_owned(),
-        value: shorten(value),
-        problem,
-    };
-    if value.is_empty() {
-        return Err(err("the option has no value".into()));
+    let cpus = cpu_list_ids(allowed)?;
+    lcores.into_iter().find(|l| !cpus.contains(l))
+}
+
+/// The ids of a kernel CPU list (`0-3,8`), or of an lcore list without
+/// `@` (the same syntax, parentheses aside); `None` if it does not parse.
+fn cpu_list_ids(list: &str) -> Option<Vec<u32>> {
+    let mut ids = Vec::new();
+    for item in list.split(',') {
+        let (lo, hi) = match item.trim().split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let n = item.trim().parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        if lo > hi || hi >= MAX_LCORE.max(4096) {
+            return None;
+        }
+        ids.extend(lo..=hi);
     }
-    let count = if opt == "-c" {
-        count_mask(value).map_err(err)?
-    } else {
-        count_lcore_list(value).map_err(err)?
-    };
-    if count == 0 {
-        return Err(err("it names no lcore".into()));
+    Some(ids)
+}
+
+fn lcore_list_ids(list: &str) -> Option<Vec<u32>> {
+    let flat: String = list.chars().filter(|c| *c != '(' && *c != ')').collect();
+    cpu_list_ids(&flat)
+}
+
+/// The bits set in a hexadecimal core mask.
+fn mask_ids(mask: &str) -> Option<Vec<u32>> {
+    let hex = mask
+        .strip_prefix("0x")
+        .or_else(|| mask.strip_prefix("0X"))
+        .unwrap_or(mask);
+    let mut ids = Vec::new();
+    for (pos, c) in hex.chars().rev().enumerate() {
+        let digit = c.to_digit(16)?;
+        for bit in 0..4 {
+            if digit >> bit & 1 == 1 {
+                ids.push(u32::try_from(pos * 4 + bit).ok()?);
+            }
+        }
     }
-    Ok(Some(count))
+    Some(ids)
 }
 
 /// How many lcores EAL makes when no lcore option is given: one per CPU
@@ -252,6 +329,18 @@ mod tests {
     #[test]
     fn lcore_forms() {
         assert_eq!(lcore_count(&v(&["-n", "4"])), Ok(None));
+        // Lcores pinned to CPUs the process may not use (EAL: "lcore N
+        // unavailable"), found before EAL; `@` placements left to EAL.
+        let outside = |args: &[&str], allowed: &str| lcore_outside(&v(args), allowed);
+        assert_eq!(outside(&["-l", "0-2"], "0-1"), Some(2));
+        assert_eq!(outside(&["-l", "0-1"], "0-1"), None);
+        assert_eq!(outside(&["-l0,3"], "0-1,3"), None);
+        assert_eq!(outside(&["-c", "0x5"], "0-1"), Some(2));
+        assert_eq!(outside(&["-c", "0x3"], "0,1"), None);
+        assert_eq!(outside(&["--lcores", "0@0,1@1,2@1"], "0-1"), None);
+        assert_eq!(outside(&["--lcores=(0-2)"], "0-1"), Some(2));
+        assert_eq!(outside(&["-n", "4"], "0"), None);
+        assert_eq!(outside(&["-l", "0-2"], "garbage"), None);
         assert_eq!(lcore_count(&v(&["-l", "0-4", "-n", "4"])), Ok(Some(5)));
         assert_eq!(lcore_count(&v(&["-l0,2,4"])), Ok(Some(3)));
         assert_eq!(lcore_count(&v(&["--lcores=(0-3)@1,4@2,5"])), Ok(Some(6)));

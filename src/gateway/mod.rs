@@ -344,6 +344,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         };
         free?;
     }
+    cfg.check_lcore_cpus()?;
     if cfg.check_only {
         crate::ops::print_out(&check_report(&cfg, &net, requested));
         return Ok(());
