@@ -79,6 +79,7 @@ fn snapshot() -> MetricsSnapshot {
         ports: [port(100), port(200)],
         encap_packets: 301,
         decap_packets: 302,
+        routed_packets: 303,
         slowpath: vec![("arp", 11), ("icmp", 12)],
         drops: SPEC_DROP_REASONS
             .iter()
@@ -180,6 +181,7 @@ fn scrape_has_every_spec_metric_with_snapshot_values() {
     }
     expect.push(("vxgate_encap_packets_total".into(), 301.0));
     expect.push(("vxgate_decap_packets_total".into(), 302.0));
+    expect.push(("vxgate_routed_packets_total".into(), 303.0));
     for (kind, v) in SPEC_SLOWPATH_KINDS.iter().zip([11.0, 12.0, 0.0]) {
         expect.push((
             format!("vxgate_slowpath_packets_total{{kind=\"{kind}\"}}"),

@@ -435,6 +435,10 @@ fn direct_routing_pods_and_a_node_itself_talk_to_bare_metal() {
     assert_eq!(r.metric("vxgate_encap_packets_total"), 0.0, "no VXLAN");
     assert_eq!(r.metric("vxgate_decap_packets_total"), 0.0, "no VXLAN");
     assert_eq!(r.metric("vxgate_drops_total{reason=\"no_route\"}"), 0.0);
+    // What it forwarded plainly is counted: at least the pings, a request
+    // and a reply each (2 nodes x (3 + 3 + 2) x 2), and the TCP exchange.
+    let routed = r.metric("vxgate_routed_packets_total");
+    assert!(routed >= 32.0, "routed {routed}");
     r.stop();
 }
 

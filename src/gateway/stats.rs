@@ -65,6 +65,7 @@ impl Shared {
         let data_plane = MetricsSnapshot {
             ports: self.ports(),
             encap_packets: t.encap,
+            routed_packets: t.routed,
             decap_packets: t.decap,
             slowpath: SlowKind::ALL
                 .iter()
@@ -176,7 +177,12 @@ pub fn final_report(s: &MetricsSnapshot, underlay: &str, access: &str) -> String
             p.rx_errors + p.tx_errors
         );
     }
-    let _ = writeln!(o, "  encap {} decap {}", s.encap_packets, s.decap_packets);
+    let _ = write!(o, "  encap {} decap {}", s.encap_packets, s.decap_packets);
+    // DirectRouting's plain forwarding, when there was any.
+    if s.routed_packets > 0 {
+        let _ = write!(o, " routed {}", s.routed_packets);
+    }
+    let _ = writeln!(o);
     let _ = writeln!(o, "  slowpath {}", nonzero(&s.slowpath));
     let _ = writeln!(o, "  drops {}", nonzero(&s.drops));
     let _ = writeln!(
@@ -220,6 +226,12 @@ mod tests {
         };
         let r = final_report(&busy, "u0", "a0");
         assert!(r.contains("  encap 7 decap 0\n"), "{r}");
+        let routed = MetricsSnapshot {
+            routed_packets: 4,
+            ..busy.clone()
+        };
+        let r = final_report(&routed, "u0", "a0");
+        assert!(r.contains("  encap 7 decap 0 routed 4\n"), "{r}");
         assert!(r.contains("  slowpath arp=3 fragment=1\n"), "{r}");
         assert!(r.contains("  drops no_route=2\n"), "{r}");
     }

@@ -75,6 +75,8 @@ pub struct MetricsSnapshot {
     pub ports: [PortStats; 2],
     pub encap_packets: u64,
     pub decap_packets: u64,
+    /// Forwarded as plain IPv4 by DirectRouting, both ways.
+    pub routed_packets: u64,
     /// `(kind, packets)`; every kind of [`SLOWPATH_KINDS`] is exported.
     pub slowpath: Vec<(&'static str, u64)>,
     /// `(reason, packets)`; every reason of [`DROP_REASONS`] is exported,
@@ -404,6 +406,15 @@ fn encode_data_plane(s: &MetricsSnapshot, enc: &mut DescriptorEncoder) -> Result
         )?,
         s.decap_packets,
     )?;
+    counter(
+        &mut enc.encode_descriptor(
+            "vxgate_routed_packets",
+            "Packets forwarded as plain IPv4 by DirectRouting (to or from a node on the underlay's link), without VXLAN.",
+            None,
+            MetricType::Counter,
+        )?,
+        s.routed_packets,
+    )?;
 
     labelled_counters(
         enc,
@@ -680,6 +691,7 @@ mod tests {
             ports: [port(100), port(200)],
             encap_packets: 301,
             decap_packets: 302,
+            routed_packets: 303,
             slowpath: vec![("arp", 11), ("icmp", 12), ("fragment", 13)],
             drops: vec![("tx_full", 7), ("no_route", 8)],
             leases: 42,

@@ -14,6 +14,7 @@ struct Block {
     slowpath: [AtomicU64; SlowKind::COUNT],
     encap: AtomicU64,
     decap: AtomicU64,
+    routed: AtomicU64,
 }
 
 /// One worker's counters. Share it with readers through an `Arc`; only
@@ -57,6 +58,12 @@ impl Counters {
     pub fn decaps(&self, n: u64) {
         add(&self.block.decap, n);
     }
+    /// A packet forwarded as plain IPv4 by DirectRouting (to or from a
+    /// node on the underlay's link), without VXLAN.
+    #[inline]
+    pub fn routed(&self) {
+        add(&self.block.routed, 1);
+    }
     /// A copy of the current values (from any thread).
     pub fn snapshot(&self) -> CounterSnapshot {
         let mut s = CounterSnapshot::default();
@@ -68,6 +75,7 @@ impl Counters {
         }
         s.encap = self.block.encap.load(Relaxed);
         s.decap = self.block.decap.load(Relaxed);
+        s.routed = self.block.routed.load(Relaxed);
         s
     }
 }
@@ -79,6 +87,7 @@ pub struct CounterSnapshot {
     pub slowpath: [u64; SlowKind::COUNT],
     pub encap: u64,
     pub decap: u64,
+    pub routed: u64,
 }
 
 impl CounterSnapshot {
@@ -100,6 +109,7 @@ impl CounterSnapshot {
         }
         self.encap += o.encap;
         self.decap += o.decap;
+        self.routed += o.routed;
     }
     /// The sum over all workers' counters.
     pub fn sum<'a>(workers: impl IntoIterator<Item = &'a Counters>) -> CounterSnapshot {
@@ -130,6 +140,7 @@ mod tests {
                     }
                     c.slowpath(SlowKind::Fragment);
                     c.decap();
+                    c.routed();
                 })
             })
             .collect();
@@ -141,6 +152,7 @@ mod tests {
         assert_eq!(s.total_drops(), 2000);
         assert_eq!(s.encap, 2000);
         assert_eq!(s.decap, 2);
+        assert_eq!(s.routed, 2);
         assert_eq!(s.slowpath_count(SlowKind::Fragment), 2);
         assert_eq!(s.slowpath_count(SlowKind::Arp), 0);
     }

@@ -1321,11 +1321,19 @@ fn direct_routing_sends_and_accepts_plain_ipv4() {
     assert_eq!(b.len(), f.len());
     assert_eq!(&b.data()[..12], &[NODE_MAC.0, UNDERLAY_MAC.0].concat()[..]);
     assert_eq!(b.data()[22], 63);
-    assert_eq!(st.counters.snapshot().encap, 0);
+    // Counted as routed, not as encap.
+    assert_eq!(
+        (st.counters.snapshot().encap, st.counters.snapshot().routed),
+        (0, 1)
+    );
     // Off-link VTEPs still get VXLAN.
     let g = host_to_far_pod();
-    let (_, b, _) = run(&ctx, &l, Side::Access, &g);
+    let (_, b, st) = run(&ctx, &l, Side::Access, &g);
     assert_eq!(b.len(), g.len() + OUTER_LEN);
+    assert_eq!(
+        (st.counters.snapshot().encap, st.counters.snapshot().routed),
+        (1, 0)
+    );
     // Plain IPv4 from a node to a host in our subnet.
     let ip = Ip::new(POD_IP, HOST_IP);
     let p = ipv4_frame(
@@ -1334,9 +1342,20 @@ fn direct_routing_sends_and_accepts_plain_ipv4() {
         ip,
         &udp_datagram(ip.src, ip.dst, 1, 2, b"plain"),
     );
-    let (v, b, _) = run(&ctx, &l, Side::Underlay, &p);
+    let (v, b, st) = run(&ctx, &l, Side::Underlay, &p);
     assert_eq!(v, Verdict::TxAccess);
     assert_eq!(&b.data()[..6], &HOST_MAC.0);
+    assert_eq!(
+        (st.counters.snapshot().decap, st.counters.snapshot().routed),
+        (0, 1)
+    );
+    // A decapsulated packet to the same host is decap, not routed.
+    let (v, _, st) = run(&ctx, &l, Side::Underlay, &pod_to_host(40));
+    assert_eq!(v, Verdict::TxAccess);
+    assert_eq!(
+        (st.counters.snapshot().decap, st.counters.snapshot().routed),
+        (1, 0)
+    );
     // Without DirectRouting that packet is not for us.
     assert_drop(&context(), &l, Side::Underlay, &p, DropReason::NotForUs);
 }
