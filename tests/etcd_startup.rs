@@ -358,38 +358,78 @@ fn check_config_checks_against_etcd_and_exits_before_eal() {
     vx.exits_before_eal(1, &["did not succeed within 10s"], "no config");
 }
 
-/// An lcore `-l` pins to a CPU this process may not run on: a
-/// configuration error (exit 2) before EAL, which would fail on it ("lcore
-/// N unavailable", exit 1, restarted forever by a service manager);
-/// `--check-config` finds it too. Placing the lcores with `--lcores`
-/// works.
+/// `--check-config` without `--subnet` checks what a start would take: its
+/// own lease back, or a free subnet, and "no free subnet" when there is
+/// none (exit 1, before EAL); a check interrupted by SIGTERM is no pass.
 #[test]
-fn an_lcore_without_its_cpu_exits_2_before_eal() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let allowed = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap()
+fn check_config_finds_no_free_subnet_and_an_interrupted_check_is_no_pass() {
+    let etcd = Etcd::start();
+    let small = r#"{"Network":"10.244.0.0/22","SubnetLen":24,"Backend":{"Type":"vxlan"}}"#;
+    etcd.ctl(&["put", &format!("{PREFIX}/config"), small]);
+    let mut vx = Vxgate::spawn(&etcd, "free", &["--check-config"]);
+    vx.exits_before_eal(0, &[], "a free subnet");
+    assert!(vx.text("stdout").contains("a free one, acquired at start"));
+    // SubnetMin is 10.244.1.0: three subnets, all held by other nodes.
+    for i in 1..=3u8 {
+        let key = lease_key(&format!("10.244.{i}.0-24"));
+        let other = lease_value(format!("192.0.2.{}", 100 + i).parse().unwrap(), i);
+        etcd.ctl(&["put", &key, &other]);
+    }
+    let mut vx = Vxgate::spawn(&etcd, "full", &["--check-config"]);
+    vx.exits_before_eal(1, &["no free subnet left"], "every subnet held");
+    // Ours among them: taken back.
+    let key = lease_key("10.244.2.0-24");
+    etcd.ctl(&["put", &key, &lease_value(UNDERLAY_IP.parse().unwrap(), 9)]);
+    let mut vx = Vxgate::spawn(&etcd, "back", &["--check-config"]);
+    vx.exits_before_eal(0, &[], "our own lease");
+    let out = vx.text("stdout");
+    assert!(
+        out.contains("10.244.2.0/24 (ours, taken back at start)"),
+        "{out}"
+    );
+    // No config: the check waits (up to 10 s); SIGTERM meanwhile is exit 1.
+    etcd.ctl(&["del", &format!("{PREFIX}/config")]);
+    let mut vx = Vxgate::spawn(&etcd, "intr", &["--check-config"]);
+    vx.wait_until("waiting for the config", |v| {
+        v.text("stderr").contains("config")
+    });
+    vx.sigterm();
+    vx.exits_before_eal(1, &["--check-config interrupted"], "interrupted");
+    assert!(!vx.text("stdout").contains("final counters"));
+}
+
+/// An lcore placed on a CPU the machine does not have online (`-l`, or
+/// `--lcores` after `@`): a configuration error (exit 2) before EAL,
+/// which would fail on it ("lcore N unavailable", exit 1, restarted
+/// forever by a service manager); `--check-config` finds it too. Placing
+/// the lcores on CPUs that exist works.
+#[test]
+fn an_lcore_on_a_cpu_that_is_not_there_exits_2_before_eal() {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    // The first CPU id past the highest online one.
+    let highest: u32 = online
         .trim()
-        .to_string();
-    // The first lcore id past the highest allowed CPU.
-    let highest: u32 = allowed
         .split([',', '-'])
         .filter_map(|n| n.trim().parse().ok())
         .max()
         .unwrap();
     let missing = highest + 1;
     if missing >= 128 {
-        eprintln!("every lcore id has a CPU here ({allowed}): nothing to check");
+        eprintln!("every lcore id has a CPU here ({online}): nothing to check");
         return;
     }
     let etcd = etcd_with_config();
     let l = format!("-l0,{missing}");
-    for (tag, extra) in [("cpu", None), ("cpuchk", Some("--check-config"))] {
+    let placed_off = format!("--lcores=0@0,1@{missing}");
+    for (tag, extra, lcores) in [
+        ("cpu", None, &l),
+        ("cpuchk", Some("--check-config"), &l),
+        ("cpuat", Some("--check-config"), &placed_off),
+    ] {
         let flags: Vec<&str> = extra.into_iter().collect();
-        let mut vx = Vxgate::spawn_on(&etcd, tag, &flags, &l);
-        let needle = format!("lcore {missing} would run on CPU {missing}");
-        vx.exits_before_eal(2, &[&needle, "--lcores"], &l);
+        let mut vx = Vxgate::spawn_on(&etcd, tag, &flags, lcores);
+        let needle = format!("an lcore would run on CPU {missing}");
+        vx.exits_before_eal(2, &[&needle, "--lcores"], lcores);
     }
     assert_no_lease(&etcd);
     let placed = format!("--lcores=0@0,{missing}@0");

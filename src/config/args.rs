@@ -236,8 +236,11 @@ pub struct RunArgs {
     /// Starts neither EAL nor the ports, takes no lease and binds no
     /// metrics port, so it can run beside a live vxgate before a
     /// restart. Device names are checked when EAL probes them, at start.
-    /// Exit 0 when vxgate would start, 2 for a configuration error, 1
-    /// when etcd cannot be read. Example: --config /etc/vxgate/vxgate.toml --check-config
+    /// Exit 0 when vxgate would start, 2 for a configuration error, 1 for
+    /// etcd's state (unreachable, the subnet held by another node, no
+    /// free subnet, a network config vxgate cannot serve) or when
+    /// interrupted. Hugepage memory (-m) is checked only at start.
+    /// Example: --config /etc/vxgate/vxgate.toml --check-config
     #[arg(long)]
     pub check_config: bool,
 

@@ -78,33 +78,44 @@ fn lcore_option(eal: &[String]) -> Result<Option<(&str, &str)>, LcoreArgError> {
     Ok(last)
 }
 
-/// An lcore that EAL would pin to a CPU this process may not run on (its
-/// affinity, `Cpus_allowed_list`), and that list: EAL would fail with
-/// "lcore N unavailable" after it started. Only `-l` and `-c` (and
-/// `--lcores` without `@`) are read: there lcore `i` runs on CPU `i`;
-/// `--lcores` with `@` places lcores itself. `None` when every lcore has
-/// its CPU, or when the option or the CPU list cannot be read (then EAL
-/// judges).
-pub fn lcore_without_its_cpu(eal: &[String]) -> Option<(u32, String)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let allowed = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
-        .trim()
-        .to_owned();
-    lcore_outside(eal, &allowed).map(|l| (l, allowed))
+/// A CPU the EAL arguments pin an lcore to that this machine does not
+/// have online (`/sys/devices/system/cpu/online`), and that list: EAL
+/// would fail with "lcore N unavailable" or "invalid parameter for
+/// --lcores" after it started. With `-l` and `-c` lcore `i` runs on CPU
+/// `i`; `--lcores` names the CPUs after `@` (an element without one runs
+/// on the CPU of its id). EAL checks that each CPU exists, not that the
+/// process's affinity (`taskset`, a cgroup) includes it, and neither does
+/// this. `None` when every CPU is there, or when the option or the CPU
+/// list cannot be read (then EAL judges).
+pub fn cpu_not_online(eal: &[String]) -> Option<(u32, String)> {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
+    let online = online.trim().to_owned();
+    cpu_outside(eal, &online).map(|c| (c, online))
 }
 
-/// `lcore_without_its_cpu` against a given CPU list.
-fn lcore_outside(eal: &[String], allowed: &str) -> Option<u32> {
+/// `cpu_not_online` against a given CPU list.
+fn cpu_outside(eal: &[String], online: &str) -> Option<u32> {
     let (opt, value) = lcore_option(eal).ok()??;
-    let lcores = match opt {
+    let cpus = match opt {
         "-c" => mask_ids(value)?,
-        _ if value.contains('@') => return None,
-        _ => lcore_list_ids(value)?,
+        _ => lcore_cpus(value)?,
     };
-    let cpus = cpu_list_ids(allowed)?;
-    lcores.into_iter().find(|l| !cpus.contains(l))
+    let have = cpu_list_ids(online)?;
+    cpus.into_iter().find(|c| !have.contains(c))
+}
+
+/// The CPUs an `-l` or `--lcores` value places its lcores on.
+fn lcore_cpus(value: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for element in split_top_level(value)? {
+        let at = element.find('@').filter(|at| !in_parens_at(element, *at));
+        let part = match at {
+            Some(at) => &element[at + 1..],
+            None => element,
+        };
+        cpus.extend(lcore_list_ids(part)?);
+    }
+    Some(cpus)
 }
 
 /// The ids of a kernel CPU list (`0-3,8`), or of an lcore list without
@@ -329,15 +340,18 @@ mod tests {
     #[test]
     fn lcore_forms() {
         assert_eq!(lcore_count(&v(&["-n", "4"])), Ok(None));
-        // Lcores pinned to CPUs the process may not use (EAL: "lcore N
-        // unavailable"), found before EAL; `@` placements left to EAL.
-        let outside = |args: &[&str], allowed: &str| lcore_outside(&v(args), allowed);
+        // Lcores placed on CPUs the machine does not have (EAL: "lcore N
+        // unavailable"), found before EAL.
+        let outside = |args: &[&str], online: &str| cpu_outside(&v(args), online);
         assert_eq!(outside(&["-l", "0-2"], "0-1"), Some(2));
         assert_eq!(outside(&["-l", "0-1"], "0-1"), None);
         assert_eq!(outside(&["-l0,3"], "0-1,3"), None);
         assert_eq!(outside(&["-c", "0x5"], "0-1"), Some(2));
         assert_eq!(outside(&["-c", "0x3"], "0,1"), None);
         assert_eq!(outside(&["--lcores", "0@0,1@1,2@1"], "0-1"), None);
+        assert_eq!(outside(&["--lcores", "0@2,1@1"], "0-1"), Some(2));
+        assert_eq!(outside(&["--lcores", "(0-1)@(0-2)"], "0-1"), Some(2));
+        assert_eq!(outside(&["--lcores", "5@0,6@1,(7-9)@(0,1)"], "0-1"), None);
         assert_eq!(outside(&["--lcores=(0-2)"], "0-1"), Some(2));
         assert_eq!(outside(&["-n", "4"], "0"), None);
         assert_eq!(outside(&["-l", "0-2"], "garbage"), None);

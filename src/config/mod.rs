@@ -170,20 +170,20 @@ impl Config {
     }
 
     /// Reads `args.config` when given, then merges and validates.
-    /// Whether every lcore the EAL arguments pin to a CPU (`-l`, `-c`)
-    /// has that CPU among this process's: a check of the machine, not of
-    /// the configuration's form, so it runs just before EAL (and in
+    /// Whether every CPU the EAL arguments place an lcore on (`-l`, `-c`,
+    /// `--lcores`) is online: a check of the machine, not of the
+    /// configuration's form, so it runs just before EAL (and in
     /// `--check-config`), not when the flags are parsed. EAL would fail
     /// with "lcore N unavailable" (exit 1, which a service manager
     /// restarts forever); this is exit 2.
     pub fn check_lcore_cpus(&self) -> Result<(), ConfigError> {
-        match eal::lcore_without_its_cpu(&self.eal_args) {
+        match eal::cpu_not_online(&self.eal_args) {
             None => Ok(()),
-            Some((lcore, allowed)) => Err(ConfigError::invalid(
+            Some((cpu, online)) => Err(ConfigError::invalid(
                 "eal",
                 eal::shorten(&self.eal_args.join(" ")),
-                format!("lcore {lcore} would run on CPU {lcore}, which this process may not use (its CPUs: {allowed}); EAL would fail with \"lcore {lcore} unavailable\""),
-                "name lcores of those CPUs, or place lcores on them with --lcores (e.g. --lcores 0@0,1@1,2@1: several lcores may share a CPU, at the cost of their speed)",
+                format!("an lcore would run on CPU {cpu}, which this machine does not have online (its CPUs: {online}); EAL would fail with \"lcore {cpu} unavailable\""),
+                format!("use lcores of CPUs {online}, or place several lcores on them with --lcores (e.g. --lcores 0@0,1@1,2@1: lcores sharing a CPU run slower)"),
             )),
         }
     }

@@ -207,6 +207,22 @@ impl Control {
         own_lease::check_requested_free(&mut self.reg, public_ip, requested).await
     }
 
+    /// Read only (`--check-config` without `--subnet`): the subnet a start
+    /// would take back, `None` when it would take a free one, or
+    /// `NoFreeSubnet`.
+    pub async fn check_acquirable(
+        &mut self,
+        public_ip: Ipv4Addr,
+    ) -> Result<Option<Subnet>, ControlError> {
+        if self.config.is_none() {
+            self.network_config().await?;
+        }
+        let Some((cfg, _)) = &self.config else {
+            return Err(ControlError::Options("network config not loaded".into()));
+        };
+        own_lease::check_acquirable(&mut self.reg, cfg, public_ip).await
+    }
+
     /// Registers our lease (see docs/control-plane.md): `requested` is
     /// `--subnet`. Reads the network config first if not done yet.
     pub async fn acquire_own_lease(

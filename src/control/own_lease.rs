@@ -315,14 +315,38 @@ async fn claim_any(
     listed: &[Listed],
     attrs: &LeaseAttrs,
 ) -> Result<Attempt, ControlError> {
-    // A restart: our PublicIP already holds a usable lease; a reservation first.
+    match choose(cfg, listed, attrs.public_ip)? {
+        Choice::TakeBack(m) => take_back(reg, m, attrs).await,
+        Choice::Free(free) => {
+            let pick = free[rand::thread_rng().gen_range(0..free.len())];
+            create(reg, pick, attrs).await
+        }
+    }
+}
+
+/// What acquiring without `--subnet` would do.
+enum Choice<'a> {
+    /// A restart: our PublicIP already holds this usable lease.
+    TakeBack(&'a Listed),
+    /// Up to `FREE_CANDIDATES` free subnets (never empty), one to pick.
+    Free(Vec<Subnet>),
+}
+
+/// As flanneld chooses: a usable lease of our PublicIP (a reservation
+/// first), else the free subnets from SubnetMin on; `NoFreeSubnet` when
+/// there is none.
+fn choose<'a>(
+    cfg: &NetworkConfig,
+    listed: &'a [Listed],
+    public_ip: Ipv4Addr,
+) -> Result<Choice<'a>, ControlError> {
     let mut mine: Vec<&Listed> = listed
         .iter()
-        .filter(|l| l.holder == Some(attrs.public_ip) && cfg.in_range(l.subnet))
+        .filter(|l| l.holder == Some(public_ip) && cfg.in_range(l.subnet))
         .collect();
     mine.sort_by_key(|l| l.lease != 0);
     if let Some(m) = mine.first() {
-        return take_back(reg, m, attrs).await;
+        return Ok(Choice::TakeBack(m));
     }
     let free: Vec<Subnet> = cfg
         .candidate_subnets()
@@ -336,8 +360,24 @@ async fn claim_any(
             other_lengths: other_length_blockers(cfg, listed),
         });
     }
-    let pick = free[rand::thread_rng().gen_range(0..free.len())];
-    create(reg, pick, attrs).await
+    Ok(Choice::Free(free))
+}
+
+/// Read only, for `--check-config` without `--subnet`: the subnet a start
+/// would take back, `None` when it would take a free one, or
+/// `NoFreeSubnet`.
+pub(crate) async fn check_acquirable(
+    reg: &mut Registry,
+    cfg: &NetworkConfig,
+    public_ip: Ipv4Addr,
+) -> Result<Option<Subnet>, ControlError> {
+    let dir = reg.subnets_dir();
+    let (_, kvs) = reg.list_subnets().await?;
+    let listed = parse_listing(&dir, kvs);
+    Ok(match choose(cfg, &listed, public_ip)? {
+        Choice::TakeBack(m) => Some(m.subnet),
+        Choice::Free(_) => None,
+    })
 }
 
 /// The keys of another length than SubnetLen that overlap the range

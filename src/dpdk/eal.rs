@@ -98,7 +98,7 @@ impl Eal {
         let rc = unsafe { ffi::rte_eal_init(argc, argv_ptr) };
         if rc < 0 {
             let errno = last_errno();
-            remove_empty_runtime_dir();
+            remove_runtime_dir_after_failure(errno);
             let reason = match errno {
                 libc::ENOMEM if !wants_no_huge(&args) && asks_memory(&args) => {
                     // Pages are free (or this would have been found before
@@ -202,15 +202,24 @@ pub fn lcore_id() -> u32 {
     unsafe { ffi::vxg_lcore_id() }
 }
 
-/// After a failed start: EAL's runtime directory if it is empty (EAL made
-/// it before it failed, `--in-memory` puts nothing in it). One with files
-/// in it may be another live process's (the same `--file-prefix`): left.
-fn remove_empty_runtime_dir() {
+/// After a failed start: EAL's runtime directory, when it is surely ours.
+/// Empty, it is (EAL made it before it failed; `--in-memory` puts nothing
+/// in it). After ENOMEM (hugepage memory), EAL had already taken the
+/// file prefix's lock, so its files (config, fbarrays, mp socket) are
+/// this process's too. Otherwise files in it may be another live
+/// process's (the same `--file-prefix`, whose lock made EAL fail): left.
+fn remove_runtime_dir_after_failure(errno: i32) {
     // SAFETY: the runtime directory is a static NUL-terminated buffer in
     // EAL (empty until EAL set it); it is only read here.
     let dir = unsafe { CStr::from_ptr(ffi::rte_eal_get_runtime_dir()) };
-    if !dir.to_bytes().is_empty() {
-        let _ = std::fs::remove_dir(OsStr::from_bytes(dir.to_bytes()));
+    if dir.to_bytes().is_empty() {
+        return;
+    }
+    let dir = PathBuf::from(OsStr::from_bytes(dir.to_bytes()));
+    if errno == libc::ENOMEM {
+        super::eal_files::remove(&dir, "");
+    } else {
+        let _ = std::fs::remove_dir(&dir);
     }
 }
 

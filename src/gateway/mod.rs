@@ -160,6 +160,10 @@ impl Drop for ControlRuntime {
 /// What a stop during start-up prints: SIGINT/SIGTERM always end with the
 /// final counters (all zero: nothing was forwarded yet).
 fn stopped_during_startup(cfg: &Config, stage: &str) -> anyhow::Result<()> {
+    if cfg.check_only {
+        // Not a pass: a script reading the exit code must not take it for one.
+        anyhow::bail!("--check-config interrupted while {stage}: nothing was checked to the end");
+    }
     info!(stage, "stopped during start-up");
     crate::ops::print_out(&stats::final_report(
         &crate::ops::MetricsSnapshot::default(),
@@ -250,15 +254,7 @@ where
 }
 
 /// What `--check-config` prints when everything checked out.
-fn check_report(
-    cfg: &Config,
-    net: &NetworkConfig,
-    requested: Option<crate::control::Subnet>,
-) -> String {
-    let subnet = requested.map_or_else(
-        || "acquired from etcd at start".to_string(),
-        |s| format!("{s} (free, or ours)"),
-    );
+fn check_report(cfg: &Config, net: &NetworkConfig, subnet: &str) -> String {
     format!(
         "configuration OK: underlay {} {}, access {}, subnet {subnet}, flannel Network {} (SubnetLen {}, VNI {}, port {}), {} worker(s), {} mbufs; devices are probed at start\n",
         device(&cfg.underlay_dev),
@@ -346,7 +342,25 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     cfg.check_lcore_cpus()?;
     if cfg.check_only {
-        crate::ops::print_out(&check_report(&cfg, &net, requested));
+        let subnet = match requested {
+            Some(s) => format!("{s} (free, or ours)"),
+            // Without --subnet: what a start would take, or NoFreeSubnet.
+            None => {
+                let read = bounded(
+                    true,
+                    "reading the leases",
+                    control.check_acquirable(cfg.underlay_ip.addr()),
+                );
+                let Some(back) = until_stop(&rt, &stop, read) else {
+                    return stopped_during_startup(&cfg, "reading the leases");
+                };
+                match back? {
+                    Some(s) => format!("{s} (ours, taken back at start)"),
+                    None => "a free one, acquired at start".to_string(),
+                }
+            }
+        };
+        crate::ops::print_out(&check_report(&cfg, &net, &subnet));
         return Ok(());
     }
 

@@ -155,8 +155,11 @@ pub(crate) fn to_underlay_direct<B: PacketBuf, L: Lookup>(
     let mut f = Frame::new_unchecked(buf.data_mut());
     f.set_src(ctx.cfg.underlay_mac);
     f.set_dst(mac.unwrap_or(MacAddr::ZERO));
-    // Counted as built, as encap is (sent, or held for its neighbour).
-    st.counters.routed();
+    // Counted as built, as encap is (sent, or held for its neighbour); the
+    // gateway's own ICMP errors are slow-path `icmp`, not forwarded.
+    if origin != Origin::Gateway {
+        st.counters.routed();
+    }
     Verdict::send_or_hold(Side::Underlay, mac.is_some(), next_hop)
 }
 
