@@ -250,13 +250,20 @@ fn missing_hugepages_are_reported_with_the_fix() {
 /// are free and to ask for less, not that none are reserved.
 #[test]
 fn more_memory_than_the_free_hugepages_is_named_as_such() {
-    let o = fwd_on_null_devices("mem", &["-m", "99999999", "--in-memory"]);
-    assert_eq!(o.code, Some(1), "{}", o.stderr);
-    assert_clean_failure(&o, "MiB of hugepages are free; ask for less");
-    assert!(!o.stderr.contains("no free hugepages"), "{}", o.stderr);
-    // The runtime directory EAL made before it failed, empty, is gone.
-    let dir = format!("/var/run/dpdk/vxt-cli-mem-{}", std::process::id());
-    assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+    // With --in-memory EAL's runtime directory stays empty; without, it
+    // holds EAL's config and fbarrays when the memory fails.
+    for (tag, in_memory) in [("mem", Some("--in-memory")), ("memf", None)] {
+        let mut eal = vec!["-m", "99999999"];
+        eal.extend(in_memory);
+        let o = fwd_on_null_devices(tag, &eal);
+        assert_eq!(o.code, Some(1), "{}", o.stderr);
+        assert_clean_failure(&o, "MiB of hugepages are free; ask for less");
+        assert!(!o.stderr.contains("no free hugepages"), "{}", o.stderr);
+        // The runtime directory EAL made before it failed (with the
+        // prefix's lock held: this process's) is gone.
+        let dir = format!("/var/run/dpdk/vxt-cli-{tag}-{}", std::process::id());
+        assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+    }
 }
 
 #[test]
