@@ -388,7 +388,14 @@ fn other_length_blockers(cfg: &NetworkConfig, listed: &[Listed]) -> String {
     let blockers: Vec<String> = listed
         .iter()
         .filter(|l| l.subnet.len != cfg.subnet_len)
-        .filter(|l| cfg.candidate_subnets().any(|c| l.subnet.overlaps(c)))
+        .filter(|l| {
+            // The key's addresses against SubnetMin .. the end of SubnetMax.
+            let first = u64::from(u32::from(l.subnet.addr));
+            let last = first + l.subnet.size() - 1;
+            let min = u64::from(u32::from(cfg.subnet_min));
+            let max = u64::from(u32::from(cfg.subnet_max)) + (1u64 << (32 - cfg.subnet_len)) - 1;
+            first <= max && last >= min
+        })
         .map(|l| {
             let holder = l
                 .holder
@@ -862,6 +869,40 @@ mod tests {
         assert_eq!(renew_after(90, 1), Duration::from_secs(30));
         assert_eq!(renew_after(4, 60), Duration::from_secs(2));
         assert_eq!(renew_after(60, 1), Duration::from_secs(30));
+    }
+
+    /// Keys of another length than SubnetLen are named when they overlap
+    /// SubnetMin .. the end of SubnetMax, and only then.
+    #[test]
+    fn keys_of_another_length_are_named_only_over_the_range() {
+        let cfg =
+            NetworkConfig::parse(br#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#)
+                .unwrap();
+        let listed = |keys: &[&str]| -> Vec<Listed> {
+            keys.iter()
+                .map(|k| Listed {
+                    key: k.to_string(),
+                    subnet: Subnet::parse_key(k).unwrap(),
+                    holder: Some(Ipv4Addr::new(192, 0, 2, 9)),
+                    value: Vec::new(),
+                    mod_revision: 1,
+                    lease: 0,
+                })
+                .collect()
+        };
+        let named = other_length_blockers(&cfg, &listed(&["10.244.0.0-16"]));
+        assert!(
+            named.contains("10.244.0.0-16 (PublicIP 192.0.2.9)"),
+            "{named}"
+        );
+        // Below SubnetMin (10.244.1.0), beyond the Network, or of
+        // SubnetLen itself: not named.
+        for key in ["10.244.0.0-25", "10.245.0.0-16", "10.244.7.0-24"] {
+            assert_eq!(other_length_blockers(&cfg, &listed(&[key])), "", "{key}");
+        }
+        // The end of SubnetMax (10.244.255.0/24) counts.
+        let last = other_length_blockers(&cfg, &listed(&["10.244.255.128-25"]));
+        assert!(last.contains("10.244.255.128-25"), "{last}");
     }
 
     /// A granted lease is revoked after a failed transaction only when the
