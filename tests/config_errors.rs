@@ -167,7 +167,7 @@ fn addressing_errors() {
         &[("--underlay-ip", "172.28.147.32/28")],
         &[],
         "underlay-ip",
-        &["network or broadcast"],
+        &["network or broadcast", "e.g. 172.28.147.33/28"],
     );
     expect_err(
         &[("--underlay-ip", "127.0.0.1/8")],
@@ -225,10 +225,10 @@ fn addressing_errors() {
         &["not inside subnet"],
     );
     expect_err(
-        &[("--access-ip", "10.244.255.0/24")],
+        &[("--access-ip", "10.244.3.0/24")],
         &[],
         "access-ip",
-        &["network or broadcast"],
+        &["network or broadcast", "e.g. 10.244.3.1/24"],
     );
     // The access link is the whole subnet, whatever access-ip's prefix:
     // its edges are refused even as a /31 or /32.

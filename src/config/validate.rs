@@ -283,7 +283,11 @@ fn host_cidr(key: &'static str, s: &str, example: &str) -> Result<Ipv4Cidr, Conf
                 c.addr(),
                 c.network()
             ),
-            format!("give this interface's own address with the prefix length, {example}"),
+            format!(
+                "give this interface's own address with the prefix length, e.g. {}/{}",
+                c.first_host(),
+                c.prefix_len()
+            ),
         ));
     }
     Ok(c)
