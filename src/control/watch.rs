@@ -1126,21 +1126,9 @@ mod tests {
     /// saying how many it left out); another key is logged at once.
     #[test]
     fn skips_of_one_key_are_all_counted_but_logged_at_a_limited_rate() {
-        #[derive(Clone, Default)]
-        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let writer = lines.clone();
+        let lines = crate::ops::logging::Buf::default();
         let sub = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
+            .with_writer(lines.clone())
             .with_ansi(false)
             .finish();
         let (mut m, mut r, st, t) = fixture();
@@ -1154,7 +1142,7 @@ mod tests {
             m.put("10.1.2.0-24", b"{", &mut r, &st, t);
         });
         assert_eq!(st.invalid_entries_total(), 51);
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let text = lines.text();
         let of = |key: &str| text.lines().filter(|l| l.contains(key)).count();
         assert_eq!((of("10.1.1.0-24"), of("10.1.2.0-24")), (1, 1), "{text}");
     }

@@ -308,10 +308,42 @@ impl RateLimitedLog {
     }
 }
 
+/// Log lines captured in memory, for tests that check what is logged
+/// (a `MakeWriter` for `subscriber` or `tracing_subscriber::fmt`).
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl std::io::Write for Buf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl<'w> MakeWriter<'w> for Buf {
+    type Writer = Buf;
+    fn make_writer(&'w self) -> Buf {
+        self.clone()
+    }
+}
+
+#[cfg(test)]
+impl Buf {
+    /// Everything written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     /// A `RUST_LOG` that names only other targets (a bare word is one) is
     /// said to turn off vxgate's errors; levels, and filters that keep a
@@ -348,32 +380,6 @@ mod tests {
             rust_log_problem("[{", true),
             Some(RustLogProblem::Unreadable(m)) if m.contains("logging at info")
         ));
-    }
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(data);
-            Ok(data.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> MakeWriter<'w> for Buf {
-        type Writer = Buf;
-        fn make_writer(&'w self) -> Buf {
-            self.clone()
-        }
-    }
-
-    impl Buf {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
     }
 
     /// A config file holding `text`, in a directory removed on drop.
