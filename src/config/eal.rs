@@ -96,16 +96,26 @@ pub fn cpu_not_online(eal: &[String]) -> Option<(u32, String)> {
 /// `cpu_not_online` against a given CPU list.
 fn cpu_outside(eal: &[String], online: &str) -> Option<u32> {
     let (opt, value) = lcore_option(eal).ok()??;
-    let cpus = match opt {
-        "-c" => mask_ids(value)?,
+    let placed: Vec<(u32, u32)> = match opt {
+        "-c" => mask_bits(value).ok()?.into_iter().map(|b| (b, b)).collect(),
         _ => lcore_cpus(value)?,
     };
-    let have = cpu_list_ids(online)?;
-    cpus.into_iter().find(|c| !have.contains(c))
+    let online = cpu_ranges(online)?;
+    // The first placed CPU no online range holds.
+    placed.into_iter().find_map(|(lo, hi)| {
+        let mut c = lo;
+        while let Some(&(_, end)) = online.iter().find(|(a, b)| (*a..=*b).contains(&c)) {
+            if end >= hi {
+                return None;
+            }
+            c = end + 1;
+        }
+        Some(c)
+    })
 }
 
-/// The CPUs an `-l` or `--lcores` value places its lcores on.
-fn lcore_cpus(value: &str) -> Option<Vec<u32>> {
+/// The CPUs an `-l` or `--lcores` value places its lcores on, as ranges.
+fn lcore_cpus(value: &str) -> Option<Vec<(u32, u32)>> {
     let mut cpus = Vec::new();
     for element in split_top_level(value)? {
         let at = element.find('@').filter(|at| !in_parens_at(element, *at));
@@ -113,52 +123,26 @@ fn lcore_cpus(value: &str) -> Option<Vec<u32>> {
             Some(at) => &element[at + 1..],
             None => element,
         };
-        cpus.extend(lcore_list_ids(part)?);
+        let flat: String = part.chars().filter(|c| *c != '(' && *c != ')').collect();
+        cpus.extend(cpu_ranges(&flat)?);
     }
     Some(cpus)
 }
 
-/// The ids of a kernel CPU list (`0-3,8`), or of an lcore list without
-/// `@` (the same syntax, parentheses aside); `None` if it does not parse.
-fn cpu_list_ids(list: &str) -> Option<Vec<u32>> {
-    let mut ids = Vec::new();
-    for item in list.split(',') {
-        let (lo, hi) = match item.trim().split_once('-') {
-            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
-            None => {
-                let n = item.trim().parse::<u32>().ok()?;
-                (n, n)
-            }
-        };
-        if lo > hi || hi >= MAX_LCORE.max(4096) {
-            return None;
-        }
-        ids.extend(lo..=hi);
-    }
-    Some(ids)
-}
-
-fn lcore_list_ids(list: &str) -> Option<Vec<u32>> {
-    let flat: String = list.chars().filter(|c| *c != '(' && *c != ')').collect();
-    cpu_list_ids(&flat)
-}
-
-/// The bits set in a hexadecimal core mask.
-fn mask_ids(mask: &str) -> Option<Vec<u32>> {
-    let hex = mask
-        .strip_prefix("0x")
-        .or_else(|| mask.strip_prefix("0X"))
-        .unwrap_or(mask);
-    let mut ids = Vec::new();
-    for (pos, c) in hex.chars().rev().enumerate() {
-        let digit = c.to_digit(16)?;
-        for bit in 0..4 {
-            if digit >> bit & 1 == 1 {
-                ids.push(u32::try_from(pos * 4 + bit).ok()?);
-            }
-        }
-    }
-    Some(ids)
+/// The ranges of a kernel CPU list (`0-3,8`); `None` if it does not parse.
+fn cpu_ranges(list: &str) -> Option<Vec<(u32, u32)>> {
+    list.split(',')
+        .map(|item| {
+            let (lo, hi) = match item.trim().split_once('-') {
+                Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+                None => {
+                    let n = item.trim().parse::<u32>().ok()?;
+                    (n, n)
+                }
+            };
+            (lo <= hi).then_some((lo, hi))
+        })
+        .collect()
 }
 
 /// How many lcores EAL makes when no lcore option is given: one per CPU
@@ -176,23 +160,14 @@ pub fn default_lcore_count() -> Option<usize> {
 /// CPUs of a kernel CPU list (`0-3,8,10-11`) with an id below
 /// [`MAX_LCORE`]; `None` if it does not parse.
 fn count_cpu_list(list: &str) -> Option<usize> {
-    let mut count = 0usize;
-    for item in list.split(',') {
-        let (lo, hi) = match item.split_once('-') {
-            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
-            None => {
-                let n = item.parse::<u32>().ok()?;
-                (n, n)
-            }
-        };
-        if lo > hi {
-            return None;
-        }
-        if lo < MAX_LCORE {
-            count += (hi.min(MAX_LCORE - 1) - lo) as usize + 1;
-        }
-    }
-    Some(count)
+    let ranges = cpu_ranges(list)?;
+    Some(
+        ranges
+            .into_iter()
+            .filter(|(lo, _)| *lo < MAX_LCORE)
+            .map(|(lo, hi)| (hi.min(MAX_LCORE - 1) - lo) as usize + 1)
+            .sum(),
+    )
 }
 
 /// A value cut to 200 characters for messages (an lcore list can be long).
@@ -214,6 +189,15 @@ fn too_high(what: &str) -> String {
 /// Bits set in a hexadecimal core mask; a bit at or above [`MAX_LCORE`] is
 /// refused.
 fn count_mask(mask: &str) -> Result<usize, String> {
+    let bits = mask_bits(mask)?;
+    if let Some(&highest) = bits.iter().max().filter(|b| **b >= MAX_LCORE) {
+        return Err(too_high(&format!("the mask sets bit {highest}")));
+    }
+    Ok(bits.len())
+}
+
+/// The bits set in a hexadecimal core mask (`0x1f`, `1f`).
+fn mask_bits(mask: &str) -> Result<Vec<u32>, String> {
     const SYNTAX: &str = "a core mask is hexadecimal, e.g. 0x1f";
     let hex = mask
         .strip_prefix("0x")
@@ -222,20 +206,15 @@ fn count_mask(mask: &str) -> Result<usize, String> {
     if hex.is_empty() {
         return Err(SYNTAX.into());
     }
-    let mut count = 0usize;
+    let mut bits = Vec::new();
     // The last digit holds lcores 0-3, the one before it 4-7, and so on.
     for (pos, c) in hex.chars().rev().enumerate() {
         let digit = c.to_digit(16).ok_or_else(|| SYNTAX.to_owned())?;
-        if digit == 0 {
-            continue;
+        for bit in (0..4).filter(|b| digit >> b & 1 == 1) {
+            bits.push(u32::try_from(pos * 4 + bit).map_err(|_| SYNTAX.to_owned())?);
         }
-        let highest = pos.saturating_mul(4) + (31 - digit.leading_zeros()) as usize;
-        if highest >= MAX_LCORE as usize {
-            return Err(too_high(&format!("the mask sets bit {highest}")));
-        }
-        count += digit.count_ones() as usize;
     }
-    Ok(count)
+    Ok(bits)
 }
 
 /// Counts lcore ids in `-l 0-3,5` or `--lcores '(0-3)@1,4@2,5'` syntax; the
