@@ -51,6 +51,12 @@ pub trait LeaseSink: Send {
     /// Which subnet is our own; told once at the start of `Control::run`
     /// (before any upsert). Our own lease is also delivered by `upsert`.
     fn own_subnet(&mut self, _subnet: Subnet) {}
+    /// Why the sink cannot use a well-formed lease (an address no VTEP on
+    /// its link can have), if so: the mirror then skips it as it skips a
+    /// malformed value (logged, counted, the subnet's good lease kept).
+    fn refuses(&self, _lease: &LeaseAttrs) -> Option<String> {
+        None
+    }
     /// How many leases the sink actually installed (`vxgate_leases`), when
     /// it skips some it was given (our own, say); `None`: all of them.
     fn installed(&self) -> Option<usize> {

@@ -101,7 +101,7 @@ enum Classified {
 }
 
 /// `subnet_len` 0: any length is taken (no network config known).
-fn classify(key: &str, value: &[u8], subnet_len: u8) -> Classified {
+fn classify(key: &str, value: &[u8], subnet_len: u8, sink: &dyn LeaseSink) -> Classified {
     let lk = match LeaseKey::parse(key) {
         Ok(k) => k,
         Err(e) => return Classified::BadKey(e.to_string()),
@@ -112,7 +112,7 @@ fn classify(key: &str, value: &[u8], subnet_len: u8) -> Classified {
         Ok(LeaseValue::Vxlan(a)) if subnet_len != 0 && lk.v4.len != subnet_len => {
             Classified::WrongLength(lk.v4, a)
         }
-        Ok(LeaseValue::Vxlan(a)) => match unusable(&a) {
+        Ok(LeaseValue::Vxlan(a)) => match unusable(&a).or_else(|| sink.refuses(&a)) {
             Some(why) => Classified::BadValue(lk.v4, why),
             None => Classified::Valid(lk.v4, a),
         },
@@ -332,7 +332,7 @@ impl Mirror {
         st: &ControlStatus,
         arrived: Instant,
     ) {
-        match classify(key, value, self.subnet_len) {
+        match classify(key, value, self.subnet_len, &*sink) {
             Classified::BadKey(e) => self.skip(key, value, Skip::BadKey(e), st),
             Classified::WrongLength(s, a) => {
                 let why = self
@@ -493,7 +493,7 @@ impl Mirror {
         let mut skips: Vec<(String, u64, Skip)> = Vec::new();
         for (key, value, rev) in listing {
             let hash = value_hash(value);
-            let why = match classify(key, value, self.subnet_len) {
+            let why = match classify(key, value, self.subnet_len, &*sink) {
                 Classified::Valid(s, attrs) => {
                     let new = Entry {
                         key: key.clone(),
@@ -1011,8 +1011,10 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
+    /// A recording sink: the leases held, the calls made, and a PublicIP
+    /// it refuses (as the tables' sink refuses its link's edges).
     #[derive(Default)]
-    struct Rec(BTreeMap<Subnet, LeaseAttrs>, u32);
+    struct Rec(BTreeMap<Subnet, LeaseAttrs>, u32, Option<Ipv4Addr>);
     impl LeaseSink for Rec {
         fn upsert(&mut self, s: Subnet, l: &LeaseAttrs) {
             self.0.insert(s, l.clone());
@@ -1021,6 +1023,9 @@ mod tests {
         fn remove(&mut self, s: Subnet) {
             self.0.remove(&s);
             self.1 += 1;
+        }
+        fn refuses(&self, l: &LeaseAttrs) -> Option<String> {
+            (Some(l.public_ip) == self.2).then(|| "refused".to_string())
         }
     }
 
@@ -1110,15 +1115,21 @@ mod tests {
             assert!(m.holds_key(&key), "{ip}");
         }
         assert_eq!(st.invalid_entries_total(), bad.len() as u64);
+        // So is one the sink refuses (an edge of its link).
+        r.2 = Some(Ipv4Addr::new(192, 0, 2, 77));
+        m.put("10.1.1.0-24", &lease("192.0.2.77", good), &mut r, &st, t);
+        assert_eq!(st.invalid_entries_total(), bad.len() as u64 + 1);
+        let s = Subnet::parse_key("10.1.1.0-24").unwrap();
+        assert_eq!(r.0[&s].public_ip, Ipv4Addr::new(192, 0, 2, 1));
         // A re-list judges them the same way.
         let listing = vec![
             ("10.1.1.0-24".to_string(), lease("224.0.0.5", good)),
             ("10.1.9.0-24".to_string(), lease("127.0.0.1", good)),
+            ("10.1.10.0-24".to_string(), lease("192.0.2.77", good)),
         ];
         m.resync(&listing, &mut r, &st);
-        let s = Subnet::parse_key("10.1.1.0-24").unwrap();
         assert_eq!(r.0[&s].public_ip, Ipv4Addr::new(192, 0, 2, 1));
-        assert!(!m.holds_key("10.1.9.0-24"));
+        assert!(!m.holds_key("10.1.9.0-24") && !m.holds_key("10.1.10.0-24"));
     }
 
     /// A writer that keeps putting new bad values under one key: every one

@@ -52,12 +52,6 @@ impl LeaseSink for TableSink {
             self.tables.remove_lease(u32::from(subnet.addr));
             return;
         }
-        if self.is_underlay_edge(lease.public_ip) {
-            // As a malformed value: skipped, the subnet's last good lease
-            // (if any) stays in force.
-            warn!(%subnet, public_ip = %lease.public_ip, underlay = %self.underlay.addr(), underlay_len = self.underlay.prefix_len(), "lease whose PublicIP is the underlay link's network or broadcast address, which no node has; ignored (a good lease of the subnet stays)");
-            return;
-        }
         debug!(%subnet, public_ip = %lease.public_ip, "lease installed");
         let ip = u32::from(lease.public_ip);
         self.tables
@@ -76,6 +70,17 @@ impl LeaseSink for TableSink {
     fn own_subnet(&mut self, subnet: Subnet) {
         self.own = Some(subnet);
         self.tables.remove_lease(u32::from(subnet.addr));
+    }
+
+    fn refuses(&self, lease: &LeaseAttrs) -> Option<String> {
+        self.is_underlay_edge(lease.public_ip).then(|| {
+            format!(
+                "PublicIP {} is the network or broadcast address of the underlay link {}/{}, which no node has",
+                lease.public_ip,
+                self.underlay.addr(),
+                self.underlay.prefix_len()
+            )
+        })
     }
 
     fn installed(&self) -> Option<usize> {
@@ -138,17 +143,12 @@ mod tests {
             sink.remove(Subnet::parse_key(&format!("10.244.{}.0-24", 20 + i)).unwrap());
         }
         assert_eq!(sink.tables.unpublished_vtep_macs(node), 0);
-        // Nor one naming the underlay link's network or broadcast address;
-        // put over a good lease, that one stays.
-        sink.upsert(Subnet::parse_key("10.244.7.0-24").unwrap(), &attrs(0));
-        sink.upsert(Subnet::parse_key("10.244.6.0-24").unwrap(), &attrs(255));
-        assert_eq!(sink.installed(), Some(2));
-        sink.upsert(Subnet::parse_key("10.244.2.0-24").unwrap(), &attrs(255));
-        let kept = sink.tables.lease(u32::from(Ipv4Addr::new(10, 244, 2, 0)));
-        assert_eq!(
-            kept.map(|l| l.public_ip),
-            Some(u32::from(Ipv4Addr::new(192, 0, 2, 4)))
-        );
+        // A lease naming the underlay link's network or broadcast address
+        // is refused (the mirror skips it as a malformed value); one of a
+        // host on the link is not.
+        for (i, refused) in [(0, true), (255, true), (3, false), (254, false)] {
+            assert_eq!(sink.refuses(&attrs(i)).is_some(), refused, "192.0.2.{i}");
+        }
         sink.remove(Subnet::parse_key("10.244.1.0-24").unwrap());
         assert_eq!(sink.installed(), Some(1));
         let good = sink.tables.lease(u32::from(Ipv4Addr::new(10, 244, 2, 0)));
