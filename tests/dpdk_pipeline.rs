@@ -29,6 +29,7 @@ use etherparse::{EtherType, IpNumber, LinkSlice, NetSlice, SlicedPacket, Transpo
 use vxgate::dpdk::{self, Burst, Eal, Mbuf, Mempool, Port, PortConf, RxQueue, TxQueue, BURST};
 use vxgate::pipeline::context::Context;
 use vxgate::pipeline::encap::{flow_hash, src_port, SRC_PORT_MAX, SRC_PORT_MIN};
+use vxgate::pipeline::fragment::Fragmenter;
 use vxgate::pipeline::slowpath_loop::{
     forget_age, refresh_age, SlowPath, ARP_LOCKTIME, ARP_RETRY, HOLD_PER_NEIGHBOR, NEIGHBOR_PROBE,
     NEIGHBOR_PROBES, NEIGHBOR_REFRESH, RESOLVE_TIMEOUT,
@@ -1454,6 +1455,70 @@ fn fragmented_in_two(tag: &str, mtu: Option<u16>, total: usize, first: usize) ->
 #[test]
 fn too_big_packet_is_fragmented_by_the_slow_path() {
     fragmented_in_two("frag", None, 1500, 1424);
+}
+
+/// Two datagrams a host cut at 1500 bytes (fragments of 1500, 1500 and
+/// 1060 bytes), sent back to back toward the 1450-byte tunnel: the worker
+/// sends both whole datagrams to the slow path, the last fragments too,
+/// which fit the tunnel but follow the rest of their datagram
+/// (`frag_order`); so the fragments leave in the order of their offsets,
+/// one datagram after the other. Forwarded at once, the two last fragments
+/// left first, and under load Linux dropped such datagrams
+/// (`ipfrag_max_dist`).
+#[test]
+fn the_fragments_of_a_datagram_leave_in_order() {
+    let mut rig = Rig::with_mtu("fragord", "0-1", None);
+    let (mut live, _leases) = Live::start(&mut rig, true);
+    let n0 = NODES[0];
+    let mut frames = Vec::new();
+    for ident in [0x4001u16, 0x4002] {
+        let mut big = from_host(1, pod(&n0, 120), 64, 9500, 4000 - 28);
+        let mut ip = ipv4::Packet::new_unchecked(&mut big[14..]);
+        ip.set_ident(ident);
+        ip.fill_checksum();
+        let mut cut = Fragmenter::new(&big, 1500).unwrap();
+        let mut tmp = [0u8; 2048];
+        while let Some(n) = cut.next_into(&mut tmp).unwrap() {
+            frames.push(tmp[..n].to_vec());
+        }
+    }
+    assert_eq!(frames.len(), 6);
+    assert!(
+        frames[2].len() - 14 <= 1450,
+        "the last fragment fits the tunnel"
+    );
+    rig.inject(Side::Access, &frames);
+    wait_punted(&live.punt, 6);
+    assert_eq!(live.poll_at(Duration::ZERO), 6);
+    // Each datagram: its two 1500-byte fragments cut in two, its last as is.
+    let out = rig.wait_for(Side::Underlay, 10);
+    let order: Vec<(u16, u16, bool)> = out
+        .iter()
+        .map(|o| {
+            let ip = ipv4::Packet::new_checked(&o[50 + 14..]).unwrap();
+            (ip.ident(), ip.frag_offset(), ip.more_frags())
+        })
+        .collect();
+    let datagram = |ident| {
+        [
+            (0, true),
+            (1424, true),
+            (1480, true),
+            (2904, true),
+            (2960, false),
+        ]
+        .map(|(offset, mf)| (ident, offset, mf))
+    };
+    let want: Vec<_> = datagram(0x4001)
+        .into_iter()
+        .chain(datagram(0x4002))
+        .collect();
+    assert_eq!(order, want);
+    live.finish(
+        &mut rig,
+        counts(0, 0, &[], &[(SlowKind::Fragment, 6)]),
+        counts(10, 0, &[], &[]),
+    );
 }
 
 /// The same on ports of MTU 9000: a 9000-byte packet against the 8950-byte

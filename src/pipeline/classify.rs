@@ -9,6 +9,7 @@ use super::decap::{decap, to_access};
 use super::drop_reason::{DropReason, SlowKind};
 use super::encap::{to_overlay, to_underlay_direct};
 use super::fastpath::{access_burst, underlay_burst};
+use super::frag_order::DatagramKey;
 use super::lookup::{Lease, Lookup};
 use super::slowpath::{
     echo_reply_in_place, handle_arp, icmp_error_allowed, icmp_error_in_place, IcmpError,
@@ -212,22 +213,44 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
     v
 }
 
+/// What `forward_check` needs of a packet's IPv4 header.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Onward {
+    pub ttl: u8,
+    pub total: u16,
+    pub df: bool,
+    /// The datagram, when the packet is one of its fragments.
+    pub fragment: Option<DatagramKey>,
+}
+
+impl Onward {
+    pub(crate) fn of(ip: &ipv4::Packet<&[u8]>) -> Onward {
+        Onward {
+            ttl: ip.ttl(),
+            total: ip.total_len(),
+            df: ip.dont_frag(),
+            fragment: ip
+                .is_fragment()
+                .then(|| DatagramKey::new(ip.src_u32(), ip.dst_u32(), ip.protocol(), ip.ident())),
+        }
+    }
+}
+
 /// The checks every forwarding path makes before it rewrites a packet, as
 /// a router does: TTL (answered with time-exceeded) and the MTU of the way
-/// out (frag-needed, or fragmentation by the slow path). `None`: forward.
-#[allow(clippy::too_many_arguments)]
+/// out (frag-needed, or fragmentation by the slow path); a fragment of a
+/// datagram that went to the slow path follows it there (`frag_order`).
+/// `None`: forward.
 pub(crate) fn forward_check<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
     st: &mut WorkerState,
     buf: &mut B,
     origin: Origin,
-    ttl: u8,
-    total: u16,
-    df: bool,
+    ip: Onward,
     mtu: u16,
 ) -> Option<Verdict> {
-    if origin != Origin::Gateway && ttl <= 1 {
+    if origin != Origin::Gateway && ip.ttl <= 1 {
         return Some(reject(
             ctx,
             lookup,
@@ -238,10 +261,15 @@ pub(crate) fn forward_check<B: PacketBuf, L: Lookup>(
             DropReason::TtlExpired,
         ));
     }
-    if total > mtu {
-        return Some(too_big(ctx, lookup, st, buf, origin, mtu, df));
+    if ip.total > mtu {
+        return Some(too_big(ctx, lookup, st, buf, origin, mtu, ip));
     }
-    None
+    match ip.fragment {
+        Some(key) if !st.in_slow_path && st.detoured.holds(key) => {
+            Some(Verdict::Punt(SlowKind::Fragment))
+        }
+        _ => None,
+    }
 }
 
 /// Decrements the TTL (checksum updated incrementally) unless the gateway
@@ -258,7 +286,8 @@ pub(crate) fn decrement_forwarded_ttl<B: PacketBuf>(buf: &mut B, origin: Origin)
 /// `mtu_exceeded` and answered with fragmentation-needed carrying `mtu`;
 /// without DF, punted for the slow path to fragment, the gateway's own
 /// packets too (echo replies, sent with DF clear as Linux's: the slow path
-/// feeds their fragments back through `process_fragment`).
+/// feeds their fragments back through `process_fragment`). A fragment
+/// punted marks its datagram, whose later fragments follow it.
 pub(crate) fn too_big<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
@@ -266,9 +295,9 @@ pub(crate) fn too_big<B: PacketBuf, L: Lookup>(
     buf: &mut B,
     origin: Origin,
     mtu: u16,
-    df: bool,
+    ip: Onward,
 ) -> Verdict {
-    if df {
+    if ip.df {
         reject(
             ctx,
             lookup,
@@ -279,6 +308,9 @@ pub(crate) fn too_big<B: PacketBuf, L: Lookup>(
             DropReason::MtuExceeded,
         )
     } else {
+        if let Some(key) = ip.fragment {
+            st.detoured.mark(key);
+        }
         Verdict::Punt(SlowKind::Fragment)
     }
 }

@@ -6,7 +6,7 @@
 use super::buf::PacketBuf;
 use super::classify::{
     check_ipv4, decrement_forwarded_ttl, forward_check, ip_view, local_deliver, route, trim_to,
-    Origin,
+    Onward, Origin,
 };
 use super::context::Context;
 use super::drop_reason::DropReason;
@@ -126,8 +126,8 @@ pub(crate) fn to_access<B: PacketBuf, L: Lookup>(
     buf: &mut B,
     origin: Origin,
 ) -> Verdict {
-    let (dst, ttl, total, df) = match ip_view(buf) {
-        Ok(ip) => (ip.dst_u32(), ip.ttl(), ip.total_len(), ip.dont_frag()),
+    let (dst, onward) = match ip_view(buf) {
+        Ok(ip) => (ip.dst_u32(), Onward::of(&ip)),
         Err(r) => return Verdict::Drop(r),
     };
     if ctx.is_access_edge(dst) {
@@ -135,7 +135,7 @@ pub(crate) fn to_access<B: PacketBuf, L: Lookup>(
         return Verdict::Drop(DropReason::NoRoute);
     }
     let mtu = ctx.cfg.access_mtu;
-    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, ttl, total, df, mtu) {
+    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, onward, mtu) {
         return v;
     }
     decrement_forwarded_ttl(buf, origin);

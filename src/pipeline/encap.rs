@@ -4,7 +4,7 @@
 //! template. The payload is never copied.
 
 use super::buf::PacketBuf;
-use super::classify::{decrement_forwarded_ttl, forward_check, ip_view, Origin};
+use super::classify::{decrement_forwarded_ttl, forward_check, ip_view, Onward, Origin};
 use super::context::{Context, OUTER_LEN};
 use super::drop_reason::DropReason;
 use super::lookup::{Lease, Lookup};
@@ -78,14 +78,8 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
     let Some(lease) = lease else {
         return Verdict::Drop(DropReason::NoRoute);
     };
-    let (ttl, total, df, ecn, sport) = match ip_view(buf) {
-        Ok(ip) => (
-            ip.ttl(),
-            ip.total_len(),
-            ip.dont_frag(),
-            ip.ecn(),
-            src_port(flow_hash(&ip)),
-        ),
+    let (onward, ecn, sport) = match ip_view(buf) {
+        Ok(ip) => (Onward::of(&ip), ip.ecn(), src_port(flow_hash(&ip))),
         Err(r) => return Verdict::Drop(r),
     };
     let public = u32::from(lease.public_ip);
@@ -100,7 +94,7 @@ pub(crate) fn to_overlay<B: PacketBuf, L: Lookup>(
         return Verdict::Drop(DropReason::NoRoute);
     };
     let mtu = ctx.cfg.tunnel_mtu;
-    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, ttl, total, df, mtu) {
+    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, onward, mtu) {
         return v;
     }
     if buf.headroom() < OUTER_LEN {
@@ -142,12 +136,12 @@ pub(crate) fn to_underlay_direct<B: PacketBuf, L: Lookup>(
     origin: Origin,
     next_hop: u32,
 ) -> Verdict {
-    let (ttl, total, df) = match ip_view(buf) {
-        Ok(ip) => (ip.ttl(), ip.total_len(), ip.dont_frag()),
+    let onward = match ip_view(buf) {
+        Ok(ip) => Onward::of(&ip),
         Err(r) => return Verdict::Drop(r),
     };
     let mtu = ctx.cfg.underlay_mtu;
-    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, ttl, total, df, mtu) {
+    if let Some(v) = forward_check(ctx, lookup, st, buf, origin, onward, mtu) {
         return v;
     }
     decrement_forwarded_ttl(buf, origin);

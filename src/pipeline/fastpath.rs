@@ -58,6 +58,9 @@ const IPV4_NO_OPTIONS: u64 = 0x45_00_08;
 /// inner packet or drop it (RFC 6040), which decap leaves to the full path.
 const ECN_LOW_BIT: u64 = 0x01_00_00_00;
 
+/// The MF flag and the fragment offset of an IPv4 header's bytes 6..8.
+const FRAGMENT_BITS: u16 = 0x3fff;
+
 /// The 8 bytes at `at` of a fixed-size header as a little-endian word:
 /// several header fields compared in one go.
 #[inline(always)]
@@ -106,8 +109,9 @@ impl EncapConsts {
     }
 
     /// The lease key and what the write pass needs, for a frame from the
-    /// access port that is an option-less IPv4 packet to our MAC with a
-    /// good header checksum, TTL above 1, within the tunnel MTU, from a
+    /// access port that is an option-less, unfragmented IPv4 packet (a
+    /// fragment may have to follow its datagram: `frag_order`) to our MAC
+    /// with a good header checksum, TTL above 1, within the tunnel MTU, from a
     /// source that may be forwarded (`Context::forwardable_source`; not
     /// from 255/8 either, `MAYBE_NEVER_A_SOURCE`) to another lease's
     /// subnet. `None`: not the common case.
@@ -122,6 +126,7 @@ impl EncapConsts {
             && total >= 20
             && usize::from(total) + ethernet::HEADER_LEN <= data.len()
             && total <= self.tunnel_mtu
+            && u16::from_be_bytes([ip[6], ip[7]]) & FRAGMENT_BITS == 0
             && ip[8] > 1;
         if !ok || !header_checksum_ok(ip) {
             return None;
@@ -143,8 +148,7 @@ impl EncapConsts {
             return None;
         }
         let proto = ip[9];
-        let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
-        let ports = if total >= 24 && has_ports(proto, fragment) {
+        let ports = if total >= 24 && has_ports(proto, false) {
             u32::from_be_bytes([h[34], h[35], h[36], h[37]])
         } else {
             0
@@ -428,7 +432,8 @@ impl DecapConsts {
     /// IPv4/UDP frame to our address and VXLAN port from a source that
     /// may be one (`never_a_source`), with an outer ECN field of Not-ECT or
     /// ECT(0) (which leave the inner one as it is), strict VXLAN flags and
-    /// our VNI, carrying an option-less inner IPv4 packet to our VtepMAC
+    /// our VNI, carrying an option-less, unfragmented inner IPv4 packet
+    /// (`frag_order`) to our VtepMAC
     /// with a good checksum and TTL above 1 from a source that may be
     /// forwarded (`Context::forwardable_source`) to a host of our subnet;
     /// neither source in 255/8 (`MAYBE_NEVER_A_SOURCE`). `None`: not the
@@ -475,6 +480,7 @@ impl DecapConsts {
             && itotal >= 20
             && usize::from(itotal) <= inner_room
             && iip[8] > 1
+            && u16::from_be_bytes([iip[6], iip[7]]) & FRAGMENT_BITS == 0
             && itotal <= self.access_mtu
             && self.subnet.contains(idst)
             && idst != self.access_ip

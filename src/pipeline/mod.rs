@@ -14,6 +14,7 @@ pub mod decap;
 pub mod drop_reason;
 pub mod encap;
 mod fastpath;
+mod frag_order;
 pub mod fragment;
 pub mod lookup;
 pub mod mbuf;

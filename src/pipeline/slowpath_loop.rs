@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::classify::{process_fragment, trim_to};
+use super::classify::{ip_view, process_fragment, trim_to};
 use super::context::Context;
 use super::counters::Counters;
 use super::drop_reason::{DropReason, SlowKind};
@@ -472,12 +472,13 @@ impl SlowPath {
     pub fn new(
         ctx: Context,
         lookup: TableLookup,
-        state: WorkerState,
+        mut state: WorkerState,
         neighbors: NeighborTables,
         punt: Arc<PuntQueue>,
         pool: Arc<Mempool>,
         outgoing: Arc<OutgoingQueue>,
     ) -> SlowPath {
+        state.in_slow_path = true;
         let now = Instant::now();
         let hold_cap = HOLD_TOTAL
             .min(pool.capacity() as usize / 8)
@@ -639,8 +640,15 @@ impl SlowPath {
         }
     }
 
-    fn fragment(&mut self, m: Mbuf, rx: Side, now: Instant) {
+    fn fragment(&mut self, mut m: Mbuf, rx: Side, now: Instant) {
         let mtu = self.ctx.fragment_mtu(rx);
+        let fits = ip_view(&*m).is_ok_and(|ip| ip.total_len() <= mtu);
+        if fits {
+            // A fragment that follows the rest of its datagram here
+            // (`frag_order`): forwarded as it is.
+            let v = process_fragment(&self.ctx, &self.lookup, &mut self.state, rx, &mut *m);
+            return self.dispatch(m, v, now);
+        }
         let mut frag = match Fragmenter::new(m.data(), mtu) {
             Ok(f) => f,
             // Malformed options, or a fragment ending past byte 65535 of

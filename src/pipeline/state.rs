@@ -2,6 +2,7 @@
 //! rate limiter, the outer IPv4 ident sequence and the current time.
 
 use super::counters::Counters;
+use super::frag_order::Detoured;
 use super::slowpath::RateLimiter;
 use std::sync::Arc;
 
@@ -21,6 +22,11 @@ pub struct WorkerState {
     pub next_ident: u16,
     /// Monotonic time in nanoseconds; the caller sets it once per burst.
     pub now_ns: u64,
+    /// Datagrams whose fragments went to the slow path (`frag_order`).
+    pub(crate) detoured: Detoured,
+    /// The slow path's own state: the fragments it handles are forwarded
+    /// from here, never sent to it again.
+    pub(crate) in_slow_path: bool,
 }
 
 /// Default ICMP error rate per worker (Linux's icmp_ratelimit is ~1/ms).
@@ -40,6 +46,8 @@ impl WorkerState {
             pmtu_limiter: RateLimiter::new(PMTU_ERRORS_PER_SEC, PMTU_ERROR_BURST),
             next_ident: worker_index.wrapping_mul(0x9e37),
             now_ns: 0,
+            detoured: Detoured::default(),
+            in_slow_path: false,
         }
     }
 

@@ -383,6 +383,111 @@ fn frag_needed_errors_have_their_own_larger_bucket() {
     assert_eq!(count(&mut st, &big, 20), 10);
 }
 
+/// `frame` as its sender cut it, into fragments of at most `mtu` bytes of
+/// IPv4, with the IPv4 ident `ident`.
+fn sent_in_fragments(frame: &[u8], ident: u16, mtu: u16) -> Vec<Vec<u8>> {
+    let mut f = frame.to_vec();
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+    ip.set_ident(ident);
+    ip.fill_checksum();
+    let mut fr = Fragmenter::new(&f, mtu).unwrap();
+    let mut tmp = [0u8; 2048];
+    let mut out = Vec::new();
+    while let Some(n) = fr.next_into(&mut tmp).unwrap() {
+        out.push(tmp[..n].to_vec());
+    }
+    out
+}
+
+/// A host's datagram cut at 1500 bytes toward the 1450-byte tunnel: its
+/// big fragments go to the slow path to be cut again, and so does its last
+/// fragment, which fits, behind them: forwarded at once it would overtake
+/// them, and Linux drops a datagram whose fragments arrive too far apart
+/// (`frag_order`). The fragments of a datagram cut small enough all stay
+/// in the worker, with or without the fast path; the slow path forwards a
+/// follower as it is.
+#[test]
+fn a_fragment_that_fits_follows_its_datagram_to_the_slow_path() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let big = sent_in_fragments(&host_to_pod(4000 - 28), 0x4001, 1500);
+    let small = sent_in_fragments(&host_to_pod(4000 - 28), 0x4002, 1400);
+    assert_eq!((big.len(), small.len()), (3, 3));
+    assert!(
+        big[2].len() - 14 <= 1450,
+        "the last fragment fits the tunnel"
+    );
+
+    let mut st = worker();
+    let mut bufs: Vec<VecBuf> = big
+        .iter()
+        .chain(&small)
+        .map(|f| VecBuf::from_frame(f))
+        .collect();
+    let mut vs = [Verdict::Drop(DropReason::NotForUs); 6];
+    process_burst(&ctx, &l, &mut st, Side::Access, &mut bufs, &mut vs);
+    let punt = Verdict::Punt(SlowKind::Fragment);
+    assert_eq!(
+        vs[..3],
+        [punt; 3],
+        "the whole first datagram to the slow path"
+    );
+    assert_eq!(vs[3..], [Verdict::TxUnderlay; 3], "the second forwarded");
+    let s = st.counters.snapshot();
+    assert_eq!((s.slowpath_count(SlowKind::Fragment), s.encap), (3, 3));
+    for (b, f) in bufs.iter().zip(&big) {
+        assert_eq!(b.data(), &f[..], "punted as received");
+    }
+
+    // One at a time through the full path, the same.
+    let mut st = worker();
+    for (f, want) in big
+        .iter()
+        .zip([punt; 3])
+        .chain(small.iter().zip([Verdict::TxUnderlay; 3]))
+    {
+        let mut b = VecBuf::from_frame(f);
+        assert_eq!(process_access(&ctx, &l, &mut st, &mut b), want);
+    }
+
+    // The slow path's own state forwards the follower as it is.
+    let mut slow = worker();
+    slow.in_slow_path = true;
+    slow.detoured = st.detoured.clone();
+    let mut b = VecBuf::from_frame(&big[2]);
+    assert_eq!(
+        process_fragment(&ctx, &l, &mut slow, Side::Access, &mut b),
+        Verdict::TxUnderlay
+    );
+}
+
+/// A pod's datagram arrives in fragments that fit the access port: each
+/// is decapsulated and sent on by the full path (the fast path leaves
+/// fragments to it), as the unfragmented packet would be.
+#[test]
+fn inner_fragments_from_the_tunnel_are_delivered() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let frags = sent_in_fragments(&pod_to_host_inner(3000), 0x5001, 1400);
+    let mut bufs: Vec<VecBuf> = frags
+        .iter()
+        .map(|f| VecBuf::from_frame(&vxlan_frame(NODE_IP, VNI, f)))
+        .collect();
+    let mut vs = [Verdict::Drop(DropReason::NotForUs); 3];
+    let mut st = worker();
+    process_burst(&ctx, &l, &mut st, Side::Underlay, &mut bufs, &mut vs);
+    assert_eq!(vs, [Verdict::TxAccess; 3]);
+    for (b, f) in bufs.iter().zip(&frags) {
+        let (d, f) = (b.data(), &f[..]);
+        assert_eq!(d[14..22], f[14..22], "length, ident, flags and offset kept");
+        assert_eq!(d[22], f[22] - 1, "TTL less one");
+        assert_eq!(d[26..], f[26..], "addresses and data kept");
+        assert!(ipv4::Packet::new_checked(&d[14..])
+            .unwrap()
+            .verify_checksum());
+    }
+}
+
 #[test]
 fn access_too_big_without_df_is_fragmented_by_slow_path() {
     let ctx = context();
