@@ -337,10 +337,13 @@ pub(crate) fn route<B: PacketBuf, L: Lookup>(
         return Verdict::Drop(DropReason::BadIpv4);
     }
     if ctx.cfg.subnet.contains(dst) {
-        if origin == Origin::Access {
-            // Hosts on the access segment reach each other directly.
+        if origin == Origin::Access && ctx.is_access_edge(dst) {
+            // The segment's broadcast reached its hosts without us.
             return Verdict::Drop(DropReason::NotForUs);
         }
+        // From a host too, back out of the access port, as a router does:
+        // hosts configured with a longer prefix than the subnet's reach
+        // the rest of it through us.
         return to_access(ctx, lookup, st, buf, origin);
     }
     if ctx.cfg.network.contains(dst) {

@@ -143,8 +143,9 @@ pub(crate) fn to_access<B: PacketBuf, L: Lookup>(
     let mut f = Frame::new_unchecked(buf.data_mut());
     f.set_src(ctx.cfg.access_mac);
     f.set_dst(mac.unwrap_or(MacAddr::ZERO));
-    if origin == Origin::Direct {
-        // Plain IPv4 from a node by DirectRouting: no decap counts it.
+    if matches!(origin, Origin::Direct | Origin::Access) {
+        // Plain IPv4 from a node by DirectRouting, or from a host back to
+        // another host: no decap counts it.
         st.counters.routed();
     }
     Verdict::send_or_hold(Side::Access, mac.is_some(), dst)

@@ -212,6 +212,47 @@ fn encap_without_headroom_is_counted_not_panicking() {
 
 // ---------------------------------------------------- access-side drops
 
+/// A host that sends another host of the subnet to the gateway (its own
+/// prefix is longer than the subnet's, say a /25 of our /24) gets it
+/// delivered back out of the access port, TTL less one, as a router on a
+/// stick does; counted as routed. An unresolved host is held for ARP.
+#[test]
+fn a_host_reaches_another_host_of_the_subnet_through_the_gateway() {
+    let ctx = context();
+    let mut l = MapLookup::standard();
+    let other = Ipv4Addr::new(10, 244, 255, 200);
+    let other_mac = MacAddr([0x02, 0, 0, 0, 0, 0xc8]);
+    let ip = Ip::new(HOST_IP, other);
+    let f = ipv4_frame(
+        ACCESS_MAC,
+        HOST_MAC,
+        ip,
+        &udp_datagram(ip.src, other, 1, 2, b"x"),
+    );
+    let (v, _, st) = run_both(&ctx, &l, Side::Access, &f);
+    assert_eq!(
+        v,
+        Verdict::Hold {
+            side: Side::Access,
+            next_hop: u32::from(other),
+            answers_drop: false
+        }
+    );
+    assert_eq!(st.counters.snapshot().routed, 1);
+    l.add_neighbor(Side::Access, other, other_mac);
+    let (v, b, st) = run_both(&ctx, &l, Side::Access, &f);
+    assert_eq!(v, Verdict::TxAccess);
+    let s = st.counters.snapshot();
+    assert_eq!((s.routed, s.encap, s.decap, s.total_drops()), (1, 0, 0, 0));
+    let out = SlicedPacket::from_ethernet(b.data()).unwrap();
+    let Some(NetSlice::Ipv4(ip4)) = out.net else {
+        panic!("IPv4 out")
+    };
+    assert_eq!(ip4.header().ttl(), 63);
+    assert_eq!(ip4.header().destination_addr(), other);
+    assert_eq!(&b.data()[..12], &[other_mac.0, ACCESS_MAC.0].concat()[..]);
+}
+
 #[test]
 fn access_drops_each_with_its_reason() {
     let ctx = context();
@@ -244,7 +285,8 @@ fn access_drops_each_with_its_reason() {
     for (dst, r) in [
         (Ipv4Addr::new(8, 8, 8, 8), DropReason::NoRoute),
         (Ipv4Addr::new(10, 244, 9, 9), DropReason::NoRoute),
-        (Ipv4Addr::new(10, 244, 255, 77), DropReason::NotForUs),
+        (Ipv4Addr::new(10, 244, 255, 0), DropReason::NotForUs),
+        (Ipv4Addr::new(10, 244, 255, 255), DropReason::NotForUs),
     ] {
         let ip = Ip::new(HOST_IP, dst);
         let f = ipv4_frame(
