@@ -704,6 +704,33 @@ fn a_metrics_addr_in_use_exits_2_before_eal_and_etcd() {
     drop(taken);
 }
 
+/// `--check-config` refuses a metrics address the start refuses, with the
+/// same message and exit code (2), before etcd; one in use it passes (the
+/// live vxgate holds it).
+#[test]
+fn check_config_refuses_a_metrics_addr_the_start_would_refuse() {
+    let etcd = Etcd::start(); // no config: neither may get that far
+    let addr = "203.0.113.77:9477"; // TEST-NET-3: no interface has it
+    let mut start = Vxgate::spawn(&etcd, "mnotours", &["--metrics-addr", addr]);
+    let needles = ["metrics-addr", addr, "no interface of this host"];
+    start.exits_before_eal(2, &needles, "start");
+    let mut check = Vxgate::spawn(
+        &etcd,
+        "mnotourschk",
+        &["--check-config", "--metrics-addr", addr],
+    );
+    check.exits_before_eal(2, &needles, "check");
+    let line = |v: &Vxgate| {
+        let err = v.text("stderr");
+        err.lines()
+            .find(|l| l.contains("invalid metrics-addr"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no metrics-addr error in:\n{err}"))
+    };
+    assert_eq!(line(&check), line(&start));
+    assert!(!check.text("stdout").contains("configuration OK"));
+}
+
 /// The control runtime's thread writes the lookup tables the workers read
 /// (a worker spins on a slot the writer left half-written): it runs on the
 /// main lcore's CPUs (here 0, `--lcores=0@0,1@1`), never a worker's, though

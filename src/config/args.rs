@@ -233,8 +233,9 @@ pub struct RunArgs {
     /// the file, then etcd's network config (read within 10 s) and
     /// whether --subnet is free.
     ///
-    /// Starts neither EAL nor the ports, takes no lease and binds no
-    /// metrics port, so it can run beside a live vxgate before a
+    /// Starts neither EAL nor the ports, takes no lease and keeps no
+    /// metrics port (it binds --metrics-addr and closes it at once: an
+    /// address in use passes), so it can run beside a live vxgate before a
     /// restart. Device names are checked when EAL probes them, at start.
     /// Exit 0 when vxgate would start, 2 for a configuration error, 1 for
     /// etcd's state (unreachable, the subnet held by another node, no

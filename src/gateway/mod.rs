@@ -184,27 +184,39 @@ fn control_source(status: &Arc<ControlStatus>) -> Arc<dyn MetricsSource> {
 /// taken, not ours or not permitted is a config error (exit 2), found before
 /// EAL rather than after it, the ports and our lease.
 fn bind_metrics(addr: SocketAddr, source: Arc<SwappableSource>) -> anyhow::Result<MetricsServer> {
+    crate::ops::serve(addr, source).map_err(|e| metrics_bind_error(addr, e))
+}
+
+/// `--check-config`'s version of [`bind_metrics`]: binds and closes at
+/// once, so an address the start would refuse is refused alike. In use is
+/// fine: the check may run beside the live vxgate that holds it.
+fn check_metrics_addr(addr: SocketAddr) -> anyhow::Result<()> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Ok(()),
+        Err(e) => Err(metrics_bind_error(addr, e)),
+    }
+}
+
+/// Why `addr` cannot be listened on, as a config error (exit 2) where the
+/// operator must change it.
+fn metrics_bind_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
     use std::io::ErrorKind;
-    crate::ops::serve(addr, source).map_err(|e| {
-        let problem = match e.kind() {
-            ErrorKind::AddrInUse => "cannot listen: the address is already in use".to_owned(),
-            ErrorKind::AddrNotAvailable => {
-                "cannot listen: no interface of this host has that address".to_owned()
-            }
-            ErrorKind::PermissionDenied => {
-                "cannot listen: not permitted (a port below 1024 needs CAP_NET_BIND_SERVICE)"
-                    .to_owned()
-            }
-            _ => return anyhow::Error::new(e).context(format!("--metrics-addr {addr}")),
-        };
-        ConfigError::invalid(
-            "metrics-addr",
-            addr,
-            problem,
-            "give --metrics-addr a free HOST:PORT of this host (e.g. 127.0.0.1:9477), or stop what listens there (ss -ltnp)",
-        )
-        .into()
-    })
+    let problem = match e.kind() {
+        ErrorKind::AddrInUse => "cannot listen: the address is already in use",
+        ErrorKind::AddrNotAvailable => "cannot listen: no interface of this host has that address",
+        ErrorKind::PermissionDenied => {
+            "cannot listen: not permitted (a port below 1024 needs CAP_NET_BIND_SERVICE)"
+        }
+        _ => return anyhow::Error::new(e).context(format!("--metrics-addr {addr}")),
+    };
+    ConfigError::invalid(
+        "metrics-addr",
+        addr,
+        problem,
+        "give --metrics-addr a free HOST:PORT of this host (e.g. 127.0.0.1:9477), or stop what listens there (ss -ltnp)",
+    )
+    .into()
 }
 
 /// When dropped, freezes the data plane's figures in `/metrics` (read
@@ -275,10 +287,15 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let slot = Arc::new(SwappableSource::new(control_source(&Arc::new(
         ControlStatus::new(),
     ))));
-    // A check leaves the port to the vxgate that may be running.
+    // A check leaves the port to the vxgate that may be running, but
+    // refuses what the start would.
     let _metrics = match cfg.metrics_addr {
-        Some(addr) if !cfg.check_only => Some(bind_metrics(addr, Arc::clone(&slot))?),
-        _ => None,
+        Some(addr) if cfg.check_only => {
+            check_metrics_addr(addr)?;
+            None
+        }
+        Some(addr) => Some(bind_metrics(addr, Arc::clone(&slot))?),
+        None => None,
     };
     // The control plane's runtime; etcd's network config comes first.
     let rt = ControlRuntime(Some(
@@ -680,6 +697,38 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--check-config` refuses a metrics address as the start would
+    /// (same config error, exit 2), except one in use: the live vxgate's.
+    #[test]
+    fn check_config_refuses_metrics_addrs_the_start_would_refuse() {
+        let config_error = |r: anyhow::Result<()>| {
+            let e = r.expect_err("refused");
+            let ce = e.downcast_ref::<ConfigError>().expect("a config error");
+            assert_eq!(ce.key(), Some("metrics-addr"), "{ce}");
+            assert_eq!(ce.exit_code(), 2, "{ce}");
+            ce.to_string()
+        };
+        // Held by someone else: fine for a check.
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(check_metrics_addr(held.local_addr().unwrap()).is_ok());
+        // Free: fine, and left free (the listener was closed).
+        let free = held.local_addr().unwrap();
+        drop(held);
+        check_metrics_addr(free).unwrap();
+        std::net::TcpListener::bind(free).expect("the check left the port free");
+        // Not an address of this host (TEST-NET-3).
+        let msg = config_error(check_metrics_addr("203.0.113.77:9477".parse().unwrap()));
+        assert!(
+            msg.contains("no interface of this host has that address"),
+            "{msg}"
+        );
+        // A port below 1024 without the capability (the tests may run as
+        // root, so the kernel's answer is given here).
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let msg = config_error(Err(metrics_bind_error(free, denied)));
+        assert!(msg.contains("CAP_NET_BIND_SERVICE"), "{msg}");
+    }
 
     #[test]
     fn mtu_is_capped_to_what_one_buffer_holds() {
