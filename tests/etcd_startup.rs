@@ -335,6 +335,24 @@ fn check_config_checks_against_etcd_and_exits_before_eal() {
         "{out}"
     );
     assert_no_lease(&etcd);
+    // A test TTL under the default margin passes with the start's warning.
+    let mut vx = Vxgate::spawn(
+        &etcd,
+        "chkttl",
+        &[
+            "--check-config",
+            "--subnet",
+            "10.244.9.0/24",
+            "--subnet-lease-ttl",
+            "10",
+        ],
+    );
+    vx.exits_before_eal(
+        0,
+        &["WARN", "not below the lease TTL; renewing at half the TTL"],
+        "a short TTL",
+    );
+    assert!(vx.text("stdout").contains("configuration OK"));
     // Held by another node: refused as a start would refuse it.
     let key = lease_key("10.244.9.0-24");
     etcd.ctl(&["put", &key, &lease_value("192.0.2.77".parse().unwrap(), 77)]);

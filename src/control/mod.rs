@@ -20,7 +20,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use own_lease::{check_requested, OwnLease};
+pub use own_lease::{check_requested, warn_about_renewal, OwnLease};
 pub use schema::{
     parse_mac, ConfigError, LeaseAttrs, LeaseError, LeaseValue, NetworkConfig, VxlanBackend,
     DEFAULT_VNI, DEFAULT_VXLAN_PORT,

@@ -135,6 +135,33 @@ pub(crate) fn renew_after(ttl_s: i64, margin_min: u64) -> Duration {
     Duration::from_secs(ttl - margin)
 }
 
+/// What is odd about renewing a lease of `ttl_s` seconds `margin_min`
+/// minutes before expiry, if anything.
+fn renewal_warning(ttl_s: u64, margin_min: u64) -> Option<&'static str> {
+    let ttl = ttl_s.max(1);
+    if margin_min.saturating_mul(60) >= ttl {
+        return Some("the renew margin (--subnet-lease-renew-margin, default 60 min) is not below the lease TTL; renewing at half the TTL instead");
+    }
+    // As flanneld would, but worth a word: each renewal is a Grant and a
+    // Put to etcd, and a watch event on every peer.
+    (renew_after(ttl as i64, margin_min) < Duration::from_secs(60)).then_some(
+        "the lease TTL leaves less than a minute between renewals; raise --subnet-lease-ttl or lower --subnet-lease-renew-margin",
+    )
+}
+
+/// Logs [`renewal_warning`]: when the lease is kept renewed, and by
+/// `--check-config`, which must say what the start would.
+pub fn warn_about_renewal(ttl_s: u64, margin_min: u64) {
+    if let Some(why) = renewal_warning(ttl_s, margin_min) {
+        tracing::warn!(
+            margin_min,
+            ttl_s,
+            renew_after = ?renew_after(ttl_s as i64, margin_min),
+            "{why}"
+        );
+    }
+}
+
 /// Whether a requested subnet (`--subnet`) fits flannel's config: inside
 /// `Network`, of length `SubnetLen`. `Err`: why not.
 pub fn check_requested(cfg: &NetworkConfig, s: Subnet) -> Result<(), String> {
@@ -763,23 +790,7 @@ pub(crate) async fn keep_renewed(
 ) {
     let margin = reg.opts.renew_margin_min;
     let granted = reg.opts.lease_ttl_s as i64;
-    if margin.saturating_mul(60) >= granted.max(1) as u64 {
-        tracing::warn!(
-            margin_min = margin,
-            ttl_s = granted,
-            renew_after = ?renew_after(granted, margin),
-            "the renew margin (--subnet-lease-renew-margin, default 60 min) is not below the lease TTL; renewing at half the TTL instead"
-        );
-    } else if renew_after(granted, margin) < Duration::from_secs(60) {
-        // As flanneld would, but worth a word: each renewal is a Grant and
-        // a Put to etcd, and a watch event on every peer.
-        tracing::warn!(
-            margin_min = margin,
-            ttl_s = granted,
-            renew_after = ?renew_after(granted, margin),
-            "the lease TTL leaves less than a minute between renewals; raise --subnet-lease-ttl or lower --subnet-lease-renew-margin"
-        );
-    }
+    warn_about_renewal(reg.opts.lease_ttl_s, margin);
     let mut last_repair: Option<tokio::time::Instant> = None;
     loop {
         let wait = match own.expiry {
@@ -860,6 +871,18 @@ mod tests {
 
     /// As flanneld: the margin before expiry, however large a share of
     /// the TTL; half the TTL only when the margin is not below it.
+    #[test]
+    fn short_ttls_and_margins_are_warned_about() {
+        // The default margin (60 min) over a test TTL: half the TTL.
+        assert!(renewal_warning(10, 60).is_some_and(|w| w.contains("not below the lease TTL")));
+        assert!(renewal_warning(3600, 60).is_some_and(|w| w.contains("not below")));
+        // Under a minute between renewals.
+        assert!(renewal_warning(3630, 60).is_some_and(|w| w.contains("less than a minute")));
+        // flanneld's defaults: nothing to say.
+        assert_eq!(renewal_warning(86_400, 60), None);
+        assert_eq!(renewal_warning(3660, 60), None);
+    }
+
     #[test]
     fn renewal_is_the_margin_before_expiry_as_flanneld() {
         assert_eq!(renew_after(86_400, 60), Duration::from_secs(82_800));

@@ -377,6 +377,11 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
                 }
             }
         };
+        // The warnings the start would log about the lease's renewal.
+        crate::control::warn_about_renewal(
+            cfg.subnet_lease_ttl.as_secs(),
+            cfg.subnet_lease_renew_margin.as_secs() / 60,
+        );
         crate::ops::print_out(&check_report(&cfg, &net, &subnet));
         return Ok(());
     }
