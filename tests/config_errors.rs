@@ -433,6 +433,43 @@ fn an_empty_password_is_no_password() {
     std::env::remove_var("VXGATE_ETCD_PASSWORD");
 }
 
+/// `--etcd-password ""` is no password: the variable comes next, then the
+/// file, as with an empty variable (clap alone would let the empty flag
+/// hide both).
+#[test]
+fn an_empty_password_flag_falls_through_to_the_variable_then_the_file() {
+    // One process per test (nextest): nothing else reads the environment.
+    std::env::set_var("VXGATE_ETCD_PASSWORD", "from-env");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vxgate.toml");
+    std::fs::write(&file, "etcd-password = \"from-file\"\n").unwrap();
+    // `args` drops a flag with an empty value: the empty one added here.
+    let with = |extra: &[(&str, &str)]| {
+        let mut a = args(&[("--etcd-username", "vxgate")], &[]);
+        a.extend(["--etcd-password".to_owned(), String::new()]);
+        a.extend(
+            extra
+                .iter()
+                .flat_map(|(k, v)| [k.to_string(), v.to_string()]),
+        );
+        Config::from_args(a)
+    };
+    let password = |cfg: Config| cfg.etcd.auth.map(|a| a.password);
+    let conf = [("--config", file.to_str().unwrap())];
+    let cfg = with(&[]).expect("the variable gives the password");
+    assert_eq!(password(cfg).as_deref(), Some("from-env"));
+    let cfg = with(&conf).unwrap();
+    assert_eq!(password(cfg).as_deref(), Some("from-env"));
+    // No variable either: the file's.
+    std::env::remove_var("VXGATE_ETCD_PASSWORD");
+    let cfg = with(&conf).unwrap();
+    assert_eq!(password(cfg).as_deref(), Some("from-file"));
+    // Nothing anywhere: missing, as without the flag.
+    let err = with(&[]).expect_err("no password at all");
+    assert_eq!(err.key(), Some("etcd-password"), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
 #[test]
 fn lease_timing_errors() {
     expect_err(

@@ -164,7 +164,7 @@ pub struct RunArgs {
     #[arg(
         long,
         value_name = "P",
-        env = "VXGATE_ETCD_PASSWORD",
+        env = PASSWORD_ENV,
         hide_env_values = true
     )]
     pub etcd_password: Option<String>,
@@ -249,6 +249,9 @@ pub struct RunArgs {
     #[arg(last = true, value_name = "EAL ARGS")]
     pub eal: Vec<String>,
 }
+
+/// The environment variable that may hold the etcd password.
+pub const PASSWORD_ENV: &str = "VXGATE_ETCD_PASSWORD";
 
 /// Standalone parser for `vxgate run`, used by [`crate::config::Config::from_args`].
 #[derive(clap::Parser, Debug)]

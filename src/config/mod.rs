@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use args::RunArgs;
+pub use args::{RunArgs, PASSWORD_ENV};
 pub use eal::{default_lcore_count, lcore_count, LcoreArgError, MAX_LCORE};
 pub use error::{ConfigError, CONFIG_EXIT_CODE};
 pub use file::{Endpoints, FileConfig, MAX_CONFIG_FILE_BYTES};

@@ -72,10 +72,12 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         username: args.etcd_username.or(file.etcd_username),
         // An empty VXGATE_ETCD_PASSWORD (or flag) is no password: etcd
         // users have one, and `VAR= vxgate run` must not count as giving it.
-        // Flag and environment outrank the file.
+        // Flag, then environment, then the file. clap takes an empty flag
+        // over the variable, so the variable is read again here.
         password: args
             .etcd_password
             .filter(|p| !p.is_empty())
+            .or_else(|| std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
             .or(file.etcd_password),
     })?;
 
