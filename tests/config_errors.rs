@@ -523,11 +523,15 @@ fn lease_timing_errors() {
 #[test]
 fn worker_and_mbuf_errors() {
     expect_err(&[("--workers", "0")], &[], "workers", &["at least one"]);
+    // The suggested lcore option is the one for the CPUs this process
+    // may run on (quoted when it has parentheses).
+    let allowed = vxgate::config::allowed_cpu_list();
+    let three = vxgate::config::lcore_option_for(3, allowed.as_deref());
     expect_err(
         &[("--workers", "2")],
         &["-l", "0-1"],
         "workers",
-        &["2 lcore(s)", "at most 1 worker", "-l 0-2"],
+        &["2 lcore(s)", "at most 1 worker", &format!("e.g. {three})")],
     );
     expect_err(
         &[("--workers", "4")],
@@ -558,13 +562,16 @@ fn worker_and_mbuf_errors() {
     let cpus = vxgate::config::default_lcore_count().expect("Cpus_allowed_list");
     if cpus < 128 {
         let n = cpus.to_string();
+        let option = vxgate::config::lcore_option_for(cpus + 1, allowed.as_deref());
+        assert!(option.starts_with("--lcores '("), "{option}");
         expect_err(
             &[("--workers", &n)],
             &[],
             "workers",
-            &[&format!(
-                "one lcore per CPU this process may run on ({cpus})"
-            )],
+            &[
+                &format!("one lcore per CPU this process may run on ({cpus})"),
+                &format!("e.g. {option}:"),
+            ],
         );
         // Naming the lcores lifts it (they may share CPUs).
         let lcores = format!("(0-{cpus})@(0-{})", cpus - 1);

@@ -150,11 +150,62 @@ fn cpu_ranges(list: &str) -> Option<Vec<(u32, u32)>> {
 /// `/proc/self/status`) whose id is below [`MAX_LCORE`]. `None` when the
 /// list cannot be read (then only [`MAX_LCORE`] bounds the workers).
 pub fn default_lcore_count() -> Option<usize> {
+    count_cpu_list(&allowed_cpu_list()?)
+}
+
+/// The CPUs this process may run on (its affinity: `Cpus_allowed_list` in
+/// `/proc/self/status`, as `taskset` or a cgroup set it), as a kernel CPU
+/// list; `None` when it cannot be read.
+pub fn allowed_cpu_list() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let list = status
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
-    count_cpu_list(list.trim())
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|l| l.trim().to_owned())
+}
+
+/// An EAL lcore option for `lcores` lcores that a shell takes as it is and
+/// that places them only on CPUs of `allowed` (the process's affinity, a
+/// kernel CPU list): `-l` with the first of those CPUs when enough of them
+/// have ids that can be lcore ids, else `--lcores '(0-N)@(CPUS)'`, lcores
+/// sharing the allowed CPUs (quoted: bash reads the parentheses as syntax).
+/// Without a readable `allowed`, lcores sharing CPU 0.
+pub fn lcore_option_for(lcores: usize, allowed: Option<&str>) -> String {
+    let last = lcores.saturating_sub(1);
+    let Some(ranges) = allowed.and_then(cpu_ranges) else {
+        return format!("--lcores '(0-{last})@0'");
+    };
+    // `-l` ids are both lcore and CPU ids: only CPUs below MAX_LCORE.
+    let mut picked: Vec<(u32, u32)> = Vec::new();
+    let mut left = lcores as u64;
+    for (lo, hi) in ranges.iter().copied().filter(|(lo, _)| *lo < MAX_LCORE) {
+        if left == 0 {
+            break;
+        }
+        let hi = hi.min(MAX_LCORE - 1);
+        let take = (u64::from(hi - lo) + 1).min(left);
+        picked.push((lo, lo + (take - 1) as u32));
+        left -= take;
+    }
+    if left == 0 {
+        return format!("-l {}", format_cpu_ranges(&picked));
+    }
+    format!("--lcores '(0-{last})@({})'", format_cpu_ranges(&ranges))
+}
+
+/// A kernel CPU list (`0-3,8`) of ranges.
+fn format_cpu_ranges(ranges: &[(u32, u32)]) -> String {
+    ranges
+        .iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// CPUs of a kernel CPU list (`0-3,8,10-11`) with an id below
@@ -314,6 +365,32 @@ mod tests {
 
     fn v(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The suggested lcore option is shell-safe and uses allowed CPUs only.
+    #[test]
+    fn lcore_option_for_uses_the_allowed_cpus() {
+        // Enough allowed CPUs: plain -l on the first of them.
+        assert_eq!(lcore_option_for(3, Some("2-3,6-9")), "-l 2-3,6");
+        assert_eq!(lcore_option_for(2, Some("5,7")), "-l 5,7");
+        // Too few: lcores share them, quoted for the shell.
+        assert_eq!(lcore_option_for(3, Some("4-5")), "--lcores '(0-2)@(4-5)'");
+        // CPUs above MAX_LCORE cannot be -l ids, but can be placed on.
+        assert_eq!(
+            lcore_option_for(2, Some("130-131")),
+            "--lcores '(0-1)@(130-131)'"
+        );
+        assert_eq!(lcore_option_for(2, None), "--lcores '(0-1)@0'");
+        assert_eq!(lcore_option_for(2, Some("junk")), "--lcores '(0-1)@0'");
+        // Every suggestion is a valid lcore option for that many lcores
+        // on CPUs the list allows.
+        for (n, allowed) in [(3, "2-3,6-9"), (3, "4-5"), (2, "130-131")] {
+            let opt = lcore_option_for(n, Some(allowed));
+            let (flag, value) = opt.split_once(' ').unwrap();
+            let value = value.trim_matches('\'');
+            assert_eq!(lcore_count(&v(&[flag, value])), Ok(Some(n)), "{opt}");
+            assert_eq!(cpu_outside(&v(&[flag, value]), allowed), None, "{opt}");
+        }
     }
 
     #[test]

@@ -24,7 +24,9 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use args::{RunArgs, PASSWORD_ENV};
-pub use eal::{default_lcore_count, lcore_count, LcoreArgError, MAX_LCORE};
+pub use eal::{
+    allowed_cpu_list, default_lcore_count, lcore_count, lcore_option_for, LcoreArgError, MAX_LCORE,
+};
 pub use error::{ConfigError, CONFIG_EXIT_CODE};
 pub use file::{Endpoints, FileConfig, MAX_CONFIG_FILE_BYTES};
 pub use log_level::{check_log_level, LOG_LEVELS};

@@ -821,20 +821,23 @@ fn workers(value: Option<u32>, eal: &[String]) -> Result<u16, ConfigError> {
     }
     // The lcores EAL will have: those the arguments name, else one per CPU
     // this process may run on (unknown if that list cannot be read).
+    // The example option names CPUs this process may run on (EAL pins
+    // lcores there whatever the affinity), in a form a shell takes as is.
+    let allowed = eal::allowed_cpu_list();
+    let example = eal::lcore_option_for(n as usize + 1, allowed.as_deref());
     let bound = match lcores {
         Some(l) => Some((
             l,
             format!("the EAL arguments give {l} lcore(s)"),
-            format!("lower --workers or list {} lcores with EAL -l (e.g. -l 0-{n})", n + 1),
+            format!("lower --workers or name {} lcores after `--` (e.g. {example})", n + 1),
         )),
         None => eal::default_lcore_count().map(|c| {
             (
                 c,
                 format!("no EAL lcore option is given, so EAL makes one lcore per CPU this process may run on ({c})"),
                 format!(
-                    "lower --workers, or name {} lcores after `--` (e.g. --lcores (0-{n})@(0-{}): several lcores may share CPUs, at the cost of their speed)",
+                    "lower --workers, or name {} lcores after `--` (e.g. {example}: several lcores may share CPUs, at the cost of their speed)",
                     n + 1,
-                    c.saturating_sub(1)
                 ),
             )
         }),
