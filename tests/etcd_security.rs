@@ -46,6 +46,11 @@ async fn tls_with_client_certs_accepted_without_refused() {
         .await
         .unwrap_err();
     eprintln!("without client cert: {e}");
+    // etcd ends the session; the error asks for the client certificate.
+    assert!(
+        matches!(e, ControlError::Unreachable { .. }) && e.to_string().contains("--etcd-certfile"),
+        "{e}"
+    );
     // No TLS at all.
     let e = Control::connect(options(&etcd.endpoint()))
         .await

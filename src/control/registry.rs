@@ -45,7 +45,7 @@ pub(crate) struct Registry {
 /// Runs an etcd call under OP_TIMEOUT and maps its error.
 pub(crate) async fn call<T, F>(
     op: &'static str,
-    endpoints: &[String],
+    opts: &EtcdOptions,
     f: F,
 ) -> Result<T, ControlError>
 where
@@ -53,20 +53,33 @@ where
 {
     match tokio::time::timeout(OP_TIMEOUT, f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(map_error(op, endpoints, e)),
+        Ok(Err(e)) => Err(map_error(op, opts, e)),
         Err(_) => Err(ControlError::Unreachable {
-            endpoints: endpoints.join(","),
+            endpoints: opts.endpoints.join(","),
             detail: format!("{op} timed out after {OP_TIMEOUT:?}"),
         }),
+    }
+}
+
+/// What to add to a failed connection over https without a client
+/// certificate: an etcd with `--client-cert-auth` ends the TLS session
+/// then, and the client sees only "transport error".
+fn client_cert_hint(opts: &EtcdOptions) -> &'static str {
+    let https = opts.endpoints.iter().any(|e| e.starts_with("https://"));
+    if https && opts.certfile.is_none() {
+        "; does etcd require a client certificate (its --client-cert-auth)? give --etcd-certfile and --etcd-keyfile"
+    } else {
+        ""
     }
 }
 
 /// Sorts etcd-client errors into unreachable / credentials / other.
 pub(crate) fn map_error(
     op: &'static str,
-    endpoints: &[String],
+    opts: &EtcdOptions,
     e: etcd_client::Error,
 ) -> ControlError {
+    let endpoints = &opts.endpoints;
     use etcd_client::Error as E;
     // gRPC status codes (tonic is not a direct dependency).
     const CANCELLED: i32 = 1;
@@ -78,7 +91,7 @@ pub(crate) fn map_error(
     const OUT_OF_RANGE: i32 = 11;
     let unreachable = |detail: String| ControlError::Unreachable {
         endpoints: endpoints.join(","),
-        detail,
+        detail: detail + client_cert_hint(opts),
     };
     match e {
         E::TransportError(t) => unreachable(format!("{op}: {}", error_text(&t))),
@@ -184,7 +197,7 @@ fn connect_options(opts: &EtcdOptions) -> Result<ConnectOptions, ControlError> {
 async fn new_client(opts: &EtcdOptions, at: usize) -> Result<Client, ControlError> {
     let co = connect_options(opts)?;
     let member = &opts.endpoints[at..=at];
-    match call("connect", &opts.endpoints, Client::connect(member, Some(co)))
+    match call("connect", opts, Client::connect(member, Some(co)))
     .await
     {
         // tonic loads the system's roots as it builds the channel; none
@@ -337,10 +350,10 @@ impl Registry {
         F: FnMut(&Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        match call(op, &self.opts.endpoints, f(&self.client)).await {
+        match call(op, &self.opts, f(&self.client)).await {
             Err(ControlError::AuthToken(why)) => {
                 self.renew_token(&why).await?;
-                call(op, &self.opts.endpoints, f(&self.client)).await
+                call(op, &self.opts, f(&self.client)).await
             }
             r => r,
         }
@@ -432,12 +445,7 @@ impl Registry {
     /// `revision` with the current token, not renewed if etcd refuses it.
     pub(crate) async fn revision_with_this_token(&self) -> Result<i64, ControlError> {
         let (key, max) = (self.config_key(), self.opts.max_reply_bytes);
-        let resp = call(
-            "get",
-            &self.opts.endpoints,
-            count_config(&self.client, key, max),
-        )
-        .await?;
+        let resp = call("get", &self.opts, count_config(&self.client, key, max)).await?;
         Ok(revision_of(&resp))
     }
 
@@ -558,6 +566,30 @@ pub(crate) fn prefix_end(p: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection that fails over https without a client certificate
+    /// asks whether etcd wants one, naming the flags; with one, or over
+    /// http, the error says nothing of it.
+    #[test]
+    fn https_without_a_client_cert_hints_at_one() {
+        let failed = |opts: &EtcdOptions| {
+            let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+            map_error("get", opts, etcd_client::Error::IoError(io)).to_string()
+        };
+        let https = EtcdOptions::new(vec!["https://10.0.0.5:2379".into()]);
+        let msg = failed(&https);
+        assert!(
+            msg.contains("does etcd require a client certificate")
+                && msg.contains("--etcd-certfile and --etcd-keyfile"),
+            "{msg}"
+        );
+        let mut with_cert = https.clone();
+        with_cert.certfile = Some("/c.pem".into());
+        with_cert.keyfile = Some("/k.pem".into());
+        assert!(!failed(&with_cert).contains("client certificate"));
+        let http = EtcdOptions::new(vec!["http://10.0.0.5:2379".into()]);
+        assert!(!failed(&http).contains("client certificate"));
+    }
 
     #[test]
     fn prefix_end_increments_last_byte() {

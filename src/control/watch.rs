@@ -677,7 +677,7 @@ impl Session<'_> {
             leases = self.mirror.len(),
             "etcd leases listed; watching"
         );
-        let endpoints = self.reg.opts.endpoints.clone();
+        let opts = self.reg.opts.clone();
         let dir = self.reg.subnets_dir();
         let config_key = self.reg.config_key();
         // Two watches on exactly what was just read (flanneld's
@@ -693,7 +693,7 @@ impl Session<'_> {
             let mut wc = self.reg.watcher();
             let (sw, s) = match call(
                 "watch",
-                &endpoints,
+                &opts,
                 wc.watch(dir.clone(), Some(from.clone().with_prefix())),
             )
             .await
@@ -703,7 +703,7 @@ impl Session<'_> {
             };
             let (cw, c) = match call(
                 "watch",
-                &endpoints,
+                &opts,
                 wc.watch(config_key.clone(), Some(from.clone())),
             )
             .await
@@ -754,7 +754,7 @@ impl Session<'_> {
                     // stream itself, so from the member that serves it.
                     for w in [&mut subnets_watcher, &mut config_watcher] {
                         if let Err(e) = w.request_progress().await {
-                            return SessionEnd::Failed(map_error("watch", &endpoints, e));
+                            return SessionEnd::Failed(map_error("watch", &opts, e));
                         }
                     }
                     continue;
@@ -764,11 +764,11 @@ impl Session<'_> {
                 Ok(Some(r)) => r,
                 Ok(None) => {
                     return SessionEnd::Failed(ControlError::Unreachable {
-                        endpoints: endpoints.join(","),
+                        endpoints: opts.endpoints.join(","),
                         detail: "watch stream closed".into(),
                     })
                 }
-                Err(e) => return SessionEnd::Failed(map_error("watch", &endpoints, e)),
+                Err(e) => return SessionEnd::Failed(map_error("watch", &opts, e)),
             };
             let arrived = Instant::now();
             if resp.compact_revision() != 0 {
