@@ -548,7 +548,7 @@ fn a_missing_port_is_a_runtime_failure_exit_1() {
 
 /// A jumbo `--size` on a port whose driver cannot take its MTU (DPDK
 /// 22.11's net_tap: frames up to 1522 bytes): a runtime failure, exit 1,
-/// naming the MTU and the driver's limits.
+/// naming the MTU and the driver's limits, its largest MTU (1504) too.
 #[test]
 fn a_jumbo_size_a_tap_cannot_take_is_refused_with_its_limits() {
     let (_dir, mut eal) = eal("tapmtu");
@@ -563,7 +563,12 @@ fn a_jumbo_size_a_tap_cannot_take_is_refused_with_its_limits() {
     a.extend(eal);
     let o = pktgen(&strs(&a));
     assert_eq!(o.code, Some(1), "{}", o.stderr);
-    for needle in ["net_tap0", "MTU 9000 refused", "frames up to 1522 bytes"] {
+    for needle in [
+        "net_tap0",
+        "MTU 9000 refused",
+        "frames up to 1522 bytes",
+        "to 1504",
+    ] {
         assert!(o.stderr.contains(needle), "lacks {needle}: {}", o.stderr);
     }
 }

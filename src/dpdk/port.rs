@@ -358,6 +358,21 @@ fn queue_socket(port_socket: i32) -> u32 {
     }
 }
 
+/// The largest MTU ethdev lets a driver take, as `rte_eth_dev_set_mtu`
+/// checks it: the driver's `max_mtu` when it gives one (not 65535), else
+/// its frame limit minus the 18 bytes of Ethernet header and CRC
+/// (ethdev's overhead then); `None` when there is neither.
+fn largest_mtu(max_rx_pktlen: u32, max_mtu: u16) -> Option<u32> {
+    const ETHER_HDR_AND_CRC: u32 = 14 + 4;
+    if max_mtu != u16::MAX {
+        Some(u32::from(max_mtu))
+    } else if max_rx_pktlen != u32::MAX {
+        Some(max_rx_pktlen.saturating_sub(ETHER_HDR_AND_CRC))
+    } else {
+        None
+    }
+}
+
 /// Promiscuous mode: a driver without it (-ENOTSUP) receives everything
 /// anyway; any other failure is an error.
 fn promiscuous_failed(rc: i32) -> bool {
@@ -642,11 +657,10 @@ fn setup(
             mtu_unlimited = Some(mtu);
         } else if rc != 0 {
             // ethdev checks the MTU against the driver's limits: say
-            // them (a max_mtu of 65535 means the driver gave none).
-            let max = if dev.max_mtu == u16::MAX {
-                String::new()
-            } else {
-                format!(" to {}", dev.max_mtu)
+            // them, the largest MTU included.
+            let max = match largest_mtu(dev.max_rx_pktlen, dev.max_mtu) {
+                Some(m) => format!(" to {m}"),
+                None => String::new(),
             };
             return Err(DpdkError::Port {
                 port: id,
@@ -772,6 +786,16 @@ mod tests {
         assert_eq!(queue_socket(ffi::SOCKET_ID_ANY), ffi::SOCKET_ID_ANY as u32);
         assert_eq!(queue_socket(0), 0);
         assert_eq!(queue_socket(1), 1);
+    }
+
+    /// The MTU error names the largest MTU: net_tap (DPDK 22.11) gives
+    /// frames of 1522 bytes and no max_mtu, so 1504.
+    #[test]
+    fn the_largest_mtu_comes_from_max_mtu_else_the_frame_limit() {
+        assert_eq!(largest_mtu(1522, u16::MAX), Some(1504));
+        assert_eq!(largest_mtu(9728, 9710), Some(9710));
+        assert_eq!(largest_mtu(u32::MAX, u16::MAX), None);
+        assert_eq!(largest_mtu(10, u16::MAX), Some(0));
     }
 
     #[test]
