@@ -173,6 +173,8 @@ fn ci_tap_example_parses() {
     let cfg = Config::from_args(["--config", example("ci-tap.toml").to_str().unwrap()]).unwrap();
     assert_eq!(cfg.underlay_dev, DeviceRef::Name("net_tap0".into()));
     assert_eq!(cfg.workers, 1);
+    // Debug for vxgate only: the etcd client's h2/tower/hyper stay at info.
+    assert_eq!(cfg.log_level.as_deref(), Some("vxgate=debug,info"));
     assert!(cfg.eal_args.iter().any(|a| a == "--no-pci"));
     assert!(cfg.eal_args.iter().any(|a| a == "net_tap0,iface=vxu0"));
     assert!(cfg.eal_args.iter().any(|a| a == "--file-prefix"));
