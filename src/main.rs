@@ -18,7 +18,8 @@ use vxgate::fwd::{Forwarder, FwdCounters};
     about = "DPDK poll-mode VXLAN gateway for flannel overlays",
     long_about = "vxgate joins a flannel (VXLAN backend) overlay as a VTEP and serves its subnet \
 to bare-metal hosts on an access port.\n\nDPDK EAL arguments go after `--`, e.g.\n  \
-vxgate fwd --port-a net_tap0 --port-b net_tap1 -- -l 0-1 --no-pci --vdev net_tap0 --vdev net_tap1"
+vxgate fwd --port-a net_tap0 --port-b net_tap1 -- -l 0-1 --no-pci --vdev net_tap0 --vdev net_tap1 \
+--file-prefix vxgate-fwd\n\nGive every DPDK process its own --file-prefix so that several can run at once."
 )]
 struct Cli {
     #[command(subcommand)]

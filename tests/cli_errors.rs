@@ -494,3 +494,30 @@ fn fwd_refuses_one_port_named_twice_by_id_and_by_name() {
     ]);
     assert_clean_failure(&o, "are the same port");
 }
+
+/// `--help` of every subcommand names the EAL arguments alike, and the
+/// top-level example gives `fwd` its own `--file-prefix`, as the README
+/// asks of every DPDK process.
+#[test]
+fn help_texts_agree_on_eal_args_and_give_a_file_prefix() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vxgate"))
+            .args(args)
+            .output()
+            .expect("run vxgate");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for cmd in ["run", "fwd", "pktgen"] {
+        let text = help(&[cmd, "--help"]);
+        assert!(text.contains("[EAL_ARGS]"), "{cmd} --help:\n{text}");
+        assert!(!text.contains("EAL ARGS"), "{cmd} --help:\n{text}");
+    }
+    let top = help(&["--help"]);
+    let example = top
+        .lines()
+        .skip_while(|l| !l.contains("vxgate fwd"))
+        .take(2)
+        .collect::<String>();
+    assert!(example.contains("--file-prefix"), "{top}");
+}

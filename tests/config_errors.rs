@@ -634,8 +634,18 @@ fn usage_errors_and_help_exit_codes() {
         "(default 65535)",
         "(default http://127.0.0.1:2379)",
         "Exit codes",
+        "[EAL_ARGS]",
     ] {
         assert!(text.contains(flag), "--help lacks `{flag}`:\n{text}");
+    }
+    // Every flag states its default; --etcd-username's password may come
+    // from the variable or the file too. (Help wraps lines: compare words.)
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for phrase in [
+        "replaces the file's list. Default: none.",
+        "needs a password (--etcd-password, VXGATE_ETCD_PASSWORD or the file's etcd-password)",
+    ] {
+        assert!(words.contains(phrase), "--help lacks `{phrase}`:\n{text}");
     }
     // The short help (-h) shows only each flag's first paragraph: the
     // defaults an operator sizes a box by are there too.

@@ -107,7 +107,7 @@ pub struct RunArgs {
     /// Static neighbour PORT,IP,MAC (PORT is underlay or access); repeatable.
     ///
     /// For links that cannot answer ARP (appliances, traffic generators).
-    /// Given on the command line, replaces the file's list.
+    /// Given on the command line, replaces the file's list. Default: none.
     /// Example: --neighbor access,10.244.255.10,02:00:00:00:00:0a
     #[arg(long, value_name = "PORT,IP,MAC")]
     pub neighbor: Vec<String>,
@@ -150,7 +150,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub etcd_keyfile: Option<PathBuf>,
 
-    /// etcd user name; needs --etcd-password.
+    /// etcd user name; needs a password (--etcd-password,
+    /// VXGATE_ETCD_PASSWORD or the file's etcd-password).
     ///
     /// Default: none (no authentication). Example: --etcd-username vxgate
     #[arg(long, value_name = "U")]
@@ -246,7 +247,7 @@ pub struct RunArgs {
     pub check_config: bool,
 
     /// EAL arguments, after `--`. Default: the file's `eal` list.
-    #[arg(last = true, value_name = "EAL ARGS")]
+    #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal: Vec<String>,
 }
 

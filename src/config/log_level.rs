@@ -5,6 +5,10 @@
 /// Level names, matched without regard to case.
 pub const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
 
+/// What to give instead of a refused `log-level`: one text for the start
+/// and for SIGHUP's reload, so both list the same levels.
+pub const LOG_LEVEL_FIX: &str = "use error, warn, info, debug, trace or off, or comma-separated TARGET=LEVEL directives like vxgate::control=debug,info";
+
 /// Checks `log-level`: a level (`error`, `warn`, `info`, `debug`, `trace`,
 /// `off`, any case), or comma-separated directives each of which is a
 /// level or `target=level`, the target made of `A-Z a-z 0-9 _ :` (a Rust
@@ -63,6 +67,14 @@ fn is_level(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The advice names every level there is.
+    #[test]
+    fn the_fix_lists_every_level() {
+        for level in LOG_LEVELS {
+            assert!(LOG_LEVEL_FIX.contains(level), "{level}");
+        }
+    }
 
     #[test]
     fn accepted() {

@@ -29,7 +29,7 @@ pub use eal::{
 };
 pub use error::{ConfigError, CONFIG_EXIT_CODE};
 pub use file::{Endpoints, FileConfig, MAX_CONFIG_FILE_BYTES};
-pub use log_level::{check_log_level, LOG_LEVELS};
+pub use log_level::{check_log_level, LOG_LEVELS, LOG_LEVEL_FIX};
 pub use types::{
     canonical_device_name, device_name_arg, format_mac, parse_mac, parse_unicast_mac, CidrError,
     DeviceRef, Ipv4Cidr, MacError, Side, StaticNeighbor,

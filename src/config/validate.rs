@@ -780,7 +780,7 @@ fn etcd(input: EtcdInput) -> Result<EtcdConfig, ConfigError> {
 }
 
 fn log_level(raw: &str) -> Result<String, ConfigError> {
-    const FIX: &str = "use error, warn, info, debug, trace or off, or comma-separated TARGET=LEVEL directives like vxgate::control=debug,info";
+    const FIX: &str = LOG_LEVEL_FIX;
     let s = check_log_level(raw)
         .map_err(|problem| ConfigError::invalid("log-level", raw, problem, FIX))?;
     tracing_subscriber::EnvFilter::builder()

@@ -18,14 +18,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
-use crate::config::{check_log_level, ConfigError, FileConfig};
+use crate::config::{check_log_level, ConfigError, FileConfig, LOG_LEVEL_FIX};
 
 /// Used when neither a flag, the file nor RUST_LOG sets a level.
 pub const DEFAULT_LEVEL: &str = "info";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("invalid log-level `{directive}`: {message}; use error, warn, info, debug or trace, or directives like vxgate::control=debug,info")]
+    #[error("invalid log-level `{directive}`: {message}; {}", LOG_LEVEL_FIX)]
     InvalidFilter { directive: String, message: String },
     #[error("cannot re-read log-level: {0}")]
     Config(#[from] ConfigError),
@@ -477,6 +477,8 @@ mod tests {
                     "{bad}: {err}"
                 );
                 assert!(err.to_string().contains("log-level"), "{err}");
+                // The start's advice, `off` included.
+                assert!(err.to_string().contains(LOG_LEVEL_FIX), "{err}");
                 assert_eq!(control.current(), "debug", "{bad}");
             }
             tracing::debug!("still-shown-at-debug");
