@@ -8,9 +8,21 @@ use std::time::{Duration, Instant};
 struct Outcome {
     code: Option<i32>,
     stderr: String,
+    /// EAL's runtime directory of the run's --file-prefix was there after
+    /// it ended (then removed).
+    runtime_dir_left: bool,
 }
 
+/// Runs vxgate to its end, then removes what it left of EAL's runtime
+/// directories.
 fn vxgate(args: &[&str]) -> Outcome {
+    let o = vxgate_leaving_dirs(args);
+    remove_runtime_dirs();
+    o
+}
+
+/// `vxgate` without the removal (for a run on another live run's prefix).
+fn vxgate_leaving_dirs(args: &[&str]) -> Outcome {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vxgate"))
         .args(args)
         .stdout(Stdio::null())
@@ -29,10 +41,14 @@ fn vxgate(args: &[&str]) -> Outcome {
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
-    remove_runtime_dirs();
+    let runtime_dir_left = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--file-prefix="))
+        .is_some_and(|p| std::path::Path::new("/var/run/dpdk").join(p).exists());
     Outcome {
         code: out.status.code(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        runtime_dir_left,
     }
 }
 
@@ -169,9 +185,12 @@ fn a_second_process_with_the_same_file_prefix_is_told_why() {
         .chain(eal("1"))
         .chain([p.as_str()])
         .collect();
-    let o = vxgate(&args);
+    let o = vxgate_leaving_dirs(&args);
+    // The first one's directory is its own, not the failed second's.
+    let kept = std::path::Path::new(&dir).join("config").exists();
     drop(first);
     assert_clean_failure(&o, "another DPDK process runs with the same --file-prefix");
+    assert!(kept, "the running vxgate's {dir} was removed");
 }
 
 /// A vxgate child stopped when dropped (also when the test panics): a
@@ -232,18 +251,31 @@ fn fwd_on_null_devices(tag: &str, eal: &[&str]) -> Outcome {
     vxgate(&args)
 }
 
-/// EAL pointed at a directory without hugetlbfs finds no hugepages.
+/// `--huge-dir` on a plain directory while hugepages are free: EAL finds
+/// no hugetlbfs there ("reserved, but no mounted hugetlbfs found"); the
+/// error names the mount and the --huge-dir, not a shortage of pages, and
+/// EAL's runtime directory (config, mp socket: EAL had taken the prefix's
+/// lock) is removed.
 #[test]
-fn missing_hugepages_are_reported_with_the_fix() {
+fn a_huge_dir_without_hugetlbfs_is_named_and_leaves_no_runtime_dir() {
     let dir = tempfile::tempdir().unwrap();
     let huge = format!("--huge-dir={}", dir.path().display());
     let o = fwd_on_null_devices("huge", &[&huge]);
-    assert_clean_failure(&o, "no free hugepages");
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert_clean_failure(
+        &o,
+        &format!(
+            "no hugetlbfs is mounted for them at --huge-dir {}",
+            dir.path().display()
+        ),
+    );
     assert!(
-        o.stderr.contains("nr_hugepages"),
+        o.stderr.contains("mount -t hugetlbfs"),
         "says how to fix it:\n{}",
         o.stderr
     );
+    assert!(!o.stderr.contains("no free hugepages"), "{}", o.stderr);
+    assert!(!o.runtime_dir_left, "EAL's runtime directory left behind");
 }
 
 /// Hugepages free, but fewer than `-m` asks for: the error says how many
@@ -261,8 +293,7 @@ fn more_memory_than_the_free_hugepages_is_named_as_such() {
         assert!(!o.stderr.contains("no free hugepages"), "{}", o.stderr);
         // The runtime directory EAL made before it failed (with the
         // prefix's lock held: this process's) is gone.
-        let dir = format!("/var/run/dpdk/vxt-cli-{tag}-{}", std::process::id());
-        assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+        assert!(!o.runtime_dir_left, "{tag}: runtime directory left behind");
     }
 }
 
@@ -331,12 +362,19 @@ fn a_missing_hugetlbfs_mount_is_named_as_such() {
     let o = Outcome {
         code: out.status.code(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        runtime_dir_left: std::path::Path::new("/var/run/dpdk")
+            .join(p.trim_start_matches("--file-prefix="))
+            .exists(),
     };
     assert_ne!(o.code, Some(99), "could not unmount: {}", o.stderr);
     assert_eq!(o.code, Some(1), "{}", o.stderr);
     assert_clean_failure(&o, "no hugetlbfs is mounted");
     assert!(!o.stderr.contains("no free hugepages"), "{}", o.stderr);
     assert!(!o.stderr.contains("EAL:"), "EAL not started:\n{}", o.stderr);
+    assert!(
+        !o.runtime_dir_left,
+        "EAL not started, yet a runtime directory"
+    );
 }
 
 #[test]

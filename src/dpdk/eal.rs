@@ -3,7 +3,7 @@
 use std::ffi::{CStr, CString, OsStr};
 use std::os::raw::{c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::error::{last_errno, strerror, DpdkError, Result};
@@ -98,7 +98,7 @@ impl Eal {
         let rc = unsafe { ffi::rte_eal_init(argc, argv_ptr) };
         if rc < 0 {
             let errno = last_errno();
-            remove_runtime_dir_after_failure(errno);
+            remove_runtime_dir_after_failure();
             let reason = match errno {
                 libc::ENOMEM if !wants_no_huge(&args) && asks_memory(&args) => {
                     // Pages are free (or this would have been found before
@@ -108,8 +108,9 @@ impl Eal {
                         free_mib => DpdkError::NotEnoughHugepages { free_mib },
                     });
                 }
+                // EACCES: no page size had both pages and a mount EAL uses.
                 libc::EACCES | libc::ENOMEM if !wants_no_huge(&args) => {
-                    return Err(DpdkError::NoHugepages)
+                    return Err(why_no_hugepages(&args))
                 }
                 libc::EALREADY => return Err(DpdkError::EalAlreadyInitialised),
                 libc::EINVAL => "invalid EAL arguments".to_string(),
@@ -202,13 +203,9 @@ pub fn lcore_id() -> u32 {
     unsafe { ffi::vxg_lcore_id() }
 }
 
-/// After a failed start: EAL's runtime directory, when it is surely ours.
-/// Empty, it is (EAL made it before it failed; `--in-memory` puts nothing
-/// in it). After ENOMEM (hugepage memory), EAL had already taken the
-/// file prefix's lock, so its files (config, fbarrays, mp socket) are
-/// this process's too. Otherwise files in it may be another live
-/// process's (the same `--file-prefix`, whose lock made EAL fail): left.
-fn remove_runtime_dir_after_failure(errno: i32) {
+/// After a failed start: EAL's runtime directory, when it is provably
+/// this process's (see `eal_files::remove_after_failure`).
+fn remove_runtime_dir_after_failure() {
     // SAFETY: the runtime directory is a static NUL-terminated buffer in
     // EAL (empty until EAL set it); it is only read here.
     let dir = unsafe { CStr::from_ptr(ffi::rte_eal_get_runtime_dir()) };
@@ -216,11 +213,7 @@ fn remove_runtime_dir_after_failure(errno: i32) {
         return;
     }
     let dir = PathBuf::from(OsStr::from_bytes(dir.to_bytes()));
-    if errno == libc::ENOMEM {
-        super::eal_files::remove(&dir, "");
-    } else {
-        let _ = std::fs::remove_dir(&dir);
-    }
+    super::eal_files::remove_after_failure(&dir);
 }
 
 fn wants_no_huge(args: &[&str]) -> bool {
@@ -235,12 +228,20 @@ fn asks_memory(args: &[&str]) -> bool {
     })
 }
 
-/// Free hugepages of every size: (pages, MiB).
-fn free_hugepages() -> (u64, u64) {
+/// One hugepage size as the kernel reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PageSize {
+    kib: u64,
+    free: u64,
+}
+
+/// Every hugepage size of `/sys/kernel/mm/hugepages`, smallest first.
+fn page_sizes() -> Vec<PageSize> {
     let Ok(dirs) = std::fs::read_dir("/sys/kernel/mm/hugepages") else {
-        return (0, 0);
+        return Vec::new();
     };
-    dirs.filter_map(|d| d.ok())
+    let mut sizes: Vec<PageSize> = dirs
+        .filter_map(|d| d.ok())
         .filter_map(|d| {
             // `hugepages-2048kB`
             let name = d.file_name();
@@ -255,9 +256,18 @@ fn free_hugepages() -> (u64, u64) {
                 .trim()
                 .parse()
                 .ok()?;
-            Some((free, free * kib / 1024))
+            Some(PageSize { kib, free })
         })
-        .fold((0, 0), |(p, m), (fp, fm)| (p + fp, m + fm))
+        .collect();
+    sizes.sort_by_key(|s| s.kib);
+    sizes
+}
+
+/// Free hugepages of every size: (pages, MiB).
+fn free_hugepages() -> (u64, u64) {
+    page_sizes()
+        .iter()
+        .fold((0, 0), |(p, m), s| (p + s.free, m + s.free * s.kib / 1024))
 }
 
 /// Whether EAL can have hugepages: hugetlbfs is mounted, which
@@ -270,33 +280,136 @@ fn free_hugepages() -> (u64, u64) {
 /// then finds no page and says so (`NoHugepages`).
 fn hugepages_available(args: &[&str]) -> Result<()> {
     let free = free_hugepages().0;
-    let mounts: Vec<PathBuf> = std::fs::read_to_string("/proc/mounts")
-        .map(|m| hugetlbfs_mounts(&m))
-        .unwrap_or_default();
+    let mounts = read_hugetlbfs_mounts();
     if mounts.is_empty() && !args.contains(&"--in-memory") {
         return Err(if free > 0 {
-            DpdkError::NoHugetlbfs
+            why_no_hugepages(args)
         } else {
             DpdkError::NoHugepages
         });
     }
-    if free > 0 || left_behind(&mounts) {
+    let dirs: Vec<PathBuf> = mounts.into_iter().map(|m| m.dir).collect();
+    if free > 0 || left_behind(&dirs) {
         Ok(())
     } else {
         Err(DpdkError::NoHugepages)
     }
 }
 
-/// Mount points of hugetlbfs in a `/proc/mounts` text.
-fn hugetlbfs_mounts(mounts: &str) -> Vec<PathBuf> {
+/// Why EAL found no hugepage memory, from the system as it is now.
+fn why_no_hugepages(args: &[&str]) -> DpdkError {
+    missing(
+        &page_sizes(),
+        &read_hugetlbfs_mounts(),
+        huge_dir(args).as_deref(),
+    )
+}
+
+/// What is missing: a mount, when pages are free only of sizes that no
+/// hugetlbfs EAL would use is mounted for (none of that size, or none
+/// holding `huge_dir`; EAL then says "reserved, but no mounted hugetlbfs
+/// found for that size"); else the pages.
+fn missing(sizes: &[PageSize], mounts: &[HugeMount], huge_dir: Option<&Path>) -> DpdkError {
+    // As EAL 22.11 picks a mount: of the size, and holding --huge-dir.
+    let usable =
+        |m: &HugeMount, kib: u64| m.kib == kib && huge_dir.map_or(true, |d| d.starts_with(&m.dir));
+    let free: Vec<&PageSize> = sizes.iter().filter(|s| s.free > 0).collect();
+    if free.is_empty() || free.iter().any(|s| mounts.iter().any(|m| usable(m, s.kib))) {
+        return DpdkError::NoHugepages;
+    }
+    DpdkError::NoHugetlbfs {
+        free: free.iter().map(|s| (s.kib, s.free)).collect(),
+        huge_dir: huge_dir.map(Path::to_path_buf),
+        // Mounts of a free size, which --huge-dir could name instead.
+        elsewhere: mounts
+            .iter()
+            .filter(|m| free.iter().any(|s| s.kib == m.kib))
+            .map(|m| m.dir.clone())
+            .collect(),
+    }
+}
+
+/// The `--huge-dir` of the EAL arguments (`--huge-dir DIR` or
+/// `--huge-dir=DIR`), the last one as getopt takes it.
+fn huge_dir(args: &[&str]) -> Option<PathBuf> {
+    let mut dir = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if *a == "--huge-dir" {
+            dir = it.next().map(PathBuf::from);
+        } else if let Some(d) = a.strip_prefix("--huge-dir=") {
+            dir = Some(PathBuf::from(d));
+        }
+    }
+    dir
+}
+
+/// A hugetlbfs mount: where, and the size of its pages.
+#[derive(Debug, PartialEq, Eq)]
+struct HugeMount {
+    dir: PathBuf,
+    kib: u64,
+}
+
+fn read_hugetlbfs_mounts() -> Vec<HugeMount> {
+    let default_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| default_page_kib(&m))
+        .unwrap_or(2048);
+    std::fs::read_to_string("/proc/mounts")
+        .map(|m| hugetlbfs_mounts(&m, default_kib))
+        .unwrap_or_default()
+}
+
+/// `Hugepagesize:` of a `/proc/meminfo` text, in KiB: the page size of a
+/// hugetlbfs mounted without `pagesize=`.
+fn default_page_kib(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("Hugepagesize:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The hugetlbfs mounts of a `/proc/mounts` text.
+fn hugetlbfs_mounts(mounts: &str, default_kib: u64) -> Vec<HugeMount> {
     mounts
         .lines()
         .filter_map(|l| {
             let mut f = l.split_whitespace();
-            let (_, dir, fs) = (f.next()?, f.next()?, f.next()?);
-            (fs == "hugetlbfs").then(|| PathBuf::from(dir))
+            let (_, dir, fs, opts) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            if fs != "hugetlbfs" {
+                return None;
+            }
+            let kib = match opts.split(',').find_map(|o| o.strip_prefix("pagesize=")) {
+                Some(size) => size_kib(size)?,
+                None => default_kib,
+            };
+            Some(HugeMount {
+                dir: PathBuf::from(dir),
+                kib,
+            })
         })
         .collect()
+}
+
+/// A size as hugetlbfs' `pagesize=` gives it (`2M`, `1024M`, `1G`, bytes
+/// without a suffix), in KiB.
+fn size_kib(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let bytes = match unit.to_ascii_uppercase().as_str() {
+        "" => n,
+        "K" => n << 10,
+        "M" => n << 20,
+        "G" => n << 30,
+        _ => return None,
+    };
+    Some(bytes >> 10)
 }
 
 /// Whether DPDK page files (`<prefix>map_<n>`) lie in any of `dirs`.
@@ -314,16 +427,91 @@ fn left_behind(dirs: &[PathBuf]) -> bool {
 mod tests {
     use super::*;
 
+    fn mount(dir: &str, kib: u64) -> HugeMount {
+        HugeMount {
+            dir: PathBuf::from(dir),
+            kib,
+        }
+    }
+
     #[test]
-    fn hugetlbfs_mounts_are_read_from_proc_mounts() {
-        let m = "sysfs /sys sysfs rw 0 0\nnodev /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\nhugetlbfs /mnt/huge1g hugetlbfs rw,pagesize=1024M 0 0\n/dev/sda1 /mnt/hugetlbfs ext4 rw 0 0\n";
+    fn hugetlbfs_mounts_are_read_from_proc_mounts_with_their_page_size() {
+        let m = "sysfs /sys sysfs rw 0 0\nnodev /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\nhugetlbfs /mnt/huge1g hugetlbfs rw,pagesize=1024M 0 0\nnone /mnt/hugedef hugetlbfs rw,relatime 0 0\n/dev/sda1 /mnt/hugetlbfs ext4 rw 0 0\n";
         assert_eq!(
-            hugetlbfs_mounts(m),
+            hugetlbfs_mounts(m, 2048),
             [
-                PathBuf::from("/dev/hugepages"),
-                PathBuf::from("/mnt/huge1g")
+                mount("/dev/hugepages", 2048),
+                mount("/mnt/huge1g", 1 << 20),
+                mount("/mnt/hugedef", 2048),
             ]
         );
+        let meminfo =
+            "HugePages_Free:     2944\nHugepagesize:       2048 kB\nHugetlb:         6291456 kB\n";
+        assert_eq!(default_page_kib(meminfo), Some(2048));
+        assert_eq!(size_kib("1G"), Some(1 << 20));
+        assert_eq!(size_kib("2097152"), Some(2048));
+        assert_eq!(size_kib("2X"), None);
+    }
+
+    #[test]
+    fn the_huge_dir_is_found_in_either_spelling() {
+        assert_eq!(huge_dir(&["-l", "0-1"]), None);
+        assert_eq!(
+            huge_dir(&["--huge-dir", "/a", "--huge-dir=/b"]),
+            Some(PathBuf::from("/b"))
+        );
+    }
+
+    /// Free pages without a mount EAL would use name the mount (and the
+    /// --huge-dir that is not one); without free pages, the pages.
+    #[test]
+    fn what_is_missing_is_told_apart() {
+        let free_2m = [
+            PageSize {
+                kib: 2048,
+                free: 2944,
+            },
+            PageSize {
+                kib: 1 << 20,
+                free: 0,
+            },
+        ];
+        let dev = [mount("/dev/hugepages", 2048)];
+        let tmp = Some(Path::new("/tmp/x"));
+        match missing(&free_2m, &dev, tmp) {
+            DpdkError::NoHugetlbfs {
+                free,
+                huge_dir,
+                elsewhere,
+            } => {
+                assert_eq!(free, [(2048, 2944)]);
+                assert_eq!(huge_dir.as_deref(), tmp);
+                assert_eq!(elsewhere, [PathBuf::from("/dev/hugepages")]);
+            }
+            e => panic!("{e}"),
+        }
+        // A mount of another size only.
+        let only_1g = [mount("/mnt/huge1g", 1 << 20)];
+        assert!(matches!(
+            missing(&free_2m, &only_1g, None),
+            DpdkError::NoHugetlbfs { ref elsewhere, .. } if elsewhere.is_empty()
+        ));
+        // A --huge-dir under the mount, or none: EAL had a mount.
+        let sub = Some(Path::new("/dev/hugepages/vxgate"));
+        assert!(matches!(
+            missing(&free_2m, &dev, sub),
+            DpdkError::NoHugepages
+        ));
+        assert!(matches!(
+            missing(&free_2m, &dev, None),
+            DpdkError::NoHugepages
+        ));
+        // No free page at all: the pages are missing, mount or not.
+        let none_free = [PageSize { kib: 2048, free: 0 }];
+        assert!(matches!(
+            missing(&none_free, &[], tmp),
+            DpdkError::NoHugepages
+        ));
     }
 
     /// Page files left by a run that could not clean up count as pages:

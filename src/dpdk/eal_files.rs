@@ -1,4 +1,5 @@
-//! What EAL leaves on disk after its cleanup, removed at a clean stop.
+//! What EAL leaves on disk after its cleanup, removed at a clean stop,
+//! and after a failed start, removed when it is provably ours.
 //!
 //! `rte_eal_cleanup` unmaps EAL's memory but keeps the page files of the
 //! hugepages it still held (`<hugetlbfs>/<prefix>map_<n>`) and the
@@ -39,6 +40,53 @@ pub(crate) fn remove(runtime_dir: &Path, maps: &str) {
         dir = %runtime_dir.display(),
         "removed EAL's files"
     );
+}
+
+/// After a failed start: removes EAL's runtime directory `dir` when it is
+/// provably this process's, and only then: when it is empty (EAL made it
+/// and failed before it put anything there; `--in-memory` puts nothing
+/// there), or when this process holds the lock on its `config`. EAL takes
+/// that lock first (it makes a process the prefix's primary) and keeps it
+/// whatever fails later (hugepage information, memory, devices); what is
+/// in the directory then (config, mp socket, fbarrays) is this process's.
+/// A directory whose lock another live process holds (a second process on
+/// its --file-prefix, or a secondary one) is left to it.
+pub(crate) fn remove_after_failure(dir: &Path) {
+    let config = std::fs::File::open(dir.join("config"));
+    match config {
+        Ok(config) if locked_by_this_process(&config) => {
+            remove(dir, "");
+            // Closing any descriptor of the file drops this process's
+            // lock: only now, with the directory gone, can another process
+            // on this prefix start.
+            drop(config);
+        }
+        _ => {
+            // Not empty: another process's (or of unknown owner).
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Whether this process holds a (POSIX, `fcntl`) lock on `file`.
+fn locked_by_this_process(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // An open-file-description lock conflicts with every POSIX lock, this
+    // process's too, so the query reports the holder's pid.
+    let mut lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        // The whole file.
+        l_len: 0,
+        l_pid: 0,
+    };
+    // SAFETY: `file` is an open descriptor for the call's duration and
+    // `lock` a valid, initialised flock (l_pid 0, as F_OFD_GETLK wants).
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+    rc == 0
+        && lock.l_type != libc::F_UNLCK as libc::c_short
+        && i64::from(lock.l_pid) == i64::from(std::process::id())
 }
 
 /// The page files of `prefix` mapped in `maps`: paths whose file name is
@@ -106,6 +154,55 @@ mod tests {
             [PathBuf::from("/dev/hugepages/qa-cli2map_0")]
         );
         assert!(page_files("rte", MAPS).is_empty());
+    }
+
+    /// A POSIX write lock on part of `file`, as EAL takes on its config.
+    fn lock(file: &std::fs::File) {
+        use std::os::fd::AsRawFd;
+        let lock = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 64,
+            l_len: 128,
+            l_pid: 0,
+        };
+        // SAFETY: `file` is open for writing; `lock` is a valid flock.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    }
+
+    /// After a failed start: a directory whose config this process has
+    /// locked, or an empty one, is removed; one with an unlocked config
+    /// (whose owner this process cannot prove) is left.
+    #[test]
+    fn only_a_runtime_dir_this_process_holds_is_removed_after_a_failure() {
+        let d = tempfile::tempdir().unwrap();
+        let ours = d.path().join("ours");
+        std::fs::create_dir(&ours).unwrap();
+        let config = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(ours.join("config"))
+            .unwrap();
+        std::fs::write(ours.join("mp_socket"), b"").unwrap();
+        assert!(!locked_by_this_process(&config));
+        lock(&config);
+        assert!(locked_by_this_process(&config));
+        remove_after_failure(&ours);
+        assert!(!ours.exists());
+
+        let unproven = d.path().join("unproven");
+        std::fs::create_dir(&unproven).unwrap();
+        std::fs::write(unproven.join("config"), b"").unwrap();
+        remove_after_failure(&unproven);
+        assert!(unproven.join("config").exists());
+
+        let empty = d.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        remove_after_failure(&empty);
+        assert!(!empty.exists());
     }
 
     #[test]

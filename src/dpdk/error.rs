@@ -1,5 +1,6 @@
 //! Errors from the DPDK layer, phrased for an operator: what failed and what to do.
 use std::ffi::CStr;
+use std::path::{Path, PathBuf};
 
 use crate::ffi;
 
@@ -22,12 +23,16 @@ pub enum DpdkError {
          (/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages); see EAL's messages above"
     )]
     NotEnoughHugepages { free_mib: u64 },
-    #[error(
-        "hugepages are reserved but no hugetlbfs is mounted: mount one, e.g. \
-         `mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages`, \
-         or pass --in-memory in the EAL arguments (EAL then maps its pages without files)"
-    )]
-    NoHugetlbfs,
+    /// Pages are free, but of sizes no hugetlbfs EAL would use is
+    /// mounted for (none of that size, or none holding `--huge-dir`).
+    #[error("{}", no_hugetlbfs(.free, .huge_dir.as_deref(), .elsewhere))]
+    NoHugetlbfs {
+        /// (page size in KiB, free pages) of each size with free pages.
+        free: Vec<(u64, u64)>,
+        huge_dir: Option<PathBuf>,
+        /// hugetlbfs mounts of those sizes, which `--huge-dir` does not name.
+        elsewhere: Vec<PathBuf>,
+    },
     #[error("EAL initialisation failed ({reason}); check the EAL arguments after `--` (see `dpdk-testpmd --help` for their syntax)")]
     EalInit { reason: String },
     #[error("unknown DPDK device {name:?}: give a device name as EAL knows it (e.g. net_tap0 from `--vdev net_tap0`, or a PCI address bound with -a) or a port id; available: {available}")]
@@ -49,6 +54,55 @@ pub enum DpdkError {
     Lcore { lcore: u32, reason: String },
     #[error("{0}")]
     Other(String),
+}
+
+/// A page size as hugetlbfs' `pagesize=` takes it: `2M`, `1G`.
+fn size_text(kib: u64) -> String {
+    match kib {
+        k if k % (1 << 20) == 0 => format!("{}G", k >> 20),
+        k if k % (1 << 10) == 0 => format!("{}M", k >> 10),
+        k => format!("{k}K"),
+    }
+}
+
+fn no_hugetlbfs(free: &[(u64, u64)], huge_dir: Option<&Path>, elsewhere: &[PathBuf]) -> String {
+    let pages = free
+        .iter()
+        .map(|(kib, n)| format!("{n} of {}", size_text(*kib)))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    // The mount command for the first size with free pages.
+    let size = free
+        .first()
+        .map_or_else(|| "2M".to_string(), |(k, _)| size_text(*k));
+    let in_memory =
+        "or pass --in-memory in the EAL arguments (EAL then maps its pages without files)";
+    match huge_dir {
+        Some(dir) => {
+            let dir = dir.display();
+            let instead = match elsewhere {
+                [] => String::new(),
+                m => format!(
+                    " (a hugetlbfs of that size is mounted at {})",
+                    m.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            format!(
+                "hugepages are free ({pages}), but no hugetlbfs is mounted for them at --huge-dir {dir}: \
+                 it is not on a hugetlbfs mount of that page size{instead}; give --huge-dir such a mount \
+                 or leave it out (EAL then finds one), mount one there \
+                 (`mount -t hugetlbfs -o pagesize={size} nodev {dir}`), {in_memory}"
+            )
+        }
+        None => format!(
+            "hugepages are free ({pages}), but no hugetlbfs is mounted for them: mount one, \
+             e.g. `mkdir -p /dev/hugepages-{size} && mount -t hugetlbfs -o pagesize={size} nodev /dev/hugepages-{size}`, \
+             {in_memory}"
+        ),
+    }
 }
 
 pub type Result<T, E = DpdkError> = std::result::Result<T, E>;
