@@ -749,36 +749,68 @@ fn check_config_refuses_a_metrics_addr_the_start_would_refuse() {
     assert!(!check.text("stdout").contains("configuration OK"));
 }
 
-/// The control runtime's thread writes the lookup tables the workers read
-/// (a worker spins on a slot the writer left half-written): it runs on the
-/// main lcore's CPUs (here 0, `--lcores=0@0,1@1`), never a worker's, though
-/// it was started before EAL pinned anything.
+/// Each thread's name and `Cpus_allowed_list`, from `/proc/<pid>/task`.
+fn thread_cpus(pid: u32) -> Vec<(String, String)> {
+    let tasks = Path::new("/proc").join(pid.to_string()).join("task");
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(&tasks).unwrap() {
+        let dir = t.unwrap().path();
+        // A thread that ended since the listing has neither.
+        let (Ok(comm), Ok(status)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("status")),
+        ) else {
+            continue;
+        };
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default();
+        out.push((comm.trim().to_string(), cpus.trim().to_string()));
+    }
+    out
+}
+
+/// With `-l 0-1` only the worker lcore's thread runs on CPU 1. Threads
+/// vxgate starts before EAL pins anything (signals, metrics, the control
+/// runtime, which writes the tables a worker spins on) and those started
+/// later run on the main lcore's CPU 0: a poll-mode worker does not share
+/// its CPU with scrapes, signal handling or etcd.
 #[test]
-fn the_control_thread_runs_on_the_main_lcore_s_cpus() {
+fn only_the_worker_runs_on_the_worker_lcore_s_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(cpus >= 2, "needs 2 CPUs, has {cpus}");
     let etcd = etcd_with_config();
-    let mut vx = Vxgate::spawn(&etcd, "affinity", &[]);
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let flags = ["--metrics-addr", &addr.to_string(), "--mbufs", "4096"];
+    let mut vx = Vxgate::spawn_on(&etcd, "affinity", &flags, "-l0-1");
     vx.wait_until("vxgate running", |v| {
         v.text("stderr").contains("vxgate running")
     });
-    let tasks = Path::new("/proc")
-        .join(vx.child.id().to_string())
-        .join("task");
-    let mut control = Vec::new();
-    for t in std::fs::read_dir(&tasks).unwrap() {
-        let dir = t.unwrap().path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim() == "vxgate-control" {
-            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-            let cpus = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .map(|v| v.trim().to_string());
-            control.push(cpus);
-        }
+    // Served once: the metrics threads have done their work.
+    let (head, _) = scrape(addr);
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    let threads = thread_cpus(vx.child.id());
+    for name in [
+        "vxgate-signals",
+        "vxgate-metrics",
+        // vxgate-metrics-close, cut to comm's 15 bytes.
+        "vxgate-metrics-",
+        "vxgate-control",
+        "rte-worker-1",
+    ] {
+        assert!(
+            threads.iter().any(|(comm, _)| comm == name),
+            "no {name} thread: {threads:?}"
+        );
     }
-    assert!(!control.is_empty(), "a vxgate-control thread");
-    for cpus in control {
-        assert_eq!(cpus.as_deref(), Some("0"), "control thread CPUs");
+    for (comm, cpus) in &threads {
+        let want = if comm.starts_with("rte-worker-") {
+            "1"
+        } else {
+            "0"
+        };
+        assert_eq!(cpus, want, "{comm}'s CPUs; all threads: {threads:?}");
     }
     vx.sigterm();
     assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));

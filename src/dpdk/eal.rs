@@ -80,6 +80,10 @@ impl Eal {
                 return Err(e);
             }
         }
+        // EAL pins the threads it starts and this one; threads started
+        // before it (signals, metrics, the control runtime) are confined
+        // to the main lcore's CPUs after it (`confine_others`).
+        let before = super::lcore::other_threads();
         let mut owned: Vec<CString> = Vec::with_capacity(args.len() + 1);
         owned.push(CString::new("vxgate").expect("static name"));
         for a in &args {
@@ -130,9 +134,30 @@ impl Eal {
             return Err(DpdkError::EalInit { reason });
         }
         LIVE.store(1, Ordering::Release);
-        Ok(Eal {
+        let eal = Eal {
             _not_send: std::marker::PhantomData,
-        })
+        };
+        // On an error `eal` drops: EAL is cleaned up.
+        eal.confine_others(&before)?;
+        Ok(eal)
+    }
+
+    /// Confines `threads` (this process's, started before EAL) to the
+    /// calling thread's CPUs, which EAL has just pinned to the main lcore:
+    /// else they may run on a worker lcore's CPU, preempting its poll
+    /// loop. Threads they start from now on inherit the main lcore's CPUs.
+    /// One started during `rte_eal_init` by one of them is not among
+    /// `threads` (EAL's own cannot be told apart from it): left as it is.
+    fn confine_others(&self, threads: &[libc::pid_t]) -> Result<()> {
+        let main = super::lcore::CpuSet::of_current_thread()?;
+        let mut n = 0;
+        for &tid in threads {
+            if main.apply_to_thread(tid)? {
+                n += 1;
+            }
+        }
+        tracing::debug!(threads = n, cpus = ?main, "threads started before EAL moved to the main lcore's CPUs");
+        Ok(())
     }
 
     /// Id of the main lcore (the thread that called `init`).

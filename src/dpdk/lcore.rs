@@ -180,17 +180,22 @@ impl CpuSet {
         Ok(CpuSet(set))
     }
 
-    /// Confines the calling thread to these CPUs.
-    pub fn apply_to_current_thread(&self) -> Result<()> {
-        // SAFETY: pid 0 is the calling thread; `self.0` is a valid cpu_set_t.
-        let rc =
-            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0) };
-        if rc != 0 {
-            return Err(DpdkError::Affinity(
-                std::io::Error::last_os_error().to_string(),
-            ));
+    /// Confines thread `tid` of this process to these CPUs; `Ok(false)`
+    /// when the thread has ended meanwhile.
+    pub(crate) fn apply_to_thread(&self, tid: libc::pid_t) -> Result<bool> {
+        // SAFETY: `self.0` is a valid cpu_set_t of the size passed; a tid
+        // that no longer exists fails with ESRCH, nothing else.
+        let rc = unsafe {
+            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &self.0)
+        };
+        if rc == 0 {
+            return Ok(true);
         }
-        Ok(())
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ESRCH) {
+            return Ok(false);
+        }
+        Err(DpdkError::Affinity(format!("thread {tid}: {e}")))
     }
 
     /// The CPU numbers in the set.
@@ -200,6 +205,21 @@ impl CpuSet {
             .filter(|&c| unsafe { libc::CPU_ISSET(c, &self.0) })
             .collect()
     }
+}
+
+/// Ids of this process's threads, the calling one left out.
+pub(crate) fn other_threads() -> Vec<libc::pid_t> {
+    // `/proc/thread-self` links to `<pid>/task/<tid>`.
+    let me: Option<libc::pid_t> = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|l| l.file_name()?.to_str()?.parse().ok());
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| t.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&tid| Some(tid) != me)
+        .collect()
 }
 
 impl std::fmt::Debug for CpuSet {
@@ -214,6 +234,33 @@ mod tests {
 
     fn arg(job: Job) -> *mut c_void {
         Box::into_raw(Box::new(job)) as *mut c_void
+    }
+
+    /// A thread started before a pinning is found and confined to the
+    /// set given (here the one it has, so no other test is disturbed).
+    #[test]
+    fn another_thread_is_found_and_confined() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let tid: libc::pid_t = std::fs::read_link("/proc/thread-self")
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            tx.send(tid).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        let others = other_threads();
+        assert!(others.contains(&tid), "{tid} in {others:?}");
+        let set = CpuSet::of_current_thread().unwrap();
+        assert!(set.apply_to_thread(tid).unwrap());
+        drop(done_tx);
+        t.join().unwrap();
     }
 
     #[test]

@@ -397,16 +397,9 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     if stop.load(Relaxed) {
         return stopped_during_startup(&cfg, "starting EAL");
     }
-    // The control runtime's thread writes the lookup tables; it started
-    // before EAL pinned this thread to the main lcore, so it may run on any
-    // CPU, a worker's too (a worker spinning on a slot the preempted writer
-    // left half-written). Confine it to the main lcore's CPUs; the threads
-    // it starts from now on inherit them.
-    let main_cpus = dpdk::CpuSet::of_current_thread()?;
-    rt.block_on(
-        async move { tokio::spawn(async move { main_cpus.apply_to_current_thread() }).await },
-    )
-    .context("pinning the control thread")??;
+    // `Eal::init` moved the control runtime's threads, started before it,
+    // to the main lcore's CPUs: the table writer is never preempted on a
+    // worker's CPU while that worker spins on a slot it left half-written.
     let lcores = eal.worker_lcores();
     let workers = usize::from(cfg.workers);
     if lcores.len() < workers {
