@@ -224,9 +224,11 @@ fn encap_one<B: PacketBuf>(
 /// (`Context::underlay_next_hop`, as `to_overlay` picks it): the gateway,
 /// looked up once per burst, and the VTEPs on the underlay's link, looked
 /// up in bulk as the leases are (on one L2 segment every node is a next
-/// hop of its own). Writes `macs[i]` and returns the bits resolved; a
-/// lease reached by DirectRouting, or a next hop not resolved, is left to
-/// the full path.
+/// hop of its own). Writes `macs[i]` for the VTEPs that are their own next
+/// hop and returns the bits resolved, of them those that go through the
+/// gateway, and the gateway's MAC (the next hop of those, not written into
+/// `macs`); a lease reached by DirectRouting, or a next hop not resolved,
+/// is left to the full path.
 #[inline(always)]
 fn next_hops<L: Lookup>(
     ctx: &Context,
@@ -234,24 +236,37 @@ fn next_hops<L: Lookup>(
     leases: &[Lease; BURST],
     found: u32,
     macs: &mut [MacAddr; BURST],
-) -> u32 {
+) -> (u32, u32, MacAddr) {
     let gateway = ctx.cfg.underlay_gateway.map(u32::from);
+    let link = ctx.cfg.underlay_prefix;
     let mut ips = [0u32; BURST];
-    let (mut own, mut via_gateway) = (0u32, 0u32);
+    // The leases on the underlay's link (their own next hop); the others
+    // go through the gateway, or nowhere without one (the full path
+    // drops them: no route).
+    let mut on_link = 0u32;
     for i in bits(found) {
         let public = u32::from(leases[i].public_ip);
-        if ctx.direct_route(public) {
-            continue;
+        if link.contains(public) {
+            ips[i] = public;
+            on_link |= 1 << i;
         }
-        // No route (off-link, no gateway): the full path drops it.
-        let Some(hop) = ctx.underlay_next_hop(public) else {
-            continue;
-        };
-        if Some(hop) == gateway {
-            via_gateway |= 1 << i;
-        } else {
-            ips[i] = hop;
-            own |= 1 << i;
+    }
+    let mut via_gateway = if gateway.is_some() {
+        found & !on_link
+    } else {
+        0
+    };
+    let mut own = 0u32;
+    if ctx.cfg.direct_routing {
+        // On-link leases are reached by DirectRouting: the full path's.
+    } else {
+        for i in bits(on_link) {
+            // The gateway itself, on the link, as a VTEP: the same next hop.
+            if Some(ips[i]) == gateway {
+                via_gateway |= 1 << i;
+            } else {
+                own |= 1 << i;
+            }
         }
     }
     let mut resolved = if own != 0 {
@@ -263,13 +278,17 @@ fn next_hops<L: Lookup>(
         Some(gw) if via_gateway != 0 => lookup.neighbor(Side::Underlay, gw),
         _ => None,
     };
-    if let Some(mac) = gateway_mac {
-        for i in bits(via_gateway) {
-            macs[i] = mac;
+    let gateway_mac = match gateway_mac {
+        Some(mac) => {
+            resolved |= via_gateway;
+            mac
         }
-        resolved |= via_gateway;
-    }
-    resolved
+        None => {
+            via_gateway = 0;
+            MacAddr::ZERO
+        }
+    };
+    (resolved, via_gateway, gateway_mac)
 }
 
 /// The indices of the bits set in `mask`, lowest first.
@@ -307,16 +326,21 @@ pub(crate) fn access_burst<B: PacketBuf, L: Lookup>(
     }
     let mut leases = [Lease::NONE; BURST];
     let mut hops = [MacAddr::ZERO; BURST];
-    let (found, ready) = if want != 0 {
+    let (found, (ready, via_gateway, gateway_mac)) = if want != 0 {
         let found = lookup.leases_masked(&keys, want, &mut leases);
         (found, next_hops(ctx, lookup, &leases, found, &mut hops))
     } else {
-        (0, 0)
+        (0, (0, 0, MacAddr::ZERO))
     };
     let (mut encaps, mut fast_bits) = (0u64, 0u32);
     for (i, (b, v)) in bufs[..n].iter_mut().zip(verdicts.iter_mut()).enumerate() {
         if ready >> i & 1 == 1 {
-            if let Some(fast) = encap_one(ctx, b, leases[i], hops[i], meta[i], st.next_ident) {
+            let hop = if via_gateway >> i & 1 == 1 {
+                gateway_mac
+            } else {
+                hops[i]
+            };
+            if let Some(fast) = encap_one(ctx, b, leases[i], hop, meta[i], st.next_ident) {
                 st.next_ident = st.next_ident.wrapping_add(1);
                 fast_bits |= 1 << i;
                 encaps += u64::from(fast.is_ok());
