@@ -71,9 +71,13 @@ impl VtepMacs {
     #[inline]
     pub fn packed_contains(w: &[u64; WORDS], mac_word: u64) -> bool {
         const MAC_BITS: u64 = (1 << 48) - 1;
-        let m = mac_word & MAC_BITS;
-        let n = ((w[0] >> 56) as usize).min(MAX_VTEP_MACS);
-        w.iter().take(n).any(|x| x & MAC_BITS == m)
+        // The count in the top byte, at most `MAX_VTEP_MACS` (3) used: the
+        // first MAC, the second, the third, each if the count reaches it,
+        // without an iterator's bookkeeping.
+        const _: () = assert!(MAX_VTEP_MACS == 3 && WORDS == 3);
+        let n = w[0] >> 56;
+        let hit = |x: u64| (x ^ mac_word) & MAC_BITS == 0;
+        (n >= 1 && hit(w[0])) || (n >= 2 && hit(w[1])) || (n >= 3 && hit(w[2]))
     }
 }
 
