@@ -251,24 +251,25 @@ fn next_hops<L: Lookup>(
             on_link |= 1 << i;
         }
     }
-    let mut via_gateway = if gateway.is_some() {
-        found & !on_link
-    } else {
-        0
-    };
-    let mut own = 0u32;
-    if ctx.cfg.direct_routing {
-        // On-link leases are reached by DirectRouting: the full path's.
-    } else {
-        for i in bits(on_link) {
-            // The gateway itself, on the link, as a VTEP: the same next hop.
-            if Some(ips[i]) == gateway {
-                via_gateway |= 1 << i;
-            } else {
-                own |= 1 << i;
+    // On-link leases are reached by DirectRouting, when it is on: the
+    // full path's.
+    let own_link = if ctx.cfg.direct_routing { 0 } else { on_link };
+    let (own, mut via_gateway) = match gateway {
+        None => (own_link, 0),
+        Some(gw) => {
+            let (mut own, mut via) = (0u32, found & !on_link);
+            for i in bits(own_link) {
+                // The gateway itself, on the link, as a VTEP: the same
+                // next hop.
+                if ips[i] == gw {
+                    via |= 1 << i;
+                } else {
+                    own |= 1 << i;
+                }
             }
+            (own, via)
         }
-    }
+    };
     let mut resolved = if own != 0 {
         lookup.neighbors_masked(Side::Underlay, &ips, own, macs)
     } else {
