@@ -106,6 +106,21 @@ struct TxRun {
     refused_since: Option<u64>,
 }
 
+impl TxRun {
+    /// Whether the run ends at `now` (`interrupted`: the stop flag is set),
+    /// and when its sending time ended: the deadline itself once it has
+    /// passed, not the moment TX noticed (a thread preempted across the
+    /// deadline would otherwise stretch `duration_s` and understate
+    /// `tx_pps`); `now` for a stop before the deadline.
+    fn stops_at(&self, now: u64, interrupted: bool) -> Option<u64> {
+        match self.end_tsc {
+            Some(e) if now >= e => Some(e),
+            _ if interrupted => Some(now),
+            _ => None,
+        }
+    }
+}
+
 /// A transmitter that falls behind by more than this, or by more than a
 /// burst's worth of packet times if that is longer ([`Pace::new`]), starts
 /// afresh instead of sending a long catch-up burst.
@@ -248,9 +263,9 @@ impl TxGen {
     fn step(&mut self, run: &mut TxRun, ctl: &Ctl) {
         let now = rdtsc();
         let interrupted = ctl.stop.load(Ordering::Relaxed);
-        if interrupted || run.end_tsc.is_some_and(|e| now >= e) {
+        if let Some(end) = run.stops_at(now, interrupted) {
             run.out.interrupted = interrupted;
-            self.finish(run, ctl, now);
+            self.finish(run, ctl, end);
             return;
         }
         if self.pending.is_empty() {
@@ -625,6 +640,50 @@ mod tests {
     use super::*;
 
     const HZ: u64 = 3_000_000_000;
+
+    fn run_until(end_tsc: Option<u64>) -> TxRun {
+        TxRun {
+            end_tsc,
+            end_seq: None,
+            pace: None,
+            out: TxOutcome::default(),
+            done: false,
+            refused_since: None,
+        }
+    }
+
+    /// A transmitter that notices the deadline late (preempted across it)
+    /// ends its sending time at the deadline; a stop before the deadline
+    /// ends it when the stop was seen.
+    #[test]
+    fn a_deadline_noticed_late_ends_the_run_at_the_deadline() {
+        let start = 1_000 * HZ;
+        let run = run_until(Some(deadline(start, 1.0, HZ)));
+        let end = start + HZ;
+        assert_eq!(run.stops_at(end - 1, false), None, "before the deadline");
+        assert_eq!(run.stops_at(end, false), Some(end));
+        // Noticed 11.2 ms late: still ends at the deadline.
+        let late = end + HZ / 1000 * 112 / 10;
+        assert_eq!(run.stops_at(late, false), Some(end));
+        // The stop flag seen after the deadline: the deadline came first.
+        assert_eq!(run.stops_at(late, true), Some(end));
+        // A stop before the deadline ends the run when it was seen.
+        let early = start + HZ / 2;
+        assert_eq!(run.stops_at(early, true), Some(early));
+        // No deadline (--count): only a stop ends it here.
+        let open = run_until(None);
+        assert_eq!(open.stops_at(u64::MAX, false), None);
+        assert_eq!(open.stops_at(early, true), Some(early));
+        // 107 frames from `start + 2 ms` to the clamped end: the sending
+        // time is below a second, not 1.0112 s.
+        let out = TxOutcome {
+            sent: 107,
+            first_tsc: start + 2 * HZ / 1000,
+            end_tsc: run.stops_at(late, false).unwrap(),
+            ..TxOutcome::default()
+        };
+        assert_eq!(out.secs(HZ), 0.998);
+    }
 
     #[test]
     fn deadlines_saturate_instead_of_wrapping() {

@@ -1305,6 +1305,9 @@ fn run_trials(
                             rx_packets: t.rx.rx,
                             duplicates: t.rx.duplicates,
                             tx_pps: tx_pps(&t, hz),
+                            // Frames were due for the trial's length (the
+                            // warm-up's verdict is never judged).
+                            trial_s: p.duration_s.unwrap_or(0.0),
                             interrupted: t.tx.interrupted,
                             generator_drops: t.generator_drops,
                         }

@@ -337,6 +337,7 @@ mod tests {
             rx_packets: rate.min(cap) as u64,
             duplicates: 0,
             tx_pps: rate.min(cap),
+            trial_s: 1.0,
             interrupted: false,
             generator_drops: 0,
         }
@@ -399,6 +400,7 @@ mod tests {
                 rx_packets: sent - sent / 20,
                 duplicates: 0,
                 tx_pps: rate.min(400.0),
+                trial_s: 1.0,
                 interrupted: false,
                 generator_drops: 0,
             }

@@ -3,8 +3,9 @@
 //! rate and line rate. The search is pure; trials are a closure.
 //!
 //! A trial verifies a rate only if the generator actually sent it: a trial
-//! whose measured TX rate is below [`MIN_SENT_SHARE`] of the offered rate
-//! says nothing about the offered rate (the DUT never saw it). If it lost
+//! that sent fewer than [`MIN_SENT_SHARE`] of the frames due at the offered
+//! rate over the trial's length (less one frame, for rounding) says nothing
+//! about the offered rate (the DUT never saw it). If it lost
 //! nothing it verifies the rate that was sent; it is never a pass at the
 //! offered rate. A trial cut short by SIGINT verifies nothing.
 //!
@@ -15,9 +16,10 @@
 //! first trial, at line rate, loses the frames that wait for ARP and the
 //! throughput found is below the real one. The warm-up counts in no trial.
 
-/// A trial must send at least this share of its offered rate to count at
-/// that rate: 1 % slack for TSC pacing granularity and the first burst's
-/// start-up, far below what a generator that cannot keep up loses.
+/// A trial must send at least this share of the frames due at its offered
+/// rate to count at that rate: 1 % slack for TSC pacing granularity and the
+/// first burst's start-up, far below what a generator that cannot keep up
+/// loses.
 pub const MIN_SENT_SHARE: f64 = 0.99;
 
 /// What a trial proved.
@@ -29,8 +31,8 @@ pub enum Verdict {
     /// Lost more than the tolerance (at the rate sent, which is at most the
     /// offered one): the DUT failed.
     Fail,
-    /// The generator could not send the offered rate (below
-    /// [`MIN_SENT_SHARE`] of it) and nothing beyond the tolerance was lost,
+    /// The generator could not send the offered rate (fewer than
+    /// [`MIN_SENT_SHARE`] of the frames due, see [`sent_enough`]) and nothing beyond the tolerance was lost,
     /// or it sent nothing at all: not a DUT failure, and the offered rate
     /// is not verified.
     GeneratorShort,
@@ -74,6 +76,10 @@ pub struct Measured {
     pub duplicates: u64,
     /// Achieved TX rate over the real sending time.
     pub tx_pps: f64,
+    /// The trial's length as scheduled (`--trial`): frames were due at the
+    /// offered rate for this long ([`sent_enough`]). 0 when unknown: then
+    /// only a trial that sent nothing is `generator_short`.
+    pub trial_s: f64,
     /// The trial was stopped early (SIGINT/SIGTERM).
     pub interrupted: bool,
     /// Frames pktgen's own RX port dropped meanwhile (missed and
@@ -185,6 +191,17 @@ pub fn passes(tx: u64, rx: u64, tolerance_pct: f64) -> bool {
     tx > 0 && (loss as f64) <= tolerance_pct / 100.0 * tx as f64
 }
 
+/// Whether the trial sent the offered rate: at least [`MIN_SENT_SHARE`] of
+/// the frames due at `offered` pps over its scheduled length `m.trial_s`,
+/// less one frame (the due count is whole frames: `offered * trial_s`
+/// rounded either way by where the slots fall). Frames, not the achieved
+/// rate `tx_pps`: a thread preempted at the end stretches the measured
+/// sending time without costing a frame, and a trial that sent every frame
+/// due has sent its rate.
+pub fn sent_enough(offered: f64, m: &Measured) -> bool {
+    m.tx_packets as f64 + 1.0 >= MIN_SENT_SHARE * offered * m.trial_s
+}
+
 /// The verdict of a trial at `offered` pps that measured `m`.
 pub fn verdict(offered: f64, m: &Measured, tolerance_pct: f64) -> Verdict {
     if m.interrupted {
@@ -201,7 +218,7 @@ pub fn verdict(offered: f64, m: &Measured, tolerance_pct: f64) -> Verdict {
         } else {
             Verdict::Fail
         }
-    } else if m.tx_pps < offered * MIN_SENT_SHARE {
+    } else if !sent_enough(offered, m) {
         Verdict::GeneratorShort
     } else {
         Verdict::Pass
@@ -350,6 +367,7 @@ pub(crate) mod tests {
                 rx_packets: rx,
                 duplicates: 0,
                 tx_pps: sent,
+                trial_s: 1.0,
                 interrupted: false,
                 generator_drops: 0,
             }
@@ -407,7 +425,7 @@ pub(crate) mod tests {
         for tr in &r.trials {
             assert_eq!(
                 tr.pass,
-                tr.tx_pps >= tr.offered_pps * MIN_SENT_SHARE,
+                tr.tx_packets as f64 + 1.0 >= tr.offered_pps * MIN_SENT_SHARE,
                 "{tr:?}"
             );
             assert_ne!(tr.verdict, Verdict::Fail, "{tr:?}");
@@ -451,6 +469,7 @@ pub(crate) mod tests {
                 tx_packets: tx,
                 rx_packets: tx - missed,
                 tx_pps: rate,
+                trial_s: 1.0,
                 generator_drops: missed,
                 ..Measured::default()
             }
@@ -466,6 +485,7 @@ pub(crate) mod tests {
             tx_packets: 1000,
             rx_packets: rx,
             tx_pps: 1e6,
+            trial_s: 0.001,
             generator_drops: drops,
             ..Measured::default()
         };
@@ -513,6 +533,49 @@ pub(crate) mod tests {
         assert!(!r.generator_limited);
     }
 
+    /// The tester's trial: 1 s at 106.96 pps sent 107 frames (every one
+    /// due), lost none, but TX noticed the deadline 11.2 ms late, so its
+    /// rate over the measured time read 105.82 pps. Every frame due was
+    /// sent: a pass, not `generator_short`.
+    #[test]
+    fn a_trial_that_sent_every_frame_due_passes_whatever_its_measured_rate() {
+        let m = |tx: u64, tx_pps: f64| Measured {
+            tx_packets: tx,
+            rx_packets: tx,
+            tx_pps,
+            trial_s: 1.0,
+            ..Measured::default()
+        };
+        assert_eq!(verdict(106.96, &m(107, 105.82), 0.0), Verdict::Pass);
+        // 99 % of 106.96 due is 105.89 frames: 105 (one frame of
+        // rounding) still passes, 104 is short.
+        assert_eq!(verdict(106.96, &m(105, 105.0), 0.0), Verdict::Pass);
+        assert_eq!(
+            verdict(106.96, &m(104, 104.0), 0.0),
+            Verdict::GeneratorShort
+        );
+        // At high rates one frame is nothing: 1 Mpps for 10 s needs
+        // 9 899 999 frames.
+        let ten = |tx: u64| Measured {
+            trial_s: 10.0,
+            ..m(tx, tx as f64 / 10.0)
+        };
+        assert_eq!(verdict(1e6, &ten(9_899_999), 0.0), Verdict::Pass);
+        assert_eq!(verdict(1e6, &ten(9_899_998), 0.0), Verdict::GeneratorShort);
+        // A high measured rate cannot make up for frames not sent.
+        assert_eq!(
+            verdict(
+                1e6,
+                &Measured {
+                    tx_pps: 1e6,
+                    ..ten(5_000_000)
+                },
+                0.0
+            ),
+            Verdict::GeneratorShort
+        );
+    }
+
     #[test]
     fn tolerance_accepts_small_loss() {
         assert!(passes(1000, 995, 0.5));
@@ -540,6 +603,7 @@ pub(crate) mod tests {
                 rx_packets: tx - dropped,
                 duplicates: 0,
                 tx_pps: pps,
+                trial_s: 1.0,
                 interrupted: false,
                 generator_drops: 0,
             }
