@@ -226,8 +226,10 @@ pub fn verdict(offered: f64, m: &Measured, tolerance_pct: f64) -> Verdict {
 }
 
 /// Runs the search: first at line rate, then halving the bracket
-/// [highest pass, lowest rate not verified] until it is narrower than the
-/// resolution. `trial(rate)` measures one trial; `stop` ends the search
+/// [highest verified rate, lowest rate not verified] until it is narrower
+/// than the resolution. The highest verified rate is the offered rate of a
+/// pass, or the rate a `generator_short` trial sent: no trial goes below
+/// it. `trial(rate)` measures one trial; `stop` ends the search
 /// early (an interrupted run), as does an interrupted trial.
 pub fn search(
     conf: SearchConf,
@@ -276,10 +278,17 @@ pub fn search(
                 Some(rate.min(m.tx_pps))
             }
             // Not verified at `rate`: search below it. A short trial that
-            // lost nothing still proves the rate it did send (if any).
+            // lost nothing beyond the tolerance still proves the rate it
+            // did send (if any, never above the offered one), so the
+            // search goes on between that rate and the offered one, not
+            // below a rate already verified.
             Verdict::GeneratorShort => {
                 hi = rate;
-                (m.tx_packets > 0).then_some(m.tx_pps)
+                let sent = (m.tx_packets > 0).then_some(m.tx_pps.min(rate));
+                if let Some(r) = sent {
+                    lo = lo.max(r);
+                }
+                sent
             }
             // Not verified, for want of evidence either way: below it.
             Verdict::Fail | Verdict::GeneratorDropped => {
@@ -503,6 +512,81 @@ pub(crate) mod tests {
         let t = r.throughput_pps.unwrap();
         assert!(t <= 400_000.0 && t > 390_000.0, "{t}");
         assert_eq!(r.trials[0].generator_drops, 600_000);
+    }
+
+    /// The tester's search: line rate 1488 pps; the first trial sent
+    /// 1287 pps (generator_short, nothing lost). That rate is verified, so
+    /// no later trial goes below it: the search narrows the bracket
+    /// [1287, 1488] (the trials were 751, 383, 199, ... pps before).
+    #[test]
+    fn a_rate_a_short_trial_sent_is_the_floor_of_the_search() {
+        let conf = SearchConf {
+            line_rate_pps: 1488.0,
+            min_rate_pps: 14.88,
+            resolution_pct: 1.0,
+            loss_tolerance_pct: 0.0,
+        };
+        // A lossless DUT; the generator sends at most 1287 pps.
+        let mut offered = Vec::new();
+        let r = search(
+            conf,
+            |rate| {
+                offered.push(rate);
+                rig(f64::MAX, 1287.0)(rate)
+            },
+            || false,
+        );
+        assert_eq!(r.trials[0].verdict, Verdict::GeneratorShort);
+        assert!(
+            offered.iter().all(|&o| o >= 1287.0),
+            "no trial below the verified 1287 pps: {offered:?}"
+        );
+        assert_eq!(r.throughput_pps, Some(1287.0));
+        assert!(r.generator_limited);
+        // log2((1488 - 1287) / 14.88) trials after the first, not a walk
+        // down to the minimum rate.
+        assert_eq!(offered.len(), 5, "{offered:?}");
+        // Scripted: the first trial was short (the thread descheduled),
+        // the next ones, in the bracket above 1287, send their rate and
+        // the DUT carries up to 1400 pps.
+        let script = |tx_pps: f64, carried: f64| Measured {
+            tx_packets: tx_pps as u64,
+            rx_packets: carried as u64,
+            tx_pps,
+            trial_s: 1.0,
+            ..Measured::default()
+        };
+        let mut offered = Vec::new();
+        let r = search(
+            conf,
+            |rate| {
+                offered.push(rate);
+                if offered.len() == 1 {
+                    script(1287.0, 1287.0)
+                } else {
+                    script(rate, rate.min(1400.0))
+                }
+            },
+            || false,
+        );
+        assert_eq!(offered[1], (1287.0 + 1488.0) / 2.0, "{offered:?}");
+        assert!(offered.iter().all(|&o| o >= 1287.0), "{offered:?}");
+        let t = r.throughput_pps.unwrap();
+        assert!(t > 1400.0 - 14.88 && t < 1401.0, "{t} from {offered:?}");
+        assert!(!r.generator_limited, "a pass gives the throughput");
+        // A short trial whose measured rate reads above the offered one
+        // (its first frame left late) verifies no more than was offered.
+        let r = search(
+            conf,
+            |rate| Measured {
+                tx_pps: rate * 1.2,
+                ..script(rate * 0.5, rate * 0.5)
+            },
+            || false,
+        );
+        assert_eq!(r.trials[0].verdict, Verdict::GeneratorShort);
+        assert_eq!(r.trials.len(), 1, "the bracket is closed at once");
+        assert_eq!(r.throughput_pps, Some(1488.0));
     }
 
     #[test]
