@@ -546,6 +546,54 @@ fn a_missing_port_is_a_runtime_failure_exit_1() {
     assert!(o.stderr.contains("net_nosuch0"), "{}", o.stderr);
 }
 
+/// net_null as the receiving port hands back buffers it never wrote
+/// (pktgen would count stale stamps of its own frames): refused naming
+/// --rx-port, exit 2, whether given as --rx-port or as the TX port without
+/// one; as --tx-port beside a real receiver it still runs.
+#[test]
+fn net_null_as_the_receiving_port_exits_2() {
+    for (i, ports) in [
+        &["--tx-port", "net_ring0", "--rx-port", "net_null1"][..],
+        &["--tx-port", "net_null0", "--rx-port", "net_null1"],
+        &["--tx-port", "net_null0"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (_dir, mut eal) = eal(&format!("nullrx{i}"));
+        eal.extend(["--vdev=net_null0".into(), "--vdev=net_null1".into()]);
+        let mut a: Vec<String> = ports.iter().map(|s| s.to_string()).collect();
+        a.extend(["--count".into(), "100".into()]);
+        a.extend(eal);
+        let o = pktgen(&strs(&a));
+        assert_eq!(o.code, Some(2), "{ports:?}: {}", o.stderr);
+        assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+        assert!(
+            o.stderr.contains("invalid rx-port")
+                && o.stderr.contains("driver net_null cannot receive")
+                && o.stderr.contains("--rx-port"),
+            "{ports:?}: {}",
+            o.stderr
+        );
+        assert!(!o.stderr.contains("still in use"), "{}", o.stderr);
+    }
+    let (_dir, mut eal) = eal("nulltx");
+    eal.push("--vdev=net_null0".into());
+    let mut a: Vec<String> = [
+        "--tx-port",
+        "net_null0",
+        "--rx-port",
+        "net_ring0",
+        "--count",
+        "100",
+    ]
+    .map(str::to_owned)
+    .into();
+    a.extend(eal);
+    let o = pktgen(&strs(&a));
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+}
+
 /// A jumbo `--size` on a port whose driver cannot take its MTU (DPDK
 /// 22.11's net_tap: frames up to 1522 bytes): a runtime failure, exit 1,
 /// naming the MTU and the driver's limits, its largest MTU (1504) too.

@@ -1159,6 +1159,8 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     } else {
         Some(Port::open(eal, &rx_name, &conf(rx_mtu), &pool)?)
     };
+    let rx_driver = &rx_port.as_ref().unwrap_or(&tx_port).info().driver;
+    check_rx_driver(&rx_name, rx_driver, same)?;
     let (tx_rxq, mut txqs) = tx_port.start()?;
     // With another port receiving, nobody polls the TX port's own RX:
     // what arrives there (a loopback ring's own frames) is freed at the end.
@@ -1371,6 +1373,35 @@ impl OwnPorts<'_> {
         };
         Some(s.rx_missed.saturating_add(nombuf))
     }
+}
+
+/// Drivers that cannot be pktgen's receiving port: `net_null`'s RX hands
+/// back pool mbufs without writing them (a frame "received" is whatever
+/// the buffer held last, often a stamp of a frame pktgen itself sent), so
+/// it would count stale stamps as received frames and duplicates.
+const NO_RX_DRIVERS: &[&str] = &["net_null"];
+
+/// Refuses a receiving port (`--rx-port`, or the TX port without one)
+/// whose driver is one of [`NO_RX_DRIVERS`]: a flag error (exit 2).
+fn check_rx_driver(rx_name: &str, driver: &str, same: bool) -> Result<(), ConfigError> {
+    if !NO_RX_DRIVERS.contains(&driver) {
+        return Ok(());
+    }
+    let fix = if same {
+        "it is only a sink for TX: give --rx-port a port that receives (a net_ring, a NIC port)"
+    } else {
+        "give --rx-port a port that receives (a net_ring, a NIC port); a net_null is only a \
+         sink for --tx-port"
+    };
+    Err(ConfigError::invalid(
+        "rx-port",
+        rx_name,
+        format!(
+            "driver {driver} cannot receive: it hands back buffers it never wrote, so pktgen \
+             would count stale stamps of its own frames as received"
+        ),
+        fix,
+    ))
 }
 
 /// Frees what waits on RX queues at the end (the polled one's last frames,
@@ -2297,6 +2328,29 @@ mod tests {
             assert_eq!(ce.exit_code(), 2);
         }
         assert!(!dir.exists(), "nothing written");
+    }
+
+    /// net_null as the receiving port (given, or the TX port without
+    /// --rx-port) is refused naming --rx-port; other drivers are not.
+    #[test]
+    fn net_null_cannot_be_the_receiving_port() {
+        let e = check_rx_driver("net_null1", "net_null", false).unwrap_err();
+        assert_eq!(e.key(), Some("rx-port"));
+        let msg = e.to_string();
+        for needle in [
+            "net_null1",
+            "driver net_null cannot receive",
+            "give --rx-port",
+        ] {
+            assert!(msg.contains(needle), "{msg} lacks {needle:?}");
+        }
+        let e = check_rx_driver("net_null0", "net_null", true).unwrap_err();
+        assert!(e.to_string().contains("only a sink for TX"), "{e}");
+        for ok in [
+            "net_ring", "net_tap", "net_pcap", "mlx5_pci", "net_ice", "?",
+        ] {
+            assert!(check_rx_driver("p", ok, false).is_ok(), "{ok}");
+        }
     }
 
     #[test]
