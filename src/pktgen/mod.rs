@@ -15,6 +15,7 @@ pub mod payload;
 pub mod pcap;
 pub mod report;
 pub mod rfc2544;
+pub mod tsc;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -1130,6 +1131,10 @@ fn wait_link(port: &Port, limit: Duration) {
 /// EAL must be running; `stop` ends the run early.
 pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Report> {
     args.validate()?;
+    // The TSC frequency is calibrated from now until the ports are up.
+    let clock = Instant::now();
+    let mono_ns = || u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let tsc_start = tsc::sample(dpdk::rdtsc, mono_ns);
     let tx_name = args.tx_port.clone().ok_or_else(no_tx_port)?;
     let rx_name = args.rx_port.clone().unwrap_or_else(|| tx_name.clone());
     let same = dpdk::find_port(&rx_name)? == dpdk::find_port(&tx_name)?;
@@ -1197,7 +1202,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     // Frames of an earlier run still arriving (from a gateway's hold queue,
     // a ring) carry another id and are counted apart.
     plan.run_id = payload::new_run_id();
-    let hz = eal.tsc_hz();
+    let hz = tsc_hz(eal, tsc_start, mono_ns);
     let (Some(txq), Some(rxq)) = (txqs.pop(), rxqs.pop()) else {
         anyhow::bail!("port set up without queues");
     };
@@ -1210,7 +1215,7 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
         tx: &tx_port,
         rx: rx_port.as_ref(),
     };
-    let outcome = run_trials(eal, args, &mut engine, ports, plan.flows, &stop);
+    let outcome = run_trials(eal, args, &mut engine, ports, plan.flows, hz, &stop);
     let lcores = engine.layout().describe();
     // Whatever the outcome: what the last trial left on the polled queue
     // (RX stops at the end of the drain wait, the device may have more)
@@ -1241,6 +1246,7 @@ fn run_trials(
     engine: &mut Engine,
     ports: OwnPorts,
     flows: u32,
+    hz: u64,
     stop: &AtomicBool,
 ) -> anyhow::Result<(Option<TrialResult>, Option<rfc2544::SearchResult>)> {
     let tx_port = ports.tx;
@@ -1255,7 +1261,6 @@ fn run_trials(
         };
         Ok(t)
     };
-    let hz = eal.tsc_hz();
     let drain_s = args.drain_ms() as f64 / 1000.0;
     if args.rfc2544 {
         let mbps = line_rate_mbps(args.line_rate_mbps, tx_port.link(), tx_port.name())
@@ -1345,6 +1350,34 @@ fn run_trials(
         };
         Ok((Some(trial(p)?), None))
     }
+}
+
+/// The TSC frequency of the run: calibrated against the monotonic clock
+/// from `start` (taken as `measure` began) to now, at least
+/// [`tsc::MIN_WINDOW_NS`] later (waiting for the rest when the ports came
+/// up sooner), else EAL's (see `tsc`).
+fn tsc_hz(eal: &Eal, start: tsc::Sample, mono_ns: impl Fn() -> u64) -> u64 {
+    let waited = mono_ns().saturating_sub(start.ns);
+    if let Some(rest) = tsc::MIN_WINDOW_NS.checked_sub(waited) {
+        // A little more than the rest: the window must not fall short.
+        std::thread::sleep(Duration::from_nanos(rest + 1_000_000));
+    }
+    let eal_hz = eal.tsc_hz();
+    let hz = tsc::calibrate(start, tsc::sample(dpdk::rdtsc, &mono_ns), eal_hz);
+    match hz {
+        tsc::Hz::Calibrated(h) => tracing::info!(
+            tsc_hz = h,
+            eal_tsc_hz = eal_hz,
+            "pktgen: TSC frequency calibrated against CLOCK_MONOTONIC"
+        ),
+        tsc::Hz::Eal(_, why) => tracing::warn!(
+            eal_tsc_hz = eal_hz,
+            ?why,
+            "pktgen: TSC calibration against CLOCK_MONOTONIC failed; using EAL's TSC frequency \
+             (may be up to 0.5 % off: latencies and rates scale with it)"
+        ),
+    }
+    hz.get()
 }
 
 /// pktgen's own ports, whose drops are no evidence against the DUT.
