@@ -173,6 +173,45 @@ fn the_most_leases_that_fit_write_a_pcap_in_little_memory() {
     }
 }
 
+/// A million vxlan flow templates (115 MB) in 100 MB of address space:
+/// a clear error and exit 1, not an allocation abort, and no file left
+/// behind (no empty one, no temporary), an earlier file untouched.
+#[test]
+fn templates_beyond_the_memory_limit_exit_1_and_leave_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("big.pcap");
+    let a = with(
+        &[
+            "--mode",
+            "vxlan",
+            "--flows",
+            "1048576",
+            "--write-pcap",
+            pcap.to_str().unwrap(),
+        ],
+        &DST,
+    );
+    let o = pktgen_in(100_000, &strs(&a));
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    for bad in ["panicked", "memory allocation of", "Aborted"] {
+        assert!(!o.stderr.contains(bad), "{}", o.stderr);
+    }
+    assert!(
+        o.stderr
+            .contains("not enough memory for the frame templates of 1048576 flows")
+            && o.stderr.contains("--flows"),
+        "{}",
+        o.stderr
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    std::fs::write(&pcap, b"earlier").unwrap();
+    let o = pktgen_in(100_000, &strs(&a));
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert_eq!(std::fs::read(&pcap).unwrap(), b"earlier");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
 /// A group address as the source MAC: exit 2, naming --src-mac.
 #[test]
 fn a_multicast_or_broadcast_source_mac_exits_2() {

@@ -220,12 +220,25 @@ impl FlowPlan {
         }
     }
 
-    /// Builds every flow's template.
-    pub fn templates(&self) -> Templates {
+    /// Builds every flow's template; an error, not an abort, when they do
+    /// not fit in memory (`--flows` up to 2^20 with `--write-pcap`).
+    pub fn templates(&self) -> Result<Templates, NoMemory> {
         let hdr = self.payload_offset();
         let stride = hdr + FIXED_LEN;
-        let mut bytes = Vec::with_capacity(stride * self.flows as usize);
-        let mut sums = Vec::with_capacity(self.flows as usize);
+        let flows = self.flows as usize;
+        let mut bytes = Vec::new();
+        let mut sums = Vec::new();
+        let need = stride
+            .checked_mul(flows)
+            .zip(flows.checked_mul(std::mem::size_of::<u64>()));
+        let reserved = need.is_some_and(|(b, _)| bytes.try_reserve_exact(b).is_ok())
+            && sums.try_reserve_exact(flows).is_ok();
+        if !reserved {
+            return Err(NoMemory {
+                what: format!("the frame templates of {} flows", self.flows),
+                bytes: need.map_or(u128::MAX, |(b, s)| b as u128 + s as u128),
+            });
+        }
         for f in 0..self.flows {
             let start = bytes.len();
             let a = self.addrs(f);
@@ -264,14 +277,25 @@ impl FlowPlan {
             let s = pseudo_header_sum(a.src, a.dst, udp_len) + sum16(&bytes[udp_start..]);
             sums.push(s);
         }
-        Templates {
+        Ok(Templates {
             frame_len: self.frame_len,
             hdr_len: hdr,
             stride,
             bytes,
             sums,
-        }
+        })
     }
+}
+
+/// A buffer whose size the flags decide could not be allocated.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "not enough memory for {what} ({bytes} bytes); give fewer --flows, or allow pktgen more \
+     memory (ulimit -v)"
+)]
+pub struct NoMemory {
+    pub what: String,
+    pub bytes: u128,
 }
 
 // `write_frame` sums the per-packet stamp as starting at an odd offset of
@@ -429,7 +453,7 @@ mod tests {
     fn frames_carry_a_correct_udp_checksum_for_any_stamp() {
         for (mode, len) in [(Mode::Inner, 60), (Mode::Inner, 1514), (Mode::Vxlan, 111)] {
             let p = plan(mode, len, 8);
-            let t = p.templates();
+            let t = p.templates().unwrap();
             let mut f = vec![0xaau8; len];
             for (flow, seq, tsc) in [(0, 0, 0), (7, 123_456_789, u64::MAX), (3, 1 << 47, 99)] {
                 assert!(t.write_frame(flow, seq, tsc, &mut f));
@@ -455,7 +479,7 @@ mod tests {
 
     #[test]
     fn write_frame_refuses_a_wrong_length_or_flow() {
-        let t = plan(Mode::Inner, 60, 2).templates();
+        let t = plan(Mode::Inner, 60, 2).templates().unwrap();
         assert!(!t.write_frame(0, 0, 0, &mut [0u8; 59]));
         assert!(!t.write_frame(2, 0, 0, &mut [0u8; 60]));
     }

@@ -264,7 +264,7 @@ mod tests {
     fn frames_of(run: u32, seqs: &[(u32, u64)], tsc: u64) -> Vec<Vec<u8>> {
         let mut p = plan(Mode::Inner, 60, 4);
         p.run_id = run;
-        let t = p.templates();
+        let t = p.templates().unwrap();
         seqs.iter()
             .map(|&(flow, seq)| {
                 let mut f = vec![0u8; 60];
@@ -414,7 +414,7 @@ mod tests {
         let mut wide = plan(Mode::Inner, 60, 8);
         wide.run_id = other;
         let mut f = vec![0u8; 60];
-        assert!(wide.templates().write_frame(7, 30, 0, &mut f));
+        assert!(wide.templates().unwrap().write_frame(7, 30, 0, &mut f));
         assert!(!m.account(&f, now));
         let c = m.counts();
         assert_eq!((c.foreign, c.late, c.other, c.rx), (3, 0, 0, 0));

@@ -287,6 +287,9 @@ pub enum PktgenError {
          connect or enable the link, or give --line-rate-mbps for --rfc2544"
     )]
     LinkDown { port: String, secs: u64 },
+    /// A buffer the flags size did not fit in memory (exit 1).
+    #[error(transparent)]
+    NoMemory(#[from] flows::NoMemory),
     // The cause follows in the error chain (`{:#}`), not here as well.
     #[error("writing {path}")]
     Pcap {
@@ -974,15 +977,25 @@ impl PktgenArgs {
     /// anything is allocated). Flow `f` uses lease `f % n`, so only the
     /// first min(n, --flows) are built: the frames are the same, and an
     /// allowed n of 2^30 does not allocate gigabytes.
-    fn leases_of(&self, n: u32, key: &'static str) -> Result<Vec<Ipv4Net>, ConfigError> {
+    fn leases_of(&self, n: u32, key: &'static str) -> Result<Vec<Ipv4Net>, PktgenError> {
         self.check_lease_count(key, n)?;
-        (0..u64::from(n.min(self.flows)))
-            .map(|i| {
+        let built = n.min(self.flows);
+        let mut nets = Vec::new();
+        // Up to 2^20 with --write-pcap: an error, not an abort, if they
+        // do not fit.
+        nets.try_reserve_exact(built as usize)
+            .map_err(|_| flows::NoMemory {
+                what: format!("{built} lease subnets"),
+                bytes: built as u128 * std::mem::size_of::<Ipv4Net>() as u128,
+            })?;
+        for i in 0..u64::from(built) {
+            nets.push(
                 lease_subnet(self.network, self.subnet_len, i).ok_or_else(|| {
                     ConfigError::invalid(key, n, "lease subnet out of range", "check --network")
-                })
-            })
-            .collect()
+                })?,
+            );
+        }
+        Ok(nets)
     }
 
     /// The validated frame plan, with MAC defaults from the ports.
@@ -1082,7 +1095,10 @@ pub fn write_pcap(args: &PktgenArgs) -> Result<u64, PktgenError> {
     })?;
     let plan = args.plan([0x02, 0, 0, 0, 0, 0x01], dst)?;
     let n = args.count.unwrap_or(u64::from(args.flows));
-    pcap::write_pcap(path, &plan, n).map_err(|source| PktgenError::Pcap {
+    // Built before the file is created: a run that cannot build them
+    // leaves no file behind.
+    let tpl = plan.templates()?;
+    pcap::write_pcap(path, &tpl, n).map_err(|source| PktgenError::Pcap {
         path: path.clone(),
         source,
     })?;
@@ -1206,7 +1222,8 @@ pub fn measure(eal: &Eal, args: &PktgenArgs, stop: Arc<AtomicBool>) -> anyhow::R
     let (Some(txq), Some(rxq)) = (txqs.pop(), rxqs.pop()) else {
         anyhow::bail!("port set up without queues");
     };
-    let tx = TxGen::new(txq, Arc::clone(&pool), plan.templates(), hz);
+    let tpl = plan.templates().map_err(PktgenError::from)?;
+    let tx = TxGen::new(txq, Arc::clone(&pool), tpl, hz);
     let rx = RxSide::new(rxq, Meter::new(plan.flows, plan.run_id, hz)?, hz);
     let layout = Layout::from_workers(&eal.worker_lcores());
     let ctl = Arc::new(Ctl::new(Arc::clone(&stop)));
@@ -1814,7 +1831,7 @@ mod tests {
         refused_for(&args, "leases", "1073741823 fit");
         let a = parse(&args).unwrap();
         let e = a.leases_of(u32::MAX, "leases").unwrap_err();
-        assert_eq!(e.key(), Some("leases"));
+        assert_eq!(e.flag(), Some("leases"));
         let e = a.plan([2; 6], [4; 6]).unwrap_err();
         assert_eq!(e.flag(), Some("leases"));
         // The most that fit is accepted, and only the leases the flows use

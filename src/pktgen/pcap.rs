@@ -1,9 +1,9 @@
 //! A classic-pcap writer (microsecond timestamps, Ethernet link type) for
 //! benchmark inputs replayed by DPDK's `net_pcap` (`rx_pcap=FILE,infinite_rx=1`).
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::flows::FlowPlan;
+use super::flows::Templates;
 
 const MAGIC_USEC: u32 = 0xa1b2_c3d4;
 const LINKTYPE_ETHERNET: u32 = 1;
@@ -47,26 +47,67 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
-/// Writes `count` frames of `plan` to `path`: frame `k` belongs to flow
+/// Writes `count` frames from `tpl` to `path`: frame `k` belongs to flow
 /// `k % flows` and carries sequence number `k` and stamp TSC 0; its record
-/// is timestamped `k` microseconds after the epoch.
-pub fn write_pcap(path: &Path, plan: &FlowPlan, count: u64) -> io::Result<()> {
-    let file = std::fs::File::create(path)?;
-    let mut w = PcapWriter::new(io::BufWriter::new(file))?;
-    let tpl = plan.templates();
-    let mut frame = vec![0u8; plan.frame_len];
-    for k in 0..count {
-        let flow = (k % u64::from(tpl.flows().max(1))) as u32;
-        if !tpl.write_frame(flow, k, 0, &mut frame) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "frame template does not match the frame length",
-            ));
+/// is timestamped `k` microseconds after the epoch. The file appears
+/// complete or not at all ([`write_atomically`]).
+pub fn write_pcap(path: &Path, tpl: &Templates, count: u64) -> io::Result<()> {
+    write_atomically(path, |out| {
+        let mut w = PcapWriter::new(io::BufWriter::new(out))?;
+        let mut frame = vec![0u8; tpl.frame_len()];
+        for k in 0..count {
+            let flow = (k % u64::from(tpl.flows().max(1))) as u32;
+            if !tpl.write_frame(flow, k, 0, &mut frame) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "frame template does not match the frame length",
+                ));
+            }
+            w.write(k, &frame)?;
         }
-        w.write(k, &frame)?;
+        w.finish()?;
+        Ok(())
+    })
+}
+
+/// Runs `write` on a temporary file beside `path` (same directory, so the
+/// rename cannot cross file systems) and renames it to `path` once
+/// `write` succeeded; on any error the temporary file is removed and
+/// `path` is left as it was: never a partial or empty output file. A
+/// `path` that exists and is neither a file nor a directory (a FIFO,
+/// `/dev/stdout`) is written directly: it cannot be replaced by a rename.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+) -> io::Result<()> {
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    if special {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        return write(&mut f);
     }
-    w.finish()?;
-    Ok(())
+    let tmp = temp_path(path);
+    let result = std::fs::File::create(&tmp).and_then(|mut f| {
+        write(&mut f)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `.NAME.PID.tmp` beside `path`.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(
+        || std::ffi::OsString::from("pcap"),
+        std::ffi::OsStr::to_os_string,
+    );
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(tmp)
 }
 
 #[cfg(test)]
@@ -86,5 +127,59 @@ mod tests {
             &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0]
         );
         assert_eq!(&b[40..], &[0xab; 3]);
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A write that fails part-way leaves no file (no partial, no empty
+    /// one, no temporary) and an existing file as it was; one that
+    /// succeeds leaves exactly the file.
+    #[test]
+    fn a_failed_write_leaves_no_partial_file() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.pcap");
+        let failing = |f: &mut std::fs::File| {
+            f.write_all(b"half a capture")?;
+            Err(io::Error::other("allocation failed"))
+        };
+        let e = write_atomically(&path, failing).unwrap_err();
+        assert_eq!(e.to_string(), "allocation failed");
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+        std::fs::write(&path, b"earlier capture").unwrap();
+        write_atomically(&path, failing).unwrap_err();
+        assert_eq!(std::fs::read(&path).unwrap(), b"earlier capture");
+        assert_eq!(files_in(dir.path()), ["out.pcap"]);
+        write_atomically(&path, |f| f.write_all(b"new capture")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new capture");
+        assert_eq!(files_in(dir.path()), ["out.pcap"]);
+        // A directory in the way: the rename's error, no temporary left.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let e = write_atomically(&sub, |f| f.write_all(b"x")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(21), "{e}");
+        assert_eq!(files_in(dir.path()), ["out.pcap", "sub"]);
+    }
+
+    #[test]
+    fn a_pcap_is_written_whole_from_templates() {
+        use crate::pktgen::flows::{tests_support::plan, Mode};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcap");
+        let tpl = plan(Mode::Inner, 60, 3).templates().unwrap();
+        write_pcap(&path, &tpl, 5).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 24 + 5 * (16 + 60));
+        assert_eq!(files_in(dir.path()), ["t.pcap"]);
     }
 }
