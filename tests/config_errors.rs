@@ -593,6 +593,15 @@ fn misc_errors() {
         "metrics-addr",
         &["HOST:PORT"],
     );
+    // Binds on Linux, but no scraper could connect.
+    for group in ["224.0.0.1:9477", "255.255.255.255:9477", "[ff02::1]:9477"] {
+        expect_err(
+            &[("--metrics-addr", group)],
+            &[],
+            "metrics-addr",
+            &["multicast or broadcast", "127.0.0.1:9477"],
+        );
+    }
     expect_err(&[("--log-level", "info,[[")], &[], "log-level", &["debug"]);
 }
 

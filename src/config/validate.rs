@@ -135,14 +135,29 @@ pub(super) fn build(args: RunArgs, file: FileConfig) -> Result<Config, ConfigErr
         .metrics_addr
         .or(file.metrics_addr)
         .map(|s| {
-            s.trim().parse::<SocketAddr>().map_err(|_| {
+            let addr = s.trim().parse::<SocketAddr>().map_err(|_| {
                 ConfigError::invalid(
                     "metrics-addr",
                     &s,
                     "not a HOST:PORT socket address",
                     "use e.g. 127.0.0.1:9477 or [::1]:9477 (names are not resolved)",
                 )
-            })
+            })?;
+            // A TCP listener on a group or broadcast address binds (Linux
+            // lets it) but no scraper can ever connect to it.
+            let group = match addr.ip() {
+                std::net::IpAddr::V4(ip) => ip.is_multicast() || ip.is_broadcast(),
+                std::net::IpAddr::V6(ip) => ip.is_multicast(),
+            };
+            if group {
+                return Err(ConfigError::invalid(
+                    "metrics-addr",
+                    &s,
+                    "a multicast or broadcast address: nothing can connect to it",
+                    "give a unicast HOST:PORT of this host, e.g. 127.0.0.1:9477, or 0.0.0.0:9477 for all",
+                ));
+            }
+            Ok(addr)
         })
         .transpose()?;
 

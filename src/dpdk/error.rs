@@ -79,6 +79,12 @@ fn no_hugetlbfs(free: &[(u64, u64)], huge_dir: Option<&Path>, elsewhere: &[PathB
         "or pass --in-memory in the EAL arguments (EAL then maps its pages without files)";
     match huge_dir {
         Some(dir) => {
+            // A directory that is not there must be made before the mount.
+            let (what, mkdir) = if dir.is_dir() {
+                ("it is not on a hugetlbfs mount of that page size", String::new())
+            } else {
+                ("it does not exist", format!("mkdir -p {} && ", dir.display()))
+            };
             let dir = dir.display();
             let instead = match elsewhere {
                 [] => String::new(),
@@ -92,9 +98,9 @@ fn no_hugetlbfs(free: &[(u64, u64)], huge_dir: Option<&Path>, elsewhere: &[PathB
             };
             format!(
                 "hugepages are free ({pages}), but no hugetlbfs is mounted for them at --huge-dir {dir}: \
-                 it is not on a hugetlbfs mount of that page size{instead}; give --huge-dir such a mount \
+                 {what}{instead}; give --huge-dir such a mount \
                  or leave it out (EAL then finds one), mount one there \
-                 (`mount -t hugetlbfs -o pagesize={size} nodev {dir}`), {in_memory}"
+                 (`{mkdir}mount -t hugetlbfs -o pagesize={size} nodev {dir}`), {in_memory}"
             )
         }
         None => format!(
@@ -121,4 +127,28 @@ pub fn strerror(code: i32) -> String {
 pub fn last_errno() -> i32 {
     // SAFETY: reads the per-thread rte_errno; no preconditions.
     unsafe { ffi::vxg_errno() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `--huge-dir` that is a plain directory is told to be mounted on; one
+    /// that does not exist is made first, or the mount command fails too.
+    #[test]
+    fn a_huge_dir_is_named_as_not_mounted_or_missing() {
+        let plain = std::env::temp_dir();
+        let text = no_hugetlbfs(&[(2048, 512)], Some(&plain), &[]);
+        assert!(text.contains("512 of 2M"), "{text}");
+        assert!(text.contains("it is not on a hugetlbfs mount"), "{text}");
+        assert!(
+            text.contains("`mount -t hugetlbfs -o pagesize=2M nodev "),
+            "{text}"
+        );
+        let missing = plain.join("vxgate-no-such-dir-for-this-test");
+        let text = no_hugetlbfs(&[(2048, 512)], Some(&missing), &[]);
+        assert!(text.contains("it does not exist"), "{text}");
+        let mkdir = format!("`mkdir -p {} && mount -t hugetlbfs", missing.display());
+        assert!(text.contains(&mkdir), "{text}");
+    }
 }
