@@ -200,7 +200,7 @@ impl Rig {
         let eal = Eal::init(&args).expect("EAL with two net_ring devices");
         // No per-lcore cache: in_use() is then exact from any thread.
         let room = dpdk::data_room_for_mtus([mtu]);
-        let pool = Arc::new(Mempool::new(&eal, "dp_pool", 1023, 0, room).expect("mempool"));
+        let pool = Arc::new(Mempool::new(&eal, "dp_pool", 2047, 0, room).expect("mempool"));
         let conf = PortConf {
             rx_queues: 2,
             tx_queues: 2,
@@ -1063,6 +1063,64 @@ fn held_frames_go_out_after_the_arp_reply() {
     );
 }
 
+/// The largest datagram a host can send, cut at 1500 bytes (45 fragments),
+/// toward a node not resolved yet: the slow path cuts each fragment again
+/// for the tunnel (the last, 415 bytes, fits) and holds all 89 pieces while it ARPs (`HOLD_PER_NEIGHBOR`
+/// takes them all, as Linux's `unres_qlen_bytes` does), then sends them in
+/// order once the node answers: the first datagram to a node is not lost.
+#[test]
+fn every_piece_of_a_64_kib_datagram_waits_for_the_arp_reply() {
+    let mut rig = Rig::new("hold64k", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, false);
+    let n0 = NODES[0];
+    let big = from_host(1, pod(&n0, 90), 64, 9600, 65535 - 28);
+    let mut cut = Fragmenter::new(&big, 1500).unwrap();
+    let mut frags = Vec::new();
+    let mut tmp = [0u8; 2048];
+    while let Some(n) = cut.next_into(&mut tmp).unwrap() {
+        frags.push(tmp[..n].to_vec());
+    }
+    assert_eq!(frags.len(), 45);
+    for chunk in frags.chunks(BURST) {
+        rig.inject(Side::Access, chunk);
+        wait_punted(&live.punt, chunk.len());
+        assert_eq!(live.poll_at(Duration::ZERO), chunk.len());
+    }
+    assert_eq!(
+        rig.wait_for(Side::Underlay, 1),
+        [our_arp_request(Side::Underlay, n0.public_ip)]
+    );
+    const _: () = assert!(HOLD_PER_NEIGHBOR >= 89, "a queue holds every piece");
+    assert_eq!(rig.pool.in_use(), rig.baseline + 89, "every piece held");
+    let reply = arp_frame(
+        2,
+        UNDERLAY_MAC,
+        (n0.hop_mac, n0.public_ip),
+        (UNDERLAY_MAC, UNDERLAY_IP),
+    );
+    rig.inject(Side::Underlay, &[reply]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::from_millis(10)), 1);
+    let out = rig.wait_for(Side::Underlay, 89);
+    let offsets: Vec<u16> = out
+        .iter()
+        .map(|o| {
+            ipv4::Packet::new_checked(&o[50 + 14..])
+                .unwrap()
+                .frag_offset()
+        })
+        .collect();
+    let mut sorted = offsets.clone();
+    sorted.sort_unstable();
+    assert_eq!(offsets, sorted, "in the order of their offsets");
+    assert_eq!(offsets.len(), 89);
+    live.finish(
+        &mut rig,
+        counts(0, 0, &[], &[(SlowKind::Fragment, 45), (SlowKind::Arp, 1)]),
+        counts(89, 0, &[], &[(SlowKind::Arp, 89)]),
+    );
+}
+
 /// Frames held for next hops nobody answers for, on both ports: two more
 /// than a neighbour's hold queue takes are dropped at once as no_neighbor;
 /// ARP requests are repeated after ARP_RETRY; at RESOLVE_TIMEOUT every
@@ -1296,7 +1354,7 @@ fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
     drop(live);
 }
 
-/// All frames the slow path may hold (an eighth of the pool here: 127)
+/// All frames the slow path may hold (an eighth of the pool here: 255)
 /// held for silent hosts: a frame for one more host is lost, but that host
 /// is still asked for and learned from its reply, and a reply that comes
 /// after the held frames were given up (RESOLVE_TIMEOUT) is still taken.
@@ -1306,8 +1364,8 @@ fn a_full_hold_queue_does_not_keep_a_neighbour_from_being_learned() {
     let (mut live, _leases) = Live::start(&mut rig, true);
     let n0 = NODES[0];
     let host = |i: u8| Ipv4Addr::new(10, 244, 255, 100 + i);
-    // 8 silent hosts x 16 frames = 128: one more than the cap.
-    let frames: Vec<Vec<u8>> = (0..8u8)
+    // 16 silent hosts x 16 frames = 256: one more than the cap.
+    let frames: Vec<Vec<u8>> = (0..16u8)
         .flat_map(|h| (0..16u8).map(move |k| (h, k)))
         .map(|(h, k)| vxlan_from(&n0, &from_pod(&n0, 10 + k, host(h), 64, 30)))
         .collect();
@@ -1316,10 +1374,14 @@ fn a_full_hold_queue_does_not_keep_a_neighbour_from_being_learned() {
         wait_punted(&live.punt, chunk.len());
         assert_eq!(live.poll_at(Duration::ZERO), chunk.len());
     }
-    assert_eq!(rig.wait_for(Side::Access, 8).len(), 8, "a request per host");
-    assert_eq!(rig.pool.in_use(), rig.baseline + 127, "the cap");
+    assert_eq!(
+        rig.wait_for(Side::Access, 16).len(),
+        16,
+        "a request per host"
+    );
+    assert_eq!(rig.pool.in_use(), rig.baseline + 255, "the cap");
     // One more host: its frame is lost, it is asked for all the same.
-    let late = host(8);
+    let late = host(16);
     rig.inject(
         Side::Underlay,
         &[vxlan_from(&n0, &from_pod(&n0, 40, late, 64, 30))],
@@ -1335,7 +1397,7 @@ fn a_full_hold_queue_does_not_keep_a_neighbour_from_being_learned() {
             .snapshot()
             .drop_count(DropReason::NoNeighbor),
         2,
-        "the 128th frame and the one over the cap"
+        "the 256th frame and the one over the cap"
     );
     // The held frames are given up; the host answers late, and is learned.
     live.poll_at(RESOLVE_TIMEOUT);

@@ -28,9 +28,11 @@ use crate::ops::logging::RateLimitedLog;
 use crate::table::NeighborTables;
 use crate::wire::{arp, ethernet, MacAddr};
 
-/// Packets held per unresolved neighbour (the kernel's default is 3 + 101
-/// bytes of queue; a few frames cover a TCP handshake or a ping burst).
-pub const HOLD_PER_NEIGHBOR: usize = 16;
+/// Packets held per unresolved neighbour: all the pieces of the largest
+/// datagram (64 KiB sent at MTU 1500 and cut again for the tunnel: 89),
+/// so that the first one to a node is not lost while we ARP. Linux holds
+/// `unres_qlen_bytes`, 212 992 bytes by default: about 140 full frames.
+pub const HOLD_PER_NEIGHBOR: usize = 128;
 /// Packets held for all neighbours together, at most: unresolved next
 /// hops by the thousand (a cold start on a flat underlay) must not pin
 /// the mempool the ports receive into. Also at most an eighth of the pool.
