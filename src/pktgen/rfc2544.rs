@@ -226,11 +226,15 @@ pub fn verdict(offered: f64, m: &Measured, tolerance_pct: f64) -> Verdict {
 }
 
 /// Runs the search: first at line rate, then halving the bracket
-/// [highest verified rate, lowest rate not verified] until it is narrower
-/// than the resolution. The highest verified rate is the offered rate of a
-/// pass, or the rate a `generator_short` trial sent: no trial goes below
-/// it. `trial(rate)` measures one trial; `stop` ends the search
-/// early (an interrupted run), as does an interrupted trial.
+/// [floor, lowest rate not verified] until it is narrower than the
+/// resolution. The floor is `--min-rate-pps`, raised by every verified
+/// rate above it (the offered rate of a pass, or the rate a
+/// `generator_short` trial sent): no trial goes below a verified rate. A
+/// floor that no trial verified (still the minimum rate: a short trial
+/// sent less than it, or nothing passed) is tried before the search gives
+/// up. The throughput is the best verified rate. `trial(rate)` measures
+/// one trial; `stop` ends the search early (an interrupted run), as does
+/// an interrupted trial.
 pub fn search(
     conf: SearchConf,
     mut trial: impl FnMut(f64) -> Measured,
@@ -238,6 +242,8 @@ pub fn search(
 ) -> SearchResult {
     let step = (conf.resolution_pct / 100.0 * conf.line_rate_pps).max(1.0);
     let mut lo = conf.min_rate_pps.max(0.0);
+    // Whether `lo` is a verified rate rather than only the minimum rate.
+    let mut lo_verified = false;
     let mut hi = conf.line_rate_pps;
     let mut rate = hi;
     let mut out = SearchResult::new(&conf);
@@ -266,6 +272,9 @@ pub fn search(
             verdict: v,
             pass: v == Verdict::Pass,
         });
+        if rate <= conf.min_rate_pps {
+            tested_low = true;
+        }
         let verified = match v {
             Verdict::Interrupted => {
                 out.interrupted = true;
@@ -274,19 +283,22 @@ pub fn search(
             // Verifies the offered rate, but never more than was sent (a
             // pass may have sent 1 % less).
             Verdict::Pass => {
-                lo = rate;
+                lo = lo.max(rate);
+                lo_verified = true;
                 Some(rate.min(m.tx_pps))
             }
             // Not verified at `rate`: search below it. A short trial that
             // lost nothing beyond the tolerance still proves the rate it
-            // did send (if any, never above the offered one), so the
-            // search goes on between that rate and the offered one, not
-            // below a rate already verified.
+            // did send (if any, never above the offered one). That rate
+            // raises the floor only if it is above it: one below the
+            // minimum rate leaves the minimum rate, unverified, as the
+            // floor (still to be tried).
             Verdict::GeneratorShort => {
                 hi = rate;
                 let sent = (m.tx_packets > 0).then_some(m.tx_pps.min(rate));
-                if let Some(r) = sent {
-                    lo = lo.max(r);
+                if let Some(r) = sent.filter(|&r| r >= lo) {
+                    lo = r;
+                    lo_verified = true;
                 }
                 sent
             }
@@ -301,12 +313,10 @@ pub fn search(
             out.generator_limited = v == Verdict::GeneratorShort;
             out.best_trial = Some(out.trials.len() - 1);
         }
-        if rate <= conf.min_rate_pps {
-            tested_low = true;
-        }
         if hi - lo <= step {
-            // Nothing verified yet: make sure the low end itself was tried.
-            if out.throughput_pps.is_none() && !tested_low && conf.min_rate_pps > 0.0 {
+            // The floor was never verified (nothing passed above it, or a
+            // short trial sent less than it): try it before giving up.
+            if !lo_verified && !tested_low && conf.min_rate_pps > 0.0 {
                 rate = conf.min_rate_pps;
                 continue;
             }
@@ -587,6 +597,105 @@ pub(crate) mod tests {
         assert_eq!(r.trials[0].verdict, Verdict::GeneratorShort);
         assert_eq!(r.trials.len(), 1, "the bracket is closed at once");
         assert_eq!(r.throughput_pps, Some(1488.0));
+    }
+
+    /// A scripted trial: `tx_pps` sent for one second, `carried` of it
+    /// received.
+    fn scripted(tx_pps: f64, carried: f64) -> Measured {
+        Measured {
+            tx_packets: tx_pps as u64,
+            rx_packets: carried as u64,
+            tx_pps,
+            trial_s: 1.0,
+            ..Measured::default()
+        }
+    }
+
+    /// The re-tester's searches: line rate 1488 pps, `--min-rate-pps`
+    /// 1000. The first trial is `generator_short` and sent less than the
+    /// minimum rate (the thread descheduled); every later trial sends its
+    /// rate in full.
+    fn short_first_below_the_minimum(
+        resolution_pct: f64,
+        short_sent: f64,
+        carries: f64,
+    ) -> (SearchResult, Vec<f64>) {
+        let conf = SearchConf {
+            line_rate_pps: 1488.0,
+            min_rate_pps: 1000.0,
+            resolution_pct,
+            loss_tolerance_pct: 0.0,
+        };
+        let mut offered = Vec::new();
+        let r = search(
+            conf,
+            |rate| {
+                offered.push(rate);
+                if offered.len() == 1 {
+                    scripted(short_sent, short_sent)
+                } else {
+                    let lost = if rate <= carries { 0.0 } else { 5.0 };
+                    scripted(rate, rate - lost)
+                }
+            },
+            || false,
+        );
+        (r, offered)
+    }
+
+    /// A short trial that sent less than `--min-rate-pps` verifies only
+    /// what it sent: the minimum rate is still the floor, unverified, and
+    /// is tried before the search gives up. A device that passes 1000 pps
+    /// is reported at 1000 pps (as without the short trial), not at the
+    /// 738 pps the short trial sent.
+    #[test]
+    fn a_short_trial_below_the_minimum_rate_still_tries_the_minimum_rate() {
+        // Resolution 10 %: the control run's trials, 1488, 1244, 1122,
+        // 1000, but the first one short.
+        let (r, offered) = short_first_below_the_minimum(10.0, 738.0, 1000.0);
+        assert_eq!(offered, [1488.0, 1244.0, 1122.0, 1000.0]);
+        assert_eq!(r.trials[0].verdict, Verdict::GeneratorShort);
+        assert_eq!(r.trials[3].verdict, Verdict::Pass);
+        assert_eq!(r.throughput_pps, Some(1000.0));
+        assert_eq!(r.best_trial, Some(3));
+        assert!(!r.generator_limited, "a pass gives the throughput");
+        // Resolution 1 %: the bracket [1000, 1488] is bisected down to
+        // 1007.6 pps, then 1000 is tried.
+        let (r, offered) = short_first_below_the_minimum(1.0, 738.0, 1000.0);
+        assert_eq!(
+            &offered[..3],
+            [1488.0, 1244.0, 1122.0],
+            "bisects [1000, 1488]: {offered:?}"
+        );
+        assert_eq!(offered.last(), Some(&1000.0), "{offered:?}");
+        assert!(offered.iter().all(|&o| o >= 1000.0), "{offered:?}");
+        assert_eq!(r.throughput_pps, Some(1000.0));
+        assert!(!r.generator_limited);
+    }
+
+    /// A device that fails at every rate, after a first trial that was
+    /// short (692 pps sent, nothing lost): the minimum rate is tried and
+    /// fails, and the throughput is the best verified rate, the 692 pps
+    /// the short trial sent.
+    #[test]
+    fn a_device_failing_every_rate_after_a_short_trial_is_tried_at_the_minimum() {
+        let (r, offered) = short_first_below_the_minimum(1.0, 692.0, 0.0);
+        assert_eq!(offered[0], 1488.0);
+        assert_eq!(offered.last(), Some(&1000.0), "{offered:?}");
+        assert_eq!(
+            offered.iter().filter(|&&o| o == 1000.0).count(),
+            1,
+            "{offered:?}"
+        );
+        assert!(r.trials[1..].iter().all(|t| t.verdict == Verdict::Fail));
+        assert!(
+            r.trials
+                .iter()
+                .any(|t| (t.offered_pps - 1007.625).abs() < 1e-9),
+            "{offered:?}"
+        );
+        assert_eq!(r.throughput_pps, Some(692.0));
+        assert_eq!(r.best_trial, Some(0));
     }
 
     #[test]
