@@ -415,6 +415,32 @@ mod tests {
         assert!(!t.contains("lossless"), "{t}");
     }
 
+    /// A throughput from a short trial with the DUT losing frames (sent
+    /// in full) above it: no generator-limited claim, in the table or the
+    /// JSON.
+    #[test]
+    fn a_dut_failure_above_a_short_trials_rate_is_not_called_generator_limited() {
+        let mut n = 0;
+        let trial = |rate: f64| {
+            n += 1;
+            let (tx, rx) = if n == 1 { (400, 400) } else { (rate as u64, 0) };
+            Measured {
+                tx_packets: tx,
+                rx_packets: rx,
+                tx_pps: tx as f64,
+                trial_s: 1.0,
+                ..Measured::default()
+            }
+        };
+        let r = report(Some(search(conf(), trial, || false)));
+        let t = r.to_table();
+        assert!(t.contains("throughput: 400 pps"), "{t}");
+        assert!(!t.contains("generator-limited"), "{t}");
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["rfc2544"]["generator_limited"], false);
+        assert_eq!(v["rfc2544"]["trials"][1]["verdict"], "fail");
+    }
+
     #[test]
     fn a_search_that_sent_nothing_blames_the_generator() {
         let r = report(Some(search(conf(), |_| Measured::default(), || false)));

@@ -145,7 +145,9 @@ pub struct SearchResult {
     /// was verified.
     pub throughput_pps: Option<f64>,
     /// The throughput comes from a trial whose generator could not send the
-    /// offered rate: the DUT may carry more than this.
+    /// offered rate, and no trial found the DUT losing frames at a rate
+    /// above it: the DUT may carry more than this. False when the DUT
+    /// failed above it (that is its limit).
     pub generator_limited: bool,
     /// A trial above the throughput lost frames that pktgen's own RX port
     /// dropped (`generator_dropped`): the receiver, not the DUT, may be
@@ -248,6 +250,8 @@ pub fn search(
     let mut rate = hi;
     let mut out = SearchResult::new(&conf);
     let mut tested_low = false;
+    // Rates at which the DUT lost frames it was given: see `dut_failed_at`.
+    let mut dut_failures = Vec::new();
     loop {
         if stop() {
             out.interrupted = true;
@@ -302,8 +306,13 @@ pub fn search(
                 }
                 sent
             }
+            Verdict::Fail => {
+                hi = rate;
+                dut_failures.push(dut_failed_at(rate, &m));
+                None
+            }
             // Not verified, for want of evidence either way: below it.
-            Verdict::Fail | Verdict::GeneratorDropped => {
+            Verdict::GeneratorDropped => {
                 hi = rate;
                 None
             }
@@ -325,11 +334,28 @@ pub fn search(
         rate = (lo + hi) / 2.0;
     }
     let verified = out.throughput_pps.unwrap_or(0.0);
+    // Generator-limited only if the DUT failed at no rate above the
+    // throughput: otherwise that failure, not pktgen, bounds it.
+    if dut_failures.iter().any(|&r| r > verified) {
+        out.generator_limited = false;
+    }
     out.receiver_limited = out
         .trials
         .iter()
         .any(|t| t.verdict == Verdict::GeneratorDropped && t.offered_pps > verified);
     out
+}
+
+/// The rate at which a `fail` trial offered at `offered` pps found the DUT
+/// losing frames: the offered rate if the frames were sent in full
+/// ([`sent_enough`]), else the rate actually sent (at most the offered
+/// one).
+fn dut_failed_at(offered: f64, m: &Measured) -> f64 {
+    if sent_enough(offered, m) {
+        offered
+    } else {
+        m.tx_pps.min(offered)
+    }
 }
 
 /// The search after a warm-up: `step(Step::Warmup(w))` once before the
@@ -696,6 +722,75 @@ pub(crate) mod tests {
         );
         assert_eq!(r.throughput_pps, Some(692.0));
         assert_eq!(r.best_trial, Some(0));
+        assert!(
+            !r.generator_limited,
+            "the DUT failed above 692 pps with every frame sent"
+        );
+    }
+
+    /// Generator-limited only when no trial above the throughput was a
+    /// DUT failure: a throughput from a short trial, with the DUT losing
+    /// frames sent in full just above it, is the DUT's limit.
+    #[test]
+    fn a_dut_failing_above_a_short_trials_rate_is_not_generator_limited() {
+        let conf = SearchConf {
+            line_rate_pps: 1488.0,
+            min_rate_pps: 14.88,
+            resolution_pct: 1.0,
+            loss_tolerance_pct: 0.0,
+        };
+        // First trial short at 1287 pps, lossless; every later trial (all
+        // in [1287, 1488]) sent in full and lost frames.
+        let mut n = 0;
+        let r = search(
+            conf,
+            |rate| {
+                n += 1;
+                if n == 1 {
+                    scripted(1287.0, 1287.0)
+                } else {
+                    scripted(rate, rate - 3.0)
+                }
+            },
+            || false,
+        );
+        assert_eq!(r.throughput_pps, Some(1287.0));
+        assert!(r.trials[1..].iter().all(|t| t.verdict == Verdict::Fail));
+        assert!(!r.generator_limited, "the DUT failed above 1287 pps");
+        // The same, but the later trials are short too (lossless): the
+        // generator, not the DUT, bounds the throughput.
+        let r = search(
+            conf,
+            |rate| scripted(rate.min(1287.0), rate.min(1287.0)),
+            || false,
+        );
+        assert_eq!(r.throughput_pps, Some(1287.0));
+        assert!(r.generator_limited);
+        // A fail that was itself short counts at the rate it sent: above
+        // the throughput it is a DUT failure, below it it is not.
+        let script = |fail_sent: f64| {
+            let mut n = 0;
+            search(
+                conf,
+                move |rate| {
+                    n += 1;
+                    match n {
+                        1 => scripted(1287.0, 1287.0),
+                        2 => scripted(fail_sent, fail_sent - 3.0),
+                        _ => scripted(rate.min(1287.0), rate.min(1287.0)),
+                    }
+                },
+                || false,
+            )
+        };
+        let r = script(1300.0);
+        assert_eq!(r.trials[1].verdict, Verdict::Fail);
+        assert_eq!(r.throughput_pps, Some(1287.0));
+        assert!(!r.generator_limited, "lost frames at 1300 pps sent");
+        let r = script(1200.0);
+        assert_eq!(r.trials[1].verdict, Verdict::Fail);
+        assert_eq!(r.throughput_pps, Some(1287.0));
+        assert!(r.generator_limited, "lost frames only below 1287 pps");
     }
 
     #[test]
