@@ -71,6 +71,19 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `pktgen --write-pcap` stopped by SIGINT/SIGTERM: 130/143.
+        Err(e)
+            if matches!(
+                e.downcast_ref::<vxgate::pktgen::PktgenError>(),
+                Some(vxgate::pktgen::PktgenError::Interrupted { .. })
+            ) =>
+        {
+            vxgate::ops::print_err(&format!("vxgate pktgen: {e}"));
+            let code = e
+                .downcast_ref::<vxgate::pktgen::PktgenError>()
+                .map_or(1, vxgate::pktgen::PktgenError::exit_code);
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
         // Config errors found only against etcd's network config (before
         // EAL starts) exit like every other config error.
         Err(e) => match e.downcast_ref::<vxgate::config::ConfigError>() {

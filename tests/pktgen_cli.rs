@@ -212,6 +212,109 @@ fn templates_beyond_the_memory_limit_exit_1_and_leave_no_file() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+/// The names in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Kills the child if the test fails before it ends.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+}
+
+/// SIGINT or SIGTERM during a long --write-pcap, once its temporary file
+/// exists: the write stops, the temporary file is removed (no partial
+/// file, hidden or not), an earlier file is as it was, and the exit is
+/// 130/143 with a line saying so. `ulimit -f` (4 GiB) bounds what a write
+/// the signal failed to stop could put on the disk (SIGXFSZ ends it).
+#[test]
+fn a_signal_during_write_pcap_leaves_no_file_and_exits_130_or_143() {
+    for (sig, code, name, earlier) in [
+        ("INT", 130, "SIGINT", false),
+        ("TERM", 143, "SIGTERM", true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let pcap = dir.path().join("big.pcap");
+        if earlier {
+            std::fs::write(&pcap, b"earlier").unwrap();
+        }
+        let a = with(
+            &[
+                "--count",
+                "1000000000000",
+                "--write-pcap",
+                pcap.to_str().unwrap(),
+            ],
+            &DST,
+        );
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("ulimit -f 4194304 && exec \"$0\" pktgen \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_vxgate"))
+            .args(&a)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = Reap(cmd.spawn().expect("spawn vxgate"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Wait for the temporary file (the write under way).
+        loop {
+            let tmp = names_in(dir.path())
+                .into_iter()
+                .any(|n| n.starts_with(".big.pcap.") && n.ends_with(".tmp"));
+            if tmp {
+                break;
+            }
+            if let Some(st) = child.0.try_wait().unwrap() {
+                panic!("pktgen ended ({st}) before its temporary file appeared");
+            }
+            assert!(Instant::now() < deadline, "no temporary file appeared");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let sent = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.0.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        while child.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "pktgen hung after SIG{sig}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+        let status = child.0.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{status} {stderr}");
+        assert!(
+            stderr.contains(&format!("interrupted by {name}"))
+                && stderr.contains("not written")
+                && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+        if earlier {
+            assert_eq!(names_in(dir.path()), ["big.pcap"]);
+            assert_eq!(std::fs::read(&pcap).unwrap(), b"earlier");
+        } else {
+            assert!(
+                names_in(dir.path()).is_empty(),
+                "{:?}",
+                names_in(dir.path())
+            );
+        }
+    }
+}
+
 /// A group address as the source MAC: exit 2, naming --src-mac.
 #[test]
 fn a_multicast_or_broadcast_source_mac_exits_2() {

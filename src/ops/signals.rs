@@ -5,7 +5,7 @@
 //! then its whole process group) and must not cost the clean stop.
 //! SIGHUP: runs a callback (the log-level reload) on a helper thread.
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,6 +17,16 @@ use signal_hook::iterator::{Handle, Signals};
 pub const EXIT_SECOND_SIGINT: i32 = 130;
 /// Exit status of a second SIGTERM (128 + 15).
 pub const EXIT_SECOND_SIGTERM: i32 = 143;
+/// The exit status of a run a stop signal ended: 130 after SIGINT, 143
+/// after SIGTERM (128 + the signal, as a shell reports it).
+pub fn exit_status(signal: i32) -> i32 {
+    if signal == SIGTERM {
+        EXIT_SECOND_SIGTERM
+    } else {
+        EXIT_SECOND_SIGINT
+    }
+}
+
 /// How long after the stop began a SIGINT/SIGTERM is taken for a copy of
 /// the first rather than an operator insisting.
 pub const FORCE_AFTER: Duration = Duration::from_secs(1);
@@ -28,6 +38,8 @@ pub const FORCE_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct SignalHandler {
     stop: Arc<AtomicBool>,
+    /// The last SIGINT/SIGTERM received (0: none).
+    signal: Arc<AtomicUsize>,
     /// When the stop began (a signal or `request_stop`).
     since: Arc<Mutex<Option<Instant>>>,
     signals: Handle,
@@ -63,14 +75,29 @@ pub fn install<F>(on_hup: F) -> io::Result<SignalHandler>
 where
     F: Fn() + Send + 'static,
 {
+    install_for(&[SIGHUP, SIGINT, SIGTERM], on_hup)
+}
+
+/// SIGINT/SIGTERM only, as [`install`] handles them; SIGHUP keeps its
+/// default action (a one-shot command such as `pktgen --write-pcap`).
+pub fn install_stop_only() -> io::Result<SignalHandler> {
+    install_for(&[SIGINT, SIGTERM], || {})
+}
+
+fn install_for<F>(handled: &[i32], on_hup: F) -> io::Result<SignalHandler>
+where
+    F: Fn() + Send + 'static,
+{
     let stop = Arc::new(AtomicBool::new(false));
+    let which = Arc::new(AtomicUsize::new(0));
     // The flag is set in the handler itself: workers see the stop even if
     // the signal thread is slow to run.
     for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_usize(signal, Arc::clone(&which), signal as usize)?;
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let since = Arc::new(Mutex::new(None));
-    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    let mut signals = Signals::new(handled)?;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("vxgate-signals".into())
@@ -99,6 +126,7 @@ where
         })?;
     Ok(SignalHandler {
         stop,
+        signal: which,
         since,
         signals: handle,
         thread: Some(thread),
@@ -110,6 +138,15 @@ impl SignalHandler {
     /// goes from false to true).
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop)
+    }
+
+    /// The SIGINT or SIGTERM that asked for the stop (the last one, if
+    /// both came); `None` if none came.
+    pub fn stop_signal(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            s => i32::try_from(s).ok(),
+        }
     }
 
     pub fn stop_requested(&self) -> bool {

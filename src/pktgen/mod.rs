@@ -296,6 +296,22 @@ pub enum PktgenError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// SIGINT/SIGTERM (`signal`) stopped `--write-pcap`: nothing written,
+    /// no temporary file left; exits 130/143 ([`PktgenError::exit_code`]).
+    #[error(
+        "interrupted by {}: {} not written (an earlier file is as it was)",
+        signal_name(*signal),
+        path.display()
+    )]
+    Interrupted { path: PathBuf, signal: i32 },
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    if signal == signal_hook::consts::SIGTERM {
+        "SIGTERM"
+    } else {
+        "SIGINT"
+    }
 }
 
 impl PktgenError {
@@ -304,6 +320,16 @@ impl PktgenError {
         match self {
             PktgenError::Flag(e) => e.key(),
             _ => None,
+        }
+    }
+
+    /// The exit status `main` gives this error: 130/143 for a run a
+    /// SIGINT/SIGTERM stopped, 2 for flag errors, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            PktgenError::Flag(e) => e.exit_code(),
+            PktgenError::Interrupted { signal, .. } => crate::ops::signals::exit_status(*signal),
+            _ => 1,
         }
     }
 
@@ -1039,7 +1065,12 @@ impl PktgenArgs {
 pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
     args.validate()?;
     if let Some(path) = &args.write_pcap {
-        let n = write_pcap(&args).map_err(PktgenError::into_anyhow)?;
+        // SIGINT/SIGTERM stop the write (the temporary file is removed, an
+        // exit with 130/143); a second one a second later exits at once
+        // (a write blocked on a FIFO).
+        let signals = crate::ops::signals::install_stop_only()?;
+        let n =
+            write_pcap_until(&args, || signals.stop_signal()).map_err(PktgenError::into_anyhow)?;
         crate::ops::print_err(&format!(
             "vxgate pktgen: wrote {n} {} frames of {} B to {}",
             args.mode_name(),
@@ -1076,6 +1107,15 @@ pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
 
 /// Writes the pcap of `args` (no EAL); returns the number of frames.
 pub fn write_pcap(args: &PktgenArgs) -> Result<u64, PktgenError> {
+    write_pcap_until(args, || None)
+}
+
+/// [`write_pcap`], stopped once `stop` names a signal (asked before every
+/// frame): then [`PktgenError::Interrupted`] and no file written.
+pub fn write_pcap_until(
+    args: &PktgenArgs,
+    stop: impl Fn() -> Option<i32>,
+) -> Result<u64, PktgenError> {
     let Some(path) = &args.write_pcap else {
         return Err(ConfigError::invalid(
             "write-pcap",
@@ -1098,9 +1138,15 @@ pub fn write_pcap(args: &PktgenArgs) -> Result<u64, PktgenError> {
     // Built before the file is created: a run that cannot build them
     // leaves no file behind.
     let tpl = plan.templates()?;
-    pcap::write_pcap(path, &tpl, n).map_err(|source| PktgenError::Pcap {
-        path: path.clone(),
-        source,
+    pcap::write_pcap(path, &tpl, n, || stop().is_some()).map_err(|source| match stop() {
+        Some(signal) => PktgenError::Interrupted {
+            path: path.clone(),
+            signal,
+        },
+        None => PktgenError::Pcap {
+            path: path.clone(),
+            source,
+        },
     })?;
     Ok(n)
 }
@@ -2408,5 +2454,47 @@ mod tests {
         let a = parse(&["--write-pcap", "/nonexistent/x.pcap"]).unwrap();
         let e = write_pcap(&a).unwrap_err();
         assert_eq!(e.flag(), Some("dst-mac"), "{e}");
+    }
+
+    /// A signal during --write-pcap: `Interrupted` naming it and the file,
+    /// exit 130/143, nothing left in the directory.
+    #[test]
+    fn a_signal_stops_write_pcap_with_exit_130_or_143() {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pcap");
+        let a = parse(&[
+            "--write-pcap",
+            path.to_str().unwrap(),
+            "--dst-mac",
+            "02:00:00:00:00:02",
+            "--count",
+            "100000",
+        ])
+        .unwrap();
+        for (signal, code, name) in [(SIGINT, 130, "SIGINT"), (SIGTERM, 143, "SIGTERM")] {
+            let asked = std::cell::Cell::new(0);
+            let stop = || {
+                asked.set(asked.get() + 1);
+                (asked.get() > 10).then_some(signal)
+            };
+            let e = write_pcap_until(&a, stop).unwrap_err();
+            assert!(
+                matches!(e, PktgenError::Interrupted { signal: s, .. } if s == signal),
+                "{e:?}"
+            );
+            assert_eq!(e.exit_code(), code);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "interrupted by {name}: {} not written (an earlier file is as it was)",
+                    path.display()
+                )
+            );
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+        // Not stopped: written whole.
+        assert_eq!(write_pcap_until(&a, || None).unwrap(), 100_000);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -50,12 +50,22 @@ impl<W: Write> PcapWriter<W> {
 /// Writes `count` frames from `tpl` to `path`: frame `k` belongs to flow
 /// `k % flows` and carries sequence number `k` and stamp TSC 0; its record
 /// is timestamped `k` microseconds after the epoch. The file appears
-/// complete or not at all ([`write_atomically`]).
-pub fn write_pcap(path: &Path, tpl: &Templates, count: u64) -> io::Result<()> {
+/// complete or not at all ([`write_atomically`]). `stop` is asked before
+/// every frame and after the last: once it says so the write ends with
+/// [`stopped`] (and the temporary file is removed).
+pub fn write_pcap(
+    path: &Path,
+    tpl: &Templates,
+    count: u64,
+    stop: impl Fn() -> bool,
+) -> io::Result<()> {
     write_atomically(path, |out| {
         let mut w = PcapWriter::new(io::BufWriter::new(out))?;
         let mut frame = vec![0u8; tpl.frame_len()];
         for k in 0..count {
+            if stop() {
+                return Err(stopped());
+            }
             let flow = (k % u64::from(tpl.flows().max(1))) as u32;
             if !tpl.write_frame(flow, k, 0, &mut frame) {
                 return Err(io::Error::new(
@@ -66,8 +76,17 @@ pub fn write_pcap(path: &Path, tpl: &Templates, count: u64) -> io::Result<()> {
             w.write(k, &frame)?;
         }
         w.finish()?;
+        // A stop during the last frame or the flush: still not written.
+        if stop() {
+            return Err(stopped());
+        }
         Ok(())
     })
+}
+
+/// The error of a write that `stop` ended (SIGINT/SIGTERM).
+pub fn stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "stopped by a signal")
 }
 
 /// Runs `write` on a temporary file beside `path` (same directory, so the
@@ -178,8 +197,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.pcap");
         let tpl = plan(Mode::Inner, 60, 3).templates().unwrap();
-        write_pcap(&path, &tpl, 5).unwrap();
+        write_pcap(&path, &tpl, 5, || false).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 24 + 5 * (16 + 60));
+        assert_eq!(files_in(dir.path()), ["t.pcap"]);
+    }
+
+    /// A stop during the write ends it: no file, no temporary left, an
+    /// earlier file as it was, the error says it was stopped.
+    #[test]
+    fn a_stopped_write_leaves_no_file() {
+        use crate::pktgen::flows::{tests_support::plan, Mode};
+        use std::cell::Cell;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcap");
+        let tpl = plan(Mode::Inner, 60, 3).templates().unwrap();
+        // Stopped after 1000 frames (asked once per frame).
+        let asked = Cell::new(0u64);
+        let stop = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 1000
+        };
+        let e = write_pcap(&path, &tpl, 1_000_000, stop).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(e.to_string(), "stopped by a signal");
+        assert_eq!(asked.get(), 1001, "stopped at the first frame after");
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+        // Stopped after the last frame: still no file, an earlier one kept.
+        std::fs::write(&path, b"earlier capture").unwrap();
+        let asked = Cell::new(0u64);
+        let stop = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 5
+        };
+        write_pcap(&path, &tpl, 5, stop).unwrap_err();
+        assert_eq!(std::fs::read(&path).unwrap(), b"earlier capture");
         assert_eq!(files_in(dir.path()), ["t.pcap"]);
     }
 }
