@@ -315,6 +315,43 @@ fn a_signal_during_write_pcap_leaves_no_file_and_exits_130_or_143() {
     }
 }
 
+/// --write-pcap to a symlink writes the file it names (the link stays a
+/// link) and keeps that file's mode 0600; a new file gets the default
+/// mode.
+#[test]
+fn write_pcap_writes_through_a_symlink_and_keeps_the_files_mode() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let real = dir.path().join("data/real.pcap");
+    std::fs::write(&real, b"earlier").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.path().join("link.pcap");
+    symlink("data/real.pcap", &link).unwrap();
+    let write = |to: &std::path::Path| {
+        let a = with(
+            &["--count", "3", "--write-pcap", to.to_str().unwrap()],
+            &DST,
+        );
+        let o = pktgen(&strs(&a));
+        assert_eq!(o.code, Some(0), "{}", o.stderr);
+    };
+    write(&link);
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    assert_eq!(std::fs::metadata(&real).unwrap().len(), 24 + 3 * (16 + 60));
+    assert_eq!(mode(&real), 0o600);
+    assert_eq!(names_in(dir.path()), ["data", "link.pcap"]);
+    assert_eq!(names_in(&dir.path().join("data")), ["real.pcap"]);
+    // A new file: the mode File::create gives (0666 less the umask).
+    let reference = dir.path().join("reference");
+    std::fs::File::create(&reference).unwrap();
+    let fresh = dir.path().join("fresh.pcap");
+    write(&fresh);
+    assert_eq!(mode(&fresh), mode(&reference));
+}
+
 /// A group address as the source MAC: exit 2, naming --src-mac.
 #[test]
 fn a_multicast_or_broadcast_source_mac_exits_2() {

@@ -95,6 +95,10 @@ pub fn stopped() -> io::Error {
 /// `path` is left as it was: never a partial or empty output file. A
 /// `path` that exists and is neither a file nor a directory (a FIFO,
 /// `/dev/stdout`) is written directly: it cannot be replaced by a rename.
+/// A symlink is written through: the file it resolves to (existing or
+/// not) is the one replaced, the link stays. An existing file's
+/// permissions are kept (given to the temporary file before anything is
+/// written to it); a new file gets the default mode.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
@@ -104,17 +108,51 @@ pub fn write_atomically(
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
         return write(&mut f);
     }
-    let tmp = temp_path(path);
+    let target = resolve_links(path)?;
+    let keep = std::fs::metadata(&target)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.permissions());
+    let tmp = temp_path(&target);
     let result = std::fs::File::create(&tmp).and_then(|mut f| {
+        if let Some(p) = keep {
+            f.set_permissions(p)?;
+        }
         write(&mut f)?;
         f.sync_all()?;
         drop(f);
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, &target)
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// How many symlinks [`resolve_links`] follows (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
+/// `path` with its final component's symlinks followed (a link's relative
+/// target taken from the link's directory), to the file they name, which
+/// need not exist; `path` itself if it is no symlink.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("more than {MAX_LINKS} symlinks to follow"),
+    ))
 }
 
 /// `.NAME.PID.tmp` beside `path`.
@@ -236,5 +274,100 @@ mod tests {
         write_pcap(&path, &tpl, 5, stop).unwrap_err();
         assert_eq!(std::fs::read(&path).unwrap(), b"earlier capture");
         assert_eq!(files_in(dir.path()), ["t.pcap"]);
+    }
+
+    /// A symlink is written through: its target gets the frames, the link
+    /// stays a link (also a dangling one, a relative one into another
+    /// directory, a chain of two); no temporary is left in either
+    /// directory.
+    #[test]
+    fn a_symlink_is_written_through() {
+        use std::io::Write as _;
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let real = sub.join("real.pcap");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link.pcap");
+        symlink("sub/real.pcap", &link).unwrap();
+        write_atomically(&link, |f| f.write_all(b"new")).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("sub/real.pcap")
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        assert_eq!(files_in(dir.path()), ["link.pcap", "sub"]);
+        assert_eq!(files_in(&sub), ["real.pcap"]);
+        // A chain: link2 -> link.pcap -> sub/real.pcap.
+        let link2 = dir.path().join("link2.pcap");
+        symlink(&link, &link2).unwrap();
+        write_atomically(&link2, |f| f.write_all(b"newer")).unwrap();
+        assert_eq!(std::fs::read(&real).unwrap(), b"newer");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // A dangling link: the file it names is created, the link stays.
+        let dangling = dir.path().join("dangling.pcap");
+        symlink("sub/new.pcap", &dangling).unwrap();
+        write_atomically(&dangling, |f| f.write_all(b"created")).unwrap();
+        assert_eq!(std::fs::read(sub.join("new.pcap")).unwrap(), b"created");
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(files_in(&sub), ["new.pcap", "real.pcap"]);
+        // A failed write through a link: the target as it was.
+        write_atomically(&link, |_| Err(io::Error::other("no"))).unwrap_err();
+        assert_eq!(std::fs::read(&real).unwrap(), b"newer");
+        assert_eq!(files_in(&sub), ["new.pcap", "real.pcap"]);
+        // A loop: an error, nothing written.
+        let a = dir.path().join("a");
+        symlink("b", &a).unwrap();
+        symlink("a", dir.path().join("b")).unwrap();
+        write_atomically(&a, |f| f.write_all(b"x")).unwrap_err();
+        assert_eq!(
+            files_in(dir.path()),
+            ["a", "b", "dangling.pcap", "link.pcap", "link2.pcap", "sub"]
+        );
+    }
+
+    /// An existing file's permissions are kept (0600 stays 0600, also
+    /// through a symlink); a new file gets the default mode, as a file
+    /// `File::create` makes.
+    #[test]
+    fn an_existing_files_permissions_are_kept() {
+        use std::io::Write as _;
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.pcap");
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomically(&path, |f| f.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("link.pcap");
+        symlink("private.pcap", &link).unwrap();
+        write_atomically(&link, |f| f.write_all(b"newer")).unwrap();
+        assert_eq!(mode(&path), 0o640);
+        // The temporary file has the old mode before anything is in it.
+        write_atomically(&path, |f| {
+            assert_eq!(f.metadata()?.permissions().mode() & 0o7777, 0o640);
+            f.write_all(b"x")
+        })
+        .unwrap();
+        // New: the default mode (0666 less the umask).
+        let reference = dir.path().join("reference");
+        std::fs::File::create(&reference).unwrap();
+        let fresh = dir.path().join("fresh.pcap");
+        write_atomically(&fresh, |f| f.write_all(b"x")).unwrap();
+        assert_eq!(mode(&fresh), mode(&reference));
     }
 }
