@@ -313,6 +313,152 @@ async fn own_lease_deleted_while_running_is_recreated() {
     run.stop().await;
 }
 
+/// Waits until our key is in etcd again, under an etcd lease other than
+/// `old`; returns its value.
+async fn back_under_a_new_lease(tc: &mut etcd_client::Client, key: &str, old: i64) -> Vec<u8> {
+    let t = Instant::now();
+    loop {
+        assert!(t.elapsed() < LIMIT, "own key not back under a new lease");
+        if let Some((v, lease)) = key_state(tc, key).await {
+            if lease != 0 && lease != old {
+                return v;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Logs captured for the whole test process (nextest runs each test in
+/// its own).
+fn capture_logs() -> vxgate::ops::logging::Buf {
+    let buf = vxgate::ops::logging::Buf::default();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(buf.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(sub).expect("one test per process (cargo nextest)");
+    buf
+}
+
+/// etcd's delete event does not say why our key went; the renewer, which
+/// re-creates it, asks etcd about the etcd lease the key was under and
+/// says what happened: a key deleted while its lease lived, or a key gone
+/// with its lease (which ran out, or was revoked), never a deletion it
+/// cannot know of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_our_key_vanished_is_logged_as_etcd_tells_it() {
+    let logs = capture_logs();
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let own = c
+        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
+        .await
+        .unwrap();
+    let status = c.status();
+    let run = spawn_run(c, MemSink::default());
+    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    let said = |what: &str| logs.text().lines().filter(|l| l.contains(what)).count();
+    // Our etcd lease gone (revoked here; an expiry is the same to etcd):
+    // the key goes with it.
+    tc.lease_revoke(own.etcd_lease_id).await.unwrap();
+    back_under_a_new_lease(&mut tc, &own.key, own.etcd_lease_id).await;
+    wait_for("the re-creation logged", LIMIT, || {
+        said("OWN LEASE EXPIRED") == 1
+    })
+    .await;
+    assert_eq!(said("OWN LEASE WAS DELETED"), 0, "{}", logs.text());
+    // The key deleted while its etcd lease lives: a deletion.
+    let lease = key_state(&mut tc, &own.key).await.unwrap().1;
+    tc.delete(own.key.clone(), None).await.unwrap();
+    back_under_a_new_lease(&mut tc, &own.key, lease).await;
+    wait_for("the re-creation logged", LIMIT, || {
+        said("OWN LEASE WAS DELETED") == 1
+    })
+    .await;
+    assert_eq!(said("OWN LEASE EXPIRED"), 1, "{}", logs.text());
+    run.stop().await;
+}
+
+/// A renewal that failed while etcd was away is retried as soon as the
+/// watch has listed again (etcd is back), not when its backoff runs out:
+/// here the renewal backoff is at least 60 s, and the renewal must come
+/// within 30 s of etcd's return. Until it does, our lease's expiry has
+/// passed (the gauge <= 0: /readyz says "no own subnet lease held");
+/// after it, we are ready again and the key is under a new etcd lease.
+/// And it comes before the old etcd lease, which etcd gave a new TTL
+/// (6 s) as it restarted, runs out: peers never see our key deleted and
+/// put again (without the wake-up, the key expired and was re-created).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_renewal_is_retried_as_soon_as_etcd_is_back() {
+    let mut etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let mut opts = options(&etcd.endpoint());
+    // Renewed at half the TTL, 3 s after the grant.
+    opts.lease_ttl_s = 6;
+    // After a failure, the next try in 60..120 s (jittered), 300 s at most:
+    // only the wake-up can renew within the deadline below.
+    opts.renew_retry = (Duration::from_secs(120), Duration::from_secs(300));
+    let mut c = Control::connect(opts).await.unwrap();
+    let own = c
+        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
+        .await
+        .unwrap();
+    let status = c.status();
+    let run = spawn_run(c, MemSink::default());
+    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    let before = tc.get(own.key.clone(), None).await.unwrap();
+    let before = before.header().unwrap().revision();
+    etcd.kill();
+    wait_for("a failed renewal", LIMIT, || {
+        status.renew_failures_total() >= 1
+    })
+    .await;
+    wait_for("our lease's expiry passed: not ready", LIMIT, || {
+        status.own_lease_expiry_seconds().is_none_or(|s| s <= 0.0)
+    })
+    .await;
+    // On the same data dir: etcd gives its leases a new TTL as it starts,
+    // so our key is still there, under the etcd lease we could not renew.
+    etcd.restart();
+    let took = wait_for(
+        "renewed (ready again) soon after etcd's return",
+        Duration::from_secs(30),
+        || status.own_lease_expiry_seconds().is_some_and(|s| s > 0.0),
+    )
+    .await;
+    eprintln!("renewed {took:?} after etcd was back");
+    let mut tc = client(&etcd.endpoint()).await;
+    let v = back_under_a_new_lease(&mut tc, &own.key, own.etcd_lease_id).await;
+    assert!(
+        matches!(LeaseValue::parse(&v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 1))
+    );
+    // Every change of our key since before the outage, up to the renewal.
+    let from = etcd_client::WatchOptions::new().with_start_revision(before + 1);
+    let (_w, mut events) = tc.watch(own.key.clone(), Some(from)).await.unwrap();
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|(t, l)| *t == etcd_client::EventType::Put && *l != own.etcd_lease_id)
+    {
+        let r = tokio::time::timeout(LIMIT, events.message())
+            .await
+            .expect("our key's history")
+            .unwrap()
+            .unwrap();
+        seen.extend(
+            r.events()
+                .iter()
+                .map(|e| (e.event_type(), e.kv().map_or(0, |kv| kv.lease()))),
+        );
+    }
+    assert!(
+        seen.iter().all(|(t, _)| *t == etcd_client::EventType::Put),
+        "our key went before it was renewed: {seen:?}"
+    );
+    run.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_config_is_waited_for() {
     let etcd = Etcd::start();

@@ -19,6 +19,7 @@ use std::future::Future;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use own_lease::{check_requested, warn_about_renewal, OwnLease};
 pub use schema::{
@@ -84,6 +85,11 @@ pub struct EtcdOptions {
     /// tests to exercise listing around replies that are too large.
     #[doc(hidden)]
     pub max_reply_bytes: usize,
+    /// The first and the longest delay between failed renewals of our
+    /// lease (2 s and 30 s); lengthened by tests to show that a renewal
+    /// is retried as soon as etcd is back, not when this delay runs out.
+    #[doc(hidden)]
+    pub renew_retry: (Duration, Duration),
 }
 
 impl EtcdOptions {
@@ -100,6 +106,7 @@ impl EtcdOptions {
             renew_margin_min: DEFAULT_RENEW_MARGIN_MIN,
             lease_ttl_s: DEFAULT_LEASE_TTL_S,
             max_reply_bytes: MAX_REPLY_BYTES,
+            renew_retry: (own_lease::RENEW_RETRY, own_lease::RENEW_RETRY_MAX),
         }
     }
 }

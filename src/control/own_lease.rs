@@ -28,9 +28,10 @@ const FREE_CANDIDATES: usize = 100;
 /// Retry delays after a failed renewal: the control plane's jittered
 /// backoff from this, doubling up to `RENEW_RETRY_MAX` (flanneld: 1 min
 /// flat; ours starts shorter because a short test TTL would otherwise run
-/// out).
-const RENEW_RETRY: Duration = Duration::from_secs(2);
-const RENEW_RETRY_MAX: Duration = Duration::from_secs(30);
+/// out). A retry is made at once when the watch has listed again
+/// (etcd is back), whatever the delay left (`keep_renewed`).
+pub(crate) const RENEW_RETRY: Duration = Duration::from_secs(2);
+pub(crate) const RENEW_RETRY_MAX: Duration = Duration::from_secs(30);
 /// A renewal that keeps failing is logged again at most this often.
 const RENEW_LOG_EVERY: Duration = Duration::from_secs(300);
 /// The least time between two rewrites of our key that changes to it woke:
@@ -704,7 +705,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     .and_then([put()]);
                 ok = txn_granted(reg, t, &own.key, id).await?.succeeded();
                 if ok {
-                    tracing::error!(key = %own.key, "OWN LEASE WAS DELETED while running; re-created it (flanneld would exit here)");
+                    log_recreated(reg, &own.key, own.etcd_lease_id).await;
                 }
             }
             Some((v, lease, mod_revision)) => match own_key_state(&v, lease, &own.attrs) {
@@ -750,6 +751,30 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
     Ok(())
 }
 
+/// Why our key was gone when the renewal re-created it: etcd's delete
+/// event does not say, but the etcd lease the key was under does. Still
+/// there: someone deleted the key. Not found: the key went with it (it
+/// expired, renewals having failed until then, or was revoked).
+async fn log_recreated(reg: &mut Registry, key: &str, old_lease: i64) {
+    let alive = lease_alive(reg, old_lease).await;
+    match alive {
+        Ok(true) => tracing::error!(key, "OWN LEASE WAS DELETED while running (its etcd lease was still alive); re-created it (flanneld would exit here)"),
+        Ok(false) => tracing::error!(key, lease = old_lease, "OWN LEASE EXPIRED: our key went with its etcd lease, which ran out before a renewal reached etcd (or was revoked); re-created it"),
+        Err(e) => tracing::error!(key, error = %e, "OWN LEASE VANISHED while running (deleted, or its etcd lease ran out: etcd could not be asked which); re-created it"),
+    }
+}
+
+/// Whether etcd still has lease `id` (a TimeToLive of -1: not found).
+async fn lease_alive(reg: &mut Registry, id: i64) -> Result<bool, ControlError> {
+    let r = reg
+        .request("lease ttl", |c| {
+            let mut lc = c.lease_client();
+            async move { lc.time_to_live(id, None).await }
+        })
+        .await?;
+    Ok(r.ttl() > 0)
+}
+
 /// Puts `value` on `key` if the key is still at `mod_revision` (as read),
 /// under `lease` (one just granted: `txn_granted`) or none; whether it did.
 async fn put_if_unchanged(
@@ -782,11 +807,18 @@ fn changed() -> ControlError {
 
 /// Keeps our lease alive until the task is dropped. A reservation is left
 /// alone unless it is deleted, then it is re-created as a normal lease.
+///
+/// `etcd_back` changes whenever the watch has listed again: etcd is
+/// reachable, and a renewal that failed is retried at once, not when its
+/// backoff (up to `RENEW_RETRY_MAX`) runs out, which could let our key
+/// expire after etcd was back or leave it unrenewed, and /readyz
+/// unready, long after.
 pub(crate) async fn keep_renewed(
     mut reg: Registry,
     mut own: OwnLease,
     status: Arc<ControlStatus>,
     key_changed: Arc<Notify>,
+    mut etcd_back: tokio::sync::watch::Receiver<u64>,
 ) {
     let margin = reg.opts.renew_margin_min;
     let granted = reg.opts.lease_ttl_s as i64;
@@ -826,10 +858,14 @@ pub(crate) async fn keep_renewed(
         if let Err(e) = reg.reconnect().await {
             tracing::debug!(error = %e, "etcd reconnect for renewal failed");
         }
-        let mut retry = Backoff::between(RENEW_RETRY, RENEW_RETRY_MAX);
+        let (retry_min, retry_max) = reg.opts.renew_retry;
+        let mut retry = Backoff::between(retry_min, retry_max);
         let repeats = RateLimitedLog::new(RENEW_LOG_EVERY);
         let mut failures = 0u64;
         loop {
+            // A list that succeeds from now on, during this attempt too,
+            // ends the wait after a failure.
+            etcd_back.borrow_and_update();
             match renew(&mut reg, &mut own).await {
                 Ok(()) => {
                     status.set_own_expiry(own.expiry);
@@ -847,12 +883,17 @@ pub(crate) async fn keep_renewed(
                     }
                     status.add_renew_failure();
                     if let Some(suppressed) = repeats.check("renew") {
-                        tracing::error!(error = %e, key = %own.key, failures, suppressed, "renewing our lease failed; retrying (every {RENEW_RETRY:?} to {RENEW_RETRY_MAX:?}, logged every {RENEW_LOG_EVERY:?})");
+                        tracing::error!(error = %e, key = %own.key, failures, suppressed, "renewing our lease failed; retrying (every {retry_min:?} to {retry_max:?}, and as soon as etcd is back; logged every {RENEW_LOG_EVERY:?})");
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(retry.next_delay()) => {}
                         // Our key changed again (say the other holder left).
                         _ = key_changed.notified() => {}
+                        // The watch listed again: etcd is back. (An `Err`,
+                        // the watch gone, disables this branch.)
+                        Ok(()) = etcd_back.changed() => {
+                            tracing::debug!(key = %own.key, "etcd is back; retrying the renewal now");
+                        }
                     }
                     // The next try on the next member: the failure may be
                     // this one's.

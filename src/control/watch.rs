@@ -623,6 +623,9 @@ struct Session<'a> {
     /// Wakes the renewer to look at our key (deleted, taken, made a
     /// reservation).
     own_key_changed: &'a Notify,
+    /// Bumped after every list that succeeded: etcd is reachable, and a
+    /// renewal waiting out its backoff is retried now.
+    etcd_back: &'a tokio::sync::watch::Sender<u64>,
     seen: &'a mut Seen,
 }
 
@@ -658,6 +661,7 @@ impl Session<'_> {
         }
         self.status.reset_revision(rev);
         self.status.saw_etcd();
+        self.etcd_back.send_modify(|n| *n = n.wrapping_add(1));
         Ok(rev)
     }
 
@@ -814,9 +818,12 @@ impl Session<'_> {
                     EventType::Delete => {
                         self.mirror.delete(key, self.sink, self.status, arrived);
                         if let Some(own) = own {
+                            // A delete event does not say whether
+                            // someone deleted it or its etcd lease ran
+                            // out: the renewer finds out, and says.
                             tracing::error!(
                                 key,
-                                "our own lease was deleted in etcd; re-creating it"
+                                "our own key is gone from etcd (deleted, or its etcd lease expired); re-creating it"
                             );
                             self.own_key_seen(own, None);
                         }
@@ -926,6 +933,7 @@ where
     F: Future<Output = ()> + Send,
 {
     let own_key_changed = Arc::new(Notify::new());
+    let (etcd_back, etcd_back_rx) = tokio::sync::watch::channel(0u64);
     let own_key = own.as_ref().map(|o| o.key.clone());
     let own_attrs = own.as_ref().map(|o| o.attrs.clone());
     let own_subnet = own.as_ref().map(|o| (o.subnet, o.attrs.public_ip));
@@ -935,6 +943,7 @@ where
             o,
             status.clone(),
             own_key_changed.clone(),
+            etcd_back_rx,
         ))
     });
     let mut mirror = Mirror::new(config.subnet_len);
@@ -963,6 +972,7 @@ where
             own_key: own_key.as_deref(),
             own_attrs: own_attrs.as_ref(),
             own_key_changed: &own_key_changed,
+            etcd_back: &etcd_back,
             seen: &mut seen,
         };
         let started = Instant::now();

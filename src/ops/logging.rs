@@ -309,12 +309,13 @@ impl RateLimitedLog {
 }
 
 /// Log lines captured in memory, for tests that check what is logged
-/// (a `MakeWriter` for `subscriber` or `tracing_subscriber::fmt`).
-#[cfg(test)]
+/// (a `MakeWriter` for `subscriber` or `tracing_subscriber::fmt`); the
+/// etcd tests, which run the control plane against a real etcd, use it
+/// too.
+#[doc(hidden)]
 #[derive(Clone, Default)]
-pub(crate) struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+pub struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
 
-#[cfg(test)]
 impl std::io::Write for Buf {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(data);
@@ -325,7 +326,6 @@ impl std::io::Write for Buf {
     }
 }
 
-#[cfg(test)]
 impl<'w> MakeWriter<'w> for Buf {
     type Writer = Buf;
     fn make_writer(&'w self) -> Buf {
@@ -333,10 +333,9 @@ impl<'w> MakeWriter<'w> for Buf {
     }
 }
 
-#[cfg(test)]
 impl Buf {
     /// Everything written so far.
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }
