@@ -28,6 +28,7 @@ pub use schema::{
 };
 pub use status::{ControlStatus, LatencySummary, LATENCY_BUCKETS_S};
 pub use subnet::{LeaseKey, Subnet, SubnetError};
+pub use watch::SkipLog;
 
 /// flanneld's default `--etcd-prefix`.
 pub const DEFAULT_PREFIX: &str = "/coreos.com/network";

@@ -169,12 +169,29 @@ enum Skip {
 /// a loop) is logged at most this often; every skip is still counted.
 const SKIP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The skipped entries' log lines, rate-limited per key.
-struct SkipLog(RateLimitedLog);
+/// Log lines of one kind rate-limited per key (a lease key, a
+/// PublicIP): at most one every `SKIP_LOG_EVERY` (10 s) per key, the
+/// next one saying how many were left out. The skipped entries' lines
+/// use it, and so do the sinks' repeated warnings.
+pub struct SkipLog(RateLimitedLog);
 
 impl Default for SkipLog {
     fn default() -> Self {
         SkipLog(RateLimitedLog::new(SKIP_LOG_EVERY))
+    }
+}
+
+impl SkipLog {
+    /// One line per `interval` and key instead (tests).
+    pub fn every(interval: std::time::Duration) -> Self {
+        SkipLog(RateLimitedLog::new(interval))
+    }
+
+    /// `Some(suppressed)` when a line for `key` may be written now,
+    /// `suppressed` being how many were left out since the last one;
+    /// `None` to stay quiet.
+    pub fn check(&self, key: &str) -> Option<u64> {
+        self.0.check(key)
     }
 }
 

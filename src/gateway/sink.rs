@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use tracing::{debug, warn};
 
-use crate::control::{LeaseAttrs, LeaseSink, Subnet};
+use crate::control::{LeaseAttrs, LeaseSink, SkipLog, Subnet};
 use crate::pipeline::Prefix;
 use crate::table::{LeaseTables, MAX_VTEP_MACS};
 
@@ -17,6 +17,9 @@ pub struct TableSink {
     pub own_vtep_mac: [u8; 6],
     /// The underlay's link prefix.
     pub underlay: Prefix,
+    /// The "more VtepMACs than accepted" warning, per PublicIP: every
+    /// lease change on such a PublicIP would say it again.
+    pub hidden_log: SkipLog,
 }
 
 impl TableSink {
@@ -57,8 +60,11 @@ impl LeaseSink for TableSink {
         self.tables
             .upsert_lease(u32::from(subnet.addr), ip, lease.vtep_mac);
         let hidden = self.tables.unpublished_vtep_macs(ip);
-        if hidden > 0 {
-            warn!(%subnet, public_ip = %lease.public_ip, hidden, max = MAX_VTEP_MACS, "leases of one PublicIP with more VtepMACs than vxgate accepts from it: only the newest are, frames with the older ones are dropped as spoofed_inner_mac until those leases go (several nodes behind one address?)");
+        // Every change of a lease of that PublicIP would say it again
+        // (784 lines a minute under churn): once per 10 s and PublicIP.
+        let limited = || self.hidden_log.check(&lease.public_ip.to_string());
+        if let Some(suppressed) = (hidden > 0).then(limited).flatten() {
+            warn!(%subnet, public_ip = %lease.public_ip, hidden, max = MAX_VTEP_MACS, suppressed, "leases of one PublicIP with more VtepMACs than vxgate accepts from it: only the newest are, frames with the older ones are dropped as spoofed_inner_mac until those leases go (several nodes behind one address?)");
         }
     }
 
@@ -112,6 +118,7 @@ mod tests {
             own_ip: Ipv4Addr::new(192, 0, 2, 40),
             own_vtep_mac: [0x0e, 0, 0, 0, 0, 41],
             underlay: Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap(),
+            hidden_log: SkipLog::default(),
         };
         let own = Subnet::parse_key("10.244.255.0-24").unwrap();
         sink.own_subnet(own);
@@ -158,6 +165,61 @@ mod tests {
         );
     }
 
+    /// The "more VtepMACs than accepted" warning, repeated at every change
+    /// of a lease of that PublicIP, is logged once per interval and
+    /// PublicIP, the next line saying how many it left out; another
+    /// PublicIP is said at once.
+    #[test]
+    fn the_more_vtep_macs_warning_is_rate_limited_per_public_ip() {
+        let lines = crate::ops::logging::Buf::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(lines.clone())
+            .with_ansi(false)
+            .finish();
+        let (tables, _readers) = LeaseTables::new(64);
+        let mut sink = TableSink {
+            tables,
+            own: None,
+            own_ip: Ipv4Addr::new(192, 0, 2, 40),
+            own_vtep_mac: [0x0e, 0, 0, 0, 0, 41],
+            underlay: Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap(),
+            hidden_log: SkipLog::every(std::time::Duration::from_secs(1)),
+        };
+        let node = |ip: u8, mac: u8| LeaseAttrs {
+            vtep_mac: [0x0e, 0, 0, 0, ip, mac],
+            ..attrs(ip)
+        };
+        let subnet = |i: u8| Subnet::parse_key(&format!("10.244.{i}.0-24")).unwrap();
+        tracing::subscriber::with_default(sub, || {
+            // A fourth VtepMAC behind 192.0.2.3 hides the oldest; then the
+            // newest lease's VtepMAC changes 50 times (churn).
+            for i in 0..4 {
+                sink.upsert(subnet(20 + i), &node(3, i));
+            }
+            for m in 0..50 {
+                sink.upsert(subnet(23), &node(3, 10 + m));
+            }
+            assert_eq!(sink.tables.unpublished_vtep_macs(0xc000_0203), 1);
+            // Another PublicIP with too many VtepMACs.
+            for i in 0..4 {
+                sink.upsert(subnet(30 + i), &node(4, i));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            sink.upsert(subnet(23), &node(3, 99));
+        });
+        let text = lines.text();
+        let of = |ip: &str| -> Vec<&str> {
+            text.lines()
+                .filter(|l| l.contains("more VtepMACs") && l.contains(ip))
+                .collect()
+        };
+        let three = of("public_ip=192.0.2.3 ");
+        assert_eq!(three.len(), 2, "{text}");
+        assert!(three[0].contains("suppressed=0"), "{text}");
+        assert!(three[1].contains("suppressed=50"), "{text}");
+        assert_eq!(of("public_ip=192.0.2.4 ").len(), 1, "{text}");
+    }
+
     /// A node that also announces our VtepMAC (for a second subnet) does
     /// not get it into the tables, so a frame from it with our own MAC as
     /// its inner source is `spoofed_inner_mac` (the kernel drops it too),
@@ -177,6 +239,7 @@ mod tests {
             own_ip: UNDERLAY_IP,
             own_vtep_mac: VTEP_MAC.0,
             underlay: t::config().underlay_prefix,
+            hidden_log: SkipLog::default(),
         };
         let node = |vtep_mac: [u8; 6]| LeaseAttrs {
             public_ip: NODE_IP,
