@@ -70,49 +70,64 @@ pub(crate) fn host_port(endpoint: &str) -> Option<String> {
 /// its return is noticed long before the delay runs out; after an error
 /// from an etcd that answered (auth, permission, a cancelled watch, a
 /// listener that is no etcd) a TCP connect says nothing, and the whole
-/// delay is waited: no spin (flannel #2171, #2470).
-pub(crate) async fn pause_after(err: &ControlError, delay: Duration, endpoints: &[String]) {
+/// delay is waited: no spin (flannel #2171, #2470). Returns the index of
+/// the endpoint that came back, if one ended the wait.
+pub(crate) async fn pause_after(
+    err: &ControlError,
+    delay: Duration,
+    endpoints: &[String],
+) -> Option<usize> {
     if matches!(err, ControlError::Unreachable { .. }) {
-        sleep_or_reachable(delay, endpoints).await;
+        sleep_or_reachable(delay, endpoints).await
     } else {
         tokio::time::sleep(delay).await;
+        None
     }
 }
 
 /// Sleeps for `delay`, but returns early once an endpoint that refused
-/// TCP connections accepts them again: etcd is back. A port that accepts
-/// all along (a proxy, an etcd still starting, a listener that is no etcd)
-/// gets the delay up to 1 s: retried at the backoff, not at the probe rate.
-pub(crate) async fn sleep_or_reachable(delay: Duration, endpoints: &[String]) {
+/// TCP connections accepts them again: etcd is back there, and its index
+/// is returned, for the next try to go to it. Endpoints that accept all
+/// along (a proxy, an etcd still starting, a listener that is no etcd, a
+/// blackholed member that never answers) do not end the wait; when every
+/// endpoint accepts, the delay is cut to 1 s: retried at the backoff, not
+/// at the probe rate.
+pub(crate) async fn sleep_or_reachable(delay: Duration, endpoints: &[String]) -> Option<usize> {
     let deadline = tokio::time::Instant::now() + delay;
-    let addrs: Vec<String> = endpoints.iter().filter_map(|e| host_port(e)).collect();
-    if any_accepts(&addrs).await {
+    let addrs: Vec<(usize, String)> = endpoints
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| host_port(e).map(|a| (i, a)))
+        .collect();
+    let mut refusing = Vec::new();
+    for (i, a) in &addrs {
+        if !accepts(a).await {
+            refusing.push((*i, a.clone()));
+        }
+    }
+    if refusing.is_empty() && !addrs.is_empty() {
         // Not a spin, and an etcd that accepts before it serves (still
         // starting) is tried again soon.
         tokio::time::sleep(delay.min(ACCEPTING_RETRY)).await;
-        return;
+        return None;
     }
     loop {
         let now = tokio::time::Instant::now();
         if now >= deadline {
-            return;
+            return None;
         }
         tokio::time::sleep((deadline - now).min(PROBE_EVERY)).await;
-        if any_accepts(&addrs).await {
-            return;
+        for (i, a) in &refusing {
+            if accepts(a).await {
+                return Some(*i);
+            }
         }
     }
 }
 
-async fn any_accepts(addrs: &[String]) -> bool {
-    for a in addrs {
-        let c =
-            tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(a.as_str())).await;
-        if matches!(c, Ok(Ok(_))) {
-            return true;
-        }
-    }
-    false
+async fn accepts(addr: &str) -> bool {
+    let c = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await;
+    matches!(c, Ok(Ok(_)))
 }
 
 #[cfg(test)]
@@ -131,6 +146,38 @@ mod tests {
         assert!(last >= BACKOFF_MAX / 2 && last <= BACKOFF_MAX);
         b.reset();
         assert!(b.next_delay() <= BACKOFF_MIN);
+    }
+
+    /// A wait after "unreachable" ends when an endpoint that refused
+    /// accepts again, and says which, while another endpoint accepts all
+    /// along and never answers (a blackhole) without ending it.
+    #[tokio::test]
+    async fn the_wait_ends_where_etcd_came_back_not_at_a_blackhole() {
+        let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = refusing.local_addr().unwrap().port();
+        drop(refusing);
+        let endpoints = vec![
+            format!("http://{}", blackhole.local_addr().unwrap()),
+            format!("http://127.0.0.1:{port}"),
+        ];
+        let wait =
+            tokio::spawn(
+                async move { sleep_or_reachable(Duration::from_secs(120), &endpoints).await },
+            );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(!wait.is_finished(), "the blackhole's accepts end no wait");
+        let _back = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(30), wait).await;
+        assert_eq!(r.expect("woken well before the delay").unwrap(), Some(1));
+        // Only endpoints that accept: the delay is cut to 1 s, no index.
+        let only = vec![format!("http://{}", blackhole.local_addr().unwrap())];
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            sleep_or_reachable(Duration::from_secs(120), &only),
+        )
+        .await;
+        assert_eq!(r.expect("cut to 1 s"), None);
     }
 
     #[test]

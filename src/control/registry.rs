@@ -19,6 +19,13 @@ use crate::ops::output::error_text;
 
 /// Deadline for each unary etcd request.
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Deadline for a request to a member that has not answered yet on its
+/// current connection while other members are left to try: a member
+/// that accepts TCP connections and never answers (blackholed, hung)
+/// costs this, not `OP_TIMEOUT`, before the next one is tried. A member
+/// that has answered gets `OP_TIMEOUT` (a slow link's large list pages),
+/// and so does the last one left.
+pub(crate) const MEMBER_TIMEOUT: Duration = Duration::from_secs(1);
 /// Keys per page when listing leases; halved while a page is over the
 /// reply limit (`list_subnets`).
 const LIST_PAGE: i64 = 2_000;
@@ -36,6 +43,9 @@ pub(crate) struct Registry {
     pub(crate) client: Client,
     /// Which endpoint `client` talks to.
     at: usize,
+    /// Whether the member answered a request on `client`: until it has,
+    /// a request with other members left waits `MEMBER_TIMEOUT` only.
+    answered: bool,
     /// Prefix without trailing '/'.
     pub(crate) prefix: String,
     /// Counts auth token renewals.
@@ -51,12 +61,25 @@ pub(crate) async fn call<T, F>(
 where
     F: std::future::Future<Output = Result<T, etcd_client::Error>>,
 {
-    match tokio::time::timeout(OP_TIMEOUT, f).await {
+    call_within(op, opts, OP_TIMEOUT, f).await
+}
+
+/// `call` under the deadline `limit`.
+async fn call_within<T, F>(
+    op: &'static str,
+    opts: &EtcdOptions,
+    limit: Duration,
+    f: F,
+) -> Result<T, ControlError>
+where
+    F: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    match tokio::time::timeout(limit, f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(map_error(op, opts, e)),
         Err(_) => Err(ControlError::Unreachable {
             endpoints: opts.endpoints.join(","),
-            detail: format!("{op} timed out after {OP_TIMEOUT:?}"),
+            detail: format!("{op} {TIMED_OUT} {limit:?}"),
         }),
     }
 }
@@ -71,6 +94,27 @@ fn client_cert_hint(opts: &EtcdOptions) -> &'static str {
     } else {
         ""
     }
+}
+
+/// The deadline of a request to a member: `MEMBER_TIMEOUT` while it has
+/// not answered on its connection and there are other members to try,
+/// else `OP_TIMEOUT`.
+pub(crate) fn member_deadline(answered: bool, several: bool) -> Duration {
+    if several && !answered {
+        MEMBER_TIMEOUT
+    } else {
+        OP_TIMEOUT
+    }
+}
+
+/// What a call that ran out of its deadline says (`call_within`).
+const TIMED_OUT: &str = "timed out after";
+
+/// Whether `e` is a call that ran out of a deadline shorter than
+/// `OP_TIMEOUT` (`limit`): the member may only be slow.
+fn ran_out(e: &ControlError, limit: Duration) -> bool {
+    limit < OP_TIMEOUT
+        && matches!(e, ControlError::Unreachable { detail, .. } if detail.contains(TIMED_OUT))
 }
 
 /// Sorts etcd-client errors into unreachable / credentials / other.
@@ -193,11 +237,20 @@ fn connect_options(opts: &EtcdOptions) -> Result<ConnectOptions, ControlError> {
 }
 
 /// A client of the one member `opts.endpoints[at]`; authenticates at once
-/// when credentials are configured.
-async fn new_client(opts: &EtcdOptions, at: usize) -> Result<Client, ControlError> {
+/// when credentials are configured, within `limit`.
+async fn new_client(
+    opts: &EtcdOptions,
+    at: usize,
+    limit: Duration,
+) -> Result<Client, ControlError> {
     let co = connect_options(opts)?;
     let member = &opts.endpoints[at..=at];
-    match call("connect", opts, Client::connect(member, Some(co)))
+    match call_within(
+        "connect",
+        opts,
+        limit,
+        Client::connect(member, Some(co)),
+    )
     .await
     {
         // tonic loads the system's roots as it builds the channel; none
@@ -256,12 +309,17 @@ impl Registry {
         let repeats = RateLimitedLog::new(REPEAT_LOG);
         let mut at = 0;
         loop {
-            match new_client(&opts, at).await {
+            // A member that does not answer costs MEMBER_TIMEOUT while
+            // others are left in this round.
+            let last = at + 1 == opts.endpoints.len();
+            let limit = member_deadline(false, !last);
+            match new_client(&opts, at, limit).await {
                 Ok(client) => {
                     return Ok(Self {
                         opts,
                         client,
                         at,
+                        answered: false,
                         prefix,
                         status,
                     })
@@ -270,10 +328,12 @@ impl Registry {
                     if let Some(suppressed) = repeats.check(&e.to_string()) {
                         tracing::warn!(error = %e, suppressed, "cannot connect to etcd yet; retrying");
                     }
-                    // Every member tried once: wait before the next round.
+                    // Every member tried once: wait before the next round,
+                    // which starts where etcd came back, if it did.
                     at = (at + 1) % opts.endpoints.len();
                     if at == 0 {
-                        sleep_or_reachable(backoff.next_delay(), &opts.endpoints).await;
+                        let back = sleep_or_reachable(backoff.next_delay(), &opts.endpoints).await;
+                        at = back.unwrap_or(0);
                     }
                 }
                 Err(e) => return Err(e),
@@ -284,7 +344,12 @@ impl Registry {
     /// A fresh client of the same member (new connections, new auth
     /// token) after an error.
     pub(crate) async fn reconnect(&mut self) -> Result<(), ControlError> {
-        self.client = new_client(&self.opts, self.at).await?;
+        self.reconnect_within(OP_TIMEOUT).await
+    }
+
+    async fn reconnect_within(&mut self, limit: Duration) -> Result<(), ControlError> {
+        self.client = new_client(&self.opts, self.at, limit).await?;
+        self.answered = false;
         Ok(())
     }
 
@@ -292,6 +357,15 @@ impl Registry {
     /// one), after an error that may be its own.
     pub(crate) async fn fail_over(&mut self) -> Result<(), ControlError> {
         self.at = (self.at + 1) % self.opts.endpoints.len();
+        self.reconnect().await
+    }
+
+    /// A fresh client of member `at` (one that just became reachable
+    /// again).
+    pub(crate) async fn go_to(&mut self, at: usize) -> Result<(), ControlError> {
+        if at < self.opts.endpoints.len() {
+            self.at = at;
+        }
         self.reconnect().await
     }
 
@@ -307,7 +381,12 @@ impl Registry {
     /// expired or was lost in an etcd restart) every request would fail
     /// from then on. Only a refused password is a credentials problem.
     /// A member that cannot be reached (or answers `Unavailable`, or not
-    /// in time) hands the request to the next one, each member tried once.
+    /// in time) hands the request to the next one, each member tried once;
+    /// with several members, one not yet heard from on its connection
+    /// gets `MEMBER_TIMEOUT` (a blackholed member costs about a second),
+    /// and if none answered, the first that only ran out of that time (an
+    /// etcd still starting, a slow link) is tried once more with the
+    /// whole `OP_TIMEOUT`.
     pub(crate) async fn request<T, F, Fut>(
         &mut self,
         op: &'static str,
@@ -317,46 +396,71 @@ impl Registry {
         F: FnMut(&Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        let mut others = self.opts.endpoints.len() - 1;
-        loop {
-            match self.request_here(op, &mut f).await {
-                Err(e @ ControlError::Unreachable { .. }) if others > 0 => {
-                    tracing::debug!(member = self.member(), error = %e, "etcd member unreachable; trying the next");
-                }
-                r => return r,
-            }
-            // A member whose client cannot be made (authentication
-            // unanswered) counts as tried too.
-            loop {
-                others -= 1;
-                match self.fail_over().await {
-                    Ok(()) => break,
-                    Err(e @ ControlError::Unreachable { .. }) if others > 0 => {
-                        tracing::debug!(member = self.member(), error = %e, "etcd member unreachable; trying the next");
+        let n = self.opts.endpoints.len();
+        let mut slow: Option<usize> = None;
+        let mut failed = None;
+        for i in 0..n {
+            if i > 0 {
+                tracing::debug!(member = self.member(), error = ?failed, "etcd member unreachable; trying the next");
+                self.at = (self.at + 1) % n;
+                // A member whose client cannot be made (authentication
+                // unanswered) counts as tried too.
+                let limit = member_deadline(false, true);
+                match self.reconnect_within(limit).await {
+                    Ok(()) => {}
+                    Err(e @ ControlError::Unreachable { .. }) => {
+                        slow = slow.or(ran_out(&e, limit).then_some(self.at));
+                        failed = Some(e);
+                        continue;
                     }
                     Err(e) => return Err(e),
                 }
             }
+            let limit = member_deadline(self.answered, n > 1);
+            match self.request_here(op, limit, &mut f).await {
+                Err(e @ ControlError::Unreachable { .. }) => {
+                    slow = slow.or(ran_out(&e, limit).then_some(self.at));
+                    failed = Some(e);
+                }
+                r => return r,
+            }
+        }
+        match (slow, failed) {
+            (Some(at), _) => {
+                tracing::debug!(member = %self.opts.endpoints[at], "no etcd member answered in time; the first slow one again, with the whole deadline");
+                self.at = at;
+                self.reconnect_within(OP_TIMEOUT).await?;
+                self.request_here(op, OP_TIMEOUT, &mut f).await
+            }
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(ControlError::Options("no --etcd-endpoints given".into())),
         }
     }
 
-    /// `request` on the current member only.
+    /// `request` on the current member only, within `limit`.
     async fn request_here<T, F, Fut>(
         &mut self,
         op: &'static str,
+        limit: Duration,
         f: &mut F,
     ) -> Result<T, ControlError>
     where
         F: FnMut(&Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        match call(op, &self.opts, f(&self.client)).await {
+        let r = match call_within(op, &self.opts, limit, f(&self.client)).await {
             Err(ControlError::AuthToken(why)) => {
                 self.renew_token(&why).await?;
-                call(op, &self.opts, f(&self.client)).await
+                call_within(op, &self.opts, limit, f(&self.client)).await
             }
             r => r,
+        };
+        // Any answer from etcd, an error it sent included, shows the
+        // member serves this connection.
+        if !matches!(r, Err(ControlError::Unreachable { .. })) {
+            self.answered = true;
         }
+        r
     }
 
     /// A new client, so a new token: etcd 3.4 refuses the Authenticate
@@ -435,7 +539,9 @@ impl Registry {
         async move {
             let (key, max) = (reg.config_key(), reg.opts.max_reply_bytes);
             let r = reg
-                .request_here("get", &mut |c: &Client| count_config(c, key.clone(), max))
+                .request_here("get", OP_TIMEOUT, &mut |c: &Client| {
+                    count_config(c, key.clone(), max)
+                })
                 .await
                 .map(|resp| revision_of(&resp));
             (r, reg)
@@ -493,8 +599,11 @@ impl Registry {
             };
             let delay = backoff.next_delay();
             if let Some(e) = &err {
-                pause_after(e, delay, &self.opts.endpoints).await;
-                if let Err(e) = self.fail_over().await {
+                let next = match pause_after(e, delay, &self.opts.endpoints).await {
+                    Some(back) => self.go_to(back).await,
+                    None => self.fail_over().await,
+                };
+                if let Err(e) = next {
                     if matches!(e, ControlError::Auth(_)) {
                         return Err(e);
                     }
@@ -589,6 +698,30 @@ mod tests {
         assert!(!failed(&with_cert).contains("client certificate"));
         let http = EtcdOptions::new(vec!["http://10.0.0.5:2379".into()]);
         assert!(!failed(&http).contains("client certificate"));
+    }
+
+    /// With several members, one that has not answered on its connection
+    /// gets 1 s; one that answered, or a single member, gets the whole
+    /// request deadline (a slow link's large list pages). Only a call
+    /// that ran out of the shorter deadline may be only slow (tried again
+    /// with the whole one), not one refused.
+    #[test]
+    fn a_member_that_never_answered_gets_a_second_while_others_are_left() {
+        assert_eq!(member_deadline(false, true), Duration::from_secs(1));
+        assert_eq!(member_deadline(true, true), OP_TIMEOUT);
+        assert_eq!(member_deadline(false, false), OP_TIMEOUT);
+        assert_eq!(member_deadline(true, false), OP_TIMEOUT);
+        let unreachable = |detail: &str| ControlError::Unreachable {
+            endpoints: "e".into(),
+            detail: detail.into(),
+        };
+        let slow = unreachable(&format!("get {TIMED_OUT} 1s"));
+        assert!(ran_out(&slow, MEMBER_TIMEOUT));
+        assert!(!ran_out(&slow, OP_TIMEOUT));
+        assert!(!ran_out(
+            &unreachable("get: connection refused"),
+            MEMBER_TIMEOUT
+        ));
     }
 
     #[test]

@@ -1007,21 +1007,23 @@ where
         }
         let delay = backoff.next_delay();
         let failed = matches!(end, SessionEnd::Failed(_));
+        let mut back = None;
         if let SessionEnd::Failed(e) = end {
             if let Some(suppressed) = repeats.check(&e.to_string()) {
                 tracing::warn!(error = %e, suppressed, retry_in = ?delay, "etcd watch interrupted; keeping the last known leases and retrying");
             }
             tokio::select! {
                 _ = &mut shutdown => break Ok(()),
-                _ = pause_after(&e, delay, &reg.opts.endpoints) => {}
+                b = pause_after(&e, delay, &reg.opts.endpoints) => back = b,
             }
         }
         // Fresh connections and auth token for the next session; after
-        // an error, on the next member (the error may be this one's).
-        let next = if failed {
-            reg.fail_over().await
-        } else {
-            reg.reconnect().await
+        // an error, on the member that came back if one did, else on the
+        // next member (the error may be this one's).
+        let next = match back {
+            Some(at) => reg.go_to(at).await,
+            None if failed => reg.fail_over().await,
+            None => reg.reconnect().await,
         };
         if let Err(e) = next {
             tracing::debug!(error = %e, "etcd reconnect failed; will retry");
