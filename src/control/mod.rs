@@ -168,6 +168,9 @@ pub struct Control {
     status: Arc<ControlStatus>,
     config: Option<(NetworkConfig, Vec<u8>)>,
     own: Option<OwnLease>,
+    /// The lease list our lease was acquired from: `run`'s first
+    /// listing, not read again.
+    listing: Option<own_lease::Listing>,
 }
 
 impl Control {
@@ -181,6 +184,7 @@ impl Control {
             status,
             config: None,
             own: None,
+            listing: None,
         })
     }
 
@@ -238,7 +242,9 @@ impl Control {
     }
 
     /// Registers our lease (see docs/control-plane.md): `requested` is
-    /// `--subnet`. Reads the network config first if not done yet.
+    /// `--subnet`. Reads the network config first if not done yet. The
+    /// lease list read for it seeds `run`'s first session, which does not
+    /// read it again.
     pub async fn acquire_own_lease(
         &mut self,
         public_ip: Ipv4Addr,
@@ -251,9 +257,11 @@ impl Control {
         let Some((cfg, _)) = &self.config else {
             return Err(ControlError::Options("network config not loaded".into()));
         };
-        let own = own_lease::acquire(&mut self.reg, cfg, public_ip, vtep_mac, requested).await?;
+        let (own, listing) =
+            own_lease::acquire(&mut self.reg, cfg, public_ip, vtep_mac, requested).await?;
         self.status.set_own_expiry(own.expiry);
         self.own = Some(own.clone());
+        self.listing = Some(listing);
         Ok(own)
     }
 
@@ -273,6 +281,7 @@ impl Control {
         if let Some(own) = &self.own {
             sink.own_subnet(own.subnet);
         }
-        watch::run(self.reg, self.own, cfg, raw, self.status, sink, shutdown).await
+        let (reg, own, listing) = (self.reg, self.own, self.listing);
+        watch::run(reg, own, listing, cfg, raw, self.status, sink, shutdown).await
     }
 }

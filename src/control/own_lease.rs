@@ -183,13 +183,18 @@ enum Attempt {
     Conflict,
 }
 
+/// The lease list read to acquire our lease, at its revision: it seeds
+/// the watch's mirror, which then watches from the revision after it.
+pub(crate) type Listing = (i64, Vec<KeyValue>);
+
+/// Acquires our lease; also returns the list it was chosen from.
 pub(crate) async fn acquire(
     reg: &mut Registry,
     cfg: &NetworkConfig,
     public_ip: Ipv4Addr,
     vtep_mac: [u8; 6],
     requested: Option<Subnet>,
-) -> Result<OwnLease, ControlError> {
+) -> Result<(OwnLease, Listing), ControlError> {
     if let Some(s) = requested {
         check_requested(cfg, s).map_err(|why| ControlError::BadSubnet { subnet: s, why })?;
     }
@@ -202,8 +207,8 @@ pub(crate) async fn acquire(
     };
     let dir = reg.subnets_dir();
     for attempt in 0..RACE_RETRIES {
-        let (_, kvs) = reg.list_subnets().await?;
-        let listed = parse_listing(&dir, kvs);
+        let (rev, kvs) = reg.list_subnets().await?;
+        let listed = parse_listing(&dir, kvs.clone());
         let step = match requested {
             Some(s) => claim_requested(reg, &listed, s, &attrs).await?,
             None => claim_any(reg, cfg, &listed, &attrs).await?,
@@ -212,7 +217,7 @@ pub(crate) async fn acquire(
             Attempt::Done(own) => {
                 tracing::info!(subnet = %own.subnet, key = %own.key, reservation = own.is_reservation(), "own lease acquired");
                 release_stale(reg, &listed, &own).await;
-                return Ok(own);
+                return Ok((own, (rev, kvs)));
             }
             Attempt::Conflict => tracing::info!(
                 attempt,

@@ -51,7 +51,7 @@ fn quorum_check(
     read.map(Some)
 }
 use super::config_seen::{ConfigNews, ConfigSeen};
-use super::own_lease::{keep_renewed, own_key_state, OwnKey, OwnLease};
+use super::own_lease::{keep_renewed, own_key_state, Listing, OwnKey, OwnLease};
 use super::registry::{call, map_error, Registry};
 use super::schema::{LeaseAttrs, LeaseValue, NetworkConfig};
 use super::status::ControlStatus;
@@ -643,6 +643,9 @@ struct Session<'a> {
     /// Bumped after every list that succeeded: etcd is reachable, and a
     /// renewal waiting out its backoff is retried now.
     etcd_back: &'a tokio::sync::watch::Sender<u64>,
+    /// The list our lease was acquired from, for the first session to use
+    /// instead of reading it again (taken by it).
+    seed: &'a mut Option<Listing>,
     seen: &'a mut Seen,
 }
 
@@ -656,7 +659,10 @@ impl Session<'_> {
     }
 
     async fn list_and_diff(&mut self) -> Result<i64, ControlError> {
-        let (rev, kvs) = self.reg.list_subnets().await?;
+        let (seeded, (rev, kvs)) = match self.seed.take() {
+            Some(listing) => (true, listing),
+            None => (false, self.reg.list_subnets().await?),
+        };
         let dir = self.reg.subnets_dir();
         let listing: Vec<(String, Vec<u8>, i64)> = kvs
             .iter()
@@ -672,7 +678,10 @@ impl Session<'_> {
         self.config_seen(config.as_deref());
         // Our key as it is now: taken or gone while we were away is acted
         // on now, as on the watch, not at the next renewal a day later.
-        if let Some(own) = self.own_key {
+        // (Not in the list our lease was acquired from: it shows our key
+        // as it was before we wrote it; the watch, from the revision after
+        // that list, delivers our write.)
+        if let Some(own) = self.own_key.filter(|_| !seeded) {
             let kv = kvs.iter().find(|kv| kv.key() == own.as_bytes());
             self.own_key_seen(own, kv.map(|kv| (kv.value(), kv.lease())));
         }
@@ -937,9 +946,11 @@ impl Session<'_> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<F>(
     mut reg: Registry,
     own: Option<OwnLease>,
+    mut seed: Option<Listing>,
     config: NetworkConfig,
     raw_config: Vec<u8>,
     status: Arc<ControlStatus>,
@@ -990,6 +1001,7 @@ where
             own_attrs: own_attrs.as_ref(),
             own_key_changed: &own_key_changed,
             etcd_back: &etcd_back,
+            seed: &mut seed,
             seen: &mut seen,
         };
         let started = Instant::now();
