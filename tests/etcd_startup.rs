@@ -406,13 +406,19 @@ fn check_config_finds_no_free_subnet_and_an_interrupted_check_is_no_pass() {
         "{out}"
     );
     // No config: the check waits (up to 10 s); SIGTERM meanwhile is exit 1.
+    // The renewal warning, which the flags alone decide, came before.
     etcd.ctl(&["del", &format!("{PREFIX}/config")]);
-    let mut vx = Vxgate::spawn(&etcd, "intr", &["--check-config"]);
+    let flags = ["--check-config", "--subnet-lease-ttl", "10"];
+    let mut vx = Vxgate::spawn(&etcd, "intr", &flags);
     vx.wait_until("waiting for the config", |v| {
         v.text("stderr").contains("config")
     });
     vx.sigterm();
-    vx.exits_before_eal(1, &["--check-config interrupted"], "interrupted");
+    vx.exits_before_eal(
+        1,
+        &["--check-config interrupted", "renewing at half the TTL"],
+        "interrupted",
+    );
     assert!(!vx.text("stdout").contains("final counters"));
 }
 

@@ -86,10 +86,14 @@ where
 
 /// What to add to a failed connection over https without a client
 /// certificate: an etcd with `--client-cert-auth` ends the TLS session
-/// then, and the client sees only "transport error".
-fn client_cert_hint(opts: &EtcdOptions) -> &'static str {
+/// then, and the client sees only "transport error". Not when `detail`
+/// says nothing listened (a TCP connect error) or the peer spoke no TLS
+/// (a handshake cut short: a plain-http etcd), where it would mislead.
+fn client_cert_hint(opts: &EtcdOptions, detail: &str) -> &'static str {
     let https = opts.endpoints.iter().any(|e| e.starts_with("https://"));
-    if https && opts.certfile.is_none() {
+    let lower = detail.to_ascii_lowercase();
+    let other_cause = lower.contains("tcp connect") || lower.contains("handshake eof");
+    if https && opts.certfile.is_none() && !other_cause {
         "; does etcd require a client certificate (its --client-cert-auth)? give --etcd-certfile and --etcd-keyfile"
     } else {
         ""
@@ -135,7 +139,10 @@ pub(crate) fn map_error(
     const OUT_OF_RANGE: i32 = 11;
     let unreachable = |detail: String| ControlError::Unreachable {
         endpoints: endpoints.join(","),
-        detail: detail + client_cert_hint(opts),
+        detail: {
+            let hint = client_cert_hint(opts, &detail);
+            detail + hint
+        },
     };
     match e {
         E::TransportError(t) => unreachable(format!("{op}: {}", error_text(&t))),
@@ -698,6 +705,13 @@ mod tests {
         assert!(!failed(&with_cert).contains("client certificate"));
         let http = EtcdOptions::new(vec!["http://10.0.0.5:2379".into()]);
         assert!(!failed(&http).contains("client certificate"));
+        // Nothing listening, or a plain-http etcd behind https://: the
+        // hint would send the operator the wrong way.
+        for other in ["tcp connect error", "tls handshake eof"] {
+            let io = std::io::Error::other(other);
+            let msg = map_error("get", &https, etcd_client::Error::IoError(io)).to_string();
+            assert!(!msg.contains("client certificate"), "{msg}");
+        }
     }
 
     /// With several members, one that has not answered on its connection

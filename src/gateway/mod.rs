@@ -288,7 +288,9 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         ControlStatus::new(),
     ))));
     // A check leaves the port to the vxgate that may be running, but
-    // refuses what the start would.
+    // refuses what the start would, and warns as it would about the
+    // lease's renewal (the flags alone decide it: before etcd, which may
+    // not answer).
     let _metrics = match cfg.metrics_addr {
         Some(addr) if cfg.check_only => {
             check_metrics_addr(addr)?;
@@ -297,6 +299,12 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         Some(addr) => Some(bind_metrics(addr, Arc::clone(&slot))?),
         None => None,
     };
+    if cfg.check_only {
+        crate::control::warn_about_renewal(
+            cfg.subnet_lease_ttl.as_secs(),
+            cfg.subnet_lease_renew_margin.as_secs() / 60,
+        );
+    }
     // The control plane's runtime; etcd's network config comes first.
     let rt = ControlRuntime(Some(
         tokio::runtime::Builder::new_multi_thread()
@@ -377,11 +385,6 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
                 }
             }
         };
-        // The warnings the start would log about the lease's renewal.
-        crate::control::warn_about_renewal(
-            cfg.subnet_lease_ttl.as_secs(),
-            cfg.subnet_lease_renew_margin.as_secs() / 60,
-        );
         crate::ops::print_out(&check_report(&cfg, &net, &subnet));
         return Ok(());
     }
