@@ -350,14 +350,7 @@ async fn why_our_key_vanished_is_logged_as_etcd_tells_it() {
     let logs = capture_logs();
     let etcd = Etcd::start();
     let mut tc = with_config(&etcd, CONFIG).await;
-    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
-    let own = c
-        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
-        .await
-        .unwrap();
-    let status = c.status();
-    let run = spawn_run(c, MemSink::default());
-    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    let (_status, run, own) = running_gateway(&etcd).await;
     let said = |what: &str| logs.text().lines().filter(|l| l.contains(what)).count();
     // Our etcd lease gone (revoked here; an expiry is the same to etcd):
     // the key goes with it.

@@ -109,17 +109,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn installed_counts_only_what_the_tables_hold() {
-        let (tables, _readers) = LeaseTables::new(16);
-        let mut sink = TableSink {
+    /// The sink of a gateway at 192.0.2.40 on 192.0.2.0/24.
+    fn test_sink(tables: LeaseTables, hidden_log: SkipLog) -> TableSink {
+        TableSink {
             tables,
             own: None,
             own_ip: Ipv4Addr::new(192, 0, 2, 40),
             own_vtep_mac: [0x0e, 0, 0, 0, 0, 41],
             underlay: Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap(),
-            hidden_log: SkipLog::default(),
-        };
+            hidden_log,
+        }
+    }
+
+    #[test]
+    fn installed_counts_only_what_the_tables_hold() {
+        let (tables, _readers) = LeaseTables::new(16);
+        let mut sink = test_sink(tables, SkipLog::default());
         let own = Subnet::parse_key("10.244.255.0-24").unwrap();
         sink.own_subnet(own);
         sink.upsert(own, &attrs(1)); // our own: served locally
@@ -177,14 +182,7 @@ mod tests {
             .with_ansi(false)
             .finish();
         let (tables, _readers) = LeaseTables::new(64);
-        let mut sink = TableSink {
-            tables,
-            own: None,
-            own_ip: Ipv4Addr::new(192, 0, 2, 40),
-            own_vtep_mac: [0x0e, 0, 0, 0, 0, 41],
-            underlay: Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap(),
-            hidden_log: SkipLog::every(std::time::Duration::from_secs(1)),
-        };
+        let mut sink = test_sink(tables, SkipLog::every(std::time::Duration::from_secs(1)));
         let node = |ip: u8, mac: u8| LeaseAttrs {
             vtep_mac: [0x0e, 0, 0, 0, ip, mac],
             ..attrs(ip)
