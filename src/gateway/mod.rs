@@ -545,7 +545,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         own_ip: cfg.underlay_ip.addr(),
         own_vtep_mac: vtep_mac,
         underlay: ctx.cfg.underlay_prefix,
-        hidden_log: Default::default(),
+        repeat_log: Default::default(),
     };
     let control_task = {
         let shutdown = Arc::clone(&shutdown);

@@ -17,9 +17,9 @@ pub struct TableSink {
     pub own_vtep_mac: [u8; 6],
     /// The underlay's link prefix.
     pub underlay: Prefix,
-    /// The "more VtepMACs than accepted" warning, per PublicIP: every
-    /// lease change on such a PublicIP would say it again.
-    pub hidden_log: SkipLog,
+    /// The warnings every change of a lease would say again (784 lines a
+    /// minute under churn): once per 10 s and key, with the count left out.
+    pub repeat_log: SkipLog,
 }
 
 impl TableSink {
@@ -41,7 +41,9 @@ impl LeaseSink for TableSink {
             // Another subnet leased to our PublicIP: ours from before a
             // --subnet change, until it expires. Tunnelling to ourselves
             // would only loop; its hosts are gone.
-            warn!(%subnet, public_ip = %lease.public_ip, "lease of another subnet to our own PublicIP (an old lease of ours?); not tunnelled to ourselves");
+            if let Some(suppressed) = self.repeat_log.check(&format!("own-ip {subnet}")) {
+                warn!(%subnet, public_ip = %lease.public_ip, suppressed, "lease of another subnet to our own PublicIP (an old lease of ours?); not tunnelled to ourselves");
+            }
             self.tables.remove_lease(u32::from(subnet.addr));
             return;
         }
@@ -51,7 +53,9 @@ impl LeaseSink for TableSink {
             // ours to it a destination it does not own. Kept out of the
             // tables, decap refuses our MAC as `spoofed_inner_mac` with no
             // check of its own.
-            warn!(%subnet, public_ip = %lease.public_ip, "lease announcing our own VtepMAC; ignored (a copied or conflicting --vtep-mac?)");
+            if let Some(suppressed) = self.repeat_log.check(&format!("own-mac {subnet}")) {
+                warn!(%subnet, public_ip = %lease.public_ip, suppressed, "lease announcing our own VtepMAC; ignored (a copied or conflicting --vtep-mac?)");
+            }
             self.tables.remove_lease(u32::from(subnet.addr));
             return;
         }
@@ -60,9 +64,8 @@ impl LeaseSink for TableSink {
         self.tables
             .upsert_lease(u32::from(subnet.addr), ip, lease.vtep_mac);
         let hidden = self.tables.unpublished_vtep_macs(ip);
-        // Every change of a lease of that PublicIP would say it again
-        // (784 lines a minute under churn): once per 10 s and PublicIP.
-        let limited = || self.hidden_log.check(&lease.public_ip.to_string());
+        // Per PublicIP: a change of any of its leases would say it again.
+        let limited = || self.repeat_log.check(&lease.public_ip.to_string());
         if let Some(suppressed) = (hidden > 0).then(limited).flatten() {
             warn!(%subnet, public_ip = %lease.public_ip, hidden, max = MAX_VTEP_MACS, suppressed, "leases of one PublicIP with more VtepMACs than vxgate accepts from it: only the newest are, frames with the older ones are dropped as spoofed_inner_mac until those leases go (several nodes behind one address?)");
         }
@@ -110,14 +113,14 @@ mod tests {
     }
 
     /// The sink of a gateway at 192.0.2.40 on 192.0.2.0/24.
-    fn test_sink(tables: LeaseTables, hidden_log: SkipLog) -> TableSink {
+    fn test_sink(tables: LeaseTables, repeat_log: SkipLog) -> TableSink {
         TableSink {
             tables,
             own: None,
             own_ip: Ipv4Addr::new(192, 0, 2, 40),
             own_vtep_mac: [0x0e, 0, 0, 0, 0, 41],
             underlay: Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap(),
-            hidden_log,
+            repeat_log,
         }
     }
 
@@ -175,7 +178,7 @@ mod tests {
     /// PublicIP, the next line saying how many it left out; another
     /// PublicIP is said at once.
     #[test]
-    fn the_more_vtep_macs_warning_is_rate_limited_per_public_ip() {
+    fn repeated_lease_warnings_are_rate_limited_per_key() {
         let lines = crate::ops::logging::Buf::default();
         let sub = tracing_subscriber::fmt()
             .with_writer(lines.clone())
@@ -202,6 +205,16 @@ mod tests {
             for i in 0..4 {
                 sink.upsert(subnet(30 + i), &node(4, i));
             }
+            // The same for a lease to our own PublicIP and one announcing
+            // our VtepMAC, each re-put 20 times.
+            for _ in 0..20 {
+                sink.upsert(subnet(40), &attrs(40));
+                let ours = LeaseAttrs {
+                    vtep_mac: [0x0e, 0, 0, 0, 0, 41],
+                    ..attrs(5)
+                };
+                sink.upsert(subnet(41), &ours);
+            }
             std::thread::sleep(std::time::Duration::from_millis(1100));
             sink.upsert(subnet(23), &node(3, 99));
         });
@@ -216,6 +229,9 @@ mod tests {
         assert!(three[0].contains("suppressed=0"), "{text}");
         assert!(three[1].contains("suppressed=50"), "{text}");
         assert_eq!(of("public_ip=192.0.2.4 ").len(), 1, "{text}");
+        let said = |what: &str| text.lines().filter(|l| l.contains(what)).count();
+        assert_eq!(said("to our own PublicIP"), 1, "{text}");
+        assert_eq!(said("announcing our own VtepMAC"), 1, "{text}");
     }
 
     /// A node that also announces our VtepMAC (for a second subnet) does
@@ -237,7 +253,7 @@ mod tests {
             own_ip: UNDERLAY_IP,
             own_vtep_mac: VTEP_MAC.0,
             underlay: t::config().underlay_prefix,
-            hidden_log: SkipLog::default(),
+            repeat_log: SkipLog::default(),
         };
         let node = |vtep_mac: [u8; 6]| LeaseAttrs {
             public_ip: NODE_IP,
