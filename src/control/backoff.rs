@@ -89,11 +89,11 @@ pub(crate) async fn pause_after(
 /// TCP connections accepts them again: etcd is back there, and its index
 /// is returned, for the next try to go to it. Endpoints that accept all
 /// along (a proxy, an etcd still starting, a listener that is no etcd, a
-/// blackholed member that never answers) do not end the wait; when every
-/// endpoint accepts, the delay is cut to 1 s: retried at the backoff, not
-/// at the probe rate.
+/// blackholed member that never answers) do not end the wait, but while
+/// any does, the delay is cut to 1 s: an etcd that accepts before it
+/// serves is tried again soon, also beside a member that stays down.
 pub(crate) async fn sleep_or_reachable(delay: Duration, endpoints: &[String]) -> Option<usize> {
-    let deadline = tokio::time::Instant::now() + delay;
+    let start = tokio::time::Instant::now();
     let addrs: Vec<(usize, String)> = endpoints
         .iter()
         .enumerate()
@@ -105,12 +105,14 @@ pub(crate) async fn sleep_or_reachable(delay: Duration, endpoints: &[String]) ->
             refusing.push((*i, a.clone()));
         }
     }
-    if refusing.is_empty() && !addrs.is_empty() {
-        // Not a spin, and an etcd that accepts before it serves (still
-        // starting) is tried again soon.
-        tokio::time::sleep(delay.min(ACCEPTING_RETRY)).await;
-        return None;
-    }
+    // Not a spin: at most every ACCEPTING_RETRY.
+    let accepting = refusing.len() < addrs.len();
+    let deadline = start
+        + if accepting {
+            delay.min(ACCEPTING_RETRY)
+        } else {
+            delay
+        };
     loop {
         let now = tokio::time::Instant::now();
         if now >= deadline {
@@ -149,35 +151,37 @@ mod tests {
     }
 
     /// A wait after "unreachable" ends when an endpoint that refused
-    /// accepts again, and says which, while another endpoint accepts all
-    /// along and never answers (a blackhole) without ending it.
+    /// accepts again, and says which. One that accepts all along and never
+    /// answers (a blackhole, or an etcd still starting) does not end it,
+    /// but cuts it to 1 s, also beside a member that stays down: no index.
     #[tokio::test]
-    async fn the_wait_ends_where_etcd_came_back_not_at_a_blackhole() {
+    async fn the_wait_ends_where_etcd_came_back_or_after_a_second_beside_an_accepting_one() {
         let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = refusing.local_addr().unwrap().port();
         drop(refusing);
-        let endpoints = vec![
-            format!("http://{}", blackhole.local_addr().unwrap()),
-            format!("http://127.0.0.1:{port}"),
-        ];
+        let down = format!("http://127.0.0.1:{port}");
+        let hole = format!("http://{}", blackhole.local_addr().unwrap());
+        let endpoints = vec![hole.clone(), down.clone()];
+        let dead = vec![down.clone()];
         let wait =
-            tokio::spawn(
-                async move { sleep_or_reachable(Duration::from_secs(120), &endpoints).await },
-            );
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        assert!(!wait.is_finished(), "the blackhole's accepts end no wait");
-        let _back = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            tokio::spawn(async move { sleep_or_reachable(Duration::from_secs(120), &dead).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!wait.is_finished(), "nothing came back yet");
+        let back = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let r = tokio::time::timeout(Duration::from_secs(30), wait).await;
-        assert_eq!(r.expect("woken well before the delay").unwrap(), Some(1));
-        // Only endpoints that accept: the delay is cut to 1 s, no index.
-        let only = vec![format!("http://{}", blackhole.local_addr().unwrap())];
-        let r = tokio::time::timeout(
-            Duration::from_secs(30),
-            sleep_or_reachable(Duration::from_secs(120), &only),
-        )
-        .await;
-        assert_eq!(r.expect("cut to 1 s"), None);
+        assert_eq!(r.expect("woken well before the delay").unwrap(), Some(0));
+        drop(back);
+        // Beside a member that stays down, or alone, an accepting endpoint
+        // cuts the wait (120 s asked) to about 1 s: no index.
+        for eps in [endpoints, vec![hole]] {
+            let r = tokio::time::timeout(
+                Duration::from_secs(30),
+                sleep_or_reachable(Duration::from_secs(120), &eps),
+            )
+            .await;
+            assert_eq!(r.expect("cut to 1 s"), None, "{eps:?}");
+        }
     }
 
     #[test]

@@ -315,12 +315,28 @@ impl Registry {
         let mut backoff = Backoff::new();
         let repeats = RateLimitedLog::new(REPEAT_LOG);
         let mut at = 0;
+        // The first member of this round that only ran out of its short
+        // deadline: it may be slow (authentication over a long link), not
+        // dead, and gets the whole one before the round backs off.
+        let mut slow = None;
         loop {
             // A member that does not answer costs MEMBER_TIMEOUT while
             // others are left in this round.
             let last = at + 1 == opts.endpoints.len();
             let limit = member_deadline(false, !last);
-            match new_client(&opts, at, limit).await {
+            let mut tried = new_client(&opts, at, limit).await;
+            if let Err(e) = &tried {
+                if ran_out(e, limit) {
+                    slow = slow.or(Some(at));
+                }
+                if let Some(s) = slow.filter(|_| last) {
+                    slow = None;
+                    if let Ok(client) = new_client(&opts, s, OP_TIMEOUT).await {
+                        (tried, at) = (Ok(client), s);
+                    }
+                }
+            }
+            match tried {
                 Ok(client) => {
                     return Ok(Self {
                         opts,

@@ -152,8 +152,11 @@ impl Eal {
         let main = super::lcore::CpuSet::of_current_thread()?;
         let mut n = 0;
         for &tid in threads {
-            if main.apply_to_thread(tid)? {
-                n += 1;
+            // A thread that cannot be moved runs where it was: worth a
+            // warning, not a failed start.
+            match main.apply_to_thread(tid) {
+                Ok(moved) => n += usize::from(moved),
+                Err(e) => tracing::warn!(error = %e, "a thread started before EAL stays on its CPUs"),
             }
         }
         tracing::debug!(threads = n, cpus = ?main, "threads started before EAL moved to the main lcore's CPUs");

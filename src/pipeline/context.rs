@@ -337,13 +337,11 @@ impl Context {
         }
     }
 
-    /// The MTU the slow path fragments `Punt(Fragment)` frames to, by the
-    /// port they were received on (small enough for every way out).
-    pub fn fragment_mtu(&self, rx: Side) -> u16 {
-        match rx {
-            Side::Access => self.cfg.tunnel_mtu,
-            Side::Underlay => self.cfg.tunnel_mtu.min(self.cfg.access_mtu),
-        }
+    /// The MTU the slow path fragments `Punt(Fragment)` frames to: small
+    /// enough for every way out, the tunnel and the access port (a host
+    /// sends to another host through us too).
+    pub fn fragment_mtu(&self) -> u16 {
+        self.cfg.tunnel_mtu.min(self.cfg.access_mtu)
     }
 
     /// DirectRouting reaches this VTEP: its PublicIP is on the underlay's

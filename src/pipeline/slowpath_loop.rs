@@ -643,9 +643,9 @@ impl SlowPath {
     }
 
     fn fragment(&mut self, mut m: Mbuf, rx: Side, now: Instant) {
-        let mtu = self.ctx.fragment_mtu(rx);
-        let fits = ip_view(&*m).is_ok_and(|ip| ip.total_len() <= mtu);
-        if fits {
+        let mtu = self.ctx.fragment_mtu();
+        let as_is = ip_view(&*m).is_ok_and(|ip| forward_as_is(ip.total_len(), ip.dont_frag(), mtu));
+        if as_is {
             // A fragment that follows the rest of its datagram here
             // (`frag_order`): forwarded as it is.
             let v = process_fragment(&self.ctx, &self.lookup, &mut self.state, rx, &mut *m);
@@ -710,11 +710,30 @@ impl SlowPath {
     }
 }
 
+/// Whether a frame punted as `Punt(Fragment)` goes on as it is rather
+/// than cut to `mtu`: it fits, or it has DF set, which a worker punts only
+/// as a fragment following its datagram (`frag_order`) once it passed the
+/// MTU of its real way out, which may be larger than `mtu` (DirectRouting
+/// on a 1500-byte underlay with a 1450-byte tunnel). Its way is checked
+/// again on the way out, with a fragmentation-needed if it does not fit.
+fn forward_as_is(total: u16, dont_frag: bool, mtu: u16) -> bool {
+    total <= mtu || dont_frag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::testing::{self, ACCESS_IP, ACCESS_MAC, HOST_IP, UNDERLAY_IP};
     use crate::table::{NeighborPort, NeighborReaders};
+
+    #[test]
+    fn a_punted_frame_is_cut_only_when_too_big_and_free_to_be() {
+        assert!(forward_as_is(1450, false, 1450));
+        assert!(!forward_as_is(1451, false, 1450));
+        // DF set: a follower that passed its way out's MTU (1500 on the
+        // underlay by DirectRouting), never cut.
+        assert!(forward_as_is(1480, true, 1450));
+    }
 
     /// An ARP request the resolver queued.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -540,7 +540,7 @@ fn access_too_big_without_df_is_fragmented_by_slow_path() {
     assert_eq!(st.counters.snapshot().slowpath_count(SlowKind::Fragment), 1);
     assert_eq!(b.data(), &f[..]);
     // What the slow path does: fragment, then each fragment down the fast path.
-    let mut fr = Fragmenter::new(b.data(), ctx.fragment_mtu(Side::Access)).unwrap();
+    let mut fr = Fragmenter::new(b.data(), ctx.fragment_mtu()).unwrap();
     let mut tmp = [0u8; 2048];
     let mut payload = Vec::new();
     let (peer, pl) = peer();
@@ -2158,7 +2158,7 @@ fn an_echo_reply_too_big_for_the_tunnel_is_fragmented() {
         (0, 1, 1, 1)
     );
     // What the slow path does with it.
-    let mut fr = Fragmenter::new(b.data(), ctx.fragment_mtu(Side::Underlay)).unwrap();
+    let mut fr = Fragmenter::new(b.data(), ctx.fragment_mtu()).unwrap();
     let mut tmp = [0u8; 2048];
     let (mut st, mut icmp_msg, mut n) = (worker(), Vec::new(), 0);
     while let Some(len) = fr.next_into(&mut tmp).unwrap() {

@@ -33,7 +33,7 @@ pub enum Verdict {
     /// from this ARP packet (and answer it when it is a request for the
     /// port's address: one from a known neighbour at another MAC).
     /// `Fragment`: the buffer holds an inner
-    /// Ethernet+IPv4 frame to fragment to `Context::fragment_mtu(rx side)`
+    /// Ethernet+IPv4 frame to fragment to `Context::fragment_mtu`
     /// and feed back fragment by fragment through `process_fragment`
     /// (`process_access` for frames from the access port,
     /// `process_decapped` for frames from the underlay, the gateway's own
