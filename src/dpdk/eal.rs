@@ -156,7 +156,9 @@ impl Eal {
             // warning, not a failed start.
             match main.apply_to_thread(tid) {
                 Ok(moved) => n += usize::from(moved),
-                Err(e) => tracing::warn!(error = %e, "a thread started before EAL stays on its CPUs"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a thread started before EAL stays on its CPUs")
+                }
             }
         }
         tracing::debug!(threads = n, cpus = ?main, "threads started before EAL moved to the main lcore's CPUs");

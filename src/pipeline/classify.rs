@@ -582,8 +582,10 @@ fn decapped<B: PacketBuf, L: Lookup>(
 /// no source check. They are told by their source, one of our addresses,
 /// which no forwarded packet carries past `route`'s source check.
 /// Fragments of forwarded packets go where their frame came in:
-/// `process_access` from the access port, `process_decapped` from the
-/// underlay.
+/// `process_access` from the access port; from the underlay
+/// `process_decapped` (an inner frame, to our VtepMAC), or, for plain IPv4
+/// by DirectRouting (to the underlay port's MAC), `process_underlay`,
+/// which routes and counts them as routed, as the packet would have been.
 pub fn process_fragment<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
@@ -593,8 +595,12 @@ pub fn process_fragment<B: PacketBuf, L: Lookup>(
 ) -> Verdict {
     let own = ip_view(buf).is_ok_and(|ip| ctx.is_local(ip.src_u32()));
     if !own {
+        let plain = ctx.cfg.direct_routing
+            && Frame::new_checked(buf.data())
+                .is_ok_and(|f| f.dst() == ctx.cfg.underlay_mac && f.dst() != ctx.cfg.vtep_mac);
         return match rx {
             Side::Access => process_access(ctx, lookup, st, buf),
+            Side::Underlay if plain => process_underlay(ctx, lookup, st, buf),
             Side::Underlay => process_decapped(ctx, lookup, st, buf),
         };
     }

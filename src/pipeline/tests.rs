@@ -1496,6 +1496,19 @@ fn direct_routing_sends_and_accepts_plain_ipv4() {
         (st.counters.snapshot().decap, st.counters.snapshot().routed),
         (0, 1)
     );
+    // A piece the slow path cut from such a packet (too big for the
+    // access port): routed and counted as routed, as the packet would be.
+    let mut piece = p.clone();
+    let mut pip = ipv4::Packet::new_unchecked(&mut piece[14..]);
+    pip.set_frag(false, true, 0);
+    pip.fill_checksum();
+    let mut slow = worker();
+    slow.in_slow_path = true;
+    let mut pb = VecBuf::from_frame(&piece);
+    let v = process_fragment(&ctx, &l, &mut slow, Side::Underlay, &mut pb);
+    assert_eq!(v, Verdict::TxAccess);
+    let s = slow.counters.snapshot();
+    assert_eq!((s.decap, s.routed, s.total_drops()), (0, 1, 0));
     // A decapsulated packet to the same host is decap, not routed.
     let (v, _, st) = run(&ctx, &l, Side::Underlay, &pod_to_host(40));
     assert_eq!(v, Verdict::TxAccess);
