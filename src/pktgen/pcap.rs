@@ -75,8 +75,10 @@ pub fn write_pcap(
             }
             w.write(k, &frame)?;
         }
-        w.finish()?;
-        // A stop during the last frame or the flush: still not written.
+        // Synced here, not only after: a stop during the last frame, the
+        // flush or the sync (seconds for gigabytes on a slow disk) still
+        // leaves nothing written.
+        w.finish()?.get_ref().sync_all()?;
         if stop() {
             return Err(stopped());
         }
