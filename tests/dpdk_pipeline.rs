@@ -1005,6 +1005,20 @@ impl Drop for Live {
     }
 }
 
+/// `node`'s ARP reply to our request on the underlay, taken by the slow
+/// path at `at`.
+fn node_answers(rig: &mut Rig, live: &mut Live, node: &Node, at: Duration) {
+    let reply = arp_frame(
+        2,
+        UNDERLAY_MAC,
+        (node.hop_mac, node.public_ip),
+        (UNDERLAY_MAC, UNDERLAY_IP),
+    );
+    rig.inject(Side::Underlay, &[reply]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(at), 1);
+}
+
 /// Frames toward a node whose MAC is unknown are held and punted; the slow
 /// path ARPs for it through worker 0; the node's ARP reply releases the
 /// held frames with its MAC filled in, in order, and later frames go out
@@ -1029,15 +1043,7 @@ fn held_frames_go_out_after_the_arp_reply() {
     );
     assert_eq!(rig.pool.in_use(), rig.baseline + 3, "the held frames");
 
-    let reply = arp_frame(
-        2,
-        UNDERLAY_MAC,
-        (n0.hop_mac, n0.public_ip),
-        (UNDERLAY_MAC, UNDERLAY_IP),
-    );
-    rig.inject(Side::Underlay, &[reply]);
-    wait_punted(&live.punt, 1);
-    assert_eq!(live.poll_at(Duration::from_millis(10)), 1);
+    node_answers(&mut rig, &mut live, &n0, Duration::from_millis(10));
     assert_eq!(live.slow.pending_neighbors(), 0);
     let learned = live
         .slow
@@ -1092,15 +1098,7 @@ fn every_piece_of_a_64_kib_datagram_waits_for_the_arp_reply() {
     );
     const _: () = assert!(HOLD_PER_NEIGHBOR >= 89, "a queue holds every piece");
     assert_eq!(rig.pool.in_use(), rig.baseline + 89, "every piece held");
-    let reply = arp_frame(
-        2,
-        UNDERLAY_MAC,
-        (n0.hop_mac, n0.public_ip),
-        (UNDERLAY_MAC, UNDERLAY_IP),
-    );
-    rig.inject(Side::Underlay, &[reply]);
-    wait_punted(&live.punt, 1);
-    assert_eq!(live.poll_at(Duration::from_millis(10)), 1);
+    node_answers(&mut rig, &mut live, &n0, Duration::from_millis(10));
     let out = rig.wait_for(Side::Underlay, 89);
     let offsets: Vec<u16> = out
         .iter()
@@ -1276,16 +1274,8 @@ fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
         rig.wait_for(Side::Underlay, 1),
         [our_arp_request(Side::Underlay, n0.public_ip)]
     );
-    let reply = arp_frame(
-        2,
-        UNDERLAY_MAC,
-        (n0.hop_mac, n0.public_ip),
-        (UNDERLAY_MAC, UNDERLAY_IP),
-    );
-    rig.inject(Side::Underlay, &[reply]);
-    wait_punted(&live.punt, 1);
     let learned_at = Duration::from_millis(10);
-    assert_eq!(live.poll_at(learned_at), 1);
+    node_answers(&mut rig, &mut live, &n0, learned_at);
     assert_eq!(live_mac(&live.slow, n0.public_ip), Some(n0.hop_mac.0));
     let out = rig.wait_for(Side::Underlay, 1);
     assert_encap(&out[0], &n0, 0, &forwarded(&frame, n0.vtep_mac, VTEP_MAC));

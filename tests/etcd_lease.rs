@@ -392,14 +392,7 @@ async fn a_failed_renewal_is_retried_as_soon_as_etcd_is_back() {
     // After a failure, the next try in 60..120 s (jittered), 300 s at most:
     // only the wake-up can renew within the deadline below.
     opts.renew_retry = (Duration::from_secs(120), Duration::from_secs(300));
-    let mut c = Control::connect(opts).await.unwrap();
-    let own = c
-        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
-        .await
-        .unwrap();
-    let status = c.status();
-    let run = spawn_run(c, MemSink::default());
-    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    let (status, run, own) = running_gateway_with(opts).await;
     let before = tc.get(own.key.clone(), None).await.unwrap();
     let before = before.header().unwrap().revision();
     etcd.kill();
@@ -577,7 +570,7 @@ async fn wait_for_key_gone(tc: &mut etcd_client::Client, key: &str) {
     }
 }
 
-/// (control, status, running, own lease) for 192.0.2.1 on `etcd`.
+/// (status, running, own lease) for 192.0.2.1 on `etcd`.
 async fn running_gateway(
     etcd: &Etcd,
 ) -> (
@@ -585,7 +578,18 @@ async fn running_gateway(
     Running,
     vxgate::control::OwnLease,
 ) {
-    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    running_gateway_with(options(&etcd.endpoint())).await
+}
+
+/// `running_gateway` with `opts`, watching once it returns.
+async fn running_gateway_with(
+    opts: EtcdOptions,
+) -> (
+    std::sync::Arc<vxgate::control::ControlStatus>,
+    Running,
+    vxgate::control::OwnLease,
+) {
+    let mut c = Control::connect(opts).await.unwrap();
     let own = c
         .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
         .await
@@ -733,14 +737,7 @@ async fn refused_transactions_leave_no_granted_lease_behind() {
     // Renewing: our key deleted while we may not write, so every re-creation
     // is refused, then allowed again.
     etcd.grant_gw_subnets(PREFIX, "readwrite");
-    let mut c = Control::connect(opts).await.unwrap();
-    let own = c
-        .acquire_own_lease(Ipv4Addr::new(192, 0, 2, 1), MAC, None)
-        .await
-        .unwrap();
-    let status = c.status();
-    let run = spawn_run(c, MemSink::default());
-    wait_for("watching", LIMIT, || status.etcd_connected()).await;
+    let (status, run, own) = running_gateway_with(opts).await;
     etcd.grant_gw_subnets(PREFIX, "read");
     etcd.ctl(&["del", &own.key]);
     wait_for("three refused re-creations", LIMIT, || {

@@ -585,22 +585,15 @@ pub(crate) mod tests {
         // Scripted: the first trial was short (the thread descheduled),
         // the next ones, in the bracket above 1287, send their rate and
         // the DUT carries up to 1400 pps.
-        let script = |tx_pps: f64, carried: f64| Measured {
-            tx_packets: tx_pps as u64,
-            rx_packets: carried as u64,
-            tx_pps,
-            trial_s: 1.0,
-            ..Measured::default()
-        };
         let mut offered = Vec::new();
         let r = search(
             conf,
             |rate| {
                 offered.push(rate);
                 if offered.len() == 1 {
-                    script(1287.0, 1287.0)
+                    scripted(1287.0, 1287.0)
                 } else {
-                    script(rate, rate.min(1400.0))
+                    scripted(rate, rate.min(1400.0))
                 }
             },
             || false,
@@ -616,7 +609,7 @@ pub(crate) mod tests {
             conf,
             |rate| Measured {
                 tx_pps: rate * 1.2,
-                ..script(rate * 0.5, rate * 0.5)
+                ..scripted(rate * 0.5, rate * 0.5)
             },
             || false,
         );
