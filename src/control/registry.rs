@@ -121,6 +121,33 @@ fn ran_out(e: &ControlError, limit: Duration) -> bool {
         && matches!(e, ControlError::Unreachable { detail, .. } if detail.contains(TIMED_OUT))
 }
 
+/// One round of connecting, over the members from `start` to the last:
+/// each gets `member_deadline` (1 s while others are left); if none
+/// answered and one only ran out of its short deadline (with auth the
+/// connect authenticates: a slow link, a loaded member), the first such
+/// one gets the whole deadline, as in `Registry::request`. The client and
+/// its member's index.
+async fn connect_round(opts: &EtcdOptions, start: usize) -> Result<(Client, usize), ControlError> {
+    let n = opts.endpoints.len();
+    let (mut slow, mut failed) = (None, None);
+    for at in start..n {
+        let limit = member_deadline(false, at + 1 < n);
+        match new_client(opts, at, limit).await {
+            Ok(client) => return Ok((client, at)),
+            Err(e @ ControlError::Unreachable { .. }) => {
+                slow = slow.or(ran_out(&e, limit).then_some(at));
+                failed = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match (slow, failed) {
+        (Some(at), _) => Ok((new_client(opts, at, OP_TIMEOUT).await?, at)),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(ControlError::Options("no --etcd-endpoints given".into())),
+    }
+}
+
 /// Sorts etcd-client errors into unreachable / credentials / other.
 pub(crate) fn map_error(
     op: &'static str,
@@ -314,30 +341,10 @@ impl Registry {
         opts.prefix = prefix.clone();
         let mut backoff = Backoff::new();
         let repeats = RateLimitedLog::new(REPEAT_LOG);
-        let mut at = 0;
-        // The first member of this round that only ran out of its short
-        // deadline: it may be slow (authentication over a long link), not
-        // dead, and gets the whole one before the round backs off.
-        let mut slow = None;
+        let mut start = 0;
         loop {
-            // A member that does not answer costs MEMBER_TIMEOUT while
-            // others are left in this round.
-            let last = at + 1 == opts.endpoints.len();
-            let limit = member_deadline(false, !last);
-            let mut tried = new_client(&opts, at, limit).await;
-            if let Err(e) = &tried {
-                if ran_out(e, limit) {
-                    slow = slow.or(Some(at));
-                }
-                if let Some(s) = slow.filter(|_| last) {
-                    slow = None;
-                    if let Ok(client) = new_client(&opts, s, OP_TIMEOUT).await {
-                        (tried, at) = (Ok(client), s);
-                    }
-                }
-            }
-            match tried {
-                Ok(client) => {
+            match connect_round(&opts, start).await {
+                Ok((client, at)) => {
                     return Ok(Self {
                         opts,
                         client,
@@ -351,13 +358,10 @@ impl Registry {
                     if let Some(suppressed) = repeats.check(&e.to_string()) {
                         tracing::warn!(error = %e, suppressed, "cannot connect to etcd yet; retrying");
                     }
-                    // Every member tried once: wait before the next round,
+                    // Every member tried: wait before the next round,
                     // which starts where etcd came back, if it did.
-                    at = (at + 1) % opts.endpoints.len();
-                    if at == 0 {
-                        let back = sleep_or_reachable(backoff.next_delay(), &opts.endpoints).await;
-                        at = back.unwrap_or(0);
-                    }
+                    let back = sleep_or_reachable(backoff.next_delay(), &opts.endpoints).await;
+                    start = back.unwrap_or(0);
                 }
                 Err(e) => return Err(e),
             }
