@@ -33,43 +33,31 @@ fn start(kind: Dpdk, net: Net, nodes: u32) -> Running {
     start_args(kind, net, nodes, 1, "")
 }
 
-/// `start` with `workers` workers and `extra` flags for `vxgate run`
-/// (each followed by a space).
-fn start_args(kind: Dpdk, net: Net, nodes: u32, workers: u32, extra: &str) -> Running {
+/// The underlay, the gateway's namespaces and host, and etcd holding
+/// flannel's config for `net`.
+fn underlay_and_etcd(net: &Net) -> (Topology, e2e::Gateway, common::etcd::Etcd, Etcdctl) {
     let mut topo = Topology::new(net.clone());
-    let gw = topo.add_gateway(host_ip(&net), access_ip(&net), net.subnet_len);
+    let gw = topo.add_gateway(host_ip(net), access_ip(net), net.subnet_len);
     let etcd = common::etcd::Etcd::start_in_netns(&gw.ns);
     let ctl = Etcdctl {
         endpoint: etcd.endpoint(),
         netns: Some(gw.ns.clone()),
     };
     ctl.put(&format!("{}/config", net.prefix), &net.config_json());
+    (topo, gw, etcd, ctl)
+}
+
+/// `start` with `workers` workers and `extra` flags for `vxgate run`
+/// (each followed by a space).
+fn start_args(kind: Dpdk, net: Net, nodes: u32, workers: u32, extra: &str) -> Running {
+    let (mut topo, gw, etcd, ctl) = underlay_and_etcd(&net);
     for i in 1..=nodes {
         let n = topo.add_node(i, 1);
         let key = topo.lease_key(topo.nodes[n].subnet);
         ctl.put_with_ttl(&key, &topo.lease_value(n), 600);
     }
     let tag = format!("{}{:?}", topo.tag, kind);
-    let (eal, ul, ac) = gw.devices_for(kind, &tag, workers);
-    // VXGATE_BIN runs another build (e.g. target/release/vxgate for figures).
-    let bin =
-        std::env::var("VXGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vxgate").to_string());
-    // A jumbo underlay: both ports at the links' MTU, as an operator sets them.
-    let mtus = net
-        .mtu
-        .map(|m| format!("--underlay-mtu {m} --access-mtu {m} --mbufs 8192 "))
-        .unwrap_or_default();
-    let cmd = format!(
-        "{bin} run --underlay {ul} --underlay-ip {}/{} --access {ac} --subnet {}/{} {mtus}{extra}\
-         --etcd-endpoints {} --etcd-prefix {} --metrics-addr 127.0.0.1:9477 --workers {workers} -- {}",
-        gw.underlay_ip,
-        net.underlay.1,
-        net.subnet(255),
-        net.subnet_len,
-        etcd.endpoint(),
-        net.prefix,
-        eal.join(" ")
-    );
+    let cmd = vxgate_cmd(&gw, &net, &etcd, (kind, &tag), workers, extra);
     let vxgate = topo.spawn(&gw.ns, &cmd);
     // vxgate registers its lease; the nodes' "flanneld" then programs it.
     let own = format!("{}-{}", net.subnet(255), net.subnet_len);
@@ -108,6 +96,39 @@ fn start_args(kind: Dpdk, net: Net, nodes: u32, workers: u32, extra: &str) -> Ru
         vxgate,
         prefix: format!("vxe-{tag}"),
     }
+}
+
+/// The `vxgate run` command line for `gw` on `kind` devices (EAL prefix
+/// `vxe-<tag>`) with `workers` workers and `extra` flags, each followed by
+/// a space.
+fn vxgate_cmd(
+    gw: &e2e::Gateway,
+    net: &Net,
+    etcd: &common::etcd::Etcd,
+    (kind, tag): (Dpdk, &str),
+    workers: u32,
+    extra: &str,
+) -> String {
+    let (eal, ul, ac) = gw.devices_for(kind, tag, workers);
+    // VXGATE_BIN runs another build (e.g. target/release/vxgate for figures).
+    let bin =
+        std::env::var("VXGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vxgate").to_string());
+    // A jumbo underlay: both ports at the links' MTU, as an operator sets them.
+    let mtus = net
+        .mtu
+        .map(|m| format!("--underlay-mtu {m} --access-mtu {m} --mbufs 8192 "))
+        .unwrap_or_default();
+    format!(
+        "{bin} run --underlay {ul} --underlay-ip {}/{} --access {ac} --subnet {}/{} {mtus}{extra}\
+         --etcd-endpoints {} --etcd-prefix {} --metrics-addr 127.0.0.1:9477 --workers {workers} -- {}",
+        gw.underlay_ip,
+        net.underlay.1,
+        net.subnet(255),
+        net.subnet_len,
+        etcd.endpoint(),
+        net.prefix,
+        eal.join(" ")
+    )
 }
 
 /// Polls `ready` until it holds; fails when vxgate (child `vxgate` of
@@ -272,6 +293,56 @@ fn pods_and_host_talk(kind: Dpdk, net: Net) {
     );
     assert_eq!(r.metric("vxgate_etcd_connected"), 1.0);
     r.stop();
+}
+
+/// A host that already holds vxgate's underlay address (a Linux namespace
+/// on the underlay, as a second gateway given the same --underlay-ip would
+/// be) answers vxgate's start-up ARP probe: vxgate refuses to start, exit
+/// 1, naming the address and the holder's MAC, and writes nothing to etcd
+/// (it would have taken that gateway's lease for its own). With the
+/// address given up, the same start succeeds.
+#[test]
+fn an_underlay_ip_held_by_another_host_keeps_vxgate_from_starting() {
+    let net = Net::default();
+    let (mut topo, gw, etcd, ctl) = underlay_and_etcd(&net);
+    let holder = topo.namespace("sq");
+    topo.plug_underlay(&holder, "eth0");
+    let addr = format!("{}/{}", gw.underlay_ip, net.underlay.1);
+    sh(&format!("ip -n {holder} addr add {addr} dev eth0"));
+    let mac = sh(&format!(
+        "ip netns exec {holder} cat /sys/class/net/eth0/address"
+    ));
+    let tag = format!("{}sq", topo.tag);
+    let cmd = vxgate_cmd(&gw, &net, &etcd, (Dpdk::AfPacket, &tag), 1, "");
+    let first = topo.spawn(&gw.ns, &cmd);
+    let out = topo.wait_output(first, Duration::from_secs(60));
+    let status = topo.child(first).wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    let said = format!(
+        "--underlay-ip {} is in use on the underlay: {} answers for it",
+        gw.underlay_ip,
+        mac.trim()
+    );
+    assert!(out.contains(&said), "no {said:?} in:\n{out}");
+    assert!(
+        ctl.leases(&net.prefix).is_empty(),
+        "a lease was written: {:?}",
+        ctl.leases(&net.prefix)
+    );
+    sh(&format!("ip -n {holder} addr del {addr} dev eth0"));
+    let second = topo.spawn(&gw.ns, &cmd);
+    let own = format!("{}-{}", net.subnet(255), net.subnet_len);
+    wait_alive(
+        &mut topo,
+        second,
+        Instant::now() + Duration::from_secs(30),
+        "its lease",
+        || ctl.leases(&net.prefix).contains_key(&own),
+    );
+    let pid = topo.child(second).id();
+    sh(&format!("kill -TERM {pid}"));
+    let out = topo.wait_output(second, Duration::from_secs(10));
+    assert_eq!(topo.child(second).wait().unwrap().code(), Some(0), "{out}");
 }
 
 #[test]

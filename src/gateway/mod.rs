@@ -7,6 +7,7 @@
 //! whose counters `/metrics` then serves; and the reverse on SIGINT/SIGTERM.
 #![deny(unsafe_code)]
 
+pub(crate) mod address_probe;
 mod requested;
 mod sink;
 mod stats;
@@ -185,6 +186,29 @@ fn control_source(status: &Arc<ControlStatus>) -> Arc<dyn MetricsSource> {
 /// EAL rather than after it, the ports and our lease.
 fn bind_metrics(addr: SocketAddr, source: Arc<SwappableSource>) -> anyhow::Result<MetricsServer> {
     crate::ops::serve(addr, source).map_err(|e| metrics_bind_error(addr, e))
+}
+
+/// How long a NIC's link is waited for before the address probe.
+const LINK_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits up to `LINK_WAIT` for a NIC's link to come up (autonegotiation
+/// takes a second or more), so that the address probe is not sent into a
+/// link that is still down. The software devices are up once started.
+fn wait_for_link(port: &Port, stop: &AtomicBool) {
+    let t0 = Instant::now();
+    while !port.link().up {
+        if stop.load(Relaxed) {
+            return;
+        }
+        if t0.elapsed() >= LINK_WAIT {
+            warn!(
+                port = port.name(),
+                "underlay link still down after {LINK_WAIT:?}: its address is probed for conflicts anyway, and the probe may go unheard"
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// `--check-config`'s version of [`bind_metrics`]: binds and closes at
@@ -438,7 +462,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     if stop.load(Relaxed) {
         return stopped_during_startup(&cfg, "opening the ports");
     }
-    let (ul_rx, mut ul_tx) = ul_port.start()?;
+    let (mut ul_rx, mut ul_tx) = ul_port.start()?;
     let (ac_rx, mut ac_tx) = ac_port.start()?;
     info!(
         underlay = ul_port.name(),
@@ -454,6 +478,33 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         access_mtu = ac_port.mtu(),
         "ports started"
     );
+
+    // Nobody else may answer for our underlay address: checked before
+    // anything is written to etcd or announced (a second gateway given the
+    // same --underlay-ip would take the first one's lease as its own).
+    let slow_counters = Arc::new(Counters::new());
+    if !ul_port.info().is_software() {
+        wait_for_link(&ul_port, &stop);
+    }
+    let probed = address_probe::probe(
+        &mut ul_rx,
+        &mut ul_tx[0],
+        &pool,
+        MacAddr(ul_port.mac()),
+        cfg.underlay_ip.addr(),
+        &slow_counters,
+        &stop,
+    );
+    match probed {
+        address_probe::Probed::Free => {}
+        address_probe::Probed::Stopped => {
+            return stopped_during_startup(&cfg, "probing the underlay address");
+        }
+        address_probe::Probed::InUse(mac) => bail!(
+            "--underlay-ip {} is in use on the underlay: {mac} answers for it (ARP probe, RFC 5227). Another gateway or host holds this address; give each gateway its own --underlay-ip. Nothing was written to etcd",
+            cfg.underlay_ip.addr()
+        ),
+    }
 
     // Our own lease, now that the ports can serve it.
     let vni = net.backend.vni;
@@ -605,7 +656,6 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             0
         })?);
     }
-    let slow_counters = Arc::new(Counters::new());
     shared.counters.push(Arc::clone(&slow_counters));
     let neighbor_counts = Arc::clone(&shared.neighbors);
     let mut slow = SlowPath::new(

@@ -57,6 +57,9 @@ pub const ARP_LOCKTIME: Duration = Duration::from_secs(1);
 /// A reply to an ARP request of ours is taken this long after the request
 /// (the held frames are given up after `RESOLVE_TIMEOUT`, the host not).
 pub const LATE_REPLY: Duration = Duration::from_secs(30);
+/// A claim of one of our addresses is answered by a gratuitous ARP at most
+/// this often a port (RFC 5227's DEFEND_INTERVAL).
+pub const DEFEND_INTERVAL: Duration = Duration::from_secs(10);
 /// Gratuitous ARPs at start: three over two seconds on both ports.
 const GARP_TIMES: [Duration; 3] = [
     Duration::from_millis(0),
@@ -101,6 +104,9 @@ pub(crate) trait ArpIo<F> {
     fn release(&mut self, side: Side, next_hop: u32, frame: F, mac: MacAddr, received: bool);
     /// A held frame that will never be sent (`lose_held`).
     fn lose(&mut self, answers_drop: bool);
+    /// Queues a gratuitous ARP for our address on `side` (defending it);
+    /// `false` if it could not be built or queued.
+    fn announce(&mut self, side: Side) -> bool;
 }
 
 /// A held frame; `answers_drop` as in `Verdict::Hold`.
@@ -133,6 +139,8 @@ pub(crate) struct Resolver<F> {
     conflicts: RateLimitedLog,
     /// Conflict lines written.
     conflicts_logged: u64,
+    /// When we last defended each port's address (underlay, access).
+    defended: [Option<Instant>; 2],
     /// ARPs giving a known neighbour another MAC within `ARP_LOCKTIME`,
     /// ignored; logged at debug, once per port per 10 s.
     locked: RateLimitedLog,
@@ -149,6 +157,7 @@ impl<F> Resolver<F> {
             asked: HashMap::new(),
             conflicts: RateLimitedLog::new(Duration::from_secs(60)),
             conflicts_logged: 0,
+            defended: [None; 2],
             locked: RateLimitedLog::new(Duration::from_secs(10)),
             locked_changes: 0,
         }
@@ -240,6 +249,7 @@ impl<F> Resolver<F> {
         if r.sender_ip == ctx.port_ip(side) {
             if r.sender_mac != ctx.port_mac(side) {
                 self.address_conflict(side, r, now);
+                self.defend(io, side, now);
             }
             return;
         }
@@ -303,6 +313,23 @@ impl<F> Resolver<F> {
                 suppressed,
                 "address conflict: another host announces our address (ARP); check the addressing of the segment"
             );
+        }
+    }
+
+    /// Answers another host's claim of our address with one gratuitous
+    /// ARP, at most once per `DEFEND_INTERVAL` a port (RFC 5227 2.4 (b)):
+    /// the hosts whose caches the claim moved point back at us, and two
+    /// hosts that both keep the address cannot flood the segment.
+    fn defend(&mut self, io: &mut impl ArpIo<F>, side: Side, now: Instant) {
+        let last = &mut self.defended[match side {
+            Side::Underlay => 0,
+            Side::Access => 1,
+        }];
+        if last.is_some_and(|t| now.saturating_duration_since(t) < DEFEND_INTERVAL) {
+            return;
+        }
+        if io.announce(side) {
+            *last = Some(now);
         }
     }
 
@@ -449,6 +476,15 @@ impl ArpIo<Mbuf> for Tx<'_> {
 
     fn lose(&mut self, answers_drop: bool) {
         lose_held(self.counters, answers_drop);
+    }
+
+    fn announce(&mut self, side: Side) -> bool {
+        let Some(mut m) = new_frame(self.pool, MIN_FRAME_LEN) else {
+            return false;
+        };
+        let (mac, ip) = (self.ctx.port_mac(side), self.ctx.port_ip(side));
+        build_gratuitous_arp(mac, ip, m.data_mut()).is_some()
+            && queue(self.outgoing, self.counters, side, m, false)
     }
 }
 
@@ -760,6 +796,8 @@ mod tests {
         lost: usize,
         room: usize,
         readers: NeighborReaders,
+        /// The ports whose address a gratuitous ARP defended.
+        announced: Vec<Side>,
     }
 
     impl ArpIo<u32> for Rec {
@@ -783,6 +821,10 @@ mod tests {
         }
         fn lose(&mut self, _: bool) {
             self.lost += 1;
+        }
+        fn announce(&mut self, side: Side) -> bool {
+            self.announced.push(side);
+            true
         }
     }
 
@@ -809,6 +851,7 @@ mod tests {
                     lost: 0,
                     room: usize::MAX,
                     readers,
+                    announced: Vec::new(),
                 },
                 t0: Instant::now(),
             }
@@ -941,6 +984,40 @@ mod tests {
         f.arp(Side::Underlay, other, 60_001);
         assert_eq!(f.arp.conflicts_logged, 3, "the underlay address");
         assert!(f.nb.is_empty());
+    }
+
+    /// A claim of our address is answered by one gratuitous ARP, then no
+    /// other for 10 s on that port, whatever the claims; each port on its
+    /// own.
+    #[test]
+    fn a_claim_of_our_address_is_defended_once_per_ten_seconds() {
+        let mut f = Fixture::new();
+        for i in 0..20u32 {
+            f.arp(
+                Side::Access,
+                request((mac(i), ACCESS_IP), ACCESS_IP),
+                u64::from(i) * 400,
+            );
+        }
+        assert_eq!(f.io.announced, vec![Side::Access], "one in the first 8 s");
+        f.arp(Side::Access, reply_to_us((mac(30), ACCESS_IP)), 9_999);
+        assert_eq!(f.io.announced.len(), 1);
+        f.arp(Side::Access, reply_to_us((mac(31), ACCESS_IP)), 10_000);
+        assert_eq!(f.io.announced, vec![Side::Access, Side::Access]);
+        let other = request((mac(32), UNDERLAY_IP), UNDERLAY_IP);
+        f.arp(Side::Underlay, other, 10_001);
+        assert_eq!(
+            f.io.announced,
+            vec![Side::Access, Side::Access, Side::Underlay]
+        );
+        // Our own frames looped back, and other hosts' ARP, claim nothing.
+        f.arp(
+            Side::Access,
+            request((ACCESS_MAC, ACCESS_IP), ACCESS_IP),
+            30_000,
+        );
+        f.arp(Side::Access, request((mac(40), HOST_IP), ACCESS_IP), 30_001);
+        assert_eq!(f.io.announced.len(), 3);
     }
 
     /// Frames held for a neighbour are queued, in order and to the MAC of

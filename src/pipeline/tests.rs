@@ -1223,6 +1223,40 @@ fn arp_reply_golden() {
     assert_drop(&ctx, &l, Side::Access, &bad, DropReason::NotForUs);
 }
 
+/// Another host's address probe (RFC 5227: sender 0.0.0.0) for one of our
+/// addresses is answered as Linux answers it, to the prober's MAC with
+/// target address 0.0.0.0, and that answer is what a second gateway's
+/// start-up probe takes for a claim of the address.
+#[test]
+fn an_address_probe_for_our_address_is_answered_and_read_as_a_claim() {
+    use crate::gateway::address_probe::{claimant, probe_frame};
+    let ctx = context();
+    let l = MapLookup::standard();
+    let mut probe = [0u8; 60];
+    probe_frame(NODE_MAC, UNDERLAY_IP, &mut probe).unwrap();
+    let (v, b, _) = run(&ctx, &l, Side::Underlay, &probe);
+    assert_eq!(v, Verdict::Reply(Side::Underlay));
+    let eth = etherparse::Ethernet2HeaderSlice::from_slice(b.data()).unwrap();
+    assert_eq!(eth.destination(), NODE_MAC.0);
+    let r = crate::wire::arp::Repr::parse(
+        &crate::wire::arp::Packet::new_checked(&b.data()[14..]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r.operation, crate::wire::arp::Operation::Reply);
+    assert_eq!((r.sender_mac, r.sender_ip), (UNDERLAY_MAC, UNDERLAY_IP));
+    assert_eq!(
+        (r.target_mac, r.target_ip),
+        (NODE_MAC, Ipv4Addr::UNSPECIFIED)
+    );
+    assert_eq!(
+        claimant(b.data(), NODE_MAC, UNDERLAY_IP),
+        Some(UNDERLAY_MAC)
+    );
+    // A probe for an address that is not ours is no business of ours.
+    probe_frame(NODE_MAC, NODE_IP, &mut probe).unwrap();
+    assert_drop(&ctx, &l, Side::Underlay, &probe, DropReason::NotForUs);
+}
+
 /// RFC 826's merge for requests: a request whose sender is a known
 /// neighbour at another MAC (its NIC was swapped) is punted, whether it
 /// asks for us or for another host, so the slow path updates the entry
