@@ -1237,7 +1237,8 @@ fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
     // Unsolicited: a reply n1 -> another host (to that host's MAC: the
     // worker drops it as not_for_us, as Linux's arp_rcv drops
     // PACKET_OTHERHOST), n1's gratuitous ARP, and another MAC claiming our
-    // underlay address (both punted).
+    // underlay address (both punted; the claim is answered by one
+    // gratuitous ARP of ours, RFC 5227's defence).
     let unsolicited = [
         arp_frame(2, other.0, (n1.hop_mac, n1.public_ip), other),
         arp_frame(
@@ -1257,6 +1258,11 @@ fn arp_learns_only_what_it_asked_for_and_probes_stale_neighbours_every_10s() {
     wait_dropped(&live.worker_counters, DropReason::NotForUs, 1);
     wait_punted(&live.punt, 2);
     assert_eq!(live.poll_at(Duration::ZERO), 2);
+    assert_eq!(
+        rig.wait_for(Side::Underlay, 1),
+        [our_garp(Side::Underlay)],
+        "the claim of our address defended"
+    );
     assert_eq!(
         live_mac(&live.slow, n1.public_ip),
         None,
