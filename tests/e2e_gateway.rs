@@ -299,50 +299,65 @@ fn pods_and_host_talk(kind: Dpdk, net: Net) {
 /// on the underlay, as a second gateway given the same --underlay-ip would
 /// be) answers vxgate's start-up ARP probe: vxgate refuses to start, exit
 /// 1, naming the address and the holder's MAC, and writes nothing to etcd
-/// (it would have taken that gateway's lease for its own). With the
-/// address given up, the same start succeeds.
+/// (it would have taken that gateway's lease for its own). So does a host
+/// of the access segment holding the access address. With the addresses
+/// given up, the same start succeeds.
 #[test]
-fn an_underlay_ip_held_by_another_host_keeps_vxgate_from_starting() {
+fn an_address_held_by_another_host_keeps_vxgate_from_starting() {
     let net = Net::default();
     let (mut topo, gw, etcd, ctl) = underlay_and_etcd(&net);
     let holder = topo.namespace("sq");
     topo.plug_underlay(&holder, "eth0");
-    let addr = format!("{}/{}", gw.underlay_ip, net.underlay.1);
-    sh(&format!("ip -n {holder} addr add {addr} dev eth0"));
-    let mac = sh(&format!(
-        "ip netns exec {holder} cat /sys/class/net/eth0/address"
-    ));
+    let mac_of = |ns: &str| {
+        sh(&format!(
+            "ip netns exec {ns} cat /sys/class/net/eth0/address"
+        ))
+    };
     let tag = format!("{}sq", topo.tag);
     let cmd = vxgate_cmd(&gw, &net, &etcd, (Dpdk::AfPacket, &tag), 1, "");
-    let first = topo.spawn(&gw.ns, &cmd);
-    let out = topo.wait_output(first, Duration::from_secs(60));
-    let status = topo.child(first).wait().unwrap();
-    assert_eq!(status.code(), Some(1), "{out}");
-    let said = format!(
-        "--underlay-ip {} is in use on the underlay: {} answers for it",
-        gw.underlay_ip,
-        mac.trim()
+    let refused = |topo: &mut Topology, said: String| {
+        let i = topo.spawn(&gw.ns, &cmd);
+        let out = topo.wait_output(i, Duration::from_secs(60));
+        assert_eq!(topo.child(i).wait().unwrap().code(), Some(1), "{out}");
+        assert!(out.contains(&said), "no {said:?} in:\n{out}");
+        let leases = ctl.leases(&net.prefix);
+        assert!(leases.is_empty(), "a lease was written: {leases:?}");
+    };
+    let underlay = format!("{}/{} dev eth0", gw.underlay_ip, net.underlay.1);
+    sh(&format!("ip -n {holder} addr add {underlay}"));
+    refused(
+        &mut topo,
+        format!(
+            "--underlay-ip {} is in use on the underlay: {} answers for it",
+            gw.underlay_ip,
+            mac_of(&holder).trim()
+        ),
     );
-    assert!(out.contains(&said), "no {said:?} in:\n{out}");
-    assert!(
-        ctl.leases(&net.prefix).is_empty(),
-        "a lease was written: {:?}",
-        ctl.leases(&net.prefix)
+    sh(&format!("ip -n {holder} addr del {underlay}"));
+    let access = format!("{}/{} dev eth0", gw.access_ip, net.subnet_len);
+    sh(&format!("ip -n {} addr add {access}", gw.bm_ns));
+    refused(
+        &mut topo,
+        format!(
+            "the access address {} is in use on the access segment: {} answers for it",
+            gw.access_ip,
+            mac_of(&gw.bm_ns).trim()
+        ),
     );
-    sh(&format!("ip -n {holder} addr del {addr} dev eth0"));
-    let second = topo.spawn(&gw.ns, &cmd);
+    sh(&format!("ip -n {} addr del {access}", gw.bm_ns));
+    let started = topo.spawn(&gw.ns, &cmd);
     let own = format!("{}-{}", net.subnet(255), net.subnet_len);
     wait_alive(
         &mut topo,
-        second,
+        started,
         Instant::now() + Duration::from_secs(30),
         "its lease",
         || ctl.leases(&net.prefix).contains_key(&own),
     );
-    let pid = topo.child(second).id();
+    let pid = topo.child(started).id();
     sh(&format!("kill -TERM {pid}"));
-    let out = topo.wait_output(second, Duration::from_secs(10));
-    assert_eq!(topo.child(second).wait().unwrap().code(), Some(0), "{out}");
+    let out = topo.wait_output(started, Duration::from_secs(10));
+    assert_eq!(topo.child(started).wait().unwrap().code(), Some(0), "{out}");
 }
 
 #[test]

@@ -1,9 +1,12 @@
-//! Address conflict detection for the underlay address at start (RFC 5227's
+//! Address conflict detection for our addresses at start (RFC 5227's
 //! probe): before vxgate writes anything to etcd or announces itself, it
 //! asks the underlay whether anyone else answers for `--underlay-ip`. A
 //! second gateway given the same address would otherwise take the first
 //! one's lease as an old one of its own (our PublicIP is what says "ours"
 //! in etcd, as in flanneld) and pull the nodes' ARP entries to itself.
+//! The access address is probed the same way, with the underlay's when it
+//! is known before our lease (`--subnet` or `--access-ip`), else once the
+//! lease is held: a host of the subnet already using it would be cut off.
 //!
 //! A probe is an ARP request for our address whose sender address is
 //! 0.0.0.0, so it changes no neighbour's cache; every host that holds the
@@ -64,27 +67,33 @@ pub(crate) fn probe_frame(mac: MacAddr, ip: Ipv4Addr, out: &mut [u8]) -> Option<
     build_arp_frame(MacAddr::BROADCAST, &r, out)
 }
 
+/// One port's address to probe: its queues (started, no worker polling
+/// them yet), its MAC and the address.
+pub(crate) struct Target<'a> {
+    pub rx: &'a mut [RxQueue],
+    pub tx: &'a mut TxQueue,
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+}
+
 /// What the probe found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Probed {
-    /// Nobody answered for the address within the window.
+    /// Nobody answered for any of the addresses within the window.
     Free,
-    /// This MAC holds the address too.
-    InUse(MacAddr),
+    /// This MAC holds the address of `targets[target]` too.
+    InUse { target: usize, mac: MacAddr },
     /// A stop was asked for meanwhile.
     Stopped,
 }
 
-/// Probes `ip` on the port of `rx`/`tx` (started, no worker polling it
-/// yet). Every frame received meanwhile is freed: one that claims nothing
-/// is counted as `not_for_us` on `counters` (vxgate is not the VTEP of
-/// anything yet), so the port's RX still adds up.
+/// Probes every target's address at once, in one window. Every frame
+/// received meanwhile is freed: one that claims nothing is counted as
+/// `not_for_us` on `counters` (vxgate is not the VTEP of anything yet),
+/// so the ports' RX still adds up.
 pub(crate) fn probe(
-    rx: &mut [RxQueue],
-    tx: &mut TxQueue,
+    targets: &mut [Target],
     pool: &Mempool,
-    our_mac: MacAddr,
-    ip: Ipv4Addr,
     counters: &Counters,
     stop: &AtomicBool,
 ) -> Probed {
@@ -97,19 +106,23 @@ pub(crate) fn probe(
         let elapsed = t0.elapsed();
         if sent < PROBE_AT.len() && elapsed >= PROBE_AT[sent] {
             sent += 1;
-            send_probe(tx, pool, our_mac, ip);
-        }
-        for q in rx.iter_mut() {
-            let mut burst = Burst::new();
-            q.rx(&mut burst);
-            let claim = (0..burst.len())
-                .filter_map(|i| burst.get(i))
-                .find_map(|m| claimant(m.data(), our_mac, ip));
-            if let Some(mac) = claim {
-                return Probed::InUse(mac);
+            for t in targets.iter_mut() {
+                send_probe(t.tx, pool, t.mac, t.ip);
             }
-            for _ in 0..burst.free_all() {
-                counters.dropped(DropReason::NotForUs);
+        }
+        for (i, t) in targets.iter_mut().enumerate() {
+            for q in t.rx.iter_mut() {
+                let mut burst = Burst::new();
+                q.rx(&mut burst);
+                let claim = (0..burst.len())
+                    .filter_map(|j| burst.get(j))
+                    .find_map(|m| claimant(m.data(), t.mac, t.ip));
+                if let Some(mac) = claim {
+                    return Probed::InUse { target: i, mac };
+                }
+                for _ in 0..burst.free_all() {
+                    counters.dropped(DropReason::NotForUs);
+                }
             }
         }
         if elapsed >= PROBE_WINDOW {

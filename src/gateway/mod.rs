@@ -188,6 +188,36 @@ fn bind_metrics(addr: SocketAddr, source: Arc<SwappableSource>) -> anyhow::Resul
     crate::ops::serve(addr, source).map_err(|e| metrics_bind_error(addr, e))
 }
 
+/// What the address probe found, as the start goes on or ends: target 0
+/// is the underlay address, 1 the access address (`access`); `lease_held`:
+/// our lease is in etcd already (it stays there, as on a stop).
+fn probe_verdict(
+    cfg: &Config,
+    probed: address_probe::Probed,
+    access: Option<Ipv4Addr>,
+    lease_held: bool,
+) -> anyhow::Result<()> {
+    let written = if lease_held {
+        "Our lease stays in etcd, as on a stop; the next start takes it back"
+    } else {
+        "Nothing was written to etcd"
+    };
+    match probed {
+        address_probe::Probed::Free => Ok(()),
+        address_probe::Probed::Stopped => {
+            stopped_during_startup(cfg, "probing our addresses")
+        }
+        address_probe::Probed::InUse { target: 0, mac } => bail!(
+            "--underlay-ip {} is in use on the underlay: {mac} answers for it (ARP probe, RFC 5227). Another gateway or host holds this address; give each gateway its own --underlay-ip. {written}",
+            cfg.underlay_ip.addr()
+        ),
+        address_probe::Probed::InUse { mac, .. } => bail!(
+            "the access address {} is in use on the access segment: {mac} answers for it (ARP probe, RFC 5227). Give vxgate an --access-ip that no host of the subnet uses, or take the address off that host. {written}",
+            access.map_or_else(|| "?".to_string(), |a| a.to_string())
+        ),
+    }
+}
+
 /// How long a NIC's link is waited for before the address probe.
 const LINK_WAIT: Duration = Duration::from_secs(5);
 
@@ -463,7 +493,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         return stopped_during_startup(&cfg, "opening the ports");
     }
     let (mut ul_rx, mut ul_tx) = ul_port.start()?;
-    let (ac_rx, mut ac_tx) = ac_port.start()?;
+    let (mut ac_rx, mut ac_tx) = ac_port.start()?;
     info!(
         underlay = ul_port.name(),
         underlay_driver = %ul_port.info().driver,
@@ -481,30 +511,36 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 
     // Nobody else may answer for our underlay address: checked before
     // anything is written to etcd or announced (a second gateway given the
-    // same --underlay-ip would take the first one's lease as its own).
+    // same --underlay-ip would take the first one's lease as its own); the
+    // access address with it when the requested subnet already tells it.
     let slow_counters = Arc::new(Counters::new());
-    if !ul_port.info().is_software() {
-        wait_for_link(&ul_port, &stop);
-    }
-    let probed = address_probe::probe(
-        &mut ul_rx,
-        &mut ul_tx[0],
-        &pool,
-        MacAddr(ul_port.mac()),
-        cfg.underlay_ip.addr(),
-        &slow_counters,
-        &stop,
-    );
-    match probed {
-        address_probe::Probed::Free => {}
-        address_probe::Probed::Stopped => {
-            return stopped_during_startup(&cfg, "probing the underlay address");
+    for p in [&ul_port, &ac_port] {
+        if !p.info().is_software() {
+            wait_for_link(p, &stop);
         }
-        address_probe::Probed::InUse(mac) => bail!(
-            "--underlay-ip {} is in use on the underlay: {mac} answers for it (ARP probe, RFC 5227). Another gateway or host holds this address; give each gateway its own --underlay-ip. Nothing was written to etcd",
-            cfg.underlay_ip.addr()
-        ),
     }
+    let access_known = requested
+        .map(|s| crate::config::Ipv4Cidr::new(s.addr, s.len))
+        .transpose()
+        .context("requested subnet is not a valid CIDR")?
+        .map(|c| cfg.access_ip_for(c).addr());
+    let mut probe_targets = vec![address_probe::Target {
+        rx: &mut ul_rx,
+        tx: &mut ul_tx[0],
+        mac: MacAddr(ul_port.mac()),
+        ip: cfg.underlay_ip.addr(),
+    }];
+    if let Some(ip) = access_known {
+        probe_targets.push(address_probe::Target {
+            rx: &mut ac_rx,
+            tx: &mut ac_tx[0],
+            mac: MacAddr(ac_port.mac()),
+            ip,
+        });
+    }
+    let probed = address_probe::probe(&mut probe_targets, &pool, &slow_counters, &stop);
+    drop(probe_targets);
+    probe_verdict(&cfg, probed, access_known, false)?;
 
     // Our own lease, now that the ports can serve it.
     let vni = net.backend.vni;
@@ -534,6 +570,22 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             "--access-ip {access_ip} is not inside our subnet {}: pick an address inside it",
             own.subnet
         );
+    }
+    // Known only now (a subnet acquired, not requested): probed now.
+    if access_known.is_none() {
+        let mut target = [address_probe::Target {
+            rx: &mut ac_rx,
+            tx: &mut ac_tx[0],
+            mac: MacAddr(ac_port.mac()),
+            ip: access_ip.addr(),
+        }];
+        let probed = match address_probe::probe(&mut target, &pool, &slow_counters, &stop) {
+            address_probe::Probed::InUse { mac, .. } => {
+                address_probe::Probed::InUse { target: 1, mac }
+            }
+            other => other,
+        };
+        probe_verdict(&cfg, probed, Some(access_ip.addr()), true)?;
     }
     let (ul_mtu, ac_mtu) = (
         usable_mtu(&ul_port, "underlay-mtu", data_room),
