@@ -25,13 +25,20 @@ async fn with_config(etcd: &Etcd, config: &str) -> etcd_client::Client {
     tc
 }
 
+/// The VtepMAC of the test gateway at `ip`: one per PublicIP, as the
+/// default derived from the underlay IP (another PublicIP's lease with
+/// ours refuses the acquisition); `MAC` for 192.0.2.1.
+fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
+    [0x0e, 0xaa, 0, 0, 0, ip.octets()[3]]
+}
+
 async fn acquire(
     opts: EtcdOptions,
     ip: Ipv4Addr,
     requested: Option<Subnet>,
 ) -> Result<vxgate::control::OwnLease, ControlError> {
     let mut c = Control::connect(opts).await?;
-    c.acquire_own_lease(ip, MAC, requested).await
+    c.acquire_own_lease(ip, mac_of(ip), requested).await
 }
 
 /// (value, etcd lease id) of a key, None if absent.
@@ -938,4 +945,116 @@ async fn older_leases_of_ours_are_deleted_when_another_subnet_is_taken() {
         );
     }
     assert!(key_state(&mut tc, &reserved).await.is_some());
+}
+
+/// A vxlan lease value of `public_ip` announcing `MAC`, our VtepMAC.
+fn with_our_mac(public_ip: Ipv4Addr) -> String {
+    format!(
+        r#"{{"PublicIP":"{public_ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{{"VNI":1,"VtepMAC":"0e:aa:00:00:00:01"}}}}"#
+    )
+}
+
+/// Every key under `<prefix>/subnets/` with its value and etcd lease.
+async fn subnet_keys(tc: &mut etcd_client::Client) -> BTreeSet<(String, Vec<u8>, i64)> {
+    let opts = etcd_client::GetOptions::new().with_prefix();
+    let r = tc
+        .get(format!("{PREFIX}/subnets/"), Some(opts))
+        .await
+        .unwrap();
+    r.kvs()
+        .iter()
+        .map(|kv| {
+            (
+                kv.key_str().unwrap().to_string(),
+                kv.value().to_vec(),
+                kv.lease(),
+            )
+        })
+        .collect()
+}
+
+/// Another PublicIP's lease announcing our VtepMAC (a copied `--vtep-mac`,
+/// or ours from before our underlay IP changed), under an etcd lease or
+/// as a reservation: acquisition, with `--subnet` (even our own key) or
+/// without, claims nothing, writes nothing and leaves no granted etcd
+/// lease, and says which MAC, key and PublicIP and how to fix it. Our own
+/// PublicIP's lease with our MAC is no conflict: once the other lease is
+/// gone, it is taken back as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_public_ips_lease_with_our_vtep_mac_is_refused_and_nothing_written() {
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let me = Ipv4Addr::new(192, 0, 2, 1);
+    let ours = lease_key("10.244.6.0-24");
+    let grant = tc.lease_grant(600, None).await.unwrap().id();
+    tc.put(
+        ours.as_str(),
+        with_our_mac(me),
+        Some(PutOptions::new().with_lease(grant)),
+    )
+    .await
+    .unwrap();
+    // Another node with another MAC, and one of another backend: no
+    // conflicts.
+    tc.put(
+        lease_key("10.244.8.0-24"),
+        lease_value(Ipv4Addr::new(192, 0, 2, 8), 8),
+        None,
+    )
+    .await
+    .unwrap();
+    tc.put(
+        lease_key("10.244.10.0-24"),
+        r#"{"PublicIP":"192.0.2.10","BackendType":"host-gw"}"#,
+        None,
+    )
+    .await
+    .unwrap();
+    let conflict = lease_key("10.244.5.0-24");
+    let other_grant = tc.lease_grant(600, None).await.unwrap().id();
+    for under in [Some(other_grant), None] {
+        let put = under.map(|id| PutOptions::new().with_lease(id));
+        tc.put(
+            conflict.as_str(),
+            with_our_mac(Ipv4Addr::new(192, 0, 2, 9)),
+            put,
+        )
+        .await
+        .unwrap();
+        let (keys, leases) = (subnet_keys(&mut tc).await, etcd.lease_ids());
+        for requested in [None, Some(sn("10.244.6.0/24")), Some(sn("10.244.7.0/24"))] {
+            let e = acquire(options(&etcd.endpoint()), me, requested)
+                .await
+                .unwrap_err();
+            let msg = e.to_string();
+            eprintln!("{under:?} {requested:?}: {msg}");
+            assert!(
+                matches!(&e, ControlError::VtepMacTaken { key, holder, .. }
+                    if *key == conflict && *holder == Ipv4Addr::new(192, 0, 2, 9)),
+                "{msg}"
+            );
+            for needle in [
+                "our VtepMAC 0e:aa:00:00:00:01",
+                "PublicIP 192.0.2.9",
+                "--vtep-mac",
+                "default derived from the underlay IP",
+                &format!("etcdctl del '{conflict}'"),
+            ] {
+                assert!(msg.contains(needle), "lacks {needle:?}: {msg}");
+            }
+            assert_eq!(subnet_keys(&mut tc).await, keys, "a key was written");
+            assert_eq!(etcd.lease_ids(), leases, "an etcd lease was granted");
+        }
+    }
+    tc.delete(conflict.as_str(), None).await.unwrap();
+    let own = acquire(options(&etcd.endpoint()), me, None).await.unwrap();
+    assert_eq!(
+        (own.key.as_str(), own.subnet),
+        (ours.as_str(), sn("10.244.6.0/24"))
+    );
+    let (v, lease) = key_state(&mut tc, &ours).await.unwrap();
+    assert_eq!(
+        (v, lease),
+        (with_our_mac(me).into_bytes(), own.etcd_lease_id)
+    );
 }

@@ -422,6 +422,63 @@ fn check_config_finds_no_free_subnet_and_an_interrupted_check_is_no_pass() {
     assert!(!vx.text("stdout").contains("final counters"));
 }
 
+/// Another node's lease announcing our VtepMAC (here a copied
+/// `--vtep-mac`): `--check-config` refuses it, with `--subnet` (whose own
+/// keys are all the start reads before EAL) and without, and so does the
+/// start, once it reads the whole list to acquire our lease (after EAL):
+/// exit 1, etcd's state or the flag to fix, as for a subnet held by
+/// another node, naming the MAC, the key and the other PublicIP; no lease
+/// of ours written. Another MAC passes.
+#[test]
+fn a_lease_of_another_node_with_our_vtep_mac_is_refused_by_the_check_and_the_start() {
+    let etcd = etcd_with_config();
+    let key = lease_key("10.244.77.0-24");
+    let other = r#"{"PublicIP":"192.0.2.77","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:ee"}}"#;
+    etcd.ctl(&["put", &key, other]);
+    let needles = [
+        "our VtepMAC 0e:aa:bb:cc:dd:ee is already announced by another node's lease (PublicIP 192.0.2.77",
+        "--vtep-mac",
+        "etcdctl del '/coreos.com/network/subnets/10.244.77.0-24'",
+    ];
+    let copied = ["--vtep-mac", "0e:aa:bb:cc:dd:ee"];
+    for (tag, subnet) in [("mac", None), ("macsub", Some("10.244.9.0/24"))] {
+        let mut flags = vec!["--check-config"];
+        flags.extend(copied);
+        flags.extend(subnet.iter().flat_map(|s| ["--subnet", s]));
+        let mut vx = Vxgate::spawn(&etcd, tag, &flags);
+        vx.exits_before_eal(1, &needles, tag);
+        assert!(!vx.text("stdout").contains("configuration OK"));
+    }
+    let mut vx = Vxgate::spawn(
+        &etcd,
+        "macok",
+        &["--check-config", "--vtep-mac", "0e:aa:bb:cc:dd:ef"],
+    );
+    vx.exits_before_eal(0, &[], "another VtepMAC");
+    assert!(vx.text("stdout").contains("configuration OK"));
+    let mut vx = Vxgate::spawn(&etcd, "macrun", &copied);
+    let got = vx.wait();
+    let err = vx.text("stderr");
+    assert_eq!(got, Some(1), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("vxgate running"),
+        "{err}"
+    );
+    // Refused by the acquisition's own read, the one after EAL.
+    assert!(vx.eal_started(), "{err}");
+    let keys = etcd.ctl(&[
+        "get",
+        "--prefix",
+        "--keys-only",
+        &format!("{PREFIX}/subnets/"),
+    ]);
+    assert_eq!(keys.trim(), key, "only the other node's lease");
+    assert_eq!(etcd.ctl(&["get", &key, "--print-value-only"]).trim(), other);
+}
+
 /// An lcore placed on a CPU the machine does not have online (`-l`, or
 /// `--lcores` after `@`): a configuration error (exit 2) before EAL,
 /// which would fail on it ("lcore N unavailable", exit 1, restarted

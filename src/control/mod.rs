@@ -150,6 +150,14 @@ pub enum ControlError {
         holder: String,
         key: String,
     },
+    /// Two VTEPs with one MAC: each drops the other's leases as its own,
+    /// and a kernel node's one FDB entry for the MAC reaches only one.
+    #[error("our VtepMAC {mac} is already announced by another node's lease (PublicIP {holder}, key {key}); no lease was claimed. Give this gateway a VtepMAC of its own (--vtep-mac), or drop --vtep-mac to use the default derived from the underlay IP; if that lease is an old one of this gateway from before its underlay IP changed, delete it (etcdctl del '{key}')")]
+    VtepMacTaken {
+        mac: String,
+        holder: Ipv4Addr,
+        key: String,
+    },
     #[error("no free subnet left between SubnetMin {min} and SubnetMax {max}{other_lengths}; widen the Network or remove stale leases")]
     NoFreeSubnet {
         min: Ipv4Addr,
@@ -225,12 +233,17 @@ impl Control {
         own_lease::check_requested_free(&mut self.reg, public_ip, requested).await
     }
 
-    /// Read only (`--check-config` without `--subnet`): the subnet a start
-    /// would take back, `None` when it would take a free one, or
-    /// `NoFreeSubnet`.
+    /// Read only (`--check-config`), on the whole lease list as
+    /// `acquire_own_lease` reads it: `VtepMacTaken` when another
+    /// PublicIP's lease announces `vtep_mac`; then, without `requested`
+    /// (`--subnet`), the subnet a start would take back, `None` when it
+    /// would take a free one, or `NoFreeSubnet`; with it, `None`
+    /// (`check_requested_free` checks the subnet).
     pub async fn check_acquirable(
         &mut self,
         public_ip: Ipv4Addr,
+        vtep_mac: [u8; 6],
+        requested: Option<Subnet>,
     ) -> Result<Option<Subnet>, ControlError> {
         if self.config.is_none() {
             self.network_config().await?;
@@ -238,7 +251,7 @@ impl Control {
         let Some((cfg, _)) = &self.config else {
             return Err(ControlError::Options("network config not loaded".into()));
         };
-        own_lease::check_acquirable(&mut self.reg, cfg, public_ip).await
+        own_lease::check_acquirable(&mut self.reg, cfg, public_ip, vtep_mac, requested).await
     }
 
     /// Registers our lease (see docs/control-plane.md): `requested` is

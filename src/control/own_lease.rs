@@ -64,27 +64,58 @@ struct Listed {
     key: String,
     subnet: Subnet,
     holder: Option<Ipv4Addr>,
+    /// The VtepMAC of a vxlan lease.
+    vtep_mac: Option<[u8; 6]>,
     value: Vec<u8>,
     mod_revision: i64,
     lease: i64,
 }
 
-fn parse_listing(dir: &str, kvs: Vec<KeyValue>) -> Vec<Listed> {
-    kvs.into_iter()
+fn parse_listing(dir: &str, kvs: &[KeyValue]) -> Vec<Listed> {
+    kvs.iter()
         .filter_map(|kv| {
             let key = String::from_utf8(kv.key().to_vec()).ok()?;
             let lk = LeaseKey::parse(key.strip_prefix(dir)?).ok()?;
-            let holder = holder(kv.value()).ok();
+            let (holder, vtep_mac) = match LeaseValue::parse(kv.value()) {
+                Ok(LeaseValue::Vxlan(a)) => (Some(a.public_ip), Some(a.vtep_mac)),
+                Ok(LeaseValue::OtherBackend { public_ip, .. }) => (Some(public_ip), None),
+                Err(_) => (None, None),
+            };
             Some(Listed {
                 key,
                 subnet: lk.v4,
                 holder,
+                vtep_mac,
                 value: kv.value().to_vec(),
                 mod_revision: kv.mod_revision(),
                 lease: kv.lease(),
             })
         })
         .collect()
+}
+
+/// `VtepMacTaken` when a vxlan lease of another PublicIP (any subnet,
+/// with or without an etcd lease) announces `vtep_mac`: both gateways
+/// would drop each other's lease as their own, and kernel nodes keep one
+/// FDB entry per MAC, so one of the two would get no traffic. Leases of
+/// our PublicIP are ours, whatever their MAC.
+fn vtep_mac_free(
+    listed: &[Listed],
+    public_ip: Ipv4Addr,
+    vtep_mac: [u8; 6],
+) -> Result<(), ControlError> {
+    let other = listed.iter().find_map(|l| match (l.holder, l.vtep_mac) {
+        (Some(ip), Some(mac)) if mac == vtep_mac && ip != public_ip => Some((ip, l)),
+        _ => None,
+    });
+    match other {
+        Some((holder, l)) => Err(ControlError::VtepMacTaken {
+            mac: crate::config::format_mac(&vtep_mac),
+            holder,
+            key: l.key.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The PublicIP a lease value names, of any backend.
@@ -208,7 +239,10 @@ pub(crate) async fn acquire(
     let dir = reg.subnets_dir();
     for attempt in 0..RACE_RETRIES {
         let (rev, kvs) = reg.list_subnets().await?;
-        let listed = parse_listing(&dir, kvs.clone());
+        let listed = parse_listing(&dir, &kvs);
+        // Checked on this list, not before EAL: the whole list is read
+        // only once at start (it can be a million keys).
+        vtep_mac_free(&listed, public_ip, vtep_mac)?;
         let step = match requested {
             Some(s) => claim_requested(reg, &listed, s, &attrs).await?,
             None => claim_any(reg, cfg, &listed, &attrs).await?,
@@ -301,10 +335,10 @@ pub(crate) async fn check_requested_free(
 ) -> Result<(), ControlError> {
     let dir = reg.subnets_dir();
     let key = format!("{dir}{}", s.key_string());
-    let mut r = reg
+    let r = reg
         .get("get subnet", key, Some(GetOptions::new().with_prefix()))
         .await?;
-    let listed = parse_listing(&dir, r.take_kvs());
+    let listed = parse_listing(&dir, r.kvs());
     if own_key_of(&listed, s, public_ip, &dir).is_some() {
         return Ok(());
     }
@@ -396,17 +430,25 @@ fn choose<'a>(
     Ok(Choice::Free(free))
 }
 
-/// Read only, for `--check-config` without `--subnet`: the subnet a start
-/// would take back, `None` when it would take a free one, or
-/// `NoFreeSubnet`.
+/// Read only, for `--check-config`: what `acquire` would refuse on the
+/// whole list. `VtepMacTaken` (with `--subnet` too, which
+/// `check_requested_free` checked on its own keys only); without
+/// `requested`, the subnet a start would take back, `None` when it would
+/// take a free one, or `NoFreeSubnet`. With it: `None`.
 pub(crate) async fn check_acquirable(
     reg: &mut Registry,
     cfg: &NetworkConfig,
     public_ip: Ipv4Addr,
+    vtep_mac: [u8; 6],
+    requested: Option<Subnet>,
 ) -> Result<Option<Subnet>, ControlError> {
     let dir = reg.subnets_dir();
     let (_, kvs) = reg.list_subnets().await?;
-    let listed = parse_listing(&dir, kvs);
+    let listed = parse_listing(&dir, &kvs);
+    vtep_mac_free(&listed, public_ip, vtep_mac)?;
+    if requested.is_some() {
+        return Ok(None);
+    }
     Ok(match choose(cfg, &listed, public_ip)? {
         Choice::TakeBack(m) => Some(m.subnet),
         Choice::Free(_) => None,
@@ -953,6 +995,7 @@ mod tests {
                     key: k.to_string(),
                     subnet: Subnet::parse_key(k).unwrap(),
                     holder: Some(Ipv4Addr::new(192, 0, 2, 9)),
+                    vtep_mac: None,
                     value: Vec::new(),
                     mod_revision: 1,
                     lease: 0,

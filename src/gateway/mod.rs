@@ -421,23 +421,22 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     cfg.check_lcore_cpus()?;
     if cfg.check_only {
-        let subnet = match requested {
-            Some(s) => format!("{s} (free, or ours)"),
-            // Without --subnet: what a start would take, or NoFreeSubnet.
-            None => {
-                let read = bounded(
-                    true,
-                    "reading the leases",
-                    control.check_acquirable(cfg.underlay_ip.addr()),
-                );
-                let Some(back) = until_stop(&rt, &stop, read) else {
-                    return stopped_during_startup(&cfg, "reading the leases");
-                };
-                match back? {
-                    Some(s) => format!("{s} (ours, taken back at start)"),
-                    None => "a free one, acquired at start".to_string(),
-                }
-            }
+        // The whole list, as the start's acquisition reads it (after EAL):
+        // another node's lease with our VtepMAC, and without --subnet
+        // what a start would take, or NoFreeSubnet.
+        let vtep_mac = cfg.vtep_mac_for(net.backend.vni);
+        let read = bounded(
+            true,
+            "reading the leases",
+            control.check_acquirable(cfg.underlay_ip.addr(), vtep_mac, requested),
+        );
+        let Some(back) = until_stop(&rt, &stop, read) else {
+            return stopped_during_startup(&cfg, "reading the leases");
+        };
+        let subnet = match (requested, back?) {
+            (Some(s), _) => format!("{s} (free, or ours)"),
+            (None, Some(s)) => format!("{s} (ours, taken back at start)"),
+            (None, None) => "a free one, acquired at start".to_string(),
         };
         crate::ops::print_out(&check_report(&cfg, &net, &subnet));
         return Ok(());
