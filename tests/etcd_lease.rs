@@ -1058,3 +1058,79 @@ async fn another_public_ips_lease_with_our_vtep_mac_is_refused_and_nothing_writt
         (with_our_mac(me).into_bytes(), own.etcd_lease_id)
     );
 }
+
+/// An older lease of ours deleted as a restart takes another subnet
+/// (`--subnet` changed) is not in the list that seeds the watch: the
+/// gateway's sink is never handed it (it warned "lease of another subnet
+/// to our own PublicIP" about the lease just deleted), its delete event,
+/// for a key the mirror does not hold, changes nothing, and the tables
+/// hold the other nodes' leases only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_lease_deleted_at_start_is_not_handed_to_the_sink() {
+    let logs = capture_logs();
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let me = Ipv4Addr::new(192, 0, 2, 40);
+    let grant = tc.lease_grant(600, None).await.unwrap().id();
+    let old = lease_key("10.244.39.0-24");
+    tc.put(
+        old.as_str(),
+        lease_value(me, 40),
+        Some(PutOptions::new().with_lease(grant)),
+    )
+    .await
+    .unwrap();
+    let other = Ipv4Addr::new(192, 0, 2, 41);
+    tc.put(lease_key("10.244.41.0-24"), lease_value(other, 41), None)
+        .await
+        .unwrap();
+    let mut c = Control::connect(options(&etcd.endpoint())).await.unwrap();
+    let own = c
+        .acquire_own_lease(me, MAC, Some(sn("10.244.120.0/24")))
+        .await
+        .unwrap();
+    assert_eq!(
+        key_state(&mut tc, &old).await,
+        None,
+        "the old lease is gone"
+    );
+    let status = c.status();
+    let (tables, readers) = vxgate::table::LeaseTables::new(64);
+    let sink = vxgate::gateway::TableSink {
+        tables,
+        own: Some(own.subnet),
+        own_ip: me,
+        own_vtep_mac: MAC,
+        underlay: vxgate::pipeline::Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap(),
+        repeat_log: Default::default(),
+    };
+    let run = spawn_run(c, sink);
+    // A lease put after the start arrives after the old lease's delete
+    // event: once it is in the tables, that event was handled.
+    let late = Ipv4Addr::new(192, 0, 2, 42);
+    tc.put(lease_key("10.244.42.0-24"), lease_value(late, 42), None)
+        .await
+        .unwrap();
+    let lease = |subnet: Ipv4Addr| {
+        let mut r = readers.clone();
+        r.refresh();
+        r.lease(u32::from(subnet))
+            .map(|l| Ipv4Addr::from(l.public_ip))
+    };
+    wait_for("the late lease in the tables", LIMIT, || {
+        lease(Ipv4Addr::new(10, 244, 42, 0)).is_some()
+    })
+    .await;
+    assert_eq!(lease(Ipv4Addr::new(10, 244, 41, 0)), Some(other));
+    assert_eq!(lease(Ipv4Addr::new(10, 244, 39, 0)), None);
+    assert_eq!(status.leases(), 2);
+    assert_eq!(status.invalid_entries_total(), 0);
+    let text = logs.text();
+    assert!(
+        text.contains("an older lease of ours, not used any more, deleted"),
+        "{text}"
+    );
+    assert!(!text.contains("our own PublicIP"), "{text}");
+    assert!(!text.contains("WARN"), "{text}");
+    run.stop().await;
+}

@@ -238,7 +238,7 @@ pub(crate) async fn acquire(
     };
     let dir = reg.subnets_dir();
     for attempt in 0..RACE_RETRIES {
-        let (rev, kvs) = reg.list_subnets().await?;
+        let (rev, mut kvs) = reg.list_subnets().await?;
         let listed = parse_listing(&dir, &kvs);
         // Checked on this list, not before EAL: the whole list is read
         // only once at start (it can be a million keys).
@@ -250,7 +250,11 @@ pub(crate) async fn acquire(
         match step {
             Attempt::Done(own) => {
                 tracing::info!(subnet = %own.subnet, key = %own.key, reservation = own.is_reservation(), "own lease acquired");
-                release_stale(reg, &listed, &own).await;
+                let deleted = release_stale(reg, &listed, &own).await;
+                // The list seeds the watch: a lease just deleted would be
+                // installed (and warned about as another subnet of our
+                // PublicIP) until its delete event came.
+                kvs.retain(|kv| !deleted.iter().any(|k| k.as_bytes() == kv.key()));
                 return Ok((own, (rev, kvs)));
             }
             Attempt::Conflict => tracing::info!(
@@ -269,8 +273,9 @@ pub(crate) async fn acquire(
 /// is dropped. Only a key still as listed goes (a compare on its
 /// revision). A reservation (a key without an etcd lease) is an
 /// operator's: it stays, with a warning. Best effort: a failure is logged
-/// and the lease runs out by itself.
-async fn release_stale(reg: &mut Registry, listed: &[Listed], own: &OwnLease) {
+/// and the lease runs out by itself. Returns the keys deleted.
+async fn release_stale(reg: &mut Registry, listed: &[Listed], own: &OwnLease) -> Vec<String> {
+    let mut deleted = Vec::new();
     let ours = listed
         .iter()
         .filter(|l| l.holder == Some(own.attrs.public_ip) && l.key != own.key);
@@ -288,7 +293,8 @@ async fn release_stale(reg: &mut Registry, listed: &[Listed], own: &OwnLease) {
             .and_then([TxnOp::delete(l.key.clone(), None)]);
         match reg.txn(t).await {
             Ok(r) if r.succeeded() => {
-                tracing::info!(key = %l.key, subnet = %l.subnet, own = %own.subnet, "an older lease of ours, not used any more, deleted")
+                tracing::info!(key = %l.key, subnet = %l.subnet, own = %own.subnet, "an older lease of ours, not used any more, deleted");
+                deleted.push(l.key.clone());
             }
             Ok(_) => {
                 tracing::debug!(key = %l.key, "older lease of ours changed meanwhile; left")
@@ -298,6 +304,7 @@ async fn release_stale(reg: &mut Registry, listed: &[Listed], own: &OwnLease) {
             }
         }
     }
+    deleted
 }
 
 /// `SubnetTaken` when a key overlapping `s` is held by another PublicIP

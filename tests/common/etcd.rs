@@ -577,7 +577,7 @@ pub struct Running {
     pub handle: tokio::task::JoinHandle<Result<(), vxgate::control::ControlError>>,
 }
 
-pub fn spawn_run(control: vxgate::control::Control, sink: MemSink) -> Running {
+pub fn spawn_run(control: vxgate::control::Control, sink: impl LeaseSink + 'static) -> Running {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         let mut sink = sink;
