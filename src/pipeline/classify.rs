@@ -111,7 +111,11 @@ pub(crate) enum Origin {
     Gateway,
 }
 
-/// Structure and header checksum of an IPv4 packet; its total length.
+/// Structure, header checksum and option list of an IPv4 packet; its
+/// total length. Malformed options are `bad_ipv4`, as Linux's
+/// `ip_rcv_options` drops them and as the slow path refuses to fragment
+/// them (one rule: `ipv4::walk_options`). The fast paths leave every
+/// header with options to this path.
 pub(crate) fn check_ipv4(b: &[u8]) -> Result<usize, DropReason> {
     let ip = ipv4::Packet::new_checked(b).map_err(|e| match e {
         Error::Truncated => DropReason::Truncated,
@@ -119,6 +123,9 @@ pub(crate) fn check_ipv4(b: &[u8]) -> Result<usize, DropReason> {
     })?;
     if !ip.verify_checksum() {
         return Err(DropReason::BadChecksum);
+    }
+    if !ip.options_ok() {
+        return Err(DropReason::BadIpv4);
     }
     Ok(usize::from(ip.total_len()))
 }

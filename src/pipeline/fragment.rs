@@ -61,29 +61,21 @@ impl<'a> Fragmenter<'a> {
         if usize::from(base_offset) + (total - hl) > usize::from(u16::MAX) {
             return Err(FragError::BeyondMaxDatagram);
         }
+        // The options judged as the full path judges them (`check_ipv4`);
+        // the copied ones gathered for the later fragments (they fit: the
+        // list is at most 40 bytes).
         let mut later_opts = [0u8; 40];
         let mut later_opts_len = 0;
-        let opts = &ipb[ipv4::HEADER_LEN..hl];
-        let mut i = 0;
-        while i < opts.len() {
-            let kind = opts[i];
-            if kind == 0 {
-                break; // end of option list
+        ipv4::walk_options(ip.options(), |o| {
+            if o.first().is_some_and(|k| k & ipv4::option::COPIED != 0) {
+                let end = later_opts_len + o.len();
+                if let Some(d) = later_opts.get_mut(later_opts_len..end) {
+                    d.copy_from_slice(o);
+                    later_opts_len = end;
+                }
             }
-            if kind == 1 {
-                i += 1; // no-operation: not copied
-                continue;
-            }
-            let len = usize::from(*opts.get(i + 1).unwrap_or(&0));
-            if len < 2 || i + len > opts.len() {
-                return Err(FragError::NotIpv4);
-            }
-            if kind & 0x80 != 0 {
-                later_opts[later_opts_len..later_opts_len + len].copy_from_slice(&opts[i..i + len]);
-                later_opts_len += len;
-            }
-            i += len;
-        }
+        })
+        .map_err(|_| FragError::NotIpv4)?;
         later_opts_len = (later_opts_len + 3) & !3;
         let mtu = usize::from(mtu);
         if mtu < hl + 8 || mtu < ipv4::HEADER_LEN + later_opts_len + 8 {

@@ -154,6 +154,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn options(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..self.header_len()]
     }
+    /// The option list is well formed (`walk_options`); true without
+    /// options. Needs a checked packet.
+    pub fn options_ok(&self) -> bool {
+        self.header_len() == HEADER_LEN || walk_options(self.options(), |_| {}).is_ok()
+    }
     pub fn verify_checksum(&self) -> bool {
         checksum::verify(self.header())
     }
@@ -234,6 +239,44 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let (h, t) = (self.header_len(), usize::from(self.total_len()));
         &mut self.buffer.as_mut()[h..t]
     }
+}
+
+/// Option kinds with a meaning of their own in the list's shape.
+pub mod option {
+    /// End of option list: the rest of the header is padding.
+    pub const EOL: u8 = 0;
+    /// No operation: one byte, no length.
+    pub const NOP: u8 = 1;
+    /// The copied flag (RFC 791): the option goes into every fragment.
+    pub const COPIED: u8 = 0x80;
+}
+
+/// Walks an option list (the header bytes after the first 20) and calls
+/// `each` with every option but NOP, its kind and length bytes included.
+/// The shape is what Linux's `ip_options_compile` demands of any option
+/// before it reads one (malformed: `InHdrErrors`): EOL ends the list,
+/// NOP is one byte, any other option has a length byte of at least 2 that
+/// fits in what is left. `Malformed` otherwise; `each` may have seen the
+/// options before the bad one.
+pub fn walk_options(opts: &[u8], mut each: impl FnMut(&[u8])) -> Result<(), Error> {
+    let mut rest = opts;
+    while let Some(&kind) = rest.first() {
+        match kind {
+            option::EOL => break,
+            option::NOP => rest = rest.get(1..).unwrap_or_default(),
+            _ => {
+                let len = usize::from(rest.get(1).copied().unwrap_or(0));
+                if len < 2 || len > rest.len() {
+                    return Err(Error::Malformed);
+                }
+                // In bounds: `len <= rest.len()` above.
+                let (o, tail) = rest.split_at(len);
+                each(o);
+                rest = tail;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An option-less IPv4 header as a value.
@@ -364,6 +407,60 @@ mod tests {
         assert_eq!(p.frag_offset(), 1480);
         p.set_frag(true, false, 0);
         assert!(!p.is_fragment());
+    }
+
+    /// The shape `ip_options_compile` demands: EOL ends the list, NOP is
+    /// one byte, every other option has a length byte of at least 2 that
+    /// fits. `each` sees every option but NOP, in order.
+    #[test]
+    fn option_lists_are_walked_by_their_shape() {
+        let walk = |opts: &[u8]| {
+            let mut seen = Vec::new();
+            walk_options(opts, |o| seen.push(o.to_vec())).map(|()| seen)
+        };
+        let rr = [7, 7, 4, 0, 0, 0, 0];
+        let ts = [0x44, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let ok: [(&[u8], Vec<&[u8]>); 7] = [
+            (&[], vec![]),
+            (&[1, 1, 1, 1], vec![]),
+            (&[7, 7, 4, 0, 0, 0, 0, 1], vec![&rr]),
+            (&ts, vec![&ts]),
+            (&[1, 0x94, 4, 0, 0, 0, 0, 0], vec![&[0x94, 4, 0, 0]]),
+            // Nothing after EOL is read: padding, whatever it holds.
+            (&[0, 0xff, 0xff, 0xff], vec![]),
+            (&[0x83, 3, 4, 0], vec![&[0x83, 3, 4]]),
+        ];
+        for (opts, want) in ok {
+            let want: Vec<Vec<u8>> = want.iter().map(|o| o.to_vec()).collect();
+            assert_eq!(walk(opts), Ok(want), "{opts:02x?}");
+        }
+        let bad: [&[u8]; 7] = [
+            &[7, 0, 0, 0],    // record route of length 0
+            &[7, 0x27, 4, 0], // length past the header
+            &[0x44, 1, 0, 0], // timestamp of length 1
+            &[1, 1, 1, 0x44], // no room for the length byte
+            &[0x94, 5, 0, 0],
+            &[1, 0x94, 4, 0, 0, 1, 1, 7], // a good one, then one cut short
+            &[0xff; 40],
+        ];
+        for opts in bad {
+            assert_eq!(walk(opts), Err(Error::Malformed), "{opts:02x?}");
+        }
+    }
+
+    #[test]
+    fn options_ok_on_a_packet() {
+        let mut b = [0u8; 28];
+        b[..20].copy_from_slice(&GOLDEN[..20]);
+        b[0] = 0x47; // IHL 7
+        b[3] = 28;
+        let opts = |b: &mut [u8; 28], o: [u8; 8]| {
+            b[20..].copy_from_slice(&o);
+            Packet::new_checked(*b).unwrap().options_ok()
+        };
+        assert!(opts(&mut b, [7, 7, 4, 0, 0, 0, 0, 1]));
+        assert!(!opts(&mut b, [7, 7, 4, 0, 0, 0, 0, 7]));
+        assert!(Packet::new_checked(&GOLDEN[..]).unwrap().options_ok());
     }
 
     #[test]
