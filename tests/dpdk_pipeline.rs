@@ -3,9 +3,10 @@
 //! counted once, ICMP errors out of the right port, frames held for an
 //! unresolved next hop released by an ARP reply or dropped after
 //! `RESOLVE_TIMEOUT` (fragments one drop each), a too-big packet fragmented
-//! by the slow path (a fragment past byte 65535 refused as bad_ipv4), ARP
-//! requests merged into the neighbour table (RFC 826), ARPs from our own
-//! MAC ignored, and the mempool back at its baseline (no mbuf leak).
+//! by the slow path (a fragment past byte 65535 refused as bad_ipv4 by the
+//! worker and the slow path alike), ARP requests merged into the neighbour
+//! table (RFC 826), ARPs from our own MAC ignored, and the mempool back at
+//! its baseline (no mbuf leak).
 //! EAL starts once per process: run with `cargo nextest`.
 //!
 //! Two net_ring ports, access = net_ring0 and underlay = net_ring1, with two
@@ -337,6 +338,18 @@ fn wait_punted(punt: &PuntQueue, n: usize) {
         std::thread::yield_now();
     }
     assert_eq!(punt.len(), n, "packets punted to the slow path");
+}
+
+/// Hands `frame` to the slow path as a worker would punt it.
+fn punt_directly(rig: &Rig, live: &Live, rx: Side, kind: SlowKind, frame: &[u8]) {
+    let mut m: Mbuf = rig.pool.alloc().expect("pool has room");
+    assert!(m.set_bytes(frame));
+    let p = Punted {
+        mbuf: m,
+        rx,
+        verdict: Verdict::Punt(kind),
+    };
+    assert!(live.punt.push(p).is_ok(), "the punt queue takes it");
 }
 
 // ------------------------------------------------------------ frames
@@ -1827,14 +1840,7 @@ fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
     wait_dropped(&live.worker_counters, DropReason::NotForUs, 2);
     assert!(live.punt.is_empty());
     for f in [own_garp, own_reply] {
-        let mut m: Mbuf = rig.pool.alloc().expect("pool has room");
-        assert!(m.set_bytes(&f));
-        let p = Punted {
-            mbuf: m,
-            rx: Side::Access,
-            verdict: Verdict::Punt(SlowKind::Arp),
-        };
-        assert!(live.punt.push(p).is_ok());
+        punt_directly(&rig, &live, Side::Access, SlowKind::Arp, &f);
     }
     assert_eq!(live.poll_at(later + ARP_LOCKTIME + ms(50)), 2);
     assert_eq!(host_mac(&live.slow, h), Some(mac3.0), "unchanged");
@@ -1889,8 +1895,9 @@ fn fragments_held_for_an_unresolved_node_are_dropped_one_by_one() {
 
 /// A 1500-byte packet without DF whose fragment offset says 65408: its
 /// data would end past byte 65535 of the datagram, so no piece of it
-/// could carry its offset. The slow path refuses it as bad_ipv4 and sends
-/// nothing.
+/// could carry its offset. The worker drops it as bad_ipv4, nothing
+/// punted; handed to the slow path anyway, it is refused there by the
+/// same rule and nothing is sent.
 #[test]
 fn a_fragment_ending_past_byte_65535_is_dropped_as_bad_ipv4() {
     let mut rig = Rig::new("fragmax", "0-1");
@@ -1899,13 +1906,15 @@ fn a_fragment_ending_past_byte_65535_is_dropped_as_bad_ipv4() {
     let mut f = from_host(1, pod(&n0, 123), 64, 9503, 1500 - 28);
     f[20..22].copy_from_slice(&(65408u16 / 8).to_be_bytes());
     fill_checksum(&mut f[14..34], 10);
-    rig.inject(Side::Access, &[f]);
-    wait_punted(&live.punt, 1);
+    rig.inject(Side::Access, &[f.clone()]);
+    wait_dropped(&live.worker_counters, DropReason::BadIpv4, 1);
+    assert!(live.punt.is_empty(), "nothing punted");
+    punt_directly(&rig, &live, Side::Access, SlowKind::Fragment, &f);
     assert_eq!(live.poll_at(Duration::ZERO), 1);
     assert!(live.outgoing.is_empty(), "nothing to send");
     live.finish(
         &mut rig,
-        counts(0, 0, &[], &[(SlowKind::Fragment, 1)]),
+        counts(0, 0, &[(DropReason::BadIpv4, 1)], &[]),
         counts(0, 0, &[(DropReason::BadIpv4, 1)], &[]),
     );
 }

@@ -327,7 +327,9 @@ pub(crate) fn too_big<B: PacketBuf, L: Lookup>(
 /// `lease` is the bulk-looked-up lease when the burst function has it. A
 /// packet to forward whose source may not be forwarded
 /// (`Context::forwardable_source`: martian, ours, or our own subnet's from
-/// the underlay) is `bad_ipv4`, before anything could answer it.
+/// the underlay) is `bad_ipv4`, before anything could answer it; so is a
+/// fragment whose data would end past byte 65535 of its datagram, which
+/// the slow path could not fragment either (`Fragmenter::new`).
 pub(crate) fn route<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
@@ -336,11 +338,14 @@ pub(crate) fn route<B: PacketBuf, L: Lookup>(
     origin: Origin,
     lease: Option<Option<Lease>>,
 ) -> Verdict {
-    let (src, dst) = match ip_view(buf) {
-        Ok(ip) => (ip.src_u32(), ip.dst_u32()),
+    let (src, dst, past_end) = match ip_view(buf) {
+        Ok(ip) => (ip.src_u32(), ip.dst_u32(), ip.ends_past_max_datagram()),
         Err(r) => return Verdict::Drop(r),
     };
     if origin != Origin::Gateway && !ctx.forwardable_source(src, origin != Origin::Access) {
+        return Verdict::Drop(DropReason::BadIpv4);
+    }
+    if past_end {
         return Verdict::Drop(DropReason::BadIpv4);
     }
     if ctx.cfg.subnet.contains(dst) {

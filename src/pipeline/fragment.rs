@@ -58,7 +58,7 @@ impl<'a> Fragmenter<'a> {
         let base_offset = ip.frag_offset();
         // Every fragment's offset must fit the 16 bits of byte offset the
         // header can say (13 bits of 8-byte units).
-        if usize::from(base_offset) + (total - hl) > usize::from(u16::MAX) {
+        if ip.ends_past_max_datagram() {
             return Err(FragError::BeyondMaxDatagram);
         }
         // The options judged as the full path judges them (`check_ipv4`);

@@ -1206,6 +1206,93 @@ fn well_formed_ip_options_are_forwarded_as_before() {
     }
 }
 
+/// `frame` (Ethernet + option-less IPv4) as the last fragment of its
+/// datagram at byte `offset`, ident 0x7777.
+fn last_fragment_at(frame: &[u8], offset: u16) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+    ip.set_ident(0x7777);
+    ip.set_frag(false, false, offset);
+    ip.fill_checksum();
+    f
+}
+
+/// A fragment whose data would end past byte 65535 of its datagram (the
+/// tester's: offset 8191, MF clear, 40 bytes of UDP from a host to a pod)
+/// is `bad_ipv4` on the full path as in the slow path (`Fragmenter`, one
+/// rule), before its TTL could be answered: from a host, out of a tunnel,
+/// by DirectRouting. One ending at byte 65535 is forwarded.
+#[test]
+fn a_fragment_ending_past_byte_65535_is_bad_ipv4_on_the_full_path_too() {
+    let offset = 8191 * 8;
+    let from_host = |len: usize, ttl: u8| {
+        let ip = Ip {
+            ttl,
+            ..Ip::new(HOST_IP, POD_IP)
+        };
+        last_fragment_at(&ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &pattern(len)), offset)
+    };
+    let to_host = |eth_dst: MacAddr, eth_src: MacAddr, len: usize| {
+        let ip = Ip::new(POD_IP, HOST_IP);
+        last_fragment_at(&ipv4_frame(eth_dst, eth_src, ip, &pattern(len)), offset)
+    };
+    let cases = |len: usize| {
+        [
+            (
+                "from a host",
+                false,
+                0,
+                from_host(len, 64),
+                Verdict::TxUnderlay,
+            ),
+            (
+                "TTL 1",
+                false,
+                0,
+                from_host(len, 1),
+                Verdict::Drop(DropReason::TtlExpired),
+            ),
+            (
+                "out of a tunnel",
+                false,
+                1,
+                tunnelled(&to_host(VTEP_MAC, NODE_VTEP_MAC, len)),
+                Verdict::TxAccess,
+            ),
+            (
+                "fed back",
+                false,
+                2,
+                to_host(VTEP_MAC, NODE_VTEP_MAC, len),
+                Verdict::TxAccess,
+            ),
+            (
+                "DirectRouting",
+                true,
+                1,
+                to_host(UNDERLAY_MAC, NODE_MAC, len),
+                Verdict::TxAccess,
+            ),
+        ]
+    };
+    for (what, direct, entry, f, _) in cases(40) {
+        let (v, _, st) = run_case(direct, entry, &f);
+        assert_eq!(v, Verdict::Drop(DropReason::BadIpv4), "{what}");
+        let s = st.counters.snapshot();
+        assert_eq!((s.total_drops(), s.slowpath_count(SlowKind::Icmp)), (1, 0));
+    }
+    assert_eq!(
+        Fragmenter::new(&from_host(40, 64), 1450).err(),
+        Some(FragError::BeyondMaxDatagram),
+        "the slow path agrees"
+    );
+    // 7 bytes end at byte 65535: forwarded (or answered, at TTL 1).
+    for (what, direct, entry, f, want) in cases(7) {
+        assert_eq!(run_case(direct, entry, &f).0, want, "{what}");
+    }
+    assert!(Fragmenter::new(&from_host(7, 64), 1450).is_ok());
+}
+
 // ------------------------------------------------------ property: round trip
 
 proptest! {

@@ -159,6 +159,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn options_ok(&self) -> bool {
         self.header_len() == HEADER_LEN || walk_options(self.options(), |_| {}).is_ok()
     }
+    /// The data would end past byte 65535 of its datagram (fragment
+    /// offset plus payload length): a fragment no datagram can hold, whose
+    /// later pieces could not say their offset. Never for an unfragmented
+    /// packet.
+    pub fn ends_past_max_datagram(&self) -> bool {
+        let payload = usize::from(self.total_len()).saturating_sub(self.header_len());
+        usize::from(self.frag_offset()) + payload > usize::from(u16::MAX)
+    }
     pub fn verify_checksum(&self) -> bool {
         checksum::verify(self.header())
     }
@@ -461,6 +469,32 @@ mod tests {
         assert!(opts(&mut b, [7, 7, 4, 0, 0, 0, 0, 1]));
         assert!(!opts(&mut b, [7, 7, 4, 0, 0, 0, 0, 7]));
         assert!(Packet::new_checked(&GOLDEN[..]).unwrap().options_ok());
+    }
+
+    /// Offset plus payload length above 65535: the last byte a fragment
+    /// may end at is 65535 (offset 8191 * 8 = 65528 and 7 bytes).
+    #[test]
+    fn a_fragment_may_end_at_byte_65535_and_no_further() {
+        let mut b = [0u8; 20 + 8];
+        b[..20].copy_from_slice(&GOLDEN[..20]);
+        for (offset, payload, past) in [
+            (65528, 7, false),
+            (65528, 8, true),
+            (65528, 0, false),
+            (65520, 8, false),
+            (65520, 16, true),
+            (0, 8, false),
+        ] {
+            let mut p = Packet::new_unchecked(&mut b[..]);
+            p.set_total_len(20 + payload);
+            p.set_frag(false, false, offset);
+            assert_eq!(p.ends_past_max_datagram(), past, "{offset} + {payload}");
+        }
+        // An unfragmented packet never does, whatever its length.
+        let mut p = Packet::new_unchecked(&mut b[..]);
+        p.set_frag(true, false, 0);
+        p.set_total_len(u16::MAX);
+        assert!(!p.ends_past_max_datagram());
     }
 
     #[test]
