@@ -5,8 +5,9 @@
 //! `RESOLVE_TIMEOUT` (fragments one drop each), a too-big packet fragmented
 //! by the slow path (a fragment past byte 65535 refused as bad_ipv4 by the
 //! worker and the slow path alike), ARP requests merged into the neighbour
-//! table (RFC 826), ARPs from our own MAC ignored, and the mempool back at
-//! its baseline (no mbuf leak).
+//! table (RFC 826), ARPs from our own MAC ignored, requests from a sender
+//! no host can be not answered, and the mempool back at its baseline (no
+//! mbuf leak).
 //! EAL starts once per process: run with `cargo nextest`.
 //!
 //! Two net_ring ports, access = net_ring0 and underlay = net_ring1, with two
@@ -1855,6 +1856,42 @@ fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
         &mut rig,
         counts(0, 4, &[(DropReason::NotForUs, 2)], &[(SlowKind::Arp, 7)]),
         CounterSnapshot::default(),
+    );
+}
+
+/// A request for our address from a sender no host can be (loopback,
+/// class E) or from a broadcast MAC is dropped by the worker as
+/// not_for_us; handed to the slow path anyway (as a request from a
+/// neighbour at a new MAC is), it is not answered there either, and
+/// counted not_for_us. Nothing is learned.
+#[test]
+fn an_arp_request_for_us_from_a_sender_no_host_can_be_is_not_answered() {
+    let mut rig = Rig::new("arpmartian", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, true);
+    let (h, hmac) = (SILENT_HOST, MacAddr([0x02, 0, 0, 0, 0x01, 0x14]));
+    let known = live.slow.neighbors.len(NeighborPort::Access);
+    let ask = |sender: (MacAddr, Ipv4Addr)| {
+        arp_frame(1, MacAddr::BROADCAST, sender, (MacAddr::ZERO, ACCESS_IP))
+    };
+    let bad = [
+        ask((hmac, Ipv4Addr::new(127, 0, 0, 1))),
+        ask((hmac, Ipv4Addr::new(240, 0, 0, 1))),
+        ask((MacAddr::BROADCAST, h)),
+    ];
+    rig.inject(Side::Access, &bad);
+    wait_dropped(&live.worker_counters, DropReason::NotForUs, 3);
+    assert!(live.punt.is_empty(), "nothing punted");
+    for f in &bad {
+        punt_directly(&rig, &live, Side::Access, SlowKind::Arp, f);
+    }
+    assert_eq!(live.poll_at(Duration::ZERO), 3);
+    assert!(live.outgoing.is_empty(), "no reply");
+    let learned = live.slow.neighbors.len(NeighborPort::Access);
+    assert_eq!(learned, known, "nothing learned");
+    live.finish(
+        &mut rig,
+        counts(0, 0, &[(DropReason::NotForUs, 3)], &[]),
+        counts(0, 0, &[(DropReason::NotForUs, 3)], &[]),
     );
 }
 

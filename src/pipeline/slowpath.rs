@@ -125,6 +125,19 @@ fn sender_moved<L: Lookup>(lookup: &L, side: Side, req: &arp::Repr) -> bool {
             .is_some_and(|known| known != req.sender_mac)
 }
 
+/// May a request from this sender be answered? The reply goes to the
+/// sender's MAC, so not a group (broadcast, multicast) or zero one: one
+/// request would have us broadcast. Nor to an address no host has
+/// (`is_martian`: Linux's `arp_process` does not answer, as its route
+/// lookup refuses the source), except 0.0.0.0: an address probe (RFC
+/// 5227), which Linux answers and `gateway::address_probe` relies on.
+pub fn answerable_sender(req: &arp::Repr) -> bool {
+    let probe = req.sender_ip == Ipv4Addr::UNSPECIFIED;
+    req.sender_mac.is_unicast()
+        && req.sender_mac != MacAddr::ZERO
+        && (probe || !is_martian(req.sender_ip))
+}
+
 /// Rewrites an Ethernet+ARP frame holding the request `req` into our
 /// reply (`our_mac` has `our_ip`), in place, addressed to the requester's
 /// MAC; padding is kept. `false` (unchanged) if the frame is too short.
@@ -159,7 +172,8 @@ pub fn arp_reply_in_place(
 /// the slow path learns the sender; so is any request whose sender is a
 /// known neighbour at another MAC (the slow path merges it, and answers it
 /// when it is for us); other requests are not for us, and so is any ARP
-/// from one of our own MACs about another address than the port's.
+/// from one of our own MACs about another address than the port's, and a
+/// request for us from a sender we do not answer (`answerable_sender`).
 pub fn handle_arp<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
@@ -188,6 +202,9 @@ pub fn handle_arp<B: PacketBuf, L: Lookup>(
         arp::Operation::Reply => Verdict::Punt(SlowKind::Arp),
         arp::Operation::Request if req.sender_ip == req.target_ip => Verdict::Punt(SlowKind::Arp),
         arp::Operation::Request if sender_moved(lookup, side, &req) => Verdict::Punt(SlowKind::Arp),
+        arp::Operation::Request if req.target_ip == our_ip && !answerable_sender(&req) => {
+            Verdict::Drop(DropReason::NotForUs)
+        }
         arp::Operation::Request if req.target_ip == our_ip => {
             if arp_reply_in_place(frame, our_mac, our_ip, &req) {
                 Verdict::Reply(side)

@@ -17,7 +17,8 @@ use super::counters::Counters;
 use super::drop_reason::{DropReason, SlowKind};
 use super::fragment::{FragError, Fragmenter};
 use super::slowpath::{
-    arp_reply_in_place, build_arp_request, build_gratuitous_arp, is_own_mac, MIN_FRAME_LEN,
+    answerable_sender, arp_reply_in_place, build_arp_request, build_gratuitous_arp, is_own_mac,
+    MIN_FRAME_LEN,
 };
 use super::state::WorkerState;
 use super::tables::{side_port, TableLookup};
@@ -654,7 +655,8 @@ impl SlowPath {
     /// An ARP frame a worker punted: learned from (`merge_arp`) and, when
     /// it is a request for the port's address (punted because its sender
     /// moved to another MAC), answered here, from the same buffer, as the
-    /// worker answers the others.
+    /// worker answers the others (not from a sender it does not answer:
+    /// `not_for_us`).
     fn arp_punted(&mut self, mut m: Mbuf, side: Side, now: Instant) {
         let parsed = m
             .data()
@@ -673,6 +675,11 @@ impl SlowPath {
             && r.target_ip == our_ip
             && r.sender_ip != our_ip
             && !is_own_mac(&self.ctx, r.sender_mac);
+        if for_us && !answerable_sender(&r) {
+            // As a worker drops it (`handle_arp`).
+            self.state.counters.dropped(DropReason::NotForUs);
+            return;
+        }
         if for_us && arp_reply_in_place(m.data_mut(), our_mac, our_ip, &r) {
             self.send(side, m, true);
         }

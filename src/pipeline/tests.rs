@@ -1488,6 +1488,71 @@ fn arp_reply_golden() {
     assert_drop(&ctx, &l, Side::Access, &bad, DropReason::NotForUs);
 }
 
+/// A request for our address from a sender address no host can have
+/// (0/8 but 0.0.0.0, loopback, multicast, class E, the limited
+/// broadcast: Linux's `arp_process` does not answer, its route lookup
+/// refuses the source) or from a broadcast, multicast or zero MAC (the
+/// reply would go to that Ethernet destination: one request, one
+/// broadcast) is `not_for_us` on either port: no reply, nothing punted to
+/// learn. The burst path agrees. An address probe (sender 0.0.0.0) and
+/// the addresses next to the martian ranges are answered.
+#[test]
+fn arp_requests_from_a_sender_no_host_can_be_are_not_answered() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let ip = Ipv4Addr::new;
+    for (side, mac, our_ip, peer) in [
+        (Side::Access, HOST_MAC, ACCESS_IP, HOST_IP),
+        (Side::Underlay, NODE_MAC, UNDERLAY_IP, NODE_IP),
+    ] {
+        for sender in [
+            ip(0, 1, 2, 3),
+            ip(127, 0, 0, 1),
+            ip(127, 255, 255, 254),
+            ip(224, 0, 0, 1),
+            ip(239, 255, 255, 255),
+            ip(240, 0, 0, 1),
+            ip(255, 255, 255, 254),
+            Ipv4Addr::BROADCAST,
+        ] {
+            let f = arp_request(mac, sender, our_ip);
+            assert_drop(&ctx, &l, side, &f, DropReason::NotForUs);
+            assert_eq!(
+                run_both(&ctx, &l, side, &f).0,
+                Verdict::Drop(DropReason::NotForUs)
+            );
+        }
+        for sender_mac in [
+            MacAddr::BROADCAST,
+            MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]),
+            MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+            MacAddr::ZERO,
+        ] {
+            for sender in [peer, Ipv4Addr::UNSPECIFIED] {
+                let f = arp_request(sender_mac, sender, our_ip);
+                assert_drop(&ctx, &l, side, &f, DropReason::NotForUs);
+                assert_eq!(
+                    run_both(&ctx, &l, side, &f).0,
+                    Verdict::Drop(DropReason::NotForUs)
+                );
+            }
+        }
+        for sender in [
+            Ipv4Addr::UNSPECIFIED,
+            ip(1, 0, 0, 0),
+            ip(126, 255, 255, 255),
+            ip(128, 0, 0, 0),
+            ip(223, 255, 255, 255),
+            peer,
+        ] {
+            let f = arp_request(mac, sender, our_ip);
+            let (v, b, _) = run_both(&ctx, &l, side, &f);
+            assert_eq!(v, Verdict::Reply(side), "{sender}");
+            assert_eq!(&b.data()[..6], &mac.0, "to the requester");
+        }
+    }
+}
+
 /// Another host's address probe (RFC 5227: sender 0.0.0.0) for one of our
 /// addresses is answered as Linux answers it, to the prober's MAC with
 /// target address 0.0.0.0, and that answer is what a second gateway's
@@ -1580,19 +1645,11 @@ fn arp_request_from_a_neighbour_at_another_mac_is_punted_to_be_merged() {
     ] {
         assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotForUs);
     }
-    // A group address is no MAC to merge: the request is answered as
-    // before, not punted.
+    // A group address is no MAC to merge, nor to answer (the reply would
+    // go to the group): not punted, not_for_us.
     let group = MacAddr([0x03, 0, 0, 0, 0, 0x0a]);
-    assert_eq!(
-        run(
-            &ctx,
-            &l,
-            Side::Access,
-            &arp_request(group, HOST_IP, ACCESS_IP)
-        )
-        .0,
-        Verdict::Reply(Side::Access)
-    );
+    let f = arp_request(group, HOST_IP, ACCESS_IP);
+    assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotForUs);
 }
 
 /// An ARP from one of our own port MACs about an address that is not the
