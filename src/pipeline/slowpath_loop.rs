@@ -68,6 +68,14 @@ const GARP_TIMES: [Duration; 3] = [
     Duration::from_millis(2000),
 ];
 
+/// The index of `side` in `Resolver::defended` and `defence_due`.
+fn defence_slot(side: Side) -> usize {
+    match side {
+        Side::Underlay => 0,
+        Side::Access => 1,
+    }
+}
+
 /// The age at which the neighbour `ip` is refreshed: 0.5-1.5 times
 /// `NEIGHBOR_REFRESH`, spread by a hash of its address (as Linux draws
 /// `reachable_time` from 0.5-1.5 times `base_reachable_time`), so that
@@ -142,6 +150,9 @@ pub(crate) struct Resolver<F> {
     conflicts_logged: u64,
     /// When we last defended each port's address (underlay, access).
     defended: [Option<Instant>; 2],
+    /// A claim came within `DEFEND_INTERVAL` of the last defence: one
+    /// more is due when the interval is over.
+    defence_due: [bool; 2],
     /// ARPs giving a known neighbour another MAC within `ARP_LOCKTIME`,
     /// ignored; logged at debug, once per port per 10 s.
     locked: RateLimitedLog,
@@ -159,6 +170,7 @@ impl<F> Resolver<F> {
             conflicts: RateLimitedLog::new(Duration::from_secs(60)),
             conflicts_logged: 0,
             defended: [None; 2],
+            defence_due: [false; 2],
             locked: RateLimitedLog::new(Duration::from_secs(10)),
             locked_changes: 0,
         }
@@ -318,19 +330,31 @@ impl<F> Resolver<F> {
     }
 
     /// Answers another host's claim of our address with one gratuitous
-    /// ARP, at most once per `DEFEND_INTERVAL` a port (RFC 5227 2.4 (b)):
-    /// the hosts whose caches the claim moved point back at us, and two
-    /// hosts that both keep the address cannot flood the segment.
+    /// ARP, at most once per `DEFEND_INTERVAL` a port (RFC 5227 2.4 (c),
+    /// a router keeps its address): the hosts whose caches the claim moved
+    /// point back at us, and two hosts that both keep the address cannot
+    /// flood the segment. A claim within the interval is answered when it
+    /// is over (`defend_due`), so the last word on the segment is ours.
     fn defend(&mut self, io: &mut impl ArpIo<F>, side: Side, now: Instant) {
-        let last = &mut self.defended[match side {
-            Side::Underlay => 0,
-            Side::Access => 1,
-        }];
-        if last.is_some_and(|t| now.saturating_duration_since(t) < DEFEND_INTERVAL) {
+        let i = defence_slot(side);
+        if self.defended[i].is_some_and(|t| now.saturating_duration_since(t) < DEFEND_INTERVAL) {
+            self.defence_due[i] = true;
             return;
         }
         if io.announce(side) {
-            *last = Some(now);
+            self.defended[i] = Some(now);
+            self.defence_due[i] = false;
+        } else {
+            self.defence_due[i] = true;
+        }
+    }
+
+    /// The defences deferred by `defend` whose interval is over.
+    fn defend_due(&mut self, io: &mut impl ArpIo<F>, now: Instant) {
+        for side in [Side::Underlay, Side::Access] {
+            if self.defence_due[defence_slot(side)] {
+                self.defend(io, side, now);
+            }
         }
     }
 
@@ -364,6 +388,7 @@ impl<F> Resolver<F> {
     /// `NUD_PROBE`), then broadcast. A probe that could not be queued is
     /// not noted as asked, so it is tried again at the next tick.
     fn age(&mut self, neighbors: &mut NeighborTables, io: &mut impl ArpIo<F>, now: Instant) {
+        self.defend_due(io, now);
         self.asked
             .retain(|_, &mut t| now.saturating_duration_since(t) < LATE_REPLY);
         neighbors.expire(now, forget_age, |_, _, _| {});
@@ -994,8 +1019,8 @@ mod tests {
     }
 
     /// A claim of our address is answered by one gratuitous ARP, then no
-    /// other for 10 s on that port, whatever the claims; each port on its
-    /// own.
+    /// other for 10 s on that port, whatever the claims, but one when the
+    /// 10 s are over if a claim came meanwhile; each port on its own.
     #[test]
     fn a_claim_of_our_address_is_defended_once_per_ten_seconds() {
         let mut f = Fixture::new();
@@ -1017,14 +1042,32 @@ mod tests {
             f.io.announced,
             vec![Side::Access, Side::Access, Side::Underlay]
         );
+        // Nothing deferred: the claims of the first 8 s were answered at
+        // 10 s by the one then.
+        f.age(20_000);
+        assert_eq!(f.io.announced.len(), 3);
+        // A claim within the interval is answered once it is over (at the
+        // next one-second tick), whatever came in between.
+        f.arp(Side::Access, reply_to_us((mac(33), ACCESS_IP)), 22_000);
+        f.arp(Side::Access, reply_to_us((mac(34), ACCESS_IP)), 25_000);
+        assert_eq!(f.io.announced.len(), 4, "22 s: 12 s after the last");
+        f.arp(Side::Access, reply_to_us((mac(35), ACCESS_IP)), 26_000);
+        f.age(31_999);
+        assert_eq!(f.io.announced.len(), 4);
+        f.age(32_000);
+        assert_eq!(f.io.announced.len(), 5, "the deferred one");
+        assert_eq!(f.io.announced[4], Side::Access);
+        f.age(60_000);
+        assert_eq!(f.io.announced.len(), 5, "one, not one a second");
         // Our own frames looped back, and other hosts' ARP, claim nothing.
         f.arp(
             Side::Access,
             request((ACCESS_MAC, ACCESS_IP), ACCESS_IP),
-            30_000,
+            70_000,
         );
-        f.arp(Side::Access, request((mac(40), HOST_IP), ACCESS_IP), 30_001);
-        assert_eq!(f.io.announced.len(), 3);
+        f.arp(Side::Access, request((mac(40), HOST_IP), ACCESS_IP), 70_001);
+        f.age(90_000);
+        assert_eq!(f.io.announced.len(), 5);
     }
 
     /// Frames held for a neighbour are queued, in order and to the MAC of
