@@ -127,15 +127,16 @@ fn sender_moved<L: Lookup>(lookup: &L, side: Side, req: &arp::Repr) -> bool {
 
 /// May a request from this sender be answered? The reply goes to the
 /// sender's MAC, so not a group (broadcast, multicast) or zero one: one
-/// request would have us broadcast. Nor to an address no host has
-/// (`is_martian`: Linux's `arp_process` does not answer, as its route
-/// lookup refuses the source), except 0.0.0.0: an address probe (RFC
-/// 5227), which Linux answers and `gateway::address_probe` relies on.
-pub fn answerable_sender(req: &arp::Repr) -> bool {
+/// request would have us broadcast. Nor to an address no single host has
+/// or one of ours (`Context::is_peer`: martian, a directed broadcast, our
+/// own; Linux's `arp_process` does not answer, as its route lookup
+/// refuses such a source), except 0.0.0.0: an address probe (RFC 5227),
+/// which Linux answers and `gateway::address_probe` relies on.
+pub fn answerable_sender(ctx: &Context, req: &arp::Repr) -> bool {
     let probe = req.sender_ip == Ipv4Addr::UNSPECIFIED;
     req.sender_mac.is_unicast()
         && req.sender_mac != MacAddr::ZERO
-        && (probe || !is_martian(req.sender_ip))
+        && (probe || ctx.is_peer(u32::from(req.sender_ip)))
 }
 
 /// Rewrites an Ethernet+ARP frame holding the request `req` into our
@@ -202,7 +203,7 @@ pub fn handle_arp<B: PacketBuf, L: Lookup>(
         arp::Operation::Reply => Verdict::Punt(SlowKind::Arp),
         arp::Operation::Request if req.sender_ip == req.target_ip => Verdict::Punt(SlowKind::Arp),
         arp::Operation::Request if sender_moved(lookup, side, &req) => Verdict::Punt(SlowKind::Arp),
-        arp::Operation::Request if req.target_ip == our_ip && !answerable_sender(&req) => {
+        arp::Operation::Request if req.target_ip == our_ip && !answerable_sender(ctx, &req) => {
             Verdict::Drop(DropReason::NotForUs)
         }
         arp::Operation::Request if req.target_ip == our_ip => {

@@ -700,7 +700,7 @@ impl SlowPath {
             && r.target_ip == our_ip
             && r.sender_ip != our_ip
             && !is_own_mac(&self.ctx, r.sender_mac);
-        if for_us && !answerable_sender(&r) {
+        if for_us && !answerable_sender(&self.ctx, &r) {
             // As a worker drops it (`handle_arp`).
             self.state.counters.dropped(DropReason::NotForUs);
             return;

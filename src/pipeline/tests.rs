@@ -1514,6 +1514,16 @@ fn arp_requests_from_a_sender_no_host_can_be_are_not_answered() {
             ip(240, 0, 0, 1),
             ip(255, 255, 255, 254),
             Ipv4Addr::BROADCAST,
+            // Our own addresses (the other port's: this port's own, with
+            // target the same, is a claim), our subnet's and the
+            // underlay's broadcast.
+            if side == Side::Access {
+                UNDERLAY_IP
+            } else {
+                ACCESS_IP
+            },
+            ip(10, 244, 255, 255),
+            ip(172, 28, 147, 47),
         ] {
             let f = arp_request(mac, sender, our_ip);
             assert_drop(&ctx, &l, side, &f, DropReason::NotForUs);
