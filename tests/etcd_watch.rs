@@ -592,17 +592,23 @@ async fn a_healthy_cluster_keeps_its_watch_through_the_quorum_checks() {
     run.stop().await;
 }
 
-/// Watchers a member serves (etcd's own gauge on its client port).
-fn watchers(m: &Etcd) -> u64 {
+/// The value of the sample whose line starts with `sample` (name and
+/// labels, then a space) in a member's own metrics on its client port.
+fn etcd_metric(m: &Etcd, sample: &str) -> Option<u64> {
     let out = std::process::Command::new("curl")
         .args(["-sf", &format!("{}/metrics", m.endpoint())])
         .output()
         .expect("curl");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .find_map(|l| l.strip_prefix("etcd_debugging_mvcc_watcher_total "))
+        .find_map(|l| l.strip_prefix(sample))
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+        .map(|v| v as u64)
+}
+
+/// Watchers a member serves (etcd's own gauge).
+fn watchers(m: &Etcd) -> u64 {
+    etcd_metric(m, "etcd_debugging_mvcc_watcher_total ").unwrap_or(0)
 }
 
 /// Puts lease `i` through `m`, waiting out an election a kill may start.
@@ -1027,16 +1033,7 @@ async fn a_blackholed_first_endpoint_delays_start_up_and_resync_little() {
 /// Range reads a member has served (etcd's own counter): the test's too.
 fn ranges_served(m: &Etcd) -> u64 {
     const OK_RANGES: &str = r#"grpc_server_handled_total{grpc_code="OK",grpc_method="Range",grpc_service="etcdserverpb.KV",grpc_type="unary"} "#;
-    let out = std::process::Command::new("curl")
-        .args(["-sf", &format!("{}/metrics", m.endpoint())])
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix(OK_RANGES))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
-        .expect("etcd's Range counter")
+    etcd_metric(m, OK_RANGES).expect("etcd's Range counter")
 }
 
 /// Runs `control` until it watches (lease `i`, written once it is

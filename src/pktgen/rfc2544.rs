@@ -585,19 +585,7 @@ pub(crate) mod tests {
         // Scripted: the first trial was short (the thread descheduled),
         // the next ones, in the bracket above 1287, send their rate and
         // the DUT carries up to 1400 pps.
-        let mut offered = Vec::new();
-        let r = search(
-            conf,
-            |rate| {
-                offered.push(rate);
-                if offered.len() == 1 {
-                    scripted(1287.0, 1287.0)
-                } else {
-                    scripted(rate, rate.min(1400.0))
-                }
-            },
-            || false,
-        );
+        let (r, offered) = short_first(conf, 1287.0, 1400.0);
         assert_eq!(offered[1], (1287.0 + 1488.0) / 2.0, "{offered:?}");
         assert!(offered.iter().all(|&o| o >= 1287.0), "{offered:?}");
         let t = r.throughput_pps.unwrap();
@@ -630,10 +618,29 @@ pub(crate) mod tests {
         }
     }
 
+    /// A search whose first trial is `generator_short`: it sent only
+    /// `short_sent` pps (the thread descheduled), all of it carried; every
+    /// later trial sends its rate in full and the DUT carries up to
+    /// `carries` pps of it. Returns the result and the rates offered.
+    fn short_first(conf: SearchConf, short_sent: f64, carries: f64) -> (SearchResult, Vec<f64>) {
+        let mut offered = Vec::new();
+        let r = search(
+            conf,
+            |rate| {
+                offered.push(rate);
+                if offered.len() == 1 {
+                    scripted(short_sent, short_sent)
+                } else {
+                    scripted(rate, rate.min(carries))
+                }
+            },
+            || false,
+        );
+        (r, offered)
+    }
+
     /// The re-tester's searches: line rate 1488 pps, `--min-rate-pps`
-    /// 1000. The first trial is `generator_short` and sent less than the
-    /// minimum rate (the thread descheduled); every later trial sends its
-    /// rate in full.
+    /// 1000, and a first trial that sent less than the minimum rate.
     fn short_first_below_the_minimum(
         resolution_pct: f64,
         short_sent: f64,
@@ -645,21 +652,7 @@ pub(crate) mod tests {
             resolution_pct,
             loss_tolerance_pct: 0.0,
         };
-        let mut offered = Vec::new();
-        let r = search(
-            conf,
-            |rate| {
-                offered.push(rate);
-                if offered.len() == 1 {
-                    scripted(short_sent, short_sent)
-                } else {
-                    let lost = if rate <= carries { 0.0 } else { 5.0 };
-                    scripted(rate, rate - lost)
-                }
-            },
-            || false,
-        );
-        (r, offered)
+        short_first(conf, short_sent, carries)
     }
 
     /// A short trial that sent less than `--min-rate-pps` verifies only
