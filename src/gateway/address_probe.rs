@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::dpdk::{Burst, Mempool, RxQueue, TxQueue};
-use crate::pipeline::slowpath::build_arp_frame;
+use crate::pipeline::slowpath::{build_arp_request, MIN_FRAME_LEN};
+use crate::pipeline::slowpath_loop::new_frame;
 use crate::pipeline::{Counters, DropReason};
 use crate::wire::arp;
 use crate::wire::ethernet::{ethertype, Frame};
@@ -55,16 +56,10 @@ pub(crate) fn claimant(frame: &[u8], our_mac: MacAddr, ip: Ipv4Addr) -> Option<M
     (answers || probes_too).then_some(r.sender_mac)
 }
 
-/// Writes the probe for `ip` from `mac` into `out` (60 bytes, broadcast).
+/// Writes the probe for `ip` from `mac` into `out` (60 bytes, broadcast):
+/// our ARP request for `ip`, from sender address 0.0.0.0.
 pub(crate) fn probe_frame(mac: MacAddr, ip: Ipv4Addr, out: &mut [u8]) -> Option<usize> {
-    let r = arp::Repr {
-        operation: arp::Operation::Request,
-        sender_mac: mac,
-        sender_ip: Ipv4Addr::UNSPECIFIED,
-        target_mac: MacAddr::ZERO,
-        target_ip: ip,
-    };
-    build_arp_frame(MacAddr::BROADCAST, &r, out)
+    build_arp_request(MacAddr::BROADCAST, mac, Ipv4Addr::UNSPECIFIED, ip, out)
 }
 
 /// One port's address to probe: its queues (started, no worker polling
@@ -81,8 +76,8 @@ pub(crate) struct Target<'a> {
 pub(crate) enum Probed {
     /// Nobody answered for any of the addresses within the window.
     Free,
-    /// This MAC holds the address of `targets[target]` too.
-    InUse { target: usize, mac: MacAddr },
+    /// This MAC holds the address `ip` too.
+    InUse { ip: Ipv4Addr, mac: MacAddr },
     /// A stop was asked for meanwhile.
     Stopped,
 }
@@ -110,7 +105,7 @@ pub(crate) fn probe(
                 send_probe(t.tx, pool, t.mac, t.ip);
             }
         }
-        for (i, t) in targets.iter_mut().enumerate() {
+        for t in targets.iter_mut() {
             for q in t.rx.iter_mut() {
                 let mut burst = Burst::new();
                 q.rx(&mut burst);
@@ -118,7 +113,7 @@ pub(crate) fn probe(
                     .filter_map(|j| burst.get(j))
                     .find_map(|m| claimant(m.data(), t.mac, t.ip));
                 if let Some(mac) = claim {
-                    return Probed::InUse { target: i, mac };
+                    return Probed::InUse { ip: t.ip, mac };
                 }
                 for _ in 0..burst.free_all() {
                     counters.dropped(DropReason::NotForUs);
@@ -135,10 +130,10 @@ pub(crate) fn probe(
 /// One probe out; a probe that cannot be built or sent is one answer less
 /// to wait for (the other two, or the window, decide).
 fn send_probe(tx: &mut TxQueue, pool: &Mempool, mac: MacAddr, ip: Ipv4Addr) {
-    let Some(mut m) = pool.alloc() else { return };
-    if m.append(crate::pipeline::slowpath::MIN_FRAME_LEN).is_none()
-        || probe_frame(mac, ip, m.data_mut()).is_none()
-    {
+    let Some(mut m) = new_frame(pool, MIN_FRAME_LEN) else {
+        return;
+    };
+    if probe_frame(mac, ip, m.data_mut()).is_none() {
         return;
     }
     let mut burst = Burst::new();
@@ -151,15 +146,17 @@ fn send_probe(tx: &mut TxQueue, pool: &Mempool, mac: MacAddr, ip: Ipv4Addr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::slowpath::build_arp_frame;
     use crate::pipeline::testing::arp_request;
 
     const OURS: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 1]);
     const OTHER: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 2]);
     const IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 40);
 
-    fn arp_frame(op: arp::Operation, mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    /// An ARP reply from `mac`/`sender` to `target` (broadcast).
+    fn reply(mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
         let r = arp::Repr {
-            operation: op,
+            operation: arp::Operation::Reply,
             sender_mac: mac,
             sender_ip: sender,
             target_mac: MacAddr::ZERO,
@@ -188,11 +185,10 @@ mod tests {
 
     #[test]
     fn an_answer_an_announcement_or_another_probe_claims_the_address() {
-        use arp::Operation::{Reply, Request};
         let other_ip = Ipv4Addr::new(192, 0, 2, 41);
         // The answer Linux (and vxgate) gives a probe: sender our address.
-        let reply = arp_frame(Reply, OTHER, IP, Ipv4Addr::UNSPECIFIED);
-        assert_eq!(claimant(&reply, OURS, IP), Some(OTHER));
+        let answer = reply(OTHER, IP, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(claimant(&answer, OURS, IP), Some(OTHER));
         // A gratuitous ARP or any request from the address.
         assert_eq!(claimant(&arp_request(OTHER, IP, IP), OURS, IP), Some(OTHER));
         assert_eq!(
@@ -200,13 +196,12 @@ mod tests {
             Some(OTHER)
         );
         // Another host probing for it at the same time.
-        let probe = arp_frame(Request, OTHER, Ipv4Addr::UNSPECIFIED, IP);
+        let probe = arp_request(OTHER, Ipv4Addr::UNSPECIFIED, IP);
         assert_eq!(claimant(&probe, OURS, IP), Some(OTHER));
     }
 
     #[test]
     fn our_own_frames_and_other_traffic_claim_nothing() {
-        use arp::Operation::{Reply, Request};
         let other_ip = Ipv4Addr::new(192, 0, 2, 41);
         // Our probe looped back.
         let mut own = [0u8; 60];
@@ -215,10 +210,9 @@ mod tests {
         // Other hosts' ARP: asking for us, probing for another address,
         // answering about another address.
         assert_eq!(claimant(&arp_request(OTHER, other_ip, IP), OURS, IP), None);
-        let probe = arp_frame(Request, OTHER, Ipv4Addr::UNSPECIFIED, other_ip);
+        let probe = arp_request(OTHER, Ipv4Addr::UNSPECIFIED, other_ip);
         assert_eq!(claimant(&probe, OURS, IP), None);
-        let reply = arp_frame(Reply, OTHER, other_ip, IP);
-        assert_eq!(claimant(&reply, OURS, IP), None);
+        assert_eq!(claimant(&reply(OTHER, other_ip, IP), OURS, IP), None);
         // Not ARP, or cut short.
         let mut ipv4 = arp_request(OTHER, IP, IP);
         ipv4[12..14].copy_from_slice(&[0x08, 0x00]);

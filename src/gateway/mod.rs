@@ -188,13 +188,12 @@ fn bind_metrics(addr: SocketAddr, source: Arc<SwappableSource>) -> anyhow::Resul
     crate::ops::serve(addr, source).map_err(|e| metrics_bind_error(addr, e))
 }
 
-/// What the address probe found, as the start goes on or ends: target 0
-/// is the underlay address, 1 the access address (`access`); `lease_held`:
+/// What the address probe found, as the start goes on or ends (an address
+/// in use other than the underlay's is the access address); `lease_held`:
 /// our lease is in etcd already (it stays there, as on a stop).
 fn probe_verdict(
     cfg: &Config,
     probed: address_probe::Probed,
-    access: Option<Ipv4Addr>,
     lease_held: bool,
 ) -> anyhow::Result<()> {
     let written = if lease_held {
@@ -207,13 +206,11 @@ fn probe_verdict(
         address_probe::Probed::Stopped => {
             stopped_during_startup(cfg, "probing our addresses")
         }
-        address_probe::Probed::InUse { target: 0, mac } => bail!(
-            "--underlay-ip {} is in use on the underlay: {mac} answers for it (ARP probe, RFC 5227). Another gateway or host holds this address; give each gateway its own --underlay-ip. {written}",
-            cfg.underlay_ip.addr()
+        address_probe::Probed::InUse { ip, mac } if ip == cfg.underlay_ip.addr() => bail!(
+            "--underlay-ip {ip} is in use on the underlay: {mac} answers for it (ARP probe, RFC 5227). Another gateway or host holds this address; give each gateway its own --underlay-ip. {written}"
         ),
-        address_probe::Probed::InUse { mac, .. } => bail!(
-            "the access address {} is in use on the access segment: {mac} answers for it (ARP probe, RFC 5227). Give vxgate an --access-ip that no host of the subnet uses, or take the address off that host. {written}",
-            access.map_or_else(|| "?".to_string(), |a| a.to_string())
+        address_probe::Probed::InUse { ip, mac } => bail!(
+            "the access address {ip} is in use on the access segment: {mac} answers for it (ARP probe, RFC 5227). Give vxgate an --access-ip that no host of the subnet uses, or take the address off that host. {written}"
         ),
     }
 }
@@ -539,7 +536,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     let probed = address_probe::probe(&mut probe_targets, &pool, &slow_counters, &stop);
     drop(probe_targets);
-    probe_verdict(&cfg, probed, access_known, false)?;
+    probe_verdict(&cfg, probed, false)?;
 
     // Our own lease, now that the ports can serve it.
     let vni = net.backend.vni;
@@ -578,13 +575,8 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             mac: MacAddr(ac_port.mac()),
             ip: access_ip.addr(),
         }];
-        let probed = match address_probe::probe(&mut target, &pool, &slow_counters, &stop) {
-            address_probe::Probed::InUse { mac, .. } => {
-                address_probe::Probed::InUse { target: 1, mac }
-            }
-            other => other,
-        };
-        probe_verdict(&cfg, probed, Some(access_ip.addr()), true)?;
+        let probed = address_probe::probe(&mut target, &pool, &slow_counters, &stop);
+        probe_verdict(&cfg, probed, true)?;
     }
     let (ul_mtu, ac_mtu) = (
         usable_mtu(&ul_port, "underlay-mtu", data_room),

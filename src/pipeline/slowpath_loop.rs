@@ -468,7 +468,7 @@ fn queue(
 }
 
 /// A fresh buffer of `len` bytes.
-fn new_frame(pool: &Mempool, len: usize) -> Option<Mbuf> {
+pub(crate) fn new_frame(pool: &Mempool, len: usize) -> Option<Mbuf> {
     let mut m = pool.alloc()?;
     m.append(len)?;
     Some(m)
@@ -665,14 +665,9 @@ impl SlowPath {
             && now.saturating_duration_since(self.started) >= GARP_TIMES[self.garps_sent]
         {
             self.garps_sent += 1;
+            let (_, _, mut tx) = self.arp_parts();
             for side in [Side::Underlay, Side::Access] {
-                let Some(mut m) = new_frame(&self.pool, MIN_FRAME_LEN) else {
-                    continue;
-                };
-                let (mac, ip) = (self.ctx.port_mac(side), self.ctx.port_ip(side));
-                if build_gratuitous_arp(mac, ip, m.data_mut()).is_some() {
-                    self.send(side, m, false);
-                }
+                tx.announce(side);
             }
         }
     }
