@@ -115,13 +115,15 @@ pub fn write_atomically(
         .ok()
         .filter(std::fs::Metadata::is_file)
         .map(|m| m.permissions());
-    let tmp = temp_path(&target);
-    let result = std::fs::File::create(&tmp).and_then(|mut f| {
+    let (tmp, mut f) = create_temp(&target)?;
+    let fill = || -> io::Result<()> {
         if let Some(p) = keep {
             f.set_permissions(p)?;
         }
         write(&mut f)?;
-        f.sync_all()?;
+        f.sync_all()
+    };
+    let result = fill().and_then(|()| {
         drop(f);
         std::fs::rename(&tmp, &target)
     });
@@ -157,16 +159,35 @@ fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     ))
 }
 
-/// `.NAME.PID.tmp` beside `path`.
-fn temp_path(path: &Path) -> PathBuf {
+/// How many names [`create_temp`] tries before it gives up.
+const TEMP_TRIES: usize = 16;
+
+/// A new file `.NAME.RANDOM.tmp` beside `path`, created exclusively
+/// (`O_CREAT | O_EXCL`, which follows no symlink): a name guessed in
+/// advance in a shared directory such as /tmp, or a link planted there,
+/// cannot make us write through it; an existing name is skipped.
+fn create_temp(path: &Path) -> io::Result<(PathBuf, std::fs::File)> {
     let name = path.file_name().map_or_else(
         || std::ffi::OsString::from("pcap"),
         std::ffi::OsStr::to_os_string,
     );
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(tmp)
+    let mut last = None;
+    for _ in 0..TEMP_TRIES {
+        let mut tmp = std::ffi::OsString::from(".");
+        tmp.push(&name);
+        tmp.push(format!(".{:016x}.tmp", rand::random::<u64>()));
+        let tmp = path.with_file_name(tmp);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no temporary file name left to try")))
 }
 
 #[cfg(test)]
@@ -229,6 +250,44 @@ mod tests {
         let e = write_atomically(&sub, |f| f.write_all(b"x")).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(21), "{e}");
         assert_eq!(files_in(dir.path()), ["out.pcap", "sub"]);
+    }
+
+    /// The temporary file is a new hidden file beside the target with a
+    /// name nobody can guess, created exclusively: the name the writer
+    /// used before (`.NAME.PID.tmp`), planted as a symlink to a file of
+    /// someone else's, is neither written through nor in the way.
+    #[test]
+    fn the_temporary_file_is_new_unguessable_and_follows_no_link() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.pcap");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let planted = dir
+            .path()
+            .join(format!(".out.pcap.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let (a, _fa) = create_temp(&path).unwrap();
+        let (b, _fb) = create_temp(&path).unwrap();
+        assert_ne!(a, b);
+        for t in [&a, &b] {
+            assert_eq!(t.parent(), Some(dir.path()));
+            let name = t.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with(".out.pcap.") && name.ends_with(".tmp"),
+                "{name}"
+            );
+            assert_ne!(t, &planted);
+            assert!(std::fs::symlink_metadata(t).unwrap().is_file());
+        }
+        std::fs::remove_file(&a).unwrap();
+        std::fs::remove_file(&b).unwrap();
+        write_atomically(&path, |f| f.write_all(b"capture")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"capture");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let mut left = files_in(dir.path());
+        left.retain(|n| n.as_str() != planted.file_name().unwrap().to_string_lossy());
+        assert_eq!(left, ["out.pcap", "victim"]);
     }
 
     #[test]
