@@ -251,6 +251,46 @@ fn fwd_on_null_devices(tag: &str, eal: &[&str]) -> Outcome {
     vxgate(&args)
 }
 
+/// A port whose `--vdev` is missing is a config error found before etcd
+/// and EAL (exit 2, the flag named), by a start and by `--check-config`,
+/// even with etcd unreachable: EAL would have started and the port
+/// lookup failed (exit 1, restarted forever by a service manager).
+#[test]
+fn a_port_without_its_vdev_exits_2_before_etcd_and_eal() {
+    for (tag, check) in [("novdev", None), ("novdevchk", Some("--check-config"))] {
+        let p = prefix(tag);
+        let mut args = vec![
+            "run",
+            "--underlay",
+            "net_null0",
+            "--access",
+            "net_null1",
+            "--underlay-ip",
+            "172.28.147.40/24",
+            "--etcd-endpoints",
+            "http://127.0.0.1:1",
+        ];
+        args.extend(check);
+        args.extend(["--", "--no-pci", "--vdev=net_null0", &p]);
+        let o = vxgate(&args);
+        assert_eq!(o.code, Some(2), "{tag}: {}", o.stderr);
+        assert_clean_failure(&o, "net_null1");
+        for part in ["access", "create no virtual device", "--vdev net_null1,"] {
+            assert!(
+                o.stderr.contains(part),
+                "{tag}: lacks {part:?}:\n{}",
+                o.stderr
+            );
+        }
+        assert!(
+            !o.stderr.contains("etcd"),
+            "{tag}: waited for etcd:\n{}",
+            o.stderr
+        );
+        assert!(!o.runtime_dir_left, "{tag}: EAL started");
+    }
+}
+
 /// `--huge-dir` on a plain directory while hugepages are free: EAL finds
 /// no hugetlbfs there ("reserved, but no mounted hugetlbfs found"); the
 /// error names the mount and the --huge-dir, not a shortage of pages, and

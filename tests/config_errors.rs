@@ -345,6 +345,54 @@ fn device_errors() {
     assert_eq!(c.access_dev, DeviceRef::Name("0000:3b:00.1".into()));
 }
 
+/// A start needs EAL to give it both ports: checked before EAL (exit 2,
+/// naming the flag), against the EAL arguments and this machine's PCI
+/// devices (this machine has none at 0000:3b:00.x).
+#[test]
+fn ports_eal_would_not_give_are_refused_before_eal() {
+    let check =
+        |changes: &[(&str, &str)], eal: &[&str]| parse(changes, eal).unwrap().check_devices();
+    let tap = [("--underlay", "net_tap0"), ("--access", "net_tap1")];
+    check(&tap, &["--vdev=net_tap0,iface=u", "--vdev", "net_tap1"]).unwrap();
+    // Port ids are EAL's numbering: not judged.
+    check(&[("--underlay", "0"), ("--access", "1")], &["-l", "0-1"]).unwrap();
+    for (changes, eal, key, parts) in [
+        (
+            &tap[..],
+            &["--vdev=net_tap0"][..],
+            "access",
+            &[
+                "net_tap1",
+                "create no virtual device",
+                "(their --vdev: net_tap0)",
+                "--vdev net_tap1,",
+            ][..],
+        ),
+        (&tap[..], &[][..], "underlay", &["(their --vdev: none)"][..]),
+        (
+            &[][..],
+            &[][..],
+            "underlay",
+            &["0000:3b:00.0", "no PCI device", "dpdk-devbind.py"][..],
+        ),
+        (&[][..], &["--no-pci"][..], "underlay", &["--no-pci"][..]),
+        (
+            &[("--access", "net_null0")][..],
+            &["-b", "3b:00.0", "--vdev", "net_null0"][..],
+            "underlay",
+            &["block it"][..],
+        ),
+    ] {
+        let err = check(changes, eal).expect_err("a port EAL would not give");
+        let msg = err.to_string();
+        assert_eq!(err.exit_code(), CONFIG_EXIT_CODE, "{msg}");
+        assert_eq!(err.key(), Some(key), "{msg}");
+        for p in parts {
+            assert!(msg.contains(p), "message lacks `{p}`: {msg}");
+        }
+    }
+}
+
 #[test]
 fn etcd_errors() {
     expect_err(

@@ -518,6 +518,37 @@ fn an_lcore_on_a_cpu_that_is_not_there_exits_2_before_eal() {
     vx.exits_before_eal(0, &[], &placed);
 }
 
+/// `--check-config` finds what EAL would fail on in the hugepages, as a
+/// start reports it after EAL (exit 1: the machine's state): a
+/// `--huge-dir` that is no hugetlbfs mount, and more memory (`-m`) than
+/// is free. Hugepages the suite reserved pass.
+#[test]
+fn check_config_finds_the_hugepages_eal_would_not_get() {
+    let etcd = etcd_with_config();
+    let plain = tempfile::tempdir().unwrap();
+    let huge_dir = format!("--huge-dir={}", plain.path().display());
+    let no_mount = format!(
+        "no hugetlbfs is mounted for them at --huge-dir {}",
+        plain.path().display()
+    );
+    for (tag, eal, needle) in [
+        ("hugedir", huge_dir.as_str(), no_mount.as_str()),
+        (
+            "hugemem",
+            "-m99999999",
+            "MiB of hugepages are free; ask for less",
+        ),
+    ] {
+        let mut vx = Vxgate::spawn_on(&etcd, tag, &["--check-config"], eal);
+        vx.exits_before_eal(1, &[needle], eal);
+        assert!(!vx.text("stdout").contains("configuration OK"));
+    }
+    let mut vx = Vxgate::spawn_on(&etcd, "hugeok", &["--check-config"], "-m64");
+    vx.exits_before_eal(0, &[], "-m64");
+    assert!(vx.text("stdout").contains("configuration OK"));
+    assert_no_lease(&etcd);
+}
+
 #[test]
 fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
     let etcd = Etcd::start(); // no <prefix>/config yet

@@ -8,6 +8,7 @@
 
 mod args;
 mod eal;
+mod eal_devices;
 mod endpoint;
 mod error;
 mod file;
@@ -174,7 +175,7 @@ impl Config {
     /// Reads `args.config` when given, then merges and validates.
     /// Whether every CPU the EAL arguments place an lcore on (`-l`, `-c`,
     /// `--lcores`) is online: a check of the machine, not of the
-    /// configuration's form, so it runs just before EAL (and in
+    /// configuration's form, so it runs before etcd and EAL (and in
     /// `--check-config`), not when the flags are parsed. EAL would fail
     /// with "lcore N unavailable" (exit 1, which a service manager
     /// restarts forever); this is exit 2.
@@ -188,6 +189,29 @@ impl Config {
                 format!("use lcores of CPUs {online}, or place several lcores on them with --lcores (e.g. --lcores 0@0,1@1,2@1: lcores sharing a CPU run slower)"),
             )),
         }
+    }
+
+    /// Whether EAL, with these arguments, would give us both ports: a
+    /// `net_` device needs its `--vdev`, a PCI address must be on this
+    /// machine and not kept from EAL by `--no-pci`, `-b` or another
+    /// `-a`. A check of the machine too, so it runs before etcd and EAL (and
+    /// in `--check-config`); else EAL or the port lookup after it fails
+    /// (exit 1, which a service manager restarts forever).
+    pub fn check_devices(&self) -> Result<(), ConfigError> {
+        for (key, dev) in [
+            ("underlay", &self.underlay_dev),
+            ("access", &self.access_dev),
+        ] {
+            let DeviceRef::Name(name) = dev else {
+                continue; // a port id: EAL's numbering decides
+            };
+            if let Some((problem, fix)) =
+                eal_devices::device_missing(&self.eal_args, name, eal_devices::pci_present)
+            {
+                return Err(ConfigError::invalid(key, name, problem, fix));
+            }
+        }
+        Ok(())
     }
 
     pub fn from_run_args(args: RunArgs) -> Result<Config, ConfigError> {

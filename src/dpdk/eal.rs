@@ -250,6 +250,57 @@ fn wants_no_huge(args: &[&str]) -> bool {
     args.contains(&"--no-huge")
 }
 
+/// What a start would find of the machine's hugepages, without starting
+/// EAL (`--check-config`): the checks `Eal::init` makes before EAL, a
+/// `--huge-dir` that no hugetlbfs mount holds (EAL: "no mounted hugetlbfs
+/// found for that size"), and `-m` / `--socket-mem` asking for more than
+/// is free (unless page files of an ended run lie in hugetlbfs, which EAL
+/// removes and so frees).
+pub fn check_hugepages<S: AsRef<str>>(args: &[S]) -> Result<()> {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    if wants_no_huge(&args) {
+        return Ok(());
+    }
+    hugepages_available(&args)?;
+    let mounts: Vec<PathBuf> = read_hugetlbfs_mounts().into_iter().map(|m| m.dir).collect();
+    if let Some(dir) = huge_dir(&args) {
+        if !args.contains(&"--in-memory") && !mounts.iter().any(|m| dir.starts_with(m)) {
+            return Err(why_no_hugepages(&args));
+        }
+    }
+    if let Some(asked) = asked_mib(&args) {
+        let free_mib = free_hugepages().1;
+        if free_mib < asked && !left_behind(&mounts) {
+            return Err(DpdkError::NotEnoughHugepages { free_mib });
+        }
+    }
+    Ok(())
+}
+
+/// MiB of memory `-m` or `--socket-mem` (summed over its sockets) ask
+/// for; `None` when neither is given or its value is not a number (EAL
+/// then refuses it itself).
+fn asked_mib(args: &[&str]) -> Option<u64> {
+    let mut asked = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = match *a {
+            "-m" | "--socket-mem" => it.next().copied(),
+            _ => a.strip_prefix("--socket-mem=").or_else(|| {
+                a.strip_prefix("-m")
+                    .filter(|v| !v.is_empty() && !a.starts_with("--"))
+            }),
+        };
+        if let Some(v) = value {
+            asked = v
+                .split(',')
+                .map(|n| n.trim().parse::<u64>().ok())
+                .sum::<Option<u64>>();
+        }
+    }
+    asked
+}
+
 /// Whether the EAL arguments ask for an amount of memory (`-m`,
 /// `--socket-mem`, `--socket-limit`, in any of their spellings).
 fn asks_memory(args: &[&str]) -> bool {
@@ -461,6 +512,22 @@ mod tests {
         HugeMount {
             dir: PathBuf::from(dir),
             kib,
+        }
+    }
+
+    #[test]
+    fn the_memory_asked_for_is_read_in_every_spelling() {
+        for (args, mib) in [
+            (&["-l", "0-1"][..], None),
+            (&["-m", "256"][..], Some(256)),
+            (&["-m512"][..], Some(512)),
+            (&["--socket-mem", "512,256"][..], Some(768)),
+            (&["--socket-mem=1024"][..], Some(1024)),
+            (&["-m", "lots"][..], None),
+            (&["-m", "64", "--socket-mem=1,x"][..], None),
+            (&["--match-allocations"][..], None),
+        ] {
+            assert_eq!(asked_mib(args), mib, "{args:?}");
         }
     }
 

@@ -17,7 +17,7 @@ pub mod mempool;
 pub mod port;
 
 pub use burst::{Burst, BURST};
-pub use eal::{lcore_id, rdtsc, Eal};
+pub use eal::{check_hugepages, lcore_id, rdtsc, Eal};
 pub use error::{DpdkError, Result};
 pub use lcore::{CpuSet, LcoreHandle};
 pub use mbuf::{Mbuf, MbufView};

@@ -356,6 +356,10 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             cfg.subnet_lease_renew_margin.as_secs() / 60,
         );
     }
+    // The machine's side of the configuration, before etcd (which may
+    // keep a start waiting): CPUs for the lcores, the ports' devices.
+    cfg.check_lcore_cpus()?;
+    cfg.check_devices()?;
     // The control plane's runtime; etcd's network config comes first.
     let rt = ControlRuntime(Some(
         tokio::runtime::Builder::new_multi_thread()
@@ -416,7 +420,6 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         };
         free?;
     }
-    cfg.check_lcore_cpus()?;
     if cfg.check_only {
         // The whole list, as the start's acquisition reads it (after EAL):
         // another node's lease with our VtepMAC, and without --subnet
@@ -430,6 +433,8 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         let Some(back) = until_stop(&rt, &stop, read) else {
             return stopped_during_startup(&cfg, "reading the leases");
         };
+        // The hugepages as EAL would find them (a start fails in EAL).
+        dpdk::check_hugepages(&cfg.eal_args)?;
         let subnet = match (requested, back?) {
             (Some(s), _) => format!("{s} (free, or ours)"),
             (None, Some(s)) => format!("{s} (ours, taken back at start)"),
