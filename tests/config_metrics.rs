@@ -116,6 +116,7 @@ fn snapshot() -> MetricsSnapshot {
         mbufs: 65_535,
         mbufs_in_use: 4_200,
         control_only: false,
+        leases_listed: true,
     }
 }
 

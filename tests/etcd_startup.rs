@@ -792,7 +792,9 @@ fn metrics_serve_the_data_plane_once_it_runs() {
     let (pool, in_use) = (gauge("vxgate_mbufs"), gauge("vxgate_mbufs_in_use"));
     assert_eq!(pool, 65_535);
     assert!(in_use <= pool, "{in_use} of {pool}");
-    // Forwarding, with our lease held: ready.
+    // Forwarding, with our lease held and the leases listed: ready (the
+    // list may still be being applied just after "vxgate running").
+    vx.wait_until("/readyz ready", |_| get(addr, "/readyz").1 == "ready\n");
     let (head, body) = get(addr, "/readyz");
     assert!(
         head.starts_with("HTTP/1.1 200 OK") && body == "ready\n",

@@ -162,9 +162,24 @@ async fn ten_thousand_leases_loaded_at_start() {
         .unwrap();
     bulk_leases(&mut tc, 10_000, 1).await;
     let control = control_for(&etcd).await;
+    let status = control.status();
     let sink = MemSink::default();
+    // Not "listed" before the run has listed (what /readyz waits for).
+    assert!(!status.leases_listed());
     let t = Instant::now();
     let run = spawn_run(control, sink.clone());
+    // Listed only once every lease is in the sink: /readyz says ready
+    // with the tables loaded, not while the list is being applied.
+    wait_for("the first list", Duration::from_secs(120), || {
+        let listed = status.leases_listed();
+        let n = sink.leases.lock().unwrap().len();
+        assert!(
+            !listed || n == 10_000,
+            "listed with {n} of 10 000 leases in the sink"
+        );
+        listed
+    })
+    .await;
     let took = wait_for("10 000 leases", Duration::from_secs(120), || {
         sink.leases.lock().unwrap().len() == 10_000
     })

@@ -118,6 +118,14 @@ impl ControlStatus {
                 .saturating_sub(Duration::from_micros(us))
         })
     }
+    /// Whether a full list of the leases has reached the sink (the first
+    /// list is applied before any watch event: the tables then hold
+    /// etcd's leases as of some revision).
+    pub fn leases_listed(&self) -> bool {
+        self.last_event_us
+            .load(std::sync::atomic::Ordering::Acquire)
+            != NO_EVENT
+    }
     /// The exported age: since the last event, or since start while there
     /// was none, so "no news from etcd for N seconds" alerts work from the
     /// first moment (0 would read as "an event just arrived").
@@ -238,8 +246,12 @@ impl ControlStatus {
     }
     /// etcd told us about the leases (an event or a list), news or not.
     pub(crate) fn saw_etcd(&self) {
-        self.last_event_us
-            .store(self.started.elapsed().as_micros() as u64, Relaxed);
+        // Release: whoever sees it (`leases_listed`) sees the sink's
+        // updates made before it.
+        self.last_event_us.store(
+            self.started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Release,
+        );
     }
     /// Records the latency of one event that changed the sink: `arrived`
     /// is when its watch response was received.

@@ -142,6 +142,7 @@ fn with_control(status: &ControlStatus, base: MetricsSnapshot) -> MetricsSnapsho
         etcd_invalid_entries_total: status.invalid_entries_total(),
         etcd_ignored_leases_total: status.ignored_non_vxlan_total(),
         own_lease_expiry_seconds: status.own_lease_expiry_seconds().unwrap_or(0.0),
+        leases_listed: status.leases_listed(),
         ..base
     }
 }

@@ -645,14 +645,18 @@ fn path_of(target: &str) -> &str {
     }
 }
 
-/// Ready when the workers forward (not starting, not stopping) and we hold
-/// our subnet (a lease not expired, or a reservation): what a load
-/// balancer or a Kubernetes readiness probe should wait for. etcd being
-/// unreachable does not make vxgate unready: it forwards with the last
-/// state it has.
+/// Ready when the workers forward (not starting, not stopping), the
+/// tables hold etcd's leases (the first list applied: with many leases
+/// the workers run a second before it is) and we hold our subnet (a lease
+/// not expired, or a reservation): what a load balancer or a Kubernetes
+/// readiness probe should wait for. etcd being unreachable does not make
+/// vxgate unready: it forwards with the last state it has.
 fn readiness(s: &metrics::MetricsSnapshot) -> Result<(), &'static str> {
     if s.control_only {
         return Err("the data plane is not running (starting or stopping)");
+    }
+    if !s.leases_listed {
+        return Err("the leases listed in etcd are still being loaded into the tables");
     }
     // +inf for a reservation; 0 without a lease, negative once expired.
     if s.own_lease_expiry_seconds.is_nan() || s.own_lease_expiry_seconds <= 0.0 {
@@ -931,7 +935,8 @@ mod tests {
     }
 
     /// /readyz follows the state: starting (control plane only), running
-    /// with a lease or a reservation, lease lost; /healthz always answers.
+    /// with the leases loaded and a lease or a reservation, lease lost;
+    /// /healthz always answers.
     #[test]
     fn readiness_follows_the_data_plane_and_the_own_lease() {
         use crate::ops::{MetricsSnapshot, SwappableSource};
@@ -939,6 +944,7 @@ mod tests {
             Arc::new(move || MetricsSnapshot {
                 control_only,
                 own_lease_expiry_seconds: expiry,
+                leases_listed: true,
                 ..MetricsSnapshot::default()
             })
         };
@@ -981,6 +987,20 @@ mod tests {
                 "{health}"
             );
         }
+        // Running, our lease held, the first list of the leases not yet
+        // in the tables.
+        source.set(Arc::new(|| MetricsSnapshot {
+            own_lease_expiry_seconds: 86_000.0,
+            ..MetricsSnapshot::default()
+        }));
+        let reply = get("/readyz");
+        assert!(
+            reply.starts_with("HTTP/1.1 503 ")
+                && reply.ends_with(
+                    "not ready: the leases listed in etcd are still being loaded into the tables\n"
+                ),
+            "{reply}"
+        );
         let head = read_reply(server.local_addr(), b"HEAD /readyz HTTP/1.1\r\n\r\n");
         assert!(
             head.starts_with("HTTP/1.1 503 ") && head.ends_with("\r\n\r\n"),

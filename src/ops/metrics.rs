@@ -108,6 +108,10 @@ pub struct MetricsSnapshot {
     /// once stopped: a scraper never sees a name missing); only the
     /// per-worker families, which have no workers to name, are left out.
     pub control_only: bool,
+    /// A full list of etcd's leases has reached the tables (at start the
+    /// data plane runs while the first one, up to a second for 100 000
+    /// leases, is still being applied).
+    pub leases_listed: bool,
 }
 
 /// Where `/metrics` gets its numbers; called once per scrape from the
@@ -723,6 +727,7 @@ mod tests {
             mbufs: 65_535,
             mbufs_in_use: 4_200,
             control_only: false,
+            leases_listed: true,
         }
     }
 
