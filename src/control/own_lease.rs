@@ -422,11 +422,7 @@ fn choose<'a>(
     if let Some(m) = mine.first() {
         return Ok(Choice::TakeBack(m));
     }
-    let free: Vec<Subnet> = cfg
-        .candidate_subnets()
-        .filter(|c| !listed.iter().any(|l| l.subnet.overlaps(*c)))
-        .take(FREE_CANDIDATES)
-        .collect();
+    let free = free_subnets(cfg, listed, FREE_CANDIDATES);
     if free.is_empty() {
         return Err(ControlError::NoFreeSubnet {
             min: cfg.subnet_min,
@@ -435,6 +431,54 @@ fn choose<'a>(
         });
     }
     Ok(Choice::Free(free))
+}
+
+/// The first `limit` subnets of SubnetMin..=SubnetMax (of SubnetLen, in
+/// order, as `candidate_subnets` gives them) that overlap no listed key.
+/// The listed keys are sorted once and each one that blocks a candidate
+/// is jumped past, so a Network filled from the front, as flanneld fills
+/// it, costs O(n log n) and not a scan of every lease for every candidate
+/// (100 000 leases: 15 s of start-up before).
+fn free_subnets(cfg: &NetworkConfig, listed: &[Listed], limit: usize) -> Vec<Subnet> {
+    let mut taken: Vec<(u64, u64)> = listed
+        .iter()
+        .map(|l| {
+            let first = u64::from(u32::from(l.subnet.addr));
+            (first, first + l.subnet.size() - 1)
+        })
+        .collect();
+    taken.sort_unstable();
+    let step = 1u64 << (32 - u32::from(cfg.subnet_len));
+    let (lo, hi) = (
+        u64::from(u32::from(cfg.subnet_min)),
+        u64::from(u32::from(cfg.subnet_max)),
+    );
+    let mut free = Vec::new();
+    let (mut a, mut i) = (lo, 0);
+    while a <= hi && free.len() < limit {
+        // Keys ending before this candidate block none after it either.
+        while taken.get(i).is_some_and(|&(_, end)| end < a) {
+            i += 1;
+        }
+        // Sorted by start: if the first key still ending at or after `a`
+        // starts past the candidate, so do all the others.
+        match taken.get(i) {
+            Some(&(start, end)) if start < a + step => {
+                // The next candidate past this key.
+                a = lo + (end + 1 - lo).div_ceil(step) * step;
+            }
+            _ => {
+                if let Ok(addr) = u32::try_from(a) {
+                    free.push(Subnet {
+                        addr: Ipv4Addr::from(addr),
+                        len: cfg.subnet_len,
+                    });
+                }
+                a += step;
+            }
+        }
+    }
+    free
 }
 
 /// Read only, for `--check-config`: what `acquire` would refuse on the
@@ -1022,6 +1066,94 @@ mod tests {
         // The end of SubnetMax (10.244.255.0/24) counts.
         let last = other_length_blockers(&cfg, &listed(&["10.244.255.128-25"]));
         assert!(last.contains("10.244.255.128-25"), "{last}");
+    }
+
+    fn listed_subnet(subnet: Subnet) -> Listed {
+        Listed {
+            key: String::new(),
+            subnet,
+            holder: Some(Ipv4Addr::new(192, 0, 2, 9)),
+            vtep_mac: None,
+            value: Vec::new(),
+            mod_revision: 1,
+            lease: 1,
+        }
+    }
+
+    /// The free subnets are those of the definition (every candidate of
+    /// the range that no listed key overlaps, in order), whatever the
+    /// keys: random keys of SubnetLen and of other lengths (longer and
+    /// shorter, inside and around the range), over configs with and
+    /// without SubnetMin/SubnetMax.
+    #[test]
+    fn free_subnets_are_the_candidates_no_key_overlaps() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        for cfg in [
+            r#"{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}"#,
+            r#"{"Network":"10.0.0.0/20","SubnetLen":28,"SubnetMin":"10.0.1.16","SubnetMax":"10.0.14.240","Backend":{"Type":"vxlan"}}"#,
+            r#"{"Network":"10.0.0.0/8","SubnetLen":30,"SubnetMin":"10.255.255.0","Backend":{"Type":"vxlan"}}"#,
+        ] {
+            let cfg = NetworkConfig::parse(cfg.as_bytes()).unwrap();
+            let net = u32::from(cfg.network.addr);
+            let span = cfg.network.size().min(1 << 16) as u32;
+            let base = u32::from(cfg.subnet_min).saturating_sub(span / 4).max(net);
+            for round in 0..200 {
+                let n = rng.gen_range(0..if round % 2 == 0 { 8 } else { 400 });
+                let listed: Vec<Listed> = (0..n)
+                    .map(|_| {
+                        let len = match rng.gen_range(0..4) {
+                            0 => rng.gen_range(cfg.network.len..=32),
+                            _ => cfg.subnet_len,
+                        };
+                        let addr = base.wrapping_add(rng.gen_range(0..span)) & mask_of(len);
+                        listed_subnet(Subnet {
+                            addr: Ipv4Addr::from(addr),
+                            len,
+                        })
+                    })
+                    .collect();
+                for limit in [1, 5, FREE_CANDIDATES] {
+                    let want: Vec<Subnet> = cfg
+                        .candidate_subnets()
+                        .filter(|c| !listed.iter().any(|l| l.subnet.overlaps(*c)))
+                        .take(limit)
+                        .collect();
+                    assert_eq!(free_subnets(&cfg, &listed, limit), want, "round {round}");
+                }
+            }
+        }
+    }
+
+    fn mask_of(len: u8) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+    }
+
+    /// A Network filled from the front by 200 000 leases: the first free
+    /// subnets after them, in one pass (the scan of every lease for every
+    /// candidate took 15 s of start-up at 100 000).
+    #[test]
+    fn free_subnets_after_a_long_run_of_leases() {
+        let cfg = NetworkConfig::parse(
+            br#"{"Network":"10.0.0.0/8","SubnetLen":28,"Backend":{"Type":"vxlan"}}"#,
+        )
+        .unwrap();
+        let first = u32::from(cfg.subnet_min);
+        let listed: Vec<Listed> = (0..200_000u32)
+            .rev()
+            .map(|i| {
+                listed_subnet(Subnet {
+                    addr: Ipv4Addr::from(first + i * 16),
+                    len: 28,
+                })
+            })
+            .collect();
+        let free = free_subnets(&cfg, &listed, 3);
+        let at = |i: u32| Subnet {
+            addr: Ipv4Addr::from(first + i * 16),
+            len: 28,
+        };
+        assert_eq!(free, [at(200_000), at(200_001), at(200_002)]);
     }
 
     /// A granted lease is revoked after a failed transaction only when the
