@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -46,7 +46,47 @@ pub struct LogControl {
     /// it was at start, else `info`.
     without_key: String,
     config_file: Option<PathBuf>,
+    /// SIGHUP's outcome lines: one per outcome and second (a storm of
+    /// signals, a script in a loop, wrote a line each).
+    hup_log: Arc<Mutex<RepeatFilter>>,
 }
+
+/// Lets a line through when its key differs from the last one let
+/// through, or `interval` after it; counts the repeats held back.
+#[derive(Debug)]
+struct RepeatFilter {
+    interval: Duration,
+    last: Option<(String, Instant)>,
+    suppressed: u64,
+}
+
+impl RepeatFilter {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(repeats held back since the last line)` to log now.
+    fn check_at(&mut self, key: &str, now: Instant) -> Option<u64> {
+        let repeat = self
+            .last
+            .as_ref()
+            .is_some_and(|(k, at)| k == key && now.saturating_duration_since(*at) < self.interval);
+        if repeat {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some((key.to_owned(), now));
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// How often one SIGHUP outcome (the same level applied, kept, or the
+/// same error) is logged; the lines in between are counted.
+pub const HUP_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where the start-up level came from, which decides what SIGHUP may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +146,7 @@ where
         from_flag: source == LevelSource::Flag,
         without_key: startup_directive(None),
         config_file,
+        hup_log: Arc::new(Mutex::new(RepeatFilter::new(HUP_LOG_INTERVAL))),
     };
     Ok((subscriber, control))
 }
@@ -211,15 +252,32 @@ impl LogControl {
         Ok(directive)
     }
 
-    /// [`LogControl::reload`], logging the outcome.
+    /// [`LogControl::reload`], logging the outcome: at once when it
+    /// differs from the last (another level, another error), else at most
+    /// once per [`HUP_LOG_INTERVAL`], with how many were `suppressed` (the
+    /// repeats held back since the last line, of any outcome).
     pub fn reload_and_log(&self) {
-        match self.reload() {
+        let outcome = self.reload();
+        let key = match &outcome {
+            Ok(level) => format!("ok {level}"),
+            Err(e) => format!("err {e}"),
+        };
+        let pass = self
+            .hup_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check_at(&key, Instant::now());
+        let Some(suppressed) = pass else {
+            return;
+        };
+        match outcome {
             Ok(level) if self.from_flag => tracing::info!(
                 %level,
+                suppressed,
                 "SIGHUP: log level kept: --log-level on the command line outranks the config file"
             ),
-            Ok(level) => tracing::info!(%level, "SIGHUP: log level applied"),
-            Err(e) => tracing::warn!(error = %e, "SIGHUP: log level unchanged"),
+            Ok(level) => tracing::info!(%level, suppressed, "SIGHUP: log level applied"),
+            Err(e) => tracing::warn!(error = %e, suppressed, "SIGHUP: log level unchanged"),
         }
     }
 }
@@ -457,6 +515,45 @@ mod tests {
         tracing::subscriber::with_default(sub, || {
             assert_eq!(control.reload().unwrap(), "warn");
         });
+    }
+
+    /// A storm of SIGHUPs with the same outcome writes one line a second
+    /// (the repeats counted in the next one); another outcome is written
+    /// at once, also when it goes back to an earlier one.
+    #[test]
+    fn sighup_outcomes_are_logged_once_a_second_and_changes_at_once() {
+        let mut f = RepeatFilter::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(f.check_at("ok info", at(0)), Some(0));
+        for ms in 1..=500 {
+            assert_eq!(f.check_at("ok info", at(ms)), None);
+        }
+        assert_eq!(f.check_at("ok debug", at(501)), Some(500));
+        assert_eq!(f.check_at("ok info", at(502)), Some(0));
+        assert_eq!(f.check_at("ok info", at(900)), None);
+        assert_eq!(f.check_at("ok info", at(1502)), Some(1));
+        // Through the logger: 300 reloads of one file, one line.
+        let buf = Buf::default();
+        let file = config_file("log-level = \"info\"\n");
+        let (sub, control) = logger("info", LevelSource::Other, &file, &buf);
+        tracing::subscriber::with_default(sub, || {
+            for _ in 0..300 {
+                control.reload_and_log();
+            }
+            std::fs::write(&file, "log-level = \"warn\"\n").unwrap();
+            control.reload_and_log();
+            assert_eq!(control.current(), "warn");
+        });
+        let text = buf.text();
+        assert_eq!(
+            text.matches("SIGHUP: log level applied").count(),
+            1,
+            "{text}"
+        );
+        // The change to warn is applied at once (its line is filtered out
+        // by the warn level it sets, so only the first line is there).
+        assert!(text.contains("level=info"), "{text}");
     }
 
     #[test]
