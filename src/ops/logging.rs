@@ -235,6 +235,13 @@ impl LogControl {
     /// [`check_log_level`]), leaves the level unchanged. Returns the
     /// directive applied.
     pub fn reload(&self) -> Result<String, LogError> {
+        let directive = self.reloaded_directive()?;
+        self.set_level(&directive)?;
+        Ok(directive)
+    }
+
+    /// The directive [`LogControl::reload`] would apply, not applied.
+    fn reloaded_directive(&self) -> Result<String, LogError> {
         let from_file = match &self.config_file {
             Some(_) if self.from_flag => None,
             Some(path) => FileConfig::load(path)?.log_level,
@@ -248,16 +255,34 @@ impl LogControl {
             None if self.from_flag => self.startup.clone(),
             None => self.without_key.clone(),
         };
-        self.set_level(&directive)?;
         Ok(directive)
     }
 
     /// [`LogControl::reload`], logging the outcome: at once when it
     /// differs from the last (another level, another error), else at most
     /// once per [`HUP_LOG_INTERVAL`], with how many were `suppressed` (the
-    /// repeats held back since the last line, of any outcome).
+    /// repeats held back since the last line, of any outcome). While the
+    /// level in force shows the line it is written before the new level
+    /// is applied, so that a quieter one (`warn`, `error`), which would
+    /// filter it out, is announced too; else after.
     pub fn reload_and_log(&self) {
-        let outcome = self.reload();
+        let directive = match self.reloaded_directive() {
+            Ok(d) => d,
+            Err(e) => return self.log_outcome(&Err(e)),
+        };
+        let shown_now = tracing::enabled!(tracing::Level::INFO);
+        if shown_now {
+            self.log_outcome(&Ok(directive.clone()));
+        }
+        match self.set_level(&directive) {
+            Ok(()) if shown_now => {}
+            Ok(()) => self.log_outcome(&Ok(directive)),
+            Err(e) => self.log_outcome(&Err(e)),
+        }
+    }
+
+    /// Logs one SIGHUP outcome through the repeat filter.
+    fn log_outcome(&self, outcome: &Result<String, LogError>) {
         let key = match &outcome {
             Ok(level) => format!("ok {level}"),
             Err(e) => format!("err {e}"),
@@ -541,19 +566,32 @@ mod tests {
             for _ in 0..300 {
                 control.reload_and_log();
             }
+            // A quieter level is announced (before it hides the line),
+            // and so is the way back.
             std::fs::write(&file, "log-level = \"warn\"\n").unwrap();
             control.reload_and_log();
             assert_eq!(control.current(), "warn");
+            std::fs::write(&file, "log-level = \"error\"\n").unwrap();
+            control.reload_and_log();
+            std::fs::write(&file, "log-level = \"info\"\n").unwrap();
+            control.reload_and_log();
+            assert_eq!(control.current(), "info");
         });
         let text = buf.text();
-        assert_eq!(
-            text.matches("SIGHUP: log level applied").count(),
-            1,
-            "{text}"
-        );
-        // The change to warn is applied at once (its line is filtered out
-        // by the warn level it sets, so only the first line is there).
-        assert!(text.contains("level=info"), "{text}");
+        let applied: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("SIGHUP: log level applied"))
+            .collect();
+        assert_eq!(applied.len(), 3, "{text}");
+        for (line, level) in applied
+            .iter()
+            .zip(["level=info", "level=warn", "level=info"])
+        {
+            assert!(line.contains(level), "{line}");
+        }
+        // The 299 repeats held back ride on the warn line; warn -> error
+        // has nothing to show it under (both levels hide info lines).
+        assert!(applied[1].contains("suppressed=299"), "{}", applied[1]);
     }
 
     #[test]
