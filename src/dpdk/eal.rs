@@ -270,7 +270,11 @@ pub fn check_hugepages<S: AsRef<str>>(args: &[S]) -> Result<()> {
     }
     if let Some(asked) = asked_mib(&args) {
         let free_mib = free_hugepages().1;
-        if free_mib < asked && !left_behind(&mounts) {
+        // Page files left in hugetlbfs may be an ended run's, which EAL
+        // removes (so they count as free), or a live process's: more
+        // than all pages reserved can never be had either way.
+        let reserved_mib: u64 = page_sizes().iter().map(|s| s.total * s.kib / 1024).sum();
+        if free_mib < asked && (asked > reserved_mib || !left_behind(&mounts)) {
             return Err(DpdkError::NotEnoughHugepages { free_mib });
         }
     }
@@ -314,6 +318,8 @@ fn asks_memory(args: &[&str]) -> bool {
 struct PageSize {
     kib: u64,
     free: u64,
+    /// Pages reserved (`nr_hugepages`), free or not.
+    total: u64,
 }
 
 /// Every hugepage size of `/sys/kernel/mm/hugepages`, smallest first.
@@ -332,12 +338,18 @@ fn page_sizes() -> Vec<PageSize> {
                 .strip_suffix("kB")?
                 .parse()
                 .ok()?;
-            let free: u64 = std::fs::read_to_string(d.path().join("free_hugepages"))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()?;
-            Some(PageSize { kib, free })
+            let count = |file: &str| -> Option<u64> {
+                std::fs::read_to_string(d.path().join(file))
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+            };
+            Some(PageSize {
+                kib,
+                free: count("free_hugepages")?,
+                total: count("nr_hugepages")?,
+            })
         })
         .collect();
     sizes.sort_by_key(|s| s.kib);
@@ -567,10 +579,12 @@ mod tests {
             PageSize {
                 kib: 2048,
                 free: 2944,
+                total: 3072,
             },
             PageSize {
                 kib: 1 << 20,
                 free: 0,
+                total: 0,
             },
         ];
         let dev = [mount("/dev/hugepages", 2048)];
@@ -604,7 +618,11 @@ mod tests {
             DpdkError::NoHugepages
         ));
         // No free page at all: the pages are missing, mount or not.
-        let none_free = [PageSize { kib: 2048, free: 0 }];
+        let none_free = [PageSize {
+            kib: 2048,
+            free: 0,
+            total: 1024,
+        }];
         assert!(matches!(
             missing(&none_free, &[], tmp),
             DpdkError::NoHugepages
