@@ -320,6 +320,11 @@ async fn own_lease_deleted_while_running_is_recreated() {
     run.stop().await;
 }
 
+/// How many lines of `logs` contain `what`.
+fn said(logs: &vxgate::ops::logging::Buf, what: &str) -> usize {
+    logs.text().lines().filter(|l| l.contains(what)).count()
+}
+
 /// Waits until our key is in etcd again, under an etcd lease other than
 /// `old`; returns its value.
 async fn back_under_a_new_lease(tc: &mut etcd_client::Client, key: &str, old: i64) -> Vec<u8> {
@@ -335,18 +340,6 @@ async fn back_under_a_new_lease(tc: &mut etcd_client::Client, key: &str, old: i6
     }
 }
 
-/// Logs captured for the whole test process (nextest runs each test in
-/// its own).
-fn capture_logs() -> vxgate::ops::logging::Buf {
-    let buf = vxgate::ops::logging::Buf::default();
-    let sub = tracing_subscriber::fmt()
-        .with_writer(buf.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(sub).expect("one test per process (cargo nextest)");
-    buf
-}
-
 /// etcd's delete event does not say why our key went; the renewer, which
 /// re-creates it, asks etcd about the etcd lease the key was under and
 /// says what happened: a key deleted while its lease lived, or a key gone
@@ -358,25 +351,185 @@ async fn why_our_key_vanished_is_logged_as_etcd_tells_it() {
     let etcd = Etcd::start();
     let mut tc = with_config(&etcd, CONFIG).await;
     let (_status, run, own) = running_gateway(&etcd).await;
-    let said = |what: &str| logs.text().lines().filter(|l| l.contains(what)).count();
     // Our etcd lease gone (revoked here; an expiry is the same to etcd):
     // the key goes with it.
     tc.lease_revoke(own.etcd_lease_id).await.unwrap();
     back_under_a_new_lease(&mut tc, &own.key, own.etcd_lease_id).await;
     wait_for("the re-creation logged", LIMIT, || {
-        said("OWN LEASE EXPIRED") == 1
+        said(&logs, "OWN LEASE EXPIRED") == 1
     })
     .await;
-    assert_eq!(said("OWN LEASE WAS DELETED"), 0, "{}", logs.text());
+    assert_eq!(said(&logs, "OWN LEASE WAS DELETED"), 0, "{}", logs.text());
     // The key deleted while its etcd lease lives: a deletion.
     let lease = key_state(&mut tc, &own.key).await.unwrap().1;
     tc.delete(own.key.clone(), None).await.unwrap();
     back_under_a_new_lease(&mut tc, &own.key, lease).await;
     wait_for("the re-creation logged", LIMIT, || {
-        said("OWN LEASE WAS DELETED") == 1
+        said(&logs, "OWN LEASE WAS DELETED") == 1
     })
     .await;
-    assert_eq!(said("OWN LEASE EXPIRED"), 1, "{}", logs.text());
+    assert_eq!(said(&logs, "OWN LEASE EXPIRED"), 1, "{}", logs.text());
+    run.stop().await;
+}
+
+/// Another node's value on our key, under its own etcd lease, until that
+/// lease runs out (revoked here; an expiry is the same to etcd): our key
+/// is taken back, and the log says our subnet is free again, naming the
+/// holder; not that our lease (still alive, keyless) was deleted, nor
+/// that it expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_subnet_free_again_after_another_nodes_lease_ran_out_is_said_so() {
+    let logs = capture_logs();
+    let etcd = Etcd::start();
+    let mut tc = with_config(&etcd, CONFIG).await;
+    let (status, run, own) = running_gateway(&etcd).await;
+    let other = tc.lease_grant(3600, None).await.unwrap().id();
+    let value = lease_value(Ipv4Addr::new(192, 0, 2, 9), 9);
+    let under = PutOptions::new().with_lease(other);
+    tc.put(own.key.clone(), value, Some(under)).await.unwrap();
+    // The renewer has found the key taken.
+    wait_for("a renewal refused by the other node's key", LIMIT, || {
+        status.renew_failures_total() >= 1
+    })
+    .await;
+    assert_eq!(said(&logs, "OUR SUBNET WAS TAKEN"), 1, "{}", logs.text());
+    tc.lease_revoke(other).await.unwrap();
+    back_under_a_new_lease(&mut tc, &own.key, own.etcd_lease_id).await;
+    // The watch, as the key goes, and the renewer, as it takes it back.
+    wait_for("the taking back logged", LIMIT, || {
+        said(&logs, "our subnet is free again") == 2
+    })
+    .await;
+    let text = logs.text();
+    for line in text
+        .lines()
+        .filter(|l| l.contains("our subnet is free again"))
+    {
+        assert!(
+            line.contains("WARN") && line.contains("192.0.2.9"),
+            "{line}"
+        );
+    }
+    for wrong in [
+        "OWN LEASE WAS DELETED",
+        "OWN LEASE EXPIRED",
+        "OWN LEASE VANISHED",
+    ] {
+        assert_eq!(said(&logs, wrong), 0, "{text}");
+    }
+    run.stop().await;
+}
+
+/// etcd wiped under a running gateway (restarted on an empty data dir):
+/// as flanneld never writes a lease before `<prefix>/config` exists, our
+/// gone key is not re-created while etcd holds no config, nor while it
+/// holds one that does not accept our subnet; each said once at error
+/// level however often it is retried, no lease of ours reported (the
+/// expiry gauge 0: /readyz not ready). Once a config that holds our
+/// subnet is put, the renewer, woken by its put, re-creates the key,
+/// saying that it went with etcd's data. Every retry here comes from a
+/// wake-up (the retry backoff is at least 60 s): the re-list after an
+/// etcd restart, and each put of the config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_etcd_is_wiped_our_key_comes_back_only_under_a_config_that_holds_it() {
+    let logs = capture_logs();
+    let mut etcd = Etcd::start();
+    drop(with_config(&etcd, CONFIG).await);
+    let mut opts = options(&etcd.endpoint());
+    opts.renew_retry = (Duration::from_secs(120), Duration::from_secs(300));
+    let (status, run, own) = running_gateway_with(opts).await;
+    wait_for("our key watched", LIMIT, || status.leases() == 1).await;
+    let no_config = "etcd holds no network config at /coreos.com/network/config (was etcd wiped or restored?): our lease is not re-created until it is back";
+    let outside = format!("our subnet {} lies outside the network config now in etcd (Network 10.50.0.0/16, SubnetLen 24): not re-created; restart vxgate to take a subnet of the new network", own.subnet);
+    etcd.wipe();
+    wait_for("the missing config said", LIMIT, || {
+        said(&logs, no_config) == 1
+    })
+    .await;
+    let mut tc = client(&etcd.endpoint()).await;
+    let nothing_written = |tc: &mut etcd_client::Client| {
+        let (mut tc, key) = (tc.clone(), own.key.clone());
+        assert_eq!(status.own_lease_expiry_seconds(), None, "a lease reported");
+        async move { assert_eq!(key_state(&mut tc, &key).await, None, "our key written") }
+    };
+    nothing_written(&mut tc).await;
+    assert_eq!(status.data_replacements_total(), 1);
+    assert_eq!(
+        said(&logs, "etcd's data was replaced"),
+        1,
+        "{}",
+        logs.text()
+    );
+    // Our own lease, the only one, gone with the data; the revision back
+    // tells it (the cluster ID is that of the same member configuration).
+    let text = logs.text();
+    let warned = text
+        .lines()
+        .find(|l| l.contains("etcd's data was replaced"));
+    let warned = warned.unwrap_or_default();
+    for needle in ["WARN", "cluster ID unchanged", "removed 1, added 0"] {
+        assert!(warned.contains(needle), "lacks {needle:?}: {warned}");
+    }
+    // Retried (etcd restarted, still without a config): not said again.
+    let failures = status.renew_failures_total();
+    etcd.restart();
+    wait_for("a retry after the re-list", LIMIT, || {
+        status.renew_failures_total() > failures
+    })
+    .await;
+    assert_eq!(said(&logs, no_config), 1, "{}", logs.text());
+    nothing_written(&mut tc).await;
+    let mut tc = client(&etcd.endpoint()).await;
+    // Another network: our subnet is not in it.
+    let other_net = r#"{"Network":"10.50.0.0/16","Backend":{"Type":"vxlan","VNI":7}}"#;
+    tc.put(format!("{PREFIX}/config"), other_net, None)
+        .await
+        .unwrap();
+    wait_for("the config that does not fit said", LIMIT, || {
+        said(&logs, &outside) == 1
+    })
+    .await;
+    nothing_written(&mut tc).await;
+    // The same config put again, spelt otherwise: a retry, not said again.
+    let failures = status.renew_failures_total();
+    let respelt = r#"{"network": "10.50.0.0/16", "backend": {"type": "vxlan", "vni": 7}}"#;
+    tc.put(format!("{PREFIX}/config"), respelt, None)
+        .await
+        .unwrap();
+    wait_for("a retry after the config put", LIMIT, || {
+        status.renew_failures_total() > failures
+    })
+    .await;
+    assert_eq!(said(&logs, &outside), 1, "{}", logs.text());
+    assert_eq!(said(&logs, no_config), 1, "{}", logs.text());
+    nothing_written(&mut tc).await;
+    for line in logs.text().lines().filter(|l| l.contains("not re-created")) {
+        assert!(line.contains("ERROR"), "{line}");
+    }
+    // A config that holds our subnet: re-created at its put (well within
+    // the 60 s the backoff would wait).
+    tc.put(format!("{PREFIX}/config"), CONFIG, None)
+        .await
+        .unwrap();
+    let v = back_under_a_new_lease(&mut tc, &own.key, own.etcd_lease_id).await;
+    assert!(
+        matches!(LeaseValue::parse(&v), Ok(LeaseValue::Vxlan(a)) if a.public_ip == Ipv4Addr::new(192, 0, 2, 1))
+    );
+    wait_for("our lease reported again", LIMIT, || {
+        status.own_lease_expiry_seconds().is_some_and(|s| s > 0.0)
+    })
+    .await;
+    wait_for("the re-creation logged", LIMIT, || {
+        said(&logs, "OWN LEASE LOST WITH ETCD'S DATA") == 1
+    })
+    .await;
+    for wrong in [
+        "OWN LEASE WAS DELETED",
+        "OWN LEASE EXPIRED",
+        "OWN LEASE VANISHED",
+    ] {
+        assert_eq!(said(&logs, wrong), 0, "{}", logs.text());
+    }
     run.stop().await;
 }
 

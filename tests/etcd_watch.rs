@@ -375,6 +375,69 @@ async fn etcd_restart_with_changes_while_down_resyncs_exactly() {
     run.stop().await;
 }
 
+/// etcd restored from a snapshot taken before some changes (its revision
+/// back to the snapshot's, a new cluster ID): the re-list puts the
+/// tables back exactly as etcd holds them, and one warning says etcd's
+/// data was replaced, with the revisions, the cluster ID change and what
+/// the re-list removed and added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_restored_from_a_snapshot_is_warned_about_and_resynced_exactly() {
+    let logs = capture_logs();
+    let (mut etcd, mut tc) = etcd_with_leases(3).await;
+    let (status, sink, run) = watching(&etcd, 3).await;
+    let snapshot = etcd.dir.path().join("snapshot.db");
+    etcd.ctl(&["snapshot", "save", &snapshot.display().to_string()]);
+    tc.delete(lease_key("10.244.1.0-24"), None).await.unwrap();
+    put_lease(&mut tc, 4).await;
+    put_lease(&mut tc, 5).await;
+    wait_for("the changes after the snapshot", LIMIT, || {
+        sink.snapshot().len() == 4
+    })
+    .await;
+    drop(tc);
+    let before = status.revision();
+    etcd.restore(&snapshot);
+    let mut tc = client(&etcd.endpoint()).await;
+    let want = etcd_view(&mut tc).await;
+    assert_eq!(want.len(), 3);
+    wait_for("resynced to the restored etcd", LIMIT, || {
+        sink.snapshot() == want
+    })
+    .await;
+    wait_for("the replacement counted", LIMIT, || {
+        status.data_replacements_total() == 1
+    })
+    .await;
+    let after = revision_now(&mut tc).await;
+    assert!(after < before, "{after} < {before}");
+    let text = logs.text();
+    let warned: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("etcd's data was replaced"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{text}");
+    for needle in [
+        "WARN",
+        &format!("revision {before} -> {after}"),
+        "cluster ID changed",
+        "removed 2, added 1 and changed 0 leases",
+    ] {
+        assert!(
+            warned[0].contains(needle),
+            "lacks {needle:?}: {}",
+            warned[0]
+        );
+    }
+    // Watching the restored etcd.
+    tc.delete(lease_key("10.244.2.0-24"), None).await.unwrap();
+    wait_for("an event after the restore", LIMIT, || {
+        sink.snapshot().len() == 2
+    })
+    .await;
+    assert_eq!(status.data_replacements_total(), 1);
+    run.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_past_watch_revision_recovered_by_relist() {
     let (mut etcd, _) = etcd_with_leases(20).await;
@@ -402,13 +465,7 @@ async fn compaction_past_watch_revision_recovered_by_relist() {
             }
         }
     }
-    let rev = hc
-        .get("x", None)
-        .await
-        .unwrap()
-        .header()
-        .unwrap()
-        .revision();
+    let rev = revision_now(&mut hc).await;
     assert!(rev > watched_rev + 1);
     hc.compact(rev, None).await.unwrap();
     drop(hc);

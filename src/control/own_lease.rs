@@ -721,16 +721,118 @@ async fn take_back(
 /// Our key as read: (value, etcd lease, mod revision).
 type KeyRead = (Vec<u8>, i64, i64);
 
+/// Why our gone key is not re-created: etcd holds no network config that
+/// accepts our subnet. flanneld never writes a lease before
+/// `<prefix>/config` exists; after etcd was wiped or restored, a key
+/// re-created at once would be a lease outside whatever config an
+/// operator then puts back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Unfit {
+    Missing {
+        key: String,
+    },
+    Invalid {
+        key: String,
+        why: String,
+    },
+    Outside {
+        subnet: Subnet,
+        network: Subnet,
+        subnet_len: u8,
+    },
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unfit::Missing { key } => write!(f, "etcd holds no network config at {key} (was etcd wiped or restored?): our lease is not re-created until it is back"),
+            Unfit::Invalid { key, why } => write!(f, "the network config at {key} is not valid ({why}): our lease is not re-created until a valid one that holds our subnet is back"),
+            Unfit::Outside { subnet, network, subnet_len } => write!(f, "our subnet {subnet} lies outside the network config now in etcd (Network {network}, SubnetLen {subnet_len}): not re-created; restart vxgate to take a subnet of the new network"),
+        }
+    }
+}
+
+/// Why a renewal did not leave our key ours.
+#[derive(Debug)]
+pub(crate) enum RenewError {
+    Failed(ControlError),
+    /// Our key is gone, and no network config lets us re-create it.
+    NotRecreated(Unfit),
+}
+
+impl From<ControlError> for RenewError {
+    fn from(e: ControlError) -> Self {
+        RenewError::Failed(e)
+    }
+}
+
+/// What the renewer knows of our key's past, to say why it was gone when
+/// it re-creates it.
+#[derive(Debug)]
+pub(crate) struct Recall {
+    /// Another node's PublicIP on our key when it was last read.
+    taken_by: Option<Ipv4Addr>,
+    /// `ControlStatus::data_replacements_total` when our key was last
+    /// ours: a higher count now is etcd's data replaced since.
+    replacements: u64,
+}
+
+impl Recall {
+    /// Our key ours now.
+    pub(crate) fn ours(status: &ControlStatus) -> Recall {
+        Recall {
+            taken_by: None,
+            replacements: status.data_replacements_total(),
+        }
+    }
+}
+
+/// The compare that makes re-creating our gone key atomic with the
+/// network config just read (the config key still at its mod revision,
+/// so present and unchanged), if that config accepts our subnet (parses,
+/// vxlan, `subnet` inside Network with SubnetLen); else why not.
+async fn config_fits(reg: &mut Registry, subnet: Subnet) -> Result<Compare, RenewError> {
+    let key = reg.config_key();
+    let read = reg.read_config().await?;
+    let Some(value) = read.value else {
+        return Err(RenewError::NotRecreated(Unfit::Missing { key }));
+    };
+    match NetworkConfig::parse(&value) {
+        Err(e) => Err(RenewError::NotRecreated(Unfit::Invalid {
+            key,
+            why: e.to_string(),
+        })),
+        Ok(cfg) if !cfg.accepts(subnet) => Err(RenewError::NotRecreated(Unfit::Outside {
+            subnet,
+            network: cfg.network,
+            subnet_len: cfg.subnet_len,
+        })),
+        Ok(_) => Ok(Compare::mod_revision(
+            key,
+            CompareOp::Equal,
+            read.mod_revision,
+        )),
+    }
+}
+
 /// Writes our key under a fresh etcd lease: succeeds if the key is still
 /// ours (same etcd lease, or our PublicIP), damaged (an unreadable value:
-/// rewritten) or gone (then re-created). A key naming another PublicIP is
-/// `SubnetTaken`.
-pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), ControlError> {
+/// rewritten) or gone (then re-created, only under a network config that
+/// accepts our subnet: `NotRecreated` otherwise). A key naming another
+/// PublicIP is `SubnetTaken`.
+pub(crate) async fn renew(
+    reg: &mut Registry,
+    own: &mut OwnLease,
+    status: &ControlStatus,
+    recall: &mut Recall,
+) -> Result<(), RenewError> {
     let taken = |own: &OwnLease, holder: Ipv4Addr| ControlError::SubnetTaken {
         subnet: own.subnet,
         holder: holder.to_string(),
         key: own.key.clone(),
     };
+    // Re-creating a reservation found gone: under a config that fits.
+    let mut recreate_under = None;
     if own.is_reservation() {
         // Only woken when the key changed: ours still (an operator re-put
         // it) is left alone, our reservation with other attributes (a
@@ -740,18 +842,23 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
         // re-created.
         let r = reg.get("get own", own.key.clone(), None).await?;
         if let Some(kv) = r.kvs().first() {
+            recall.taken_by = None;
             return match own_key_state(kv.value(), kv.lease(), &own.attrs) {
                 OwnKey::Ours => Ok(()),
-                OwnKey::Taken(ip) => Err(taken(own, ip)),
+                OwnKey::Taken(ip) => {
+                    recall.taken_by = Some(ip);
+                    Err(taken(own, ip).into())
+                }
                 // Ours put back as a reservation, with other attributes
                 // under a lease too: our reservation, as we hold it.
                 OwnKey::Reservation | OwnKey::Damaged | OwnKey::Altered => {
                     let (v, rev) = (kv.value(), kv.mod_revision());
                     let adopted = adopt_reservation(reg, &own.key, v, rev, &own.attrs).await?;
-                    adopted.then_some(()).ok_or_else(changed)
+                    Ok(adopted.then_some(()).ok_or_else(changed)?)
                 }
             };
         }
+        recreate_under = Some(config_fits(reg, own.subnet).await?);
     }
     let (id, expiry) = grant(reg).await?;
     let put = || {
@@ -766,13 +873,15 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
     // only while it still holds what we wrote: another value put under our
     // etcd lease (another node's PublicIP, other attributes) is judged
     // below, as one under another lease is.
-    let first = if own.is_reservation() {
-        vec![Compare::version(own.key.clone(), CompareOp::Equal, 0)]
-    } else {
-        vec![
+    let first = match recreate_under {
+        Some(config) => vec![
+            Compare::version(own.key.clone(), CompareOp::Equal, 0),
+            config,
+        ],
+        None => vec![
             Compare::lease(own.key.clone(), CompareOp::Equal, own.etcd_lease_id),
             Compare::value(own.key.clone(), CompareOp::Equal, own.attrs.encode()),
-        ]
+        ],
     };
     let t = Txn::new()
         .when(first)
@@ -781,7 +890,7 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
     let resp = txn_granted(reg, t, &own.key, id).await?;
     let mut ok = resp.succeeded();
     if ok && own.is_reservation() {
-        tracing::error!(key = %own.key, "OWN RESERVATION WAS DELETED while running; re-created it as a normal lease");
+        log_recreated(reg, own, status, recall).await;
     }
     if !ok {
         let current: Option<KeyRead> = resp
@@ -796,14 +905,29 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                 _ => None,
             })
             .flatten();
+        if current.is_some() {
+            recall.taken_by = None;
+        }
         match current {
             None => {
+                // The lease just granted holds nothing: revoked if the
+                // config does not let us re-create the key.
+                let config = match config_fits(reg, own.subnet).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        revoke(reg, id).await;
+                        return Err(e);
+                    }
+                };
                 let t = Txn::new()
-                    .when([Compare::version(own.key.clone(), CompareOp::Equal, 0)])
+                    .when([
+                        Compare::version(own.key.clone(), CompareOp::Equal, 0),
+                        config,
+                    ])
                     .and_then([put()]);
                 ok = txn_granted(reg, t, &own.key, id).await?.succeeded();
                 if ok {
-                    log_recreated(reg, &own.key, own.etcd_lease_id).await;
+                    log_recreated(reg, own, status, recall).await;
                 }
             }
             Some((v, lease, mod_revision)) => match own_key_state(&v, lease, &own.attrs) {
@@ -819,11 +943,12 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
                     // the reservation it now is.
                     let adopted =
                         adopt_reservation(reg, &own.key, &v, mod_revision, &own.attrs).await?;
-                    return adopted.then_some(()).ok_or_else(changed);
+                    return Ok(adopted.then_some(()).ok_or_else(changed)?);
                 }
                 OwnKey::Taken(ip) => {
                     revoke(reg, id).await;
-                    return Err(taken(own, ip));
+                    recall.taken_by = Some(ip);
+                    return Err(taken(own, ip).into());
                 }
                 // Our PublicIP under another etcd lease, or a damaged
                 // value: ours, rewritten if still what was read.
@@ -842,18 +967,45 @@ pub(crate) async fn renew(reg: &mut Registry, own: &mut OwnLease) -> Result<(), 
     }
     if !ok {
         revoke(reg, id).await;
-        return Err(changed());
+        return Err(changed().into());
     }
     own.etcd_lease_id = id;
     own.expiry = Some(expiry);
     Ok(())
 }
 
-/// Why our key was gone when the renewal re-created it: etcd's delete
-/// event does not say, but the etcd lease the key was under does. Still
-/// there: someone deleted the key. Not found: the key went with it (it
-/// expired, renewals having failed until then, or was revoked).
-async fn log_recreated(reg: &mut Registry, key: &str, old_lease: i64) {
+/// Why our key was gone when the renewal re-created it (`own` as it was
+/// before). etcd's delete event does not say; what we know does, in this
+/// order: etcd's data replaced since our key was last ours (restored from
+/// a snapshot, or wiped: the watch saw its revision go back or its
+/// cluster ID change); the key held by another node when last read (its
+/// holder's etcd lease ran out, or it was deleted: our subnet is free
+/// again); a reservation deleted; else the etcd lease the key was under:
+/// still there, someone deleted the key; not found, the key went with it
+/// (it expired, renewals having failed until then, or was revoked).
+async fn log_recreated(
+    reg: &mut Registry,
+    own: &OwnLease,
+    status: &ControlStatus,
+    recall: &Recall,
+) {
+    let key = own.key.as_str();
+    if status.data_replacements_total() != recall.replacements {
+        tracing::error!(key, "OWN LEASE LOST WITH ETCD'S DATA: etcd's data was replaced since our lease was written (restored from a snapshot, or wiped: its revision went back or its cluster ID changed); re-created it");
+        return;
+    }
+    if let Some(holder) = recall.taken_by {
+        tracing::warn!(key, %holder, "our subnet is free again: the key {holder} held on it is gone (deleted, or its etcd lease ran out); taken back");
+        return;
+    }
+    if own.is_reservation() {
+        tracing::error!(
+            key,
+            "OWN RESERVATION WAS DELETED while running; re-created it as a normal lease"
+        );
+        return;
+    }
+    let old_lease = own.etcd_lease_id;
     let alive = lease_alive(reg, old_lease).await;
     match alive {
         Ok(true) => tracing::error!(key, "OWN LEASE WAS DELETED while running (its etcd lease was still alive); re-created it (flanneld would exit here)"),
@@ -910,18 +1062,24 @@ fn changed() -> ControlError {
 /// reachable, and a renewal that failed is retried at once, not when its
 /// backoff (up to `RENEW_RETRY_MAX`) runs out, which could let our key
 /// expire after etcd was back or leave it unrenewed, and /readyz
-/// unready, long after.
+/// unready, long after. `config_put` changes at every put of the network
+/// config: a key that was not re-created for want of a config that fits
+/// is tried again at once.
 pub(crate) async fn keep_renewed(
     mut reg: Registry,
     mut own: OwnLease,
     status: Arc<ControlStatus>,
     key_changed: Arc<Notify>,
     mut etcd_back: tokio::sync::watch::Receiver<u64>,
+    mut config_put: tokio::sync::watch::Receiver<u64>,
 ) {
     let margin = reg.opts.renew_margin_min;
     let granted = reg.opts.lease_ttl_s as i64;
     warn_about_renewal(reg.opts.lease_ttl_s, margin);
     let mut last_repair: Option<tokio::time::Instant> = None;
+    let mut recall = Recall::ours(&status);
+    // Why our gone key is not re-created, as last said (once per state).
+    let mut unfit_said: Option<Unfit> = None;
     loop {
         let wait = match own.expiry {
             None => None,
@@ -964,16 +1122,29 @@ pub(crate) async fn keep_renewed(
             // A list that succeeds from now on, during this attempt too,
             // ends the wait after a failure.
             etcd_back.borrow_and_update();
-            match renew(&mut reg, &mut own).await {
+            config_put.borrow_and_update();
+            match renew(&mut reg, &mut own, &status, &mut recall).await {
                 Ok(()) => {
                     status.set_own_expiry(own.expiry);
+                    recall = Recall::ours(&status);
+                    unfit_said = None;
                     if failures > 0 {
                         tracing::info!(key = %own.key, failures, "own lease renewed after failures");
                     }
                     tracing::debug!(key = %own.key, lease = own.etcd_lease_id, "own lease renewed");
                     break;
                 }
-                Err(e) => {
+                Err(RenewError::NotRecreated(why)) => {
+                    failures += 1;
+                    // Nothing written: no lease of ours (/readyz says so).
+                    status.clear_own_expiry();
+                    status.add_renew_failure();
+                    if unfit_said.as_ref() != Some(&why) {
+                        tracing::error!(key = %own.key, "{why}");
+                        unfit_said = Some(why);
+                    }
+                }
+                Err(RenewError::Failed(e)) => {
                     failures += 1;
                     if matches!(e, ControlError::SubnetTaken { .. }) {
                         // Our old etcd lease no longer holds our subnet.
@@ -983,22 +1154,28 @@ pub(crate) async fn keep_renewed(
                     if let Some(suppressed) = repeats.check("renew") {
                         tracing::error!(error = %e, key = %own.key, failures, suppressed, "renewing our lease failed; retrying (every {retry_min:?} to {retry_max:?}, and as soon as etcd is back; logged every {RENEW_LOG_EVERY:?})");
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(retry.next_delay()) => {}
-                        // Our key changed again (say the other holder left).
-                        _ = key_changed.notified() => {}
-                        // The watch listed again: etcd is back. (An `Err`,
-                        // the watch gone, disables this branch.)
-                        Ok(()) = etcd_back.changed() => {
-                            tracing::debug!(key = %own.key, "etcd is back; retrying the renewal now");
-                        }
-                    }
-                    // The next try on the next member: the failure may be
-                    // this one's.
-                    if let Err(e) = reg.fail_over().await {
-                        tracing::debug!(error = %e, "etcd reconnect for renewal failed");
-                    }
                 }
+            }
+            // Only failures get here.
+            tokio::select! {
+                _ = tokio::time::sleep(retry.next_delay()) => {}
+                // Our key changed again (say the other holder left).
+                _ = key_changed.notified() => {}
+                // The watch listed again: etcd is back. (An `Err`, the
+                // watch gone, disables this branch.)
+                Ok(()) = etcd_back.changed() => {
+                    tracing::debug!(key = %own.key, "etcd is back; retrying the renewal now");
+                }
+                // The network config was put: perhaps one that lets us
+                // re-create our key.
+                Ok(()) = config_put.changed() => {
+                    tracing::debug!(key = %own.key, "network config put; retrying the renewal now");
+                }
+            }
+            // The next try on the next member: the failure may be this
+            // one's.
+            if let Err(e) = reg.fail_over().await {
+                tracing::debug!(error = %e, "etcd reconnect for renewal failed");
             }
         }
     }

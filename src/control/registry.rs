@@ -584,9 +584,19 @@ impl Registry {
 
     /// The raw config value, or None if the key does not exist.
     pub(crate) async fn get_config(&mut self) -> Result<Option<Vec<u8>>, ControlError> {
+        Ok(self.read_config().await?.value)
+    }
+
+    /// The config key as read, with the reply's cluster ID.
+    pub(crate) async fn read_config(&mut self) -> Result<ConfigRead, ControlError> {
         let key = self.config_key();
         let resp = self.get("get config", key, None).await?;
-        Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
+        let kv = resp.kvs().first();
+        Ok(ConfigRead {
+            value: kv.map(|kv| kv.value().to_vec()),
+            mod_revision: kv.map_or(0, |kv| kv.mod_revision()),
+            cluster_id: resp.header().map_or(0, |h| h.cluster_id()),
+        })
     }
 
     /// Waits for a readable `<prefix>/config`, like flanneld.
@@ -685,6 +695,17 @@ impl Registry {
             }
         }
     }
+}
+
+/// `<prefix>/config` as read.
+pub(crate) struct ConfigRead {
+    /// None: no such key.
+    pub(crate) value: Option<Vec<u8>>,
+    /// 0 without a key.
+    pub(crate) mod_revision: i64,
+    /// The cluster that answered: another one than before (with the
+    /// revision gone back) tells a restored or wiped etcd.
+    pub(crate) cluster_id: u64,
 }
 
 /// The smallest key after every key starting with `p` (etcd's prefix end).

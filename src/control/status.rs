@@ -33,6 +33,7 @@ pub struct ControlStatus {
     compactions_total: AtomicU64,
     renew_failures_total: AtomicU64,
     auth_token_renewals_total: AtomicU64,
+    data_replacements_total: AtomicU64,
     leases: AtomicU64,
     /// Unix seconds; 0 = no own lease, NEVER = reservation.
     own_lease_expiry_unix: AtomicU64,
@@ -90,6 +91,7 @@ impl ControlStatus {
             compactions_total: AtomicU64::new(0),
             renew_failures_total: AtomicU64::new(0),
             auth_token_renewals_total: AtomicU64::new(0),
+            data_replacements_total: AtomicU64::new(0),
             leases: AtomicU64::new(0),
             own_lease_expiry_unix: AtomicU64::new(0),
             latency_sum_us: AtomicU64::new(0),
@@ -156,6 +158,12 @@ impl ControlStatus {
     /// authenticated again.
     pub fn auth_token_renewals_total(&self) -> u64 {
         self.auth_token_renewals_total.load(Relaxed)
+    }
+    /// Times a re-list found etcd's data replaced since the list before
+    /// (its revision gone back, or another cluster ID: a restore from a
+    /// snapshot, a wipe).
+    pub fn data_replacements_total(&self) -> u64 {
+        self.data_replacements_total.load(Relaxed)
     }
     /// Valid vxlan leases currently delivered to the sink (ours included).
     pub fn leases(&self) -> u64 {
@@ -226,6 +234,9 @@ impl ControlStatus {
     }
     pub(crate) fn add_auth_token_renewal(&self) {
         self.auth_token_renewals_total.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn add_data_replacement(&self) {
+        self.data_replacements_total.fetch_add(1, Relaxed);
     }
     pub(crate) fn set_leases(&self, n: usize) {
         self.leases.store(n as u64, Relaxed);

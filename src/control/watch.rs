@@ -504,7 +504,7 @@ impl Mirror {
         listing: &[(String, Vec<u8>, i64)],
         sink: &mut dyn LeaseSink,
         st: &ControlStatus,
-    ) {
+    ) -> Resynced {
         let mut next: BTreeMap<Subnet, Entry> = BTreeMap::new();
         let mut standby: BTreeMap<Subnet, BTreeMap<String, Entry>> = BTreeMap::new();
         let mut skips: Vec<(String, u64, Skip)> = Vec::new();
@@ -571,18 +571,26 @@ impl Mirror {
             .filter(|s| !next.contains_key(s))
             .copied()
             .collect();
+        let mut diff = Resynced {
+            removed: gone.len(),
+            ..Resynced::default()
+        };
         // Not recorded in the latency histogram: that measures watch events.
         for s in gone {
             sink.remove(s);
         }
         for (s, e) in &next {
-            if self.by_subnet.get(s).map(|o| &o.attrs) != Some(&e.attrs) {
-                sink.upsert(*s, &e.attrs);
+            match self.by_subnet.get(s) {
+                Some(o) if o.attrs == e.attrs => continue,
+                Some(_) => diff.changed += 1,
+                None => diff.added += 1,
             }
+            sink.upsert(*s, &e.attrs);
         }
         self.by_subnet = next;
         self.standby = standby;
         self.publish_len(sink, st);
+        diff
     }
 
     /// `resync_at` for tests: every key at one revision, so the first key
@@ -593,12 +601,12 @@ impl Mirror {
         listing: &[(String, Vec<u8>)],
         sink: &mut dyn LeaseSink,
         st: &ControlStatus,
-    ) {
+    ) -> Resynced {
         let at: Vec<(String, Vec<u8>, i64)> = listing
             .iter()
             .map(|(k, v)| (k.clone(), v.clone(), 0))
             .collect();
-        self.resync_at(&at, sink, st);
+        self.resync_at(&at, sink, st)
     }
 
     #[cfg(test)]
@@ -608,6 +616,15 @@ impl Mirror {
             .and_then(|k| self.by_subnet.get(&k.v4))
             .is_some_and(|e| e.key == key)
     }
+}
+
+/// What a re-list changed in the sink, in leases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Resynced {
+    removed: usize,
+    added: usize,
+    /// Held before and after, with other attributes.
+    changed: usize,
 }
 
 /// Why one list+watch session ended.
@@ -620,13 +637,17 @@ enum SessionEnd {
 /// mirror.
 struct Seen {
     config: ConfigSeen,
-    /// Our key's value when it was last said to be taken: a re-list after
-    /// every reconnect does not say it again.
-    own_taken: Option<Vec<u8>>,
+    /// Our key's value when it was last said to be taken, and the
+    /// PublicIP it names: a re-list after every reconnect does not say it
+    /// again, and its going is said as our subnet free again.
+    own_taken: Option<(Vec<u8>, std::net::Ipv4Addr)>,
     /// The same for a damaged value on our key.
     own_damaged: Option<Vec<u8>>,
     /// Damaged or altered values of our key, logged at a limited rate.
     own_log: SkipLog,
+    /// The cluster ID of the last list's etcd (None before the first):
+    /// another one, or a revision gone back, is etcd's data replaced.
+    cluster_id: Option<u64>,
 }
 
 struct Session<'a> {
@@ -643,6 +664,9 @@ struct Session<'a> {
     /// Bumped after every list that succeeded: etcd is reachable, and a
     /// renewal waiting out its backoff is retried now.
     etcd_back: &'a tokio::sync::watch::Sender<u64>,
+    /// Bumped at every put of the config key: a renewer waiting for a
+    /// config that lets it re-create our key looks again now.
+    config_put: &'a tokio::sync::watch::Sender<u64>,
     /// The list our lease was acquired from, for the first session to use
     /// instead of reading it again (taken by it).
     seed: &'a mut Option<Listing>,
@@ -671,11 +695,16 @@ impl Session<'_> {
                 Some((key, kv.value().to_vec(), kv.mod_revision()))
             })
             .collect();
-        self.mirror.resync_at(&listing, self.sink, self.status);
+        // Read before the listing is applied, so that a failed read
+        // leaves the mirror for the next session's list to diff against.
+        let config = self.reg.read_config().await?;
+        let diff = self.mirror.resync_at(&listing, self.sink, self.status);
+        // Before our key is looked at: the renewer, woken by it, says our
+        // key went with etcd's data.
+        self.replaced(rev, config.cluster_id, diff);
         // A config changed (or deleted) while we were away is said now, as
         // one changed while watching would have been.
-        let config = self.reg.get_config().await?;
-        self.config_seen(config.as_deref());
+        self.config_seen(config.value.as_deref());
         // Our key as it is now: taken or gone while we were away is acted
         // on now, as on the watch, not at the next renewal a day later.
         // (Not in the list our lease was acquired from: it shows our key
@@ -689,6 +718,42 @@ impl Session<'_> {
         self.status.saw_etcd();
         self.etcd_back.send_modify(|n| *n = n.wrapping_add(1));
         Ok(rev)
+    }
+
+    /// Says so when etcd's data was replaced since the last list: the
+    /// revision `rev` of this list below what we saw before (etcd restored
+    /// from a snapshot, or wiped and started anew), or another cluster ID
+    /// (`cluster_id`, 0: not told). The tables already hold what etcd
+    /// holds now (`diff`: what the list changed).
+    fn replaced(&mut self, rev: i64, cluster_id: u64, diff: Resynced) {
+        let old_rev = self.status.revision();
+        let Some(old_cluster) = self.seen.cluster_id.replace(cluster_id) else {
+            return;
+        };
+        let cluster_changed = old_cluster != cluster_id && old_cluster != 0 && cluster_id != 0;
+        if rev >= old_rev && !cluster_changed {
+            return;
+        }
+        self.status.add_data_replacement();
+        let cluster = if cluster_changed {
+            format!("changed ({old_cluster:x} -> {cluster_id:x})")
+        } else {
+            "unchanged".to_string()
+        };
+        let Resynced {
+            removed,
+            added,
+            changed,
+        } = diff;
+        tracing::warn!(
+            old_revision = old_rev,
+            revision = rev,
+            cluster_changed,
+            removed,
+            added,
+            changed,
+            "etcd's data was replaced (restored from a snapshot, or wiped and started anew): revision {old_rev} -> {rev}, cluster ID {cluster}; the re-list removed {removed}, added {added} and changed {changed} leases: the tables hold what etcd holds now"
+        );
     }
 
     /// `first`: no list has succeeded yet, so this one is no resync;
@@ -825,6 +890,9 @@ impl Session<'_> {
                 if kv.key() == config_key.as_bytes() {
                     let value = (ev.event_type() == EventType::Put).then(|| kv.value());
                     self.config_seen(value);
+                    if value.is_some() {
+                        self.config_put.send_modify(|n| *n = n.wrapping_add(1));
+                    }
                     continue;
                 }
                 let Some(key) = self.suffix(&dir, kv.key()) else {
@@ -847,10 +915,17 @@ impl Session<'_> {
                             // A delete event does not say whether
                             // someone deleted it or its etcd lease ran
                             // out: the renewer finds out, and says.
-                            tracing::error!(
-                                key,
-                                "our own key is gone from etcd (deleted, or its etcd lease expired); re-creating it"
-                            );
+                            match &self.seen.own_taken {
+                                Some((_, holder)) => tracing::warn!(
+                                    key,
+                                    %holder,
+                                    "the key of our subnet, held by {holder}, is gone from etcd (deleted, or its etcd lease expired): our subnet is free again; taking it back"
+                                ),
+                                None => tracing::error!(
+                                    key,
+                                    "our own key is gone from etcd (deleted, or its etcd lease expired); re-creating it"
+                                ),
+                            }
                             self.own_key_seen(own, None);
                         }
                     }
@@ -890,9 +965,9 @@ impl Session<'_> {
         match state {
             OwnKey::Taken(holder) => {
                 self.status.clear_own_expiry();
-                if self.seen.own_taken.as_deref() != Some(value) {
+                if self.seen.own_taken.as_ref().map(|(v, _)| v.as_slice()) != Some(value) {
                     tracing::error!(key, %holder, "OUR SUBNET WAS TAKEN in etcd by {holder}; the peers now send its traffic there");
-                    self.seen.own_taken = Some(value.to_vec());
+                    self.seen.own_taken = Some((value.to_vec(), holder));
                 }
                 self.own_key_changed.notify_one();
             }
@@ -962,6 +1037,7 @@ where
 {
     let own_key_changed = Arc::new(Notify::new());
     let (etcd_back, etcd_back_rx) = tokio::sync::watch::channel(0u64);
+    let (config_put, config_put_rx) = tokio::sync::watch::channel(0u64);
     let own_key = own.as_ref().map(|o| o.key.clone());
     let own_attrs = own.as_ref().map(|o| o.attrs.clone());
     let own_subnet = own.as_ref().map(|o| (o.subnet, o.attrs.public_ip));
@@ -972,6 +1048,7 @@ where
             status.clone(),
             own_key_changed.clone(),
             etcd_back_rx,
+            config_put_rx,
         ))
     });
     let mut mirror = Mirror::new(config.subnet_len);
@@ -983,6 +1060,7 @@ where
         own_taken: None,
         own_damaged: None,
         own_log: SkipLog::default(),
+        cluster_id: None,
     };
     let mut backoff = Backoff::new();
     // The same error again and again (etcd down for hours) is one line a
@@ -1001,6 +1079,7 @@ where
             own_attrs: own_attrs.as_ref(),
             own_key_changed: &own_key_changed,
             etcd_back: &etcd_back,
+            config_put: &config_put,
             seed: &mut seed,
             seen: &mut seen,
         };

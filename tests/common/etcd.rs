@@ -395,6 +395,38 @@ impl Etcd {
         self.spawn(p);
     }
 
+    /// Starts again on the same client port on an empty data dir: etcd
+    /// wiped (its revision back to 1, no keys, no leases).
+    pub fn wipe(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(self.data_dir()).expect("remove etcd's data dir");
+        self.restart();
+    }
+
+    /// Starts again on the same client port on `snapshot` (`etcdctl
+    /// snapshot save`) restored into a fresh data dir, as a new cluster
+    /// (another cluster token, so another cluster ID): etcd restored from
+    /// a backup, its revision back to the snapshot's.
+    pub fn restore(&mut self, snapshot: &Path) {
+        self.kill();
+        std::fs::remove_dir_all(self.data_dir()).expect("remove etcd's data dir");
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let name = self.name();
+        self.ctl(&[
+            "snapshot",
+            "restore",
+            &snapshot.display().to_string(),
+            "--data-dir",
+            &self.data_dir().display().to_string(),
+            "--name",
+            name,
+            &format!("--initial-cluster={name}={peer}"),
+            &format!("--initial-advertise-peer-urls={peer}"),
+            "--initial-cluster-token=restored",
+        ]);
+        self.restart();
+    }
+
     /// Starts on the same data dir but another client port, where the
     /// vxgate client cannot see it: changes made now happen "while down".
     pub fn restart_hidden(&mut self) -> u16 {
@@ -465,6 +497,12 @@ pub async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> boo
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     t.elapsed()
+}
+
+/// etcd's revision now, as a read tells it.
+pub async fn revision_now(c: &mut etcd_client::Client) -> i64 {
+    let r = c.get("x", None).await.expect("read");
+    r.header().expect("reply header").revision()
 }
 
 /// What etcd holds under `<prefix>/subnets/`, parsed the same way the
@@ -608,4 +646,16 @@ impl Running {
 
 pub fn options(endpoint: &str) -> vxgate::control::EtcdOptions {
     vxgate::control::EtcdOptions::new(vec![endpoint.to_string()])
+}
+
+/// Logs captured for the whole test process (nextest runs each test in
+/// its own).
+pub fn capture_logs() -> vxgate::ops::logging::Buf {
+    let buf = vxgate::ops::logging::Buf::default();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(buf.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(sub).expect("one test per process (cargo nextest)");
+    buf
 }
