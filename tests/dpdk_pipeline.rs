@@ -1709,7 +1709,8 @@ fn jumbo_frames_through_ports_of_mtu_9000() {
 /// in place. A static neighbour keeps its configured MAC but is answered.
 /// An ARP from our own access MAC announcing the host changes nothing: the
 /// worker drops it as not_for_us, and the slow path ignores such a frame
-/// if it gets one.
+/// if it gets one. The same host behind a NIC that priority-tags (VLAN id
+/// 0) is followed and answered alike, untagged.
 #[test]
 fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
     let mut rig = Rig::new("merge", "0-1");
@@ -1850,11 +1851,30 @@ fn an_arp_request_from_a_host_at_a_new_mac_updates_its_entry() {
     let out = rig.wait_for(Side::Access, 1);
     assert_delivered(&out[0], &forwarded(&fourth, mac3, ACCESS_MAC));
 
-    // Slow-path ARP: the hold, h's reply, four punted requests and
-    // the one answered in place.
+    // h moved to a NIC that priority-tags what it sends (802.1Q, VLAN id
+    // 0, priority 3): its request for us, taken as untagged by the worker
+    // (the tag stripped from the mbuf), is punted as from a new MAC; the
+    // slow path merges it and answers, untagged. At that MAC, answered
+    // by the worker in place, untagged, nothing punted.
+    let mac4 = MacAddr([0x02, 0, 0, 0, 0x04, 0x14]);
+    let tagged = |f: Vec<u8>| testing::tagged(&f, 0x8100, 0x6000);
+    rig.inject(Side::Access, &[tagged(request(mac4, ACCESS_IP))]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(later + ARP_LOCKTIME + ms(70)), 1);
+    assert_eq!(host_mac(&live.slow, h), Some(mac4.0), "a tagged request");
+    assert_eq!(rig.wait_for(Side::Access, 1), [our_reply((mac4, h))]);
+    rig.inject(Side::Access, &[tagged(request(mac4, ACCESS_IP))]);
+    assert_eq!(rig.wait_for(Side::Access, 1), [our_reply((mac4, h))]);
+    assert!(live.punt.is_empty());
+    let fifth = to_h(&mut rig);
+    let out = rig.wait_for(Side::Access, 1);
+    assert_delivered(&out[0], &forwarded(&fifth, mac4, ACCESS_MAC));
+
+    // Slow-path ARP: the hold, h's reply, five punted requests and
+    // the two answered in place.
     live.finish(
         &mut rig,
-        counts(0, 4, &[(DropReason::NotForUs, 2)], &[(SlowKind::Arp, 7)]),
+        counts(0, 5, &[(DropReason::NotForUs, 2)], &[(SlowKind::Arp, 9)]),
         CounterSnapshot::default(),
     );
 }

@@ -272,6 +272,9 @@ fn pods_and_host_talk(kind: Dpdk, net: Net) {
         );
         tcp_both_ways(&mut r, &format!("{kind:?}"), (&pod_ns, pod_ip), 5001);
     }
+    if kind == Dpdk::Tap {
+        a_priority_tagging_host_talks(&mut r);
+    }
     // The same transfer between two pods through the kernel alone, for scale.
     let (a, b) = (
         r.topo.nodes[0].pods[0].clone(),
@@ -293,6 +296,44 @@ fn pods_and_host_talk(kind: Dpdk, net: Net) {
     );
     assert_eq!(r.metric("vxgate_etcd_connected"), 1.0);
     r.stop();
+}
+
+/// A second host on the access segment whose NIC priority-tags all it
+/// sends (802.1Q, VLAN id 0, priority 3: DCB hosts, some storage and
+/// Windows NICs), ARP included: vxgate takes its frames as the untagged
+/// frames they carry, as Linux does, and answers untagged. The host
+/// resolves and pings the gateway's access address and every pod; every
+/// pod pings it (vxgate's ARP request answered by a tagged reply, learned
+/// through the slow path). No frame of it is dropped as `not_ipv4`.
+fn a_priority_tagging_host_talks(r: &mut Running) {
+    let not_ipv4 = "vxgate_drops_total{reason=\"not_ipv4\"}";
+    let dropped_before = r.metric(not_ipv4);
+    let ip = Ipv4Addr::from(u32::from(r.gw.host_ip) + 10);
+    let (ns, relay) = r.topo.add_priority_tagging_host(&r.gw, ip);
+    let took = ping_until(r, &ns, r.gw.access_ip, Duration::from_secs(10));
+    eprintln!("FIGURE priority-tagged host reached vxgate's access address in {took:?}");
+    assert!(
+        r.topo.ping(&ns, r.gw.access_ip, 3),
+        "priority-tagged host -> vxgate's access address"
+    );
+    for n in 0..r.topo.nodes.len() {
+        let (pod_ns, pod_ip) = r.topo.nodes[n].pods[0].clone();
+        ping_until(r, &ns, pod_ip, Duration::from_secs(10));
+        assert!(
+            r.topo.ping(&ns, pod_ip, 3),
+            "priority-tagged host -> pod {pod_ip}"
+        );
+        assert!(
+            r.topo.ping(&pod_ns, ip, 3),
+            "pod {pod_ip} -> priority-tagged host"
+        );
+    }
+    let out = r.topo.output_so_far(relay);
+    assert!(
+        out.contains("tagged arp") && out.contains("tagged ipv4"),
+        "the relay tagged no ARP or no IPv4 frame: {out}"
+    );
+    assert_eq!(r.metric(not_ipv4), dropped_before, "tagged frames dropped");
 }
 
 /// A host that already holds vxgate's underlay address (a Linux namespace
@@ -360,6 +401,7 @@ fn an_address_held_by_another_host_keeps_vxgate_from_starting() {
     assert_eq!(topo.child(started).wait().unwrap().code(), Some(0), "{out}");
 }
 
+/// Also a host behind a priority-tagging NIC (`a_priority_tagging_host_talks`).
 #[test]
 fn pods_and_bare_metal_talk_through_vxgate_on_net_tap() {
     pods_and_host_talk(Dpdk::Tap, Net::default());

@@ -103,6 +103,9 @@ fn check_vxlan<L: Lookup>(
     if inner.dst() != ctx.cfg.vtep_mac {
         return Err(DropReason::WrongInnerDstMac);
     }
+    // A tagged inner frame, priority tag or not, is not IPv4: flannel.1
+    // never sends one (docs/pipeline.md, 802.1Q; only the ports' outer
+    // priority tags are taken as untagged).
     if inner.ethertype() != ethertype::IPV4 {
         return Err(DropReason::NotIpv4);
     }

@@ -14,7 +14,7 @@
 
 use super::buf::{Front, PacketBuf};
 use super::classify::{
-    access_fallback, forward_rewrite, header_checksum_ok, process_underlay, NeighborCache, BURST,
+    access_fallback, forward_rewrite, header_checksum_ok, underlay_fallback, NeighborCache, BURST,
 };
 use super::context::{mask, Context, Prefix, MAYBE_NEVER_A_SOURCE, OUTER_LEN};
 use super::drop_reason::DropReason;
@@ -633,7 +633,7 @@ pub(crate) fn underlay_burst<B: PacketBuf, L: Lookup>(
                 continue;
             }
         }
-        *v = process_underlay(ctx, lookup, st, b);
+        *v = underlay_fallback(ctx, lookup, st, b);
     }
     st.counters.decaps(decaps);
     fast_bits

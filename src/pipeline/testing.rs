@@ -323,12 +323,24 @@ pub fn to_pod_from(src: Ipv4Addr) -> Vec<u8> {
     ipv4_frame(ACCESS_MAC, HOST_MAC, ip, &l4)
 }
 
+/// `frame` with an 802.1Q (`tpid` 0x8100) or 802.1ad (0x88a8) tag of
+/// TCI `tci` inserted behind its source address: with VLAN id 0 (the low
+/// 12 bits of the TCI), the priority-tagged twin of the untagged frame.
+pub fn tagged(frame: &[u8], tpid: u16, tci: u16) -> Vec<u8> {
+    let at = 2 * 6;
+    let mut f = frame.get(..at).unwrap_or(frame).to_vec();
+    f.extend_from_slice(&tpid.to_be_bytes());
+    f.extend_from_slice(&tci.to_be_bytes());
+    f.extend_from_slice(frame.get(at..).unwrap_or_default());
+    f
+}
+
 /// One frame of each kind, for the fuzz seed corpus and truncation tests:
 /// (name, rx side, frame). Also the frames whose single-bit changes
 /// `classify::tests::fast_paths_match_full_paths` runs through both paths:
 /// ECN fields on either side of each rule, sources just inside and just
 /// outside the martian ranges, our own subnet through a tunnel, ARP to
-/// another host's MAC.
+/// another host's MAC, priority-tagged frames (VLAN id 0) of both TPIDs.
 pub fn sample_frames() -> Vec<(&'static str, Side, Vec<u8>)> {
     let mut v = vec![
         ("access_udp_to_pod", Side::Access, host_to_pod(64)),
@@ -442,6 +454,35 @@ pub fn sample_frames() -> Vec<(&'static str, Side, Vec<u8>)> {
     let mut unicast = arp_request(HOST_MAC, HOST_IP, ACCESS_IP);
     unicast[..6].copy_from_slice(&ACCESS_MAC.0);
     v.push(("access_arp_request_unicast", Side::Access, unicast));
+    // Priority tags (VLAN id 0, 802.1p only), taken as untagged: an
+    // 802.1Q tag with priority 3 in front of a host's packet, its ARP and
+    // its ping, an 802.1ad tag with priority 5 in front of a node's VXLAN.
+    let vlan = ethertype::VLAN;
+    v.push((
+        "access_udp_to_pod_priority_tagged",
+        Side::Access,
+        tagged(&host_to_pod(64), vlan, 0x6000),
+    ));
+    v.push((
+        "access_arp_request_priority_tagged",
+        Side::Access,
+        tagged(&arp_request(HOST_MAC, HOST_IP, ACCESS_IP), vlan, 0x6000),
+    ));
+    let ping = Ip {
+        protocol: ipv4::protocol::ICMP,
+        ..Ip::new(HOST_IP, ACCESS_IP)
+    };
+    let ping = ipv4_frame(ACCESS_MAC, HOST_MAC, ping, &echo_request(7, 1, b"ping"));
+    v.push((
+        "access_echo_request_priority_tagged",
+        Side::Access,
+        tagged(&ping, vlan, 0x6000),
+    ));
+    v.push((
+        "underlay_vxlan_to_host_priority_tagged",
+        Side::Underlay,
+        tagged(&pod_to_host(64), ethertype::QINQ, 0xa000),
+    ));
     v
 }
 

@@ -1,4 +1,4 @@
-//! Ethernet II frames, MAC addresses and 802.1Q tag detection.
+//! Ethernet II frames, MAC addresses and 802.1Q / 802.1ad tags.
 
 use super::{be16, put16, Error};
 use core::fmt;
@@ -116,10 +116,43 @@ mod field {
     pub const SRC: Range<usize> = 6..12;
     pub const ETHERTYPE: usize = 12;
     pub const PAYLOAD: usize = 14;
+    /// In a tagged frame, the tag's TCI and the ethertype it carries.
+    pub const TCI: usize = 14;
+    pub const TAGGED_ETHERTYPE: usize = 16;
+    pub const TAGGED_PAYLOAD: usize = 18;
 }
 
 /// Length of an untagged Ethernet II header.
 pub const HEADER_LEN: usize = field::PAYLOAD;
+/// Length of an 802.1Q / 802.1ad tag (TPID and TCI).
+pub const TAG_LEN: usize = 4;
+/// Length of an Ethernet II header with one tag.
+pub const TAGGED_HEADER_LEN: usize = field::TAGGED_PAYLOAD;
+
+/// An 802.1Q (TPID 0x8100) or 802.1ad (0x88a8) tag as a value: the TPID,
+/// the TCI (priority, DEI, VLAN id) and the ethertype behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag {
+    pub tpid: u16,
+    pub tci: u16,
+    pub ethertype: u16,
+}
+
+impl Tag {
+    /// The VLAN id: the low 12 bits of the TCI.
+    pub const fn vid(&self) -> u16 {
+        self.tci & 0x0fff
+    }
+    /// The 802.1p priority (PCP): the top 3 bits of the TCI.
+    pub const fn pcp(&self) -> u8 {
+        (self.tci >> 13) as u8
+    }
+    /// VLAN id 0: a priority tag (802.1p only), whose frame belongs to no
+    /// VLAN (IEEE 802.1Q: the frame is taken as untagged).
+    pub const fn is_priority_only(&self) -> bool {
+        self.vid() == 0
+    }
+}
 
 /// A view of an Ethernet II frame.
 #[derive(Debug, Clone)]
@@ -155,6 +188,23 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD..]
+    }
+    /// The tag behind the source address: `Ok(None)` for an untagged
+    /// frame, `Err(Truncated)` for a tagged one that ends before the tag
+    /// and the ethertype behind it are whole.
+    pub fn tag(&self) -> Result<Option<Tag>, Error> {
+        if !self.is_vlan_tagged() {
+            return Ok(None);
+        }
+        let b = self.buffer.as_ref();
+        if b.len() < TAGGED_HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        Ok(Some(Tag {
+            tpid: self.ethertype(),
+            tci: be16(b, field::TCI),
+            ethertype: be16(b, field::TAGGED_ETHERTYPE),
+        }))
     }
 }
 
@@ -253,6 +303,66 @@ mod tests {
         b[12] = 0x88;
         b[13] = 0xa8;
         assert!(Frame::new_checked(&b[..]).unwrap().is_vlan_tagged());
+    }
+
+    /// A priority-tagged ARP frame: TPID 0x8100, PCP 5, DEI 0, VID 0.
+    const TAGGED: [u8; 20] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0e, 0x01, 0x02, 0x03, 0x04, 0x05, 0x81, 0x00, 0xa0,
+        0x00, 0x08, 0x06, 0xaa, 0xbb,
+    ];
+
+    #[test]
+    fn tag_golden_and_truncated() {
+        let f = Frame::new_checked(&TAGGED[..]).unwrap();
+        let t = f.tag().unwrap().unwrap();
+        assert_eq!(
+            (t.tpid, t.tci, t.ethertype),
+            (0x8100, 0xa000, ethertype::ARP)
+        );
+        assert_eq!((t.pcp(), t.vid()), (5, 0));
+        assert!(t.is_priority_only());
+        assert_eq!(Frame::new_checked(&GOLDEN[..]).unwrap().tag(), Ok(None));
+        for n in HEADER_LEN..TAGGED_HEADER_LEN {
+            let f = Frame::new_checked(&TAGGED[..n]).unwrap();
+            assert_eq!(f.tag(), Err(Error::Truncated), "{n} bytes");
+        }
+        let mut b = TAGGED;
+        b[15] = 0x01;
+        let t = Frame::new_checked(&b[..]).unwrap().tag().unwrap().unwrap();
+        assert_eq!((t.vid(), t.is_priority_only()), (1, false));
+        b[14] = 0x1f; // DEI and the VID's top bits
+        b[15] = 0xff;
+        b[12..14].copy_from_slice(&[0x88, 0xa8]);
+        let t = Frame::new_checked(&b[..]).unwrap().tag().unwrap().unwrap();
+        assert_eq!((t.tpid, t.pcp(), t.vid()), (ethertype::QINQ, 0, 0x0fff));
+    }
+
+    /// Every TPID, TCI and ethertype behind the tag as etherparse reads
+    /// them, and where the tagged frame's payload starts.
+    #[test]
+    fn tag_cross_check_with_etherparse() {
+        use etherparse::{Ethernet2Header, SingleVlanHeader};
+        for tpid in [ethertype::VLAN, ethertype::QINQ] {
+            for tci in [
+                0x0000u16, 0x2000, 0xe000, 0x1000, 0x0001, 0x0800, 0xa123, 0xffff,
+            ] {
+                for inner in [ethertype::IPV4, ethertype::ARP, ethertype::VLAN] {
+                    let mut b = TAGGED;
+                    b[12..14].copy_from_slice(&tpid.to_be_bytes());
+                    b[14..16].copy_from_slice(&tci.to_be_bytes());
+                    b[16..18].copy_from_slice(&inner.to_be_bytes());
+                    let ours = Frame::new_checked(&b[..]).unwrap().tag().unwrap().unwrap();
+                    let (eth, rest) = Ethernet2Header::from_slice(&b).unwrap();
+                    let (v, payload) = SingleVlanHeader::from_slice(rest).unwrap();
+                    assert_eq!(eth.ether_type.0, ours.tpid);
+                    assert_eq!(v.vlan_id.value(), ours.vid(), "{tci:#x}");
+                    assert_eq!(v.pcp.value(), ours.pcp(), "{tci:#x}");
+                    assert_eq!(v.drop_eligible_indicator, ours.tci & 0x1000 != 0);
+                    assert_eq!(v.ether_type.0, ours.ethertype);
+                    assert_eq!(payload, &b[TAGGED_HEADER_LEN..]);
+                }
+            }
+        }
     }
 
     #[test]

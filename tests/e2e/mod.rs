@@ -360,6 +360,60 @@ impl Topology {
         }
     }
 
+    /// A second host on the gateway's access segment (address `ip`, the
+    /// network routed via the gateway) behind a NIC that priority-tags
+    /// all it sends: an 802.1Q tag with VLAN id 0 and priority 3 (DCB),
+    /// ARP included, inserted by a relay (`prio_tag.py`) in a namespace
+    /// of its own between the host's link and vxgate's access bridge
+    /// (`brac`: `Dpdk::Tap`, after `attach_taps`; net_tap hands vxgate
+    /// the tag in the frame). Frames to the host reach it as they come,
+    /// untagged, as such a NIC takes them. Not a Linux VLAN device: this
+    /// kernel has no 802.1Q (`CONFIG_VLAN_8021Q`), and a VLAN 0 device
+    /// gets only tagged frames, so untagged ARP replies would go to its
+    /// lower device, which waits for none. Returns the host's namespace
+    /// and the relay's child index (it prints `tagged arp` and `tagged
+    /// ipv4` once it has tagged one of each).
+    pub fn add_priority_tagging_host(&mut self, gw: &Gateway, ip: Ipv4Addr) -> (String, usize) {
+        let host = self.namespace("pt");
+        let nic = self.namespace("ptnic");
+        sh(&format!(
+            "ip link add eth0 netns {host} type veth peer name host netns {nic} && \
+             ip link add gwpt netns {g} type veth peer name wire netns {nic} && \
+             ip -n {g} link set gwpt master brac mtu {mtu} up && \
+             ip -n {nic} link set host mtu {mtu} up && ip -n {nic} link set wire mtu {mtu} up && \
+             ip -n {host} link set eth0 mtu {mtu} up && \
+             ip -n {host} addr add {ip}/{slen} dev eth0 && \
+             ip -n {host} route add {net}/{nlen} via {access}",
+            g = gw.ns,
+            mtu = self.net.link_mtu(),
+            slen = self.net.subnet_len,
+            net = self.net.network.0,
+            nlen = self.net.network.1,
+            access = gw.access_ip,
+        ));
+        full_checksums(&host, "eth0");
+        let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/prio_tag.py");
+        let relay = self.spawn_ready(&nic, &format!("python3 {py} host wire 3"), "relaying");
+        (host, relay)
+    }
+
+    /// `spawn`, then waits (30 s at most) until the process has written
+    /// `ready`; fails with its output if it exits first.
+    pub fn spawn_ready(&mut self, ns: &str, cmd: &str, ready: &str) -> usize {
+        let i = self.spawn(ns, cmd);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.output_so_far(i).contains(ready) {
+            let exited = self.children[i].try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "{cmd} did not start: {}",
+                self.output_so_far(i)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        i
+    }
+
     /// A namespace of the test's own (gateway, bare-metal host...).
     pub fn namespace(&mut self, name: &str) -> String {
         let ns = format!("vxe{}{name}", self.tag);
@@ -468,17 +522,7 @@ impl Topology {
         what: &str,
     ) -> (usize, usize) {
         let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/tcpxfer.py");
-        let srv = self.spawn(to, &format!("python3 {py} serve {port}"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.output_so_far(srv).contains("listening") {
-            let exited = self.children[srv].try_wait().unwrap();
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "server did not start: {}",
-                self.output_so_far(srv)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let srv = self.spawn_ready(to, &format!("python3 {py} serve {port}"), "listening");
         let cli = self.spawn(from, &format!("python3 {py} send {to_ip} {port} {what}"));
         (srv, cli)
     }
