@@ -451,8 +451,10 @@ fn l2_check(frame: &[u8], our_mac: MacAddr) -> Result<Option<()>, DropReason> {
 /// and the frame checked again as the untagged frame it is, as Linux does
 /// (`skb_vlan_untag`, then, with no VLAN device for VID 0, the tag
 /// cleared in `__netif_receive_skb_core`): all that follows sees an
-/// untagged frame, and every answer leaves untagged. A tag with another
-/// VLAN id, or a second tag behind the priority tag, stays `not_ipv4`;
+/// untagged frame, and every answer leaves untagged. Priority tags
+/// stacked behind it are stripped the same way (Linux's `check_vlan_id`
+/// loop); a tag with another VLAN id, outer or behind a priority tag,
+/// stays `not_ipv4`;
 /// a tagged frame that ends inside its tag or the ethertype behind it is
 /// `truncated`, as a frame shorter than its untagged header is. Out of
 /// line and cold: the fast paths never get here, and untagged frames on
@@ -460,16 +462,22 @@ fn l2_check(frame: &[u8], our_mac: MacAddr) -> Result<Option<()>, DropReason> {
 #[cold]
 #[inline(never)]
 fn untag_priority<B: PacketBuf>(buf: &mut B, our_mac: MacAddr) -> Result<Option<()>, DropReason> {
-    let tag = Frame::new_checked(buf.data())
-        .and_then(|f| f.tag())
-        .map_err(|_| DropReason::Truncated)?;
-    if !tag.is_some_and(|t| t.is_priority_only()) {
-        return Err(DropReason::NotIpv4);
+    loop {
+        let tag = Frame::new_checked(buf.data())
+            .and_then(|f| f.tag())
+            .map_err(|_| DropReason::Truncated)?;
+        if !tag.is_some_and(|t| t.is_priority_only()) {
+            return Err(DropReason::NotIpv4);
+        }
+        if !strip_tag(buf) {
+            return Err(DropReason::Truncated);
+        }
+        // Each pass takes 4 bytes off the frame: the loop ends.
+        match l2_check(buf.data(), our_mac) {
+            Err(DropReason::NotIpv4) => {}
+            verdict => return verdict,
+        }
     }
-    if !strip_tag(buf) {
-        return Err(DropReason::Truncated);
-    }
-    l2_check(buf.data(), our_mac)
 }
 
 /// Removes the tag behind the source address in place: the 12 address

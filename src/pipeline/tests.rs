@@ -2792,13 +2792,14 @@ fn every_frame_priority_tagged_is_taken_as_its_untagged_twin() {
     }
 }
 
-/// A tag with any other VLAN id, a second tag behind a priority tag, and
-/// TPIDs vxgate does not take for tags (0x9100, pre-standard QinQ) stay
-/// `not_ipv4` on both ports, as before. Inside the tunnel nothing
+/// A tag with any other VLAN id, also behind priority tags, and TPIDs
+/// vxgate does not take for tags (0x9100, pre-standard QinQ) stay
+/// `not_ipv4` on both ports, as before; priority tags stacked on one
+/// another are all stripped. Inside the tunnel nothing
 /// changed: flannel.1 never sends a tagged inner frame, and one, priority
 /// tag or not, is `not_ipv4` as any inner frame that is not IPv4.
 #[test]
-fn other_vlan_ids_and_second_tags_stay_not_ipv4() {
+fn other_vlan_ids_stay_not_ipv4_and_stacked_priority_tags_are_stripped() {
     let ctx = context();
     let l = MapLookup::standard();
     for (side, frames) in [
@@ -2819,9 +2820,25 @@ fn other_vlan_ids_and_second_tags_stay_not_ipv4() {
                     let (v, _, _) = run_both(&ctx, &l, side, &t);
                     assert_eq!(v, Verdict::Drop(DropReason::NotIpv4));
                 }
-                for (inner_tpid, inner_tci) in [(0x8100u16, 0u16), (0x8100, 5), (0x88a8, 0)] {
-                    let t = tagged(&tagged(f, inner_tpid, inner_tci), tpid, 0x6000);
-                    assert_drop(&ctx, &l, side, &t, DropReason::NotIpv4);
+                // Behind a priority tag: another VLAN id stays not_ipv4;
+                // more priority tags are stripped too, as Linux's
+                // `check_vlan_id` loop does (the frame with them all is
+                // the singly tagged one, which is its untagged twin).
+                let t = tagged(&tagged(f, 0x8100, 5), tpid, 0x6000);
+                assert_drop(&ctx, &l, side, &t, DropReason::NotIpv4);
+                let t = tagged(&tagged(&tagged(f, 0x8100, 0x6005), 0x8100, 0), tpid, 0x6000);
+                assert_drop(&ctx, &l, side, &t, DropReason::NotIpv4);
+                for inner in [(0x8100u16, 0u16), (0x88a8, 0x2000)] {
+                    let stacked = tagged(f, inner.0, inner.1);
+                    same_as_untagged(&ctx, &l, side, &stacked, "stacked priority tags");
+                    let three = tagged(&tagged(&stacked, 0x8100, 0), tpid, 0xe000);
+                    let (v, b, _) = run_both(&ctx, &l, side, &three);
+                    let (want_v, want_b, _) = run_both(&ctx, &l, side, f);
+                    assert_eq!(
+                        (v, b.data()),
+                        (want_v, want_b.data()),
+                        "three priority tags"
+                    );
                 }
             }
             assert_drop(&ctx, &l, side, &tagged(f, 0x9100, 0), DropReason::NotIpv4);
