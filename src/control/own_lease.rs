@@ -433,52 +433,33 @@ fn choose<'a>(
     Ok(Choice::Free(free))
 }
 
-/// The first `limit` subnets of SubnetMin..=SubnetMax (of SubnetLen, in
-/// order, as `candidate_subnets` gives them) that overlap no listed key.
-/// The listed keys are sorted once and each one that blocks a candidate
-/// is jumped past, so a Network filled from the front, as flanneld fills
-/// it, costs O(n log n) and not a scan of every lease for every candidate
-/// (100 000 leases: 15 s of start-up before).
+/// The first `limit` of `cfg.candidate_subnets()` that overlap no listed
+/// key. The keys are sorted by their first address once and the
+/// candidates, which ascend, walk them with one index, so a Network filled
+/// from the front, as flanneld fills it, costs O(n log n) and not a scan
+/// of every lease for every candidate (100 000 leases: 15 s of start-up
+/// before).
 fn free_subnets(cfg: &NetworkConfig, listed: &[Listed], limit: usize) -> Vec<Subnet> {
-    let mut taken: Vec<(u64, u64)> = listed
-        .iter()
-        .map(|l| {
-            let first = u64::from(u32::from(l.subnet.addr));
-            (first, first + l.subnet.size() - 1)
-        })
-        .collect();
+    let span = |s: Subnet| {
+        let first = u64::from(u32::from(s.addr));
+        (first, first + s.size() - 1)
+    };
+    let mut taken: Vec<(u64, u64)> = listed.iter().map(|l| span(l.subnet)).collect();
     taken.sort_unstable();
-    let step = 1u64 << (32 - u32::from(cfg.subnet_len));
-    let (lo, hi) = (
-        u64::from(u32::from(cfg.subnet_min)),
-        u64::from(u32::from(cfg.subnet_max)),
-    );
-    let mut free = Vec::new();
-    let (mut a, mut i) = (lo, 0);
-    while a <= hi && free.len() < limit {
-        // Keys ending before this candidate block none after it either.
-        while taken.get(i).is_some_and(|&(_, end)| end < a) {
-            i += 1;
-        }
-        // Sorted by start: if the first key still ending at or after `a`
-        // starts past the candidate, so do all the others.
-        match taken.get(i) {
-            Some(&(start, end)) if start < a + step => {
-                // The next candidate past this key.
-                a = lo + (end + 1 - lo).div_ceil(step) * step;
+    let mut i = 0;
+    cfg.candidate_subnets()
+        .filter(|&c| {
+            let (first, last) = span(c);
+            // Keys ending before this candidate block none after it.
+            while taken.get(i).is_some_and(|&(_, end)| end < first) {
+                i += 1;
             }
-            _ => {
-                if let Ok(addr) = u32::try_from(a) {
-                    free.push(Subnet {
-                        addr: Ipv4Addr::from(addr),
-                        len: cfg.subnet_len,
-                    });
-                }
-                a += step;
-            }
-        }
-    }
-    free
+            // Sorted by start: if the first key still ending at or after
+            // `first` starts past the candidate, so do all the others.
+            !taken.get(i).is_some_and(|&(start, _)| start <= last)
+        })
+        .take(limit)
+        .collect()
 }
 
 /// Read only, for `--check-config`: what `acquire` would refuse on the
@@ -1283,27 +1264,58 @@ mod tests {
                             0 => rng.gen_range(cfg.network.len..=32),
                             _ => cfg.subnet_len,
                         };
-                        let addr = base.wrapping_add(rng.gen_range(0..span)) & mask_of(len);
+                        let any = Subnet {
+                            addr: Ipv4Addr::from(base.wrapping_add(rng.gen_range(0..span))),
+                            len,
+                        };
                         listed_subnet(Subnet {
-                            addr: Ipv4Addr::from(addr),
+                            addr: Ipv4Addr::from(u32::from(any.addr) & any.mask()),
                             len,
                         })
                     })
                     .collect();
-                for limit in [1, 5, FREE_CANDIDATES] {
-                    let want: Vec<Subnet> = cfg
-                        .candidate_subnets()
-                        .filter(|c| !listed.iter().any(|l| l.subnet.overlaps(*c)))
-                        .take(limit)
-                        .collect();
-                    assert_eq!(free_subnets(&cfg, &listed, limit), want, "round {round}");
+                as_defined(&cfg, &listed, &format!("round {round}"));
+            }
+            // Keys on the candidates' edges: a host address at the first
+            // or the last address of one, two at a time, with and without
+            // a shorter key over four candidates.
+            let cands: Vec<Subnet> = cfg.candidate_subnets().take(12).collect();
+            let host = |a: u64| Subnet {
+                addr: Ipv4Addr::from(a as u32),
+                len: 32,
+            };
+            let edges: Vec<Subnet> = cands
+                .iter()
+                .flat_map(|c| {
+                    let first = u64::from(u32::from(c.addr));
+                    [host(first), host(first + c.size() - 1)]
+                })
+                .collect();
+            let wide = Subnet {
+                addr: Ipv4Addr::from(u32::from(cands[4].addr) & cands[4].mask() << 2),
+                len: cfg.subnet_len - 2,
+            };
+            for (a, &ea) in edges.iter().enumerate() {
+                for &eb in &edges[a..] {
+                    for keys in [vec![ea, eb], vec![eb, wide, ea]] {
+                        let listed: Vec<Listed> = keys.into_iter().map(listed_subnet).collect();
+                        as_defined(&cfg, &listed, &format!("{ea} {eb}"));
+                    }
                 }
             }
         }
     }
 
-    fn mask_of(len: u8) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+    /// `free_subnets` against its definition, at several limits.
+    fn as_defined(cfg: &NetworkConfig, listed: &[Listed], what: &str) {
+        for limit in [1, 5, FREE_CANDIDATES] {
+            let want: Vec<Subnet> = cfg
+                .candidate_subnets()
+                .filter(|c| !listed.iter().any(|l| l.subnet.overlaps(*c)))
+                .take(limit)
+                .collect();
+            assert_eq!(free_subnets(cfg, listed, limit), want, "{what}");
+        }
     }
 
     /// A Network filled from the front by 200 000 leases: the first free
