@@ -291,11 +291,10 @@ fn a_port_without_its_vdev_exits_2_before_etcd_and_eal() {
     }
 }
 
-/// `--huge-dir` on a plain directory while hugepages are free: EAL finds
-/// no hugetlbfs there ("reserved, but no mounted hugetlbfs found"); the
-/// error names the mount and the --huge-dir, not a shortage of pages, and
-/// EAL's runtime directory (config, mp socket: EAL had taken the prefix's
-/// lock) is removed.
+/// `--huge-dir` on a plain directory while hugepages are free: EAL would
+/// find no hugetlbfs there ("reserved, but no mounted hugetlbfs found"),
+/// so it is refused before EAL starts; the error names the mount and the
+/// --huge-dir, not a shortage of pages, and no runtime directory is left.
 #[test]
 fn a_huge_dir_without_hugetlbfs_is_named_and_leaves_no_runtime_dir() {
     let dir = tempfile::tempdir().unwrap();

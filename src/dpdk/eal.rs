@@ -251,24 +251,17 @@ fn wants_no_huge(args: &[&str]) -> bool {
 }
 
 /// What a start would find of the machine's hugepages, without starting
-/// EAL (`--check-config`): the checks `Eal::init` makes before EAL, a
-/// `--huge-dir` that no hugetlbfs mount holds (EAL: "no mounted hugetlbfs
-/// found for that size"), and `-m` / `--socket-mem` asking for more than
-/// is free (unless page files of an ended run lie in hugetlbfs, which EAL
-/// removes and so frees).
+/// EAL (`--check-config`): the checks `Eal::init` makes before EAL, and
+/// `-m` / `--socket-mem` asking for more than is free (unless page files
+/// of an ended run lie in hugetlbfs, which EAL removes and so frees).
 pub fn check_hugepages<S: AsRef<str>>(args: &[S]) -> Result<()> {
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     if wants_no_huge(&args) {
         return Ok(());
     }
     hugepages_available(&args)?;
-    let mounts: Vec<PathBuf> = read_hugetlbfs_mounts().into_iter().map(|m| m.dir).collect();
-    if let Some(dir) = huge_dir(&args) {
-        if !args.contains(&"--in-memory") && !mounts.iter().any(|m| dir.starts_with(m)) {
-            return Err(why_no_hugepages(&args));
-        }
-    }
     if let Some(asked) = asked_mib(&args) {
+        let mounts: Vec<PathBuf> = read_hugetlbfs_mounts().into_iter().map(|m| m.dir).collect();
         let free_mib = free_hugepages().1;
         // Page files left in hugetlbfs may be an ended run's, which EAL
         // removes (so they count as free), or a live process's: more
@@ -364,7 +357,8 @@ fn free_hugepages() -> (u64, u64) {
 }
 
 /// Whether EAL can have hugepages: hugetlbfs is mounted, which
-/// `--in-memory` does without (else `NoHugetlbfs`), and at least one page
+/// `--in-memory` does without (else `NoHugetlbfs`), one holding
+/// `--huge-dir` when that is given (else `NoHugetlbfs`), and at least one page
 /// of any size is free (1 GiB pages count too, also when 2 MiB is the
 /// default size), or page files lie in hugetlbfs (a DPDK run that ended
 /// without cleaning up: killed, or a second signal), which EAL removes at
@@ -374,12 +368,20 @@ fn free_hugepages() -> (u64, u64) {
 fn hugepages_available(args: &[&str]) -> Result<()> {
     let free = free_hugepages().0;
     let mounts = read_hugetlbfs_mounts();
-    if mounts.is_empty() && !args.contains(&"--in-memory") {
+    let in_memory = args.contains(&"--in-memory");
+    if mounts.is_empty() && !in_memory {
         return Err(if free > 0 {
             why_no_hugepages(args)
         } else {
             DpdkError::NoHugepages
         });
+    }
+    // EAL takes only a mount holding `--huge-dir` ("no mounted hugetlbfs
+    // found for that size" otherwise).
+    if let Some(dir) = huge_dir(args).filter(|_| !in_memory) {
+        if !mounts.iter().any(|m| dir.starts_with(&m.dir)) {
+            return Err(why_no_hugepages(args));
+        }
     }
     let dirs: Vec<PathBuf> = mounts.into_iter().map(|m| m.dir).collect();
     if free > 0 || left_behind(&dirs) {
