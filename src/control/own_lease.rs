@@ -707,30 +707,18 @@ type KeyRead = (Vec<u8>, i64, i64);
 /// `<prefix>/config` exists; after etcd was wiped or restored, a key
 /// re-created at once would be a lease outside whatever config an
 /// operator then puts back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Unfit {
-    Missing {
-        key: String,
-    },
-    Invalid {
-        key: String,
-        why: String,
-    },
+    #[error("etcd holds no network config at {key} (was etcd wiped or restored?): our lease is not re-created until it is back")]
+    Missing { key: String },
+    #[error("the network config at {key} is not valid ({why}): our lease is not re-created until a valid one that holds our subnet is back")]
+    Invalid { key: String, why: String },
+    #[error("our subnet {subnet} lies outside the network config now in etcd (Network {network}, SubnetLen {subnet_len}): not re-created; restart vxgate to take a subnet of the new network")]
     Outside {
         subnet: Subnet,
         network: Subnet,
         subnet_len: u8,
     },
-}
-
-impl std::fmt::Display for Unfit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unfit::Missing { key } => write!(f, "etcd holds no network config at {key} (was etcd wiped or restored?): our lease is not re-created until it is back"),
-            Unfit::Invalid { key, why } => write!(f, "the network config at {key} is not valid ({why}): our lease is not re-created until a valid one that holds our subnet is back"),
-            Unfit::Outside { subnet, network, subnet_len } => write!(f, "our subnet {subnet} lies outside the network config now in etcd (Network {network}, SubnetLen {subnet_len}): not re-created; restart vxgate to take a subnet of the new network"),
-        }
-    }
 }
 
 /// Why a renewal did not leave our key ours.
