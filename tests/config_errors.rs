@@ -43,6 +43,8 @@ fn expect_err(changes: &[(&str, &str)], eal: &[&str], key: &str, parts: &[&str])
     assert_eq!(err.exit_code(), CONFIG_EXIT_CODE, "{msg}");
     assert_eq!(err.key(), Some(key), "{msg}");
     assert!(msg.contains(key), "message lacks key `{key}`: {msg}");
+    // An empty value quoted reads as a broken message.
+    assert!(!msg.contains("``"), "message quotes an empty value: {msg}");
     for p in parts {
         assert!(msg.contains(p), "message lacks `{p}`: {msg}");
     }
@@ -420,7 +422,7 @@ fn etcd_errors() {
         ],
         &[],
         "etcd-keyfile",
-        &["missing", "/c.pem"],
+        &["missing etcd-keyfile: etcd-certfile /c.pem is given without it"],
     );
     expect_err(
         &[
@@ -429,7 +431,7 @@ fn etcd_errors() {
         ],
         &[],
         "etcd-certfile",
-        &["missing"],
+        &["missing etcd-certfile: etcd-keyfile /k.pem is given without it"],
     );
     expect_err(
         &[("--etcd-cafile", "/ca.pem")],
@@ -441,13 +443,13 @@ fn etcd_errors() {
         &[("--etcd-username", "vxgate")],
         &[],
         "etcd-password",
-        &["missing"],
+        &["missing etcd-password: etcd-username vxgate is given without it"],
     );
     expect_err(
         &[("--etcd-password", "x")],
         &[],
         "etcd-username",
-        &["missing", "VXGATE_ETCD_PASSWORD"],
+        &["missing etcd-username: a password", "VXGATE_ETCD_PASSWORD"],
     );
 }
 

@@ -27,6 +27,14 @@ pub enum ConfigError {
         example: &'static str,
     },
 
+    /// A key that must come with another one that is given.
+    #[error("missing {key}: {given} is given without it; {fix}")]
+    Unpaired {
+        key: &'static str,
+        given: String,
+        fix: &'static str,
+    },
+
     #[error("invalid {key} `{value}`: {problem}; {fix}")]
     Invalid {
         key: &'static str,
@@ -52,9 +60,14 @@ impl ConfigError {
         problem: impl Into<String>,
         fix: impl Into<String>,
     ) -> ConfigError {
+        // An empty value reads as `""`, not as a broken pair of quotes.
+        let value = match value.to_string() {
+            v if v.is_empty() => "\"\"".to_owned(),
+            v => v,
+        };
         ConfigError::Invalid {
             key,
-            value: value.to_string(),
+            value,
             problem: problem.into(),
             fix: fix.into(),
         }
@@ -64,6 +77,7 @@ impl ConfigError {
     pub fn key(&self) -> Option<&'static str> {
         match self {
             ConfigError::Missing { key, .. }
+            | ConfigError::Unpaired { key, .. }
             | ConfigError::Invalid { key, .. }
             | ConfigError::UnusableFile { key, .. } => Some(key),
             ConfigError::Usage(_)
@@ -90,5 +104,38 @@ impl ConfigError {
                 std::process::exit(other.exit_code())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConfigError;
+
+    #[test]
+    fn an_empty_value_is_quoted_as_such() {
+        let err = ConfigError::invalid("etcd-cafile", "", "empty path", "give a path");
+        assert_eq!(
+            err.to_string(),
+            "invalid etcd-cafile `\"\"`: empty path; give a path"
+        );
+        let err = ConfigError::invalid("etcd-prefix", "x", "not absolute", "give /x");
+        assert_eq!(
+            err.to_string(),
+            "invalid etcd-prefix `x`: not absolute; give /x"
+        );
+    }
+
+    #[test]
+    fn an_unpaired_key_names_what_is_given() {
+        let err = ConfigError::Unpaired {
+            key: "etcd-keyfile",
+            given: "etcd-certfile /c.pem".into(),
+            fix: "give the key",
+        };
+        assert_eq!(err.key(), Some("etcd-keyfile"));
+        assert_eq!(
+            err.to_string(),
+            "missing etcd-keyfile: etcd-certfile /c.pem is given without it; give the key"
+        );
     }
 }

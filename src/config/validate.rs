@@ -723,20 +723,18 @@ fn etcd(input: EtcdInput) -> Result<EtcdConfig, ConfigError> {
     let identity = match (input.certfile, input.keyfile) {
         (Some(cert_file), Some(key_file)) => Some(TlsIdentity { cert_file, key_file }),
         (Some(cert), None) => {
-            return Err(ConfigError::invalid(
-                "etcd-keyfile",
-                "",
-                format!("missing, but etcd-certfile {} is given", cert.display()),
-                "give the client certificate's private key with --etcd-keyfile, or drop --etcd-certfile",
-            ))
+            return Err(ConfigError::Unpaired {
+                key: "etcd-keyfile",
+                given: format!("etcd-certfile {}", cert.display()),
+                fix: "give the client certificate's private key with --etcd-keyfile, or drop --etcd-certfile",
+            })
         }
         (None, Some(key)) => {
-            return Err(ConfigError::invalid(
-                "etcd-certfile",
-                "",
-                format!("missing, but etcd-keyfile {} is given", key.display()),
-                "give the client certificate with --etcd-certfile, or drop --etcd-keyfile",
-            ))
+            return Err(ConfigError::Unpaired {
+                key: "etcd-certfile",
+                given: format!("etcd-keyfile {}", key.display()),
+                fix: "give the client certificate with --etcd-certfile, or drop --etcd-keyfile",
+            })
         }
         (None, None) => None,
     };
@@ -768,20 +766,18 @@ fn etcd(input: EtcdInput) -> Result<EtcdConfig, ConfigError> {
             Some(EtcdAuth { username, password })
         }
         (Some(username), None) => {
-            return Err(ConfigError::invalid(
-                "etcd-password",
-                "",
-                format!("missing, but etcd-username {username} is given"),
-                "give it in the config file or in VXGATE_ETCD_PASSWORD (or --etcd-password)",
-            ))
+            return Err(ConfigError::Unpaired {
+                key: "etcd-password",
+                given: format!("etcd-username {username}"),
+                fix: "give it in the config file or in VXGATE_ETCD_PASSWORD (or --etcd-password)",
+            })
         }
         (None, Some(_)) => {
-            return Err(ConfigError::invalid(
-                "etcd-username",
-                "",
-                "missing, but a password is given (by --etcd-password, the config file's etcd-password or the VXGATE_ETCD_PASSWORD environment variable)",
-                "give --etcd-username, or drop the password (check VXGATE_ETCD_PASSWORD in the environment)",
-            ))
+            return Err(ConfigError::Unpaired {
+                key: "etcd-username",
+                given: "a password (by --etcd-password, the config file's etcd-password or the VXGATE_ETCD_PASSWORD environment variable)".into(),
+                fix: "give --etcd-username, or drop the password (check VXGATE_ETCD_PASSWORD in the environment)",
+            })
         }
         (None, None) => None,
     };
