@@ -107,7 +107,7 @@ fn too_many_leases_are_refused_without_writing() {
     );
     // It once built the 2^30 subnets first (8.4 GB); that the count is
     // checked before any allocation is proven without a clock by
-    // `pktgen::tests::lease_counts_are_checked_before_any_allocation`.
+    // `pktgen::args::tests::lease_counts_are_checked_before_any_allocation`.
     assert_flag_error(&strs(&args), "leases", &["1073741823"]);
     assert!(!pcap.exists());
 }

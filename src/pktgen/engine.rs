@@ -514,7 +514,7 @@ pub struct TrialResult {
     pub latency: Latency,
     pub latency_samples: u64,
     /// Frames pktgen's own RX port dropped meanwhile (set by the caller,
-    /// which holds the ports: `pktgen::own_drops`).
+    /// which holds the ports: `OwnPorts::drops` in pktgen's `measure`).
     pub generator_drops: u64,
 }
 
