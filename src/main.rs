@@ -146,6 +146,7 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
         }
         .into());
     }
+    vxgate::config::check_lcore_cpus(&a.eal)?;
     // SIGINT/SIGTERM stop; a second one exits at once.
     let signals = vxgate::ops::signals::install(|| {})?;
     let stop = signals.stop_flag();

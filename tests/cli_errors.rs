@@ -598,3 +598,39 @@ fn help_texts_agree_on_eal_args_and_give_a_file_prefix() {
         .collect::<String>();
     assert!(example.contains("--file-prefix"), "{top}");
 }
+
+/// An lcore on a CPU that is not online: `fwd` and `pktgen` refuse it
+/// before EAL (exit 2, the CPU named), as `run` does, where EAL would
+/// print its whole usage text and fail with "invalid EAL arguments".
+#[test]
+fn fwd_and_pktgen_refuse_an_lcore_on_a_cpu_that_is_not_there_before_eal() {
+    let Some(missing) = common::cpu_not_online() else {
+        return;
+    };
+    let l = format!("-l0-{missing}");
+    let o = fwd_on_null_devices("fwdcpu", &[&l]);
+    let p = prefix("pgcpu");
+    let pktgen = vxgate(&[
+        "pktgen",
+        "--tx-port",
+        "net_ring0",
+        "--count",
+        "10",
+        "--",
+        &l,
+        "--no-pci",
+        "--vdev=net_ring0",
+        &p,
+    ]);
+    let needle = format!("an lcore would run on CPU {missing}");
+    for (what, o) in [("fwd", o), ("pktgen", pktgen)] {
+        assert_eq!(o.code, Some(2), "{what}: {}", o.stderr);
+        assert_clean_failure(&o, &needle);
+        assert!(
+            !o.stderr.contains("EAL:"),
+            "{what} started EAL:\n{}",
+            o.stderr
+        );
+        assert!(!o.runtime_dir_left, "{what}: EAL's runtime directory made");
+    }
+}

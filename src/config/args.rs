@@ -231,17 +231,20 @@ pub struct RunArgs {
     pub log_level: Option<String>,
 
     /// Check the configuration and exit, as `nginx -t` does: the flags and
-    /// the file, then etcd's network config (read within 10 s) and
-    /// whether --subnet is free.
+    /// the file, the EAL arguments (lcores on CPUs that exist; each port a
+    /// --vdev or a PCI device EAL may probe), the hugepages (free, mounted,
+    /// as many free as -m / --socket-mem ask for), then etcd's network
+    /// config (read within 10 s) and whether --subnet is free.
     ///
     /// Starts neither EAL nor the ports, takes no lease and keeps no
     /// metrics port (it binds --metrics-addr and closes it at once: an
     /// address in use passes), so it can run beside a live vxgate before a
-    /// restart. Device names are checked when EAL probes them, at start.
+    /// restart. What only a running EAL finds (a device that will not
+    /// probe, a NIC's driver binding) is found at start.
     /// Exit 0 when vxgate would start, 2 for a configuration error, 1 for
     /// etcd's state (unreachable, the subnet held by another node, no
-    /// free subnet, a network config vxgate cannot serve) or when
-    /// interrupted. Hugepage memory (-m) is checked only at start.
+    /// free subnet, a network config vxgate cannot serve), too few
+    /// hugepages, or when interrupted.
     /// Example: --config /etc/vxgate/vxgate.toml --check-config
     #[arg(long)]
     pub check_config: bool,

@@ -37,6 +37,22 @@ pub use types::{
 };
 pub use validate::{access_ip_on_an_edge, port_mtu};
 
+/// Whether every CPU the EAL arguments place an lcore on is online: EAL
+/// would fail on one that is not with only its usage text. Every command
+/// that starts EAL (`run`, `fwd`, `pktgen`) checks it first (exit 2).
+pub fn check_lcore_cpus<S: AsRef<str>>(eal_args: &[S]) -> Result<(), ConfigError> {
+    let eal_args: Vec<String> = eal_args.iter().map(|a| a.as_ref().to_owned()).collect();
+    match eal::cpu_not_online(&eal_args) {
+        None => Ok(()),
+        Some((cpu, online)) => Err(ConfigError::invalid(
+            "eal",
+            eal::shorten(&eal_args.join(" ")),
+            format!("an lcore would run on CPU {cpu}, which this machine does not have online (its CPUs: {online}); EAL would fail with \"lcore {cpu} unavailable\""),
+            format!("use lcores of CPUs {online}, or place several lcores on them with --lcores (e.g. --lcores 0@0,1@1,2@1: lcores sharing a CPU run slower)"),
+        )),
+    }
+}
+
 /// The default etcd endpoint: etcd's client port (flanneld's default also
 /// lists the legacy 4001, which etcd 3 no longer listens on).
 pub const DEFAULT_ETCD_ENDPOINT: &str = "http://127.0.0.1:2379";
@@ -180,15 +196,7 @@ impl Config {
     /// with "lcore N unavailable" (exit 1, which a service manager
     /// restarts forever); this is exit 2.
     pub fn check_lcore_cpus(&self) -> Result<(), ConfigError> {
-        match eal::cpu_not_online(&self.eal_args) {
-            None => Ok(()),
-            Some((cpu, online)) => Err(ConfigError::invalid(
-                "eal",
-                eal::shorten(&self.eal_args.join(" ")),
-                format!("an lcore would run on CPU {cpu}, which this machine does not have online (its CPUs: {online}); EAL would fail with \"lcore {cpu} unavailable\""),
-                format!("use lcores of CPUs {online}, or place several lcores on them with --lcores (e.g. --lcores 0@0,1@1,2@1: lcores sharing a CPU run slower)"),
-            )),
-        }
+        check_lcore_cpus(&self.eal_args)
     }
 
     /// Whether EAL, with these arguments, would give us both ports: a

@@ -109,7 +109,11 @@ impl Eal {
                     // EAL started), just not as many as asked for.
                     return Err(match free_hugepages().1 {
                         0 => DpdkError::NoHugepages,
-                        free_mib => DpdkError::NotEnoughHugepages { free_mib },
+                        free_mib => DpdkError::NotEnoughHugepages {
+                            free_mib,
+                            asked_mib: asked_mib(&args),
+                            after_eal: true,
+                        },
                     });
                 }
                 // EACCES: no page size had both pages and a mount EAL uses.
@@ -268,7 +272,11 @@ pub fn check_hugepages<S: AsRef<str>>(args: &[S]) -> Result<()> {
         // than all pages reserved can never be had either way.
         let reserved_mib: u64 = page_sizes().iter().map(|s| s.total * s.kib / 1024).sum();
         if free_mib < asked && (asked > reserved_mib || !left_behind(&mounts)) {
-            return Err(DpdkError::NotEnoughHugepages { free_mib });
+            return Err(DpdkError::NotEnoughHugepages {
+                free_mib,
+                asked_mib: Some(asked),
+                after_eal: false,
+            });
         }
     }
     Ok(())

@@ -17,12 +17,14 @@ pub enum DpdkError {
          or pass --no-huge in the EAL arguments for a functional test (never for benchmarks)"
     )]
     NoHugepages,
-    #[error(
-        "EAL could not get the hugepage memory the EAL arguments ask for (-m / --socket-mem): \
-         {free_mib} MiB of hugepages are free; ask for less, or reserve more pages \
-         (/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages); see EAL's messages above"
-    )]
-    NotEnoughHugepages { free_mib: u64 },
+    #[error("{}", not_enough_hugepages(*.free_mib, *.asked_mib, *.after_eal))]
+    NotEnoughHugepages {
+        free_mib: u64,
+        /// What `-m` / `--socket-mem` ask for, when it could be read.
+        asked_mib: Option<u64>,
+        /// EAL ran and printed its own messages (not `--check-config`).
+        after_eal: bool,
+    },
     /// Pages are free, but of sizes no hugetlbfs EAL would use is
     /// mounted for (none of that size, or none holding `--huge-dir`).
     #[error("{}", no_hugetlbfs(.free, .huge_dir.as_deref(), .elsewhere))]
@@ -63,6 +65,25 @@ fn size_text(kib: u64) -> String {
         k if k % (1 << 10) == 0 => format!("{}M", k >> 10),
         k => format!("{k}K"),
     }
+}
+
+fn not_enough_hugepages(free_mib: u64, asked_mib: Option<u64>, after_eal: bool) -> String {
+    let asked = asked_mib.map_or(String::new(), |m| format!(", {m} MiB"));
+    let verb = if after_eal {
+        "could not get"
+    } else {
+        "would not get"
+    };
+    let see = if after_eal {
+        "; see EAL's messages above"
+    } else {
+        ""
+    };
+    format!(
+        "EAL {verb} the hugepage memory the EAL arguments ask for (-m / --socket-mem{asked}): \
+         {free_mib} MiB of hugepages are free; ask for less, or reserve more pages \
+         (/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages){see}"
+    )
 }
 
 fn no_hugetlbfs(free: &[(u64, u64)], huge_dir: Option<&Path>, elsewhere: &[PathBuf]) -> String {
@@ -150,5 +171,22 @@ mod tests {
         assert!(text.contains("it does not exist"), "{text}");
         let mkdir = format!("`mkdir -p {} && mount -t hugetlbfs", missing.display());
         assert!(text.contains(&mkdir), "{text}");
+    }
+
+    /// Only a start that ran EAL points at EAL's messages; `--check-config`
+    /// says what was asked.
+    #[test]
+    fn too_little_hugepage_memory_names_what_was_asked_and_who_said_so() {
+        let text = not_enough_hugepages(512, Some(100_000), false);
+        assert!(text.starts_with("EAL would not get"), "{text}");
+        assert!(
+            text.contains("--socket-mem, 100000 MiB): 512 MiB"),
+            "{text}"
+        );
+        assert!(!text.contains("EAL's messages"), "{text}");
+        let text = not_enough_hugepages(512, None, true);
+        assert!(text.starts_with("EAL could not get"), "{text}");
+        assert!(text.contains("--socket-mem): 512 MiB"), "{text}");
+        assert!(text.ends_with("; see EAL's messages above"), "{text}");
     }
 }

@@ -319,7 +319,7 @@ where
 /// What `--check-config` prints when everything checked out.
 fn check_report(cfg: &Config, net: &NetworkConfig, subnet: &str) -> String {
     format!(
-        "configuration OK: underlay {} {}, access {}, subnet {subnet}, flannel Network {} (SubnetLen {}, VNI {}, port {}), {} worker(s), {} mbufs; devices are probed at start\n",
+        "configuration OK: underlay {} {}, access {}, subnet {subnet}, flannel Network {} (SubnetLen {}, VNI {}, port {}), {} worker(s), {} mbufs; EAL probes the devices at start\n",
         device(&cfg.underlay_dev),
         cfg.underlay_ip,
         device(&cfg.access_dev),

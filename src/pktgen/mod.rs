@@ -76,6 +76,7 @@ pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
     if args.tx_port.is_none() {
         return Err(no_tx_port().into());
     }
+    crate::config::check_lcore_cpus(&args.eal)?;
     install_logging();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
