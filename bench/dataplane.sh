@@ -31,7 +31,7 @@ command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd not found (apt-get in
 cargo build --release --bins -q
 BENCH=$(cargo bench --bench dataplane --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
 [ -x "$BENCH" ] || { echo "could not find the dataplane bench executable"; exit 1; }
-VX=./target/release/vxgate
+VX=${CARGO_TARGET_DIR:-./target}/release/vxgate
 
 TMP=$(mktemp -d /tmp/vxgate-dataplane.XXXXXX)
 cleanup() {

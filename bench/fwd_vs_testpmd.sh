@@ -16,7 +16,7 @@ trap 'rm -rf /var/run/dpdk/bfv /var/run/dpdk/bft /dev/hugepages/bfvmap_* /dev/hu
 EAL="-l 0-1 --no-pci --vdev net_null0 --vdev net_null1 --log-level=lib.eal:warning"
 vx=() tp=()
 for r in $(seq "$ROUNDS"); do
-  out=$(./target/release/vxgate fwd --port-a net_null0 --port-b net_null1 --duration "$SECS" -- $EAL --file-prefix bfv 2>/dev/null)
+  out=$("${CARGO_TARGET_DIR:-./target}"/release/vxgate fwd --port-a net_null0 --port-b net_null1 --duration "$SECS" -- $EAL --file-prefix bfv 2>/dev/null)
   v=$(sed -n 's/.*rate \([0-9.]*\) Mpps.*/\1/p' <<<"$out")
   # testpmd: both ports forward (io mode, paired 0<->1). Its rate, like
   # vxgate fwd's (counted once forwarding started), leaves its start-up

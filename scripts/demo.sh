@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 . scripts/cargo-env.sh
-BIN=$PWD/target/release/vxgate
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/vxgate   # where setup.sh built it
 P=vxdemo                       # namespace prefix
 PREFIX=/coreos.com/network
 VNI=1 PORT=8472
@@ -90,7 +90,14 @@ ip netns exec $P-gw setsid "$BIN" run --underlay net_tap0 --underlay-ip 172.28.1
   -l 0-1 --no-pci --in-memory --file-prefix vxgate-demo --log-level=lib.eal:warning \
   --vdev net_tap0,iface=vxgu0 --vdev net_tap1,iface=vxga0 >"$WORK/vxgate.out" 2>&1 &
 vx=$!; pids+=($vx)
-for _ in $(seq 200); do ctl get $PREFIX/subnets/10.244.255.0-24 | grep -q PublicIP && break; sleep 0.1; done
+# vxgate's lease in etcd: it is up. If it ends first, its log says why.
+for _ in $(seq 200); do
+  ctl get $PREFIX/subnets/10.244.255.0-24 | grep -q PublicIP && break
+  kill -0 $vx 2>/dev/null || { echo "demo: vxgate ended before taking its lease:" >&2; cat "$WORK/vxgate.out" >&2; exit 1; }
+  sleep 0.1
+done
+ctl get $PREFIX/subnets/10.244.255.0-24 | grep -q PublicIP \
+  || { echo "demo: vxgate took no lease within 20 s:" >&2; cat "$WORK/vxgate.out" >&2; exit 1; }
 ctl get $PREFIX/subnets/10.244.255.0-24 | tail -1 | sed 's/^/vxgate lease: /'
 # Bridge vxgate's TAPs to the veths (the kernel side needs a MAC of its own).
 ip -n $P-gw link set vxgu0 address 02:00:00:00:ee:01; ip -n $P-gw link set vxga0 address 02:00:00:00:ee:02
