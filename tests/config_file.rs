@@ -105,6 +105,43 @@ fn unknown_key_is_refused_by_name() {
     assert!(err.to_string().contains("unknown field `config`"), "{err}");
 }
 
+/// A file that does not parse on a line that may hold a password (its
+/// key names one, even misspelt): the error gives the place and the key,
+/// never the line or the value, which would reach the journal.
+#[test]
+fn a_parse_error_never_shows_a_password() {
+    for (file, secret, line, says) in [
+        (
+            "etcd-username = \"vx\"\netcd-password = 98765432123\n",
+            "98765432123",
+            "line 2, column 17, key `etcd-password`",
+            "invalid type: integer `***`, expected a string",
+        ),
+        (
+            "etcd-password = \"Pa\\ss-W0rd!\"\n",
+            "Pa\\ss-W0rd!",
+            "line 1, column 22, key `etcd-password`",
+            "invalid escape sequence",
+        ),
+        (
+            "etcd-pasword = \"s3cret-Pw\"\n",
+            "s3cret-Pw",
+            "line 1, column 1, key `etcd-pasword`",
+            "unknown field `etcd-pasword`, expected one of",
+        ),
+    ] {
+        let err = FileConfig::parse(file, Path::new("f.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(!msg.contains(secret), "{msg}");
+        assert!(msg.contains(line), "{msg}");
+        assert!(msg.contains(says), "{msg}");
+        assert!(msg.contains("it may hold a password"), "{msg}");
+    }
+    // Other lines keep toml's own text, the line quoted.
+    let err = FileConfig::parse("workers = \"two\"\n", Path::new("f.toml")).unwrap_err();
+    assert!(err.to_string().contains("1 | workers = \"two\""), "{err}");
+}
+
 #[test]
 fn file_errors_name_file_and_key() {
     let err = Config::from_args(["--config", "/nonexistent/vxgate.toml"]).unwrap_err();

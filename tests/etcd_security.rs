@@ -51,6 +51,27 @@ async fn tls_with_client_certs_accepted_without_refused() {
         matches!(e, ControlError::Unreachable { .. }) && e.to_string().contains("--etcd-certfile"),
         "{e}"
     );
+    // A client certificate of a CA etcd does not trust: the error names
+    // etcd's refusal (the TLS alert, when the client saw it) or says what
+    // to check of the certificate, not only "transport error".
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = make_certs(other_dir.path());
+    let mut foreign = options(&etcd.endpoint());
+    foreign.cafile = Some(certs_dir.path().join("ca.pem"));
+    foreign.certfile = Some(other.client_cert);
+    foreign.keyfile = Some(other.client_key);
+    let e = Control::connect(foreign)
+        .await
+        .unwrap()
+        .ping()
+        .await
+        .unwrap_err();
+    eprintln!("with a client cert of another CA: {e}");
+    assert!(
+        matches!(e, ControlError::Unreachable { .. })
+            && e.to_string().to_ascii_lowercase().contains("certificate"),
+        "{e}"
+    );
     // No TLS at all.
     let e = Control::connect(options(&etcd.endpoint()))
         .await
@@ -383,6 +404,54 @@ async fn a_role_with_flanneld_permissions_is_enough_to_watch() {
     )
     .await;
     run.stop().await;
+}
+
+/// A user that may read the subnets but not write them is refused by the
+/// write check a start and `--check-config` make before EAL, naming the
+/// key; one that may write passes. The check writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_that_may_only_read_is_refused_before_eal_and_nothing_is_written() {
+    let mut etcd = Etcd::start();
+    etcd.ctl(&["put", "/coreos.com/network/config", CONFIG]);
+    etcd.add_gw_user("/coreos.com/network", "read");
+    etcd.enable_auth();
+    let mut opts = options(&etcd.endpoint());
+    opts.username = Some("gw".into());
+    opts.password = Some("gwpass".into());
+    let requested: vxgate::control::Subnet = "10.244.7.0/24".parse().unwrap();
+    let revision = || {
+        let out = etcd.ctl(&["get", "/coreos.com/network/config", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["header"]["revision"].as_i64().unwrap()
+    };
+    let before = revision();
+    let mut control = Control::connect(opts.clone()).await.unwrap();
+    for req in [Some(requested), None] {
+        let e = control.check_writable(req).await.unwrap_err();
+        eprintln!("read-only user, {req:?}: {e}");
+        assert!(matches!(e, ControlError::Auth(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("may not write /coreos.com/network/subnets/"),
+            "{e}"
+        );
+    }
+    etcd.grant_gw_subnets("/coreos.com/network", "readwrite");
+    let mut control = Control::connect(opts).await.unwrap();
+    for req in [Some(requested), None] {
+        control
+            .check_writable(req)
+            .await
+            .expect("a user that may write");
+    }
+    assert_eq!(revision(), before, "the write check wrote");
+    let keys = etcd.ctl(&[
+        "get",
+        "--prefix",
+        "/coreos.com/network/subnets/",
+        "--keys-only",
+    ]);
+    assert!(keys.trim().is_empty(), "{keys}");
 }
 
 /// An https endpoint without --etcd-cafile on a system with no trust

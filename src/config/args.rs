@@ -234,7 +234,8 @@ pub struct RunArgs {
     /// the file, the EAL arguments (lcores on CPUs that exist; each port a
     /// --vdev or a PCI device EAL may probe), the hugepages (free, mounted,
     /// as many free as -m / --socket-mem ask for), then etcd's network
-    /// config (read within 10 s) and whether --subnet is free.
+    /// config (read within 10 s), whether --subnet is free, and whether
+    /// the etcd user may write the lease (nothing is written).
     ///
     /// Starts neither EAL nor the ports, takes no lease and keeps no
     /// metrics port (it binds --metrics-addr and closes it at once: an

@@ -60,12 +60,57 @@ pub struct FileConfig {
     pub eal: Vec<String>,
 }
 
+/// toml's error text, which quotes the line at fault, unless that line
+/// may hold a password (its key names one, spelled right or not): then its
+/// place, and the message without the parts of the line's value it
+/// quotes. The error goes to stderr, under systemd into the journal.
+fn parse_error_text(text: &str, e: &toml::de::Error) -> String {
+    let full = e.to_string().trim_end().to_owned();
+    let Some(span) = e.span() else {
+        return full;
+    };
+    let at = span.start.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line = &text[start..end];
+    let Some((key, value)) = line.split_once('=') else {
+        return full;
+    };
+    let key_lower = key.to_ascii_lowercase();
+    if !["pas", "pw", "secret"]
+        .iter()
+        .any(|k| key_lower.contains(k))
+    {
+        return full;
+    }
+    // The quoted parts of the message that are pieces of the value.
+    let mut message = String::new();
+    for (i, part) in e.message().trim_end().split('`').enumerate() {
+        if i > 0 {
+            message.push('`');
+        }
+        let quoted = i % 2 == 1;
+        // One character tells nothing (toml lists the escapes it takes).
+        if quoted && part.chars().count() > 1 && value.contains(part) {
+            message.push_str("***");
+        } else {
+            message.push_str(part);
+        }
+    }
+    let line_no = text[..start].matches('\n').count() + 1;
+    let column = text[start..at].chars().count() + 1;
+    format!(
+        "TOML parse error at line {line_no}, column {column}, key `{}` (the line is not shown: it may hold a password)\n{message}",
+        key.trim()
+    )
+}
+
 impl FileConfig {
     /// Parses TOML text; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::ParseFile {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: parse_error_text(text, &e),
         })
     }
 

@@ -233,6 +233,13 @@ impl Control {
         own_lease::check_requested_free(&mut self.reg, public_ip, requested).await
     }
 
+    /// `Auth` when our credentials may read but not write the lease we
+    /// would take (`requested`, else the subnets directory); writes
+    /// nothing. Before EAL, at start and in `--check-config`.
+    pub async fn check_writable(&mut self, requested: Option<Subnet>) -> Result<(), ControlError> {
+        own_lease::check_writable(&mut self.reg, requested).await
+    }
+
     /// Read only (`--check-config`), on the whole lease list as
     /// `acquire_own_lease` reads it: `VtepMacTaken` when another
     /// PublicIP's lease announces `vtep_mac`; then, without `requested`

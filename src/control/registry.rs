@@ -84,19 +84,25 @@ where
     }
 }
 
-/// What to add to a failed connection over https without a client
-/// certificate: an etcd with `--client-cert-auth` ends the TLS session
-/// then, and the client sees only "transport error". Not when `detail`
+/// What to add to a failed connection over https: without a client
+/// certificate, an etcd with `--client-cert-auth` ends the TLS session
+/// and the client sees only "transport error"; with one it refuses (not
+/// yet valid, expired, of a CA it does not trust), often only "connection
+/// closed" reaches the client, and etcd's log has the reason. Not when `detail`
 /// says nothing listened (a TCP connect error) or the peer spoke no TLS
 /// (a handshake cut short: a plain-http etcd), where it would mislead.
 fn client_cert_hint(opts: &EtcdOptions, detail: &str) -> &'static str {
     let https = opts.endpoints.iter().any(|e| e.starts_with("https://"));
     let lower = detail.to_ascii_lowercase();
     let other_cause = lower.contains("tcp connect") || lower.contains("handshake eof");
-    if https && opts.certfile.is_none() && !other_cause {
+    if !https || other_cause {
+        ""
+    } else if opts.certfile.is_none() {
         "; does etcd require a client certificate (its --client-cert-auth)? give --etcd-certfile and --etcd-keyfile"
     } else {
-        ""
+        // With TLS 1.3 the client may see only a closed connection when
+        // etcd refuses its certificate.
+        "; if etcd requires client certificates (its --client-cert-auth), check that --etcd-certfile is valid now and signed by a CA in etcd's --trusted-ca-file (etcd's log names its reason)"
     }
 }
 
@@ -193,7 +199,18 @@ pub(crate) fn map_error(
             {
                 ControlError::Auth(format!("{op}: {msg}"))
             } else if matches!(code, UNAVAILABLE | DEADLINE_EXCEEDED | CANCELLED | UNKNOWN) {
-                unreachable(format!("{op}: {:?}: {msg}", s.code()))
+                // The status says only "transport error"; its causes say
+                // why (a TLS alert: etcd refused our client certificate).
+                let mut detail = format!("{op}: {:?}: {msg}", s.code());
+                let mut cause = std::error::Error::source(&s);
+                while let Some(c) = cause {
+                    let text = c.to_string();
+                    if !detail.contains(&text) {
+                        detail = format!("{detail}: {text}");
+                    }
+                    cause = c.source();
+                }
+                unreachable(detail)
             } else if code == OUT_OF_RANGE && lower.contains("message length too large") {
                 // tonic's decoding limit; etcd's own OutOfRange (a future
                 // revision) says otherwise.
@@ -725,8 +742,8 @@ mod tests {
     use super::*;
 
     /// A connection that fails over https without a client certificate
-    /// asks whether etcd wants one, naming the flags; with one, or over
-    /// http, the error says nothing of it.
+    /// asks whether etcd wants one, naming the flags; with one, it says
+    /// what to check of it; over http, nothing of either.
     #[test]
     fn https_without_a_client_cert_hints_at_one() {
         let failed = |opts: &EtcdOptions| {
@@ -743,15 +760,26 @@ mod tests {
         let mut with_cert = https.clone();
         with_cert.certfile = Some("/c.pem".into());
         with_cert.keyfile = Some("/k.pem".into());
-        assert!(!failed(&with_cert).contains("client certificate"));
+        let msg = failed(&with_cert);
+        assert!(
+            !msg.contains("does etcd require a client certificate"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("check that --etcd-certfile is valid now and signed by a CA in etcd's --trusted-ca-file"),
+            "{msg}"
+        );
         let http = EtcdOptions::new(vec!["http://10.0.0.5:2379".into()]);
         assert!(!failed(&http).contains("client certificate"));
         // Nothing listening, or a plain-http etcd behind https://: the
         // hint would send the operator the wrong way.
         for other in ["tcp connect error", "tls handshake eof"] {
-            let io = std::io::Error::other(other);
-            let msg = map_error("get", &https, etcd_client::Error::IoError(io)).to_string();
-            assert!(!msg.contains("client certificate"), "{msg}");
+            for opts in [&https, &with_cert] {
+                let io = std::io::Error::other(other);
+                let msg = map_error("get", opts, etcd_client::Error::IoError(io)).to_string();
+                assert!(!msg.contains("client certificate"), "{msg}");
+                assert!(!msg.contains("--trusted-ca-file"), "{msg}");
+            }
         }
     }
 

@@ -420,6 +420,19 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         };
         free?;
     }
+    // A user that may read but not write the lease: said now, before EAL.
+    let Some(writable) = until_stop(
+        &rt,
+        &stop,
+        bounded(
+            cfg.check_only,
+            "checking the right to write the lease",
+            control.check_writable(requested),
+        ),
+    ) else {
+        return stopped_during_startup(&cfg, "checking the right to write the lease");
+    };
+    writable?;
     if cfg.check_only {
         // The whole list, as the start's acquisition reads it (after EAL):
         // another node's lease with our VtepMAC, and without --subnet

@@ -158,6 +158,39 @@ pub(crate) async fn check_requested_free(
     taken_by_another(&listed, s, public_ip)
 }
 
+/// Whether our credentials may write the lease we would take: a user
+/// that may only read (a role with `read` on the prefix) passed every
+/// other check and failed only at the lease's write, after EAL and the
+/// ports started. Writes nothing: the put sits in the branch of a
+/// transaction whose compare never holds (no key has a create revision
+/// below 0), and etcd checks the permissions of both branches before it
+/// runs one. `key`: the requested subnet's key, else the subnets
+/// directory itself.
+pub(crate) async fn check_writable(
+    reg: &mut Registry,
+    requested: Option<Subnet>,
+) -> Result<(), ControlError> {
+    let dir = reg.subnets_dir();
+    let key = match requested {
+        Some(s) => format!("{dir}{}", s.key_string()),
+        None => dir,
+    };
+    let t = Txn::new()
+        .when([Compare::create_revision(key.clone(), CompareOp::Less, 0)])
+        .and_then([TxnOp::put(key.clone(), Vec::new(), None)]);
+    match reg.txn(t).await {
+        Ok(r) if r.succeeded() => Err(ControlError::Etcd {
+            op: "write check",
+            detail: format!("etcd ran the put of a transaction whose compare cannot hold, on {key}"),
+        }),
+        Ok(_) => Ok(()),
+        Err(ControlError::Auth(why)) => Err(ControlError::Auth(format!(
+            "{why}; the user may not write {key}, where vxgate writes its lease (flanneld's role: readwrite on the prefix)"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
 async fn claim_requested(
     reg: &mut Registry,
     listed: &[Listed],

@@ -34,7 +34,9 @@ use std::time::SystemTime;
 use super::schema::{LeaseAttrs, LeaseValue};
 use super::subnet::Subnet;
 pub use acquire::check_requested;
-pub(crate) use acquire::{acquire, check_acquirable, check_requested_free, Listing};
+pub(crate) use acquire::{
+    acquire, check_acquirable, check_requested_free, check_writable, Listing,
+};
 pub use renewer::warn_about_renewal;
 pub(crate) use renewer::{keep_renewed, RENEW_RETRY, RENEW_RETRY_MAX};
 
