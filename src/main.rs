@@ -147,17 +147,21 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
         .into());
     }
     vxgate::config::check_lcore_cpus(&a.eal)?;
+    vxgate::config::check_port_devices(&[("port-a", &a.port_a), ("port-b", &a.port_b)], &a.eal)?;
     // SIGINT/SIGTERM stop; a second one exits at once.
     let signals = vxgate::ops::signals::install(|| {})?;
     let stop = signals.stop_flag();
     let eal = Eal::init(&a.eal)?;
     // The same port by two names (an id and a device name) is one port.
+    // A flag error found only now: exit 2, as the same name twice.
     if dpdk::find_port(&a.port_a)? == dpdk::find_port(&a.port_b)? {
-        anyhow::bail!(
-            "--port-a {} and --port-b {} are the same port: give two ports",
-            a.port_a,
-            a.port_b
-        );
+        return Err(vxgate::config::ConfigError::Invalid {
+            key: "port-b",
+            value: a.port_b.clone(),
+            problem: format!("it names the same port as --port-a {}", a.port_a),
+            fix: "give two different ports".into(),
+        }
+        .into());
     }
     let pool = Arc::new(Mempool::new(
         &eal,
@@ -179,6 +183,22 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
         port_b.info().driver,
         a.mbufs
     ));
+    // Started, the drivers hold their RX rings' mbufs (and some hold more:
+    // a net_pcap with infinite_rx one per frame of its file). Too few left
+    // for the TX rings and a burst each, and forwarding stalls on an empty
+    // pool without an error from any driver: said now.
+    let needed = 2 * (u32::from(conf.tx_desc) + dpdk::BURST as u32);
+    let free = pool.available();
+    if free < needed {
+        vxgate::ops::print_err(&format!(
+            "vxgate fwd: warning: the started ports hold {} of the {} mbufs; {free} are free, \
+             fewer than the {needed} the TX rings and a burst per port take: forwarding may stop \
+             on an empty pool (a net_pcap with infinite_rx=1 holds one mbuf per frame of its \
+             file); give more --mbufs",
+            a.mbufs - free,
+            a.mbufs
+        ));
+    }
     let fwd = Forwarder {
         rx_a: rxa.remove(0),
         tx_a: txa.remove(0),

@@ -84,13 +84,15 @@ fn assert_clean_failure(o: &Outcome, needle: &str) {
     );
 }
 
+/// A port id EAL has no port of: known only once EAL runs (exit 1), the
+/// error lists the ports there are.
 #[test]
-fn unknown_device_name_is_refused_with_the_list_of_devices() {
+fn unknown_port_id_is_refused_with_the_list_of_devices() {
     let p = prefix("dev");
     let o = vxgate(&[
         "fwd",
         "--port-a",
-        "net_nothere9",
+        "9",
         "--port-b",
         "net_null0",
         "--",
@@ -100,12 +102,59 @@ fn unknown_device_name_is_refused_with_the_list_of_devices() {
         "--in-memory",
         &p,
     ]);
-    assert_clean_failure(&o, "unknown DPDK device \"net_nothere9\"");
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert_clean_failure(&o, "unknown DPDK device \"9\"");
     assert!(
         o.stderr.contains("0=net_null0"),
         "lists what exists:\n{}",
         o.stderr
     );
+}
+
+/// A port name the EAL arguments create no device of: `fwd` and `pktgen`
+/// refuse it before EAL (exit 2, the flag named), as `run` does.
+#[test]
+fn fwd_and_pktgen_refuse_a_port_without_its_vdev_before_eal() {
+    let p = prefix("fwdnovdev");
+    let fwd = vxgate(&[
+        "fwd",
+        "--port-a",
+        "net_nothere9",
+        "--port-b",
+        "net_null0",
+        "--",
+        "--no-pci",
+        "--vdev=net_null0",
+        &p,
+    ]);
+    let p = prefix("pgnovdev");
+    let pktgen = vxgate(&[
+        "pktgen",
+        "--tx-port",
+        "net_ring0",
+        "--rx-port",
+        "net_ring5",
+        "--count",
+        "10",
+        "--",
+        "--no-pci",
+        "--vdev=net_ring0",
+        &p,
+    ]);
+    for (what, o, key) in [
+        ("fwd", fwd, "invalid port-a `net_nothere9`"),
+        ("pktgen", pktgen, "invalid rx-port `net_ring5`"),
+    ] {
+        assert_eq!(o.code, Some(2), "{what}: {}", o.stderr);
+        assert_clean_failure(&o, key);
+        assert_clean_failure(&o, "no virtual device of that name");
+        assert!(
+            !o.stderr.contains("EAL:"),
+            "{what} started EAL:\n{}",
+            o.stderr
+        );
+        assert!(!o.runtime_dir_left, "{what}: EAL's runtime directory made");
+    }
 }
 
 #[test]
@@ -448,6 +497,8 @@ fn fwd_runs_for_a_set_duration_and_prints_counters() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("a->b forwarded"), "{text}");
     assert!(text.contains("(tx_full drops 0)"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("warning"), "{err}");
     let rate: f64 = text
         .split("rate ")
         .nth(1)
@@ -486,7 +537,8 @@ fn run_refuses_one_port_named_twice_by_id_and_by_name() {
         "--vdev=net_null0",
         &p,
     ]);
-    assert_clean_failure(&o, "are the same port");
+    assert_eq!(o.code, Some(2), "a configuration error: {}", o.stderr);
+    assert_clean_failure(&o, "it is the same port as --underlay 0");
 }
 
 #[test]
@@ -569,7 +621,8 @@ fn fwd_refuses_one_port_named_twice_by_id_and_by_name() {
         "--vdev=net_null1",
         &p,
     ]);
-    assert_clean_failure(&o, "are the same port");
+    assert_eq!(o.code, Some(2), "a flag error: {}", o.stderr);
+    assert_clean_failure(&o, "it names the same port as --port-a 0");
 }
 
 /// `--help` of every subcommand names the EAL arguments alike, and the
@@ -633,4 +686,55 @@ fn fwd_and_pktgen_refuse_an_lcore_on_a_cpu_that_is_not_there_before_eal() {
         );
         assert!(!o.runtime_dir_left, "{what}: EAL's runtime directory made");
     }
+}
+
+/// A net_pcap port replaying its file (`infinite_rx`) holds one mbuf per
+/// frame: with the fewest --mbufs, nothing is left to forward with, and no
+/// driver says so. fwd warns at start, naming --mbufs, rather than
+/// forwarding nothing in silence.
+#[test]
+fn fwd_warns_when_the_started_ports_leave_too_few_mbufs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("replay.pcap");
+    let w = std::process::Command::new(env!("CARGO_BIN_EXE_vxgate"))
+        .args(["pktgen", "--write-pcap", pcap.to_str().unwrap()])
+        .args([
+            "--dst-mac",
+            "02:00:00:00:00:01",
+            "--flows",
+            "4096",
+            "--count",
+            "4096",
+        ])
+        .output()
+        .unwrap();
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let replay = format!("--vdev=net_pcap0,rx_pcap={},infinite_rx=1", pcap.display());
+    let p = prefix("fwdpool");
+    let o = vxgate(&[
+        "fwd",
+        "--port-a",
+        "net_pcap0",
+        "--port-b",
+        "net_null0",
+        "--mbufs",
+        "4096",
+        "--duration",
+        "0.3",
+        "--",
+        "-l",
+        "0-1",
+        "--no-pci",
+        &replay,
+        "--vdev=net_null0",
+        &p,
+    ]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("vxgate fwd: warning: the started ports hold")
+            && o.stderr.contains("give more --mbufs"),
+        "{}",
+        o.stderr
+    );
 }

@@ -373,6 +373,52 @@ fn ring_loopback_jumbo_vxlan_frames_arrive_whole() {
     assert_eq!(v["size"], 9018);
 }
 
+/// A net_pcap RX port replaying a file (`infinite_rx`) holds one mbuf per
+/// frame of it: with the pool's least `--mbufs`, TX finds the pool empty
+/// and ends after a second, and the report blames the pool and asks for
+/// more `--mbufs`, not the TX device, which refused nothing.
+#[test]
+fn a_run_whose_pool_stays_empty_says_so_and_not_that_the_device_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("replay.pcap");
+    let w = args(&[
+        "--write-pcap",
+        pcap.to_str().unwrap(),
+        "--dst-mac",
+        "02:aa:00:00:00:01",
+        "--flows",
+        "4096",
+        "--count",
+        "4096",
+    ]);
+    assert_eq!(pktgen::write_pcap(&w).unwrap(), 4096);
+    let replay = format!("net_pcap0,rx_pcap={},infinite_rx=1", pcap.display());
+    let (_dir, eal) = eal("pool", "0@0,1@1", &["net_ring0", &replay]);
+    let min = pktgen::MIN_MBUFS.to_string();
+    let a = args(&[
+        "--tx-port",
+        "net_ring0",
+        "--rx-port",
+        "net_pcap0",
+        "--count",
+        "100000",
+        "--mbufs",
+        &min,
+    ]);
+    let r = pktgen::measure(&eal, &a, Arc::new(AtomicBool::new(false))).unwrap();
+    let table = r.to_table();
+    println!("{table}");
+    assert!(r.tx_packets < 100_000, "{}", r.tx_packets);
+    assert!(r.tx_stalled && r.tx_alloc_failures > 0, "{table}");
+    assert_eq!(r.tx_stall_cause, Some("pool"), "{table}");
+    assert!(
+        table.contains("TX stalled: the mbuf pool stayed empty") && table.contains("--mbufs"),
+        "{table}"
+    );
+    assert!(!table.contains("stopped accepting frames"), "{table}");
+    assert_eq!(json(&r)["tx_stall_cause"], "pool");
+}
+
 /// Two rings not joined: net_ring0's TX loops to its own RX, which nobody
 /// polls (RX is net_ring1), so its ring fills and then takes nothing. A
 /// `--count` run, which has no deadline, once retried the refused frames
@@ -401,6 +447,7 @@ fn a_count_run_ends_when_the_tx_device_stops_accepting_frames() {
     );
     let v = json(&r);
     assert_eq!(v["tx_stalled"], true);
+    assert_eq!(v["tx_stall_cause"], "device");
     assert_eq!(v["tx_unsent"].as_u64(), Some(r.tx_unsent));
     // Nothing received, nothing measured: the figures are null, not 0 ns.
     assert_eq!(v["latency_samples"], 0);

@@ -37,6 +37,29 @@ pub use types::{
 };
 pub use validate::{access_ip_on_an_edge, port_mtu};
 
+/// Whether EAL, with `eal_args`, would give each port of `ports` (flag
+/// key, device name or port id): a `net_` name needs its `--vdev`, a PCI
+/// address must be on this machine and not kept from EAL (`--no-pci`, `-b`,
+/// another `-a`); a port id is left to EAL's numbering. Every command that
+/// opens ports (`run`, `fwd`, `pktgen`) checks it before EAL (exit 2).
+pub fn check_port_devices<S: AsRef<str>>(
+    ports: &[(&'static str, &str)],
+    eal_args: &[S],
+) -> Result<(), ConfigError> {
+    let eal_args: Vec<String> = eal_args.iter().map(|a| a.as_ref().to_owned()).collect();
+    for &(key, name) in ports {
+        if name.bytes().all(|b| b.is_ascii_digit()) {
+            continue; // a port id: EAL's numbering decides
+        }
+        if let Some((problem, fix)) =
+            eal_devices::device_missing(&eal_args, name, eal_devices::pci_present)
+        {
+            return Err(ConfigError::invalid(key, name, problem, fix));
+        }
+    }
+    Ok(())
+}
+
 /// Whether every CPU the EAL arguments place an lcore on is online: EAL
 /// would fail on one that is not with only its usage text. Every command
 /// that starts EAL (`run`, `fwd`, `pktgen`) checks it first (exit 2).
@@ -206,20 +229,11 @@ impl Config {
     /// in `--check-config`); else EAL or the port lookup after it fails
     /// (exit 1, which a service manager restarts forever).
     pub fn check_devices(&self) -> Result<(), ConfigError> {
-        for (key, dev) in [
-            ("underlay", &self.underlay_dev),
-            ("access", &self.access_dev),
-        ] {
-            let DeviceRef::Name(name) = dev else {
-                continue; // a port id: EAL's numbering decides
-            };
-            if let Some((problem, fix)) =
-                eal_devices::device_missing(&self.eal_args, name, eal_devices::pci_present)
-            {
-                return Err(ConfigError::invalid(key, name, problem, fix));
-            }
-        }
-        Ok(())
+        let (underlay, access) = (self.underlay_dev.to_string(), self.access_dev.to_string());
+        check_port_devices(
+            &[("underlay", &underlay), ("access", &access)],
+            &self.eal_args,
+        )
     }
 
     pub fn from_run_args(args: RunArgs) -> Result<Config, ConfigError> {

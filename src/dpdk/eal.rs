@@ -123,7 +123,7 @@ impl Eal {
                 libc::EALREADY => return Err(DpdkError::EalAlreadyInitialised),
                 libc::EINVAL => "invalid EAL arguments".to_string(),
                 libc::ENODEV => "a device given with --vdev or -a could not be probed or set up, \
-                                 or EAL's memory could not be (see EAL's messages above)"
+                                 or EAL's memory could not be set up (see EAL's messages above)"
                     .to_string(),
                 libc::ENOTSUP => {
                     "a device could not be probed (see EAL's messages above)".to_string()

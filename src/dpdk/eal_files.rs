@@ -22,8 +22,14 @@ pub(crate) fn remove(runtime_dir: &Path, maps: &str) {
     };
     let pages = page_files(prefix, maps);
     for page in &pages {
-        if let Err(e) = std::fs::remove_file(page) {
-            tracing::warn!(file = %page.display(), error = %e, "could not remove a hugepage file");
+        match std::fs::remove_file(page) {
+            // Gone already: EAL freed its page (memory released before the
+            // cleanup, as after a port that failed to start).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %page.display(), error = %e, "could not remove a hugepage file")
+            }
+            Ok(()) => {}
         }
     }
     match std::fs::remove_dir_all(runtime_dir) {

@@ -496,8 +496,16 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         ..PortConf::default()
     };
     let (ul_dev, ac_dev) = (device(&cfg.underlay_dev), device(&cfg.access_dev));
+    // A configuration error found only now (exit 2: a restart cannot
+    // help), as the same name given twice is before EAL.
     if dpdk::find_port(&ul_dev)? == dpdk::find_port(&ac_dev)? {
-        bail!("--underlay {ul_dev} and --access {ac_dev} are the same port: give two ports");
+        return Err(ConfigError::invalid(
+            "access",
+            &ac_dev,
+            format!("it is the same port as --underlay {ul_dev}"),
+            "give two different ports",
+        )
+        .into());
     }
     let mut ul_port = Port::open(&eal, &ul_dev, &conf(cfg.underlay_mtu), &pool)?;
     let mut ac_port = Port::open(&eal, &ac_dev, &conf(cfg.access_mtu), &pool)?;

@@ -69,6 +69,9 @@ pub struct TxOutcome {
     /// Ended because the device took no frame for [`TX_STALL_S`] while
     /// frames were due (its ring full, its link down, or the pool empty).
     pub stalled: bool,
+    /// The stall's last refusal was the pool's, not the device's: no
+    /// frame could be built (the mbufs held elsewhere: too few `--mbufs`).
+    pub stalled_on_pool: bool,
 }
 
 impl TxOutcome {
@@ -290,7 +293,7 @@ impl TxGen {
                 // Pool empty (frames still in the rings): try again on the
                 // next round, the pacing slot still ours.
                 run.out.alloc_failures += 1;
-                self.refused(run, ctl, now);
+                self.refused(run, ctl, now, true);
                 return;
             }
             if let Some(pace) = run.pace.as_mut() {
@@ -300,7 +303,7 @@ impl TxGen {
         }
         let sent = self.txq.tx(&mut self.pending) as u64;
         if sent == 0 {
-            self.refused(run, ctl, now);
+            self.refused(run, ctl, now, false);
             return;
         }
         run.refused_since = None;
@@ -311,14 +314,15 @@ impl TxGen {
         ctl.tx_sent.store(run.out.sent, Ordering::Relaxed);
     }
 
-    /// Frames were due and none went out at `now`: after [`TX_STALL_S`] of
-    /// that the device has stopped, and TX ends (the pending frames count
-    /// as unsent).
+    /// Frames were due and none went out at `now` (`pool_empty`: none
+    /// could be built): after [`TX_STALL_S`] of that the device (or the
+    /// pool) has stopped, and TX ends (the pending frames count as unsent).
     #[inline(always)]
-    fn refused(&mut self, run: &mut TxRun, ctl: &Ctl, now: u64) {
+    fn refused(&mut self, run: &mut TxRun, ctl: &Ctl, now: u64, pool_empty: bool) {
         let since = *run.refused_since.get_or_insert(now);
         if now.saturating_sub(since) >= self.stall_ticks {
             run.out.stalled = true;
+            run.out.stalled_on_pool = pool_empty;
             self.finish(run, ctl, now);
         }
     }
@@ -616,7 +620,15 @@ impl Engine {
         if self.tx.is_none() {
             return Err(EngineError::WorkerLost);
         }
-        if out.stalled {
+        if out.stalled && out.stalled_on_pool {
+            tracing::warn!(
+                sent = out.sent,
+                alloc_failures = out.alloc_failures,
+                "pktgen: the mbuf pool stayed empty (no frame could be built for {TX_STALL_S} s); \
+                 sending ended early: the ports' rings hold the mbufs (a net_pcap with \
+                 infinite_rx holds one per frame of its file); give more --mbufs"
+            );
+        } else if out.stalled {
             tracing::warn!(
                 sent = out.sent,
                 unsent = out.unsent,

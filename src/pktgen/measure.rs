@@ -440,6 +440,11 @@ fn build_report(
         tx_unsent: t.tx.unsent,
         tx_alloc_failures: t.tx.alloc_failures,
         tx_stalled: t.tx.stalled,
+        tx_stall_cause: match (t.tx.stalled, t.tx.stalled_on_pool) {
+            (false, _) => None,
+            (true, false) => Some("device"),
+            (true, true) => Some("pool"),
+        },
         rx_packets: t.rx.rx,
         duplicates: t.rx.duplicates,
         loss,

@@ -77,6 +77,15 @@ pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
         return Err(no_tx_port().into());
     }
     crate::config::check_lcore_cpus(&args.eal)?;
+    let ports = [
+        ("tx-port", args.tx_port.as_deref()),
+        ("rx-port", args.rx_port.as_deref()),
+    ];
+    let ports: Vec<(&'static str, &str)> = ports
+        .into_iter()
+        .filter_map(|(k, p)| Some((k, p?)))
+        .collect();
+    crate::config::check_port_devices(&ports, &args.eal)?;
     install_logging();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

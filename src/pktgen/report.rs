@@ -24,8 +24,12 @@ pub struct Report {
     /// Burst allocations that found the pool empty (each retried).
     pub tx_alloc_failures: u64,
     /// Sending ended early because the TX device took no frame for
-    /// `engine::TX_STALL_S` (its ring full, its link down).
+    /// `engine::TX_STALL_S` (its ring full, its link down, or no frame
+    /// could be built: `tx_stall_cause`).
     pub tx_stalled: bool,
+    /// Why sending stalled: `"device"` (it took no frame) or `"pool"` (the
+    /// mbuf pool stayed empty); `None` without a stall.
+    pub tx_stall_cause: Option<&'static str>,
     /// Distinct frames of ours received.
     pub rx_packets: u64,
     /// Further copies of frames already received.
@@ -98,11 +102,18 @@ impl Report {
         if self.tx_unsent > 0 || self.tx_alloc_failures > 0 {
             let _ = writeln!(
                 s,
-                "  {:<18} {:>14}   (refused by the device; {} burst allocations found the pool empty)",
+                "  {:<18} {:>14}   (built, never taken by the device; {} burst allocations found the pool empty)",
                 "not sent", self.tx_unsent, self.tx_alloc_failures
             );
         }
-        if self.tx_stalled {
+        if self.tx_stall_cause == Some("pool") {
+            let _ = writeln!(
+                s,
+                "  TX stalled: the mbuf pool stayed empty (no frame built for {} s), \
+                 so sending ended early; give more --mbufs",
+                super::engine::TX_STALL_S
+            );
+        } else if self.tx_stalled {
             let _ = writeln!(
                 s,
                 "  TX stalled: the device stopped accepting frames (none taken for {} s), \
@@ -297,6 +308,7 @@ mod tests {
             tx_unsent: 0,
             tx_alloc_failures: 0,
             tx_stalled: false,
+            tx_stall_cause: None,
             rx_packets: 10,
             duplicates: 0,
             loss: 0,
@@ -460,11 +472,23 @@ mod tests {
         r.tx_alloc_failures = 3;
         r.duplicates = 2;
         r.tx_stalled = true;
+        r.tx_stall_cause = Some("device");
         let t = r.to_table();
         assert!(
             t.contains("TX stalled: the device stopped accepting frames (none taken for 1 s)"),
             "{t}"
         );
+        let mut pool = r.clone();
+        pool.tx_stall_cause = Some("pool");
+        let p = pool.to_table();
+        assert!(
+            p.contains("TX stalled: the mbuf pool stayed empty (no frame built for 1 s)")
+                && p.contains("give more --mbufs")
+                && !p.contains("stopped accepting"),
+            "{p}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&pool.to_json()).unwrap();
+        assert_eq!(v["tx_stall_cause"], "pool");
         assert!(
             t.contains("not sent") && t.contains(" 7 ") && t.contains("3 burst"),
             "{t}"
@@ -480,6 +504,7 @@ mod tests {
             (Some(7), Some(3))
         );
         assert_eq!(v["tx_stalled"], true);
+        assert_eq!(v["tx_stall_cause"], "device");
         assert_eq!(v["duplicates"], 2);
     }
 
