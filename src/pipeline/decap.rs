@@ -4,13 +4,12 @@
 //! Also delivery to the access port, shared with DirectRouting.
 
 use super::buf::PacketBuf;
-use super::classify::{
-    check_ipv4, decrement_forwarded_ttl, forward_check, ip_view, local_deliver, route, trim_to,
-    Onward, Origin,
-};
 use super::context::Context;
 use super::drop_reason::DropReason;
+use super::icmp_answers::local_deliver;
+use super::ipv4_checks::{check_ipv4, ip_view, trim_to};
 use super::lookup::{Lookup, VtepMatch};
+use super::route::{decrement_forwarded_ttl, forward_check, route, Onward, Origin};
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
 use crate::wire::ethernet::{self, ethertype, Frame};

@@ -4,10 +4,11 @@
 //! template. The payload is never copied.
 
 use super::buf::PacketBuf;
-use super::classify::{decrement_forwarded_ttl, forward_check, ip_view, Onward, Origin};
 use super::context::{Context, OUTER_LEN};
 use super::drop_reason::DropReason;
+use super::ipv4_checks::ip_view;
 use super::lookup::{Lease, Lookup};
+use super::route::{decrement_forwarded_ttl, forward_check, Onward, Origin};
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
 use crate::wire::ethernet::Frame;

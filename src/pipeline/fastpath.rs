@@ -4,7 +4,7 @@
 //! not the common case at any point is left untouched and takes the full
 //! per-packet path (`process_access` / `process_underlay`), which alone
 //! decides drops, ICMP errors, punts and held packets. The unit test
-//! `classify::tests::fast_paths_match_full_paths` holds both to the same
+//! `fastpath::tests::fast_paths_match_full_paths` holds both to the same
 //! verdict, bytes and counters.
 //!
 //! Why passes: a packet's work is a chain of dependent steps (parse, hash,
@@ -13,13 +13,13 @@
 //! probes of a burst are all in flight together.
 
 use super::buf::{Front, PacketBuf};
-use super::classify::{
-    access_fallback, forward_rewrite, header_checksum_ok, underlay_fallback, NeighborCache, BURST,
-};
+use super::classify::{access_fallback, underlay_fallback, BURST};
 use super::context::{mask, Context, Prefix, MAYBE_NEVER_A_SOURCE, OUTER_LEN};
 use super::drop_reason::DropReason;
 use super::encap::{flow_hash_of, has_ports, src_port};
+use super::fast_headers::{forward_rewrite, header_checksum_ok};
 use super::lookup::{Lease, Lookup};
+use super::neighbor_cache::NeighborCache;
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
 use crate::wire::ethernet;
@@ -638,3 +638,7 @@ pub(crate) fn underlay_burst<B: PacketBuf, L: Lookup>(
     st.counters.decaps(decaps);
     fast_bits
 }
+
+#[cfg(test)]
+#[path = "fastpath_tests.rs"]
+mod tests;

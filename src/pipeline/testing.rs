@@ -337,7 +337,7 @@ pub fn tagged(frame: &[u8], tpid: u16, tci: u16) -> Vec<u8> {
 
 /// One frame of each kind, for the fuzz seed corpus and truncation tests:
 /// (name, rx side, frame). Also the frames whose single-bit changes
-/// `classify::tests::fast_paths_match_full_paths` runs through both paths:
+/// `fastpath::tests::fast_paths_match_full_paths` runs through both paths:
 /// ECN fields on either side of each rule, sources just inside and just
 /// outside the martian ranges, our own subnet through a tunnel, ARP to
 /// another host's MAC, priority-tagged frames (VLAN id 0) of both TPIDs.

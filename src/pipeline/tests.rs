@@ -177,7 +177,7 @@ fn encap_off_link_vtep_goes_via_underlay_gateway() {
 
 /// Off the underlay's link with no `--underlay-gateway`, a VTEP has no
 /// route: the packet is dropped as `no_route` at once (the burst path
-/// leaves it to this path: `classify::tests::bursts_over_mixed_next_hops_match_the_full_path_packet_by_packet`)
+/// leaves it to this path: `fastpath::tests::bursts_over_mixed_next_hops_match_the_full_path_packet_by_packet`)
 /// instead of being held for an ARP reply that could never come; a VTEP
 /// on the link is still reached directly.
 #[test]
