@@ -146,6 +146,7 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
         }
         .into());
     }
+    vxgate::config::check_eal_options(&a.eal)?;
     vxgate::config::check_lcore_cpus(&a.eal)?;
     vxgate::config::check_port_devices(&[("port-a", &a.port_a), ("port-b", &a.port_b)], &a.eal)?;
     // SIGINT/SIGTERM stop; a second one exits at once.

@@ -157,10 +157,14 @@ fn fwd_and_pktgen_refuse_a_port_without_its_vdev_before_eal() {
     }
 }
 
+/// An option EAL does not have: a configuration error before EAL (exit 2,
+/// the option named), for `fwd`, `pktgen` and `run`, which EAL would
+/// refuse with its whole usage text (exit 1, restarted for ever by a
+/// service manager).
 #[test]
-fn bad_eal_arguments_are_refused() {
+fn bad_eal_arguments_are_refused_before_eal() {
     let p = prefix("eal");
-    let o = vxgate(&[
+    let fwd = vxgate(&[
         "fwd",
         "--port-a",
         "0",
@@ -170,7 +174,37 @@ fn bad_eal_arguments_are_refused() {
         "--no-such-eal-flag",
         &p,
     ]);
-    assert_clean_failure(&o, "EAL initialisation failed (invalid EAL arguments)");
+    let pktgen = vxgate(&["pktgen", "--tx-port", "0", "--", "-m", "abc", &p]);
+    let run = vxgate(&[
+        "run",
+        "--underlay",
+        "0",
+        "--underlay-ip",
+        "172.28.147.40/27",
+        "--access",
+        "1",
+        "--check-config",
+        "--",
+        "--file-prefx",
+        "vx",
+    ]);
+    for (what, o, says) in [
+        ("fwd", fwd, "EAL has no option `--no-such-eal-flag`"),
+        ("pktgen", pktgen, "`-m abc`: EAL takes a number"),
+        (
+            "run",
+            run,
+            "EAL has no option `--file-prefx` (`--file-prefix`?)",
+        ),
+    ] {
+        assert_eq!(o.code, Some(2), "{what}: {}", o.stderr);
+        assert_clean_failure(&o, says);
+        assert!(
+            !o.stderr.contains("EAL:"),
+            "{what} started EAL:\n{}",
+            o.stderr
+        );
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@
 mod args;
 mod eal;
 mod eal_devices;
+mod eal_options;
 mod endpoint;
 mod error;
 mod file;
@@ -58,6 +59,16 @@ pub fn check_port_devices<S: AsRef<str>>(
         }
     }
     Ok(())
+}
+
+/// Whether EAL would take its arguments: each option one of EAL's, with
+/// the value it needs (`eal_options`). Every command that starts EAL
+/// checks it first (exit 2): EAL would fail with only its usage text.
+pub fn check_eal_options<S: AsRef<str>>(eal_args: &[S]) -> Result<(), ConfigError> {
+    let eal_args: Vec<String> = eal_args.iter().map(|a| a.as_ref().to_owned()).collect();
+    eal_options::check(&eal_args).map_err(|(problem, fix)| {
+        ConfigError::invalid("eal", eal::shorten(&eal_args.join(" ")), problem, fix)
+    })
 }
 
 /// Whether every CPU the EAL arguments place an lcore on is online: EAL
@@ -211,14 +222,15 @@ impl Config {
         Config::from_run_args(cli.args)
     }
 
-    /// Reads `args.config` when given, then merges and validates.
-    /// Whether every CPU the EAL arguments place an lcore on (`-l`, `-c`,
-    /// `--lcores`) is online: a check of the machine, not of the
-    /// configuration's form, so it runs before etcd and EAL (and in
+    /// Whether EAL would take its arguments (every option one of EAL's,
+    /// with its value) and every CPU they place an lcore on (`-l`, `-c`,
+    /// `--lcores`) is online: the CPUs are a check of the machine, not of
+    /// the configuration's form, so both run before etcd and EAL (and in
     /// `--check-config`), not when the flags are parsed. EAL would fail
-    /// with "lcore N unavailable" (exit 1, which a service manager
-    /// restarts forever); this is exit 2.
-    pub fn check_lcore_cpus(&self) -> Result<(), ConfigError> {
+    /// with its usage text or "lcore N unavailable" (exit 1, which a
+    /// service manager restarts forever); this is exit 2.
+    pub fn check_eal_args(&self) -> Result<(), ConfigError> {
+        check_eal_options(&self.eal_args)?;
         check_lcore_cpus(&self.eal_args)
     }
 
@@ -236,6 +248,7 @@ impl Config {
         )
     }
 
+    /// Reads `args.config` when given, then merges and validates.
     pub fn from_run_args(args: RunArgs) -> Result<Config, ConfigError> {
         let file = match &args.config {
             Some(path) => Some(FileConfig::load(path)?),

@@ -357,8 +357,9 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         );
     }
     // The machine's side of the configuration, before etcd (which may
-    // keep a start waiting): CPUs for the lcores, the ports' devices.
-    cfg.check_lcore_cpus()?;
+    // keep a start waiting): EAL's options and the CPUs for the lcores,
+    // the ports' devices.
+    cfg.check_eal_args()?;
     cfg.check_devices()?;
     // The control plane's runtime; etcd's network config comes first.
     let rt = ControlRuntime(Some(

@@ -76,6 +76,7 @@ pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
     if args.tx_port.is_none() {
         return Err(no_tx_port().into());
     }
+    crate::config::check_eal_options(&args.eal)?;
     crate::config::check_lcore_cpus(&args.eal)?;
     let ports = [
         ("tx-port", args.tx_port.as_deref()),
