@@ -272,17 +272,20 @@ impl Context {
     /// address that is never a source, nor from one of ours. Arrived from
     /// the underlay (decapsulated or DirectRouting), not from our own
     /// subnet either: only our access hosts hold those addresses (Linux's
-    /// strict rp_filter). Other sources are not restricted: nodes send
-    /// from addresses outside Network too. From the access port, not the
-    /// network or broadcast address of the access link (our subnet), which
-    /// no host there holds (Linux: a broadcast source is a martian). (The
-    /// fast paths make the same test, branch-free.)
+    /// strict rp_filter). Other sources are not restricted there: nodes
+    /// send from addresses outside Network too. From the access port only
+    /// from our subnet, the access link, and not from its network or
+    /// broadcast address, which no host there holds (Linux: a broadcast
+    /// source is a martian): nothing is routed behind the access port, so
+    /// any other source there is spoofed (a pod's or a node's address, to
+    /// pass for it), as strict rp_filter would say. (The fast paths make
+    /// the same test, branch-free.)
     #[inline]
     pub fn forwardable_source(&self, src: u32, from_underlay: bool) -> bool {
         !(never_a_source(src)
             || self.is_local(src)
             || self.is_access_edge(src)
-            || (from_underlay && self.cfg.subnet.contains(src)))
+            || (from_underlay == self.cfg.subnet.contains(src)))
     }
 
     /// The network or broadcast address of our subnet, the access link.
@@ -297,7 +300,7 @@ impl Context {
     /// `is_peer`).
     #[inline]
     pub fn deliverable_source(&self, src: u32, from_underlay: bool) -> bool {
-        !(never_a_source(src) || (from_underlay && self.cfg.subnet.contains(src)))
+        !(never_a_source(src) || (from_underlay == self.cfg.subnet.contains(src)))
     }
 
     /// The longest ICMP error the gateway builds (whole IPv4 datagram):

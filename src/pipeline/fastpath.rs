@@ -140,6 +140,7 @@ impl EncapConsts {
             | self.subnet.contains(dst)
             | (dst == self.underlay_ip)
             | MAYBE_NEVER_A_SOURCE[usize::from(ip[12])]
+            | !self.subnet.contains(src)
             | (src == self.access_ip)
             | (src == self.underlay_ip)
             | (src == self.subnet_edges.0)

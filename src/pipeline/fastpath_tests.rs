@@ -160,7 +160,6 @@ fn fast_paths_match_full_paths() {
                 | "underlay_vxlan_to_host"
                 | "access_udp_ect0"
                 | "underlay_vxlan_ect0"
-                | "access_src_126_0_0_1"
                 | "access_src_next_to_subnet_broadcast"
                 | "underlay_vxlan_from_outside_network"
         );

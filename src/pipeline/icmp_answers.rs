@@ -12,6 +12,7 @@ use super::route::{route, Origin};
 use super::slowpath::{echo_reply_in_place, icmp_error_allowed, icmp_error_in_place, IcmpError};
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
+use crate::wire::MacAddr;
 
 /// Drops the packet under `reason` and, rate limit permitting, turns the
 /// buffer into an ICMP error back to its sender: out of the access port
@@ -55,7 +56,10 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
     }
     st.take_ident();
     let v = match origin {
-        Origin::Access => Verdict::Reply(Side::Access),
+        Origin::Access => match readdress_reply(ctx, lookup, buf, Side::Access) {
+            Some(v) => v,
+            None => return Verdict::Drop(reason),
+        },
         _ => route(ctx, lookup, st, buf, Origin::Gateway, None),
     };
     let v = match v {
@@ -104,9 +108,39 @@ pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
         return Verdict::Drop(r);
     }
     st.take_ident();
-    st.counters.slowpath(SlowKind::Icmp);
-    match reply_side {
-        Some(side) => Verdict::Reply(side),
+    let v = match reply_side {
+        // No host to answer: the request came from a group or our own
+        // MAC, and its source address is no resolved neighbour.
+        Some(side) => match readdress_reply(ctx, lookup, buf, side) {
+            Some(v) => v,
+            None => return Verdict::Drop(DropReason::NotForUs),
+        },
         None => route(ctx, lookup, st, buf, Origin::Gateway, None),
-    }
+    };
+    st.counters.slowpath(SlowKind::Icmp);
+    v
+}
+
+/// Points a reply built in place (its Ethernet destination the frame's
+/// source MAC, its IPv4 destination the frame's source address) at the
+/// host it answers, as a router's reply goes by its neighbour table: the
+/// resolved neighbour of that address on `side`, else the frame's source
+/// MAC when that names one host (not a group address, not zero, not our
+/// port's own). `None`: no host to send it to. Without this a frame from
+/// a broadcast source MAC had every reply to it broadcast on the segment.
+fn readdress_reply<B: PacketBuf, L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    buf: &mut B,
+    side: Side,
+) -> Option<Verdict> {
+    let ip = ip_view(buf).ok()?.dst_u32();
+    let frame_src = MacAddr::from_slice(buf.data().get(..6)?);
+    let mac = lookup.neighbor(side, ip).or_else(|| {
+        let one_host =
+            frame_src.is_unicast() && frame_src != MacAddr::ZERO && frame_src != ctx.port_mac(side);
+        one_host.then_some(frame_src)
+    })?;
+    buf.data_mut().get_mut(..6)?.copy_from_slice(&mac.0);
+    Some(Verdict::Reply(side))
 }

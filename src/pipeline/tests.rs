@@ -826,13 +826,17 @@ fn no_icmp_error_to_or_about_addresses_that_name_no_host() {
         );
         icmp == 1
     };
+    // From the access port, sources outside our subnet are spoofs: not
+    // forwarded (`bad_ipv4`, before the TTL), so not answered either.
     for src in [
         Ipv4Addr::new(240, 0, 0, 1),
         Ipv4Addr::new(10, 244, 1, 255),
         Ipv4Addr::new(172, 28, 147, 47),
     ] {
         let f = expiring(src, POD_IP, ipv4::protocol::UDP, &udp(src, POD_IP));
-        assert!(!answered(&f, Side::Access), "no error to {src}");
+        let (v, _, st) = run(&ctx, &l, Side::Access, &f);
+        assert_eq!(v, Verdict::Drop(DropReason::BadIpv4), "{src}");
+        assert_eq!(st.counters.snapshot().slowpath_count(SlowKind::Icmp), 0);
     }
     // Martian sources and our own (and the access link's network and
     // broadcast addresses): not forwarded at all (`bad_ipv4`, before the
@@ -887,7 +891,7 @@ fn no_echo_reply_to_addresses_that_name_no_host() {
     let l = MapLookup::standard();
     for (src, r) in [
         (Ipv4Addr::UNSPECIFIED, DropReason::BadIpv4),
-        (Ipv4Addr::new(240, 0, 0, 1), DropReason::NotForUs),
+        (Ipv4Addr::new(240, 0, 0, 1), DropReason::BadIpv4),
         (Ipv4Addr::new(10, 244, 255, 255), DropReason::NotForUs),
         (ACCESS_IP, DropReason::NotForUs),
     ] {
@@ -2080,12 +2084,16 @@ fn martian_and_own_sources_are_not_forwarded_in_any_direction() {
             "{what}: without DirectRouting, not for us as before"
         );
     }
-    // Class E, a host, a node's own address: forwarded.
-    for src in [Ipv4Addr::new(240, 0, 0, 1), HOST_IP, NODE_IP] {
+    // From the access port a host of our subnet is forwarded; class E and
+    // a node's own address there are spoofs (nothing is routed behind the
+    // access port: strict rp_filter).
+    let f = udp_frame(ACCESS_MAC, HOST_MAC, Ip::new(HOST_IP, POD_IP), 10);
+    assert_eq!(run_both(&ctx, &l, Side::Access, &f).0, Verdict::TxUnderlay);
+    for src in [Ipv4Addr::new(240, 0, 0, 1), NODE_IP, POD_IP] {
         let f = udp_frame(ACCESS_MAC, HOST_MAC, Ip::new(src, POD_IP), 10);
         assert_eq!(
             run_both(&ctx, &l, Side::Access, &f).0,
-            Verdict::TxUnderlay,
+            Verdict::Drop(DropReason::BadIpv4),
             "{src}"
         );
     }
@@ -2147,10 +2155,12 @@ fn packets_to_us_from_sources_that_are_never_one_are_bad_ipv4() {
         assert_eq!(v, Verdict::Drop(bad), "VXLAN from {src}");
         assert_eq!(st.counters.snapshot().decap, 0);
     }
+    // Class E is a source, but not on the access port (outside our
+    // subnet: a spoof there).
     let e = Ipv4Addr::new(240, 0, 0, 1);
     let l = MapLookup::standard();
     let f = ping(ACCESS_MAC, HOST_MAC, e, ACCESS_IP, b"ping");
-    assert_drop(&ctx, &l, Side::Access, &f, DropReason::NotForUs);
+    assert_drop(&ctx, &l, Side::Access, &f, DropReason::BadIpv4);
 }
 
 /// From the underlay, a source inside our own subnet is a spoof: only our
@@ -3029,4 +3039,68 @@ fn seed_corpus_is_the_sample_frames_and_passes_the_fuzz_checks() {
         n += 1;
     }
     assert!(n >= sample_frames().len());
+}
+
+/// A reply goes to the host it answers, as a router's goes by its
+/// neighbour table: to the resolved neighbour of the sender's address,
+/// whatever source MAC the request came from; for a sender not resolved,
+/// to the frame's source MAC only when that names one host. A frame from a
+/// broadcast, multicast, zero or our own MAC once had its echo reply and
+/// its ICMP error sent to that MAC: one frame, one broadcast.
+#[test]
+fn replies_go_to_the_senders_neighbour_never_to_a_group_mac() {
+    let ctx = context();
+    let l = MapLookup::standard();
+    let unresolved = Ipv4Addr::new(10, 244, 255, 77);
+    let other_host = MacAddr([0x02, 0, 0, 0, 0, 0x99]);
+    let echo = |src: Ipv4Addr, mac: MacAddr| {
+        let ip = Ip {
+            protocol: ipv4::protocol::ICMP,
+            ..Ip::new(src, ACCESS_IP)
+        };
+        ipv4_frame(ACCESS_MAC, mac, ip, &echo_request(7, 1, b"ping"))
+    };
+    let expired = |src: Ipv4Addr, mac: MacAddr| {
+        let mut f = expiring(
+            src,
+            POD_IP,
+            ipv4::protocol::UDP,
+            &udp_datagram(src, POD_IP, 1, 2, b"x"),
+        );
+        f[6..12].copy_from_slice(&mac.0);
+        f
+    };
+    let group = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]);
+    for mac in [
+        MacAddr::BROADCAST,
+        group,
+        MacAddr::ZERO,
+        ACCESS_MAC,
+        other_host,
+    ] {
+        // Resolved: the neighbour's MAC, whatever the frame said.
+        for f in [echo(HOST_IP, mac), expired(HOST_IP, mac)] {
+            let (v, b, _) = run(&ctx, &l, Side::Access, &f);
+            assert_eq!(v, Verdict::Reply(Side::Access), "{mac:?}");
+            assert_eq!(&b.data()[..6], &HOST_MAC.0, "{mac:?}");
+        }
+        // Not resolved: the frame's MAC when it is one host's, else no
+        // reply (the echo not_for_us, the error's packet dropped alone).
+        let one_host = mac == other_host;
+        for (f, reason) in [
+            (echo(unresolved, mac), DropReason::NotForUs),
+            (expired(unresolved, mac), DropReason::TtlExpired),
+        ] {
+            let (v, b, st) = run(&ctx, &l, Side::Access, &f);
+            let s = st.counters.snapshot();
+            if one_host {
+                assert_eq!(v, Verdict::Reply(Side::Access));
+                assert_eq!(&b.data()[..6], &other_host.0);
+                assert_eq!(s.slowpath_count(SlowKind::Icmp), 1);
+            } else {
+                assert_eq!(v, Verdict::Drop(reason), "{mac:?}");
+                assert_eq!(s.slowpath_count(SlowKind::Icmp), 0, "{mac:?}");
+            }
+        }
+    }
 }

@@ -46,7 +46,7 @@ impl MacAddr {
         self.0[0] & 0x02 != 0
     }
     /// Copies the address from a slice of at least 6 bytes.
-    fn from_slice(b: &[u8]) -> MacAddr {
+    pub(crate) fn from_slice(b: &[u8]) -> MacAddr {
         let mut m = [0u8; 6];
         m.copy_from_slice(&b[..6]);
         MacAddr(m)
