@@ -772,3 +772,33 @@ fn fwd_warns_when_the_started_ports_leave_too_few_mbufs() {
         o.stderr
     );
 }
+
+/// A device the EAL arguments ask for whose probe fails (here a pcap file
+/// that is not there; a net_tap whose interface name is taken fails the
+/// same way) is named as such, not as a device name never given.
+#[test]
+fn a_vdev_that_failed_to_probe_is_named_as_such() {
+    let p = prefix("noprobe");
+    let o = vxgate(&[
+        "fwd",
+        "--port-a",
+        "net_pcap0",
+        "--port-b",
+        "net_null0",
+        "--duration",
+        "0.2",
+        "--",
+        "--no-pci",
+        "--in-memory",
+        "--vdev=net_pcap0,rx_pcap=/nonexistent/vxgate-test.pcap",
+        "--vdev",
+        "net_null0",
+        &p,
+    ]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert_clean_failure(
+        &o,
+        "device \"net_pcap0\" was asked for with --vdev, but EAL could not set it up",
+    );
+    assert!(!o.stderr.contains("unknown DPDK device"), "{}", o.stderr);
+}

@@ -14,6 +14,15 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// 0 while EAL is not running (not started yet, or cleaned up); `n + 1`
 /// while it runs with `n` [`Live`] holds on its memory.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// The devices the EAL arguments asked for with `--vdev` (names only):
+/// a port of one that is missing after EAL started failed to probe.
+static VDEVS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Whether the EAL arguments EAL started with asked for virtual device
+/// `name` (`--vdev NAME[,ARGS]`).
+pub(crate) fn vdev_asked_for(name: &str) -> bool {
+    VDEVS.get().is_some_and(|v| v.iter().any(|n| n == name))
+}
 
 /// A hold on EAL's memory: while one exists `rte_eal_cleanup` does not
 /// run. Every pool, port and lcore job keeps one, so `drop(eal)` with
@@ -74,6 +83,15 @@ impl Eal {
             return Err(DpdkError::EalAlreadyInitialised);
         }
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        let vdevs = args.iter().enumerate().filter_map(|(i, a)| match *a {
+            "--vdev" => args.get(i + 1).copied(),
+            a => a.strip_prefix("--vdev="),
+        });
+        let _ = VDEVS.set(
+            vdevs
+                .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+                .collect(),
+        );
         if !wants_no_huge(&args) {
             if let Err(e) = hugepages_available(&args) {
                 STARTED.store(false, Ordering::SeqCst);

@@ -39,6 +39,8 @@ pub enum DpdkError {
     EalInit { reason: String },
     #[error("unknown DPDK device {name:?}: give a device name as EAL knows it (e.g. net_tap0 from `--vdev net_tap0`, or a PCI address bound with -a) or a port id; available: {available}")]
     UnknownDevice { name: String, available: String },
+    #[error("device {name:?} was asked for with --vdev, but EAL could not set it up (see EAL's messages above; a net_tap whose iface= name another interface or process already holds fails so); available: {available}")]
+    NotProbed { name: String, available: String },
     #[error("port {port} ({name}): {op} failed: {reason}")]
     Port {
         port: u16,
