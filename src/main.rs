@@ -146,9 +146,7 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
         }
         .into());
     }
-    vxgate::config::check_eal_options(&a.eal)?;
-    vxgate::config::check_lcore_cpus(&a.eal)?;
-    vxgate::config::check_port_devices(&[("port-a", &a.port_a), ("port-b", &a.port_b)], &a.eal)?;
+    vxgate::config::check_before_eal(&a.eal, &[("port-a", &a.port_a), ("port-b", &a.port_b)])?;
     // SIGINT/SIGTERM stop; a second one exits at once.
     let signals = vxgate::ops::signals::install(|| {})?;
     let stop = signals.stop_flag();

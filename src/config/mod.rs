@@ -61,6 +61,18 @@ pub fn check_port_devices<S: AsRef<str>>(
     Ok(())
 }
 
+/// What `fwd` and `pktgen` check before EAL, as `run` does
+/// (`Config::check_eal_args`, `Config::check_devices`): EAL's options, the
+/// lcores' CPUs, and each port of `ports` (flag key, name or id).
+pub fn check_before_eal<S: AsRef<str>>(
+    eal_args: &[S],
+    ports: &[(&'static str, &str)],
+) -> Result<(), ConfigError> {
+    check_eal_options(eal_args)?;
+    check_lcore_cpus(eal_args)?;
+    check_port_devices(ports, eal_args)
+}
+
 /// Whether EAL would take its arguments: each option one of EAL's, with
 /// the value it needs (`eal_options`). Every command that starts EAL
 /// checks it first (exit 2): EAL would fail with only its usage text.

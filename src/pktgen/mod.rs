@@ -76,17 +76,12 @@ pub fn run(args: PktgenArgs) -> anyhow::Result<()> {
     if args.tx_port.is_none() {
         return Err(no_tx_port().into());
     }
-    crate::config::check_eal_options(&args.eal)?;
-    crate::config::check_lcore_cpus(&args.eal)?;
-    let ports = [
-        ("tx-port", args.tx_port.as_deref()),
-        ("rx-port", args.rx_port.as_deref()),
-    ];
+    let ports = [("tx-port", &args.tx_port), ("rx-port", &args.rx_port)];
     let ports: Vec<(&'static str, &str)> = ports
-        .into_iter()
-        .filter_map(|(k, p)| Some((k, p?)))
+        .iter()
+        .filter_map(|&(key, port)| Some((key, port.as_deref()?)))
         .collect();
-    crate::config::check_port_devices(&ports, &args.eal)?;
+    crate::config::check_before_eal(&args.eal, &ports)?;
     install_logging();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
