@@ -801,4 +801,26 @@ fn a_vdev_that_failed_to_probe_is_named_as_such() {
         "device \"net_pcap0\" was asked for with --vdev, but EAL could not set it up",
     );
     assert!(!o.stderr.contains("unknown DPDK device"), "{}", o.stderr);
+    // Ports by id: without the failed device every later id is one lower,
+    // and port 0 would silently be net_null0. Refused the same.
+    let p = prefix("noprobeid");
+    let o = vxgate(&[
+        "fwd",
+        "--port-a",
+        "0",
+        "--port-b",
+        "1",
+        "--duration",
+        "0.2",
+        "--",
+        "--no-pci",
+        "--in-memory",
+        "--vdev=net_pcap0,rx_pcap=/nonexistent/vxgate-test.pcap",
+        "--vdev=net_null0",
+        "--vdev=net_null1",
+        &p,
+    ]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert_clean_failure(&o, "device \"net_pcap0\" was asked for with --vdev");
+    assert!(!o.stderr.contains("forwarded"), "{}", o.stderr);
 }

@@ -202,7 +202,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// with which EAL prints its usage and ends the process.
 fn check_value(opt: &str, value: Option<&str>) -> Result<(), (String, String)> {
     let number = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    let one_of = |v: &str, ok: &[&str]| ok.contains(&v);
     match (opt, value) {
+        (_, Some("")) => Err((format!("`{opt}` is given an empty value"), FIX.to_owned())),
+        ("--iova-mode", Some(v)) if !one_of(v, &["pa", "va"]) => Err((
+            format!("`--iova-mode {v}`: EAL takes pa or va"),
+            FIX.to_owned(),
+        )),
+        ("--proc-type", Some(v)) if !one_of(v, &["primary", "secondary", "auto"]) => Err((
+            format!("`--proc-type {v}`: EAL takes primary, secondary or auto"),
+            FIX.to_owned(),
+        )),
         ("-h" | "--help", _) => Err((
             format!("with `{opt}` EAL prints its usage and ends the process"),
             "drop it; `dpdk-testpmd -h` prints EAL's usage".to_owned(),
@@ -234,6 +244,7 @@ mod tests {
             "-l 0-1 --no-pci --in-memory --file-prefix vx --vdev net_tap0,iface=a --vdev=net_tap1",
             "-l0-1 -m256 -n 4 --socket-mem 1024,0 --huge-dir=/dev/hugepages --log-level=lib.eal:warning",
             "--lcores 0@0,1@1 -a 0000:3b:00.0 --allow=0000:3b:00.1 -b 0000:5e:00.0",
+            "--iova-mode va --iova-mode=pa --proc-type primary --proc-type=auto",
             "-vl 0-1 --huge-unlink --huge-unlink=never --syslog --syslog=daemon --no-telemetry",
             // getopt's unambiguous abbreviations.
             "--file-pref vx --in-mem --huge-worker-stack=512",
@@ -266,6 +277,12 @@ mod tests {
             ("-vh", "prints its usage"),
             ("-l 0 -- -x", "follows a `--`"),
             ("--master-lcore 0", "EAL has no option `--master-lcore`"),
+            ("--iova-mode xx", "EAL takes pa or va"),
+            ("--iova-mode PA", "EAL takes pa or va"),
+            ("--proc-type=foo", "primary, secondary or auto"),
+            ("--file-prefix=", "`--file-prefix` is given an empty value"),
+            ("--lcores=", "`--lcores` is given an empty value"),
+            ("--log-level=", "given an empty value"),
         ] {
             match check(&args(bad)) {
                 Err((problem, _)) => assert!(problem.contains(says), "{bad}: {problem}"),

@@ -60,48 +60,46 @@ pub struct FileConfig {
     pub eal: Vec<String>,
 }
 
-/// toml's error text, which quotes the line at fault, unless that line
-/// may hold a password (its key names one, spelled right or not): then its
-/// place, and the message without the parts of the line's value it
-/// quotes. The error goes to stderr, under systemd into the journal.
+/// toml's error text, which quotes the line at fault, unless the file
+/// may hold a password (a key that names one, spelled right or not): then
+/// the place and the key of that line only, and the message with every
+/// quoted part that is not a key name (a number toml read, say) as `***`.
+/// A password's line is not the only one an error can quote (a multi-line
+/// string ends lines later), and toml quotes values as it read them (`0x..`
+/// as decimal), so nothing of a value is shown. The error goes to stderr,
+/// under systemd into the journal.
 fn parse_error_text(text: &str, e: &toml::de::Error) -> String {
     let full = e.to_string().trim_end().to_owned();
-    let Some(span) = e.span() else {
-        return full;
+    let secret_key = |line: &str| {
+        line.split_once('=').is_some_and(|(key, _)| {
+            let key = key.to_ascii_lowercase();
+            ["pas", "pw", "secret"].iter().any(|k| key.contains(k))
+        })
     };
-    let at = span.start.min(text.len());
-    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    let line = &text[start..end];
-    let Some((key, value)) = line.split_once('=') else {
-        return full;
-    };
-    let key_lower = key.to_ascii_lowercase();
-    if !["pas", "pw", "secret"]
-        .iter()
-        .any(|k| key_lower.contains(k))
-    {
+    if !text.lines().any(secret_key) {
         return full;
     }
-    // The quoted parts of the message that are pieces of the value.
+    let at = e.span().map_or(0, |s| s.start.min(text.len()));
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let key = text[start..end]
+        .split_once('=')
+        .map(|(k, _)| format!(", key `{}`", k.trim()))
+        .unwrap_or_default();
+    let key_like = |p: &str| p.len() > 1 && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
     let mut message = String::new();
     for (i, part) in e.message().trim_end().split('`').enumerate() {
         if i > 0 {
             message.push('`');
         }
-        let quoted = i % 2 == 1;
         // One character tells nothing (toml lists the escapes it takes).
-        if quoted && part.chars().count() > 1 && value.contains(part) {
-            message.push_str("***");
-        } else {
-            message.push_str(part);
-        }
+        let hidden = i % 2 == 1 && part.chars().count() > 1 && !key_like(part);
+        message.push_str(if hidden { "***" } else { part });
     }
     let line_no = text[..start].matches('\n').count() + 1;
     let column = text[start..at].chars().count() + 1;
     format!(
-        "TOML parse error at line {line_no}, column {column}, key `{}` (the line is not shown: it may hold a password)\n{message}",
-        key.trim()
+        "TOML parse error at line {line_no}, column {column}{key} (the line is not shown: the file may hold a password)\n{message}"
     )
 }
 

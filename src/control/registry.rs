@@ -97,6 +97,9 @@ fn client_cert_hint(opts: &EtcdOptions, detail: &str) -> &'static str {
     let other_cause = lower.contains("tcp connect") || lower.contains("handshake eof");
     if !https || other_cause {
         ""
+    } else if lower.contains("invalid peer certificate") {
+        // Our side refused etcd's certificate: the CA we trust is at fault.
+        "; check that --etcd-cafile holds the CA that signed etcd's server certificate (its --cert-file) and that the certificate names the endpoint's host"
     } else if opts.certfile.is_none() {
         "; does etcd require a client certificate (its --client-cert-auth)? give --etcd-certfile and --etcd-keyfile"
     } else {
@@ -773,6 +776,17 @@ mod tests {
         assert!(!failed(&http).contains("client certificate"));
         // Nothing listening, or a plain-http etcd behind https://: the
         // hint would send the operator the wrong way.
+        // Our side refused the server's certificate: the CA file is named,
+        // not the client certificate.
+        for opts in [&https, &with_cert] {
+            let io = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+            let msg = map_error("get", opts, etcd_client::Error::IoError(io)).to_string();
+            assert!(
+                msg.contains("check that --etcd-cafile holds the CA"),
+                "{msg}"
+            );
+            assert!(!msg.contains("client certificate"), "{msg}");
+        }
         for other in ["tcp connect error", "tls handshake eof"] {
             for opts in [&https, &with_cert] {
                 let io = std::io::Error::other(other);

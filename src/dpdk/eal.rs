@@ -18,12 +18,6 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 /// a port of one that is missing after EAL started failed to probe.
 static VDEVS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
-/// Whether the EAL arguments EAL started with asked for virtual device
-/// `name` (`--vdev NAME[,ARGS]`).
-pub(crate) fn vdev_asked_for(name: &str) -> bool {
-    VDEVS.get().is_some_and(|v| v.iter().any(|n| n == name))
-}
-
 /// A hold on EAL's memory: while one exists `rte_eal_cleanup` does not
 /// run. Every pool, port and lcore job keeps one, so `drop(eal)` with
 /// any of them alive skips the cleanup (a leak) instead of unmapping
@@ -161,6 +155,29 @@ impl Eal {
         };
         // On an error `eal` drops: EAL is cleaned up.
         eal.confine_others(&before)?;
+        // A `--vdev net_...` whose probe failed leaves EAL running without
+        // its port, and every later port id one lower: a port given by id
+        // would silently be another device. Refused whatever names the
+        // ports.
+        if let Some(name) = VDEVS
+            .get()
+            .into_iter()
+            .flatten()
+            .find(|n| n.starts_with("net_") && super::port::find_port(n).is_err())
+        {
+            let available: Vec<String> = super::port::available_ports()
+                .into_iter()
+                .map(|(id, n)| format!("{id}={n}"))
+                .collect();
+            return Err(DpdkError::NotProbed {
+                name: name.clone(),
+                available: if available.is_empty() {
+                    "none".into()
+                } else {
+                    available.join(", ")
+                },
+            });
+        }
         Ok(eal)
     }
 

@@ -342,14 +342,6 @@ fn find(l: &Locked, name_or_id: &str) -> Result<u16> {
     let rc = unsafe { ffi::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
     if rc == 0 {
         Ok(id)
-    } else if super::eal::vdev_asked_for(name_or_id) {
-        // Given, and not there: its probe failed (EAL said why).
-        Err(match unknown() {
-            DpdkError::UnknownDevice { name, available } => {
-                DpdkError::NotProbed { name, available }
-            }
-            e => e,
-        })
     } else {
         Err(unknown())
     }
