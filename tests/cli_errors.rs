@@ -69,6 +69,21 @@ fn prefix(tag: &str) -> String {
     format!("--file-prefix=vxt-cli-{tag}-{}", std::process::id())
 }
 
+/// A configuration error found before EAL: exit 2, each of `needles` in
+/// the message, no line of EAL's and no runtime directory of it.
+fn assert_refused_before_eal(what: &str, o: &Outcome, needles: &[&str]) {
+    assert_eq!(o.code, Some(2), "{what}: {}", o.stderr);
+    for needle in needles {
+        assert_clean_failure(o, needle);
+    }
+    assert!(
+        !o.stderr.contains("EAL:"),
+        "{what} started EAL:\n{}",
+        o.stderr
+    );
+    assert!(!o.runtime_dir_left, "{what}: EAL's runtime directory made");
+}
+
 fn assert_clean_failure(o: &Outcome, needle: &str) {
     assert!(
         matches!(o.code, Some(c) if c != 0 && c != 101),
@@ -145,15 +160,7 @@ fn fwd_and_pktgen_refuse_a_port_without_its_vdev_before_eal() {
         ("fwd", fwd, "invalid port-a `net_nothere9`"),
         ("pktgen", pktgen, "invalid rx-port `net_ring5`"),
     ] {
-        assert_eq!(o.code, Some(2), "{what}: {}", o.stderr);
-        assert_clean_failure(&o, key);
-        assert_clean_failure(&o, "no virtual device of that name");
-        assert!(
-            !o.stderr.contains("EAL:"),
-            "{what} started EAL:\n{}",
-            o.stderr
-        );
-        assert!(!o.runtime_dir_left, "{what}: EAL's runtime directory made");
+        assert_refused_before_eal(what, &o, &[key, "no virtual device of that name"]);
     }
 }
 
@@ -197,13 +204,7 @@ fn bad_eal_arguments_are_refused_before_eal() {
             "EAL has no option `--file-prefx` (`--file-prefix`?)",
         ),
     ] {
-        assert_eq!(o.code, Some(2), "{what}: {}", o.stderr);
-        assert_clean_failure(&o, says);
-        assert!(
-            !o.stderr.contains("EAL:"),
-            "{what} started EAL:\n{}",
-            o.stderr
-        );
+        assert_refused_before_eal(what, &o, &[says]);
     }
 }
 
@@ -711,14 +712,7 @@ fn fwd_and_pktgen_refuse_an_lcore_on_a_cpu_that_is_not_there_before_eal() {
     ]);
     let needle = format!("an lcore would run on CPU {missing}");
     for (what, o) in [("fwd", o), ("pktgen", pktgen)] {
-        assert_eq!(o.code, Some(2), "{what}: {}", o.stderr);
-        assert_clean_failure(&o, &needle);
-        assert!(
-            !o.stderr.contains("EAL:"),
-            "{what} started EAL:\n{}",
-            o.stderr
-        );
-        assert!(!o.runtime_dir_left, "{what}: EAL's runtime directory made");
+        assert_refused_before_eal(what, &o, &[&needle]);
     }
 }
 

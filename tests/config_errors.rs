@@ -353,7 +353,7 @@ fn device_errors() {
 #[test]
 fn ports_eal_would_not_give_are_refused_before_eal() {
     let check =
-        |changes: &[(&str, &str)], eal: &[&str]| parse(changes, eal).unwrap().check_devices();
+        |changes: &[(&str, &str)], eal: &[&str]| parse(changes, eal).unwrap().check_before_eal();
     let tap = [("--underlay", "net_tap0"), ("--access", "net_tap1")];
     check(&tap, &["--vdev=net_tap0,iface=u", "--vdev", "net_tap1"]).unwrap();
     // Port ids are EAL's numbering: not judged.

@@ -43,17 +43,16 @@ pub use validate::{access_ip_on_an_edge, port_mtu};
 /// address must be on this machine and not kept from EAL (`--no-pci`, `-b`,
 /// another `-a`); a port id is left to EAL's numbering. Every command that
 /// opens ports (`run`, `fwd`, `pktgen`) checks it before EAL (exit 2).
-pub fn check_port_devices<S: AsRef<str>>(
+fn check_port_devices(
     ports: &[(&'static str, &str)],
-    eal_args: &[S],
+    eal_args: &[String],
 ) -> Result<(), ConfigError> {
-    let eal_args: Vec<String> = eal_args.iter().map(|a| a.as_ref().to_owned()).collect();
     for &(key, name) in ports {
         if name.bytes().all(|b| b.is_ascii_digit()) {
             continue; // a port id: EAL's numbering decides
         }
         if let Some((problem, fix)) =
-            eal_devices::device_missing(&eal_args, name, eal_devices::pci_present)
+            eal_devices::device_missing(eal_args, name, eal_devices::pci_present)
         {
             return Err(ConfigError::invalid(key, name, problem, fix));
         }
@@ -64,8 +63,8 @@ pub fn check_port_devices<S: AsRef<str>>(
 /// What `fwd` and `pktgen` check before EAL, as `run` does
 /// (`Config::check_eal_args`, `Config::check_devices`): EAL's options, the
 /// lcores' CPUs, and each port of `ports` (flag key, name or id).
-pub fn check_before_eal<S: AsRef<str>>(
-    eal_args: &[S],
+pub fn check_before_eal(
+    eal_args: &[String],
     ports: &[(&'static str, &str)],
 ) -> Result<(), ConfigError> {
     check_eal_options(eal_args)?;
@@ -76,9 +75,8 @@ pub fn check_before_eal<S: AsRef<str>>(
 /// Whether EAL would take its arguments: each option one of EAL's, with
 /// the value it needs (`eal_options`). Every command that starts EAL
 /// checks it first (exit 2): EAL would fail with only its usage text.
-pub fn check_eal_options<S: AsRef<str>>(eal_args: &[S]) -> Result<(), ConfigError> {
-    let eal_args: Vec<String> = eal_args.iter().map(|a| a.as_ref().to_owned()).collect();
-    eal_options::check(&eal_args).map_err(|(problem, fix)| {
+fn check_eal_options(eal_args: &[String]) -> Result<(), ConfigError> {
+    eal_options::check(eal_args).map_err(|(problem, fix)| {
         ConfigError::invalid("eal", eal::shorten(&eal_args.join(" ")), problem, fix)
     })
 }
@@ -86,9 +84,8 @@ pub fn check_eal_options<S: AsRef<str>>(eal_args: &[S]) -> Result<(), ConfigErro
 /// Whether every CPU the EAL arguments place an lcore on is online: EAL
 /// would fail on one that is not with only its usage text. Every command
 /// that starts EAL (`run`, `fwd`, `pktgen`) checks it first (exit 2).
-pub fn check_lcore_cpus<S: AsRef<str>>(eal_args: &[S]) -> Result<(), ConfigError> {
-    let eal_args: Vec<String> = eal_args.iter().map(|a| a.as_ref().to_owned()).collect();
-    match eal::cpu_not_online(&eal_args) {
+fn check_lcore_cpus(eal_args: &[String]) -> Result<(), ConfigError> {
+    match eal::cpu_not_online(eal_args) {
         None => Ok(()),
         Some((cpu, online)) => Err(ConfigError::invalid(
             "eal",
@@ -234,29 +231,22 @@ impl Config {
         Config::from_run_args(cli.args)
     }
 
-    /// Whether EAL would take its arguments (every option one of EAL's,
-    /// with its value) and every CPU they place an lcore on (`-l`, `-c`,
-    /// `--lcores`) is online: the CPUs are a check of the machine, not of
-    /// the configuration's form, so both run before etcd and EAL (and in
-    /// `--check-config`), not when the flags are parsed. EAL would fail
-    /// with its usage text or "lcore N unavailable" (exit 1, which a
-    /// service manager restarts forever); this is exit 2.
-    pub fn check_eal_args(&self) -> Result<(), ConfigError> {
-        check_eal_options(&self.eal_args)?;
-        check_lcore_cpus(&self.eal_args)
-    }
-
-    /// Whether EAL, with these arguments, would give us both ports: a
-    /// `net_` device needs its `--vdev`, a PCI address must be on this
-    /// machine and not kept from EAL by `--no-pci`, `-b` or another
-    /// `-a`. A check of the machine too, so it runs before etcd and EAL (and
-    /// in `--check-config`); else EAL or the port lookup after it fails
-    /// (exit 1, which a service manager restarts forever).
-    pub fn check_devices(&self) -> Result<(), ConfigError> {
+    /// What a start checks before etcd and EAL (and `--check-config` too):
+    /// EAL would take its arguments (every option one of EAL's, with its
+    /// value), every CPU they place an lcore on is online, and EAL would
+    /// give both ports (a `net_` device needs its `--vdev`, a PCI address
+    /// must be on this machine and not kept from EAL by `--no-pci`, `-b` or
+    /// another `-a`). The CPUs and devices are checks of the machine, not of
+    /// the configuration's form, so they are not made when the flags are
+    /// parsed. EAL, or the port lookup after it, would fail with its usage
+    /// text, "lcore N unavailable" or "unknown device" (exit 1, which a
+    /// service manager restarts forever); this is exit 2. `fwd` and
+    /// `pktgen` make the same checks (`config::check_before_eal`).
+    pub fn check_before_eal(&self) -> Result<(), ConfigError> {
         let (underlay, access) = (self.underlay_dev.to_string(), self.access_dev.to_string());
-        check_port_devices(
-            &[("underlay", &underlay), ("access", &access)],
+        check_before_eal(
             &self.eal_args,
+            &[("underlay", &underlay), ("access", &access)],
         )
     }
 

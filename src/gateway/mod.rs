@@ -359,8 +359,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     // The machine's side of the configuration, before etcd (which may
     // keep a start waiting): EAL's options and the CPUs for the lcores,
     // the ports' devices.
-    cfg.check_eal_args()?;
-    cfg.check_devices()?;
+    cfg.check_before_eal()?;
     // The control plane's runtime; etcd's network config comes first.
     let rt = ControlRuntime(Some(
         tokio::runtime::Builder::new_multi_thread()
