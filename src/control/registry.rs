@@ -15,7 +15,7 @@ use super::schema::NetworkConfig;
 use super::status::ControlStatus;
 use super::{ControlError, EtcdOptions};
 use crate::ops::logging::RateLimitedLog;
-use crate::ops::output::error_text;
+use crate::ops::output::{error_text, with_causes};
 
 /// Deadline for each unary etcd request.
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -204,16 +204,10 @@ pub(crate) fn map_error(
             } else if matches!(code, UNAVAILABLE | DEADLINE_EXCEEDED | CANCELLED | UNKNOWN) {
                 // The status says only "transport error"; its causes say
                 // why (a TLS alert: etcd refused our client certificate).
-                let mut detail = format!("{op}: {:?}: {msg}", s.code());
-                let mut cause = std::error::Error::source(&s);
-                while let Some(c) = cause {
-                    let text = c.to_string();
-                    if !detail.contains(&text) {
-                        detail = format!("{detail}: {text}");
-                    }
-                    cause = c.source();
-                }
-                unreachable(detail)
+                unreachable(with_causes(
+                    format!("{op}: {:?}: {msg}", s.code()),
+                    std::error::Error::source(&s),
+                ))
             } else if code == OUT_OF_RANGE && lower.contains("message length too large") {
                 // tonic's decoding limit; etcd's own OutOfRange (a future
                 // revision) says otherwise.

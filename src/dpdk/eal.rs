@@ -165,17 +165,9 @@ impl Eal {
             .flatten()
             .find(|n| n.starts_with("net_") && super::port::find_port(n).is_err())
         {
-            let available: Vec<String> = super::port::available_ports()
-                .into_iter()
-                .map(|(id, n)| format!("{id}={n}"))
-                .collect();
             return Err(DpdkError::NotProbed {
                 name: name.clone(),
-                available: if available.is_empty() {
-                    "none".into()
-                } else {
-                    available.join(", ")
-                },
+                available: super::port::available_text(),
             });
         }
         Ok(eal)

@@ -314,20 +314,27 @@ pub fn find_port(name_or_id: &str) -> Result<u16> {
     })
 }
 
+/// The ports EAL probed as errors list them: `0=net_tap0, 1=net_tap1`.
+pub(crate) fn available_text() -> String {
+    with_ethdev(|l| available_text_of(l)).unwrap_or_else(|| "none (EAL is not running)".into())
+}
+
+fn available_text_of(l: &Locked) -> String {
+    let list: Vec<String> = available(l)
+        .into_iter()
+        .map(|(id, n)| format!("{id}={n}"))
+        .collect();
+    if list.is_empty() {
+        "none (no --vdev or -a device was probed)".into()
+    } else {
+        list.join(", ")
+    }
+}
+
 fn find(l: &Locked, name_or_id: &str) -> Result<u16> {
     let unknown = || DpdkError::UnknownDevice {
         name: name_or_id.to_owned(),
-        available: {
-            let list: Vec<String> = available(l)
-                .into_iter()
-                .map(|(id, n)| format!("{id}={n}"))
-                .collect();
-            if list.is_empty() {
-                "none (no --vdev or -a device was probed)".into()
-            } else {
-                list.join(", ")
-            }
-        },
+        available: available_text_of(l),
     };
     if let Ok(id) = name_or_id.parse::<u16>() {
         // SAFETY: any port id may be asked about.

@@ -28,8 +28,14 @@ pub fn print_err(text: &str) {
 /// their own message and keep it as their source too, which `{:#}` would
 /// print twice. An `anyhow::Error` is passed as `e.as_ref()`.
 pub fn error_text(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
+    with_causes(e.to_string(), e.source())
+}
+
+/// `head`, then each error of the chain from `cause` on that `head` and
+/// the causes before it do not already say, after ": ". For an error whose
+/// own text is not the one to show (a gRPC status's).
+pub fn with_causes(head: String, mut cause: Option<&dyn std::error::Error>) -> String {
+    let mut out = head;
     while let Some(c) = cause {
         let text = c.to_string();
         if !out.contains(&text) {
