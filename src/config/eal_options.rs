@@ -175,27 +175,10 @@ fn find_long(name: &str) -> Result<(&'static str, Value), String> {
 /// The long option nearest to a mistyped `name` (at most two edits).
 fn closest(name: &str) -> Option<&'static str> {
     LONG.iter()
-        .map(|(n, _)| (edit_distance(name, n), *n))
+        .map(|(n, _)| (strsim::levenshtein(name, n), *n))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, n)| n)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let here = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(here + 1);
-            prev = here;
-        }
-    }
-    row[b.len()]
 }
 
 /// The values EAL would refuse that are cheap to tell here, and `--help`,
