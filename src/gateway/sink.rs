@@ -179,11 +179,6 @@ mod tests {
     /// PublicIP is said at once.
     #[test]
     fn repeated_lease_warnings_are_rate_limited_per_key() {
-        let lines = crate::ops::logging::Buf::default();
-        let sub = tracing_subscriber::fmt()
-            .with_writer(lines.clone())
-            .with_ansi(false)
-            .finish();
         let (tables, _readers) = LeaseTables::new(64);
         let mut sink = test_sink(tables, SkipLog::every(std::time::Duration::from_secs(1)));
         let node = |ip: u8, mac: u8| LeaseAttrs {
@@ -191,7 +186,7 @@ mod tests {
             ..attrs(ip)
         };
         let subnet = |i: u8| Subnet::parse_key(&format!("10.244.{i}.0-24")).unwrap();
-        tracing::subscriber::with_default(sub, || {
+        let (text, ()) = crate::ops::logging::Buf::capture(|| {
             // A fourth VtepMAC behind 192.0.2.3 hides the oldest; then the
             // newest lease's VtepMAC changes 50 times (churn).
             for i in 0..4 {
@@ -218,7 +213,6 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1100));
             sink.upsert(subnet(23), &node(3, 99));
         });
-        let text = lines.text();
         let of = |ip: &str| -> Vec<&str> {
             text.lines()
                 .filter(|l| l.contains("more VtepMACs") && l.contains(ip))

@@ -313,7 +313,16 @@ impl LogControl {
 pub struct RateLimitedLog {
     interval: Duration,
     max_keys: usize,
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<Slots>,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    by_key: HashMap<String, Slot>,
+    /// Lines left out of keys past `max_keys` (they share one slot, whose
+    /// own count would be lost when it is pruned): `take_left_out` says
+    /// them, so a flood of distinct keys is summed up, not silently cut.
+    left_out: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -335,7 +344,7 @@ impl RateLimitedLog {
         Self {
             interval,
             max_keys: max_keys.max(1),
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots::default()),
         }
     }
 
@@ -349,24 +358,39 @@ impl RateLimitedLog {
     /// episode, such as another outage after a recovery, is not hidden
     /// in the last one's interval).
     pub fn forget(&self) {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_key
+            .clear();
+    }
+
+    /// How many lines of keys beyond the tracked ones were left out since
+    /// the last call (and forgets them): the caller writes one line saying
+    /// so, so that no suppressed line goes unmentioned.
+    pub fn take_left_out(&self) -> u64 {
+        std::mem::take(
+            &mut self
+                .slots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .left_out,
+        )
     }
 
     /// [`RateLimitedLog::check`] at a given time.
     pub fn check_at(&self, key: &str, now: Instant) -> Option<u64> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if !slots.contains_key(key) && slots.len() >= self.max_keys {
+        let mut guard = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let Slots { by_key, left_out } = &mut *guard;
+        if !by_key.contains_key(key) && by_key.len() >= self.max_keys {
             let interval = self.interval;
-            slots.retain(|_, s| now.saturating_duration_since(s.last) < interval);
+            by_key.retain(|_, s| now.saturating_duration_since(s.last) < interval);
         }
-        let key = if slots.contains_key(key) || slots.len() < self.max_keys {
-            key
-        } else {
-            OVERFLOW_KEY
-        };
-        match slots.get_mut(key) {
+        let overflow = !by_key.contains_key(key) && by_key.len() >= self.max_keys;
+        let key = if overflow { OVERFLOW_KEY } else { key };
+        match by_key.get_mut(key) {
             None => {
-                slots.insert(
+                by_key.insert(
                     key.to_owned(),
                     Slot {
                         last: now,
@@ -384,7 +408,11 @@ impl RateLimitedLog {
                 Some(suppressed)
             }
             Some(slot) => {
-                slot.suppressed += 1;
+                if overflow {
+                    *left_out += 1;
+                } else {
+                    slot.suppressed += 1;
+                }
                 None
             }
         }
@@ -420,6 +448,17 @@ impl Buf {
     /// Everything written so far.
     pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// What `f` logs (plain text, every level), with `f`'s result.
+    pub fn capture<R>(f: impl FnOnce() -> R) -> (String, R) {
+        let lines = Buf::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(lines.clone())
+            .with_ansi(false)
+            .finish();
+        let r = tracing::subscriber::with_default(sub, f);
+        (lines.text(), r)
     }
 }
 
@@ -708,9 +747,15 @@ mod tests {
         assert_eq!(rl.check_at("a", t0 + Duration::from_secs(2)), None);
         assert_eq!(rl.check_at("b", t0 + Duration::from_secs(2)), Some(0));
         assert_eq!(rl.check_at("a", t0 + Duration::from_secs(10)), Some(2));
-        // Third key while two are tracked and fresh: shares the overflow slot.
+        // Third key while two are tracked and fresh: shares the overflow
+        // slot, whose left-out lines are summed apart (the slot's line
+        // names another key), also when the slot is pruned.
         assert_eq!(rl.check_at("c", t0 + Duration::from_secs(11)), Some(0));
         assert_eq!(rl.check_at("d", t0 + Duration::from_secs(11)), None);
+        assert_eq!(rl.check_at("e", t0 + Duration::from_secs(11)), None);
+        assert_eq!(rl.check_at("c", t0 + Duration::from_secs(25)), Some(0));
+        assert_eq!(rl.take_left_out(), 2);
+        assert_eq!(rl.take_left_out(), 0);
         // A new episode: said at once.
         rl.forget();
         assert_eq!(rl.check_at("a", t0 + Duration::from_secs(12)), Some(0));

@@ -123,6 +123,20 @@ impl SkipLog {
     pub fn check(&self, key: &str) -> Option<u64> {
         self.0.check(key)
     }
+
+    /// Writes one line for the skips left unlogged because more keys were
+    /// skipped within `SKIP_LOG_EVERY` than are tracked one by one (a
+    /// flood of bad keys): each such key's own line is left out, but not
+    /// without a word. Nothing when there were none.
+    pub fn say_left_out(&self) {
+        let left_out = self.0.take_left_out();
+        if left_out > 0 {
+            tracing::warn!(
+                left_out,
+                "more lease keys were skipped than are logged one by one; the lines of {left_out} more were left out (all are counted in vxgate_etcd_invalid_entries_total)"
+            );
+        }
+    }
 }
 
 impl Skip {
@@ -252,13 +266,8 @@ mod tests {
     /// saying how many it left out); another key is logged at once.
     #[test]
     fn skips_of_one_key_are_all_counted_but_logged_at_a_limited_rate() {
-        let lines = crate::ops::logging::Buf::default();
-        let sub = tracing_subscriber::fmt()
-            .with_writer(lines.clone())
-            .with_ansi(false)
-            .finish();
         let (mut m, mut r, st, t) = fixture();
-        tracing::subscriber::with_default(sub, || {
+        let (text, ()) = crate::ops::logging::Buf::capture(|| {
             for i in 0..50 {
                 let bad = format!(
                     r#"{{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{{"VtepMAC":"zz{i}"}}}}"#
@@ -268,8 +277,34 @@ mod tests {
             m.put("10.1.2.0-24", b"{", &mut r, &st, t);
         });
         assert_eq!(st.invalid_entries_total(), 51);
-        let text = lines.text();
         let of = |key: &str| text.lines().filter(|l| l.contains(key)).count();
         assert_eq!((of("10.1.1.0-24"), of("10.1.2.0-24")), (1, 1), "{text}");
+    }
+
+    /// More distinct bad keys within `SKIP_LOG_EVERY` than are tracked one
+    /// by one (1 024): the lines past them are left out, and one line
+    /// says how many, so the log never looks complete when it is not.
+    #[test]
+    fn a_flood_of_bad_keys_says_how_many_lines_it_left_out() {
+        let (mut m, mut r, st, t) = fixture();
+        let (text, ()) = crate::ops::logging::Buf::capture(|| {
+            m.say_left_out();
+            for i in 0..1100u32 {
+                let key = format!("10.{}.{}.0-24", i / 256, i % 256);
+                m.put(&key, b"{", &mut r, &st, t);
+            }
+            m.say_left_out();
+            m.say_left_out();
+        });
+        assert_eq!(st.invalid_entries_total(), 1100);
+        let skipped = text
+            .lines()
+            .filter(|l| l.contains("malformed value"))
+            .count();
+        let summaries: Vec<&str> = text.lines().filter(|l| l.contains("left_out=")).collect();
+        // 1 024 keys, and the first of the rest in their shared slot.
+        assert_eq!(skipped, 1025, "{text}");
+        assert_eq!(summaries.len(), 1, "{text}");
+        assert!(summaries[0].contains("left_out=75"), "{text}");
     }
 }

@@ -84,6 +84,17 @@ impl Mirror {
         self.by_subnet.len()
     }
 
+    /// Keys skipped as they are now (malformed, another backend, ...).
+    pub(crate) fn skipped_len(&self) -> usize {
+        self.skipped.len()
+    }
+
+    /// Says how many skipped keys' lines a flood of them left out
+    /// (`SkipLog::say_left_out`).
+    pub(crate) fn say_left_out(&self) {
+        self.log.say_left_out();
+    }
+
     /// Tells the mirror which subnet and PublicIP are ours.
     pub(crate) fn set_own(&mut self, subnet: Subnet, public_ip: std::net::Ipv4Addr) {
         self.own = Some((subnet, public_ip));

@@ -142,9 +142,11 @@ impl Session<'_> {
             self.status.add_resync();
         }
         self.status.set_connected(true);
+        self.mirror.say_left_out();
         tracing::info!(
             revision = rev,
             leases = self.mirror.len(),
+            skipped = self.mirror.skipped_len(),
             "etcd leases listed; watching"
         );
         let opts = self.reg.opts.clone();
@@ -209,6 +211,8 @@ impl Session<'_> {
                 m = config.message() => (m, false),
                 _ = quorum.tick(), if reading.is_none() => {
                     reading = Some(Box::pin(self.reg.quorum_read()));
+                    // A flood of bad keys is summed up within a tick.
+                    self.mirror.say_left_out();
                     continue;
                 }
                 read = async { reading.as_mut().expect("guarded by is_some").await }, if reading.is_some() => {
