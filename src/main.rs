@@ -96,7 +96,12 @@ fn main() -> ExitCode {
                     "vxgate: error: {}",
                     vxgate::ops::output::error_text(e.as_ref())
                 ));
-                ExitCode::from(1)
+                // A device that cannot serve the configuration (too few
+                // queues) is the configuration's to change: 2, as above.
+                let code = e
+                    .downcast_ref::<vxgate::dpdk::DpdkError>()
+                    .map_or(1, vxgate::dpdk::DpdkError::exit_code);
+                ExitCode::from(u8::try_from(code).unwrap_or(1))
             }
         },
     }

@@ -543,10 +543,10 @@ fn fwd_runs_for_a_set_duration_and_prints_counters() {
     assert!(rate > 0.0, "{text}");
 }
 
-#[test]
-fn run_refuses_one_port_named_twice_by_id_and_by_name() {
-    // Port identity is known only once EAL runs, after etcd's network
-    // config has been read: a real etcd with a config is needed.
+/// `vxgate run` with `flags` and EAL's `eal` against a real etcd holding
+/// a network config: what is known only once EAL runs (port identity,
+/// queues) comes after etcd's network config has been read.
+fn run_with_network_config(tag: &str, flags: &[&str], eal: &[&str]) -> Outcome {
     let etcd = common::etcd::Etcd::start();
     etcd.ctl(&[
         "put",
@@ -554,26 +554,60 @@ fn run_refuses_one_port_named_twice_by_id_and_by_name() {
         r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#,
     ]);
     let endpoint = etcd.endpoint();
-    let p = prefix("same");
-    let o = vxgate(&[
-        "run",
-        "--etcd-endpoints",
-        &endpoint,
-        "--underlay",
-        "0",
+    let p = prefix(tag);
+    let mut args = vec!["run", "--etcd-endpoints", &endpoint];
+    args.extend([
         "--underlay-ip",
         "172.28.147.40/27",
-        "--access",
-        "net_null0",
         "--subnet",
         "10.244.255.0/24",
-        "--",
-        "--no-pci",
-        "--vdev=net_null0",
-        &p,
     ]);
+    args.extend(flags);
+    args.extend(["--", "--no-pci"]);
+    args.extend(eal);
+    args.push(&p);
+    vxgate(&args)
+}
+
+#[test]
+fn run_refuses_one_port_named_twice_by_id_and_by_name() {
+    let o = run_with_network_config(
+        "same",
+        &["--underlay", "0", "--access", "net_null0"],
+        &["--vdev=net_null0"],
+    );
     assert_eq!(o.code, Some(2), "a configuration error: {}", o.stderr);
     assert_clean_failure(&o, "it is the same port as --underlay 0");
+}
+
+/// A device with fewer queues than `--workers` asks for (net_af_packet
+/// without `qpairs`: one pair; on `lo`, which it only opens: the port is
+/// refused before it is configured) is known only once EAL runs; like a
+/// port named twice it is the configuration's to change (exit 2, no
+/// restart loop), not a runtime failure.
+#[test]
+fn run_refuses_more_workers_than_a_device_has_queues() {
+    let o = run_with_network_config(
+        "queues",
+        &[
+            "--underlay",
+            "net_af_packet0",
+            "--access",
+            "net_null0",
+            "--workers",
+            "2",
+            "--mbufs",
+            "8192",
+        ],
+        &[
+            "--vdev=net_af_packet0,iface=lo",
+            "--vdev=net_null0",
+            "--lcores",
+            "0@0,1@0,2@0",
+        ],
+    );
+    assert_eq!(o.code, Some(2), "a configuration error: {}", o.stderr);
+    assert_clean_failure(&o, "needs 2 RX / 2 TX queues (one of each per worker) but driver net_af_packet offers 1 / 1; use fewer --workers, or give the device more queues (net_af_packet: qpairs=2 in its --vdev)");
 }
 
 #[test]

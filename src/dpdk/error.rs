@@ -48,6 +48,18 @@ pub enum DpdkError {
         op: &'static str,
         reason: String,
     },
+    /// More queues asked for (one RX and one TX per worker) than the
+    /// device has: its configuration, not a passing failure.
+    #[error("port {port} ({name}): needs {rx} RX / {tx} TX queues (one of each per worker) but driver {driver} offers {max_rx} / {max_tx}; {}", more_queues(.driver, *.rx))]
+    TooFewQueues {
+        port: u16,
+        name: String,
+        driver: String,
+        rx: u16,
+        tx: u16,
+        max_rx: u16,
+        max_tx: u16,
+    },
     #[error("mempool {name:?} of {n} mbufs could not be created: {reason}")]
     Mempool {
         name: String,
@@ -152,9 +164,62 @@ pub fn last_errno() -> i32 {
     unsafe { ffi::vxg_errno() }
 }
 
+impl DpdkError {
+    /// 2 where the configuration must change (a restart alone cannot
+    /// help: a service manager should not retry), else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DpdkError::TooFewQueues { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// How to get `n` queues of a port whose driver is `driver`: fewer
+/// workers, or the device's own option where it has one.
+fn more_queues(driver: &str, n: u16) -> String {
+    let option = match driver {
+        "net_af_packet" => format!(" (net_af_packet: qpairs={n} in its --vdev)"),
+        "net_af_xdp" => format!(
+            " (net_af_xdp: queue_count={n} in its --vdev, and as many combined queues on its interface: ethtool -L)"
+        ),
+        "net_pcap" | "net_null" | "net_ring" => String::new(),
+        _ => " (a NIC: its queue count; a virtual device: its queue option)".to_owned(),
+    };
+    format!("use fewer --workers, or give the device more queues{option}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Too few queues for the workers is the configuration's (exit 2), and
+    /// says how to get more where the device has an option for it.
+    #[test]
+    fn too_few_queues_is_a_configuration_error_that_names_the_device_option() {
+        let e = |driver: &str| DpdkError::TooFewQueues {
+            port: 0,
+            name: "net_af_packet0".into(),
+            driver: driver.into(),
+            rx: 2,
+            tx: 2,
+            max_rx: 1,
+            max_tx: 1,
+        };
+        let text = e("net_af_packet").to_string();
+        assert!(text.contains("needs 2 RX / 2 TX queues"), "{text}");
+        assert!(text.contains("offers 1 / 1"), "{text}");
+        assert!(
+            text.ends_with("(net_af_packet: qpairs=2 in its --vdev)"),
+            "{text}"
+        );
+        assert!(e("net_af_xdp").to_string().contains("queue_count=2"));
+        assert!(e("net_null")
+            .to_string()
+            .ends_with("give the device more queues"));
+        assert_eq!(e("net_tap").exit_code(), 2);
+        assert_eq!(DpdkError::Other("x".into()).exit_code(), 1);
+    }
 
     /// A `--huge-dir` that is a plain directory is told to be mounted on; one
     /// that does not exist is made first, or the mount command fails too.

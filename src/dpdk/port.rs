@@ -630,14 +630,14 @@ fn setup(
         rss_hash_types: dev.flow_type_rss_offloads,
     };
     if conf.rx_queues > info.max_rx_queues || conf.tx_queues > info.max_tx_queues {
-        return Err(DpdkError::Port {
+        return Err(DpdkError::TooFewQueues {
             port: id,
             name: name.to_owned(),
-            op: "configure",
-            reason: format!(
-                "needs {} RX / {} TX queues but driver {} offers {} / {}: use fewer workers",
-                conf.rx_queues, conf.tx_queues, info.driver, info.max_rx_queues, info.max_tx_queues
-            ),
+            driver: info.driver,
+            rx: conf.rx_queues,
+            tx: conf.tx_queues,
+            max_rx: info.max_rx_queues,
+            max_tx: info.max_tx_queues,
         });
     }
     let mut eth_conf: ffi::rte_eth_conf = Default::default();
