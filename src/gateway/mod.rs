@@ -5,25 +5,42 @@
 //! EAL starts), then EAL and ports, our own lease, the tables, the workers on their lcores, the
 //! slow path on the main lcore and the control plane on a tokio thread,
 //! whose counters `/metrics` then serves; and the reverse on SIGINT/SIGTERM.
+//!
+//! By file: `run` and the options it hands etcd's client are here; `stop`
+//! (the stop flag, the waits it cuts short, the control runtime's
+//! shutdown), `check_config` (`--check-config`'s time bound and report),
+//! `metrics_endpoint` (`/metrics` bound first, its sources, frozen at the
+//! end), `probing` (the link waited for, what the address probe found),
+//! `mtu` (the ports' and the tunnel's MTUs), `address_probe` (the ARP
+//! probe itself), `requested` (the subnet asked for), `sink` (leases into
+//! the tables), `stats` (counters for `/metrics` and the final report).
 #![deny(unsafe_code)]
 
 pub(crate) mod address_probe;
+mod check_config;
+mod metrics_endpoint;
+mod mtu;
+mod probing;
 mod requested;
 mod sink;
 mod stats;
+mod stop;
 
-use std::net::{Ipv4Addr, SocketAddr};
+#[cfg(test)]
+mod tests;
+
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::config::{Config, ConfigError, DeviceRef, Side as CfgSide};
 use crate::control::{Control, ControlStatus, EtcdOptions, NetworkConfig, OwnLease};
 use crate::dpdk::{self, Eal, Mempool, Port, PortConf};
-use crate::ops::{MetricsServer, MetricsSource, SwappableSource};
+use crate::ops::SwappableSource;
 use crate::pipeline::context::{Context, ContextConfig, Prefix};
 use crate::pipeline::slowpath_loop::SlowPath;
 use crate::pipeline::tables::TableLookup;
@@ -31,6 +48,14 @@ use crate::pipeline::worker::{OutgoingQueue, PuntQueue, Queues, Worker, WorkerSt
 use crate::pipeline::{Counters, WorkerState};
 use crate::table::{LeaseTables, NeighborPort, NeighborTables};
 use crate::wire::{MacAddr, Vni};
+
+use check_config::{bounded, check_report};
+use metrics_endpoint::{
+    bind_metrics, check_metrics_addr, control_source, freeze, DataPlaneMetrics,
+};
+use mtu::{tunnel_mtu, usable_mtu};
+use probing::{probe_verdict, wait_for_link};
+use stop::{stopped_during_startup, until_stop, ControlRuntime, StopOnDrop};
 
 pub use requested::requested_subnet;
 pub use sink::TableSink;
@@ -60,276 +85,6 @@ fn etcd_options(cfg: &Config) -> EtcdOptions {
     o.renew_margin_min = cfg.subnet_lease_renew_margin.as_secs() / 60;
     o.lease_ttl_s = cfg.subnet_lease_ttl.as_secs();
     o
-}
-
-/// Raises the stop flag when dropped.
-struct StopOnDrop(Arc<AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Relaxed);
-    }
-}
-
-/// Runs `fut` unless `stop` is raised first.
-fn until_stop<T>(
-    rt: &tokio::runtime::Runtime,
-    stop: &Arc<AtomicBool>,
-    fut: impl std::future::Future<Output = T>,
-) -> Option<T> {
-    let stop = Arc::clone(stop);
-    rt.block_on(async move {
-        tokio::select! {
-            v = fut => Some(v),
-            _ = async {
-                while !stop.load(Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            } => None,
-        }
-    })
-}
-
-/// The port's MTU, or the largest one buffer of `data_room` holds when the
-/// port's own is larger (a device that starts with a jumbo MTU nobody
-/// asked for): then what vxgate advertises in ICMP fragmentation-needed and
-/// checks against is what it can really carry, and the operator is told.
-fn usable_mtu(port: &Port, flag: &str, data_room: u16) -> u16 {
-    capped_mtu(port.name(), flag, port.mtu(), data_room)
-}
-
-/// The tunnel MTU (the largest inner IPv4 packet encap takes): Backend.MTU
-/// minus the 50 bytes of VXLAN headers when set (SPEC), else the underlay
-/// port's MTU minus 50, and never more than the port carries: a VXLAN
-/// frame larger than the port's MTU would be lost in the driver,
-/// uncounted, where a packet above the tunnel MTU gets ICMP
-/// fragmentation-needed or is fragmented (when DF is clear).
-fn tunnel_mtu(backend_mtu: Option<u32>, port_mtu: u16) -> u16 {
-    let fits_port = port_mtu.saturating_sub(50);
-    let Some(m) = backend_mtu else {
-        return fits_port;
-    };
-    let wanted = m.saturating_sub(50);
-    if wanted > u32::from(fits_port) {
-        warn!(
-            backend_mtu = m,
-            port_mtu,
-            tunnel_mtu = fits_port,
-            "Backend.MTU in etcd exceeds the underlay port's MTU: the tunnel MTU is capped at the port's MTU minus 50 (larger packets get ICMP fragmentation-needed, or are fragmented when DF is clear); raise the port MTU (--underlay-mtu) or lower Backend.MTU"
-        );
-    }
-    wanted.min(u32::from(fits_port)) as u16
-}
-
-fn capped_mtu(port: &str, flag: &str, mtu: u16, data_room: u16) -> u16 {
-    let max = dpdk::mtu_for_data_room(data_room);
-    if mtu > max {
-        warn!(
-            port,
-            port_mtu = mtu,
-            using = max,
-            "port MTU above what one packet buffer holds: vxgate uses the smaller MTU (larger frames are dropped by the port); give --{flag} {mtu} to size the buffers for it"
-        );
-    }
-    mtu.min(max)
-}
-
-/// The control plane's runtime, shut down without waiting for its tasks
-/// or blocking threads on every way out of `run`: the etcd client's
-/// background tasks hold nothing we need, and a name lookup of an etcd
-/// host (`getaddrinfo` on a blocking thread) can take many seconds.
-struct ControlRuntime(Option<tokio::runtime::Runtime>);
-
-impl std::ops::Deref for ControlRuntime {
-    type Target = tokio::runtime::Runtime;
-    fn deref(&self) -> &Self::Target {
-        // Some until dropped.
-        self.0
-            .as_ref()
-            .expect("control runtime used after shutdown")
-    }
-}
-
-impl Drop for ControlRuntime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-/// What a stop during start-up prints: SIGINT/SIGTERM always end with the
-/// final counters (all zero: nothing was forwarded yet).
-fn stopped_during_startup(cfg: &Config, stage: &str) -> anyhow::Result<()> {
-    if cfg.check_only {
-        // Not a pass: a script reading the exit code must not take it for one.
-        anyhow::bail!("--check-config interrupted while {stage}: nothing was checked to the end");
-    }
-    info!(stage, "stopped during start-up");
-    crate::ops::print_out(&stats::final_report(
-        &crate::ops::MetricsSnapshot::default(),
-        &device(&cfg.underlay_dev),
-        &device(&cfg.access_dev),
-    ));
-    Ok(())
-}
-
-/// `/metrics` from the control plane alone, the data plane's figures at
-/// zero: while starting.
-fn control_source(status: &Arc<ControlStatus>) -> Arc<dyn MetricsSource> {
-    let status = Arc::clone(status);
-    Arc::new(move || stats::control_snapshot(&status))
-}
-
-/// Binds `--metrics-addr` before anything else starts: an address that is
-/// taken, not ours or not permitted is a config error (exit 2), found before
-/// EAL rather than after it, the ports and our lease.
-fn bind_metrics(addr: SocketAddr, source: Arc<SwappableSource>) -> anyhow::Result<MetricsServer> {
-    crate::ops::serve(addr, source).map_err(|e| metrics_bind_error(addr, e))
-}
-
-/// What the address probe found, as the start goes on or ends (an address
-/// in use other than the underlay's is the access address); `lease_held`:
-/// our lease is in etcd already (it stays there, as on a stop).
-fn probe_verdict(
-    cfg: &Config,
-    probed: address_probe::Probed,
-    lease_held: bool,
-) -> anyhow::Result<()> {
-    let written = if lease_held {
-        "Our lease stays in etcd, as on a stop; the next start takes it back"
-    } else {
-        "Nothing was written to etcd"
-    };
-    match probed {
-        address_probe::Probed::Free => Ok(()),
-        address_probe::Probed::Stopped => {
-            stopped_during_startup(cfg, "probing our addresses")
-        }
-        address_probe::Probed::InUse { ip, mac } if ip == cfg.underlay_ip.addr() => bail!(
-            "--underlay-ip {ip} is in use on the underlay: {mac} answers for it (ARP probe, RFC 5227). Another gateway or host holds this address; give each gateway its own --underlay-ip. {written}"
-        ),
-        address_probe::Probed::InUse { ip, mac } => bail!(
-            "the access address {ip} is in use on the access segment: {mac} answers for it (ARP probe, RFC 5227). Give vxgate an --access-ip that no host of the subnet uses, or take the address off that host. {written}"
-        ),
-    }
-}
-
-/// How long a NIC's link is waited for before the address probe.
-const LINK_WAIT: Duration = Duration::from_secs(5);
-
-/// Waits up to `LINK_WAIT` for a NIC's link to come up (autonegotiation
-/// takes a second or more), so that the address probe is not sent into a
-/// link that is still down. The software devices are up once started.
-fn wait_for_link(port: &Port, stop: &AtomicBool) {
-    let t0 = Instant::now();
-    while !port.link().up {
-        if stop.load(Relaxed) {
-            return;
-        }
-        if t0.elapsed() >= LINK_WAIT {
-            warn!(
-                port = port.name(),
-                "underlay link still down after {LINK_WAIT:?}: its address is probed for conflicts anyway, and the probe may go unheard"
-            );
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// `--check-config`'s version of [`bind_metrics`]: binds and closes at
-/// once, so an address the start would refuse is refused alike. In use is
-/// fine: the check may run beside the live vxgate that holds it.
-fn check_metrics_addr(addr: SocketAddr) -> anyhow::Result<()> {
-    match std::net::TcpListener::bind(addr) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Ok(()),
-        Err(e) => Err(metrics_bind_error(addr, e)),
-    }
-}
-
-/// Why `addr` cannot be listened on, as a config error (exit 2) where the
-/// operator must change it.
-fn metrics_bind_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
-    use std::io::ErrorKind;
-    let problem = match e.kind() {
-        ErrorKind::AddrInUse => "cannot listen: the address is already in use",
-        ErrorKind::AddrNotAvailable => "cannot listen: no interface of this host has that address",
-        ErrorKind::PermissionDenied => {
-            "cannot listen: not permitted (a port below 1024 needs CAP_NET_BIND_SERVICE)"
-        }
-        _ => return anyhow::Error::new(e).context(format!("--metrics-addr {addr}")),
-    };
-    ConfigError::invalid(
-        "metrics-addr",
-        addr,
-        problem,
-        "give --metrics-addr a free HOST:PORT of this host (e.g. 127.0.0.1:9477), or stop what listens there (ss -ltnp)",
-    )
-    .into()
-}
-
-/// When dropped, freezes the data plane's figures in `/metrics` (read
-/// once more, then served from memory) beside the control plane's live
-/// ones. Dropped after the workers are joined and before the ports are
-/// torn down: once it has run, no scrape reads them.
-struct DataPlaneMetrics {
-    slot: Arc<SwappableSource>,
-    status: Arc<ControlStatus>,
-}
-
-impl Drop for DataPlaneMetrics {
-    fn drop(&mut self) {
-        freeze(&self.slot, &self.status, self.slot.snapshot());
-    }
-}
-
-/// Serves `last`, the data plane's figures, from memory from now on,
-/// beside the control plane's live ones.
-fn freeze(slot: &SwappableSource, status: &Arc<ControlStatus>, last: crate::ops::MetricsSnapshot) {
-    let status = Arc::clone(status);
-    slot.set(Arc::new(move || stats::stopped_snapshot(&last, &status)));
-}
-
-/// How long `--check-config` waits for etcd's network config.
-const CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// `f` (a step against etcd): as long as it takes when starting (flanneld
-/// waits too), at most `CHECK_WAIT` when only checking.
-async fn bounded<T, E>(
-    check_only: bool,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T, E>>,
-) -> anyhow::Result<T>
-where
-    E: Into<anyhow::Error>,
-{
-    if !check_only {
-        return f.await.map_err(Into::into);
-    }
-    match tokio::time::timeout(CHECK_WAIT, f).await {
-        Ok(r) => r.map_err(Into::into),
-        Err(_) => anyhow::bail!(
-            "--check-config: {what} did not succeed within {CHECK_WAIT:?} (etcd unreachable, or the config key missing: see the log above)"
-        ),
-    }
-}
-
-/// What `--check-config` prints when everything checked out.
-fn check_report(cfg: &Config, net: &NetworkConfig, subnet: &str) -> String {
-    format!(
-        "configuration OK: underlay {} {}, access {}, subnet {subnet}, flannel Network {} (SubnetLen {}, VNI {}, port {}), {} worker(s), {} mbufs; EAL probes the devices at start\n",
-        device(&cfg.underlay_dev),
-        cfg.underlay_ip,
-        device(&cfg.access_dev),
-        net.network,
-        net.subnet_len,
-        net.backend.vni,
-        net.backend.port,
-        cfg.workers,
-        cfg.mbufs,
-    )
 }
 
 /// Runs the gateway until `stop` is raised.
@@ -813,64 +568,4 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     drop(pool);
     drop(eal);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `--check-config` refuses a metrics address as the start would
-    /// (same config error, exit 2), except one in use: the live vxgate's.
-    #[test]
-    fn check_config_refuses_metrics_addrs_the_start_would_refuse() {
-        let config_error = |r: anyhow::Result<()>| {
-            let e = r.expect_err("refused");
-            let ce = e.downcast_ref::<ConfigError>().expect("a config error");
-            assert_eq!(ce.key(), Some("metrics-addr"), "{ce}");
-            assert_eq!(ce.exit_code(), 2, "{ce}");
-            ce.to_string()
-        };
-        // Held by someone else: fine for a check.
-        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        assert!(check_metrics_addr(held.local_addr().unwrap()).is_ok());
-        // Free: fine, and left free (the listener was closed).
-        let free = held.local_addr().unwrap();
-        drop(held);
-        check_metrics_addr(free).unwrap();
-        std::net::TcpListener::bind(free).expect("the check left the port free");
-        // Not an address of this host (TEST-NET-3).
-        let msg = config_error(check_metrics_addr("203.0.113.77:9477".parse().unwrap()));
-        assert!(
-            msg.contains("no interface of this host has that address"),
-            "{msg}"
-        );
-        // A port below 1024 without the capability (the tests may run as
-        // root, so the kernel's answer is given here).
-        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        let msg = config_error(Err(metrics_bind_error(free, denied)));
-        assert!(msg.contains("CAP_NET_BIND_SERVICE"), "{msg}");
-    }
-
-    #[test]
-    fn mtu_is_capped_to_what_one_buffer_holds() {
-        let room = dpdk::DEFAULT_DATA_ROOM;
-        assert_eq!(capped_mtu("p", "underlay-mtu", 1500, room), 1500);
-        assert_eq!(capped_mtu("p", "underlay-mtu", 2022, room), 2022);
-        assert_eq!(capped_mtu("p", "underlay-mtu", 2034, room), 2022);
-        assert_eq!(capped_mtu("p", "underlay-mtu", 9000, room), 2022);
-        let jumbo = dpdk::data_room_for_mtus([Some(9000)]);
-        assert_eq!(capped_mtu("p", "underlay-mtu", 9000, jumbo), 9000);
-    }
-
-    #[test]
-    fn tunnel_mtu_is_backend_mtu_minus_50_within_the_port() {
-        assert_eq!(tunnel_mtu(None, 1500), 1450);
-        assert_eq!(tunnel_mtu(None, 9000), 8950);
-        assert_eq!(tunnel_mtu(Some(1400), 1500), 1350);
-        assert_eq!(tunnel_mtu(Some(1500), 1500), 1450);
-        // Above the port: capped, so every VXLAN frame fits it.
-        assert_eq!(tunnel_mtu(Some(9000), 1500), 1450);
-        assert_eq!(tunnel_mtu(Some(u32::MAX), 9000), 8950);
-        assert_eq!(tunnel_mtu(Some(10), 1500), 0);
-    }
 }
