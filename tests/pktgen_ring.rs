@@ -283,7 +283,7 @@ fn ring_loopback_low_rates_send_what_the_rate_allows() {
     // 20 frames at 10 pps: every one sent and received, and paced, not
     // sent as a burst: the last one's slot is 1.9 s after the first's (the
     // least pacing allows; a slower machine only takes longer). How many a
-    // rate sends in a given time is `engine::tests`' job, on a clock of
+    // rate sends in a given time is `engine::pace::tests`' job, on a clock of
     // its own.
     let a = args(&[
         "--tx-port",
