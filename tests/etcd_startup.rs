@@ -236,6 +236,13 @@ fn a_network_config_vxgate_cannot_serve_exits_1_before_eal_naming_the_key() {
             r#"{"Network":"10.244.0.0/33","Backend":{"Type":"vxlan"}}"#,
             "10.244.0.0/33",
         ),
+        // Found once the ports were up, after the lease was written,
+        // until 2026-11-28.
+        (
+            "mtu",
+            r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":100}}"#,
+            "the tunnel MTU would be 50",
+        ),
     ];
     for (tag, config, needle) in cases {
         etcd.ctl(&["put", &format!("{PREFIX}/config"), config]);

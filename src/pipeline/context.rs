@@ -136,7 +136,7 @@ pub enum ContextError {
     BadSubnetLen(u8),
     #[error("access IP {0} is not inside the gateway subnet: pass an --access-ip inside --subnet")]
     AccessIpOutsideSubnet(Ipv4Addr),
-    #[error("{what} MTU {mtu} is below the IPv4 minimum of 68 (tunnel MTU is the underlay MTU minus 50): raise the port or Backend.MTU")]
+    #[error("{what} MTU {mtu} is below the IPv4 minimum of 68 (the tunnel MTU is Backend.MTU, else the underlay port's MTU, minus 50): raise the port's MTU or Backend.MTU")]
     MtuTooSmall { what: &'static str, mtu: u16 },
     #[error("tunnel MTU {tunnel} plus the 50 bytes of VXLAN headers exceeds the underlay MTU {underlay}: VXLAN frames would not fit the port (vxgate never fragments them)")]
     TunnelMtuAbovePort { tunnel: u16, underlay: u16 },

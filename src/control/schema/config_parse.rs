@@ -9,6 +9,10 @@ use super::{DEFAULT_VNI, DEFAULT_VXLAN_PORT, MAX_VALUE_BYTES, VXLAN};
 use crate::control::go_json::{self, Json, Object};
 use crate::control::subnet::{Subnet, SubnetError};
 
+/// The least Backend.MTU: IPv4's minimum MTU (68) plus the 50 bytes of
+/// VXLAN headers.
+const MIN_BACKEND_MTU: u32 = 118;
+
 fn get_str<'a>(obj: &'a Object, key: &'static str) -> Result<Option<&'a str>, ConfigError> {
     field(obj, key, OnNull::Keep, |v| {
         v.as_str().ok_or(ConfigError::Type {
@@ -226,6 +230,19 @@ fn backend(obj: &Object) -> Result<VxlanBackend, ConfigError> {
     let mtu = get_uint(b, "MTU", u64::from(u32::MAX))?
         .filter(|m| *m > 0)
         .map(|m| m as u32);
+    // flanneld gives flannel.1 `MTU - 50`, which the kernel refuses below
+    // IPv4's 68: refused here too, before our lease is taken, not once the
+    // ports are up (the lease would be left behind in etcd).
+    if let Some(m) = mtu.filter(|m| *m < MIN_BACKEND_MTU) {
+        return Err(ConfigError::Invalid {
+            key: "Backend.MTU",
+            value: m.to_string(),
+            why: format!(
+                "the tunnel MTU would be {}, below IPv4's minimum of 68: give at least {MIN_BACKEND_MTU} (68 plus the 50 bytes of VXLAN headers), or 0 or none for the underlay port's MTU",
+                i64::from(m) - 50
+            ),
+        });
+    }
     let direct_routing = get_bool(b, "DirectRouting")?.unwrap_or(false);
     let gbp = get_bool(b, "GBP")?.unwrap_or(false);
     Ok(VxlanBackend {

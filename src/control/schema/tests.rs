@@ -249,6 +249,18 @@ fn config_errors_are_specific() {
         let e = cfg(b).unwrap_err();
         assert!(!e.to_string().is_empty(), "{b}");
     }
+    // A Backend.MTU whose tunnel MTU (MTU - 50) is below IPv4's 68; 118
+    // and 0 (the underlay's) are taken.
+    let mtu = |m: u32| {
+        cfg(&format!(
+            r#"{{"Network":"10.1.0.0/16","Backend":{{"Type":"vxlan","MTU":{m}}}}}"#
+        ))
+    };
+    let e = mtu(100).unwrap_err().to_string();
+    assert!(e.contains("Backend.MTU: \"100\" is not valid: the tunnel MTU would be 50, below IPv4's minimum of 68: give at least 118"), "{e}");
+    assert!(mtu(1).is_err() && mtu(117).is_err());
+    assert_eq!(mtu(118).unwrap().backend.mtu, Some(118));
+    assert_eq!(mtu(0).unwrap().backend.mtu, None);
 }
 
 #[test]
