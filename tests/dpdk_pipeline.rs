@@ -341,6 +341,17 @@ fn wait_punted(punt: &PuntQueue, n: usize) {
     assert_eq!(punt.len(), n, "packets punted to the slow path");
 }
 
+/// `frame` cut into fragments as a host on a 1500-byte link sends it.
+fn sent_at_1500(frame: &[u8]) -> Vec<Vec<u8>> {
+    let mut cut = Fragmenter::new(frame, 1500).unwrap();
+    let mut frags = Vec::new();
+    let mut tmp = [0u8; 2048];
+    while let Some(n) = cut.next_into(&mut tmp).unwrap() {
+        frags.push(tmp[..n].to_vec());
+    }
+    frags
+}
+
 /// Hands `frame` to the slow path as a worker would punt it.
 fn punt_directly(rig: &Rig, live: &Live, rx: Side, kind: SlowKind, frame: &[u8]) {
     let mut m: Mbuf = rig.pool.alloc().expect("pool has room");
@@ -1094,12 +1105,7 @@ fn every_piece_of_a_64_kib_datagram_waits_for_the_arp_reply() {
     let (mut live, _leases) = Live::start(&mut rig, false);
     let n0 = NODES[0];
     let big = from_host(1, pod(&n0, 90), 64, 9600, 65535 - 28);
-    let mut cut = Fragmenter::new(&big, 1500).unwrap();
-    let mut frags = Vec::new();
-    let mut tmp = [0u8; 2048];
-    while let Some(n) = cut.next_into(&mut tmp).unwrap() {
-        frags.push(tmp[..n].to_vec());
-    }
+    let frags = sent_at_1500(&big);
     assert_eq!(frags.len(), 45);
     for chunk in frags.chunks(BURST) {
         rig.inject(Side::Access, chunk);
@@ -1533,6 +1539,78 @@ fn too_big_packet_is_fragmented_by_the_slow_path() {
     fragmented_in_two("frag", None, 1500, 1424);
 }
 
+/// `ping -s 3000` from a host to the gateway's access address, in the
+/// three fragments of a 1500-byte link: the worker punts each (slowpath
+/// `fragment`), the slow path copies them into its reassembly table and
+/// frees their mbufs at once (the pool is back at its baseline while the
+/// datagram waits for its last fragment), then answers the whole request
+/// in three fragments out of the access port, from its own ident sequence
+/// (the slow path's WorkerState, index 1: 0x9e37), counted once as
+/// slowpath `icmp`.
+#[test]
+fn a_fragmented_ping_to_the_gateway_is_reassembled_and_answered() {
+    let mut rig = Rig::new("reasm", "0-1");
+    let (mut live, _leases) = Live::start(&mut rig, true);
+    let (host_ip, host_mac) = HOSTS[0];
+    let ip = Ip {
+        protocol: 1,
+        ident: 0x3000,
+        ..Ip::new(host_ip, ACCESS_IP)
+    };
+    let data = testing::pattern(3000);
+    let icmp = testing::echo_request(0x77, 9, &data);
+    let whole = testing::ipv4_frame(ACCESS_MAC, host_mac, ip, &icmp);
+    let frags = sent_at_1500(&whole);
+    assert_eq!(frags.len(), 3);
+    rig.inject(Side::Access, &frags[..2]);
+    wait_punted(&live.punt, 2);
+    assert_eq!(live.poll_at(Duration::ZERO), 2);
+    assert_eq!(
+        rig.pool.in_use(),
+        rig.baseline,
+        "fragments copied out, mbufs freed"
+    );
+    assert!(
+        rig.drain(Side::Access).is_empty(),
+        "no answer before the last fragment"
+    );
+    rig.inject(Side::Access, &frags[2..]);
+    wait_punted(&live.punt, 1);
+    assert_eq!(live.poll_at(Duration::from_millis(1)), 1);
+    let out = rig.wait_for(Side::Access, 3);
+    let mut reply = Vec::new();
+    for (i, o) in out.iter().enumerate() {
+        let p = SlicedPacket::from_ethernet(o).expect("a reply fragment parses");
+        let Some(LinkSlice::Ethernet2(e)) = &p.link else {
+            panic!("not Ethernet II")
+        };
+        assert_eq!((e.destination(), e.source()), (host_mac.0, ACCESS_MAC.0));
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
+        let h = ip.header().to_header();
+        assert_eq!(
+            (h.source, h.destination),
+            (ACCESS_IP.octets(), host_ip.octets())
+        );
+        assert_eq!((h.time_to_live, h.identification), (64, 0x9e37));
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        assert_eq!(usize::from(h.fragment_offset.byte_offset()), reply.len());
+        assert_eq!((h.dont_fragment, h.more_fragments), (false, i < 2));
+        assert!(usize::from(h.total_len) <= 1500);
+        reply.extend_from_slice(&o[34..14 + usize::from(h.total_len)]);
+    }
+    assert_eq!(&reply[..2], &[0, 0], "echo reply, code 0");
+    assert_eq!(&reply[4..8], &icmp[4..8], "ICMP ident and sequence");
+    assert_eq!(&reply[8..], &data[..]);
+    assert!(checksum_ok(&reply), "ICMP checksum over the whole reply");
+    live.finish(
+        &mut rig,
+        counts(0, 0, &[], &[(SlowKind::Fragment, 3)]),
+        counts(0, 0, &[], &[(SlowKind::Icmp, 1)]),
+    );
+}
+
 /// Two datagrams a host cut at 1500 bytes (fragments of 1500, 1500 and
 /// 1060 bytes), sent back to back toward the 1450-byte tunnel: the worker
 /// sends both whole datagrams to the slow path, the last fragments too,
@@ -1552,11 +1630,7 @@ fn the_fragments_of_a_datagram_leave_in_order() {
         let mut ip = ipv4::Packet::new_unchecked(&mut big[14..]);
         ip.set_ident(ident);
         ip.fill_checksum();
-        let mut cut = Fragmenter::new(&big, 1500).unwrap();
-        let mut tmp = [0u8; 2048];
-        while let Some(n) = cut.next_into(&mut tmp).unwrap() {
-            frames.push(tmp[..n].to_vec());
-        }
+        frames.extend(sent_at_1500(&big));
     }
     assert_eq!(frames.len(), 6);
     assert!(

@@ -131,7 +131,10 @@ fn underlay<B: PacketBuf, L: Lookup>(
         Ok(ip) => (ip.is_fragment(), ip.protocol()),
         Err(r) => return Verdict::Drop(r),
     };
-    if fragment {
+    // A fragment of ICMP to us (a large ping from a node) goes to
+    // `local_deliver`, which punts it to be reassembled; any other, VXLAN
+    // among them, is an outer fragment, never reassembled.
+    if fragment && proto != ipv4::protocol::ICMP {
         return Verdict::Drop(DropReason::OuterFragment);
     }
     match proto {

@@ -12,7 +12,7 @@ use super::route::{route, Origin};
 use super::slowpath::{echo_reply_in_place, icmp_error_allowed, icmp_error_in_place, IcmpError};
 use super::state::WorkerState;
 use super::verdict::{Side, Verdict};
-use crate::wire::MacAddr;
+use crate::wire::{ipv4, MacAddr};
 
 /// Drops the packet under `reason` and, rate limit permitting, turns the
 /// buffer into an ICMP error back to its sender: out of the access port
@@ -78,7 +78,9 @@ pub(crate) fn reject<B: PacketBuf, L: Lookup>(
 
 /// A validated IPv4 frame to one of our addresses: echo requests are
 /// answered in place (sent back out `reply_side`, or routed back through
-/// the overlay when they came through a tunnel); everything else is not
+/// the overlay when they came through a tunnel); fragments of ICMP
+/// datagrams are punted to be reassembled by the slow path
+/// (`reassembly`), after the same source checks; everything else is not
 /// for us. A source that is never one, or (from the underlay: a tunnel or
 /// `reply_side` underlay) of our own subnet, is `bad_ipv4`, as for a
 /// packet to forward (`Context::deliverable_source`).
@@ -98,6 +100,11 @@ pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
         // No reply to an address that names no single host (it would go
         // to a broadcast, or to nobody).
         Ok(ip) if !ctx.is_peer(ip.src_u32()) => return Verdict::Drop(DropReason::NotForUs),
+        // A fragment of an ICMP datagram (a large ping): reassembled and
+        // answered by the slow path (`reassembly`), which copies it out.
+        Ok(ip) if ip.is_fragment() && ip.protocol() == ipv4::protocol::ICMP => {
+            return Verdict::Punt(SlowKind::Fragment)
+        }
         Ok(_) => {}
         Err(r) => return Verdict::Drop(r),
     }
@@ -128,7 +135,7 @@ pub(crate) fn local_deliver<B: PacketBuf, L: Lookup>(
 /// MAC when that names one host (not a group address, not zero, not our
 /// port's own). `None`: no host to send it to. Without this a frame from
 /// a broadcast source MAC had every reply to it broadcast on the segment.
-fn readdress_reply<B: PacketBuf, L: Lookup>(
+pub(crate) fn readdress_reply<B: PacketBuf, L: Lookup>(
     ctx: &Context,
     lookup: &L,
     buf: &mut B,

@@ -23,6 +23,7 @@ mod l2_entry;
 pub mod lookup;
 pub mod mbuf;
 mod neighbor_cache;
+pub mod reassembly;
 mod route;
 pub mod slowpath;
 pub mod slowpath_loop;

@@ -1,6 +1,7 @@
 //! The slow-path thread: what workers punt. It learns neighbours from ARP,
 //! holds packets for unresolved next hops (a small bounded queue each) while
-//! it ARPs for them, fragments inner packets too big for the tunnel, sends
+//! it ARPs for them, fragments inner packets too big for the tunnel,
+//! reassembles and answers fragmented pings to the gateway, sends
 //! the start-up gratuitous ARPs and ages neighbours. It owns the neighbour
 //! tables' writer; what it sends goes through worker 0 (`Outgoing`).
 //! Allocation is fine here. The ARP and neighbour logic (`Resolver`) is
@@ -12,12 +13,14 @@
 //!   defending our addresses, ageing), with its timers;
 //! - `outgoing.rs`: how the slow path's frames reach worker 0, and the
 //!   resolver's way out on DPDK (`Tx`);
-//! - `punted_fragments.rs`: frames punted to be fragmented.
+//! - `punted_fragments.rs`: frames punted to be fragmented, and fragments
+//!   of pings to us, reassembled (`pipeline::reassembly`) and answered.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::context::Context;
 use super::drop_reason::{DropReason, SlowKind};
+use super::reassembly::Reassembly;
 use super::slowpath::{answerable_sender, arp_reply_in_place, is_own_mac};
 use super::state::WorkerState;
 use super::tables::TableLookup;
@@ -60,6 +63,8 @@ pub struct SlowPath {
     pub outgoing: Arc<OutgoingQueue>,
     /// Held frames, our requests, refresh (`neighbors` is the table).
     arp: Resolver<Mbuf>,
+    /// Fragmented pings to us being put back together.
+    reasm: Reassembly,
     started: Instant,
     garps_sent: usize,
     last_ageing: Instant,
@@ -90,6 +95,7 @@ impl SlowPath {
             pool,
             outgoing,
             arp: Resolver::new(hold_cap),
+            reasm: Reassembly::default(),
             started: now,
             garps_sent: 0,
             last_ageing: now,
@@ -130,6 +136,7 @@ impl SlowPath {
             n += 1;
         }
         self.gratuitous_arps(now);
+        self.reasm.expire(now, &self.state.counters);
         let (arp, _, mut tx) = self.arp_parts();
         arp.expire_pending(&mut tx, now);
         if now.saturating_duration_since(self.last_ageing) >= Duration::from_secs(1) {
@@ -233,9 +240,11 @@ impl SlowPath {
     /// At shutdown, once the workers stopped: frees what is still queued
     /// or held, each counted as what it is, so the final counters add up:
     /// held frames as `no_neighbor` (as a held frame that is never sent),
-    /// frames to fragment or to send as `tx_full`; ARP frames were counted
-    /// as slow-path work already.
+    /// frames to fragment or to send as `tx_full`, fragments of pings to us
+    /// still waiting for the rest of their datagram as `not_for_us` (as
+    /// when they expire); ARP frames were counted as slow-path work already.
     pub fn shutdown(&mut self) {
+        self.reasm.clear(&self.state.counters);
         while let Some(p) = self.punt.pop() {
             match p.verdict {
                 Verdict::Hold { answers_drop, .. } => lose_held(&self.state.counters, answers_drop),

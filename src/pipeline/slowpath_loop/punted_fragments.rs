@@ -1,7 +1,11 @@
 //! Frames a worker punted as `Punt(Fragment)`: cut to the tunnel's MTU
 //! (each fragment written straight into a fresh buffer) and fed back
 //! through the pipeline, or, for a fragment that follows its datagram
-//! here, forwarded as it is.
+//! here, forwarded as it is. Fragments of an ICMP datagram to one of our
+//! addresses (a large ping) are copied into the reassembly table
+//! (`pipeline::reassembly`), their buffer freed at once; a whole echo
+//! request is answered, its reply cut to the MTU of its way back the same
+//! way.
 use std::time::Instant;
 
 use super::SlowPath;
@@ -10,7 +14,18 @@ use crate::pipeline::classify::process_fragment;
 use crate::pipeline::drop_reason::DropReason;
 use crate::pipeline::fragment::{FragError, Fragmenter};
 use crate::pipeline::ipv4_checks::{ip_view, trim_to};
-use crate::pipeline::verdict::Side;
+use crate::pipeline::reassembly::Way;
+use crate::pipeline::verdict::{Side, Verdict};
+
+/// Where the fragments `send_pieces` cuts go.
+#[derive(Clone, Copy)]
+enum Onward {
+    /// Fed back through the pipeline as fragments of what was received on
+    /// this port (`process_fragment`), or of the gateway's own packet.
+    Pipeline(Side),
+    /// Sent back out of this port as they are (a reply addressed already).
+    Reply(Side),
+}
 
 impl SlowPath {
     /// A fresh buffer whose data is its whole room, to be cut to what is
@@ -23,6 +38,9 @@ impl SlowPath {
     }
 
     pub(super) fn fragment(&mut self, mut m: Mbuf, rx: Side, now: Instant) {
+        if ip_view(&*m).is_ok_and(|ip| self.ctx.is_local(ip.dst_u32())) {
+            return self.reassemble(m, rx, now);
+        }
         let mtu = self.ctx.fragment_mtu();
         let as_is = ip_view(&*m).is_ok_and(|ip| forward_as_is(ip.total_len(), ip.dont_frag(), mtu));
         if as_is {
@@ -31,7 +49,7 @@ impl SlowPath {
             let v = process_fragment(&self.ctx, &self.lookup, &mut self.state, rx, &mut *m);
             return self.dispatch(m, v, now);
         }
-        let mut frag = match Fragmenter::new(m.data(), mtu) {
+        let frag = match Fragmenter::new(m.data(), mtu) {
             Ok(f) => f,
             // Malformed options, or a fragment ending past byte 65535 of
             // its datagram: a bad header, whatever its size.
@@ -40,10 +58,14 @@ impl SlowPath {
             }
             Err(_) => return self.state.counters.dropped(DropReason::MtuExceeded),
         };
+        self.send_pieces(frag, Onward::Pipeline(rx), now);
+    }
+
+    /// Writes each fragment `frag` yields into a fresh buffer's whole room
+    /// (no copy: any MTU the buffers hold fragments as 1500 does), cut to
+    /// its length, and sends it `onward`.
+    fn send_pieces(&mut self, mut frag: Fragmenter<'_>, onward: Onward, now: Instant) {
         while !frag.is_done() {
-            // Each fragment is written straight into a fresh buffer's whole
-            // room, then cut to its length: no copy, and any MTU the
-            // buffers hold fragments as 1500 does.
             let Some(mut f) = self.new_room() else {
                 self.state.counters.dropped(DropReason::TxFull);
                 return;
@@ -60,10 +82,42 @@ impl SlowPath {
                 self.state.counters.dropped(DropReason::MtuExceeded);
                 return;
             }
-            // As a fragment of what was received on `rx`, or of the
-            // gateway's own packet (an echo reply).
-            let v = process_fragment(&self.ctx, &self.lookup, &mut self.state, rx, &mut *f);
+            let v = match onward {
+                // As a fragment of what was received on `rx`, or of the
+                // gateway's own packet (an echo reply).
+                Onward::Pipeline(rx) => {
+                    process_fragment(&self.ctx, &self.lookup, &mut self.state, rx, &mut *f)
+                }
+                Onward::Reply(side) => Verdict::Reply(side),
+            };
             self.dispatch(f, v, now);
+        }
+    }
+
+    /// A fragment of an ICMP datagram to us, punted by a worker after its
+    /// checks (source, peer): copied into the reassembly table and freed;
+    /// once its datagram is whole, an echo request is answered, the reply
+    /// fragmented to the MTU of its way back: out of the port it came in
+    /// on for a host or a node (`Verdict::Reply`), through the pipeline as
+    /// the gateway's own packet for a pod (into the tunnel, as a too-big
+    /// echo reply goes). Each fragment of a datagram not answered is
+    /// dropped under one reason; an answer counts once as slowpath `icmp`.
+    fn reassemble(&mut self, m: Mbuf, rx: Side, now: Instant) {
+        let (ctx, lookup) = (&self.ctx, &self.lookup);
+        let reply = self
+            .reasm
+            .answer(ctx, lookup, &mut self.state, rx, m.data(), now);
+        drop(m);
+        let Some(reply) = reply else { return };
+        let onward = match reply.way {
+            Way::Port(side) => Onward::Reply(side),
+            Way::Tunnel => Onward::Pipeline(rx),
+        };
+        match Fragmenter::new(&reply.frame, reply.mtu) {
+            Ok(frag) => self.send_pieces(frag, onward, now),
+            // Never: the reply has DF clear and no options, every MTU is
+            // at least 68.
+            Err(_) => self.state.counters.dropped(DropReason::MtuExceeded),
         }
     }
 }

@@ -4,22 +4,6 @@ use super::*;
 use crate::pipeline::fragment::Fragmenter;
 use crate::wire::icmp;
 
-/// `frame` as its sender cut it, into fragments of at most `mtu` bytes of
-/// IPv4, with the IPv4 ident `ident`.
-fn sent_in_fragments(frame: &[u8], ident: u16, mtu: u16) -> Vec<Vec<u8>> {
-    let mut f = frame.to_vec();
-    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
-    ip.set_ident(ident);
-    ip.fill_checksum();
-    let mut fr = Fragmenter::new(&f, mtu).unwrap();
-    let mut tmp = [0u8; 2048];
-    let mut out = Vec::new();
-    while let Some(n) = fr.next_into(&mut tmp).unwrap() {
-        out.push(tmp[..n].to_vec());
-    }
-    out
-}
-
 /// A host's datagram cut at 1500 bytes toward the 1450-byte tunnel: its
 /// big fragments go to the slow path to be cut again, and so does its last
 /// fragment, which fits, behind them: forwarded at once it would overtake

@@ -19,6 +19,7 @@ mod icmp_errors;
 mod ip_options;
 mod priority_tags;
 mod properties;
+mod reassembly;
 mod source_checks;
 
 use super::buf::{PacketBuf, VecBuf};
@@ -155,4 +156,20 @@ fn ping(eth_dst: MacAddr, eth_src: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, data: 
 /// The inner frame of a VXLAN packet from the node (its VtepMAC to ours).
 fn tunnelled(inner_ip_frame: &[u8]) -> Vec<u8> {
     vxlan_frame(NODE_IP, VNI, inner_ip_frame)
+}
+
+/// `frame` as its sender cut it, into fragments of at most `mtu` bytes of
+/// IPv4, with the IPv4 ident `ident`.
+fn sent_in_fragments(frame: &[u8], ident: u16, mtu: u16) -> Vec<Vec<u8>> {
+    let mut f = frame.to_vec();
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+    ip.set_ident(ident);
+    ip.fill_checksum();
+    let mut fr = super::fragment::Fragmenter::new(&f, mtu).unwrap();
+    let mut tmp = [0u8; 2048];
+    let mut out = Vec::new();
+    while let Some(n) = fr.next_into(&mut tmp).unwrap() {
+        out.push(tmp[..n].to_vec());
+    }
+    out
 }

@@ -1,0 +1,380 @@
+//! Reassembly of the IPv4 fragments of ICMP datagrams addressed to the
+//! gateway itself, for the slow path: a fragmented echo request (`ping -s
+//! 3000`) is put back together here and answered, as Linux and routers'
+//! control planes answer it. Workers only punt such fragments
+//! (`Punt(Fragment)`); each fragment's bytes are copied out of its buffer
+//! here, so the buffer is freed at once and nothing waits in the pool.
+//!
+//! The table is small and bounded: [`MAX_DATAGRAMS`] datagrams in flight,
+//! each at most 65535 bytes, forgotten after [`REASSEMBLY_TIMEOUT`].
+//! Overlapping fragments drop the whole datagram (RFC 5722's rule for
+//! IPv6, which Linux applies to IPv4 too). Every fragment taken is counted
+//! under exactly one drop reason when its datagram is not answered:
+//! `not_for_us` for a datagram that expired, was evicted, or is no echo
+//! request we answer (and for an exact duplicate of a fragment held),
+//! `bad_ipv4` for an overlap, an inconsistent end or a datagram beyond
+//! 65535 bytes, `bad_checksum` for an ICMP checksum wrong over the whole
+//! message; an answered datagram is counted once as slowpath `icmp`.
+//! docs/pipeline.md, "Fragmented pings to the gateway", has the decisions.
+
+use std::time::{Duration, Instant};
+
+use super::buf::{PacketBuf, VecBuf};
+use super::context::Context;
+use super::counters::Counters;
+use super::drop_reason::{DropReason, SlowKind};
+use super::icmp_answers::readdress_reply;
+use super::lookup::Lookup;
+use super::slowpath::echo_reply_in_place;
+use super::state::WorkerState;
+use super::verdict::Side;
+use crate::wire::ethernet;
+use crate::wire::ipv4;
+
+/// Datagrams reassembled at once; one more evicts the oldest.
+pub const MAX_DATAGRAMS: usize = 16;
+/// How long a datagram waits for its missing fragments (Linux waits 30 s;
+/// a ping's fragments arrive within a millisecond of one another).
+pub const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most data a datagram may carry: 65535 bytes less the 20-byte
+/// header it is rebuilt with.
+pub const MAX_DATA: usize = 65535 - ipv4::HEADER_LEN;
+
+/// The Ethernet header and the fixed IPv4 header kept of a datagram.
+const HEAD: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+
+/// How the answer to a datagram leaves: back out of the port its
+/// fragments came in on (a host on the access port, a node on the
+/// underlay), or through the tunnel (a pod; routed as the gateway's own
+/// packet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    Port(Side),
+    Tunnel,
+}
+
+impl Way {
+    /// The way back for a fragment a worker punted after receiving it on
+    /// `rx`: from the underlay, a decapsulated inner frame is addressed to
+    /// our VtepMAC (decap checked it), plain IPv4 to the port's MAC (the
+    /// rule `process_fragment` tells them apart by).
+    pub fn of(ctx: &Context, rx: Side, frame: &[u8]) -> Way {
+        let to_vtep = frame.get(..6).is_some_and(|d| d == ctx.cfg.vtep_mac.0);
+        match rx {
+            Side::Underlay if to_vtep => Way::Tunnel,
+            side => Way::Port(side),
+        }
+    }
+}
+
+/// What identifies a datagram (RFC 791).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    src: u32,
+    dst: u32,
+    protocol: u8,
+    ident: u16,
+}
+
+/// A datagram being reassembled.
+#[derive(Debug)]
+struct Datagram {
+    key: Key,
+    since: Instant,
+    way: Way,
+    /// The Ethernet and fixed IPv4 header of its first fragment taken.
+    head: [u8; HEAD],
+    /// Its data, as far as received.
+    data: Vec<u8>,
+    /// Where each fragment taken lies in `data`: `[start, end)`.
+    pieces: Vec<(usize, usize)>,
+    /// The data's length, once the last fragment came.
+    end: Option<usize>,
+    /// Bytes of data received (no overlap: they are all distinct).
+    received: usize,
+}
+
+/// What one more fragment makes of its datagram.
+enum Added {
+    Held,
+    /// The same piece again: dropped alone.
+    Duplicate,
+    /// Overlapping, inconsistent or too long: the datagram is dropped.
+    Bad,
+    Complete,
+}
+
+impl Datagram {
+    fn add(&mut self, start: usize, bytes: &[u8], last: bool) -> Added {
+        let end = start + bytes.len();
+        // No data, a piece that is not the last and not a multiple of 8
+        // (the next one could not start behind it), or data past 65515.
+        if bytes.is_empty() || (!last && bytes.len() % 8 != 0) || end > MAX_DATA {
+            return Added::Bad;
+        }
+        if self.pieces.contains(&(start, end)) && (!last || self.end == Some(end)) {
+            return Added::Duplicate;
+        }
+        let furthest = self.pieces.iter().map(|p| p.1).max().unwrap_or(0);
+        let consistent = match self.end {
+            Some(e) => end <= e && (!last || end == e),
+            None => !last || furthest <= end,
+        };
+        if !consistent || self.pieces.iter().any(|&(s, e)| start < e && s < end) {
+            return Added::Bad;
+        }
+        if self.data.len() < end {
+            self.data.resize(end, 0);
+        }
+        self.data[start..end].copy_from_slice(bytes);
+        self.pieces.push((start, end));
+        self.received += bytes.len();
+        if last {
+            self.end = Some(end);
+        }
+        match self.end {
+            Some(e) if self.received == e => Added::Complete,
+            _ => Added::Held,
+        }
+    }
+
+    fn fragments(&self) -> u64 {
+        self.pieces.len() as u64
+    }
+
+    /// The whole datagram as one frame: its first fragment's Ethernet and
+    /// fixed IPv4 header (options dropped: the reply echoes none), not a
+    /// fragment any more, then its data.
+    fn whole(mut self) -> Whole {
+        let mut frame = Vec::with_capacity(HEAD + self.data.len());
+        frame.extend_from_slice(&self.head);
+        frame.append(&mut self.data);
+        // At most 65535: every piece ends by `MAX_DATA`.
+        let total = (frame.len() - ethernet::HEADER_LEN) as u16;
+        let mut ip = ipv4::Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]);
+        ip.set_ver_ihl(ipv4::HEADER_LEN);
+        ip.set_total_len(total);
+        ip.set_frag(false, false, 0);
+        ip.fill_checksum();
+        Whole {
+            fragments: self.fragments(),
+            way: self.way,
+            frame,
+        }
+    }
+}
+
+/// A reassembled datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whole {
+    /// Ethernet + IPv4 (20-byte header) + the datagram's data.
+    pub frame: Vec<u8>,
+    pub way: Way,
+    /// How many fragments it was received in.
+    pub fragments: u64,
+}
+
+/// The datagrams being reassembled.
+#[derive(Debug)]
+pub struct Reassembly {
+    datagrams: Vec<Datagram>,
+    timeout: Duration,
+}
+
+impl Default for Reassembly {
+    fn default() -> Self {
+        Reassembly::new(REASSEMBLY_TIMEOUT)
+    }
+}
+
+fn count(counters: &Counters, reason: DropReason, n: u64) {
+    for _ in 0..n {
+        counters.dropped(reason);
+    }
+}
+
+impl Reassembly {
+    pub fn new(timeout: Duration) -> Reassembly {
+        Reassembly {
+            datagrams: Vec::with_capacity(MAX_DATAGRAMS),
+            timeout,
+        }
+    }
+
+    /// Datagrams waiting for fragments.
+    pub fn in_flight(&self) -> usize {
+        self.datagrams.len()
+    }
+
+    /// Takes one fragment (an Ethernet + IPv4 frame a worker validated,
+    /// padding trimmed) that came `way`; returns its datagram once whole.
+    /// What is dropped on the way is counted in `counters`.
+    pub fn take(
+        &mut self,
+        frame: &[u8],
+        way: Way,
+        now: Instant,
+        counters: &Counters,
+    ) -> Option<Whole> {
+        self.expire(now, counters);
+        let parsed = frame
+            .get(ethernet::HEADER_LEN..)
+            .and_then(|b| ipv4::Packet::new_checked(b).ok());
+        let Some(ip) = parsed.filter(|ip| ip.is_fragment()) else {
+            counters.dropped(DropReason::BadIpv4);
+            return None;
+        };
+        let key = Key {
+            src: ip.src_u32(),
+            dst: ip.dst_u32(),
+            protocol: ip.protocol(),
+            ident: ip.ident(),
+        };
+        let i = match self.datagrams.iter().position(|d| d.key == key) {
+            Some(i) => i,
+            None => self.open(key, &frame[..HEAD], way, now, counters),
+        };
+        let start = usize::from(ip.frag_offset());
+        match self.datagrams[i].add(start, ip.payload(), !ip.more_frags()) {
+            Added::Held => None,
+            Added::Duplicate => {
+                counters.dropped(DropReason::NotForUs);
+                None
+            }
+            Added::Bad => {
+                let d = self.datagrams.swap_remove(i);
+                count(counters, DropReason::BadIpv4, d.fragments() + 1);
+                None
+            }
+            Added::Complete => Some(self.datagrams.swap_remove(i).whole()),
+        }
+    }
+
+    /// A new datagram, evicting the oldest when the table is full; its
+    /// index.
+    fn open(
+        &mut self,
+        key: Key,
+        head: &[u8],
+        way: Way,
+        now: Instant,
+        counters: &Counters,
+    ) -> usize {
+        if self.datagrams.len() >= MAX_DATAGRAMS {
+            let oldest = (0..self.datagrams.len()).min_by_key(|&i| self.datagrams[i].since);
+            if let Some(i) = oldest {
+                let d = self.datagrams.swap_remove(i);
+                count(counters, DropReason::NotForUs, d.fragments());
+            }
+        }
+        let mut h = [0u8; HEAD];
+        h.copy_from_slice(head);
+        self.datagrams.push(Datagram {
+            key,
+            since: now,
+            way,
+            head: h,
+            data: Vec::new(),
+            pieces: Vec::new(),
+            end: None,
+            received: 0,
+        });
+        self.datagrams.len() - 1
+    }
+
+    /// Forgets the datagrams older than the timeout, their fragments
+    /// counted `not_for_us` (unanswered, as before reassembly).
+    pub fn expire(&mut self, now: Instant, counters: &Counters) {
+        let timeout = self.timeout;
+        self.datagrams.retain(|d| {
+            let live = now.saturating_duration_since(d.since) < timeout;
+            if !live {
+                count(counters, DropReason::NotForUs, d.fragments());
+            }
+            live
+        });
+    }
+
+    /// Forgets every datagram (at shutdown), counted as expired ones are.
+    pub fn clear(&mut self, counters: &Counters) {
+        for d in self.datagrams.drain(..) {
+            count(counters, DropReason::NotForUs, d.fragments());
+        }
+    }
+}
+
+/// An echo reply to a reassembled request, to be fragmented to `mtu` and
+/// sent `way`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Ethernet + IPv4 + ICMP, addressed (for a port) to the host.
+    pub frame: Vec<u8>,
+    pub mtu: u16,
+    pub way: Way,
+}
+
+impl Reassembly {
+    /// What the slow path does with a fragment of ICMP to us a worker
+    /// punted after receiving it on `rx`: taken (`take`), and once its
+    /// datagram is whole, answered (`echo_reply`; counted once as slowpath
+    /// `icmp`) or its fragments dropped, each under the reason.
+    pub fn answer<L: Lookup>(
+        &mut self,
+        ctx: &Context,
+        lookup: &L,
+        st: &mut WorkerState,
+        rx: Side,
+        frame: &[u8],
+        now: Instant,
+    ) -> Option<Reply> {
+        let way = Way::of(ctx, rx, frame);
+        let whole = self.take(frame, way, now, &st.counters)?;
+        match echo_reply(ctx, lookup, st, &whole) {
+            Ok((frame, mtu)) => {
+                st.counters.slowpath(SlowKind::Icmp);
+                Some(Reply { frame, mtu, way })
+            }
+            Err(reason) => {
+                count(&st.counters, reason, whole.fragments);
+                None
+            }
+        }
+    }
+}
+
+/// The answer to a reassembled datagram: the echo reply, built by
+/// `echo_reply_in_place` exactly as a worker builds it for an unfragmented
+/// request (source our address, TTL 64, DF clear, TOS kept, no options,
+/// ICMP checksum verified over the whole request and refilled; the ident
+/// the next of `st`'s sequence) and addressed as a worker addresses it
+/// (`readdress_reply` for a port), with the MTU of its way back to be
+/// fragmented to. `Err`: the reason each of its fragments is dropped
+/// under (`not_for_us`: no echo request, or no host to answer;
+/// `bad_checksum`).
+fn echo_reply<L: Lookup>(
+    ctx: &Context,
+    lookup: &L,
+    st: &mut WorkerState,
+    whole: &Whole,
+) -> Result<(Vec<u8>, u16), DropReason> {
+    let mut b = VecBuf::from_frame(&whole.frame);
+    let our_mac = ctx.port_mac(match whole.way {
+        Way::Port(side) => side,
+        Way::Tunnel => Side::Access,
+    });
+    echo_reply_in_place(&mut b, our_mac, st.next_ident)?;
+    st.take_ident();
+    let mtu = match whole.way {
+        Way::Port(side) => {
+            readdress_reply(ctx, lookup, &mut b, side).ok_or(DropReason::NotForUs)?;
+            match side {
+                Side::Access => ctx.cfg.access_mtu,
+                Side::Underlay => ctx.cfg.underlay_mtu,
+            }
+        }
+        // Routed as the gateway's own packet, into the tunnel (or, for a
+        // DirectRouting node, plainly): small enough for either.
+        Way::Tunnel => ctx.fragment_mtu(),
+    };
+    Ok((b.data().to_vec(), mtu))
+}
