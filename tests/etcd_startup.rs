@@ -561,6 +561,30 @@ fn sigterm_while_waiting_for_the_config_exits_0_with_final_counters() {
     assert!(!vx.eal_started(), "EAL was not started yet");
 }
 
+/// SIGTERM right as the ports have started, during the ARP probe of our
+/// addresses (about half a second): one set of final counters, exit 0,
+/// and no lease written. The probe's stop used to be said and then the
+/// start went on to say it again at the lease (or, during the second
+/// probe, to start the workers). Whichever stage the signal lands in on a
+/// busy machine, the counters are said once.
+#[test]
+fn sigterm_during_the_address_probe_says_the_final_counters_once() {
+    let etcd = etcd_with_config();
+    let mut vx = Vxgate::spawn(&etcd, "probe", &[]);
+    vx.wait_until("the ports started", |v| {
+        v.text("stderr").contains("ports started")
+    });
+    vx.sigterm();
+    assert_eq!(vx.wait(), Some(0), "{}", vx.text("stderr"));
+    let out = vx.text("stdout");
+    assert_eq!(out.matches("vxgate: final counters").count(), 1, "{out}");
+    let err = vx.text("stderr");
+    assert_eq!(err.matches("stopped during start-up").count(), 1, "{err}");
+    if err.contains("stage=\"probing our addresses\"") {
+        assert_no_lease(&etcd);
+    }
+}
+
 /// `vxgate run ... 2>&1 | tee log`, then Ctrl-C: the signal reaches `tee`
 /// too, so vxgate's last log lines and its final counters go to a pipe
 /// nobody reads any more. It must still stop cleanly and exit 0; a print

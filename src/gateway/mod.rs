@@ -161,15 +161,21 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         return Ok(());
     };
     let slow_counters = Arc::new(Counters::new());
-    let access_known = probe_addresses(&cfg, &stop, requested, &mut ports, &pool, &slow_counters)?;
+    let Some(access_known) =
+        probe_addresses(&cfg, &stop, requested, &mut ports, &pool, &slow_counters)?
+    else {
+        return Ok(());
+    };
     // Our own lease, now that the ports can serve it.
     let Some((vtep_mac, own)) = acquire_lease(&cfg, &stop, &mut etcd, requested)? else {
         return Ok(());
     };
     let access_ip = access_ip_in(&cfg, &own)?;
     // Known only now (a subnet acquired, not requested): probed now.
-    if access_known.is_none() {
-        probe_access(&cfg, &stop, access_ip, &mut ports, &pool, &slow_counters)?;
+    if access_known.is_none()
+        && probe_access(&cfg, &stop, access_ip, &mut ports, &pool, &slow_counters)?.is_none()
+    {
+        return Ok(());
     }
     let ctx = configure_data_plane(
         &cfg, &etcd.net, &own, access_ip, &ports, data_room, vtep_mac,

@@ -9,6 +9,7 @@ use anyhow::{bail, Context as _};
 use super::address_probe;
 use super::open_ports::Ports;
 use super::probing::{probe_verdict, wait_for_link};
+use super::Started;
 use crate::config::{Config, Ipv4Cidr};
 use crate::control::{OwnLease, Subnet};
 use crate::dpdk::Mempool;
@@ -19,7 +20,8 @@ use crate::wire::MacAddr;
 /// anything is written to etcd or announced (a second gateway given the
 /// same --underlay-ip would take the first one's lease as its own); the
 /// access address with it when the requested subnet already tells it.
-/// Gives that access address (`None`: known only once the lease is held).
+/// Gives that access address (`Some(None)`: known only once the lease is
+/// held); `None` on a stop during the probe, said already.
 pub(super) fn probe_addresses(
     cfg: &Config,
     stop: &AtomicBool,
@@ -27,7 +29,7 @@ pub(super) fn probe_addresses(
     ports: &mut Ports,
     pool: &Mempool,
     slow_counters: &Counters,
-) -> anyhow::Result<Option<Ipv4Addr>> {
+) -> Started<Option<Ipv4Addr>> {
     for p in [&ports.ul_port, &ports.ac_port] {
         if !p.info().is_software() {
             wait_for_link(p, stop);
@@ -54,8 +56,7 @@ pub(super) fn probe_addresses(
     }
     let probed = address_probe::probe(&mut probe_targets, pool, slow_counters, stop);
     drop(probe_targets);
-    probe_verdict(cfg, probed, false)?;
-    Ok(access_known)
+    Ok(probe_verdict(cfg, probed, false)?.map(|()| access_known))
 }
 
 /// The access address: `--access-ip`, or our subnet's first host; inside
@@ -73,7 +74,8 @@ pub(super) fn access_ip_in(cfg: &Config, own: &OwnLease) -> anyhow::Result<Ipv4C
     Ok(access_ip)
 }
 
-/// Probes the access address alone, once our lease has told it.
+/// Probes the access address alone, once our lease has told it (`None`:
+/// a stop came, said already).
 pub(super) fn probe_access(
     cfg: &Config,
     stop: &AtomicBool,
@@ -81,7 +83,7 @@ pub(super) fn probe_access(
     ports: &mut Ports,
     pool: &Mempool,
     slow_counters: &Counters,
-) -> anyhow::Result<()> {
+) -> Started<()> {
     let mut target = [address_probe::Target {
         rx: &mut ports.ac_rx,
         tx: &mut ports.ac_tx[0],

@@ -7,28 +7,27 @@ use anyhow::bail;
 use tracing::warn;
 
 use super::address_probe;
-use super::stop::stopped_during_startup;
+use super::{stopped, Started};
 use crate::config::Config;
 use crate::dpdk::Port;
 
-/// What the address probe found, as the start goes on or ends (an address
-/// in use other than the underlay's is the access address); `lease_held`:
-/// our lease is in etcd already (it stays there, as on a stop).
+/// What the address probe found, as the start goes on (`Some`), ends on a
+/// stop, said once here (`None`), or fails (an address in use other than
+/// the underlay's is the access address); `lease_held`: our lease is in
+/// etcd already (it stays there, as on a stop).
 pub(super) fn probe_verdict(
     cfg: &Config,
     probed: address_probe::Probed,
     lease_held: bool,
-) -> anyhow::Result<()> {
+) -> Started<()> {
     let written = if lease_held {
         "Our lease stays in etcd, as on a stop; the next start takes it back"
     } else {
         "Nothing was written to etcd"
     };
     match probed {
-        address_probe::Probed::Free => Ok(()),
-        address_probe::Probed::Stopped => {
-            stopped_during_startup(cfg, "probing our addresses")
-        }
+        address_probe::Probed::Free => Ok(Some(())),
+        address_probe::Probed::Stopped => stopped(cfg, "probing our addresses"),
         address_probe::Probed::InUse { ip, mac } if ip == cfg.underlay_ip.addr() => bail!(
             "--underlay-ip {ip} is in use on the underlay: {mac} answers for it (ARP probe, RFC 5227). Another gateway or host holds this address; give each gateway its own --underlay-ip. {written}"
         ),
