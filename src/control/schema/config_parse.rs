@@ -203,6 +203,32 @@ fn bound(
     Ok(ip)
 }
 
+/// An error of a field inside `Backend`, named as the operator reads it
+/// (`Backend.MTU`, not `MTU`).
+fn in_backend(e: ConfigError) -> ConfigError {
+    let qualified = |key: &'static str| match key {
+        "Type" => "Backend.Type",
+        "VNI" => "Backend.VNI",
+        "Port" => "Backend.Port",
+        "MTU" => "Backend.MTU",
+        "DirectRouting" => "Backend.DirectRouting",
+        "GBP" => "Backend.GBP",
+        other => other,
+    };
+    match e {
+        ConfigError::Type { key, expected } => ConfigError::Type {
+            key: qualified(key),
+            expected,
+        },
+        ConfigError::Invalid { key, value, why } => ConfigError::Invalid {
+            key: qualified(key),
+            value,
+            why,
+        },
+        other => other,
+    }
+}
+
 /// `Backend`, a `json.RawMessage` flanneld decodes once it has the whole
 /// config: its last occurrence counts (a null there is no backend).
 fn backend(obj: &Object) -> Result<VxlanBackend, ConfigError> {
@@ -216,18 +242,21 @@ fn backend(obj: &Object) -> Result<VxlanBackend, ConfigError> {
             })
         }
     };
-    match get_str(b, "Type")? {
+    match get_str(b, "Type").map_err(in_backend)? {
         None => return Err(ConfigError::MissingBackendType),
         // flanneld lower-cases the type before it picks the backend.
         Some(t) if t.eq_ignore_ascii_case(VXLAN) => {}
         Some(other) => return Err(ConfigError::UnsupportedBackend(other.to_string())),
     }
-    let vni = get_uint(b, "VNI", (1 << 24) - 1)?.map_or(DEFAULT_VNI, |v| v as u32);
-    let port = match get_uint(b, "Port", u64::from(u16::MAX))? {
+    let vni = get_uint(b, "VNI", (1 << 24) - 1)
+        .map_err(in_backend)?
+        .map_or(DEFAULT_VNI, |v| v as u32);
+    let port = match get_uint(b, "Port", u64::from(u16::MAX)).map_err(in_backend)? {
         None | Some(0) => DEFAULT_VXLAN_PORT,
         Some(p) => p as u16,
     };
-    let mtu = get_uint(b, "MTU", u64::from(u32::MAX))?
+    let mtu = get_uint(b, "MTU", u64::from(u32::MAX))
+        .map_err(in_backend)?
         .filter(|m| *m > 0)
         .map(|m| m as u32);
     // flanneld gives flannel.1 `MTU - 50`, which the kernel refuses below
@@ -243,8 +272,10 @@ fn backend(obj: &Object) -> Result<VxlanBackend, ConfigError> {
             ),
         });
     }
-    let direct_routing = get_bool(b, "DirectRouting")?.unwrap_or(false);
-    let gbp = get_bool(b, "GBP")?.unwrap_or(false);
+    let direct_routing = get_bool(b, "DirectRouting")
+        .map_err(in_backend)?
+        .unwrap_or(false);
+    let gbp = get_bool(b, "GBP").map_err(in_backend)?.unwrap_or(false);
     Ok(VxlanBackend {
         vni,
         port,

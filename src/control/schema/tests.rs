@@ -259,6 +259,24 @@ fn config_errors_are_specific() {
     let e = mtu(100).unwrap_err().to_string();
     assert!(e.contains("Backend.MTU: \"100\" is not valid: the tunnel MTU would be 50, below IPv4's minimum of 68: give at least 118"), "{e}");
     assert!(mtu(1).is_err() && mtu(117).is_err());
+    // Every error of a Backend field names it as Backend.<field>.
+    for (backend, key) in [
+        (r#""MTU":-1"#, "Backend.MTU"),
+        (r#""MTU":"1400""#, "Backend.MTU"),
+        (r#""VNI":16777216"#, "Backend.VNI"),
+        (r#""Port":"8472""#, "Backend.Port"),
+        (r#""DirectRouting":1"#, "Backend.DirectRouting"),
+    ] {
+        let e = cfg(&format!(
+            r#"{{"Network":"10.1.0.0/16","Backend":{{"Type":"vxlan",{backend}}}}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(&format!("network config key {key}:")),
+            "{backend}: {e}"
+        );
+    }
     assert_eq!(mtu(118).unwrap().backend.mtu, Some(118));
     assert_eq!(mtu(0).unwrap().backend.mtu, None);
 }
@@ -284,7 +302,7 @@ fn type_and_network_are_read_as_flanneld_reads_them() {
     assert_eq!(
         cfg(r#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","GBP":1}}"#),
         Err(ConfigError::Type {
-            key: "GBP",
+            key: "Backend.GBP",
             expected: "true or false"
         })
     );

@@ -302,7 +302,7 @@ impl Session<'_> {
                                 ),
                                 None => tracing::error!(
                                     key,
-                                    "our own key is gone from etcd (deleted, or its etcd lease expired); re-creating it"
+                                    "our own key is gone from etcd (deleted, or its etcd lease expired); the renewer re-creates it (once the network config, if it no longer holds our lease, does again)"
                                 ),
                             }
                             self.own_key_seen(own, None);
