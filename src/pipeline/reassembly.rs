@@ -31,8 +31,10 @@ use super::verdict::Side;
 use crate::wire::ethernet;
 use crate::wire::ipv4;
 
-/// Datagrams reassembled at once; one more evicts the oldest.
-pub const MAX_DATAGRAMS: usize = 16;
+/// Datagrams reassembled at once; one more evicts the oldest. 64 x 64 KiB
+/// at most, Linux's default `ipfrag_high_thresh` (4 MiB); 16 let 20
+/// pings whose fragments came interleaved evict one another, unanswered.
+pub const MAX_DATAGRAMS: usize = 64;
 /// How long a datagram waits for its missing fragments (Linux waits 30 s;
 /// a ping's fragments arrive within a millisecond of one another).
 pub const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(5);
