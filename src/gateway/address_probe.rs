@@ -115,9 +115,7 @@ pub(crate) fn probe(
                 if let Some(mac) = claim {
                     return Probed::InUse { ip: t.ip, mac };
                 }
-                for _ in 0..burst.free_all() {
-                    counters.dropped(DropReason::NotForUs);
-                }
+                counters.drops(DropReason::NotForUs, burst.free_all() as u64);
             }
         }
         if elapsed >= PROBE_WINDOW {

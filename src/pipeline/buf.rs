@@ -68,6 +68,25 @@ impl VecBuf {
         b
     }
 
+    /// A buffer that takes `frame` as it is, without headroom and
+    /// without a copy (a frame built in memory, to be rewritten in place).
+    pub fn from_vec(frame: Vec<u8>) -> VecBuf {
+        let end = frame.len();
+        VecBuf {
+            mem: frame,
+            start: 0,
+            end,
+        }
+    }
+
+    /// The data, as a `Vec` of its own (no copy when it starts at the
+    /// front of the buffer, as `from_vec`'s does until it is moved).
+    pub fn into_data(mut self) -> Vec<u8> {
+        self.mem.truncate(self.end);
+        self.mem.drain(..self.start);
+        self.mem
+    }
+
     /// Refills the buffer with `frame` behind `headroom` bytes. Allocates
     /// only if the buffer never held that much before.
     pub fn reset(&mut self, headroom: usize, frame: &[u8]) {
@@ -172,5 +191,22 @@ mod tests {
         b.reset(DEFAULT_HEADROOM, &[7u8; 60]);
         assert_eq!(b.data(), &[7u8; 60][..]);
         assert_eq!(b.mem.capacity(), cap);
+    }
+
+    /// A frame taken as it is and given back, as the data stands after
+    /// the buffer's cuts, with no copy while it starts at the front.
+    #[test]
+    fn a_vec_is_taken_and_given_back_without_a_copy() {
+        let frame: Vec<u8> = (0..100).collect();
+        let at = frame.as_ptr();
+        let mut b = VecBuf::from_vec(frame);
+        assert_eq!(b.data().len(), 100);
+        assert!(b.trim(10) && b.prepend(1).is_none());
+        let back = b.into_data();
+        assert_eq!(back, (0..90).collect::<Vec<u8>>());
+        assert_eq!(back.as_ptr(), at);
+        let mut b = VecBuf::from_vec((0..100).collect());
+        assert!(b.adj(4) && b.trim(6));
+        assert_eq!(b.into_data(), (4..94).collect::<Vec<u8>>());
     }
 }

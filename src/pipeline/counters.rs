@@ -37,6 +37,11 @@ impl Counters {
     pub fn dropped(&self, r: DropReason) {
         add(&self.block.drops[r.index()], 1);
     }
+    /// `n` drops under `r` at once (a burst's, a datagram's fragments).
+    #[inline]
+    pub fn drops(&self, r: DropReason, n: u64) {
+        add(&self.block.drops[r.index()], n);
+    }
     #[inline]
     pub fn slowpath(&self, k: SlowKind) {
         add(&self.block.slowpath[k.index()], 1);

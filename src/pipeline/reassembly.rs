@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::buf::{PacketBuf, VecBuf};
+use super::buf::VecBuf;
 use super::context::Context;
 use super::counters::Counters;
 use super::drop_reason::{DropReason, SlowKind};
@@ -189,12 +189,6 @@ impl Default for Reassembly {
     }
 }
 
-fn count(counters: &Counters, reason: DropReason, n: u64) {
-    for _ in 0..n {
-        counters.dropped(reason);
-    }
-}
-
 impl Reassembly {
     pub fn new(timeout: Duration) -> Reassembly {
         Reassembly {
@@ -245,7 +239,7 @@ impl Reassembly {
             }
             Added::Bad => {
                 let d = self.datagrams.swap_remove(i);
-                count(counters, DropReason::BadIpv4, d.fragments() + 1);
+                counters.drops(DropReason::BadIpv4, d.fragments() + 1);
                 None
             }
             Added::Complete => Some(self.datagrams.swap_remove(i).whole()),
@@ -266,7 +260,7 @@ impl Reassembly {
             let oldest = (0..self.datagrams.len()).min_by_key(|&i| self.datagrams[i].since);
             if let Some(i) = oldest {
                 let d = self.datagrams.swap_remove(i);
-                count(counters, DropReason::NotForUs, d.fragments());
+                counters.drops(DropReason::NotForUs, d.fragments());
             }
         }
         let mut h = [0u8; HEAD];
@@ -291,7 +285,7 @@ impl Reassembly {
         self.datagrams.retain(|d| {
             let live = now.saturating_duration_since(d.since) < timeout;
             if !live {
-                count(counters, DropReason::NotForUs, d.fragments());
+                counters.drops(DropReason::NotForUs, d.fragments());
             }
             live
         });
@@ -300,7 +294,7 @@ impl Reassembly {
     /// Forgets every datagram (at shutdown), counted as expired ones are.
     pub fn clear(&mut self, counters: &Counters) {
         for d in self.datagrams.drain(..) {
-            count(counters, DropReason::NotForUs, d.fragments());
+            counters.drops(DropReason::NotForUs, d.fragments());
         }
     }
 }
@@ -331,13 +325,14 @@ impl Reassembly {
     ) -> Option<Reply> {
         let way = Way::of(ctx, rx, frame);
         let whole = self.take(frame, way, now, &st.counters)?;
-        match echo_reply(ctx, lookup, st, &whole) {
+        let fragments = whole.fragments;
+        match echo_reply(ctx, lookup, st, whole) {
             Ok((frame, mtu)) => {
                 st.counters.slowpath(SlowKind::Icmp);
                 Some(Reply { frame, mtu, way })
             }
             Err(reason) => {
-                count(&st.counters, reason, whole.fragments);
+                st.counters.drops(reason, fragments);
                 None
             }
         }
@@ -357,9 +352,10 @@ fn echo_reply<L: Lookup>(
     ctx: &Context,
     lookup: &L,
     st: &mut WorkerState,
-    whole: &Whole,
+    whole: Whole,
 ) -> Result<(Vec<u8>, u16), DropReason> {
-    let mut b = VecBuf::from_frame(&whole.frame);
+    // Rewritten where it was reassembled: the request becomes the reply.
+    let mut b = VecBuf::from_vec(whole.frame);
     let our_mac = ctx.port_mac(match whole.way {
         Way::Port(side) => side,
         Way::Tunnel => Side::Access,
@@ -378,5 +374,5 @@ fn echo_reply<L: Lookup>(
         // DirectRouting node, plainly): small enough for either.
         Way::Tunnel => ctx.fragment_mtu(),
     };
-    Ok((b.data().to_vec(), mtu))
+    Ok((b.into_data(), mtu))
 }
