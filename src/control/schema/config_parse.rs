@@ -13,8 +13,15 @@ use crate::control::subnet::{Subnet, SubnetError};
 /// VXLAN headers.
 const MIN_BACKEND_MTU: u32 = 118;
 
+/// The field a key names in its object, the key being the path the
+/// operator reads in errors: `Backend.MTU` is `MTU` of the `Backend`
+/// object.
+fn field_name(key: &str) -> &str {
+    key.rsplit_once('.').map_or(key, |(_, name)| name)
+}
+
 fn get_str<'a>(obj: &'a Object, key: &'static str) -> Result<Option<&'a str>, ConfigError> {
-    field(obj, key, OnNull::Keep, |v| {
+    field(obj, field_name(key), OnNull::Keep, |v| {
         v.as_str().ok_or(ConfigError::Type {
             key,
             expected: "a string",
@@ -23,7 +30,7 @@ fn get_str<'a>(obj: &'a Object, key: &'static str) -> Result<Option<&'a str>, Co
 }
 
 fn get_bool(obj: &Object, key: &'static str) -> Result<Option<bool>, ConfigError> {
-    field(obj, key, OnNull::Keep, |v| {
+    field(obj, field_name(key), OnNull::Keep, |v| {
         v.as_bool().ok_or(ConfigError::Type {
             key,
             expected: "true or false",
@@ -34,7 +41,7 @@ fn get_bool(obj: &Object, key: &'static str) -> Result<Option<bool>, ConfigError
 /// A non-negative integer; `max` is a check of the value Go ends up
 /// with, not of its type, so it applies to the last occurrence only.
 fn get_uint(obj: &Object, key: &'static str, max: u64) -> Result<Option<u64>, ConfigError> {
-    let n = field(obj, key, OnNull::Keep, |v| {
+    let n = field(obj, field_name(key), OnNull::Keep, |v| {
         v.as_u64().ok_or(ConfigError::Type {
             key,
             expected: "a non-negative integer",
@@ -203,32 +210,6 @@ fn bound(
     Ok(ip)
 }
 
-/// An error of a field inside `Backend`, named as the operator reads it
-/// (`Backend.MTU`, not `MTU`).
-fn in_backend(e: ConfigError) -> ConfigError {
-    let qualified = |key: &'static str| match key {
-        "Type" => "Backend.Type",
-        "VNI" => "Backend.VNI",
-        "Port" => "Backend.Port",
-        "MTU" => "Backend.MTU",
-        "DirectRouting" => "Backend.DirectRouting",
-        "GBP" => "Backend.GBP",
-        other => other,
-    };
-    match e {
-        ConfigError::Type { key, expected } => ConfigError::Type {
-            key: qualified(key),
-            expected,
-        },
-        ConfigError::Invalid { key, value, why } => ConfigError::Invalid {
-            key: qualified(key),
-            value,
-            why,
-        },
-        other => other,
-    }
-}
-
 /// `Backend`, a `json.RawMessage` flanneld decodes once it has the whole
 /// config: its last occurrence counts (a null there is no backend).
 fn backend(obj: &Object) -> Result<VxlanBackend, ConfigError> {
@@ -242,21 +223,18 @@ fn backend(obj: &Object) -> Result<VxlanBackend, ConfigError> {
             })
         }
     };
-    match get_str(b, "Type").map_err(in_backend)? {
+    match get_str(b, "Backend.Type")? {
         None => return Err(ConfigError::MissingBackendType),
         // flanneld lower-cases the type before it picks the backend.
         Some(t) if t.eq_ignore_ascii_case(VXLAN) => {}
         Some(other) => return Err(ConfigError::UnsupportedBackend(other.to_string())),
     }
-    let vni = get_uint(b, "VNI", (1 << 24) - 1)
-        .map_err(in_backend)?
-        .map_or(DEFAULT_VNI, |v| v as u32);
-    let port = match get_uint(b, "Port", u64::from(u16::MAX)).map_err(in_backend)? {
+    let vni = get_uint(b, "Backend.VNI", (1 << 24) - 1)?.map_or(DEFAULT_VNI, |v| v as u32);
+    let port = match get_uint(b, "Backend.Port", u64::from(u16::MAX))? {
         None | Some(0) => DEFAULT_VXLAN_PORT,
         Some(p) => p as u16,
     };
-    let mtu = get_uint(b, "MTU", u64::from(u32::MAX))
-        .map_err(in_backend)?
+    let mtu = get_uint(b, "Backend.MTU", u64::from(u32::MAX))?
         .filter(|m| *m > 0)
         .map(|m| m as u32);
     // flanneld gives flannel.1 `MTU - 50`, which the kernel refuses below
@@ -272,10 +250,8 @@ fn backend(obj: &Object) -> Result<VxlanBackend, ConfigError> {
             ),
         });
     }
-    let direct_routing = get_bool(b, "DirectRouting")
-        .map_err(in_backend)?
-        .unwrap_or(false);
-    let gbp = get_bool(b, "GBP").map_err(in_backend)?.unwrap_or(false);
+    let direct_routing = get_bool(b, "Backend.DirectRouting")?.unwrap_or(false);
+    let gbp = get_bool(b, "Backend.GBP")?.unwrap_or(false);
     Ok(VxlanBackend {
         vni,
         port,
