@@ -198,9 +198,8 @@ pub fn process_fragment<B: PacketBuf, L: Lookup>(
 ) -> Verdict {
     let own = ip_view(buf).is_ok_and(|ip| ctx.is_local(ip.src_u32()));
     if !own {
-        let plain = ctx.cfg.direct_routing
-            && Frame::new_checked(buf.data())
-                .is_ok_and(|f| f.dst() == ctx.cfg.underlay_mac && f.dst() != ctx.cfg.vtep_mac);
+        // Plain IPv4 reaches here from the underlay only by DirectRouting.
+        let plain = ctx.cfg.direct_routing && !ctx.decapsulated(buf.data());
         return match rx {
             Side::Access => process_access(ctx, lookup, st, buf),
             Side::Underlay if plain => process_underlay(ctx, lookup, st, buf),

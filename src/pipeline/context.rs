@@ -326,6 +326,13 @@ impl Context {
         self.is_peer(peer) && !self.is_directed_broadcast(dst)
     }
 
+    /// Whether an inner frame the slow path got from the underlay came
+    /// out of a tunnel (addressed to our VtepMAC, which decap checked)
+    /// rather than plain from the wire (to the port's MAC).
+    pub fn decapsulated(&self, frame: &[u8]) -> bool {
+        frame.get(..6).is_some_and(|d| d == self.cfg.vtep_mac.0)
+    }
+
     pub fn port_mac(&self, side: Side) -> MacAddr {
         match side {
             Side::Underlay => self.cfg.underlay_mac,

@@ -57,13 +57,10 @@ pub enum Way {
 
 impl Way {
     /// The way back for a fragment a worker punted after receiving it on
-    /// `rx`: from the underlay, a decapsulated inner frame is addressed to
-    /// our VtepMAC (decap checked it), plain IPv4 to the port's MAC (the
-    /// rule `process_fragment` tells them apart by).
+    /// `rx` (`Context::decapsulated` tells a tunnel's from the wire's).
     pub fn of(ctx: &Context, rx: Side, frame: &[u8]) -> Way {
-        let to_vtep = frame.get(..6).is_some_and(|d| d == ctx.cfg.vtep_mac.0);
         match rx {
-            Side::Underlay if to_vtep => Way::Tunnel,
+            Side::Underlay if ctx.decapsulated(frame) => Way::Tunnel,
             side => Way::Port(side),
         }
     }
