@@ -202,6 +202,14 @@ fn addressing_errors() {
         &["not a network address", "use 10.244.255.0/24"],
     );
     expect_err(&[("--subnet", "10.244.255.0/31")], &[], "subnet", &["/30"]);
+    // Host bits set and a length out of range: the length is what to fix
+    // (suggesting 10.0.0.0/7 would only be refused next).
+    expect_err(
+        &[("--subnet", "10.244.255.0/7")],
+        &[],
+        "subnet",
+        &["from /8 to /30"],
+    );
     expect_err(
         &[("--subnet", "172.28.147.32/28")],
         &[],

@@ -88,7 +88,8 @@ fn parse_error_text(text: &str, e: &toml::de::Error) -> String {
         .unwrap_or_default();
     let key_like = |p: &str| p.len() > 1 && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
     let mut message = String::new();
-    for (i, part) in e.message().trim_end().split('`').enumerate() {
+    let quoted_masked = mask_strings(e.message().trim_end());
+    for (i, part) in quoted_masked.split('`').enumerate() {
         if i > 0 {
             message.push('`');
         }
@@ -101,6 +102,38 @@ fn parse_error_text(text: &str, e: &toml::de::Error) -> String {
     format!(
         "TOML parse error at line {line_no}, column {column}{key} (the line is not shown: the file may hold a password)\n{message}"
     )
+}
+
+/// `text` with the contents of every double-quoted string (serde's
+/// `string "..."`, its escapes `\"` and `\\` included) as `***`; the
+/// quote toml lists among the escapes it takes (`` `"` ``) is not a string.
+fn mask_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('"') {
+        if rest[..at].ends_with('`') && rest[at + 1..].starts_with('`') {
+            out.push_str(&rest[..at + 1]);
+            rest = &rest[at + 1..];
+            continue;
+        }
+        out.push_str(&rest[..=at]);
+        out.push_str("***");
+        let mut escaped = false;
+        let end = rest[at + 1..].char_indices().find_map(|(i, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close.then_some(at + 1 + i)
+        });
+        match end {
+            Some(close) => {
+                out.push('"');
+                rest = &rest[close + 1..];
+            }
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl FileConfig {

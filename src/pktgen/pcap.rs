@@ -77,13 +77,23 @@ pub fn write_pcap(
         }
         // Synced here, not only after: a stop during the last frame, the
         // flush or the sync (seconds for gigabytes on a slow disk) still
-        // leaves nothing written.
-        w.finish()?.get_ref().sync_all()?;
+        // leaves nothing written. A pipe or a device (`/dev/stdout`) has
+        // nothing to sync: fsync refuses them (EINVAL).
+        sync_if_file(w.finish()?.get_ref())?;
         if stop() {
             return Err(stopped());
         }
         Ok(())
     })
+}
+
+/// fsync for a regular file; anything else (a FIFO, a terminal, a
+/// character device) is left as written.
+fn sync_if_file(f: &std::fs::File) -> io::Result<()> {
+    if f.metadata()?.is_file() {
+        f.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The error of a write that `stop` ended (SIGINT/SIGTERM).
@@ -299,6 +309,27 @@ mod tests {
         write_pcap(&path, &tpl, 5, || false).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 24 + 5 * (16 + 60));
         assert_eq!(files_in(dir.path()), ["t.pcap"]);
+    }
+
+    /// A device or a FIFO is written directly and not synced (fsync
+    /// refuses both): `/dev/null` and a FIFO a reader drains take the
+    /// whole pcap.
+    #[test]
+    fn a_pcap_goes_to_a_device_or_a_fifo() {
+        use crate::pktgen::flows::{tests_support::plan, Mode};
+        let tpl = plan(Mode::Inner, 60, 3).templates().unwrap();
+        write_pcap(Path::new("/dev/null"), &tpl, 5, || false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("f");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap().len())
+        };
+        write_pcap(&fifo, &tpl, 5, || false).unwrap();
+        assert_eq!(reader.join().unwrap(), 24 + 5 * (16 + 60));
+        assert_eq!(files_in(dir.path()), ["f"]);
     }
 
     /// A stop during the write ends it: no file, no temporary left, an

@@ -106,20 +106,20 @@ pub(super) fn gateway(s: &str, underlay_ip: Ipv4Cidr) -> Result<Ipv4Addr, Config
 pub(super) fn subnet(s: &str, underlay_net: Ipv4Cidr) -> Result<Ipv4Cidr, ConfigError> {
     const KEY: &str = "subnet";
     let c = cidr(KEY, s, "e.g. 10.244.255.0/24")?;
-    if !c.is_network() {
-        return Err(ConfigError::invalid(
-            KEY,
-            s,
-            "not a network address (host bits are set)",
-            format!("use {}", c.network()),
-        ));
-    }
     if c.prefix_len() > 30 || c.prefix_len() < 8 {
         return Err(ConfigError::invalid(
             KEY,
             s,
             "prefix length must be from /8 to /30 so the subnet has host addresses",
             "use flannel's SubnetLen, usually /24",
+        ));
+    }
+    if !c.is_network() {
+        return Err(ConfigError::invalid(
+            KEY,
+            s,
+            "not a network address (host bits are set)",
+            format!("use {}", c.network()),
         ));
     }
     if let Some(what) = reserved_range(c) {
