@@ -401,6 +401,32 @@ fn an_address_held_by_another_host_keeps_vxgate_from_starting() {
     assert_eq!(topo.child(started).wait().unwrap().code(), Some(0), "{out}");
 }
 
+/// A `--vtep-mac` that is a port's MAC is refused once the ports are open
+/// (exit 2, naming the port), before anything is written to etcd: behind
+/// that port a tunnel's inner frame and a plain frame would look alike.
+#[test]
+fn a_vtep_mac_that_is_a_ports_mac_is_refused() {
+    let net = Net::default();
+    let (mut topo, gw, etcd, ctl) = underlay_and_etcd(&net);
+    for (side, ifname) in [("underlay", "gwul"), ("access", "gwac")] {
+        let mac = sh(&format!(
+            "ip netns exec {} cat /sys/class/net/{ifname}/address",
+            gw.ns
+        ));
+        let tag = format!("{}vm{ifname}", topo.tag);
+        let extra = format!("--vtep-mac {} ", mac.trim());
+        let cmd = vxgate_cmd(&gw, &net, &etcd, (Dpdk::AfPacket, &tag), 1, &extra);
+        let i = topo.spawn(&gw.ns, &cmd);
+        let out = topo.wait_output(i, Duration::from_secs(60));
+        assert_eq!(topo.child(i).wait().unwrap().code(), Some(2), "{out}");
+        let said = format!("it is the MAC of the {side} port");
+        assert!(out.contains(&said), "no {said:?} in:\n{out}");
+        assert!(out.contains("vtep-mac"), "{out}");
+        let leases = ctl.leases(&net.prefix);
+        assert!(leases.is_empty(), "a lease was written: {leases:?}");
+    }
+}
+
 /// Also a host behind a priority-tagging NIC (`a_priority_tagging_host_talks`).
 #[test]
 fn pods_and_bare_metal_talk_through_vxgate_on_net_tap() {

@@ -69,7 +69,7 @@ use configure::configure_data_plane;
 use control_task::{lease_sink, spawn_control, stop_control};
 use main_lcore::poll_slow_path;
 use metrics_endpoint::control_source;
-use open_ports::{new_pool, open_ports};
+use open_ports::{new_pool, open_ports, vtep_mac_apart};
 use own_addresses::{access_ip_in, probe_access, probe_addresses};
 use own_lease::acquire_lease;
 use parts::make_parts;
@@ -160,6 +160,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let Some(mut ports) = open_ports(&cfg, &stop, &eal, &pool, data_room)? else {
         return Ok(());
     };
+    vtep_mac_apart(&cfg, etcd.net.backend.vni, &ports)?;
     let slow_counters = Arc::new(Counters::new());
     let Some(access_known) =
         probe_addresses(&cfg, &stop, requested, &mut ports, &pool, &slow_counters)?

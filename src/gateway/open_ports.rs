@@ -91,3 +91,37 @@ pub(super) fn open_ports(
         ul_port,
     }))
 }
+
+/// Our VtepMAC (`--vtep-mac`, or the one derived for `vni`) must not be a
+/// port's MAC: behind a port of the same MAC a tunnel's inner frame and a
+/// plain frame off the wire would look alike (`Context::decapsulated`,
+/// which tells them apart by that MAC for fragments and DirectRouting).
+/// Known only once the ports are open; the configuration's to change
+/// (exit 2), before anything is written to etcd.
+pub(super) fn vtep_mac_apart(cfg: &Config, vni: u32, ports: &Ports) -> Result<(), ConfigError> {
+    let vtep_mac = cfg.vtep_mac_for(vni);
+    let clash = [("underlay", &ports.ul_port), ("access", &ports.ac_port)]
+        .into_iter()
+        .find(|(_, port)| port.mac() == vtep_mac);
+    let Some((side, port)) = clash else {
+        return Ok(());
+    };
+    let problem = format!(
+        "it is the MAC of the {side} port {}; the VtepMAC must be a MAC of its own, as flannel.1's is",
+        port.name()
+    );
+    Err(match cfg.vtep_mac {
+        Some(_) => ConfigError::invalid(
+            "vtep-mac",
+            &MacAddr(vtep_mac).to_string(),
+            problem,
+            "leave --vtep-mac out (a locally administered MAC is derived from the underlay IP and VNI) or give another",
+        ),
+        None => ConfigError::invalid(
+            "vtep-mac",
+            &MacAddr(vtep_mac).to_string(),
+            format!("the VtepMAC derived from the underlay IP and VNI: {problem}"),
+            "give --vtep-mac with another locally administered MAC",
+        ),
+    })
+}
