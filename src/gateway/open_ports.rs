@@ -113,13 +113,13 @@ pub(super) fn vtep_mac_apart(cfg: &Config, vni: u32, ports: &Ports) -> Result<()
     Err(match cfg.vtep_mac {
         Some(_) => ConfigError::invalid(
             "vtep-mac",
-            &MacAddr(vtep_mac).to_string(),
+            MacAddr(vtep_mac).to_string(),
             problem,
             "leave --vtep-mac out (a locally administered MAC is derived from the underlay IP and VNI) or give another",
         ),
         None => ConfigError::invalid(
             "vtep-mac",
-            &MacAddr(vtep_mac).to_string(),
+            MacAddr(vtep_mac).to_string(),
             format!("the VtepMAC derived from the underlay IP and VNI: {problem}"),
             "give --vtep-mac with another locally administered MAC",
         ),

@@ -6,7 +6,8 @@
 //! here, so the buffer is freed at once and nothing waits in the pool.
 //!
 //! The table is small and bounded: [`MAX_DATAGRAMS`] datagrams in flight,
-//! each at most 65535 bytes, forgotten after [`REASSEMBLY_TIMEOUT`].
+//! each at most 65535 bytes, [`MAX_HELD`] bytes in all, forgotten after
+//! [`REASSEMBLY_TIMEOUT`].
 //! Overlapping fragments drop the whole datagram (RFC 5722's rule for
 //! IPv6, which Linux applies to IPv4 too). Every fragment taken is counted
 //! under exactly one drop reason when its datagram is not answered:
@@ -17,6 +18,7 @@
 //! message; an answered datagram is counted once as slowpath `icmp`.
 //! docs/pipeline.md, "Fragmented pings to the gateway", has the decisions.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::buf::VecBuf;
@@ -31,10 +33,19 @@ use super::verdict::Side;
 use crate::wire::ethernet;
 use crate::wire::ipv4;
 
-/// Datagrams reassembled at once; one more evicts the oldest. 64 x 64 KiB
-/// at most, Linux's default `ipfrag_high_thresh` (4 MiB); 16 let 20
+/// Datagrams reassembled at once; one more evicts the oldest. 16 let 20
 /// pings whose fragments came interleaved evict one another, unanswered.
 pub const MAX_DATAGRAMS: usize = 64;
+/// The most memory the datagrams held may take, their data and what each
+/// fragment costs to keep ([`PIECE_COST`]): Linux's default
+/// `ipfrag_high_thresh`. Past it the oldest datagrams are evicted, as
+/// Linux evicts: 64 pings of 65 535 bytes in 1 480-byte fragments fit,
+/// 64 cut into 8-byte fragments (8 190 each) do not.
+pub const MAX_HELD: usize = 4 << 20;
+/// What one fragment held costs beyond its data: a generous bound on an
+/// entry of the B-tree of pieces (two `u16`; nodes of 11 entries, at
+/// least 5 used).
+pub const PIECE_COST: usize = 32;
 /// How long a datagram waits for its missing fragments (Linux waits 30 s;
 /// a ping's fragments arrive within a millisecond of one another).
 pub const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -85,8 +96,14 @@ struct Datagram {
     head: [u8; HEAD],
     /// Its data, as far as received.
     data: Vec<u8>,
-    /// Where each fragment taken lies in `data`: `[start, end)`.
-    pieces: Vec<(usize, usize)>,
+    /// Where each fragment taken lies in `data`, `start -> end` (the end
+    /// excluded; both at most 65 535). In order and apart: a new piece
+    /// overlaps one only if it overlaps the last that starts before its
+    /// end, so each fragment costs a lookup, not a pass over them all (a
+    /// datagram may come in 8 190 fragments).
+    pieces: BTreeMap<u16, u16>,
+    /// The furthest end received.
+    furthest: usize,
     /// The data's length, once the last fragment came.
     end: Option<usize>,
     /// Bytes of data received (no overlap: they are all distinct).
@@ -103,30 +120,48 @@ enum Added {
     Complete,
 }
 
+/// A fragment of `len` bytes at `start` no datagram can take: no data, a
+/// piece that is not the last and not a multiple of 8 (the next one could
+/// not start behind it), or data past 65515.
+fn malformed(start: usize, len: usize, last: bool) -> bool {
+    len == 0 || (!last && len % 8 != 0) || start + len > MAX_DATA
+}
+
 impl Datagram {
     fn add(&mut self, start: usize, bytes: &[u8], last: bool) -> Added {
-        let end = start + bytes.len();
-        // No data, a piece that is not the last and not a multiple of 8
-        // (the next one could not start behind it), or data past 65515.
-        if bytes.is_empty() || (!last && bytes.len() % 8 != 0) || end > MAX_DATA {
+        if malformed(start, bytes.len(), last) {
             return Added::Bad;
         }
-        if self.pieces.contains(&(start, end)) && (!last || self.end == Some(end)) {
+        let end = start + bytes.len();
+        // Never fails past `malformed` (end <= 65515).
+        let (Ok(s16), Ok(e16)) = (u16::try_from(start), u16::try_from(end)) else {
+            return Added::Bad;
+        };
+        if self.pieces.get(&s16) == Some(&e16) && (!last || self.end == Some(end)) {
             return Added::Duplicate;
         }
-        let furthest = self.pieces.iter().map(|p| p.1).max().unwrap_or(0);
         let consistent = match self.end {
             Some(e) => end <= e && (!last || end == e),
-            None => !last || furthest <= end,
+            None => !last || self.furthest <= end,
         };
-        if !consistent || self.pieces.iter().any(|&(s, e)| start < e && s < end) {
+        let overlaps = self
+            .pieces
+            .range(..e16)
+            .next_back()
+            .is_some_and(|(_, &e)| e > s16);
+        if !consistent || overlaps {
             return Added::Bad;
         }
         if self.data.len() < end {
+            // Grown by doubling, never past the largest datagram: a
+            // datagram's data holds at most `MAX_DATA` bytes.
+            let want = end.max((2 * self.data.capacity()).min(MAX_DATA));
+            self.data.reserve_exact(want - self.data.len());
             self.data.resize(end, 0);
         }
         self.data[start..end].copy_from_slice(bytes);
-        self.pieces.push((start, end));
+        self.pieces.insert(s16, e16);
+        self.furthest = self.furthest.max(end);
         self.received += bytes.len();
         if last {
             self.end = Some(end);
@@ -139,6 +174,11 @@ impl Datagram {
 
     fn fragments(&self) -> u64 {
         self.pieces.len() as u64
+    }
+
+    /// The memory it holds, as `MAX_HELD` counts it.
+    fn cost(&self) -> usize {
+        self.data.capacity() + self.pieces.len() * PIECE_COST
     }
 
     /// The whole datagram as one frame: its first fragment's Ethernet and
@@ -223,13 +263,23 @@ impl Reassembly {
             protocol: ip.protocol(),
             ident: ip.ident(),
         };
+        let start = usize::from(ip.frag_offset());
+        let (bytes, last) = (ip.payload(), !ip.more_frags());
         let i = match self.datagrams.iter().position(|d| d.key == key) {
             Some(i) => i,
+            // Refused before it opens a datagram (which could evict one
+            // that is live).
+            None if malformed(start, bytes.len(), last) => {
+                counters.dropped(DropReason::BadIpv4);
+                return None;
+            }
             None => self.open(key, &frame[..HEAD], way, now, counters),
         };
-        let start = usize::from(ip.frag_offset());
-        match self.datagrams[i].add(start, ip.payload(), !ip.more_frags()) {
-            Added::Held => None,
+        match self.datagrams[i].add(start, bytes, last) {
+            Added::Held => {
+                self.keep_within_bounds(key, counters);
+                None
+            }
             Added::Duplicate => {
                 counters.dropped(DropReason::NotForUs);
                 None
@@ -241,6 +291,27 @@ impl Reassembly {
             }
             Added::Complete => Some(self.datagrams.swap_remove(i).whole()),
         }
+    }
+
+    /// Evicts the oldest datagrams other than `key`'s while all of them
+    /// hold more than `MAX_HELD` (one alone holds at most 65 515 bytes
+    /// and 8 190 pieces, well within it).
+    fn keep_within_bounds(&mut self, key: Key, counters: &Counters) {
+        let mut held: usize = self.datagrams.iter().map(Datagram::cost).sum();
+        while held > MAX_HELD {
+            let oldest = (0..self.datagrams.len())
+                .filter(|&i| self.datagrams[i].key != key)
+                .min_by_key(|&i| self.datagrams[i].since);
+            let Some(i) = oldest else { return };
+            let d = self.datagrams.swap_remove(i);
+            held -= d.cost();
+            counters.drops(DropReason::NotForUs, d.fragments());
+        }
+    }
+
+    /// The memory the datagrams held take (`MAX_HELD` counts it).
+    pub fn held(&self) -> usize {
+        self.datagrams.iter().map(Datagram::cost).sum()
     }
 
     /// A new datagram, evicting the oldest when the table is full; its
@@ -268,7 +339,8 @@ impl Reassembly {
             way,
             head: h,
             data: Vec::new(),
-            pieces: Vec::new(),
+            pieces: BTreeMap::new(),
+            furthest: 0,
             end: None,
             received: 0,
         });

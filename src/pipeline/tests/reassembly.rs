@@ -438,3 +438,76 @@ fn only_icmp_fragments_from_sources_we_answer_are_taken() {
         }
     }
 }
+
+/// The largest ping cut into the smallest fragments (8 bytes of data each:
+/// 8 190 of them, in and out of order) is answered like any other; such
+/// datagrams are bounded by the memory they hold (`MAX_HELD`, counting
+/// each fragment's bookkeeping), not only by their number: the oldest
+/// are evicted, each fragment counted once, and what stays is within it.
+#[test]
+fn datagrams_of_the_smallest_fragments_are_answered_and_bounded_by_memory() {
+    use crate::pipeline::reassembly::{MAX_HELD, PIECE_COST};
+    let mut frags = fragmented_ping(HOST, ACCESS, 65507, 0x7001, 28);
+    assert_eq!(frags.len(), 8190);
+    // The first fragment last, the rest from the end.
+    frags.rotate_left(1);
+    frags[..8189].reverse();
+    let mut slow = Slow::new();
+    let out = slow.feed_all(Side::Access, &frags);
+    assert_eq!(out.len(), 45, "65535 bytes in 1500-byte fragments");
+    assert!(out.iter().all(|(v, _)| *v == Verdict::Reply(Side::Access)));
+    let pieces: Vec<Vec<u8>> = out.into_iter().map(|(_, f)| f).collect();
+    assert_eq!(reassembled(&pieces).len(), 14 + 65535);
+    assert_eq!(slow.reasm.in_flight(), 0);
+
+    // Datagrams one fragment short of whole, straight into the table.
+    let counters = Counters::new();
+    let mut reasm = Reassembly::default();
+    let now = Instant::now();
+    let each = 8189u64;
+    let cost = 65515 + 8189 * PIECE_COST;
+    let fit = MAX_HELD / cost;
+    let sent = fit as u64 + 3;
+    for id in 0..sent as u16 {
+        let frags = fragmented_ping(HOST, ACCESS, 65507, 0x7100 + id, 28);
+        for f in &frags[..8189] {
+            assert!(reasm
+                .take(f, Way::Port(Side::Access), now, &counters)
+                .is_none());
+        }
+        assert!(reasm.held() <= MAX_HELD, "{} held", reasm.held());
+    }
+    assert_eq!(reasm.in_flight(), fit);
+    let evicted = counters.snapshot().drop_count(DropReason::NotForUs);
+    assert_eq!(evicted, (sent - fit as u64) * each, "the evicted fragments");
+    reasm.clear(&counters);
+    assert_eq!(
+        counters.snapshot().drop_count(DropReason::NotForUs),
+        sent * each,
+        "every fragment counted once"
+    );
+}
+
+/// A fragment no datagram can take (no data, here) is refused before it
+/// opens one: with the table full it evicts none.
+#[test]
+fn a_malformed_fragment_evicts_no_datagram() {
+    let mut slow = Slow::new();
+    for i in 0..MAX_DATAGRAMS as u16 {
+        assert!(slow
+            .feed_all(Side::Access, &host_ping(3000, 0x7200 + i)[..2])
+            .is_empty());
+    }
+    let mut empty = host_ping(3000, 0x7300)[0].clone();
+    let mut ip = ipv4::Packet::new_unchecked(&mut empty[14..]);
+    ip.set_total_len(20);
+    ip.fill_checksum();
+    empty.truncate(14 + 20);
+    let counters = Counters::new();
+    let way = Way::Port(Side::Access);
+    assert!(slow.reasm.take(&empty, way, slow.now, &counters).is_none());
+    let c = counters.snapshot();
+    assert_eq!(c.drop_count(DropReason::BadIpv4), 1);
+    assert_eq!(c.drop_count(DropReason::NotForUs), 0, "nothing evicted");
+    assert_eq!(slow.reasm.in_flight(), MAX_DATAGRAMS);
+}
