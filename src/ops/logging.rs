@@ -319,9 +319,10 @@ pub struct RateLimitedLog {
 #[derive(Debug, Default)]
 struct Slots {
     by_key: HashMap<String, Slot>,
-    /// Lines left out of keys past `max_keys` (they share one slot, whose
-    /// own count would be lost when it is pruned): `take_left_out` says
-    /// them, so a flood of distinct keys is summed up, not silently cut.
+    /// Lines suppressed in slots dropped before they could say so (pruned
+    /// to make room, or forgotten): `take_left_out` says them, with the
+    /// overflow slot's, so a flood of distinct keys is summed up, not
+    /// silently cut.
     left_out: u64,
 }
 
@@ -358,24 +359,23 @@ impl RateLimitedLog {
     /// episode, such as another outage after a recovery, is not hidden
     /// in the last one's interval).
     pub fn forget(&self) {
-        self.slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_key
-            .clear();
+        let mut guard = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let Slots { by_key, left_out } = &mut *guard;
+        *left_out += by_key.drain().map(|(_, s)| s.suppressed).sum::<u64>();
     }
 
-    /// How many lines of keys beyond the tracked ones were left out since
-    /// the last call (and forgets them): the caller writes one line saying
-    /// so, so that no suppressed line goes unmentioned.
+    /// How many suppressed lines no line of their key will mention, since
+    /// the last call (and forgets them): those of keys beyond the tracked
+    /// ones (the overflow slot's, whose next line would name another key)
+    /// and of slots dropped since. The caller writes one line saying so;
+    /// with it, every suppressed line is mentioned exactly once.
     pub fn take_left_out(&self) -> u64 {
-        std::mem::take(
-            &mut self
-                .slots
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .left_out,
-        )
+        let mut guard = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let overflow = guard
+            .by_key
+            .get_mut(OVERFLOW_KEY)
+            .map_or(0, |s| std::mem::take(&mut s.suppressed));
+        std::mem::take(&mut guard.left_out) + overflow
     }
 
     /// [`RateLimitedLog::check`] at a given time.
@@ -384,7 +384,13 @@ impl RateLimitedLog {
         let Slots { by_key, left_out } = &mut *guard;
         if !by_key.contains_key(key) && by_key.len() >= self.max_keys {
             let interval = self.interval;
-            by_key.retain(|_, s| now.saturating_duration_since(s.last) < interval);
+            by_key.retain(|_, s| {
+                let keep = now.saturating_duration_since(s.last) < interval;
+                if !keep {
+                    *left_out += s.suppressed;
+                }
+                keep
+            });
         }
         let overflow = !by_key.contains_key(key) && by_key.len() >= self.max_keys;
         let key = if overflow { OVERFLOW_KEY } else { key };
@@ -408,11 +414,7 @@ impl RateLimitedLog {
                 Some(suppressed)
             }
             Some(slot) => {
-                if overflow {
-                    *left_out += 1;
-                } else {
-                    slot.suppressed += 1;
-                }
+                slot.suppressed += 1;
                 None
             }
         }
@@ -748,8 +750,8 @@ mod tests {
         assert_eq!(rl.check_at("b", t0 + Duration::from_secs(2)), Some(0));
         assert_eq!(rl.check_at("a", t0 + Duration::from_secs(10)), Some(2));
         // Third key while two are tracked and fresh: shares the overflow
-        // slot, whose left-out lines are summed apart (the slot's line
-        // names another key), also when the slot is pruned.
+        // slot; its suppressed lines are left out (the slot's next line
+        // would name another key), also when the slot is pruned.
         assert_eq!(rl.check_at("c", t0 + Duration::from_secs(11)), Some(0));
         assert_eq!(rl.check_at("d", t0 + Duration::from_secs(11)), None);
         assert_eq!(rl.check_at("e", t0 + Duration::from_secs(11)), None);
@@ -760,5 +762,37 @@ mod tests {
         rl.forget();
         assert_eq!(rl.check_at("a", t0 + Duration::from_secs(12)), Some(0));
         assert_eq!(rl.check_at("a", t0 + Duration::from_secs(13)), None);
+    }
+
+    /// Every line asked for is written, or counted once: in the
+    /// `suppressed` of a later line of its slot or in `take_left_out`
+    /// (slots pruned to make room, forgotten, or the overflow's), over a
+    /// long run of keys and times.
+    #[test]
+    fn every_suppressed_line_is_said_exactly_once() {
+        let rl = RateLimitedLog::with_max_keys(Duration::from_secs(10), 4);
+        let t0 = Instant::now();
+        let (mut asked, mut said) = (0u64, 0u64);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = format!("k{}", x % 9);
+            let now = t0 + Duration::from_millis(step * 37);
+            asked += 1;
+            if let Some(n) = rl.check_at(&key, now) {
+                said += 1 + n;
+            }
+            if x % 97 == 0 {
+                said += rl.take_left_out();
+            }
+            if x % 1009 == 0 {
+                rl.forget();
+            }
+        }
+        rl.forget();
+        said += rl.take_left_out();
+        assert_eq!(said, asked);
     }
 }
