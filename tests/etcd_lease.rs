@@ -168,6 +168,7 @@ async fn own_lease_renewed_with_short_ttl_never_disappears() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_with_same_public_ip_takes_old_lease_back() {
+    let logs = capture_logs();
     let etcd = Etcd::start();
     let mut tc = with_config(&etcd, CONFIG).await;
     let me = Ipv4Addr::new(192, 0, 2, 1);
@@ -192,6 +193,9 @@ async fn restart_with_same_public_ip_takes_old_lease_back() {
         panic!("not vxlan")
     };
     assert_eq!(a.vtep_mac, [0x0e, 0xbb, 0, 0, 0, 2]);
+    // The log tells a restart's take-back from a first start.
+    assert_eq!(said(&logs, "own lease acquired (created)"), 1);
+    assert_eq!(said(&logs, "own lease acquired (taken back)"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,8 +38,27 @@ pub fn check_requested(cfg: &NetworkConfig, s: Subnet) -> Result<(), String> {
 }
 
 enum Attempt {
-    Done(OwnLease),
+    /// Ours, and how we came by it (for the log line).
+    Done(OwnLease, How),
     Conflict,
+}
+
+/// How our lease was acquired.
+#[derive(Debug, Clone, Copy)]
+enum How {
+    /// A free subnet's key, created.
+    Created,
+    /// A key our PublicIP already held (a restart), or a reservation.
+    TakenBack,
+}
+
+impl How {
+    fn as_str(self) -> &'static str {
+        match self {
+            How::Created => "created",
+            How::TakenBack => "taken back",
+        }
+    }
 }
 
 /// The lease list read to acquire our lease, at its revision: it seeds
@@ -76,8 +95,8 @@ pub(crate) async fn acquire(
             None => claim_any(reg, cfg, &listed, &attrs).await?,
         };
         match step {
-            Attempt::Done(own) => {
-                tracing::info!(subnet = %own.subnet, key = %own.key, reservation = own.is_reservation(), "own lease acquired");
+            Attempt::Done(own, how) => {
+                tracing::info!(subnet = %own.subnet, key = %own.key, reservation = own.is_reservation(), how = how.as_str(), "own lease acquired ({})", how.as_str());
                 let deleted = release_stale(reg, &listed, &own).await;
                 // The list seeds the watch: a lease just deleted would be
                 // installed (and warned about as another subnet of our
@@ -267,13 +286,16 @@ async fn create(
         revoke(reg, id).await;
         return Ok(Attempt::Conflict);
     }
-    Ok(Attempt::Done(OwnLease {
-        subnet: s,
-        key,
-        attrs: attrs.clone(),
-        etcd_lease_id: id,
-        expiry: Some(expiry),
-    }))
+    Ok(Attempt::Done(
+        OwnLease {
+            subnet: s,
+            key,
+            attrs: attrs.clone(),
+            etcd_lease_id: id,
+            expiry: Some(expiry),
+        },
+        How::Created,
+    ))
 }
 
 /// Re-uses a key our PublicIP holds. A reservation stays one (no lease);
@@ -287,24 +309,30 @@ async fn take_back(
         if !adopt_reservation(reg, &l.key, &l.value, l.mod_revision, attrs).await? {
             return Ok(Attempt::Conflict);
         }
-        return Ok(Attempt::Done(OwnLease {
-            subnet: l.subnet,
-            key: l.key.clone(),
-            attrs: attrs.clone(),
-            etcd_lease_id: 0,
-            expiry: None,
-        }));
+        return Ok(Attempt::Done(
+            OwnLease {
+                subnet: l.subnet,
+                key: l.key.clone(),
+                attrs: attrs.clone(),
+                etcd_lease_id: 0,
+                expiry: None,
+            },
+            How::TakenBack,
+        ));
     }
     let (id, expiry) = grant(reg).await?;
     if !put_if_unchanged(reg, &l.key, l.mod_revision, attrs.encode(), Some(id)).await? {
         revoke(reg, id).await;
         return Ok(Attempt::Conflict);
     }
-    Ok(Attempt::Done(OwnLease {
-        subnet: l.subnet,
-        key: l.key.clone(),
-        attrs: attrs.clone(),
-        etcd_lease_id: id,
-        expiry: Some(expiry),
-    }))
+    Ok(Attempt::Done(
+        OwnLease {
+            subnet: l.subnet,
+            key: l.key.clone(),
+            attrs: attrs.clone(),
+            etcd_lease_id: id,
+            expiry: Some(expiry),
+        },
+        How::TakenBack,
+    ))
 }
