@@ -297,7 +297,7 @@ fn churn(
                 tables.reclaim();
             }
         }
-        std::thread::sleep(Duration::from_micros(200));
+        vxgate::ops::pause(Duration::from_micros(200));
     }
     done
 }
@@ -480,7 +480,7 @@ fn run() -> Result<(), String> {
     let packets_now = || -> u64 { all_stats.iter().map(|st| st.packets.load(Relaxed)).sum() };
 
     // Warm up, then measure between two samples of the workers' packet counts.
-    std::thread::sleep(WARMUP);
+    vxgate::ops::pause(WARMUP);
     let (p0, c0) = (packets_now(), rdtsc());
     let until = Instant::now() + Duration::from_secs_f64(s.secs);
     let changes = if s.churn > 0 {
@@ -493,7 +493,7 @@ fn run() -> Result<(), String> {
             s.encap,
         )
     } else {
-        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        vxgate::ops::pause(until.saturating_duration_since(Instant::now()));
         0
     };
     let (p1, c1) = (packets_now(), rdtsc());

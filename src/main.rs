@@ -223,7 +223,7 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 stop.store(true, Ordering::Relaxed);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            vxgate::ops::pause(Duration::from_millis(20));
         }
         let rc = h.join();
         if rc != 0 {
@@ -234,7 +234,7 @@ fn fwd(a: FwdArgs) -> anyhow::Result<()> {
         if let Some(d) = deadline {
             let s = Arc::clone(&stop);
             std::thread::spawn(move || {
-                std::thread::sleep(d.saturating_duration_since(Instant::now()));
+                vxgate::ops::pause(d.saturating_duration_since(Instant::now()));
                 s.store(true, Ordering::Relaxed);
             });
         }

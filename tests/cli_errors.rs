@@ -38,7 +38,7 @@ fn vxgate_leaving_dirs(args: &[&str]) -> Outcome {
             child.kill().ok();
             panic!("vxgate {args:?} hung");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        vxgate::ops::pause(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
     let runtime_dir_left = args
@@ -260,7 +260,7 @@ fn a_second_process_with_the_same_file_prefix_is_told_why() {
             t.elapsed() < Duration::from_secs(30),
             "the first vxgate did not start EAL"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        vxgate::ops::pause(Duration::from_millis(20));
     }
     let args: Vec<&str> = fwd
         .iter()
@@ -309,7 +309,7 @@ impl WaitTimeout for std::process::Child {
             if let Ok(Some(s)) = self.try_wait() {
                 return Some(s);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            vxgate::ops::pause(Duration::from_millis(20));
         }
         None
     }

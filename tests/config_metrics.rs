@@ -387,7 +387,7 @@ impl Dribbler {
                     if stop.load(Ordering::SeqCst) || s.write_all(&[*b]).is_err() {
                         return;
                     }
-                    std::thread::sleep(Duration::from_millis(500));
+                    vxgate::ops::pause(Duration::from_millis(500));
                 }
             })
         };

@@ -82,11 +82,11 @@ fn child_double_signal() {
     // At once again, as `timeout` sends it to its child and then to its
     // process group: the same request, the clean stop goes on.
     raise(signal).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    vxgate::ops::pause(Duration::from_millis(300));
     println!("survived the duplicate");
-    std::thread::sleep(FORCE_AFTER);
+    vxgate::ops::pause(FORCE_AFTER);
     // An operator insisting: the signal thread ends the process.
     raise(signal).unwrap();
-    std::thread::sleep(Duration::from_secs(30));
+    vxgate::ops::pause(Duration::from_secs(30));
     println!("survived second signal");
 }

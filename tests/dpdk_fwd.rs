@@ -236,7 +236,7 @@ fn null_pair_forwards_under_load_without_mbuf_leak() {
     let (stop, counters, worker) = launch(&eal, eal.worker_lcores()[0], fwd);
     let deadline = Instant::now() + Duration::from_secs(20);
     while counters.a_to_b.rx.load(Ordering::Relaxed) < 2_000_000 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+        vxgate::ops::pause(Duration::from_millis(10));
     }
     stop.store(true, Ordering::Relaxed);
     assert_eq!(worker.join(), 0);

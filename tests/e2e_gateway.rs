@@ -146,7 +146,7 @@ fn wait_alive(
             panic!("vxgate exited early ({st}): {out}");
         }
         assert!(Instant::now() < deadline, "vxgate did not get {what} ready");
-        std::thread::sleep(Duration::from_millis(50));
+        vxgate::ops::pause(Duration::from_millis(50));
     }
 }
 
@@ -457,7 +457,7 @@ fn large_udp_datagrams_from_a_host_reach_a_pod_whole() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !r.topo.output_so_far(rx).contains("listening") {
         assert!(Instant::now() < deadline, "receiver did not start");
-        std::thread::sleep(Duration::from_millis(20));
+        vxgate::ops::pause(Duration::from_millis(20));
     }
     let fragmented = r.metric("vxgate_slowpath_packets_total{kind=\"fragment\"}");
     let n = 300;
@@ -554,7 +554,7 @@ fn fragmented_pings_to_the_gateway_are_answered() {
             Instant::now() < deadline,
             "mbufs in use {now}, {baseline} before the pings"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        vxgate::ops::pause(Duration::from_millis(100));
     }
     r.stop();
 }
@@ -595,7 +595,7 @@ fn node_joining_later_is_reachable_and_deleted_lease_stops_traffic() {
             Instant::now() < deadline,
             "lease removal did not reach vxgate"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        vxgate::ops::pause(Duration::from_millis(20));
     }
     let before = r.metric("vxgate_drops_total{reason=\"no_route\"}");
     assert!(
@@ -650,7 +650,7 @@ fn a_short_lease_ttl_alone_is_renewed_at_half_the_ttl() {
             expiry > 0.0 && expiry <= TTL_S as f64 + 1.0,
             "own lease expiry {expiry} s with a {TTL_S} s TTL"
         );
-        std::thread::sleep(Duration::from_millis(250));
+        vxgate::ops::pause(Duration::from_millis(250));
     }
     let (v1, _) = record();
     // Every TTL / 2 = 2 s: about 10 renewals in 20 s; at least 6 leaves
@@ -789,7 +789,7 @@ fn underlay_capture_decoded_by_tshark_has_right_vni_port_macs_and_spread_source_
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while decode().lines().count() < 18 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
+        vxgate::ops::pause(Duration::from_millis(100));
     }
     sh(&format!("kill -INT {}", cap.id()));
     let _ = cap.wait();
@@ -871,7 +871,7 @@ fn etcd_restarted_during_a_transfer_does_not_disturb_it() {
             Instant::now() < deadline,
             "vxgate_etcd_connected stayed 1 with etcd down"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        vxgate::ops::pause(Duration::from_millis(100));
     }
     let lost = Instant::now();
     decap_keeps_rising(&r, "while etcd is down");
@@ -882,7 +882,7 @@ fn etcd_restarted_during_a_transfer_does_not_disturb_it() {
             Instant::now() < back + Duration::from_secs(30),
             "vxgate did not reconnect"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        vxgate::ops::pause(Duration::from_millis(50));
     }
     eprintln!(
         "FIGURE etcd down {:?}, reconnected {:?} after its return",
@@ -912,7 +912,7 @@ fn decap_keeps_rising(r: &Running, when: &str) {
             Instant::now() < deadline,
             "traffic stopped {when}: {from} decapsulated"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        vxgate::ops::pause(Duration::from_millis(20));
     }
 }
 
@@ -957,7 +957,7 @@ fn hostile_frames_are_dropped_counted_and_traffic_keeps_flowing() {
         ));
         let deadline = Instant::now() + Duration::from_secs(5);
         while r.metric(&metric) < before + 5.0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+            vxgate::ops::pause(Duration::from_millis(20));
         }
         let nonzero: Vec<String> = r
             .metrics()
@@ -998,7 +998,7 @@ fn hostile_frames_are_dropped_counted_and_traffic_keeps_flowing() {
         ));
         let deadline = Instant::now() + Duration::from_secs(5);
         while drops_total(&r) < before + 20.0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+            vxgate::ops::pause(Duration::from_millis(20));
         }
         let after = drops_total(&r);
         eprintln!("{kind}: {} of 20 frames counted as dropped", after - before);

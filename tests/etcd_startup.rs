@@ -100,7 +100,7 @@ impl Vxgate {
                 "vxgate did not exit; stderr:\n{}",
                 self.text("stderr")
             );
-            std::thread::sleep(Duration::from_millis(20));
+            vxgate::ops::pause(Duration::from_millis(20));
         }
     }
 
@@ -126,7 +126,7 @@ impl Vxgate {
                 "timed out waiting for {what}; stderr:\n{}",
                 self.text("stderr")
             );
-            std::thread::sleep(Duration::from_millis(50));
+            vxgate::ops::pause(Duration::from_millis(50));
         }
     }
 

@@ -923,7 +923,7 @@ async fn sessions_that_fail_before_the_first_list_make_it_no_resync() {
                             tried.store(true, Ordering::Relaxed);
                         }
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    Err(_) => vxgate::ops::pause(Duration::from_millis(10)),
                 }
             }
         })

@@ -47,7 +47,7 @@ fn run(mut cmd: Command, args: &[&str]) -> Outcome {
             child.kill().ok();
             panic!("vxgate pktgen {args:?} hung");
         }
-        std::thread::sleep(Duration::from_millis(10));
+        vxgate::ops::pause(Duration::from_millis(10));
     }
     let out = child.wait_with_output().unwrap();
     Outcome {
@@ -280,7 +280,7 @@ fn a_signal_during_write_pcap_leaves_no_file_and_exits_130_or_143() {
                 panic!("pktgen ended ({st}) before its temporary file appeared");
             }
             assert!(Instant::now() < deadline, "no temporary file appeared");
-            std::thread::sleep(Duration::from_millis(5));
+            vxgate::ops::pause(Duration::from_millis(5));
         }
         let sent = Command::new("kill")
             .arg(format!("-{sig}"))
@@ -290,7 +290,7 @@ fn a_signal_during_write_pcap_leaves_no_file_and_exits_130_or_143() {
         assert!(sent.success());
         while child.0.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "pktgen hung after SIG{sig}");
-            std::thread::sleep(Duration::from_millis(10));
+            vxgate::ops::pause(Duration::from_millis(10));
         }
         let mut stderr = String::new();
         std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();

@@ -478,7 +478,7 @@ fn a_stop_during_the_drain_wait_ends_it_and_marks_the_run_interrupted() {
     let signal = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_secs(2));
+            vxgate::ops::pause(std::time::Duration::from_secs(2));
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         })
     };

@@ -326,7 +326,7 @@ mod tests {
     fn event_age_grows_from_start_before_the_first_event() {
         let s = ControlStatus::new();
         assert_eq!(s.last_event_age(), None);
-        std::thread::sleep(Duration::from_millis(20));
+        crate::ops::pause(Duration::from_millis(20));
         assert!(s.event_age_or_uptime() >= Duration::from_millis(20));
         let t = Instant::now();
         s.saw_etcd();

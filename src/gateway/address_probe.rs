@@ -121,7 +121,7 @@ pub(crate) fn probe(
         if elapsed >= PROBE_WINDOW {
             return Probed::Free;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        crate::ops::pause(Duration::from_millis(1));
     }
 }
 

@@ -25,7 +25,7 @@ pub(super) fn poll_slow_path(
             neighbor_counts[i].store(slow.neighbors.len(p) as u64, Relaxed);
         }
         if n == 0 {
-            std::thread::sleep(Duration::from_micros(200));
+            crate::ops::pause(Duration::from_micros(200));
         }
     }
 }

@@ -56,6 +56,6 @@ pub(super) fn wait_for_link(port: &Port, stop: &AtomicBool) {
             );
             return;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        crate::ops::pause(Duration::from_millis(10));
     }
 }

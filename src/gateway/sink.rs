@@ -210,7 +210,7 @@ mod tests {
                 };
                 sink.upsert(subnet(41), &ours);
             }
-            std::thread::sleep(std::time::Duration::from_millis(1100));
+            crate::ops::pause(std::time::Duration::from_millis(1100));
             sink.upsert(subnet(23), &node(3, 99));
         });
         let of = |ip: &str| -> Vec<&str> {

@@ -5,6 +5,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod output;
+pub mod pause;
 pub mod signals;
 
 pub use http::{serve, serve_with, Limits, MetricsServer};
@@ -14,4 +15,5 @@ pub use metrics::{
     SwappableSource, WorkerStats,
 };
 pub use output::{print_err, print_out};
+pub use pause::{pause, pause_until};
 pub use signals::SignalHandler;

@@ -169,7 +169,7 @@ impl SignalHandler {
             if timeout.is_some_and(|t| start.elapsed() >= t) {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            crate::ops::pause(Duration::from_millis(20));
         }
         true
     }

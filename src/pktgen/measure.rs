@@ -26,7 +26,7 @@ const LINK_WAIT: Duration = Duration::from_secs(2);
 fn wait_link(port: &Port, limit: Duration) {
     let t = Instant::now();
     while !port.link().up && t.elapsed() < limit {
-        std::thread::sleep(Duration::from_millis(10));
+        crate::ops::pause(Duration::from_millis(10));
     }
 }
 
@@ -264,7 +264,7 @@ fn tsc_hz(eal: &Eal, start: tsc::Sample, mono_ns: impl Fn() -> u64) -> u64 {
     let waited = mono_ns().saturating_sub(start.ns);
     if let Some(rest) = tsc::MIN_WINDOW_NS.checked_sub(waited) {
         // A little more than the rest: the window must not fall short.
-        std::thread::sleep(Duration::from_nanos(rest + 1_000_000));
+        crate::ops::pause(Duration::from_nanos(rest + 1_000_000));
     }
     let eal_hz = eal.tsc_hz();
     let hz = tsc::calibrate(start, tsc::sample(dpdk::rdtsc, &mono_ns), eal_hz);

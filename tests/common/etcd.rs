@@ -314,7 +314,7 @@ impl Etcd {
                 String::from_utf8_lossy(&out.stderr),
                 log(self.dir.path())
             );
-            std::thread::sleep(Duration::from_millis(100));
+            vxgate::ops::pause(Duration::from_millis(100));
         }
     }
 
@@ -390,7 +390,7 @@ impl Etcd {
                 Err(e) => eprintln!("etcd restart retried on port {p}: {e}"),
             }
             self.kill();
-            std::thread::sleep(std::time::Duration::from_millis(500));
+            vxgate::ops::pause(std::time::Duration::from_millis(500));
         }
         self.spawn(p);
     }

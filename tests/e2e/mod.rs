@@ -409,7 +409,7 @@ impl Topology {
                 "{cmd} did not start: {}",
                 self.output_so_far(i)
             );
-            std::thread::sleep(Duration::from_millis(20));
+            vxgate::ops::pause(Duration::from_millis(20));
         }
         i
     }
@@ -461,7 +461,7 @@ impl Topology {
                 Instant::now() < deadline,
                 "process {i} did not finish in {timeout:?}"
             );
-            std::thread::sleep(Duration::from_millis(20));
+            vxgate::ops::pause(Duration::from_millis(20));
         }
         self.output_so_far(i)
     }
@@ -633,7 +633,7 @@ impl Gateway {
                 Instant::now() < deadline,
                 "vxgate's TAP interfaces did not appear"
             );
-            std::thread::sleep(Duration::from_millis(50));
+            vxgate::ops::pause(Duration::from_millis(50));
         }
         // net_tap gives the kernel side of each TAP the DPDK port's MAC; a
         // bridge would take frames to that MAC as its own and never forward

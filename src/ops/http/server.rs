@@ -127,7 +127,7 @@ fn accept_loop(
                     tracing::warn!(error = %e, suppressed, "metrics endpoint cannot accept connections");
                 }
                 // EMFILE and friends: back off instead of spinning.
-                std::thread::sleep(Duration::from_millis(100));
+                crate::ops::pause(Duration::from_millis(100));
                 continue;
             }
         };
@@ -281,7 +281,7 @@ mod tests {
             let mut e = self.entered.lock().unwrap();
             while *e < n {
                 drop(e);
-                std::thread::sleep(Duration::from_millis(5));
+                crate::ops::pause(Duration::from_millis(5));
                 e = self.entered.lock().unwrap();
             }
         }
@@ -434,7 +434,7 @@ mod tests {
                 closed = true;
                 break;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            crate::ops::pause(Duration::from_millis(10));
             let mut probe = [0u8; 1];
             s.set_nonblocking(true).unwrap();
             let r = s.read(&mut probe);
