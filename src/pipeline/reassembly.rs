@@ -36,6 +36,10 @@ use crate::wire::ipv4;
 /// Datagrams reassembled at once; one more evicts the oldest. 16 let 20
 /// pings whose fragments came interleaved evict one another, unanswered.
 pub const MAX_DATAGRAMS: usize = 64;
+/// Datagrams one source may have in the table: a source that opens more
+/// evicts its own oldest, so a flood from one host (fragments never
+/// completed, new idents) leaves the other 48 places to everyone else.
+pub const MAX_PER_SOURCE: usize = 16;
 /// The most memory the datagrams held may take, their data and what each
 /// fragment costs to keep ([`PIECE_COST`]): Linux's default
 /// `ipfrag_high_thresh`. Past it the oldest datagrams are evicted, as
@@ -314,7 +318,8 @@ impl Reassembly {
         self.datagrams.iter().map(Datagram::cost).sum()
     }
 
-    /// A new datagram, evicting the oldest when the table is full; its
+    /// A new datagram, evicting the source's oldest when it has
+    /// `MAX_PER_SOURCE`, else the oldest when the table is full; its
     /// index.
     fn open(
         &mut self,
@@ -324,12 +329,21 @@ impl Reassembly {
         now: Instant,
         counters: &Counters,
     ) -> usize {
-        if self.datagrams.len() >= MAX_DATAGRAMS {
-            let oldest = (0..self.datagrams.len()).min_by_key(|&i| self.datagrams[i].since);
-            if let Some(i) = oldest {
-                let d = self.datagrams.swap_remove(i);
-                counters.drops(DropReason::NotForUs, d.fragments());
-            }
+        let of_source = |d: &Datagram| d.key.src == key.src;
+        let held = self.datagrams.iter().filter(|d| of_source(d)).count();
+        let oldest = if held >= MAX_PER_SOURCE {
+            // The source's own oldest.
+            (0..self.datagrams.len())
+                .filter(|&i| of_source(&self.datagrams[i]))
+                .min_by_key(|&i| self.datagrams[i].since)
+        } else if self.datagrams.len() >= MAX_DATAGRAMS {
+            (0..self.datagrams.len()).min_by_key(|&i| self.datagrams[i].since)
+        } else {
+            None
+        };
+        if let Some(i) = oldest {
+            let d = self.datagrams.swap_remove(i);
+            counters.drops(DropReason::NotForUs, d.fragments());
         }
         let mut h = [0u8; HEAD];
         h.copy_from_slice(head);

@@ -5,7 +5,9 @@
 use super::*;
 use crate::pipeline::counters::Counters;
 use crate::pipeline::fragment::Fragmenter;
-use crate::pipeline::reassembly::{Reassembly, Way, MAX_DATAGRAMS, REASSEMBLY_TIMEOUT};
+use crate::pipeline::reassembly::{
+    Reassembly, Way, MAX_DATAGRAMS, MAX_PER_SOURCE, REASSEMBLY_TIMEOUT,
+};
 use etherparse::{IcmpEchoHeader, Icmpv4Type, NetSlice, SlicedPacket, TransportSlice};
 use std::time::{Duration, Instant};
 
@@ -98,6 +100,15 @@ const UNDERLAY: (MacAddr, Ipv4Addr) = (UNDERLAY_MAC, UNDERLAY_IP);
 /// `ping -s 3000` from the host: three fragments of a 1500-byte link.
 fn host_ping(data_len: usize, ident: u16) -> Vec<Vec<u8>> {
     fragmented_ping(HOST, ACCESS, data_len, ident, 1500)
+}
+
+/// `ping -s 3000` from host `10.244.255.(10 + i / MAX_PER_SOURCE)`:
+/// numbered pings spread over hosts so that no host holds more than
+/// `MAX_PER_SOURCE` of them.
+fn ping_of_many(i: u16, ident: u16) -> Vec<Vec<u8>> {
+    let host = 10 + (i / MAX_PER_SOURCE as u16) as u8;
+    let from = (HOST_MAC, Ipv4Addr::new(10, 244, 255, host));
+    fragmented_ping(from, ACCESS, 3000, ident, 1500)
 }
 
 /// Feeds `frags` received on `side`; asserts they are answered out of
@@ -299,7 +310,7 @@ fn an_incomplete_datagram_expires_as_not_for_us() {
 #[test]
 fn a_full_table_evicts_the_oldest_datagram() {
     let pings: Vec<Vec<Vec<u8>>> = (0..=MAX_DATAGRAMS as u16)
-        .map(|i| host_ping(3000, 0x6000 + i))
+        .map(|i| ping_of_many(i, 0x6000 + i))
         .collect();
     let mut slow = Slow::new();
     for p in &pings {
@@ -495,7 +506,7 @@ fn a_malformed_fragment_evicts_no_datagram() {
     let mut slow = Slow::new();
     for i in 0..MAX_DATAGRAMS as u16 {
         assert!(slow
-            .feed_all(Side::Access, &host_ping(3000, 0x7200 + i)[..2])
+            .feed_all(Side::Access, &ping_of_many(i, 0x7200 + i)[..2])
             .is_empty());
     }
     let mut empty = host_ping(3000, 0x7300)[0].clone();
@@ -510,4 +521,31 @@ fn a_malformed_fragment_evicts_no_datagram() {
     assert_eq!(c.drop_count(DropReason::BadIpv4), 1);
     assert_eq!(c.drop_count(DropReason::NotForUs), 0, "nothing evicted");
     assert_eq!(slow.reasm.in_flight(), MAX_DATAGRAMS);
+}
+
+/// One source holds at most `MAX_PER_SOURCE` datagrams: a source that
+/// floods the table with datagrams it never completes evicts its own
+/// oldest, never another host's, whose ping is still answered.
+#[test]
+fn a_flooding_source_evicts_only_its_own_datagrams() {
+    let mut slow = Slow::new();
+    // Another host's ping, two fragments of three in.
+    let other = (HOST_MAC, Ipv4Addr::new(10, 244, 255, 20));
+    let theirs = fragmented_ping(other, ACCESS, 3000, 0x7400, 1500);
+    assert!(slow.feed_all(Side::Access, &theirs[..2]).is_empty());
+    // A flood of first fragments from the host, each a new datagram.
+    let flood = 4 * MAX_DATAGRAMS as u16;
+    for i in 0..flood {
+        assert!(slow
+            .feed(Side::Access, &host_ping(3000, 0x7500 + i)[0])
+            .is_empty());
+        slow.now += Duration::from_micros(10);
+    }
+    assert_eq!(slow.reasm.in_flight(), MAX_PER_SOURCE + 1);
+    assert_eq!(
+        slow.drops(DropReason::NotForUs),
+        u64::from(flood) - MAX_PER_SOURCE as u64,
+        "the flood's own, one fragment each"
+    );
+    assert_eq!(slow.feed(Side::Access, &theirs[2]).len(), 3, "answered");
 }
