@@ -17,9 +17,16 @@
 
 use std::time::{Duration, Instant};
 
-/// Waits `d`, however often signals interrupt the wait.
+/// Waits `d`, however often signals interrupt the wait; a `d` past any
+/// `Instant` (`Duration::MAX`) waits for ever, as `std::thread::sleep`
+/// would.
 pub fn pause(d: Duration) {
-    pause_until(Instant::now() + d);
+    match Instant::now().checked_add(d) {
+        Some(deadline) => pause_until(deadline),
+        None => loop {
+            std::thread::park();
+        },
+    }
 }
 
 /// Waits until `deadline`, however often signals interrupt the wait.

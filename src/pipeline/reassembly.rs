@@ -41,11 +41,12 @@ pub const MAX_DATAGRAMS: usize = 64;
 /// completed, new idents) leaves the other 48 places to everyone else.
 pub const MAX_PER_SOURCE: usize = 16;
 /// The most memory the datagrams held may take, their data and what each
-/// fragment costs to keep ([`PIECE_COST`]): Linux's default
-/// `ipfrag_high_thresh`. Past it the oldest datagrams are evicted, as
-/// Linux evicts: 64 pings of 65 535 bytes in 1 480-byte fragments fit,
-/// 64 cut into 8-byte fragments (8 190 each) do not.
-pub const MAX_HELD: usize = 4 << 20;
+/// fragment costs to keep ([`PIECE_COST`]): about 4 MiB, Linux's default
+/// `ipfrag_high_thresh`, sized so that `MAX_DATAGRAMS` pings of 65 535
+/// bytes in 1 480-byte fragments (45 each) fit. Past it the oldest
+/// datagrams are evicted, as Linux evicts: datagrams cut into 8-byte
+/// fragments (8 190 each) fit 13 at a time.
+pub const MAX_HELD: usize = MAX_DATAGRAMS * (MAX_DATA + 48 * PIECE_COST);
 /// What one fragment held costs beyond its data: a generous bound on an
 /// entry of the B-tree of pieces (two `u16`; nodes of 11 entries, at
 /// least 5 used).
@@ -156,11 +157,13 @@ impl Datagram {
         if !consistent || overlaps {
             return Added::Bad;
         }
-        if self.data.len() < end {
+        if self.data.capacity() < end {
             // Grown by doubling, never past the largest datagram: a
             // datagram's data holds at most `MAX_DATA` bytes.
             let want = end.max((2 * self.data.capacity()).min(MAX_DATA));
             self.data.reserve_exact(want - self.data.len());
+        }
+        if self.data.len() < end {
             self.data.resize(end, 0);
         }
         self.data[start..end].copy_from_slice(bytes);

@@ -549,3 +549,34 @@ fn a_flooding_source_evicts_only_its_own_datagrams() {
     );
     assert_eq!(slow.feed(Side::Access, &theirs[2]).len(), 3, "answered");
 }
+
+/// A datagram is charged what it holds: its buffer grows by doubling only
+/// when a fragment does not fit (not at every fragment), so 64 pings of
+/// 12 000 bytes, 8 of their 9 fragments in, stay well within `MAX_HELD`
+/// and none is evicted; 64 of the largest pings (65 507 bytes of data,
+/// 45 fragments of 1 480 bytes, the last one first) fit too, as
+/// `MAX_HELD` is sized for.
+#[test]
+fn sixty_four_datagrams_fit_small_or_largest() {
+    use crate::pipeline::reassembly::MAX_HELD;
+    for (data, parts) in [(12000, 9), (65507, 45)] {
+        let mut slow = Slow::new();
+        for i in 0..MAX_DATAGRAMS as u16 {
+            let host = 10 + (i / MAX_PER_SOURCE as u16) as u8;
+            let from = (HOST_MAC, Ipv4Addr::new(10, 244, 255, host));
+            let mut frags = fragmented_ping(from, ACCESS, data, 0x7600 + i, 1500);
+            assert_eq!(frags.len(), parts);
+            frags.rotate_right(1);
+            assert!(slow.feed_all(Side::Access, &frags[..parts - 1]).is_empty());
+        }
+        assert_eq!(slow.reasm.in_flight(), MAX_DATAGRAMS, "{data}");
+        assert_eq!(slow.drops(DropReason::NotForUs), 0, "{data}");
+        let held = slow.reasm.held();
+        assert!(held <= MAX_HELD, "{data}: {held}");
+        // Each buffer at most twice what it holds.
+        assert!(
+            held <= MAX_DATAGRAMS * 2 * (data + 8 + parts * 32),
+            "{data}: {held}"
+        );
+    }
+}
