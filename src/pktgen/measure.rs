@@ -447,6 +447,7 @@ fn build_report(
         },
         rx_packets: t.rx.rx,
         duplicates: t.rx.duplicates,
+        stale: t.rx.stale,
         loss,
         generator_drops: t.generator_drops,
         loss_pct: if t.tx.sent > 0 {

@@ -10,9 +10,11 @@
 //! Duplicates: a frame whose sequence number was already received is
 //! counted in `duplicates`, not in `rx`, so that loss (sent minus distinct
 //! received) cannot be hidden by copies. Sequence numbers are global, so one
-//! bitmap over the last [`DUP_WINDOW`] of them (128 KiB) tells; a copy
+//! bitmap over the last [`DUP_WINDOW`] of them (128 KiB) tells. A frame
 //! arriving more than that many frames after the newest one cannot be told
-//! from a (very late) original and counts as received.
+//! from a copy: it counts in `stale`, not in `rx` (nor as a latency
+//! sample), so received never exceeds sent and no copy hides a loss (a
+//! frame that late, 70 ms at 14.88 Mpps, is lost to a measurement).
 //!
 //! Foreign frames: a frame whose stamp carries another run's id (an earlier
 //! pktgen process's frame, released late from a gateway's ARP hold queue or
@@ -38,6 +40,15 @@ const NEGATIVE_TICKS: u64 = 1 << (TSC_BITS - 1);
 /// (70 ms at 14.88 Mpps); a power of two.
 pub const DUP_WINDOW: u64 = 1 << 20;
 
+/// What [`SeqWindow::insert`] made of a sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    New,
+    Duplicate,
+    /// Older than the window: a copy or a very late original.
+    Stale,
+}
+
 /// Which of the last [`DUP_WINDOW`] sequence numbers were received: bit
 /// `s % DUP_WINDOW` for `top - DUP_WINDOW <= s < top`.
 struct SeqWindow {
@@ -61,23 +72,23 @@ impl SeqWindow {
         self.bits.get_mut((s / 64) as usize % Self::WORDS)
     }
 
-    /// Records `s`; false if it was already recorded (a duplicate).
+    /// Records `s`: new, a duplicate, or older than the window (cannot
+    /// tell).
     #[inline(always)]
-    fn insert(&mut self, s: u64) -> bool {
+    fn insert(&mut self, s: u64) -> Seen {
         if s >= self.top {
             self.advance(s + 1);
         } else if self.top - s > DUP_WINDOW {
-            // Older than the window: cannot tell, count it as new.
-            return true;
+            return Seen::Stale;
         }
         let bit = 1u64 << (s % 64);
         match self.word(s) {
-            Some(w) if *w & bit != 0 => false,
+            Some(w) if *w & bit != 0 => Seen::Duplicate,
             Some(w) => {
                 *w |= bit;
-                true
+                Seen::New
             }
-            None => true,
+            None => Seen::New,
         }
     }
 
@@ -113,6 +124,9 @@ pub struct RxCounts {
     pub rx: u64,
     /// Further copies of frames already counted in `rx` (or seen earlier).
     pub duplicates: u64,
+    /// Our frames of the trial older than the duplicate window: not told
+    /// from copies, so not counted in `rx`.
+    pub stale: u64,
     pub reordered: u64,
     pub reordered_global: u64,
     /// Our frames sent before the current trial started.
@@ -191,9 +205,16 @@ impl Meter {
             return false;
         }
         let global_top = self.seen.top;
-        if !self.seen.insert(st.seq) {
-            self.counts.duplicates += 1;
-            return false;
+        match self.seen.insert(st.seq) {
+            Seen::New => {}
+            Seen::Duplicate => {
+                self.counts.duplicates += 1;
+                return false;
+            }
+            Seen::Stale => {
+                self.counts.stale += 1;
+                return false;
+            }
         }
         self.counts.rx += 1;
         if st.seq < *top {
@@ -343,24 +364,46 @@ mod tests {
 
     #[test]
     fn the_duplicate_window_slides_and_forgets_what_left_it() {
+        use Seen::{Duplicate, New, Stale};
         let mut w = SeqWindow::new();
-        assert!(w.insert(5) && w.insert(3) && !w.insert(3) && !w.insert(5));
+        assert_eq!(
+            [w.insert(5), w.insert(3), w.insert(3), w.insert(5)],
+            [New, New, Duplicate, Duplicate]
+        );
         // Slide by a bit less than the window: 5 is still remembered.
         let far = 5 + DUP_WINDOW;
-        assert!(w.insert(far - 1));
-        assert!(!w.insert(5));
-        // One further: 5 left the window and counts as new again (cannot
-        // tell); the numbers that entered are unseen, even where their bits
-        // held old ones.
-        assert!(w.insert(far));
-        assert!(w.insert(3 + DUP_WINDOW), "its bit held 3, which left");
-        assert!(!w.insert(far));
-        assert!(w.insert(5), "older than the window: new");
+        assert_eq!(w.insert(far - 1), New);
+        assert_eq!(w.insert(5), Duplicate);
+        // One further: 5 left the window (a copy or a very late original:
+        // cannot tell); the numbers that entered are unseen, even where
+        // their bits held old ones.
+        assert_eq!(w.insert(far), New);
+        assert_eq!(w.insert(3 + DUP_WINDOW), New, "its bit held 3, which left");
+        assert_eq!(w.insert(far), Duplicate);
+        assert_eq!(w.insert(5), Stale, "older than the window");
         // A jump of more than the window clears everything.
         let jump = far + 3 * DUP_WINDOW;
-        assert!(w.insert(jump));
-        assert!(w.insert(jump - 1) && w.insert(jump - DUP_WINDOW + 1));
-        assert!(!w.insert(jump - 1));
+        assert_eq!(w.insert(jump), New);
+        assert_eq!(
+            [w.insert(jump - 1), w.insert(jump - DUP_WINDOW + 1)],
+            [New, New]
+        );
+        assert_eq!(w.insert(jump - 1), Duplicate);
+    }
+
+    /// A frame older than the window counts in `stale`: not received, no
+    /// latency sample, so received never exceeds sent (a copy 2^20 frames
+    /// late was counted received and hid a loss).
+    #[test]
+    fn a_frame_older_than_the_window_is_stale_not_received() {
+        let mut m = Meter::new(1, run(), 1_000_000_000).unwrap();
+        let fs = frames(&[(0, 7), (0, 7 + DUP_WINDOW + 1)], 0);
+        assert!(m.account(&fs[0], 10));
+        assert!(m.account(&fs[1], 20));
+        assert!(!m.account(&fs[0], 30), "its copy, long after");
+        let c = m.counts();
+        assert_eq!((c.rx, c.duplicates, c.stale), (2, 0, 1));
+        assert_eq!(m.histogram().len(), 2);
     }
 
     #[test]

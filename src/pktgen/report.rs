@@ -34,6 +34,9 @@ pub struct Report {
     pub rx_packets: u64,
     /// Further copies of frames already received.
     pub duplicates: u64,
+    /// Frames older than the duplicate window (`meter::DUP_WINDOW` behind
+    /// the newest): not told from copies, not in `rx_packets`.
+    pub stale: u64,
     /// `tx_packets - rx_packets` after the drain wait.
     pub loss: u64,
     /// Frames pktgen's own RX port dropped during the trial (missed and
@@ -175,6 +178,15 @@ impl Report {
                 );
             }
         }
+        if self.stale > 0 {
+            let _ = writeln!(
+                s,
+                "  {} frames arrived more than {} sequence numbers behind the newest \
+                 (not told from copies): not counted received",
+                self.stale,
+                super::meter::DUP_WINDOW
+            );
+        }
         if self.negative_latency > 0 {
             let _ = writeln!(
                 s,
@@ -311,6 +323,7 @@ mod tests {
             tx_stall_cause: None,
             rx_packets: 10,
             duplicates: 0,
+            stale: 0,
             loss: 0,
             generator_drops: 0,
             loss_pct: 0.0,
