@@ -33,6 +33,9 @@ pub fn search(
     // Whether `lo` is a verified rate rather than only the minimum rate.
     let mut lo_verified = false;
     let mut hi = conf.line_rate_pps;
+    // Whether the trial that set `hi` last was `generator_short`: then the
+    // generator, not the DUT, kept the search from going higher.
+    let mut hi_from_short = false;
     let mut rate = hi;
     let mut out = SearchResult::new(&conf);
     let mut tested_low = false;
@@ -85,6 +88,7 @@ pub fn search(
             // floor (still to be tried).
             Verdict::GeneratorShort => {
                 hi = rate;
+                hi_from_short = true;
                 let sent = (m.tx_packets > 0).then_some(m.tx_pps.min(rate));
                 if let Some(r) = sent.filter(|&r| r >= lo) {
                     lo = r;
@@ -94,18 +98,19 @@ pub fn search(
             }
             Verdict::Fail => {
                 hi = rate;
+                hi_from_short = false;
                 dut_failures.push(dut_failed_at(rate, &m));
                 None
             }
             // Not verified, for want of evidence either way: below it.
             Verdict::GeneratorDropped => {
                 hi = rate;
+                hi_from_short = false;
                 None
             }
         };
         if let Some(r) = verified.filter(|r| out.throughput_pps.map_or(true, |t| *r > t)) {
             out.throughput_pps = Some(r);
-            out.generator_limited = v == Verdict::GeneratorShort;
             out.best_trial = Some(out.trials.len() - 1);
         }
         if hi - lo <= step {
@@ -120,11 +125,16 @@ pub fn search(
         rate = (lo + hi) / 2.0;
     }
     let verified = out.throughput_pps.unwrap_or(0.0);
-    // Generator-limited only if the DUT failed at no rate above the
-    // throughput: otherwise that failure, not pktgen, bounds it.
-    if dut_failures.iter().any(|&r| r > verified) {
-        out.generator_limited = false;
-    }
+    // Generator-limited when a short trial set the search's last upper
+    // bound (the generator kept it from trying higher), unless the DUT
+    // failed within the resolution above the throughput: then that
+    // failure, not pktgen, bounds it. A failure further up leaves a gap
+    // the search never tried (a short trial on a busy core after a `fail`
+    // far above: the DUT may carry more than the throughput).
+    let dut_bound = dut_failures
+        .iter()
+        .any(|&r| r > verified && r - verified <= step);
+    out.generator_limited = out.throughput_pps.is_some() && hi_from_short && !dut_bound;
     out.receiver_limited = out
         .trials
         .iter()

@@ -241,3 +241,43 @@ fn a_short_trial_that_loses_frames_is_a_dut_failure() {
     assert!(t <= 300_000.0 && t > 290_000.0, "{t}");
     assert!(!r.generator_limited);
 }
+
+/// A black-box tester's search on a busy core (tbf at 1 225 pps, 5 %
+/// loss tolerance): the first trial, offered 2 395 pps, sent 1 724 and
+/// lost 38 % (`fail`); every later trial sent only 97 % of its rate
+/// (`generator_short`, nothing lost). The search cannot go above a short
+/// trial's rate, so it ends below the DUT's limit: generator-limited, as
+/// the `fail` lies far above the throughput (the table then says the DUT
+/// may carry more), where it used to say the DUT's limit was found.
+#[test]
+fn short_trials_below_a_distant_fail_are_generator_limited() {
+    let conf = SearchConf {
+        line_rate_pps: 2394.6,
+        min_rate_pps: 23.946,
+        resolution_pct: 1.0,
+        loss_tolerance_pct: 5.0,
+    };
+    let mut n = 0;
+    let r = search(
+        conf,
+        |rate| {
+            n += 1;
+            if n == 1 {
+                scripted(1723.5, 1723.5 * 0.622)
+            } else {
+                scripted(rate * 0.97, rate * 0.97)
+            }
+        },
+        || false,
+    );
+    assert_eq!(r.trials[0].verdict, Verdict::Fail);
+    assert!(r.trials[1..]
+        .iter()
+        .all(|t| t.verdict == Verdict::GeneratorShort));
+    let t = r.throughput_pps.unwrap();
+    assert!(t < 1225.0, "{t}");
+    assert!(
+        r.generator_limited,
+        "the search never tried 1 209-1 724 pps"
+    );
+}
