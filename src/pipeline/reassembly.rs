@@ -133,12 +133,10 @@ fn malformed(start: usize, len: usize, last: bool) -> bool {
 }
 
 impl Datagram {
+    /// One more fragment, not `malformed` (`take` checks that first).
     fn add(&mut self, start: usize, bytes: &[u8], last: bool) -> Added {
-        if malformed(start, bytes.len(), last) {
-            return Added::Bad;
-        }
         let end = start + bytes.len();
-        // Never fails past `malformed` (end <= 65515).
+        // Never fails for a fragment not `malformed` (end <= 65515).
         let (Ok(s16), Ok(e16)) = (u16::try_from(start), u16::try_from(end)) else {
             return Added::Bad;
         };
@@ -272,14 +270,16 @@ impl Reassembly {
         };
         let start = usize::from(ip.frag_offset());
         let (bytes, last) = (ip.payload(), !ip.more_frags());
-        let i = match self.datagrams.iter().position(|d| d.key == key) {
+        let found = self.datagrams.iter().position(|d| d.key == key);
+        if malformed(start, bytes.len(), last) {
+            // Its datagram, if any, goes with it; none is opened for it
+            // (which could evict one that is live).
+            let held = found.map_or(0, |i| self.datagrams.swap_remove(i).fragments());
+            counters.drops(DropReason::BadIpv4, held + 1);
+            return None;
+        }
+        let i = match found {
             Some(i) => i,
-            // Refused before it opens a datagram (which could evict one
-            // that is live).
-            None if malformed(start, bytes.len(), last) => {
-                counters.dropped(DropReason::BadIpv4);
-                return None;
-            }
             None => self.open(key, &frame[..HEAD], way, now, counters),
         };
         match self.datagrams[i].add(start, bytes, last) {
@@ -304,16 +304,28 @@ impl Reassembly {
     /// hold more than `MAX_HELD` (one alone holds at most 65 515 bytes
     /// and 8 190 pieces, well within it).
     fn keep_within_bounds(&mut self, key: Key, counters: &Counters) {
-        let mut held: usize = self.datagrams.iter().map(Datagram::cost).sum();
+        let mut held = self.held();
         while held > MAX_HELD {
-            let oldest = (0..self.datagrams.len())
-                .filter(|&i| self.datagrams[i].key != key)
-                .min_by_key(|&i| self.datagrams[i].since);
-            let Some(i) = oldest else { return };
-            let d = self.datagrams.swap_remove(i);
-            held -= d.cost();
-            counters.drops(DropReason::NotForUs, d.fragments());
+            let Some(cost) = self.evict_oldest(|d| d.key != key, counters) else {
+                return;
+            };
+            held -= cost;
         }
+    }
+
+    /// Evicts the oldest datagram `among` picks, its fragments counted
+    /// `not_for_us`; the memory it held, or `None` when `among` picks none.
+    fn evict_oldest(
+        &mut self,
+        among: impl Fn(&Datagram) -> bool,
+        counters: &Counters,
+    ) -> Option<usize> {
+        let i = (0..self.datagrams.len())
+            .filter(|&i| among(&self.datagrams[i]))
+            .min_by_key(|&i| self.datagrams[i].since)?;
+        let d = self.datagrams.swap_remove(i);
+        counters.drops(DropReason::NotForUs, d.fragments());
+        Some(d.cost())
     }
 
     /// The memory the datagrams held take (`MAX_HELD` counts it).
@@ -333,20 +345,10 @@ impl Reassembly {
         counters: &Counters,
     ) -> usize {
         let of_source = |d: &Datagram| d.key.src == key.src;
-        let held = self.datagrams.iter().filter(|d| of_source(d)).count();
-        let oldest = if held >= MAX_PER_SOURCE {
-            // The source's own oldest.
-            (0..self.datagrams.len())
-                .filter(|&i| of_source(&self.datagrams[i]))
-                .min_by_key(|&i| self.datagrams[i].since)
+        if self.datagrams.iter().filter(|d| of_source(d)).count() >= MAX_PER_SOURCE {
+            self.evict_oldest(of_source, counters);
         } else if self.datagrams.len() >= MAX_DATAGRAMS {
-            (0..self.datagrams.len()).min_by_key(|&i| self.datagrams[i].since)
-        } else {
-            None
-        };
-        if let Some(i) = oldest {
-            let d = self.datagrams.swap_remove(i);
-            counters.drops(DropReason::NotForUs, d.fragments());
+            self.evict_oldest(|_| true, counters);
         }
         let mut h = [0u8; HEAD];
         h.copy_from_slice(head);

@@ -102,13 +102,14 @@ fn host_ping(data_len: usize, ident: u16) -> Vec<Vec<u8>> {
     fragmented_ping(HOST, ACCESS, data_len, ident, 1500)
 }
 
-/// `ping -s 3000` from host `10.244.255.(10 + i / MAX_PER_SOURCE)`:
-/// numbered pings spread over hosts so that no host holds more than
-/// `MAX_PER_SOURCE` of them.
-fn ping_of_many(i: u16, ident: u16) -> Vec<Vec<u8>> {
+/// Ping number `i` of `data_len` bytes from host `10.244.255.(10 + i /
+/// MAX_PER_SOURCE)`, in fragments of a 1500-byte link: numbered pings
+/// spread over hosts so that no host holds more than `MAX_PER_SOURCE` of
+/// them.
+fn ping_of_many(i: u16, data_len: usize, ident: u16) -> Vec<Vec<u8>> {
     let host = 10 + (i / MAX_PER_SOURCE as u16) as u8;
     let from = (HOST_MAC, Ipv4Addr::new(10, 244, 255, host));
-    fragmented_ping(from, ACCESS, 3000, ident, 1500)
+    fragmented_ping(from, ACCESS, data_len, ident, 1500)
 }
 
 /// Feeds `frags` received on `side`; asserts they are answered out of
@@ -310,7 +311,7 @@ fn an_incomplete_datagram_expires_as_not_for_us() {
 #[test]
 fn a_full_table_evicts_the_oldest_datagram() {
     let pings: Vec<Vec<Vec<u8>>> = (0..=MAX_DATAGRAMS as u16)
-        .map(|i| ping_of_many(i, 0x6000 + i))
+        .map(|i| ping_of_many(i, 3000, 0x6000 + i))
         .collect();
     let mut slow = Slow::new();
     for p in &pings {
@@ -506,7 +507,7 @@ fn a_malformed_fragment_evicts_no_datagram() {
     let mut slow = Slow::new();
     for i in 0..MAX_DATAGRAMS as u16 {
         assert!(slow
-            .feed_all(Side::Access, &ping_of_many(i, 0x7200 + i)[..2])
+            .feed_all(Side::Access, &ping_of_many(i, 3000, 0x7200 + i)[..2])
             .is_empty());
     }
     let mut empty = host_ping(3000, 0x7300)[0].clone();
@@ -562,9 +563,7 @@ fn sixty_four_datagrams_fit_small_or_largest() {
     for (data, parts) in [(12000, 9), (65507, 45)] {
         let mut slow = Slow::new();
         for i in 0..MAX_DATAGRAMS as u16 {
-            let host = 10 + (i / MAX_PER_SOURCE as u16) as u8;
-            let from = (HOST_MAC, Ipv4Addr::new(10, 244, 255, host));
-            let mut frags = fragmented_ping(from, ACCESS, data, 0x7600 + i, 1500);
+            let mut frags = ping_of_many(i, data, 0x7600 + i);
             assert_eq!(frags.len(), parts);
             frags.rotate_right(1);
             assert!(slow.feed_all(Side::Access, &frags[..parts - 1]).is_empty());
