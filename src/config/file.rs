@@ -86,17 +86,7 @@ fn parse_error_text(text: &str, e: &toml::de::Error) -> String {
         .split_once('=')
         .map(|(k, _)| format!(", key `{}`", k.trim()))
         .unwrap_or_default();
-    let key_like = |p: &str| p.len() > 1 && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
-    let mut message = String::new();
-    let quoted_masked = mask_strings(e.message().trim_end());
-    for (i, part) in quoted_masked.split('`').enumerate() {
-        if i > 0 {
-            message.push('`');
-        }
-        // One character tells nothing (toml lists the escapes it takes).
-        let hidden = i % 2 == 1 && part.chars().count() > 1 && !key_like(part);
-        message.push_str(if hidden { "***" } else { part });
-    }
+    let message = mask_quoted(e.message().trim_end());
     let line_no = text[..start].matches('\n').count() + 1;
     let column = text[start..at].chars().count() + 1;
     format!(
@@ -104,30 +94,31 @@ fn parse_error_text(text: &str, e: &toml::de::Error) -> String {
     )
 }
 
-/// `text` with the contents of every double-quoted string (serde's
-/// `string "..."`, its escapes `\"` and `\\` included) as `***`; the
-/// quote toml lists among the escapes it takes (`` `"` ``) is not a string.
-fn mask_strings(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('"') {
-        if rest[..at].ends_with('`') && rest[at + 1..].starts_with('`') {
-            out.push_str(&rest[..at + 1]);
-            rest = &rest[at + 1..];
-            continue;
-        }
+/// `message` with what it quotes hidden as `***`: every double-quoted
+/// string (serde's `string "..."`, its escapes `\"` and `\\` within), and
+/// every part in backticks but a key name or a single character (toml
+/// lists the escapes it takes in backticks, `"` among them).
+fn mask_quoted(message: &str) -> String {
+    let key_like = |p: &str| p.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(['`', '"']) {
+        let quote = char::from(rest.as_bytes()[at]);
         out.push_str(&rest[..=at]);
-        out.push_str("***");
+        let body = &rest[at + 1..];
         let mut escaped = false;
-        let end = rest[at + 1..].char_indices().find_map(|(i, c)| {
-            let close = c == '"' && !escaped;
-            escaped = c == '\\' && !escaped;
-            close.then_some(at + 1 + i)
+        let close = body.char_indices().find_map(|(i, c)| {
+            let closes = c == quote && !escaped;
+            escaped = quote == '"' && c == '\\' && !escaped;
+            closes.then_some(i)
         });
-        match end {
-            Some(close) => {
-                out.push('"');
-                rest = &rest[close + 1..];
+        let inner = &body[..close.unwrap_or(body.len())];
+        let shown = quote == '`' && (inner.chars().count() <= 1 || key_like(inner));
+        out.push_str(if shown { inner } else { "***" });
+        match close {
+            Some(i) => {
+                out.push(quote);
+                rest = &body[i + 1..];
             }
             None => rest = "",
         }
