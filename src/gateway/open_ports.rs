@@ -110,18 +110,20 @@ pub(super) fn vtep_mac_apart(cfg: &Config, vni: u32, ports: &Ports) -> Result<()
         "it is the MAC of the {side} port {}; the VtepMAC must be a MAC of its own, as flannel.1's is",
         port.name()
     );
-    Err(match cfg.vtep_mac {
-        Some(_) => ConfigError::invalid(
-            "vtep-mac",
-            MacAddr(vtep_mac).to_string(),
+    let (problem, fix) = match cfg.vtep_mac {
+        Some(_) => (
             problem,
             "leave --vtep-mac out (a locally administered MAC is derived from the underlay IP and VNI) or give another",
         ),
-        None => ConfigError::invalid(
-            "vtep-mac",
-            MacAddr(vtep_mac).to_string(),
+        None => (
             format!("the VtepMAC derived from the underlay IP and VNI: {problem}"),
             "give --vtep-mac with another locally administered MAC",
         ),
-    })
+    };
+    Err(ConfigError::invalid(
+        "vtep-mac",
+        MacAddr(vtep_mac).to_string(),
+        problem,
+        fix,
+    ))
 }
