@@ -75,16 +75,28 @@ fn scripted(tx_pps: f64, carried: f64) -> Measured {
 /// later trial sends its rate in full and the DUT carries up to
 /// `carries` pps of it. Returns the result and the rates offered.
 fn short_first(conf: SearchConf, short_sent: f64, carries: f64) -> (SearchResult, Vec<f64>) {
+    search_scripted(conf, &[scripted(short_sent, short_sent)], |rate| {
+        scripted(rate, rate.min(carries))
+    })
+}
+
+/// A search whose first trials measure `first`, in order, whatever their
+/// rate, and every later one `later(rate)`. Returns the result and the
+/// rates offered.
+fn search_scripted(
+    conf: SearchConf,
+    first: &[Measured],
+    later: impl Fn(f64) -> Measured,
+) -> (SearchResult, Vec<f64>) {
     let mut offered = Vec::new();
     let r = search(
         conf,
         |rate| {
             offered.push(rate);
-            if offered.len() == 1 {
-                scripted(short_sent, short_sent)
-            } else {
-                scripted(rate, rate.min(carries))
-            }
+            first
+                .get(offered.len() - 1)
+                .copied()
+                .unwrap_or_else(|| later(rate))
         },
         || false,
     );
@@ -179,19 +191,8 @@ fn a_dut_failing_above_a_short_trials_rate_is_not_generator_limited() {
     };
     // First trial short at 1287 pps, lossless; every later trial (all
     // in [1287, 1488]) sent in full and lost frames.
-    let mut n = 0;
-    let r = search(
-        conf,
-        |rate| {
-            n += 1;
-            if n == 1 {
-                scripted(1287.0, 1287.0)
-            } else {
-                scripted(rate, rate - 3.0)
-            }
-        },
-        || false,
-    );
+    let short = scripted(1287.0, 1287.0);
+    let (r, _) = search_scripted(conf, &[short], |rate| scripted(rate, rate - 3.0));
     assert_eq!(r.throughput_pps, Some(1287.0));
     assert!(r.trials[1..].iter().all(|t| t.verdict == Verdict::Fail));
     assert!(!r.generator_limited, "the DUT failed above 1287 pps");
@@ -207,19 +208,11 @@ fn a_dut_failing_above_a_short_trials_rate_is_not_generator_limited() {
     // A fail that was itself short counts at the rate it sent: above
     // the throughput it is a DUT failure, below it it is not.
     let script = |fail_sent: f64| {
-        let mut n = 0;
-        search(
-            conf,
-            move |rate| {
-                n += 1;
-                match n {
-                    1 => scripted(1287.0, 1287.0),
-                    2 => scripted(fail_sent, fail_sent - 3.0),
-                    _ => scripted(rate.min(1287.0), rate.min(1287.0)),
-                }
-            },
-            || false,
-        )
+        let fail = scripted(fail_sent, fail_sent - 3.0);
+        search_scripted(conf, &[short, fail], |rate| {
+            scripted(rate.min(1287.0), rate.min(1287.0))
+        })
+        .0
     };
     let r = script(1300.0);
     assert_eq!(r.trials[1].verdict, Verdict::Fail);
@@ -257,19 +250,8 @@ fn short_trials_below_a_distant_fail_are_generator_limited() {
         resolution_pct: 1.0,
         loss_tolerance_pct: 5.0,
     };
-    let mut n = 0;
-    let r = search(
-        conf,
-        |rate| {
-            n += 1;
-            if n == 1 {
-                scripted(1723.5, 1723.5 * 0.622)
-            } else {
-                scripted(rate * 0.97, rate * 0.97)
-            }
-        },
-        || false,
-    );
+    let fail = scripted(1723.5, 1723.5 * 0.622);
+    let (r, _) = search_scripted(conf, &[fail], |rate| scripted(rate * 0.97, rate * 0.97));
     assert_eq!(r.trials[0].verdict, Verdict::Fail);
     assert!(r.trials[1..]
         .iter()
